@@ -1,0 +1,111 @@
+# faultline build.  Plain make, in the manner of liburing.
+#
+#   make                  library, tools and tests (release, assertions on)
+#   make SAN=asan         same, AddressSanitizer + UBSan, in build-asan/
+#   make SAN=tsan         same, ThreadSanitizer, in build-tsan/
+#   make test             the README's test command: all tests, all builds
+#   make check            the tests of one build (SAN=... selects it)
+#   make soak             longer stress runs (not part of make test)
+#   make bench            the benchmark (not a test); see BENCHMARKS.md
+#   make install PREFIX=/usr/local
+#   make format / format-check
+
+CC ?= gcc
+PREFIX ?= /usr/local
+SAN ?=
+
+ifeq ($(SAN),)
+B := build
+SANFLAGS :=
+else ifeq ($(SAN),asan)
+B := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SAN),tsan)
+B := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+$(error SAN must be empty, asan or tsan)
+endif
+
+# FL_DEBUG turns on the lock assertions (doc/locking.md).  Release builds
+# keep it on by default; pass DEBUG=0 for a build without them (the
+# benchmark uses one).
+DEBUG ?= 1
+OPT ?= -O2
+CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-pthread -fPIC -fvisibility=hidden -Iinclude -Isrc $(SANFLAGS)
+ifeq ($(DEBUG),1)
+CFLAGS_BASE += -DFL_DEBUG=1
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+LIBS := -lurcu-cds -lurcu-bp -lurcu-common -lpthread -lm
+LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
+
+LIB_SRCS := $(sort $(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
+TEST_SRCS := $(sort $(wildcard tests/*.c))
+TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
+HDRS := include/faultline.h $(wildcard src/*.h) $(wildcard tests/*.h)
+
+all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(TESTS)
+
+$(B)/obj/%.o: src/%.c $(HDRS) | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/obj $(B)/tests:
+	mkdir -p $@
+
+$(B)/libfaultline.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/libfaultline.so: $(LIB_OBJS) src/faultline.map
+	$(CC) -shared -Wl,--version-script=src/faultline.map -Wl,-soname,libfaultline.so.0 \
+		$(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(LIBS)
+
+$(B)/faultline: tools/faultline.c $(B)/libfaultline.a $(HDRS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/bench: tools/bench.c $(B)/libfaultline.a $(HDRS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/tests/%: tests/%.c $(B)/libfaultline.a $(HDRS) | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+check: all
+	tests/run.sh $(B)
+
+# The README's test command: release (with assertions), ASan+UBSan, TSan.
+test:
+	$(MAKE) all
+	$(MAKE) SAN=asan CC=$(CC) all
+	$(MAKE) SAN=tsan CC=clang all
+	tests/run.sh build build-asan build-tsan
+
+soak: all
+	FL_SOAK=1 tests/run.sh --timeout 1800 $(B)
+
+bench:
+	$(MAKE) B=build-bench DEBUG=0 build-bench/bench build-bench/faultline
+	build-bench/bench $(BENCH_ARGS)
+
+
+install: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/faultline.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libfaultline.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libfaultline.so $(DESTDIR)$(PREFIX)/lib/libfaultline.so.0
+	ln -sf libfaultline.so.0 $(DESTDIR)$(PREFIX)/lib/libfaultline.so
+	install -m 755 $(B)/faultline $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' faultline.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+
+format-check:
+	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+
+clean:
+	rm -rf build build-asan build-tsan build-bench
+
+.PHONY: all check test soak bench install format format-check clean

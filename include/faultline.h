@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * faultline: the Linux kernel's page-fault machinery in user space, on
+ * userfaultfd.
+ *
+ * An application maps regions with fl_mmap() and uses them as ordinary
+ * memory.  faultline serves every page fault in them itself, under the
+ * kernel's two-level locking: one address-space lock and a lock per VMA.
+ *
+ * The four mm calls (fl_mmap, fl_munmap, fl_mprotect, fl_madvise) behave as
+ * the libc calls they mirror: same return values, errno set on failure.  Every
+ * other call returns 0 or a negative errno value.
+ *
+ * This is the only public header.
+ */
+#ifndef FAULTLINE_H
+#define FAULTLINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_VERSION_MAJOR 0
+#define FL_VERSION_MINOR 1
+#define FL_VERSION_STRING "0.1.0"
+
+struct fl_space;
+
+/* How page faults reach faultline (FAULTLINE_DELIVERY). */
+enum fl_delivery {
+	/*
+	 * Handler threads read the userfaultfd and resolve faults.  Works for
+	 * every access, including one made by the kernel inside a system call
+	 * (read(2) into an untouched page blocks until the page is served).
+	 */
+	FL_DELIVERY_THREAD = 0,
+	/*
+	 * UFFD_FEATURE_SIGBUS: the faulting thread resolves its own fault in a
+	 * SIGBUS handler.  Faster, but an access from inside a system call
+	 * fails with EFAULT instead of faulting (see README).
+	 */
+	FL_DELIVERY_SIGBUS = 1,
+};
+
+/*
+ * Configuration.  fl_config_init() fills in the defaults and then applies the
+ * FAULTLINE_* environment variables; fields the caller sets afterwards
+ * override both.  The struct starts with its own size so that it can grow:
+ * fl_config_init() sets it, and fl_space_create() reads only the fields that
+ * fit in the size the caller was built with.
+ */
+struct fl_config {
+	size_t size;		 /* sizeof(struct fl_config), set by init */
+	unsigned int handlers;	 /* FAULTLINE_HANDLERS: handler threads */
+	int delivery;		 /* FAULTLINE_DELIVERY: enum fl_delivery */
+	unsigned int fault_around; /* FAULTLINE_FAULT_AROUND: first-touch
+				    * window in pages (1 disables it) */
+	unsigned int fault_around_max; /* FAULTLINE_FAULT_AROUND_MAX: the
+					* window grows up to this on
+					* sequential first touch */
+	int verbose;		 /* FAULTLINE_VERBOSE: log to stderr */
+};
+
+/* Defaults, then the environment.  Return: 0 or -EINVAL (cfg NULL). */
+int fl_config_init(struct fl_config *cfg);
+
+/*
+ * Create an address space.  cfg NULL means defaults plus environment.
+ * Return: 0 and *out set, or a negative errno (-ENOSYS without userfaultfd,
+ * -EINVAL for a bad configuration, -ENOMEM, ...).
+ */
+int fl_space_create(const struct fl_config *cfg, struct fl_space **out);
+
+/*
+ * Unmap everything the space mapped, stop and join its threads, free it.
+ * No other call on the space may run concurrently or follow.
+ */
+void fl_space_destroy(struct fl_space *sp);
+
+/*
+ * The mm calls.  Private anonymous memory only: flags must contain
+ * MAP_PRIVATE | MAP_ANONYMOUS and may add MAP_FIXED, MAP_FIXED_NOREPLACE,
+ * MAP_NORESERVE, MAP_POPULATE and MAP_STACK.  Anything else (shared or file
+ * mappings, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, ...) is refused with
+ * EINVAL.  fd must be -1 in spirit: there is no fd parameter.
+ *
+ * fl_munmap() and fl_mprotect() act only on the space's own VMAs: a range
+ * the space does not manage is treated as unmapped and left untouched.
+ *
+ * fl_madvise() supports MADV_DONTNEED and MADV_NORMAL; other advice values
+ * fail with EINVAL.
+ */
+void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags);
+int fl_munmap(struct fl_space *sp, void *addr, size_t len);
+int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot);
+int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice);
+
+/* The space's VMAs, in /proc/pid/maps format.  Return: 0 or -errno. */
+int fl_maps(struct fl_space *sp, FILE *out);
+
+/*
+ * Statistics.  One list, FL_STATS_FIELDS, generates the struct, the text
+ * printer and the JSON printer, so they cannot drift apart.
+ *
+ * X(name, kind, description): kind is FL_COUNTER (monotonic), FL_GAUGE
+ * (current value) or FL_NSEC (nanoseconds).
+ */
+#define FL_STATS_FIELDS(X)                                                             \
+	X(faults, FL_COUNTER, "page faults served")                                    \
+	X(faults_read, FL_COUNTER, "faults on a read access")                          \
+	X(faults_write, FL_COUNTER, "faults on a write access")                        \
+	X(faults_spurious, FL_COUNTER, "faults on a page already present")             \
+	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")  \
+	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")              \
+	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")        \
+	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")   \
+	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")          \
+	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")             \
+	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock") \
+	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")           \
+	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again") \
+	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                 \
+	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")    \
+	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")               \
+	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")  \
+	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")       \
+	X(resident_pages, FL_GAUGE, "pages present in the space")                      \
+	X(vmas, FL_GAUGE, "VMAs in the space")                                         \
+	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                         \
+	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                     \
+	X(fault_ns_p50, FL_NSEC, "fault service time, median")                         \
+	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                \
+	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                \
+	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")             \
+	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                        \
+	X(fault_ns_mean, FL_NSEC, "fault service time, mean")
+
+#define FL_COUNTER 0
+#define FL_GAUGE 1
+#define FL_NSEC 2
+
+struct fl_stats {
+#define FL_STATS_MEMBER_(name, kind, desc) uint64_t name;
+	FL_STATS_FIELDS(FL_STATS_MEMBER_)
+#undef FL_STATS_MEMBER_
+};
+
+/* Return: 0 or -EINVAL. */
+int fl_stats(struct fl_space *sp, struct fl_stats *out);
+
+#define FL_STATS_JSON 0x1 /* one JSON object instead of text */
+
+/* Return: 0 or a negative errno. */
+int fl_stats_print(struct fl_space *sp, FILE *out, int flags);
+
+/* Print an already-taken snapshot (same formats). */
+int fl_stats_print_snapshot(const struct fl_stats *st, FILE *out, int flags);
+
+/*
+ * What this kernel's userfaultfd offers, as UFFD_FEATURE_* bits (the
+ * UFFDIO_API answer).  Return: 0 or a negative errno (-ENOSYS, -EPERM).
+ */
+int fl_uffd_features(uint64_t *features);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FAULTLINE_H */

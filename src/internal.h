@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * faultline internals: the structures every source file shares.
+ *
+ * Lock ordering (outermost first; a lock may nest only inside those above it
+ * on its own branch).  doc/locking.md has the full rules.
+ *
+ *   spaces_lock                     (global: the list of spaces, space.c)
+ *   mmap_lock                       (per space: fair rwsem, mmap_lock.c)
+ *     vma->vm_lock                  (per VMA: taken for write only with
+ *                                    mmap_lock held for write; for read by
+ *                                    faults with a trylock, never sleeping)
+ *       chunk->ptl                  (per page-table chunk: the split PTL;
+ *                                    several only in address order)
+ *         sp->chunk_alloc_lock      (page-table chunk allocator)
+ *   rcu_read_lock                   (urcu-bp: may be held around any of the
+ *                                    above; nothing sleeps on a lock while
+ *                                    holding it except chunk->ptl, which is
+ *                                    only ever held for a bounded ioctl)
+ *
+ * A fault holds exactly one of: its VMA's read lock, or mmap_lock for read.
+ * No code path holds a faultline lock while it touches region memory, so a
+ * thread that faults (sigbus delivery) never holds one of ours.
+ */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <urcu-bp.h>
+#include <urcu/rculfhash.h>
+#include <urcu/rculist.h>
+
+#include "faultline.h"
+#include "hist.h"
+
+#define FL_EXPORT __attribute__((visibility("default")))
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1UL << PAGE_SHIFT)
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK)
+#define PAGE_ALIGNED(x) (((unsigned long)(x) & (PAGE_SIZE - 1)) == 0)
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/*
+ * Atomics, named for their memory order as mimalloc does.  Plain C11 atomics
+ * underneath, so ThreadSanitizer sees every ordering.
+ */
+#define READ_ONCE(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define WRITE_ONCE(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define load_acquire(x) atomic_load_explicit(&(x), memory_order_acquire)
+#define store_release(x, v) atomic_store_explicit(&(x), (v), memory_order_release)
+
+/* Assertions: FL_BUG_ON always, lockdep-style checks only with FL_DEBUG. */
+void fl_bug(const char *file, int line, const char *cond) __attribute__((noreturn));
+#define FL_BUG_ON(cond)                                      \
+	do {                                                 \
+		if (unlikely(cond))                          \
+			fl_bug(__FILE__, __LINE__, #cond);   \
+	} while (0)
+#ifdef FL_DEBUG
+#define FL_DEBUG_BUG_ON(cond) FL_BUG_ON(cond)
+#else
+#define FL_DEBUG_BUG_ON(cond) ((void)0)
+#endif
+
+void fl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define fl_dbg(sp, ...)                          \
+	do {                                     \
+		if ((sp)->cfg.verbose)           \
+			fl_log(__VA_ARGS__);     \
+	} while (0)
+
+uint64_t fl_now_ns(void);
+
+/* ---- options (options.c) ---------------------------------------------- */
+
+void fl_options_defaults(struct fl_config *cfg);
+void fl_options_from_env(struct fl_config *cfg);
+int fl_options_validate(const struct fl_config *cfg);
+const char *fl_delivery_name(int delivery);
+void fl_options_print(const struct fl_config *cfg, FILE *out);
+
+/* ---- statistics (stats.c) --------------------------------------------- */
+
+enum fl_stat_item {
+#define FL_STAT_ENUM_(name, kind, desc) FL_STAT_##name,
+	FL_STATS_FIELDS(FL_STAT_ENUM_)
+#undef FL_STAT_ENUM_
+		FL_STAT_NR
+};
+
+#define FL_STAT_STRIPES 8
+
+/*
+ * Counters are striped by CPU so that two threads on two CPUs rarely share a
+ * cache line; readers sum the stripes.  Only the counter kinds live here: the
+ * gauges and percentiles are computed by fl_stats().
+ */
+struct fl_stat_stripe {
+	_Atomic uint64_t v[FL_STAT_NR];
+	struct fl_hist fault_ns;
+} __attribute__((aligned(64)));
+
+struct fl_stat_stripe *stat_stripe(struct fl_space *sp);
+#define count_event(sp, item) count_event_n(sp, item, 1)
+#define count_event_n(sp, item, n)                                                         \
+	atomic_fetch_add_explicit(&stat_stripe(sp)->v[FL_STAT_##item], (uint64_t)(n), \
+				  memory_order_relaxed)
+/* The kernel's name for the four vma_lock_* counters. */
+#define count_vm_vma_lock_event(sp, item) count_event(sp, item)
+
+/* ---- the space lock (mmap_lock.c) ------------------------------------- */
+
+/*
+ * mmap_lock: a fair reader-writer lock.  Once a writer waits, new readers wait
+ * behind it, as with the kernel's rw_semaphore; this fairness is what turns a
+ * writer stuck behind a fault into a stall of every fault (the seed).
+ * pthread_rwlock with PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP gives it.
+ *
+ * mm_lock_seq: the write-section sequence of the 6.4 per-VMA lock scheme.
+ * Written only with mmap_lock held for write (incremented when the write
+ * section ends: vma_end_write_all()); read unlocked by vma_start_read().
+ */
+struct mmap_lock {
+	pthread_rwlock_t rw;
+	_Atomic int mm_lock_seq;
+	_Atomic pid_t write_owner; /* tid of the writer, 0 if none (debug) */
+};
+
+void mmap_lock_init(struct mmap_lock *l);
+void mmap_lock_destroy(struct mmap_lock *l);
+void mmap_read_lock(struct fl_space *sp);
+bool mmap_read_trylock(struct fl_space *sp);
+void mmap_read_unlock(struct fl_space *sp);
+void mmap_write_lock(struct fl_space *sp);
+void mmap_write_unlock(struct fl_space *sp);
+bool mmap_lock_is_write_locked(struct fl_space *sp);
+bool mmap_lock_is_read_locked(struct fl_space *sp);
+#define mmap_assert_locked(sp) \
+	FL_DEBUG_BUG_ON(!mmap_lock_is_read_locked(sp) && !mmap_lock_is_write_locked(sp))
+#define mmap_assert_write_locked(sp) FL_DEBUG_BUG_ON(!mmap_lock_is_write_locked(sp))
+pid_t fl_gettid(void);
+
+/* ---- VMAs, their locks, the index (vma.c) ----------------------------- */
+
+#define VM_NORESERVE 0x1UL
+#define VM_STACK 0x2UL
+
+/*
+ * A VMA is immutable once published in the index, apart from its lock state
+ * and its fault-around hints: a change of range or protection publishes new
+ * VMA objects and detaches the old ones (all under mmap_lock for write, after
+ * vma_start_write() on each old one).  So a reader that holds the VMA's read
+ * lock, or mmap_lock, may read vm_start/vm_end/prot/flags plainly.
+ */
+struct vma {
+	unsigned long vm_start; /* immutable */
+	unsigned long vm_end;	/* immutable, exclusive */
+	int prot;		/* immutable: PROT_* */
+	unsigned long flags;	/* immutable: VM_* */
+	struct fl_space *sp;
+
+	/*
+	 * vm_lock: held for read by a fault that runs under this VMA; taken for
+	 * write (and at once released) by vma_start_write() to wait for them.
+	 * Writer-preferring: a waiting writer makes read trylocks fail, as
+	 * down_read_trylock fails on an rwsem with waiters.
+	 */
+	pthread_rwlock_t vm_lock;
+	/*
+	 * vm_lock_seq == mm_lock_seq: write-locked in the current write
+	 * section.  Written with mmap_lock held for write; read unlocked by
+	 * vma_start_read() (RELEASE/ACQUIRE pairs noted there).
+	 */
+	_Atomic int vm_lock_seq;
+	/* Set once, with the VMA write-locked, when it leaves the index. */
+	_Atomic bool detached;
+
+	/* Fault-around hints: racy by design, relaxed atomics. */
+	_Atomic unsigned long fa_next;
+	_Atomic unsigned int fa_window;
+
+	struct rcu_head rcu;
+};
+
+/*
+ * The index: a sorted array of VMA pointers, replaced whole (copy on write)
+ * under mmap_lock for write and published with rcu_assign_pointer; readers
+ * look up with a binary search under rcu_read_lock.  Freed after a grace
+ * period.  Lookup is O(log n); a change is O(n), which is fine at the VMA
+ * counts a process has (the kernel's limit is 65530).
+ */
+struct vma_index {
+	size_t nr;
+	struct rcu_head rcu;
+	struct vma *v[];
+};
+
+struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
+		      unsigned long flags);
+void vma_free_rcu(struct vma *vma);
+bool vma_start_read(struct vma *vma);
+void vma_end_read(struct vma *vma);
+void vma_start_write(struct vma *vma);
+void vma_end_write_all(struct fl_space *sp);
+bool vma_is_write_locked(struct vma *vma);
+#define vma_assert_write_locked(vma) FL_DEBUG_BUG_ON(!vma_is_write_locked(vma))
+bool vma_is_read_locked_by_me(struct vma *vma);
+#define vma_assert_read_locked(vma) FL_DEBUG_BUG_ON(!vma_is_read_locked_by_me(vma))
+struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr);
+struct vma *vma_lookup(struct fl_space *sp, unsigned long addr);
+struct vma_index *vma_index_get(struct fl_space *sp);
+size_t vma_index_first(struct vma_index *idx, unsigned long addr);
+int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv, size_t n);
+struct vma_index *vma_index_new(size_t nr);
+
+/* ---- page-state table (pgtable.c) ------------------------------------- */
+
+/*
+ * The page table: per page, a 32-bit entry.  Kept in chunks of 64 pages
+ * (256 KiB of address space) in an RCU lock-free hash table keyed by address,
+ * so that metadata grows with the pages touched, not the size mapped.
+ *
+ * Each chunk has its own lock (the split PTL): every change of an entry, and
+ * the userfaultfd ioctl that makes the kernel agree with it, happens under
+ * it.  Invariant: the kernel has a page at an address only if its entry says
+ * present.
+ */
+#define PT_CHUNK_PAGES 64
+#define PT_CHUNK_SIZE (PT_CHUNK_PAGES * PAGE_SIZE)
+#define PT_CHUNK_MASK (~(PT_CHUNK_SIZE - 1))
+
+enum pte_type { PTE_NONE = 0, PTE_PRESENT = 1 };
+#define PTE_TYPE_MASK 0x3u
+#define PTE_ZEROPAGE 0x4u /* present as the shared zero page */
+
+struct pt_chunk {
+	struct cds_lfht_node node;
+	unsigned long base; /* immutable: chunk-aligned address */
+	pthread_mutex_t ptl;
+	unsigned int nr_present;	    /* ptl */
+	_Atomic uint32_t pte[PT_CHUNK_PAGES]; /* written under ptl; read under it
+					       * or racily as a hint */
+	struct rcu_head rcu;
+	struct pt_chunk *free_next; /* chunk_alloc_lock */
+};
+
+int pt_init(struct fl_space *sp);
+void pt_destroy(struct fl_space *sp);
+struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr);
+struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr);
+static inline unsigned int pt_index(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) & (PT_CHUNK_PAGES - 1);
+}
+void pt_lock(struct pt_chunk *c);
+void pt_unlock(struct pt_chunk *c);
+void pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise);
+void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end);
+
+/* ---- userfaultfd (uffd.c) ----------------------------------------------- */
+
+int uffd_open(struct fl_space *sp);
+int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len);
+int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
+long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len);
+long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len);
+int uffd_start_handlers(struct fl_space *sp);
+void uffd_stop_handlers(struct fl_space *sp);
+int sigbus_install(void);
+
+/* ---- the fault path (fault.c) ------------------------------------------ */
+
+#define FAULT_FLAG_WRITE 0x01
+#define FAULT_FLAG_VMA_LOCK 0x02
+#define FAULT_FLAG_TRIED 0x04
+#define FAULT_FLAG_SIGBUS 0x08 /* resolved in the faulting thread */
+
+#define VM_FAULT_RETRY 0x01	/* the fault lock has been released */
+#define VM_FAULT_COMPLETED 0x02 /* the fault lock has been released */
+#define VM_FAULT_SIGSEGV 0x04	/* no VMA or protection mismatch */
+#define VM_FAULT_NOPAGE 0x08	/* nothing installed (let the access retry) */
+
+int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
+
+/* ---- the space (space.c) ----------------------------------------------- */
+
+struct fl_space {
+	struct fl_config cfg; /* immutable after create */
+	int uffd;	      /* immutable after create */
+	uint64_t uffd_features;
+
+	struct mmap_lock mmap_lock;
+	/* RCU pointer; replaced under mmap_lock for write. */
+	struct vma_index *_Atomic index;
+
+	/* Page table: the hash is lock-free; entries under chunk ptl. */
+	struct cds_lfht *pt;
+	pthread_mutex_t chunk_alloc_lock; /* nests inside chunk ptl */
+	struct pt_chunk *chunk_free;	  /* chunk_alloc_lock */
+	void **chunk_slabs;		  /* chunk_alloc_lock */
+	size_t nr_chunk_slabs, cap_chunk_slabs;
+	_Atomic long nr_chunks;
+
+	_Atomic long resident_pages;
+	_Atomic long mapped_bytes;
+
+	/* A read-only, never-written area as the source of zero-filled
+	 * UFFDIO_COPY: fault_around_max pages long. */
+	void *zero_src;
+
+	pthread_t *handlers;
+	int stop_fd; /* eventfd: handler threads stop */
+	unsigned int nr_handlers;
+	_Atomic bool dying;
+
+	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */
+	struct cds_list_head list;    /* spaces_lock; RCU for readers */
+};
+
+/* Sigbus delivery: find the space whose VMA covers addr. */
+struct fl_space *fl_space_of_addr_rcu(unsigned long addr);
+int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
+
+#endif /* FL_INTERNAL_H */

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The space lock, mmap_lock: what it protects.
+ *
+ *   - the VMA index (sp->index): replaced only with mmap_lock held for
+ *     write; read under rcu_read_lock (lock_vma_under_rcu) or mmap_lock;
+ *   - the set of kernel mappings the space owns: every mmap/munmap/mprotect
+ *     syscall on a space's range runs with it held for write;
+ *   - mm_lock_seq (with the rule in internal.h).
+ *
+ * It is fair: a waiting writer blocks new readers.  Every acquisition is
+ * counted, and the time spent waiting (when the trylock fails) is summed, for
+ * read and write apart.
+ *
+ * In FL_DEBUG builds each thread remembers which spaces it holds for read, so
+ * that mmap_assert_locked() can check.
+ */
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+pid_t fl_gettid(void)
+{
+	static __thread pid_t tid;
+
+	if (!tid)
+		tid = (pid_t)syscall(SYS_gettid);
+	return tid;
+}
+
+#ifdef FL_DEBUG
+#define IS_DEBUG_TRACKED 1
+#define HELD_MAX 8
+static __thread struct {
+	struct fl_space *sp;
+	int n;
+} held[HELD_MAX];
+
+static void held_add(struct fl_space *sp, int d)
+{
+	for (int i = 0; i < HELD_MAX; i++) {
+		if (held[i].sp == sp) {
+			held[i].n += d;
+			FL_BUG_ON(held[i].n < 0);
+			if (!held[i].n)
+				held[i].sp = NULL;
+			return;
+		}
+	}
+	FL_BUG_ON(d < 0);
+	for (int i = 0; i < HELD_MAX; i++) {
+		if (!held[i].sp) {
+			held[i].sp = sp;
+			held[i].n = d;
+			return;
+		}
+	}
+	FL_BUG_ON(1); /* more spaces read-locked at once than we track */
+}
+
+bool mmap_lock_is_read_locked(struct fl_space *sp)
+{
+	for (int i = 0; i < HELD_MAX; i++)
+		if (held[i].sp == sp)
+			return true;
+	return false;
+}
+#else
+#define IS_DEBUG_TRACKED 0
+static inline void held_add(struct fl_space *sp, int d)
+{
+}
+
+bool mmap_lock_is_read_locked(struct fl_space *sp)
+{
+	return true; /* not tracked without FL_DEBUG */
+}
+#endif
+
+bool mmap_lock_is_write_locked(struct fl_space *sp)
+{
+	return READ_ONCE(sp->mmap_lock.write_owner) == fl_gettid();
+}
+
+void mmap_lock_init(struct mmap_lock *l)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&l->rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	atomic_init(&l->mm_lock_seq, 0);
+	atomic_init(&l->write_owner, 0);
+}
+
+void mmap_lock_destroy(struct mmap_lock *l)
+{
+	pthread_rwlock_destroy(&l->rw);
+}
+
+/*
+ * Context: any; must not hold mmap_lock of sp already (it is not recursive:
+ * a recursive read could deadlock behind a waiting writer, as in the kernel).
+ */
+void mmap_read_lock(struct fl_space *sp)
+{
+	FL_DEBUG_BUG_ON(mmap_lock_is_write_locked(sp));
+	if (pthread_rwlock_tryrdlock(&sp->mmap_lock.rw)) {
+		uint64_t t0 = fl_now_ns();
+		FL_BUG_ON(pthread_rwlock_rdlock(&sp->mmap_lock.rw));
+		count_event_n(sp, mmap_read_wait_ns, fl_now_ns() - t0);
+	}
+	count_event(sp, mmap_read_locks);
+	held_add(sp, 1);
+}
+
+bool mmap_read_trylock(struct fl_space *sp)
+{
+	if (pthread_rwlock_tryrdlock(&sp->mmap_lock.rw))
+		return false;
+	count_event(sp, mmap_read_locks);
+	held_add(sp, 1);
+	return true;
+}
+
+void mmap_read_unlock(struct fl_space *sp)
+{
+	held_add(sp, -1);
+	pthread_rwlock_unlock(&sp->mmap_lock.rw);
+}
+
+void mmap_write_lock(struct fl_space *sp)
+{
+	FL_DEBUG_BUG_ON(mmap_lock_is_write_locked(sp));
+	FL_DEBUG_BUG_ON(mmap_lock_is_read_locked(sp) && IS_DEBUG_TRACKED);
+	if (pthread_rwlock_trywrlock(&sp->mmap_lock.rw)) {
+		uint64_t t0 = fl_now_ns();
+		FL_BUG_ON(pthread_rwlock_wrlock(&sp->mmap_lock.rw));
+		count_event_n(sp, mmap_write_wait_ns, fl_now_ns() - t0);
+	}
+	count_event(sp, mmap_write_locks);
+	WRITE_ONCE(sp->mmap_lock.write_owner, fl_gettid());
+}
+
+/* Ends the write section: every VMA write lock taken in it ends too. */
+void mmap_write_unlock(struct fl_space *sp)
+{
+	mmap_assert_write_locked(sp);
+	vma_end_write_all(sp);
+	WRITE_ONCE(sp->mmap_lock.write_owner, 0);
+	pthread_rwlock_unlock(&sp->mmap_lock.rw);
+}

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Options: one table, read from FAULTLINE_<NAME> environment variables
+ * (names and values case-insensitive; booleans 1/true/on/yes, 0/false/off/no;
+ * sizes and counts with K/M/G suffixes).  A bad value gets a warning on stderr
+ * and the default is kept.  Fields set in struct fl_config after
+ * fl_config_init() override the environment.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY };
+
+struct option_desc {
+	const char *name; /* FAULTLINE_<name>, lower case here */
+	enum opt_kind kind;
+	size_t offset;
+	unsigned long def, min, max;
+	const char *help;
+};
+
+#define OPT(n, k, field, d, lo, hi, h) \
+	{ n, k, offsetof(struct fl_config, field), d, lo, hi, h }
+
+static const struct option_desc options[] = {
+	OPT("handlers", OPT_UINT, handlers, 2, 1, 64,
+	    "fault-handler threads (thread delivery)"),
+	OPT("delivery", OPT_DELIVERY, delivery, FL_DELIVERY_THREAD, 0, 1,
+	    "how faults arrive: thread or sigbus"),
+	OPT("fault_around", OPT_UINT, fault_around, 16, 1, 512,
+	    "pages mapped around a read fault (zero page); 1 disables"),
+	OPT("fault_around_max", OPT_UINT, fault_around_max, 256, 1, 4096,
+	    "largest first-touch window, reached on sequential faults"),
+	OPT("verbose", OPT_BOOL, verbose, 0, 0, 1, "log to stderr"),
+};
+
+void fl_log(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n = snprintf(buf, sizeof(buf), "faultline: ");
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(buf);
+	if (len && buf[len - 1] != '\n' && len + 1 < sizeof(buf)) {
+		buf[len++] = '\n';
+		buf[len] = 0;
+	}
+	/* write(2): usable from the SIGBUS handler too. */
+	ssize_t r = write(2, buf, len);
+	(void)r;
+}
+
+void fl_bug(const char *file, int line, const char *cond)
+{
+	fl_log("BUG at %s:%d: %s", file, line, cond);
+	abort();
+}
+
+uint64_t fl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *fl_delivery_name(int delivery)
+{
+	return delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread";
+}
+
+static unsigned int *uint_field(struct fl_config *cfg, const struct option_desc *o)
+{
+	return (unsigned int *)((char *)cfg + o->offset);
+}
+
+static int *int_field(struct fl_config *cfg, const struct option_desc *o)
+{
+	return (int *)((char *)cfg + o->offset);
+}
+
+static bool parse_uint(const char *s, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno)
+		return false;
+	switch (tolower((unsigned char)*end)) {
+	case 'g':
+		v <<= 10;
+		/* fallthrough */
+	case 'm':
+		v <<= 10;
+		/* fallthrough */
+	case 'k':
+		v <<= 10;
+		end++;
+		if (tolower((unsigned char)*end) == 'i')
+			end++;
+		if (tolower((unsigned char)*end) == 'b')
+			end++;
+		break;
+	}
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, unsigned long *out)
+{
+	static const char *yes[] = { "1", "true", "on", "yes" };
+	static const char *no[] = { "0", "false", "off", "no" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return true;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+void fl_options_defaults(struct fl_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *o = &options[i];
+		if (o->kind == OPT_UINT)
+			*uint_field(cfg, o) = (unsigned int)o->def;
+		else
+			*int_field(cfg, o) = (int)o->def;
+	}
+}
+
+void fl_options_from_env(struct fl_config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *o = &options[i];
+		char name[64];
+		unsigned long v;
+		bool ok;
+
+		snprintf(name, sizeof(name), "FAULTLINE_%s", o->name);
+		for (char *p = name; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		const char *s = getenv(name);
+		if (!s || !*s)
+			continue;
+		switch (o->kind) {
+		case OPT_UINT:
+			ok = parse_uint(s, &v) && v >= o->min && v <= o->max;
+			break;
+		case OPT_BOOL:
+			ok = parse_bool(s, &v);
+			break;
+		case OPT_DELIVERY:
+			ok = true;
+			if (!strcasecmp(s, "thread"))
+				v = FL_DELIVERY_THREAD;
+			else if (!strcasecmp(s, "sigbus"))
+				v = FL_DELIVERY_SIGBUS;
+			else
+				ok = false;
+			break;
+		default:
+			ok = false;
+		}
+		if (!ok) {
+			fl_log("warning: %s=\"%s\" is not valid (%s; range %lu..%lu), "
+			       "keeping the default",
+			       name, s, o->help, o->min, o->max);
+			continue;
+		}
+		if (o->kind == OPT_UINT)
+			*uint_field(cfg, o) = (unsigned int)v;
+		else
+			*int_field(cfg, o) = (int)v;
+	}
+}
+
+int fl_options_validate(const struct fl_config *cfg)
+{
+	struct fl_config c = *cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *o = &options[i];
+		unsigned long v = o->kind == OPT_UINT ? *uint_field(&c, o)
+						      : (unsigned long)*int_field(&c, o);
+		if (v < o->min || v > o->max)
+			return -EINVAL;
+	}
+	if (cfg->fault_around > cfg->fault_around_max)
+		return -EINVAL;
+	return 0;
+}
+
+void fl_options_print(const struct fl_config *cfg, FILE *out)
+{
+	struct fl_config c = *cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *o = &options[i];
+		char name[64];
+
+		snprintf(name, sizeof(name), "FAULTLINE_%s", o->name);
+		for (char *p = name; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		if (o->kind == OPT_DELIVERY)
+			fprintf(out, "  %-28s %-8s %s\n", name,
+				fl_delivery_name(*int_field(&c, o)), o->help);
+		else if (o->kind == OPT_BOOL)
+			fprintf(out, "  %-28s %-8s %s\n", name,
+				*int_field(&c, o) ? "on" : "off", o->help);
+		else
+			fprintf(out, "  %-28s %-8u %s\n", name, *uint_field(&c, o), o->help);
+	}
+}
+
+FL_EXPORT int fl_config_init(struct fl_config *cfg)
+{
+	if (!cfg)
+		return -EINVAL;
+	fl_options_defaults(cfg);
+	fl_options_from_env(cfg);
+	return 0;
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The page-state table: 32-bit entries in chunks of PT_CHUNK_PAGES pages,
+ * kept in a liburcu lock-free hash table keyed by address (see internal.h).
+ *
+ * Chunk lifetime: a chunk is created by the first fault that needs it and
+ * freed (after a grace period) only by pt_free_unused(), with mmap_lock held
+ * for write, once no VMA overlaps its range.  So a thread holding a VMA read
+ * lock, or mmap_lock, on an address may use that address's chunk without
+ * rcu_read_lock: nobody can free it meanwhile.
+ *
+ * Chunks come from a per-space slab (mmap'd blocks), not malloc: the fault
+ * path also runs inside the SIGBUS handler (sigbus delivery), where malloc is
+ * not safe.
+ */
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define SLAB_SIZE (64UL << 10)
+
+static unsigned long chunk_hash(unsigned long base)
+{
+	uint64_t x = (uint64_t)(base >> 18) * 0x9E3779B97F4A7C15ull;
+
+	return (unsigned long)(x ^ (x >> 29));
+}
+
+static int chunk_match(struct cds_lfht_node *node, const void *key)
+{
+	return container_of(node, struct pt_chunk, node)->base == *(const unsigned long *)key;
+}
+
+int pt_init(struct fl_space *sp)
+{
+	pthread_mutex_init(&sp->chunk_alloc_lock, NULL);
+	sp->pt = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	return sp->pt ? 0 : -ENOMEM;
+}
+
+/* Context: chunk_alloc_lock not held. */
+static struct pt_chunk *chunk_alloc(struct fl_space *sp, unsigned long base)
+{
+	struct pt_chunk *c;
+
+	pthread_mutex_lock(&sp->chunk_alloc_lock);
+	if (!sp->chunk_free) {
+		void *slab = mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (slab == MAP_FAILED)
+			goto fail;
+		if (sp->nr_chunk_slabs == sp->cap_chunk_slabs) {
+			/* The slab list grows by mmap too (no malloc here). */
+			size_t cap = sp->cap_chunk_slabs ? sp->cap_chunk_slabs * 2 : 512;
+			void **n = mmap(NULL, cap * sizeof(void *), PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (n == MAP_FAILED) {
+				munmap(slab, SLAB_SIZE);
+				goto fail;
+			}
+			if (sp->chunk_slabs) {
+				memcpy(n, sp->chunk_slabs, sp->nr_chunk_slabs * sizeof(void *));
+				munmap(sp->chunk_slabs, sp->cap_chunk_slabs * sizeof(void *));
+			}
+			sp->chunk_slabs = n;
+			sp->cap_chunk_slabs = cap;
+		}
+		sp->chunk_slabs[sp->nr_chunk_slabs++] = slab;
+		for (size_t off = 0; off + sizeof(*c) <= SLAB_SIZE; off += sizeof(*c)) {
+			c = (struct pt_chunk *)((char *)slab + off);
+			c->free_next = sp->chunk_free;
+			sp->chunk_free = c;
+		}
+	}
+	c = sp->chunk_free;
+	sp->chunk_free = c->free_next;
+	pthread_mutex_unlock(&sp->chunk_alloc_lock);
+
+	memset(c, 0, sizeof(*c));
+	c->base = base;
+	pthread_mutex_init(&c->ptl, NULL);
+	cds_lfht_node_init(&c->node);
+	return c;
+fail:
+	pthread_mutex_unlock(&sp->chunk_alloc_lock);
+	return NULL;
+}
+
+static void chunk_release(struct fl_space *sp, struct pt_chunk *c)
+{
+	pthread_mutex_destroy(&c->ptl);
+	pthread_mutex_lock(&sp->chunk_alloc_lock);
+	c->free_next = sp->chunk_free;
+	sp->chunk_free = c;
+	pthread_mutex_unlock(&sp->chunk_alloc_lock);
+}
+
+
+static void chunk_free_cb(struct rcu_head *head)
+{
+	struct pt_chunk *c = container_of(head, struct pt_chunk, rcu);
+	/* The space pointer rides in free_next until the callback. */
+	struct fl_space *sp = (struct fl_space *)c->free_next;
+
+	chunk_release(sp, c);
+}
+
+/*
+ * Context: the caller keeps the chunk alive (see the top of this file), or
+ * holds rcu_read_lock.  Return: the chunk of addr, or NULL.
+ */
+struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
+{
+	unsigned long base = addr & PT_CHUNK_MASK;
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+
+	rcu_read_lock();
+	cds_lfht_lookup(sp->pt, chunk_hash(base), chunk_match, &base, &iter);
+	node = cds_lfht_iter_get_node(&iter);
+	rcu_read_unlock();
+	return node ? container_of(node, struct pt_chunk, node) : NULL;
+}
+
+/*
+ * The chunk of addr, created if need be.
+ * Context: the VMA of addr read-locked, or mmap_lock held.
+ * Return: the chunk, or NULL if memory ran out.
+ */
+struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr)
+{
+	unsigned long base = addr & PT_CHUNK_MASK;
+	struct pt_chunk *c = pt_chunk_lookup(sp, addr), *n;
+	struct cds_lfht_node *node;
+
+	if (likely(c))
+		return c;
+	n = chunk_alloc(sp, base);
+	if (!n)
+		return NULL;
+	rcu_read_lock();
+	node = cds_lfht_add_unique(sp->pt, chunk_hash(base), chunk_match, &base, &n->node);
+	rcu_read_unlock();
+	if (node != &n->node) {
+		/* Another fault created it first; ours was never visible. */
+		chunk_release(sp, n);
+		return container_of(node, struct pt_chunk, node);
+	}
+	atomic_fetch_add(&sp->nr_chunks, 1);
+	return n;
+}
+
+void pt_lock(struct pt_chunk *c)
+{
+	pthread_mutex_lock(&c->ptl);
+}
+
+void pt_unlock(struct pt_chunk *c)
+{
+	pthread_mutex_unlock(&c->ptl);
+}
+
+/*
+ * Call fn on every chunk that overlaps [start, end): by lookups when the
+ * range is small compared with the table, by a walk of the table otherwise.
+ * Context: rcu_read_lock not held (taken here); fn may sleep on a ptl.
+ */
+static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned long end,
+			   void (*fn)(struct fl_space *, struct pt_chunk *, unsigned long,
+				      unsigned long, void *),
+			   void *arg)
+{
+	unsigned long slots = ((end - 1) >> 18) - (start >> 18) + 1;
+	long nr = atomic_load(&sp->nr_chunks);
+
+	if (slots <= (unsigned long)nr * 4 + 64) {
+		for (unsigned long b = start & PT_CHUNK_MASK; b < end; b += PT_CHUNK_SIZE) {
+			struct pt_chunk *c = pt_chunk_lookup(sp, b);
+			if (c)
+				fn(sp, c, MAX(start, b), MIN(end, b + PT_CHUNK_SIZE), arg);
+			if (b + PT_CHUNK_SIZE < b)
+				break;
+		}
+		return;
+	}
+	struct cds_lfht_iter iter;
+	struct pt_chunk *c;
+
+	rcu_read_lock();
+	cds_lfht_for_each_entry(sp->pt, &iter, c, node)
+	{
+		if (c->base + PT_CHUNK_SIZE <= start || c->base >= end)
+			continue;
+		fn(sp, c, MAX(start, c->base), MIN(end, c->base + PT_CHUNK_SIZE), arg);
+	}
+	rcu_read_unlock();
+}
+
+static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, unsigned long e,
+		      void *arg)
+{
+	bool do_madvise = *(bool *)arg;
+	unsigned long first = 0, last = 0;
+	long n = 0;
+
+	pt_lock(c);
+	for (unsigned long a = s; a < e; a += PAGE_SIZE) {
+		unsigned int i = pt_index(a);
+		uint32_t pte = READ_ONCE(c->pte[i]);
+		if ((pte & PTE_TYPE_MASK) != PTE_PRESENT)
+			continue;
+		WRITE_ONCE(c->pte[i], PTE_NONE);
+		if (!n)
+			first = a;
+		last = a + PAGE_SIZE;
+		n++;
+	}
+	if (n) {
+		/* Under the ptl: no fault installs between the zap and the
+		 * entries, so the kernel and the table agree. */
+		if (do_madvise)
+			FL_BUG_ON(madvise((void *)first, last - first, MADV_DONTNEED));
+		c->nr_present -= (unsigned int)n;
+		atomic_fetch_sub(&sp->resident_pages, n);
+	}
+	pt_unlock(c);
+}
+
+/*
+ * Forget the pages in [start, end); with madvise, also drop them from the
+ * kernel (MADV_DONTNEED), under each chunk's ptl.
+ * Context: mmap_lock held; for munmap (madvise false) the VMAs of the range
+ * are write-locked, so no fault runs there.
+ */
+void pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise)
+{
+	mmap_assert_locked(sp);
+	for_each_chunk(sp, start, end, zap_chunk, &madvise);
+}
+
+static void free_chunk_if_unused(struct fl_space *sp, struct pt_chunk *c, unsigned long s,
+				 unsigned long e, void *arg)
+{
+	struct vma_index *idx = vma_index_get(sp);
+	size_t i = vma_index_first(idx, c->base);
+
+	if (i < idx->nr && idx->v[i]->vm_start < c->base + PT_CHUNK_SIZE)
+		return; /* a VMA still overlaps it */
+	FL_BUG_ON(c->nr_present);
+	if (cds_lfht_del(sp->pt, &c->node) == 0) {
+		atomic_fetch_sub(&sp->nr_chunks, 1);
+		c->free_next = (struct pt_chunk *)sp;
+		call_rcu(&c->rcu, chunk_free_cb);
+	}
+}
+
+/*
+ * Free the chunks overlapping [start, end) that no VMA overlaps any more.
+ * Context: mmap_lock held for write, after the index was updated.
+ */
+void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	mmap_assert_write_locked(sp);
+	for_each_chunk(sp, start, end, free_chunk_if_unused, NULL);
+}
+
+/*
+ * Context: the space is being destroyed: no fault, no other call; every VMA
+ * is gone.  Waits for pending RCU callbacks, then frees the slabs.
+ */
+void pt_destroy(struct fl_space *sp)
+{
+	struct cds_lfht_iter iter;
+	struct pt_chunk *c;
+
+	if (sp->pt) {
+		rcu_read_lock();
+		cds_lfht_for_each_entry(sp->pt, &iter, c, node)
+			cds_lfht_del(sp->pt, &c->node);
+		rcu_read_unlock();
+		rcu_barrier();
+		cds_lfht_destroy(sp->pt, NULL);
+		sp->pt = NULL;
+	}
+	for (size_t i = 0; i < sp->nr_chunk_slabs; i++)
+		munmap(sp->chunk_slabs[i], SLAB_SIZE);
+	if (sp->chunk_slabs)
+		munmap(sp->chunk_slabs, sp->cap_chunk_slabs * sizeof(void *));
+	pthread_mutex_destroy(&sp->chunk_alloc_lock);
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Statistics.  FL_STATS_FIELDS (faultline.h) is the one list: it generates
+ * the public struct, the enum of counters, and both printers below.
+ */
+#include <sched.h>
+
+#include "internal.h"
+
+struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
+{
+	int cpu = sched_getcpu();
+
+	return &sp->stats[(unsigned int)(cpu < 0 ? 0 : cpu) % FL_STAT_STRIPES];
+}
+
+FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
+{
+	uint64_t v[FL_STAT_NR] = { 0 };
+	struct fl_hist_snap *h;
+
+	if (!sp || !out)
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (unsigned int s = 0; s < FL_STAT_STRIPES; s++) {
+		for (unsigned int i = 0; i < FL_STAT_NR; i++)
+			v[i] += atomic_load_explicit(&sp->stats[s].v[i], memory_order_relaxed);
+		fl_hist_snap_add(h, &sp->stats[s].fault_ns);
+	}
+	v[FL_STAT_resident_pages] = (uint64_t)MAX(0, atomic_load(&sp->resident_pages));
+	v[FL_STAT_mapped_bytes] = (uint64_t)MAX(0, atomic_load(&sp->mapped_bytes));
+	v[FL_STAT_pgtable_bytes] = (uint64_t)atomic_load(&sp->nr_chunks) * sizeof(struct pt_chunk);
+	rcu_read_lock();
+	v[FL_STAT_vmas] = vma_index_get(sp)->nr;
+	rcu_read_unlock();
+	v[FL_STAT_fault_ns_p50] = fl_hist_percentile(h, 0.50);
+	v[FL_STAT_fault_ns_p90] = fl_hist_percentile(h, 0.90);
+	v[FL_STAT_fault_ns_p99] = fl_hist_percentile(h, 0.99);
+	v[FL_STAT_fault_ns_p999] = fl_hist_percentile(h, 0.999);
+	v[FL_STAT_fault_ns_max] = h->max;
+	v[FL_STAT_fault_ns_mean] = h->count ? h->sum / h->count : 0;
+	free(h);
+
+#define FL_STAT_COPY_(name, kind, desc) out->name = v[FL_STAT_##name];
+	FL_STATS_FIELDS(FL_STAT_COPY_)
+#undef FL_STAT_COPY_
+	return 0;
+}
+
+FL_EXPORT int fl_stats_print_snapshot(const struct fl_stats *st, FILE *out, int flags)
+{
+	if (!st || !out)
+		return -EINVAL;
+	if (flags & FL_STATS_JSON) {
+		const char *sep = "";
+		fputc('{', out);
+#define FL_STAT_JSON_(name, kind, desc)                                                \
+	fprintf(out, "%s\"%s\":%llu", sep, #name, (unsigned long long)st->name); \
+	sep = ",";
+		FL_STATS_FIELDS(FL_STAT_JSON_)
+#undef FL_STAT_JSON_
+		fputs("}\n", out);
+	} else {
+#define FL_STAT_TEXT_(name, kind, desc)                                                      \
+	fprintf(out, "%-22s %14llu%-3s  %s\n", #name, (unsigned long long)st->name,  \
+		(kind) == FL_NSEC ? " ns" : "", desc);
+		FL_STATS_FIELDS(FL_STAT_TEXT_)
+#undef FL_STAT_TEXT_
+	}
+	return ferror(out) ? -EIO : 0;
+}
+
+FL_EXPORT int fl_stats_print(struct fl_space *sp, FILE *out, int flags)
+{
+	struct fl_stats st;
+	int ret = fl_stats(sp, &st);
+
+	if (ret)
+		return ret;
+	return fl_stats_print_snapshot(&st, out, flags);
+}

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The userfaultfd layer: opening and registering, the install ioctls, the
+ * handler threads of thread delivery, and the SIGBUS handler of sigbus
+ * delivery.
+ *
+ * Handler threads read fault messages and call fl_handle_fault(); nothing
+ * they do sleeps on I/O.  They stop when the space's eventfd fires.
+ *
+ * Sigbus delivery: UFFD_FEATURE_SIGBUS turns a missing-page fault into
+ * SIGBUS (BUS_ADRERR) in the faulting thread, which serves its own fault in
+ * the handler below.  A SIGBUS that is not for a space's VMA goes to the
+ * handler that was installed before ours.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "uffd_compat.h"
+
+static int uffd_new(int flags)
+{
+	int fd = (int)syscall(SYS_userfaultfd, flags);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == EPERM) {
+		/* vm.unprivileged_userfaultfd = 0: /dev/userfaultfd may still
+		 * be open to us. */
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+			close(dev);
+			if (fd >= 0)
+				return fd;
+		}
+		errno = EPERM;
+	}
+	return -errno;
+}
+
+static int uffd_api(int fd, uint64_t want, uint64_t *got)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = want };
+
+	if (ioctl(fd, UFFDIO_API, &api))
+		return -errno;
+	if ((api.features & want) != want)
+		return -ENOTSUP;
+	if (got)
+		*got = api.features;
+	return 0;
+}
+
+FL_EXPORT int fl_uffd_features(uint64_t *features)
+{
+	int fd, ret;
+
+	if (!features)
+		return -EINVAL;
+	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd == -ENOSYS ? -ENOSYS : fd;
+	ret = uffd_api(fd, 0, features);
+	close(fd);
+	return ret;
+}
+
+/*
+ * Context: space creation.  Return: 0 or a negative errno.
+ */
+int uffd_open(struct fl_space *sp)
+{
+	uint64_t want = 0;
+	int fd, ret;
+
+	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
+		want |= UFFD_FEATURE_SIGBUS;
+	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	ret = uffd_api(fd, want, &sp->uffd_features);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	sp->uffd = fd;
+	return 0;
+}
+
+/* Context: mmap_lock held for write; the range was just mapped. */
+int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	uint64_t need = (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
+
+	mmap_assert_write_locked(sp);
+	if (ioctl(sp->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	if ((reg.ioctls & need) != need)
+		return -ENOTSUP;
+	return 0;
+}
+
+int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct uffdio_range r = { .start = start, .len = len };
+
+	return ioctl(sp->uffd, UFFDIO_WAKE, &r) ? -errno : 0;
+}
+
+/*
+ * UFFDIO_ZEROPAGE over [start, start + len).
+ * Return: bytes mapped (all of them, or a part before a failure whose errno
+ * is then returned negated when nothing was mapped).  A partial success
+ * returns the bytes done; the caller calls again for the rest.
+ */
+long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct uffdio_zeropage z = { .range = { .start = start, .len = len } };
+
+	if (ioctl(sp->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+		return (long)len;
+	if (z.zeropage > 0)
+		return z.zeropage;
+	return z.zeropage < 0 ? z.zeropage : -errno;
+}
+
+/* UFFDIO_COPY from src; returns as uffd_zeropage(). */
+long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len)
+{
+	struct uffdio_copy c = { .dst = dst, .src = (unsigned long)src, .len = len };
+
+	if (ioctl(sp->uffd, UFFDIO_COPY, &c) == 0)
+		return (long)len;
+	if (c.copy > 0)
+		return c.copy;
+	return c.copy < 0 ? c.copy : -errno;
+}
+
+/* ---- thread delivery ------------------------------------------------- */
+
+#define MSG_BATCH 16
+
+static void *handler_main(void *arg)
+{
+	struct fl_space *sp = arg;
+	struct uffd_msg msg[MSG_BATCH];
+	struct pollfd pfd[2] = {
+		{ .fd = sp->uffd, .events = POLLIN },
+		{ .fd = sp->stop_fd, .events = POLLIN },
+	};
+
+	while (!atomic_load(&sp->dying)) {
+		ssize_t n = read(sp->uffd, msg, sizeof(msg));
+
+		if (n < 0) {
+			if (errno == EAGAIN) {
+				if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+					break;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			fl_log("userfaultfd read: %s; handler thread stops", strerror(errno));
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
+			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			unsigned int flags = 0;
+			if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+				flags |= FAULT_FLAG_WRITE;
+			fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address, flags);
+		}
+	}
+	return NULL;
+}
+
+int uffd_start_handlers(struct fl_space *sp)
+{
+	sp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sp->stop_fd < 0)
+		return -errno;
+	sp->handlers = calloc(sp->cfg.handlers, sizeof(pthread_t));
+	if (!sp->handlers)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < sp->cfg.handlers; i++) {
+		int ret = pthread_create(&sp->handlers[i], NULL, handler_main, sp);
+		if (ret)
+			return -ret;
+		sp->nr_handlers++;
+	}
+	return 0;
+}
+
+void uffd_stop_handlers(struct fl_space *sp)
+{
+	uint64_t one = 1;
+
+	atomic_store(&sp->dying, true);
+	if (sp->stop_fd >= 0) {
+		ssize_t r = write(sp->stop_fd, &one, sizeof(one));
+		(void)r;
+	}
+	for (unsigned int i = 0; i < sp->nr_handlers; i++)
+		pthread_join(sp->handlers[i], NULL);
+	sp->nr_handlers = 0;
+	free(sp->handlers);
+	sp->handlers = NULL;
+	if (sp->stop_fd >= 0)
+		close(sp->stop_fd);
+	sp->stop_fd = -1;
+}
+
+/* ---- sigbus delivery ------------------------------------------------- */
+
+static struct sigaction old_sigbus;
+static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool sigbus_installed;
+
+static void forward_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	if (old_sigbus.sa_flags & SA_SIGINFO) {
+		old_sigbus.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (old_sigbus.sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* sent by a process, and ignored before us */
+	if (old_sigbus.sa_handler == SIG_DFL || old_sigbus.sa_handler == SIG_IGN) {
+		/*
+		 * Die as we would have without faultline: a fault re-executes
+		 * and meets the default action; a signal sent by a process is
+		 * sent again (it stays pending until we return).
+		 */
+		sigaction(SIGBUS, &dfl, NULL);
+		if (si->si_code <= 0)
+			raise(SIGBUS);
+		return;
+	}
+	old_sigbus.sa_handler(sig);
+}
+
+static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
+{
+	int saved_errno = errno;
+	unsigned long addr = (unsigned long)si->si_addr;
+	struct fl_space *sp;
+
+	if (si->si_code == BUS_ADRERR) {
+		unsigned int flags = FAULT_FLAG_SIGBUS;
+#if defined(__x86_64__)
+		ucontext_t *uc = ucv;
+		/* The page-fault error code: bit 1 set for a write. */
+		if (uc->uc_mcontext.gregs[REG_ERR] & 2)
+			flags |= FAULT_FLAG_WRITE;
+#endif
+		rcu_read_lock();
+		sp = fl_space_of_addr_rcu(addr);
+		rcu_read_unlock();
+		if (sp) {
+			fl_handle_fault(sp, addr, flags);
+			errno = saved_errno;
+			return;
+		}
+		if (fl_handle_foreign_sigbus_slow(addr, flags) == 0) {
+			errno = saved_errno;
+			return;
+		}
+	}
+	errno = saved_errno;
+	forward_sigbus(sig, si, ucv);
+}
+
+/*
+ * Install the process-wide SIGBUS handler, once; the one in place before is
+ * kept and called for SIGBUS that is not ours.
+ */
+int sigbus_install(void)
+{
+	struct sigaction sa = { .sa_sigaction = sigbus_handler,
+				.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK };
+	int ret = 0;
+
+	sigemptyset(&sa.sa_mask);
+	pthread_mutex_lock(&sigbus_lock);
+	if (!sigbus_installed) {
+		if (sigaction(SIGBUS, &sa, &old_sigbus))
+			ret = -errno;
+		else
+			sigbus_installed = true;
+	}
+	pthread_mutex_unlock(&sigbus_lock);
+	return ret;
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * VMAs, the per-VMA lock, and the RCU-safe VMA index.
+ *
+ * The per-VMA lock follows the scheme first merged in Linux 6.4 ("Per-VMA
+ * locks" v4):
+ *
+ *   vma_start_read()    fails if vm_lock_seq == mm_lock_seq (write-locked in
+ *                       the current write section), else read-trylocks
+ *                       vm_lock and checks the sequence again.  Never sleeps.
+ *   vma_start_write()   with mmap_lock held for write: takes vm_lock for
+ *                       write (waiting for the faults in flight on this VMA,
+ *                       and only those), sets vm_lock_seq = mm_lock_seq, and
+ *                       releases vm_lock at once.
+ *   vma_end_write_all() mm_lock_seq++ as the write section ends: every VMA
+ *                       write lock of the section ends together.
+ *
+ * lock_vma_under_rcu() is the lock-free lookup of the fault path, with the
+ * kernel's vma_lock_abort and vma_lock_miss accounting.
+ */
+#include <sys/mman.h>
+
+#include "internal.h"
+
+struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
+		      unsigned long flags)
+{
+	struct vma *vma = calloc(1, sizeof(*vma));
+	pthread_rwlockattr_t a;
+
+	if (!vma)
+		return NULL;
+	vma->vm_start = start;
+	vma->vm_end = end;
+	vma->prot = prot;
+	vma->flags = flags;
+	vma->sp = sp;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&vma->vm_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	atomic_init(&vma->vm_lock_seq, -1);
+	atomic_init(&vma->detached, false);
+	atomic_init(&vma->fa_next, 0);
+	atomic_init(&vma->fa_window, 0);
+	return vma;
+}
+
+static void vma_free_cb(struct rcu_head *head)
+{
+	struct vma *vma = container_of(head, struct vma, rcu);
+
+	pthread_rwlock_destroy(&vma->vm_lock);
+	free(vma);
+}
+
+/*
+ * Free a VMA after a grace period.
+ * Context: the VMA is detached (or was never published), and no thread holds
+ * its vm_lock: a detached VMA was write-locked, which waited for them.
+ */
+void vma_free_rcu(struct vma *vma)
+{
+	call_rcu(&vma->rcu, vma_free_cb);
+}
+
+#ifdef FL_DEBUG
+/* pthread rwlocks do not record readers: each thread keeps its own list. */
+#define VMA_HELD_MAX 4
+static __thread struct vma *vma_held[VMA_HELD_MAX];
+
+static void vma_held_set(struct vma *from, struct vma *to)
+{
+	for (int i = 0; i < VMA_HELD_MAX; i++) {
+		if (vma_held[i] == from) {
+			vma_held[i] = to;
+			return;
+		}
+	}
+	FL_BUG_ON(1);
+}
+
+bool vma_is_read_locked_by_me(struct vma *vma)
+{
+	for (int i = 0; i < VMA_HELD_MAX; i++)
+		if (vma_held[i] == vma)
+			return true;
+	return false;
+}
+#else
+static inline void vma_held_set(struct vma *from, struct vma *to)
+{
+}
+
+bool vma_is_read_locked_by_me(struct vma *vma)
+{
+	return true;
+}
+#endif
+
+/*
+ * Context: rcu_read_lock held (the VMA came from the index) or the VMA is
+ * otherwise known not to be freed.  Never sleeps.
+ * Return: true with vm_lock held for read.
+ */
+bool vma_start_read(struct vma *vma)
+{
+	struct fl_space *sp = vma->sp;
+
+	/* Unlocked check first: a race can only give a false "locked". */
+	if (READ_ONCE(vma->vm_lock_seq) == load_acquire(sp->mmap_lock.mm_lock_seq))
+		return false;
+	if (unlikely(pthread_rwlock_tryrdlock(&vma->vm_lock)))
+		return false;
+	/*
+	 * vm_lock_seq is written under vm_lock held for write, so this read is
+	 * ordered after it.  A write section that ended has incremented
+	 * mm_lock_seq (RELEASE in vma_end_write_all()), which invalidates the
+	 * lock it set: a false "unlocked" is impossible.
+	 */
+	if (unlikely(READ_ONCE(vma->vm_lock_seq) == load_acquire(sp->mmap_lock.mm_lock_seq))) {
+		pthread_rwlock_unlock(&vma->vm_lock);
+		return false;
+	}
+	vma_held_set(NULL, vma);
+	return true;
+}
+
+/* Context: vm_lock held for read, taken by vma_start_read(). */
+void vma_end_read(struct vma *vma)
+{
+	vma_held_set(vma, NULL);
+	pthread_rwlock_unlock(&vma->vm_lock);
+}
+
+bool vma_is_write_locked(struct vma *vma)
+{
+	return mmap_lock_is_write_locked(vma->sp) &&
+	       READ_ONCE(vma->vm_lock_seq) == READ_ONCE(vma->sp->mmap_lock.mm_lock_seq);
+}
+
+/*
+ * Write-lock a VMA until the end of the current write section.
+ * Context: mmap_lock held for write.  Sleeps until the faults in flight on
+ * this VMA have released their read locks.
+ */
+void vma_start_write(struct vma *vma)
+{
+	struct fl_space *sp = vma->sp;
+	int seq;
+
+	mmap_assert_write_locked(sp);
+	seq = READ_ONCE(sp->mmap_lock.mm_lock_seq);
+	if (READ_ONCE(vma->vm_lock_seq) == seq)
+		return;
+	if (pthread_rwlock_trywrlock(&vma->vm_lock)) {
+		uint64_t t0 = fl_now_ns();
+		FL_BUG_ON(pthread_rwlock_wrlock(&vma->vm_lock));
+		count_event_n(sp, vma_write_wait_ns, fl_now_ns() - t0);
+	}
+	WRITE_ONCE(vma->vm_lock_seq, seq);
+	pthread_rwlock_unlock(&vma->vm_lock);
+}
+
+/*
+ * Context: mmap_lock held for write, about to be released.
+ * Pairs with the ACQUIRE loads of mm_lock_seq in vma_start_read().
+ */
+void vma_end_write_all(struct fl_space *sp)
+{
+	mmap_assert_write_locked(sp);
+	store_release(sp->mmap_lock.mm_lock_seq, READ_ONCE(sp->mmap_lock.mm_lock_seq) + 1);
+}
+
+/* ---- the index ------------------------------------------------------- */
+
+struct vma_index *vma_index_new(size_t nr)
+{
+	struct vma_index *idx = malloc(sizeof(*idx) + nr * sizeof(idx->v[0]));
+
+	if (idx)
+		idx->nr = nr;
+	return idx;
+}
+
+/*
+ * Context: rcu_read_lock or mmap_lock held.
+ * Pairs with the RELEASE store in vma_index_replace().
+ */
+struct vma_index *vma_index_get(struct fl_space *sp)
+{
+	return atomic_load_explicit(&sp->index, memory_order_acquire);
+}
+
+/* The position of the first VMA that ends above addr (nr if none). */
+size_t vma_index_first(struct vma_index *idx, unsigned long addr)
+{
+	size_t lo = 0, hi = idx->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (idx->v[mid]->vm_end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void vma_index_free_cb(struct rcu_head *head)
+{
+	free(container_of(head, struct vma_index, rcu));
+}
+
+/*
+ * Replace positions [lo, hi) of the index by the n VMAs in nv (sorted, not
+ * overlapping each other or the rest).  The caller has write-locked and will
+ * detach the VMAs it removes.
+ * Context: mmap_lock held for write.  Return: 0 or -ENOMEM (index unchanged).
+ */
+int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv, size_t n)
+{
+	struct vma_index *old = vma_index_get(sp);
+	struct vma_index *idx;
+
+	mmap_assert_write_locked(sp);
+	FL_BUG_ON(lo > hi || hi > old->nr);
+	idx = vma_index_new(old->nr - (hi - lo) + n);
+	if (!idx)
+		return -ENOMEM;
+	memcpy(idx->v, old->v, lo * sizeof(old->v[0]));
+	memcpy(idx->v + lo, nv, n * sizeof(nv[0]));
+	memcpy(idx->v + lo + n, old->v + hi, (old->nr - hi) * sizeof(old->v[0]));
+#ifdef FL_DEBUG
+	for (size_t i = 0; i + 1 < idx->nr; i++)
+		FL_BUG_ON(idx->v[i]->vm_end > idx->v[i + 1]->vm_start);
+	for (size_t i = 0; i < n; i++)
+		FL_BUG_ON(nv[i]->vm_start >= nv[i]->vm_end);
+#endif
+	atomic_store_explicit(&sp->index, idx, memory_order_release);
+	call_rcu(&old->rcu, vma_index_free_cb);
+	return 0;
+}
+
+/*
+ * The VMA that contains addr, or NULL.
+ * Context: mmap_lock held (read or write): the result stays valid until it
+ * is released.
+ */
+struct vma *vma_lookup(struct fl_space *sp, unsigned long addr)
+{
+	struct vma_index *idx;
+	struct vma *vma = NULL;
+	size_t i;
+
+	mmap_assert_locked(sp);
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, addr);
+	if (i < idx->nr && idx->v[i]->vm_start <= addr)
+		vma = idx->v[i];
+	rcu_read_unlock();
+	return vma;
+}
+
+/*
+ * Look up the VMA of addr and read-lock it, without the space lock.
+ * Context: no faultline lock needed; takes and releases rcu_read_lock.
+ * Return: the VMA with vm_lock held for read, or NULL (counted as
+ * vma_lock_abort): the caller falls back to mmap_lock.
+ */
+struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr)
+{
+	struct vma_index *idx;
+	struct vma *vma;
+	size_t i;
+
+	rcu_read_lock();
+retry:
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, addr);
+	if (i >= idx->nr)
+		goto inval;
+	vma = idx->v[i];
+	if (!vma_start_read(vma))
+		goto inval;
+	/* The range is immutable here, but keep the kernel's check. */
+	if (unlikely(addr < vma->vm_start || addr >= vma->vm_end)) {
+		vma_end_read(vma);
+		goto inval;
+	}
+	/* Isolated after we found it: the area was replaced, look again. */
+	if (unlikely(atomic_load_explicit(&vma->detached, memory_order_acquire))) {
+		vma_end_read(vma);
+		count_vm_vma_lock_event(sp, vma_lock_miss);
+		goto retry;
+	}
+	rcu_read_unlock();
+	return vma;
+inval:
+	rcu_read_unlock();
+	count_vm_vma_lock_event(sp, vma_lock_abort);
+	return NULL;
+}
+

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run every test program of one or more build directories, each with a
+# timeout, and print a summary: "N passed, N failed, N skipped".
+# Exit codes of a test: 0 pass, 77 skip, anything else (or a timeout) fail.
+#
+#   tests/run.sh [--timeout SECONDS] BUILD_DIR...
+set -u
+timeout_s=${FL_TEST_TIMEOUT:-300}
+if [ "${1:-}" = "--timeout" ]; then
+	timeout_s=$2
+	shift 2
+fi
+[ $# -gt 0 ] || set -- build
+pass=0 fail=0 skip=0 failed=()
+for dir in "$@"; do
+	for t in "$dir"/tests/*; do
+		[ -x "$t" ] || continue
+		name="$dir/$(basename "$t")"
+		log=$(mktemp)
+		start=$(date +%s.%N)
+		timeout -k 10 "$timeout_s" "$t" >"$log" 2>&1
+		rc=$?
+		secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+		case $rc in
+		0) pass=$((pass + 1)); printf 'PASS  %-40s %6ss\n' "$name" "$secs" ;;
+		77) skip=$((skip + 1)); printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(tail -n1 "$log")" ;;
+		124|137) fail=$((fail + 1)); failed+=("$name (timeout)")
+			printf 'TIME  %-40s %6ss\n' "$name" "$secs"; tail -n 30 "$log" | sed 's/^/      /' ;;
+		*) fail=$((fail + 1)); failed+=("$name (exit $rc)")
+			printf 'FAIL  %-40s %6ss  exit %d\n' "$name" "$secs" "$rc"; tail -n 40 "$log" | sed 's/^/      /' ;;
+		esac
+		rm -f "$log"
+	done
+done
+echo
+for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] && [ $((pass + fail)) -gt 0 ]

@@ -1,0 +1,1228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench: the demand-zero fault path of faultline, against anchors measured in
+ * the same run.  A benchmark, not a test: it asserts nothing about speed, it
+ * reports ratios.  See BENCHMARKS.md.
+ *
+ * Figures (each one for 1 and 2 application threads):
+ *
+ *   kernel.scatter.{write,read}       plain anonymous memory, pages touched in
+ *                                     a stride permutation: the kernel's own
+ *                                     first-touch fault
+ *   uffd-thread.scatter.{write,read}  a minimal userfaultfd written here: one
+ *                                     handler thread, blocking read(), one
+ *                                     UFFDIO_COPY / UFFDIO_ZEROPAGE per fault
+ *   uffd-sigbus.scatter.{write,read}  the same with UFFD_FEATURE_SIGBUS, the
+ *                                     faulting thread resolving its own fault
+ *   fl-thread.scatter.{write,read}    faultline, fault-around off, against
+ *   fl-sigbus.scatter.{write,read}    the bare anchor of the same delivery
+ *                                     (goal <= 1.25) and against the kernel
+ *   kernel.seq.{write,read}           sequential first touch of a large region
+ *   fl-thread.seq.{write,read}        the same in faultline with its default
+ *   fl-sigbus.seq.{write,read}        fault-around (goal: throughput >= 0.8 of
+ *                                     the kernel's)
+ *
+ * Every figure is the median of --rounds rounds; within a round all figures
+ * run one after another, so that noise on a shared machine hits the anchors
+ * and the subjects alike.  Each run gets a fresh mapping (and a fresh
+ * faultline space) that is torn down before the next one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/userfaultfd.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "faultline.h"
+
+#define MAX_ROUNDS 101
+#define MAX_THREADS 2
+#define MAX_CPUS 64
+#define MAX_FIGURES 64
+
+enum impl {
+	IMPL_KERNEL,
+	IMPL_UFFD_THREAD,
+	IMPL_UFFD_SIGBUS,
+	IMPL_FL_THREAD,
+	IMPL_FL_SIGBUS,
+};
+
+static const char *const impl_names[] = {
+	[IMPL_KERNEL] = "kernel",
+	[IMPL_UFFD_THREAD] = "uffd-thread",
+	[IMPL_UFFD_SIGBUS] = "uffd-sigbus",
+	[IMPL_FL_THREAD] = "fl-thread",
+	[IMPL_FL_SIGBUS] = "fl-sigbus",
+};
+
+enum pattern {
+	PAT_SCATTER, /* fault-around off, stride permutation: cost per fault */
+	PAT_SEQ,     /* defaults, address order: pages per second */
+};
+
+enum touch {
+	TOUCH_WRITE,
+	TOUCH_READ,
+};
+
+struct figure {
+	char name[64];
+	enum impl impl;
+	enum pattern pat;
+	enum touch touch;
+	unsigned int threads;
+	int anchor;  /* index of the figure this one is divided by, or -1 */
+	int anchor2; /* faultline scatter only: the kernel anchor, or -1 */
+	double goal; /* 0: none; scatter: ratio <= goal; seq: ratio >= goal */
+	double samples[MAX_ROUNDS];
+	unsigned int nsamples;
+	bool failed;
+	char error[160];
+	char note[160]; /* faultline's own counters, last round */
+	unsigned int warnings;
+	/* Computed at the end. */
+	double median, min, max, ratio, ratio2;
+};
+
+static struct {
+	unsigned int rounds;
+	unsigned int warmup;
+	size_t pages;	 /* scatter: pages per run, split among the threads */
+	size_t seq_mib;	 /* seq: region size per run */
+	unsigned int threads[MAX_THREADS];
+	unsigned int nthreads_list;
+	bool touch_write, touch_read;
+	bool do_scatter, do_seq;
+	bool json;
+	bool verbose;
+	bool preheat;
+	int cpu_app[MAX_CPUS];
+	unsigned int ncpu_app;
+	int cpu_handler;
+	unsigned int timeout;
+} opt = {
+	.rounds = 5,
+	.warmup = 1,
+	.pages = 16384,
+	.seq_mib = 256,
+	.threads = { 1, 2 },
+	.nthreads_list = 2,
+	.touch_write = true,
+	.touch_read = true,
+	.do_scatter = true,
+	.do_seq = true,
+	.cpu_handler = -1,
+	.timeout = 120,
+	.preheat = true,
+};
+
+static struct figure figures[MAX_FIGURES];
+static unsigned int nfigures;
+static size_t page_size;
+
+/* One page of zeros, the UFFDIO_COPY source of the bare anchors. */
+static char *zero_page;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* ---- Watchdog: a fault that is never served must not hang the bench. ---- */
+
+static const char *volatile current_run = "";
+
+static void watchdog_fire(int sig)
+{
+	static const char msg[] = "bench: run timed out (fault never served?): ";
+	const char *name = current_run;
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0 || write(2, name, strlen(name)) < 0 ||
+	    write(2, "\n", 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+/* ---- The access pattern ---- */
+
+static size_t gcd(size_t a, size_t b)
+{
+	while (b) {
+		size_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * A stride coprime with n, far from 1 and from n - 1: page k * stride mod n is
+ * a permutation in which no two consecutive touches are neighbours.
+ */
+static size_t scatter_stride(size_t n)
+{
+	size_t s, tries;
+
+	if (n < 5)
+		return 1 % n;
+	s = (size_t)((double)n * 0.6180339887) | 1;
+	for (tries = 0; tries < n; tries++, s++) {
+		if (s > n - 2)
+			s = 2;
+		if (gcd(s, n) == 1)
+			return s;
+	}
+	return 1;
+}
+
+struct worker {
+	pthread_t tid;
+	char *base;
+	size_t npages;
+	size_t stride;
+	enum touch touch;
+	int cpu;
+	pthread_barrier_t *barrier;
+	uint64_t t0, t1;
+	unsigned long sink;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	size_t k, idx = 0;
+	unsigned long sink = 0;
+
+	pin_self(w->cpu);
+	pthread_barrier_wait(w->barrier);
+	w->t0 = now_ns();
+	if (w->touch == TOUCH_WRITE) {
+		for (k = 0; k < w->npages; k++) {
+			*(volatile char *)(w->base + idx * page_size) = 1;
+			idx += w->stride;
+			if (idx >= w->npages)
+				idx -= w->npages;
+		}
+	} else {
+		for (k = 0; k < w->npages; k++) {
+			sink += *(volatile char *)(w->base + idx * page_size);
+			idx += w->stride;
+			if (idx >= w->npages)
+				idx -= w->npages;
+		}
+	}
+	w->t1 = now_ns();
+	w->sink = sink;
+	return NULL;
+}
+
+/*
+ * Touch [base, base + npages pages) with nthreads threads, each on its own
+ * half, and return the time from the first thread's start to the last one's
+ * end.
+ */
+static int touch_region(char *base, size_t npages, unsigned int nthreads, enum pattern pat,
+			enum touch touch, uint64_t *elapsed)
+{
+	struct worker w[MAX_THREADS];
+	pthread_barrier_t barrier;
+	size_t per = npages / nthreads;
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	unsigned long sink = 0;
+	unsigned int i;
+	int err;
+
+	pthread_barrier_init(&barrier, NULL, nthreads);
+	for (i = 0; i < nthreads; i++) {
+		w[i] = (struct worker){
+			.base = base + i * per * page_size,
+			.npages = i == nthreads - 1 ? npages - i * per : per,
+			.touch = touch,
+			.cpu = opt.ncpu_app ? opt.cpu_app[i % opt.ncpu_app] : -1,
+			.barrier = &barrier,
+		};
+		w[i].stride = pat == PAT_SEQ ? 1 % w[i].npages : scatter_stride(w[i].npages);
+		err = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
+		if (err) {
+			fprintf(stderr, "bench: pthread_create: %s\n", strerror(err));
+			exit(2);
+		}
+	}
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(w[i].tid, NULL);
+		if (w[i].t0 < t0)
+			t0 = w[i].t0;
+		if (w[i].t1 > t1)
+			t1 = w[i].t1;
+		sink += w[i].sink;
+	}
+	pthread_barrier_destroy(&barrier);
+	*elapsed = t1 - t0;
+	/* A read of never-written memory must see zeros. */
+	return sink ? -EIO : 0;
+}
+
+/* ---- Anchor d: the kernel's own first touch ---- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Populate and free as much memory as the next run will fault in, untimed,
+ * once on every CPU we may run on.  On a virtual machine with free page
+ * reporting (virtio-balloon), memory that stayed free for a couple of seconds
+ * has been handed back to the host, and the guest's next touch of it takes a
+ * host fault as well: several microseconds a page, which would land on
+ * whichever run came first after a long one.  Freed pages stay on the freeing
+ * CPU's lists for a while, and which CPU a run allocates on (the application
+ * thread's, or a handler thread's for UFFDIO_COPY) is not ours to know.
+ */
+struct preheat_arg {
+	pthread_t tid;
+	size_t len;
+};
+
+static void *preheat_main(void *arg)
+{
+	struct preheat_arg *a = arg;
+	char *p = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t off;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, a->len, MADV_NOHUGEPAGE);
+	if (madvise(p, a->len, MADV_POPULATE_WRITE))
+		for (off = 0; off < a->len; off += page_size)
+			p[off] = 1;
+	munmap(p, a->len);
+	return NULL;
+}
+
+static void preheat(size_t len)
+{
+	struct preheat_arg a[MAX_CPUS];
+	pthread_attr_t attr;
+	cpu_set_t allowed, one;
+	unsigned int n = 0, i;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < MAX_CPUS; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		a[n].len = len;
+		if (!pthread_create(&a[n].tid, &attr, preheat_main, &a[n]))
+			n++;
+		pthread_attr_destroy(&attr);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(a[i].tid, NULL);
+}
+
+static int map_plain(size_t len, char **out)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	/* 4 KiB faults whatever the THP policy: the unit faultline serves. */
+	madvise(p, len, MADV_NOHUGEPAGE);
+	*out = p;
+	return 0;
+}
+
+static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
+{
+	char *p = NULL;
+	int err = map_plain(npages * page_size, &p);
+
+	if (err)
+		return err;
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	munmap(p, npages * page_size);
+	return err;
+}
+
+/* ---- Anchors a and b: bare userfaultfd, as small as it can be ---- */
+
+static int uffd_open(void)
+{
+	int fd, dev;
+
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (fd >= 0)
+		return fd;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	return fd;
+}
+
+/*
+ * Install the one faulting page: a private zero-filled page for a write, the
+ * zero page for a read.  Async-signal-safe.  Return: 0 or -errno.
+ */
+static int uffd_resolve(int uffd, uintptr_t addr, bool write)
+{
+	for (;;) {
+		int rc;
+
+		if (write) {
+			struct uffdio_copy c = {
+				.dst = addr,
+				.src = (uintptr_t)zero_page,
+				.len = page_size,
+			};
+
+			rc = ioctl(uffd, UFFDIO_COPY, &c);
+		} else {
+			struct uffdio_zeropage z = {
+				.range = { .start = addr, .len = page_size },
+			};
+
+			rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+		}
+		if (rc == 0)
+			return 0;
+		if (errno == EEXIST) {
+			/* Already there: wake whoever waits for it. */
+			struct uffdio_range r = { .start = addr, .len = page_size };
+
+			ioctl(uffd, UFFDIO_WAKE, &r);
+			return 0;
+		}
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+struct bare {
+	int uffd;
+	char *base;
+	size_t len;
+	pthread_t handler;
+	bool has_handler;
+};
+
+static void *bare_handler_main(void *arg)
+{
+	struct bare *b = arg;
+	struct uffd_msg msg;
+	ssize_t n;
+	int err;
+
+	pin_self(opt.cpu_handler);
+	for (;;) {
+		n = read(b->uffd, &msg, sizeof(msg));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n != (ssize_t)sizeof(msg)) {
+			fprintf(stderr, "bench: read(uffd): %s\n", n < 0 ? strerror(errno) : "short");
+			exit(2);
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		err = uffd_resolve(b->uffd, msg.arg.pagefault.address & ~(uint64_t)(page_size - 1),
+				   msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+		if (err) {
+			fprintf(stderr, "bench: uffd resolve: %s\n", strerror(-err));
+			exit(2);
+		}
+	}
+	return NULL;
+}
+
+/* The bare SIGBUS anchor's state, read by its signal handler. */
+static volatile int sigbus_uffd = -1;
+static volatile uintptr_t sigbus_start, sigbus_end;
+static volatile enum touch sigbus_touch;
+
+static void bare_sigbus(int sig, siginfo_t *si, void *ucv)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr & ~(uintptr_t)(page_size - 1);
+	int saved = errno;
+	bool write = sigbus_touch == TOUCH_WRITE;
+
+	(void)sig;
+#if defined(__x86_64__)
+	/* The page-fault error code says what the access was, as it does for
+	 * a library that does not know. */
+	write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
+#else
+	(void)ucv;
+#endif
+	if (sigbus_uffd < 0 || addr < sigbus_start || addr >= sigbus_end ||
+	    uffd_resolve(sigbus_uffd, addr, write) < 0)
+		signal(SIGBUS, SIG_DFL); /* not ours: the access repeats and kills */
+	errno = saved;
+}
+
+static int bare_setup(struct bare *b, size_t len, bool sigbus)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0 };
+	struct uffdio_register reg;
+	void *p;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->uffd = uffd_open();
+	if (b->uffd < 0)
+		return b->uffd;
+	if (ioctl(b->uffd, UFFDIO_API, &api) < 0) {
+		err = -errno;
+		goto fail_fd;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		goto fail_fd;
+	}
+	madvise(p, len, MADV_NOHUGEPAGE);
+	b->base = p;
+	b->len = len;
+	reg = (struct uffdio_register){
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		err = -errno;
+		goto fail_map;
+	}
+	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE))) {
+		err = -ENOTSUP;
+		goto fail_map;
+	}
+	if (!sigbus) {
+		err = pthread_create(&b->handler, NULL, bare_handler_main, b);
+		if (err) {
+			err = -err;
+			goto fail_map;
+		}
+		b->has_handler = true;
+	}
+	return 0;
+
+fail_map:
+	munmap(b->base, len);
+fail_fd:
+	close(b->uffd);
+	return err;
+}
+
+static void bare_teardown(struct bare *b)
+{
+	if (b->has_handler) {
+		/* It sits in read(), a cancellation point, with nothing held. */
+		pthread_cancel(b->handler);
+		pthread_join(b->handler, NULL);
+	}
+	munmap(b->base, b->len);
+	close(b->uffd);
+}
+
+static int run_bare(struct figure *f, size_t npages, uint64_t *elapsed)
+{
+	bool sigbus = f->impl == IMPL_UFFD_SIGBUS;
+	struct sigaction sa, old;
+	struct bare b;
+	int err;
+
+	err = bare_setup(&b, npages * page_size, sigbus);
+	if (err)
+		return err;
+	if (sigbus) {
+		/* Borrow SIGBUS; faultline's handler (if any) comes back after. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = bare_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigbus_start = (uintptr_t)b.base;
+		sigbus_end = (uintptr_t)b.base + b.len;
+		sigbus_touch = f->touch;
+		sigbus_uffd = b.uffd;
+		sigaction(SIGBUS, &sa, &old);
+	}
+	err = touch_region(b.base, npages, f->threads, f->pat, f->touch, elapsed);
+	if (sigbus) {
+		sigaction(SIGBUS, &old, NULL);
+		sigbus_uffd = -1;
+	}
+	bare_teardown(&b);
+	return err;
+}
+
+/* ---- Subject c and e: faultline ---- */
+
+static int fl_config_for(const struct figure *f, struct fl_config *cfg)
+{
+	int err = fl_config_init(cfg);
+
+	if (err)
+		return err;
+	cfg->delivery = f->impl == IMPL_FL_SIGBUS ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
+	if (f->pat == PAT_SCATTER) {
+		cfg->fault_around = 1;
+		cfg->fault_around_max = 1;
+	}
+	return 0;
+}
+
+/*
+ * Create the space with the calling thread's affinity narrowed to
+ * --cpu-handler, so that the threads it starts inherit it (best effort:
+ * faultline has no affinity option of its own).
+ */
+static int fl_create_pinned(const struct fl_config *cfg, struct fl_space **sp)
+{
+	cpu_set_t saved;
+	int err;
+
+	if (opt.cpu_handler < 0)
+		return fl_space_create(cfg, sp);
+	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+	pin_self(opt.cpu_handler);
+	err = fl_space_create(cfg, sp);
+	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	return err;
+}
+
+static int run_faultline(struct figure *f, size_t npages, uint64_t *elapsed)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	struct fl_stats st;
+	char *p;
+	int err;
+
+	err = fl_config_for(f, &cfg);
+	if (err)
+		return err;
+	err = fl_create_pinned(&cfg, &sp);
+	if (err)
+		return err;
+	p = fl_mmap(sp, NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS);
+	if (p == MAP_FAILED || !p) {
+		err = -errno;
+		fl_space_destroy(sp);
+		return err ? err : -ENOMEM;
+	}
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	if (!err && !fl_stats(sp, &st)) {
+		snprintf(f->note, sizeof(f->note),
+			 "faults=%" PRIu64 " around=%" PRIu64 " zero_mapped=%" PRIu64
+			 " zero_filled=%" PRIu64 " spurious=%" PRIu64 " eagain=%" PRIu64,
+			 st.faults, st.fault_around_pages, st.pages_zero_mapped,
+			 st.pages_zero_filled, st.faults_spurious, st.uffd_eagain);
+		/*
+		 * With fault-around off, every page must be one fault: fewer
+		 * would mean the figure measures batching, not the fault path.
+		 * The counters may trail the last wake-up by a fault or two.
+		 */
+		if (f->pat == PAT_SCATTER &&
+		    (st.fault_around_pages ||
+		     st.faults + 2 * f->threads < npages || st.faults > npages + 2 * f->threads))
+			f->warnings++;
+	}
+	fl_space_destroy(sp);
+	return err;
+}
+
+/* ---- Figures ---- */
+
+static int add_figure(enum impl impl, enum pattern pat, enum touch touch, unsigned int threads)
+{
+	struct figure *f = &figures[nfigures];
+
+	if (nfigures == MAX_FIGURES) {
+		fprintf(stderr, "bench: too many figures\n");
+		exit(2);
+	}
+	f->impl = impl;
+	f->pat = pat;
+	f->touch = touch;
+	f->threads = threads;
+	f->anchor = -1;
+	f->anchor2 = -1;
+	snprintf(f->name, sizeof(f->name), "%s.%s.%s.t%u", impl_names[impl],
+		 pat == PAT_SEQ ? "seq" : "scatter", touch == TOUCH_WRITE ? "write" : "read",
+		 threads);
+	return (int)nfigures++;
+}
+
+static void build_figures(void)
+{
+	unsigned int ti, k;
+	int kern, ut, us, i;
+
+	for (ti = 0; ti < opt.nthreads_list; ti++) {
+		unsigned int t = opt.threads[ti];
+
+		for (k = 0; k < 2; k++) {
+			enum touch touch = k ? TOUCH_READ : TOUCH_WRITE;
+
+			if ((touch == TOUCH_WRITE && !opt.touch_write) ||
+			    (touch == TOUCH_READ && !opt.touch_read))
+				continue;
+			if (opt.do_scatter) {
+				kern = add_figure(IMPL_KERNEL, PAT_SCATTER, touch, t);
+				ut = add_figure(IMPL_UFFD_THREAD, PAT_SCATTER, touch, t);
+				figures[ut].anchor = kern;
+				us = add_figure(IMPL_UFFD_SIGBUS, PAT_SCATTER, touch, t);
+				figures[us].anchor = kern;
+				i = add_figure(IMPL_FL_THREAD, PAT_SCATTER, touch, t);
+				figures[i].anchor = ut;
+				figures[i].anchor2 = kern;
+				figures[i].goal = 1.25;
+				i = add_figure(IMPL_FL_SIGBUS, PAT_SCATTER, touch, t);
+				figures[i].anchor = us;
+				figures[i].anchor2 = kern;
+				figures[i].goal = 1.25;
+			}
+			if (opt.do_seq) {
+				kern = add_figure(IMPL_KERNEL, PAT_SEQ, touch, t);
+				i = add_figure(IMPL_FL_THREAD, PAT_SEQ, touch, t);
+				figures[i].anchor = kern;
+				figures[i].goal = 0.8;
+				i = add_figure(IMPL_FL_SIGBUS, PAT_SEQ, touch, t);
+				figures[i].anchor = kern;
+				figures[i].goal = 0.8;
+			}
+		}
+	}
+}
+
+/* Scatter: microseconds per fault.  Seq: pages per second. */
+static void run_figure(struct figure *f, bool record)
+{
+	size_t npages = f->pat == PAT_SEQ ? (opt.seq_mib << 20) / page_size : opt.pages;
+	uint64_t elapsed = 0;
+	double v;
+	int err;
+
+	if (f->failed)
+		return;
+	/* A read maps the zero page and allocates nothing worth warming. */
+	if (opt.preheat && f->touch == TOUCH_WRITE)
+		preheat(npages * page_size);
+	current_run = f->name;
+	alarm(opt.timeout);
+	switch (f->impl) {
+	case IMPL_KERNEL:
+		err = run_kernel(f, npages, &elapsed);
+		break;
+	case IMPL_UFFD_THREAD:
+	case IMPL_UFFD_SIGBUS:
+		err = run_bare(f, npages, &elapsed);
+		break;
+	default:
+		err = run_faultline(f, npages, &elapsed);
+		break;
+	}
+	alarm(0);
+	if (err) {
+		f->failed = true;
+		snprintf(f->error, sizeof(f->error), "%s", strerror(-err));
+		fprintf(stderr, "bench: %s failed: %s\n", f->name, f->error);
+		return;
+	}
+	if (!elapsed)
+		elapsed = 1;
+	if (f->pat == PAT_SEQ)
+		v = (double)npages * 1e9 / (double)elapsed;
+	else
+		v = (double)elapsed / 1e3 / (double)npages;
+	if (opt.verbose)
+		fprintf(stderr, "  %-28s %12.3f %s%s%s\n", f->name,
+			f->pat == PAT_SEQ ? v / 1e3 : v, f->pat == PAT_SEQ ? "kpages/s" : "us/fault",
+			f->note[0] ? "  " : "", f->note);
+	if (record)
+		f->samples[f->nsamples++] = v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void summarise(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < nfigures; i++) {
+		struct figure *f = &figures[i];
+		double s[MAX_ROUNDS];
+		unsigned int n = f->nsamples;
+
+		f->ratio = f->ratio2 = NAN;
+		if (f->failed || !n) {
+			f->median = f->min = f->max = NAN;
+			continue;
+		}
+		memcpy(s, f->samples, n * sizeof(s[0]));
+		qsort(s, n, sizeof(s[0]), cmp_double);
+		f->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+		f->min = s[0];
+		f->max = s[n - 1];
+	}
+	for (i = 0; i < nfigures; i++) {
+		struct figure *f = &figures[i];
+
+		f->ratio = f->anchor < 0 ? 1.0 : f->median / figures[f->anchor].median;
+		if (f->anchor2 >= 0)
+			f->ratio2 = f->median / figures[f->anchor2].median;
+	}
+}
+
+static const char *unit_of(const struct figure *f)
+{
+	return f->pat == PAT_SEQ ? "pages/s" : "us/fault";
+}
+
+static bool goal_met(const struct figure *f)
+{
+	if (f->pat == PAT_SEQ)
+		return f->ratio >= f->goal;
+	return f->ratio <= f->goal;
+}
+
+static const char *anchor_name(const struct figure *f)
+{
+	return f->anchor < 0 ? f->name : figures[f->anchor].name;
+}
+
+/* ---- Output ---- */
+
+struct run_info {
+	char date[32];
+	char kernel[65];
+	char thp[64];
+	long cpus;
+	struct fl_config defaults;
+	uint64_t features;
+	int features_err;
+};
+
+static void read_thp(char *buf, size_t len)
+{
+	FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128], *l, *r;
+
+	snprintf(buf, len, "unknown");
+	if (!fp)
+		return;
+	if (fgets(line, sizeof(line), fp)) {
+		l = strchr(line, '[');
+		r = l ? strchr(l, ']') : NULL;
+		if (l && r) {
+			*r = 0;
+			snprintf(buf, len, "%s", l + 1);
+		}
+	}
+	fclose(fp);
+}
+
+static void gather_info(struct run_info *ri)
+{
+	struct utsname u;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	memset(ri, 0, sizeof(*ri));
+	gmtime_r(&t, &tm);
+	strftime(ri->date, sizeof(ri->date), "%Y-%m-%d %H:%M UTC", &tm);
+	if (!uname(&u))
+		snprintf(ri->kernel, sizeof(ri->kernel), "%s", u.release);
+	read_thp(ri->thp, sizeof(ri->thp));
+	ri->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	fl_config_init(&ri->defaults);
+	ri->features_err = fl_uffd_features(&ri->features);
+}
+
+static void print_table(const struct run_info *ri)
+{
+	unsigned int i;
+
+	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
+	       ri->date, ri->kernel, ri->cpus, ri->thp);
+	printf("rounds %u (median; %u warm-up), scatter %zu pages (%zu MiB) per run, "
+	       "seq %zu MiB per run\n",
+	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
+	printf("faultline defaults: handlers=%u fault_around=%u fault_around_max=%u "
+	       "(scatter runs use 1/1)\n",
+	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max);
+	printf("\n%-26s %8s %12s %-9s %17s %8s  %-26s %s\n", "figure", "median", "", "",
+	       "min .. max", "ratio", "anchor", "goal");
+	for (i = 0; i < nfigures; i++) {
+		const struct figure *f = &figures[i];
+		double scale = f->pat == PAT_SEQ ? 1e-3 : 1;
+		char goal[64] = "";
+
+		if (i && figures[i - 1].pat != f->pat)
+			printf("\n");
+		if (f->failed) {
+			printf("%-26s FAILED: %s\n", f->name, f->error);
+			continue;
+		}
+		if (f->goal > 0)
+			snprintf(goal, sizeof(goal), "%s %.2f: %s", f->pat == PAT_SEQ ? ">=" : "<=",
+				 f->goal, goal_met(f) ? "met" : "NOT MET");
+		printf("%-26s %8.3f %-12s %8.3f .. %8.3f %7.3fx  %-26s %s", f->name,
+		       f->median * scale, f->pat == PAT_SEQ ? "kpages/s" : "us/fault",
+		       f->min * scale, f->max * scale, f->ratio,
+		       f->anchor < 0 ? "(itself)" : figures[f->anchor].name, goal);
+		if (f->anchor2 >= 0)
+			printf("; %.2fx %s", f->ratio2, figures[f->anchor2].name);
+		printf("\n");
+		if (f->warnings)
+			printf("  WARNING: %u run(s) did not fault once per page (%s)\n",
+			       f->warnings, f->note);
+		else if (f->note[0] && (f->pat == PAT_SEQ || opt.verbose))
+			printf("  faultline counters, last run: %s\n", f->note);
+	}
+	printf("\n");
+	for (i = 0; i < nfigures; i++) {
+		const struct figure *f = &figures[i];
+
+		if (f->failed) {
+			printf("BENCH name=%s status=failed error=\"%s\"\n", f->name, f->error);
+			continue;
+		}
+		printf("BENCH name=%s value=%.*f unit=%s ratio=%.3f anchor=%s", f->name,
+		       f->pat == PAT_SEQ ? 0 : 3, f->median, unit_of(f), f->ratio,
+		       anchor_name(f));
+		if (f->anchor2 >= 0)
+			printf(" ratio_kernel=%.3f anchor_kernel=%s", f->ratio2,
+			       figures[f->anchor2].name);
+		if (f->goal > 0)
+			printf(" goal=%s%.2f goal_met=%s", f->pat == PAT_SEQ ? ">=" : "<=", f->goal,
+			       goal_met(f) ? "yes" : "no");
+		printf(" rounds=%u min=%.*f max=%.*f\n", f->nsamples, f->pat == PAT_SEQ ? 0 : 3,
+		       f->min, f->pat == PAT_SEQ ? 0 : 3, f->max);
+	}
+}
+
+static void json_num(const char *key, double v, const char *sep)
+{
+	if (isnan(v))
+		printf("\"%s\": null%s", key, sep);
+	else
+		printf("\"%s\": %.6g%s", key, v, sep);
+}
+
+static void print_json(const struct run_info *ri)
+{
+	unsigned int i, j;
+
+	printf("{\n  \"bench\": \"faultline\", \"version\": \"%s\", \"date\": \"%s\",\n",
+	       FL_VERSION_STRING, ri->date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
+	       ri->thp);
+	printf("  \"rounds\": %u, \"warmup\": %u, \"scatter_pages\": %zu, \"seq_mib\": %zu,\n",
+	       opt.rounds, opt.warmup, opt.pages, opt.seq_mib);
+	printf("  \"defaults\": {\"handlers\": %u, \"fault_around\": %u, "
+	       "\"fault_around_max\": %u},\n",
+	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max);
+	printf("  \"figures\": [\n");
+	for (i = 0; i < nfigures; i++) {
+		const struct figure *f = &figures[i];
+
+		printf("    {\"name\": \"%s\", \"threads\": %u, \"touch\": \"%s\", "
+		       "\"unit\": \"%s\", ",
+		       f->name, f->threads, f->touch == TOUCH_WRITE ? "write" : "read",
+		       unit_of(f));
+		if (f->failed) {
+			printf("\"status\": \"failed\", \"error\": \"%s\"}%s\n", f->error,
+			       i + 1 < nfigures ? "," : "");
+			continue;
+		}
+		json_num("value", f->median, ", ");
+		json_num("min", f->min, ", ");
+		json_num("max", f->max, ", ");
+		json_num("ratio", f->ratio, ", ");
+		printf("\"anchor\": \"%s\", ", anchor_name(f));
+		if (f->anchor2 >= 0) {
+			json_num("ratio_kernel", f->ratio2, ", ");
+			printf("\"anchor_kernel\": \"%s\", ", figures[f->anchor2].name);
+		}
+		if (f->goal > 0)
+			printf("\"goal\": \"%s%.2f\", \"goal_met\": %s, ",
+			       f->pat == PAT_SEQ ? ">=" : "<=", f->goal,
+			       goal_met(f) ? "true" : "false");
+		printf("\"warnings\": %u, \"note\": \"%s\", \"samples\": [", f->warnings, f->note);
+		for (j = 0; j < f->nsamples; j++)
+			printf("%.6g%s", f->samples[j], j + 1 < f->nsamples ? ", " : "");
+		printf("]}%s\n", i + 1 < nfigures ? "," : "");
+	}
+	printf("  ]\n}\n");
+}
+
+/* ---- Options ---- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bench [options]\n"
+		"\n"
+		"The demand-zero fault path of faultline, as ratios to anchors measured in\n"
+		"the same run: the kernel's own first touch, and a bare userfaultfd handler\n"
+		"of each delivery.  Not a test.  See BENCHMARKS.md.\n"
+		"\n"
+		"  -r, --rounds N       rounds; each figure is the median (default %u)\n"
+		"  -w, --warmup N       discarded rounds before them (default %u)\n"
+		"  -p, --pages N        scatter: pages faulted per run (default %zu)\n"
+		"  -s, --seq-mib N      seq: MiB touched per run (default %zu)\n"
+		"  -t, --threads LIST   application threads, e.g. 1,2 (default 1,2; at most %d)\n"
+		"      --touch LIST     write,read (default both)\n"
+		"      --no-scatter     skip the per-fault figures (a-d)\n"
+		"      --no-seq         skip the sequential figures (e)\n"
+		"      --cpu-app LIST   pin application thread i to CPU LIST[i %% n]\n"
+		"      --cpu-handler N  pin the bare anchor's handler thread to CPU N, and\n"
+		"                       create faultline spaces from CPU N so their threads\n"
+		"                       inherit it (best effort)\n"
+		"      --timeout S      give up on a run after S seconds (default %u)\n"
+		"      --no-preheat     do not populate and free each run's worth of memory\n"
+		"                       before it (see BENCHMARKS.md: free page reporting)\n"
+		"      --json           print one JSON document instead of the table\n"
+		"  -v, --verbose        every run on stderr, faultline counters in the table\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"faultline reads FAULTLINE_* from the environment for its defaults (the seq\n"
+		"figures use them); the scatter figures always set fault_around=1.\n",
+		opt.rounds, opt.warmup, opt.pages, opt.seq_mib, MAX_THREADS, opt.timeout);
+}
+
+static unsigned long parse_num(const char *s, const char *what, unsigned long lo,
+			       unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "bench: bad %s '%s' (%lu..%lu)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+/* Comma-separated numbers into out[]; returns how many. */
+static unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
+			       unsigned long lo, unsigned long hi)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == max) {
+			fprintf(stderr, "bench: too many %s\n", what);
+			exit(2);
+		}
+		out[n++] = (int)parse_num(tok, what, lo, hi);
+	}
+	if (!n) {
+		fprintf(stderr, "bench: empty %s\n", what);
+		exit(2);
+	}
+	return n;
+}
+
+enum {
+	OPT_TOUCH = 256,
+	OPT_NO_SCATTER,
+	OPT_NO_SEQ,
+	OPT_CPU_APP,
+	OPT_CPU_HANDLER,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_NO_PREHEAT,
+};
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "pages", required_argument, NULL, 'p' },
+		{ "seq-mib", required_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "touch", required_argument, NULL, OPT_TOUCH },
+		{ "no-scatter", no_argument, NULL, OPT_NO_SCATTER },
+		{ "no-seq", no_argument, NULL, OPT_NO_SEQ },
+		{ "cpu-app", required_argument, NULL, OPT_CPU_APP },
+		{ "cpu-handler", required_argument, NULL, OPT_CPU_HANDLER },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "no-preheat", no_argument, NULL, OPT_NO_PREHEAT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, list[MAX_THREADS];
+	unsigned int i;
+	char *tok, *save = NULL, buf[64];
+
+	while ((c = getopt_long(argc, argv, "r:w:p:s:t:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			opt.rounds = parse_num(optarg, "rounds", 1, MAX_ROUNDS);
+			break;
+		case 'w':
+			opt.warmup = parse_num(optarg, "warm-up rounds", 0, 100);
+			break;
+		case 'p':
+			opt.pages = parse_num(optarg, "pages", 2 * MAX_THREADS, 1ul << 24);
+			break;
+		case 's':
+			opt.seq_mib = parse_num(optarg, "seq MiB", 1, 1ul << 16);
+			break;
+		case 't':
+			opt.nthreads_list =
+				parse_list(optarg, "thread counts", list, MAX_THREADS, 1, MAX_THREADS);
+			for (i = 0; i < opt.nthreads_list; i++)
+				opt.threads[i] = (unsigned int)list[i];
+			break;
+		case OPT_TOUCH:
+			opt.touch_write = opt.touch_read = false;
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (!strcmp(tok, "write")) {
+					opt.touch_write = true;
+				} else if (!strcmp(tok, "read")) {
+					opt.touch_read = true;
+				} else {
+					fprintf(stderr, "bench: bad touch '%s'\n", tok);
+					exit(2);
+				}
+			}
+			break;
+		case OPT_NO_SCATTER:
+			opt.do_scatter = false;
+			break;
+		case OPT_NO_SEQ:
+			opt.do_seq = false;
+			break;
+		case OPT_CPU_APP:
+			opt.ncpu_app = parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, 0,
+						  CPU_SETSIZE - 1);
+			break;
+		case OPT_CPU_HANDLER:
+			opt.cpu_handler = (int)parse_num(optarg, "CPU", 0, CPU_SETSIZE - 1);
+			break;
+		case OPT_TIMEOUT:
+			opt.timeout = parse_num(optarg, "timeout", 1, 86400);
+			break;
+		case OPT_JSON:
+			opt.json = true;
+			break;
+		case OPT_NO_PREHEAT:
+			opt.preheat = false;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bench: unexpected argument '%s'\n", argv[optind]);
+		exit(2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct run_info ri;
+	unsigned int r, i, failed = 0;
+	uint64_t t0;
+
+	parse_args(argc, argv);
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	zero_page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (zero_page == MAP_FAILED) {
+		perror("bench: mmap");
+		return 2;
+	}
+	memset(zero_page, 0, page_size); /* present before any timed copy */
+	signal(SIGALRM, watchdog_fire);
+	gather_info(&ri);
+	build_figures();
+
+	t0 = now_ns();
+	for (r = 0; r < opt.warmup + opt.rounds; r++) {
+		bool record = r >= opt.warmup;
+
+		if (record)
+			fprintf(stderr, "bench: round %u/%u\n", r - opt.warmup + 1, opt.rounds);
+		else
+			fprintf(stderr, "bench: warm-up %u/%u\n", r + 1, opt.warmup);
+		for (i = 0; i < nfigures; i++)
+			run_figure(&figures[i], record);
+	}
+	fprintf(stderr, "bench: %.1f s\n", (double)(now_ns() - t0) / 1e9);
+
+	summarise();
+	if (opt.json)
+		print_json(&ri);
+	else
+		print_table(&ri);
+	for (i = 0; i < nfigures; i++)
+		failed += figures[i].failed;
+	return failed ? 1 : 0;
+}
