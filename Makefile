@@ -32,7 +32,7 @@ endif
 # benchmark uses one).
 DEBUG ?= 1
 OPT ?= -O2
-CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS_BASE := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-pthread -fPIC -fvisibility=hidden -Iinclude -Isrc $(SANFLAGS)
 ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1

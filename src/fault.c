@@ -17,9 +17,10 @@
  * cfg.fault_around_max.  This is where user space beats the kernel: one
  * userfaultfd round trip installs many pages.
  */
+#include "internal.h"
+
 #include <sys/mman.h>
 
-#include "internal.h"
 
 /* Pages the window covers, at most 4096 (PT_CHUNK_PAGES chunks of 64). */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)

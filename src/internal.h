@@ -25,6 +25,10 @@
 #ifndef FL_INTERNAL_H
 #define FL_INTERNAL_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

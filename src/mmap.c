@@ -20,10 +20,11 @@
  * /proc/pid/maps may list more VMAs than fl_maps() for the same history; the
  * protection of every page is the same.
  */
+#include "internal.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000

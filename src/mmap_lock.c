@@ -15,10 +15,11 @@
  * In FL_DEBUG builds each thread remembers which spaces it holds for read, so
  * that mmap_assert_locked() can check.
  */
+#include "internal.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
 
 pid_t fl_gettid(void)
 {

@@ -6,13 +6,14 @@
  * and the default is kept.  Fields set in struct fl_config after
  * fl_config_init() override the environment.
  */
+#include "internal.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
 
 enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY };
 

@@ -13,9 +13,10 @@
  * path also runs inside the SIGBUS handler (sigbus delivery), where malloc is
  * not safe.
  */
+#include "internal.h"
+
 #include <sys/mman.h>
 
-#include "internal.h"
 
 #define SLAB_SIZE (64UL << 10)
 

@@ -6,10 +6,11 @@
  * spaces_lock: protects changes of the list `spaces`; readers walk it under
  * rcu_read_lock.  Outermost of all faultline locks (see internal.h).
  */
+#include "internal.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
 
 static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
 static CDS_LIST_HEAD(spaces);

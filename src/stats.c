@@ -3,9 +3,10 @@
  * Statistics.  FL_STATS_FIELDS (faultline.h) is the one list: it generates
  * the public struct, the enum of counters, and both printers below.
  */
+#include "internal.h"
+
 #include <sched.h>
 
-#include "internal.h"
 
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
 {

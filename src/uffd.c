@@ -12,6 +12,8 @@
  * the handler below.  A SIGBUS that is not for a space's VMA goes to the
  * handler that was installed before ours.
  */
+#include "internal.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,7 +23,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "uffd_compat.h"
 
 static int uffd_new(int flags)

@@ -18,9 +18,10 @@
  * lock_vma_under_rcu() is the lock-free lookup of the fault path, with the
  * kernel's vma_lock_abort and vma_lock_miss accounting.
  */
+#include "internal.h"
+
 #include <sys/mman.h>
 
-#include "internal.h"
 
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
 		      unsigned long flags)
