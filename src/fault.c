@@ -55,11 +55,11 @@ static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, 
 	*wpages = w;
 }
 
-static uint32_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
+static _Atomic uint32_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
 {
 	struct pt_chunk *c = chunks[(a >> 18) - (ws >> 18)];
 
-	return (uint32_t *)&c->pte[pt_index(a)];
+	return &c->pte[pt_index(a)];
 }
 
 static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned long ws,

@@ -70,6 +70,83 @@
 #define load_acquire(x) atomic_load_explicit(&(x), memory_order_acquire)
 #define store_release(x, v) atomic_store_explicit(&(x), (v), memory_order_release)
 
+/*
+ * ThreadSanitizer does not see liburcu's grace periods or rculfhash's
+ * publication (the library is not instrumented), so in TSan builds we state
+ * the happens-before edges they provide: every rcu read-side section ends
+ * with a release on one token, every RCU callback begins with an acquire of
+ * it (a grace period orders all those sections before the callback), and
+ * objects handed to call_rcu() or published in the hash table carry a
+ * release/acquire pair of their own.  No-ops in other builds.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define FL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FL_TSAN 1
+#endif
+#endif
+#ifdef FL_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char fl_rcu_tsan_token;
+#define tsan_acquire(p) __tsan_acquire((void *)(p))
+#define tsan_release(p) __tsan_release((void *)(p))
+#else
+#define tsan_acquire(p) ((void)0)
+#define tsan_release(p) ((void)0)
+#endif
+
+static inline void fl_rcu_read_unlock(void)
+{
+#ifdef FL_TSAN
+	tsan_release(&fl_rcu_tsan_token);
+#endif
+	rcu_read_unlock();
+}
+
+/* call_rcu() with the TSan edges; the callback starts with
+ * fl_rcu_callback_enter(head). */
+static inline void fl_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *))
+{
+	tsan_release(head);
+	call_rcu(head, fn);
+}
+
+static inline void fl_rcu_callback_enter(struct rcu_head *head)
+{
+#ifdef FL_TSAN
+	tsan_acquire(&fl_rcu_tsan_token);
+#endif
+	tsan_acquire(head);
+}
+
+/* The last thing an RCU callback does; pairs with fl_rcu_barrier(). */
+static inline void fl_rcu_callback_exit(void)
+{
+#ifdef FL_TSAN
+	tsan_release(&fl_rcu_tsan_token);
+#endif
+}
+
+/* rcu_barrier(): every queued callback has run, and TSan knows it. */
+static inline void fl_rcu_barrier(void)
+{
+	rcu_barrier();
+#ifdef FL_TSAN
+	tsan_acquire(&fl_rcu_tsan_token);
+#endif
+}
+
+/* After synchronize_rcu(): the caller may now free what readers saw. */
+static inline void fl_synchronize_rcu(void)
+{
+	synchronize_rcu();
+#ifdef FL_TSAN
+	tsan_acquire(&fl_rcu_tsan_token);
+#endif
+}
+
 /* Assertions: FL_BUG_ON always, lockdep-style checks only with FL_DEBUG. */
 void fl_bug(const char *file, int line, const char *cond) __attribute__((noreturn));
 #define FL_BUG_ON(cond)                                      \
@@ -321,6 +398,11 @@ struct fl_space {
 	void **chunk_slabs;		  /* chunk_alloc_lock */
 	size_t nr_chunk_slabs, cap_chunk_slabs;
 	_Atomic long nr_chunks;
+	_Atomic unsigned long pt_buckets; /* the table's size, set by the resizer */
+	int pt_resize_fd;		  /* eventfd: the table needs to grow */
+	pthread_t pt_resizer;
+	bool pt_resizer_started;
+	_Atomic bool pt_resizer_stop, pt_resize_asked;
 
 	_Atomic long resident_pages;
 	_Atomic long mapped_bytes;

@@ -327,7 +327,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 			errno = -ret;
 			return MAP_FAILED;
 		}
-		p = mmap(addr, alen, prot, kflags, -1, 0);
+		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
 		if (p == MAP_FAILED) {
 			int e = errno;
 			layout_abort(sp, &l);
@@ -336,7 +336,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 			return MAP_FAILED;
 		}
 	} else {
-		p = mmap(addr, alen, prot, kflags, -1, 0);
+		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
 		if (p == MAP_FAILED) {
 			int e = errno;
 			mmap_write_unlock(sp);
@@ -354,8 +354,15 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 		}
 	}
 	end = start + alen;
+	/*
+	 * The mapping was made PROT_NONE: until it is registered, an access by
+	 * another thread would be served by the kernel behind our back (a page
+	 * the table does not know).  Registered, it gets its protection.
+	 */
 	ret = uffd_register(sp, start, alen);
 	if (!ret && madvise(p, alen, MADV_DONTFORK))
+		ret = -errno;
+	if (!ret && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
 		ret = -errno;
 	if (ret) {
 		fl_log("registering %#lx-%#lx failed: %s", start, end, strerror(-ret));

@@ -11,11 +11,16 @@
  *
  * Chunks come from a per-space slab (mmap'd blocks), not malloc: the fault
  * path also runs inside the SIGBUS handler (sigbus delivery), where malloc is
- * not safe.
+ * not safe.  For the same reason the hash table does not resize itself (its
+ * automatic resize allocates inside cds_lfht_add_unique()): a resizer thread
+ * per space grows it, poked through an eventfd, which is async-signal-safe.
  */
 #include "internal.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 
 #define SLAB_SIZE (64UL << 10)
@@ -29,14 +34,69 @@ static unsigned long chunk_hash(unsigned long base)
 
 static int chunk_match(struct cds_lfht_node *node, const void *key)
 {
-	return container_of(node, struct pt_chunk, node)->base == *(const unsigned long *)key;
+	struct pt_chunk *c = container_of(node, struct pt_chunk, node);
+
+	tsan_acquire(c); /* pairs with the release before cds_lfht_add_unique() */
+	return c->base == *(const unsigned long *)key;
+}
+
+#define PT_INITIAL_BUCKETS 64
+
+/* The resizer: keeps the table at about one bucket per chunk. */
+static void *pt_resizer(void *arg)
+{
+	struct fl_space *sp = arg;
+	struct pollfd pfd = { .fd = sp->pt_resize_fd, .events = POLLIN };
+	uint64_t v;
+
+	while (!atomic_load(&sp->pt_resizer_stop)) {
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		if (read(sp->pt_resize_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		unsigned long want = atomic_load(&sp->pt_buckets);
+		while (want < (unsigned long)atomic_load(&sp->nr_chunks))
+			want *= 2;
+		if (want != atomic_load(&sp->pt_buckets)) {
+			cds_lfht_resize(sp->pt, want);
+			atomic_store(&sp->pt_buckets, want);
+		}
+		atomic_store(&sp->pt_resize_asked, false);
+	}
+	return NULL;
 }
 
 int pt_init(struct fl_space *sp)
 {
+	int ret;
+
 	pthread_mutex_init(&sp->chunk_alloc_lock, NULL);
-	sp->pt = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-	return sp->pt ? 0 : -ENOMEM;
+	sp->pt_resize_fd = -1;
+	atomic_init(&sp->pt_buckets, PT_INITIAL_BUCKETS);
+	sp->pt = cds_lfht_new(PT_INITIAL_BUCKETS, PT_INITIAL_BUCKETS, 0, 0, NULL);
+	if (!sp->pt)
+		return -ENOMEM;
+	sp->pt_resize_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sp->pt_resize_fd < 0)
+		return -errno;
+	ret = pthread_create(&sp->pt_resizer, NULL, pt_resizer, sp);
+	if (ret)
+		return -ret;
+	sp->pt_resizer_started = true;
+	return 0;
+}
+
+/* Context: any, including the SIGBUS handler. */
+static void pt_maybe_resize(struct fl_space *sp, long nr)
+{
+	uint64_t one = 1;
+
+	if ((unsigned long)nr <= 2 * atomic_load(&sp->pt_buckets))
+		return;
+	if (atomic_exchange(&sp->pt_resize_asked, true))
+		return;
+	if (write(sp->pt_resize_fd, &one, sizeof(one)) < 0)
+		atomic_store(&sp->pt_resize_asked, false);
 }
 
 /* Context: chunk_alloc_lock not held. */
@@ -100,10 +160,11 @@ static void chunk_release(struct fl_space *sp, struct pt_chunk *c)
 static void chunk_free_cb(struct rcu_head *head)
 {
 	struct pt_chunk *c = container_of(head, struct pt_chunk, rcu);
-	/* The space pointer rides in free_next until the callback. */
-	struct fl_space *sp = (struct fl_space *)c->free_next;
 
-	chunk_release(sp, c);
+	fl_rcu_callback_enter(head);
+	/* The space pointer rides in free_next until the callback. */
+	chunk_release((struct fl_space *)c->free_next, c);
+	fl_rcu_callback_exit();
 }
 
 /*
@@ -119,8 +180,11 @@ struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
 	rcu_read_lock();
 	cds_lfht_lookup(sp->pt, chunk_hash(base), chunk_match, &base, &iter);
 	node = cds_lfht_iter_get_node(&iter);
-	rcu_read_unlock();
-	return node ? container_of(node, struct pt_chunk, node) : NULL;
+	fl_rcu_read_unlock();
+	if (!node)
+		return NULL;
+	tsan_acquire(container_of(node, struct pt_chunk, node));
+	return container_of(node, struct pt_chunk, node);
 }
 
 /*
@@ -139,15 +203,16 @@ struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr)
 	n = chunk_alloc(sp, base);
 	if (!n)
 		return NULL;
+	tsan_release(n);
 	rcu_read_lock();
 	node = cds_lfht_add_unique(sp->pt, chunk_hash(base), chunk_match, &base, &n->node);
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	if (node != &n->node) {
 		/* Another fault created it first; ours was never visible. */
 		chunk_release(sp, n);
 		return container_of(node, struct pt_chunk, node);
 	}
-	atomic_fetch_add(&sp->nr_chunks, 1);
+	pt_maybe_resize(sp, atomic_fetch_add(&sp->nr_chunks, 1) + 1);
 	return n;
 }
 
@@ -190,11 +255,12 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 	rcu_read_lock();
 	cds_lfht_for_each_entry(sp->pt, &iter, c, node)
 	{
+		tsan_acquire(c);
 		if (c->base + PT_CHUNK_SIZE <= start || c->base >= end)
 			continue;
 		fn(sp, c, MAX(start, c->base), MIN(end, c->base + PT_CHUNK_SIZE), arg);
 	}
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 }
 
 static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, unsigned long e,
@@ -251,7 +317,7 @@ static void free_chunk_if_unused(struct fl_space *sp, struct pt_chunk *c, unsign
 	if (cds_lfht_del(sp->pt, &c->node) == 0) {
 		atomic_fetch_sub(&sp->nr_chunks, 1);
 		c->free_next = (struct pt_chunk *)sp;
-		call_rcu(&c->rcu, chunk_free_cb);
+		fl_call_rcu(&c->rcu, chunk_free_cb);
 	}
 }
 
@@ -273,13 +339,21 @@ void pt_destroy(struct fl_space *sp)
 {
 	struct cds_lfht_iter iter;
 	struct pt_chunk *c;
+	uint64_t one = 1;
 
+	if (sp->pt_resizer_started) {
+		atomic_store(&sp->pt_resizer_stop, true);
+		FL_BUG_ON(write(sp->pt_resize_fd, &one, sizeof(one)) < 0);
+		pthread_join(sp->pt_resizer, NULL);
+	}
+	if (sp->pt_resize_fd >= 0)
+		close(sp->pt_resize_fd);
 	if (sp->pt) {
 		rcu_read_lock();
 		cds_lfht_for_each_entry(sp->pt, &iter, c, node)
 			cds_lfht_del(sp->pt, &c->node);
-		rcu_read_unlock();
-		rcu_barrier();
+		fl_rcu_read_unlock();
+		fl_rcu_barrier();
 		cds_lfht_destroy(sp->pt, NULL);
 		sp->pt = NULL;
 	}

@@ -55,7 +55,7 @@ int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags)
 			break;
 		}
 	}
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	if (!found)
 		return -ENOENT;
 	fl_handle_fault(found, addr, flags);
@@ -161,7 +161,7 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 			for (size_t i = 0; i < idx->nr; i++)
 				vma_free_rcu(idx->v[i]);
 			atomic_store_explicit(&sp->index, empty, memory_order_release);
-			synchronize_rcu();
+			fl_synchronize_rcu();
 			free(idx);
 		}
 		mmap_write_unlock(sp);
@@ -170,8 +170,8 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		uffd_stop_handlers(sp);
 	if (sp->uffd >= 0)
 		close(sp->uffd);
-	synchronize_rcu();
-	rcu_barrier();
+	fl_synchronize_rcu();
+	fl_rcu_barrier();
 	pt_destroy(sp);
 	if (sp->zero_src)
 		munmap(sp->zero_src, (size_t)sp->cfg.fault_around_max * PAGE_SIZE);

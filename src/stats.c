@@ -35,7 +35,7 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_pgtable_bytes] = (uint64_t)atomic_load(&sp->nr_chunks) * sizeof(struct pt_chunk);
 	rcu_read_lock();
 	v[FL_STAT_vmas] = vma_index_get(sp)->nr;
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	v[FL_STAT_fault_ns_p50] = fl_hist_percentile(h, 0.50);
 	v[FL_STAT_fault_ns_p90] = fl_hist_percentile(h, 0.90);
 	v[FL_STAT_fault_ns_p99] = fl_hist_percentile(h, 0.99);

@@ -269,7 +269,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 #endif
 		rcu_read_lock();
 		sp = fl_space_of_addr_rcu(addr);
-		rcu_read_unlock();
+		fl_rcu_read_unlock();
 		if (sp) {
 			fl_handle_fault(sp, addr, flags);
 			errno = saved_errno;
@@ -281,6 +281,8 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	}
 	errno = saved_errno;
+	if (getenv("FL_DEBUG_SIGBUS"))
+		fl_log("SIGBUS not ours: addr %p code %d", si->si_addr, si->si_code);
 	forward_sigbus(sig, si, ucv);
 }
 

@@ -22,6 +22,10 @@
 
 #include <sys/mman.h>
 
+#ifdef FL_TSAN
+char fl_rcu_tsan_token;
+#endif
+
 
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
 		      unsigned long flags)
@@ -51,8 +55,10 @@ static void vma_free_cb(struct rcu_head *head)
 {
 	struct vma *vma = container_of(head, struct vma, rcu);
 
+	fl_rcu_callback_enter(head);
 	pthread_rwlock_destroy(&vma->vm_lock);
 	free(vma);
+	fl_rcu_callback_exit();
 }
 
 /*
@@ -62,7 +68,7 @@ static void vma_free_cb(struct rcu_head *head)
  */
 void vma_free_rcu(struct vma *vma)
 {
-	call_rcu(&vma->rcu, vma_free_cb);
+	fl_call_rcu(&vma->rcu, vma_free_cb);
 }
 
 #ifdef FL_DEBUG
@@ -210,7 +216,9 @@ size_t vma_index_first(struct vma_index *idx, unsigned long addr)
 
 static void vma_index_free_cb(struct rcu_head *head)
 {
+	fl_rcu_callback_enter(head);
 	free(container_of(head, struct vma_index, rcu));
+	fl_rcu_callback_exit();
 }
 
 /*
@@ -239,7 +247,7 @@ int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv
 		FL_BUG_ON(nv[i]->vm_start >= nv[i]->vm_end);
 #endif
 	atomic_store_explicit(&sp->index, idx, memory_order_release);
-	call_rcu(&old->rcu, vma_index_free_cb);
+	fl_call_rcu(&old->rcu, vma_index_free_cb);
 	return 0;
 }
 
@@ -260,7 +268,7 @@ struct vma *vma_lookup(struct fl_space *sp, unsigned long addr)
 	i = vma_index_first(idx, addr);
 	if (i < idx->nr && idx->v[i]->vm_start <= addr)
 		vma = idx->v[i];
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	return vma;
 }
 
@@ -296,10 +304,10 @@ retry:
 		count_vm_vma_lock_event(sp, vma_lock_miss);
 		goto retry;
 	}
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	return vma;
 inval:
-	rcu_read_unlock();
+	fl_rcu_read_unlock();
 	count_vm_vma_lock_event(sp, vma_lock_abort);
 	return NULL;
 }

@@ -11,6 +11,10 @@ if [ "${1:-}" = "--timeout" ]; then
 	shift 2
 fi
 [ $# -gt 0 ] || set -- build
+here=$(cd "$(dirname "$0")" && pwd)
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$here/tsan.supp ${TSAN_OPTIONS:-}"
+export ASAN_OPTIONS="halt_on_error=1 detect_leaks=1 ${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 ${UBSAN_OPTIONS:-}"
 pass=0 fail=0 skip=0 failed=()
 for dir in "$@"; do
 	for t in "$dir"/tests/*; do
