@@ -3,6 +3,7 @@
 #   make                  library, tools and tests (release, assertions on)
 #   make SAN=asan         same, AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan         same, ThreadSanitizer, in build-tsan/
+#   make demo             the README's main command: build, run the demo
 #   make test             the README's test command: all tests, all builds
 #   make check            the tests of one build (SAN=... selects it)
 #   make soak             longer stress runs (not part of make test)
@@ -74,8 +75,15 @@ $(B)/tests/%: tests/%.c $(B)/libfaultline.a $(HDRS) | $(B)/tests
 check: all
 	tests/run.sh $(B)
 
+deps:
+	@bash scripts/deps.sh
+
+demo: deps
+	$(MAKE) $(B)/faultline
+	$(B)/faultline demo $(DEMO_ARGS)
+
 # The README's test command: release (with assertions), ASan+UBSan, TSan.
-test:
+test: deps
 	$(MAKE) all
 	$(MAKE) SAN=asan CC=$(CC) all
 	$(MAKE) SAN=tsan CC=clang all
@@ -108,4 +116,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-tsan build-bench
 
-.PHONY: all check test soak bench install format format-check clean
+.PHONY: all deps demo check test soak bench install format format-check clean

@@ -83,14 +83,8 @@ static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned 
 static unsigned long install_zero(struct fl_space *sp, unsigned long s, unsigned long e,
 				  bool write, int *err)
 {
-	long r = write ? uffd_copy(sp, s, sp->zero_src, e - s) : uffd_zeropage(sp, s, e - s);
-
-	if (r >= (long)(e - s)) {
-		*err = 0;
-		return e - s;
-	}
-	*err = (int)-r;
-	return 0;
+	return write ? uffd_copy(sp, s, sp->zero_src, e - s, err)
+		     : uffd_zeropage(sp, s, e - s, err);
 }
 
 /*
@@ -159,6 +153,17 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 			fl_dbg(sp, "EEXIST at %#lx: page present behind our back", a);
 			set_present(sp, chunks, ws, a, a + PAGE_SIZE, PTE_PRESENT);
 			a += PAGE_SIZE;
+			continue;
+		}
+		if (err == ENOENT && re - a > PAGE_SIZE && a <= page) {
+			/*
+			 * The kernel wants the range inside one of its VMAs, and
+			 * it keeps apart some that we merge (anonymous VMAs
+			 * with different anon_vmas): shrink to the faulting
+			 * page.  If that fails too, the VMA really is gone.
+			 */
+			rs = a = page;
+			re = page + PAGE_SIZE;
 			continue;
 		}
 		if (err == EAGAIN)

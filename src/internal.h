@@ -360,8 +360,9 @@ void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end)
 int uffd_open(struct fl_space *sp);
 int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len);
 int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
-long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len);
-long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len);
+unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err);
+unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
+			unsigned long len, int *err);
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
 int sigbus_install(void);

@@ -255,18 +255,19 @@ static void populate(struct fl_space *sp, unsigned long start, unsigned long end
 				a += PAGE_SIZE;
 				continue;
 			}
-			long r = write ? uffd_copy(sp, s, sp->zero_src,
-						   MIN(a - s, (unsigned long)sp->cfg.fault_around_max
-								      << PAGE_SHIFT))
-				       : uffd_zeropage(sp, s, a - s);
-			n = r > 0 ? (unsigned long)r : 0;
+			int err;
+			n = write ? uffd_copy(sp, s, sp->zero_src,
+					      MIN(a - s, (unsigned long)sp->cfg.fault_around_max
+								 << PAGE_SHIFT),
+					      &err)
+				  : uffd_zeropage(sp, s, a - s, &err);
 			for (unsigned long p = s; p < s + n; p += PAGE_SIZE) {
 				WRITE_ONCE(c->pte[pt_index(p)],
 					   PTE_PRESENT | (write ? 0 : PTE_ZEROPAGE));
 				c->nr_present++;
 			}
 			atomic_fetch_add(&sp->resident_pages, (long)(n >> PAGE_SHIFT));
-			if (r <= 0)
+			if (!n)
 				break;
 			a = s + n;
 		}

@@ -121,31 +121,31 @@ int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len)
 
 /*
  * UFFDIO_ZEROPAGE over [start, start + len).
- * Return: bytes mapped (all of them, or a part before a failure whose errno
- * is then returned negated when nothing was mapped).  A partial success
- * returns the bytes done; the caller calls again for the rest.
+ * Return: the bytes mapped from start (all of len, or the part before the
+ * page that stopped it); *err is 0, or the errno of that stop.
  */
-long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len)
+unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err)
 {
 	struct uffdio_zeropage z = { .range = { .start = start, .len = len } };
 
+	*err = 0;
 	if (ioctl(sp->uffd, UFFDIO_ZEROPAGE, &z) == 0)
-		return (long)len;
-	if (z.zeropage > 0)
-		return z.zeropage;
-	return z.zeropage < 0 ? z.zeropage : -errno;
+		return len;
+	*err = z.zeropage < 0 ? (int)-z.zeropage : errno;
+	return z.zeropage > 0 ? (unsigned long)z.zeropage : 0;
 }
 
-/* UFFDIO_COPY from src; returns as uffd_zeropage(). */
-long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len)
+/* UFFDIO_COPY from src; as uffd_zeropage(). */
+unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
+			unsigned long len, int *err)
 {
 	struct uffdio_copy c = { .dst = dst, .src = (unsigned long)src, .len = len };
 
+	*err = 0;
 	if (ioctl(sp->uffd, UFFDIO_COPY, &c) == 0)
-		return (long)len;
-	if (c.copy > 0)
-		return c.copy;
-	return c.copy < 0 ? c.copy : -errno;
+		return len;
+	*err = c.copy < 0 ? (int)-c.copy : errno;
+	return c.copy > 0 ? (unsigned long)c.copy : 0;
 }
 
 /* ---- thread delivery ------------------------------------------------- */

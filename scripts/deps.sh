@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what faultline needs to build and test, on Debian.  As root it
+# installs the missing packages itself (apt-get update first); otherwise it
+# prints the exact command to run and fails.
+set -eu
+pkgs=(make gcc clang libclang-rt-dev liburing-dev liburcu-dev pkg-config)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
