@@ -54,15 +54,15 @@ enum fl_delivery {
  * fit in the size the caller was built with.
  */
 struct fl_config {
-	size_t size;		 /* sizeof(struct fl_config), set by init */
-	unsigned int handlers;	 /* FAULTLINE_HANDLERS: handler threads */
-	int delivery;		 /* FAULTLINE_DELIVERY: enum fl_delivery */
-	unsigned int fault_around; /* FAULTLINE_FAULT_AROUND: first-touch
-				    * window in pages (1 disables it) */
+	size_t size;		       /* sizeof(struct fl_config), set by init */
+	unsigned int handlers;	       /* FAULTLINE_HANDLERS: handler threads */
+	int delivery;		       /* FAULTLINE_DELIVERY: enum fl_delivery */
+	unsigned int fault_around;     /* FAULTLINE_FAULT_AROUND: first-touch
+					* window in pages (1 disables it) */
 	unsigned int fault_around_max; /* FAULTLINE_FAULT_AROUND_MAX: the
 					* window grows up to this on
 					* sequential first touch */
-	int verbose;		 /* FAULTLINE_VERBOSE: log to stderr */
+	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
 };
 
 /* Defaults, then the environment.  Return: 0 or -EINVAL (cfg NULL). */
@@ -109,34 +109,34 @@ int fl_maps(struct fl_space *sp, FILE *out);
  * X(name, kind, description): kind is FL_COUNTER (monotonic), FL_GAUGE
  * (current value) or FL_NSEC (nanoseconds).
  */
-#define FL_STATS_FIELDS(X)                                                             \
-	X(faults, FL_COUNTER, "page faults served")                                    \
-	X(faults_read, FL_COUNTER, "faults on a read access")                          \
-	X(faults_write, FL_COUNTER, "faults on a write access")                        \
-	X(faults_spurious, FL_COUNTER, "faults on a page already present")             \
-	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")  \
-	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")              \
-	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")        \
-	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")   \
-	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")          \
-	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")             \
+#define FL_STATS_FIELDS(X)                                                               \
+	X(faults, FL_COUNTER, "page faults served")                                      \
+	X(faults_read, FL_COUNTER, "faults on a read access")                            \
+	X(faults_write, FL_COUNTER, "faults on a write access")                          \
+	X(faults_spurious, FL_COUNTER, "faults on a page already present")               \
+	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")    \
+	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                \
+	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")          \
+	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")     \
+	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")            \
+	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")               \
 	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock") \
-	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")           \
-	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again") \
-	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                 \
-	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")    \
-	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")               \
-	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")  \
-	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")       \
-	X(resident_pages, FL_GAUGE, "pages present in the space")                      \
-	X(vmas, FL_GAUGE, "VMAs in the space")                                         \
-	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                         \
-	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                     \
-	X(fault_ns_p50, FL_NSEC, "fault service time, median")                         \
-	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                \
-	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                \
-	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")             \
-	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                        \
+	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")             \
+	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")   \
+	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                   \
+	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")      \
+	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                 \
+	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")    \
+	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")         \
+	X(resident_pages, FL_GAUGE, "pages present in the space")                        \
+	X(vmas, FL_GAUGE, "VMAs in the space")                                           \
+	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                           \
+	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                       \
+	X(fault_ns_p50, FL_NSEC, "fault service time, median")                           \
+	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                  \
+	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                  \
+	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")               \
+	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                          \
 	X(fault_ns_mean, FL_NSEC, "fault service time, mean")
 
 #define FL_COUNTER 0

@@ -21,7 +21,6 @@
 
 #include <sys/mman.h>
 
-
 /* Pages the window covers, at most 4096 (PT_CHUNK_PAGES chunks of 64). */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)
 
@@ -80,8 +79,8 @@ static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned 
  * that stopped it.
  * Context: the ptl of every chunk of the range held.
  */
-static unsigned long install_zero(struct fl_space *sp, unsigned long s, unsigned long e,
-				  bool write, int *err)
+static unsigned long install_zero(struct fl_space *sp, unsigned long s, unsigned long e, bool write,
+				  int *err)
 {
 	return write ? uffd_copy(sp, s, sp->zero_src, e - s, err)
 		     : uffd_zeropage(sp, s, e - s, err);
@@ -109,7 +108,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	nchunks = (unsigned int)(((we - 1) >> 18) - (ws >> 18) + 1);
 	FL_BUG_ON(nchunks > MAX_WINDOW_CHUNKS);
 	for (i = 0; i < nchunks; i++) {
-		chunks[i] = pt_chunk_get(sp, (ws & PT_CHUNK_MASK) + (unsigned long)i * PT_CHUNK_SIZE);
+		chunks[i] =
+			pt_chunk_get(sp, (ws & PT_CHUNK_MASK) + (unsigned long)i * PT_CHUNK_SIZE);
 		if (!chunks[i]) {
 			/* Out of memory for metadata: no install; the access will
 			 * fault again. */

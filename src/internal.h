@@ -149,10 +149,10 @@ static inline void fl_synchronize_rcu(void)
 
 /* Assertions: FL_BUG_ON always, lockdep-style checks only with FL_DEBUG. */
 void fl_bug(const char *file, int line, const char *cond) __attribute__((noreturn));
-#define FL_BUG_ON(cond)                                      \
-	do {                                                 \
-		if (unlikely(cond))                          \
-			fl_bug(__FILE__, __LINE__, #cond);   \
+#define FL_BUG_ON(cond)                                    \
+	do {                                               \
+		if (unlikely(cond))                        \
+			fl_bug(__FILE__, __LINE__, #cond); \
 	} while (0)
 #ifdef FL_DEBUG
 #define FL_DEBUG_BUG_ON(cond) FL_BUG_ON(cond)
@@ -161,10 +161,10 @@ void fl_bug(const char *file, int line, const char *cond) __attribute__((noretur
 #endif
 
 void fl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define fl_dbg(sp, ...)                          \
-	do {                                     \
-		if ((sp)->cfg.verbose)           \
-			fl_log(__VA_ARGS__);     \
+#define fl_dbg(sp, ...)                      \
+	do {                                 \
+		if ((sp)->cfg.verbose)       \
+			fl_log(__VA_ARGS__); \
 	} while (0)
 
 uint64_t fl_now_ns(void);
@@ -200,7 +200,7 @@ struct fl_stat_stripe {
 
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp);
 #define count_event(sp, item) count_event_n(sp, item, 1)
-#define count_event_n(sp, item, n)                                                         \
+#define count_event_n(sp, item, n)                                                    \
 	atomic_fetch_add_explicit(&stat_stripe(sp)->v[FL_STAT_##item], (uint64_t)(n), \
 				  memory_order_relaxed)
 /* The kernel's name for the four vma_lock_* counters. */
@@ -335,7 +335,7 @@ struct pt_chunk {
 	struct cds_lfht_node node;
 	unsigned long base; /* immutable: chunk-aligned address */
 	pthread_mutex_t ptl;
-	unsigned int nr_present;	    /* ptl */
+	unsigned int nr_present;	      /* ptl */
 	_Atomic uint32_t pte[PT_CHUNK_PAGES]; /* written under ptl; read under it
 					       * or racily as a hint */
 	struct rcu_head rcu;
@@ -361,8 +361,8 @@ int uffd_open(struct fl_space *sp);
 int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len);
 int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
 unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err);
-unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
-			unsigned long len, int *err);
+unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
+			int *err);
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
 int sigbus_install(void);

@@ -25,7 +25,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -33,7 +32,7 @@
 /* x86-64 with 4-level page tables; hints above it are the kernel's business. */
 #define TASK_SIZE ((1UL << 47) - PAGE_SIZE)
 
-#define FL_MAP_SUPPORTED                                                                   \
+#define FL_MAP_SUPPORTED                                                                 \
 	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
 	 MAP_POPULATE | MAP_STACK)
 #define PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
@@ -45,11 +44,11 @@ struct seg {
 };
 
 struct layout {
-	size_t lo, hi;	       /* index window replaced */
-	struct vma **nv;       /* the window's new VMAs */
+	size_t lo, hi;	 /* index window replaced */
+	struct vma **nv; /* the window's new VMAs */
 	size_t n;
-	bool *reused;	       /* per old VMA of the window: kept as is */
-	bool *fresh;	       /* per new VMA: allocated by this plan */
+	bool *reused; /* per old VMA of the window: kept as is */
+	bool *fresh;  /* per new VMA: allocated by this plan */
 	long mapped_delta;
 };
 
@@ -95,16 +94,16 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 	 * start, the segments, old parts right of end. */
 	for (i = l->lo; i < l->hi; i++)
 		if (idx->v[i]->vm_start < start)
-			want[nwant++] = (struct seg){ idx->v[i]->vm_start,
-						      MIN(idx->v[i]->vm_end, start),
-						      idx->v[i]->prot, idx->v[i]->flags };
+			want[nwant++] =
+				(struct seg){idx->v[i]->vm_start, MIN(idx->v[i]->vm_end, start),
+					     idx->v[i]->prot, idx->v[i]->flags};
 	for (j = 0; j < nsegs; j++)
 		want[nwant++] = segs[j];
 	for (i = l->lo; i < l->hi; i++)
 		if (idx->v[i]->vm_end > end)
-			want[nwant++] = (struct seg){ MAX(idx->v[i]->vm_start, end),
-						      idx->v[i]->vm_end, idx->v[i]->prot,
-						      idx->v[i]->flags };
+			want[nwant++] =
+				(struct seg){MAX(idx->v[i]->vm_start, end), idx->v[i]->vm_end,
+					     idx->v[i]->prot, idx->v[i]->flags};
 	/* Drop empties; merge neighbours with equal attributes. */
 	for (i = 0, m = 0; i < nwant; i++) {
 		if (want[i].start >= want[i].end)
@@ -213,10 +212,10 @@ static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsign
 
 /* The space's own parts of [start, end), for syscalls that must not touch
  * foreign mappings.  Context: mmap_lock held. */
-#define for_each_vma_part(sp, idx, i, start, end, ps, pe)                                    \
-	for (i = vma_index_first(idx, start); i < (idx)->nr && (idx)->v[i]->vm_start < (end); \
-	     i++)                                                                              \
-		if ((ps = MAX((idx)->v[i]->vm_start, start)), (pe = MIN((idx)->v[i]->vm_end, end)), 1)
+#define for_each_vma_part(sp, idx, i, start, end, ps, pe)                                          \
+	for (i = vma_index_first(idx, start); i < (idx)->nr && (idx)->v[i]->vm_start < (end); i++) \
+		if ((ps = MAX((idx)->v[i]->vm_start, start)),                                      \
+		    (pe = MIN((idx)->v[i]->vm_end, end)), 1)
 
 static unsigned long vm_flags_of(int flags)
 {
@@ -283,8 +282,8 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 	struct layout l;
 	void *p;
 
-	if (!sp || (flags & ~FL_MAP_SUPPORTED) || (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) !=
-							      (MAP_PRIVATE | MAP_ANONYMOUS)) {
+	if (!sp || (flags & ~FL_MAP_SUPPORTED) ||
+	    (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) != (MAP_PRIVATE | MAP_ANONYMOUS)) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
@@ -319,7 +318,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 
 	mmap_write_lock(sp);
 	if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
-		struct seg s = { start, start + alen, prot & PROT_ALL, vm_flags_of(flags) };
+		struct seg s = {start, start + alen, prot & PROT_ALL, vm_flags_of(flags)};
 		/* Write-lock what the new mapping replaces before the kernel
 		 * replaces it. */
 		ret = layout_prepare_retry(sp, start, start + alen, &s, 1, &l);
@@ -345,7 +344,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 			return MAP_FAILED;
 		}
 		start = (unsigned long)p;
-		struct seg s = { start, start + alen, prot & PROT_ALL, vm_flags_of(flags) };
+		struct seg s = {start, start + alen, prot & PROT_ALL, vm_flags_of(flags)};
 		ret = layout_prepare_retry(sp, start, start + alen, &s, 1, &l);
 		if (ret) {
 			munmap(p, alen);
@@ -426,8 +425,7 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	}
 	/* Only the space's own parts: a foreign mapping stays untouched. */
 	idx = vma_index_get(sp);
-	for_each_vma_part(sp, idx, i, start, end, ps, pe)
-	{
+	for_each_vma_part (sp, idx, i, start, end, ps, pe) {
 		FL_BUG_ON(munmap((void *)ps, pe - ps));
 		pt_zap_range(sp, ps, pe, false);
 	}
@@ -490,9 +488,9 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 			err = ENOMEM;
 			break;
 		}
-		segs[n++] = (struct seg){ MAX(idx->v[i]->vm_start, start),
-					  MIN(idx->v[i]->vm_end, end), prot & PROT_ALL,
-					  idx->v[i]->flags };
+		segs[n++] =
+			(struct seg){MAX(idx->v[i]->vm_start, start), MIN(idx->v[i]->vm_end, end),
+				     prot & PROT_ALL, idx->v[i]->flags};
 		done = MIN(idx->v[i]->vm_end, end);
 	}
 	if (done < end)
@@ -504,8 +502,7 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 		errno = -ret;
 		return -1;
 	}
-	for_each_vma_part(sp, idx, i, start, done, ps, pe)
-	{
+	for_each_vma_part (sp, idx, i, start, done, ps, pe) {
 		if (idx->v[i]->prot != (prot & PROT_ALL) && mprotect((void *)ps, pe - ps, prot)) {
 			/* Cannot happen for a range we own; do not go on. */
 			FL_BUG_ON(1);

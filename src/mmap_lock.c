@@ -20,7 +20,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-
 pid_t fl_gettid(void)
 {
 	static __thread pid_t tid;

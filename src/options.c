@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY };
 
 struct option_desc {
@@ -25,12 +24,13 @@ struct option_desc {
 	const char *help;
 };
 
-#define OPT(n, k, field, d, lo, hi, h) \
-	{ n, k, offsetof(struct fl_config, field), d, lo, hi, h }
+#define OPT(n, k, field, d, lo, hi, h)                                \
+	{                                                             \
+		n, k, offsetof(struct fl_config, field), d, lo, hi, h \
+	}
 
 static const struct option_desc options[] = {
-	OPT("handlers", OPT_UINT, handlers, 2, 1, 64,
-	    "fault-handler threads (thread delivery)"),
+	OPT("handlers", OPT_UINT, handlers, 2, 1, 64, "fault-handler threads (thread delivery)"),
 	OPT("delivery", OPT_DELIVERY, delivery, FL_DELIVERY_THREAD, 0, 1,
 	    "how faults arrive: thread or sigbus"),
 	OPT("fault_around", OPT_UINT, fault_around, 16, 1, 512,
@@ -127,8 +127,8 @@ static bool parse_uint(const char *s, unsigned long *out)
 
 static bool parse_bool(const char *s, unsigned long *out)
 {
-	static const char *yes[] = { "1", "true", "on", "yes" };
-	static const char *no[] = { "0", "false", "off", "no" };
+	static const char *yes[] = {"1", "true", "on", "yes"};
+	static const char *no[] = {"0", "false", "off", "no"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
 		if (!strcasecmp(s, yes[i])) {
@@ -208,8 +208,8 @@ int fl_options_validate(const struct fl_config *cfg)
 
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
-		unsigned long v = o->kind == OPT_UINT ? *uint_field(&c, o)
-						      : (unsigned long)*int_field(&c, o);
+		unsigned long v =
+			o->kind == OPT_UINT ? *uint_field(&c, o) : (unsigned long)*int_field(&c, o);
 		if (v < o->min || v > o->max)
 			return -EINVAL;
 	}
@@ -230,11 +230,11 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 		for (char *p = name; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
 		if (o->kind == OPT_DELIVERY)
-			fprintf(out, "  %-28s %-8s %s\n", name,
-				fl_delivery_name(*int_field(&c, o)), o->help);
+			fprintf(out, "  %-28s %-8s %s\n", name, fl_delivery_name(*int_field(&c, o)),
+				o->help);
 		else if (o->kind == OPT_BOOL)
-			fprintf(out, "  %-28s %-8s %s\n", name,
-				*int_field(&c, o) ? "on" : "off", o->help);
+			fprintf(out, "  %-28s %-8s %s\n", name, *int_field(&c, o) ? "on" : "off",
+				o->help);
 		else
 			fprintf(out, "  %-28s %-8u %s\n", name, *uint_field(&c, o), o->help);
 	}

@@ -22,7 +22,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-
 #define SLAB_SIZE (64UL << 10)
 
 static unsigned long chunk_hash(unsigned long base)
@@ -46,7 +45,7 @@ static int chunk_match(struct cds_lfht_node *node, const void *key)
 static void *pt_resizer(void *arg)
 {
 	struct fl_space *sp = arg;
-	struct pollfd pfd = { .fd = sp->pt_resize_fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = sp->pt_resize_fd, .events = POLLIN};
 	uint64_t v;
 
 	while (!atomic_load(&sp->pt_resizer_stop)) {
@@ -156,7 +155,6 @@ static void chunk_release(struct fl_space *sp, struct pt_chunk *c)
 	pthread_mutex_unlock(&sp->chunk_alloc_lock);
 }
 
-
 static void chunk_free_cb(struct rcu_head *head)
 {
 	struct pt_chunk *c = container_of(head, struct pt_chunk, rcu);
@@ -253,8 +251,7 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 	struct pt_chunk *c;
 
 	rcu_read_lock();
-	cds_lfht_for_each_entry(sp->pt, &iter, c, node)
-	{
+	cds_lfht_for_each_entry (sp->pt, &iter, c, node) {
 		tsan_acquire(c);
 		if (c->base + PT_CHUNK_SIZE <= start || c->base >= end)
 			continue;
@@ -350,7 +347,7 @@ void pt_destroy(struct fl_space *sp)
 		close(sp->pt_resize_fd);
 	if (sp->pt) {
 		rcu_read_lock();
-		cds_lfht_for_each_entry(sp->pt, &iter, c, node)
+		cds_lfht_for_each_entry (sp->pt, &iter, c, node)
 			cds_lfht_del(sp->pt, &c->node);
 		fl_rcu_read_unlock();
 		fl_rcu_barrier();

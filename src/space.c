@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-
 static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
 static CDS_LIST_HEAD(spaces);
 
@@ -24,8 +23,7 @@ struct fl_space *fl_space_of_addr_rcu(unsigned long addr)
 {
 	struct fl_space *sp;
 
-	cds_list_for_each_entry_rcu(sp, &spaces, list)
-	{
+	cds_list_for_each_entry_rcu (sp, &spaces, list) {
 		struct vma_index *idx = vma_index_get(sp);
 		size_t i = vma_index_first(idx, addr);
 		if (i < idx->nr && idx->v[i]->vm_start <= addr)
@@ -45,8 +43,7 @@ int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags)
 	struct fl_space *sp, *found = NULL;
 
 	rcu_read_lock();
-	cds_list_for_each_entry_rcu(sp, &spaces, list)
-	{
+	cds_list_for_each_entry_rcu (sp, &spaces, list) {
 		mmap_read_lock(sp);
 		bool hit = vma_lookup(sp, addr) != NULL;
 		mmap_read_unlock(sp);

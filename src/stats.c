@@ -7,7 +7,6 @@
 
 #include <sched.h>
 
-
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
 {
 	int cpu = sched_getcpu();
@@ -17,7 +16,7 @@ struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
 
 FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 {
-	uint64_t v[FL_STAT_NR] = { 0 };
+	uint64_t v[FL_STAT_NR] = {0};
 	struct fl_hist_snap *h;
 
 	if (!sp || !out)
@@ -57,15 +56,15 @@ FL_EXPORT int fl_stats_print_snapshot(const struct fl_stats *st, FILE *out, int 
 	if (flags & FL_STATS_JSON) {
 		const char *sep = "";
 		fputc('{', out);
-#define FL_STAT_JSON_(name, kind, desc)                                                \
+#define FL_STAT_JSON_(name, kind, desc)                                          \
 	fprintf(out, "%s\"%s\":%llu", sep, #name, (unsigned long long)st->name); \
 	sep = ",";
 		FL_STATS_FIELDS(FL_STAT_JSON_)
 #undef FL_STAT_JSON_
 		fputs("}\n", out);
 	} else {
-#define FL_STAT_TEXT_(name, kind, desc)                                                      \
-	fprintf(out, "%-22s %14llu%-3s  %s\n", #name, (unsigned long long)st->name,  \
+#define FL_STAT_TEXT_(name, kind, desc)                                             \
+	fprintf(out, "%-22s %14llu%-3s  %s\n", #name, (unsigned long long)st->name, \
 		(kind) == FL_NSEC ? " ns" : "", desc);
 		FL_STATS_FIELDS(FL_STAT_TEXT_)
 #undef FL_STAT_TEXT_

@@ -48,7 +48,7 @@ static int uffd_new(int flags)
 
 static int uffd_api(int fd, uint64_t want, uint64_t *got)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = want };
+	struct uffdio_api api = {.api = UFFD_API, .features = want};
 
 	if (ioctl(fd, UFFDIO_API, &api))
 		return -errno;
@@ -99,10 +99,11 @@ int uffd_open(struct fl_space *sp)
 int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
 {
 	struct uffdio_register reg = {
-		.range = { .start = start, .len = len },
+		.range = {.start = start, .len = len},
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	uint64_t need = (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
+	uint64_t need =
+		(1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
 
 	mmap_assert_write_locked(sp);
 	if (ioctl(sp->uffd, UFFDIO_REGISTER, &reg))
@@ -114,7 +115,7 @@ int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
 
 int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len)
 {
-	struct uffdio_range r = { .start = start, .len = len };
+	struct uffdio_range r = {.start = start, .len = len};
 
 	return ioctl(sp->uffd, UFFDIO_WAKE, &r) ? -errno : 0;
 }
@@ -126,7 +127,7 @@ int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len)
  */
 unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err)
 {
-	struct uffdio_zeropage z = { .range = { .start = start, .len = len } };
+	struct uffdio_zeropage z = {.range = {.start = start, .len = len}};
 
 	*err = 0;
 	if (ioctl(sp->uffd, UFFDIO_ZEROPAGE, &z) == 0)
@@ -136,10 +137,10 @@ unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned l
 }
 
 /* UFFDIO_COPY from src; as uffd_zeropage(). */
-unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
-			unsigned long len, int *err)
+unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
+			int *err)
 {
-	struct uffdio_copy c = { .dst = dst, .src = (unsigned long)src, .len = len };
+	struct uffdio_copy c = {.dst = dst, .src = (unsigned long)src, .len = len};
 
 	*err = 0;
 	if (ioctl(sp->uffd, UFFDIO_COPY, &c) == 0)
@@ -157,8 +158,8 @@ static void *handler_main(void *arg)
 	struct fl_space *sp = arg;
 	struct uffd_msg msg[MSG_BATCH];
 	struct pollfd pfd[2] = {
-		{ .fd = sp->uffd, .events = POLLIN },
-		{ .fd = sp->stop_fd, .events = POLLIN },
+		{.fd = sp->uffd, .events = POLLIN},
+		{.fd = sp->stop_fd, .events = POLLIN},
 	};
 
 	while (!atomic_load(&sp->dying)) {
@@ -231,7 +232,7 @@ static bool sigbus_installed;
 
 static void forward_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
 
 	if (old_sigbus.sa_flags & SA_SIGINFO) {
 		old_sigbus.sa_sigaction(sig, si, uc);
@@ -292,8 +293,8 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
  */
 int sigbus_install(void)
 {
-	struct sigaction sa = { .sa_sigaction = sigbus_handler,
-				.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK };
+	struct sigaction sa = {.sa_sigaction = sigbus_handler,
+			       .sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK};
 	int ret = 0;
 
 	sigemptyset(&sa.sa_mask);

@@ -26,7 +26,6 @@
 char fl_rcu_tsan_token;
 #endif
 
-
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
 		      unsigned long flags)
 {
@@ -311,4 +310,3 @@ inval:
 	count_vm_vma_lock_event(sp, vma_lock_abort);
 	return NULL;
 }
-

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	uint64_t seed = t_seed_init(argc, argv, "test_hist");
 	pthread_t th[THREADS];
 	static struct fl_hist_snap merged, single, part;
-	static const double qs[] = { 0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1 };
+	static const double qs[] = {0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1};
 
 	t_rng_init(&rng, seed);
 	/* Exact small values, then a heavy tail over nine decades. */
@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 		if (i % 10 == 0)
 			vals[i] = t_below(&rng, 16);
 		else
-			vals[i] = 1 + (uint64_t)(t_below(&rng, 1000) * (double)(1ULL << t_below(&rng, 30)) / 7);
+			vals[i] = 1 + (uint64_t)(t_below(&rng, 1000) *
+						 (double)(1ULL << t_below(&rng, 30)) / 7);
 	}
 	for (size_t t = 0; t < THREADS; t++)
 		pthread_create(&th[t], NULL, recorder, (void *)t);
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
 		      (unsigned long long)fl_hist_bucket_low(b),
 		      (unsigned long long)fl_hist_bucket_high(b), (unsigned long long)vals[i]);
 	}
-	struct fl_hist_snap empty = { 0 };
+	struct fl_hist_snap empty = {0};
 	CHECK(fl_hist_percentile(&empty, 0.5) == 0, "empty histogram");
 	return T_EXIT_PASS;
 }

@@ -18,7 +18,7 @@ static struct fl_space *sp;
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -97,8 +97,8 @@ static void *writer_main(void *p)
 
 static void test_writer_waits_for_its_readers(char *a, char *b)
 {
-	struct reader_arg r = { .addr = (unsigned long)a };
-	struct writer_arg wb = { .addr = (unsigned long)b }, wa = { .addr = (unsigned long)a };
+	struct reader_arg r = {.addr = (unsigned long)a};
+	struct writer_arg wb = {.addr = (unsigned long)b}, wa = {.addr = (unsigned long)a};
 	pthread_t rt, wt;
 
 	pthread_create(&rt, NULL, reader_main, &r);
@@ -208,7 +208,8 @@ static void test_counters(char *a, char *b)
 	}
 	sleep_ms(20);
 	fl_stats(sp, &s1);
-	CHECK(s1.faults - s0.faults == 8, "faults %llu", (unsigned long long)(s1.faults - s0.faults));
+	CHECK(s1.faults - s0.faults == 8, "faults %llu",
+	      (unsigned long long)(s1.faults - s0.faults));
 	CHECK(s1.faults_write - s0.faults_write == 8, "write faults");
 	CHECK(s1.vma_lock_success - s0.vma_lock_success == 8, "vma_lock_success");
 	CHECK(s1.vma_lock_abort == s0.vma_lock_abort, "vma_lock_abort");
@@ -216,7 +217,7 @@ static void test_counters(char *a, char *b)
 	CHECK(s1.mmap_read_locks == s0.mmap_read_locks, "a VMA-locked fault took the space lock");
 
 	/* A fault on a write-locked VMA aborts and waits on the space lock. */
-	struct toucher t = { .p = b + 200 * 4096 };
+	struct toucher t = {.p = b + 200 * 4096};
 	fl_stats(sp, &s0);
 	mmap_write_lock(sp);
 	vma_start_write(vma_lookup(sp, (unsigned long)b));
@@ -255,8 +256,8 @@ int main(int argc, char **argv)
 	if (!sp)
 		return T_EXIT_SKIP;
 	/* Two VMAs with a gap, so they do not merge. */
-	char *a = fl_mmap(sp, NULL, 3072 * 4096, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS);
+	char *a =
+		fl_mmap(sp, NULL, 3072 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
 	CHECK(a != MAP_FAILED, "mmap a");
 	CHECK(fl_munmap(sp, a + 1024 * 4096, 1024 * 4096) == 0, "munmap the middle");
 	char *b = a + 2048 * 4096;

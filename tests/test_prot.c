@@ -40,8 +40,7 @@ static void run(int delivery)
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	memset(p, 0x11, 2 * pg); /* pages 0, 1 touched; the rest not */
 	CHECK(fl_mprotect(sp, p, 4 * pg, PROT_READ) == 0, "mprotect: %s", strerror(errno));
-	CHECK(fl_mprotect(sp, p + 4 * pg, 4 * pg, PROT_NONE) == 0, "mprotect: %s",
-	      strerror(errno));
+	CHECK(fl_mprotect(sp, p + 4 * pg, 4 * pg, PROT_NONE) == 0, "mprotect: %s", strerror(errno));
 
 	CHECK(!segv_on(p, 0) && p[0] == 0x11, "read of a touched PROT_READ page");
 	CHECK(!segv_on(p + 3 * pg, 0) && p[3 * pg] == 0, "read of an untouched PROT_READ page");
@@ -62,7 +61,7 @@ static void run(int delivery)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_segv, .sa_flags = SA_NODEFER };
+	struct sigaction sa = {.sa_handler = on_segv, .sa_flags = SA_NODEFER};
 
 	t_seed_init(argc, argv, "test_prot");
 	sigaction(SIGSEGV, &sa, NULL);

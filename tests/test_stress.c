@@ -240,15 +240,14 @@ static void check_residency(void)
 	}
 	fclose(f);
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-	CHECK(st.resident_pages == kernel,
-	      "page table says %llu pages present, the kernel has %zu",
+	CHECK(st.resident_pages == kernel, "page table says %llu pages present, the kernel has %zu",
 	      (unsigned long long)st.resident_pages, kernel);
 }
 
 static void run(int delivery, unsigned int seconds)
 {
 	pthread_t th[NWORKERS + 4];
-	struct sigaction sa = { .sa_handler = segv_handler, .sa_flags = SA_NODEFER };
+	struct sigaction sa = {.sa_handler = segv_handler, .sa_flags = SA_NODEFER};
 	struct fl_stats st;
 	int n = 0;
 

@@ -52,15 +52,23 @@ static const struct {
 	uint64_t bit;
 	const char *name;
 } features[] = {
-	{ 1ULL << 0, "PAGEFAULT_FLAG_WP" }, { 1ULL << 1, "EVENT_FORK" },
-	{ 1ULL << 2, "EVENT_REMAP" },	    { 1ULL << 3, "EVENT_REMOVE" },
-	{ 1ULL << 4, "MISSING_HUGETLBFS" }, { 1ULL << 5, "MISSING_SHMEM" },
-	{ 1ULL << 6, "EVENT_UNMAP" },	    { 1ULL << 7, "SIGBUS" },
-	{ 1ULL << 8, "THREAD_ID" },	    { 1ULL << 9, "MINOR_HUGETLBFS" },
-	{ 1ULL << 10, "MINOR_SHMEM" },	    { 1ULL << 11, "EXACT_ADDRESS" },
-	{ 1ULL << 12, "WP_HUGETLBFS_SHMEM" }, { 1ULL << 13, "WP_UNPOPULATED" },
-	{ 1ULL << 14, "POISON" },	    { 1ULL << 15, "WP_ASYNC" },
-	{ 1ULL << 16, "MOVE" },
+	{1ULL << 0, "PAGEFAULT_FLAG_WP"},
+	{1ULL << 1, "EVENT_FORK"},
+	{1ULL << 2, "EVENT_REMAP"},
+	{1ULL << 3, "EVENT_REMOVE"},
+	{1ULL << 4, "MISSING_HUGETLBFS"},
+	{1ULL << 5, "MISSING_SHMEM"},
+	{1ULL << 6, "EVENT_UNMAP"},
+	{1ULL << 7, "SIGBUS"},
+	{1ULL << 8, "THREAD_ID"},
+	{1ULL << 9, "MINOR_HUGETLBFS"},
+	{1ULL << 10, "MINOR_SHMEM"},
+	{1ULL << 11, "EXACT_ADDRESS"},
+	{1ULL << 12, "WP_HUGETLBFS_SHMEM"},
+	{1ULL << 13, "WP_UNPOPULATED"},
+	{1ULL << 14, "POISON"},
+	{1ULL << 15, "WP_ASYNC"},
+	{1ULL << 16, "MOVE"},
 };
 
 static int cmd_info(void)
@@ -151,7 +159,7 @@ static void *faulter(void *arg)
 static void *churner(void *arg)
 {
 	char *mid = region + (npages / 2) * PG, *tail = region + (npages - 64) * PG;
-	struct timespec ms = { 0, 1000000 };
+	struct timespec ms = {0, 1000000};
 
 	while (!atomic_load(&stop) && !atomic_load(&failed)) {
 		if (fl_mprotect(sp, mid, 8 * PG, PROT_READ) ||
@@ -180,13 +188,13 @@ static void *churner(void *arg)
 static int cmd_demo(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "megabytes", required_argument, NULL, 'm' },
-		{ "delivery", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"threads", required_argument, NULL, 't'},
+		{"seconds", required_argument, NULL, 's'},
+		{"megabytes", required_argument, NULL, 'm'},
+		{"delivery", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	struct fl_config cfg;
 	unsigned int seconds = 5, mb = 256;
