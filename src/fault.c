@@ -169,7 +169,7 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 		if (err == EAGAIN)
 			count_event(sp, uffd_eagain);
 		else
-			fl_dbg(sp, "install at %#lx failed: %s", a, strerror(err));
+			fl_dbg(sp, "install at %#lx failed: errno %d", a, err);
 		re = a; /* stop: what is installed stays */
 		break;
 	}

@@ -12,11 +12,14 @@
  *                                    faults with a trylock, never sleeping)
  *       chunk->ptl                  (per page-table chunk: the split PTL;
  *                                    several only in address order)
- *         sp->chunk_alloc_lock      (page-table chunk allocator)
+ *       sp->chunk_alloc_lock        (page-table chunk allocator; taken with
+ *                                    a VMA lock or mmap_lock, never under a
+ *                                    ptl)
  *   rcu_read_lock                   (urcu-bp: may be held around any of the
- *                                    above; nothing sleeps on a lock while
- *                                    holding it except chunk->ptl, which is
- *                                    only ever held for a bounded ioctl)
+ *                                    above.  Only the SIGBUS slow path
+ *                                    sleeps in it (on mmap_lock for read),
+ *                                    so nobody may wait for a grace period
+ *                                    with mmap_lock held for write)
  *
  * A fault holds exactly one of: its VMA's read lock, or mmap_lock for read.
  * No code path holds a faultline lock while it touches region memory, so a
@@ -30,6 +33,7 @@
 #endif
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,6 +51,9 @@
 #include "hist.h"
 
 #define FL_EXPORT __attribute__((visibility("default")))
+/* Static TLS: its first use allocates nothing, even in a dlopen'ed library
+ * and inside the SIGBUS handler. */
+#define FL_TLS __thread __attribute__((tls_model("initial-exec")))
 
 #define PAGE_SHIFT 12
 #define PAGE_SIZE (1UL << PAGE_SHIFT)
@@ -220,8 +227,8 @@ struct fl_stat_stripe *stat_stripe(struct fl_space *sp);
  */
 struct mmap_lock {
 	pthread_rwlock_t rw;
-	_Atomic int mm_lock_seq;
-	_Atomic pid_t write_owner; /* tid of the writer, 0 if none (debug) */
+	_Atomic unsigned int mm_lock_seq; /* wraps: unsigned */
+	_Atomic pid_t write_owner;	  /* tid of the writer, 0 if none (debug) */
 };
 
 void mmap_lock_init(struct mmap_lock *l);
@@ -269,7 +276,7 @@ struct vma {
 	 * section.  Written with mmap_lock held for write; read unlocked by
 	 * vma_start_read() (RELEASE/ACQUIRE pairs noted there).
 	 */
-	_Atomic int vm_lock_seq;
+	_Atomic unsigned int vm_lock_seq;
 	/* Set once, with the VMA write-locked, when it leaves the index. */
 	_Atomic bool detached;
 
@@ -308,7 +315,9 @@ struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr);
 struct vma *vma_lookup(struct fl_space *sp, unsigned long addr);
 struct vma_index *vma_index_get(struct fl_space *sp);
 size_t vma_index_first(struct vma_index *idx, unsigned long addr);
-int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv, size_t n);
+struct vma_index *vma_index_build(struct vma_index *old, size_t lo, size_t hi, struct vma **nv,
+				  size_t n);
+void vma_index_publish(struct fl_space *sp, struct vma_index *idx);
 struct vma_index *vma_index_new(size_t nr);
 
 /* ---- page-state table (pgtable.c) ------------------------------------- */
@@ -391,6 +400,7 @@ struct fl_space {
 	struct mmap_lock mmap_lock;
 	/* RCU pointer; replaced under mmap_lock for write. */
 	struct vma_index *_Atomic index;
+	struct vma_index *empty_index; /* preallocated for destroy */
 
 	/* Page table: the hash is lock-free; entries under chunk ptl. */
 	struct cds_lfht *pt;

@@ -47,35 +47,49 @@ struct layout {
 	size_t lo, hi;	 /* index window replaced */
 	struct vma **nv; /* the window's new VMAs */
 	size_t n;
-	bool *reused; /* per old VMA of the window: kept as is */
-	bool *fresh;  /* per new VMA: allocated by this plan */
+	bool *fresh;	   /* per new VMA: allocated by this plan */
+	struct vma **gone; /* old VMAs that leave the index */
+	size_t ngone;
+	struct vma_index *idx; /* the new index, published by commit */
 	long mapped_delta;
 };
 
 static void layout_free(struct layout *l)
 {
 	free(l->nv);
-	free(l->reused);
 	free(l->fresh);
+	free(l->gone);
 	memset(l, 0, sizeof(*l));
 }
 
-static void layout_abort(struct fl_space *sp, struct layout *l);
+/* Drop a plan (its kernel change failed): free what was never published. */
+static void layout_abort(struct fl_space *sp, struct layout *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->fresh && l->fresh[i])
+			vma_free_rcu(l->nv[i]);
+	free(l->idx);
+	layout_free(l);
+}
 
 /*
  * Plan the window around [start, end): inside it the new layout is segs
  * (sorted, inside [start, end), gaps meaning unmapped); outside it, the old
- * VMAs stay.  Allocates the new VMAs (write-locked) and write-locks the old
- * ones that go.
+ * VMAs stay.  With replace, no old VMA that overlaps [start, end) is kept
+ * even if a new one has its exact shape: the kernel mapping under it is being
+ * replaced, so its faults must be waited for.  Allocates everything commit
+ * needs (so commit cannot fail), makes the new VMAs write-locked, and
+ * write-locks the old ones that go, waiting for their faults in flight.
  * Context: mmap_lock held for write.  Return: 0 or -ENOMEM (nothing changed
  * but write locks, which end with the section).
  */
 static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned long end,
-			  const struct seg *segs, size_t nsegs, struct layout *l)
+			  const struct seg *segs, size_t nsegs, bool replace, struct layout *l)
 {
 	struct vma_index *idx = vma_index_get(sp);
-	int seq = READ_ONCE(sp->mmap_lock.mm_lock_seq);
+	unsigned int seq = READ_ONCE(sp->mmap_lock.mm_lock_seq);
 	struct seg *want;
+	bool *kept = NULL;
 	size_t nwant = 0, i, j, m;
 
 	mmap_assert_write_locked(sp);
@@ -85,9 +99,10 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 	for (l->hi = l->lo; l->hi < idx->nr && idx->v[l->hi]->vm_start <= end; l->hi++)
 		;
 	want = calloc(2 * (l->hi - l->lo) + nsegs + 1, sizeof(*want));
-	l->reused = calloc(l->hi - l->lo + 1, sizeof(bool));
+	kept = calloc(l->hi - l->lo + 1, sizeof(bool));
 	l->fresh = calloc(2 * (l->hi - l->lo) + nsegs + 1, sizeof(bool));
-	if (!want || !l->reused || !l->fresh)
+	l->gone = calloc(l->hi - l->lo + 1, sizeof(*l->gone));
+	if (!want || !kept || !l->fresh || !l->gone)
 		goto nomem;
 
 	/* The new layout of the window, in address order: old parts left of
@@ -123,10 +138,12 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 		struct vma *keep = NULL;
 		for (j = l->lo; j < l->hi && !keep; j++) {
 			struct vma *v = idx->v[j];
+			if (replace && v->vm_start < end && v->vm_end > start)
+				continue;
 			if (v->vm_start == want[i].start && v->vm_end == want[i].end &&
 			    v->prot == want[i].prot && v->flags == want[i].flags) {
 				keep = v;
-				l->reused[j - l->lo] = true;
+				kept[j - l->lo] = true;
 			}
 		}
 		if (!keep) {
@@ -141,73 +158,72 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 		}
 		l->nv[l->n++] = keep;
 	}
-	free(want);
+	l->idx = vma_index_build(idx, l->lo, l->hi, l->nv, l->n);
+	if (!l->idx)
+		goto nomem;
 	for (j = l->lo; j < l->hi; j++) {
-		if (l->reused[j - l->lo])
+		if (kept[j - l->lo])
 			continue;
 		l->mapped_delta -= (long)(idx->v[j]->vm_end - idx->v[j]->vm_start);
+		l->gone[l->ngone++] = idx->v[j];
 		vma_start_write(idx->v[j]);
 	}
+	free(want);
+	free(kept);
 	return 0;
 
 nomem:
 	free(want);
+	free(kept);
 	layout_abort(sp, l);
 	return -ENOMEM;
 }
 
-/* Drop a plan whose kernel change failed: free the VMAs never published. */
-static void layout_abort(struct fl_space *sp, struct layout *l)
+/*
+ * Publish the plan.  Context: mmap_lock held for write, the kernel's
+ * mappings already changed.  Cannot fail.
+ */
+static void layout_commit(struct fl_space *sp, struct layout *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		if (l->fresh[i])
-			vma_free_rcu(l->nv[i]);
+	vma_index_publish(sp, l->idx);
+	for (size_t i = 0; i < l->ngone; i++) {
+		vma_assert_write_locked(l->gone[i]);
+		atomic_store_explicit(&l->gone[i]->detached, true, memory_order_release);
+		vma_free_rcu(l->gone[i]);
+	}
+	atomic_fetch_add(&sp->mapped_bytes, l->mapped_delta);
 	layout_free(l);
 }
 
 /*
- * Publish the plan.  Context: mmap_lock held for write, the kernel's
- * mappings already changed.
+ * layout_prepare(), retried: the metadata is small, so running out of memory
+ * for it is transient more often than not.
  */
-static int layout_commit(struct fl_space *sp, struct layout *l)
-{
-	struct vma_index *idx = vma_index_get(sp);
-	struct vma **gone = malloc((l->hi - l->lo + 1) * sizeof(*gone));
-	size_t ngone = 0;
-	int ret;
-
-	if (!gone)
-		return -ENOMEM;
-	for (size_t j = l->lo; j < l->hi; j++)
-		if (!l->reused[j - l->lo])
-			gone[ngone++] = idx->v[j];
-	ret = vma_index_replace(sp, l->lo, l->hi, l->nv, l->n);
-	if (ret) {
-		free(gone);
-		return ret;
-	}
-	for (size_t i = 0; i < ngone; i++) {
-		vma_assert_write_locked(gone[i]);
-		atomic_store_explicit(&gone[i]->detached, true, memory_order_release);
-		vma_free_rcu(gone[i]);
-	}
-	atomic_fetch_add(&sp->mapped_bytes, l->mapped_delta);
-	free(gone);
-	layout_free(l);
-	return 0;
-}
-
-/* Retry a layout step that ran out of memory: metadata is small, so a
- * transient failure is worth a few tries before giving up with ENOMEM. */
 static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsigned long end,
-				const struct seg *segs, size_t nsegs, struct layout *l)
+				const struct seg *segs, size_t nsegs, bool replace,
+				struct layout *l)
 {
 	for (int tries = 0;; tries++) {
-		int ret = layout_prepare(sp, start, end, segs, nsegs, l);
-		if (!ret || tries == 3)
+		int ret = layout_prepare(sp, start, end, segs, nsegs, replace, l);
+		if (!ret || tries == 20)
 			return ret;
 		usleep(1000);
 	}
+}
+
+/*
+ * Record that the kernel has already changed [start, end) to segs: the
+ * layout must follow, whatever it costs.  Context: mmap_lock held for write.
+ */
+static void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
+			 const struct seg *segs, size_t nsegs, bool replace)
+{
+	struct layout l;
+
+	/* Without memory for a few pointers the space cannot stay true to the
+	 * kernel: stop, as the kernel's OOM path would. */
+	FL_BUG_ON(layout_prepare_retry(sp, start, end, segs, nsegs, replace, &l));
+	layout_commit(sp, &l);
 }
 
 /* The space's own parts of [start, end), for syscalls that must not touch
@@ -275,11 +291,46 @@ static void populate(struct fl_space *sp, unsigned long start, unsigned long end
 	}
 }
 
+/*
+ * Mark present the pages of [start, end) that the kernel already has: those
+ * a racing access got served in the instant between the kernel's mmap and
+ * our registration.  Context: mmap_lock held for write; the range's new VMA
+ * is write-locked, so no fault runs there.
+ */
+static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	enum { STEP = 1 << 16 }; /* pages per mincore call */
+	unsigned char *vec = malloc(STEP);
+
+	for (unsigned long b = start; vec && b < end;) {
+		unsigned long e = MIN(end, b + (unsigned long)STEP * PAGE_SIZE);
+		if (mincore((void *)b, e - b, vec))
+			break;
+		for (unsigned long a = b; a < e; a += PAGE_SIZE) {
+			if (!(vec[(a - b) >> PAGE_SHIFT] & 1))
+				continue;
+			struct pt_chunk *c = pt_chunk_get(sp, a);
+			FL_BUG_ON(!c);
+			pt_lock(c);
+			if ((READ_ONCE(c->pte[pt_index(a)]) & PTE_TYPE_MASK) == PTE_NONE) {
+				WRITE_ONCE(c->pte[pt_index(a)], PTE_PRESENT);
+				c->nr_present++;
+				atomic_fetch_add(&sp->resident_pages, 1);
+			}
+			pt_unlock(c);
+		}
+		b = e;
+	}
+	free(vec);
+}
+
 FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
+	bool fixed_replace;
 	int kflags, ret;
 	struct layout l;
+	struct seg seg;
 	void *p;
 
 	if (!sp || (flags & ~FL_MAP_SUPPORTED) ||
@@ -309,92 +360,88 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 			return MAP_FAILED;
 		}
 	}
+	fixed_replace = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE);
 	/* The kernel must not populate before the range is registered. */
 	kflags = MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_NORESERVE | MAP_STACK));
 	if (flags & MAP_FIXED_NOREPLACE)
 		kflags |= MAP_FIXED_NOREPLACE;
 	else if (flags & MAP_FIXED)
 		kflags |= MAP_FIXED;
+	seg = (struct seg){0, 0, prot & PROT_ALL, vm_flags_of(flags)};
 
 	mmap_write_lock(sp);
-	if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
-		struct seg s = {start, start + alen, prot & PROT_ALL, vm_flags_of(flags)};
-		/* Write-lock what the new mapping replaces before the kernel
-		 * replaces it. */
-		ret = layout_prepare_retry(sp, start, start + alen, &s, 1, &l);
-		if (ret) {
-			mmap_write_unlock(sp);
-			errno = -ret;
-			return MAP_FAILED;
-		}
-		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
+	if (fixed_replace) {
+		/*
+		 * Write-lock what the new mapping replaces, and so wait for its
+		 * faults in flight, before the kernel replaces it.  The mapping
+		 * gets its protection at once (an access racing with the
+		 * replacement sees the old memory or the new, as with the
+		 * kernel's mmap); pages served behind our back before the
+		 * registration are adopted below.
+		 */
+		seg.start = start;
+		seg.end = start + alen;
+		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, true, &l);
+		if (ret)
+			goto fail_unlock;
+		p = mmap(addr, alen, prot, kflags, -1, 0);
 		if (p == MAP_FAILED) {
-			int e = errno;
+			ret = -errno;
 			layout_abort(sp, &l);
-			mmap_write_unlock(sp);
-			errno = e;
-			return MAP_FAILED;
+			goto fail_unlock;
 		}
 	} else {
+		/*
+		 * A new range: PROT_NONE until registered, so that an access
+		 * cannot be served by the kernel behind our back (before the
+		 * call returns, nobody may rely on the range being mapped).
+		 */
 		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
 		if (p == MAP_FAILED) {
-			int e = errno;
-			mmap_write_unlock(sp);
-			errno = e;
-			return MAP_FAILED;
+			ret = -errno;
+			goto fail_unlock;
 		}
-		start = (unsigned long)p;
-		struct seg s = {start, start + alen, prot & PROT_ALL, vm_flags_of(flags)};
-		ret = layout_prepare_retry(sp, start, start + alen, &s, 1, &l);
+		seg.start = (unsigned long)p;
+		seg.end = seg.start + alen;
+		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, false, &l);
 		if (ret) {
 			munmap(p, alen);
-			mmap_write_unlock(sp);
-			errno = -ret;
-			return MAP_FAILED;
+			goto fail_unlock;
 		}
 	}
-	end = start + alen;
-	/*
-	 * The mapping was made PROT_NONE: until it is registered, an access by
-	 * another thread would be served by the kernel behind our back (a page
-	 * the table does not know).  Registered, it gets its protection.
-	 */
+	start = seg.start;
+	end = seg.end;
 	ret = uffd_register(sp, start, alen);
 	if (!ret && madvise(p, alen, MADV_DONTFORK))
 		ret = -errno;
-	if (!ret && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
+	if (!ret && !fixed_replace && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
 		ret = -errno;
 	if (ret) {
 		fl_log("registering %#lx-%#lx failed: %s", start, end, strerror(-ret));
-		/*
-		 * The kernel mapping is in place but unusable: unmap it and
-		 * record the range as unmapped.
-		 */
+		/* The kernel mapping is in place but unusable: unmap it, and
+		 * record the range as unmapped. */
 		layout_abort(sp, &l);
 		munmap(p, alen);
-		if (!layout_prepare_retry(sp, start, end, NULL, 0, &l)) {
-			pt_zap_range(sp, start, end, false);
-			layout_commit(sp, &l);
-			pt_free_unused(sp, start, end);
-		}
-		mmap_write_unlock(sp);
-		errno = ENOMEM;
-		return MAP_FAILED;
+		pt_zap_range(sp, start, end, false);
+		layout_force(sp, start, end, NULL, 0, true);
+		pt_free_unused(sp, start, end);
+		ret = -ENOMEM;
+		goto fail_unlock;
 	}
-	/* Pages of what was there before are gone with the old mapping. */
+	/* Pages of what was there before went with the old mapping. */
 	pt_zap_range(sp, start, end, false);
-	if (layout_commit(sp, &l)) {
-		/* Out of memory for the index: undo the mapping. */
-		layout_abort(sp, &l);
-		munmap(p, alen);
-		mmap_write_unlock(sp);
-		errno = ENOMEM;
-		return MAP_FAILED;
-	}
+	if (fixed_replace)
+		adopt_kernel_pages(sp, start, end);
+	layout_commit(sp, &l);
 	if (flags & MAP_POPULATE)
 		populate(sp, start, end, prot);
 	mmap_write_unlock(sp);
 	return p;
+
+fail_unlock:
+	mmap_write_unlock(sp);
+	errno = -ret;
+	return MAP_FAILED;
 }
 
 FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
@@ -417,7 +464,7 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	end = start + len;
 
 	mmap_write_lock(sp);
-	ret = layout_prepare_retry(sp, start, end, NULL, 0, &l);
+	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
 	if (ret) {
 		mmap_write_unlock(sp);
 		errno = -ret;
@@ -426,11 +473,25 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	/* Only the space's own parts: a foreign mapping stays untouched. */
 	idx = vma_index_get(sp);
 	for_each_vma_part (sp, idx, i, start, end, ps, pe) {
-		FL_BUG_ON(munmap((void *)ps, pe - ps));
+		if (munmap((void *)ps, pe - ps)) {
+			/*
+			 * The kernel could not split a mapping (its map count
+			 * limit): what went before ps is unmapped, the rest is
+			 * not.  Record exactly that, and fail as it does.
+			 */
+			ret = -errno;
+			layout_abort(sp, &l);
+			pt_zap_range(sp, start, ps, false);
+			if (ps > start)
+				layout_force(sp, start, ps, NULL, 0, true);
+			pt_free_unused(sp, start, ps);
+			mmap_write_unlock(sp);
+			errno = -ret;
+			return -1;
+		}
 		pt_zap_range(sp, ps, pe, false);
 	}
-	ret = layout_commit(sp, &l);
-	FL_BUG_ON(ret); /* the index only shrinks here... */
+	layout_commit(sp, &l);
 	pt_free_unused(sp, start, end);
 	mmap_write_unlock(sp);
 	return 0;
@@ -439,13 +500,16 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 {
 	unsigned long start = (unsigned long)addr, end, ps, pe, done;
+	int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
 	struct vma_index *idx;
 	struct seg *segs = NULL;
 	size_t i, n = 0;
 	struct layout l;
 	int ret, err = 0;
 
-	if (!sp || !PAGE_ALIGNED(start)) {
+	/* In the kernel's order of checks (do_mprotect_pkey). */
+	prot &= ~grows;
+	if (!sp || grows == (PROT_GROWSDOWN | PROT_GROWSUP) || !PAGE_ALIGNED(start)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -457,12 +521,7 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 		errno = ENOMEM;
 		return -1;
 	}
-	if (prot & ~(PROT_ALL | PROT_GROWSDOWN | PROT_GROWSUP | 0x8 /* PROT_SEM */)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (prot & (PROT_GROWSDOWN | PROT_GROWSUP)) {
-		/* No VMA of ours grows: the kernel refuses these for them. */
+	if (prot & ~(PROT_ALL | 0x8 /* PROT_SEM */)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -470,9 +529,16 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	mmap_write_lock(sp);
 	idx = vma_index_get(sp);
 	i = vma_index_first(idx, start);
-	if (i >= idx->nr || idx->v[i]->vm_start > start) {
+	if (i >= idx->nr || idx->v[i]->vm_start >= end ||
+	    (!(grows & PROT_GROWSDOWN) && idx->v[i]->vm_start > start)) {
 		mmap_write_unlock(sp);
 		errno = ENOMEM;
+		return -1;
+	}
+	if (grows) {
+		/* No VMA of ours grows (no MAP_GROWSDOWN): the kernel's EINVAL. */
+		mmap_write_unlock(sp);
+		errno = EINVAL;
 		return -1;
 	}
 	/* As the kernel: change VMAs up to the first hole, then ENOMEM. */
@@ -484,10 +550,8 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	}
 	done = start;
 	for (; i < idx->nr && idx->v[i]->vm_start < end; i++) {
-		if (idx->v[i]->vm_start > done) {
-			err = ENOMEM;
+		if (idx->v[i]->vm_start > done)
 			break;
-		}
 		segs[n++] =
 			(struct seg){MAX(idx->v[i]->vm_start, start), MIN(idx->v[i]->vm_end, end),
 				     prot & PROT_ALL, idx->v[i]->flags};
@@ -495,30 +559,35 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	}
 	if (done < end)
 		err = ENOMEM;
-	ret = layout_prepare_retry(sp, start, done, segs, n, &l);
-	free(segs);
+	ret = layout_prepare_retry(sp, start, done, segs, n, false, &l);
 	if (ret) {
+		free(segs);
 		mmap_write_unlock(sp);
 		errno = -ret;
 		return -1;
 	}
 	for_each_vma_part (sp, idx, i, start, done, ps, pe) {
-		if (idx->v[i]->prot != (prot & PROT_ALL) && mprotect((void *)ps, pe - ps, prot)) {
-			/* Cannot happen for a range we own; do not go on. */
-			FL_BUG_ON(1);
-		}
-	}
-	ret = layout_commit(sp, &l);
-	mmap_write_unlock(sp);
-	if (ret) {
+		if (idx->v[i]->prot == (prot & PROT_ALL) || !mprotect((void *)ps, pe - ps, prot))
+			continue;
 		/*
-		 * The kernel's protections changed but the index could not be
-		 * rebuilt: the old VMAs stay, with their old protection, and
-		 * faults against the new one are refused by the kernel itself.
+		 * The kernel could not split a mapping (its map count limit):
+		 * the parts before ps have the new protection, this one and
+		 * those after keep the old.  Record that, fail as it does.
 		 */
-		errno = ENOMEM;
-		return -1;
+		err = errno;
+		layout_abort(sp, &l);
+		size_t k = 0;
+		while (k < n && segs[k].end <= ps)
+			k++;
+		if (ps > start)
+			layout_force(sp, start, ps, segs, k, false);
+		done = start; /* nothing more to commit */
+		break;
 	}
+	if (done > start)
+		layout_commit(sp, &l);
+	free(segs);
+	mmap_write_unlock(sp);
 	if (err) {
 		errno = err;
 		return -1;

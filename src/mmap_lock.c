@@ -22,7 +22,7 @@
 
 pid_t fl_gettid(void)
 {
-	static __thread pid_t tid;
+	static FL_TLS pid_t tid;
 
 	if (!tid)
 		tid = (pid_t)syscall(SYS_gettid);
@@ -32,7 +32,7 @@ pid_t fl_gettid(void)
 #ifdef FL_DEBUG
 #define IS_DEBUG_TRACKED 1
 #define HELD_MAX 8
-static __thread struct {
+static FL_TLS struct {
 	struct fl_space *sp;
 	int n;
 } held[HELD_MAX];

@@ -15,8 +15,8 @@ static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
 static CDS_LIST_HEAD(spaces);
 
 /*
- * Context: rcu_read_lock held.  Return: the sigbus-delivery space with a VMA
- * at addr, or NULL.  Lock-free: the answer may be stale by the time the
+ * Context: rcu_read_lock held.  Return: the space with a VMA at addr, or
+ * NULL.  Lock-free: the answer may be stale by the time the
  * fault path locks the VMA, which then looks again.
  */
 struct fl_space *fl_space_of_addr_rcu(unsigned long addr)
@@ -72,6 +72,7 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 		return -ENOMEM;
 	sp->uffd = -1;
 	sp->stop_fd = -1;
+	sp->pt_resize_fd = -1;
 	fl_config_init(&sp->cfg);
 	if (cfg) {
 		if (cfg->size < offsetof(struct fl_config, handlers) || cfg->size > 4096) {
@@ -90,7 +91,8 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	mmap_lock_init(&sp->mmap_lock);
 	sp->stats = aligned_alloc(64, FL_STAT_STRIPES * sizeof(*sp->stats));
 	sp->index = vma_index_new(0);
-	if (!sp->stats || !sp->index) {
+	sp->empty_index = vma_index_new(0); /* for fl_space_destroy(), which cannot fail */
+	if (!sp->stats || !sp->index || !sp->empty_index) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -140,9 +142,14 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		cds_list_del_rcu(&sp->list);
 		pthread_mutex_unlock(&spaces_lock);
 	}
-	/* Unmap everything, as fl_munmap would, so that handler threads that
-	 * still hold messages find nothing and wake their threads. */
-	if (sp->index) {
+	/*
+	 * Unmap everything, as fl_munmap would, so that handler threads that
+	 * still hold messages find nothing and wake their threads.  The empty
+	 * index is published before the VMAs are queued for freeing, and the
+	 * grace period is waited for only after mmap_lock is released: the
+	 * SIGBUS slow path sleeps on mmap_lock inside a read-side section.
+	 */
+	if (sp->index && sp->stats && sp->empty_index) {
 		mmap_write_lock(sp);
 		idx = vma_index_get(sp);
 		for (size_t i = 0; i < idx->nr; i++) {
@@ -151,20 +158,18 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 			munmap((void *)v->vm_start, v->vm_end - v->vm_start);
 			if (sp->pt)
 				pt_zap_range(sp, v->vm_start, v->vm_end, false);
-			atomic_store(&v->detached, true);
 		}
-		struct vma_index *empty = vma_index_new(0);
-		if (empty) {
-			for (size_t i = 0; i < idx->nr; i++)
-				vma_free_rcu(idx->v[i]);
-			atomic_store_explicit(&sp->index, empty, memory_order_release);
-			fl_synchronize_rcu();
-			free(idx);
+		atomic_store_explicit(&sp->index, sp->empty_index, memory_order_release);
+		sp->empty_index = NULL;
+		for (size_t i = 0; i < idx->nr; i++) {
+			atomic_store(&idx->v[i]->detached, true);
+			vma_free_rcu(idx->v[i]);
 		}
 		mmap_write_unlock(sp);
+		fl_synchronize_rcu();
+		free(idx);
 	}
-	if (sp->handlers)
-		uffd_stop_handlers(sp);
+	uffd_stop_handlers(sp);
 	if (sp->uffd >= 0)
 		close(sp->uffd);
 	fl_synchronize_rcu();
@@ -173,6 +178,7 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 	if (sp->zero_src)
 		munmap(sp->zero_src, (size_t)sp->cfg.fault_around_max * PAGE_SIZE);
 	free(atomic_load(&sp->index));
+	free(sp->empty_index);
 	free(sp->stats);
 	mmap_lock_destroy(&sp->mmap_lock);
 	free(sp);

@@ -205,12 +205,13 @@ int uffd_start_handlers(struct fl_space *sp)
 	return 0;
 }
 
+/* Context: space teardown; also for a partly started set of handlers. */
 void uffd_stop_handlers(struct fl_space *sp)
 {
 	uint64_t one = 1;
 
 	atomic_store(&sp->dying, true);
-	if (sp->stop_fd >= 0) {
+	if (sp->stop_fd >= 0 && sp->nr_handlers) {
 		ssize_t r = write(sp->stop_fd, &one, sizeof(one));
 		(void)r;
 	}
@@ -228,7 +229,14 @@ void uffd_stop_handlers(struct fl_space *sp)
 
 static struct sigaction old_sigbus;
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool sigbus_installed;
+static bool sigbus_installed, sigbus_debug;
+/*
+ * The address of this thread's last SIGBUS that no space claimed.  Such a
+ * SIGBUS can be ours after all (a fault that raced with a layout change):
+ * the access is re-executed once, and forwarded only if it faults again at
+ * the same address.
+ */
+static FL_TLS unsigned long unclaimed_addr;
 
 static void forward_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -272,18 +280,26 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		sp = fl_space_of_addr_rcu(addr);
 		fl_rcu_read_unlock();
 		if (sp) {
+			unclaimed_addr = 0;
 			fl_handle_fault(sp, addr, flags);
 			errno = saved_errno;
 			return;
 		}
 		if (fl_handle_foreign_sigbus_slow(addr, flags) == 0) {
+			unclaimed_addr = 0;
 			errno = saved_errno;
 			return;
 		}
+		if (unclaimed_addr != addr) {
+			unclaimed_addr = addr;
+			errno = saved_errno;
+			return;
+		}
+		unclaimed_addr = 0;
 	}
-	errno = saved_errno;
-	if (getenv("FL_DEBUG_SIGBUS"))
+	if (sigbus_debug)
 		fl_log("SIGBUS not ours: addr %p code %d", si->si_addr, si->si_code);
+	errno = saved_errno;
 	forward_sigbus(sig, si, ucv);
 }
 
@@ -300,6 +316,7 @@ int sigbus_install(void)
 	sigemptyset(&sa.sa_mask);
 	pthread_mutex_lock(&sigbus_lock);
 	if (!sigbus_installed) {
+		sigbus_debug = getenv("FAULTLINE_DEBUG_SIGBUS") != NULL;
 		if (sigaction(SIGBUS, &sa, &old_sigbus))
 			ret = -errno;
 		else

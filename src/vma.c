@@ -43,7 +43,7 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&vma->vm_lock, &a);
 	pthread_rwlockattr_destroy(&a);
-	atomic_init(&vma->vm_lock_seq, -1);
+	atomic_init(&vma->vm_lock_seq, UINT_MAX);
 	atomic_init(&vma->detached, false);
 	atomic_init(&vma->fa_next, 0);
 	atomic_init(&vma->fa_window, 0);
@@ -73,7 +73,7 @@ void vma_free_rcu(struct vma *vma)
 #ifdef FL_DEBUG
 /* pthread rwlocks do not record readers: each thread keeps its own list. */
 #define VMA_HELD_MAX 4
-static __thread struct vma *vma_held[VMA_HELD_MAX];
+static FL_TLS struct vma *vma_held[VMA_HELD_MAX];
 
 static void vma_held_set(struct vma *from, struct vma *to)
 {
@@ -153,7 +153,7 @@ bool vma_is_write_locked(struct vma *vma)
 void vma_start_write(struct vma *vma)
 {
 	struct fl_space *sp = vma->sp;
-	int seq;
+	unsigned int seq;
 
 	mmap_assert_write_locked(sp);
 	seq = READ_ONCE(sp->mmap_lock.mm_lock_seq);
@@ -221,21 +221,20 @@ static void vma_index_free_cb(struct rcu_head *head)
 }
 
 /*
- * Replace positions [lo, hi) of the index by the n VMAs in nv (sorted, not
- * overlapping each other or the rest).  The caller has write-locked and will
- * detach the VMAs it removes.
- * Context: mmap_lock held for write.  Return: 0 or -ENOMEM (index unchanged).
+ * A new index: old with positions [lo, hi) replaced by the n VMAs in nv
+ * (sorted, not overlapping each other or the rest).
+ * Context: mmap_lock held for write (old cannot change until it is
+ * published).  Return: the new index, not yet visible, or NULL.
  */
-int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv, size_t n)
+struct vma_index *vma_index_build(struct vma_index *old, size_t lo, size_t hi, struct vma **nv,
+				  size_t n)
 {
-	struct vma_index *old = vma_index_get(sp);
 	struct vma_index *idx;
 
-	mmap_assert_write_locked(sp);
 	FL_BUG_ON(lo > hi || hi > old->nr);
 	idx = vma_index_new(old->nr - (hi - lo) + n);
 	if (!idx)
-		return -ENOMEM;
+		return NULL;
 	memcpy(idx->v, old->v, lo * sizeof(old->v[0]));
 	memcpy(idx->v + lo, nv, n * sizeof(nv[0]));
 	memcpy(idx->v + lo + n, old->v + hi, (old->nr - hi) * sizeof(old->v[0]));
@@ -245,9 +244,21 @@ int vma_index_replace(struct fl_space *sp, size_t lo, size_t hi, struct vma **nv
 	for (size_t i = 0; i < n; i++)
 		FL_BUG_ON(nv[i]->vm_start >= nv[i]->vm_end);
 #endif
+	return idx;
+}
+
+/*
+ * Make idx the space's index; the old one is freed after a grace period.
+ * Context: mmap_lock held for write.  The caller has write-locked, and will
+ * detach, the VMAs that idx no longer has.
+ */
+void vma_index_publish(struct fl_space *sp, struct vma_index *idx)
+{
+	struct vma_index *old = vma_index_get(sp);
+
+	mmap_assert_write_locked(sp);
 	atomic_store_explicit(&sp->index, idx, memory_order_release);
 	fl_call_rcu(&old->rcu, vma_index_free_cb);
-	return 0;
 }
 
 /*
@@ -287,8 +298,8 @@ struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr)
 retry:
 	idx = vma_index_get(sp);
 	i = vma_index_first(idx, addr);
-	if (i >= idx->nr)
-		goto inval;
+	if (i >= idx->nr || idx->v[i]->vm_start > addr)
+		goto inval; /* a gap: the walk finds no VMA */
 	vma = idx->v[i];
 	if (!vma_start_read(vma))
 		goto inval;
