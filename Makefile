@@ -39,7 +39,7 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -lurcu-cds -lurcu-bp -lurcu-common -lpthread -lm
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
 LIB_SRCS := $(sort $(wildcard src/*.c))

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The swap device (see swapdev.h).
+ *
+ * The default store is an unlinked temporary file (O_TMPFILE, mode 0600) in
+ * $TMPDIR, grown on demand and gone with the process; a path names a file
+ * (created if need be, grown on demand) or a block device (fixed size).
+ * Slots are allocated next-fit from a cursor, so that a batch of evictions is
+ * written out sequentially.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "swapdev.h"
+
+#define SWAP_GROW_MIN (64UL << 20) /* bytes added to a file at least */
+#define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
+
+static void *reaper_main(void *arg)
+{
+	struct swap_dev *d = arg;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int ret = io_uring_wait_cqe(&d->ring, &cqe);
+
+		if (ret == -EINTR)
+			continue;
+		FL_BUG_ON(ret < 0);
+		struct swap_io *io = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&d->ring, cqe);
+		if (!io)
+			break; /* the stop sentinel from swapdev_close() */
+		atomic_fetch_sub(&d->inflight, 1);
+		tsan_acquire(io); /* pairs with the release in swap_submit() */
+		if (io->injected)
+			res = -EIO;
+		else if (res >= 0 && res != (int)SWAP_SLOT_SIZE)
+			res = -EIO; /* a short transfer is an error for a slot */
+		io->done(io, res < 0 ? res : 0);
+	}
+	return NULL;
+}
+
+static int grow_locked(struct swap_dev *d, unsigned long want_slots)
+{
+	unsigned long n = MAX(want_slots, d->nr_slots + SWAP_GROW_MIN / SWAP_SLOT_SIZE);
+	size_t words = (n + 63) / 64;
+	uint64_t *map;
+
+	if (!d->grows)
+		return -ENOSPC;
+	n = MAX(n, d->nr_slots * 5 / 4);
+	words = (n + 63) / 64;
+	if (fallocate(d->fd, 0, 0, (off_t)(n * SWAP_SLOT_SIZE)) &&
+	    ftruncate(d->fd, (off_t)(n * SWAP_SLOT_SIZE)))
+		return -errno;
+	map = realloc(d->map, words * sizeof(*map));
+	if (!map)
+		return -ENOMEM;
+	memset(map + (d->nr_slots + 63) / 64, 0, (words - (d->nr_slots + 63) / 64) * sizeof(*map));
+	/* Bits past the old end in its last word are already clear. */
+	d->map = map;
+	d->nr_slots = n;
+	return 0;
+}
+
+int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
+{
+	struct stat st;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->sq_lock, NULL);
+	if (!path || !*path) {
+		const char *dir = getenv("TMPDIR");
+		if (!dir || !*dir)
+			dir = "/tmp";
+		d->fd = open(dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+		if (d->fd < 0 && errno == EINVAL) {
+			/* A file system without O_DIRECT (tmpfs): the store is
+			 * in memory anyway; say so. */
+			fl_log("warning: %s does not take O_DIRECT; the swap file goes "
+			       "through the page cache",
+			       dir);
+			d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		}
+	} else {
+		d->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	}
+	if (d->fd < 0)
+		return -errno;
+	if (fstat(d->fd, &st)) {
+		ret = -errno;
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t bytes = 0;
+		if (ioctl(d->fd, BLKGETSIZE64, &bytes)) {
+			ret = -errno;
+			goto fail;
+		}
+		d->is_blockdev = true;
+		d->nr_slots = bytes / SWAP_SLOT_SIZE;
+		d->map = calloc((d->nr_slots + 63) / 64 + 1, sizeof(*d->map));
+		if (!d->map) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	} else {
+		d->grows = true;
+		d->nr_slots = 0;
+		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
+		if (ret)
+			goto fail;
+	}
+	d->depth = depth;
+	ret = io_uring_queue_init(depth, &d->ring, 0);
+	if (ret)
+		goto fail;
+	ret = -pthread_create(&d->reaper, NULL, reaper_main, d);
+	if (ret) {
+		io_uring_queue_exit(&d->ring);
+		goto fail;
+	}
+	d->reaper_started = true;
+	return 0;
+fail:
+	close(d->fd);
+	d->fd = -1;
+	free(d->map);
+	d->map = NULL;
+	return ret;
+}
+
+/*
+ * Context: no I/O may be submitted any more; the I/O in flight completes
+ * (and its callbacks run) before this returns.
+ */
+void swapdev_close(struct swap_dev *d)
+{
+	if (d->reaper_started) {
+		while (atomic_load(&d->inflight) > 0)
+			usleep(100);
+		pthread_mutex_lock(&d->sq_lock);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+		while (!sqe) {
+			io_uring_submit(&d->ring);
+			sqe = io_uring_get_sqe(&d->ring);
+		}
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, NULL);
+		io_uring_submit(&d->ring);
+		pthread_mutex_unlock(&d->sq_lock);
+		pthread_join(d->reaper, NULL);
+		io_uring_queue_exit(&d->ring);
+		d->reaper_started = false;
+	}
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	free(d->map);
+	d->map = NULL;
+	free(atomic_load(&d->fail_read));
+	free(atomic_load(&d->fail_write));
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->sq_lock);
+}
+
+static bool test_bit(const uint64_t *map, unsigned long i)
+{
+	return map[i / 64] & (1ULL << (i % 64));
+}
+
+/*
+ * Context: any; takes d->lock.  Slots come next-fit from the cursor, so
+ * consecutive calls get consecutive slots while the store has room.
+ */
+unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots)
+{
+	unsigned int got = 0;
+
+	pthread_mutex_lock(&d->lock);
+	while (got < n) {
+		if (d->used == d->nr_slots && grow_locked(d, d->nr_slots + n - got))
+			break;
+		unsigned long i = d->cursor;
+		for (unsigned long scanned = 0; scanned < d->nr_slots; scanned++) {
+			if (i >= d->nr_slots)
+				i = 0;
+			if (!(i % 64) && d->map[i / 64] == UINT64_MAX) {
+				i += 64;
+				scanned += 63;
+				continue;
+			}
+			if (!test_bit(d->map, i))
+				break;
+			i++;
+		}
+		if (i >= d->nr_slots || test_bit(d->map, i) || i >= SWAP_NO_SLOT)
+			break;
+		d->map[i / 64] |= 1ULL << (i % 64);
+		d->used++;
+		d->cursor = i + 1;
+		slots[got++] = (uint32_t)i;
+	}
+	atomic_store(&d->used_hint, d->used);
+	pthread_mutex_unlock(&d->lock);
+	return got;
+}
+
+void swap_slot_free(struct swap_dev *d, uint32_t slot)
+{
+	pthread_mutex_lock(&d->lock);
+	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot));
+	d->map[slot / 64] &= ~(1ULL << (slot % 64));
+	d->used--;
+	atomic_store(&d->used_hint, d->used);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * Start one slot's read or write; io->done() runs on the reaper thread when
+ * it completes, with 0 or a negative errno.
+ * Context: any thread; never sleeps on I/O.  Return: 0 (the callback will
+ * run) or a negative errno (it will not).
+ */
+int swap_submit(struct swap_dev *d, struct swap_io *io)
+{
+	uint64_t *fail = atomic_load(io->write ? &d->fail_write : &d->fail_read);
+	struct io_uring_sqe *sqe;
+	off_t off = (off_t)io->slot * (off_t)SWAP_SLOT_SIZE;
+	long n;
+
+	io->t_submit = fl_now_ns();
+	n = atomic_fetch_add(&d->inflight, 1) + 1;
+	long m = atomic_load(&d->inflight_max);
+	while (n > m && !atomic_compare_exchange_weak(&d->inflight_max, &m, n))
+		;
+	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
+	atomic_fetch_add(&d->inflight_samples, 1);
+	tsan_release(io);
+
+	pthread_mutex_lock(&d->sq_lock);
+	while (!(sqe = io_uring_get_sqe(&d->ring)))
+		io_uring_submit(&d->ring);
+	io->injected = fail && io->slot < FAIL_SLOTS &&
+		       (atomic_load_explicit((_Atomic uint64_t *)&fail[io->slot / 64],
+					     memory_order_relaxed) &
+			(1ULL << (io->slot % 64)));
+	if (io->injected) {
+		/* Injected error: complete without touching the device. */
+		io_uring_prep_nop(sqe);
+	} else if (io->write) {
+		io_uring_prep_write(sqe, d->fd, io->buf, SWAP_SLOT_SIZE, (uint64_t)off);
+	} else {
+		io_uring_prep_read(sqe, d->fd, io->buf, SWAP_SLOT_SIZE, (uint64_t)off);
+	}
+	io_uring_sqe_set_data(sqe, io);
+	int ret = io_uring_submit(&d->ring);
+	pthread_mutex_unlock(&d->sq_lock);
+	if (ret < 0) {
+		atomic_fetch_sub(&d->inflight, 1);
+		return ret;
+	}
+	return 0;
+}
+
+int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
+{
+	_Atomic(uint64_t *) *mapp = write ? &d->fail_write : &d->fail_read;
+	uint64_t *map = atomic_load(mapp);
+
+	if (slot >= FAIL_SLOTS)
+		return -EINVAL;
+	if (!map) {
+		uint64_t *n = calloc(FAIL_SLOTS / 64, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		if (!atomic_compare_exchange_strong(mapp, &map, n))
+			free(n);
+		map = atomic_load(mapp);
+	}
+	if (on)
+		atomic_fetch_or((_Atomic uint64_t *)&map[slot / 64], 1ULL << (slot % 64));
+	else
+		atomic_fetch_and((_Atomic uint64_t *)&map[slot / 64], ~(1ULL << (slot % 64)));
+	return 0;
+}

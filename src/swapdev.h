@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The swap device: 4 KiB slots in a file or a block device, read and written
+ * with O_DIRECT through io_uring, so that the page cache holds none of it.
+ *
+ * Locks:
+ *   swap_dev.lock      the slot map, the cursor, the size (taken alone)
+ *   swap_dev.sq_lock   the submission side of the ring (taken alone)
+ * Completions are reaped by one thread per device, which calls each I/O's
+ * done() callback; a callback must not sleep on anything that waits for I/O.
+ */
+#ifndef FL_SWAPDEV_H
+#define FL_SWAPDEV_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SWAP_SLOT_SIZE 4096UL
+#define SWAP_NO_SLOT UINT32_MAX
+
+struct swap_io;
+typedef void (*swap_done_fn)(struct swap_io *io, int res);
+
+/* One read or write of one slot; owned by the caller until done() runs. */
+struct swap_io {
+	uint32_t slot;
+	bool write;
+	bool injected; /* set by swap_submit(): fails by injection */
+	void *buf;     /* SWAP_SLOT_SIZE bytes, 4 KiB aligned */
+	swap_done_fn done;
+	uint64_t t_submit;
+};
+
+struct swap_dev {
+	int fd;
+	bool is_blockdev;
+	bool grows; /* a file we may extend */
+	pthread_mutex_t lock;
+	uint64_t *map;		/* lock: one bit per slot, 1 = in use */
+	unsigned long nr_slots; /* lock */
+	unsigned long cursor;	/* lock: next-fit, so write-out is sequential */
+	unsigned long used;	/* lock */
+	_Atomic unsigned long used_hint;
+
+	struct io_uring ring;
+	pthread_mutex_t sq_lock;
+	unsigned int depth;
+	pthread_t reaper;
+	bool reaper_started;
+	_Atomic long inflight;
+	_Atomic long inflight_max;
+	_Atomic uint64_t inflight_sum, inflight_samples;
+
+	/*
+	 * Test-only error injection (the wrapper around the real store): an
+	 * I/O on a slot whose bit is set here completes with -EIO without
+	 * reaching the device.  Set through swapdev_inject_error().
+	 */
+	_Atomic(uint64_t *) fail_read, fail_write;
+	unsigned long fail_words;
+};
+
+int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
+void swapdev_close(struct swap_dev *d);
+/* Allocate up to n slots, consecutive where possible.  Return: how many. */
+unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
+void swap_slot_free(struct swap_dev *d, uint32_t slot);
+int swap_submit(struct swap_dev *d, struct swap_io *io);
+int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on);
+
+#endif
