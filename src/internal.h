@@ -49,6 +49,7 @@
 
 #include "faultline.h"
 #include "hist.h"
+#include "rwsem.h"
 
 #define FL_EXPORT __attribute__((visibility("default")))
 /* Static TLS: its first use allocates nothing, even in a dlopen'ed library
@@ -265,12 +266,13 @@ struct vma {
 	struct fl_space *sp;
 
 	/*
-	 * vm_lock: held for read by a fault that runs under this VMA; taken for
-	 * write (and at once released) by vma_start_write() to wait for them.
-	 * Writer-preferring: a waiting writer makes read trylocks fail, as
-	 * down_read_trylock fails on an rwsem with waiters.
+	 * vm_lock: held for read by a fault that runs under this VMA (perhaps
+	 * parked on I/O, released by its completion); taken for write (and at
+	 * once released) by vma_start_write() to wait for them.  A waiting
+	 * writer makes read trylocks fail, as down_read_trylock fails on an
+	 * rwsem with waiters (rwsem.h).
 	 */
-	pthread_rwlock_t vm_lock;
+	struct rwsem vm_lock;
 	/*
 	 * vm_lock_seq == mm_lock_seq: write-locked in the current write
 	 * section.  Written with mmap_lock held for write; read unlocked by

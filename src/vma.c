@@ -30,8 +30,6 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 		      unsigned long flags)
 {
 	struct vma *vma = calloc(1, sizeof(*vma));
-	pthread_rwlockattr_t a;
-
 	if (!vma)
 		return NULL;
 	vma->vm_start = start;
@@ -39,10 +37,7 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 	vma->prot = prot;
 	vma->flags = flags;
 	vma->sp = sp;
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&vma->vm_lock, &a);
-	pthread_rwlockattr_destroy(&a);
+	rwsem_init(&vma->vm_lock);
 	atomic_init(&vma->vm_lock_seq, UINT_MAX);
 	atomic_init(&vma->detached, false);
 	atomic_init(&vma->fa_next, 0);
@@ -55,7 +50,7 @@ static void vma_free_cb(struct rcu_head *head)
 	struct vma *vma = container_of(head, struct vma, rcu);
 
 	fl_rcu_callback_enter(head);
-	pthread_rwlock_destroy(&vma->vm_lock);
+	FL_BUG_ON(rwsem_is_locked(&vma->vm_lock));
 	free(vma);
 	fl_rcu_callback_exit();
 }
@@ -116,7 +111,7 @@ bool vma_start_read(struct vma *vma)
 	/* Unlocked check first: a race can only give a false "locked". */
 	if (READ_ONCE(vma->vm_lock_seq) == load_acquire(sp->mmap_lock.mm_lock_seq))
 		return false;
-	if (unlikely(pthread_rwlock_tryrdlock(&vma->vm_lock)))
+	if (unlikely(!rwsem_read_trylock(&vma->vm_lock)))
 		return false;
 	/*
 	 * vm_lock_seq is written under vm_lock held for write, so this read is
@@ -125,7 +120,7 @@ bool vma_start_read(struct vma *vma)
 	 * lock it set: a false "unlocked" is impossible.
 	 */
 	if (unlikely(READ_ONCE(vma->vm_lock_seq) == load_acquire(sp->mmap_lock.mm_lock_seq))) {
-		pthread_rwlock_unlock(&vma->vm_lock);
+		rwsem_read_unlock(&vma->vm_lock);
 		return false;
 	}
 	vma_held_set(NULL, vma);
@@ -136,7 +131,7 @@ bool vma_start_read(struct vma *vma)
 void vma_end_read(struct vma *vma)
 {
 	vma_held_set(vma, NULL);
-	pthread_rwlock_unlock(&vma->vm_lock);
+	rwsem_read_unlock(&vma->vm_lock);
 }
 
 bool vma_is_write_locked(struct vma *vma)
@@ -159,13 +154,13 @@ void vma_start_write(struct vma *vma)
 	seq = READ_ONCE(sp->mmap_lock.mm_lock_seq);
 	if (READ_ONCE(vma->vm_lock_seq) == seq)
 		return;
-	if (pthread_rwlock_trywrlock(&vma->vm_lock)) {
+	if (!rwsem_write_trylock(&vma->vm_lock)) {
 		uint64_t t0 = fl_now_ns();
-		FL_BUG_ON(pthread_rwlock_wrlock(&vma->vm_lock));
+		rwsem_write_lock(&vma->vm_lock);
 		count_event_n(sp, vma_write_wait_ns, fl_now_ns() - t0);
 	}
 	WRITE_ONCE(vma->vm_lock_seq, seq);
-	pthread_rwlock_unlock(&vma->vm_lock);
+	rwsem_write_unlock(&vma->vm_lock);
 }
 
 /*

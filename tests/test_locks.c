@@ -124,6 +124,47 @@ static void test_writer_waits_for_its_readers(char *a, char *b)
 	printf("ok: vma_start_write waits for its VMA's readers only\n");
 }
 
+/* ---- 2b: the semaphore under vm_lock -------------------------------- */
+
+static struct rwsem sem;
+static _Atomic int wrote;
+
+static void *sem_writer(void *p)
+{
+	rwsem_write_lock(&sem);
+	atomic_store(&wrote, 1);
+	rwsem_write_unlock(&sem);
+	return NULL;
+}
+
+static void *sem_release_elsewhere(void *p)
+{
+	rwsem_read_unlock(&sem); /* up_read_non_owner */
+	return NULL;
+}
+
+static void test_rwsem(void)
+{
+	pthread_t w, r;
+
+	rwsem_init(&sem);
+	CHECK(rwsem_read_trylock(&sem), "read trylock of a free rwsem");
+	pthread_create(&w, NULL, sem_writer, NULL);
+	for (int i = 0; i < 1000 && !(atomic_load(&sem.state) & RWSEM_WAITING); i++)
+		sleep_ms(1);
+	CHECK(atomic_load(&sem.state) & RWSEM_WAITING, "the writer does not wait");
+	CHECK(!rwsem_read_trylock(&sem), "read trylock succeeded past a waiting writer");
+	sleep_ms(50);
+	CHECK(!atomic_load(&wrote), "the writer got in while a reader held it");
+	/* Another thread releases the read lock this one took. */
+	pthread_create(&r, NULL, sem_release_elsewhere, NULL);
+	pthread_join(r, NULL);
+	pthread_join(w, NULL);
+	CHECK(atomic_load(&wrote), "the writer never got in");
+	CHECK(atomic_load(&sem.state) == 0, "state %#x after all left", atomic_load(&sem.state));
+	printf("ok: rwsem: non-owner release, trylock fails on a waiting writer\n");
+}
+
 /* ---- 3: fairness ---------------------------------------------------- */
 
 static _Atomic int order[3], norder;
@@ -264,6 +305,7 @@ int main(int argc, char **argv)
 
 	test_read_fails_while_write_locked(a);
 	test_writer_waits_for_its_readers(a, b);
+	test_rwsem();
 	test_waiting_writer_blocks_readers();
 	test_counters(a, b);
 	fl_space_destroy(sp);
