@@ -47,6 +47,18 @@ enum fl_delivery {
 };
 
 /*
+ * What a fault does with its locks while it waits for a page under I/O
+ * (FAULTLINE_POLICY); ARCHITECTURE.md section 2 and the README.
+ */
+enum fl_policy {
+	FL_POLICY_MMAP = 0,	/* no VMA locks: mmap_lock, dropped for the wait */
+	FL_POLICY_BAIL = 1,	/* under a VMA lock: retry at once, wait under mmap */
+	FL_POLICY_DROP = 2,	/* drop the VMA lock, wait, retry under mmap_lock */
+	FL_POLICY_DROP_VMA = 3, /* drop the VMA lock, wait, take it again */
+	FL_POLICY_HOLD = 4,	/* keep the VMA read lock through the wait */
+};
+
+/*
  * Configuration.  fl_config_init() fills in the defaults and then applies the
  * FAULTLINE_* environment variables; fields the caller sets afterwards
  * override both.  The struct starts with its own size so that it can grow:
@@ -63,6 +75,14 @@ struct fl_config {
 					* window grows up to this on
 					* sequential first touch */
 	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
+	/* Swap. */
+	size_t mem_limit;	  /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
+	const char *swap_path;	  /* FAULTLINE_SWAP: file or block device; NULL =
+				   * an unlinked temporary file in $TMPDIR */
+	int policy;		  /* FAULTLINE_POLICY: enum fl_policy */
+	unsigned int swap_frames; /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
+	size_t watermark;	  /* FAULTLINE_WATERMARK: free bytes the background
+				   * reclaimer keeps under the limit; 0 = limit/32 */
 };
 
 /* Defaults, then the environment.  Return: 0 or -EINVAL (cfg NULL). */
@@ -128,6 +148,25 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                 \
 	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")    \
 	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")         \
+	X(faults_major, FL_COUNTER, "faults that needed a read from the store")        \
+	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")      \
+	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)") \
+	X(swap_ins, FL_COUNTER, "pages read from the store")                          \
+	X(swap_outs, FL_COUNTER, "pages written to the store")                        \
+	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them") \
+	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid") \
+	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")     \
+	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")   \
+	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)") \
+	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")             \
+	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")      \
+	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer") \
+	X(parked, FL_COUNTER, "faults parked on a page under I/O")                     \
+	X(parked_ns, FL_NSEC, "total time faults spent parked")                        \
+	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")             \
+	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")     \
+	X(store_bytes, FL_GAUGE, "bytes of the store in use")                         \
+	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)") \
 	X(resident_pages, FL_GAUGE, "pages present in the space")                        \
 	X(vmas, FL_GAUGE, "VMAs in the space")                                           \
 	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                           \

@@ -19,7 +19,13 @@
  */
 #include "internal.h"
 
+#include <linux/futex.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uffd_compat.h"
 
 /* Pages the window covers, at most 4096 (PT_CHUNK_PAGES chunks of 64). */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)
@@ -54,7 +60,7 @@ static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, 
 	*wpages = w;
 }
 
-static _Atomic uint32_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
+static _Atomic uint64_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
 {
 	struct pt_chunk *c = chunks[(a >> 18) - (ws >> 18)];
 
@@ -62,7 +68,7 @@ static _Atomic uint32_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsi
 }
 
 static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned long ws,
-			unsigned long s, unsigned long e, uint32_t pte)
+			unsigned long s, unsigned long e, uint64_t pte)
 {
 	for (unsigned long a = s; a < e; a += PAGE_SIZE) {
 		struct pt_chunk *c = chunks[(a >> 18) - (ws >> 18)];
@@ -105,6 +111,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	int ret = VM_FAULT_NOPAGE;
 
 	window_of(sp, vma, page, write, &ws, &we, &wpages);
+	if (sp->swap_on)
+		mem_reserve(sp, (we - ws) >> PAGE_SHIFT);
 	nchunks = (unsigned int)(((we - 1) >> 18) - (ws >> 18) + 1);
 	FL_BUG_ON(nchunks > MAX_WINDOW_CHUNKS);
 	for (i = 0; i < nchunks; i++) {
@@ -120,17 +128,16 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	for (i = 0; i < nchunks; i++)
 		pt_lock(chunks[i]);
 
-	if ((READ_ONCE(*pte_of(chunks, ws, page)) & PTE_TYPE_MASK) != PTE_NONE) {
+	if (READ_ONCE(*pte_of(chunks, ws, page)) != PTE_NONE) {
+		/* Changed since the caller looked: let the access fault again. */
 		count_event(sp, faults_spurious);
 		goto out;
 	}
 	/* The run of absent pages around the faulting one, inside the window. */
-	for (rs = page; rs > ws && (READ_ONCE(*pte_of(chunks, ws, rs - PAGE_SIZE)) &
-				    PTE_TYPE_MASK) == PTE_NONE;
+	for (rs = page; rs > ws && READ_ONCE(*pte_of(chunks, ws, rs - PAGE_SIZE)) == PTE_NONE;
 	     rs -= PAGE_SIZE)
 		;
-	for (re = page + PAGE_SIZE;
-	     re < we && (READ_ONCE(*pte_of(chunks, ws, re)) & PTE_TYPE_MASK) == PTE_NONE;
+	for (re = page + PAGE_SIZE; re < we && READ_ONCE(*pte_of(chunks, ws, re)) == PTE_NONE;
 	     re += PAGE_SIZE)
 		;
 
@@ -140,7 +147,7 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 
 		if (done)
 			set_present(sp, chunks, ws, a, a + done,
-				    PTE_PRESENT | (write ? 0 : PTE_ZEROPAGE));
+				    PTE_PRESENT | PTE_REF | (write ? 0 : PTE_ZEROPAGE));
 		a += done;
 		if (!err)
 			break;
@@ -190,30 +197,314 @@ out:
 	return ret;
 }
 
+/* ---- swap-in -------------------------------------------------------- */
+
 /*
- * Context: as do_anonymous_page(); with FAULT_FLAG_VMA_LOCK the VMA lock is
- * released here when the return has VM_FAULT_RETRY or VM_FAULT_COMPLETED
- * (never, for demand-zero faults: they do not wait).
+ * Install the page held by frame f at page: the swap cache hit.
+ * Context: the ptl of c held, the fault's lock (VMA or mmap) held; f is
+ * up to date.  Return: 0, or VM_FAULT_NOPAGE if the kernel refused for now.
  */
-static int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr,
-			   unsigned int flags)
+int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, unsigned long page,
+		       struct frame *f)
 {
+	struct uffdio_copy cp = {.dst = page, .src = (unsigned long)f->buf, .len = PAGE_SIZE};
+	bool clean;
+
+	pthread_mutex_lock(&f->lock);
+	/* A valid copy in the store: install write-protected, and the first
+	 * store will tell us the page is dirty again. */
+	clean = f->slot != SWAP_NO_SLOT && !(f->flags & (FRAME_WRITEBACK | FRAME_WERROR));
+	pthread_mutex_unlock(&f->lock);
+	if (clean)
+		cp.mode = UFFDIO_COPY_MODE_WP;
+	if (ioctl(sp->uffd, UFFDIO_COPY, &cp)) {
+		if (errno == EAGAIN)
+			count_event(sp, uffd_eagain);
+		else
+			fl_dbg(sp, "swap-in install at %#lx: errno %d", page, errno);
+		return VM_FAULT_NOPAGE;
+	}
+	pthread_mutex_lock(&f->lock);
+	if (f->flags & FRAME_FROM_READ)
+		f->flags |= FRAME_USED;
+	if (clean) {
+		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_WP | PTE_REF, f->slot));
+		f->owns_slot = false; /* the slot goes with the page */
+		f->slot = SWAP_NO_SLOT;
+	} else {
+		/* Dirty: the slot (if any) goes with the frame. */
+		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF, 0));
+		f->owns_slot = f->slot != SWAP_NO_SLOT;
+	}
+	pthread_mutex_unlock(&f->lock);
+	c->nr_present++;
+	atomic_fetch_add(&sp->resident_pages, 1);
+	frame_detach(sp, f);
+	return 0;
+}
+
+/*
+ * The fault must wait for frame f (a read in flight): what it does with its
+ * lock is the policy (ARCHITECTURE.md section 2).  Thread delivery parks a
+ * continuation and returns VM_FAULT_PARKED; sigbus delivery sleeps here and
+ * finishes the fault itself (also VM_FAULT_PARKED: it is finished).
+ * Context: the ptl of c and the fault's lock held on entry; the ptl is
+ * released here, and the fault's lock as the policy says.
+ */
+static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
+			 unsigned long addr, unsigned int flags, struct frame *f, uint64_t t0)
+{
+	bool sigbus = flags & FAULT_FLAG_SIGBUS;
+	struct waiter stack_w, *w;
+	int policy = sp->cfg.policy;
+	int ret = VM_FAULT_PARKED;
+
+	if ((flags & FAULT_FLAG_VMA_LOCK) && policy == FL_POLICY_BAIL) {
+		/* bail: do not wait under the VMA lock; retry under mmap. */
+		pthread_mutex_unlock(&f->lock);
+		pt_unlock(c);
+		vma_end_read(vma);
+		return VM_FAULT_RETRY;
+	}
+	w = sigbus ? &stack_w : malloc(sizeof(*w));
+	if (!w) {
+		pthread_mutex_unlock(&f->lock);
+		pt_unlock(c);
+		return VM_FAULT_NOPAGE; /* let it fault again */
+	}
+	memset(w, 0, sizeof(*w));
+	w->frame = f;
+	w->sp = sp;
+	w->addr = addr;
+	w->flags = flags & ~FAULT_FLAG_VMA_LOCK;
+	w->t0 = t0;
+	w->t_park = fl_now_ns();
+	w->on_stack = sigbus;
+	if (!(flags & FAULT_FLAG_VMA_LOCK))
+		w->action = CONT_RETRY_MMAP; /* under mmap_lock: drop it, wait */
+	else if (policy == FL_POLICY_HOLD)
+		w->action = CONT_INSTALL;
+	else if (policy == FL_POLICY_DROP_VMA)
+		w->action = CONT_RETRY_VMA;
+	else
+		w->action = CONT_RETRY_MMAP;
+	w->vma = w->action == CONT_INSTALL ? vma : NULL;
+	f->pins++;
+	w->next = f->waiters;
+	f->waiters = w;
+	pthread_mutex_unlock(&f->lock);
+	pt_unlock(c);
+	count_event(sp, parked);
+
+	/* release_fault_lock(), unless the policy holds it. */
+	if (!(flags & FAULT_FLAG_VMA_LOCK))
+		mmap_read_unlock(sp);
+	else if (w->action != CONT_INSTALL)
+		vma_end_read(vma);
+	else if (!sigbus)
+		vma_handoff(vma); /* the completion will release it */
+	if ((flags & FAULT_FLAG_VMA_LOCK) && w->action == CONT_RETRY_MMAP)
+		ret |= VM_FAULT_RETRY; /* drop: counted as a retry now */
+	if (sigbus) {
+		while (!atomic_load_explicit(&w->done, memory_order_acquire))
+			syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		if (ret & VM_FAULT_RETRY)
+			count_vm_vma_lock_event(sp, vma_lock_retry);
+		cont_run(w);
+		return VM_FAULT_PARKED | VM_FAULT_COMPLETED;
+	}
+	return ret;
+}
+
+/*
+ * A fault on a page that is swapped out or in a frame: do_swap_page().
+ * Context: the fault's lock held (VMA read lock or mmap_lock); released here
+ * when the return has VM_FAULT_RETRY, VM_FAULT_COMPLETED or VM_FAULT_PARKED.
+ */
+static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr,
+			unsigned int flags, uint64_t t0)
+{
+	unsigned long page = addr & PAGE_MASK;
+	struct pt_chunk *c;
+	struct frame *f;
+	uint64_t pte;
+	int ret;
+
+	mem_reserve(sp, 1);
+	c = pt_chunk_get(sp, page);
+	if (!c)
+		return VM_FAULT_NOPAGE;
+	pt_lock(c);
+	pte = READ_ONCE(c->pte[pt_index(page)]);
+	if (pte_type(pte) == PTE_SWAP) {
+		f = frame_alloc(sp);
+		if (!f) {
+			/* Every frame is busy: let it fault again shortly. */
+			pt_unlock(c);
+			reclaim_pages(sp, 16, true);
+			return VM_FAULT_NOPAGE;
+		}
+		f->slot = pte_value(pte);
+		f->owns_slot = true;
+		f->addr = page;
+		f->chunk = c;
+		f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+		f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
+		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
+		count_event(sp, faults_major);
+		if (swap_submit(&sp->dev, &f->io)) {
+			/* Could not even start it: as a failed read. */
+			swap_read_done(&f->io, -EIO);
+		}
+		pte = READ_ONCE(c->pte[pt_index(page)]);
+	} else if (pte_type(pte) == PTE_FRAME) {
+		count_event(sp, faults_minor);
+	}
+	if (pte_type(pte) != PTE_FRAME) {
+		pt_unlock(c);
+		return VM_FAULT_NOPAGE; /* changed under us: fault again */
+	}
+	f = frame_of(sp, pte);
+	pthread_mutex_lock(&f->lock);
+	if (f->flags & FRAME_LOCKED)
+		return wait_on_frame(sp, vma, c, addr, flags, f, t0);
+	if (f->flags & FRAME_ERROR) {
+		/* The kernel's bad swap read: this page, and only it, gets
+		 * SIGBUS on every access until it is unmapped or dropped. */
+		pthread_mutex_unlock(&f->lock);
+		WRITE_ONCE(c->pte[pt_index(page)], PTE_NONE | PTE_POISON);
+		pthread_mutex_lock(&f->lock);
+		f->owns_slot = true; /* the bad slot is given up with the frame */
+		pthread_mutex_unlock(&f->lock);
+		frame_detach(sp, f);
+		ret = uffd_poison(sp, page, PAGE_SIZE) ? VM_FAULT_NOPAGE : 0;
+		count_event(sp, pages_poisoned);
+		pt_unlock(c);
+		return ret ? ret : VM_FAULT_HWPOISON;
+	}
+	pthread_mutex_unlock(&f->lock);
+	ret = install_from_frame(sp, vma, c, page, f);
+	pt_unlock(c);
+	return ret;
+}
+
+/*
+ * The first store to a clean page (installed write-protected): it is dirty
+ * now, and its swap copy goes.  Context: the fault's lock held.
+ */
+static int do_wp_page(struct fl_space *sp, unsigned long addr)
+{
+	unsigned long page = addr & PAGE_MASK;
+	struct pt_chunk *c = pt_chunk_lookup(sp, page);
+	int ret = VM_FAULT_NOPAGE;
+
+	if (!c)
+		return ret;
+	pt_lock(c);
+	uint64_t pte = READ_ONCE(c->pte[pt_index(page)]);
+	if (pte_type(pte) == PTE_PRESENT && (pte & PTE_WP)) {
+		if (!uffd_writeprotect(sp, page, PAGE_SIZE, false)) {
+			WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF, 0));
+			swap_slot_free(&sp->dev, pte_value(pte));
+			count_event(sp, faults_wp);
+			ret = 0;
+		}
+	} else if (pte_type(pte) == PTE_PRESENT) {
+		/*
+		 * A write fault on a page the table holds writable: the kernel
+		 * still has it write-protected (an eviction that let it go).
+		 * Lift it, or the store faults for ever.
+		 */
+		if (!uffd_writeprotect(sp, page, PAGE_SIZE, false))
+			ret = 0;
+	}
+	pt_unlock(c);
+	return ret;
+}
+
+/*
+ * handle_mm_fault(): dispatch on the page's entry.
+ * Context: with FAULT_FLAG_VMA_LOCK the VMA read-locked, else mmap_lock held
+ * for read.  VM_FAULT_RETRY, VM_FAULT_COMPLETED and VM_FAULT_PARKED mean the
+ * lock is no longer this call's (released, or handed to a continuation).
+ */
+int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, unsigned int flags,
+		    uint64_t t0)
+{
+	unsigned long page = addr & PAGE_MASK;
+	struct pt_chunk *c;
+	uint64_t pte = PTE_NONE;
+
 	if (flags & FAULT_FLAG_VMA_LOCK)
 		vma_assert_read_locked(vma);
 	else
 		mmap_assert_locked(sp);
-	return do_anonymous_page(sp, vma, addr, flags);
+	c = pt_chunk_lookup(sp, page);
+	if (c)
+		pte = READ_ONCE(c->pte[pt_index(page)]);
+	switch (pte_type(pte)) {
+	case PTE_NONE:
+		if (pte & PTE_POISON)
+			return VM_FAULT_HWPOISON;
+		return do_anonymous_page(sp, vma, addr, flags);
+	case PTE_PRESENT:
+		if ((flags & FAULT_FLAG_WRITE) && (pte & PTE_WP || sp->swap_on))
+			return do_wp_page(sp, addr);
+		count_event(sp, faults_spurious);
+		return VM_FAULT_NOPAGE;
+	default:
+		return do_swap_page(sp, vma, addr, flags, t0);
+	}
+}
+
+/*
+ * The end of a fault: wake the faulting thread if nothing woke it, and
+ * account.  Context: no lock held.
+ */
+void fault_done(struct fl_space *sp, unsigned long addr, unsigned int flags, int ret, uint64_t t0)
+{
+	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON)) &&
+	    !(flags & FAULT_FLAG_SIGBUS))
+		uffd_wake(sp, addr & PAGE_MASK, PAGE_SIZE);
+	fl_hist_record(&stat_stripe(sp)->fault_ns, fl_now_ns() - t0);
+}
+
+/*
+ * The fault under mmap_lock: the fallback, and every retry.
+ * Context: no faultline lock held.  Return: as fl_handle_fault(), or
+ * VM_FAULT_PARKED if a continuation owns the fault now.
+ */
+int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags, uint64_t t0)
+{
+	struct vma *vma;
+	int ret;
+
+	mmap_read_lock(sp);
+	vma = vma_lookup(sp, addr);
+	if (!vma || access_error(vma, flags)) {
+		mmap_read_unlock(sp);
+		count_event(sp, faults_bad);
+		return VM_FAULT_SIGSEGV;
+	}
+	ret = handle_mm_fault(sp, vma, addr, flags & ~FAULT_FLAG_VMA_LOCK, t0);
+	if (ret & VM_FAULT_PARKED)
+		return VM_FAULT_PARKED;
+	if (ret & VM_FAULT_RETRY) /* dropped mmap_lock (bail's second step) */
+		return fault_retry_mmap(sp, addr, flags | FAULT_FLAG_TRIED, t0);
+	if (!(ret & VM_FAULT_COMPLETED))
+		mmap_read_unlock(sp);
+	return ret;
 }
 
 /*
  * Serve one page fault at addr: do_user_addr_fault().
  * Context: no faultline lock held.  In thread delivery the faulting thread
- * is woken here if this call did not install its page (so that it retries
- * the access and the kernel decides: the page appeared, the range is gone,
- * or it faults again).
+ * is woken when the fault ends without having installed its page (so that
+ * it retries the access and the kernel decides).
  * Return: 0 if the page was installed or present, VM_FAULT_SIGSEGV if the
  * address is outside the space's VMAs or against their protection,
- * VM_FAULT_NOPAGE if nothing could be installed now.
+ * VM_FAULT_NOPAGE if nothing could be installed now, VM_FAULT_PARKED if the
+ * fault waits for I/O and a continuation will finish it.
  */
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 {
@@ -227,6 +518,8 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 	else
 		count_event(sp, faults_read);
 
+	if (sp->cfg.policy == FL_POLICY_MMAP)
+		goto lock_mmap; /* before 6.4: no VMA locks at all */
 	vma = lock_vma_under_rcu(sp, addr);
 	if (!vma)
 		goto lock_mmap;
@@ -234,34 +527,27 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 		vma_end_read(vma);
 		goto lock_mmap;
 	}
-	ret = handle_mm_fault(sp, vma, addr, flags | FAULT_FLAG_VMA_LOCK);
-	if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
+	ret = handle_mm_fault(sp, vma, addr, flags | FAULT_FLAG_VMA_LOCK, t0);
+	if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED | VM_FAULT_PARKED)))
 		vma_end_read(vma);
+	if (ret & VM_FAULT_PARKED) {
+		/* Counted when it finishes; a drop-policy park is a retry. */
+		if ((ret & VM_FAULT_RETRY) && !(flags & FAULT_FLAG_SIGBUS))
+			count_vm_vma_lock_event(sp, vma_lock_retry);
+		return VM_FAULT_PARKED;
+	}
 	if (!(ret & VM_FAULT_RETRY)) {
 		count_vm_vma_lock_event(sp, vma_lock_success);
 		goto done;
 	}
 	count_vm_vma_lock_event(sp, vma_lock_retry);
+	flags |= FAULT_FLAG_TRIED;
 
 lock_mmap:
-	mmap_read_lock(sp);
-	vma = vma_lookup(sp, addr);
-	if (!vma || access_error(vma, flags)) {
-		mmap_read_unlock(sp);
-		count_event(sp, faults_bad);
-		ret = VM_FAULT_SIGSEGV;
-		goto done;
-	}
-	ret = handle_mm_fault(sp, vma, addr, flags);
-	if (ret & VM_FAULT_RETRY) {
-		flags |= FAULT_FLAG_TRIED;
-		goto lock_mmap;
-	}
-	if (!(ret & VM_FAULT_COMPLETED))
-		mmap_read_unlock(sp);
+	ret = fault_retry_mmap(sp, addr, flags, t0);
+	if (ret & VM_FAULT_PARKED)
+		return VM_FAULT_PARKED;
 done:
-	if (ret && !(flags & FAULT_FLAG_SIGBUS))
-		uffd_wake(sp, addr & PAGE_MASK, PAGE_SIZE);
-	fl_hist_record(&stat_stripe(sp)->fault_ns, fl_now_ns() - t0);
-	return ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE);
+	fault_done(sp, addr, flags, ret, t0);
+	return ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON);
 }

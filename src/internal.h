@@ -183,6 +183,7 @@ void fl_options_defaults(struct fl_config *cfg);
 void fl_options_from_env(struct fl_config *cfg);
 int fl_options_validate(const struct fl_config *cfg);
 const char *fl_delivery_name(int delivery);
+const char *fl_policy_name(int policy);
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 
 /* ---- statistics (stats.c) --------------------------------------------- */
@@ -307,6 +308,8 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 void vma_free_rcu(struct vma *vma);
 bool vma_start_read(struct vma *vma);
 void vma_end_read(struct vma *vma);
+void vma_handoff(struct vma *vma);
+void vma_adopt(struct vma *vma);
 void vma_start_write(struct vma *vma);
 void vma_end_write_all(struct fl_space *sp);
 bool vma_is_write_locked(struct vma *vma);
@@ -338,17 +341,40 @@ struct vma_index *vma_index_new(size_t nr);
 #define PT_CHUNK_SIZE (PT_CHUNK_PAGES * PAGE_SIZE)
 #define PT_CHUNK_MASK (~(PT_CHUNK_SIZE - 1))
 
-enum pte_type { PTE_NONE = 0, PTE_PRESENT = 1 };
-#define PTE_TYPE_MASK 0x3u
-#define PTE_ZEROPAGE 0x4u /* present as the shared zero page */
+/*
+ * An entry: bits 0-1 its type, bits 2-7 flags, bits 32-63 a value (a swap
+ * slot, or a frame index).
+ *
+ *   NONE                 never touched, or dropped: the next touch is a
+ *                        demand-zero fault (with POISON: a poison marker is
+ *                        installed, every access gets SIGBUS until zapped)
+ *   PRESENT              the kernel has the page.  ZEROPAGE: mapped as the
+ *                        zero page (it may have been copied on write behind
+ *                        our back: never trusted to be zero).  WP: installed
+ *                        write-protected from a valid swap copy, value = that
+ *                        slot: clean.  REF: touched since the clock passed.
+ *   SWAP                 only in the store, value = slot
+ *   FRAME                in a frame, value = frame index: being read, in the
+ *                        swap cache, or being written back
+ */
+enum pte_type { PTE_NONE = 0, PTE_PRESENT = 1, PTE_SWAP = 2, PTE_FRAME = 3 };
+#define PTE_TYPE_MASK 0x3ull
+#define PTE_ZEROPAGE 0x4ull
+#define PTE_WP 0x8ull
+#define PTE_REF 0x10ull
+#define PTE_POISON 0x20ull
+#define pte_type(p) ((unsigned int)((p)&PTE_TYPE_MASK))
+#define pte_value(p) ((uint32_t)((p) >> 32))
+#define mk_pte(type, flags, value) (((uint64_t)(value) << 32) | (flags) | (type))
 
 struct pt_chunk {
 	struct cds_lfht_node node;
 	unsigned long base; /* immutable: chunk-aligned address */
 	pthread_mutex_t ptl;
 	unsigned int nr_present;	      /* ptl */
-	_Atomic uint32_t pte[PT_CHUNK_PAGES]; /* written under ptl; read under it
+	_Atomic uint64_t pte[PT_CHUNK_PAGES]; /* written under ptl; read under it
 					       * or racily as a hint */
+	struct cds_list_head lru;	      /* clock_lock: the reclaim clock's ring */
 	struct rcu_head rcu;
 	struct pt_chunk *free_next; /* chunk_alloc_lock */
 };
@@ -374,9 +400,100 @@ int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
 unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err);
 unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
 			int *err);
+int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
+int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
 int sigbus_install(void);
+
+/* ---- frames, swap-in, waiting (swap.c) -------------------------------- */
+
+#include "swapdev.h"
+
+/*
+ * A frame: a page-sized buffer for a page under I/O or in the swap cache.
+ * A frame belongs to at most one page; everything in it but the free-list
+ * link is protected by the ptl of that page's chunk.
+ */
+#define FRAME_LOCKED 0x01    /* a read is in flight */
+#define FRAME_UPTODATE 0x02  /* buf holds the page */
+#define FRAME_WRITEBACK 0x04 /* a write is in flight */
+#define FRAME_ERROR 0x08     /* the read failed */
+#define FRAME_FROM_READ 0x10 /* filled by a read (wasted-read accounting) */
+#define FRAME_USED 0x20	     /* a fault installed it */
+#define FRAME_DETACHED 0x40  /* its page went away while I/O was in flight */
+#define FRAME_WERROR 0x80    /* the write failed: kept until a fault takes it */
+
+struct waiter;
+
+struct frame {
+	struct swap_io io; /* first: the completion callback finds the frame */
+	struct fl_space *sp;
+	pthread_mutex_t lock;	/* nests inside the ptl */
+	bool owns_slot;		/* f->lock: the slot is freed with the frame */
+	uint32_t flags;		/* ptl */
+	uint32_t slot;		/* ptl */
+	unsigned long addr;	/* ptl: the page it backs */
+	struct pt_chunk *chunk; /* ptl */
+	struct waiter *waiters; /* ptl: parked faults */
+	int pins;		/* ptl: parked or installing faults */
+	void *buf;
+	struct frame *next_free; /* frame_lock */
+};
+
+/*
+ * A fault that waits for a frame.  Thread delivery: a continuation, run by
+ * the completion (installs under a held VMA lock) or queued to the handler
+ * threads (retries that need mmap_lock).  Sigbus delivery: on the faulting
+ * thread's stack, which sleeps on `done`.
+ */
+enum cont_action {
+	CONT_INSTALL,	 /* hold: the VMA read lock is still held: install */
+	CONT_RETRY_MMAP, /* retry under mmap_lock (drop, bail, mmap) */
+	CONT_RETRY_VMA,	 /* drop-vma: take the VMA lock again, else mmap */
+};
+
+struct waiter {
+	struct waiter *next; /* ptl of the frame's chunk */
+	struct frame *frame;
+	struct fl_space *sp;
+	unsigned long addr;
+	unsigned int flags; /* FAULT_FLAG_* */
+	enum cont_action action;
+	struct vma *vma; /* CONT_INSTALL: read-locked, handed over */
+	uint64_t t0, t_park;
+	_Atomic uint32_t done; /* sigbus: futex word */
+	bool on_stack;	       /* sigbus delivery */
+	struct waiter *qnext;  /* retry_lock */
+};
+
+int swap_init(struct fl_space *sp);
+void swap_destroy(struct fl_space *sp);
+struct frame *frame_alloc(struct fl_space *sp);
+void frame_free(struct fl_space *sp, struct frame *f);
+#define frame_of(sp, pte) (&(sp)->frames[pte_value(pte)])
+#define frame_index(sp, f) ((uint32_t)((f) - (sp)->frames))
+void frame_unpin(struct fl_space *sp, struct frame *f);
+void frame_detach(struct fl_space *sp, struct frame *f);
+void swap_read_done(struct swap_io *io, int res);
+void swap_write_done(struct swap_io *io, int res);
+void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
+void run_retry_queue(struct fl_space *sp);
+void swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
+void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end);
+void cont_run(struct waiter *w);
+long mem_used(struct fl_space *sp);
+
+/* ---- reclaim (reclaim.c) ------------------------------------------------ */
+
+int reclaim_init(struct fl_space *sp);
+void reclaim_destroy(struct fl_space *sp);
+void reclaim_chunk_added(struct fl_space *sp, struct pt_chunk *c);
+void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c);
+/* Make room for n pages before installing them.  Context: no ptl held. */
+void mem_reserve(struct fl_space *sp, unsigned long n);
+long reclaim_pages(struct fl_space *sp, long want, bool direct);
+int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 
 /* ---- the fault path (fault.c) ------------------------------------------ */
 
@@ -384,13 +501,22 @@ int sigbus_install(void);
 #define FAULT_FLAG_VMA_LOCK 0x02
 #define FAULT_FLAG_TRIED 0x04
 #define FAULT_FLAG_SIGBUS 0x08 /* resolved in the faulting thread */
+#define FAULT_FLAG_WP 0x10     /* a write-protect fault message */
 
 #define VM_FAULT_RETRY 0x01	/* the fault lock has been released */
 #define VM_FAULT_COMPLETED 0x02 /* the fault lock has been released */
 #define VM_FAULT_SIGSEGV 0x04	/* no VMA or protection mismatch */
 #define VM_FAULT_NOPAGE 0x08	/* nothing installed (let the access retry) */
+#define VM_FAULT_PARKED 0x10	/* a continuation owns the fault now */
+#define VM_FAULT_HWPOISON 0x20	/* the page is poisoned */
 
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
+int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, unsigned int flags,
+		    uint64_t t0);
+int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags, uint64_t t0);
+void fault_done(struct fl_space *sp, unsigned long addr, unsigned int flags, int ret, uint64_t t0);
+int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, unsigned long page,
+		       struct frame *f);
 
 /* ---- the space (space.c) ----------------------------------------------- */
 
@@ -423,6 +549,33 @@ struct fl_space {
 	/* A read-only, never-written area as the source of zero-filled
 	 * UFFDIO_COPY: fault_around_max pages long. */
 	void *zero_src;
+
+	/* Swap (NULL/0 without a memory limit). */
+	bool swap_on;
+	long limit_pages, wmark_high, wmark_low;
+	struct swap_dev dev;
+	bool dev_open;
+	struct frame *frames; /* nr_frames of them */
+	size_t nr_frames;
+	void *frame_bufs;
+	pthread_mutex_t frame_lock; /* the free list; a leaf lock */
+	struct frame *frame_free;   /* frame_lock */
+	_Atomic long frames_used;
+	int mem_fd; /* /proc/self/mem: reads pages we may not load */
+	/* Retries for the handler threads (thread delivery). */
+	pthread_mutex_t retry_lock; /* leaf */
+	struct waiter *retry_head, *retry_tail;
+	int retry_fd; /* eventfd */
+	/* The clock (reclaim.c). */
+	pthread_mutex_t clock_lock; /* the chunk ring and the hand */
+	struct cds_list_head lru;
+	struct cds_list_head *hand;
+	pthread_mutex_t reclaim_lock; /* one evictor at a time */
+	pthread_t kswapd;
+	bool kswapd_started;
+	_Atomic bool kswapd_stop;
+	int kswapd_fd;
+	_Atomic bool kswapd_kicked;
 
 	pthread_t *handlers;
 	int stop_fd; /* eventfd: handler threads stop */

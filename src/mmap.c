@@ -638,7 +638,8 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 		return -1;
 	}
 	/* Valid for the kernel but not served by faultline (yet). */
-	if (advice != MADV_DONTNEED && advice != MADV_NORMAL) {
+	if (advice != MADV_DONTNEED && advice != MADV_NORMAL && advice != MADV_WILLNEED &&
+	    advice != MADV_COLD && advice != MADV_PAGEOUT) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -671,8 +672,15 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 		struct vma *v = idx->v[i];
 		if (v->vm_start > start)
 			unmapped = ENOMEM;
+		unsigned long s = MAX(start, v->vm_start), e = MIN(end, v->vm_end);
 		if (advice == MADV_DONTNEED)
-			pt_zap_range(sp, MAX(start, v->vm_start), MIN(end, v->vm_end), true);
+			pt_zap_range(sp, s, e, true);
+		else if (advice == MADV_PAGEOUT)
+			evict_range(sp, s, e);
+		else if (advice == MADV_WILLNEED)
+			swap_readahead(sp, s, e);
+		else if (advice == MADV_COLD)
+			swap_deactivate(sp, s, e);
 		start = v->vm_end;
 	}
 	if (start < end)

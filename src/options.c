@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY };
+enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY };
 
 struct option_desc {
 	const char *name; /* FAULTLINE_<name>, lower case here */
@@ -38,7 +38,24 @@ static const struct option_desc options[] = {
 	OPT("fault_around_max", OPT_UINT, fault_around_max, 256, 1, 4096,
 	    "largest first-touch window, reached on sequential faults"),
 	OPT("verbose", OPT_BOOL, verbose, 0, 0, 1, "log to stderr"),
+	OPT("mem_limit", OPT_SIZE, mem_limit, 0, 0, ULONG_MAX,
+	    "resident bytes allowed (K/M/G); 0: no limit, no swap"),
+	OPT("swap", OPT_STRING, swap_path, 0, 0, 0,
+	    "swap file or block device; unset: a temporary file in $TMPDIR"),
+	OPT("policy", OPT_POLICY, policy, FL_POLICY_DROP, 0, 4,
+	    "fault wait policy: mmap, bail, drop, drop-vma, hold"),
+	OPT("swap_frames", OPT_UINT, swap_frames, 1024, 16, 1u << 20,
+	    "I/O buffers of one page: swap cache and writeback"),
+	OPT("watermark", OPT_SIZE, watermark, 0, 0, ULONG_MAX,
+	    "free bytes kept under the limit by the background reclaimer; 0: limit/32"),
 };
+
+static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+
+const char *fl_policy_name(int policy)
+{
+	return policy >= 0 && policy < 5 ? policy_names[policy] : "?";
+}
 
 void fl_log(const char *fmt, ...)
 {
@@ -86,6 +103,46 @@ static unsigned int *uint_field(struct fl_config *cfg, const struct option_desc 
 static int *int_field(struct fl_config *cfg, const struct option_desc *o)
 {
 	return (int *)((char *)cfg + o->offset);
+}
+
+static size_t *size_field(struct fl_config *cfg, const struct option_desc *o)
+{
+	return (size_t *)((char *)cfg + o->offset);
+}
+
+static const char **string_field(struct fl_config *cfg, const struct option_desc *o)
+{
+	return (const char **)((char *)cfg + o->offset);
+}
+
+static unsigned long get_field(struct fl_config *cfg, const struct option_desc *o)
+{
+	switch (o->kind) {
+	case OPT_UINT:
+		return *uint_field(cfg, o);
+	case OPT_SIZE:
+		return *size_field(cfg, o);
+	case OPT_STRING:
+		return 0;
+	default:
+		return (unsigned long)*int_field(cfg, o);
+	}
+}
+
+static void set_field(struct fl_config *cfg, const struct option_desc *o, unsigned long v)
+{
+	switch (o->kind) {
+	case OPT_UINT:
+		*uint_field(cfg, o) = (unsigned int)v;
+		break;
+	case OPT_SIZE:
+		*size_field(cfg, o) = v;
+		break;
+	case OPT_STRING:
+		break;
+	default:
+		*int_field(cfg, o) = (int)v;
+	}
 }
 
 static bool parse_uint(const char *s, unsigned long *out)
@@ -147,13 +204,8 @@ void fl_options_defaults(struct fl_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->size = sizeof(*cfg);
-	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		const struct option_desc *o = &options[i];
-		if (o->kind == OPT_UINT)
-			*uint_field(cfg, o) = (unsigned int)o->def;
-		else
-			*int_field(cfg, o) = (int)o->def;
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		set_field(cfg, &options[i], options[i].def);
 }
 
 void fl_options_from_env(struct fl_config *cfg)
@@ -172,7 +224,19 @@ void fl_options_from_env(struct fl_config *cfg)
 			continue;
 		switch (o->kind) {
 		case OPT_UINT:
+		case OPT_SIZE:
 			ok = parse_uint(s, &v) && v >= o->min && v <= o->max;
+			break;
+		case OPT_STRING:
+			*string_field(cfg, o) = s;
+			continue;
+		case OPT_POLICY:
+			ok = false;
+			for (unsigned long k = 0; k < ARRAY_SIZE(policy_names); k++)
+				if (!strcasecmp(s, policy_names[k])) {
+					v = k;
+					ok = true;
+				}
 			break;
 		case OPT_BOOL:
 			ok = parse_bool(s, &v);
@@ -195,10 +259,7 @@ void fl_options_from_env(struct fl_config *cfg)
 			       name, s, o->help, o->min, o->max);
 			continue;
 		}
-		if (o->kind == OPT_UINT)
-			*uint_field(cfg, o) = (unsigned int)v;
-		else
-			*int_field(cfg, o) = (int)v;
+		set_field(cfg, o, v);
 	}
 }
 
@@ -208,9 +269,8 @@ int fl_options_validate(const struct fl_config *cfg)
 
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
-		unsigned long v =
-			o->kind == OPT_UINT ? *uint_field(&c, o) : (unsigned long)*int_field(&c, o);
-		if (v < o->min || v > o->max)
+		unsigned long v = get_field(&c, o);
+		if (o->kind != OPT_STRING && (v < o->min || v > o->max))
 			return -EINVAL;
 	}
 	if (cfg->fault_around > cfg->fault_around_max)

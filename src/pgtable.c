@@ -211,6 +211,8 @@ struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr)
 		return container_of(node, struct pt_chunk, node);
 	}
 	pt_maybe_resize(sp, atomic_fetch_add(&sp->nr_chunks, 1) + 1);
+	if (sp->swap_on)
+		reclaim_chunk_added(sp, n);
 	return n;
 }
 
@@ -270,20 +272,26 @@ static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, 
 	pt_lock(c);
 	for (unsigned long a = s; a < e; a += PAGE_SIZE) {
 		unsigned int i = pt_index(a);
-		uint32_t pte = READ_ONCE(c->pte[i]);
-		if ((pte & PTE_TYPE_MASK) != PTE_PRESENT)
+		uint64_t pte = READ_ONCE(c->pte[i]);
+		if (pte == PTE_NONE)
 			continue;
-		WRITE_ONCE(c->pte[i], PTE_NONE);
-		if (!n)
-			first = a;
-		last = a + PAGE_SIZE;
-		n++;
+		/* What the kernel maps (a page, or a poison marker) must be zapped
+		 * under the ptl: the range from the first to the last of them. */
+		if (pte_type(pte) == PTE_PRESENT || (pte & PTE_POISON)) {
+			if (!first)
+				first = a;
+			last = a + PAGE_SIZE;
+		}
+		if (pte_type(pte) == PTE_PRESENT)
+			n++;
+		if (sp->swap_on)
+			pte_release(sp, c, a);
+		else
+			WRITE_ONCE(c->pte[i], PTE_NONE);
 	}
+	if (first && do_madvise)
+		FL_BUG_ON(madvise((void *)first, last - first, MADV_DONTNEED));
 	if (n) {
-		/* Under the ptl: no fault installs between the zap and the
-		 * entries, so the kernel and the table agree. */
-		if (do_madvise)
-			FL_BUG_ON(madvise((void *)first, last - first, MADV_DONTNEED));
 		c->nr_present -= (unsigned int)n;
 		atomic_fetch_sub(&sp->resident_pages, n);
 	}
@@ -312,6 +320,8 @@ static void free_chunk_if_unused(struct fl_space *sp, struct pt_chunk *c, unsign
 		return; /* a VMA still overlaps it */
 	FL_BUG_ON(c->nr_present);
 	if (cds_lfht_del(sp->pt, &c->node) == 0) {
+		if (sp->swap_on)
+			reclaim_chunk_removed(sp, c);
 		atomic_fetch_sub(&sp->nr_chunks, 1);
 		c->free_next = (struct pt_chunk *)sp;
 		fl_call_rcu(&c->rcu, chunk_free_cb);

@@ -73,6 +73,9 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	sp->uffd = -1;
 	sp->stop_fd = -1;
 	sp->pt_resize_fd = -1;
+	sp->retry_fd = -1;
+	sp->mem_fd = -1;
+	sp->kswapd_fd = -1;
 	fl_config_init(&sp->cfg);
 	if (cfg) {
 		if (cfg->size < offsetof(struct fl_config, handlers) || cfg->size > 4096) {
@@ -105,6 +108,12 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 		goto fail;
 	}
 	ret = pt_init(sp);
+	if (ret)
+		goto fail;
+	ret = swap_init(sp);
+	if (ret)
+		goto fail;
+	ret = reclaim_init(sp);
 	if (ret)
 		goto fail;
 	ret = uffd_open(sp);
@@ -142,6 +151,8 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		cds_list_del_rcu(&sp->list);
 		pthread_mutex_unlock(&spaces_lock);
 	}
+	if (sp->lru.next)
+		reclaim_destroy(sp);
 	/*
 	 * Unmap everything, as fl_munmap would, so that handler threads that
 	 * still hold messages find nothing and wake their threads.  The empty
@@ -169,7 +180,11 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		fl_synchronize_rcu();
 		free(idx);
 	}
+	/* Handler threads first: they poll retry_fd, which swap_destroy()
+	 * closes; then the store, which waits for the I/O in flight. */
 	uffd_stop_handlers(sp);
+	if (sp->retry_fd >= 0)
+		swap_destroy(sp);
 	if (sp->uffd >= 0)
 		close(sp->uffd);
 	fl_synchronize_rcu();

@@ -32,6 +32,13 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_resident_pages] = (uint64_t)MAX(0, atomic_load(&sp->resident_pages));
 	v[FL_STAT_mapped_bytes] = (uint64_t)MAX(0, atomic_load(&sp->mapped_bytes));
 	v[FL_STAT_pgtable_bytes] = (uint64_t)atomic_load(&sp->nr_chunks) * sizeof(struct pt_chunk);
+	v[FL_STAT_frames_used] = (uint64_t)MAX(0, atomic_load(&sp->frames_used));
+	if (sp->dev_open) {
+		uint64_t n = atomic_load(&sp->dev.inflight_samples);
+		v[FL_STAT_io_inflight_max] = (uint64_t)atomic_load(&sp->dev.inflight_max);
+		v[FL_STAT_io_inflight_mean] = n ? atomic_load(&sp->dev.inflight_sum) / n : 0;
+		v[FL_STAT_store_bytes] = atomic_load(&sp->dev.used_hint) * SWAP_SLOT_SIZE;
+	}
 	rcu_read_lock();
 	v[FL_STAT_vmas] = vma_index_get(sp)->nr;
 	fl_rcu_read_unlock();

@@ -83,6 +83,8 @@ int uffd_open(struct fl_space *sp)
 
 	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
 		want |= UFFD_FEATURE_SIGBUS;
+	if (sp->cfg.mem_limit)
+		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -105,6 +107,11 @@ int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
 	uint64_t need =
 		(1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
 
+	/* With swap, write-protect too: eviction and dirty tracking. */
+	if (sp->swap_on) {
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+		need |= 1ULL << _UFFDIO_WRITEPROTECT;
+	}
 	mmap_assert_write_locked(sp);
 	if (ioctl(sp->uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
@@ -149,25 +156,58 @@ unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
 	return c.copy > 0 ? (unsigned long)c.copy : 0;
 }
 
+/* Write-protect [start, start + len), or lift it (which wakes waiters). */
+int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = {.start = start, .len = len},
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(sp->uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}
+
+/* UFFDIO_POISON: accesses to the range get SIGBUS until it is zapped. */
+struct fl_uffdio_poison {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t updated;
+};
+#define FL_UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct fl_uffdio_poison)
+
+int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct fl_uffdio_poison p = {.range = {.start = start, .len = len}};
+
+	return ioctl(sp->uffd, FL_UFFDIO_POISON, &p) ? -errno : 0;
+}
+
 /* ---- thread delivery ------------------------------------------------- */
 
-#define MSG_BATCH 16
+#define UFFD_MSG_BATCH 16
 
 static void *handler_main(void *arg)
 {
 	struct fl_space *sp = arg;
-	struct uffd_msg msg[MSG_BATCH];
-	struct pollfd pfd[2] = {
+	struct uffd_msg msg[UFFD_MSG_BATCH];
+	struct pollfd pfd[3] = {
 		{.fd = sp->uffd, .events = POLLIN},
 		{.fd = sp->stop_fd, .events = POLLIN},
+		{.fd = sp->retry_fd, .events = POLLIN},
 	};
+	uint64_t v;
 
 	while (!atomic_load(&sp->dying)) {
 		ssize_t n = read(sp->uffd, msg, sizeof(msg));
 
 		if (n < 0) {
 			if (errno == EAGAIN) {
-				if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+				/* Retries of faults whose I/O completed first. */
+				if (read(sp->retry_fd, &v, sizeof(v)) > 0) {
+					run_retry_queue(sp);
+					continue;
+				}
+				if (poll(pfd, 3, -1) < 0 && errno != EINTR)
 					break;
 				continue;
 			}
@@ -182,8 +222,12 @@ static void *handler_main(void *arg)
 			unsigned int flags = 0;
 			if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
 				flags |= FAULT_FLAG_WRITE;
+			if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+				flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
 			fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address, flags);
 		}
+		if (read(sp->retry_fd, &v, sizeof(v)) > 0)
+			run_retry_queue(sp);
 	}
 	return NULL;
 }

@@ -127,7 +127,22 @@ bool vma_start_read(struct vma *vma)
 	return true;
 }
 
-/* Context: vm_lock held for read, taken by vma_start_read(). */
+/*
+ * Hand this thread's read lock of vma to another thread (a fault parked
+ * under the hold policy: its completion releases it), and take one handed
+ * over.  Debug bookkeeping only: the lock itself does not record owners.
+ */
+void vma_handoff(struct vma *vma)
+{
+	vma_held_set(vma, NULL);
+}
+
+void vma_adopt(struct vma *vma)
+{
+	vma_held_set(NULL, vma);
+}
+
+/* Context: vm_lock held for read, taken by vma_start_read() or adopted. */
 void vma_end_read(struct vma *vma)
 {
 	vma_held_set(vma, NULL);

@@ -9,21 +9,28 @@
  * and so must the per-page protection of the two arenas as the kernel shows
  * it in /proc/self/maps (faultline's mappings are real mappings: the
  * kernel's view of F is authoritative); fl_maps() must agree with it, and
- * fl_stats().mapped_bytes too.  Every CHECK_EVERY operations and at the end
- * of a run, every readable page of N must hold the same bytes as its twin in
- * F: an untouched F page is a fault that faultline serves with zeros.
+ * fl_stats() too (mapped_bytes, and vmas against the lines fl_maps()
+ * printed).  The native side is raw system calls.  Every CHECK_EVERY
+ * operations and at the end of a run, every readable page of N must hold the
+ * same bytes as its twin in F (a random "read" operation compares one page
+ * at once): an untouched F page is a fault that faultline serves with zeros.
  *
  * What faultline documents as different is not compared with the kernel:
  * shared, file, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED and other flags
  * outside the list in faultline.h, and madvise advice other than
- * MADV_DONTNEED and MADV_NORMAL.  For those, faultline must fail with EINVAL
- * and change nothing (the next state comparison checks the latter).  VMA
- * boundaries are not compared either: faultline merges adjacent VMAs more
- * eagerly than the kernel, so only per-page protection is.
+ * MADV_DONTNEED, MADV_NORMAL, MADV_WILLNEED, MADV_COLD and MADV_PAGEOUT.
+ * For those, faultline must fail with EINVAL and change nothing (the next
+ * state comparison checks the latter).  VMA boundaries are not compared
+ * either: faultline merges adjacent VMAs more eagerly than the kernel, so
+ * only per-page protection is.
  *
- * Runs alternate the delivery mode (thread, sigbus).  The master seed
- * derives one seed per run; FL_RUN=i repeats run i alone.  FL_SOAK=1 does
- * more and longer runs.
+ * Runs alternate the delivery mode (thread, sigbus), and every other pair
+ * runs without fault-around.  The master seed (argv[1] or FL_SEED) derives
+ * one seed per run; FL_RUN=i repeats run i alone, FL_OPS=n sets the
+ * operations per run, FL_TRACE=1 prints each operation before it runs.
+ * FL_SOAK=1 does 200 runs of 3000.  A failure prints the operation, both
+ * results and the last few operations; a crash or a hang (no progress for
+ * WATCHDOG_S seconds) prints the operation in progress.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +54,7 @@
 #define NPAGES 512
 #define CHECK_EVERY 50
 #define HISTORY 16
+#define WATCHDOG_S 30 /* per operation and its checks, even under a sanitizer */
 
 #define PROT_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
 
@@ -105,6 +114,7 @@ static char history[HISTORY][600];
 static long history_n;
 
 static unsigned char *wbuf;
+static bool trace; /* FL_TRACE=1: print every operation before it runs */
 
 /* Outcomes per kind, to show what a run covered: [kind][0 ok, 1 failed in both, 2 fl-only]. */
 static long tally[OP_READ + 1][3];
@@ -127,13 +137,19 @@ static void flags_str(int flags, char *buf, size_t size)
 		int bit;
 		const char *name;
 	} names[] = {
-		{ MAP_SHARED, "SHARED" },	  { MAP_PRIVATE, "PRIVATE" },
-		{ MAP_ANONYMOUS, "ANON" },	  { MAP_FIXED, "FIXED" },
-		{ MAP_FIXED_NOREPLACE, "NOREPLACE" }, { MAP_NORESERVE, "NORESERVE" },
-		{ MAP_POPULATE, "POPULATE" },	  { MAP_STACK, "STACK" },
-		{ MAP_GROWSDOWN, "GROWSDOWN" },	  { MAP_HUGETLB, "HUGETLB" },
-		{ MAP_LOCKED, "LOCKED" },	  { MAP_NONBLOCK, "NONBLOCK" },
-		{ MAP_32BIT, "32BIT" },
+		{MAP_SHARED, "SHARED"},
+		{MAP_PRIVATE, "PRIVATE"},
+		{MAP_ANONYMOUS, "ANON"},
+		{MAP_FIXED, "FIXED"},
+		{MAP_FIXED_NOREPLACE, "NOREPLACE"},
+		{MAP_NORESERVE, "NORESERVE"},
+		{MAP_POPULATE, "POPULATE"},
+		{MAP_STACK, "STACK"},
+		{MAP_GROWSDOWN, "GROWSDOWN"},
+		{MAP_HUGETLB, "HUGETLB"},
+		{MAP_LOCKED, "LOCKED"},
+		{MAP_NONBLOCK, "NONBLOCK"},
+		{MAP_32BIT, "32BIT"},
 	};
 	size_t n = 0;
 	int rest = flags;
@@ -161,7 +177,8 @@ static void describe(const struct op *op, char *buf, size_t size)
 	char p[16], f[160];
 	int n;
 
-	n = snprintf(buf, size, "run %d op %ld: %s", run_idx, op_idx, op->fl_only ? "[fl-only] " : "");
+	n = snprintf(buf, size, "run %d op %ld: %s", run_idx, op_idx,
+		     op->fl_only ? "[fl-only] " : "");
 	buf += n;
 	size -= n;
 	switch (op->kind) {
@@ -169,8 +186,8 @@ static void describe(const struct op *op, char *buf, size_t size)
 		flags_str(op->flags, f, sizeof(f));
 		snprintf(buf, size, "mmap(A+%#zx, %#zx%s, %s(%#x), %s)", op->off,
 			 op->len_mode == LEN_WRAP ? op_len(op, base_n) : op->len,
-			 op->len_mode == LEN_WRAP ? " (wraps)" : "", prot_str(op->prot, p), op->prot,
-			 f);
+			 op->len_mode == LEN_WRAP ? " (wraps)" : "", prot_str(op->prot, p),
+			 op->prot, f);
 		break;
 	case OP_MUNMAP:
 		snprintf(buf, size, "munmap(A+%#zx, %#zx%s)", op->off,
@@ -180,7 +197,8 @@ static void describe(const struct op *op, char *buf, size_t size)
 	case OP_MPROTECT:
 		snprintf(buf, size, "mprotect(A+%#zx, %#zx%s, %s(%#x))", op->off,
 			 op->len_mode == LEN_WRAP ? op_len(op, base_n) : op->len,
-			 op->len_mode == LEN_WRAP ? " (wraps)" : "", prot_str(op->prot, p), op->prot);
+			 op->len_mode == LEN_WRAP ? " (wraps)" : "", prot_str(op->prot, p),
+			 op->prot);
 		break;
 	case OP_MADVISE:
 		snprintf(buf, size, "madvise(A+%#zx, %#zx%s, %d)", op->off,
@@ -211,7 +229,9 @@ static void __attribute__((format(printf, 1, 2), noreturn)) fail(const char *fmt
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "MISMATCH: master seed %" PRIu64 ", run %d (seed %" PRIu64 ", delivery %s), op %ld\n",
+	fprintf(stderr,
+		"MISMATCH: master seed %" PRIu64 ", run %d (seed %" PRIu64
+		", delivery %s), op %ld\n",
 		*t_seed_ptr(), run_idx, run_seed, t_delivery_name(run_delivery), op_idx);
 	fprintf(stderr, "  at: %s\n  ", op_desc);
 	va_start(ap, fmt);
@@ -230,13 +250,27 @@ static void fatal_signal(int sig, siginfo_t *si, void *uc)
 	int n;
 
 	(void)uc;
-	n = snprintf(msg, sizeof(msg), "\nFATAL: signal %d at address %p during: ", sig, si->si_addr);
+	if (sig == SIGALRM)
+		n = snprintf(msg, sizeof(msg), "\nHANG: no progress for %d s during: ", WATCHDOG_S);
+	else
+		n = snprintf(msg, sizeof(msg), "\nFATAL: signal %d at address %p during: ", sig,
+			     si->si_addr);
 	if (write(2, msg, n) < 0 || write(2, op_desc, strlen(op_desc)) < 0 || write(2, "\n", 1) < 0)
 		_exit(T_EXIT_FAIL);
 	n = snprintf(msg, sizeof(msg), "master seed %" PRIu64 " run %d\n", *t_seed_ptr(), run_idx);
 	if (write(2, msg, n) < 0)
 		_exit(T_EXIT_FAIL);
 	_exit(T_EXIT_FAIL);
+}
+
+/* Say what follows the operation, for the fatal-signal and hang reports. */
+static void set_phase(const char *what)
+{
+	char *p = strstr(op_desc, " [then ");
+
+	if (p)
+		*p = 0;
+	strncat(op_desc, what, sizeof(op_desc) - strlen(op_desc) - 1);
 }
 
 /* ------------------------------------------------------------------ state */
@@ -362,7 +396,8 @@ static void check_state(void)
 		fail("fl_stats: mapped_bytes %" PRIu64 ", the arena has %zu bytes mapped",
 		     stats.mapped_bytes, mapped);
 	if (stats.vmas != (uint64_t)lines)
-		fail("fl_stats: vmas %" PRIu64 ", fl_maps printed %ld\n%s", stats.vmas, lines, text);
+		fail("fl_stats: vmas %" PRIu64 ", fl_maps printed %ld\n%s", stats.vmas, lines,
+		     text);
 	free(text);
 }
 
@@ -378,7 +413,8 @@ static void compare_page(int i)
 			j++;
 		for (size_t k = 0; k < ps; k++)
 			diff += pn[k] != pf[k];
-		fail("page %d contents differ: first at byte %#zx (native %#x, faultline %#x), %zu bytes differ",
+		fail("page %d contents differ: first at byte %#zx (native %#x, faultline %#x), %zu "
+		     "bytes differ",
 		     i, j, pn[j], pf[j], diff);
 	}
 }
@@ -386,18 +422,39 @@ static void compare_page(int i)
 /* Every readable page, as of the last check_state(). */
 static void check_contents(void)
 {
-	for (int i = 0; i < NPAGES; i++)
-		if (st_n[i] >= 0 && (st_n[i] & PROT_READ))
+	char what[96];
+
+	for (int i = 0; i < NPAGES; i++) {
+		if (st_n[i] >= 0 && (st_n[i] & PROT_READ)) {
+			snprintf(what, sizeof(what),
+				 " [then comparing every readable page: page %d, F %p]", i,
+				 (void *)(base_f + i * ps));
+			set_phase(what);
 			compare_page(i);
+		}
+	}
 }
 
 /* ------------------------------------------------------------- generator */
 
+/* The advice faultline serves: compared with the kernel's. */
+static int rand_advice(struct t_rng *r)
+{
+	static const int served[] = {MADV_DONTNEED, MADV_NORMAL, MADV_WILLNEED, MADV_COLD,
+				     MADV_PAGEOUT};
+
+	return t_chance(r, 50) ? MADV_DONTNEED : served[t_below(r, 5)];
+}
+
 static int rand_prot(struct t_rng *r)
 {
 	static const int prots[] = {
-		PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE,
-		PROT_READ,		PROT_READ,		PROT_NONE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ,
+		PROT_READ,
+		PROT_NONE,
 		PROT_RWX,
 	};
 
@@ -526,7 +583,7 @@ static void gen_bad(struct t_rng *r, struct op *op)
 		break;
 	case 12:
 		op->kind = OP_MADVISE;
-		op->advice = t_chance(r, 50) ? MADV_DONTNEED : MADV_NORMAL;
+		op->advice = rand_advice(r);
 		switch (t_below(r, 3)) {
 		case 0:
 			op->off += 1 + t_below(r, ps - 1);
@@ -560,10 +617,9 @@ static void gen_fl_only(struct t_rng *r, struct op *op)
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
 	};
 	static const int advice[] = {
-		MADV_RANDOM,	MADV_SEQUENTIAL, MADV_WILLNEED,	  MADV_FREE,
-		MADV_DONTFORK,	MADV_DOFORK,	 MADV_HUGEPAGE,	  MADV_NOHUGEPAGE,
-		MADV_DONTDUMP,	MADV_DODUMP,	 MADV_WIPEONFORK, MADV_KEEPONFORK,
-		MADV_COLD,	MADV_PAGEOUT,	 MADV_REMOVE,
+		MADV_RANDOM, MADV_SEQUENTIAL, MADV_FREE,       MADV_DONTFORK,
+		MADV_DOFORK, MADV_HUGEPAGE,   MADV_NOHUGEPAGE, MADV_DONTDUMP,
+		MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_REMOVE,
 	};
 
 	op->fl_only = true;
@@ -630,7 +686,7 @@ static void gen_op(struct t_rng *r, struct op *op)
 			op->prot = rand_prot(r);
 		} else {
 			op->kind = OP_MADVISE;
-			op->advice = x < 54 ? MADV_DONTNEED : MADV_NORMAL;
+			op->advice = x < 54 ? MADV_DONTNEED : rand_advice(r);
 		}
 		/*
 		 * Mostly a range inside the mappings, so that not every one
@@ -683,6 +739,31 @@ static void gen_op(struct t_rng *r, struct op *op)
 
 /* ------------------------------------------------------------- execution */
 
+/*
+ * The native side is the kernel itself, by raw system calls: not libc, and
+ * not a sanitizer's interceptor (TSan refuses some fixed addresses with an
+ * error of its own).
+ */
+static void *k_mmap(void *addr, size_t len, int prot, int flags)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, -1, 0);
+}
+
+static int k_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+static int k_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+static int k_madvise(void *addr, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
 static long classify(void *p, const char *base)
 {
 	if (p == MAP_FAILED)
@@ -710,8 +791,8 @@ static void compare_res(const struct op *op, const struct res *rn, const struct 
 	if (rn->ret != rf->ret || (rn->ret == RES_FAIL && rn->err != rf->err))
 		fail("native returned %s, faultline returned %s", res_str(rn, b1, sizeof(b1)),
 		     res_str(rf, b2, sizeof(b2)));
-	if (op->kind == OP_MMAP && rn->ret >= 0 && (op->flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
-	    (size_t)rn->ret != op->off)
+	if (op->kind == OP_MMAP && rn->ret >= 0 &&
+	    (op->flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (size_t)rn->ret != op->off)
 		fail("a fixed mapping at %#zx landed at %#lx in both", op->off, rn->ret);
 }
 
@@ -741,7 +822,7 @@ static void do_mmap(const struct op *op, struct res *rn, struct res *rf)
 	size_t len_n = op_len(op, base_n), len_f = op_len(op, base_f);
 
 	errno = 0;
-	pn = mmap(base_n + op->off, len_n, op->prot, op->flags, -1, 0);
+	pn = k_mmap(base_n + op->off, len_n, op->prot, op->flags);
 	rn->err = errno;
 	rn->ret = classify(pn, base_n);
 	errno = 0;
@@ -751,7 +832,7 @@ static void do_mmap(const struct op *op, struct res *rn, struct res *rf)
 
 	/* A hint not taken in both: the addresses mean nothing, give the memory back. */
 	if (rn->ret == RES_ELSEWHERE)
-		CHECK(munmap(pn, len_n) == 0, "munmap(%p): %s", pn, strerror(errno));
+		CHECK(k_munmap(pn, len_n) == 0, "munmap(%p): %s", pn, strerror(errno));
 	if (rf->ret == RES_ELSEWHERE) {
 		int ret = fl_munmap(sp, pf, len_f);
 
@@ -770,13 +851,15 @@ static void do_call(const struct op *op, char *base, struct res *res, bool nativ
 	errno = 0;
 	switch (op->kind) {
 	case OP_MUNMAP:
-		ret = native ? munmap(addr, len) : fl_munmap(sp, addr, len);
+		ret = native ? k_munmap(addr, len) : fl_munmap(sp, addr, len);
 		break;
 	case OP_MPROTECT:
-		ret = native ? mprotect(addr, len, op->prot) : fl_mprotect(sp, addr, len, op->prot);
+		ret = native ? k_mprotect(addr, len, op->prot)
+			     : fl_mprotect(sp, addr, len, op->prot);
 		break;
 	case OP_MADVISE:
-		ret = native ? madvise(addr, len, op->advice) : fl_madvise(sp, addr, len, op->advice);
+		ret = native ? k_madvise(addr, len, op->advice)
+			     : fl_madvise(sp, addr, len, op->advice);
 		break;
 	default:
 		CHECK(0, "bad op kind %d", op->kind);
@@ -800,13 +883,14 @@ static void do_write(struct t_rng *r, const struct op *op)
 
 static void exec_op(struct t_rng *r, const struct op *op)
 {
-	struct res rn = { 0, 0 }, rf = { 0, 0 };
+	struct res rn = {0, 0}, rf = {0, 0};
 	char b1[96], b2[96];
 
 	if (op->fl_only) {
 		do_fl_only(op);
 		tally[op->kind][2]++;
-		snprintf(history[history_n++ % HISTORY], sizeof(history[0]), "%s -> EINVAL", op_desc);
+		snprintf(history[history_n++ % HISTORY], sizeof(history[0]), "%s -> EINVAL",
+			 op_desc);
 		return;
 	}
 	switch (op->kind) {
@@ -834,8 +918,9 @@ static void exec_op(struct t_rng *r, const struct op *op)
 
 /* ------------------------------------------------------------------ runs */
 
-static void run(int idx, uint64_t seed, int delivery, long nops)
+static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long nops)
 {
+	struct fl_config cfg;
 	struct t_rng rng;
 	struct op op;
 
@@ -846,7 +931,14 @@ static void run(int idx, uint64_t seed, int delivery, long nops)
 	op_idx = -1;
 	snprintf(op_desc, sizeof(op_desc), "run %d: creating the space", idx);
 	t_rng_init(&rng, seed);
-	sp = t_space_create(delivery);
+	alarm(WATCHDOG_S);
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	if (no_fault_around) {
+		cfg.fault_around = 1;
+		cfg.fault_around_max = 1;
+	}
+	sp = t_space_create_cfg(&cfg);
 
 	check_state();
 	for (int i = 0; i < NPAGES; i++)
@@ -855,57 +947,78 @@ static void run(int idx, uint64_t seed, int delivery, long nops)
 	for (op_idx = 0; op_idx < nops; op_idx++) {
 		gen_op(&rng, &op);
 		describe(&op, op_desc, sizeof(op_desc));
+		alarm(WATCHDOG_S);
+		if (trace) {
+			fprintf(stderr, "%s\n", op_desc);
+			fflush(stderr);
+		}
 		exec_op(&rng, &op);
+		set_phase(" [then checking the layout]");
 		check_state();
-		if (op_idx % CHECK_EVERY == CHECK_EVERY - 1)
+		if (op_idx % CHECK_EVERY == CHECK_EVERY - 1) {
 			check_contents();
+		}
 	}
 	snprintf(op_desc, sizeof(op_desc), "run %d: final check", idx);
+	alarm(WATCHDOG_S);
 	check_state();
 	check_contents();
 	printf("  mmap %ld ok %ld failed %ld refused, munmap %ld/%ld, mprotect %ld/%ld, "
 	       "madvise %ld/%ld/%ld, write %ld, read %ld\n",
 	       tally[OP_MMAP][0], tally[OP_MMAP][1], tally[OP_MMAP][2], tally[OP_MUNMAP][0],
-	       tally[OP_MUNMAP][1], tally[OP_MPROTECT][0], tally[OP_MPROTECT][1], tally[OP_MADVISE][0],
-	       tally[OP_MADVISE][1], tally[OP_MADVISE][2], tally[OP_WRITE][0], tally[OP_READ][0]);
+	       tally[OP_MUNMAP][1], tally[OP_MPROTECT][0], tally[OP_MPROTECT][1],
+	       tally[OP_MADVISE][0], tally[OP_MADVISE][1], tally[OP_MADVISE][2], tally[OP_WRITE][0],
+	       tally[OP_READ][0]);
 	memset(tally, 0, sizeof(tally));
 
 	snprintf(op_desc, sizeof(op_desc), "run %d: fl_space_destroy", idx);
+	alarm(WATCHDOG_S);
 	fl_space_destroy(sp);
+	alarm(0);
 	sp = NULL;
 	read_proc_maps();
 	parse_maps(maps_buf, base_f, st_f, NULL);
 	for (int i = 0; i < NPAGES; i++)
 		CHECK(st_f[i] < 0, "run %d: F page %d still mapped after fl_space_destroy", idx, i);
-	CHECK(munmap(base_n, arena_len) == 0, "munmap N arena: %s", strerror(errno));
+	CHECK(k_munmap(base_n, arena_len) == 0, "munmap N arena: %s", strerror(errno));
 }
 
-/* Two free, far-apart arenas; their addresses must be usable for MAP_FIXED_NOREPLACE. */
+/*
+ * Two free, far-apart arenas.  A candidate must be free (a raw
+ * MAP_FIXED_NOREPLACE, which no interceptor sees, proves it) and usable
+ * through libc's mmap with MAP_FIXED (which a sanitizer refuses outside the
+ * application memory of its layout; faultline's own mmap calls go through
+ * libc).
+ */
 static void reserve_arenas(void)
 {
 	static const uintptr_t cand[] = {
 		0x200000000000UL, 0x300000000000UL, 0x580000000000UL, 0x590000000000UL,
 		0x7000000000UL,	  0x7800000000UL,   0x10000000000UL,  0x18000000000UL,
-		0x400000000000UL, 0x480000000000UL,
+		0x400000000000UL, 0x480000000000UL, 0x7a0000000000UL, 0x7a8000000000UL,
+		0x560000000000UL, 0x568000000000UL,
 	};
+	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	char *got[2];
 	int n = 0;
 
 	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]) && n < 2; i++) {
-		void *p = mmap((void *)cand[i], arena_len, PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+		void *want = (void *)cand[i];
+		void *p = k_mmap(want, arena_len, PROT_NONE, flags | MAP_FIXED_NOREPLACE);
 
 		if (p == MAP_FAILED)
 			continue;
-		if (p != (void *)cand[i]) { /* a kernel without MAP_FIXED_NOREPLACE */
-			munmap(p, arena_len);
+		CHECK(k_munmap(p, arena_len) == 0, "munmap: %s", strerror(errno));
+		if (p != want) /* a kernel without MAP_FIXED_NOREPLACE */
 			continue;
-		}
-		got[n++] = p;
+		p = mmap(want, arena_len, PROT_NONE, flags | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			continue;
+		CHECK(munmap(p, arena_len) == 0, "munmap: %s", strerror(errno));
+		if (p == want)
+			got[n++] = p;
 	}
 	CHECK(n == 2, "no two free arenas among the candidate addresses");
-	for (int i = 0; i < 2; i++)
-		CHECK(munmap(got[i], arena_len) == 0, "munmap: %s", strerror(errno));
 	base_n = got[0];
 	base_f = got[1];
 }
@@ -933,6 +1046,8 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	trace = getenv("FL_TRACE") && atoi(getenv("FL_TRACE"));
 
 	reserve_arenas();
 	printf("arenas: N %p, F %p, %d pages each; %d runs x %ld ops\n", (void *)base_n,
@@ -943,12 +1058,14 @@ int main(int argc, char **argv)
 		uint64_t x = seed + (uint64_t)i;
 		uint64_t rs = t_splitmix64(&x);
 		int delivery = i % 2 ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
+		/* Runs 2, 3, 6, 7, ... without fault-around: only the faulting page comes in. */
+		bool nfa = i & 2;
 
 		if (only && atoi(only) != i)
 			continue;
-		printf("run %d: seed %" PRIu64 ", delivery %s\n", i, rs, t_delivery_name(delivery));
-		fflush(stdout);
-		run(i, rs, delivery, nops);
+		printf("run %d: seed %" PRIu64 ", delivery %s%s\n", i, rs,
+		       t_delivery_name(delivery), nfa ? ", no fault-around" : "");
+		run(i, rs, delivery, nfa, nops);
 		total += nops;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);

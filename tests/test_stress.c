@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 
+#include "internal.h"
+
 #include "util.h"
 
 #define PG 4096UL
@@ -218,8 +220,25 @@ static void *elsewhere(void *arg)
 	return NULL;
 }
 
-/* The kernel has a page exactly where faultline's table says present. */
+/*
+ * The kernel has a page exactly where faultline's table says present.  In
+ * thread delivery the install ioctl wakes the faulting thread before the
+ * handler has updated the table (under the ptl), so the check may run before
+ * a handler is done: the caller retries it after a pause.
+ */
+static bool residency_ok(bool report);
+
 static void check_residency(void)
+{
+	for (int i = 0; i < 50; i++) {
+		if (residency_ok(false))
+			return;
+		usleep(20000);
+	}
+	residency_ok(true);
+}
+
+static bool residency_ok(bool report)
 {
 	char line[256];
 	size_t kernel = 0;
@@ -234,14 +253,32 @@ static void check_residency(void)
 		size_t n = (e - s) / PG;
 		unsigned char *vec = malloc(n);
 		CHECK(vec && mincore((void *)s, e - s, vec) == 0, "mincore: %s", strerror(errno));
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			kernel += vec[i] & 1;
+			unsigned long a = s + i * PG;
+			struct pt_chunk *c = pt_chunk_lookup(sp, a);
+			uint64_t pte = c ? atomic_load(&c->pte[pt_index(a)]) : 0;
+			bool table = pte_type(pte) == PTE_PRESENT;
+			long pg = ((long)a - (long)region) / (long)PG;
+			if ((vec[i] & 1) != table && !report) {
+				free(vec);
+				fclose(f);
+				return false;
+			}
+			CHECK((vec[i] & 1) == table,
+			      "page %#lx (region page %ld%s): kernel %s, table entry %#llx", a, pg,
+			      pg >= REMAP_ZONE && pg < NPAGES ? ", remap zone" : "",
+			      vec[i] & 1 ? "present" : "absent", (unsigned long long)pte);
+		}
 		free(vec);
 	}
 	fclose(f);
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	if (st.resident_pages != kernel && !report)
+		return false;
 	CHECK(st.resident_pages == kernel, "page table says %llu pages present, the kernel has %zu",
 	      (unsigned long long)st.resident_pages, kernel);
+	return true;
 }
 
 static void run(int delivery, unsigned int seconds)

@@ -30,15 +30,15 @@ static inline uint64_t *t_seed_ptr(void)
 	return &seed;
 }
 
-#define CHECK(cond, ...)                                                                \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed, seed %" PRIu64 ": ",  \
-				__FILE__, __LINE__, #cond, *t_seed_ptr());              \
-			fprintf(stderr, __VA_ARGS__);                                   \
-			fputc('\n', stderr);                                            \
-			exit(T_EXIT_FAIL);                                              \
-		}                                                                       \
+#define CHECK(cond, ...)                                                                         \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed, seed %" PRIu64 ": ", __FILE__, \
+				__LINE__, #cond, *t_seed_ptr());                                 \
+			fprintf(stderr, __VA_ARGS__);                                            \
+			fputc('\n', stderr);                                                     \
+			exit(T_EXIT_FAIL);                                                       \
+		}                                                                                \
 	} while (0)
 
 /* splitmix64: seeds the generator and derives per-run seeds. */
@@ -87,12 +87,15 @@ static inline int t_chance(struct t_rng *r, unsigned int pct)
 
 /*
  * The seed comes from argv[1], else $FL_SEED, else the clock; it is printed
- * so that any run can be repeated.
+ * so that any run can be repeated.  Also makes stdout line-buffered.
  */
 static inline uint64_t t_seed_init(int argc, char **argv, const char *name)
 {
 	const char *s = argc > 1 ? argv[1] : getenv("FL_SEED");
 	uint64_t seed;
+
+	/* Whatever was printed must survive a timeout's kill. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (s && *s) {
 		seed = strtoull(s, NULL, 0);

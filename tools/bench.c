@@ -23,9 +23,9 @@
  *                                     the kernel's)
  *
  * Every figure is the median of --rounds rounds; within a round all figures
- * run one after another, so that noise on a shared machine hits the anchors
- * and the subjects alike.  Each run gets a fresh mapping (and a fresh
- * faultline space) that is torn down before the next one.
+ * run one after another (every other round in reverse order), so that noise
+ * on a shared machine hits the anchors and the subjects alike.  Each run gets a fresh mapping (and
+ * a fresh faultline space) that is torn down before the next one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -56,6 +57,10 @@
 #define MAX_THREADS 2
 #define MAX_CPUS 64
 #define MAX_FIGURES 64
+/* max/min over the rounds above which a figure is flagged in the table. */
+#define UNSTABLE 1.5
+/* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
+#define QUIET 0.1
 
 enum impl {
 	IMPL_KERNEL,
@@ -65,13 +70,22 @@ enum impl {
 	IMPL_FL_SIGBUS,
 };
 
-static const char *const impl_names[] = {
-	[IMPL_KERNEL] = "kernel",
-	[IMPL_UFFD_THREAD] = "uffd-thread",
-	[IMPL_UFFD_SIGBUS] = "uffd-sigbus",
-	[IMPL_FL_THREAD] = "fl-thread",
-	[IMPL_FL_SIGBUS] = "fl-sigbus",
-};
+static const char *impl_name(enum impl impl)
+{
+	switch (impl) {
+	case IMPL_KERNEL:
+		return "kernel";
+	case IMPL_UFFD_THREAD:
+		return "uffd-thread";
+	case IMPL_UFFD_SIGBUS:
+		return "uffd-sigbus";
+	case IMPL_FL_THREAD:
+		return "fl-thread";
+	case IMPL_FL_SIGBUS:
+		return "fl-sigbus";
+	}
+	return "?";
+}
 
 enum pattern {
 	PAT_SCATTER, /* fault-around off, stride permutation: cost per fault */
@@ -105,8 +119,8 @@ struct figure {
 static struct {
 	unsigned int rounds;
 	unsigned int warmup;
-	size_t pages;	 /* scatter: pages per run, split among the threads */
-	size_t seq_mib;	 /* seq: region size per run */
+	size_t pages;	/* scatter: pages per run, split among the threads */
+	size_t seq_mib; /* seq: region size per run */
 	unsigned int threads[MAX_THREADS];
 	unsigned int nthreads_list;
 	bool touch_write, touch_read;
@@ -119,11 +133,11 @@ static struct {
 	int cpu_handler;
 	unsigned int timeout;
 } opt = {
-	.rounds = 5,
+	.rounds = 7,
 	.warmup = 1,
 	.pages = 16384,
 	.seq_mib = 256,
-	.threads = { 1, 2 },
+	.threads = {1, 2},
 	.nthreads_list = 2,
 	.touch_write = true,
 	.touch_read = true,
@@ -296,7 +310,7 @@ static int touch_region(char *base, size_t npages, unsigned int nthreads, enum p
 	return sink ? -EIO : 0;
 }
 
-/* ---- Anchor d: the kernel's own first touch ---- */
+/* ---- Preheat ---- */
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -358,6 +372,8 @@ static void preheat(size_t len)
 	for (i = 0; i < n; i++)
 		pthread_join(a[i].tid, NULL);
 }
+
+/* ---- Anchor d: the kernel's own first touch ---- */
 
 static int map_plain(size_t len, char **out)
 {
@@ -423,7 +439,7 @@ static int uffd_resolve(int uffd, uintptr_t addr, bool write)
 			rc = ioctl(uffd, UFFDIO_COPY, &c);
 		} else {
 			struct uffdio_zeropage z = {
-				.range = { .start = addr, .len = page_size },
+				.range = {.start = addr, .len = page_size},
 			};
 
 			rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
@@ -432,7 +448,7 @@ static int uffd_resolve(int uffd, uintptr_t addr, bool write)
 			return 0;
 		if (errno == EEXIST) {
 			/* Already there: wake whoever waits for it. */
-			struct uffdio_range r = { .start = addr, .len = page_size };
+			struct uffdio_range r = {.start = addr, .len = page_size};
 
 			ioctl(uffd, UFFDIO_WAKE, &r);
 			return 0;
@@ -463,7 +479,8 @@ static void *bare_handler_main(void *arg)
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n != (ssize_t)sizeof(msg)) {
-			fprintf(stderr, "bench: read(uffd): %s\n", n < 0 ? strerror(errno) : "short");
+			fprintf(stderr, "bench: read(uffd): %s\n",
+				n < 0 ? strerror(errno) : "short");
 			exit(2);
 		}
 		if (msg.event != UFFD_EVENT_PAGEFAULT)
@@ -505,7 +522,7 @@ static void bare_sigbus(int sig, siginfo_t *si, void *ucv)
 
 static int bare_setup(struct bare *b, size_t len, bool sigbus)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0 };
+	struct uffdio_api api = {.api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0};
 	struct uffdio_register reg;
 	void *p;
 	int err;
@@ -527,7 +544,7 @@ static int bare_setup(struct bare *b, size_t len, bool sigbus)
 	b->base = p;
 	b->len = len;
 	reg = (struct uffdio_register){
-		.range = { .start = (uintptr_t)p, .len = len },
+		.range = {.start = (uintptr_t)p, .len = len},
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 	if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
@@ -580,7 +597,7 @@ static int run_bare(struct figure *f, size_t npages, uint64_t *elapsed)
 		/* Borrow SIGBUS; faultline's handler (if any) comes back after. */
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = bare_sigbus;
-		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sa.sa_flags = SA_SIGINFO;
 		sigemptyset(&sa.sa_mask);
 		sigbus_start = (uintptr_t)b.base;
 		sigbus_end = (uintptr_t)b.base + b.len;
@@ -666,8 +683,8 @@ static int run_faultline(struct figure *f, size_t npages, uint64_t *elapsed)
 		 * The counters may trail the last wake-up by a fault or two.
 		 */
 		if (f->pat == PAT_SCATTER &&
-		    (st.fault_around_pages ||
-		     st.faults + 2 * f->threads < npages || st.faults > npages + 2 * f->threads))
+		    (st.fault_around_pages || st.faults + 2 * f->threads < npages ||
+		     st.faults > npages + 2 * f->threads))
 			f->warnings++;
 	}
 	fl_space_destroy(sp);
@@ -690,7 +707,7 @@ static int add_figure(enum impl impl, enum pattern pat, enum touch touch, unsign
 	f->threads = threads;
 	f->anchor = -1;
 	f->anchor2 = -1;
-	snprintf(f->name, sizeof(f->name), "%s.%s.%s.t%u", impl_names[impl],
+	snprintf(f->name, sizeof(f->name), "%s.%s.%s.t%u", impl_name(impl),
 		 pat == PAT_SEQ ? "seq" : "scatter", touch == TOUCH_WRITE ? "write" : "read",
 		 threads);
 	return (int)nfigures++;
@@ -779,9 +796,9 @@ static void run_figure(struct figure *f, bool record)
 	else
 		v = (double)elapsed / 1e3 / (double)npages;
 	if (opt.verbose)
-		fprintf(stderr, "  %-28s %12.3f %s%s%s\n", f->name,
-			f->pat == PAT_SEQ ? v / 1e3 : v, f->pat == PAT_SEQ ? "kpages/s" : "us/fault",
-			f->note[0] ? "  " : "", f->note);
+		fprintf(stderr, "  %-28s %12.3f %s%s%s\n", f->name, f->pat == PAT_SEQ ? v / 1e3 : v,
+			f->pat == PAT_SEQ ? "kpages/s" : "us/fault", f->note[0] ? "  " : "",
+			f->note);
 	if (record)
 		f->samples[f->nsamples++] = v;
 }
@@ -827,11 +844,13 @@ static const char *unit_of(const struct figure *f)
 	return f->pat == PAT_SEQ ? "pages/s" : "us/fault";
 }
 
-static bool goal_met(const struct figure *f)
+static const char *goal_verdict(const struct figure *f, const char *yes, const char *no)
 {
+	if (isnan(f->ratio))
+		return "n/a";
 	if (f->pat == PAT_SEQ)
-		return f->ratio >= f->goal;
-	return f->ratio <= f->goal;
+		return f->ratio >= f->goal ? yes : no;
+	return f->ratio <= f->goal ? yes : no;
 }
 
 static const char *anchor_name(const struct figure *f)
@@ -849,7 +868,41 @@ struct run_info {
 	struct fl_config defaults;
 	uint64_t features;
 	int features_err;
+	double elapsed; /* seconds, the whole measurement */
+	double foreign; /* CPU seconds spent by everything but us meanwhile */
+	double steal;	/* CPU seconds the hypervisor took meanwhile */
 };
+
+/*
+ * The machine's busy and stolen CPU time so far, and our own, in seconds:
+ * their difference over the run says how quiet the machine was.
+ */
+struct cpu_times {
+	double busy, steal, self;
+};
+
+static void read_cpu_times(struct cpu_times *ct)
+{
+	unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+			   steal = 0;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	struct rusage ru;
+	FILE *fp;
+
+	memset(ct, 0, sizeof(*ct));
+	fp = fopen("/proc/stat", "r");
+	if (fp) {
+		if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys,
+			   &idle, &iowait, &irq, &softirq, &steal) == 8) {
+			ct->busy = (double)(user + nice + sys + irq + softirq) / hz;
+			ct->steal = (double)steal / hz;
+		}
+		fclose(fp);
+	}
+	if (!getrusage(RUSAGE_SELF, &ru))
+		ct->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static void read_thp(char *buf, size_t len)
 {
@@ -891,16 +944,26 @@ static void print_table(const struct run_info *ri)
 {
 	unsigned int i;
 
-	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
-	       ri->date, ri->kernel, ri->cpus, ri->thp);
+	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING, ri->date,
+	       ri->kernel, ri->cpus, ri->thp);
 	printf("rounds %u (median; %u warm-up), scatter %zu pages (%zu MiB) per run, "
 	       "seq %zu MiB per run\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
 	printf("faultline defaults: handlers=%u fault_around=%u fault_around_max=%u "
 	       "(scatter runs use 1/1)\n",
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max);
-	printf("\n%-26s %8s %12s %-9s %17s %8s  %-26s %s\n", "figure", "median", "", "",
-	       "min .. max", "ratio", "anchor", "goal");
+	if (ri->features_err)
+		printf("userfaultfd features: unknown (%s)\n", strerror(-ri->features_err));
+	else
+		printf("userfaultfd features: %#" PRIx64 "\n", ri->features);
+	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
+	       "CPU), hypervisor steal %.1f CPU-s\n",
+	       ri->elapsed, ri->foreign, 100 * ri->foreign / ri->elapsed, ri->steal);
+	if (ri->foreign > QUIET * ri->elapsed)
+		printf("WARNING: the machine was not quiet; these figures are noisier than "
+		       "usual\n");
+	printf("\n%-29s %10s %-8s  %21s %8s  %-29s %s\n", "figure", "median", "unit", "min .. max",
+	       "ratio", "anchor", "goal");
 	for (i = 0; i < nfigures; i++) {
 		const struct figure *f = &figures[i];
 		double scale = f->pat == PAT_SEQ ? 1e-3 : 1;
@@ -909,19 +972,23 @@ static void print_table(const struct run_info *ri)
 		if (i && figures[i - 1].pat != f->pat)
 			printf("\n");
 		if (f->failed) {
-			printf("%-26s FAILED: %s\n", f->name, f->error);
+			printf("%-29s FAILED: %s\n", f->name, f->error);
 			continue;
 		}
 		if (f->goal > 0)
-			snprintf(goal, sizeof(goal), "%s %.2f: %s", f->pat == PAT_SEQ ? ">=" : "<=",
-				 f->goal, goal_met(f) ? "met" : "NOT MET");
-		printf("%-26s %8.3f %-12s %8.3f .. %8.3f %7.3fx  %-26s %s", f->name,
+			snprintf(goal, sizeof(goal), "%s %.2f: %s",
+				 f->pat == PAT_SEQ ? ">=" : "<=", f->goal,
+				 goal_verdict(f, "met", "NOT MET"));
+		printf("%-29s %10.3f %-8s  %9.3f .. %-9.3f %7.3fx  %-29s %s", f->name,
 		       f->median * scale, f->pat == PAT_SEQ ? "kpages/s" : "us/fault",
 		       f->min * scale, f->max * scale, f->ratio,
 		       f->anchor < 0 ? "(itself)" : figures[f->anchor].name, goal);
 		if (f->anchor2 >= 0)
 			printf("; %.2fx %s", f->ratio2, figures[f->anchor2].name);
 		printf("\n");
+		if (f->max > UNSTABLE * f->min)
+			printf("  UNSTABLE: max/min %.2f over the rounds; see BENCHMARKS.md\n",
+			       f->max / f->min);
 		if (f->warnings)
 			printf("  WARNING: %u run(s) did not fault once per page (%s)\n",
 			       f->warnings, f->note);
@@ -937,16 +1004,16 @@ static void print_table(const struct run_info *ri)
 			continue;
 		}
 		printf("BENCH name=%s value=%.*f unit=%s ratio=%.3f anchor=%s", f->name,
-		       f->pat == PAT_SEQ ? 0 : 3, f->median, unit_of(f), f->ratio,
-		       anchor_name(f));
+		       f->pat == PAT_SEQ ? 0 : 3, f->median, unit_of(f), f->ratio, anchor_name(f));
 		if (f->anchor2 >= 0)
 			printf(" ratio_kernel=%.3f anchor_kernel=%s", f->ratio2,
 			       figures[f->anchor2].name);
 		if (f->goal > 0)
 			printf(" goal=%s%.2f goal_met=%s", f->pat == PAT_SEQ ? ">=" : "<=", f->goal,
-			       goal_met(f) ? "yes" : "no");
-		printf(" rounds=%u min=%.*f max=%.*f\n", f->nsamples, f->pat == PAT_SEQ ? 0 : 3,
-		       f->min, f->pat == PAT_SEQ ? 0 : 3, f->max);
+			       goal_verdict(f, "yes", "no"));
+		printf(" rounds=%u min=%.*f max=%.*f spread=%.2f\n", f->nsamples,
+		       f->pat == PAT_SEQ ? 0 : 3, f->min, f->pat == PAT_SEQ ? 0 : 3, f->max,
+		       f->max / f->min);
 	}
 }
 
@@ -966,6 +1033,8 @@ static void print_json(const struct run_info *ri)
 	       FL_VERSION_STRING, ri->date);
 	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
 	       ri->thp);
+	printf("  \"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
+	       ri->elapsed, ri->foreign, ri->steal);
 	printf("  \"rounds\": %u, \"warmup\": %u, \"scatter_pages\": %zu, \"seq_mib\": %zu,\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.seq_mib);
 	printf("  \"defaults\": {\"handlers\": %u, \"fault_around\": %u, "
@@ -977,8 +1046,7 @@ static void print_json(const struct run_info *ri)
 
 		printf("    {\"name\": \"%s\", \"threads\": %u, \"touch\": \"%s\", "
 		       "\"unit\": \"%s\", ",
-		       f->name, f->threads, f->touch == TOUCH_WRITE ? "write" : "read",
-		       unit_of(f));
+		       f->name, f->threads, f->touch == TOUCH_WRITE ? "write" : "read", unit_of(f));
 		if (f->failed) {
 			printf("\"status\": \"failed\", \"error\": \"%s\"}%s\n", f->error,
 			       i + 1 < nfigures ? "," : "");
@@ -996,7 +1064,7 @@ static void print_json(const struct run_info *ri)
 		if (f->goal > 0)
 			printf("\"goal\": \"%s%.2f\", \"goal_met\": %s, ",
 			       f->pat == PAT_SEQ ? ">=" : "<=", f->goal,
-			       goal_met(f) ? "true" : "false");
+			       isnan(f->ratio) ? "null" : goal_verdict(f, "true", "false"));
 		printf("\"warnings\": %u, \"note\": \"%s\", \"samples\": [", f->warnings, f->note);
 		for (j = 0; j < f->nsamples; j++)
 			printf("%.6g%s", f->samples[j], j + 1 < f->nsamples ? ", " : "");
@@ -1040,8 +1108,7 @@ static void usage(FILE *out)
 		opt.rounds, opt.warmup, opt.pages, opt.seq_mib, MAX_THREADS, opt.timeout);
 }
 
-static unsigned long parse_num(const char *s, const char *what, unsigned long lo,
-			       unsigned long hi)
+static unsigned long parse_num(const char *s, const char *what, unsigned long lo, unsigned long hi)
 {
 	char *end;
 	unsigned long v;
@@ -1091,22 +1158,22 @@ enum {
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "rounds", required_argument, NULL, 'r' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "pages", required_argument, NULL, 'p' },
-		{ "seq-mib", required_argument, NULL, 's' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "touch", required_argument, NULL, OPT_TOUCH },
-		{ "no-scatter", no_argument, NULL, OPT_NO_SCATTER },
-		{ "no-seq", no_argument, NULL, OPT_NO_SEQ },
-		{ "cpu-app", required_argument, NULL, OPT_CPU_APP },
-		{ "cpu-handler", required_argument, NULL, OPT_CPU_HANDLER },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "no-preheat", no_argument, NULL, OPT_NO_PREHEAT },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"rounds", required_argument, NULL, 'r'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"pages", required_argument, NULL, 'p'},
+		{"seq-mib", required_argument, NULL, 's'},
+		{"threads", required_argument, NULL, 't'},
+		{"touch", required_argument, NULL, OPT_TOUCH},
+		{"no-scatter", no_argument, NULL, OPT_NO_SCATTER},
+		{"no-seq", no_argument, NULL, OPT_NO_SEQ},
+		{"cpu-app", required_argument, NULL, OPT_CPU_APP},
+		{"cpu-handler", required_argument, NULL, OPT_CPU_HANDLER},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c, list[MAX_THREADS];
 	unsigned int i;
@@ -1127,15 +1194,16 @@ static void parse_args(int argc, char **argv)
 			opt.seq_mib = parse_num(optarg, "seq MiB", 1, 1ul << 16);
 			break;
 		case 't':
-			opt.nthreads_list =
-				parse_list(optarg, "thread counts", list, MAX_THREADS, 1, MAX_THREADS);
+			opt.nthreads_list = parse_list(optarg, "thread counts", list, MAX_THREADS,
+						       1, MAX_THREADS);
 			for (i = 0; i < opt.nthreads_list; i++)
 				opt.threads[i] = (unsigned int)list[i];
 			break;
 		case OPT_TOUCH:
 			opt.touch_write = opt.touch_read = false;
 			snprintf(buf, sizeof(buf), "%s", optarg);
-			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			for (tok = strtok_r(buf, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
 				if (!strcmp(tok, "write")) {
 					opt.touch_write = true;
 				} else if (!strcmp(tok, "read")) {
@@ -1188,13 +1256,14 @@ static void parse_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct run_info ri;
+	struct cpu_times ct0, ct1;
 	unsigned int r, i, failed = 0;
 	uint64_t t0;
 
 	parse_args(argc, argv);
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	zero_page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+	zero_page =
+		mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (zero_page == MAP_FAILED) {
 		perror("bench: mmap");
 		return 2;
@@ -1204,6 +1273,7 @@ int main(int argc, char **argv)
 	gather_info(&ri);
 	build_figures();
 
+	read_cpu_times(&ct0);
 	t0 = now_ns();
 	for (r = 0; r < opt.warmup + opt.rounds; r++) {
 		bool record = r >= opt.warmup;
@@ -1212,10 +1282,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench: round %u/%u\n", r - opt.warmup + 1, opt.rounds);
 		else
 			fprintf(stderr, "bench: warm-up %u/%u\n", r + 1, opt.warmup);
+		/* Every other round backwards: no figure always follows the same one. */
 		for (i = 0; i < nfigures; i++)
-			run_figure(&figures[i], record);
+			run_figure(&figures[r % 2 ? nfigures - 1 - i : i], record);
 	}
-	fprintf(stderr, "bench: %.1f s\n", (double)(now_ns() - t0) / 1e9);
+	ri.elapsed = (double)(now_ns() - t0) / 1e9;
+	read_cpu_times(&ct1);
+	ri.foreign = (ct1.busy - ct0.busy) - (ct1.self - ct0.self);
+	if (ri.foreign < 0)
+		ri.foreign = 0;
+	ri.steal = ct1.steal - ct0.steal;
+	fprintf(stderr, "bench: %.1f s\n", ri.elapsed);
 
 	summarise();
 	if (opt.json)

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reclaim: keep a space's memory (present pages plus frames holding a page)
+ * under its budget.
+ *
+ * Victims: a CLOCK (second chance) over the page-table chunks.  User space
+ * cannot see the accessed bits of the page table, so a page's reference bit
+ * (PTE_REF) is set when a fault installs it and cleared when the hand passes;
+ * a page not faulted on since the last pass is a victim.  This is CLOCK over
+ * fault-time references: a page in constant use without faults looks cold
+ * and is evicted, and its next fault marks it hot again.
+ *
+ * Eviction of a batch (the victims of one chunk, within one VMA):
+ *   the VMA is read-locked (trylock) so that its layout cannot change, and
+ *   the chunk's ptl is held throughout, so that a fault on a victim waits
+ *   (the migration-entry case: briefly, holding its own lock);
+ *   dirty victims are write-protected (one ioctl per run) so a store traps,
+ *   copied into frames, checked for all-zero (dropped without I/O), given
+ *   slots (consecutive: sequential write-out), zapped (one MADV_DONTNEED per
+ *   run), and written asynchronously; clean victims (installed from a valid
+ *   swap copy, write-protected since) are zapped without a write.
+ * A fault that meets the page before its write finishes finds it in the
+ * swap cache (its frame) and needs no I/O.
+ *
+ * Background: a reclaimer thread keeps wmark_high pages free, woken when the
+ * free pages fall below wmark_low.  Direct: a fault that finds no room evicts
+ * before it installs.
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BATCH PT_CHUNK_PAGES
+
+void reclaim_chunk_added(struct fl_space *sp, struct pt_chunk *c)
+{
+	pthread_mutex_lock(&sp->clock_lock);
+	cds_list_add_tail(&c->lru, &sp->lru);
+	pthread_mutex_unlock(&sp->clock_lock);
+}
+
+/* Context: the chunk is being freed (after a grace period). */
+void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c)
+{
+	pthread_mutex_lock(&sp->clock_lock);
+	if (sp->hand == &c->lru)
+		sp->hand = c->lru.next;
+	cds_list_del(&c->lru);
+	pthread_mutex_unlock(&sp->clock_lock);
+}
+
+/* lock_vma_under_rcu() without the fault counters: reclaim is not a fault. */
+static struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
+{
+	struct vma_index *idx;
+	struct vma *vma = NULL;
+	size_t i;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, addr);
+	if (i < idx->nr && idx->v[i]->vm_start <= addr && vma_start_read(idx->v[i])) {
+		vma = idx->v[i];
+		if (atomic_load_explicit(&vma->detached, memory_order_acquire)) {
+			vma_end_read(vma);
+			vma = NULL;
+		}
+	}
+	fl_rcu_read_unlock();
+	return vma;
+}
+
+static bool all_zero(const void *buf)
+{
+	const uint64_t *w = buf;
+
+	for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Call fn(start, end) for each run of set bits of mask (page offsets from
+ * base). */
+static int for_each_run(uint64_t mask, unsigned long base,
+			int (*fn)(struct fl_space *, unsigned long, unsigned long, bool),
+			struct fl_space *sp, bool arg)
+{
+	while (mask) {
+		int s = __builtin_ctzll(mask);
+		uint64_t rest = ~(mask >> s);
+		int n = rest ? __builtin_ctzll(rest) : 64 - s;
+		int ret = fn(sp, base + (unsigned long)s * PAGE_SIZE,
+			     base + (unsigned long)(s + n) * PAGE_SIZE, arg);
+		if (ret)
+			return ret;
+		mask &= n + s >= 64 ? 0 : ~0ULL << (s + n);
+	}
+	return 0;
+}
+
+static int run_wp(struct fl_space *sp, unsigned long s, unsigned long e, bool wp)
+{
+	int ret = uffd_writeprotect(sp, s, e - s, wp);
+
+	if (ret)
+		fl_dbg(sp, "UFFDIO_WRITEPROTECT %#lx-%#lx: %s", s, e, strerror(-ret));
+	return ret;
+}
+
+static int run_zap(struct fl_space *sp, unsigned long s, unsigned long e, bool unused)
+{
+	return madvise((void *)s, e - s, MADV_DONTNEED) ? -errno : 0;
+}
+
+/*
+ * Evict the victims (bit i: page base + i) of chunk c inside vma.
+ * Context: vma read-locked; no ptl held.  Return: pages freed (present pages
+ * zapped, swap-cache frames dropped).
+ */
+static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, uint64_t want,
+			bool force)
+{
+	struct frame *fr[BATCH] = {0};
+	uint32_t slots[BATCH];
+	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zap;
+	unsigned long base = c->base;
+	unsigned int nslots = 0, ndirty = 0, k;
+	long freed = 0;
+
+	pt_lock(c);
+	for (unsigned int i = 0; i < BATCH; i++) {
+		if (!(want & (1ULL << i)))
+			continue;
+		uint64_t pte = READ_ONCE(c->pte[i]);
+		if (pte_type(pte) == PTE_PRESENT && (force || !(pte & PTE_REF))) {
+			if (pte & PTE_WP)
+				clean |= 1ULL << i;
+			else
+				dirty |= 1ULL << i;
+		} else if (pte_type(pte) == PTE_FRAME) {
+			struct frame *f = frame_of(sp, pte);
+			pthread_mutex_lock(&f->lock);
+			if ((f->flags & FRAME_UPTODATE) &&
+			    !(f->flags & (FRAME_LOCKED | FRAME_WRITEBACK | FRAME_WERROR)) &&
+			    !f->pins && !f->waiters && f->slot != SWAP_NO_SLOT) {
+				/* A swap-cache page: its copy is valid; let it go. */
+				if ((f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ)
+					count_event(sp, reads_wasted);
+				WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, 0, f->slot));
+				f->owns_slot = false;
+				drop |= 1ULL << i;
+			}
+			pthread_mutex_unlock(&f->lock);
+			if (drop & (1ULL << i)) {
+				frame_detach(sp, f);
+				freed++;
+			}
+		}
+	}
+	/* Dirty pages: stores must trap while we copy. */
+	if (dirty && (vma->prot & PROT_WRITE) && for_each_run(dirty, base, run_wp, sp, true)) {
+		fl_dbg(sp, "write-protect for eviction failed at %#lx: errno %d", base, errno);
+		dirty = 0;
+	}
+	for (unsigned int i = 0; i < BATCH && dirty; i++) {
+		if (!(dirty & (1ULL << i)))
+			continue;
+		void *page = (void *)(base + (unsigned long)i * PAGE_SIZE);
+		struct frame *f = frame_alloc(sp);
+		if (!f) {
+			/* Out of frames: the rest stays, writable again. */
+			uint64_t rest = dirty & ~((1ULL << i) - 1);
+			if (vma->prot & PROT_WRITE)
+				for_each_run(rest, base, run_wp, sp, false);
+			dirty &= ~rest;
+			break;
+		}
+		if (vma->prot & PROT_READ)
+			memcpy(f->buf, page, PAGE_SIZE);
+		else if (pread(sp->mem_fd, f->buf, PAGE_SIZE, (off_t)(unsigned long)page) !=
+			 (ssize_t)PAGE_SIZE)
+			FL_BUG_ON(1); /* /proc/self/mem reads any mapped page */
+		if (all_zero(f->buf)) {
+			frame_free(sp, f);
+			dirty &= ~(1ULL << i);
+			zero |= 1ULL << i;
+			continue;
+		}
+		fr[i] = f;
+		ndirty++;
+	}
+	if (ndirty) {
+		nslots = swap_slots_alloc(&sp->dev, ndirty, slots);
+		if (nslots < ndirty)
+			fl_dbg(sp, "the swap store is full: %u pages stay resident",
+			       ndirty - nslots);
+	}
+	/* Those without a slot stay: lift their protection, free frames. */
+	k = 0;
+	for (unsigned int i = 0; i < BATCH; i++) {
+		if (!fr[i])
+			continue;
+		if (k < nslots) {
+			fr[i]->slot = slots[k++];
+			continue;
+		}
+		dirty &= ~(1ULL << i);
+		frame_free(sp, fr[i]);
+		fr[i] = NULL;
+		if (vma->prot & PROT_WRITE)
+			uffd_writeprotect(sp, base + (unsigned long)i * PAGE_SIZE, PAGE_SIZE,
+					  false);
+	}
+	zap = clean | dirty | zero;
+	if (zap && for_each_run(zap, base, run_zap, sp, false))
+		FL_BUG_ON(1); /* MADV_DONTNEED of a mapped anonymous range */
+	for (unsigned int i = 0; i < BATCH; i++) {
+		uint64_t bit = 1ULL << i;
+		if (!(zap & bit))
+			continue;
+		uint64_t pte = READ_ONCE(c->pte[i]);
+		if (clean & bit) {
+			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, 0, pte_value(pte)));
+			count_event(sp, clean_drops);
+		} else if (zero & bit) {
+			WRITE_ONCE(c->pte[i], PTE_NONE);
+			count_event(sp, zero_drops);
+		} else {
+			struct frame *f = fr[i];
+			f->addr = base + (unsigned long)i * PAGE_SIZE;
+			f->chunk = c;
+			f->flags = FRAME_UPTODATE | FRAME_WRITEBACK;
+			f->owns_slot = true;
+			f->io = (struct swap_io){.slot = f->slot,
+						 .write = true,
+						 .buf = f->buf,
+						 .done = swap_write_done};
+			WRITE_ONCE(c->pte[i], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
+		}
+	}
+	long n = __builtin_popcountll(zap);
+	c->nr_present -= (unsigned int)n;
+	atomic_fetch_sub(&sp->resident_pages, n);
+	freed += n;
+	pt_unlock(c);
+	/* Consecutive slots: the writes go out in order. */
+	for (unsigned int i = 0; i < BATCH; i++)
+		if (fr[i] && (dirty & (1ULL << i)) && swap_submit(&sp->dev, &fr[i]->io))
+			swap_write_done(&fr[i]->io, -EIO);
+	return freed;
+}
+
+/*
+ * Look at one chunk under the hand: give referenced pages their second
+ * chance, evict the others (or, with force, all present pages in range).
+ * Context: rcu_read_lock held (keeps c); no ptl.
+ */
+static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long start,
+			 unsigned long end, bool force)
+{
+	uint64_t cand = 0;
+	long freed = 0;
+
+	for (unsigned int i = 0; i < BATCH; i++) {
+		unsigned long a = c->base + (unsigned long)i * PAGE_SIZE;
+		if (a < start || a >= end)
+			continue;
+		uint64_t pte = READ_ONCE(c->pte[i]);
+		if (pte_type(pte) == PTE_PRESENT) {
+			if ((pte & PTE_REF) && !force) {
+				/* Second chance.  A racing install may set it
+				 * again: that only keeps a page longer. */
+				atomic_fetch_and(&c->pte[i], ~PTE_REF);
+				continue;
+			}
+			cand |= 1ULL << i;
+		} else if (pte_type(pte) == PTE_FRAME) {
+			cand |= 1ULL << i;
+		}
+	}
+	while (cand) {
+		unsigned long a = c->base + (unsigned long)__builtin_ctzll(cand) * PAGE_SIZE;
+		struct vma *vma = vma_trylock_at(sp, a);
+		uint64_t in = 0;
+		for (unsigned int i = 0; i < BATCH; i++) {
+			unsigned long p = c->base + (unsigned long)i * PAGE_SIZE;
+			if ((cand & (1ULL << i)) &&
+			    (!vma || (p >= vma->vm_start && p < vma->vm_end)))
+				in |= 1ULL << i;
+		}
+		if (!in)
+			in = cand & -cand;
+		cand &= ~in;
+		if (!vma)
+			continue; /* its layout is changing: not now */
+		freed += evict_chunk(sp, vma, c, in, force);
+		vma_end_read(vma);
+	}
+	return freed;
+}
+
+/*
+ * Free about want pages.  Context: no ptl, no VMA lock of the space except
+ * the caller's own fault lock (direct reclaim), which is only ever read-held
+ * here too.  Never sleeps on I/O.  Return: pages freed.
+ */
+long reclaim_pages(struct fl_space *sp, long want, bool direct)
+{
+	long freed = 0, scanned = 0, limit = 2 * atomic_load(&sp->nr_chunks) + 2;
+
+	if (!sp->swap_on)
+		return 0;
+	pthread_mutex_lock(&sp->reclaim_lock);
+	while (freed < want && scanned++ < limit) {
+		struct pt_chunk *c = NULL;
+
+		rcu_read_lock();
+		pthread_mutex_lock(&sp->clock_lock);
+		if (!cds_list_empty(&sp->lru)) {
+			if (sp->hand == &sp->lru || !sp->hand)
+				sp->hand = sp->lru.next;
+			c = cds_list_entry(sp->hand, struct pt_chunk, lru);
+			sp->hand = sp->hand->next;
+		}
+		pthread_mutex_unlock(&sp->clock_lock);
+		if (c)
+			freed += shrink_chunk(sp, c, 0, ULONG_MAX, false);
+		fl_rcu_read_unlock();
+		if (!c)
+			break;
+	}
+	pthread_mutex_unlock(&sp->reclaim_lock);
+	if (direct)
+		count_event_n(sp, reclaim_direct, freed);
+	else
+		count_event_n(sp, reclaim_background, freed);
+	return freed;
+}
+
+/*
+ * MADV_PAGEOUT: evict the present pages of [start, end) now.
+ * Context: mmap_lock held for read.
+ */
+int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	if (!sp->swap_on)
+		return 0;
+	pthread_mutex_lock(&sp->reclaim_lock);
+	for (unsigned long b = start & PT_CHUNK_MASK; b < end; b += PT_CHUNK_SIZE) {
+		rcu_read_lock();
+		struct pt_chunk *c = pt_chunk_lookup(sp, b);
+		if (c)
+			shrink_chunk(sp, c, start, end, true);
+		fl_rcu_read_unlock();
+	}
+	pthread_mutex_unlock(&sp->reclaim_lock);
+	return 0;
+}
+
+static void kick_kswapd(struct fl_space *sp)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&sp->kswapd_kicked, true))
+		return;
+	if (write(sp->kswapd_fd, &one, sizeof(one)) < 0)
+		atomic_store(&sp->kswapd_kicked, false);
+}
+
+void mem_reserve(struct fl_space *sp, unsigned long n)
+{
+	long used;
+
+	if (!sp->swap_on)
+		return;
+	used = mem_used(sp) + (long)n;
+	if (used > sp->limit_pages - sp->wmark_low)
+		kick_kswapd(sp);
+	if (used > sp->limit_pages)
+		reclaim_pages(sp, used - sp->limit_pages + 16, true);
+}
+
+static void *kswapd_main(void *arg)
+{
+	struct fl_space *sp = arg;
+	struct pollfd pfd = {.fd = sp->kswapd_fd, .events = POLLIN};
+	uint64_t v;
+
+	while (!atomic_load(&sp->kswapd_stop)) {
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (read(sp->kswapd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		atomic_store(&sp->kswapd_kicked, false);
+		for (int rounds = 0; rounds < 64 && !atomic_load(&sp->kswapd_stop); rounds++) {
+			long free_pages = sp->limit_pages - mem_used(sp);
+			if (free_pages >= sp->wmark_high)
+				break;
+			if (!reclaim_pages(sp, sp->wmark_high - free_pages, false))
+				break;
+		}
+	}
+	return NULL;
+}
+
+int reclaim_init(struct fl_space *sp)
+{
+	int ret;
+
+	pthread_mutex_init(&sp->clock_lock, NULL);
+	pthread_mutex_init(&sp->reclaim_lock, NULL);
+	CDS_INIT_LIST_HEAD(&sp->lru);
+	sp->hand = &sp->lru;
+	sp->kswapd_fd = -1;
+	if (!sp->swap_on)
+		return 0;
+	sp->kswapd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sp->kswapd_fd < 0)
+		return -errno;
+	ret = pthread_create(&sp->kswapd, NULL, kswapd_main, sp);
+	if (ret)
+		return -ret;
+	sp->kswapd_started = true;
+	return 0;
+}
+
+void reclaim_destroy(struct fl_space *sp)
+{
+	if (sp->kswapd_started) {
+		atomic_store(&sp->kswapd_stop, true);
+		kick_kswapd(sp);
+		pthread_join(sp->kswapd, NULL);
+		sp->kswapd_started = false;
+	}
+	if (sp->kswapd_fd >= 0)
+		close(sp->kswapd_fd);
+	sp->kswapd_fd = -1;
+}

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Swap: frames (the swap cache and writeback buffers), I/O completion, and
+ * the faults that wait for it.
+ *
+ * Locks (see internal.h for the tree):
+ *   chunk->ptl      binds a page to its frame (PTE_FRAME) or slot
+ *   f->lock         a frame's flags, waiters, pins and slot ownership; nests
+ *                   inside a ptl, never the other way round
+ *   frame_lock      the free list (leaf)
+ *   retry_lock      the handler threads' retry queue (leaf)
+ *
+ * Frame lifetime: a frame is freed once it backs no page (never bound, or
+ * DETACHED), has no I/O in flight and no pins (parked or installing faults).
+ * Slot ownership: a slot belongs to exactly one of a PTE (SWAP, or PRESENT|WP)
+ * or a frame (f->owns_slot); whoever frees its owner frees the slot.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+long mem_used(struct fl_space *sp)
+{
+	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used);
+}
+
+struct frame *frame_alloc(struct fl_space *sp)
+{
+	struct frame *f;
+
+	pthread_mutex_lock(&sp->frame_lock);
+	f = sp->frame_free;
+	if (f)
+		sp->frame_free = f->next_free;
+	pthread_mutex_unlock(&sp->frame_lock);
+	if (!f)
+		return NULL;
+	f->flags = 0;
+	f->slot = SWAP_NO_SLOT;
+	f->owns_slot = false;
+	f->addr = 0;
+	f->chunk = NULL;
+	f->waiters = NULL;
+	f->pins = 0;
+	atomic_fetch_add(&sp->frames_used, 1);
+	return f;
+}
+
+/* Context: the frame backs nothing, has no I/O and no pins. */
+void frame_free(struct fl_space *sp, struct frame *f)
+{
+	if (f->owns_slot && f->slot != SWAP_NO_SLOT)
+		swap_slot_free(&sp->dev, f->slot);
+	f->owns_slot = false;
+	f->slot = SWAP_NO_SLOT;
+	atomic_fetch_sub(&sp->frames_used, 1);
+	pthread_mutex_lock(&sp->frame_lock);
+	f->next_free = sp->frame_free;
+	sp->frame_free = f;
+	pthread_mutex_unlock(&sp->frame_lock);
+}
+
+/* Context: f->lock held.  Return: whether the caller must free it (after
+ * unlocking). */
+static bool frame_unused_locked(struct frame *f)
+{
+	return (f->flags & FRAME_DETACHED) && !(f->flags & (FRAME_LOCKED | FRAME_WRITEBACK)) &&
+	       !f->pins && !f->waiters;
+}
+
+/* Drop a pin taken by a parked or installing fault. */
+void frame_unpin(struct fl_space *sp, struct frame *f)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&f->lock);
+	FL_BUG_ON(f->pins <= 0);
+	f->pins--;
+	free_it = frame_unused_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	if (free_it)
+		frame_free(sp, f);
+}
+
+/*
+ * Unbind the frame from its page (the page was zapped, or installed).
+ * Context: the ptl of its chunk held; the PTE no longer names it.
+ */
+void frame_detach(struct fl_space *sp, struct frame *f)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&f->lock);
+	f->flags |= FRAME_DETACHED;
+	f->addr = 0;
+	f->chunk = NULL;
+	free_it = frame_unused_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	if (free_it)
+		frame_free(sp, f);
+}
+
+/*
+ * Forget the entry at addr, for munmap and MADV_DONTNEED: free its slot, and
+ * detach its frame (I/O in flight finishes on its own; parked faults retry
+ * and find the new state).
+ * Context: the ptl of c held.  Return: nothing; resident counts adjusted by
+ * the caller for PRESENT entries.
+ */
+void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr)
+{
+	uint64_t pte = READ_ONCE(c->pte[pt_index(addr)]);
+
+	switch (pte_type(pte)) {
+	case PTE_PRESENT:
+		if (pte & PTE_WP)
+			swap_slot_free(&sp->dev, pte_value(pte));
+		break;
+	case PTE_SWAP:
+		swap_slot_free(&sp->dev, pte_value(pte));
+		break;
+	case PTE_FRAME: {
+		struct frame *f = frame_of(sp, pte);
+		pthread_mutex_lock(&f->lock);
+		/* The slot, if any, stays with the frame and goes with it. */
+		f->owns_slot = f->slot != SWAP_NO_SLOT;
+		pthread_mutex_unlock(&f->lock);
+		frame_detach(sp, f);
+		break;
+	}
+	}
+	WRITE_ONCE(c->pte[pt_index(addr)], PTE_NONE);
+}
+
+/* ---- waiting -------------------------------------------------------- */
+
+static void futex_wake_one(_Atomic uint32_t *addr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void retry_enqueue(struct fl_space *sp, struct waiter *w)
+{
+	uint64_t one = 1;
+
+	w->qnext = NULL;
+	pthread_mutex_lock(&sp->retry_lock);
+	if (sp->retry_tail)
+		sp->retry_tail->qnext = w;
+	else
+		sp->retry_head = w;
+	sp->retry_tail = w;
+	pthread_mutex_unlock(&sp->retry_lock);
+	if (write(sp->retry_fd, &one, sizeof(one)) < 0)
+		FL_BUG_ON(errno != EAGAIN);
+}
+
+/*
+ * Run a continuation: the rest of a fault that waited for its frame.
+ * Context: no faultline lock held, except the VMA read lock a CONT_INSTALL
+ * continuation was handed.  Never sleeps on I/O: a fault that must wait
+ * again parks again.  Runs on the completion thread (CONT_INSTALL, and
+ * CONT_RETRY_VMA when the VMA lock can be taken), on a handler thread
+ * (retries), or on the faulting thread (sigbus delivery).
+ */
+void cont_run(struct waiter *w)
+{
+	struct fl_space *sp = w->sp;
+	struct frame *f = w->frame;
+	int ret;
+
+	count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
+	frame_unpin(sp, f);
+	switch (w->action) {
+	case CONT_INSTALL:
+		/* hold: the fault kept its VMA lock; finish it under that. */
+		if (!w->on_stack)
+			vma_adopt(w->vma);
+		ret = handle_mm_fault(sp, w->vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK, w->t0);
+		if (ret & VM_FAULT_PARKED)
+			return;
+		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
+			vma_end_read(w->vma);
+		if (ret & VM_FAULT_RETRY) {
+			count_vm_vma_lock_event(sp, vma_lock_retry);
+			ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		} else {
+			count_vm_vma_lock_event(sp, vma_lock_success);
+		}
+		break;
+	case CONT_RETRY_VMA: {
+		/* drop-vma: if the page is up to date, take the VMA lock again
+		 * and finish without a retry. */
+		struct vma *vma = lock_vma_under_rcu(sp, w->addr);
+		if (vma) {
+			ret = handle_mm_fault(sp, vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK,
+					      w->t0);
+			if (ret & VM_FAULT_PARKED)
+				return;
+			if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
+				vma_end_read(vma);
+			if (!(ret & VM_FAULT_RETRY)) {
+				count_vm_vma_lock_event(sp, vma_lock_success);
+				break;
+			}
+		}
+		count_vm_vma_lock_event(sp, vma_lock_retry);
+		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		break;
+	}
+	case CONT_RETRY_MMAP:
+	default:
+		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		break;
+	}
+	if (ret & VM_FAULT_PARKED)
+		return;
+	fault_done(sp, w->addr, w->flags, ret, w->t0);
+	if (!w->on_stack)
+		free(w);
+}
+
+/* The handler threads' part: run the queued retries.  Context: none held. */
+void run_retry_queue(struct fl_space *sp)
+{
+	for (;;) {
+		pthread_mutex_lock(&sp->retry_lock);
+		struct waiter *w = sp->retry_head;
+		if (w) {
+			sp->retry_head = w->qnext;
+			if (!sp->retry_head)
+				sp->retry_tail = NULL;
+		}
+		pthread_mutex_unlock(&sp->retry_lock);
+		if (!w)
+			return;
+		cont_run(w);
+	}
+}
+
+/* Hand a waiter whose frame is ready to whoever must run it. */
+static void waiter_ready(struct waiter *w)
+{
+	if (w->on_stack) {
+		atomic_store_explicit(&w->done, 1, memory_order_release);
+		futex_wake_one(&w->done);
+		return;
+	}
+	if (w->action == CONT_RETRY_MMAP)
+		retry_enqueue(w->sp, w);
+	else
+		cont_run(w); /* never sleeps: takes only trylocks and ptls */
+}
+
+/* ---- I/O completions (reaper thread) ---------------------------------- */
+
+void swap_read_done(struct swap_io *io, int res)
+{
+	struct frame *f = (struct frame *)io;
+	struct fl_space *sp = f->sp;
+	struct waiter *w, *next;
+	bool free_it;
+
+	pthread_mutex_lock(&f->lock);
+	f->flags &= ~FRAME_LOCKED;
+	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
+	w = f->waiters;
+	f->waiters = NULL;
+	free_it = frame_unused_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	if (res) {
+		count_event(sp, read_errors);
+		fl_log("swap read of slot %u failed: %s; the page will be poisoned", f->slot,
+		       strerror(-res));
+	} else {
+		count_event(sp, swap_ins);
+	}
+	for (; w; w = next) {
+		next = w->next;
+		waiter_ready(w);
+	}
+	if (free_it)
+		frame_free(sp, f);
+}
+
+void swap_write_done(struct swap_io *io, int res)
+{
+	struct frame *f = (struct frame *)io;
+	struct fl_space *sp = f->sp;
+	struct pt_chunk *c;
+	unsigned long addr;
+	bool detached, free_it = false;
+
+	if (res) {
+		count_event(sp, write_errors);
+		fl_log("swap write of slot %u failed: %s; the page stays in memory", f->slot,
+		       strerror(-res));
+	} else {
+		count_event(sp, swap_outs);
+	}
+	rcu_read_lock();
+	pthread_mutex_lock(&f->lock);
+	f->flags &= ~FRAME_WRITEBACK;
+	detached = f->flags & FRAME_DETACHED;
+	c = f->chunk;
+	addr = f->addr;
+	if (detached)
+		free_it = frame_unused_locked(f);
+	pthread_mutex_unlock(&f->lock);
+	if (detached) {
+		fl_rcu_read_unlock();
+		if (free_it)
+			frame_free(sp, f);
+		return;
+	}
+	/* The chunk outlives this read-side section (freed after a grace
+	 * period); the ptl says whether the page still uses the frame. */
+	pt_lock(c);
+	uint64_t pte = READ_ONCE(c->pte[pt_index(addr)]);
+	if (pte_type(pte) == PTE_FRAME && frame_of(sp, pte) == f) {
+		pthread_mutex_lock(&f->lock);
+		if (res) {
+			/* Keep the page here: resident, nothing lost. */
+			f->flags |= FRAME_WERROR;
+			f->owns_slot = true; /* freed with the frame */
+		} else if (!f->pins && !f->waiters) {
+			/* Written: the page lives in its slot now. */
+			WRITE_ONCE(c->pte[pt_index(addr)], mk_pte(PTE_SWAP, 0, f->slot));
+			f->owns_slot = false;
+			f->flags |= FRAME_DETACHED;
+			f->addr = 0;
+			f->chunk = NULL;
+			free_it = frame_unused_locked(f);
+		} else {
+			/* A fault is taking it: it stays in the swap cache with
+			 * a valid copy. */
+			f->owns_slot = true;
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	pt_unlock(c);
+	fl_rcu_read_unlock();
+	if (free_it)
+		frame_free(sp, f);
+}
+
+/*
+ * MADV_WILLNEED: start reading the swapped pages of [start, end) into the
+ * swap cache, as far as frames allow; their faults will need no I/O.
+ * Context: mmap_lock held for read.
+ */
+void swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	if (!sp->swap_on)
+		return;
+	for (unsigned long a = start; a < end; a += PAGE_SIZE) {
+		struct pt_chunk *c = pt_chunk_lookup(sp, a);
+		if (!c) {
+			a = (a & PT_CHUNK_MASK) + PT_CHUNK_SIZE - PAGE_SIZE;
+			continue;
+		}
+		if (pte_type(READ_ONCE(c->pte[pt_index(a)])) != PTE_SWAP)
+			continue;
+		mem_reserve(sp, 1);
+		pt_lock(c);
+		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
+		struct frame *f = pte_type(pte) == PTE_SWAP ? frame_alloc(sp) : NULL;
+		if (f) {
+			f->slot = pte_value(pte);
+			f->owns_slot = true;
+			f->addr = a;
+			f->chunk = c;
+			f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+			f->io = (struct swap_io){
+				.slot = f->slot, .buf = f->buf, .done = swap_read_done};
+			WRITE_ONCE(c->pte[pt_index(a)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
+			if (swap_submit(&sp->dev, &f->io))
+				swap_read_done(&f->io, -EIO);
+		}
+		pt_unlock(c);
+		if (!f && pte_type(pte) == PTE_SWAP)
+			return; /* out of frames */
+	}
+}
+
+/* MADV_COLD: the pages of [start, end) lose their reference bits. */
+void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	for (unsigned long a = start; a < end; a += PAGE_SIZE) {
+		struct pt_chunk *c = pt_chunk_lookup(sp, a);
+		if (!c) {
+			a = (a & PT_CHUNK_MASK) + PT_CHUNK_SIZE - PAGE_SIZE;
+			continue;
+		}
+		atomic_fetch_and(&c->pte[pt_index(a)], ~PTE_REF);
+	}
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+int swap_init(struct fl_space *sp)
+{
+	size_t n = sp->cfg.swap_frames;
+	int ret;
+
+	pthread_mutex_init(&sp->frame_lock, NULL);
+	pthread_mutex_init(&sp->retry_lock, NULL);
+	sp->retry_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sp->mem_fd = -1;
+	if (sp->retry_fd < 0)
+		return -errno;
+	if (!sp->cfg.mem_limit)
+		return 0;
+	sp->limit_pages = (long)(sp->cfg.mem_limit >> PAGE_SHIFT);
+	if (sp->limit_pages < 64)
+		return -EINVAL; /* below 256 KiB nothing useful fits */
+	sp->wmark_high = sp->cfg.watermark ? (long)(sp->cfg.watermark >> PAGE_SHIFT)
+					   : MAX(sp->limit_pages / 32, 16);
+	sp->wmark_high = MIN(sp->wmark_high, sp->limit_pages / 2);
+	sp->wmark_low = MAX(sp->wmark_high / 2, 1);
+	/* Frames are memory too: at most a quarter of the budget. */
+	n = MIN(n, (size_t)MAX(sp->limit_pages / 4, 16));
+	sp->frames = calloc(n, sizeof(*sp->frames));
+	sp->frame_bufs = mmap(NULL, n * PAGE_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!sp->frames || sp->frame_bufs == MAP_FAILED) {
+		sp->frame_bufs = NULL;
+		return -ENOMEM;
+	}
+	sp->nr_frames = n;
+	for (size_t i = n; i-- > 0;) {
+		struct frame *f = &sp->frames[i];
+		pthread_mutex_init(&f->lock, NULL);
+		f->sp = sp;
+		f->buf = (char *)sp->frame_bufs + i * PAGE_SIZE;
+		f->slot = SWAP_NO_SLOT;
+		f->next_free = sp->frame_free;
+		sp->frame_free = f;
+	}
+	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	if (sp->mem_fd < 0)
+		return -errno;
+	ret = swapdev_open(&sp->dev, sp->cfg.swap_path, 256);
+	if (ret) {
+		fl_log("cannot open the swap store %s: %s",
+		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));
+		return ret;
+	}
+	sp->dev_open = true;
+	sp->swap_on = true;
+	return 0;
+}
+
+/* Context: every VMA is gone (all frames detached) and no fault runs. */
+void swap_destroy(struct fl_space *sp)
+{
+	if (sp->dev_open)
+		swapdev_close(&sp->dev); /* waits for the I/O in flight */
+	sp->dev_open = false;
+	if (sp->frames)
+		for (size_t i = 0; i < sp->nr_frames; i++)
+			pthread_mutex_destroy(&sp->frames[i].lock);
+	free(sp->frames);
+	sp->frames = NULL;
+	if (sp->frame_bufs)
+		munmap(sp->frame_bufs, sp->nr_frames * PAGE_SIZE);
+	if (sp->mem_fd >= 0)
+		close(sp->mem_fd);
+	if (sp->retry_fd >= 0)
+		close(sp->retry_fd);
+	sp->retry_fd = -1;
+	pthread_mutex_destroy(&sp->frame_lock);
+	pthread_mutex_destroy(&sp->retry_lock);
+}
