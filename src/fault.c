@@ -37,19 +37,31 @@ static bool access_error(struct vma *vma, unsigned int flags)
 	return !(vma->prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
 }
 
+/*
+ * The first-touch window of a fault at page.  A fault that continues one of
+ * the VMA's streams (it is where that stream's last window ended) doubles the
+ * window; any other starts at the base and takes over the stream slot that
+ * was used least recently.  *stream says which slot to update afterwards.
+ */
 static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, bool write,
-		      unsigned long *ws, unsigned long *we, unsigned int *wpages)
+		      unsigned long *ws, unsigned long *we, unsigned int *wpages,
+		      unsigned int *stream)
 {
 	unsigned int base = write ? 1 : sp->cfg.fault_around;
-	unsigned int w = base;
+	unsigned int w = base, i;
 	unsigned long s, e;
 
-	if (page == READ_ONCE(vma->fa_next)) {
-		/* Sequential: grow from the previous window. */
-		unsigned int prev = READ_ONCE(vma->fa_window);
+	for (i = 0; i < FA_STREAMS; i++)
+		if (page == READ_ONCE(vma->fa_next[i]))
+			break;
+	if (i < FA_STREAMS) {
+		/* Sequential: grow from the stream's previous window. */
+		unsigned int prev = READ_ONCE(vma->fa_window[i]);
 		w = MIN(MAX(prev * 2, base), sp->cfg.fault_around_max);
 		s = page;
 	} else {
+		i = atomic_fetch_add_explicit(&vma->fa_victim, 1, memory_order_relaxed) %
+		    FA_STREAMS;
 		s = page - ((page >> PAGE_SHIFT) % w) * PAGE_SIZE;
 	}
 	e = s + (unsigned long)w * PAGE_SIZE;
@@ -58,6 +70,7 @@ static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, 
 	*ws = MAX(s, vma->vm_start);
 	*we = MIN(e, vma->vm_end);
 	*wpages = w;
+	*stream = i;
 }
 
 static _Atomic uint64_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
@@ -107,10 +120,10 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	struct pt_chunk *chunks[MAX_WINDOW_CHUNKS];
 	unsigned long page = addr & PAGE_MASK, ws, we, rs, re, a;
 	bool write = flags & FAULT_FLAG_WRITE;
-	unsigned int wpages, nchunks, i;
+	unsigned int wpages, stream, nchunks, i;
 	int ret = VM_FAULT_NOPAGE;
 
-	window_of(sp, vma, page, write, &ws, &we, &wpages);
+	window_of(sp, vma, page, write, &ws, &we, &wpages, &stream);
 	if (sp->swap_on)
 		mem_reserve(sp, (we - ws) >> PAGE_SHIFT);
 	nchunks = (unsigned int)(((we - 1) >> 18) - (ws >> 18) + 1);
@@ -188,8 +201,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 			count_event_n(sp, pages_zero_filled, n);
 		else
 			count_event_n(sp, pages_zero_mapped, n);
-		WRITE_ONCE(vma->fa_next, a);
-		WRITE_ONCE(vma->fa_window, wpages);
+		WRITE_ONCE(vma->fa_next[stream], a);
+		WRITE_ONCE(vma->fa_window[stream], wpages);
 	}
 out:
 	for (i = nchunks; i-- > 0;)
@@ -289,9 +302,14 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	else
 		w->action = CONT_RETRY_MMAP;
 	w->vma = w->action == CONT_INSTALL ? vma : NULL;
+	/* Once on the list, w belongs to the completion (thread delivery
+	 * frees it): read nothing of it after the unlock. */
+	enum cont_action action = w->action;
 	f->pins++;
 	w->next = f->waiters;
 	f->waiters = w;
+	if (action == CONT_INSTALL && !sigbus)
+		vma_handoff(vma); /* the completion will release it */
 	pthread_mutex_unlock(&f->lock);
 	pt_unlock(c);
 	count_event(sp, parked);
@@ -299,11 +317,9 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	/* release_fault_lock(), unless the policy holds it. */
 	if (!(flags & FAULT_FLAG_VMA_LOCK))
 		mmap_read_unlock(sp);
-	else if (w->action != CONT_INSTALL)
+	else if (action != CONT_INSTALL)
 		vma_end_read(vma);
-	else if (!sigbus)
-		vma_handoff(vma); /* the completion will release it */
-	if ((flags & FAULT_FLAG_VMA_LOCK) && w->action == CONT_RETRY_MMAP)
+	if ((flags & FAULT_FLAG_VMA_LOCK) && action == CONT_RETRY_MMAP)
 		ret |= VM_FAULT_RETRY; /* drop: counted as a retry now */
 	if (sigbus) {
 		while (!atomic_load_explicit(&w->done, memory_order_acquire))

@@ -284,8 +284,12 @@ struct vma {
 	_Atomic bool detached;
 
 	/* Fault-around hints: racy by design, relaxed atomics. */
-	_Atomic unsigned long fa_next;
-	_Atomic unsigned int fa_window;
+	/* Up to FA_STREAMS sequential first-touch streams (threads filling
+	 * their own parts of one VMA), as readahead keeps per-stream state. */
+#define FA_STREAMS 4
+	_Atomic unsigned long fa_next[FA_STREAMS];
+	_Atomic unsigned int fa_window[FA_STREAMS];
+	_Atomic unsigned int fa_victim;
 
 	struct rcu_head rcu;
 };

@@ -168,11 +168,16 @@ static void retry_enqueue(struct fl_space *sp, struct waiter *w)
  * CONT_RETRY_VMA when the VMA lock can be taken), on a handler thread
  * (retries), or on the faulting thread (sigbus delivery).
  */
-void cont_run(struct waiter *w)
+void cont_run(struct waiter *wp)
 {
+	/* The waiter is done with: keep a copy, free the original. */
+	struct waiter copy = *wp, *w = &copy;
 	struct fl_space *sp = w->sp;
 	struct frame *f = w->frame;
 	int ret;
+
+	if (!wp->on_stack)
+		free(wp);
 
 	count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
 	frame_unpin(sp, f);
@@ -221,8 +226,6 @@ void cont_run(struct waiter *w)
 	if (ret & VM_FAULT_PARKED)
 		return;
 	fault_done(sp, w->addr, w->flags, ret, w->t0);
-	if (!w->on_stack)
-		free(w);
 }
 
 /* The handler threads' part: run the queued retries.  Context: none held. */

@@ -247,7 +247,6 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 		;
 	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
 	atomic_fetch_add(&d->inflight_samples, 1);
-	tsan_release(io);
 
 	pthread_mutex_lock(&d->sq_lock);
 	while (!(sqe = io_uring_get_sqe(&d->ring)))
@@ -265,6 +264,7 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 		io_uring_prep_read(sqe, d->fd, io->buf, SWAP_SLOT_SIZE, (uint64_t)off);
 	}
 	io_uring_sqe_set_data(sqe, io);
+	tsan_release(io); /* everything the reaper reads of io is set */
 	int ret = io_uring_submit(&d->ring);
 	pthread_mutex_unlock(&d->sq_lock);
 	if (ret < 0) {

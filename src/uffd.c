@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -186,49 +187,68 @@ int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len)
 
 #define UFFD_MSG_BATCH 16
 
+/*
+ * A handler thread.  Each has its own epoll set with the userfaultfd added
+ * EPOLLEXCLUSIVE, so that a fault message wakes one handler, not all; a
+ * wake-up costs epoll_wait and one read of up to UFFD_MSG_BATCH messages.
+ */
 static void *handler_main(void *arg)
 {
 	struct fl_space *sp = arg;
 	struct uffd_msg msg[UFFD_MSG_BATCH];
-	struct pollfd pfd[3] = {
-		{.fd = sp->uffd, .events = POLLIN},
-		{.fd = sp->stop_fd, .events = POLLIN},
-		{.fd = sp->retry_fd, .events = POLLIN},
-	};
+	struct epoll_event ev[3];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	uint64_t v;
 
-	while (!atomic_load(&sp->dying)) {
-		ssize_t n = read(sp->uffd, msg, sizeof(msg));
+	FL_BUG_ON(ep < 0);
+	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->uffd, &ev[0]));
+	ev[0] = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->stop_fd, &ev[0]));
+	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 2};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->retry_fd, &ev[0]));
 
-		if (n < 0) {
-			if (errno == EAGAIN) {
-				/* Retries of faults whose I/O completed first. */
-				if (read(sp->retry_fd, &v, sizeof(v)) > 0) {
-					run_retry_queue(sp);
-					continue;
-				}
-				if (poll(pfd, 3, -1) < 0 && errno != EINTR)
-					break;
-				continue;
-			}
+	while (!atomic_load(&sp->dying)) {
+		int nev = epoll_wait(ep, ev, 3, -1);
+
+		if (nev < 0) {
 			if (errno == EINTR)
 				continue;
-			fl_log("userfaultfd read: %s; handler thread stops", strerror(errno));
+			fl_log("epoll_wait: %s; handler thread stops", strerror(errno));
 			break;
 		}
-		for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
-			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+		for (int e = 0; e < nev; e++) {
+			if (ev[e].data.u32 == 2) {
+				/* Retries of faults whose I/O completed. */
+				if (read(sp->retry_fd, &v, sizeof(v)) > 0)
+					run_retry_queue(sp);
 				continue;
-			unsigned int flags = 0;
-			if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
-				flags |= FAULT_FLAG_WRITE;
-			if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
-				flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
-			fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address, flags);
+			}
+			if (ev[e].data.u32 != 0)
+				continue; /* stop_fd: the loop condition sees it */
+			ssize_t n = read(sp->uffd, msg, sizeof(msg));
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					continue;
+				fl_log("userfaultfd read: %s; handler thread stops",
+				       strerror(errno));
+				goto out;
+			}
+			for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
+				if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+					continue;
+				unsigned int flags = 0;
+				if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+					flags |= FAULT_FLAG_WRITE;
+				if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+					flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
+				fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address,
+						flags);
+			}
 		}
-		if (read(sp->retry_fd, &v, sizeof(v)) > 0)
-			run_retry_queue(sp);
 	}
+out:
+	close(ep);
 	return NULL;
 }
 

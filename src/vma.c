@@ -40,8 +40,11 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 	rwsem_init(&vma->vm_lock);
 	atomic_init(&vma->vm_lock_seq, UINT_MAX);
 	atomic_init(&vma->detached, false);
-	atomic_init(&vma->fa_next, 0);
-	atomic_init(&vma->fa_window, 0);
+	for (int i = 0; i < FA_STREAMS; i++) {
+		atomic_init(&vma->fa_next[i], 0);
+		atomic_init(&vma->fa_window[i], 0);
+	}
+	atomic_init(&vma->fa_victim, 0);
 	return vma;
 }
 
