@@ -10,7 +10,9 @@
  *   - touch that zone concurrently (faults racing the unmap; SIGSEGV
  *     tolerated),
  *   - fl_mmap/fl_mprotect/fl_munmap small regions elsewhere,
- *   - MADV_DONTNEED their own pages.
+ *   - MADV_DONTNEED their own pages,
+ *   - and, in the swap runs (a budget of 1/8 of the region, under each of
+ *     the five policies), MADV_PAGEOUT random ranges.
  * At the end: every page verified again, and the kernel's residency
  * (mincore) must equal faultline's page table (resident_pages).
  * Time-bounded: FL_STRESS_SECONDS per delivery mode (default 3; 60 with
@@ -197,6 +199,23 @@ static void *toucher(void *arg)
 	return NULL;
 }
 
+/* Swap runs: evict random ranges now, racing with everything else. */
+static void *pageout(void *arg)
+{
+	struct t_rng rng;
+
+	t_rng_init(&rng, seed ^ 0x777);
+	while (!atomic_load(&stop)) {
+		unsigned long pg = t_below(&rng, NPAGES - 64);
+		int ret = fl_madvise(sp, region + pg * PG, (1 + t_below(&rng, 64)) * PG,
+				     MADV_PAGEOUT);
+		/* The remap zone may be unmapped for a moment: ENOMEM. */
+		CHECK(ret == 0 || errno == ENOMEM, "pageout: %s", strerror(errno));
+		usleep(200);
+	}
+	return NULL;
+}
+
 static void *elsewhere(void *arg)
 {
 	struct t_rng rng;
@@ -281,15 +300,21 @@ static bool residency_ok(bool report)
 	return true;
 }
 
-static void run(int delivery, unsigned int seconds)
+static void run(int delivery, int policy, size_t budget_pages, unsigned int seconds)
 {
-	pthread_t th[NWORKERS + 4];
+	static const char *policies[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+	struct fl_config cfg;
+	pthread_t th[NWORKERS + 5];
 	struct sigaction sa = {.sa_handler = segv_handler, .sa_flags = SA_NODEFER};
 	struct fl_stats st;
 	int n = 0;
 
 	sigaction(SIGSEGV, &sa, NULL);
-	sp = t_space_create(delivery);
+	fl_config_init(&cfg);
+	cfg.delivery = delivery;
+	cfg.policy = policy;
+	cfg.mem_limit = budget_pages * PG;
+	sp = t_space_create_cfg(&cfg);
 	/*
 	 * Far below everything else (and inside the application range of the
 	 * sanitizers' memory layouts), so that the kernel's top-down search for
@@ -312,6 +337,8 @@ static void run(int delivery, unsigned int seconds)
 	pthread_create(&th[n++], NULL, remap_churn, NULL);
 	pthread_create(&th[n++], NULL, toucher, NULL);
 	pthread_create(&th[n++], NULL, elsewhere, NULL);
+	if (budget_pages)
+		pthread_create(&th[n++], NULL, pageout, NULL);
 	sleep(seconds);
 	atomic_store(&stop, true);
 	for (int i = 0; i < n; i++)
@@ -324,20 +351,37 @@ static void run(int delivery, unsigned int seconds)
 			verify_page(pg, versions[pg]);
 	check_residency();
 	fl_stats(sp, &st);
-	printf("%s: %llu pages verified, %llu remaps, %llu mprotects, %llu elsewhere, "
+	printf("%s %s budget %zu: %llu pages verified, %llu remaps, %llu mprotects, %llu "
+	       "elsewhere, "
 	       "%llu dontneed, %llu segv; faults %llu (vma_lock success %llu abort %llu "
 	       "miss %llu), mmap_lock read %llu write %llu\n",
-	       t_delivery_name(delivery), (unsigned long long)n_verified,
-	       (unsigned long long)n_remaps, (unsigned long long)n_mprotects,
-	       (unsigned long long)n_elsewhere, (unsigned long long)n_dontneed,
-	       (unsigned long long)n_segv, (unsigned long long)st.faults,
-	       (unsigned long long)st.vma_lock_success, (unsigned long long)st.vma_lock_abort,
-	       (unsigned long long)st.vma_lock_miss, (unsigned long long)st.mmap_read_locks,
-	       (unsigned long long)st.mmap_write_locks);
+	       t_delivery_name(delivery), budget_pages ? policies[policy] : "-", budget_pages,
+	       (unsigned long long)n_verified, (unsigned long long)n_remaps,
+	       (unsigned long long)n_mprotects, (unsigned long long)n_elsewhere,
+	       (unsigned long long)n_dontneed, (unsigned long long)n_segv,
+	       (unsigned long long)st.faults, (unsigned long long)st.vma_lock_success,
+	       (unsigned long long)st.vma_lock_abort, (unsigned long long)st.vma_lock_miss,
+	       (unsigned long long)st.mmap_read_locks, (unsigned long long)st.mmap_write_locks);
 	CHECK(n_verified > 100 && n_remaps > 0 && n_mprotects > 0 && n_elsewhere > 0,
 	      "some thread made no progress");
-	CHECK(st.vma_lock_success + st.vma_lock_abort >= st.faults - st.faults_bad,
-	      "fault accounting does not add up");
+	if (budget_pages && policy == FL_POLICY_MMAP)
+		CHECK(st.vma_lock_success == 0 && st.vma_lock_abort == 0 &&
+			      st.mmap_read_locks >= st.faults - st.faults_bad,
+		      "mmap policy: %llu faults under a VMA lock",
+		      (unsigned long long)st.vma_lock_success);
+	else
+		CHECK(st.vma_lock_success + st.vma_lock_abort + st.vma_lock_retry >=
+			      st.faults - st.faults_bad,
+		      "fault accounting does not add up: %llu faults, %llu bad, success %llu "
+		      "abort %llu retry %llu",
+		      (unsigned long long)st.faults, (unsigned long long)st.faults_bad,
+		      (unsigned long long)st.vma_lock_success,
+		      (unsigned long long)st.vma_lock_abort, (unsigned long long)st.vma_lock_retry);
+	if (budget_pages && policy == FL_POLICY_HOLD)
+		CHECK(st.vma_lock_retry == 0, "hold retried %llu times",
+		      (unsigned long long)st.vma_lock_retry);
+	if (budget_pages)
+		CHECK(st.swap_outs > 0 && st.swap_ins > 0, "the swap run did not swap");
 	free(versions);
 	fl_space_destroy(sp);
 }
@@ -348,7 +392,13 @@ int main(int argc, char **argv)
 	unsigned int seconds = s ? (unsigned int)atoi(s) : (t_soak() ? 60 : 3);
 
 	seed = t_seed_init(argc, argv, "test_stress");
-	run(FL_DELIVERY_THREAD, seconds);
-	run(FL_DELIVERY_SIGBUS, seconds);
+	/* Without swap, then with a budget of 1/8 of the region under every
+	 * policy, alternating deliveries (both for drop, the default). */
+	run(FL_DELIVERY_THREAD, FL_POLICY_DROP, 0, seconds);
+	run(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, 0, seconds);
+	for (int pol = 0; pol < 5; pol++)
+		run(pol % 2 ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD, pol, NPAGES / 8,
+		    (seconds + 1) / 2);
+	run(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, NPAGES / 8, (seconds + 1) / 2);
 	return T_EXIT_PASS;
 }
