@@ -393,7 +393,10 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		f->owns_slot = true; /* the bad slot is given up with the frame */
 		pthread_mutex_unlock(&f->lock);
 		frame_detach(sp, f);
-		ret = uffd_poison(sp, page, PAGE_SIZE) ? VM_FAULT_NOPAGE : 0;
+		ret = uffd_poison(sp, page, PAGE_SIZE);
+		if (ret)
+			fl_log("UFFDIO_POISON at %#lx failed: errno %d", page, -ret);
+		ret = ret ? VM_FAULT_NOPAGE : 0;
 		count_event(sp, pages_poisoned);
 		pt_unlock(c);
 		return ret ? ret : VM_FAULT_HWPOISON;

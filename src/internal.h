@@ -497,6 +497,7 @@ void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c);
 /* Make room for n pages before installing them.  Context: no ptl held. */
 void mem_reserve(struct fl_space *sp, unsigned long n);
 long reclaim_pages(struct fl_space *sp, long want, bool direct);
+struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr);
 int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 
 /* ---- the fault path (fault.c) ------------------------------------------ */
@@ -566,6 +567,7 @@ struct fl_space {
 	struct frame *frame_free;   /* frame_lock */
 	_Atomic long frames_used;
 	int mem_fd; /* /proc/self/mem: reads pages we may not load */
+	_Atomic bool io_error_logged;
 	/* Retries for the handler threads (thread delivery). */
 	pthread_mutex_t retry_lock; /* leaf */
 	struct waiter *retry_head, *retry_tail;

@@ -53,7 +53,7 @@ void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c)
 }
 
 /* lock_vma_under_rcu() without the fault counters: reclaim is not a fault. */
-static struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
+struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
 {
 	struct vma_index *idx;
 	struct vma *vma = NULL;

@@ -278,8 +278,10 @@ void swap_read_done(struct swap_io *io, int res)
 	pthread_mutex_unlock(&f->lock);
 	if (res) {
 		count_event(sp, read_errors);
-		fl_log("swap read of slot %u failed: %s; the page will be poisoned", f->slot,
-		       strerror(-res));
+		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
+			fl_log("swap read of slot %u failed: %s; the page is poisoned "
+			       "(further errors: see read_errors/write_errors)",
+			       f->slot, strerror(-res));
 	} else {
 		count_event(sp, swap_ins);
 	}
@@ -301,8 +303,10 @@ void swap_write_done(struct swap_io *io, int res)
 
 	if (res) {
 		count_event(sp, write_errors);
-		fl_log("swap write of slot %u failed: %s; the page stays in memory", f->slot,
-		       strerror(-res));
+		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
+			fl_log("swap write of slot %u failed: %s; the page stays in memory "
+			       "(further errors: see read_errors/write_errors)",
+			       f->slot, strerror(-res));
 	} else {
 		count_event(sp, swap_outs);
 	}
@@ -323,14 +327,29 @@ void swap_write_done(struct swap_io *io, int res)
 	}
 	/* The chunk outlives this read-side section (freed after a grace
 	 * period); the ptl says whether the page still uses the frame. */
+	/*
+	 * A failed write: the page goes back where it was, resident (over the
+	 * budget, visibly) with nothing lost.  That needs its VMA's lock: a
+	 * trylock, as everything here; if it fails the page waits in the frame
+	 * (still safe) for its next fault.
+	 */
+	struct vma *vma = res ? vma_trylock_at(sp, addr) : NULL;
 	pt_lock(c);
 	uint64_t pte = READ_ONCE(c->pte[pt_index(addr)]);
 	if (pte_type(pte) == PTE_FRAME && frame_of(sp, pte) == f) {
 		pthread_mutex_lock(&f->lock);
 		if (res) {
-			/* Keep the page here: resident, nothing lost. */
 			f->flags |= FRAME_WERROR;
 			f->owns_slot = true; /* freed with the frame */
+			pthread_mutex_unlock(&f->lock);
+			if (vma && !f->pins && !f->waiters &&
+			    !install_from_frame(sp, vma, c, addr, f)) {
+				pt_unlock(c);
+				vma_end_read(vma);
+				fl_rcu_read_unlock();
+				return; /* the frame was freed by the install */
+			}
+			pthread_mutex_lock(&f->lock);
 		} else if (!f->pins && !f->waiters) {
 			/* Written: the page lives in its slot now. */
 			WRITE_ONCE(c->pte[pt_index(addr)], mk_pte(PTE_SWAP, 0, f->slot));
@@ -347,6 +366,8 @@ void swap_write_done(struct swap_io *io, int res)
 		pthread_mutex_unlock(&f->lock);
 	}
 	pt_unlock(c);
+	if (vma)
+		vma_end_read(vma);
 	fl_rcu_read_unlock();
 	if (free_it)
 		frame_free(sp, f);

@@ -345,7 +345,10 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		fl_rcu_read_unlock();
 		if (sp) {
 			unclaimed_addr = 0;
-			fl_handle_fault(sp, addr, flags);
+			/* A poisoned page (a failed swap read): the access gets
+			 * SIGBUS, as it does without faultline. */
+			if (fl_handle_fault(sp, addr, flags) & VM_FAULT_HWPOISON)
+				goto forward;
 			errno = saved_errno;
 			return;
 		}
@@ -361,6 +364,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		}
 		unclaimed_addr = 0;
 	}
+forward:
 	if (sigbus_debug)
 		fl_log("SIGBUS not ours: addr %p code %d", si->si_addr, si->si_code);
 	errno = saved_errno;
