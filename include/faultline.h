@@ -111,8 +111,12 @@ void fl_space_destroy(struct fl_space *sp);
  * fl_munmap() and fl_mprotect() act only on the space's own VMAs: a range
  * the space does not manage is treated as unmapped and left untouched.
  *
- * fl_madvise() supports MADV_DONTNEED and MADV_NORMAL; other advice values
- * fail with EINVAL.
+ * fl_madvise() supports MADV_DONTNEED (the pages read as zeros again, their
+ * swap copies are freed), MADV_NORMAL, and, for a space with a memory limit,
+ * MADV_PAGEOUT (evict now), MADV_WILLNEED (start reading swapped pages into
+ * the swap cache) and MADV_COLD (the pages lose their reference bits); other
+ * advice values fail with EINVAL.  Without a memory limit the swap advices
+ * succeed and do nothing, as the kernel's do without swap.
  */
 void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags);
 int fl_munmap(struct fl_space *sp, void *addr, size_t len);
