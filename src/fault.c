@@ -154,6 +154,13 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	     re += PAGE_SIZE)
 		;
 
+	/*
+	 * Where this stream goes on, recorded before the install: the ioctl
+	 * wakes the faulting thread, whose next fault may arrive (on another
+	 * handler) before this one returns.
+	 */
+	WRITE_ONCE(vma->fa_next[stream], re);
+	WRITE_ONCE(vma->fa_window[stream], wpages);
 	for (a = rs; a < re;) {
 		int err;
 		unsigned long done = install_zero(sp, a, re, write, &err);
@@ -201,8 +208,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 			count_event_n(sp, pages_zero_filled, n);
 		else
 			count_event_n(sp, pages_zero_mapped, n);
-		WRITE_ONCE(vma->fa_next[stream], a);
-		WRITE_ONCE(vma->fa_window[stream], wpages);
+		if (a != re)
+			WRITE_ONCE(vma->fa_next[stream], a);
 	}
 out:
 	for (i = nchunks; i-- > 0;)
