@@ -624,8 +624,13 @@ static int fl_config_for(const struct figure *f, struct fl_config *cfg)
 		return err;
 	cfg->delivery = f->impl == IMPL_FL_SIGBUS ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
 	if (f->pat == PAT_SCATTER) {
+		/* Like for like with the bare anchor: one page per fault, and
+		 * (unless FAULTLINE_HANDLERS says otherwise) one handler
+		 * thread, as the anchor has. */
 		cfg->fault_around = 1;
 		cfg->fault_around_max = 1;
+		if (!getenv("FAULTLINE_HANDLERS"))
+			cfg->handlers = 1;
 	}
 	return 0;
 }
@@ -950,7 +955,8 @@ static void print_table(const struct run_info *ri)
 	       "seq %zu MiB per run\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
 	printf("faultline defaults: handlers=%u fault_around=%u fault_around_max=%u "
-	       "(scatter runs use 1/1)\n",
+	       "(scatter runs: fault-around 1/1 and, like the anchor, 1 handler unless "
+	       "FAULTLINE_HANDLERS is set)\n",
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max);
 	if (ri->features_err)
 		printf("userfaultfd features: unknown (%s)\n", strerror(-ri->features_err));
