@@ -340,6 +340,33 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 }
 
 /*
+ * Swap readahead: a major fault where the VMA's last one left off continues
+ * a stream, and the window of pages read ahead doubles (up to
+ * fault_around_max); any other major fault resets it.  The pages beyond the
+ * faulting one are read into the swap cache without waiting.
+ * Context: the fault's lock held; no ptl.
+ */
+static void swap_readahead_stream(struct fl_space *sp, struct vma *vma, unsigned long page)
+{
+	unsigned int w = READ_ONCE(vma->ra_window);
+	unsigned long s = page + PAGE_SIZE, e;
+
+	if (page != READ_ONCE(vma->ra_next) || !w) {
+		/* Not (yet) a stream: remember where it would go on. */
+		WRITE_ONCE(vma->ra_next, s);
+		WRITE_ONCE(vma->ra_window, 1);
+		return;
+	}
+	w = MIN(w * 2, sp->cfg.fault_around_max);
+	e = MIN(vma->vm_end, s + (unsigned long)w * PAGE_SIZE);
+	WRITE_ONCE(vma->ra_window, w);
+	/* The stream's next major fault comes after what is read ahead. */
+	WRITE_ONCE(vma->ra_next, e);
+	if (s < e)
+		swap_readahead(sp, s, e);
+}
+
+/*
  * A fault on a page that is swapped out or in a frame: do_swap_page().
  * Context: the fault's lock held (VMA read lock or mmap_lock); released here
  * when the return has VM_FAULT_RETRY, VM_FAULT_COMPLETED or VM_FAULT_PARKED.
@@ -350,6 +377,7 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 	unsigned long page = addr & PAGE_MASK;
 	struct pt_chunk *c;
 	struct frame *f;
+	bool ra = false;
 	uint64_t pte;
 	int ret;
 
@@ -380,6 +408,7 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 			swap_read_done(&f->io, -EIO);
 		}
 		pte = READ_ONCE(c->pte[pt_index(page)]);
+		ra = true;
 	} else if (pte_type(pte) == PTE_FRAME) {
 		count_event(sp, faults_minor);
 	}
@@ -388,6 +417,17 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		return VM_FAULT_NOPAGE; /* changed under us: fault again */
 	}
 	f = frame_of(sp, pte);
+	if (ra) {
+		/* Readahead after a major fault that goes on a stream: the
+		 * reads go out before this fault waits for its own. */
+		pt_unlock(c);
+		swap_readahead_stream(sp, vma, page);
+		pt_lock(c);
+		if (READ_ONCE(c->pte[pt_index(page)]) != pte) {
+			pt_unlock(c);
+			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
+		}
+	}
 	pthread_mutex_lock(&f->lock);
 	if (f->flags & FRAME_LOCKED)
 		return wait_on_frame(sp, vma, c, addr, flags, f, t0);

@@ -290,6 +290,10 @@ struct vma {
 	_Atomic unsigned long fa_next[FA_STREAMS];
 	_Atomic unsigned int fa_window[FA_STREAMS];
 	_Atomic unsigned int fa_victim;
+	/* Swap readahead: where the last major fault's stream goes on, and
+	 * its window in pages (racy hints, relaxed atomics). */
+	_Atomic unsigned long ra_next;
+	_Atomic unsigned int ra_window;
 
 	struct rcu_head rcu;
 };
@@ -483,7 +487,7 @@ void swap_read_done(struct swap_io *io, int res);
 void swap_write_done(struct swap_io *io, int res);
 void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
 void run_retry_queue(struct fl_space *sp);
-void swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
+unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
 void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end);
 void cont_run(struct waiter *w);
 long mem_used(struct fl_space *sp);

@@ -374,14 +374,16 @@ void swap_write_done(struct swap_io *io, int res)
 }
 
 /*
- * MADV_WILLNEED: start reading the swapped pages of [start, end) into the
- * swap cache, as far as frames allow; their faults will need no I/O.
- * Context: mmap_lock held for read.
+ * Start reading the swapped pages of [start, end) into the swap cache, as far
+ * as frames allow; their faults will need no I/O.  For MADV_WILLNEED and the
+ * readahead of sequential major faults.
+ * Context: mmap_lock held for read, or the range's VMA read-locked; no ptl.
+ * Return: where it stopped (end, or the first page it could not start).
  */
-void swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
+unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	if (!sp->swap_on)
-		return;
+		return end;
 	for (unsigned long a = start; a < end; a += PAGE_SIZE) {
 		struct pt_chunk *c = pt_chunk_lookup(sp, a);
 		if (!c) {
@@ -408,8 +410,9 @@ void swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
 		}
 		pt_unlock(c);
 		if (!f && pte_type(pte) == PTE_SWAP)
-			return; /* out of frames */
+			return a; /* out of frames */
 	}
+	return end;
 }
 
 /* MADV_COLD: the pages of [start, end) lose their reference bits. */
