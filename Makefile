@@ -48,7 +48,7 @@ TEST_SRCS := $(sort $(wildcard tests/*.c))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 HDRS := include/faultline.h $(wildcard src/*.h) $(wildcard tests/*.h)
 
-all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(TESTS)
+all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(B)/lrusim $(TESTS)
 
 $(B)/obj/%.o: src/%.c $(HDRS) | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -68,6 +68,9 @@ $(B)/faultline: tools/faultline.c $(B)/libfaultline.a $(HDRS)
 
 $(B)/bench: tools/bench.c $(B)/libfaultline.a $(HDRS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/lrusim: tools/lrusim.c | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
 
 $(B)/tests/%: tests/%.c $(B)/libfaultline.a $(HDRS) | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)

@@ -247,13 +247,15 @@ int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
 	pthread_mutex_lock(&f->lock);
 	if (f->flags & FRAME_FROM_READ)
 		f->flags |= FRAME_USED;
+	uint64_t hot = f->flags & FRAME_HOT ? 2ULL << PTE_HOT_SHIFT : 0;
 	if (clean) {
-		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_WP | PTE_REF, f->slot));
+		WRITE_ONCE(c->pte[pt_index(page)],
+			   mk_pte(PTE_PRESENT, PTE_WP | PTE_REF | hot, f->slot));
 		f->owns_slot = false; /* the slot goes with the page */
 		f->slot = SWAP_NO_SLOT;
 	} else {
 		/* Dirty: the slot (if any) goes with the frame. */
-		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF, 0));
+		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF | hot, 0));
 		f->owns_slot = f->slot != SWAP_NO_SLOT;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -400,6 +402,11 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		f->addr = page;
 		f->chunk = c;
 		f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+		/* Refault distance: evictions since this page left.  Fewer than
+		 * the budget holds means it was evicted too early. */
+		if (((uint32_t)atomic_load(&sp->evictions) - pte_stamp(pte)) % (1u << 24) <
+		    (uint32_t)sp->limit_pages)
+			f->flags |= FRAME_HOT;
 		f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
 		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
 		count_event(sp, faults_major);

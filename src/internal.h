@@ -371,6 +371,15 @@ enum pte_type { PTE_NONE = 0, PTE_PRESENT = 1, PTE_SWAP = 2, PTE_FRAME = 3 };
 #define PTE_WP 0x8ull
 #define PTE_REF 0x10ull
 #define PTE_POISON 0x20ull
+/* PRESENT: extra passes of the clock hand, given to a page that refaulted
+ * within fewer evictions than the budget (evicted too early). */
+#define PTE_HOT_SHIFT 6
+#define PTE_HOT_MASK 0xc0ull
+/* SWAP: the space's eviction count when the page left, mod 2^24. */
+#define PTE_STAMP_SHIFT 8
+#define PTE_STAMP_MASK 0xffffff00ull
+#define pte_stamp(p) ((uint32_t)(((p)&PTE_STAMP_MASK) >> PTE_STAMP_SHIFT))
+#define mk_stamp(n) (((uint64_t)(n) << PTE_STAMP_SHIFT) & PTE_STAMP_MASK)
 #define pte_type(p) ((unsigned int)((p)&PTE_TYPE_MASK))
 #define pte_value(p) ((uint32_t)((p) >> 32))
 #define mk_pte(type, flags, value) (((uint64_t)(value) << 32) | (flags) | (type))
@@ -431,6 +440,7 @@ int sigbus_install(void);
 #define FRAME_USED 0x20	     /* a fault installed it */
 #define FRAME_DETACHED 0x40  /* its page went away while I/O was in flight */
 #define FRAME_WERROR 0x80    /* the write failed: kept until a fault takes it */
+#define FRAME_HOT 0x100	     /* read for a refault: install it hot */
 
 struct waiter;
 
@@ -445,6 +455,7 @@ struct frame {
 	struct pt_chunk *chunk; /* ptl */
 	struct waiter *waiters; /* ptl: parked faults */
 	int pins;		/* ptl: parked or installing faults */
+	uint32_t stamp;		/* ptl: eviction stamp, for the SWAP entry it becomes */
 	void *buf;
 	struct frame *next_free; /* frame_lock */
 };
@@ -570,7 +581,8 @@ struct fl_space {
 	pthread_mutex_t frame_lock; /* the free list; a leaf lock */
 	struct frame *frame_free;   /* frame_lock */
 	_Atomic long frames_used;
-	int mem_fd; /* /proc/self/mem: reads pages we may not load */
+	_Atomic uint64_t evictions; /* pages evicted so far: the refault clock */
+	int mem_fd;		    /* /proc/self/mem: reads pages we may not load */
 	_Atomic bool io_error_logged;
 	/* Retries for the handler threads (thread delivery). */
 	pthread_mutex_t retry_lock; /* leaf */

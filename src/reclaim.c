@@ -169,7 +169,10 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				/* A swap-cache page: its copy is valid; let it go. */
 				if ((f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ)
 					count_event(sp, reads_wasted);
-				WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, 0, f->slot));
+				WRITE_ONCE(c->pte[i],
+					   mk_pte(PTE_SWAP,
+						  mk_stamp(atomic_fetch_add(&sp->evictions, 1)),
+						  f->slot));
 				f->owns_slot = false;
 				drop |= 1ULL << i;
 			}
@@ -242,8 +245,9 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 		if (!(zap & bit))
 			continue;
 		uint64_t pte = READ_ONCE(c->pte[i]);
+		uint64_t stamp = mk_stamp(atomic_fetch_add(&sp->evictions, 1));
 		if (clean & bit) {
-			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, 0, pte_value(pte)));
+			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, stamp, pte_value(pte)));
 			count_event(sp, clean_drops);
 		} else if (zero & bit) {
 			WRITE_ONCE(c->pte[i], PTE_NONE);
@@ -253,6 +257,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			f->addr = base + (unsigned long)i * PAGE_SIZE;
 			f->chunk = c;
 			f->flags = FRAME_UPTODATE | FRAME_WRITEBACK;
+			f->stamp = pte_stamp(stamp);
 			f->owns_slot = true;
 			f->io = (struct swap_io){.slot = f->slot,
 						 .write = true,
@@ -294,6 +299,12 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 				/* Second chance.  A racing install may set it
 				 * again: that only keeps a page longer. */
 				atomic_fetch_and(&c->pte[i], ~PTE_REF);
+				continue;
+			}
+			if ((pte & PTE_HOT_MASK) && !force) {
+				/* A page that refaulted early: another pass. */
+				uint64_t n = pte - (1ULL << PTE_HOT_SHIFT);
+				atomic_compare_exchange_strong(&c->pte[i], &pte, n);
 				continue;
 			}
 			cand |= 1ULL << i;

@@ -269,6 +269,8 @@ void swap_read_done(struct swap_io *io, int res)
 	struct waiter *w, *next;
 	bool free_it;
 
+	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
+
 	pthread_mutex_lock(&f->lock);
 	f->flags &= ~FRAME_LOCKED;
 	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
@@ -281,7 +283,7 @@ void swap_read_done(struct swap_io *io, int res)
 		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
 			fl_log("swap read of slot %u failed: %s; the page is poisoned "
 			       "(further errors: see read_errors/write_errors)",
-			       f->slot, strerror(-res));
+			       slot, strerror(-res));
 	} else {
 		count_event(sp, swap_ins);
 	}
@@ -300,13 +302,14 @@ void swap_write_done(struct swap_io *io, int res)
 	struct pt_chunk *c;
 	unsigned long addr;
 	bool detached, free_it = false;
+	uint32_t slot = io->slot;
 
 	if (res) {
 		count_event(sp, write_errors);
 		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
 			fl_log("swap write of slot %u failed: %s; the page stays in memory "
 			       "(further errors: see read_errors/write_errors)",
-			       f->slot, strerror(-res));
+			       slot, strerror(-res));
 	} else {
 		count_event(sp, swap_outs);
 	}
@@ -352,7 +355,8 @@ void swap_write_done(struct swap_io *io, int res)
 			pthread_mutex_lock(&f->lock);
 		} else if (!f->pins && !f->waiters) {
 			/* Written: the page lives in its slot now. */
-			WRITE_ONCE(c->pte[pt_index(addr)], mk_pte(PTE_SWAP, 0, f->slot));
+			WRITE_ONCE(c->pte[pt_index(addr)],
+				   mk_pte(PTE_SWAP, mk_stamp(f->stamp), f->slot));
 			f->owns_slot = false;
 			f->flags |= FRAME_DETACHED;
 			f->addr = 0;
