@@ -6,9 +6,12 @@
  * Victims: a CLOCK (second chance) over the page-table chunks.  User space
  * cannot see the accessed bits of the page table, so a page's reference bit
  * (PTE_REF) is set when a fault installs it and cleared when the hand passes;
- * a page not faulted on since the last pass is a victim.  This is CLOCK over
- * fault-time references: a page in constant use without faults looks cold
- * and is evicted, and its next fault marks it hot again.
+ * a page not faulted on since the last pass is a victim.  Alone, that is
+ * FIFO with one pass of grace; what user space can see is a refault: each
+ * swap entry carries the eviction count when its page left, and a page that
+ * comes back within fewer evictions than the budget holds was evicted too
+ * early (the kernel's workingset refault distance), so it gets two more
+ * passes (PTE_HOT).  tools/lrusim.c measures this against exact LRU.
  *
  * Eviction of a batch (the victims of one chunk, within one VMA):
  *   the VMA is read-locked (trylock) so that its layout cannot change, and
