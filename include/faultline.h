@@ -133,53 +133,53 @@ int fl_maps(struct fl_space *sp, FILE *out);
  * X(name, kind, description): kind is FL_COUNTER (monotonic), FL_GAUGE
  * (current value) or FL_NSEC (nanoseconds).
  */
-#define FL_STATS_FIELDS(X)                                                               \
-	X(faults, FL_COUNTER, "page faults served")                                      \
-	X(faults_read, FL_COUNTER, "faults on a read access")                            \
-	X(faults_write, FL_COUNTER, "faults on a write access")                          \
-	X(faults_spurious, FL_COUNTER, "faults on a page already present")               \
-	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")    \
-	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                \
-	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")          \
-	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")     \
-	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")            \
-	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")               \
-	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock") \
-	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")             \
-	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")   \
-	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                   \
-	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")      \
-	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                 \
-	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")    \
-	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")         \
-	X(faults_major, FL_COUNTER, "faults that needed a read from the store")        \
-	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")      \
-	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)") \
-	X(swap_ins, FL_COUNTER, "pages read from the store")                          \
-	X(swap_outs, FL_COUNTER, "pages written to the store")                        \
+#define FL_STATS_FIELDS(X)                                                                   \
+	X(faults, FL_COUNTER, "page faults served")                                          \
+	X(faults_read, FL_COUNTER, "faults on a read access")                                \
+	X(faults_write, FL_COUNTER, "faults on a write access")                              \
+	X(faults_spurious, FL_COUNTER, "faults on a page already present")                   \
+	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")        \
+	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                    \
+	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")              \
+	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")         \
+	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")                \
+	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")                   \
+	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")     \
+	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                 \
+	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")       \
+	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                       \
+	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")          \
+	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                     \
+	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")        \
+	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")             \
+	X(faults_major, FL_COUNTER, "faults that needed a read from the store")              \
+	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")             \
+	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")       \
+	X(swap_ins, FL_COUNTER, "pages read from the store")                                 \
+	X(swap_outs, FL_COUNTER, "pages written to the store")                               \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them") \
-	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid") \
-	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")     \
-	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")   \
-	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)") \
-	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")             \
-	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")      \
-	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer") \
-	X(parked, FL_COUNTER, "faults parked on a page under I/O")                     \
-	X(parked_ns, FL_NSEC, "total time faults spent parked")                        \
-	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")             \
-	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")     \
-	X(store_bytes, FL_GAUGE, "bytes of the store in use")                         \
-	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)") \
-	X(resident_pages, FL_GAUGE, "pages present in the space")                        \
-	X(vmas, FL_GAUGE, "VMAs in the space")                                           \
-	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                           \
-	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                       \
-	X(fault_ns_p50, FL_NSEC, "fault service time, median")                           \
-	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                  \
-	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                  \
-	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")               \
-	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                          \
+	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")    \
+	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")            \
+	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")         \
+	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")    \
+	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                   \
+	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")            \
+	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")       \
+	X(parked, FL_COUNTER, "faults parked on a page under I/O")                           \
+	X(parked_ns, FL_NSEC, "total time faults spent parked")                              \
+	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                    \
+	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")            \
+	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                \
+	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)")        \
+	X(resident_pages, FL_GAUGE, "pages present in the space")                            \
+	X(vmas, FL_GAUGE, "VMAs in the space")                                               \
+	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                               \
+	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                           \
+	X(fault_ns_p50, FL_NSEC, "fault service time, median")                               \
+	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                      \
+	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                      \
+	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")                   \
+	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                              \
 	X(fault_ns_mean, FL_NSEC, "fault service time, mean")
 
 #define FL_COUNTER 0
