@@ -315,6 +315,7 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	 * frees it): read nothing of it after the unlock. */
 	enum cont_action action = w->action;
 	f->pins++;
+	w->pinned = true;
 	w->next = f->waiters;
 	f->waiters = w;
 	if (action == CONT_INSTALL && !sigbus)
@@ -394,7 +395,8 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		if (!f) {
 			/* Every frame is busy: let it fault again shortly. */
 			pt_unlock(c);
-			reclaim_pages(sp, 16, true);
+			if (!in_completion)
+				reclaim_pages(sp, 16, true);
 			return VM_FAULT_NOPAGE;
 		}
 		f->slot = pte_value(pte);
@@ -517,8 +519,15 @@ int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, un
 		pte = READ_ONCE(c->pte[pt_index(page)]);
 	switch (pte_type(pte)) {
 	case PTE_NONE:
-		if (pte & PTE_POISON)
+		if (pte & PTE_POISON) {
+			/* Make sure the marker is there (a failed poison is
+			 * retried; EEXIST means it is). */
+			pt_lock(c);
+			if (READ_ONCE(c->pte[pt_index(page)]) == (PTE_NONE | PTE_POISON))
+				uffd_poison(sp, page, PAGE_SIZE);
+			pt_unlock(c);
 			return VM_FAULT_HWPOISON;
+		}
 		return do_anonymous_page(sp, vma, addr, flags);
 	case PTE_PRESENT:
 		if ((flags & FAULT_FLAG_WRITE) && (pte & PTE_WP || sp->swap_on))

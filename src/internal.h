@@ -429,8 +429,10 @@ int sigbus_install(void);
 
 /*
  * A frame: a page-sized buffer for a page under I/O or in the swap cache.
- * A frame belongs to at most one page; everything in it but the free-list
- * link is protected by the ptl of that page's chunk.
+ * A frame belongs to at most one page.  Its binding to the page (addr,
+ * chunk, slot, stamp, and the PTE_FRAME entry naming it) changes under the
+ * ptl of that page's chunk; its flags, waiters, pins and owns_slot under
+ * f->lock, which nests inside the ptl; the free-list link under frame_lock.
  */
 #define FRAME_LOCKED 0x01    /* a read is in flight */
 #define FRAME_UPTODATE 0x02  /* buf holds the page */
@@ -483,6 +485,7 @@ struct waiter {
 	uint64_t t0, t_park;
 	_Atomic uint32_t done; /* sigbus: futex word */
 	bool on_stack;	       /* sigbus delivery */
+	bool pinned;	       /* holds a pin on frame, dropped when it has run */
 	struct waiter *qnext;  /* retry_lock */
 };
 
@@ -509,6 +512,8 @@ int reclaim_init(struct fl_space *sp);
 void reclaim_destroy(struct fl_space *sp);
 void reclaim_chunk_added(struct fl_space *sp, struct pt_chunk *c);
 void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c);
+/* Set on the I/O completion thread: it must never block (no direct reclaim). */
+extern FL_TLS bool in_completion;
 /* Make room for n pages before installing them.  Context: no ptl held. */
 void mem_reserve(struct fl_space *sp, unsigned long n);
 long reclaim_pages(struct fl_space *sp, long want, bool direct);

@@ -404,6 +404,8 @@ static void kick_kswapd(struct fl_space *sp)
 		atomic_store(&sp->kswapd_kicked, false);
 }
 
+FL_TLS bool in_completion;
+
 void mem_reserve(struct fl_space *sp, unsigned long n)
 {
 	long used;
@@ -413,7 +415,8 @@ void mem_reserve(struct fl_space *sp, unsigned long n)
 	used = mem_used(sp) + (long)n;
 	if (used > sp->limit_pages - sp->wmark_low)
 		kick_kswapd(sp);
-	if (used > sp->limit_pages)
+	/* The completion thread leaves it to kswapd: it must not block. */
+	if (used > sp->limit_pages && !in_completion)
 		reclaim_pages(sp, used - sp->limit_pages + 16, true);
 }
 

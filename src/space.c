@@ -151,8 +151,6 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		cds_list_del_rcu(&sp->list);
 		pthread_mutex_unlock(&spaces_lock);
 	}
-	if (sp->lru.next)
-		reclaim_destroy(sp);
 	/*
 	 * Unmap everything, as fl_munmap would, so that handler threads that
 	 * still hold messages find nothing and wake their threads.  The empty
@@ -183,6 +181,9 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 	/* Handler threads first: they poll retry_fd, which swap_destroy()
 	 * closes; then the store, which waits for the I/O in flight. */
 	uffd_stop_handlers(sp);
+	/* kswapd after the handlers, whose faults may still kick it. */
+	if (sp->lru.next)
+		reclaim_destroy(sp);
 	if (sp->retry_fd >= 0)
 		swap_destroy(sp);
 	if (sp->uffd >= 0)

@@ -168,19 +168,44 @@ static void retry_enqueue(struct fl_space *sp, struct waiter *w)
  * CONT_RETRY_VMA when the VMA lock can be taken), on a handler thread
  * (retries), or on the faulting thread (sigbus delivery).
  */
+/* Hand a continuation that needs mmap_lock to the handler threads. */
+static void retry_enqueue(struct fl_space *sp, struct waiter *w);
+
+/*
+ * Queue the rest of w's fault as a retry under mmap_lock (thread delivery,
+ * on the completion thread, which must not wait for mmap_lock).
+ * Return: false if there was no memory (the caller runs it inline).
+ */
+static bool requeue_retry(struct waiter *w)
+{
+	struct waiter *n = malloc(sizeof(*n));
+
+	if (!n)
+		return false;
+	*n = *w;
+	n->action = CONT_RETRY_MMAP;
+	n->pinned = false;
+	retry_enqueue(w->sp, n);
+	return true;
+}
+
 void cont_run(struct waiter *wp)
 {
 	/* The waiter is done with: keep a copy, free the original. */
 	struct waiter copy = *wp, *w = &copy;
 	struct fl_space *sp = w->sp;
 	struct frame *f = w->frame;
+	bool async = !w->on_stack && in_completion;
 	int ret;
 
 	if (!wp->on_stack)
 		free(wp);
-
-	count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
-	frame_unpin(sp, f);
+	if (w->t_park) {
+		count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
+		w->t_park = 0;
+	}
+	/* The pin is dropped only after the fault has used the frame, so
+	 * that reclaim cannot drop it from the swap cache in between. */
 	switch (w->action) {
 	case CONT_INSTALL:
 		/* hold: the fault kept its VMA lock; finish it under that. */
@@ -188,15 +213,17 @@ void cont_run(struct waiter *wp)
 			vma_adopt(w->vma);
 		ret = handle_mm_fault(sp, w->vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK, w->t0);
 		if (ret & VM_FAULT_PARKED)
-			return;
+			goto out;
 		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
 			vma_end_read(w->vma);
-		if (ret & VM_FAULT_RETRY) {
-			count_vm_vma_lock_event(sp, vma_lock_retry);
-			ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
-		} else {
+		if (!(ret & VM_FAULT_RETRY)) {
 			count_vm_vma_lock_event(sp, vma_lock_success);
+			break;
 		}
+		count_vm_vma_lock_event(sp, vma_lock_retry);
+		if (async && requeue_retry(w))
+			goto out;
+		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
 		break;
 	case CONT_RETRY_VMA: {
 		/* drop-vma: if the page is up to date, take the VMA lock again
@@ -206,7 +233,7 @@ void cont_run(struct waiter *wp)
 			ret = handle_mm_fault(sp, vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK,
 					      w->t0);
 			if (ret & VM_FAULT_PARKED)
-				return;
+				goto out;
 			if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
 				vma_end_read(vma);
 			if (!(ret & VM_FAULT_RETRY)) {
@@ -215,6 +242,8 @@ void cont_run(struct waiter *wp)
 			}
 		}
 		count_vm_vma_lock_event(sp, vma_lock_retry);
+		if (async && requeue_retry(w))
+			goto out;
 		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
 		break;
 	}
@@ -223,9 +252,11 @@ void cont_run(struct waiter *wp)
 		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
 		break;
 	}
-	if (ret & VM_FAULT_PARKED)
-		return;
-	fault_done(sp, w->addr, w->flags, ret, w->t0);
+	if (!(ret & VM_FAULT_PARKED))
+		fault_done(sp, w->addr, w->flags, ret, w->t0);
+out:
+	if (w->pinned)
+		frame_unpin(sp, f);
 }
 
 /* The handler threads' part: run the queued retries.  Context: none held. */
@@ -299,10 +330,11 @@ void swap_write_done(struct swap_io *io, int res)
 {
 	struct frame *f = (struct frame *)io;
 	struct fl_space *sp = f->sp;
+	uint32_t slot = io->slot;
+	struct vma *vma = NULL;
 	struct pt_chunk *c;
 	unsigned long addr;
-	bool detached, free_it = false;
-	uint32_t slot = io->slot;
+	bool free_it = false;
 
 	if (res) {
 		count_event(sp, write_errors);
@@ -315,60 +347,64 @@ void swap_write_done(struct swap_io *io, int res)
 	}
 	rcu_read_lock();
 	pthread_mutex_lock(&f->lock);
-	f->flags &= ~FRAME_WRITEBACK;
-	detached = f->flags & FRAME_DETACHED;
-	c = f->chunk;
-	addr = f->addr;
-	if (detached)
+	if (f->flags & FRAME_DETACHED) {
+		/* Its page went away: nothing to record. */
+		f->flags &= ~FRAME_WRITEBACK;
 		free_it = frame_unused_locked(f);
-	pthread_mutex_unlock(&f->lock);
-	if (detached) {
+		pthread_mutex_unlock(&f->lock);
 		fl_rcu_read_unlock();
 		if (free_it)
 			frame_free(sp, f);
 		return;
 	}
-	/* The chunk outlives this read-side section (freed after a grace
-	 * period); the ptl says whether the page still uses the frame. */
+	c = f->chunk;
+	addr = f->addr;
+	pthread_mutex_unlock(&f->lock);
 	/*
+	 * FRAME_WRITEBACK stays set until the ptl is held: meanwhile the frame
+	 * may be detached (zapped, or installed by a fault, which then treats
+	 * it as dirty), but not dropped from the swap cache, freed or bound to
+	 * another page.  The chunk outlives this read-side section.
+	 *
 	 * A failed write: the page goes back where it was, resident (over the
 	 * budget, visibly) with nothing lost.  That needs its VMA's lock: a
 	 * trylock, as everything here; if it fails the page waits in the frame
 	 * (still safe) for its next fault.
 	 */
-	struct vma *vma = res ? vma_trylock_at(sp, addr) : NULL;
+	if (res)
+		vma = vma_trylock_at(sp, addr);
 	pt_lock(c);
 	uint64_t pte = READ_ONCE(c->pte[pt_index(addr)]);
-	if (pte_type(pte) == PTE_FRAME && frame_of(sp, pte) == f) {
-		pthread_mutex_lock(&f->lock);
-		if (res) {
-			f->flags |= FRAME_WERROR;
-			f->owns_slot = true; /* freed with the frame */
-			pthread_mutex_unlock(&f->lock);
-			if (vma && !f->pins && !f->waiters &&
-			    !install_from_frame(sp, vma, c, addr, f)) {
-				pt_unlock(c);
-				vma_end_read(vma);
-				fl_rcu_read_unlock();
-				return; /* the frame was freed by the install */
-			}
-			pthread_mutex_lock(&f->lock);
-		} else if (!f->pins && !f->waiters) {
-			/* Written: the page lives in its slot now. */
-			WRITE_ONCE(c->pte[pt_index(addr)],
-				   mk_pte(PTE_SWAP, mk_stamp(f->stamp), f->slot));
-			f->owns_slot = false;
-			f->flags |= FRAME_DETACHED;
-			f->addr = 0;
-			f->chunk = NULL;
-			free_it = frame_unused_locked(f);
-		} else {
-			/* A fault is taking it: it stays in the swap cache with
-			 * a valid copy. */
-			f->owns_slot = true;
-		}
+	pthread_mutex_lock(&f->lock);
+	f->flags &= ~FRAME_WRITEBACK;
+	if ((f->flags & FRAME_DETACHED) || pte_type(pte) != PTE_FRAME || frame_of(sp, pte) != f) {
+		free_it = frame_unused_locked(f);
+	} else if (res) {
+		f->flags |= FRAME_WERROR;
+		f->owns_slot = true; /* freed with the frame */
+		bool idle = !f->pins && !f->waiters;
 		pthread_mutex_unlock(&f->lock);
+		if (vma && idle && !install_from_frame(sp, vma, c, addr, f)) {
+			pt_unlock(c);
+			vma_end_read(vma);
+			fl_rcu_read_unlock();
+			return; /* the install detached and freed the frame */
+		}
+		pthread_mutex_lock(&f->lock);
+	} else if (!f->pins && !f->waiters) {
+		/* Written: the page lives in its slot now. */
+		WRITE_ONCE(c->pte[pt_index(addr)], mk_pte(PTE_SWAP, mk_stamp(f->stamp), f->slot));
+		f->owns_slot = false;
+		f->flags |= FRAME_DETACHED;
+		f->addr = 0;
+		f->chunk = NULL;
+		free_it = frame_unused_locked(f);
+	} else {
+		/* A fault is taking it: it stays in the swap cache with a valid
+		 * copy. */
+		f->owns_slot = true;
 	}
+	pthread_mutex_unlock(&f->lock);
 	pt_unlock(c);
 	if (vma)
 		vma_end_read(vma);

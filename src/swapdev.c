@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,11 +22,14 @@
 
 #define SWAP_GROW_MIN (64UL << 20) /* bytes added to a file at least */
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
+#define SWAP_MAX_SLOTS (1UL << 30) /* 4 TiB of store */
+#define MAP_BYTES (SWAP_MAX_SLOTS / 8)
 
 static void *reaper_main(void *arg)
 {
 	struct swap_dev *d = arg;
 
+	in_completion = true; /* never block here: see mem_reserve() */
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		int ret = io_uring_wait_cqe(&d->ring, &cqe);
@@ -48,25 +53,25 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Grow a file store to at least want_slots.  The slot map is reserved for
+ * SWAP_MAX_SLOTS up front (address space only, backed as it is used), so
+ * growing allocates nothing: it also runs inside the SIGBUS handler (direct
+ * reclaim in sigbus delivery).  Context: d->lock held.
+ */
 static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 {
 	unsigned long n = MAX(want_slots, d->nr_slots + SWAP_GROW_MIN / SWAP_SLOT_SIZE);
-	size_t words = (n + 63) / 64;
-	uint64_t *map;
 
 	if (!d->grows)
 		return -ENOSPC;
 	n = MAX(n, d->nr_slots * 5 / 4);
-	words = (n + 63) / 64;
+	n = MIN(n, SWAP_MAX_SLOTS);
+	if (n <= d->nr_slots)
+		return -ENOSPC;
 	if (fallocate(d->fd, 0, 0, (off_t)(n * SWAP_SLOT_SIZE)) &&
 	    ftruncate(d->fd, (off_t)(n * SWAP_SLOT_SIZE)))
 		return -errno;
-	map = realloc(d->map, words * sizeof(*map));
-	if (!map)
-		return -ENOMEM;
-	memset(map + (d->nr_slots + 63) / 64, 0, (words - (d->nr_slots + 63) / 64) * sizeof(*map));
-	/* Bits past the old end in its last word are already clear. */
-	d->map = map;
 	d->nr_slots = n;
 	return 0;
 }
@@ -109,21 +114,32 @@ int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 			goto fail;
 		}
 		d->is_blockdev = true;
-		d->nr_slots = bytes / SWAP_SLOT_SIZE;
-		d->map = calloc((d->nr_slots + 63) / 64 + 1, sizeof(*d->map));
-		if (!d->map) {
-			ret = -ENOMEM;
-			goto fail;
-		}
+		d->nr_slots = MIN(bytes / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
 	} else {
 		d->grows = true;
 		d->nr_slots = 0;
+	}
+	d->map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (d->map == MAP_FAILED) {
+		d->map = NULL;
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (d->grows) {
 		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
 		if (ret)
 			goto fail;
 	}
+	/*
+	 * Completions: room for every I/O that can be in flight (one per frame,
+	 * plus the stop sentinel), so that none is ever dropped and a submit
+	 * never meets a full completion queue.
+	 */
+	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE,
+					 .cq_entries = MAX(8192u, 2 * depth)};
 	d->depth = depth;
-	ret = io_uring_queue_init(depth, &d->ring, 0);
+	ret = io_uring_queue_init_params(depth, &d->ring, &params);
 	if (ret)
 		goto fail;
 	ret = -pthread_create(&d->reaper, NULL, reaper_main, d);
@@ -136,7 +152,8 @@ int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 fail:
 	close(d->fd);
 	d->fd = -1;
-	free(d->map);
+	if (d->map)
+		munmap(d->map, MAP_BYTES);
 	d->map = NULL;
 	return ret;
 }
@@ -167,7 +184,8 @@ void swapdev_close(struct swap_dev *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	d->fd = -1;
-	free(d->map);
+	if (d->map)
+		munmap(d->map, MAP_BYTES);
 	d->map = NULL;
 	free(atomic_load(&d->fail_read));
 	free(atomic_load(&d->fail_write));
@@ -265,12 +283,14 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 	}
 	io_uring_sqe_set_data(sqe, io);
 	tsan_release(io); /* everything the reaper reads of io is set */
-	int ret = io_uring_submit(&d->ring);
+	/*
+	 * Once prepared, the request is in the ring and will complete: if the
+	 * enter fails for now, it goes with the next one.  So this never
+	 * fails, and no caller completes an I/O twice.
+	 */
+	for (int tries = 0; io_uring_submit(&d->ring) < 0 && tries < 100; tries++)
+		sched_yield();
 	pthread_mutex_unlock(&d->sq_lock);
-	if (ret < 0) {
-		atomic_fetch_sub(&d->inflight, 1);
-		return ret;
-	}
 	return 0;
 }
 
