@@ -8,6 +8,7 @@
 #   make check            the tests of one build (SAN=... selects it)
 #   make soak             longer stress runs (not part of make test)
 #   make bench            the benchmark (not a test); see BENCHMARKS.md
+#   make swapbench        the swap benchmark against the kernel's swap (root)
 #   make install PREFIX=/usr/local
 #   make format / format-check
 
@@ -48,7 +49,8 @@ TEST_SRCS := $(sort $(wildcard tests/*.c))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 HDRS := include/faultline.h $(wildcard src/*.h) $(wildcard tests/*.h)
 
-all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(B)/lrusim $(TESTS)
+all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(B)/swapbench \
+	$(B)/lrusim $(TESTS)
 
 $(B)/obj/%.o: src/%.c $(HDRS) | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -67,6 +69,9 @@ $(B)/faultline: tools/faultline.c $(B)/libfaultline.a $(HDRS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/bench: tools/bench.c $(B)/libfaultline.a $(HDRS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/swapbench: tools/swapbench.c $(B)/libfaultline.a $(HDRS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
@@ -99,6 +104,12 @@ bench:
 	$(MAKE) B=build-bench DEBUG=0 build-bench/bench build-bench/faultline
 	build-bench/bench $(BENCH_ARGS)
 
+# The swap benchmark: root, several minutes; enables a swap file and a memory
+# cgroup for the kernel's side and removes both afterwards.
+swapbench:
+	$(MAKE) B=build-bench DEBUG=0 build-bench/swapbench
+	build-bench/swapbench $(SWAPBENCH_ARGS)
+
 
 install: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -119,4 +130,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-tsan build-bench
 
-.PHONY: all deps demo check test soak bench install format format-check clean
+.PHONY: all deps demo check test swapbench soak bench install format format-check clean

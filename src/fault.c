@@ -411,15 +411,15 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 			f->flags |= FRAME_HOT;
 		f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
 		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
-		count_event(sp, faults_major);
+		count_event(sp, faults_major); /* every read a fault issues */
 		if (swap_submit(&sp->dev, &f->io)) {
 			/* Could not even start it: as a failed read. */
 			swap_read_done(&f->io, -EIO);
 		}
 		pte = READ_ONCE(c->pte[pt_index(page)]);
 		ra = true;
-	} else if (pte_type(pte) == PTE_FRAME) {
-		count_event(sp, faults_minor);
+	} else if (pte_type(pte) == PTE_FRAME && !(flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED))) {
+		count_event(sp, faults_minor); /* once per fault, not per retry */
 	}
 	if (pte_type(pte) != PTE_FRAME) {
 		pt_unlock(c);

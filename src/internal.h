@@ -527,6 +527,7 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 #define FAULT_FLAG_TRIED 0x04
 #define FAULT_FLAG_SIGBUS 0x08 /* resolved in the faulting thread */
 #define FAULT_FLAG_WP 0x10     /* a write-protect fault message */
+#define FAULT_FLAG_CONT 0x20   /* the rest of a parked fault: already counted */
 
 #define VM_FAULT_RETRY 0x01	/* the fault lock has been released */
 #define VM_FAULT_COMPLETED 0x02 /* the fault lock has been released */

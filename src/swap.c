@@ -200,6 +200,7 @@ void cont_run(struct waiter *wp)
 
 	if (!wp->on_stack)
 		free(wp);
+	w->flags |= FAULT_FLAG_CONT; /* its major or minor fault is counted */
 	if (w->t_park) {
 		count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
 		w->t_park = 0;

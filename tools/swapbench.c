@@ -1,0 +1,2726 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swapbench: faultline's swap against the kernel's own swap and against the
+ * disk, in the same run.  A benchmark, not a test: it asserts nothing about
+ * speed, it reports ratios.  See BENCHMARKS.md, section "Swap".
+ *
+ * The workload: a region (default 1 GiB) is filled page by page, in address
+ * order, by one thread under a memory budget (default 256 MiB), so that the
+ * fill rate measures eviction; then T application threads (default 1, 2, 4,
+ * 8) read one 8-byte word of a random page each, for a fixed time, and check
+ * it against the pattern the fill wrote (a mismatch stops everything).
+ *
+ * Subjects:
+ *
+ *   device           random 4 KiB O_DIRECT reads through io_uring of a
+ *                    pre-written file in the same file system, at queue
+ *                    depth T: the disk's limit, the anchor of misses/s
+ *   kernel           the same program on plain anonymous memory, in a forked
+ *                    child inside a cgroup v1 memory cgroup limited to the
+ *                    budget, with a swap file in the same file system that
+ *                    the benchmark enables for the run and removes after:
+ *                    the anchor of the fill rate and of read throughput
+ *   fl-DELIVERY-POLICY
+ *                    faultline with mem_limit = the budget and its default
+ *                    store (O_TMPFILE in $TMPDIR, O_DIRECT, io_uring), for
+ *                    each delivery and each --policy
+ *
+ * Every figure is a ratio to an anchor measured in the same run; within a
+ * round the subjects run one after another (every other round in reverse
+ * order), each with a fresh region that is freed before the next.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/swap.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <faultline.h>
+
+#define PAGE 4096UL
+#define WORDS (PAGE / sizeof(uint64_t))
+#define MAX_TLIST 8    /* entries of --threads */
+#define MAX_THREADS 64 /* application threads in one window */
+#define MAX_POLICIES 5
+#define MAX_DELIVERIES 2
+#define MAX_ROUNDS 9
+#define MAX_SUBJECTS (2 + MAX_DELIVERIES * MAX_POLICIES)
+#define MAX_PHASES (1 + MAX_TLIST) /* the fill, then one read window per T */
+#define MAX_IVL 1200		   /* 1-s intervals in one window */
+#define IVL_NS 1000000000ull
+/* max/min over the 1-s intervals above which a figure is flagged. */
+#define UNSTABLE 1.5
+/* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
+#define QUIET 0.1
+
+#define CG_ROOT "/sys/fs/cgroup/memory"
+
+/* snprintf, out of reach of -Wformat-truncation: truncation is acceptable here. */
+__attribute__((format(printf, 3, 4))) static int fmt(char *buf, size_t len, const char *f, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(buf, len, f, ap);
+	va_end(ap);
+	return n;
+}
+
+/* ---- Configuration (see usage()) ---- */
+
+static struct {
+	size_t region;
+	size_t budget;
+	double seconds;
+	double warmup;
+	double probe_seconds; /* 0: --seconds */
+	unsigned int threads[MAX_TLIST];
+	unsigned int nthreads;
+	int policies[MAX_POLICIES];
+	unsigned int npolicies;
+	int deliveries[MAX_DELIVERIES];
+	unsigned int ndeliveries;
+	unsigned int rounds;
+	uint64_t seed;
+	char dir[PATH_MAX];
+	size_t swapfile;
+	int swappiness; /* -1: leave the cgroup's as it comes */
+	bool do_kernel, do_device, do_faultline;
+	bool preheat;
+	unsigned int timeout;
+	bool json;
+	bool verbose;
+} opt = {
+	.region = 1UL << 30,
+	.budget = 256UL << 20,
+	.seconds = 10,
+	.warmup = 1,
+	.threads = {1, 2, 4, 8},
+	.nthreads = 4,
+	.policies = {FL_POLICY_DROP},
+	.npolicies = 1,
+	.deliveries = {FL_DELIVERY_THREAD, FL_DELIVERY_SIGBUS},
+	.ndeliveries = 2,
+	.rounds = 1,
+	.seed = 1,
+	.swappiness = -1,
+	.do_kernel = true,
+	.do_device = true,
+	.do_faultline = true,
+	.preheat = true,
+	.timeout = 300,
+};
+
+static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u),
+			      .tv_nsec = (long)(t % 1000000000u)};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n). */
+static inline uint64_t below(uint64_t r, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)r * n) >> 64);
+}
+
+/* ---- Latency histogram: log-linear, 16 steps per power of two ---- */
+
+#define H_SUB_BITS 4
+#define H_SUB (1u << H_SUB_BITS)
+#define H_NR ((64 - H_SUB_BITS + 1) * H_SUB)
+
+struct hist {
+	uint64_t count, sum, max;
+	uint64_t b[H_NR];
+};
+
+static inline unsigned int h_index(uint64_t v)
+{
+	unsigned int msb, shift;
+
+	if (v < H_SUB)
+		return (unsigned int)v;
+	msb = 63u - (unsigned int)__builtin_clzll(v);
+	shift = msb - H_SUB_BITS;
+	return (shift + 1) * H_SUB + (unsigned int)((v >> shift) & (H_SUB - 1));
+}
+
+/* The smallest value that lands in bucket i. */
+static double h_lower(unsigned int i)
+{
+	unsigned int g = i / H_SUB, s = i % H_SUB;
+
+	if (!g)
+		return s;
+	return ldexp((double)(H_SUB + s), (int)g - 1);
+}
+
+static inline void h_add(struct hist *h, uint64_t v)
+{
+	h->b[h_index(v)]++;
+	h->count++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+}
+
+static void h_merge(struct hist *to, const struct hist *from)
+{
+	unsigned int i;
+
+	for (i = 0; i < H_NR; i++)
+		to->b[i] += from->b[i];
+	to->count += from->count;
+	to->sum += from->sum;
+	if (from->max > to->max)
+		to->max = from->max;
+}
+
+/* The q-quantile in ns: the middle of its bucket (within 3%), at most max. */
+static double h_quantile(const struct hist *h, double q)
+{
+	uint64_t rank, cum = 0;
+	unsigned int i;
+
+	if (!h->count)
+		return NAN;
+	rank = (uint64_t)ceil(q * (double)h->count);
+	if (rank < 1)
+		rank = 1;
+	for (i = 0; i < H_NR; i++) {
+		cum += h->b[i];
+		if (cum >= rank) {
+			double lo = h_lower(i);
+			double hi = i + 1 < H_NR ? h_lower(i + 1) : lo * (1 + 1.0 / H_SUB);
+			double mid = (lo + hi) / 2;
+
+			return mid > (double)h->max ? (double)h->max : mid;
+		}
+	}
+	return (double)h->max;
+}
+
+/* ---- What one measured window records ---- */
+
+/* The kernel's counters: /proc/vmstat and the memory cgroup's own. */
+struct kcount {
+	uint64_t pswpin, pswpout, pgmajfault, swap_ra, swap_ra_hit, refault_anon;
+	uint64_t vma_lock[4]; /* success, abort, retry, miss */
+	bool has_vma_lock;
+	uint64_t cg_pgmajfault, cg_pgfault, cg_swap, cg_rss, cg_usage, cg_failcnt;
+};
+
+/* The store's disk, from /proc/diskstats. */
+struct dstat {
+	bool ok;
+	uint64_t rd_ios, rd_sect, wr_ios, wr_sect;
+};
+
+struct cpus {
+	double busy, steal, self;
+	double others; /* user-space processes other than this benchmark */
+};
+
+struct window {
+	bool done;
+	double secs;
+	uint64_t ops;	 /* pages filled, reads done, or I/Os completed */
+	uint64_t misses; /* faults_major, the cgroup's pgmajfault, or I/Os */
+	struct hist h;	 /* per operation, ns */
+	unsigned int nivl;
+	float ivl_ops[MAX_IVL];	 /* ops/s in each 1-s interval */
+	float ivl_miss[MAX_IVL]; /* misses/s in each (read windows) */
+	struct fl_stats fl0, fl1;
+	struct kcount k0, k1;
+	struct dstat d0, d1;
+	struct cpus c0, c1;
+};
+
+enum kind {
+	K_DEVICE,
+	K_KERNEL,
+	K_FL,
+};
+
+struct summ {
+	bool ok;
+	unsigned int n;		    /* rounds measured */
+	double rate, miss;	    /* ops/s and misses/s, median of rounds */
+	double p50, p99, p999, max; /* us, median of rounds */
+	double imin, imax;	    /* ops/s over the 1-s intervals */
+	double mmin, mmax;	    /* misses/s over the 1-s intervals */
+	double writes;		    /* fill: store writes per second */
+};
+
+struct subject {
+	char name[40];
+	enum kind kind;
+	int delivery, policy;
+	bool failed;
+	char error[200];
+	struct window *w;	   /* [MAX_PHASES][rounds] */
+	struct summ s[MAX_PHASES]; /* per phase */
+};
+
+static struct subject subjects[MAX_SUBJECTS];
+static unsigned int nsubjects;
+
+static struct window *W(const struct subject *sub, unsigned int phase, unsigned int round)
+{
+	return &sub->w[phase * opt.rounds + round];
+}
+
+/* The store's file system and disk. */
+static struct {
+	dev_t dev;
+	char fstype[16];
+	char disk[32];
+	bool disk_found;
+} store;
+
+/* ---- Cleanup: the swap file, the cgroup, the kernel child ---- */
+
+/*
+ * Everything the kernel side changes on the machine, undone by cleanup():
+ * from atexit, from the signal handlers (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * and the crashes), from the watchdog and after a data mismatch.  Each step
+ * clears its flag when done, so running it twice is harmless; it uses only
+ * system calls that are async-signal-safe.
+ */
+static struct {
+	pid_t main_pid;
+	volatile pid_t child;
+	volatile sig_atomic_t swap_created, swap_on, cg_created;
+	char swap_path[PATH_MAX];
+	char cg_path[PATH_MAX];
+} cl;
+
+static void cleanup(void)
+{
+	struct timespec ms10 = {.tv_sec = 0, .tv_nsec = 10000000};
+	sigset_t all, old;
+	int i;
+
+	if (getpid() != cl.main_pid)
+		return; /* a child inherits the handlers, not the duty */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (cl.child > 0) {
+		kill(cl.child, SIGKILL);
+		while (waitpid(cl.child, NULL, 0) < 0 && errno == EINTR)
+			;
+		cl.child = 0;
+	}
+	if (cl.cg_created) {
+		/* Empty once the child is reaped; give the kernel a moment. */
+		for (i = 0; i < 300 && rmdir(cl.cg_path) && errno == EBUSY; i++)
+			nanosleep(&ms10, NULL);
+		cl.cg_created = 0;
+	}
+	if (cl.swap_on) {
+		swapoff(cl.swap_path);
+		cl.swap_on = 0;
+	}
+	if (cl.swap_created) {
+		unlink(cl.swap_path);
+		cl.swap_created = 0;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void say(const char *s)
+{
+	if (write(2, s, strlen(s)) < 0)
+		return;
+}
+
+static void fatal_signal(int sig)
+{
+	char num[4] = {(char)('0' + sig / 10 % 10), (char)('0' + sig % 10), 0, 0};
+
+	if (getpid() == cl.main_pid) {
+		say("swapbench: signal ");
+		say(sig < 10 ? num + 1 : num);
+		say(": cleaning up\n");
+	}
+	cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
+static const char *volatile current_run = "";
+
+static void watchdog_fire(int sig)
+{
+	const char *name = current_run;
+
+	(void)sig;
+	say("swapbench: timed out (a fault never served? a hang?): ");
+	say(name);
+	say("\n");
+	cleanup();
+	_exit(3);
+}
+
+static void install_handlers(void)
+{
+	static const int quit[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	static const int crash[] = {SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS};
+	struct sigaction sa;
+	unsigned int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = fatal_signal;
+	for (i = 0; i < sizeof(quit) / sizeof(quit[0]); i++)
+		sigaction(quit[i], &sa, NULL);
+	/*
+	 * Installed before any faultline space exists: in sigbus delivery
+	 * faultline keeps this handler for the SIGBUS that are not its own.
+	 */
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	for (i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
+		sigaction(crash[i], &sa, NULL);
+	sa.sa_flags = 0;
+	sa.sa_handler = watchdog_fire;
+	sigaction(SIGALRM, &sa, NULL);
+	atexit(cleanup);
+}
+
+/* ---- Small file helpers ---- */
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)got + 1 < len) {
+		n = read(fd, buf + got, len - 1 - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	buf[got] = 0;
+	close(fd);
+	return 0;
+}
+
+static long read_long(const char *path, long dflt)
+{
+	char buf[64];
+
+	if (read_file(path, buf, sizeof(buf)))
+		return dflt;
+	return strtol(buf, NULL, 10);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/* "name value" lines (vmstat, memory.stat): the value of name, or dflt. */
+static uint64_t kv_get(const char *buf, const char *name, uint64_t dflt, bool *found)
+{
+	size_t len = strlen(name);
+	const char *p = buf;
+
+	while (p && *p) {
+		if (!strncmp(p, name, len) && p[len] == ' ') {
+			if (found)
+				*found = true;
+			return strtoull(p + len + 1, NULL, 10);
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return dflt;
+}
+
+static void read_kcount(struct kcount *k)
+{
+	static const char *const vl[] = {"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
+					 "vma_lock_miss"};
+	char buf[16384], path[PATH_MAX + 32];
+	unsigned int i;
+
+	memset(k, 0, sizeof(*k));
+	if (!read_file("/proc/vmstat", buf, sizeof(buf))) {
+		k->pswpin = kv_get(buf, "pswpin", 0, NULL);
+		k->pswpout = kv_get(buf, "pswpout", 0, NULL);
+		k->pgmajfault = kv_get(buf, "pgmajfault", 0, NULL);
+		k->swap_ra = kv_get(buf, "swap_ra", 0, NULL);
+		k->swap_ra_hit = kv_get(buf, "swap_ra_hit", 0, NULL);
+		k->refault_anon = kv_get(buf, "workingset_refault_anon", 0, NULL);
+		for (i = 0; i < 4; i++)
+			k->vma_lock[i] = kv_get(buf, vl[i], 0, &k->has_vma_lock);
+	}
+	if (!cl.cg_path[0])
+		return;
+	fmt(path, sizeof(path), "%s/memory.stat", cl.cg_path);
+	if (!read_file(path, buf, sizeof(buf))) {
+		k->cg_pgmajfault = kv_get(buf, "pgmajfault", 0, NULL);
+		k->cg_pgfault = kv_get(buf, "pgfault", 0, NULL);
+		k->cg_swap = kv_get(buf, "swap", 0, NULL);
+		k->cg_rss = kv_get(buf, "rss", 0, NULL);
+	}
+	fmt(path, sizeof(path), "%s/memory.usage_in_bytes", cl.cg_path);
+	k->cg_usage = (uint64_t)read_long(path, 0);
+	fmt(path, sizeof(path), "%s/memory.failcnt", cl.cg_path);
+	k->cg_failcnt = (uint64_t)read_long(path, 0);
+}
+
+static uint64_t kernel_majflt(void)
+{
+	char buf[16384], path[PATH_MAX + 32];
+
+	fmt(path, sizeof(path), "%s/memory.stat", cl.cg_path);
+	if (read_file(path, buf, sizeof(buf)))
+		return 0;
+	return kv_get(buf, "pgmajfault", 0, NULL);
+}
+
+static void read_disk(struct dstat *d)
+{
+	char buf[16384], name[64], *p;
+	unsigned int maj, mnr;
+	unsigned long long v[7];
+
+	memset(d, 0, sizeof(*d));
+	if (read_file("/proc/diskstats", buf, sizeof(buf)))
+		return;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (sscanf(p, " %u %u %63s %llu %llu %llu %llu %llu %llu %llu", &maj, &mnr, name,
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) != 10)
+			continue;
+		if (maj != major(store.dev) || mnr != minor(store.dev))
+			continue;
+		d->ok = true;
+		d->rd_ios = v[0];
+		d->rd_sect = v[2];
+		d->wr_ios = v[4];
+		d->wr_sect = v[6];
+		if (!store.disk_found) {
+			fmt(store.disk, sizeof(store.disk), "%s", name);
+			store.disk_found = true;
+		}
+		return;
+	}
+}
+
+/*
+ * CPU seconds used so far by every user-space process but this benchmark
+ * (the main process and the kernel child): utime + stime + cutime + cstime
+ * from /proc/PID/stat, kernel threads left out.  A process that exits hands
+ * its time to its parent's cutime, so a short-lived compiler still counts.
+ * Kernel threads are left out because much of their work here is ours: I/O
+ * completion, ext4's unwritten-extent conversion, swap writeback.
+ */
+static double others_cpu(void)
+{
+	double hz = (double)sysconf(_SC_CLK_TCK), sum = 0;
+	pid_t self = getpid();
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[64], buf[1024], *p;
+		unsigned long long ut, st;
+		long long cut, cst;
+		unsigned long flags;
+		pid_t pid;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)atoi(de->d_name);
+		if (pid == self || pid == cl.main_pid || (cl.child > 0 && pid == cl.child))
+			continue;
+		fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		if (read_file(path, buf, sizeof(buf)))
+			continue;
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 1,
+				 " %*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %llu %llu %lld %lld",
+				 &flags, &ut, &st, &cut, &cst) != 5)
+			continue;
+		if (flags & 0x00200000) /* PF_KTHREAD */
+			continue;
+		sum += (double)(ut + st) / hz + (double)(cut + cst) / hz;
+	}
+	closedir(d);
+	return sum;
+}
+
+/*
+ * The machine's busy and stolen CPU time so far (/proc/stat), this process's
+ * own, and the other processes' (others_cpu()), in seconds.
+ */
+static void read_cpus(struct cpus *c, bool children)
+{
+	unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+			   steal = 0;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	char buf[512];
+	struct rusage ru;
+
+	memset(c, 0, sizeof(*c));
+	if (!read_file("/proc/stat", buf, sizeof(buf)) &&
+	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+		   &iowait, &irq, &softirq, &steal) == 8) {
+		c->busy = (double)(user + nice + sys + irq + softirq) / hz;
+		c->steal = (double)steal / hz;
+	}
+	if (!getrusage(RUSAGE_SELF, &ru))
+		c->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	if (children && !getrusage(RUSAGE_CHILDREN, &ru))
+		c->self += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	c->others = others_cpu();
+}
+
+/* Other processes' CPU seconds between two snapshots. */
+static double foreign_of(const struct cpus *a, const struct cpus *b)
+{
+	double f = b->others - a->others;
+
+	return f < 0 ? 0 : f;
+}
+
+/* ---- Preheat ---- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Populate and free as much memory as the next subject keeps resident,
+ * untimed, on every CPU: this virtual machine hands memory left free for a
+ * couple of seconds back to the host (free page reporting), and the next
+ * touch of it costs a host fault as well (BENCHMARKS.md, "Preheat").
+ */
+static void *preheat_main(void *arg)
+{
+	size_t len = *(size_t *)arg, off;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	if (madvise(p, len, MADV_POPULATE_WRITE))
+		for (off = 0; off < len; off += PAGE)
+			p[off] = 1;
+	munmap(p, len);
+	return NULL;
+}
+
+static void preheat(size_t len)
+{
+	pthread_t tid[64];
+	pthread_attr_t attr;
+	cpu_set_t allowed, one;
+	unsigned int n = 0, i;
+	int cpu;
+
+	if (!opt.preheat || sched_getaffinity(0, sizeof(allowed), &allowed))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < 64; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		if (!pthread_create(&tid[n], &attr, preheat_main, &len))
+			n++;
+		pthread_attr_destroy(&attr);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* ---- The workload: fill, then random verified reads ---- */
+
+/*
+ * Word w of page p holds salt ^ (p << 9 | w): every word of the region is
+ * different and none is zero (bit 63 of salt is set), so a page read from the
+ * wrong slot, a zero page or a stale copy is caught, and what was read says
+ * where it came from.
+ */
+static uint64_t salt_of(uint64_t seed)
+{
+	uint64_t x = seed ^ 0x5357415042454e43ull; /* "SWAPBENC" */
+
+	return (splitmix64(&x) | (1ull << 63)) & ~0x1ffull;
+}
+
+static inline uint64_t expected(uint64_t salt, size_t page, unsigned int word)
+{
+	return salt ^ ((uint64_t)page << 9 | word);
+}
+
+/* Measuring in a forked child (the kernel subject): results go here. */
+struct kshared {
+	int mismatch;
+	char error[200];
+	struct window w[MAX_PHASES];
+};
+
+static struct kshared *in_child; /* set in the kernel child only */
+
+static void mismatch(const char *what, const volatile uint64_t *addr, uint64_t salt, size_t page,
+		     unsigned int word, uint64_t got, size_t npages)
+{
+	uint64_t want = expected(salt, page, word), again = *addr, x = got ^ salt;
+	char buf[768];
+	int n;
+
+	n = fmt(buf, sizeof(buf),
+		"\nswapbench: DATA MISMATCH in %s, seed %" PRIu64 ": page %zu word %u "
+		"(address %p): expected %#" PRIx64 ", read %#" PRIx64 ", read again %#" PRIx64 "\n",
+		what, opt.seed, page, word, (const void *)addr, want, got, again);
+	if (got == 0)
+		n += fmt(buf + n, sizeof(buf) - (size_t)n,
+			 "swapbench: the word reads as zero: a page never written, or lost\n");
+	else if ((x >> 9) < npages)
+		n += fmt(buf + n, sizeof(buf) - (size_t)n,
+			 "swapbench: the value belongs to page %" PRIu64 " word %" PRIu64 "\n",
+			 x >> 9, x & 0x1ff);
+	say(buf);
+	say("swapbench: ABORTING: faultline (or the kernel) returned wrong data\n");
+	if (in_child) {
+		in_child->mismatch = 1;
+		fmt(in_child->error, sizeof(in_child->error), "data mismatch: see stderr");
+		_exit(4);
+	}
+	fflush(stdout);
+	cleanup();
+	_exit(4);
+}
+
+/* Where a window's counters come from. */
+struct sampler {
+	enum kind kind;
+	struct fl_space *sp;
+};
+
+static uint64_t sampler_misses(struct sampler *s)
+{
+	struct fl_stats st;
+
+	if (s->kind == K_KERNEL)
+		return kernel_majflt();
+	if (fl_stats(s->sp, &st))
+		return 0;
+	return st.faults_major;
+}
+
+static void sampler_snap(struct sampler *s, struct window *w, bool end)
+{
+	if (s->kind == K_FL)
+		fl_stats(s->sp, end ? &w->fl1 : &w->fl0);
+	else if (s->kind == K_KERNEL)
+		read_kcount(end ? &w->k1 : &w->k0);
+	read_disk(end ? &w->d1 : &w->d0);
+	read_cpus(end ? &w->c1 : &w->c0, false);
+}
+
+/* One thread writes every page in address order; pages per second. */
+static void run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt,
+		     struct window *w)
+{
+	uint64_t t0, ta, tb, next, last_t;
+	size_t p, last_p = 0;
+	unsigned int i;
+
+	memset(w, 0, sizeof(*w));
+	sampler_snap(s, w, false);
+	t0 = last_t = now_ns();
+	next = t0 + IVL_NS;
+	tb = t0;
+	for (p = 0; p < npages; p++) {
+		uint64_t *pg = base + p * WORDS, x = salt ^ ((uint64_t)p << 9);
+
+		ta = now_ns();
+		for (i = 0; i < WORDS; i++)
+			pg[i] = x ^ i;
+		tb = now_ns();
+		h_add(&w->h, tb - ta);
+		if (tb >= next && w->nivl < MAX_IVL) {
+			w->ivl_ops[w->nivl++] =
+				(float)((double)(p + 1 - last_p) * 1e9 / (double)(tb - last_t));
+			last_p = p + 1;
+			last_t = tb;
+			next = tb + IVL_NS;
+		}
+	}
+	w->secs = (double)(tb - t0) / 1e9;
+	w->ops = npages;
+	sampler_snap(s, w, true);
+	w->done = true;
+}
+
+struct read_ctl {
+	_Atomic int phase; /* 0: warm-up, 1: measured, 2: stop */
+	const uint64_t *base;
+	size_t npages;
+	uint64_t salt;
+	pthread_barrier_t barrier;
+	const char *what;
+};
+
+struct reader {
+	pthread_t tid;
+	struct read_ctl *ctl;
+	uint64_t rng;
+	_Atomic uint64_t ops;
+	struct hist h;
+} __attribute__((aligned(64)));
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct read_ctl *ctl = rd->ctl;
+	const uint64_t *base = ctl->base;
+	uint64_t salt = ctl->salt, ops = 0;
+	size_t npages = ctl->npages;
+
+	pthread_barrier_wait(&ctl->barrier);
+	for (;;) {
+		int ph = atomic_load_explicit(&ctl->phase, memory_order_relaxed);
+		uint64_t r = splitmix64(&rd->rng), t0, t1, v;
+		size_t page = (size_t)below(r, npages);
+		unsigned int word = (unsigned int)(r & (WORDS - 1));
+		const volatile uint64_t *addr = base + page * WORDS + word;
+
+		if (ph == 2)
+			break;
+		t0 = now_ns();
+		v = *addr;
+		t1 = now_ns();
+		if (__builtin_expect(v != expected(salt, page, word), 0))
+			mismatch(ctl->what, addr, salt, page, word, v, npages);
+		if (ph == 1)
+			h_add(&rd->h, t1 - t0);
+		atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static uint64_t readers_ops(struct reader *rd, unsigned int n)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		sum += atomic_load_explicit(&rd[i].ops, memory_order_relaxed);
+	return sum;
+}
+
+/* Seeds depend on the seed, T and the thread: every subject reads the same pages. */
+static uint64_t reader_seed(unsigned int nthreads, unsigned int i, unsigned int round)
+{
+	uint64_t x = opt.seed * 0x100000001b3ull + nthreads * 1000003ull + i * 101ull + round;
+
+	return splitmix64(&x);
+}
+
+/*
+ * T threads read random words for --warmup seconds, then for --seconds
+ * measured; the window's reads, misses, latencies and 1-s intervals.
+ * Return: 0 or a negative errno.
+ */
+static int run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		     unsigned int nthreads, unsigned int round, const char *what, struct window *w)
+{
+	struct read_ctl ctl;
+	struct reader *rd;
+	uint64_t t0, t1, tend, tprev, ops0, ops1, opsp, m0, m1, mp;
+	unsigned int i;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	if (posix_memalign((void **)&rd, 64, nthreads * sizeof(*rd)))
+		return -ENOMEM;
+	memset(rd, 0, nthreads * sizeof(*rd));
+	memset(&ctl, 0, sizeof(ctl));
+	atomic_init(&ctl.phase, 0);
+	ctl.base = base;
+	ctl.npages = npages;
+	ctl.salt = salt;
+	ctl.what = what;
+	pthread_barrier_init(&ctl.barrier, NULL, nthreads + 1);
+	for (i = 0; i < nthreads; i++) {
+		rd[i].ctl = &ctl;
+		rd[i].rng = reader_seed(nthreads, i, round);
+		err = pthread_create(&rd[i].tid, NULL, reader_main, &rd[i]);
+		if (err) {
+			fprintf(stderr, "swapbench: pthread_create: %s\n", strerror(err));
+			exit(2);
+		}
+	}
+	pthread_barrier_wait(&ctl.barrier);
+	sleep_until(now_ns() + (uint64_t)(opt.warmup * 1e9));
+
+	sampler_snap(s, w, false);
+	m0 = mp = sampler_misses(s);
+	ops0 = opsp = readers_ops(rd, nthreads);
+	t0 = tprev = now_ns();
+	atomic_store(&ctl.phase, 1);
+	tend = t0 + (uint64_t)(opt.seconds * 1e9);
+	for (;;) {
+		uint64_t t = tprev + IVL_NS, o, m;
+
+		sleep_until(t < tend ? t : tend);
+		t = now_ns();
+		o = readers_ops(rd, nthreads);
+		m = sampler_misses(s);
+		if (w->nivl < MAX_IVL && (t >= tend ? t - tprev > IVL_NS / 2 : true)) {
+			w->ivl_ops[w->nivl] =
+				(float)((double)(o - opsp) * 1e9 / (double)(t - tprev));
+			w->ivl_miss[w->nivl] =
+				(float)((double)(m - mp) * 1e9 / (double)(t - tprev));
+			w->nivl++;
+		}
+		opsp = o;
+		mp = m;
+		tprev = t;
+		if (t >= tend)
+			break;
+	}
+	t1 = tprev;
+	ops1 = opsp;
+	m1 = mp;
+	atomic_store(&ctl.phase, 2);
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(rd[i].tid, NULL);
+		h_merge(&w->h, &rd[i].h);
+	}
+	sampler_snap(s, w, true);
+	pthread_barrier_destroy(&ctl.barrier);
+	free(rd);
+	w->secs = (double)(t1 - t0) / 1e9;
+	w->ops = ops1 - ops0;
+	w->misses = m1 - m0;
+	w->done = true;
+	return 0;
+}
+
+/* ---- The device: random 4 KiB direct reads through io_uring ---- */
+
+static struct {
+	int fd;
+	size_t pages;
+	bool ready;
+} probe = {.fd = -1};
+
+/* A file of --region bytes, written (not just allocated), O_DIRECT. */
+static int probe_prepare(char *err, size_t errlen)
+{
+	size_t chunk = 1UL << 20, off;
+	uint64_t *buf;
+	unsigned int i;
+
+	if (probe.ready)
+		return 0;
+	probe.fd = open(opt.dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+	if (probe.fd < 0) {
+		fmt(err, errlen, "O_TMPFILE|O_DIRECT in %s: %s", opt.dir, strerror(errno));
+		return -errno;
+	}
+	if (posix_memalign((void **)&buf, PAGE, chunk))
+		return -ENOMEM;
+	for (off = 0; off < opt.region; off += chunk) {
+		size_t n = opt.region - off < chunk ? opt.region - off : chunk;
+
+		for (i = 0; i < chunk / 8; i++)
+			buf[i] = 0x5a5a5a5a00000000ull ^ (off / 8 + i);
+		if (pwrite(probe.fd, buf, n, (off_t)off) != (ssize_t)n) {
+			fmt(err, errlen, "writing the probe file: %s",
+			    strerror(errno ? errno : EIO));
+			free(buf);
+			return -EIO;
+		}
+	}
+	free(buf);
+	if (fsync(probe.fd)) {
+		fmt(err, errlen, "fsync of the probe file: %s", strerror(errno));
+		return -errno;
+	}
+	probe.pages = opt.region / PAGE;
+	probe.ready = true;
+	return 0;
+}
+
+struct pio {
+	uint64_t t;
+	char *buf;
+};
+
+static int run_probe(unsigned int qd, unsigned int round, struct window *w, char *err,
+		     size_t errlen)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	struct pio *io;
+	char *bufs;
+	uint64_t rng = reader_seed(qd, 0xd0, round), t0 = 0, tprev = 0, tend = 0, opsp = 0, twarm;
+	unsigned int i, inflight = 0;
+	int phase = 0, ret;
+
+	memset(w, 0, sizeof(*w));
+	ret = io_uring_queue_init(qd < 8 ? 8 : qd, &ring, 0);
+	if (ret) {
+		fmt(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
+		return ret;
+	}
+	io = calloc(qd, sizeof(*io));
+	if (!io || posix_memalign((void **)&bufs, PAGE, qd * PAGE)) {
+		free(io);
+		io_uring_queue_exit(&ring);
+		return -ENOMEM;
+	}
+	for (i = 0; i < qd; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		io[i].buf = bufs + i * PAGE;
+		io[i].t = now_ns();
+		io_uring_prep_read(sqe, probe.fd, io[i].buf, PAGE,
+				   below(splitmix64(&rng), probe.pages) * PAGE);
+		io_uring_sqe_set_data(sqe, &io[i]);
+		inflight++;
+	}
+	io_uring_submit(&ring);
+	twarm = now_ns() + (uint64_t)(opt.warmup * 1e9);
+	sampler_snap(&(struct sampler){.kind = K_DEVICE}, w, false);
+	while (inflight) {
+		uint64_t t;
+
+		ret = io_uring_wait_cqe(&ring, &cqe);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			fmt(err, errlen, "io_uring_wait_cqe: %s", strerror(-ret));
+			break;
+		}
+		do {
+			struct pio *p = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&ring, cqe);
+			inflight--;
+			t = now_ns();
+			if (res != (int)PAGE) {
+				fmt(err, errlen, "probe read: %s",
+				    res < 0 ? strerror(-res) : "short read");
+				ret = res < 0 ? res : -EIO;
+				phase = 2;
+			}
+			if (phase == 1) {
+				h_add(&w->h, t - p->t);
+				w->ops++;
+			}
+			if (phase < 2) {
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+				p->t = now_ns();
+				io_uring_prep_read(sqe, probe.fd, p->buf, PAGE,
+						   below(splitmix64(&rng), probe.pages) * PAGE);
+				io_uring_sqe_set_data(sqe, p);
+				inflight++;
+			}
+		} while (io_uring_peek_cqe(&ring, &cqe) == 0);
+		io_uring_submit(&ring);
+		t = now_ns();
+		if (phase == 0 && t >= twarm) {
+			phase = 1;
+			t0 = tprev = t;
+			tend = t0 +
+			       (uint64_t)((opt.probe_seconds ? opt.probe_seconds : opt.seconds) *
+					  1e9);
+			w->ops = opsp = 0;
+			sampler_snap(&(struct sampler){.kind = K_DEVICE}, w, false);
+		} else if (phase == 1 && (t >= tprev + IVL_NS || t >= tend)) {
+			if (w->nivl < MAX_IVL && (t < tend || t - tprev > IVL_NS / 2)) {
+				w->ivl_ops[w->nivl] = (float)((double)(w->ops - opsp) * 1e9 /
+							      (double)(t - tprev));
+				w->ivl_miss[w->nivl] = w->ivl_ops[w->nivl];
+				w->nivl++;
+			}
+			opsp = w->ops;
+			tprev = t;
+			if (t >= tend) {
+				w->secs = (double)(t - t0) / 1e9;
+				phase = 2;
+			}
+		}
+	}
+	sampler_snap(&(struct sampler){.kind = K_DEVICE}, w, true);
+	free(bufs);
+	free(io);
+	io_uring_queue_exit(&ring);
+	if (ret < 0)
+		return ret;
+	w->misses = w->ops;
+	w->done = true;
+	return 0;
+}
+
+static void run_device(struct subject *sub, unsigned int round)
+{
+	unsigned int i;
+	int err;
+
+	err = probe_prepare(sub->error, sizeof(sub->error));
+	if (err) {
+		sub->failed = true;
+		return;
+	}
+	for (i = 0; i < opt.nthreads; i++) {
+		char name[64];
+
+		fmt(name, sizeof(name), "device.qd%u", opt.threads[i]);
+		current_run = name;
+		alarm(opt.timeout);
+		err = run_probe(opt.threads[i], round, W(sub, 1 + i, round), sub->error,
+				sizeof(sub->error));
+		alarm(0);
+		if (err) {
+			sub->failed = true;
+			return;
+		}
+		if (opt.verbose)
+			fprintf(stderr, "  %-24s %10.0f IOPS\n", name,
+				(double)W(sub, 1 + i, round)->ops / W(sub, 1 + i, round)->secs);
+	}
+}
+
+/* ---- The kernel: a swap file, a memory cgroup, a child ---- */
+
+static struct {
+	bool prepared, failed;
+	char error[200];
+	long vm_swappiness, cg_swappiness, page_cluster;
+	bool memsw;
+	char zswap[16];
+	char other_swaps[256];
+} kern = {.vm_swappiness = -1, .cg_swappiness = -1, .page_cluster = -1};
+
+static int run_cmd(const char *const argv[])
+{
+	pid_t pid;
+	int status, fd;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0 && !opt.verbose) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
+}
+
+/* Write zeros over the whole swap file (when swapon refuses a fallocated one). */
+static int swapfile_write_zeros(void)
+{
+	size_t chunk = 1UL << 20, off;
+	char *buf = calloc(1, chunk);
+	int fd = open(cl.swap_path, O_WRONLY | O_CLOEXEC);
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	for (off = 0; off < opt.swapfile; off += chunk)
+		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
+			break;
+	free(buf);
+	if (off < opt.swapfile || fsync(fd)) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int kernel_prepare(void)
+{
+	const char *mkargv[3] = {"mkswap", NULL, NULL};
+	char path[PATH_MAX + 32], buf[4096], *p;
+	int fd, err;
+
+	if (kern.prepared || kern.failed)
+		return kern.failed ? -1 : 0;
+	kern.failed = true; /* until the end of this function */
+	kern.vm_swappiness = read_long("/proc/sys/vm/swappiness", -1);
+	kern.page_cluster = read_long("/proc/sys/vm/page-cluster", -1);
+	if (read_file("/sys/module/zswap/parameters/enabled", kern.zswap, sizeof(kern.zswap)))
+		fmt(kern.zswap, sizeof(kern.zswap), "absent");
+	else if ((p = strchr(kern.zswap, '\n')))
+		*p = 0;
+	if (!read_file("/proc/swaps", buf, sizeof(buf))) {
+		p = strchr(buf, '\n');
+		if (p && p[1]) {
+			fmt(kern.other_swaps, sizeof(kern.other_swaps), "%s", p + 1);
+			if ((p = strchr(kern.other_swaps, '\n')))
+				*p = 0;
+		}
+	}
+	if (geteuid() != 0) {
+		fmt(kern.error, sizeof(kern.error), "needs root (swapon, cgroups)");
+		return -1;
+	}
+	if (access(CG_ROOT "/memory.limit_in_bytes", W_OK)) {
+		fmt(kern.error, sizeof(kern.error), "no cgroup v1 memory controller at %s",
+		    CG_ROOT);
+		return -1;
+	}
+	kern.memsw = !access(CG_ROOT "/memory.memsw.limit_in_bytes", F_OK);
+
+	/* The swap file, in the store's file system. */
+	fmt(cl.swap_path, sizeof(cl.swap_path), "%s/faultline-bench-swap-%d", opt.dir,
+	    (int)getpid());
+	fd = open(cl.swap_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fmt(kern.error, sizeof(kern.error), "creating %s: %s", cl.swap_path,
+		    strerror(errno));
+		return -1;
+	}
+	cl.swap_created = 1;
+	fchmod(fd, 0600);
+	if (fallocate(fd, 0, 0, (off_t)opt.swapfile)) {
+		err = errno;
+		close(fd);
+		if (swapfile_write_zeros()) {
+			fmt(kern.error, sizeof(kern.error), "fallocate %s: %s", cl.swap_path,
+			    strerror(err));
+			return -1;
+		}
+	} else {
+		close(fd);
+	}
+	mkargv[1] = cl.swap_path;
+	if (run_cmd(mkargv)) {
+		fmt(kern.error, sizeof(kern.error), "mkswap %s failed", cl.swap_path);
+		return -1;
+	}
+	/* One trial swapon: a file system may refuse a fallocated swap file. */
+	if (swapon(cl.swap_path, 0)) {
+		err = errno;
+		if (err != EINVAL || swapfile_write_zeros() || run_cmd(mkargv) ||
+		    swapon(cl.swap_path, 0)) {
+			fmt(kern.error, sizeof(kern.error), "swapon %s: %s", cl.swap_path,
+			    strerror(err));
+			return -1;
+		}
+	}
+	cl.swap_on = 1;
+	swapoff(cl.swap_path);
+	cl.swap_on = 0;
+
+	/* The memory cgroup: the budget, swap allowed. */
+	fmt(cl.cg_path, sizeof(cl.cg_path), CG_ROOT "/faultline-bench-%d", (int)getpid());
+	if (mkdir(cl.cg_path, 0755)) {
+		fmt(kern.error, sizeof(kern.error), "mkdir %s: %s", cl.cg_path, strerror(errno));
+		cl.cg_path[0] = 0;
+		return -1;
+	}
+	cl.cg_created = 1;
+	fmt(path, sizeof(path), "%s/memory.limit_in_bytes", cl.cg_path);
+	fmt(buf, sizeof(buf), "%zu", opt.budget);
+	err = write_str(path, buf);
+	if (err || read_long(path, -1) != (long)opt.budget) {
+		fmt(kern.error, sizeof(kern.error), "cannot set %s to %zu (%s)", path, opt.budget,
+		    strerror(err ? -err : EINVAL));
+		return -1;
+	}
+	fmt(path, sizeof(path), "%s/memory.swappiness", cl.cg_path);
+	if (opt.swappiness >= 0 || kern.vm_swappiness == 0) {
+		/* The cgroup's own knob: vm.swappiness is left alone. */
+		fmt(buf, sizeof(buf), "%d", opt.swappiness >= 0 ? opt.swappiness : 60);
+		write_str(path, buf);
+	}
+	kern.cg_swappiness = read_long(path, -1);
+	if (kern.cg_swappiness == 0) {
+		fmt(kern.error, sizeof(kern.error),
+		    "the cgroup's swappiness is 0: the kernel would not swap");
+		return -1;
+	}
+	kern.failed = false;
+	kern.prepared = true;
+	return 0;
+}
+
+/* The cgroup's OOM kills so far (memory.oom_control: oom_kill N). */
+static uint64_t cg_oom_kills(void)
+{
+	char buf[512], path[PATH_MAX + 32];
+
+	fmt(path, sizeof(path), "%s/memory.oom_control", cl.cg_path);
+	if (read_file(path, buf, sizeof(buf)))
+		return 0;
+	return kv_get(buf, "oom_kill", 0, NULL);
+}
+
+static void kernel_child(struct kshared *sh, unsigned int round)
+{
+	char path[PATH_MAX + 32], pid[32], what[64];
+	struct sampler s = {.kind = K_KERNEL};
+	size_t npages = opt.region / PAGE;
+	uint64_t salt = salt_of(opt.seed);
+	uint64_t *base;
+	unsigned int i;
+	int err;
+
+	in_child = sh;
+	fmt(path, sizeof(path), "%s/cgroup.procs", cl.cg_path);
+	fmt(pid, sizeof(pid), "%d", (int)getpid());
+	err = write_str(path, pid);
+	if (err) {
+		fmt(sh->error, sizeof(sh->error), "joining %s: %s", path, strerror(-err));
+		_exit(2);
+	}
+	base = mmap(NULL, opt.region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		fmt(sh->error, sizeof(sh->error), "mmap: %s", strerror(errno));
+		_exit(2);
+	}
+	/* 4 KiB pages whatever the THP policy: the unit faultline serves. */
+	madvise(base, opt.region, MADV_NOHUGEPAGE);
+	run_fill(&s, base, npages, salt, &sh->w[0]);
+	for (i = 0; i < opt.nthreads; i++) {
+		fmt(what, sizeof(what), "kernel.read.t%u", opt.threads[i]);
+		err = run_reads(&s, base, npages, salt, opt.threads[i], round, what, &sh->w[1 + i]);
+		if (err) {
+			fmt(sh->error, sizeof(sh->error), "%s: %s", what, strerror(-err));
+			_exit(2);
+		}
+	}
+	munmap(base, opt.region);
+	_exit(0);
+}
+
+static void run_kernel(struct subject *sub, unsigned int round)
+{
+	struct kshared *sh;
+	sigset_t block, old;
+	pid_t pid;
+	int status = 0;
+	unsigned int i;
+	uint64_t ooms;
+
+	if (kernel_prepare()) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "%s", kern.error);
+		return;
+	}
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "mmap: %s", strerror(errno));
+		return;
+	}
+	memset(sh, 0, sizeof(*sh));
+	if (swapon(cl.swap_path, 0)) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "swapon: %s", strerror(errno));
+		munmap(sh, sizeof(*sh));
+		return;
+	}
+	cl.swap_on = 1;
+	preheat(opt.budget);
+	ooms = cg_oom_kills();
+	fflush(NULL);
+	/* No signal between fork() and recording the child for cleanup(). */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		kernel_child(sh, round);
+	}
+	if (pid > 0)
+		cl.child = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "fork: %s", strerror(errno));
+	} else {
+		current_run = "kernel (the child: fill and reads)";
+		alarm(opt.timeout * (1 + opt.nthreads));
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		alarm(0);
+		cl.child = 0;
+	}
+	swapoff(cl.swap_path);
+	cl.swap_on = 0;
+	if (pid < 0)
+		goto out;
+	if (sh->mismatch) {
+		fflush(stdout);
+		cleanup();
+		_exit(4);
+	}
+	if (WIFSIGNALED(status)) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "the child was killed by %s%s",
+		    strsignal(WTERMSIG(status)),
+		    cg_oom_kills() > ooms ? " (the cgroup's OOM killer: is the budget too "
+					    "small for the program itself?)"
+					  : "");
+	} else if (WEXITSTATUS(status)) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "the child failed (status %d): %s",
+		    WEXITSTATUS(status), sh->error[0] ? sh->error : "?");
+	} else {
+		for (i = 0; i < 1 + opt.nthreads; i++)
+			*W(sub, i, round) = sh->w[i];
+	}
+out:
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- faultline ---- */
+
+static void run_faultline(struct subject *sub, unsigned int round)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	struct sampler s = {.kind = K_FL};
+	size_t npages = opt.region / PAGE;
+	uint64_t salt = salt_of(opt.seed);
+	char what[80];
+	uint64_t *base;
+	unsigned int i;
+	int err;
+
+	fl_config_init(&cfg);
+	cfg.mem_limit = opt.budget;
+	cfg.swap_path = NULL; /* the default store: O_TMPFILE in $TMPDIR, O_DIRECT */
+	cfg.delivery = sub->delivery;
+	cfg.policy = sub->policy;
+	preheat(opt.budget);
+	fmt(what, sizeof(what), "%s (fl_space_create)", sub->name);
+	current_run = what;
+	alarm(opt.timeout);
+	err = fl_space_create(&cfg, &sp);
+	alarm(0);
+	if (err) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "fl_space_create: %s", strerror(-err));
+		return;
+	}
+	s.sp = sp;
+	base = fl_mmap(sp, NULL, opt.region, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+	if (base == MAP_FAILED) {
+		sub->failed = true;
+		fmt(sub->error, sizeof(sub->error), "fl_mmap: %s", strerror(errno));
+		fl_space_destroy(sp);
+		return;
+	}
+	fmt(what, sizeof(what), "%s.fill", sub->name);
+	alarm(opt.timeout);
+	run_fill(&s, base, npages, salt, W(sub, 0, round));
+	alarm(0);
+	for (i = 0; i < opt.nthreads; i++) {
+		fmt(what, sizeof(what), "%s.read.t%u", sub->name, opt.threads[i]);
+		alarm(opt.timeout + (unsigned int)(opt.warmup + opt.seconds));
+		err = run_reads(&s, base, npages, salt, opt.threads[i], round, what,
+				W(sub, 1 + i, round));
+		alarm(0);
+		if (err) {
+			sub->failed = true;
+			fmt(sub->error, sizeof(sub->error), "%s: %s", what, strerror(-err));
+			break;
+		}
+	}
+	fmt(what, sizeof(what), "%s (fl_space_destroy)", sub->name);
+	alarm(opt.timeout);
+	fl_space_destroy(sp);
+	alarm(0);
+}
+
+/* ---- Subjects, rounds, summaries ---- */
+
+static void add_subject(const char *name, enum kind kind, int delivery, int policy)
+{
+	struct subject *sub = &subjects[nsubjects++];
+
+	fmt(sub->name, sizeof(sub->name), "%s", name);
+	sub->kind = kind;
+	sub->delivery = delivery;
+	sub->policy = policy;
+	sub->w = calloc(MAX_PHASES * opt.rounds, sizeof(struct window));
+	if (!sub->w) {
+		fprintf(stderr, "swapbench: out of memory\n");
+		exit(2);
+	}
+}
+
+static void build_subjects(void)
+{
+	unsigned int d, p;
+	char name[40];
+
+	if (opt.do_device)
+		add_subject("device", K_DEVICE, 0, 0);
+	if (opt.do_kernel)
+		add_subject("kernel", K_KERNEL, 0, 0);
+	if (opt.do_faultline)
+		for (d = 0; d < opt.ndeliveries; d++)
+			for (p = 0; p < opt.npolicies; p++) {
+				fmt(name, sizeof(name), "fl-%s-%s",
+				    opt.deliveries[d] == FL_DELIVERY_SIGBUS ? "sigbus" : "thread",
+				    policy_names[opt.policies[p]]);
+				add_subject(name, K_FL, opt.deliveries[d], opt.policies[p]);
+			}
+}
+
+static int subject_index(enum kind kind)
+{
+	unsigned int i;
+
+	for (i = 0; i < nsubjects; i++)
+		if (subjects[i].kind == kind)
+			return (int)i;
+	return -1;
+}
+
+static void phase_name(const struct subject *sub, unsigned int ph, char *buf, size_t len)
+{
+	if (ph == 0)
+		fmt(buf, len, "%s.fill", sub->name);
+	else if (sub->kind == K_DEVICE)
+		fmt(buf, len, "device.qd%u", opt.threads[ph - 1]);
+	else
+		fmt(buf, len, "%s.read.t%u", sub->name, opt.threads[ph - 1]);
+}
+
+static void progress(struct subject *sub, unsigned int round)
+{
+	unsigned int ph;
+	char name[64];
+
+	if (sub->failed) {
+		fprintf(stderr, "swapbench: %s FAILED: %s\n", sub->name, sub->error);
+		return;
+	}
+	for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+		struct window *w = W(sub, ph, round);
+
+		if (!w->done)
+			continue;
+		phase_name(sub, ph, name, sizeof(name));
+		if (ph == 0)
+			fprintf(stderr, "  %-28s %10.0f pages/s\n", name, (double)w->ops / w->secs);
+		else
+			fprintf(stderr, "  %-28s %10.0f ops/s %10.0f misses/s  p50 %.1f us\n", name,
+				(double)w->ops / w->secs, (double)w->misses / w->secs,
+				h_quantile(&w->h, 0.5) / 1e3);
+	}
+}
+
+static void run_subject(struct subject *sub, unsigned int round)
+{
+	if (sub->failed)
+		return;
+	fprintf(stderr, "swapbench: round %u/%u: %s\n", round + 1, opt.rounds, sub->name);
+	switch (sub->kind) {
+	case K_DEVICE:
+		run_device(sub, round);
+		break;
+	case K_KERNEL:
+		run_kernel(sub, round);
+		break;
+	case K_FL:
+		run_faultline(sub, round);
+		break;
+	}
+	progress(sub, round);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned int n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void summarise(void)
+{
+	unsigned int i, ph, r, k;
+
+	for (i = 0; i < nsubjects; i++) {
+		struct subject *sub = &subjects[i];
+
+		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+			struct summ *s = &sub->s[ph];
+			double rate[MAX_ROUNDS], miss[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS],
+				p999[MAX_ROUNDS], mx[MAX_ROUNDS], wr[MAX_ROUNDS];
+			unsigned int n = 0;
+
+			memset(s, 0, sizeof(*s));
+			s->imin = s->mmin = INFINITY;
+			s->imax = s->mmax = 0;
+			for (r = 0; r < opt.rounds; r++) {
+				struct window *w = W(sub, ph, r);
+				uint64_t writes;
+
+				if (!w->done || w->secs <= 0)
+					continue;
+				rate[n] = (double)w->ops / w->secs;
+				miss[n] = (double)w->misses / w->secs;
+				p50[n] = h_quantile(&w->h, 0.5) / 1e3;
+				p99[n] = h_quantile(&w->h, 0.99) / 1e3;
+				p999[n] = h_quantile(&w->h, 0.999) / 1e3;
+				mx[n] = (double)w->h.max / 1e3;
+				writes = sub->kind == K_FL ? w->fl1.swap_outs - w->fl0.swap_outs
+							   : w->k1.pswpout - w->k0.pswpout;
+				wr[n] = (double)writes / w->secs;
+				for (k = 0; k < w->nivl; k++) {
+					s->imin = fmin(s->imin, w->ivl_ops[k]);
+					s->imax = fmax(s->imax, w->ivl_ops[k]);
+					if (ph) {
+						s->mmin = fmin(s->mmin, w->ivl_miss[k]);
+						s->mmax = fmax(s->mmax, w->ivl_miss[k]);
+					}
+				}
+				n++;
+			}
+			s->n = n;
+			s->ok = n > 0;
+			s->rate = median(rate, n);
+			s->miss = median(miss, n);
+			s->p50 = median(p50, n);
+			s->p99 = median(p99, n);
+			s->p999 = median(p999, n);
+			s->max = median(mx, n);
+			s->writes = median(wr, n);
+			if (isinf(s->imin))
+				s->imin = s->imax = s->rate;
+			if (isinf(s->mmin))
+				s->mmin = s->mmax = s->miss;
+		}
+	}
+}
+
+/* ---- Goals (the issue's) ---- */
+
+static double fill_goal(const struct subject *sub)
+{
+	return sub->kind == K_FL ? 0.8 : 0;
+}
+
+/* Read throughput against the kernel: 1 thread only. */
+static double reads_goal(const struct subject *sub, unsigned int t)
+{
+	if (sub->kind != K_FL || t != 1)
+		return 0;
+	return sub->delivery == FL_DELIVERY_SIGBUS ? 0.9 : 0.7;
+}
+
+/* Misses served against the device at the same queue depth: 2 to 8 threads. */
+static double misses_goal(const struct subject *sub, unsigned int t)
+{
+	return sub->kind == K_FL && t >= 2 && t <= 8 ? 0.9 : 0;
+}
+
+static double ratio(double a, double b)
+{
+	if (isnan(a) || isnan(b) || b <= 0)
+		return NAN;
+	return a / b;
+}
+
+/* A ratio for the table, or n/a: rotating static buffers. */
+static const char *rf(double r, int width)
+{
+	static char buf[8][24];
+	static unsigned int k;
+	char *b = buf[k++ % 8];
+
+	if (isnan(r) || isinf(r))
+		fmt(b, sizeof(buf[0]), "%*s", width, "n/a");
+	else
+		fmt(b, sizeof(buf[0]), "%*.3f", width, r);
+	return b;
+}
+
+static const char *verdict(double r, double goal, const char *yes, const char *no)
+{
+	if (isnan(r))
+		return "n/a";
+	return r >= goal ? yes : no;
+}
+
+/* ---- Output ---- */
+
+struct run_info {
+	char date[32];
+	char kernel[65];
+	char thp[64];
+	char load0[64], load1[64];
+	long cpus;
+	struct fl_config defaults;
+	double elapsed, foreign, steal;
+	struct dstat d0, d1;
+};
+
+static void read_thp(char *buf, size_t len)
+{
+	char line[128], *l, *r;
+
+	fmt(buf, len, "unknown");
+	if (read_file("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)))
+		return;
+	l = strchr(line, '[');
+	r = l ? strchr(l, ']') : NULL;
+	if (l && r) {
+		*r = 0;
+		fmt(buf, len, "%s", l + 1);
+	}
+}
+
+static void read_load(char *buf, size_t len)
+{
+	char line[128], *p;
+
+	if (read_file("/proc/loadavg", line, sizeof(line))) {
+		fmt(buf, len, "?");
+		return;
+	}
+	/* The three averages only. */
+	p = line;
+	for (int i = 0; i < 3 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		*p = 0;
+	fmt(buf, len, "%s", line);
+}
+
+static void gather_info(struct run_info *ri)
+{
+	struct utsname u;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	memset(ri, 0, sizeof(*ri));
+	gmtime_r(&t, &tm);
+	strftime(ri->date, sizeof(ri->date), "%Y-%m-%d %H:%M UTC", &tm);
+	if (!uname(&u))
+		fmt(ri->kernel, sizeof(ri->kernel), "%s", u.release);
+	read_thp(ri->thp, sizeof(ri->thp));
+	read_load(ri->load0, sizeof(ri->load0));
+	ri->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	fl_config_init(&ri->defaults);
+}
+
+static void list_uint(char *buf, size_t len, const unsigned int *v, unsigned int n)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	buf[0] = 0;
+	for (i = 0; i < n && off < len; i++)
+		off += (size_t)fmt(buf + off, len - off, "%s%u", i ? "," : "", v[i]);
+}
+
+static void print_header(const struct run_info *ri)
+{
+	char tl[64];
+	unsigned int i;
+
+	list_uint(tl, sizeof(tl), opt.threads, opt.nthreads);
+	printf("faultline swapbench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
+	       ri->date, ri->kernel, ri->cpus, ri->thp);
+	printf("region %zu MiB (%zu pages) filled page by page under a budget of %zu MiB, then "
+	       "random 4 KiB reads\n",
+	       opt.region >> 20, opt.region / PAGE, opt.budget >> 20);
+	printf("read window %.1f s after %.1f s of warm-up per thread count; device probe %.1f s; "
+	       "threads %s; rounds %u; seed %" PRIu64 "\n",
+	       opt.seconds, opt.warmup, opt.probe_seconds ? opt.probe_seconds : opt.seconds, tl,
+	       opt.rounds, opt.seed);
+	printf("store: %s (%s on %s %u:%u); faultline default store (O_TMPFILE, O_DIRECT, "
+	       "io_uring)\n",
+	       opt.dir, store.fstype, store.disk_found ? store.disk : "?", major(store.dev),
+	       minor(store.dev));
+	printf("faultline: handlers=%u fault_around=%u/%u swap_frames=%u watermark=%s policies=",
+	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max,
+	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32");
+	for (i = 0; i < opt.npolicies; i++)
+		printf("%s%s", i ? "," : "", policy_names[opt.policies[i]]);
+	printf("\n");
+	if (opt.do_kernel) {
+		if (kern.prepared)
+			printf("kernel: swap file %s (%zu MiB, on only for the kernel runs), "
+			       "cgroup v1 memory limit %zu MiB (memsw %s), vm.swappiness %ld "
+			       "(cgroup %ld), vm.page-cluster %ld, zswap %s\n",
+			       cl.swap_path, opt.swapfile >> 20, opt.budget >> 20,
+			       kern.memsw ? "unlimited" : "absent", kern.vm_swappiness,
+			       kern.cg_swappiness, kern.page_cluster, kern.zswap);
+		else
+			printf("kernel: not measured: %s\n", kern.error);
+		if (kern.other_swaps[0])
+			printf("WARNING: other swap was on: %s\n", kern.other_swaps);
+	}
+	printf("load average at start %s, at end %s\n", ri->load0, ri->load1);
+	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
+	       "CPU), hypervisor steal %.1f CPU-s\n",
+	       ri->elapsed, ri->foreign, 100 * ri->foreign / ri->elapsed, ri->steal);
+	if (ri->foreign > QUIET * ri->elapsed)
+		printf("WARNING: the machine was not quiet; these figures are noisier than "
+		       "usual\n");
+}
+
+static void print_unstable(double lo, double hi, const char *what)
+{
+	if (lo > 0 && hi > UNSTABLE * lo)
+		printf("  UNSTABLE: %s max/min %.2f over the 1-s intervals\n", what, hi / lo);
+	else if (lo <= 0 && hi > 0)
+		printf("  UNSTABLE: %s fell to 0 in a 1-s interval\n", what);
+}
+
+static double delta(uint64_t a, uint64_t b)
+{
+	return (double)(b - a);
+}
+
+static void print_counters(const struct subject *sub, unsigned int ph)
+{
+	unsigned int r = opt.rounds - 1; /* the last round's */
+	const struct window *w = W(sub, ph, r);
+	double fo = foreign_of(&w->c0, &w->c1);
+
+	if (!w->done)
+		return;
+	if (sub->kind == K_FL) {
+		const struct fl_stats *a = &w->fl0, *b = &w->fl1;
+
+		printf("  faultline: faults_major=%.0f faults_minor=%.0f swap_ins=%.0f "
+		       "swap_outs=%.0f reads_wasted=%.0f clean_drops=%.0f zero_drops=%.0f "
+		       "reclaim_direct=%.0f reclaim_background=%.0f parked=%.0f",
+		       delta(a->faults_major, b->faults_major),
+		       delta(a->faults_minor, b->faults_minor), delta(a->swap_ins, b->swap_ins),
+		       delta(a->swap_outs, b->swap_outs), delta(a->reads_wasted, b->reads_wasted),
+		       delta(a->clean_drops, b->clean_drops), delta(a->zero_drops, b->zero_drops),
+		       delta(a->reclaim_direct, b->reclaim_direct),
+		       delta(a->reclaim_background, b->reclaim_background),
+		       delta(a->parked, b->parked));
+		if (b->parked > a->parked)
+			printf(" parked_mean_us=%.1f", delta(a->parked_ns, b->parked_ns) /
+							       delta(a->parked, b->parked) / 1e3);
+		printf(" faults=%.0f faults_wp=%.0f fault_around=%.0f mmap_read_locks=%.0f "
+		       "vma_lock_success/abort/retry/miss=%.0f/%.0f/%.0f/%.0f read_errors=%.0f "
+		       "write_errors=%.0f\n",
+		       delta(a->faults, b->faults), delta(a->faults_wp, b->faults_wp),
+		       delta(a->fault_around_pages, b->fault_around_pages),
+		       delta(a->mmap_read_locks, b->mmap_read_locks),
+		       delta(a->vma_lock_success, b->vma_lock_success),
+		       delta(a->vma_lock_abort, b->vma_lock_abort),
+		       delta(a->vma_lock_retry, b->vma_lock_retry),
+		       delta(a->vma_lock_miss, b->vma_lock_miss),
+		       delta(a->read_errors, b->read_errors),
+		       delta(a->write_errors, b->write_errors));
+		printf("  faultline, at the end: resident_pages=%" PRIu64 " frames_used=%" PRIu64
+		       " store_MiB=%.0f io_inflight_max=%" PRIu64 " io_inflight_mean=%" PRIu64
+		       " (both since the space was created) fault_ns p50/p99/p99.9=%.1f/%.1f/%.1f "
+		       "us (since created)\n",
+		       b->resident_pages, b->frames_used, (double)b->store_bytes / 1048576.0,
+		       b->io_inflight_max, b->io_inflight_mean, (double)b->fault_ns_p50 / 1e3,
+		       (double)b->fault_ns_p99 / 1e3, (double)b->fault_ns_p999 / 1e3);
+	} else if (sub->kind == K_KERNEL) {
+		const struct kcount *a = &w->k0, *b = &w->k1;
+
+		printf("  kernel: pgmajfault=%.0f (cgroup; vmstat %.0f) pswpin=%.0f pswpout=%.0f "
+		       "swap_ra=%.0f swap_ra_hit=%.0f workingset_refault_anon=%.0f pgfault=%.0f "
+		       "(cgroup) failcnt=%.0f",
+		       delta(a->cg_pgmajfault, b->cg_pgmajfault),
+		       delta(a->pgmajfault, b->pgmajfault), delta(a->pswpin, b->pswpin),
+		       delta(a->pswpout, b->pswpout), delta(a->swap_ra, b->swap_ra),
+		       delta(a->swap_ra_hit, b->swap_ra_hit),
+		       delta(a->refault_anon, b->refault_anon), delta(a->cg_pgfault, b->cg_pgfault),
+		       delta(a->cg_failcnt, b->cg_failcnt));
+		if (b->has_vma_lock)
+			printf(" vma_lock_success/abort/retry/miss=%.0f/%.0f/%.0f/%.0f",
+			       delta(a->vma_lock[0], b->vma_lock[0]),
+			       delta(a->vma_lock[1], b->vma_lock[1]),
+			       delta(a->vma_lock[2], b->vma_lock[2]),
+			       delta(a->vma_lock[3], b->vma_lock[3]));
+		else
+			printf(" vma_lock_*=n/a (not in /proc/vmstat: CONFIG_PER_VMA_LOCK_STATS)");
+		printf("\n  kernel, at the end: cgroup usage_MiB=%.0f rss_MiB=%.0f swap_MiB=%.0f\n",
+		       (double)b->cg_usage / 1048576.0, (double)b->cg_rss / 1048576.0,
+		       (double)b->cg_swap / 1048576.0);
+	}
+	if (w->d0.ok && w->d1.ok) {
+		double rd = delta(w->d0.rd_ios, w->d1.rd_ios);
+		double wr_mib = delta(w->d0.wr_sect, w->d1.wr_sect) / 2048;
+		double our_rd, our_wr_mib;
+
+		/*
+		 * What this subject itself should have put on the disk: reads are
+		 * single pages (readahead aside), writes may merge, so writes are
+		 * compared in bytes.  The rest is someone else's (or a journal's).
+		 */
+		if (sub->kind == K_FL) {
+			our_rd = delta(w->fl0.swap_ins, w->fl1.swap_ins);
+			our_wr_mib = delta(w->fl0.swap_outs, w->fl1.swap_outs) / 256;
+		} else if (sub->kind == K_KERNEL) {
+			our_rd = delta(w->k0.pswpin, w->k1.pswpin);
+			our_wr_mib = delta(w->k0.pswpout, w->k1.pswpout) / 256;
+		} else {
+			our_rd = (double)w->ops;
+			our_wr_mib = 0;
+		}
+		printf("  disk %s: reads=%.0f (%.0f MiB) writes=%.0f (%.0f MiB); not ours: "
+		       "~%.0f reads, ~%.0f MiB written; other processes' CPU %.0f%% of one\n",
+		       store.disk, rd, delta(w->d0.rd_sect, w->d1.rd_sect) / 2048,
+		       delta(w->d0.wr_ios, w->d1.wr_ios), wr_mib, fmax(0, rd - our_rd),
+		       fmax(0, wr_mib - our_wr_mib), 100 * fo / w->secs);
+	}
+}
+
+static void print_table(const struct run_info *ri)
+{
+	int kd = subject_index(K_DEVICE), kk = subject_index(K_KERNEL);
+	const struct subject *dev = kd >= 0 ? &subjects[kd] : NULL;
+	const struct subject *ker = kk >= 0 ? &subjects[kk] : NULL;
+	unsigned int i, ph;
+	char name[64], goal[48];
+
+	print_header(ri);
+	for (i = 0; i < nsubjects; i++)
+		if (subjects[i].failed)
+			printf("FAILED: %s: %s\n", subjects[i].name, subjects[i].error);
+
+	printf("\nFILL: one thread writes every page in address order (under the budget this "
+	       "measures eviction)\n");
+	printf("%-26s %10s  %19s %8s  %-16s %10s %9s %9s %10s\n", "figure", "pages/s",
+	       "1-s min .. max", "x kernel", "goal", "p50 us", "p99 us", "p99.9 us", "writes/s");
+	for (i = 0; i < nsubjects; i++) {
+		const struct subject *sub = &subjects[i];
+		const struct summ *s = &sub->s[0];
+		double r;
+
+		if (sub->kind == K_DEVICE || !s->ok)
+			continue;
+		r = ratio(s->rate, ker ? ker->s[0].rate : NAN);
+		goal[0] = 0;
+		if (fill_goal(sub) > 0)
+			fmt(goal, sizeof(goal), ">= %.2f %s", fill_goal(sub),
+			    verdict(r, fill_goal(sub), "met", "NOT MET"));
+		phase_name(sub, 0, name, sizeof(name));
+		printf("%-26s %10.0f  %8.0f .. %-8.0f %s  %-16s %10.1f %9.1f %9.1f %10.0f\n", name,
+		       s->rate, s->imin, s->imax, rf(r, 8), goal, s->p50, s->p99, s->p999,
+		       s->writes);
+		print_unstable(s->imin, s->imax, "pages/s");
+		print_counters(sub, 0);
+	}
+
+	for (ph = 1; ph < 1 + opt.nthreads; ph++) {
+		unsigned int t = opt.threads[ph - 1];
+		const struct summ *ks = ker ? &ker->s[ph] : NULL, *ds = dev ? &dev->s[ph] : NULL;
+
+		printf("\nREADS, %u thread%s (device: queue depth %u): one verified 8-byte word of "
+		       "a random page each\n",
+		       t, t > 1 ? "s" : "", t);
+		printf("%-26s %10s %8s  %-16s %10s  %19s %8s  %-16s %9s %9s %9s\n", "figure",
+		       "reads/s", "x kernel", "goal", "misses/s", "1-s min .. max", "x device",
+		       "goal", "p50 us", "p99 us", "p99.9 us");
+		for (i = 0; i < nsubjects; i++) {
+			const struct subject *sub = &subjects[i];
+			const struct summ *s = &sub->s[ph];
+			double rr, rm;
+			char goal2[48];
+
+			if (!s->ok)
+				continue;
+			phase_name(sub, ph, name, sizeof(name));
+			rm = ratio(s->miss, ds && ds->ok ? ds->rate : NAN);
+			goal2[0] = 0;
+			if (misses_goal(sub, t) > 0)
+				fmt(goal2, sizeof(goal2), ">= %.2f %s", misses_goal(sub, t),
+				    verdict(rm, misses_goal(sub, t), "met", "NOT MET"));
+			if (sub->kind == K_DEVICE) {
+				printf("%-26s %10s %8s  %-16s %10.0f  %8.0f .. %-8.0f %8.3f  %-16s "
+				       "%9.1f %9.1f %9.1f\n",
+				       name, "-", "", "", s->rate, s->imin, s->imax, 1.0, "",
+				       s->p50, s->p99, s->p999);
+				print_unstable(s->imin, s->imax, "IOPS");
+			} else {
+				rr = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
+				goal[0] = 0;
+				if (reads_goal(sub, t) > 0)
+					fmt(goal, sizeof(goal), ">= %.2f %s", reads_goal(sub, t),
+					    verdict(rr, reads_goal(sub, t), "met", "NOT MET"));
+				printf("%-26s %10.0f %s  %-16s %10.0f  %8.0f .. %-8.0f %s  "
+				       "%-16s %9.1f %9.1f %9.1f\n",
+				       name, s->rate, rf(rr, 8), goal, s->miss, s->mmin, s->mmax,
+				       rf(rm, 8), goal2, s->p50, s->p99, s->p999);
+				print_unstable(s->imin, s->imax, "reads/s");
+				print_unstable(s->mmin, s->mmax, "misses/s");
+			}
+			print_counters(sub, ph);
+		}
+	}
+	printf("\n");
+}
+
+static void print_bench_lines(void)
+{
+	int kd = subject_index(K_DEVICE), kk = subject_index(K_KERNEL);
+	const struct subject *dev = kd >= 0 ? &subjects[kd] : NULL;
+	const struct subject *ker = kk >= 0 ? &subjects[kk] : NULL;
+	unsigned int i, ph;
+	char name[64], kname[64], dname[64];
+
+	for (i = 0; i < nsubjects; i++) {
+		const struct subject *sub = &subjects[i];
+
+		if (sub->failed) {
+			printf("BENCH name=%s status=failed error=\"%s\"\n", sub->name, sub->error);
+			continue;
+		}
+		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+			const struct summ *s = &sub->s[ph];
+			unsigned int t = ph ? opt.threads[ph - 1] : 1;
+			const struct summ *ks = ker ? &ker->s[ph] : NULL;
+			const struct summ *ds = dev ? &dev->s[ph] : NULL;
+			double r, g;
+
+			if (!s->ok)
+				continue;
+			phase_name(sub, ph, name, sizeof(name));
+			if (ker)
+				phase_name(ker, ph, kname, sizeof(kname));
+			if (dev && ph)
+				phase_name(dev, ph, dname, sizeof(dname));
+			if (ph == 0) {
+				r = ratio(s->rate, ks ? ks->rate : NAN);
+				g = fill_goal(sub);
+				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
+				       name, s->rate, rf(r, 0), ker ? kname : "n/a");
+				if (g > 0)
+					printf(" goal=>=%.2f goal_met=%s", g,
+					       verdict(r, g, "yes", "no"));
+				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f writes_per_s=%.0f",
+				       s->p50, s->p99, s->p999, s->writes);
+			} else if (sub->kind == K_DEVICE) {
+				printf("BENCH name=%s.iops value=%.0f unit=iops ratio=1.000 "
+				       "anchor=%s.iops p50_us=%.1f p99_us=%.1f p999_us=%.1f",
+				       name, s->rate, name, s->p50, s->p99, s->p999);
+			} else {
+				r = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
+				g = reads_goal(sub, t);
+				printf("BENCH name=%s.reads value=%.0f unit=reads/s ratio=%s "
+				       "anchor=%s%s",
+				       name, s->rate, rf(r, 0), ker ? kname : "n/a",
+				       ker ? ".reads" : "");
+				if (g > 0)
+					printf(" goal=>=%.2f goal_met=%s", g,
+					       verdict(r, g, "yes", "no"));
+				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f", s->p50, s->p99,
+				       s->p999);
+				if (ks && ks->ok && sub->kind != K_KERNEL)
+					printf(" p50_ratio=%s p99_ratio=%s p999_ratio=%s",
+					       rf(ratio(s->p50, ks->p50), 0),
+					       rf(ratio(s->p99, ks->p99), 0),
+					       rf(ratio(s->p999, ks->p999), 0));
+				printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->imin,
+				       s->imax, s->imin > 0 ? s->imax / s->imin : NAN);
+				r = ratio(s->miss, ds && ds->ok ? ds->rate : NAN);
+				g = misses_goal(sub, t);
+				printf("BENCH name=%s.misses value=%.0f unit=misses/s ratio=%s "
+				       "anchor=%s",
+				       name, s->miss, rf(r, 0), dev ? dname : "n/a");
+				if (dev)
+					printf(".iops");
+				if (g > 0)
+					printf(" goal=>=%.2f goal_met=%s", g,
+					       verdict(r, g, "yes", "no"));
+				if (sub->kind == K_FL && ks && ks->ok)
+					printf(" ratio_kernel=%s anchor_kernel=%s.misses",
+					       rf(ratio(s->miss, ks->miss), 0), kname);
+				printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->mmin,
+				       s->mmax, s->mmin > 0 ? s->mmax / s->mmin : NAN);
+				continue;
+			}
+			printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->imin, s->imax,
+			       s->imin > 0 ? s->imax / s->imin : NAN);
+		}
+	}
+}
+
+/* The issue's goals, one line each, after the table. */
+static void print_goals(void)
+{
+	int kd = subject_index(K_DEVICE), kk = subject_index(K_KERNEL);
+	const struct subject *dev = kd >= 0 ? &subjects[kd] : NULL;
+	const struct subject *ker = kk >= 0 ? &subjects[kk] : NULL;
+	unsigned int i, ph;
+
+	printf("GOALS (ratio to the anchor measured in this run)\n");
+	for (i = 0; i < nsubjects; i++) {
+		const struct subject *sub = &subjects[i];
+		double r, g;
+
+		if (sub->kind != K_FL)
+			continue;
+		if (sub->failed) {
+			printf("  %-18s FAILED: %s\n", sub->name, sub->error);
+			continue;
+		}
+		g = fill_goal(sub);
+		r = ratio(sub->s[0].rate, ker && ker->s[0].ok ? ker->s[0].rate : NAN);
+		printf("  %-18s fill rate                 >= %.2fx kernel:      %s %s\n", sub->name,
+		       g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
+		for (ph = 1; ph < 1 + opt.nthreads; ph++) {
+			unsigned int t = opt.threads[ph - 1];
+
+			g = reads_goal(sub, t);
+			if (g > 0) {
+				r = ratio(sub->s[ph].rate,
+					  ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
+				printf("  %-18s read throughput, t%-2u     >= %.2fx kernel:      "
+				       "%s "
+				       "%s\n",
+				       sub->name, t, g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
+			}
+			g = misses_goal(sub, t);
+			if (g > 0) {
+				r = ratio(sub->s[ph].miss,
+					  dev && dev->s[ph].ok ? dev->s[ph].rate : NAN);
+				printf("  %-18s misses/s, t%-2u            >= %.2fx device qd%-2u: "
+				       "%s "
+				       "%s\n",
+				       sub->name, t, g, t, rf(r, 6),
+				       verdict(r, g, "met", "NOT MET"));
+			}
+		}
+	}
+	printf("\n");
+}
+
+static const char *jverdict(double r, double goal, const char *yes, const char *no)
+{
+	return isnan(r) ? "null" : verdict(r, goal, yes, no);
+}
+
+static void json_num(const char *key, double v, const char *sep)
+{
+	if (isnan(v) || isinf(v))
+		printf("\"%s\": null%s", key, sep);
+	else
+		printf("\"%s\": %.6g%s", key, v, sep);
+}
+
+static void print_json(const struct run_info *ri)
+{
+	int kd = subject_index(K_DEVICE), kk = subject_index(K_KERNEL);
+	const struct subject *dev = kd >= 0 ? &subjects[kd] : NULL;
+	const struct subject *ker = kk >= 0 ? &subjects[kk] : NULL;
+	unsigned int i, ph, k;
+	bool first = true;
+	char name[64];
+
+	printf("{\n  \"bench\": \"faultline-swap\", \"version\": \"%s\", \"date\": \"%s\",\n",
+	       FL_VERSION_STRING, ri->date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
+	       ri->thp);
+	printf("  \"region_bytes\": %zu, \"budget_bytes\": %zu, \"seconds\": %g, "
+	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ",\n",
+	       opt.region, opt.budget, opt.seconds, opt.warmup, opt.rounds, opt.seed);
+	printf("  \"dir\": \"%s\", \"fstype\": \"%s\", \"disk\": \"%s\",\n", opt.dir, store.fstype,
+	       store.disk);
+	printf("  \"vm_swappiness\": %ld, \"cgroup_swappiness\": %ld, \"page_cluster\": %ld,\n",
+	       kern.vm_swappiness, kern.cg_swappiness, kern.page_cluster);
+	printf("  \"load_start\": \"%s\", \"load_end\": \"%s\", ", ri->load0, ri->load1);
+	printf("\"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
+	       ri->elapsed, ri->foreign, ri->steal);
+	printf("  \"figures\": [\n");
+	for (i = 0; i < nsubjects; i++) {
+		const struct subject *sub = &subjects[i];
+
+		if (sub->failed) {
+			printf("%s    {\"name\": \"%s\", \"status\": \"failed\", \"error\": "
+			       "\"%s\"}",
+			       first ? "" : ",\n", sub->name, sub->error);
+			first = false;
+			continue;
+		}
+		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+			const struct summ *s = &sub->s[ph];
+			const struct window *w = W(sub, ph, opt.rounds - 1);
+			unsigned int t = ph ? opt.threads[ph - 1] : 1;
+
+			if (!s->ok)
+				continue;
+			phase_name(sub, ph, name, sizeof(name));
+			printf("%s    {\"name\": \"%s\", \"threads\": %u, ", first ? "" : ",\n",
+			       name, t);
+			first = false;
+			if (ph == 0) {
+				double r = ratio(s->rate, ker ? ker->s[0].rate : NAN);
+
+				json_num("pages_per_s", s->rate, ", ");
+				json_num("ratio_kernel", r, ", ");
+				if (fill_goal(sub) > 0)
+					printf("\"goal\": \">=%.2f\", \"goal_met\": %s, ",
+					       fill_goal(sub),
+					       jverdict(r, fill_goal(sub), "true", "false"));
+				json_num("writes_per_s", s->writes, ", ");
+			} else {
+				double rr = ratio(s->rate,
+						  ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
+				double rm = ratio(s->miss,
+						  dev && dev->s[ph].ok ? dev->s[ph].rate : NAN);
+
+				json_num("ops_per_s", s->rate, ", ");
+				json_num("misses_per_s", s->miss, ", ");
+				if (sub->kind != K_DEVICE) {
+					json_num("ratio_kernel", rr, ", ");
+					if (reads_goal(sub, t) > 0)
+						printf("\"reads_goal\": \">=%.2f\", "
+						       "\"reads_goal_met\": "
+						       "%s, ",
+						       reads_goal(sub, t),
+						       jverdict(rr, reads_goal(sub, t), "true",
+								"false"));
+					json_num("misses_ratio_device", rm, ", ");
+					if (misses_goal(sub, t) > 0)
+						printf("\"misses_goal\": \">=%.2f\", "
+						       "\"misses_goal_met\": %s, ",
+						       misses_goal(sub, t),
+						       jverdict(rm, misses_goal(sub, t), "true",
+								"false"));
+				}
+			}
+			json_num("p50_us", s->p50, ", ");
+			json_num("p99_us", s->p99, ", ");
+			json_num("p999_us", s->p999, ", ");
+			json_num("max_us", s->max, ", ");
+			printf("\"rounds\": %u, \"intervals_last_round\": [", s->n);
+			for (k = 0; k < w->nivl; k++)
+				printf("%.0f%s", w->ivl_ops[k], k + 1 < w->nivl ? ", " : "");
+			printf("]");
+			if (sub->kind == K_FL && w->done) {
+				printf(", \"faultline_end\": ");
+				fflush(stdout);
+				fl_stats_print_snapshot(&w->fl1, stdout, FL_STATS_JSON);
+				printf("      , \"faultline_start\": ");
+				fflush(stdout);
+				fl_stats_print_snapshot(&w->fl0, stdout, FL_STATS_JSON);
+			} else if (sub->kind == K_KERNEL && w->done) {
+				printf(", \"kernel\": {\"pgmajfault_cgroup\": %.0f, "
+				       "\"pgmajfault\": "
+				       "%.0f, \"pswpin\": %.0f, \"pswpout\": %.0f, \"swap_ra\": "
+				       "%.0f, "
+				       "\"swap_ra_hit\": %.0f}",
+				       delta(w->k0.cg_pgmajfault, w->k1.cg_pgmajfault),
+				       delta(w->k0.pgmajfault, w->k1.pgmajfault),
+				       delta(w->k0.pswpin, w->k1.pswpin),
+				       delta(w->k0.pswpout, w->k1.pswpout),
+				       delta(w->k0.swap_ra, w->k1.swap_ra),
+				       delta(w->k0.swap_ra_hit, w->k1.swap_ra_hit));
+			}
+			printf("}");
+		}
+	}
+	printf("\n  ]\n}\n");
+}
+
+/* ---- Options ---- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: swapbench [options]\n"
+		"\n"
+		"faultline's swap against the kernel's swap (a memory cgroup and a swap file,\n"
+		"set up and removed by this program: needs root) and the disk (io_uring\n"
+		"random reads), as ratios measured in the same run.  Not a test.  See\n"
+		"BENCHMARKS.md, section Swap.\n"
+		"\n"
+		"  -r, --region SIZE      region filled and read (default 1G; K/M/G)\n"
+		"  -b, --budget SIZE      memory budget: faultline's mem_limit, the cgroup's\n"
+		"                         memory.limit_in_bytes (default 256M)\n"
+		"  -s, --seconds S        measured read window per thread count (default 10)\n"
+		"  -w, --warmup S         unmeasured reads before each window (default 1)\n"
+		"      --probe-seconds S  device probe window (default: --seconds)\n"
+		"  -t, --threads LIST     application threads = device queue depths\n"
+		"                         (default 1,2,4,8; at most %d each)\n"
+		"  -p, --policy LIST      faultline policies: mmap,bail,drop,drop-vma,hold\n"
+		"                         (default drop)\n"
+		"  -d, --delivery LIST    faultline deliveries: thread,sigbus (default both)\n"
+		"      --rounds N         repeat everything; figures are medians (default 1)\n"
+		"      --seed N           access pattern and data (default 1)\n"
+		"      --dir DIR          file system of the stores (default $TMPDIR or /tmp;\n"
+		"                         sets TMPDIR for faultline's store)\n"
+		"      --swapfile SIZE    the kernel's swap file (default 2G, or region + 1G)\n"
+		"      --swappiness N     the cgroup's memory.swappiness (default: inherited;\n"
+		"                         60 if vm.swappiness is 0); vm.swappiness is not changed\n"
+		"      --no-kernel, --no-device, --no-faultline   skip a subject\n"
+		"      --no-preheat       do not populate and free the budget before a fill\n"
+		"      --timeout S        give up after S seconds in one phase (default %u)\n"
+		"      --json             one JSON document instead of the table\n"
+		"  -v, --verbose          more on stderr (and mkswap's output)\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Quick run: swapbench --region 256M --budget 64M --seconds 3\n",
+		MAX_THREADS, opt.timeout);
+}
+
+static unsigned long parse_num(const char *s, const char *what, unsigned long lo, unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "swapbench: bad %s '%s' (%lu..%lu)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static double parse_secs(const char *s, const char *what, double lo)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo) || v > 86400) {
+		fprintf(stderr, "swapbench: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static size_t parse_size(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!errno && end != s) {
+		switch (*end) {
+		case 'k':
+		case 'K':
+			shift = 10;
+			end++;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			end++;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			end++;
+			break;
+		}
+		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+			end += 2;
+		else if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (errno || end == s || *end || v == 0 || v > (1ull << 40) >> shift ||
+	    ((v << shift) % PAGE)) {
+		fprintf(stderr, "swapbench: bad %s '%s' (a multiple of 4 KiB; K/M/G)\n", what, s);
+		exit(2);
+	}
+	return (size_t)(v << shift);
+}
+
+/* Comma-separated words: calls f on each. */
+static unsigned int parse_words(const char *s, const char *what, int *out, unsigned int max,
+				int (*f)(const char *))
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned int n = 0, i;
+	int v;
+
+	fmt(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		v = f(tok);
+		if (v < 0) {
+			fprintf(stderr, "swapbench: bad %s '%s'\n", what, tok);
+			exit(2);
+		}
+		for (i = 0; i < n && out[i] != v; i++)
+			;
+		if (i < n)
+			continue; /* a repeat */
+		if (n == max) {
+			fprintf(stderr, "swapbench: too many %s\n", what);
+			exit(2);
+		}
+		out[n++] = v;
+	}
+	if (!n) {
+		fprintf(stderr, "swapbench: empty %s\n", what);
+		exit(2);
+	}
+	return n;
+}
+
+static int word_policy(const char *s)
+{
+	int i;
+
+	for (i = 0; i < MAX_POLICIES; i++)
+		if (!strcmp(s, policy_names[i]))
+			return i;
+	return -1;
+}
+
+static int word_delivery(const char *s)
+{
+	if (!strcmp(s, "thread"))
+		return FL_DELIVERY_THREAD;
+	if (!strcmp(s, "sigbus"))
+		return FL_DELIVERY_SIGBUS;
+	return -1;
+}
+
+static int word_threads(const char *s)
+{
+	return (int)parse_num(s, "thread count", 1, MAX_THREADS);
+}
+
+enum {
+	OPT_PROBE_SECONDS = 256,
+	OPT_ROUNDS,
+	OPT_SEED,
+	OPT_DIR,
+	OPT_SWAPFILE,
+	OPT_SWAPPINESS,
+	OPT_NO_KERNEL,
+	OPT_NO_DEVICE,
+	OPT_NO_FAULTLINE,
+	OPT_NO_PREHEAT,
+	OPT_TIMEOUT,
+	OPT_JSON,
+};
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"region", required_argument, NULL, 'r'},
+		{"budget", required_argument, NULL, 'b'},
+		{"seconds", required_argument, NULL, 's'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"probe-seconds", required_argument, NULL, OPT_PROBE_SECONDS},
+		{"threads", required_argument, NULL, 't'},
+		{"policy", required_argument, NULL, 'p'},
+		{"delivery", required_argument, NULL, 'd'},
+		{"rounds", required_argument, NULL, OPT_ROUNDS},
+		{"seed", required_argument, NULL, OPT_SEED},
+		{"dir", required_argument, NULL, OPT_DIR},
+		{"swapfile", required_argument, NULL, OPT_SWAPFILE},
+		{"swappiness", required_argument, NULL, OPT_SWAPPINESS},
+		{"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
+		{"no-device", no_argument, NULL, OPT_NO_DEVICE},
+		{"no-faultline", no_argument, NULL, OPT_NO_FAULTLINE},
+		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c, list[MAX_TLIST];
+	unsigned int i;
+	const char *tmp;
+
+	while ((c = getopt_long(argc, argv, "r:b:s:w:t:p:d:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			opt.region = parse_size(optarg, "region");
+			break;
+		case 'b':
+			opt.budget = parse_size(optarg, "budget");
+			break;
+		case 's':
+			opt.seconds = parse_secs(optarg, "seconds", 0.1);
+			break;
+		case 'w':
+			opt.warmup = parse_secs(optarg, "warm-up seconds", 0);
+			break;
+		case OPT_PROBE_SECONDS:
+			opt.probe_seconds = parse_secs(optarg, "probe seconds", 0.1);
+			break;
+		case 't':
+			opt.nthreads =
+				parse_words(optarg, "thread counts", list, MAX_TLIST, word_threads);
+			for (i = 0; i < opt.nthreads; i++)
+				opt.threads[i] = (unsigned int)list[i];
+			break;
+		case 'p':
+			opt.npolicies = parse_words(optarg, "policies", opt.policies, MAX_POLICIES,
+						    word_policy);
+			break;
+		case 'd':
+			opt.ndeliveries = parse_words(optarg, "deliveries", opt.deliveries,
+						      MAX_DELIVERIES, word_delivery);
+			break;
+		case OPT_ROUNDS:
+			opt.rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS);
+			break;
+		case OPT_SEED:
+			opt.seed = parse_num(optarg, "seed", 0, ULONG_MAX);
+			break;
+		case OPT_DIR:
+			fmt(opt.dir, sizeof(opt.dir), "%s", optarg);
+			break;
+		case OPT_SWAPFILE:
+			opt.swapfile = parse_size(optarg, "swap file size");
+			break;
+		case OPT_SWAPPINESS:
+			opt.swappiness = (int)parse_num(optarg, "swappiness", 1, 200);
+			break;
+		case OPT_NO_KERNEL:
+			opt.do_kernel = false;
+			break;
+		case OPT_NO_DEVICE:
+			opt.do_device = false;
+			break;
+		case OPT_NO_FAULTLINE:
+			opt.do_faultline = false;
+			break;
+		case OPT_NO_PREHEAT:
+			opt.preheat = false;
+			break;
+		case OPT_TIMEOUT:
+			opt.timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400);
+			break;
+		case OPT_JSON:
+			opt.json = true;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "swapbench: unexpected argument '%s'\n", argv[optind]);
+		exit(2);
+	}
+	if (opt.budget < 64 * PAGE || opt.budget >= opt.region) {
+		fprintf(stderr, "swapbench: the budget must be at least 256 KiB and smaller than "
+				"the region\n");
+		exit(2);
+	}
+	if (!opt.dir[0]) {
+		tmp = getenv("TMPDIR");
+		fmt(opt.dir, sizeof(opt.dir), "%s", tmp && *tmp ? tmp : "/tmp");
+	}
+	/* faultline's default store goes to $TMPDIR: the same file system. */
+	setenv("TMPDIR", opt.dir, 1);
+	if (!opt.swapfile)
+		opt.swapfile = opt.region + (1UL << 30) > (2UL << 30) ? opt.region + (1UL << 30)
+								      : 2UL << 30;
+	if (opt.swapfile < opt.region + (64UL << 20)) {
+		fprintf(stderr, "swapbench: the swap file must be larger than the region\n");
+		exit(2);
+	}
+}
+
+static void identify_store(void)
+{
+	struct statfs sfs;
+	struct stat st;
+	struct dstat d;
+
+	if (stat(opt.dir, &st) || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "swapbench: %s is not a directory\n", opt.dir);
+		exit(2);
+	}
+	store.dev = st.st_dev;
+	fmt(store.fstype, sizeof(store.fstype), "fs");
+	if (!statfs(opt.dir, &sfs)) {
+		switch ((unsigned long)sfs.f_type) {
+		case 0xEF53:
+			fmt(store.fstype, sizeof(store.fstype), "ext4");
+			break;
+		case 0x58465342:
+			fmt(store.fstype, sizeof(store.fstype), "xfs");
+			break;
+		case 0x9123683E:
+			fmt(store.fstype, sizeof(store.fstype), "btrfs");
+			break;
+		case 0x01021994:
+			fmt(store.fstype, sizeof(store.fstype), "tmpfs");
+			break;
+		default:
+			fmt(store.fstype, sizeof(store.fstype), "fs %#lx",
+			    (unsigned long)sfs.f_type);
+		}
+	}
+	read_disk(&d);
+}
+
+int main(int argc, char **argv)
+{
+	struct run_info ri;
+	struct cpus c0, c1;
+	unsigned int r, i, failed = 0;
+	uint64_t t0;
+
+	parse_args(argc, argv);
+	if ((size_t)sysconf(_SC_PAGESIZE) != PAGE) {
+		fprintf(stderr, "swapbench: needs 4 KiB pages\n");
+		return 2;
+	}
+	cl.main_pid = getpid();
+	install_handlers();
+	identify_store();
+	gather_info(&ri);
+	build_subjects();
+	if (!nsubjects) {
+		fprintf(stderr, "swapbench: nothing to measure\n");
+		return 2;
+	}
+	/* Prepared before the clock starts: the swap file, the cgroup, the probe file. */
+	if (opt.do_kernel && kernel_prepare())
+		fprintf(stderr, "swapbench: kernel side unavailable: %s\n", kern.error);
+	if (opt.do_device) {
+		int kd = subject_index(K_DEVICE);
+
+		if (probe_prepare(subjects[kd].error, sizeof(subjects[kd].error)))
+			subjects[kd].failed = true;
+	}
+
+	read_cpus(&c0, true);
+	read_disk(&ri.d0);
+	t0 = now_ns();
+	for (r = 0; r < opt.rounds; r++)
+		for (i = 0; i < nsubjects; i++)
+			run_subject(&subjects[r % 2 ? nsubjects - 1 - i : i], r);
+	ri.elapsed = (double)(now_ns() - t0) / 1e9;
+	read_cpus(&c1, true);
+	read_disk(&ri.d1);
+	ri.foreign = foreign_of(&c0, &c1);
+	ri.steal = c1.steal - c0.steal;
+	read_load(ri.load1, sizeof(ri.load1));
+	fprintf(stderr, "swapbench: %.1f s\n", ri.elapsed);
+
+	cleanup(); /* before printing: the machine is back as it was */
+	summarise();
+	if (opt.json) {
+		print_json(&ri);
+	} else {
+		print_table(&ri);
+		print_goals();
+		print_bench_lines();
+	}
+	for (i = 0; i < nsubjects; i++)
+		failed += subjects[i].failed;
+	return failed ? 1 : 0;
+}
