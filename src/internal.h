@@ -506,6 +506,21 @@ void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end
 void cont_run(struct waiter *w);
 long mem_used(struct fl_space *sp);
 
+/*
+ * A write of consecutive slots from several frames, as one vectored I/O:
+ * eviction allots a batch consecutive slots.  From a per-space pool (no
+ * malloc: eviction also runs in the SIGBUS handler).
+ */
+struct write_batch {
+	struct swap_io io; /* first: the completion finds the batch */
+	struct fl_space *sp;
+	unsigned int n;
+	struct frame *f[PT_CHUNK_PAGES];
+	struct iovec iov[PT_CHUNK_PAGES];
+	struct write_batch *next_free; /* batch_lock */
+};
+#define WRITE_BATCHES 64
+
 /* ---- reclaim (reclaim.c) ------------------------------------------------ */
 
 int reclaim_init(struct fl_space *sp);
@@ -590,6 +605,9 @@ struct fl_space {
 	_Atomic uint64_t evictions; /* pages evicted so far: the refault clock */
 	int mem_fd;		    /* /proc/self/mem: reads pages we may not load */
 	_Atomic bool io_error_logged;
+	struct write_batch *batches;	/* WRITE_BATCHES of them */
+	struct write_batch *batch_free; /* batch_lock */
+	pthread_mutex_t batch_lock;	/* leaf */
 	/* Retries for the handler threads (thread delivery). */
 	pthread_mutex_t retry_lock; /* leaf */
 	struct waiter *retry_head, *retry_tail;

@@ -138,6 +138,63 @@ static int run_zap(struct fl_space *sp, unsigned long s, unsigned long e, bool u
 	return madvise((void *)s, e - s, MADV_DONTNEED) ? -errno : 0;
 }
 
+static void batch_done(struct swap_io *io, int res)
+{
+	struct write_batch *b = (struct write_batch *)io;
+	struct fl_space *sp = b->sp;
+
+	for (unsigned int k = 0; k < b->n; k++)
+		swap_write_done(&b->f[k]->io, res);
+	pthread_mutex_lock(&sp->batch_lock);
+	b->next_free = sp->batch_free;
+	sp->batch_free = b;
+	pthread_mutex_unlock(&sp->batch_lock);
+}
+
+/*
+ * Write out the frames of an eviction: each run of consecutive slots as one
+ * vectored write (eviction allots consecutive slots), one page at a time
+ * when no batch is free.  Context: no ptl held.
+ */
+static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
+{
+	for (unsigned int i = 0; i < BATCH;) {
+		if (!fr[i] || !(dirty & (1ULL << i))) {
+			i++;
+			continue;
+		}
+		unsigned int j = i + 1;
+		while (j < BATCH && fr[j] && (dirty & (1ULL << j)) &&
+		       fr[j]->slot == fr[j - 1]->slot + 1)
+			j++;
+		struct write_batch *b = NULL;
+		if (j - i > 1) {
+			pthread_mutex_lock(&sp->batch_lock);
+			b = sp->batch_free;
+			if (b)
+				sp->batch_free = b->next_free;
+			pthread_mutex_unlock(&sp->batch_lock);
+		}
+		if (b) {
+			b->n = j - i;
+			for (unsigned int k = 0; k < b->n; k++) {
+				b->f[k] = fr[i + k];
+				b->iov[k] = (struct iovec){fr[i + k]->buf, PAGE_SIZE};
+			}
+			b->io = (struct swap_io){.slot = fr[i]->slot,
+						 .write = true,
+						 .iov = b->iov,
+						 .nr = b->n,
+						 .done = batch_done};
+			swap_submit(&sp->dev, &b->io);
+		} else {
+			for (unsigned int k = i; k < j; k++)
+				swap_submit(&sp->dev, &fr[k]->io);
+		}
+		i = j;
+	}
+}
+
 /*
  * Evict the victims (bit i: page base + i) of chunk c inside vma.
  * Context: vma read-locked; no ptl held.  Return: pages freed (present pages
@@ -274,10 +331,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	atomic_fetch_sub(&sp->resident_pages, n);
 	freed += n;
 	pt_unlock(c);
-	/* Consecutive slots: the writes go out in order. */
-	for (unsigned int i = 0; i < BATCH; i++)
-		if (fr[i] && (dirty & (1ULL << i)) && swap_submit(&sp->dev, &fr[i]->io))
-			swap_write_done(&fr[i]->io, -EIO);
+	submit_writes(sp, fr, dirty);
 	return freed;
 }
 

@@ -510,6 +510,15 @@ int swap_init(struct fl_space *sp)
 		f->next_free = sp->frame_free;
 		sp->frame_free = f;
 	}
+	pthread_mutex_init(&sp->batch_lock, NULL);
+	sp->batches = calloc(WRITE_BATCHES, sizeof(*sp->batches));
+	if (!sp->batches)
+		return -ENOMEM;
+	for (int i = 0; i < WRITE_BATCHES; i++) {
+		sp->batches[i].sp = sp;
+		sp->batches[i].next_free = sp->batch_free;
+		sp->batch_free = &sp->batches[i];
+	}
 	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (sp->mem_fd < 0)
 		return -errno;
@@ -535,6 +544,10 @@ void swap_destroy(struct fl_space *sp)
 			pthread_mutex_destroy(&sp->frames[i].lock);
 	free(sp->frames);
 	sp->frames = NULL;
+	if (sp->batches)
+		pthread_mutex_destroy(&sp->batch_lock);
+	free(sp->batches);
+	sp->batches = NULL;
 	if (sp->frame_bufs)
 		munmap(sp->frame_bufs, sp->nr_frames * PAGE_SIZE);
 	if (sp->mem_fd >= 0)

@@ -46,7 +46,7 @@ static void *reaper_main(void *arg)
 		tsan_acquire(io); /* pairs with the release in swap_submit() */
 		if (io->injected)
 			res = -EIO;
-		else if (res >= 0 && res != (int)SWAP_SLOT_SIZE)
+		else if (res >= 0 && res != (int)(SWAP_SLOT_SIZE * (io->nr > 1 ? io->nr : 1)))
 			res = -EIO; /* a short transfer is an error for a slot */
 		io->done(io, res < 0 ? res : 0);
 	}
@@ -269,13 +269,23 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 	pthread_mutex_lock(&d->sq_lock);
 	while (!(sqe = io_uring_get_sqe(&d->ring)))
 		io_uring_submit(&d->ring);
-	io->injected = fail && io->slot < FAIL_SLOTS &&
-		       (atomic_load_explicit((_Atomic uint64_t *)&fail[io->slot / 64],
-					     memory_order_relaxed) &
-			(1ULL << (io->slot % 64)));
+	/* Injected: any slot of the request fails it (as a failed bio does). */
+	io->injected = false;
+	for (unsigned int k = 0; fail && k < (io->nr > 1 ? io->nr : 1); k++) {
+		uint32_t sl = io->slot + k;
+		if (sl < FAIL_SLOTS && (atomic_load_explicit((_Atomic uint64_t *)&fail[sl / 64],
+							     memory_order_relaxed) &
+					(1ULL << (sl % 64))))
+			io->injected = true;
+	}
 	if (io->injected) {
 		/* Injected error: complete without touching the device. */
 		io_uring_prep_nop(sqe);
+	} else if (io->nr > 1) {
+		if (io->write)
+			io_uring_prep_writev(sqe, d->fd, io->iov, io->nr, (uint64_t)off);
+		else
+			io_uring_prep_readv(sqe, d->fd, io->iov, io->nr, (uint64_t)off);
 	} else if (io->write) {
 		io_uring_prep_write(sqe, d->fd, io->buf, SWAP_SLOT_SIZE, (uint64_t)off);
 	} else {

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
@@ -30,6 +31,9 @@ struct swap_io {
 	bool write;
 	bool injected; /* set by swap_submit(): fails by injection */
 	void *buf;     /* SWAP_SLOT_SIZE bytes, 4 KiB aligned */
+	/* Or, with nr > 1: nr slots from slot, one buffer each (vectored). */
+	const struct iovec *iov;
+	unsigned int nr;
 	swap_done_fn done;
 	uint64_t t_submit;
 };
