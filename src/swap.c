@@ -189,6 +189,36 @@ static bool requeue_retry(struct waiter *w)
 	return true;
 }
 
+/*
+ * Finish w's fault under vma's read lock (handed over under hold, taken
+ * again under drop-vma); NULL means that lock could not be had.  A retry
+ * then runs under mmap_lock: queued to the handler threads from the
+ * completion thread (async), inline otherwise.
+ * Return: handle_mm_fault()'s result, VM_FAULT_PARKED if someone else now
+ * owns the fault (parked again, or queued).
+ */
+static int finish_under_vma(struct waiter *w, struct vma *vma, bool async)
+{
+	struct fl_space *sp = w->sp;
+	int ret;
+
+	if (vma) {
+		ret = handle_mm_fault(sp, vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK, w->t0);
+		if (ret & VM_FAULT_PARKED)
+			return ret;
+		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
+			vma_end_read(vma);
+		if (!(ret & VM_FAULT_RETRY)) {
+			count_vm_vma_lock_event(sp, vma_lock_success);
+			return ret;
+		}
+	}
+	count_vm_vma_lock_event(sp, vma_lock_retry);
+	if (async && requeue_retry(w))
+		return VM_FAULT_PARKED;
+	return fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+}
+
 void cont_run(struct waiter *wp)
 {
 	/* The waiter is done with: keep a copy, free the original. */
@@ -212,42 +242,13 @@ void cont_run(struct waiter *wp)
 		/* hold: the fault kept its VMA lock; finish it under that. */
 		if (!w->on_stack)
 			vma_adopt(w->vma);
-		ret = handle_mm_fault(sp, w->vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK, w->t0);
-		if (ret & VM_FAULT_PARKED)
-			goto out;
-		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
-			vma_end_read(w->vma);
-		if (!(ret & VM_FAULT_RETRY)) {
-			count_vm_vma_lock_event(sp, vma_lock_success);
-			break;
-		}
-		count_vm_vma_lock_event(sp, vma_lock_retry);
-		if (async && requeue_retry(w))
-			goto out;
-		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		ret = finish_under_vma(w, w->vma, async);
 		break;
-	case CONT_RETRY_VMA: {
+	case CONT_RETRY_VMA:
 		/* drop-vma: if the page is up to date, take the VMA lock again
 		 * and finish without a retry. */
-		struct vma *vma = lock_vma_under_rcu(sp, w->addr);
-		if (vma) {
-			ret = handle_mm_fault(sp, vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK,
-					      w->t0);
-			if (ret & VM_FAULT_PARKED)
-				goto out;
-			if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
-				vma_end_read(vma);
-			if (!(ret & VM_FAULT_RETRY)) {
-				count_vm_vma_lock_event(sp, vma_lock_success);
-				break;
-			}
-		}
-		count_vm_vma_lock_event(sp, vma_lock_retry);
-		if (async && requeue_retry(w))
-			goto out;
-		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		ret = finish_under_vma(w, lock_vma_under_rcu(sp, w->addr), async);
 		break;
-	}
 	case CONT_RETRY_MMAP:
 	default:
 		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
@@ -255,7 +256,6 @@ void cont_run(struct waiter *wp)
 	}
 	if (!(ret & VM_FAULT_PARKED))
 		fault_done(sp, w->addr, w->flags, ret, w->t0);
-out:
 	if (w->pinned)
 		frame_unpin(sp, f);
 }
