@@ -559,6 +559,22 @@ void fault_done(struct fl_space *sp, unsigned long addr, unsigned int flags, int
 int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, unsigned long page,
 		       struct frame *f);
 
+/* ---- background workers (worker.c) ------------------------------------- */
+
+struct fl_worker {
+	pthread_t thread;
+	int fd; /* eventfd: a kick */
+	bool started;
+	_Atomic bool stop, kicked;
+	void (*fn)(void *arg); /* one round of work per wake-up */
+	void *arg;
+	int timeout_ms; /* also a round this often; -1: only when kicked */
+};
+
+int worker_start(struct fl_worker *w, void (*fn)(void *), void *arg, int timeout_ms);
+void worker_kick(struct fl_worker *w);
+void worker_stop(struct fl_worker *w);
+
 /* ---- the space (space.c) ----------------------------------------------- */
 
 struct fl_space {
@@ -579,10 +595,7 @@ struct fl_space {
 	size_t nr_chunk_slabs, cap_chunk_slabs;
 	_Atomic long nr_chunks;
 	_Atomic unsigned long pt_buckets; /* the table's size, set by the resizer */
-	int pt_resize_fd;		  /* eventfd: the table needs to grow */
-	pthread_t pt_resizer;
-	bool pt_resizer_started;
-	_Atomic bool pt_resizer_stop, pt_resize_asked;
+	struct fl_worker resizer;	  /* grows the table (worker.c) */
 
 	_Atomic long resident_pages;
 	_Atomic long mapped_bytes;
@@ -617,11 +630,7 @@ struct fl_space {
 	struct cds_list_head lru;
 	struct cds_list_head *hand;
 	pthread_mutex_t reclaim_lock; /* one evictor at a time */
-	pthread_t kswapd;
-	bool kswapd_started;
-	_Atomic bool kswapd_stop;
-	int kswapd_fd;
-	_Atomic bool kswapd_kicked;
+	struct fl_worker kswapd;      /* the background reclaimer */
 
 	pthread_t *handlers;
 	int stop_fd; /* eventfd: handler threads stop */

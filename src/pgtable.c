@@ -17,8 +17,6 @@
  */
 #include "internal.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,61 +39,35 @@ static int chunk_match(struct cds_lfht_node *node, const void *key)
 
 #define PT_INITIAL_BUCKETS 64
 
-/* The resizer: keeps the table at about one bucket per chunk. */
-static void *pt_resizer(void *arg)
+/* The resizer's round: keep the table at about one bucket per chunk. */
+static void pt_resize_round(void *arg)
 {
 	struct fl_space *sp = arg;
-	struct pollfd pfd = {.fd = sp->pt_resize_fd, .events = POLLIN};
-	uint64_t v;
+	unsigned long want = atomic_load(&sp->pt_buckets);
 
-	while (!atomic_load(&sp->pt_resizer_stop)) {
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-			break;
-		if (read(sp->pt_resize_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			break;
-		unsigned long want = atomic_load(&sp->pt_buckets);
-		while (want < (unsigned long)atomic_load(&sp->nr_chunks))
-			want *= 2;
-		if (want != atomic_load(&sp->pt_buckets)) {
-			cds_lfht_resize(sp->pt, want);
-			atomic_store(&sp->pt_buckets, want);
-		}
-		atomic_store(&sp->pt_resize_asked, false);
+	while (want < (unsigned long)atomic_load(&sp->nr_chunks))
+		want *= 2;
+	if (want != atomic_load(&sp->pt_buckets)) {
+		cds_lfht_resize(sp->pt, want);
+		atomic_store(&sp->pt_buckets, want);
 	}
-	return NULL;
 }
 
 int pt_init(struct fl_space *sp)
 {
-	int ret;
-
 	pthread_mutex_init(&sp->chunk_alloc_lock, NULL);
-	sp->pt_resize_fd = -1;
 	atomic_init(&sp->pt_buckets, PT_INITIAL_BUCKETS);
 	sp->pt = cds_lfht_new(PT_INITIAL_BUCKETS, PT_INITIAL_BUCKETS, 0, 0, NULL);
 	if (!sp->pt)
 		return -ENOMEM;
-	sp->pt_resize_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sp->pt_resize_fd < 0)
-		return -errno;
-	ret = pthread_create(&sp->pt_resizer, NULL, pt_resizer, sp);
-	if (ret)
-		return -ret;
-	sp->pt_resizer_started = true;
-	return 0;
+	return worker_start(&sp->resizer, pt_resize_round, sp, -1);
 }
 
 /* Context: any, including the SIGBUS handler. */
 static void pt_maybe_resize(struct fl_space *sp, long nr)
 {
-	uint64_t one = 1;
-
-	if ((unsigned long)nr <= 2 * atomic_load(&sp->pt_buckets))
-		return;
-	if (atomic_exchange(&sp->pt_resize_asked, true))
-		return;
-	if (write(sp->pt_resize_fd, &one, sizeof(one)) < 0)
-		atomic_store(&sp->pt_resize_asked, false);
+	if ((unsigned long)nr > 2 * atomic_load(&sp->pt_buckets))
+		worker_kick(&sp->resizer);
 }
 
 /* Context: chunk_alloc_lock not held. */
@@ -346,15 +318,8 @@ void pt_destroy(struct fl_space *sp)
 {
 	struct cds_lfht_iter iter;
 	struct pt_chunk *c;
-	uint64_t one = 1;
 
-	if (sp->pt_resizer_started) {
-		atomic_store(&sp->pt_resizer_stop, true);
-		FL_BUG_ON(write(sp->pt_resize_fd, &one, sizeof(one)) < 0);
-		pthread_join(sp->pt_resizer, NULL);
-	}
-	if (sp->pt_resize_fd >= 0)
-		close(sp->pt_resize_fd);
+	worker_stop(&sp->resizer);
 	if (sp->pt) {
 		rcu_read_lock();
 		cds_lfht_for_each_entry (sp->pt, &iter, c, node)

@@ -31,8 +31,6 @@
  */
 #include "internal.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -450,12 +448,7 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
 
 static void kick_kswapd(struct fl_space *sp)
 {
-	uint64_t one = 1;
-
-	if (atomic_exchange(&sp->kswapd_kicked, true))
-		return;
-	if (write(sp->kswapd_fd, &one, sizeof(one)) < 0)
-		atomic_store(&sp->kswapd_kicked, false);
+	worker_kick(&sp->kswapd);
 }
 
 FL_TLS bool in_completion;
@@ -474,59 +467,32 @@ void mem_reserve(struct fl_space *sp, unsigned long n)
 		reclaim_pages(sp, used - sp->limit_pages + 16, true);
 }
 
-static void *kswapd_main(void *arg)
+/* kswapd's round, when kicked and every 100 ms: up to the high mark. */
+static void kswapd_round(void *arg)
 {
 	struct fl_space *sp = arg;
-	struct pollfd pfd = {.fd = sp->kswapd_fd, .events = POLLIN};
-	uint64_t v;
 
-	while (!atomic_load(&sp->kswapd_stop)) {
-		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+	for (int rounds = 0; rounds < 64 && !atomic_load(&sp->kswapd.stop); rounds++) {
+		long free_pages = sp->limit_pages - mem_used(sp);
+		if (free_pages >= sp->wmark_high)
 			break;
-		if (read(sp->kswapd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		if (!reclaim_pages(sp, sp->wmark_high - free_pages, false))
 			break;
-		atomic_store(&sp->kswapd_kicked, false);
-		for (int rounds = 0; rounds < 64 && !atomic_load(&sp->kswapd_stop); rounds++) {
-			long free_pages = sp->limit_pages - mem_used(sp);
-			if (free_pages >= sp->wmark_high)
-				break;
-			if (!reclaim_pages(sp, sp->wmark_high - free_pages, false))
-				break;
-		}
 	}
-	return NULL;
 }
 
 int reclaim_init(struct fl_space *sp)
 {
-	int ret;
-
 	pthread_mutex_init(&sp->clock_lock, NULL);
 	pthread_mutex_init(&sp->reclaim_lock, NULL);
 	CDS_INIT_LIST_HEAD(&sp->lru);
 	sp->hand = &sp->lru;
-	sp->kswapd_fd = -1;
 	if (!sp->swap_on)
 		return 0;
-	sp->kswapd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sp->kswapd_fd < 0)
-		return -errno;
-	ret = pthread_create(&sp->kswapd, NULL, kswapd_main, sp);
-	if (ret)
-		return -ret;
-	sp->kswapd_started = true;
-	return 0;
+	return worker_start(&sp->kswapd, kswapd_round, sp, 100);
 }
 
 void reclaim_destroy(struct fl_space *sp)
 {
-	if (sp->kswapd_started) {
-		atomic_store(&sp->kswapd_stop, true);
-		kick_kswapd(sp);
-		pthread_join(sp->kswapd, NULL);
-		sp->kswapd_started = false;
-	}
-	if (sp->kswapd_fd >= 0)
-		close(sp->kswapd_fd);
-	sp->kswapd_fd = -1;
+	worker_stop(&sp->kswapd);
 }

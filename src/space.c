@@ -72,10 +72,10 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 		return -ENOMEM;
 	sp->uffd = -1;
 	sp->stop_fd = -1;
-	sp->pt_resize_fd = -1;
+	sp->resizer.fd = -1;
 	sp->retry_fd = -1;
 	sp->mem_fd = -1;
-	sp->kswapd_fd = -1;
+	sp->kswapd.fd = -1;
 	fl_config_init(&sp->cfg);
 	if (cfg) {
 		if (cfg->size < offsetof(struct fl_config, handlers) || cfg->size > 4096) {

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Background workers: a thread that runs one round of work each time it is
+ * kicked (and, optionally, every timeout_ms), woken through an eventfd so
+ * that a kick is async-signal-safe (the fault path kicks from the SIGBUS
+ * handler too).  The page-table resizer and the background reclaimer.
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void *worker_main(void *arg)
+{
+	struct fl_worker *w = arg;
+	struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+	uint64_t v;
+
+	while (!atomic_load(&w->stop)) {
+		if (poll(&pfd, 1, w->timeout_ms) < 0 && errno != EINTR)
+			break;
+		if (read(w->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		/* Kicks from here on wake the next round. */
+		atomic_store(&w->kicked, false);
+		if (atomic_load(&w->stop))
+			break;
+		w->fn(w->arg);
+	}
+	return NULL;
+}
+
+/* Context: space creation.  Return: 0 or a negative errno. */
+int worker_start(struct fl_worker *w, void (*fn)(void *), void *arg, int timeout_ms)
+{
+	int ret;
+
+	w->fn = fn;
+	w->arg = arg;
+	w->timeout_ms = timeout_ms;
+	atomic_init(&w->stop, false);
+	atomic_init(&w->kicked, false);
+	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->fd < 0)
+		return -errno;
+	ret = pthread_create(&w->thread, NULL, worker_main, w);
+	if (ret)
+		return -ret;
+	w->started = true;
+	return 0;
+}
+
+/* Context: any, including the SIGBUS handler; never blocks. */
+void worker_kick(struct fl_worker *w)
+{
+	uint64_t one = 1;
+
+	if (!w->started || atomic_exchange(&w->kicked, true))
+		return;
+	if (write(w->fd, &one, sizeof(one)) < 0)
+		atomic_store(&w->kicked, false);
+}
+
+/* Context: space teardown; nobody kicks any more.  Idempotent. */
+void worker_stop(struct fl_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w->started) {
+		atomic_store(&w->stop, true);
+		FL_BUG_ON(write(w->fd, &one, sizeof(one)) < 0);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
