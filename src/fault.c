@@ -274,7 +274,8 @@ int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
  * released here, and the fault's lock as the policy says.
  */
 static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-			 unsigned long addr, unsigned int flags, struct frame *f, uint64_t t0)
+			 unsigned long addr, unsigned int flags, struct frame *f, uint64_t t0,
+			 bool own_read)
 {
 	bool sigbus = flags & FAULT_FLAG_SIGBUS;
 	struct waiter stack_w, *w;
@@ -286,6 +287,8 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 		pthread_mutex_unlock(&f->lock);
 		pt_unlock(c);
 		vma_end_read(vma);
+		if (own_read) /* the read is ours to start: start it, do not wait */
+			swap_submit(&sp->dev, &f->io);
 		return VM_FAULT_RETRY;
 	}
 	w = sigbus ? &stack_w : malloc(sizeof(*w));
@@ -332,6 +335,10 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	if ((flags & FAULT_FLAG_VMA_LOCK) && action == CONT_RETRY_MMAP)
 		ret |= VM_FAULT_RETRY; /* drop: counted as a retry now */
 	if (sigbus) {
+		/* Our own read: the completion wakes us (and any other waiter)
+		 * through the same path as an io_uring completion would. */
+		if (own_read)
+			swap_read_done(&f->io, swap_read_sync(&sp->dev, &f->io));
 		while (!atomic_load_explicit(&w->done, memory_order_acquire))
 			syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 		if (ret & VM_FAULT_RETRY)
@@ -380,7 +387,7 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 	unsigned long page = addr & PAGE_MASK;
 	struct pt_chunk *c;
 	struct frame *f;
-	bool ra = false;
+	bool ra = false, own_read = false;
 	uint64_t pte;
 	int ret;
 
@@ -412,10 +419,12 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
 		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
 		count_event(sp, faults_major); /* every read a fault issues */
-		if (swap_submit(&sp->dev, &f->io)) {
-			/* Could not even start it: as a failed read. */
-			swap_read_done(&f->io, -EIO);
-		}
+		/* Sigbus delivery: this thread reads it itself once it has let
+		 * go of its locks (wait_on_frame); otherwise, io_uring. */
+		if (flags & FAULT_FLAG_SIGBUS)
+			own_read = true;
+		else
+			swap_submit(&sp->dev, &f->io);
 		pte = READ_ONCE(c->pte[pt_index(page)]);
 		ra = true;
 	} else if (pte_type(pte) == PTE_FRAME && !(flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED))) {
@@ -434,12 +443,14 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 		pt_lock(c);
 		if (READ_ONCE(c->pte[pt_index(page)]) != pte) {
 			pt_unlock(c);
+			if (own_read) /* zapped meanwhile: still complete the frame */
+				swap_submit(&sp->dev, &f->io);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
 	}
 	pthread_mutex_lock(&f->lock);
 	if (f->flags & FRAME_LOCKED)
-		return wait_on_frame(sp, vma, c, addr, flags, f, t0);
+		return wait_on_frame(sp, vma, c, addr, flags, f, t0, own_read);
 	if (f->flags & FRAME_ERROR) {
 		/* The kernel's bad swap read: this page, and only it, gets
 		 * SIGBUS on every access until it is unmapped or dropped. */

@@ -304,6 +304,35 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 	return 0;
 }
 
+/*
+ * Read one slot synchronously in the calling thread (sigbus delivery: the
+ * faulting thread does its own read, as the kernel's swap-in does, with no
+ * hand-off through the completion thread).  Error injection applies.
+ * Context: no lock held; sleeps on the I/O.  Return: 0 or a negative errno.
+ */
+int swap_read_sync(struct swap_dev *d, struct swap_io *io)
+{
+	uint64_t *fail = atomic_load(&d->fail_read);
+	long n = atomic_fetch_add(&d->inflight, 1) + 1;
+	long m = atomic_load(&d->inflight_max);
+	ssize_t r;
+
+	while (n > m && !atomic_compare_exchange_weak(&d->inflight_max, &m, n))
+		;
+	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
+	atomic_fetch_add(&d->inflight_samples, 1);
+	if (fail && io->slot < FAIL_SLOTS &&
+	    (atomic_load_explicit((_Atomic uint64_t *)&fail[io->slot / 64], memory_order_relaxed) &
+	     (1ULL << (io->slot % 64))))
+		r = -EIO;
+	else
+		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, (off_t)io->slot * (off_t)SWAP_SLOT_SIZE);
+	atomic_fetch_sub(&d->inflight, 1);
+	if (r < 0)
+		return r == -EIO ? -EIO : -errno;
+	return r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
+}
+
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
 {
 	_Atomic(uint64_t *) *mapp = write ? &d->fail_write : &d->fail_read;

@@ -73,6 +73,7 @@ void swapdev_close(struct swap_dev *d);
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
 int swap_submit(struct swap_dev *d, struct swap_io *io);
+int swap_read_sync(struct swap_dev *d, struct swap_io *io);
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on);
 
 #endif
