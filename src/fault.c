@@ -114,8 +114,8 @@ static unsigned long install_zero(struct fl_space *sp, unsigned long s, unsigned
  * this call did not install it (already present, or the kernel refused for
  * now: the access will simply fault again).
  */
-static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long addr,
-			     unsigned int flags)
+static int do_anonymous_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
+			     unsigned long addr, unsigned int flags)
 {
 	struct pt_chunk *chunks[MAX_WINDOW_CHUNKS];
 	unsigned long page = addr & PAGE_MASK, ws, we, rs, re, a;
@@ -124,13 +124,13 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	int ret = VM_FAULT_NOPAGE;
 
 	window_of(sp, vma, page, write, &ws, &we, &wpages, &stream);
-	if (sp->swap_on)
-		mem_reserve(sp, (we - ws) >> PAGE_SHIFT);
+	mem_reserve(sp, (we - ws) >> PAGE_SHIFT);
 	nchunks = (unsigned int)(((we - 1) >> 18) - (ws >> 18) + 1);
 	FL_BUG_ON(nchunks > MAX_WINDOW_CHUNKS);
 	for (i = 0; i < nchunks; i++) {
-		chunks[i] =
-			pt_chunk_get(sp, (ws & PT_CHUNK_MASK) + (unsigned long)i * PT_CHUNK_SIZE);
+		unsigned long base = (ws & PT_CHUNK_MASK) + (unsigned long)i * PT_CHUNK_SIZE;
+		/* The caller's lookup, when it found the chunk, is not redone. */
+		chunks[i] = c && c->base == base ? c : pt_chunk_get(sp, base);
 		if (!chunks[i]) {
 			/* Out of memory for metadata: no install; the access will
 			 * fault again. */
@@ -159,7 +159,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 	 * wakes the faulting thread, whose next fault may arrive (on another
 	 * handler) before this one returns.
 	 */
-	WRITE_ONCE(vma->fa_next[stream], re);
+	unsigned long hinted = re;
+	WRITE_ONCE(vma->fa_next[stream], hinted);
 	WRITE_ONCE(vma->fa_window[stream], wpages);
 	for (a = rs; a < re;) {
 		int err;
@@ -208,7 +209,7 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, unsigned long
 			count_event_n(sp, pages_zero_filled, n);
 		else
 			count_event_n(sp, pages_zero_mapped, n);
-		if (a != re)
+		if (a != hinted) /* it stopped early, or shrank to one page */
 			WRITE_ONCE(vma->fa_next[stream], a);
 	}
 out:
@@ -381,20 +382,16 @@ static void swap_readahead_stream(struct fl_space *sp, struct vma *vma, unsigned
  * Context: the fault's lock held (VMA read lock or mmap_lock); released here
  * when the return has VM_FAULT_RETRY, VM_FAULT_COMPLETED or VM_FAULT_PARKED.
  */
-static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr,
-			unsigned int flags, uint64_t t0)
+static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
+			unsigned long addr, unsigned int flags, uint64_t t0)
 {
 	unsigned long page = addr & PAGE_MASK;
-	struct pt_chunk *c;
 	struct frame *f;
 	bool ra = false, own_read = false;
 	uint64_t pte;
 	int ret;
 
 	mem_reserve(sp, 1);
-	c = pt_chunk_get(sp, page);
-	if (!c)
-		return VM_FAULT_NOPAGE;
 	pt_lock(c);
 	pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) == PTE_SWAP) {
@@ -454,19 +451,16 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
 	if (f->flags & FRAME_ERROR) {
 		/* The kernel's bad swap read: this page, and only it, gets
 		 * SIGBUS on every access until it is unmapped or dropped. */
-		pthread_mutex_unlock(&f->lock);
-		WRITE_ONCE(c->pte[pt_index(page)], PTE_NONE | PTE_POISON);
-		pthread_mutex_lock(&f->lock);
 		f->owns_slot = true; /* the bad slot is given up with the frame */
 		pthread_mutex_unlock(&f->lock);
+		WRITE_ONCE(c->pte[pt_index(page)], PTE_NONE | PTE_POISON);
 		frame_detach(sp, f);
-		ret = uffd_poison(sp, page, PAGE_SIZE);
-		if (ret)
-			fl_log("UFFDIO_POISON at %#lx failed: errno %d", page, -ret);
-		ret = ret ? VM_FAULT_NOPAGE : 0;
+		/* If the marker cannot be installed now, the next fault on the
+		 * entry tries again (handle_mm_fault). */
+		uffd_poison(sp, page, PAGE_SIZE);
 		count_event(sp, pages_poisoned);
 		pt_unlock(c);
-		return ret ? ret : VM_FAULT_HWPOISON;
+		return VM_FAULT_HWPOISON;
 	}
 	pthread_mutex_unlock(&f->lock);
 	ret = install_from_frame(sp, vma, c, page, f);
@@ -478,14 +472,11 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, unsigned long addr
  * The first store to a clean page (installed write-protected): it is dirty
  * now, and its swap copy goes.  Context: the fault's lock held.
  */
-static int do_wp_page(struct fl_space *sp, unsigned long addr)
+static int do_wp_page(struct fl_space *sp, struct pt_chunk *c, unsigned long addr)
 {
 	unsigned long page = addr & PAGE_MASK;
-	struct pt_chunk *c = pt_chunk_lookup(sp, page);
 	int ret = VM_FAULT_NOPAGE;
 
-	if (!c)
-		return ret;
 	pt_lock(c);
 	uint64_t pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) == PTE_PRESENT && (pte & PTE_WP)) {
@@ -539,14 +530,15 @@ int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, un
 			pt_unlock(c);
 			return VM_FAULT_HWPOISON;
 		}
-		return do_anonymous_page(sp, vma, addr, flags);
+		return do_anonymous_page(sp, vma, c, addr, flags);
 	case PTE_PRESENT:
-		if ((flags & FAULT_FLAG_WRITE) && (pte & PTE_WP || sp->swap_on))
-			return do_wp_page(sp, addr);
+		if ((flags & FAULT_FLAG_WRITE) && ((pte & PTE_WP) || sp->swap_on))
+			return do_wp_page(sp, c, addr); /* PRESENT: c is set */
 		count_event(sp, faults_spurious);
 		return VM_FAULT_NOPAGE;
 	default:
-		return do_swap_page(sp, vma, addr, flags, t0);
+		/* SWAP or FRAME entries live in a chunk: c is set. */
+		return do_swap_page(sp, vma, c, addr, flags, t0);
 	}
 }
 

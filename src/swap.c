@@ -294,13 +294,22 @@ static void waiter_ready(struct waiter *w)
 
 /* ---- I/O completions (reaper thread) ---------------------------------- */
 
+/* The first store error of a space is logged; the rest are counted. */
+static void log_io_error(struct fl_space *sp, const char *op, uint32_t slot, int res,
+			 const char *outcome)
+{
+	if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
+		fl_log("swap %s of slot %u failed: %s; %s (further errors: see "
+		       "read_errors/write_errors)",
+		       op, slot, strerror(-res), outcome);
+}
+
 void swap_read_done(struct swap_io *io, int res)
 {
 	struct frame *f = (struct frame *)io;
 	struct fl_space *sp = f->sp;
 	struct waiter *w, *next;
 	bool free_it;
-
 	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
 
 	pthread_mutex_lock(&f->lock);
@@ -312,10 +321,7 @@ void swap_read_done(struct swap_io *io, int res)
 	pthread_mutex_unlock(&f->lock);
 	if (res) {
 		count_event(sp, read_errors);
-		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
-			fl_log("swap read of slot %u failed: %s; the page is poisoned "
-			       "(further errors: see read_errors/write_errors)",
-			       slot, strerror(-res));
+		log_io_error(sp, "read", slot, res, "the page is poisoned");
 	} else {
 		count_event(sp, swap_ins);
 	}
@@ -339,10 +345,7 @@ void swap_write_done(struct swap_io *io, int res)
 
 	if (res) {
 		count_event(sp, write_errors);
-		if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
-			fl_log("swap write of slot %u failed: %s; the page stays in memory "
-			       "(further errors: see read_errors/write_errors)",
-			       slot, strerror(-res));
+		log_io_error(sp, "write", slot, res, "the page stays in memory");
 	} else {
 		count_event(sp, swap_outs);
 	}
