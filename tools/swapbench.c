@@ -52,7 +52,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/swap.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -61,6 +60,8 @@
 #include <unistd.h>
 
 #include <faultline.h>
+
+#include "kside.h"
 
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
@@ -77,20 +78,6 @@
 #define UNSTABLE 1.5
 /* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
 #define QUIET 0.1
-
-#define CG_ROOT "/sys/fs/cgroup/memory"
-
-/* snprintf, out of reach of -Wformat-truncation: truncation is acceptable here. */
-__attribute__((format(printf, 3, 4))) static int fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(buf, len, f, ap);
-	va_end(ap);
-	return n;
-}
 
 /* ---- Configuration (see usage()) ---- */
 
@@ -326,183 +313,6 @@ static struct {
 	bool disk_found;
 } store;
 
-/* ---- Cleanup: the swap file, the cgroup, the kernel child ---- */
-
-/*
- * Everything the kernel side changes on the machine, undone by cleanup():
- * from atexit, from the signal handlers (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
- * and the crashes), from the watchdog and after a data mismatch.  Each step
- * clears its flag when done, so running it twice is harmless; it uses only
- * system calls that are async-signal-safe.
- */
-static struct {
-	pid_t main_pid;
-	volatile pid_t child;
-	volatile sig_atomic_t swap_created, swap_on, cg_created;
-	char swap_path[PATH_MAX];
-	char cg_path[PATH_MAX];
-} cl;
-
-static void cleanup(void)
-{
-	struct timespec ms10 = {.tv_sec = 0, .tv_nsec = 10000000};
-	sigset_t all, old;
-	int i;
-
-	if (getpid() != cl.main_pid)
-		return; /* a child inherits the handlers, not the duty */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	if (cl.child > 0) {
-		kill(cl.child, SIGKILL);
-		while (waitpid(cl.child, NULL, 0) < 0 && errno == EINTR)
-			;
-		cl.child = 0;
-	}
-	if (cl.cg_created) {
-		/* Empty once the child is reaped; give the kernel a moment. */
-		for (i = 0; i < 300 && rmdir(cl.cg_path) && errno == EBUSY; i++)
-			nanosleep(&ms10, NULL);
-		cl.cg_created = 0;
-	}
-	if (cl.swap_on) {
-		swapoff(cl.swap_path);
-		cl.swap_on = 0;
-	}
-	if (cl.swap_created) {
-		unlink(cl.swap_path);
-		cl.swap_created = 0;
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-static void say(const char *s)
-{
-	if (write(2, s, strlen(s)) < 0)
-		return;
-}
-
-static void fatal_signal(int sig)
-{
-	char num[4] = {(char)('0' + sig / 10 % 10), (char)('0' + sig % 10), 0, 0};
-
-	if (getpid() == cl.main_pid) {
-		say("swapbench: signal ");
-		say(sig < 10 ? num + 1 : num);
-		say(": cleaning up\n");
-	}
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
-	_exit(128 + sig);
-}
-
-static const char *volatile current_run = "";
-
-static void watchdog_fire(int sig)
-{
-	const char *name = current_run;
-
-	(void)sig;
-	say("swapbench: timed out (a fault never served? a hang?): ");
-	say(name);
-	say("\n");
-	cleanup();
-	_exit(3);
-}
-
-static void install_handlers(void)
-{
-	static const int quit[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-	static const int crash[] = {SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS};
-	struct sigaction sa;
-	unsigned int i;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = fatal_signal;
-	for (i = 0; i < sizeof(quit) / sizeof(quit[0]); i++)
-		sigaction(quit[i], &sa, NULL);
-	/*
-	 * Installed before any faultline space exists: in sigbus delivery
-	 * faultline keeps this handler for the SIGBUS that are not its own.
-	 */
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	for (i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
-		sigaction(crash[i], &sa, NULL);
-	sa.sa_flags = 0;
-	sa.sa_handler = watchdog_fire;
-	sigaction(SIGALRM, &sa, NULL);
-	atexit(cleanup);
-}
-
-/* ---- Small file helpers ---- */
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n, got = 0;
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)got + 1 < len) {
-		n = read(fd, buf + got, len - 1 - (size_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	buf[got] = 0;
-	close(fd);
-	return 0;
-}
-
-static long read_long(const char *path, long dflt)
-{
-	char buf[64];
-
-	if (read_file(path, buf, sizeof(buf)))
-		return dflt;
-	return strtol(buf, NULL, 10);
-}
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return (int)n;
-	}
-	close(fd);
-	return 0;
-}
-
-/* "name value" lines (vmstat, memory.stat): the value of name, or dflt. */
-static uint64_t kv_get(const char *buf, const char *name, uint64_t dflt, bool *found)
-{
-	size_t len = strlen(name);
-	const char *p = buf;
-
-	while (p && *p) {
-		if (!strncmp(p, name, len) && p[len] == ' ') {
-			if (found)
-				*found = true;
-			return strtoull(p + len + 1, NULL, 10);
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return dflt;
-}
-
 static void read_kcount(struct kcount *k)
 {
 	static const char *const vl[] = {"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
@@ -511,39 +321,39 @@ static void read_kcount(struct kcount *k)
 	unsigned int i;
 
 	memset(k, 0, sizeof(*k));
-	if (!read_file("/proc/vmstat", buf, sizeof(buf))) {
-		k->pswpin = kv_get(buf, "pswpin", 0, NULL);
-		k->pswpout = kv_get(buf, "pswpout", 0, NULL);
-		k->pgmajfault = kv_get(buf, "pgmajfault", 0, NULL);
-		k->swap_ra = kv_get(buf, "swap_ra", 0, NULL);
-		k->swap_ra_hit = kv_get(buf, "swap_ra_hit", 0, NULL);
-		k->refault_anon = kv_get(buf, "workingset_refault_anon", 0, NULL);
+	if (!ks_read_file("/proc/vmstat", buf, sizeof(buf))) {
+		k->pswpin = ks_kv_get(buf, "pswpin", 0, NULL);
+		k->pswpout = ks_kv_get(buf, "pswpout", 0, NULL);
+		k->pgmajfault = ks_kv_get(buf, "pgmajfault", 0, NULL);
+		k->swap_ra = ks_kv_get(buf, "swap_ra", 0, NULL);
+		k->swap_ra_hit = ks_kv_get(buf, "swap_ra_hit", 0, NULL);
+		k->refault_anon = ks_kv_get(buf, "workingset_refault_anon", 0, NULL);
 		for (i = 0; i < 4; i++)
-			k->vma_lock[i] = kv_get(buf, vl[i], 0, &k->has_vma_lock);
+			k->vma_lock[i] = ks_kv_get(buf, vl[i], 0, &k->has_vma_lock);
 	}
-	if (!cl.cg_path[0])
+	if (!ks_kern.cg_path[0])
 		return;
-	fmt(path, sizeof(path), "%s/memory.stat", cl.cg_path);
-	if (!read_file(path, buf, sizeof(buf))) {
-		k->cg_pgmajfault = kv_get(buf, "pgmajfault", 0, NULL);
-		k->cg_pgfault = kv_get(buf, "pgfault", 0, NULL);
-		k->cg_swap = kv_get(buf, "swap", 0, NULL);
-		k->cg_rss = kv_get(buf, "rss", 0, NULL);
+	fmt(path, sizeof(path), "%s/memory.stat", ks_kern.cg_path);
+	if (!ks_read_file(path, buf, sizeof(buf))) {
+		k->cg_pgmajfault = ks_kv_get(buf, "pgmajfault", 0, NULL);
+		k->cg_pgfault = ks_kv_get(buf, "pgfault", 0, NULL);
+		k->cg_swap = ks_kv_get(buf, "swap", 0, NULL);
+		k->cg_rss = ks_kv_get(buf, "rss", 0, NULL);
 	}
-	fmt(path, sizeof(path), "%s/memory.usage_in_bytes", cl.cg_path);
-	k->cg_usage = (uint64_t)read_long(path, 0);
-	fmt(path, sizeof(path), "%s/memory.failcnt", cl.cg_path);
-	k->cg_failcnt = (uint64_t)read_long(path, 0);
+	fmt(path, sizeof(path), "%s/memory.usage_in_bytes", ks_kern.cg_path);
+	k->cg_usage = (uint64_t)ks_read_long(path, 0);
+	fmt(path, sizeof(path), "%s/memory.failcnt", ks_kern.cg_path);
+	k->cg_failcnt = (uint64_t)ks_read_long(path, 0);
 }
 
 static uint64_t kernel_majflt(void)
 {
 	char buf[16384], path[PATH_MAX + 32];
 
-	fmt(path, sizeof(path), "%s/memory.stat", cl.cg_path);
-	if (read_file(path, buf, sizeof(buf)))
+	fmt(path, sizeof(path), "%s/memory.stat", ks_kern.cg_path);
+	if (ks_read_file(path, buf, sizeof(buf)))
 		return 0;
-	return kv_get(buf, "pgmajfault", 0, NULL);
+	return ks_kv_get(buf, "pgmajfault", 0, NULL);
 }
 
 static void read_disk(struct dstat *d)
@@ -553,7 +363,7 @@ static void read_disk(struct dstat *d)
 	unsigned long long v[7];
 
 	memset(d, 0, sizeof(*d));
-	if (read_file("/proc/diskstats", buf, sizeof(buf)))
+	if (ks_read_file("/proc/diskstats", buf, sizeof(buf)))
 		return;
 	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (sscanf(p, " %u %u %63s %llu %llu %llu %llu %llu %llu %llu", &maj, &mnr, name,
@@ -582,6 +392,9 @@ static void read_disk(struct dstat *d)
  * Kernel threads are left out because much of their work here is ours: I/O
  * completion, ext4's unwritten-extent conversion, swap writeback.
  */
+static pid_t main_pid;	      /* this benchmark's main process */
+static volatile pid_t kchild; /* the kernel child, while it runs (main process) */
+
 static double others_cpu(void)
 {
 	double hz = (double)sysconf(_SC_CLK_TCK), sum = 0;
@@ -601,10 +414,10 @@ static double others_cpu(void)
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		pid = (pid_t)atoi(de->d_name);
-		if (pid == self || pid == cl.main_pid || (cl.child > 0 && pid == cl.child))
+		if (pid == self || pid == main_pid || (kchild > 0 && pid == kchild))
 			continue;
 		fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		if (read_file(path, buf, sizeof(buf)))
+		if (ks_read_file(path, buf, sizeof(buf)))
 			continue;
 		p = strrchr(buf, ')');
 		if (!p || sscanf(p + 1,
@@ -632,7 +445,7 @@ static void read_cpus(struct cpus *c, bool children)
 	struct rusage ru;
 
 	memset(c, 0, sizeof(*c));
-	if (!read_file("/proc/stat", buf, sizeof(buf)) &&
+	if (!ks_read_file("/proc/stat", buf, sizeof(buf)) &&
 	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
 		   &iowait, &irq, &softirq, &steal) == 8) {
 		c->busy = (double)(user + nice + sys + irq + softirq) / hz;
@@ -653,58 +466,6 @@ static double foreign_of(const struct cpus *a, const struct cpus *b)
 	double f = b->others - a->others;
 
 	return f < 0 ? 0 : f;
-}
-
-/* ---- Preheat ---- */
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-/*
- * Populate and free as much memory as the next subject keeps resident,
- * untimed, on every CPU: this virtual machine hands memory left free for a
- * couple of seconds back to the host (free page reporting), and the next
- * touch of it costs a host fault as well (BENCHMARKS.md, "Preheat").
- */
-static void *preheat_main(void *arg)
-{
-	size_t len = *(size_t *)arg, off;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_NOHUGEPAGE);
-	if (madvise(p, len, MADV_POPULATE_WRITE))
-		for (off = 0; off < len; off += PAGE)
-			p[off] = 1;
-	munmap(p, len);
-	return NULL;
-}
-
-static void preheat(size_t len)
-{
-	pthread_t tid[64];
-	pthread_attr_t attr;
-	cpu_set_t allowed, one;
-	unsigned int n = 0, i;
-	int cpu;
-
-	if (!opt.preheat || sched_getaffinity(0, sizeof(allowed), &allowed))
-		return;
-	for (cpu = 0; cpu < CPU_SETSIZE && n < 64; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		pthread_attr_init(&attr);
-		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
-		if (!pthread_create(&tid[n], &attr, preheat_main, &len))
-			n++;
-		pthread_attr_destroy(&attr);
-	}
-	for (i = 0; i < n; i++)
-		pthread_join(tid[i], NULL);
 }
 
 /* ---- The workload: fill, then random verified reads ---- */
@@ -754,15 +515,15 @@ static void mismatch(const char *what, const volatile uint64_t *addr, uint64_t s
 		n += fmt(buf + n, sizeof(buf) - (size_t)n,
 			 "swapbench: the value belongs to page %" PRIu64 " word %" PRIu64 "\n",
 			 x >> 9, x & 0x1ff);
-	say(buf);
-	say("swapbench: ABORTING: faultline (or the kernel) returned wrong data\n");
+	ks_say(buf);
+	ks_say("swapbench: ABORTING: faultline (or the kernel) returned wrong data\n");
 	if (in_child) {
 		in_child->mismatch = 1;
 		fmt(in_child->error, sizeof(in_child->error), "data mismatch: see stderr");
 		_exit(4);
 	}
 	fflush(stdout);
-	cleanup();
+	ks_cleanup();
 	_exit(4);
 }
 
@@ -1148,8 +909,7 @@ static void run_device(struct subject *sub, unsigned int round)
 		char name[64];
 
 		fmt(name, sizeof(name), "device.qd%u", opt.threads[i]);
-		current_run = name;
-		alarm(opt.timeout);
+		ks_watchdog(opt.timeout, name);
 		err = run_probe(opt.threads[i], round, W(sub, 1 + i, round), sub->error,
 				sizeof(sub->error));
 		alarm(0);
@@ -1165,186 +925,15 @@ static void run_device(struct subject *sub, unsigned int round)
 
 /* ---- The kernel: a swap file, a memory cgroup, a child ---- */
 
-static struct {
-	bool prepared, failed;
-	char error[200];
-	long vm_swappiness, cg_swappiness, page_cluster;
-	bool memsw;
-	char zswap[16];
-	char other_swaps[256];
-} kern = {.vm_swappiness = -1, .cg_swappiness = -1, .page_cluster = -1};
-
-static int run_cmd(const char *const argv[])
-{
-	pid_t pid;
-	int status, fd;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0 && !opt.verbose) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
-}
-
-/* Write zeros over the whole swap file (when swapon refuses a fallocated one). */
-static int swapfile_write_zeros(void)
-{
-	size_t chunk = 1UL << 20, off;
-	char *buf = calloc(1, chunk);
-	int fd = open(cl.swap_path, O_WRONLY | O_CLOEXEC);
-
-	if (!buf || fd < 0) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
-	}
-	for (off = 0; off < opt.swapfile; off += chunk)
-		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
-			break;
-	free(buf);
-	if (off < opt.swapfile || fsync(fd)) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
+/* The swap file in the stores' file system, the cgroup with the budget. */
 static int kernel_prepare(void)
 {
-	const char *mkargv[3] = {"mkswap", NULL, NULL};
-	char path[PATH_MAX + 32], buf[4096], *p;
-	int fd, err;
-
-	if (kern.prepared || kern.failed)
-		return kern.failed ? -1 : 0;
-	kern.failed = true; /* until the end of this function */
-	kern.vm_swappiness = read_long("/proc/sys/vm/swappiness", -1);
-	kern.page_cluster = read_long("/proc/sys/vm/page-cluster", -1);
-	if (read_file("/sys/module/zswap/parameters/enabled", kern.zswap, sizeof(kern.zswap)))
-		fmt(kern.zswap, sizeof(kern.zswap), "absent");
-	else if ((p = strchr(kern.zswap, '\n')))
-		*p = 0;
-	if (!read_file("/proc/swaps", buf, sizeof(buf))) {
-		p = strchr(buf, '\n');
-		if (p && p[1]) {
-			fmt(kern.other_swaps, sizeof(kern.other_swaps), "%s", p + 1);
-			if ((p = strchr(kern.other_swaps, '\n')))
-				*p = 0;
-		}
-	}
-	if (geteuid() != 0) {
-		fmt(kern.error, sizeof(kern.error), "needs root (swapon, cgroups)");
-		return -1;
-	}
-	if (access(CG_ROOT "/memory.limit_in_bytes", W_OK)) {
-		fmt(kern.error, sizeof(kern.error), "no cgroup v1 memory controller at %s",
-		    CG_ROOT);
-		return -1;
-	}
-	kern.memsw = !access(CG_ROOT "/memory.memsw.limit_in_bytes", F_OK);
-
-	/* The swap file, in the store's file system. */
-	fmt(cl.swap_path, sizeof(cl.swap_path), "%s/faultline-bench-swap-%d", opt.dir,
-	    (int)getpid());
-	fd = open(cl.swap_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fmt(kern.error, sizeof(kern.error), "creating %s: %s", cl.swap_path,
-		    strerror(errno));
-		return -1;
-	}
-	cl.swap_created = 1;
-	fchmod(fd, 0600);
-	if (fallocate(fd, 0, 0, (off_t)opt.swapfile)) {
-		err = errno;
-		close(fd);
-		if (swapfile_write_zeros()) {
-			fmt(kern.error, sizeof(kern.error), "fallocate %s: %s", cl.swap_path,
-			    strerror(err));
-			return -1;
-		}
-	} else {
-		close(fd);
-	}
-	mkargv[1] = cl.swap_path;
-	if (run_cmd(mkargv)) {
-		fmt(kern.error, sizeof(kern.error), "mkswap %s failed", cl.swap_path);
-		return -1;
-	}
-	/* One trial swapon: a file system may refuse a fallocated swap file. */
-	if (swapon(cl.swap_path, 0)) {
-		err = errno;
-		if (err != EINVAL || swapfile_write_zeros() || run_cmd(mkargv) ||
-		    swapon(cl.swap_path, 0)) {
-			fmt(kern.error, sizeof(kern.error), "swapon %s: %s", cl.swap_path,
-			    strerror(err));
-			return -1;
-		}
-	}
-	cl.swap_on = 1;
-	swapoff(cl.swap_path);
-	cl.swap_on = 0;
-
-	/* The memory cgroup: the budget, swap allowed. */
-	fmt(cl.cg_path, sizeof(cl.cg_path), CG_ROOT "/faultline-bench-%d", (int)getpid());
-	if (mkdir(cl.cg_path, 0755)) {
-		fmt(kern.error, sizeof(kern.error), "mkdir %s: %s", cl.cg_path, strerror(errno));
-		cl.cg_path[0] = 0;
-		return -1;
-	}
-	cl.cg_created = 1;
-	fmt(path, sizeof(path), "%s/memory.limit_in_bytes", cl.cg_path);
-	fmt(buf, sizeof(buf), "%zu", opt.budget);
-	err = write_str(path, buf);
-	if (err || read_long(path, -1) != (long)opt.budget) {
-		fmt(kern.error, sizeof(kern.error), "cannot set %s to %zu (%s)", path, opt.budget,
-		    strerror(err ? -err : EINVAL));
-		return -1;
-	}
-	fmt(path, sizeof(path), "%s/memory.swappiness", cl.cg_path);
-	if (opt.swappiness >= 0 || kern.vm_swappiness == 0) {
-		/* The cgroup's own knob: vm.swappiness is left alone. */
-		fmt(buf, sizeof(buf), "%d", opt.swappiness >= 0 ? opt.swappiness : 60);
-		write_str(path, buf);
-	}
-	kern.cg_swappiness = read_long(path, -1);
-	if (kern.cg_swappiness == 0) {
-		fmt(kern.error, sizeof(kern.error),
-		    "the cgroup's swappiness is 0: the kernel would not swap");
-		return -1;
-	}
-	kern.failed = false;
-	kern.prepared = true;
-	return 0;
-}
-
-/* The cgroup's OOM kills so far (memory.oom_control: oom_kill N). */
-static uint64_t cg_oom_kills(void)
-{
-	char buf[512], path[PATH_MAX + 32];
-
-	fmt(path, sizeof(path), "%s/memory.oom_control", cl.cg_path);
-	if (read_file(path, buf, sizeof(buf)))
-		return 0;
-	return kv_get(buf, "oom_kill", 0, NULL);
+	return ks_kernel_prepare(opt.dir, opt.swapfile, opt.budget, opt.swappiness);
 }
 
 static void kernel_child(struct kshared *sh, unsigned int round)
 {
-	char path[PATH_MAX + 32], pid[32], what[64];
+	char what[64];
 	struct sampler s = {.kind = K_KERNEL};
 	size_t npages = opt.region / PAGE;
 	uint64_t salt = salt_of(opt.seed);
@@ -1353,11 +942,10 @@ static void kernel_child(struct kshared *sh, unsigned int round)
 	int err;
 
 	in_child = sh;
-	fmt(path, sizeof(path), "%s/cgroup.procs", cl.cg_path);
-	fmt(pid, sizeof(pid), "%d", (int)getpid());
-	err = write_str(path, pid);
+	err = ks_join_cgroup();
 	if (err) {
-		fmt(sh->error, sizeof(sh->error), "joining %s: %s", path, strerror(-err));
+		fmt(sh->error, sizeof(sh->error), "joining %s: %s", ks_kern.cg_path,
+		    strerror(-err));
 		_exit(2);
 	}
 	base = mmap(NULL, opt.region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1383,15 +971,15 @@ static void kernel_child(struct kshared *sh, unsigned int round)
 static void run_kernel(struct subject *sub, unsigned int round)
 {
 	struct kshared *sh;
-	sigset_t block, old;
 	pid_t pid;
 	int status = 0;
 	unsigned int i;
 	uint64_t ooms;
+	int err;
 
 	if (kernel_prepare()) {
 		sub->failed = true;
-		fmt(sub->error, sizeof(sub->error), "%s", kern.error);
+		fmt(sub->error, sizeof(sub->error), "%s", ks_kern.error);
 		return;
 	}
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1401,57 +989,42 @@ static void run_kernel(struct subject *sub, unsigned int round)
 		return;
 	}
 	memset(sh, 0, sizeof(*sh));
-	if (swapon(cl.swap_path, 0)) {
+	err = ks_swapon();
+	if (err) {
 		sub->failed = true;
-		fmt(sub->error, sizeof(sub->error), "swapon: %s", strerror(errno));
+		fmt(sub->error, sizeof(sub->error), "swapon: %s", strerror(-err));
 		munmap(sh, sizeof(*sh));
 		return;
 	}
-	cl.swap_on = 1;
-	preheat(opt.budget);
-	ooms = cg_oom_kills();
-	fflush(NULL);
-	/* No signal between fork() and recording the child for cleanup(). */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigaddset(&block, SIGALRM);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	pid = fork();
-	if (pid == 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	if (opt.preheat)
+		ks_preheat(opt.budget);
+	ooms = ks_oom_kills();
+	/* ks_fork(): no signal between fork() and recording the child for ks_cleanup(). */
+	pid = ks_fork();
+	if (pid == 0)
 		kernel_child(sh, round);
-	}
-	if (pid > 0)
-		cl.child = pid;
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		sub->failed = true;
 		fmt(sub->error, sizeof(sub->error), "fork: %s", strerror(errno));
 	} else {
-		current_run = "kernel (the child: fill and reads)";
-		alarm(opt.timeout * (1 + opt.nthreads));
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		alarm(0);
-		cl.child = 0;
+		kchild = pid;
+		ks_wait(pid, &status, opt.timeout * (1 + opt.nthreads),
+			"kernel (the child: fill and reads)");
+		kchild = 0;
 	}
-	swapoff(cl.swap_path);
-	cl.swap_on = 0;
+	ks_swapoff();
 	if (pid < 0)
 		goto out;
 	if (sh->mismatch) {
 		fflush(stdout);
-		cleanup();
+		ks_cleanup();
 		_exit(4);
 	}
 	if (WIFSIGNALED(status)) {
 		sub->failed = true;
 		fmt(sub->error, sizeof(sub->error), "the child was killed by %s%s",
 		    strsignal(WTERMSIG(status)),
-		    cg_oom_kills() > ooms ? " (the cgroup's OOM killer: is the budget too "
+		    ks_oom_kills() > ooms ? " (the cgroup's OOM killer: is the budget too "
 					    "small for the program itself?)"
 					  : "");
 	} else if (WEXITSTATUS(status)) {
@@ -1485,10 +1058,10 @@ static void run_faultline(struct subject *sub, unsigned int round)
 	cfg.swap_path = NULL; /* the default store: O_TMPFILE in $TMPDIR, O_DIRECT */
 	cfg.delivery = sub->delivery;
 	cfg.policy = sub->policy;
-	preheat(opt.budget);
+	if (opt.preheat)
+		ks_preheat(opt.budget);
 	fmt(what, sizeof(what), "%s (fl_space_create)", sub->name);
-	current_run = what;
-	alarm(opt.timeout);
+	ks_watchdog(opt.timeout, what);
 	err = fl_space_create(&cfg, &sp);
 	alarm(0);
 	if (err) {
@@ -1506,12 +1079,12 @@ static void run_faultline(struct subject *sub, unsigned int round)
 		return;
 	}
 	fmt(what, sizeof(what), "%s.fill", sub->name);
-	alarm(opt.timeout);
+	ks_watchdog(opt.timeout, what);
 	run_fill(&s, base, npages, salt, W(sub, 0, round));
 	alarm(0);
 	for (i = 0; i < opt.nthreads; i++) {
 		fmt(what, sizeof(what), "%s.read.t%u", sub->name, opt.threads[i]);
-		alarm(opt.timeout + (unsigned int)(opt.warmup + opt.seconds));
+		ks_watchdog(opt.timeout + (unsigned int)(opt.warmup + opt.seconds), what);
 		err = run_reads(&s, base, npages, salt, opt.threads[i], round, what,
 				W(sub, 1 + i, round));
 		alarm(0);
@@ -1522,7 +1095,7 @@ static void run_faultline(struct subject *sub, unsigned int round)
 		}
 	}
 	fmt(what, sizeof(what), "%s (fl_space_destroy)", sub->name);
-	alarm(opt.timeout);
+	ks_watchdog(opt.timeout, what);
 	fl_space_destroy(sp);
 	alarm(0);
 }
@@ -1766,7 +1339,7 @@ static void read_thp(char *buf, size_t len)
 	char line[128], *l, *r;
 
 	fmt(buf, len, "unknown");
-	if (read_file("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)))
+	if (ks_read_file("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)))
 		return;
 	l = strchr(line, '[');
 	r = l ? strchr(l, ']') : NULL;
@@ -1780,7 +1353,7 @@ static void read_load(char *buf, size_t len)
 {
 	char line[128], *p;
 
-	if (read_file("/proc/loadavg", line, sizeof(line))) {
+	if (ks_read_file("/proc/loadavg", line, sizeof(line))) {
 		fmt(buf, len, "?");
 		return;
 	}
@@ -1846,17 +1419,17 @@ static void print_header(const struct run_info *ri)
 		printf("%s%s", i ? "," : "", policy_names[opt.policies[i]]);
 	printf("\n");
 	if (opt.do_kernel) {
-		if (kern.prepared)
+		if (ks_kern.prepared)
 			printf("kernel: swap file %s (%zu MiB, on only for the kernel runs), "
 			       "cgroup v1 memory limit %zu MiB (memsw %s), vm.swappiness %ld "
 			       "(cgroup %ld), vm.page-cluster %ld, zswap %s\n",
-			       cl.swap_path, opt.swapfile >> 20, opt.budget >> 20,
-			       kern.memsw ? "unlimited" : "absent", kern.vm_swappiness,
-			       kern.cg_swappiness, kern.page_cluster, kern.zswap);
+			       ks_kern.swap_path, opt.swapfile >> 20, opt.budget >> 20,
+			       ks_kern.memsw ? "unlimited" : "absent", ks_kern.vm_swappiness,
+			       ks_kern.cg_swappiness, ks_kern.page_cluster, ks_kern.zswap);
 		else
-			printf("kernel: not measured: %s\n", kern.error);
-		if (kern.other_swaps[0])
-			printf("WARNING: other swap was on: %s\n", kern.other_swaps);
+			printf("kernel: not measured: %s\n", ks_kern.error);
+		if (ks_kern.other_swaps[0])
+			printf("WARNING: other swap was on: %s\n", ks_kern.other_swaps);
 	}
 	printf("load average at start %s, at end %s\n", ri->load0, ri->load1);
 	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
@@ -2228,7 +1801,7 @@ static void print_json(const struct run_info *ri)
 	printf("  \"dir\": \"%s\", \"fstype\": \"%s\", \"disk\": \"%s\",\n", opt.dir, store.fstype,
 	       store.disk);
 	printf("  \"vm_swappiness\": %ld, \"cgroup_swappiness\": %ld, \"page_cluster\": %ld,\n",
-	       kern.vm_swappiness, kern.cg_swappiness, kern.page_cluster);
+	       ks_kern.vm_swappiness, ks_kern.cg_swappiness, ks_kern.page_cluster);
 	printf("  \"load_start\": \"%s\", \"load_end\": \"%s\", ", ri->load0, ri->load1);
 	printf("\"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
 	       ri->elapsed, ri->foreign, ri->steal);
@@ -2678,8 +2251,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "swapbench: needs 4 KiB pages\n");
 		return 2;
 	}
-	cl.main_pid = getpid();
-	install_handlers();
+	main_pid = getpid();
+	ks_init("swapbench", opt.verbose);
 	identify_store();
 	gather_info(&ri);
 	build_subjects();
@@ -2689,7 +2262,7 @@ int main(int argc, char **argv)
 	}
 	/* Prepared before the clock starts: the swap file, the cgroup, the probe file. */
 	if (opt.do_kernel && kernel_prepare())
-		fprintf(stderr, "swapbench: kernel side unavailable: %s\n", kern.error);
+		fprintf(stderr, "swapbench: kernel side unavailable: %s\n", ks_kern.error);
 	if (opt.do_device) {
 		int kd = subject_index(K_DEVICE);
 
@@ -2711,7 +2284,7 @@ int main(int argc, char **argv)
 	read_load(ri.load1, sizeof(ri.load1));
 	fprintf(stderr, "swapbench: %.1f s\n", ri.elapsed);
 
-	cleanup(); /* before printing: the machine is back as it was */
+	ks_cleanup(); /* before printing: the machine is back as it was */
 	summarise();
 	if (opt.json) {
 		print_json(&ri);
