@@ -65,14 +65,18 @@ $(B)/libfaultline.so: $(LIB_OBJS) src/faultline.map
 	$(CC) -shared -Wl,--version-script=src/faultline.map -Wl,-soname,libfaultline.so.0 \
 		$(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(LIBS)
 
-$(B)/faultline: tools/faultline.c $(B)/libfaultline.a $(HDRS)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+TOOL_HDRS := $(HDRS) $(wildcard tools/*.h)
+
+$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c $(B)/libfaultline.a $(TOOL_HDRS)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
+		$(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/bench: tools/bench.c $(B)/libfaultline.a $(HDRS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
-$(B)/swapbench: tools/swapbench.c $(B)/libfaultline.a $(HDRS)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+$(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a $(TOOL_HDRS)
+	$(CC) $(CFLAGS_ALL) -o $@ tools/swapbench.c tools/kside.c $(B)/libfaultline.a \
+		$(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm

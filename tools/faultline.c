@@ -25,6 +25,8 @@
 
 #define PG 4096UL
 
+int lab_main(int argc, char **argv);
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -35,6 +37,8 @@ static void usage(FILE *out)
 		"  demo                 threads faulting and writing verified patterns into\n"
 		"                       faultline memory while other threads mprotect, munmap\n"
 		"                       and mmap; then the statistics\n"
+		"  lab [SCENARIO...]    the seed's scenarios under all five policies and the\n"
+		"                       real kernel side by side ('faultline lab --help')\n"
 		"\n"
 		"demo options:\n"
 		"  -t, --threads N      faulting threads (default 2)\n"
@@ -304,6 +308,8 @@ int main(int argc, char **argv)
 		return cmd_info();
 	if (!strcmp(argv[1], "demo"))
 		return cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "lab"))
+		return lab_main(argc - 1, argv + 1);
 	fprintf(stderr, "faultline: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

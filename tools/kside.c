@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kside: the kernel side by side, and cleaning up after it.  See kside.h.
+ */
+#define _GNU_SOURCE
+#include "kside.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+struct ks_kernel ks_kern = {.vm_swappiness = -1, .cg_swappiness = -1, .page_cluster = -1};
+
+/*
+ * Everything the kernel side changes on the machine, undone by ks_cleanup().
+ * Each step clears its flag when done, so running it twice is harmless.
+ */
+static struct {
+	const char *tool;
+	bool verbose;
+	pid_t main_pid;
+	volatile pid_t child;
+	volatile sig_atomic_t swap_created, swap_on, cg_created;
+} cl = {.tool = "faultline"};
+
+static const char *volatile current_run = "";
+
+void ks_say(const char *s)
+{
+	if (write(2, s, strlen(s)) < 0)
+		return;
+}
+
+void ks_cleanup(void)
+{
+	struct timespec ms10 = {.tv_sec = 0, .tv_nsec = 10000000};
+	sigset_t all, old;
+	int i;
+
+	if (getpid() != cl.main_pid)
+		return; /* a child inherits the handlers, not the duty */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (cl.child > 0) {
+		kill(cl.child, SIGKILL);
+		while (waitpid(cl.child, NULL, 0) < 0 && errno == EINTR)
+			;
+		cl.child = 0;
+	}
+	if (cl.cg_created) {
+		/* Empty once the child is reaped; give the kernel a moment. */
+		for (i = 0; i < 300 && rmdir(ks_kern.cg_path) && errno == EBUSY; i++)
+			nanosleep(&ms10, NULL);
+		cl.cg_created = 0;
+	}
+	if (cl.swap_on) {
+		swapoff(ks_kern.swap_path);
+		cl.swap_on = 0;
+	}
+	if (cl.swap_created) {
+		unlink(ks_kern.swap_path);
+		cl.swap_created = 0;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void fatal_signal(int sig)
+{
+	char num[4] = {(char)('0' + sig / 10 % 10), (char)('0' + sig % 10), 0, 0};
+
+	if (getpid() == cl.main_pid) {
+		ks_say(cl.tool);
+		ks_say(": signal ");
+		ks_say(sig < 10 ? num + 1 : num);
+		ks_say(": cleaning up\n");
+	}
+	ks_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
+static void watchdog_fire(int sig)
+{
+	const char *name = current_run;
+
+	(void)sig;
+	if (getpid() != cl.main_pid)
+		_exit(3);
+	ks_say(cl.tool);
+	ks_say(": timed out (a fault never served? a hang?): ");
+	ks_say(name);
+	ks_say("\n");
+	ks_cleanup();
+	_exit(3);
+}
+
+void ks_init(const char *tool, bool verbose)
+{
+	static const int quit[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	static const int crash[] = {SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS};
+	struct sigaction sa;
+	unsigned int i;
+
+	cl.tool = tool;
+	cl.verbose = verbose;
+	cl.main_pid = getpid();
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = fatal_signal;
+	for (i = 0; i < sizeof(quit) / sizeof(quit[0]); i++)
+		sigaction(quit[i], &sa, NULL);
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	for (i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
+		sigaction(crash[i], &sa, NULL);
+	sa.sa_flags = 0;
+	sa.sa_handler = watchdog_fire;
+	sigaction(SIGALRM, &sa, NULL);
+	atexit(ks_cleanup);
+}
+
+void ks_watchdog(unsigned int secs, const char *what)
+{
+	current_run = what ? what : "";
+	alarm(secs);
+}
+
+/* ---- Small file helpers ---- */
+
+int ks_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)got + 1 < len) {
+		n = read(fd, buf + got, len - 1 - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	buf[got] = 0;
+	close(fd);
+	return 0;
+}
+
+long ks_read_long(const char *path, long dflt)
+{
+	char buf[64];
+
+	if (ks_read_file(path, buf, sizeof(buf)))
+		return dflt;
+	return strtol(buf, NULL, 10);
+}
+
+int ks_write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	return 0;
+}
+
+uint64_t ks_kv_get(const char *buf, const char *name, uint64_t dflt, bool *found)
+{
+	size_t len = strlen(name);
+	const char *p = buf;
+
+	while (p && *p) {
+		if (!strncmp(p, name, len) && p[len] == ' ') {
+			if (found)
+				*found = true;
+			return strtoull(p + len + 1, NULL, 10);
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return dflt;
+}
+
+int ks_run_cmd(const char *const argv[])
+{
+	pid_t pid;
+	int status, fd;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0 && !cl.verbose) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
+}
+
+/* ---- The swap file and the cgroup ---- */
+
+/* Write zeros over the whole swap file (when swapon refuses a fallocated one). */
+static int swapfile_write_zeros(void)
+{
+	size_t chunk = 1UL << 20, off;
+	char *buf = calloc(1, chunk);
+	int fd = open(ks_kern.swap_path, O_WRONLY | O_CLOEXEC);
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	for (off = 0; off < ks_kern.swapfile; off += chunk)
+		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
+			break;
+	free(buf);
+	if (off < ks_kern.swapfile || fsync(fd)) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int make_swapfile(const char *dir)
+{
+	const char *mkargv[3] = {"mkswap", ks_kern.swap_path, NULL};
+	int fd, err;
+
+	fmt(ks_kern.swap_path, sizeof(ks_kern.swap_path), "%s/faultline-%s-swap-%d", dir, cl.tool,
+	    (int)getpid());
+	fd = open(ks_kern.swap_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "creating %s: %s", ks_kern.swap_path,
+		    strerror(errno));
+		return -1;
+	}
+	cl.swap_created = 1;
+	fchmod(fd, 0600);
+	if (fallocate(fd, 0, 0, (off_t)ks_kern.swapfile)) {
+		err = errno;
+		close(fd);
+		if (swapfile_write_zeros()) {
+			fmt(ks_kern.error, sizeof(ks_kern.error), "fallocate %s: %s",
+			    ks_kern.swap_path, strerror(err));
+			return -1;
+		}
+	} else {
+		close(fd);
+	}
+	if (ks_run_cmd(mkargv)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error),
+		    "mkswap %s failed (is util-linux installed?)", ks_kern.swap_path);
+		return -1;
+	}
+	/* One trial swapon: a file system may refuse a fallocated swap file. */
+	if (swapon(ks_kern.swap_path, 0)) {
+		err = errno;
+		if (err != EINVAL || swapfile_write_zeros() || ks_run_cmd(mkargv) ||
+		    swapon(ks_kern.swap_path, 0)) {
+			fmt(ks_kern.error, sizeof(ks_kern.error), "swapon %s: %s",
+			    ks_kern.swap_path, strerror(err));
+			return -1;
+		}
+	}
+	cl.swap_on = 1;
+	swapoff(ks_kern.swap_path);
+	cl.swap_on = 0;
+	return 0;
+}
+
+int ks_set_budget(size_t budget)
+{
+	char path[PATH_MAX + 32], buf[32];
+	int err;
+
+	fmt(path, sizeof(path), "%s/memory.limit_in_bytes", ks_kern.cg_path);
+	fmt(buf, sizeof(buf), "%zu", budget);
+	err = ks_write_str(path, buf);
+	if (!err && ks_read_long(path, -1) != (long)budget)
+		err = -EINVAL;
+	if (!err)
+		ks_kern.budget = budget;
+	return err;
+}
+
+int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swappiness)
+{
+	char path[PATH_MAX + 32], buf[4096], *p;
+	int err;
+
+	if (ks_kern.prepared || ks_kern.failed)
+		return ks_kern.failed ? -1 : 0;
+	ks_kern.failed = true; /* until the end of this function */
+	ks_kern.swapfile = swapfile;
+	ks_kern.vm_swappiness = ks_read_long("/proc/sys/vm/swappiness", -1);
+	ks_kern.page_cluster = ks_read_long("/proc/sys/vm/page-cluster", -1);
+	if (ks_read_file("/sys/module/zswap/parameters/enabled", ks_kern.zswap,
+			 sizeof(ks_kern.zswap)))
+		fmt(ks_kern.zswap, sizeof(ks_kern.zswap), "absent");
+	else if ((p = strchr(ks_kern.zswap, '\n')))
+		*p = 0;
+	if (!ks_read_file("/proc/swaps", buf, sizeof(buf))) {
+		p = strchr(buf, '\n');
+		if (p && p[1]) {
+			fmt(ks_kern.other_swaps, sizeof(ks_kern.other_swaps), "%s", p + 1);
+			if ((p = strchr(ks_kern.other_swaps, '\n')))
+				*p = 0;
+		}
+	}
+	if (!ks_read_file("/proc/vmstat", buf, sizeof(buf)))
+		ks_kv_get(buf, "vma_lock_success", 0, &ks_kern.has_vma_lock_stats);
+	if (geteuid() != 0) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "needs root (swapon, cgroups)");
+		return -1;
+	}
+	if (access(KS_CG_ROOT "/memory.limit_in_bytes", W_OK)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "no cgroup v1 memory controller at %s",
+		    KS_CG_ROOT);
+		return -1;
+	}
+	ks_kern.memsw = !access(KS_CG_ROOT "/memory.memsw.limit_in_bytes", F_OK);
+	if (make_swapfile(dir))
+		return -1;
+
+	/* The memory cgroup: the budget, swap allowed. */
+	fmt(ks_kern.cg_path, sizeof(ks_kern.cg_path), KS_CG_ROOT "/faultline-%s-%d", cl.tool,
+	    (int)getpid());
+	if (mkdir(ks_kern.cg_path, 0755)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "mkdir %s: %s", ks_kern.cg_path,
+		    strerror(errno));
+		ks_kern.cg_path[0] = 0;
+		return -1;
+	}
+	cl.cg_created = 1;
+	err = ks_set_budget(budget);
+	if (err) {
+		fmt(ks_kern.error, sizeof(ks_kern.error),
+		    "cannot set the cgroup's limit to %zu (%s)", budget, strerror(-err));
+		return -1;
+	}
+	fmt(path, sizeof(path), "%s/memory.swappiness", ks_kern.cg_path);
+	if (swappiness >= 0 || ks_kern.vm_swappiness == 0) {
+		/* The cgroup's own knob: vm.swappiness is left alone. */
+		fmt(buf, sizeof(buf), "%d", swappiness >= 0 ? swappiness : 60);
+		ks_write_str(path, buf);
+	}
+	ks_kern.cg_swappiness = ks_read_long(path, -1);
+	if (ks_kern.cg_swappiness == 0) {
+		fmt(ks_kern.error, sizeof(ks_kern.error),
+		    "the cgroup's swappiness is 0: the kernel would not swap");
+		return -1;
+	}
+	ks_kern.failed = false;
+	ks_kern.prepared = true;
+	return 0;
+}
+
+int ks_swapon(void)
+{
+	if (swapon(ks_kern.swap_path, 0))
+		return -errno;
+	cl.swap_on = 1;
+	return 0;
+}
+
+void ks_swapoff(void)
+{
+	if (!cl.swap_on)
+		return;
+	swapoff(ks_kern.swap_path);
+	cl.swap_on = 0;
+}
+
+int ks_join_cgroup(void)
+{
+	char path[PATH_MAX + 32], pid[32];
+
+	fmt(path, sizeof(path), "%s/cgroup.procs", ks_kern.cg_path);
+	fmt(pid, sizeof(pid), "%d", (int)getpid());
+	return ks_write_str(path, pid);
+}
+
+uint64_t ks_oom_kills(void)
+{
+	char buf[512], path[PATH_MAX + 32];
+
+	if (!ks_kern.cg_path[0])
+		return 0;
+	fmt(path, sizeof(path), "%s/memory.oom_control", ks_kern.cg_path);
+	if (ks_read_file(path, buf, sizeof(buf)))
+		return 0;
+	return ks_kv_get(buf, "oom_kill", 0, NULL);
+}
+
+/* ---- Children ---- */
+
+pid_t ks_fork(void)
+{
+	sigset_t block, old;
+	pid_t pid;
+
+	fflush(NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid = fork();
+	if (pid > 0)
+		cl.child = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
+
+int ks_wait(pid_t pid, int *status, unsigned int timeout, const char *what)
+{
+	int err = 0;
+
+	if (timeout)
+		ks_watchdog(timeout, what);
+	while (waitpid(pid, status, 0) < 0) {
+		if (errno != EINTR) {
+			err = -errno;
+			break;
+		}
+	}
+	alarm(0);
+	cl.child = 0;
+	return err;
+}
+
+/* ---- Preheat ---- */
+
+static void *preheat_main(void *arg)
+{
+	size_t len = *(size_t *)arg, off;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	if (madvise(p, len, MADV_POPULATE_WRITE))
+		for (off = 0; off < len; off += 4096)
+			p[off] = 1;
+	munmap(p, len);
+	return NULL;
+}
+
+void ks_preheat(size_t len)
+{
+	pthread_t tid[64];
+	pthread_attr_t attr;
+	cpu_set_t allowed, one;
+	unsigned int n = 0, i;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < 64; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		if (!pthread_create(&tid[n], &attr, preheat_main, &len))
+			n++;
+		pthread_attr_destroy(&attr);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+}

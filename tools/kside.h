@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kside: what the benchmark tools (swapbench, the lab) need to run the real
+ * kernel side by side, and to leave the machine as they found it.
+ *
+ *   - a swap file in a given directory (mkswap; enabled only while a kernel
+ *     run is in progress), a cgroup v1 memory cgroup with the budget;
+ *   - children forked for the runs, killed on interruption;
+ *   - cleanup of all of it from atexit, from the signal handlers (SIGINT,
+ *     SIGTERM, SIGHUP, SIGQUIT and the crashes) and from the watchdog
+ *     (SIGALRM), with async-signal-safe system calls only.
+ *
+ * Single-threaded use from the tool's main thread; children call only
+ * ks_join_cgroup().
+ */
+#ifndef FL_KSIDE_H
+#define FL_KSIDE_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define KS_CG_ROOT "/sys/fs/cgroup/memory"
+
+/* snprintf, out of reach of -Wformat-truncation: truncation is acceptable here. */
+__attribute__((format(printf, 3, 4))) static inline int fmt(char *buf, size_t len, const char *f,
+							    ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(buf, len, f, ap);
+	va_end(ap);
+	return n;
+}
+
+/* Small file helpers.  Return: 0 or -errno (read_long: dflt on failure). */
+int ks_read_file(const char *path, char *buf, size_t len);
+long ks_read_long(const char *path, long dflt);
+int ks_write_str(const char *path, const char *s);
+/* "name value" lines (vmstat, memory.stat): the value of name, or dflt. */
+uint64_t ks_kv_get(const char *buf, const char *name, uint64_t dflt, bool *found);
+/* Run a command, its output to /dev/null unless verbose.  Return: 0 if it exited 0. */
+int ks_run_cmd(const char *const argv[]);
+/* write(2) to stderr: async-signal-safe. */
+void ks_say(const char *s);
+
+/*
+ * Record the main process, install the signal handlers and atexit(ks_cleanup).
+ * Call before creating any faultline space: in sigbus delivery faultline
+ * keeps the SIGBUS handler found for the SIGBUS that are not its own.
+ */
+void ks_init(const char *tool, bool verbose);
+/* Undo everything: kill the child, remove the cgroup, swapoff, unlink. */
+void ks_cleanup(void);
+
+/* The watchdog: after secs seconds, say what was running, clean up, exit 3. */
+void ks_watchdog(unsigned int secs, const char *what);
+
+/* The kernel side, as prepared. */
+struct ks_kernel {
+	bool prepared, failed;
+	char error[200];
+	long vm_swappiness, cg_swappiness, page_cluster;
+	bool memsw;
+	char zswap[16];
+	char other_swaps[256];
+	char swap_path[PATH_MAX];
+	char cg_path[PATH_MAX];
+	size_t swapfile, budget;
+	bool has_vma_lock_stats; /* /proc/vmstat has vma_lock_* */
+};
+extern struct ks_kernel ks_kern;
+
+/*
+ * Create the swap file (swapfile bytes, in dir; mkswap; one trial swapon) and
+ * the memory cgroup limited to budget.  swappiness < 0 leaves the cgroup's
+ * own.  Return: 0, or -1 with ks_kern.error set (and ks_kern.failed: later
+ * calls fail at once).
+ */
+int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swappiness);
+/* Change the cgroup's limit (between runs, the cgroup empty).  Return: 0 or -errno. */
+int ks_set_budget(size_t budget);
+/* Enable / disable the swap file around a kernel run.  Return: 0 or -errno. */
+int ks_swapon(void);
+void ks_swapoff(void);
+/* In a child: move this process into the cgroup.  Return: 0 or -errno. */
+int ks_join_cgroup(void);
+/* The cgroup's OOM kills so far. */
+uint64_t ks_oom_kills(void);
+
+/*
+ * fork() with the quit signals blocked until the child is recorded for
+ * ks_cleanup().  Return: as fork().
+ */
+pid_t ks_fork(void);
+/*
+ * Wait for the child from ks_fork(), under the watchdog (timeout seconds, 0 =
+ * none).  Return: 0 and *status, or -errno.
+ */
+int ks_wait(pid_t pid, int *status, unsigned int timeout, const char *what);
+
+/*
+ * Populate and free len bytes on every CPU, untimed: this virtual machine
+ * hands memory left free for a couple of seconds back to the host, and the
+ * next touch of it costs a host fault as well (BENCHMARKS.md, "Preheat").
+ */
+void ks_preheat(size_t len);
+
+#endif
