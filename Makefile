@@ -3,7 +3,8 @@
 #   make                  library, tools and tests (release, assertions on)
 #   make SAN=asan         same, AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan         same, ThreadSanitizer, in build-tsan/
-#   make demo             the README's main command: build, run the demo
+#   make lab              the README's main command: the lab (LAB_ARGS=...)
+#   make demo             build, run the demo
 #   make test             the README's test command: all tests, all builds
 #   make check            the tests of one build (SAN=... selects it)
 #   make soak             longer stress runs (not part of make test)
@@ -94,6 +95,11 @@ demo: deps
 	$(MAKE) $(B)/faultline
 	$(B)/faultline demo $(DEMO_ARGS)
 
+# The README's main command: the lab, every scenario, policy and the kernel.
+lab: deps
+	$(MAKE) $(B)/faultline
+	$(B)/faultline lab $(LAB_ARGS)
+
 # The README's test command: release (with assertions), ASan+UBSan, TSan.
 test: deps
 	$(MAKE) all
@@ -134,4 +140,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-tsan build-bench
 
-.PHONY: all deps demo check test swapbench soak bench install format format-check clean
+.PHONY: all deps demo lab check test swapbench soak bench install format format-check clean

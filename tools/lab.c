@@ -230,6 +230,17 @@ static const char *size_str(size_t b, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Test-only faults for tests/test_lab.c (FL_LAB_INJECT=mismatch or
+ * contradiction): the lab must then fail.
+ */
+static bool inject(const char *what)
+{
+	const char *e = getenv("FL_LAB_INJECT");
+
+	return e && !strcmp(e, what);
+}
+
 /* ======================================================================
  * The child: areas, threads, the window
  * ====================================================================== */
@@ -752,6 +763,14 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
 		child_fail("out of memory");
 	build_areas();
 	map_and_fill();
+	if (inject("mismatch")) {
+		/* Test-only (tests/test_lab.c): a word changed behind the
+		 * verifier's back, in every 64th page, must fail the run. */
+		struct area *a = &C.areas[0];
+
+		for (size_t pg = 0; pg < a->win_len / PAGE; pg += 64)
+			((volatile uint64_t *)(a->base + a->win_off + pg * PAGE))[5] ^= 1;
+	}
 	if (sc == SC_MPROTECT)
 		C.toggle_page = C.areas[0].base + C.areas[0].len / 2;
 
@@ -1021,6 +1040,10 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		rn->failed = true;
 		fmt(rn->why, sizeof(rn->why), "failed (status %d): %s", WEXITSTATUS(status),
 		    shared->error[0] ? shared->error : "?");
+	} else if (inject("contradiction") && !sub->kernel &&
+		   (rn->r.d.parked += 10, rn->r.d.vma_lock_retry = rn->r.d.parked,
+		    !check_policy(rn))) {
+		rn->failed = rn->contradiction = true; /* test-only: the checker must catch it */
 	} else if (!check_policy(rn)) {
 		rn->failed = rn->contradiction = true;
 	}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/*
+ * faultline lab, end to end (the binary of the same build):
+ *   - a quick run of two scenarios under two policies passes, its tables
+ *     carry the rows, and --json is one JSON object with every run;
+ *   - a page changed behind the verifier's back (FL_LAB_INJECT=mismatch)
+ *     fails the run and the lab, saying DATA MISMATCH;
+ *   - counters that contradict the policy (FL_LAB_INJECT=contradiction)
+ *     fail loudly, saying POLICY CONTRADICTION;
+ *   - as root with the cgroup v1 memory controller: Ctrl-C (SIGINT) in the
+ *     middle of the kernel's run leaves no swap file enabled or on disk and
+ *     no cgroup.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+static char lab[PATH_MAX];
+
+/* Run the lab with args (and FL_LAB_INJECT=inject), its output into buf. */
+static int run_lab(const char *inject, const char *const *args, char *buf, size_t len,
+		   pid_t *pid_out, int sig_when_swapping)
+{
+	int fds[2], status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	CHECK(pipe(fds) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		const char *argv[32] = {lab, "lab"};
+		unsigned int i;
+
+		for (i = 0; args[i] && i < 29; i++)
+			argv[2 + i] = args[i];
+		argv[2 + i] = NULL;
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		if (inject)
+			setenv("FL_LAB_INJECT", inject, 1);
+		else
+			unsetenv("FL_LAB_INJECT");
+		execv(lab, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid_out)
+		*pid_out = pid;
+	if (sig_when_swapping) {
+		/* Wait until the kernel's run has its swap file on, then interrupt. */
+		char path[64], swaps[4096];
+		int tries;
+
+		snprintf(path, sizeof(path), "faultline-lab-swap-%d", (int)pid);
+		for (tries = 0; tries < 600; tries++) {
+			int fd = open("/proc/swaps", O_RDONLY);
+			ssize_t m = fd >= 0 ? read(fd, swaps, sizeof(swaps) - 1) : -1;
+
+			if (fd >= 0)
+				close(fd);
+			swaps[m > 0 ? m : 0] = 0;
+			if (strstr(swaps, path))
+				break;
+			usleep(50000);
+		}
+		CHECK(tries < 600, "the kernel's run never enabled its swap file");
+		usleep(300000);
+		kill(pid, sig_when_swapping);
+	}
+	while (got + 1 < len && (n = read(fds[0], buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	while (read(fds[0], (char[256]){0}, 256) > 0)
+		;
+	close(fds[0]);
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static char out[1 << 20];
+
+int main(int argc, char **argv)
+{
+	(void)t_seed_init(argc, argv, "test_lab");
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	struct stat st;
+	int rc;
+
+	CHECK(n > 0, "readlink /proc/self/exe");
+	self[n] = 0;
+	snprintf(lab, sizeof(lab), "%s/../faultline", dirname(self));
+	if (stat(lab, &st)) {
+		printf("SKIP: no faultline binary at %s\n", lab);
+		return T_EXIT_SKIP;
+	}
+
+	/* A quick run: passes, with a row per policy. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",	 "0",
+				      "-p",	 "drop,hold",	"parallel",   "process", NULL};
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		printf("%s\n", out);
+		CHECK(rc == 0, "quick run: exit %d", rc);
+		CHECK(strstr(out, "== parallel") && strstr(out, "== process"), "scenario tables");
+		CHECK(strstr(out, "\nhold ") && strstr(out, "\ndrop "), "policy rows");
+		CHECK(strstr(out, " 0 failed"), "summary line");
+	}
+	/* JSON: one object, every run in it. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",	  "0",
+				      "-p",	 "mmap",	"-j",	      "parallel", NULL};
+		char *p;
+		int runs = 0;
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "json run: exit %d\n%s", rc, out);
+		p = strstr(out, "{\"tool\":\"faultline lab\"");
+		CHECK(p, "no JSON object:\n%s", out);
+		for (char *q = p; (q = strstr(q, "\"scenario\":")); q++)
+			runs++;
+		CHECK(runs == 1, "%d runs in the JSON", runs);
+		CHECK(strstr(p, "\"policy\":\"mmap\"") && strstr(p, "\"vma_lock_success\":0,"),
+		      "mmap's run: %s", p);
+		CHECK(strstr(p, "\"ok\":true"), "ok");
+	}
+	/* A corrupted page fails the run. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",
+				      "-p",	 "drop-vma",	"parallel",   NULL};
+
+		rc = run_lab("mismatch", args, out, sizeof(out), NULL, 0);
+		printf("%s\n", out);
+		CHECK(rc == 1, "mismatch: exit %d", rc);
+		CHECK(strstr(out, "DATA MISMATCH"), "no DATA MISMATCH in the output");
+	}
+	/* Counters against the policy fail loudly. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",
+				      "-p",	 "hold",	"parallel",   NULL};
+
+		rc = run_lab("contradiction", args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 1, "contradiction: exit %d\n%s", rc, out);
+		CHECK(strstr(out, "POLICY CONTRADICTION"), "not reported:\n%s", out);
+	}
+	/* Ctrl-C in the kernel's run: nothing left behind. */
+	if (geteuid() == 0 && !access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK)) {
+		const char *args[] = {"--quick", "--no-plots", "--slow", "0",	     "-p",
+				      "drop",	 "-s",	       "5",	 "parallel", NULL};
+		char path[PATH_MAX], swaps[4096];
+		pid_t pid;
+		int fd;
+
+		rc = run_lab(NULL, args, out, sizeof(out), &pid, SIGINT);
+		printf("%s\n", out);
+		CHECK(rc == 128 + SIGINT, "interrupted lab: exit %d", rc);
+		CHECK(strstr(out, "cleaning up"), "no cleanup message");
+		fd = open("/proc/swaps", O_RDONLY);
+		n = fd >= 0 ? read(fd, swaps, sizeof(swaps) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		swaps[n > 0 ? n : 0] = 0;
+		snprintf(path, sizeof(path), "faultline-lab-swap-%d", (int)pid);
+		CHECK(!strstr(swaps, path), "swap still on:\n%s", swaps);
+		snprintf(path, sizeof(path), "%s/faultline-lab-swap-%d",
+			 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+			 (int)pid);
+		CHECK(access(path, F_OK), "%s left on disk", path);
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/faultline-lab-%d", (int)pid);
+		CHECK(access(path, F_OK), "%s left behind", path);
+	} else {
+		printf("(the Ctrl-C cleanup check needs root and cgroup v1: not run)\n");
+	}
+	return T_EXIT_PASS;
+}
