@@ -76,13 +76,17 @@ struct fl_config {
 					* sequential first touch */
 	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
 	/* Swap. */
-	size_t mem_limit;	  /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
-	const char *swap_path;	  /* FAULTLINE_SWAP: file or block device; NULL =
-				   * an unlinked temporary file in $TMPDIR */
-	int policy;		  /* FAULTLINE_POLICY: enum fl_policy */
-	unsigned int swap_frames; /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
-	size_t watermark;	  /* FAULTLINE_WATERMARK: free bytes the background
-				   * reclaimer keeps under the limit; 0 = limit/32 */
+	size_t mem_limit;	    /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
+	const char *swap_path;	    /* FAULTLINE_SWAP: file or block device; NULL =
+				     * an unlinked temporary file in $TMPDIR */
+	int policy;		    /* FAULTLINE_POLICY: enum fl_policy */
+	unsigned int swap_frames;   /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
+	size_t watermark;	    /* FAULTLINE_WATERMARK: free bytes the background
+				     * reclaimer keeps under the limit; 0 = limit/32 */
+	unsigned int swap_delay_us; /* FAULTLINE_SWAP_DELAY: emulated extra latency per
+				     * store I/O, microseconds (0 = none): each I/O
+				     * still goes to the store, and completes no
+				     * earlier than this after its submission */
 };
 
 /* Defaults, then the environment.  Return: 0 or -EINVAL (cfg NULL). */

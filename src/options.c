@@ -2,7 +2,8 @@
 /*
  * Options: one table, read from FAULTLINE_<NAME> environment variables
  * (names and values case-insensitive; booleans 1/true/on/yes, 0/false/off/no;
- * sizes and counts with K/M/G suffixes).  A bad value gets a warning on stderr
+ * sizes and counts with K/M/G suffixes; times in microseconds, or with a
+ * us or ms suffix).  A bad value gets a warning on stderr
  * and the default is kept.  Fields set in struct fl_config after
  * fl_config_init() override the environment.
  */
@@ -14,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY };
+enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY, OPT_USEC };
 
 struct option_desc {
 	const char *name; /* FAULTLINE_<name>, lower case here */
@@ -48,6 +49,8 @@ static const struct option_desc options[] = {
 	    "I/O buffers of one page: swap cache and writeback"),
 	OPT("watermark", OPT_SIZE, watermark, 0, 0, ULONG_MAX,
 	    "free bytes kept under the limit by the background reclaimer; 0: limit/32"),
+	OPT("swap_delay", OPT_USEC, swap_delay_us, 0, 0, 10000000,
+	    "emulated store latency: no I/O completes sooner (us, or us/ms suffix); 0: none"),
 };
 
 static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
@@ -119,6 +122,7 @@ static unsigned long get_field(struct fl_config *cfg, const struct option_desc *
 {
 	switch (o->kind) {
 	case OPT_UINT:
+	case OPT_USEC:
 		return *uint_field(cfg, o);
 	case OPT_SIZE:
 		return *size_field(cfg, o);
@@ -133,6 +137,7 @@ static void set_field(struct fl_config *cfg, const struct option_desc *o, unsign
 {
 	switch (o->kind) {
 	case OPT_UINT:
+	case OPT_USEC:
 		*uint_field(cfg, o) = (unsigned int)v;
 		break;
 	case OPT_SIZE:
@@ -173,6 +178,36 @@ static bool parse_uint(const char *s, unsigned long *out)
 		if (tolower((unsigned char)*end) == 'b')
 			end++;
 		break;
+	}
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Microseconds: a decimal number, optionally with "us" or "ms". */
+static bool parse_usec(const char *s, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno)
+		return false;
+	if (!strncasecmp(end, "ms", 2)) {
+		if (v > ULONG_MAX / 1000)
+			return false;
+		v *= 1000;
+		end += 2;
+	} else if (!strncasecmp(end, "us", 2)) {
+		end += 2;
 	}
 	while (isspace((unsigned char)*end))
 		end++;
@@ -226,6 +261,9 @@ void fl_options_from_env(struct fl_config *cfg)
 		case OPT_UINT:
 		case OPT_SIZE:
 			ok = parse_uint(s, &v) && v >= o->min && v <= o->max;
+			break;
+		case OPT_USEC:
+			ok = parse_usec(s, &v) && v >= o->min && v <= o->max;
 			break;
 		case OPT_STRING:
 			*string_field(cfg, o) = s;

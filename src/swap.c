@@ -525,7 +525,8 @@ int swap_init(struct fl_space *sp)
 	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (sp->mem_fd < 0)
 		return -errno;
-	ret = swapdev_open(&sp->dev, sp->cfg.swap_path, 256);
+	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
+				 (uint64_t)sp->cfg.swap_delay_us * 1000);
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));

@@ -13,9 +13,11 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "swapdev.h"
@@ -25,30 +27,114 @@
 #define SWAP_MAX_SLOTS (1UL << 30) /* 4 TiB of store */
 #define MAP_BYTES (SWAP_MAX_SLOTS / 8)
 
+/*
+ * Completions not yet due (slow-device emulation), sorted by due time.  The
+ * reaper's alone: no lock.  All delays are equal, so completions mostly
+ * arrive in due order and an insertion from the tail stops at once; one that
+ * arrives out of order (an I/O submitted earlier but finished later) still
+ * goes to its place, so that none is delivered before it is due nor held
+ * back behind a later one.
+ */
+struct delay_list {
+	struct swap_io *head, *tail;
+};
+
+static void delay_insert(struct delay_list *l, struct swap_io *io)
+{
+	struct swap_io *p = l->tail;
+
+	while (p && p->t_submit > io->t_submit)
+		p = p->delayed_prev;
+	io->delayed_prev = p;
+	io->delayed_next = p ? p->delayed_next : l->head;
+	if (io->delayed_next)
+		io->delayed_next->delayed_prev = io;
+	else
+		l->tail = io;
+	if (p)
+		p->delayed_next = io;
+	else
+		l->head = io;
+}
+
+static struct swap_io *delay_pop(struct delay_list *l)
+{
+	struct swap_io *io = l->head;
+
+	l->head = io->delayed_next;
+	if (l->head)
+		l->head->delayed_prev = NULL;
+	else
+		l->tail = NULL;
+	io->delayed_next = io->delayed_prev = NULL;
+	return io;
+}
+
+/* The I/O leaves the in-flight count as its callback runs. */
+static void deliver(struct swap_dev *d, struct swap_io *io, int res)
+{
+	atomic_fetch_sub(&d->inflight, 1);
+	io->done(io, res);
+}
+
 static void *reaper_main(void *arg)
 {
 	struct swap_dev *d = arg;
+	struct delay_list delayed = {NULL, NULL};
+	bool stop = false;
 
 	in_completion = true; /* never block here: see mem_reserve() */
+	if (d->delay_ns)
+		prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake when due, not 50 us on */
 	for (;;) {
 		struct io_uring_cqe *cqe;
-		int ret = io_uring_wait_cqe(&d->ring, &cqe);
+		int ret;
 
-		if (ret == -EINTR)
-			continue;
+		if (delayed.head) {
+			uint64_t now = fl_now_ns();
+			uint64_t due = delayed.head->t_submit + d->delay_ns;
+			if (due <= now) {
+				struct swap_io *io = delay_pop(&delayed);
+				deliver(d, io, io->delayed_res);
+				continue;
+			}
+			/* Relative: the kernel's clock is CLOCK_MONOTONIC too,
+			 * and the check above is redone on waking anyway. */
+			struct __kernel_timespec ts = {
+				.tv_sec = (long long)((due - now) / 1000000000),
+				.tv_nsec = (long long)((due - now) % 1000000000)};
+			ret = io_uring_wait_cqe_timeout(&d->ring, &cqe, &ts);
+			if (ret == -ETIME || ret == -EINTR)
+				continue;
+		} else if (stop) {
+			break;
+		} else {
+			ret = io_uring_wait_cqe(&d->ring, &cqe);
+			if (ret == -EINTR)
+				continue;
+		}
 		FL_BUG_ON(ret < 0);
 		struct swap_io *io = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&d->ring, cqe);
-		if (!io)
-			break; /* the stop sentinel from swapdev_close() */
-		atomic_fetch_sub(&d->inflight, 1);
+		if (!io) {
+			/* The stop sentinel from swapdev_close(), sent once nothing
+			 * is in flight; whatever is still delayed goes first. */
+			stop = true;
+			continue;
+		}
 		tsan_acquire(io); /* pairs with the release in swap_submit() */
 		if (io->injected)
 			res = -EIO;
 		else if (res >= 0 && res != (int)(SWAP_SLOT_SIZE * (io->nr > 1 ? io->nr : 1)))
 			res = -EIO; /* a short transfer is an error for a slot */
-		io->done(io, res < 0 ? res : 0);
+		res = res < 0 ? res : 0;
+		if (d->delay_ns && fl_now_ns() < io->t_submit + d->delay_ns) {
+			io->delayed_res = res;
+			delay_insert(&delayed, io);
+		} else {
+			deliver(d, io, res);
+		}
 	}
 	return NULL;
 }
@@ -78,11 +164,17 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 {
+	return swapdev_open_delay(d, path, depth, 0);
+}
+
+int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns)
+{
 	struct stat st;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
+	d->delay_ns = delay_ns;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
 	if (!path || !*path) {
@@ -142,6 +234,14 @@ int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 	ret = io_uring_queue_init_params(depth, &d->ring, &params);
 	if (ret)
 		goto fail;
+	if (delay_ns && !(d->ring.features & IORING_FEAT_EXT_ARG)) {
+		/* Without it, a wait with a timeout queues a timeout request
+		 * on the submission ring, which the submitters own. */
+		fl_log("the swap delay needs io_uring waits with a timeout (Linux 5.11)");
+		io_uring_queue_exit(&d->ring);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
 	ret = -pthread_create(&d->reaper, NULL, reaper_main, d);
 	if (ret) {
 		io_uring_queue_exit(&d->ring);
@@ -160,7 +260,9 @@ fail:
 
 /*
  * Context: no I/O may be submitted any more; the I/O in flight completes
- * (and its callbacks run) before this returns.
+ * (and its callbacks run) before this returns.  With a delay, that includes
+ * the delay: a completion is never delivered early, so this waits up to
+ * delay_ns after the last submission.
  */
 void swapdev_close(struct swap_dev *d)
 {
@@ -304,33 +406,49 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 	return 0;
 }
 
+/* Sleep until fl_now_ns() reaches t (CLOCK_MONOTONIC); async-signal-safe. */
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = {.tv_sec = (time_t)(t / 1000000000),
+			      .tv_nsec = (long)(t % 1000000000)};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 /*
  * Read one slot synchronously in the calling thread (sigbus delivery: the
  * faulting thread does its own read, as the kernel's swap-in does, with no
- * hand-off through the completion thread).  Error injection applies.
+ * hand-off through the completion thread).  Error injection applies, and
+ * the device's delay: it returns no earlier than delay_ns after it started.
  * Context: no lock held; sleeps on the I/O.  Return: 0 or a negative errno.
  */
 int swap_read_sync(struct swap_dev *d, struct swap_io *io)
 {
 	uint64_t *fail = atomic_load(&d->fail_read);
-	long n = atomic_fetch_add(&d->inflight, 1) + 1;
-	long m = atomic_load(&d->inflight_max);
+	long n, m;
 	ssize_t r;
+	int ret;
 
+	io->t_submit = fl_now_ns();
+	n = atomic_fetch_add(&d->inflight, 1) + 1;
+	m = atomic_load(&d->inflight_max);
 	while (n > m && !atomic_compare_exchange_weak(&d->inflight_max, &m, n))
 		;
 	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
 	atomic_fetch_add(&d->inflight_samples, 1);
 	if (fail && io->slot < FAIL_SLOTS &&
 	    (atomic_load_explicit((_Atomic uint64_t *)&fail[io->slot / 64], memory_order_relaxed) &
-	     (1ULL << (io->slot % 64))))
-		r = -EIO;
-	else
+	     (1ULL << (io->slot % 64)))) {
+		ret = -EIO;
+	} else {
 		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, (off_t)io->slot * (off_t)SWAP_SLOT_SIZE);
+		ret = r < 0 ? -errno : r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
+	}
+	if (d->delay_ns)
+		sleep_until(io->t_submit + d->delay_ns);
 	atomic_fetch_sub(&d->inflight, 1);
-	if (r < 0)
-		return r == -EIO ? -EIO : -errno;
-	return r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
+	return ret;
 }
 
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)

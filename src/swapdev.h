@@ -8,6 +8,14 @@
  *   swap_dev.sq_lock   the submission side of the ring (taken alone)
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
+ *
+ * Slow-device emulation (delay_ns, FAULTLINE_SWAP_DELAY): every I/O still goes
+ * to the store, but its completion is delivered no earlier than t_submit +
+ * delay_ns.  The reaper keeps the completions not yet due on a list of its
+ * own (no lock: only it touches the list) and waits with a timeout until the
+ * earliest is due; swap_read_sync() sleeps until then in the calling thread.
+ * An I/O counts as in flight until its done() runs (or swap_read_sync()
+ * returns), the delay included.
  */
 #ifndef FL_SWAPDEV_H
 #define FL_SWAPDEV_H
@@ -35,13 +43,17 @@ struct swap_io {
 	const struct iovec *iov;
 	unsigned int nr;
 	swap_done_fn done;
-	uint64_t t_submit;
+	uint64_t t_submit; /* fl_now_ns() (CLOCK_MONOTONIC) when submitted */
+	/* The reaper's, while the completion waits out the device's delay. */
+	int delayed_res;
+	struct swap_io *delayed_prev, *delayed_next;
 };
 
 struct swap_dev {
 	int fd;
 	bool is_blockdev;
-	bool grows; /* a file we may extend */
+	bool grows;	   /* a file we may extend */
+	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
 	pthread_mutex_t lock;
 	uint64_t *map;		/* lock: one bit per slot, 1 = in use */
 	unsigned long nr_slots; /* lock */
@@ -68,6 +80,8 @@ struct swap_dev {
 };
 
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
+/* The same, emulating a slower device: no I/O completes before delay_ns. */
+int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns);
 void swapdev_close(struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many. */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
