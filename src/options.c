@@ -322,19 +322,37 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
-		char name[64];
+		char name[64], val[64];
+		const char *s;
 
 		snprintf(name, sizeof(name), "FAULTLINE_%s", o->name);
 		for (char *p = name; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
-		if (o->kind == OPT_DELIVERY)
-			fprintf(out, "  %-28s %-8s %s\n", name, fl_delivery_name(*int_field(&c, o)),
-				o->help);
-		else if (o->kind == OPT_BOOL)
-			fprintf(out, "  %-28s %-8s %s\n", name, *int_field(&c, o) ? "on" : "off",
-				o->help);
-		else
-			fprintf(out, "  %-28s %-8u %s\n", name, *uint_field(&c, o), o->help);
+		switch (o->kind) {
+		case OPT_DELIVERY:
+			snprintf(val, sizeof(val), "%s", fl_delivery_name(*int_field(&c, o)));
+			break;
+		case OPT_POLICY:
+			snprintf(val, sizeof(val), "%s", fl_policy_name(*int_field(&c, o)));
+			break;
+		case OPT_BOOL:
+			snprintf(val, sizeof(val), "%s", *int_field(&c, o) ? "on" : "off");
+			break;
+		case OPT_STRING:
+			s = *string_field(&c, o);
+			snprintf(val, sizeof(val), "%s", s ? s : "(default)");
+			break;
+		case OPT_SIZE:
+			snprintf(val, sizeof(val), "%zu", *size_field(&c, o));
+			break;
+		case OPT_USEC:
+			snprintf(val, sizeof(val), "%uus", *uint_field(&c, o));
+			break;
+		default:
+			snprintf(val, sizeof(val), "%u", *uint_field(&c, o));
+			break;
+		}
+		fprintf(out, "  %-28s %-10s %s\n", name, val, o->help);
 	}
 }
 

@@ -26,6 +26,8 @@
 #define PG 4096UL
 
 int lab_main(int argc, char **argv);
+/* src/options.c (static library only): the option table, printed. */
+void fl_options_print(const struct fl_config *cfg, FILE *out);
 
 static void usage(FILE *out)
 {
@@ -97,12 +99,7 @@ static int cmd_info(void)
 	}
 	fl_config_init(&cfg);
 	printf("configuration in force (defaults, then FAULTLINE_* environment):\n");
-	printf("  FAULTLINE_HANDLERS          %u\n", cfg.handlers);
-	printf("  FAULTLINE_DELIVERY          %s\n",
-	       cfg.delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread");
-	printf("  FAULTLINE_FAULT_AROUND      %u pages\n", cfg.fault_around);
-	printf("  FAULTLINE_FAULT_AROUND_MAX  %u pages\n", cfg.fault_around_max);
-	printf("  FAULTLINE_VERBOSE           %s\n", cfg.verbose ? "on" : "off");
+	fl_options_print(&cfg, stdout);
 	return ret ? 1 : 0;
 }
 
