@@ -125,7 +125,7 @@ static struct {
 	.policies = {FL_POLICY_MMAP, FL_POLICY_BAIL, FL_POLICY_DROP, FL_POLICY_DROP_VMA,
 		     FL_POLICY_HOLD},
 	.npolicies = 5,
-	.delivery = FL_DELIVERY_THREAD,
+	.delivery = FL_DELIVERY_SIGBUS,
 	.slow_us = 1000,
 	.kernel = true,
 	.plots = true,
@@ -273,7 +273,7 @@ static struct child {
 	struct result *res;
 	enum scen sc;
 	unsigned int threads;
-	size_t region;
+	size_t region, budget;
 	uint64_t salt;
 	struct area areas[MAX_AREAS];
 	unsigned int nareas;
@@ -440,6 +440,7 @@ static void build_areas(void)
 static void map_and_fill(void)
 {
 	uint64_t gp = 0, t0 = now_ns();
+	size_t lag = C.budget / PAGE / 2;
 	unsigned int k;
 	size_t i, n;
 
@@ -466,9 +467,21 @@ static void map_and_fill(void)
 		struct area *a = &C.areas[k];
 
 		n = a->win_len / PAGE;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			write_page(a, i, (volatile uint64_t *)(a->base + a->win_off + i * PAGE), 0,
 				   0);
+			/*
+			 * The kernel: page out what was written half a budget
+			 * ago, 2 MiB at a time.  Without it a cgroup v1 filled
+			 * this fast sometimes OOM-kills instead of swapping (its
+			 * reclaim gives up while the swap writes are in flight).
+			 * The fill is not measured; the state it leaves is the
+			 * same: the last pages written are the resident ones.
+			 */
+			if (!C.sp && (i + 1) % 512 == 0 && i + 1 >= lag + 512)
+				madvise(a->base + a->win_off + (i + 1 - lag - 512) * PAGE,
+					512 * PAGE, MADV_PAGEOUT);
+		}
 		if (a->prot != PROT_READ + PROT_WRITE && a->kind != A_GUARD &&
 		    x_mprotect(a->base, a->len, a->prot))
 			child_fail("mprotect %s: %s", a->name, strerror(errno));
@@ -740,6 +753,7 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
 	C.sc = sc;
 	C.threads = run->threads;
 	C.region = run->region;
+	C.budget = run->budget;
 	C.salt = (opt.seed * 0x2545f4914f6cdd1dull) | 1ull << 63;
 	if (run->sub->kernel) {
 		err = ks_join_cgroup();
@@ -953,14 +967,19 @@ static bool check_policy(struct run *rn)
 
 static bool tty;
 
-static void progress(const struct run *rn, unsigned int idx, unsigned int total, double el)
+static const char *phase_name(int p)
 {
 	static const char *const ph[] = {"starting", "filling", "warming up", "measuring", "done"};
-	int p = atomic_load(&shared->phase);
+
+	return ph[p < 0 || p > 4 ? 0 : p];
+}
+
+static void progress(const struct run *rn, unsigned int idx, unsigned int total, double el)
+{
 	char line[200];
 
 	fmt(line, sizeof(line), "[%u/%u] %s | %-12s %-10s %5.1f s  %8.0f accesses", idx, total,
-	    scen_defs[rn->sc].name, rn->sub->name, ph[p < 0 || p > 4 ? 0 : p], el,
+	    scen_defs[rn->sc].name, rn->sub->name, phase_name(atomic_load(&shared->phase)), el,
 	    (double)atomic_load(&shared->progress));
 	if (tty)
 		fprintf(stderr, "\r%-100s", line);
@@ -1031,8 +1050,8 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 	} else if (rn->failed) {
 	} else if (WIFSIGNALED(status)) {
 		rn->failed = true;
-		fmt(rn->why, sizeof(rn->why), "the child was killed by %s%s",
-		    strsignal(WTERMSIG(status)),
+		fmt(rn->why, sizeof(rn->why), "the child was killed by %s while %s%s",
+		    strsignal(WTERMSIG(status)), phase_name(atomic_load(&shared->phase)),
 		    sub->kernel && ks_oom_kills() > ooms
 			    ? " (the cgroup's OOM killer: the budget is too small for the program)"
 			    : "");
@@ -1392,6 +1411,7 @@ static int write_plot_files(const char *term, const char *ext)
 	/* Throughput: faults/s per scenario and subject. */
 	fprintf(g,
 		"set output '%s/throughput.%s'\nunset logscale x\nset logscale y\n"
+		"set autoscale y\nset datafile missing 'NaN'\n"
 		"set title 'fault throughput (faults/s, log scale)'\nset xlabel ''\n"
 		"set ylabel 'faults/s'\nset style data histogram\n"
 		"set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
@@ -1502,7 +1522,8 @@ static void usage(FILE *out)
 		"  -w, --warmup S        unmeasured time before it (default 0.5)\n"
 		"      --seed N          seed of the access pattern and contents (default 1)\n"
 		"  -p, --policies LIST   comma-separated subset of mmap,bail,drop,drop-vma,hold\n"
-		"  -d, --delivery D      thread or sigbus (default thread)\n"
+		"  -d, --delivery D      sigbus (default: the faulting thread waits, as in the\n"
+		"                        kernel) or thread (handler threads park the faults)\n"
 		"      --slow US         emulated slow store rows: US microseconds added to each\n"
 		"                        I/O (default 1000; 0: none)\n"
 		"      --no-kernel       no kernel rows (no root needed)\n"
