@@ -1062,7 +1062,8 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		memset(rn, 0, sizeof(*rn));
 		nruns--;
 		run_one(sc, sub, idx, total, attempt + 1);
-		runs[nruns - 1].oom_retries = attempt + 1;
+		if (runs[nruns - 1].oom_retries < attempt + 1)
+			runs[nruns - 1].oom_retries = attempt + 1;
 		return;
 	} else if (WIFSIGNALED(status)) {
 		rn->failed = true;
@@ -1341,6 +1342,14 @@ static void print_json(FILE *f)
 
 /* ---- Plots (gnuplot) ---- */
 
+/* A plot colour per policy, the kernel black. */
+static const char *colour(const struct subject *sub)
+{
+	static const char *const c[] = {"#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00"};
+
+	return sub->kernel ? "#000000" : c[sub->policy % 5];
+}
+
 /* The subject's name as a file name: "drop @1ms*" -> "drop-1ms". */
 static const char *file_name(const struct subject *sub)
 {
@@ -1419,9 +1428,12 @@ static int write_plot_files(const char *term, const char *ext)
 			for (i = 0, n = 0; i < nruns; i++) {
 				if (runs[i].sc != s || runs[i].failed)
 					continue;
-				fprintf(g, "%s'%s/%s-%s-%s.dat' with steps lw 2 title '%s'",
+				fprintf(g,
+					"%s'%s/%s-%s-%s.dat' with steps lw 2 lc rgb '%s' dt %d "
+					"title '%s'",
 					n++ ? ", \\\n     " : "", opt.out, scen_defs[s].name,
 					which ? "writer" : "faults", file_name(runs[i].sub),
+					colour(runs[i].sub), runs[i].sub->delay_us ? 2 : 1,
 					runs[i].sub->name);
 			}
 			if (!n)
@@ -1438,8 +1450,13 @@ static int write_plot_files(const char *term, const char *ext)
 		"set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
 		"set xtics rotate by -20\nset key outside right top\n",
 		opt.out, ext);
-	fprintf(g, "plot for [c=2:%u] '%s/throughput.dat' using c:xtic(1) title columnheader(c)\n",
-		nsubjects + 1, opt.out);
+	/* One colour per policy (the kernel black); emulated rows hatched. */
+	for (i = 0; i < nsubjects; i++)
+		fprintf(g, "%s'%s/throughput.dat' using %u%s title columnheader(%u) lc rgb '%s' %s",
+			i ? ", \\\n     " : "plot ", opt.out, i + 2, i ? "" : ":xtic(1)", i + 2,
+			colour(&subjects[i]),
+			subjects[i].delay_us ? "fs pattern 4 border -1" : "fs solid 0.8 border -1");
+	fprintf(g, "\n");
 	fclose(g);
 	return 0;
 }
