@@ -8,7 +8,10 @@
  * order, by one thread under a memory budget (default 256 MiB), so that the
  * fill rate measures eviction; then T application threads (default 1, 2, 4,
  * 8) read one 8-byte word of a random page each, for a fixed time, and check
- * it against the pattern the fill wrote (a mismatch stops everything).
+ * it against the pattern the fill wrote (a mismatch stops everything); then
+ * the whole region is paged out (MADV_PAGEOUT) and one thread reads every
+ * word of it once, in address order, checking each: sequential swap-in, with
+ * readahead.
  *
  * Subjects:
  *
@@ -19,7 +22,8 @@
  *                    child inside a cgroup v1 memory cgroup limited to the
  *                    budget, with a swap file in the same file system that
  *                    the benchmark enables for the run and removes after:
- *                    the anchor of the fill rate and of read throughput
+ *                    the anchor of the fill rate, of read throughput and of
+ *                    the sequential read
  *   fl-DELIVERY-POLICY
  *                    faultline with mem_limit = the budget and its default
  *                    store (O_TMPFILE in $TMPDIR, O_DIRECT, io_uring), for
@@ -71,7 +75,7 @@
 #define MAX_DELIVERIES 2
 #define MAX_ROUNDS 9
 #define MAX_SUBJECTS (2 + MAX_DELIVERIES * MAX_POLICIES)
-#define MAX_PHASES (1 + MAX_TLIST) /* the fill, then one read window per T */
+#define MAX_PHASES (2 + MAX_TLIST) /* the fill, one read window per T, the sequential read */
 #define MAX_IVL 1200		   /* 1-s intervals in one window */
 #define IVL_NS 1000000000ull
 /* max/min over the 1-s intervals above which a figure is flagged. */
@@ -100,6 +104,7 @@ static struct {
 	int swappiness; /* -1: leave the cgroup's as it comes */
 	bool do_kernel, do_device, do_faultline;
 	bool preheat;
+	bool seq; /* the sequential read phase */
 	unsigned int timeout;
 	bool json;
 	bool verbose;
@@ -121,6 +126,7 @@ static struct {
 	.do_device = true,
 	.do_faultline = true,
 	.preheat = true,
+	.seq = true,
 	.timeout = 300,
 };
 
@@ -303,6 +309,17 @@ static unsigned int nsubjects;
 static struct window *W(const struct subject *sub, unsigned int phase, unsigned int round)
 {
 	return &sub->w[phase * opt.rounds + round];
+}
+
+/* Phases: 0 the fill, 1..nthreads the read windows, then the sequential read. */
+static unsigned int seq_phase(void)
+{
+	return 1 + opt.nthreads;
+}
+
+static unsigned int nphases(void)
+{
+	return 1 + opt.nthreads + (opt.seq ? 1 : 0);
 }
 
 /* The store's file system and disk. */
@@ -491,6 +508,7 @@ static inline uint64_t expected(uint64_t salt, size_t page, unsigned int word)
 /* Measuring in a forked child (the kernel subject): results go here. */
 struct kshared {
 	int mismatch;
+	volatile int phase; /* the phase the child is in: which one it died in */
 	char error[200];
 	struct window w[MAX_PHASES];
 };
@@ -585,6 +603,59 @@ static void run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t 
 	}
 	w->secs = (double)(tb - t0) / 1e9;
 	w->ops = npages;
+	sampler_snap(s, w, true);
+	w->done = true;
+}
+
+/*
+ * The sequential read: the whole region paged out first (MADV_PAGEOUT, the
+ * kernel's or fl_madvise's, untimed), then one thread reads every word of
+ * every page in address order and checks it; pages per second.
+ */
+static void run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		    const char *what, struct window *w)
+{
+	uint64_t t0, ta, tb, next, last_t, m, last_m;
+	size_t p, last_p = 0;
+	unsigned int i;
+
+	memset(w, 0, sizeof(*w));
+	sampler_snap(s, w, false);
+	last_m = sampler_misses(s);
+	w->misses = last_m;
+	t0 = last_t = now_ns();
+	next = t0 + IVL_NS;
+	tb = t0;
+	for (p = 0; p < npages; p++) {
+		const uint64_t *pg = base + p * WORDS;
+		uint64_t x = salt ^ ((uint64_t)p << 9), bad = 0;
+
+		ta = now_ns();
+		for (i = 0; i < WORDS; i++)
+			bad |= pg[i] ^ (x ^ i);
+		tb = now_ns();
+		if (__builtin_expect(bad != 0, 0)) {
+			for (i = 0; i + 1 < WORDS && pg[i] == (x ^ i); i++)
+				;
+			mismatch(what, pg + i, salt, p, i, pg[i], npages);
+		}
+		h_add(&w->h, tb - ta);
+		if (tb >= next && w->nivl < MAX_IVL) {
+			m = sampler_misses(s);
+			w->ivl_ops[w->nivl] =
+				(float)((double)(p + 1 - last_p) * 1e9 / (double)(tb - last_t));
+			w->ivl_miss[w->nivl] =
+				(float)((double)(m - last_m) * 1e9 / (double)(tb - last_t));
+			w->nivl++;
+			last_p = p + 1;
+			last_m = m;
+			last_t = tb;
+			next = tb + IVL_NS;
+		}
+	}
+	w->secs = (double)(tb - t0) / 1e9;
+	w->ops = npages;
+	w->misses = sampler_misses(s) - w->misses;
 	sampler_snap(s, w, true);
 	w->done = true;
 }
@@ -925,6 +996,8 @@ static void run_device(struct subject *sub, unsigned int round)
 
 /* ---- The kernel: a swap file, a memory cgroup, a child ---- */
 
+static void phase_name(const struct subject *sub, unsigned int ph, char *buf, size_t len);
+
 /* The swap file in the stores' file system, the cgroup with the budget. */
 static int kernel_prepare(void)
 {
@@ -957,12 +1030,22 @@ static void kernel_child(struct kshared *sh, unsigned int round)
 	madvise(base, opt.region, MADV_NOHUGEPAGE);
 	run_fill(&s, base, npages, salt, &sh->w[0]);
 	for (i = 0; i < opt.nthreads; i++) {
+		sh->phase = 1 + (int)i;
 		fmt(what, sizeof(what), "kernel.read.t%u", opt.threads[i]);
 		err = run_reads(&s, base, npages, salt, opt.threads[i], round, what, &sh->w[1 + i]);
 		if (err) {
 			fmt(sh->error, sizeof(sh->error), "%s: %s", what, strerror(-err));
 			_exit(2);
 		}
+	}
+	if (opt.seq) {
+		sh->phase = (int)seq_phase();
+		if (madvise(base, opt.region, MADV_PAGEOUT)) {
+			fmt(sh->error, sizeof(sh->error), "madvise(MADV_PAGEOUT): %s",
+			    strerror(errno));
+			_exit(2);
+		}
+		run_seq(&s, base, npages, salt, "kernel.seq", &sh->w[seq_phase()]);
 	}
 	munmap(base, opt.region);
 	_exit(0);
@@ -1008,8 +1091,8 @@ static void run_kernel(struct subject *sub, unsigned int round)
 		fmt(sub->error, sizeof(sub->error), "fork: %s", strerror(errno));
 	} else {
 		kchild = pid;
-		ks_wait(pid, &status, opt.timeout * (1 + opt.nthreads),
-			"kernel (the child: fill and reads)");
+		ks_wait(pid, &status, opt.timeout * nphases(),
+			"kernel (the child: fill, reads, sequential read)");
 		kchild = 0;
 	}
 	ks_swapoff();
@@ -1021,9 +1104,12 @@ static void run_kernel(struct subject *sub, unsigned int round)
 		_exit(4);
 	}
 	if (WIFSIGNALED(status)) {
+		char ph[64];
+
+		phase_name(sub, (unsigned int)sh->phase, ph, sizeof(ph));
 		sub->failed = true;
-		fmt(sub->error, sizeof(sub->error), "the child was killed by %s%s",
-		    strsignal(WTERMSIG(status)),
+		fmt(sub->error, sizeof(sub->error), "the child was killed by %s in %s%s",
+		    strsignal(WTERMSIG(status)), ph,
 		    ks_oom_kills() > ooms ? " (the cgroup's OOM killer: is the budget too "
 					    "small for the program itself?)"
 					  : "");
@@ -1032,7 +1118,7 @@ static void run_kernel(struct subject *sub, unsigned int round)
 		fmt(sub->error, sizeof(sub->error), "the child failed (status %d): %s",
 		    WEXITSTATUS(status), sh->error[0] ? sh->error : "?");
 	} else {
-		for (i = 0; i < 1 + opt.nthreads; i++)
+		for (i = 0; i < nphases(); i++)
 			*W(sub, i, round) = sh->w[i];
 	}
 out:
@@ -1094,6 +1180,18 @@ static void run_faultline(struct subject *sub, unsigned int round)
 			break;
 		}
 	}
+	if (opt.seq && !sub->failed) {
+		fmt(what, sizeof(what), "%s.seq", sub->name);
+		ks_watchdog(opt.timeout, what);
+		if (fl_madvise(sp, base, opt.region, MADV_PAGEOUT)) {
+			sub->failed = true;
+			fmt(sub->error, sizeof(sub->error), "fl_madvise(MADV_PAGEOUT): %s",
+			    strerror(errno));
+		} else {
+			run_seq(&s, base, npages, salt, what, W(sub, seq_phase(), round));
+		}
+		alarm(0);
+	}
 	fmt(what, sizeof(what), "%s (fl_space_destroy)", sub->name);
 	ks_watchdog(opt.timeout, what);
 	fl_space_destroy(sp);
@@ -1150,6 +1248,8 @@ static void phase_name(const struct subject *sub, unsigned int ph, char *buf, si
 {
 	if (ph == 0)
 		fmt(buf, len, "%s.fill", sub->name);
+	else if (ph == seq_phase())
+		fmt(buf, len, "%s.seq", sub->name);
 	else if (sub->kind == K_DEVICE)
 		fmt(buf, len, "device.qd%u", opt.threads[ph - 1]);
 	else
@@ -1165,7 +1265,7 @@ static void progress(struct subject *sub, unsigned int round)
 		fprintf(stderr, "swapbench: %s FAILED: %s\n", sub->name, sub->error);
 		return;
 	}
-	for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+	for (ph = 0; ph < nphases(); ph++) {
 		struct window *w = W(sub, ph, round);
 
 		if (!w->done)
@@ -1173,6 +1273,10 @@ static void progress(struct subject *sub, unsigned int round)
 		phase_name(sub, ph, name, sizeof(name));
 		if (ph == 0)
 			fprintf(stderr, "  %-28s %10.0f pages/s\n", name, (double)w->ops / w->secs);
+		else if (ph == seq_phase())
+			fprintf(stderr, "  %-28s %10.0f pages/s %10.0f misses/s  p50 %.1f us\n",
+				name, (double)w->ops / w->secs, (double)w->misses / w->secs,
+				h_quantile(&w->h, 0.5) / 1e3);
 		else
 			fprintf(stderr, "  %-28s %10.0f ops/s %10.0f misses/s  p50 %.1f us\n", name,
 				(double)w->ops / w->secs, (double)w->misses / w->secs,
@@ -1221,7 +1325,7 @@ static void summarise(void)
 	for (i = 0; i < nsubjects; i++) {
 		struct subject *sub = &subjects[i];
 
-		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+		for (ph = 0; ph < nphases(); ph++) {
 			struct summ *s = &sub->s[ph];
 			double rate[MAX_ROUNDS], miss[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS],
 				p999[MAX_ROUNDS], mx[MAX_ROUNDS], wr[MAX_ROUNDS];
@@ -1285,6 +1389,12 @@ static double reads_goal(const struct subject *sub, unsigned int t)
 	if (sub->kind != K_FL || t != 1)
 		return 0;
 	return sub->delivery == FL_DELIVERY_SIGBUS ? 0.9 : 0.7;
+}
+
+/* Sequential reads of a swapped region, with readahead, against the kernel's. */
+static double seq_goal(const struct subject *sub)
+{
+	return sub->kind == K_FL ? 1.5 : 0;
 }
 
 /* Misses served against the device at the same queue depth: 2 to 8 threads. */
@@ -1402,8 +1512,9 @@ static void print_header(const struct run_info *ri)
 	printf("faultline swapbench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
 	       ri->date, ri->kernel, ri->cpus, ri->thp);
 	printf("region %zu MiB (%zu pages) filled page by page under a budget of %zu MiB, then "
-	       "random 4 KiB reads\n",
-	       opt.region >> 20, opt.region / PAGE, opt.budget >> 20);
+	       "random 4 KiB reads%s\n",
+	       opt.region >> 20, opt.region / PAGE, opt.budget >> 20,
+	       opt.seq ? ", then paged out and read once in address order" : "");
 	printf("read window %.1f s after %.1f s of warm-up per thread count; device probe %.1f s; "
 	       "threads %s; rounds %u; seed %" PRIu64 "\n",
 	       opt.seconds, opt.warmup, opt.probe_seconds ? opt.probe_seconds : opt.seconds, tl,
@@ -1461,6 +1572,15 @@ static void print_counters(const struct subject *sub, unsigned int ph)
 
 	if (!w->done)
 		return;
+	if (ph == seq_phase() && sub->kind == K_FL)
+		printf("  faultline, at the start (after MADV_PAGEOUT): resident_pages=%" PRIu64
+		       " frames_used=%" PRIu64 "\n",
+		       w->fl0.resident_pages, w->fl0.frames_used);
+	else if (ph == seq_phase() && sub->kind == K_KERNEL)
+		printf("  kernel, at the start (after MADV_PAGEOUT): cgroup usage_MiB=%.1f "
+		       "rss_MiB=%.1f swap_MiB=%.0f\n",
+		       (double)w->k0.cg_usage / 1048576.0, (double)w->k0.cg_rss / 1048576.0,
+		       (double)w->k0.cg_swap / 1048576.0);
 	if (sub->kind == K_FL) {
 		const struct fl_stats *a = &w->fl0, *b = &w->fl1;
 
@@ -1631,6 +1751,33 @@ static void print_table(const struct run_info *ri)
 			print_counters(sub, ph);
 		}
 	}
+	if (opt.seq) {
+		ph = seq_phase();
+		printf("\nSEQUENTIAL READ: the whole region paged out (MADV_PAGEOUT), then one "
+		       "thread reads every word of every page in address order\n");
+		printf("%-26s %10s  %19s %8s  %-16s %10s %9s %9s %9s\n", "figure", "pages/s",
+		       "1-s min .. max", "x kernel", "goal", "misses/s", "p50 us", "p99 us",
+		       "p99.9 us");
+		for (i = 0; i < nsubjects; i++) {
+			const struct subject *sub = &subjects[i];
+			const struct summ *s = &sub->s[ph];
+			double r;
+
+			if (sub->kind == K_DEVICE || !s->ok)
+				continue;
+			r = ratio(s->rate, ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
+			goal[0] = 0;
+			if (seq_goal(sub) > 0)
+				fmt(goal, sizeof(goal), ">= %.2f %s", seq_goal(sub),
+				    verdict(r, seq_goal(sub), "met", "NOT MET"));
+			phase_name(sub, ph, name, sizeof(name));
+			printf("%-26s %10.0f  %8.0f .. %-8.0f %s  %-16s %10.0f %9.1f %9.1f %9.1f\n",
+			       name, s->rate, s->imin, s->imax, rf(r, 8), goal, s->miss, s->p50,
+			       s->p99, s->p999);
+			print_unstable(s->imin, s->imax, "pages/s");
+			print_counters(sub, ph);
+		}
+	}
 	printf("\n");
 }
 
@@ -1649,9 +1796,9 @@ static void print_bench_lines(void)
 			printf("BENCH name=%s status=failed error=\"%s\"\n", sub->name, sub->error);
 			continue;
 		}
-		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+		for (ph = 0; ph < nphases(); ph++) {
 			const struct summ *s = &sub->s[ph];
-			unsigned int t = ph ? opt.threads[ph - 1] : 1;
+			unsigned int t = ph && ph < seq_phase() ? opt.threads[ph - 1] : 1;
 			const struct summ *ks = ker ? &ker->s[ph] : NULL;
 			const struct summ *ds = dev ? &dev->s[ph] : NULL;
 			double r, g;
@@ -1663,7 +1810,17 @@ static void print_bench_lines(void)
 				phase_name(ker, ph, kname, sizeof(kname));
 			if (dev && ph)
 				phase_name(dev, ph, dname, sizeof(dname));
-			if (ph == 0) {
+			if (ph == seq_phase()) {
+				r = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
+				g = seq_goal(sub);
+				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
+				       name, s->rate, rf(r, 0), ker ? kname : "n/a");
+				if (g > 0)
+					printf(" goal=>=%.2f goal_met=%s", g,
+					       verdict(r, g, "yes", "no"));
+				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f misses_per_s=%.0f",
+				       s->p50, s->p99, s->p999, s->miss);
+			} else if (ph == 0) {
 				r = ratio(s->rate, ks ? ks->rate : NAN);
 				g = fill_goal(sub);
 				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
@@ -1765,6 +1922,13 @@ static void print_goals(void)
 				       verdict(r, g, "met", "NOT MET"));
 			}
 		}
+		g = seq_goal(sub);
+		if (opt.seq && g > 0) {
+			ph = seq_phase();
+			r = ratio(sub->s[ph].rate, ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
+			printf("  %-18s sequential read           >= %.2fx kernel:      %s %s\n",
+			       sub->name, g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
+		}
 	}
 	printf("\n");
 }
@@ -1796,8 +1960,9 @@ static void print_json(const struct run_info *ri)
 	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
 	       ri->thp);
 	printf("  \"region_bytes\": %zu, \"budget_bytes\": %zu, \"seconds\": %g, "
-	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ",\n",
-	       opt.region, opt.budget, opt.seconds, opt.warmup, opt.rounds, opt.seed);
+	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ", \"sequential\": %s,\n",
+	       opt.region, opt.budget, opt.seconds, opt.warmup, opt.rounds, opt.seed,
+	       opt.seq ? "true" : "false");
 	printf("  \"dir\": \"%s\", \"fstype\": \"%s\", \"disk\": \"%s\",\n", opt.dir, store.fstype,
 	       store.disk);
 	printf("  \"vm_swappiness\": %ld, \"cgroup_swappiness\": %ld, \"page_cluster\": %ld,\n",
@@ -1816,10 +1981,10 @@ static void print_json(const struct run_info *ri)
 			first = false;
 			continue;
 		}
-		for (ph = 0; ph < 1 + opt.nthreads; ph++) {
+		for (ph = 0; ph < nphases(); ph++) {
 			const struct summ *s = &sub->s[ph];
 			const struct window *w = W(sub, ph, opt.rounds - 1);
-			unsigned int t = ph ? opt.threads[ph - 1] : 1;
+			unsigned int t = ph && ph < seq_phase() ? opt.threads[ph - 1] : 1;
 
 			if (!s->ok)
 				continue;
@@ -1837,6 +2002,17 @@ static void print_json(const struct run_info *ri)
 					       fill_goal(sub),
 					       jverdict(r, fill_goal(sub), "true", "false"));
 				json_num("writes_per_s", s->writes, ", ");
+			} else if (ph == seq_phase()) {
+				double r = ratio(s->rate,
+						 ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
+
+				json_num("pages_per_s", s->rate, ", ");
+				json_num("ratio_kernel", r, ", ");
+				if (seq_goal(sub) > 0)
+					printf("\"goal\": \">=%.2f\", \"goal_met\": %s, ",
+					       seq_goal(sub),
+					       jverdict(r, seq_goal(sub), "true", "false"));
+				json_num("misses_per_s", s->miss, ", ");
 			} else {
 				double rr = ratio(s->rate,
 						  ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
@@ -1929,6 +2105,8 @@ static void usage(FILE *out)
 		"                         60 if vm.swappiness is 0); vm.swappiness is not changed\n"
 		"      --no-kernel, --no-device, --no-faultline   skip a subject\n"
 		"      --no-preheat       do not populate and free the budget before a fill\n"
+		"      --no-seq           skip the sequential read (MADV_PAGEOUT of the region,\n"
+		"                         then one pass in address order)\n"
 		"      --timeout S        give up after S seconds in one phase (default %u)\n"
 		"      --json             one JSON document instead of the table\n"
 		"  -v, --verbose          more on stderr (and mkswap's output)\n"
@@ -2072,6 +2250,7 @@ enum {
 	OPT_NO_DEVICE,
 	OPT_NO_FAULTLINE,
 	OPT_NO_PREHEAT,
+	OPT_NO_SEQ,
 	OPT_TIMEOUT,
 	OPT_JSON,
 };
@@ -2096,6 +2275,7 @@ static void parse_args(int argc, char **argv)
 		{"no-device", no_argument, NULL, OPT_NO_DEVICE},
 		{"no-faultline", no_argument, NULL, OPT_NO_FAULTLINE},
 		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
+		{"no-seq", no_argument, NULL, OPT_NO_SEQ},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"verbose", no_argument, NULL, 'v'},
@@ -2163,6 +2343,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_NO_PREHEAT:
 			opt.preheat = false;
+			break;
+		case OPT_NO_SEQ:
+			opt.seq = false;
 			break;
 		case OPT_TIMEOUT:
 			opt.timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400);
