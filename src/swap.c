@@ -235,8 +235,19 @@ void cont_run(struct waiter *wp)
 		count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
 		w->t_park = 0;
 	}
-	/* The pin is dropped only after the fault has used the frame, so
-	 * that reclaim cannot drop it from the swap cache in between. */
+	/*
+	 * hold and drop-vma go on with the same fault, the frame still
+	 * pinned (the kernel: the folio reference kept), so reclaim cannot
+	 * take the page from the swap cache before the fault maps it.  A
+	 * retry under mmap_lock (mmap, bail, drop) is a new fault: as the
+	 * kernel's do_swap_page() drops its folio reference before returning
+	 * VM_FAULT_RETRY, the pin goes first, and reclaim may take the page
+	 * in between (then the retry reads it again: a wasted read).
+	 */
+	if (w->pinned && (w->action != CONT_INSTALL && w->action != CONT_RETRY_VMA)) {
+		frame_unpin(sp, f);
+		w->pinned = false;
+	}
 	switch (w->action) {
 	case CONT_INSTALL:
 		/* hold: the fault kept its VMA lock; finish it under that. */
