@@ -267,6 +267,36 @@ int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
 }
 
 /*
+ * Swap-cache fault-around: a fault that found its page read ahead also
+ * installs the pages after it, in its chunk and VMA, whose readahead has
+ * completed and that no fault is taking, so that a sequential reader does
+ * not fault on each of them.  It stops at the first page that is not one.
+ * Context: the ptl of c held, the fault's lock held.
+ */
+static void install_readahead_after(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
+				    unsigned long page)
+{
+	unsigned long end = MIN(vma->vm_end, c->base + PT_CHUNK_SIZE), a;
+
+	for (a = page + PAGE_SIZE; a < end; a += PAGE_SIZE) {
+		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
+		struct frame *f;
+		bool ready;
+
+		if (pte_type(pte) != PTE_FRAME)
+			break;
+		f = frame_of(sp, pte);
+		pthread_mutex_lock(&f->lock);
+		ready = (f->flags & ~FRAME_HOT) == (FRAME_FROM_READ | FRAME_UPTODATE) && !f->pins &&
+			!f->waiters;
+		pthread_mutex_unlock(&f->lock);
+		if (!ready || install_from_frame(sp, vma, c, a, f))
+			break;
+	}
+	count_event_n(sp, fault_around_pages, (a - page - PAGE_SIZE) >> PAGE_SHIFT);
+}
+
+/*
  * The fault must wait for frame f (a read in flight): what it does with its
  * lock is the policy (ARCHITECTURE.md section 2).  Thread delivery parks a
  * continuation and returns VM_FAULT_PARKED; sigbus delivery sleeps here and
@@ -462,7 +492,12 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 		pt_unlock(c);
 		return VM_FAULT_HWPOISON;
 	}
+	bool ra_hit = (f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ;
 	pthread_mutex_unlock(&f->lock);
+	/* The pages after a readahead hit first: the install of this one
+	 * wakes the faulting thread, which goes on to them. */
+	if (ra_hit)
+		install_readahead_after(sp, vma, c, page);
 	ret = install_from_frame(sp, vma, c, page, f);
 	pt_unlock(c);
 	return ret;
