@@ -429,14 +429,75 @@ void swap_write_done(struct swap_io *io, int res)
 }
 
 /*
+ * A readahead read of consecutive slots, as one vectored I/O into several
+ * frames (the write batches' pool).  If it fails, each page is read again on
+ * its own, so that a bad slot poisons its own page only.
+ * Context: the completion thread.
+ */
+static void read_batch_done(struct swap_io *io, int res)
+{
+	struct write_batch *b = (struct write_batch *)io;
+	struct fl_space *sp = b->sp;
+
+	for (unsigned int k = 0; k < b->n; k++) {
+		struct swap_io *fio = &b->f[k]->io;
+
+		if (!res)
+			swap_read_done(fio, 0);
+		else if (swap_submit(&sp->dev, fio))
+			swap_read_done(fio, -EIO);
+	}
+	/* Last: swap_destroy() waits for every batch to come back. */
+	pthread_mutex_lock(&sp->batch_lock);
+	b->next_free = sp->batch_free;
+	sp->batch_free = b;
+	pthread_mutex_unlock(&sp->batch_lock);
+}
+
+/* Start the reads of frames fr[0..n), consecutive slots: one I/O if a batch is free. */
+static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
+{
+	struct write_batch *b = NULL;
+
+	if (n > 1) {
+		pthread_mutex_lock(&sp->batch_lock);
+		b = sp->batch_free;
+		if (b)
+			sp->batch_free = b->next_free;
+		pthread_mutex_unlock(&sp->batch_lock);
+	}
+	if (!b) {
+		for (unsigned int k = 0; k < n; k++)
+			if (swap_submit(&sp->dev, &fr[k]->io))
+				swap_read_done(&fr[k]->io, -EIO);
+		return;
+	}
+	b->n = n;
+	for (unsigned int k = 0; k < n; k++) {
+		b->f[k] = fr[k];
+		b->iov[k] = (struct iovec){fr[k]->buf, PAGE_SIZE};
+	}
+	b->io = (struct swap_io){
+		.slot = fr[0]->slot, .iov = b->iov, .nr = n, .done = read_batch_done};
+	int ret = swap_submit(&sp->dev, &b->io);
+	if (ret)
+		read_batch_done(&b->io, ret);
+}
+
+/*
  * Start reading the swapped pages of [start, end) into the swap cache, as far
  * as frames allow; their faults will need no I/O.  For MADV_WILLNEED and the
- * readahead of sequential major faults.
+ * readahead of sequential major faults.  Each run of consecutive slots (up to
+ * a chunk's worth) is read as one vectored I/O.
  * Context: mmap_lock held for read, or the range's VMA read-locked; no ptl.
  * Return: where it stopped (end, or the first page it could not start).
  */
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
 {
+	struct frame *run[PT_CHUNK_PAGES];
+	unsigned int n = 0;
+	unsigned long stop = end;
+
 	if (!sp->swap_on)
 		return end;
 	for (unsigned long a = start; a < end; a += PAGE_SIZE) {
@@ -460,14 +521,24 @@ unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned 
 			f->io = (struct swap_io){
 				.slot = f->slot, .buf = f->buf, .done = swap_read_done};
 			WRITE_ONCE(c->pte[pt_index(a)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
-			if (swap_submit(&sp->dev, &f->io))
-				swap_read_done(&f->io, -EIO);
 		}
 		pt_unlock(c);
-		if (!f && pte_type(pte) == PTE_SWAP)
-			return a; /* out of frames */
+		if (f) {
+			/* The frame is locked in the table: a fault on it waits
+			 * for the read, which goes out with its run. */
+			if (n && (n == PT_CHUNK_PAGES || f->slot != run[n - 1]->slot + 1)) {
+				submit_reads(sp, run, n);
+				n = 0;
+			}
+			run[n++] = f;
+		} else if (pte_type(pte) == PTE_SWAP) {
+			stop = a; /* out of frames */
+			break;
+		}
 	}
-	return end;
+	if (n)
+		submit_reads(sp, run, n);
+	return stop;
 }
 
 /* MADV_COLD: the pages of [start, end) lose their reference bits. */
@@ -551,6 +622,21 @@ int swap_init(struct fl_space *sp)
 /* Context: every VMA is gone (all frames detached) and no fault runs. */
 void swap_destroy(struct fl_space *sp)
 {
+	if (sp->dev_open && sp->batches) {
+		/* A failed readahead batch submits again from its completion:
+		 * every batch back in the pool, and nothing more will be. */
+		for (;;) {
+			int nfree = 0;
+
+			pthread_mutex_lock(&sp->batch_lock);
+			for (struct write_batch *b = sp->batch_free; b; b = b->next_free)
+				nfree++;
+			pthread_mutex_unlock(&sp->batch_lock);
+			if (nfree == WRITE_BATCHES)
+				break;
+			usleep(100);
+		}
+	}
 	if (sp->dev_open)
 		swapdev_close(&sp->dev); /* waits for the I/O in flight */
 	sp->dev_open = false;
