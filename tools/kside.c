@@ -342,8 +342,12 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 				*p = 0;
 		}
 	}
-	if (!ks_read_file("/proc/vmstat", buf, sizeof(buf)))
-		ks_kv_get(buf, "vma_lock_success", 0, &ks_kern.has_vma_lock_stats);
+	{
+		static char vm[16384]; /* /proc/vmstat: about 4 KiB, vma_lock_* at its end */
+
+		if (!ks_read_file("/proc/vmstat", vm, sizeof(vm)))
+			ks_kv_get(vm, "vma_lock_success", 0, &ks_kern.has_vma_lock_stats);
+	}
 	if (geteuid() != 0) {
 		fmt(ks_kern.error, sizeof(ks_kern.error), "needs root (swapon, cgroups)");
 		return -1;
@@ -392,7 +396,9 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 
 int ks_swapon(void)
 {
-	if (swapon(ks_kern.swap_path, 0))
+	/* The highest priority: if another swap area is on, the kernel's
+	 * pages still go to ours, on the store's file system. */
+	if (swapon(ks_kern.swap_path, SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK)))
 		return -errno;
 	cl.swap_on = 1;
 	return 0;
