@@ -297,6 +297,27 @@ static void install_readahead_after(struct fl_space *sp, struct vma *vma, struct
 }
 
 /*
+ * A handler thread's synchronous read: allowed while fewer than
+ * cfg.handlers - 1 handlers sleep in one, so that one handler is always free
+ * to read fault messages.  Return: whether the caller may read synchronously
+ * (then it calls sync_read_put() once the read is done).
+ */
+static bool sync_read_get(struct fl_space *sp)
+{
+	int n = atomic_load_explicit(&sp->sync_readers, memory_order_relaxed);
+
+	while (n < (int)sp->cfg.handlers - 1)
+		if (atomic_compare_exchange_weak(&sp->sync_readers, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void sync_read_put(struct fl_space *sp)
+{
+	atomic_fetch_sub(&sp->sync_readers, 1);
+}
+
+/*
  * The fault must wait for frame f (a read in flight): what it does with its
  * lock is the policy (ARCHITECTURE.md section 2).  Thread delivery parks a
  * continuation and returns VM_FAULT_PARKED; sigbus delivery sleeps here and
@@ -312,6 +333,7 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	struct waiter stack_w, *w;
 	int policy = sp->cfg.policy;
 	int ret = VM_FAULT_PARKED;
+	bool on_stack, sync = false;
 
 	if ((flags & FAULT_FLAG_VMA_LOCK) && policy == FL_POLICY_BAIL) {
 		/* bail: do not wait under the VMA lock; retry under mmap. */
@@ -322,20 +344,34 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 			swap_submit(&sp->dev, &f->io);
 		return VM_FAULT_RETRY;
 	}
-	w = sigbus ? &stack_w : malloc(sizeof(*w));
+	/*
+	 * Thread delivery: a handler thread reads its own fault's page itself,
+	 * as the faulting thread does in sigbus delivery, when another handler
+	 * is left to read fault messages (sync_read_get); the I/O then costs
+	 * no hand-off to the completion thread and back.  Otherwise the read
+	 * goes to io_uring and the fault parks a continuation.
+	 */
+	if (own_read && !sigbus)
+		sync = sync_read_get(sp);
+	on_stack = sigbus || sync;
+	w = on_stack ? &stack_w : malloc(sizeof(*w));
 	if (!w) {
 		pthread_mutex_unlock(&f->lock);
 		pt_unlock(c);
+		if (own_read) /* the frame's read must still happen */
+			swap_submit(&sp->dev, &f->io);
 		return VM_FAULT_NOPAGE; /* let it fault again */
 	}
 	memset(w, 0, sizeof(*w));
 	w->frame = f;
 	w->sp = sp;
 	w->addr = addr;
-	w->flags = flags & ~FAULT_FLAG_VMA_LOCK;
+	w->flags = flags & ~(FAULT_FLAG_VMA_LOCK | FAULT_FLAG_MAY_SYNC);
 	w->t0 = t0;
 	w->t_park = fl_now_ns();
-	w->on_stack = sigbus;
+	w->on_stack = on_stack;
+	/* Its own read: this thread runs the completion, and needs no wake. */
+	w->self_done = on_stack && own_read;
 	if (!(flags & FAULT_FLAG_VMA_LOCK))
 		w->action = CONT_RETRY_MMAP; /* under mmap_lock: drop it, wait */
 	else if (policy == FL_POLICY_HOLD)
@@ -352,7 +388,7 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 	w->pinned = true;
 	w->next = f->waiters;
 	f->waiters = w;
-	if (action == CONT_INSTALL && !sigbus)
+	if (action == CONT_INSTALL && !on_stack)
 		vma_handoff(vma); /* the completion will release it */
 	pthread_mutex_unlock(&f->lock);
 	pt_unlock(c);
@@ -365,11 +401,25 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
 		vma_end_read(vma);
 	if ((flags & FAULT_FLAG_VMA_LOCK) && action == CONT_RETRY_MMAP)
 		ret |= VM_FAULT_RETRY; /* drop: counted as a retry now */
-	if (sigbus) {
+	if (own_read && !on_stack) {
+		/* No handler to spare: io_uring, and the continuation waits. */
+		swap_submit(&sp->dev, &f->io);
+		return ret;
+	}
+	if (on_stack) {
 		/* Our own read: the completion wakes us (and any other waiter)
-		 * through the same path as an io_uring completion would. */
-		if (own_read)
-			swap_read_done(&f->io, swap_read_sync(&sp->dev, &f->io));
+		 * through the same path as an io_uring completion would.  In a
+		 * handler thread it runs as on the completion thread (nothing
+		 * blocks: this thread may still hold its VMA lock under hold). */
+		if (own_read) {
+			int res = swap_read_sync(&sp->dev, &f->io);
+			bool was = in_completion;
+			in_completion = !sigbus;
+			swap_read_done(&f->io, res);
+			in_completion = was;
+		}
+		if (sync)
+			sync_read_put(sp);
 		while (!atomic_load_explicit(&w->done, memory_order_acquire))
 			syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 		if (ret & VM_FAULT_RETRY)
@@ -447,8 +497,9 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
 		count_event(sp, faults_major); /* every read a fault issues */
 		/* Sigbus delivery: this thread reads it itself once it has let
-		 * go of its locks (wait_on_frame); otherwise, io_uring. */
-		if (flags & FAULT_FLAG_SIGBUS)
+		 * go of its locks (wait_on_frame); a handler thread may too
+		 * (MAY_SYNC), or submits it there; otherwise, io_uring now. */
+		if (flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC))
 			own_read = true;
 		else
 			swap_submit(&sp->dev, &f->io);

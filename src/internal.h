@@ -483,8 +483,9 @@ struct waiter {
 	enum cont_action action;
 	struct vma *vma; /* CONT_INSTALL: read-locked, handed over */
 	uint64_t t0, t_park;
-	_Atomic uint32_t done; /* sigbus: futex word */
-	bool on_stack;	       /* sigbus delivery */
+	_Atomic uint32_t done; /* on_stack: futex word */
+	bool on_stack;	       /* sigbus delivery, or a handler's own synchronous read */
+	bool self_done;	       /* on_stack: its own thread completes the read (no wake) */
 	bool pinned;	       /* holds a pin on frame, dropped when it has run */
 	struct waiter *qnext;  /* retry_lock */
 };
@@ -543,6 +544,9 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 #define FAULT_FLAG_SIGBUS 0x08 /* resolved in the faulting thread */
 #define FAULT_FLAG_WP 0x10     /* a write-protect fault message */
 #define FAULT_FLAG_CONT 0x20   /* the rest of a parked fault: already counted */
+/* Thread delivery: a handler thread with no other message pending may read
+ * its fault's page itself (swap_read_sync), if another handler is free. */
+#define FAULT_FLAG_MAY_SYNC 0x40
 
 #define VM_FAULT_RETRY 0x01	/* the fault lock has been released */
 #define VM_FAULT_COMPLETED 0x02 /* the fault lock has been released */
@@ -635,6 +639,9 @@ struct fl_space {
 	pthread_t *handlers;
 	int stop_fd; /* eventfd: handler threads stop */
 	unsigned int nr_handlers;
+	/* Handler threads sleeping in a synchronous swap read: at most
+	 * cfg.handlers - 1, so that one is always reading fault messages. */
+	_Atomic int sync_readers;
 	_Atomic bool dying;
 
 	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */

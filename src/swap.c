@@ -293,8 +293,11 @@ void run_retry_queue(struct fl_space *sp)
 static void waiter_ready(struct waiter *w)
 {
 	if (w->on_stack) {
+		/* Read self_done first: once done is set, w may be gone. */
+		bool wake = !w->self_done;
 		atomic_store_explicit(&w->done, 1, memory_order_release);
-		futex_wake_one(&w->done);
+		if (wake)
+			futex_wake_one(&w->done);
 		return;
 	}
 	if (w->action == CONT_RETRY_MMAP)

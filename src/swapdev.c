@@ -419,7 +419,8 @@ static void sleep_until(uint64_t t)
 /*
  * Read one slot synchronously in the calling thread (sigbus delivery: the
  * faulting thread does its own read, as the kernel's swap-in does, with no
- * hand-off through the completion thread).  Error injection applies, and
+ * hand-off through the completion thread; thread delivery: a handler thread
+ * reading its own fault's page while another handler is free).  Error injection applies, and
  * the device's delay: it returns no earlier than delay_ns after it started.
  * Context: no lock held; sleeps on the I/O.  Return: 0 or a negative errno.
  */

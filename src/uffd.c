@@ -4,7 +4,9 @@
  * handler threads of thread delivery, and the SIGBUS handler of sigbus
  * delivery.
  *
- * Handler threads read fault messages and call fl_handle_fault(); nothing
+ * Handler threads read fault messages and call fl_handle_fault().  One of
+ * them may read the page of its batch's last fault itself (sleeping on that
+ * I/O) while another handler is free (fault.c, wait_on_frame); nothing else
  * they do sleeps on I/O.  They stop when the space's eventfd fires.
  *
  * Sigbus delivery: UFFD_FEATURE_SIGBUS turns a missing-page fault into
@@ -242,6 +244,10 @@ static void *handler_main(void *arg)
 					flags |= FAULT_FLAG_WRITE;
 				if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 					flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
+				/* The last message of the batch: nothing waits behind
+				 * it on this thread, it may read its page itself. */
+				if (i + 1 == (size_t)n / sizeof(msg[0]))
+					flags |= FAULT_FLAG_MAY_SYNC;
 				fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address,
 						flags);
 			}
