@@ -19,8 +19,9 @@
  *   (the migration-entry case: briefly, holding its own lock);
  *   dirty victims are write-protected (one ioctl per run) so a store traps,
  *   copied into frames, checked for all-zero (dropped without I/O), given
- *   slots (consecutive: sequential write-out), zapped (one MADV_DONTNEED per
- *   run), and written asynchronously; clean victims (installed from a valid
+ *   slots (consecutive: sequential write-out), zapped (MADV_DONTNEED, every
+ *   run in one process_madvise call: one TLB shootdown per batch), and
+ *   written asynchronously; clean victims (installed from a valid
  *   swap copy, write-protected since) are zapped without a write.
  * A fault that meets the page before its write finishes finds it in the
  * swap cache (its frame) and needs no I/O.
@@ -32,6 +33,8 @@
 #include "internal.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define BATCH PT_CHUNK_PAGES
@@ -134,6 +137,68 @@ static int run_wp(struct fl_space *sp, unsigned long s, unsigned long e, bool wp
 static int run_zap(struct fl_space *sp, unsigned long s, unsigned long e, bool unused)
 {
 	return madvise((void *)s, e - s, MADV_DONTNEED) ? -errno : 0;
+}
+
+#ifndef PIDFD_SELF
+#define PIDFD_SELF -10000 /* Linux 6.15: the calling thread group */
+#endif
+
+/* process_madvise(PIDFD_SELF, .., MADV_DONTNEED) works here: 1 yes, -1 no,
+ * 0 not tried yet.  (Linux 6.13 allows every advice on oneself; 6.16
+ * flushes the TLB once per call instead of once per range.) */
+static _Atomic int pm_dontneed;
+
+/*
+ * Zap the runs of set bits of mask (pages from base), MADV_DONTNEED: all the
+ * runs in one process_madvise() call where the kernel takes it, so that the
+ * TLB shootdown (an IPI to every other CPU running the space's threads) is
+ * paid once per batch, not once per run; one madvise() per run otherwise.
+ * Return: 0 or a negative errno.  Async-signal-safe (direct reclaim).
+ */
+static int zap_runs(struct fl_space *sp, uint64_t mask, unsigned long base)
+{
+	struct iovec iov[BATCH / 2 + 1];
+	size_t nr = 0, total = 0;
+	uint64_t m = mask;
+
+	if (atomic_load_explicit(&pm_dontneed, memory_order_relaxed) < 0)
+		return for_each_run(mask, base, run_zap, sp, false);
+	while (m) {
+		int s = __builtin_ctzll(m);
+		uint64_t rest = ~(m >> s);
+		int n = rest ? __builtin_ctzll(rest) : 64 - s;
+		iov[nr++] = (struct iovec){(void *)(base + (unsigned long)s * PAGE_SIZE),
+					   (size_t)n * PAGE_SIZE};
+		total += (size_t)n * PAGE_SIZE;
+		m &= n + s >= 64 ? 0 : ~0ULL << (s + n);
+	}
+	if (nr == 1)
+		return run_zap(sp, (unsigned long)iov[0].iov_base,
+			       (unsigned long)iov[0].iov_base + iov[0].iov_len, false);
+	long done = syscall(SYS_process_madvise, PIDFD_SELF, iov, nr, MADV_DONTNEED, 0);
+	if (done == (long)total) {
+		atomic_store_explicit(&pm_dontneed, 1, memory_order_relaxed);
+		return 0;
+	}
+	if (done < 0 && atomic_load_explicit(&pm_dontneed, memory_order_relaxed) == 0 &&
+	    (errno == EINVAL || errno == EBADF || errno == ENOSYS || errno == EPERM ||
+	     errno == ESRCH))
+		atomic_store_explicit(&pm_dontneed, -1, memory_order_relaxed); /* not here */
+	/* Not taken, or partly: the runs it did not finish, one by one
+	 * (MADV_DONTNEED again on a zapped range is harmless). */
+	size_t off = done > 0 ? (size_t)done : 0;
+	for (size_t i = 0; i < nr; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		off = 0;
+		unsigned long s = (unsigned long)iov[i].iov_base;
+		int ret = run_zap(sp, s, s + iov[i].iov_len, false);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static void batch_done(struct swap_io *io, int res)
@@ -296,7 +361,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 					  false);
 	}
 	zap = clean | dirty | zero;
-	if (zap && for_each_run(zap, base, run_zap, sp, false))
+	if (zap && zap_runs(sp, zap, base))
 		FL_BUG_ON(1); /* MADV_DONTNEED of a mapped anonymous range */
 	for (unsigned int i = 0; i < BATCH; i++) {
 		uint64_t bit = 1ULL << i;
