@@ -213,6 +213,16 @@ int fl_stats_print_snapshot(const struct fl_stats *st, FILE *out, int flags);
  */
 int fl_uffd_features(uint64_t *features);
 
+/*
+ * How many faults of the calling thread faultline has served in that thread
+ * (sigbus delivery: its SIGBUS handler), for any space, since the thread
+ * started.  In thread delivery handler threads serve the faults and this stays
+ * 0; the kernel then counts each served fault in the faulting thread's
+ * getrusage(RUSAGE_THREAD) ru_majflt, because the access is retried.
+ * Async-signal-safe.
+ */
+uint64_t fl_thread_faults(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -332,6 +332,14 @@ static void forward_sigbus(int sig, siginfo_t *si, void *uc)
 	old_sigbus.sa_handler(sig);
 }
 
+/* Faults this thread served itself in its SIGBUS handler (fl_thread_faults). */
+static FL_TLS uint64_t thread_faults;
+
+FL_EXPORT uint64_t fl_thread_faults(void)
+{
+	return __atomic_load_n(&thread_faults, __ATOMIC_RELAXED);
+}
+
 static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
@@ -351,6 +359,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		fl_rcu_read_unlock();
 		if (sp) {
 			unclaimed_addr = 0;
+			__atomic_store_n(&thread_faults, thread_faults + 1, __ATOMIC_RELAXED);
 			/* A poisoned page (a failed swap read): the access gets
 			 * SIGBUS, as it does without faultline. */
 			if (fl_handle_fault(sp, addr, flags) & VM_FAULT_HWPOISON)

@@ -90,6 +90,17 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 
 static char out[1 << 20];
 
+/* The first number after "key": in a JSON text (0 if absent or null). */
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	(void)t_seed_init(argc, argv, "test_lab");
@@ -135,6 +146,13 @@ int main(int argc, char **argv)
 		CHECK(strstr(p, "\"policy\":\"mmap\"") && strstr(p, "\"vma_lock_success\":0,"),
 		      "mmap's run: %s", p);
 		CHECK(strstr(p, "\"ok\":true"), "ok");
+		/* It did something: faults timed, pages checked during and after. */
+		CHECK(json_num(p, "faults") > 0 && json_num(p, "major_faults") > 0 &&
+			      json_num(p, "swap_ins") > 0,
+		      "no faults or swap-ins: %s", p);
+		CHECK(json_num(p, "verified_accesses") > 0 &&
+			      json_num(p, "pages_checked_at_end") > 0,
+		      "nothing verified: %s", p);
 	}
 	/* A corrupted page fails the run. */
 	{
@@ -146,14 +164,35 @@ int main(int argc, char **argv)
 		CHECK(rc == 1, "mismatch: exit %d", rc);
 		CHECK(strstr(out, "DATA MISMATCH"), "no DATA MISMATCH in the output");
 	}
-	/* Counters against the policy fail loudly. */
+	/* A lost store (the page keeps its old version) fails the run. */
 	{
 		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",
-				      "-p",	 "hold",	"parallel",   NULL};
+				      "-p",	 "drop",	"process",    NULL};
+
+		rc = run_lab("lostwrite", args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 1, "lost write: exit %d\n%s", rc, out);
+		CHECK(strstr(out, "DATA MISMATCH"), "lost write not caught:\n%s", out);
+	}
+	/* Counters against each policy's definition fail loudly. */
+	{
+		const char *args[] = {"--quick",
+				      "--no-kernel",
+				      "--no-plots",
+				      "--slow",
+				      "0",
+				      "-p",
+				      "mmap,bail,drop,drop-vma,hold",
+				      "-s",
+				      "0.2",
+				      "parallel",
+				      NULL};
+		int caught = 0;
 
 		rc = run_lab("contradiction", args, out, sizeof(out), NULL, 0);
 		CHECK(rc == 1, "contradiction: exit %d\n%s", rc, out);
-		CHECK(strstr(out, "POLICY CONTRADICTION"), "not reported:\n%s", out);
+		for (char *q = out; (q = strstr(q, "POLICY CONTRADICTION: ")); q++)
+			caught++;
+		CHECK(caught == 5, "%d of 5 policies caught:\n%s", caught, out);
 	}
 	/* Ctrl-C in the kernel's run: nothing left behind. */
 	if (geteuid() == 0 && !access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK)) {

@@ -68,7 +68,14 @@ void ks_cleanup(void)
 		cl.cg_created = 0;
 	}
 	if (cl.swap_on) {
-		swapoff(ks_kern.swap_path);
+		if (swapoff(ks_kern.swap_path)) {
+			/* Unlinked, an active swap file could not be switched off by name. */
+			ks_say(cl.tool);
+			ks_say(": swapoff failed; left enabled: ");
+			ks_say(ks_kern.swap_path);
+			ks_say(" (run: swapoff FILE && rm FILE)\n");
+			cl.swap_created = 0;
+		}
 		cl.swap_on = 0;
 	}
 	if (cl.swap_created) {
@@ -122,9 +129,12 @@ void ks_init(const char *tool, bool verbose)
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = fatal_signal;
+	/* Reset and not deferred: the raise() after cleanup kills at once. */
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
 	for (i = 0; i < sizeof(quit) / sizeof(quit[0]); i++)
 		sigaction(quit[i], &sa, NULL);
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	/* A closed pipe (lab | head) must not kill us with swap still on. */
+	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
 		sigaction(crash[i], &sa, NULL);
 	sa.sa_flags = 0;
@@ -408,7 +418,12 @@ void ks_swapoff(void)
 {
 	if (!cl.swap_on)
 		return;
-	swapoff(ks_kern.swap_path);
+	if (swapoff(ks_kern.swap_path)) {
+		/* Keep it recorded: ks_cleanup() tries again and says so. */
+		ks_say(cl.tool);
+		ks_say(": swapoff failed; trying again at exit\n");
+		return;
+	}
 	cl.swap_on = 0;
 }
 
