@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "kside.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/wait.h>
@@ -328,6 +330,101 @@ int ks_set_budget(size_t budget)
 	return err;
 }
 
+/* The pid at the end of a name "...-PID", or 0. */
+static pid_t trailing_pid(const char *name)
+{
+	const char *dash = strrchr(name, '-');
+	char *end;
+	long v;
+
+	if (!dash || !dash[1])
+		return 0;
+	v = strtol(dash + 1, &end, 10);
+	return *end || v <= 0 ? 0 : (pid_t)v;
+}
+
+/* Gone, or a zombie (killed, not yet reaped by its parent). */
+static bool dead(pid_t pid)
+{
+	char path[64], buf[256], *p;
+
+	if (pid <= 0)
+		return false;
+	if (kill(pid, 0) && errno == ESRCH)
+		return true;
+	fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (ks_read_file(path, buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+/*
+ * What an earlier run killed with SIGKILL (no cleanup possible) left: swap
+ * files "faultline-*-swap-PID" enabled or on disk in dir, cgroups
+ * "faultline-*-PID", whose PID no longer runs.  Removed, and said.
+ */
+static void sweep_leftovers(const char *dir)
+{
+	char buf[4096], path[PATH_MAX + 300], *line, *save = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(KS_CG_ROOT))) {
+		while ((de = readdir(d))) {
+			char procs[4096], *q;
+			int tries;
+
+			if (strncmp(de->d_name, "faultline-", 10) ||
+			    !dead(trailing_pid(de->d_name)))
+				continue;
+			/* Its tasks first (a child of the killed run), then the cgroup. */
+			fmt(path, sizeof(path), "%s/%s/cgroup.procs", KS_CG_ROOT, de->d_name);
+			if (!ks_read_file(path, procs, sizeof(procs)))
+				for (q = procs; *q;
+				     q = strchr(q, '\n') ? strchr(q, '\n') + 1 : q + strlen(q))
+					if (atoi(q) > 0)
+						kill((pid_t)atoi(q), SIGKILL);
+			fmt(path, sizeof(path), "%s/%s", KS_CG_ROOT, de->d_name);
+			for (tries = 0; tries < 300 && rmdir(path) && errno == EBUSY; tries++)
+				usleep(10000);
+			if (tries < 300 && access(path, F_OK))
+				fprintf(stderr, "%s: removed the cgroup %s, left by a killed run\n",
+					cl.tool, path);
+		}
+		closedir(d);
+	}
+	if (!ks_read_file("/proc/swaps", buf, sizeof(buf)))
+		for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *sp = strchr(line, ' ');
+
+			if (sp)
+				*sp = 0;
+			if (!strstr(line, "/faultline-") || !strstr(line, "-swap-") ||
+			    !dead(trailing_pid(line)))
+				continue;
+			if (swapoff(line)) {
+				fprintf(stderr, "%s: a killed run left %s enabled; swapoff: %s\n",
+					cl.tool, line, strerror(errno));
+				continue;
+			}
+			fprintf(stderr, "%s: switched off a swap file left by a killed run: %s\n",
+				cl.tool, line);
+			unlink(line);
+		}
+	if ((d = opendir(dir))) {
+		while ((de = readdir(d)))
+			if (!strncmp(de->d_name, "faultline-", 10) &&
+			    strstr(de->d_name, "-swap-") && dead(trailing_pid(de->d_name))) {
+				fmt(path, sizeof(path), "%s/%s", dir, de->d_name);
+				if (!unlink(path))
+					fprintf(stderr, "%s: removed %s, left by a killed run\n",
+						cl.tool, path);
+			}
+		closedir(d);
+	}
+}
+
 int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swappiness)
 {
 	char path[PATH_MAX + 32], buf[4096], *p;
@@ -337,6 +434,8 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 		return ks_kern.failed ? -1 : 0;
 	ks_kern.failed = true; /* until the end of this function */
 	ks_kern.swapfile = swapfile;
+	if (geteuid() == 0)
+		sweep_leftovers(dir);
 	ks_kern.vm_swappiness = ks_read_long("/proc/sys/vm/swappiness", -1);
 	ks_kern.page_cluster = ks_read_long("/proc/sys/vm/page-cluster", -1);
 	if (ks_read_file("/sys/module/zswap/parameters/enabled", ks_kern.zswap,
@@ -466,6 +565,13 @@ pid_t ks_fork(void)
 	pid = fork();
 	if (pid > 0)
 		cl.child = pid;
+	if (pid == 0) {
+		/* Killed with its parent, even by SIGKILL: no orphan keeps
+		 * running in the cgroup or holding the swap file. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != cl.main_pid)
+			_exit(1);
+	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return pid;
 }
