@@ -72,7 +72,7 @@ $(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c $(B)/libfaultline.a 
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
 		$(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
-$(B)/bench: tools/bench.c $(B)/libfaultline.a $(HDRS)
+$(B)/bench: tools/bench.c $(B)/libfaultline.a $(TOOL_HDRS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a $(TOOL_HDRS)

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "faultline.h"
+#include "toolbox.h"
 
 #define MAX_ROUNDS 101
 #define MAX_THREADS 2
@@ -154,14 +155,6 @@ static size_t page_size;
 
 /* One page of zeros, the UFFDIO_COPY source of the bare anchors. */
 static char *zero_page;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int pin_self(int cpu)
 {

@@ -66,6 +66,7 @@
 #include <faultline.h>
 
 #include "kside.h"
+#include "toolbox.h"
 
 #define PAGE 4096UL
 #define WORDS (PAGE / sizeof(uint64_t))
@@ -131,38 +132,6 @@ static struct {
 };
 
 static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until(uint64_t t)
-{
-	struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u),
-			      .tv_nsec = (long)(t % 1000000000u)};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n). */
-static inline uint64_t below(uint64_t r, uint64_t n)
-{
-	return (uint64_t)(((unsigned __int128)r * n) >> 64);
-}
 
 /* ---- Latency histogram: log-linear, 16 steps per power of two ---- */
 
