@@ -75,11 +75,6 @@ void fl_hist_snap_merge(struct fl_hist_snap *dst, const struct fl_hist_snap *src
 
 uint64_t fl_hist_percentile(const struct fl_hist_snap *s, double q)
 {
-	return fl_hist_percentile_top(s, UINT64_MAX, q);
-}
-
-uint64_t fl_hist_percentile_top(const struct fl_hist_snap *s, uint64_t n, double q)
-{
 	uint64_t total = 0, seen = 0;
 
 	/* The bucket counts are read one by one while others record, so sum
@@ -92,15 +87,9 @@ uint64_t fl_hist_percentile_top(const struct fl_hist_snap *s, uint64_t n, double
 		q = 0;
 	if (q > 1)
 		q = 1;
-	if (n > total)
-		n = total;
-	if (!n)
-		return 0;
-	/* Rank among all values of the q-quantile of the n largest. */
-	uint64_t rank = (uint64_t)(q * (double)n + 0.999999);
+	uint64_t rank = (uint64_t)(q * (double)total + 0.999999);
 	if (rank < 1)
 		rank = 1;
-	rank += total - n;
 	for (unsigned int i = 0; i < FL_HIST_BUCKETS; i++) {
 		seen += s->bucket[i];
 		if (seen >= rank) {

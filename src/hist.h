@@ -39,9 +39,5 @@ void fl_hist_snap_merge(struct fl_hist_snap *dst, const struct fl_hist_snap *src
  * q * count values are <= v, reported as the high end of its bucket (never
  * above max).  0 when empty. */
 uint64_t fl_hist_percentile(const struct fl_hist_snap *s, double q);
-/* The same over the n largest recorded values only (all of them if n is
- * larger): the lab's fault latency, the slowest n accesses where n faults
- * were counted.  0 when empty or n is 0. */
-uint64_t fl_hist_percentile_top(const struct fl_hist_snap *s, uint64_t n, double q);
 
 #endif

@@ -150,18 +150,32 @@ static void set_field(struct fl_config *cfg, const struct option_desc *o, unsign
 	}
 }
 
-static bool parse_uint(const char *s, unsigned long *out)
+/* The number s starts with (spaces first), in base; *end after it. */
+static bool leading_number(const char *s, int base, unsigned long *v, char **end)
 {
-	char *end;
-	unsigned long v;
-
 	while (isspace((unsigned char)*s))
 		s++;
 	if (!isdigit((unsigned char)*s))
 		return false;
 	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno)
+	*v = strtoul(s, end, base);
+	return !errno;
+}
+
+/* Only spaces left after a number. */
+static bool only_spaces(const char *end)
+{
+	while (isspace((unsigned char)*end))
+		end++;
+	return !*end;
+}
+
+static bool parse_uint(const char *s, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!leading_number(s, 0, &v, &end))
 		return false;
 	switch (tolower((unsigned char)*end)) {
 	case 'g':
@@ -179,9 +193,7 @@ static bool parse_uint(const char *s, unsigned long *out)
 			end++;
 		break;
 	}
-	while (isspace((unsigned char)*end))
-		end++;
-	if (*end)
+	if (!only_spaces(end))
 		return false;
 	*out = v;
 	return true;
@@ -193,13 +205,7 @@ static bool parse_usec(const char *s, unsigned long *out)
 	char *end;
 	unsigned long v;
 
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno)
+	if (!leading_number(s, 10, &v, &end))
 		return false;
 	if (!strncasecmp(end, "ms", 2)) {
 		if (v > ULONG_MAX / 1000)
@@ -209,9 +215,7 @@ static bool parse_usec(const char *s, unsigned long *out)
 	} else if (!strncasecmp(end, "us", 2)) {
 		end += 2;
 	}
-	while (isspace((unsigned char)*end))
-		end++;
-	if (*end)
+	if (!only_spaces(end))
 		return false;
 	*out = v;
 	return true;

@@ -244,7 +244,7 @@ void cont_run(struct waiter *wp)
 	 * VM_FAULT_RETRY, the pin goes first, and reclaim may take the page
 	 * in between (then the retry reads it again: a wasted read).
 	 */
-	if (w->pinned && (w->action != CONT_INSTALL && w->action != CONT_RETRY_VMA)) {
+	if (w->pinned && w->action == CONT_RETRY_MMAP) {
 		frame_unpin(sp, f);
 		w->pinned = false;
 	}

@@ -78,20 +78,6 @@ int main(int argc, char **argv)
 		printf("q=%-6g reference %12llu  histogram %12llu\n", qs[i],
 		       (unsigned long long)ref, (unsigned long long)got);
 	}
-	/* The top n only: the q-quantile of the n largest values. */
-	static const size_t tops[] = {1, 7, 1000, N / 3, N, 2 * N};
-	for (size_t j = 0; j < sizeof(tops) / sizeof(tops[0]); j++) {
-		size_t n = tops[j] < N ? tops[j] : N;
-		for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-			size_t rank = (size_t)(qs[i] * (double)n + 0.999999);
-			uint64_t ref = vals[N - n + (rank ? rank - 1 : 0)];
-			uint64_t got = fl_hist_percentile_top(&merged, tops[j], qs[i]);
-			CHECK(got >= ref && got <= ref + ref / 16 + 1,
-			      "top %zu q=%g: %llu vs reference %llu", tops[j], qs[i],
-			      (unsigned long long)got, (unsigned long long)ref);
-		}
-	}
-	CHECK(fl_hist_percentile_top(&merged, 0, 0.5) == 0, "top 0");
 	/* Every bucket's bounds contain the values it is given. */
 	for (size_t i = 0; i < N; i += 97) {
 		unsigned int b = fl_hist_bucket_of(vals[i]);

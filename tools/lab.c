@@ -245,6 +245,7 @@ static struct child {
 	unsigned int nareas;
 	uint64_t total_pages; /* of the windows */
 	atomic_bool stop, measuring, injected;
+	bool lose_a_write; /* test-only: FL_LAB_INJECT=lostwrite */
 	struct fl_hist acc, flt, wr;
 	bool own_count; /* faults counted by fl_thread_faults() (sigbus delivery) */
 	_Atomic uint64_t writer_ops, verified;
@@ -569,7 +570,7 @@ static void access_one(struct worker *w)
 		p[0] = pattern(a->gp0 + i, 0, v);
 		t1 = now_ns();
 		record(f0, t0, t1, on);
-		if (w->id == 0 && inject("lostwrite") && !atomic_exchange(&C.injected, true))
+		if (w->id == 0 && C.lose_a_write && !atomic_exchange(&C.injected, true))
 			p[0] = pattern(a->gp0 + i, 0, v - 1); /* test-only: a store lost */
 		else
 			write_page(a, i, p, v, 1);
@@ -789,6 +790,7 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
 			child_fail("fl_space_create: %s", strerror(-err));
 	}
 	C.own_count = C.sp && opt.delivery == FL_DELIVERY_SIGBUS;
+	C.lose_a_write = inject("lostwrite");
 	w = calloc(C.threads, sizeof(*w));
 	if (!w)
 		child_fail("out of memory");
