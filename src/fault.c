@@ -641,23 +641,30 @@ void fault_done(struct fl_space *sp, unsigned long addr, unsigned int flags, int
 }
 
 /*
- * The fault under mmap_lock: the fallback, and every retry.
+ * The fault under mmap_lock: the fallback, and every retry.  With
+ * FAULT_FLAG_NOWAIT (the completion thread, which must not wait for
+ * mmap_lock) the lock is only tried, and a busy lock ends the attempt with
+ * nothing done.
  * Context: no faultline lock held.  Return: as fl_handle_fault(), or
- * VM_FAULT_PARKED if a continuation owns the fault now.
+ * VM_FAULT_PARKED if a continuation owns the fault now, or VM_FAULT_LOCKBUSY.
  */
 int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags, uint64_t t0)
 {
 	struct vma *vma;
 	int ret;
 
-	mmap_read_lock(sp);
+	if (!(flags & FAULT_FLAG_NOWAIT))
+		mmap_read_lock(sp);
+	else if (!mmap_read_trylock(sp))
+		return VM_FAULT_LOCKBUSY;
 	vma = vma_lookup(sp, addr);
 	if (!vma || access_error(vma, flags)) {
 		mmap_read_unlock(sp);
 		count_event(sp, faults_bad);
 		return VM_FAULT_SIGSEGV;
 	}
-	ret = handle_mm_fault(sp, vma, addr, flags & ~FAULT_FLAG_VMA_LOCK, t0);
+	ret = handle_mm_fault(sp, vma, addr, flags & ~(FAULT_FLAG_VMA_LOCK | FAULT_FLAG_NOWAIT),
+			      t0);
 	if (ret & VM_FAULT_PARKED)
 		return VM_FAULT_PARKED;
 	if (ret & VM_FAULT_RETRY) /* dropped mmap_lock (bail's second step) */

@@ -547,6 +547,8 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 /* Thread delivery: a handler thread with no other message pending may read
  * its fault's page itself (swap_read_sync), if another handler is free. */
 #define FAULT_FLAG_MAY_SYNC 0x40
+/* A retry on the completion thread: take mmap_lock only if it is free. */
+#define FAULT_FLAG_NOWAIT 0x80
 
 #define VM_FAULT_RETRY 0x01	/* the fault lock has been released */
 #define VM_FAULT_COMPLETED 0x02 /* the fault lock has been released */
@@ -554,6 +556,7 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end);
 #define VM_FAULT_NOPAGE 0x08	/* nothing installed (let the access retry) */
 #define VM_FAULT_PARKED 0x10	/* a continuation owns the fault now */
 #define VM_FAULT_HWPOISON 0x20	/* the page is poisoned */
+#define VM_FAULT_LOCKBUSY 0x40	/* FAULT_FLAG_NOWAIT: mmap_lock busy, nothing done */
 
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
 int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, unsigned int flags,
@@ -575,7 +578,8 @@ struct fl_worker {
 	int timeout_ms; /* also a round this often; -1: only when kicked */
 };
 
-int worker_start(struct fl_worker *w, void (*fn)(void *), void *arg, int timeout_ms);
+int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void *arg,
+		 int timeout_ms);
 void worker_kick(struct fl_worker *w);
 void worker_stop(struct fl_worker *w);
 

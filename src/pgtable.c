@@ -60,7 +60,7 @@ int pt_init(struct fl_space *sp)
 	sp->pt = cds_lfht_new(PT_INITIAL_BUCKETS, PT_INITIAL_BUCKETS, 0, 0, NULL);
 	if (!sp->pt)
 		return -ENOMEM;
-	return worker_start(&sp->resizer, pt_resize_round, sp, -1);
+	return worker_start(&sp->resizer, "fl-resizer", pt_resize_round, sp, -1);
 }
 
 /* Context: any, including the SIGBUS handler. */

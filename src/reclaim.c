@@ -554,7 +554,7 @@ int reclaim_init(struct fl_space *sp)
 	sp->hand = &sp->lru;
 	if (!sp->swap_on)
 		return 0;
-	return worker_start(&sp->kswapd, kswapd_round, sp, 100);
+	return worker_start(&sp->kswapd, "fl-kswapd", kswapd_round, sp, 100);
 }
 
 void reclaim_destroy(struct fl_space *sp)

@@ -161,19 +161,9 @@ static void retry_enqueue(struct fl_space *sp, struct waiter *w)
 }
 
 /*
- * Run a continuation: the rest of a fault that waited for its frame.
- * Context: no faultline lock held, except the VMA read lock a CONT_INSTALL
- * continuation was handed.  Never sleeps on I/O: a fault that must wait
- * again parks again.  Runs on the completion thread (CONT_INSTALL, and
- * CONT_RETRY_VMA when the VMA lock can be taken), on a handler thread
- * (retries), or on the faulting thread (sigbus delivery).
- */
-/* Hand a continuation that needs mmap_lock to the handler threads. */
-static void retry_enqueue(struct fl_space *sp, struct waiter *w);
-
-/*
- * Queue the rest of w's fault as a retry under mmap_lock (thread delivery,
- * on the completion thread, which must not wait for mmap_lock).
+ * Queue the rest of w's fault as a retry under mmap_lock to the handler
+ * threads (thread delivery, on the completion thread, which must not wait
+ * for mmap_lock, and found it taken).
  * Return: false if there was no memory (the caller runs it inline).
  */
 static bool requeue_retry(struct waiter *w)
@@ -187,6 +177,28 @@ static bool requeue_retry(struct waiter *w)
 	n->pinned = false;
 	retry_enqueue(w->sp, n);
 	return true;
+}
+
+/*
+ * The rest of w's fault as a retry under mmap_lock.  On the completion
+ * thread (async) it runs there if mmap_lock is free at once, as a faulting
+ * thread's retry would find it; if not, it is queued to the handler
+ * threads, which may wait for the lock.
+ * Return: as fault_retry_mmap(); VM_FAULT_PARKED if queued.
+ */
+static int retry_under_mmap(struct waiter *w, bool async)
+{
+	unsigned int flags = w->flags | FAULT_FLAG_TRIED;
+	int ret;
+
+	if (async) {
+		ret = fault_retry_mmap(w->sp, w->addr, flags | FAULT_FLAG_NOWAIT, w->t0);
+		if (!(ret & VM_FAULT_LOCKBUSY))
+			return ret;
+	}
+	if (async && requeue_retry(w))
+		return VM_FAULT_PARKED;
+	return fault_retry_mmap(w->sp, w->addr, flags, w->t0);
 }
 
 /*
@@ -214,11 +226,19 @@ static int finish_under_vma(struct waiter *w, struct vma *vma, bool async)
 		}
 	}
 	count_vm_vma_lock_event(sp, vma_lock_retry);
-	if (async && requeue_retry(w))
-		return VM_FAULT_PARKED;
-	return fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+	return retry_under_mmap(w, async);
 }
 
+/*
+ * Run a continuation: the rest of a fault that waited for its frame.
+ * Context: no faultline lock held, except the VMA read lock a CONT_INSTALL
+ * continuation was handed.  Never sleeps on I/O: a fault that must wait
+ * again parks again.  Runs on the completion thread (never waiting for a
+ * lock there: the VMA lock and mmap_lock are only tried, and a retry that
+ * finds mmap_lock taken is queued to the handler threads), on a handler
+ * thread (queued retries, and the completions of its own synchronous read),
+ * or on the faulting thread (sigbus delivery).
+ */
 void cont_run(struct waiter *wp)
 {
 	/* The waiter is done with: keep a copy, free the original. */
@@ -262,7 +282,7 @@ void cont_run(struct waiter *wp)
 		break;
 	case CONT_RETRY_MMAP:
 	default:
-		ret = fault_retry_mmap(sp, w->addr, w->flags | FAULT_FLAG_TRIED, w->t0);
+		ret = retry_under_mmap(w, async);
 		break;
 	}
 	if (!(ret & VM_FAULT_PARKED))
@@ -300,7 +320,7 @@ static void waiter_ready(struct waiter *w)
 			futex_wake_one(&w->done);
 		return;
 	}
-	if (w->action == CONT_RETRY_MMAP)
+	if (w->action == CONT_RETRY_MMAP && !in_completion)
 		retry_enqueue(w->sp, w);
 	else
 		cont_run(w); /* never sleeps: takes only trylocks and ptls */

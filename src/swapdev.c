@@ -247,6 +247,7 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 		io_uring_queue_exit(&d->ring);
 		goto fail;
 	}
+	pthread_setname_np(d->reaper, "fl-reaper");
 	d->reaper_started = true;
 	return 0;
 fail:

@@ -270,6 +270,7 @@ int uffd_start_handlers(struct fl_space *sp)
 		int ret = pthread_create(&sp->handlers[i], NULL, handler_main, sp);
 		if (ret)
 			return -ret;
+		pthread_setname_np(sp->handlers[i], "fl-handler");
 		sp->nr_handlers++;
 	}
 	return 0;

@@ -31,8 +31,12 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Context: space creation.  Return: 0 or a negative errno. */
-int worker_start(struct fl_worker *w, void (*fn)(void *), void *arg, int timeout_ms)
+/*
+ * name: the thread's name (at most 15 characters), as top -H and perf show it.
+ * Context: space creation.  Return: 0 or a negative errno.
+ */
+int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void *arg,
+		 int timeout_ms)
 {
 	int ret;
 
@@ -47,6 +51,7 @@ int worker_start(struct fl_worker *w, void (*fn)(void *), void *arg, int timeout
 	ret = pthread_create(&w->thread, NULL, worker_main, w);
 	if (ret)
 		return -ret;
+	pthread_setname_np(w->thread, name);
 	w->started = true;
 	return 0;
 }
