@@ -522,6 +522,9 @@ struct write_batch {
 };
 #define WRITE_BATCHES 64
 
+struct write_batch *batch_get(struct fl_space *sp);
+void batch_put(struct fl_space *sp, struct write_batch *b);
+
 /* ---- reclaim (reclaim.c) ------------------------------------------------ */
 
 int reclaim_init(struct fl_space *sp);
@@ -628,6 +631,8 @@ struct fl_space {
 	_Atomic bool io_error_logged;
 	struct write_batch *batches;	/* WRITE_BATCHES of them */
 	struct write_batch *batch_free; /* batch_lock */
+	unsigned int batches_out;	/* batch_lock: taken, not yet back */
+	pthread_cond_t batches_back;	/* batch_lock: batches_out reached 0 */
 	pthread_mutex_t batch_lock;	/* leaf */
 	/* Retries for the handler threads (thread delivery). */
 	pthread_mutex_t retry_lock; /* leaf */

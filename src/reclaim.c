@@ -208,10 +208,7 @@ static void batch_done(struct swap_io *io, int res)
 
 	for (unsigned int k = 0; k < b->n; k++)
 		swap_write_done(&b->f[k]->io, res);
-	pthread_mutex_lock(&sp->batch_lock);
-	b->next_free = sp->batch_free;
-	sp->batch_free = b;
-	pthread_mutex_unlock(&sp->batch_lock);
+	batch_put(sp, b);
 }
 
 /*
@@ -230,14 +227,7 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 		while (j < BATCH && fr[j] && (dirty & (1ULL << j)) &&
 		       fr[j]->slot == fr[j - 1]->slot + 1)
 			j++;
-		struct write_batch *b = NULL;
-		if (j - i > 1) {
-			pthread_mutex_lock(&sp->batch_lock);
-			b = sp->batch_free;
-			if (b)
-				sp->batch_free = b->next_free;
-			pthread_mutex_unlock(&sp->batch_lock);
-		}
+		struct write_batch *b = j - i > 1 ? batch_get(sp) : NULL;
 		if (b) {
 			b->n = j - i;
 			for (unsigned int k = 0; k < b->n; k++) {

@@ -452,6 +452,37 @@ void swap_write_done(struct swap_io *io, int res)
 }
 
 /*
+ * The pool of batches (vectored I/O of consecutive slots: eviction's writes,
+ * readahead's reads).  batch_get() takes one, or returns NULL if none is
+ * free (the caller then does its I/O a page at a time); batch_put() gives it
+ * back once its completion has run, as the last thing the completion does
+ * with it.  Context: any; batch_lock (a leaf) is taken inside.
+ */
+struct write_batch *batch_get(struct fl_space *sp)
+{
+	struct write_batch *b;
+
+	pthread_mutex_lock(&sp->batch_lock);
+	b = sp->batch_free;
+	if (b) {
+		sp->batch_free = b->next_free;
+		sp->batches_out++;
+	}
+	pthread_mutex_unlock(&sp->batch_lock);
+	return b;
+}
+
+void batch_put(struct fl_space *sp, struct write_batch *b)
+{
+	pthread_mutex_lock(&sp->batch_lock);
+	b->next_free = sp->batch_free;
+	sp->batch_free = b;
+	if (!--sp->batches_out)
+		pthread_cond_broadcast(&sp->batches_back);
+	pthread_mutex_unlock(&sp->batch_lock);
+}
+
+/*
  * A readahead read of consecutive slots, as one vectored I/O into several
  * frames (the write batches' pool).  If it fails, each page is read again on
  * its own, so that a bad slot poisons its own page only.
@@ -470,25 +501,14 @@ static void read_batch_done(struct swap_io *io, int res)
 		else if (swap_submit(&sp->dev, fio))
 			swap_read_done(fio, -EIO);
 	}
-	/* Last: swap_destroy() waits for every batch to come back. */
-	pthread_mutex_lock(&sp->batch_lock);
-	b->next_free = sp->batch_free;
-	sp->batch_free = b;
-	pthread_mutex_unlock(&sp->batch_lock);
+	batch_put(sp, b); /* last: swap_destroy() waits for it */
 }
 
 /* Start the reads of frames fr[0..n), consecutive slots: one I/O if a batch is free. */
 static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 {
-	struct write_batch *b = NULL;
+	struct write_batch *b = n > 1 ? batch_get(sp) : NULL;
 
-	if (n > 1) {
-		pthread_mutex_lock(&sp->batch_lock);
-		b = sp->batch_free;
-		if (b)
-			sp->batch_free = b->next_free;
-		pthread_mutex_unlock(&sp->batch_lock);
-	}
 	if (!b) {
 		for (unsigned int k = 0; k < n; k++)
 			if (swap_submit(&sp->dev, &fr[k]->io))
@@ -619,6 +639,7 @@ int swap_init(struct fl_space *sp)
 		sp->frame_free = f;
 	}
 	pthread_mutex_init(&sp->batch_lock, NULL);
+	pthread_cond_init(&sp->batches_back, NULL);
 	sp->batches = calloc(WRITE_BATCHES, sizeof(*sp->batches));
 	if (!sp->batches)
 		return -ENOMEM;
@@ -648,17 +669,10 @@ void swap_destroy(struct fl_space *sp)
 	if (sp->dev_open && sp->batches) {
 		/* A failed readahead batch submits again from its completion:
 		 * every batch back in the pool, and nothing more will be. */
-		for (;;) {
-			int nfree = 0;
-
-			pthread_mutex_lock(&sp->batch_lock);
-			for (struct write_batch *b = sp->batch_free; b; b = b->next_free)
-				nfree++;
-			pthread_mutex_unlock(&sp->batch_lock);
-			if (nfree == WRITE_BATCHES)
-				break;
-			usleep(100);
-		}
+		pthread_mutex_lock(&sp->batch_lock);
+		while (sp->batches_out)
+			pthread_cond_wait(&sp->batches_back, &sp->batch_lock);
+		pthread_mutex_unlock(&sp->batch_lock);
 	}
 	if (sp->dev_open)
 		swapdev_close(&sp->dev); /* waits for the I/O in flight */
@@ -668,8 +682,10 @@ void swap_destroy(struct fl_space *sp)
 			pthread_mutex_destroy(&sp->frames[i].lock);
 	free(sp->frames);
 	sp->frames = NULL;
-	if (sp->batches)
+	if (sp->batches) {
+		pthread_cond_destroy(&sp->batches_back);
 		pthread_mutex_destroy(&sp->batch_lock);
+	}
 	free(sp->batches);
 	sp->batches = NULL;
 	if (sp->frame_bufs)
