@@ -394,25 +394,6 @@ static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
 
 /* ---- Anchors a and b: bare userfaultfd, as small as it can be ---- */
 
-static int uffd_open(void)
-{
-	int fd, dev;
-
-	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (fd >= 0)
-		return fd;
-	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -errno;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	close(dev);
-	return fd;
-}
-
 /*
  * Install the one faulting page: a private zero-filled page for a write, the
  * zero page for a read.  Async-signal-safe.  Return: 0 or -errno.

@@ -18,6 +18,13 @@
  *   device           random 4 KiB O_DIRECT reads through io_uring of a
  *                    pre-written file in the same file system, at queue
  *                    depth T: the disk's limit, the anchor of misses/s
+ *   uffd-DELIVERY    the bare userfaultfd swap-in, no faultline: random
+ *                    reads in which every access is a miss, each served by
+ *                    a pread of a random block of the device's file and a
+ *                    UFFDIO_COPY (T handler threads, or the faulting thread's
+ *                    SIGBUS handler): what any userfaultfd design can do for
+ *                    a miss here, the anchor of faultline's misses/s per
+ *                    delivery ("x bare"); only the read windows
  *   kernel           the same program on plain anonymous memory, in a forked
  *                    child inside a cgroup v1 memory cgroup limited to the
  *                    budget, with a swap file in the same file system that
@@ -40,6 +47,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <linux/userfaultfd.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -52,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -75,7 +84,7 @@
 #define MAX_POLICIES 5
 #define MAX_DELIVERIES 2
 #define MAX_ROUNDS 9
-#define MAX_SUBJECTS (2 + MAX_DELIVERIES * MAX_POLICIES)
+#define MAX_SUBJECTS (2 + MAX_DELIVERIES * (1 + MAX_POLICIES))
 #define MAX_PHASES (2 + MAX_TLIST) /* the fill, one read window per T, the sequential read */
 #define MAX_IVL 1200		   /* 1-s intervals in one window */
 #define IVL_NS 1000000000ull
@@ -103,7 +112,7 @@ static struct {
 	char dir[PATH_MAX];
 	size_t swapfile;
 	int swappiness; /* -1: leave the cgroup's as it comes */
-	bool do_kernel, do_device, do_faultline;
+	bool do_kernel, do_device, do_faultline, do_bare;
 	bool preheat;
 	bool seq; /* the sequential read phase */
 	unsigned int timeout;
@@ -126,6 +135,7 @@ static struct {
 	.do_kernel = true,
 	.do_device = true,
 	.do_faultline = true,
+	.do_bare = true,
 	.preheat = true,
 	.seq = true,
 	.timeout = 300,
@@ -231,6 +241,11 @@ struct cpus {
 	double others; /* user-space processes other than this benchmark */
 };
 
+/* The bare anchor's counters (see struct bare_state). */
+struct bcount {
+	uint64_t copies, exist, drops;
+};
+
 struct window {
 	bool done;
 	double secs;
@@ -244,10 +259,12 @@ struct window {
 	struct kcount k0, k1;
 	struct dstat d0, d1;
 	struct cpus c0, c1;
+	struct bcount b0, b1;
 };
 
 enum kind {
 	K_DEVICE,
+	K_BARE,
 	K_KERNEL,
 	K_FL,
 };
@@ -514,6 +531,32 @@ static void mismatch(const char *what, const volatile uint64_t *addr, uint64_t s
 	_exit(4);
 }
 
+/*
+ * The bare anchor (see "The bare anchor" below): a region of BARE_PAGES
+ * pages, each application thread reading its own slices of BARE_SLICE pages.
+ * One bare run at a time; set up before its threads start (the SIGBUS
+ * handler reads it).
+ */
+#define BARE_PAGES (1UL << 20) /* 4 GiB of address space, MAP_NORESERVE */
+#define BARE_SLICE 4096UL      /* pages; a power of two */
+_Static_assert(BARE_PAGES / BARE_SLICE >= MAX_THREADS, "a bare slice per thread");
+
+static struct bare_state {
+	int uffd;
+	bool sigbus;	      /* the delivery: UFFD_FEATURE_SIGBUS, or handler threads */
+	uint64_t *base;	      /* the region */
+	uintptr_t start, end; /* its addresses, for the SIGBUS handler */
+	uint64_t key;	      /* bare_block()'s, from the seed */
+	pthread_t handlers[MAX_THREADS];
+	unsigned int nhandlers;
+	char *bufs;		 /* the handlers' pread buffers, PAGE each */
+	bool has_sa;		 /* old_sa is to be restored */
+	struct sigaction old_sa; /* SIGBUS's action before the sigbus run */
+	_Atomic uint64_t copies; /* pages installed: the misses served */
+	_Atomic uint64_t exist;	 /* UFFDIO_COPY found the page there (EEXIST) */
+	_Atomic uint64_t drops;	 /* slices dropped (MADV_DONTNEED) */
+} bare = {.uffd = -1};
+
 /* Where a window's counters come from. */
 struct sampler {
 	enum kind kind;
@@ -526,6 +569,8 @@ static uint64_t sampler_misses(struct sampler *s)
 
 	if (s->kind == K_KERNEL)
 		return kernel_majflt();
+	if (s->kind == K_BARE)
+		return atomic_load_explicit(&bare.copies, memory_order_relaxed);
 	if (fl_stats(s->sp, &st))
 		return 0;
 	return st.faults_major;
@@ -533,10 +578,17 @@ static uint64_t sampler_misses(struct sampler *s)
 
 static void sampler_snap(struct sampler *s, struct window *w, bool end)
 {
-	if (s->kind == K_FL)
+	if (s->kind == K_FL) {
 		fl_stats(s->sp, end ? &w->fl1 : &w->fl0);
-	else if (s->kind == K_KERNEL)
+	} else if (s->kind == K_KERNEL) {
 		read_kcount(end ? &w->k1 : &w->k0);
+	} else if (s->kind == K_BARE) {
+		struct bcount *b = end ? &w->b1 : &w->b0;
+
+		b->copies = atomic_load(&bare.copies);
+		b->exist = atomic_load(&bare.exist);
+		b->drops = atomic_load(&bare.drops);
+	}
 	read_disk(end ? &w->d1 : &w->d0);
 	read_cpus(end ? &w->c1 : &w->c0, false);
 }
@@ -633,6 +685,7 @@ struct read_ctl {
 	_Atomic int phase; /* 0: warm-up, 1: measured, 2: stop */
 	const uint64_t *base;
 	size_t npages;
+	unsigned int nthreads;
 	uint64_t salt;
 	pthread_barrier_t barrier;
 	const char *what;
@@ -641,6 +694,7 @@ struct read_ctl {
 struct reader {
 	pthread_t tid;
 	struct read_ctl *ctl;
+	unsigned int index; /* of ctl->nthreads */
 	uint64_t rng;
 	_Atomic uint64_t ops;
 	struct hist h;
@@ -694,9 +748,13 @@ static uint64_t reader_seed(unsigned int nthreads, unsigned int i, unsigned int 
 	return splitmix64(&x);
 }
 
+static void *bare_reader_main(void *arg);
+
 /*
  * T threads read random words for --warmup seconds, then for --seconds
- * measured; the window's reads, misses, latencies and 1-s intervals.
+ * measured; the window's reads, misses, latencies and 1-s intervals.  The
+ * bare anchor's threads (s->kind K_BARE) read its region in its own order
+ * (bare_reader_main()), the others any page of base (reader_main()).
  * Return: 0 or a negative errno.
  */
 static int run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
@@ -716,13 +774,16 @@ static int run_reads(struct sampler *s, const uint64_t *base, size_t npages, uin
 	atomic_init(&ctl.phase, 0);
 	ctl.base = base;
 	ctl.npages = npages;
+	ctl.nthreads = nthreads;
 	ctl.salt = salt;
 	ctl.what = what;
 	pthread_barrier_init(&ctl.barrier, NULL, nthreads + 1);
 	for (i = 0; i < nthreads; i++) {
 		rd[i].ctl = &ctl;
+		rd[i].index = i;
 		rd[i].rng = reader_seed(nthreads, i, round);
-		err = pthread_create(&rd[i].tid, NULL, reader_main, &rd[i]);
+		err = pthread_create(&rd[i].tid, NULL,
+				     s->kind == K_BARE ? bare_reader_main : reader_main, &rd[i]);
 		if (err) {
 			fprintf(stderr, "swapbench: pthread_create: %s\n", strerror(err));
 			exit(2);
@@ -783,12 +844,18 @@ static struct {
 	bool ready;
 } probe = {.fd = -1};
 
-/* A file of --region bytes, written (not just allocated), O_DIRECT. */
+/*
+ * A file of --region bytes, written (not just allocated), O_DIRECT, for the
+ * device probe and the bare anchor.  Its block b holds what page b of the
+ * region holds (expected(salt, b, word)): the bare anchor checks what it reads.
+ * Return: 0 or a negative errno with err set (then no file is left open).
+ */
 static int probe_prepare(char *err, size_t errlen)
 {
 	size_t chunk = 1UL << 20, off;
-	uint64_t *buf;
+	uint64_t *buf, salt = salt_of(opt.seed);
 	unsigned int i;
+	int ret = 0;
 
 	if (probe.ready)
 		return 0;
@@ -797,28 +864,38 @@ static int probe_prepare(char *err, size_t errlen)
 		fmt(err, errlen, "O_TMPFILE|O_DIRECT in %s: %s", opt.dir, strerror(errno));
 		return -errno;
 	}
-	if (posix_memalign((void **)&buf, PAGE, chunk))
-		return -ENOMEM;
+	if (posix_memalign((void **)&buf, PAGE, chunk)) {
+		fmt(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
 	for (off = 0; off < opt.region; off += chunk) {
 		size_t n = opt.region - off < chunk ? opt.region - off : chunk;
 
-		for (i = 0; i < chunk / 8; i++)
-			buf[i] = 0x5a5a5a5a00000000ull ^ (off / 8 + i);
+		for (i = 0; i < n / 8; i++)
+			buf[i] = expected(salt, (off / 8 + i) / WORDS, i % WORDS);
 		if (pwrite(probe.fd, buf, n, (off_t)off) != (ssize_t)n) {
 			fmt(err, errlen, "writing the probe file: %s",
 			    strerror(errno ? errno : EIO));
 			free(buf);
-			return -EIO;
+			ret = -EIO;
+			goto fail;
 		}
 	}
 	free(buf);
 	if (fsync(probe.fd)) {
+		ret = -errno;
 		fmt(err, errlen, "fsync of the probe file: %s", strerror(errno));
-		return -errno;
+		goto fail;
 	}
 	probe.pages = opt.region / PAGE;
 	probe.ready = true;
 	return 0;
+
+fail:
+	close(probe.fd);
+	probe.fd = -1;
+	return ret;
 }
 
 struct pio {
@@ -963,9 +1040,374 @@ static void run_device(struct subject *sub, unsigned int round)
 	}
 }
 
-/* ---- The kernel: a swap file, a memory cgroup, a child ---- */
-
 static void phase_name(const struct subject *sub, unsigned int ph, char *buf, size_t len);
+
+/* ---- The bare anchor: userfaultfd, no faultline ---- */
+
+/*
+ * The bare userfaultfd swap-in, the best any design on userfaultfd can do for
+ * a random-read miss here: a fresh anonymous region (BARE_PAGES, registered
+ * UFFDIO_REGISTER_MODE_MISSING on its own userfaultfd) in which every access
+ * is a miss.  Application thread i of T reads one word of every page of a
+ * slice of BARE_SLICE pages once, in a random order, then drops the slice
+ * (one MADV_DONTNEED per BARE_SLICE misses) and goes on to the next of its
+ * own slices.  Page p of the region holds block bare_block(p) of the probe
+ * file, random over the whole file, so the disk sees what the device probe
+ * makes it see.  A miss is served by a pread of that block into an aligned
+ * buffer and a UFFDIO_COPY: in thread delivery by one of T handler threads,
+ * all blocked in read() on the one userfaultfd; in sigbus delivery
+ * (UFFD_FEATURE_SIGBUS) by the faulting thread's own SIGBUS handler.
+ */
+
+/* The probe file's block that page p of the bare region holds. */
+static inline uint64_t bare_block(size_t p)
+{
+	uint64_t x = bare.key ^ p;
+
+	return below(splitmix64(&x), probe.pages);
+}
+
+/* A bare reader's pread buffer (PAGE, aligned), for its SIGBUS handler. */
+static _Thread_local char *bare_tbuf;
+
+/* Append s to buf (len bytes, NUL-terminated), as it fits.  Async-signal-safe. */
+static void cat_str(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(buf);
+
+	while (*s && n + 1 < len)
+		buf[n++] = *s++;
+	buf[n] = 0;
+}
+
+/* Append v in decimal.  Async-signal-safe. */
+static void cat_u64(char *buf, size_t len, uint64_t v)
+{
+	char d[24], *p = d + sizeof(d) - 1;
+
+	*p = 0;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	cat_str(buf, len, p);
+}
+
+/*
+ * A failure the bare anchor cannot serve its fault around (a read of the
+ * userfaultfd, a pread, a UFFDIO_COPY, a madvise): said loudly, the machine
+ * cleaned up (ks_cleanup()), the program ends with status 2.  Async-signal-
+ * safe: called from the SIGBUS handler too.
+ */
+static void bare_fatal(const char *what, int err, uint64_t block)
+{
+	static atomic_flag once = ATOMIC_FLAG_INIT;
+	char buf[256] = "\nswapbench: BARE ANCHOR FAILED (uffd-";
+
+	/* The first one says it and ends the program; the others wait for that. */
+	if (atomic_flag_test_and_set(&once))
+		for (;;)
+			pause();
+	cat_str(buf, sizeof(buf), bare.sigbus ? "sigbus): " : "thread): ");
+	cat_str(buf, sizeof(buf), what);
+	cat_str(buf, sizeof(buf), ": errno ");
+	cat_u64(buf, sizeof(buf), (uint64_t)err);
+	cat_str(buf, sizeof(buf), ", block ");
+	cat_u64(buf, sizeof(buf), block);
+	cat_str(buf, sizeof(buf), " of the probe file\nswapbench: ABORTING\n");
+	ks_say(buf);
+	ks_cleanup();
+	_exit(2);
+}
+
+/*
+ * Serve the miss on the page at addr (page-aligned, in the bare region): pread
+ * its block of the probe file into buf (PAGE bytes, PAGE-aligned for
+ * O_DIRECT), UFFDIO_COPY it in.  EEXIST (the page is already there: wake whoever
+ * waits for it) and EAGAIN (retry) are handled, any other failure is fatal.
+ * Async-signal-safe.
+ */
+static void bare_serve(uintptr_t addr, char *buf)
+{
+	uint64_t block = bare_block((addr - bare.start) / PAGE);
+	struct uffdio_copy c = {
+		.dst = addr,
+		.src = (uintptr_t)buf,
+		.len = PAGE,
+		/* In sigbus delivery nobody sleeps on the fault. */
+		.mode = bare.sigbus ? UFFDIO_COPY_MODE_DONTWAKE : 0,
+	};
+	ssize_t n;
+
+	do
+		n = pread(probe.fd, buf, PAGE, (off_t)(block * PAGE));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)PAGE)
+		bare_fatal("pread of the probe file", n < 0 ? errno : EIO, block);
+	while (ioctl(bare.uffd, UFFDIO_COPY, &c)) {
+		if (errno == EEXIST) {
+			struct uffdio_range r = {.start = addr, .len = PAGE};
+
+			atomic_fetch_add_explicit(&bare.exist, 1, memory_order_relaxed);
+			if (!bare.sigbus)
+				ioctl(bare.uffd, UFFDIO_WAKE, &r);
+			return;
+		}
+		if (errno != EAGAIN)
+			bare_fatal("UFFDIO_COPY", errno, block);
+	}
+	atomic_fetch_add_explicit(&bare.copies, 1, memory_order_relaxed);
+}
+
+/* A handler thread of the thread delivery; arg: its pread buffer. */
+static void *bare_handler_main(void *arg)
+{
+	char *buf = arg;
+	struct uffd_msg msg;
+	ssize_t n;
+
+	for (;;) {
+		n = read(bare.uffd, &msg, sizeof(msg));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n != (ssize_t)sizeof(msg))
+			bare_fatal("read of the userfaultfd", n < 0 ? errno : EIO, 0);
+		if (msg.event == UFFD_EVENT_PAGEFAULT)
+			bare_serve((uintptr_t)msg.arg.pagefault.address & ~(uintptr_t)(PAGE - 1),
+				   buf);
+	}
+	return NULL;
+}
+
+/* The sigbus delivery: the faulting thread serves its own miss. */
+static void bare_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr & ~(uintptr_t)(PAGE - 1);
+	int saved = errno;
+
+	if (bare_tbuf && addr >= bare.start && addr < bare.end) {
+		bare_serve(addr, bare_tbuf);
+	} else {
+		/* Not ours: the action found before (kside's) takes the repeat. */
+		sigaction(SIGBUS, &bare.old_sa, NULL);
+	}
+	errno = saved;
+}
+
+/*
+ * A reader of the bare anchor (see above): like reader_main(), but every
+ * access a miss, checked against the probe file's block.
+ */
+static void *bare_reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct read_ctl *ctl = rd->ctl;
+	size_t per = BARE_PAGES / BARE_SLICE / ctl->nthreads, pass;
+	uint64_t salt = ctl->salt, ops = 0;
+	char *buf = NULL;
+
+	if (bare.sigbus) {
+		if (posix_memalign((void **)&buf, PAGE, PAGE))
+			bare_fatal("posix_memalign", ENOMEM, 0);
+		bare_tbuf = buf;
+	}
+	pthread_barrier_wait(&ctl->barrier);
+	for (pass = 0;; pass++) {
+		size_t slice = (rd->index * per + pass % per) * BARE_SLICE, k;
+		/* An odd multiplier mod a power of two: each page once. */
+		uint64_t mul = splitmix64(&rd->rng) | 1, add = splitmix64(&rd->rng);
+
+		for (k = 0; k < BARE_SLICE; k++) {
+			int ph = atomic_load_explicit(&ctl->phase, memory_order_relaxed);
+			size_t page = slice + (size_t)((k * mul + add) & (BARE_SLICE - 1));
+			unsigned int word = (unsigned int)(splitmix64(&rd->rng) & (WORDS - 1));
+			const volatile uint64_t *addr = ctl->base + page * WORDS + word;
+			uint64_t t0, t1, v, block;
+
+			if (ph == 2)
+				goto out;
+			t0 = now_ns();
+			v = *addr;
+			t1 = now_ns();
+			block = bare_block(page);
+			if (__builtin_expect(v != expected(salt, block, word), 0)) {
+				char msg[160];
+
+				fmt(msg, sizeof(msg),
+				    "\nswapbench: %s: page %zu of the bare region, which holds "
+				    "block %" PRIu64 " of the probe file: the page below\n",
+				    ctl->what, page, block);
+				ks_say(msg);
+				mismatch(ctl->what, addr, salt, block, word, v, probe.pages);
+			}
+			if (ph == 1)
+				h_add(&rd->h, t1 - t0);
+			atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
+		}
+		if (madvise((void *)(ctl->base + slice * WORDS), BARE_SLICE * PAGE, MADV_DONTNEED))
+			bare_fatal("madvise(MADV_DONTNEED) of a slice", errno, 0);
+		atomic_fetch_add_explicit(&bare.drops, 1, memory_order_relaxed);
+	}
+out:
+	bare_tbuf = NULL;
+	free(buf);
+	return NULL;
+}
+
+/* Undo bare_setup(), or what of it was done; the readers are gone. */
+static void bare_teardown(void)
+{
+	unsigned int i;
+
+	/* They sit in read(), a cancellation point, with nothing held. */
+	for (i = 0; i < bare.nhandlers; i++)
+		pthread_cancel(bare.handlers[i]);
+	for (i = 0; i < bare.nhandlers; i++)
+		pthread_join(bare.handlers[i], NULL);
+	bare.nhandlers = 0;
+	free(bare.bufs);
+	bare.bufs = NULL;
+	if (bare.has_sa)
+		sigaction(SIGBUS, &bare.old_sa, NULL);
+	bare.has_sa = false;
+	if (bare.base)
+		munmap(bare.base, BARE_PAGES * PAGE);
+	bare.base = NULL;
+	bare.start = bare.end = 0;
+	if (bare.uffd >= 0)
+		close(bare.uffd);
+	bare.uffd = -1;
+}
+
+/*
+ * A fresh bare region on a fresh userfaultfd and what serves its misses:
+ * nthreads handler threads, or (sigbus) the SIGBUS handler, SIGBUS's action
+ * kept to be restored.  The probe file must be ready.
+ * Return: 0, or a negative errno with err set and nothing left behind.
+ */
+static int bare_setup(bool sigbus, unsigned int nthreads, char *err, size_t errlen)
+{
+	struct uffdio_api api = {.api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0};
+	struct uffdio_register reg;
+	uint64_t x = opt.seed ^ 0x4241524555464644ull; /* "BAREUFFD" */
+	struct sigaction sa;
+	unsigned int i;
+	void *p;
+	int ret;
+
+	bare.sigbus = sigbus;
+	bare.key = splitmix64(&x);
+	atomic_store(&bare.copies, 0);
+	atomic_store(&bare.exist, 0);
+	atomic_store(&bare.drops, 0);
+	bare.uffd = uffd_open();
+	if (bare.uffd < 0) {
+		ret = bare.uffd;
+		fmt(err, errlen, "userfaultfd: %s", strerror(-ret));
+		goto fail;
+	}
+	if (ioctl(bare.uffd, UFFDIO_API, &api)) {
+		ret = -errno;
+		fmt(err, errlen, "UFFDIO_API%s: %s", sigbus ? " (UFFD_FEATURE_SIGBUS)" : "",
+		    strerror(errno));
+		goto fail;
+	}
+	p = mmap(NULL, BARE_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		fmt(err, errlen, "mmap of the bare region: %s", strerror(errno));
+		goto fail;
+	}
+	bare.base = p;
+	bare.start = (uintptr_t)p;
+	bare.end = bare.start + BARE_PAGES * PAGE;
+	/* 4 KiB pages whatever the THP policy: the unit of a miss. */
+	madvise(p, BARE_PAGES * PAGE, MADV_NOHUGEPAGE);
+	reg = (struct uffdio_register){
+		.range = {.start = bare.start, .len = BARE_PAGES * PAGE},
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(bare.uffd, UFFDIO_REGISTER, &reg)) {
+		ret = -errno;
+		fmt(err, errlen, "UFFDIO_REGISTER: %s", strerror(errno));
+		goto fail;
+	}
+	if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) {
+		ret = -ENOTSUP;
+		fmt(err, errlen, "UFFDIO_REGISTER: no UFFDIO_COPY on this region");
+		goto fail;
+	}
+	if (sigbus) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = bare_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &bare.old_sa);
+		bare.has_sa = true;
+		return 0;
+	}
+	if (posix_memalign((void **)&bare.bufs, PAGE, nthreads * PAGE)) {
+		bare.bufs = NULL;
+		ret = -ENOMEM;
+		fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < nthreads; i++) {
+		ret = pthread_create(&bare.handlers[i], NULL, bare_handler_main,
+				     bare.bufs + i * PAGE);
+		if (ret) {
+			fmt(err, errlen, "pthread_create: %s", strerror(ret));
+			ret = -ret;
+			goto fail;
+		}
+		bare.nhandlers++;
+	}
+	return 0;
+
+fail:
+	bare_teardown();
+	return ret;
+}
+
+/* The bare anchor of sub->delivery: a window per thread count, each on a fresh region. */
+static void run_bare(struct subject *sub, unsigned int round)
+{
+	struct sampler s = {.kind = K_BARE};
+	uint64_t salt = salt_of(opt.seed);
+	char what[64];
+	unsigned int i;
+	int err;
+
+	if (probe_prepare(sub->error, sizeof(sub->error))) {
+		sub->failed = true;
+		return;
+	}
+	for (i = 0; i < opt.nthreads; i++) {
+		unsigned int t = opt.threads[i];
+
+		phase_name(sub, 1 + i, what, sizeof(what));
+		/* What its slices may hold at once (see "Preheat"). */
+		if (opt.preheat)
+			ks_preheat(t * BARE_SLICE * PAGE);
+		ks_watchdog(opt.timeout + (unsigned int)(opt.warmup + opt.seconds), what);
+		err = bare_setup(sub->delivery == FL_DELIVERY_SIGBUS, t, sub->error,
+				 sizeof(sub->error));
+		if (!err) {
+			err = run_reads(&s, bare.base, BARE_PAGES, salt, t, round, what,
+					W(sub, 1 + i, round));
+			if (err)
+				fmt(sub->error, sizeof(sub->error), "%s: %s", what, strerror(-err));
+			bare_teardown();
+		}
+		alarm(0);
+		if (err) {
+			sub->failed = true;
+			return;
+		}
+	}
+}
+
+/* ---- The kernel: a swap file, a memory cgroup, a child ---- */
 
 /* The swap file in the stores' file system, the cgroup with the budget. */
 static int kernel_prepare(void)
@@ -1191,6 +1633,11 @@ static void build_subjects(void)
 
 	if (opt.do_device)
 		add_subject("device", K_DEVICE, 0, 0);
+	if (opt.do_bare)
+		for (d = 0; d < opt.ndeliveries; d++)
+			add_subject(opt.deliveries[d] == FL_DELIVERY_SIGBUS ? "uffd-sigbus"
+									    : "uffd-thread",
+				    K_BARE, opt.deliveries[d], 0);
 	if (opt.do_kernel)
 		add_subject("kernel", K_KERNEL, 0, 0);
 	if (opt.do_faultline)
@@ -1221,6 +1668,8 @@ static void phase_name(const struct subject *sub, unsigned int ph, char *buf, si
 		fmt(buf, len, "%s.seq", sub->name);
 	else if (sub->kind == K_DEVICE)
 		fmt(buf, len, "device.qd%u", opt.threads[ph - 1]);
+	else if (sub->kind == K_BARE)
+		fmt(buf, len, "%s.t%u", sub->name, opt.threads[ph - 1]);
 	else
 		fmt(buf, len, "%s.read.t%u", sub->name, opt.threads[ph - 1]);
 }
@@ -1261,6 +1710,9 @@ static void run_subject(struct subject *sub, unsigned int round)
 	switch (sub->kind) {
 	case K_DEVICE:
 		run_device(sub, round);
+		break;
+	case K_BARE:
+		run_bare(sub, round);
 		break;
 	case K_KERNEL:
 		run_kernel(sub, round);
@@ -1377,6 +1829,36 @@ static double ratio(double a, double b)
 	if (isnan(a) || isnan(b) || b <= 0)
 		return NAN;
 	return a / b;
+}
+
+/* The bare anchor of a faultline subject's delivery, or NULL (none, or not faultline). */
+static const struct subject *bare_of(const struct subject *sub)
+{
+	unsigned int i;
+
+	for (i = 0; sub->kind == K_FL && i < nsubjects; i++)
+		if (subjects[i].kind == K_BARE && subjects[i].delivery == sub->delivery)
+			return &subjects[i];
+	return NULL;
+}
+
+/*
+ * A faultline read window's misses/s against the bare anchor's of the same
+ * delivery and thread count: NAN without one.  If name, the anchor's window's
+ * name goes there ("n/a" without one).
+ */
+static double bare_ratio(const struct subject *sub, unsigned int ph, char *name, size_t len)
+{
+	const struct subject *b = bare_of(sub);
+	bool ok = b && b->s[ph].ok;
+
+	if (name) {
+		if (ok)
+			phase_name(b, ph, name, len);
+		else
+			fmt(name, len, "n/a");
+	}
+	return ratio(sub->s[ph].miss, ok ? b->s[ph].miss : NAN);
 }
 
 /* A ratio for the table, or n/a: rotating static buffers. */
@@ -1498,6 +1980,17 @@ static void print_header(const struct run_info *ri)
 	for (i = 0; i < opt.npolicies; i++)
 		printf("%s%s", i ? "," : "", policy_names[opt.policies[i]]);
 	printf("\n");
+	if (opt.do_bare)
+		printf("bare anchor (uffd-DELIVERY.tT, \"x bare\"): no faultline, a fresh "
+		       "region on its own userfaultfd (MISSING), every access a miss (each "
+		       "thread's slice of %lu pages in a random order, then MADV_DONTNEED), "
+		       "served by a pread of a random 4 KiB block of the device's file "
+		       "(O_DIRECT) and a UFFDIO_COPY: thread = T handler threads in read() on "
+		       "the one userfaultfd, sigbus = UFFD_FEATURE_SIGBUS, the faulting "
+		       "thread's own handler\n",
+		       BARE_SLICE);
+	else
+		printf("bare anchor: not measured (--no-bare)\n");
 	if (opt.do_kernel) {
 		if (ks_kern.prepared)
 			printf("kernel: swap file %s (%zu MiB, on only for the kernel runs), "
@@ -1608,6 +2101,11 @@ static void print_counters(const struct subject *sub, unsigned int ph)
 		printf("\n  kernel, at the end: cgroup usage_MiB=%.0f rss_MiB=%.0f swap_MiB=%.0f\n",
 		       (double)b->cg_usage / 1048576.0, (double)b->cg_rss / 1048576.0,
 		       (double)b->cg_swap / 1048576.0);
+	} else if (sub->kind == K_BARE) {
+		printf("  uffd: copies=%.0f (the misses; reads=%" PRIu64 ") eexist=%.0f "
+		       "slice_drops=%.0f (MADV_DONTNEED of %lu pages each)\n",
+		       delta(w->b0.copies, w->b1.copies), w->ops, delta(w->b0.exist, w->b1.exist),
+		       delta(w->b0.drops, w->b1.drops), BARE_SLICE);
 	}
 	if (w->d0.ok && w->d1.ok) {
 		double rd = delta(w->d0.rd_ios, w->d1.rd_ios);
@@ -1625,6 +2123,9 @@ static void print_counters(const struct subject *sub, unsigned int ph)
 		} else if (sub->kind == K_KERNEL) {
 			our_rd = delta(w->k0.pswpin, w->k1.pswpin);
 			our_wr_mib = delta(w->k0.pswpout, w->k1.pswpout) / 256;
+		} else if (sub->kind == K_BARE) {
+			our_rd = delta(w->b0.copies, w->b1.copies);
+			our_wr_mib = 0;
 		} else {
 			our_rd = (double)w->ops;
 			our_wr_mib = 0;
@@ -1681,9 +2182,9 @@ static void print_table(const struct run_info *ri)
 		printf("\nREADS, %u thread%s (device: queue depth %u): one verified 8-byte word of "
 		       "a random page each\n",
 		       t, t > 1 ? "s" : "", t);
-		printf("%-26s %10s %8s  %-16s %10s  %19s %8s  %-16s %9s %9s %9s\n", "figure",
+		printf("%-26s %10s %8s  %-16s %10s  %19s %8s  %-16s %8s %9s %9s %9s\n", "figure",
 		       "reads/s", "x kernel", "goal", "misses/s", "1-s min .. max", "x device",
-		       "goal", "p50 us", "p99 us", "p99.9 us");
+		       "goal", "x bare", "p50 us", "p99 us", "p99.9 us");
 		for (i = 0; i < nsubjects; i++) {
 			const struct subject *sub = &subjects[i];
 			const struct summ *s = &sub->s[ph];
@@ -1700,20 +2201,23 @@ static void print_table(const struct run_info *ri)
 				    verdict(rm, misses_goal(sub, t), "met", "NOT MET"));
 			if (sub->kind == K_DEVICE) {
 				printf("%-26s %10s %8s  %-16s %10.0f  %8.0f .. %-8.0f %8.3f  %-16s "
-				       "%9.1f %9.1f %9.1f\n",
-				       name, "-", "", "", s->rate, s->imin, s->imax, 1.0, "",
+				       "%8s %9.1f %9.1f %9.1f\n",
+				       name, "-", "", "", s->rate, s->imin, s->imax, 1.0, "", "",
 				       s->p50, s->p99, s->p999);
 				print_unstable(s->imin, s->imax, "IOPS");
 			} else {
+				/* The bare anchor: no x kernel (every access of it misses). */
 				rr = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
 				goal[0] = 0;
 				if (reads_goal(sub, t) > 0)
 					fmt(goal, sizeof(goal), ">= %.2f %s", reads_goal(sub, t),
 					    verdict(rr, reads_goal(sub, t), "met", "NOT MET"));
-				printf("%-26s %10.0f %s  %-16s %10.0f  %8.0f .. %-8.0f %s  "
-				       "%-16s %9.1f %9.1f %9.1f\n",
-				       name, s->rate, rf(rr, 8), goal, s->miss, s->mmin, s->mmax,
-				       rf(rm, 8), goal2, s->p50, s->p99, s->p999);
+				printf("%-26s %10.0f %8s  %-16s %10.0f  %8.0f .. %-8.0f %s  "
+				       "%-16s %8s %9.1f %9.1f %9.1f\n",
+				       name, s->rate, sub->kind == K_BARE ? "" : rf(rr, 8), goal,
+				       s->miss, s->mmin, s->mmax, rf(rm, 8), goal2,
+				       sub->kind == K_FL ? rf(bare_ratio(sub, ph, NULL, 0), 8) : "",
+				       s->p50, s->p99, s->p999);
 				print_unstable(s->imin, s->imax, "reads/s");
 				print_unstable(s->mmin, s->mmax, "misses/s");
 			}
@@ -1756,7 +2260,7 @@ static void print_bench_lines(void)
 	const struct subject *dev = kd >= 0 ? &subjects[kd] : NULL;
 	const struct subject *ker = kk >= 0 ? &subjects[kk] : NULL;
 	unsigned int i, ph;
-	char name[64], kname[64], dname[64];
+	char name[64], kname[64], dname[64], bname[64];
 
 	for (i = 0; i < nsubjects; i++) {
 		const struct subject *sub = &subjects[i];
@@ -1804,18 +2308,21 @@ static void print_bench_lines(void)
 				       "anchor=%s.iops p50_us=%.1f p99_us=%.1f p999_us=%.1f",
 				       name, s->rate, name, s->p50, s->p99, s->p999);
 			} else {
-				r = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
+				/* The bare anchor's reads have no anchor: all of them miss. */
+				bool kr = ker && sub->kind != K_BARE;
+
+				r = kr ? ratio(s->rate, ks && ks->ok ? ks->rate : NAN) : NAN;
 				g = reads_goal(sub, t);
 				printf("BENCH name=%s.reads value=%.0f unit=reads/s ratio=%s "
 				       "anchor=%s%s",
-				       name, s->rate, rf(r, 0), ker ? kname : "n/a",
-				       ker ? ".reads" : "");
+				       name, s->rate, rf(r, 0), kr ? kname : "n/a",
+				       kr ? ".reads" : "");
 				if (g > 0)
 					printf(" goal=>=%.2f goal_met=%s", g,
 					       verdict(r, g, "yes", "no"));
 				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f", s->p50, s->p99,
 				       s->p999);
-				if (ks && ks->ok && sub->kind != K_KERNEL)
+				if (ks && ks->ok && sub->kind == K_FL)
 					printf(" p50_ratio=%s p99_ratio=%s p999_ratio=%s",
 					       rf(ratio(s->p50, ks->p50), 0),
 					       rf(ratio(s->p99, ks->p99), 0),
@@ -1835,6 +2342,11 @@ static void print_bench_lines(void)
 				if (sub->kind == K_FL && ks && ks->ok)
 					printf(" ratio_kernel=%s anchor_kernel=%s.misses",
 					       rf(ratio(s->miss, ks->miss), 0), kname);
+				if (sub->kind == K_FL) {
+					r = bare_ratio(sub, ph, bname, sizeof(bname));
+					printf(" ratio_bare=%s anchor_bare=%s%s", rf(r, 0), bname,
+					       isnan(r) ? "" : ".misses");
+				}
 				printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->mmin,
 				       s->mmax, s->mmin > 0 ? s->mmax / s->mmin : NAN);
 				continue;
@@ -1932,6 +2444,8 @@ static void print_json(const struct run_info *ri)
 	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ", \"sequential\": %s,\n",
 	       opt.region, opt.budget, opt.seconds, opt.warmup, opt.rounds, opt.seed,
 	       opt.seq ? "true" : "false");
+	printf("  \"bare_anchor\": %s, \"bare_slice_pages\": %lu,\n",
+	       opt.do_bare ? "true" : "false", BARE_SLICE);
 	printf("  \"dir\": \"%s\", \"fstype\": \"%s\", \"disk\": \"%s\",\n", opt.dir, store.fstype,
 	       store.disk);
 	printf("  \"vm_swappiness\": %ld, \"cgroup_swappiness\": %ld, \"page_cluster\": %ld,\n",
@@ -1990,7 +2504,9 @@ static void print_json(const struct run_info *ri)
 
 				json_num("ops_per_s", s->rate, ", ");
 				json_num("misses_per_s", s->miss, ", ");
-				if (sub->kind != K_DEVICE) {
+				if (sub->kind == K_BARE)
+					json_num("misses_ratio_device", rm, ", ");
+				if (sub->kind == K_KERNEL || sub->kind == K_FL) {
 					json_num("ratio_kernel", rr, ", ");
 					if (reads_goal(sub, t) > 0)
 						printf("\"reads_goal\": \">=%.2f\", "
@@ -2006,6 +2522,16 @@ static void print_json(const struct run_info *ri)
 						       misses_goal(sub, t),
 						       jverdict(rm, misses_goal(sub, t), "true",
 								"false"));
+				}
+				if (sub->kind == K_FL) {
+					char bname[64];
+					double rb = bare_ratio(sub, ph, bname, sizeof(bname));
+
+					json_num("misses_ratio_bare", rb, ", ");
+					if (isnan(rb))
+						printf("\"anchor_bare\": null, ");
+					else
+						printf("\"anchor_bare\": \"%s\", ", bname);
 				}
 			}
 			json_num("p50_us", s->p50, ", ");
@@ -2023,6 +2549,12 @@ static void print_json(const struct run_info *ri)
 				printf("      , \"faultline_start\": ");
 				fflush(stdout);
 				fl_stats_print_snapshot(&w->fl0, stdout, FL_STATS_JSON);
+			} else if (sub->kind == K_BARE && w->done) {
+				printf(", \"uffd\": {\"copies\": %.0f, \"eexist\": %.0f, "
+				       "\"slice_drops\": %.0f}",
+				       delta(w->b0.copies, w->b1.copies),
+				       delta(w->b0.exist, w->b1.exist),
+				       delta(w->b0.drops, w->b1.drops));
 			} else if (sub->kind == K_KERNEL && w->done) {
 				printf(", \"kernel\": {\"pgmajfault_cgroup\": %.0f, "
 				       "\"pgmajfault\": "
@@ -2050,9 +2582,11 @@ static void usage(FILE *out)
 		"usage: swapbench [options]\n"
 		"\n"
 		"faultline's swap against the kernel's swap (a memory cgroup and a swap file,\n"
-		"set up and removed by this program: needs root) and the disk (io_uring\n"
-		"random reads), as ratios measured in the same run.  Not a test.  See\n"
-		"BENCHMARKS.md, section Swap.\n"
+		"set up and removed by this program: needs root), the disk (io_uring\n"
+		"random reads) and the bare userfaultfd swap-in (no faultline: every access\n"
+		"a miss, served by a pread of the disk's file and a UFFDIO_COPY, by handler\n"
+		"threads or in the SIGBUS handler: uffd-thread, uffd-sigbus), as ratios\n"
+		"measured in the same run.  Not a test.  See BENCHMARKS.md, section Swap.\n"
 		"\n"
 		"  -r, --region SIZE      region filled and read (default 1G; K/M/G)\n"
 		"  -b, --budget SIZE      memory budget: faultline's mem_limit, the cgroup's\n"
@@ -2073,6 +2607,8 @@ static void usage(FILE *out)
 		"      --swappiness N     the cgroup's memory.swappiness (default: inherited;\n"
 		"                         60 if vm.swappiness is 0); vm.swappiness is not changed\n"
 		"      --no-kernel, --no-device, --no-faultline   skip a subject\n"
+		"      --no-bare          skip the bare userfaultfd anchor (faultline's x bare\n"
+		"                         then says n/a); it runs the deliveries of --delivery\n"
 		"      --no-preheat       do not populate and free the budget before a fill\n"
 		"      --no-seq           skip the sequential read (MADV_PAGEOUT of the region,\n"
 		"                         then one pass in address order)\n"
@@ -2218,6 +2754,7 @@ enum {
 	OPT_NO_KERNEL,
 	OPT_NO_DEVICE,
 	OPT_NO_FAULTLINE,
+	OPT_NO_BARE,
 	OPT_NO_PREHEAT,
 	OPT_NO_SEQ,
 	OPT_TIMEOUT,
@@ -2243,6 +2780,7 @@ static void parse_args(int argc, char **argv)
 		{"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
 		{"no-device", no_argument, NULL, OPT_NO_DEVICE},
 		{"no-faultline", no_argument, NULL, OPT_NO_FAULTLINE},
+		{"no-bare", no_argument, NULL, OPT_NO_BARE},
 		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
 		{"no-seq", no_argument, NULL, OPT_NO_SEQ},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -2309,6 +2847,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_NO_FAULTLINE:
 			opt.do_faultline = false;
+			break;
+		case OPT_NO_BARE:
+			opt.do_bare = false;
 			break;
 		case OPT_NO_PREHEAT:
 			opt.preheat = false;
@@ -2415,11 +2956,12 @@ int main(int argc, char **argv)
 	/* Prepared before the clock starts: the swap file, the cgroup, the probe file. */
 	if (opt.do_kernel && kernel_prepare())
 		fprintf(stderr, "swapbench: kernel side unavailable: %s\n", ks_kern.error);
-	if (opt.do_device) {
-		int kd = subject_index(K_DEVICE);
+	for (i = 0; i < nsubjects; i++) {
+		struct subject *sub = &subjects[i];
 
-		if (probe_prepare(subjects[kd].error, sizeof(subjects[kd].error)))
-			subjects[kd].failed = true;
+		if ((sub->kind == K_DEVICE || sub->kind == K_BARE) &&
+		    probe_prepare(sub->error, sizeof(sub->error)))
+			sub->failed = true;
 	}
 
 	read_cpus(&c0, true);

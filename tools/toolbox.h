@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the benchmark tools: the monotonic clock, sleeps,
- * and a seeded generator.  Header-only (static inline).
+ * a seeded generator, and a bare userfaultfd.  Header-only (static inline).
  */
 #ifndef FL_TOOLBOX_H
 #define FL_TOOLBOX_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t now_ns(void)
 {
@@ -51,6 +56,31 @@ static inline uint64_t splitmix64(uint64_t *x)
 static inline uint64_t below(uint64_t r, uint64_t n)
 {
 	return (uint64_t)(((unsigned __int128)r * n) >> 64);
+}
+
+/*
+ * A new userfaultfd (O_CLOEXEC, blocking, no API handshake yet) for the bare
+ * anchors: the system call, with UFFD_USER_MODE_ONLY where kernel-mode faults
+ * are refused to this user, else through /dev/userfaultfd.  Return: the
+ * descriptor or -errno.
+ */
+static inline int uffd_open(void)
+{
+	int fd, dev;
+
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (fd >= 0)
+		return fd;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	return fd;
 }
 
 #endif
