@@ -193,11 +193,15 @@ static int retry_under_mmap(struct waiter *w, bool async)
 
 	if (async) {
 		ret = fault_retry_mmap(w->sp, w->addr, flags | FAULT_FLAG_NOWAIT, w->t0);
-		if (!(ret & VM_FAULT_LOCKBUSY))
+		if (!(ret & VM_FAULT_LOCKBUSY)) {
+			count_event(w->sp, retries_completion);
 			return ret;
+		}
+		if (requeue_retry(w)) {
+			count_event(w->sp, retries_queued);
+			return VM_FAULT_PARKED;
+		}
 	}
-	if (async && requeue_retry(w))
-		return VM_FAULT_PARKED;
 	return fault_retry_mmap(w->sp, w->addr, flags, w->t0);
 }
 

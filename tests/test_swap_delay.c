@@ -17,11 +17,18 @@
  *   pages evicted to the store come back with their contents, every swap-in
  *   fault (timed from the application) takes at least the delay, and so does
  *   the slowest fault faultline itself measured; then the space is destroyed
- *   with delayed writes in flight.
+ *   with delayed writes in flight;
+ * - retries on the completion thread (thread delivery, drop): readers fault
+ *   on swapped-out pages (1 ms reads) while another thread keeps changing the
+ *   protection of a second VMA (mmap_lock held for write, again and again):
+ *   the completion thread runs a retry itself when mmap_lock is free and
+ *   leaves it to a handler thread when it is taken; both happen
+ *   (retries_completion, retries_queued), every page comes back right.
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
@@ -395,6 +402,113 @@ static void test_space(int delivery, struct t_rng *rng, uint64_t seed)
 	printf("  destroyed with writes in flight in %.3f ms\n", (double)(fl_now_ns() - t0) / 1e6);
 }
 
+#define RC_READERS 4
+#define RC_PAGES 256
+
+struct rc_ctl {
+	char *p;     /* RC_PAGES pages, swapped out */
+	char *other; /* the VMA whose protection flips */
+	struct fl_space *sp;
+	uint64_t seed;
+	_Atomic bool stop;
+	_Atomic unsigned long flips;
+};
+
+struct rc_reader {
+	struct rc_ctl *ctl;
+	unsigned int index;
+};
+
+/* Reader i reads pages i, i + RC_READERS, ... (each a swap-in), checking each. */
+static void *rc_reader_main(void *arg)
+{
+	struct rc_reader *r = arg;
+	struct rc_ctl *ctl = r->ctl;
+
+	for (size_t i = r->index; i < RC_PAGES; i += RC_READERS)
+		CHECK(filled(ctl->p + i * PG, ctl->seed, i), "page %zu came back wrong", i);
+	return NULL;
+}
+
+/* Flip the other VMA's protection until told to stop: mmap_lock for write. */
+static void *rc_writer_main(void *arg)
+{
+	struct rc_ctl *ctl = arg;
+	struct fl_space *sp = ctl->sp;
+
+	while (!atomic_load(&ctl->stop)) {
+		int prot = atomic_load(&ctl->flips) % 2 ? PROT_READ | PROT_WRITE : PROT_READ;
+		CHECK(fl_mprotect(sp, ctl->other, 16 * PG, prot) == 0, "fl_mprotect: %s",
+		      strerror(errno));
+		atomic_fetch_add(&ctl->flips, 1);
+	}
+	return NULL;
+}
+
+static void test_retry_contended(uint64_t seed)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	struct rc_ctl ctl = {.seed = seed};
+	struct fl_stats st = {0}, before;
+	int round;
+
+	fl_config_init(&cfg);
+	cfg.delivery = FL_DELIVERY_THREAD;
+	cfg.policy = FL_POLICY_DROP;
+	cfg.swap_delay_us = 1000;
+	cfg.mem_limit = LIMIT_PAGES * PG;
+	sp = t_space_create_cfg(&cfg);
+	ctl.sp = sp;
+	ctl.p = fl_mmap(sp, NULL, RC_PAGES * PG, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS);
+	CHECK(ctl.p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	ctl.other = fl_mmap(sp, NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	CHECK(ctl.other != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (size_t i = 0; i < RC_PAGES; i++)
+		fill(ctl.p + i * PG, seed, i);
+	before = stats_of(sp);
+
+	/* Rounds until both kinds of retry were seen (one is almost always
+	 * enough): page everything out, read it back under the writer. */
+	for (round = 0; round < 20; round++) {
+		pthread_t w, t[RC_READERS];
+		struct rc_reader rd[RC_READERS];
+
+		for (int k = 0; k < 100 && stats_of(sp).resident_pages > 16; k++) {
+			CHECK(fl_madvise(sp, ctl.p, RC_PAGES * PG, MADV_PAGEOUT) == 0, "pageout");
+			wait_frames_idle(sp);
+		}
+		atomic_store(&ctl.stop, false);
+		CHECK(pthread_create(&w, NULL, rc_writer_main, &ctl) == 0, "pthread_create");
+		for (unsigned int i = 0; i < RC_READERS; i++) {
+			rd[i] = (struct rc_reader){.ctl = &ctl, .index = i};
+			CHECK(pthread_create(&t[i], NULL, rc_reader_main, &rd[i]) == 0,
+			      "pthread_create");
+		}
+		for (unsigned int i = 0; i < RC_READERS; i++)
+			pthread_join(t[i], NULL);
+		atomic_store(&ctl.stop, true);
+		pthread_join(w, NULL);
+		st = stats_of(sp);
+		if (st.retries_queued > before.retries_queued &&
+		    st.retries_completion > before.retries_completion)
+			break;
+	}
+	printf("retries under a busy mmap_lock: %d rounds, %lu protection flips; "
+	       "%" PRIu64 " retries on the completion thread, %" PRIu64 " left to handlers, "
+	       "%" PRIu64 " swap-ins\n",
+	       round + 1, atomic_load(&ctl.flips),
+	       st.retries_completion - before.retries_completion,
+	       st.retries_queued - before.retries_queued, st.swap_ins - before.swap_ins);
+	CHECK(st.retries_completion > before.retries_completion,
+	      "no retry ran on the completion thread");
+	CHECK(st.retries_queued > before.retries_queued,
+	      "no retry was left to a handler thread in %d rounds", round);
+	CHECK(st.read_errors == 0 && st.write_errors == 0, "store errors");
+	fl_space_destroy(sp);
+}
+
 int main(int argc, char **argv)
 {
 	struct t_rng rng;
@@ -406,5 +520,6 @@ int main(int argc, char **argv)
 	test_device(seed);
 	test_space(FL_DELIVERY_THREAD, &rng, seed);
 	test_space(FL_DELIVERY_SIGBUS, &rng, seed);
+	test_retry_contended(seed);
 	return T_EXIT_PASS;
 }
