@@ -28,6 +28,7 @@
  * a fresh faultline space) that is torn down before the next one.
  */
 #define _GNU_SOURCE
+#define TOOL "bench"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,9 +45,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -60,8 +59,6 @@
 #define MAX_FIGURES 64
 /* max/min over the rounds above which a figure is flagged in the table. */
 #define UNSTABLE 1.5
-/* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
-#define QUIET 0.1
 
 enum impl {
 	IMPL_KERNEL,
@@ -301,69 +298,6 @@ static int touch_region(char *base, size_t npages, unsigned int nthreads, enum p
 	*elapsed = t1 - t0;
 	/* A read of never-written memory must see zeros. */
 	return sink ? -EIO : 0;
-}
-
-/* ---- Preheat ---- */
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-/*
- * Populate and free as much memory as the next run will fault in, untimed,
- * once on every CPU we may run on.  On a virtual machine with free page
- * reporting (virtio-balloon), memory that stayed free for a couple of seconds
- * has been handed back to the host, and the guest's next touch of it takes a
- * host fault as well: several microseconds a page, which would land on
- * whichever run came first after a long one.  Freed pages stay on the freeing
- * CPU's lists for a while, and which CPU a run allocates on (the application
- * thread's, or a handler thread's for UFFDIO_COPY) is not ours to know.
- */
-struct preheat_arg {
-	pthread_t tid;
-	size_t len;
-};
-
-static void *preheat_main(void *arg)
-{
-	struct preheat_arg *a = arg;
-	char *p = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	size_t off;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, a->len, MADV_NOHUGEPAGE);
-	if (madvise(p, a->len, MADV_POPULATE_WRITE))
-		for (off = 0; off < a->len; off += page_size)
-			p[off] = 1;
-	munmap(p, a->len);
-	return NULL;
-}
-
-static void preheat(size_t len)
-{
-	struct preheat_arg a[MAX_CPUS];
-	pthread_attr_t attr;
-	cpu_set_t allowed, one;
-	unsigned int n = 0, i;
-	int cpu;
-
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return;
-	for (cpu = 0; cpu < CPU_SETSIZE && n < MAX_CPUS; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		pthread_attr_init(&attr);
-		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
-		a[n].len = len;
-		if (!pthread_create(&a[n].tid, &attr, preheat_main, &a[n]))
-			n++;
-		pthread_attr_destroy(&attr);
-	}
-	for (i = 0; i < n; i++)
-		pthread_join(a[i].tid, NULL);
 }
 
 /* ---- Anchor d: the kernel's own first touch ---- */
@@ -782,13 +716,6 @@ static void run_figure(struct figure *f, bool record)
 		f->samples[f->nsamples++] = v;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void summarise(void)
 {
 	unsigned int i;
@@ -840,10 +767,7 @@ static const char *anchor_name(const struct figure *f)
 /* ---- Output ---- */
 
 struct run_info {
-	char date[32];
-	char kernel[65];
-	char thp[64];
-	long cpus;
+	struct host_info host;
 	struct fl_config defaults;
 	uint64_t features;
 	int features_err;
@@ -852,69 +776,10 @@ struct run_info {
 	double steal;	/* CPU seconds the hypervisor took meanwhile */
 };
 
-/*
- * The machine's busy and stolen CPU time so far, and our own, in seconds:
- * their difference over the run says how quiet the machine was.
- */
-struct cpu_times {
-	double busy, steal, self;
-};
-
-static void read_cpu_times(struct cpu_times *ct)
-{
-	unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-			   steal = 0;
-	double hz = (double)sysconf(_SC_CLK_TCK);
-	struct rusage ru;
-	FILE *fp;
-
-	memset(ct, 0, sizeof(*ct));
-	fp = fopen("/proc/stat", "r");
-	if (fp) {
-		if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys,
-			   &idle, &iowait, &irq, &softirq, &steal) == 8) {
-			ct->busy = (double)(user + nice + sys + irq + softirq) / hz;
-			ct->steal = (double)steal / hz;
-		}
-		fclose(fp);
-	}
-	if (!getrusage(RUSAGE_SELF, &ru))
-		ct->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void read_thp(char *buf, size_t len)
-{
-	FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-	char line[128], *l, *r;
-
-	snprintf(buf, len, "unknown");
-	if (!fp)
-		return;
-	if (fgets(line, sizeof(line), fp)) {
-		l = strchr(line, '[');
-		r = l ? strchr(l, ']') : NULL;
-		if (l && r) {
-			*r = 0;
-			snprintf(buf, len, "%s", l + 1);
-		}
-	}
-	fclose(fp);
-}
-
 static void gather_info(struct run_info *ri)
 {
-	struct utsname u;
-	time_t t = time(NULL);
-	struct tm tm;
-
 	memset(ri, 0, sizeof(*ri));
-	gmtime_r(&t, &tm);
-	strftime(ri->date, sizeof(ri->date), "%Y-%m-%d %H:%M UTC", &tm);
-	if (!uname(&u))
-		snprintf(ri->kernel, sizeof(ri->kernel), "%s", u.release);
-	read_thp(ri->thp, sizeof(ri->thp));
-	ri->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	read_host(&ri->host);
 	fl_config_init(&ri->defaults);
 	ri->features_err = fl_uffd_features(&ri->features);
 }
@@ -923,8 +788,8 @@ static void print_table(const struct run_info *ri)
 {
 	unsigned int i;
 
-	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING, ri->date,
-	       ri->kernel, ri->cpus, ri->thp);
+	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
+	       ri->host.date, ri->host.kernel, ri->host.cpus, ri->host.thp);
 	printf("rounds %u (median; %u warm-up), scatter %zu pages (%zu MiB) per run, "
 	       "seq %zu MiB per run\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
@@ -936,12 +801,7 @@ static void print_table(const struct run_info *ri)
 		printf("userfaultfd features: unknown (%s)\n", strerror(-ri->features_err));
 	else
 		printf("userfaultfd features: %#" PRIx64 "\n", ri->features);
-	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
-	       "CPU), hypervisor steal %.1f CPU-s\n",
-	       ri->elapsed, ri->foreign, 100 * ri->foreign / ri->elapsed, ri->steal);
-	if (ri->foreign > QUIET * ri->elapsed)
-		printf("WARNING: the machine was not quiet; these figures are noisier than "
-		       "usual\n");
+	print_quiet(ri->elapsed, ri->foreign, ri->steal);
 	printf("\n%-29s %10s %-8s  %21s %8s  %-29s %s\n", "figure", "median", "unit", "min .. max",
 	       "ratio", "anchor", "goal");
 	for (i = 0; i < nfigures; i++) {
@@ -997,22 +857,14 @@ static void print_table(const struct run_info *ri)
 	}
 }
 
-static void json_num(const char *key, double v, const char *sep)
-{
-	if (isnan(v))
-		printf("\"%s\": null%s", key, sep);
-	else
-		printf("\"%s\": %.6g%s", key, v, sep);
-}
-
 static void print_json(const struct run_info *ri)
 {
 	unsigned int i, j;
 
 	printf("{\n  \"bench\": \"faultline\", \"version\": \"%s\", \"date\": \"%s\",\n",
-	       FL_VERSION_STRING, ri->date);
-	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
-	       ri->thp);
+	       FL_VERSION_STRING, ri->host.date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->host.kernel,
+	       ri->host.cpus, ri->host.thp);
 	printf("  \"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
 	       ri->elapsed, ri->foreign, ri->steal);
 	printf("  \"rounds\": %u, \"warmup\": %u, \"scatter_pages\": %zu, \"seq_mib\": %zu,\n",
@@ -1088,20 +940,6 @@ static void usage(FILE *out)
 		opt.rounds, opt.warmup, opt.pages, opt.seq_mib, MAX_THREADS, opt.timeout);
 }
 
-static unsigned long parse_num(const char *s, const char *what, unsigned long lo, unsigned long hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "bench: bad %s '%s' (%lu..%lu)\n", what, s, lo, hi);
-		exit(2);
-	}
-	return v;
-}
-
 /* Comma-separated numbers into out[]; returns how many. */
 static unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
 			       unsigned long lo, unsigned long hi)
@@ -1159,7 +997,7 @@ static void parse_args(int argc, char **argv)
 	unsigned int i;
 	char *tok, *save = NULL, buf[64];
 
-	while ((c = getopt_long(argc, argv, "r:w:p:s:t:vh", longopts, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "r:w:p:s:t:vh", longopts, usage)) != -1) {
 		switch (c) {
 		case 'r':
 			opt.rounds = parse_num(optarg, "rounds", 1, MAX_ROUNDS);
@@ -1219,18 +1057,9 @@ static void parse_args(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "bench: unexpected argument '%s'\n", argv[optind]);
-		exit(2);
-	}
+	no_operands(argc, argv);
 }
 
 int main(int argc, char **argv)
@@ -1253,7 +1082,7 @@ int main(int argc, char **argv)
 	gather_info(&ri);
 	build_figures();
 
-	read_cpu_times(&ct0);
+	read_cpu_times(&ct0, false);
 	t0 = now_ns();
 	for (r = 0; r < opt.warmup + opt.rounds; r++) {
 		bool record = r >= opt.warmup;
@@ -1267,7 +1096,7 @@ int main(int argc, char **argv)
 			run_figure(&figures[r % 2 ? nfigures - 1 - i : i], record);
 	}
 	ri.elapsed = (double)(now_ns() - t0) / 1e9;
-	read_cpu_times(&ct1);
+	read_cpu_times(&ct1, false);
 	ri.foreign = (ct1.busy - ct0.busy) - (ct1.self - ct0.self);
 	if (ri.foreign < 0)
 		ri.foreign = 0;

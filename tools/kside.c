@@ -8,22 +8,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 
 struct ks_kernel ks_kern = {.vm_swappiness = -1, .cg_swappiness = -1, .page_cluster = -1};
 
@@ -591,46 +584,4 @@ int ks_wait(pid_t pid, int *status, unsigned int timeout, const char *what)
 	alarm(0);
 	cl.child = 0;
 	return err;
-}
-
-/* ---- Preheat ---- */
-
-static void *preheat_main(void *arg)
-{
-	size_t len = *(size_t *)arg, off;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_NOHUGEPAGE);
-	if (madvise(p, len, MADV_POPULATE_WRITE))
-		for (off = 0; off < len; off += 4096)
-			p[off] = 1;
-	munmap(p, len);
-	return NULL;
-}
-
-void ks_preheat(size_t len)
-{
-	pthread_t tid[64];
-	pthread_attr_t attr;
-	cpu_set_t allowed, one;
-	unsigned int n = 0, i;
-	int cpu;
-
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return;
-	for (cpu = 0; cpu < CPU_SETSIZE && n < 64; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		pthread_attr_init(&attr);
-		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
-		if (!pthread_create(&tid[n], &attr, preheat_main, &len))
-			n++;
-		pthread_attr_destroy(&attr);
-	}
-	for (i = 0; i < n; i++)
-		pthread_join(tid[i], NULL);
 }

@@ -105,11 +105,4 @@ pid_t ks_fork(void);
  */
 int ks_wait(pid_t pid, int *status, unsigned int timeout, const char *what);
 
-/*
- * Populate and free len bytes on every CPU, untimed: this virtual machine
- * hands memory left free for a couple of seconds back to the host, and the
- * next touch of it costs a host fault as well (BENCHMARKS.md, "Preheat").
- */
-void ks_preheat(size_t len);
-
 #endif

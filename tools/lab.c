@@ -29,6 +29,7 @@
  * the retried access after a handler served it).
  */
 #define _GNU_SOURCE
+#define TOOL "lab"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -1068,7 +1069,7 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		}
 		ooms = ks_oom_kills();
 	}
-	ks_preheat(rn->budget);
+	preheat(rn->budget);
 	if (!tty && !opt.json)
 		fprintf(stderr, "[%u/%u] %s | %s\n", idx, total, scen_defs[sc].name, sub->name);
 	pid = ks_fork();
@@ -1735,7 +1736,7 @@ static void parse_args(int argc, char **argv)
 
 	fmt(opt.dir, sizeof(opt.dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:b:t:s:w:p:d:o:jvh", lo, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "r:b:t:s:w:p:d:o:jvh", lo, usage)) != -1) {
 		switch (c) {
 		case 'r':
 			opt.region = parse_size(optarg);
@@ -1800,12 +1801,6 @@ static void parse_args(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
 		}
 	}
 	for (; optind < argc; optind++) {

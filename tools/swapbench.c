@@ -41,6 +41,7 @@
  * order), each with a fresh region that is freed before the next.
  */
 #define _GNU_SOURCE
+#define TOOL "swapbench"
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,12 +63,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,8 +89,6 @@
 #define IVL_NS 1000000000ull
 /* max/min over the 1-s intervals above which a figure is flagged. */
 #define UNSTABLE 1.5
-/* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
-#define QUIET 0.1
 
 /* ---- Configuration (see usage()) ---- */
 
@@ -237,7 +234,7 @@ struct dstat {
 };
 
 struct cpus {
-	double busy, steal, self;
+	struct cpu_times t;
 	double others; /* user-space processes other than this benchmark */
 };
 
@@ -435,31 +432,10 @@ static double others_cpu(void)
 	return sum;
 }
 
-/*
- * The machine's busy and stolen CPU time so far (/proc/stat), this process's
- * own, and the other processes' (others_cpu()), in seconds.
- */
+/* read_cpu_times(), and the other processes' CPU time (others_cpu()). */
 static void read_cpus(struct cpus *c, bool children)
 {
-	unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-			   steal = 0;
-	double hz = (double)sysconf(_SC_CLK_TCK);
-	char buf[512];
-	struct rusage ru;
-
-	memset(c, 0, sizeof(*c));
-	if (!ks_read_file("/proc/stat", buf, sizeof(buf)) &&
-	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
-		   &iowait, &irq, &softirq, &steal) == 8) {
-		c->busy = (double)(user + nice + sys + irq + softirq) / hz;
-		c->steal = (double)steal / hz;
-	}
-	if (!getrusage(RUSAGE_SELF, &ru))
-		c->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	if (children && !getrusage(RUSAGE_CHILDREN, &ru))
-		c->self += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	read_cpu_times(&c->t, children);
 	c->others = others_cpu();
 }
 
@@ -1388,7 +1364,7 @@ static void run_bare(struct subject *sub, unsigned int round)
 		phase_name(sub, 1 + i, what, sizeof(what));
 		/* What its slices may hold at once (see "Preheat"). */
 		if (opt.preheat)
-			ks_preheat(t * BARE_SLICE * PAGE);
+			preheat(t * BARE_SLICE * PAGE);
 		ks_watchdog(opt.timeout + (unsigned int)(opt.warmup + opt.seconds), what);
 		err = bare_setup(sub->delivery == FL_DELIVERY_SIGBUS, t, sub->error,
 				 sizeof(sub->error));
@@ -1491,7 +1467,7 @@ static void run_kernel(struct subject *sub, unsigned int round)
 		return;
 	}
 	if (opt.preheat)
-		ks_preheat(opt.budget);
+		preheat(opt.budget);
 	ooms = ks_oom_kills();
 	/* ks_fork(): no signal between fork() and recording the child for ks_cleanup(). */
 	pid = ks_fork();
@@ -1556,7 +1532,7 @@ static void run_faultline(struct subject *sub, unsigned int round)
 	cfg.delivery = sub->delivery;
 	cfg.policy = sub->policy;
 	if (opt.preheat)
-		ks_preheat(opt.budget);
+		preheat(opt.budget);
 	fmt(what, sizeof(what), "%s (fl_space_create)", sub->name);
 	ks_watchdog(opt.timeout, what);
 	err = fl_space_create(&cfg, &sp);
@@ -1724,13 +1700,6 @@ static void run_subject(struct subject *sub, unsigned int round)
 	progress(sub, round);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, unsigned int n)
 {
 	if (!n)
@@ -1885,30 +1854,12 @@ static const char *verdict(double r, double goal, const char *yes, const char *n
 /* ---- Output ---- */
 
 struct run_info {
-	char date[32];
-	char kernel[65];
-	char thp[64];
+	struct host_info host;
 	char load0[64], load1[64];
-	long cpus;
 	struct fl_config defaults;
 	double elapsed, foreign, steal;
 	struct dstat d0, d1;
 };
-
-static void read_thp(char *buf, size_t len)
-{
-	char line[128], *l, *r;
-
-	fmt(buf, len, "unknown");
-	if (ks_read_file("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)))
-		return;
-	l = strchr(line, '[');
-	r = l ? strchr(l, ']') : NULL;
-	if (l && r) {
-		*r = 0;
-		fmt(buf, len, "%s", l + 1);
-	}
-}
 
 static void read_load(char *buf, size_t len)
 {
@@ -1929,18 +1880,9 @@ static void read_load(char *buf, size_t len)
 
 static void gather_info(struct run_info *ri)
 {
-	struct utsname u;
-	time_t t = time(NULL);
-	struct tm tm;
-
 	memset(ri, 0, sizeof(*ri));
-	gmtime_r(&t, &tm);
-	strftime(ri->date, sizeof(ri->date), "%Y-%m-%d %H:%M UTC", &tm);
-	if (!uname(&u))
-		fmt(ri->kernel, sizeof(ri->kernel), "%s", u.release);
-	read_thp(ri->thp, sizeof(ri->thp));
+	read_host(&ri->host);
 	read_load(ri->load0, sizeof(ri->load0));
-	ri->cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	fl_config_init(&ri->defaults);
 }
 
@@ -1961,7 +1903,7 @@ static void print_header(const struct run_info *ri)
 
 	list_uint(tl, sizeof(tl), opt.threads, opt.nthreads);
 	printf("faultline swapbench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
-	       ri->date, ri->kernel, ri->cpus, ri->thp);
+	       ri->host.date, ri->host.kernel, ri->host.cpus, ri->host.thp);
 	printf("region %zu MiB (%zu pages) filled page by page under a budget of %zu MiB, then "
 	       "random 4 KiB reads%s\n",
 	       opt.region >> 20, opt.region / PAGE, opt.budget >> 20,
@@ -2005,12 +1947,7 @@ static void print_header(const struct run_info *ri)
 			printf("WARNING: other swap was on: %s\n", ks_kern.other_swaps);
 	}
 	printf("load average at start %s, at end %s\n", ri->load0, ri->load1);
-	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
-	       "CPU), hypervisor steal %.1f CPU-s\n",
-	       ri->elapsed, ri->foreign, 100 * ri->foreign / ri->elapsed, ri->steal);
-	if (ri->foreign > QUIET * ri->elapsed)
-		printf("WARNING: the machine was not quiet; these figures are noisier than "
-		       "usual\n");
+	print_quiet(ri->elapsed, ri->foreign, ri->steal);
 }
 
 static void print_unstable(double lo, double hi, const char *what)
@@ -2419,14 +2356,6 @@ static const char *jverdict(double r, double goal, const char *yes, const char *
 	return isnan(r) ? "null" : verdict(r, goal, yes, no);
 }
 
-static void json_num(const char *key, double v, const char *sep)
-{
-	if (isnan(v) || isinf(v))
-		printf("\"%s\": null%s", key, sep);
-	else
-		printf("\"%s\": %.6g%s", key, v, sep);
-}
-
 static void print_json(const struct run_info *ri)
 {
 	int kd = subject_index(K_DEVICE), kk = subject_index(K_KERNEL);
@@ -2437,9 +2366,9 @@ static void print_json(const struct run_info *ri)
 	char name[64];
 
 	printf("{\n  \"bench\": \"faultline-swap\", \"version\": \"%s\", \"date\": \"%s\",\n",
-	       FL_VERSION_STRING, ri->date);
-	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->kernel, ri->cpus,
-	       ri->thp);
+	       FL_VERSION_STRING, ri->host.date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->host.kernel,
+	       ri->host.cpus, ri->host.thp);
 	printf("  \"region_bytes\": %zu, \"budget_bytes\": %zu, \"seconds\": %g, "
 	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ", \"sequential\": %s,\n",
 	       opt.region, opt.budget, opt.seconds, opt.warmup, opt.rounds, opt.seed,
@@ -2621,20 +2550,6 @@ static void usage(FILE *out)
 		MAX_THREADS, opt.timeout);
 }
 
-static unsigned long parse_num(const char *s, const char *what, unsigned long lo, unsigned long hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "swapbench: bad %s '%s' (%lu..%lu)\n", what, s, lo, hi);
-		exit(2);
-	}
-	return v;
-}
-
 static double parse_secs(const char *s, const char *what, double lo)
 {
 	char *end;
@@ -2793,7 +2708,7 @@ static void parse_args(int argc, char **argv)
 	unsigned int i;
 	const char *tmp;
 
-	while ((c = getopt_long(argc, argv, "r:b:s:w:t:p:d:vh", longopts, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "r:b:s:w:t:p:d:vh", longopts, usage)) != -1) {
 		switch (c) {
 		case 'r':
 			opt.region = parse_size(optarg, "region");
@@ -2866,18 +2781,9 @@ static void parse_args(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "swapbench: unexpected argument '%s'\n", argv[optind]);
-		exit(2);
-	}
+	no_operands(argc, argv);
 	if (opt.budget < 64 * PAGE || opt.budget >= opt.region) {
 		fprintf(stderr, "swapbench: the budget must be at least 256 KiB and smaller than "
 				"the region\n");
@@ -2974,7 +2880,7 @@ int main(int argc, char **argv)
 	read_cpus(&c1, true);
 	read_disk(&ri.d1);
 	ri.foreign = foreign_of(&c0, &c1);
-	ri.steal = c1.steal - c0.steal;
+	ri.steal = c1.t.steal - c0.t.steal;
 	read_load(ri.load1, sizeof(ri.load1));
 	fprintf(stderr, "swapbench: %.1f s\n", ri.elapsed);
 

@@ -1,19 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the benchmark tools: the monotonic clock, sleeps,
- * a seeded generator, and a bare userfaultfd.  Header-only (static inline).
+ * a seeded generator, a bare userfaultfd, the preheat, option parsing, and
+ * what the reports say of the machine.  Header-only (static inline).
+ *
+ * Define TOOL, the program's name in its messages ("bench"), and
+ * _GNU_SOURCE before any include.
  */
 #ifndef FL_TOOLBOX_H
 #define FL_TOOLBOX_H
 
+#ifndef TOOL
+#error "define TOOL, the name the messages start with, before including toolbox.h"
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <linux/userfaultfd.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
+#define QUIET 0.1
 
 static inline uint64_t now_ns(void)
 {
@@ -81,6 +107,221 @@ static inline int uffd_open(void)
 		fd = -errno;
 	close(dev);
 	return fd;
+}
+
+/* For qsort(): ascending doubles. */
+static inline int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ---- Preheat ---- */
+
+/*
+ * Populate and free len bytes, untimed, once on every CPU we may run on.  On
+ * a virtual machine with free page reporting (virtio-balloon), memory that
+ * stayed free for a couple of seconds has been handed back to the host, and
+ * the guest's next touch of it takes a host fault as well: several
+ * microseconds a page, which would land on whichever run came first after a
+ * long one.  Freed pages stay on the freeing CPU's lists for a while, and
+ * which CPU a run allocates on (the application thread's, or a handler
+ * thread's for UFFDIO_COPY) is not ours to know.  See BENCHMARKS.md,
+ * "Preheat".
+ */
+static inline void *preheat_main(void *arg)
+{
+	size_t len = *(size_t *)arg, off;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	if (madvise(p, len, MADV_POPULATE_WRITE))
+		for (off = 0; off < len; off += 4096)
+			p[off] = 1;
+	munmap(p, len);
+	return NULL;
+}
+
+static inline void preheat(size_t len)
+{
+	pthread_t tid[64];
+	pthread_attr_t attr;
+	cpu_set_t allowed, one;
+	unsigned int n = 0, i;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < 64; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		if (!pthread_create(&tid[n], &attr, preheat_main, &len))
+			n++;
+		pthread_attr_destroy(&attr);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* ---- Options ---- */
+
+/*
+ * getopt_long() with -h and the errors handled: -h prints usage on stdout
+ * and exits 0; an unknown option or a missing argument (getopt has said
+ * which) prints it on stderr and exits 2.  Return: the next option, or -1.
+ */
+static inline int next_option(int argc, char **argv, const char *shortopts,
+			      const struct option *longopts, void (*usage)(FILE *))
+{
+	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+
+	if (c == 'h') {
+		usage(stdout);
+		exit(0);
+	}
+	if (c == '?') {
+		usage(stderr);
+		exit(2);
+	}
+	return c;
+}
+
+/* After the options, for a tool that takes no operands: one is an error (exit 2). */
+static inline void no_operands(int argc, char **argv)
+{
+	if (optind < argc) {
+		fprintf(stderr, TOOL ": unexpected argument '%s'\n", argv[optind]);
+		exit(2);
+	}
+}
+
+/* A decimal number in [lo, hi], else a message and exit 2. */
+static inline unsigned long parse_num(const char *s, const char *what, unsigned long lo,
+				      unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, TOOL ": bad %s '%s' (%lu..%lu)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+/* ---- The machine, for the reports ---- */
+
+/* What a report's first line says of the machine. */
+struct host_info {
+	char date[32]; /* of the start, UTC */
+	char kernel[65];
+	char thp[64]; /* transparent_hugepage/enabled: the one in brackets */
+	long cpus;
+};
+
+static inline void read_thp(char *buf, size_t len)
+{
+	FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128], *l, *r;
+
+	snprintf(buf, len, "unknown");
+	if (!fp)
+		return;
+	if (fgets(line, sizeof(line), fp)) {
+		l = strchr(line, '[');
+		r = l ? strchr(l, ']') : NULL;
+		if (l && r) {
+			*r = 0;
+			snprintf(buf, len, "%s", l + 1);
+		}
+	}
+	fclose(fp);
+}
+
+static inline void read_host(struct host_info *h)
+{
+	struct utsname u;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	memset(h, 0, sizeof(*h));
+	gmtime_r(&t, &tm);
+	strftime(h->date, sizeof(h->date), "%Y-%m-%d %H:%M UTC", &tm);
+	if (!uname(&u))
+		snprintf(h->kernel, sizeof(h->kernel), "%s", u.release);
+	read_thp(h->thp, sizeof(h->thp));
+	h->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/*
+ * The machine's busy and stolen CPU time so far (/proc/stat), and this
+ * process's own (with its waited-for children's if children), in seconds:
+ * their differences over a run say how quiet the machine was.
+ */
+struct cpu_times {
+	double busy, steal, self;
+};
+
+static inline double rusage_secs(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+	       (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+static inline void read_cpu_times(struct cpu_times *ct, bool children)
+{
+	unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+			   steal = 0;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	struct rusage ru;
+	FILE *fp;
+
+	memset(ct, 0, sizeof(*ct));
+	fp = fopen("/proc/stat", "r");
+	if (fp) {
+		if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys,
+			   &idle, &iowait, &irq, &softirq, &steal) == 8) {
+			ct->busy = (double)(user + nice + sys + irq + softirq) / hz;
+			ct->steal = (double)steal / hz;
+		}
+		fclose(fp);
+	}
+	if (!getrusage(RUSAGE_SELF, &ru))
+		ct->self = rusage_secs(&ru);
+	if (children && !getrusage(RUSAGE_CHILDREN, &ru))
+		ct->self += rusage_secs(&ru);
+}
+
+/*
+ * The report's line on how long the measurement took and how busy the rest
+ * of the machine was meanwhile (CPU seconds), and a warning above QUIET.
+ */
+static inline void print_quiet(double elapsed, double foreign, double steal)
+{
+	printf("measured in %.1f s; meanwhile other processes used %.1f CPU-s (%.0f%% of one "
+	       "CPU), hypervisor steal %.1f CPU-s\n",
+	       elapsed, foreign, 100 * foreign / elapsed, steal);
+	if (foreign > QUIET * elapsed)
+		printf("WARNING: the machine was not quiet; these figures are noisier than "
+		       "usual\n");
+}
+
+/* "key": v and sep; JSON has no NaN or infinity: null. */
+static inline void json_num(const char *key, double v, const char *sep)
+{
+	if (isnan(v) || isinf(v))
+		printf("\"%s\": null%s", key, sep);
+	else
+		printf("\"%s\": %.6g%s", key, v, sep);
 }
 
 #endif
