@@ -171,7 +171,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")       \
 	X(parked, FL_COUNTER, "faults parked on a page under I/O")                           \
 	X(parked_ns, FL_NSEC, "total time faults spent parked")                              \
-	X(retries_completion, FL_COUNTER, "retries run by the completion thread itself")     \
+	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")  \
 	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken") \
 	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                    \
 	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")            \

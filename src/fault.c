@@ -667,8 +667,9 @@ int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags
 			      t0);
 	if (ret & VM_FAULT_PARKED)
 		return VM_FAULT_PARKED;
-	if (ret & VM_FAULT_RETRY) /* dropped mmap_lock (bail's second step) */
-		return fault_retry_mmap(sp, addr, flags | FAULT_FLAG_TRIED, t0);
+	/* Only a fault under a VMA lock retries (bail's second step is a
+	 * park with mmap_lock dropped, above). */
+	FL_BUG_ON(ret & VM_FAULT_RETRY);
 	if (!(ret & VM_FAULT_COMPLETED))
 		mmap_read_unlock(sp);
 	return ret;

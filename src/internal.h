@@ -22,8 +22,11 @@
  *                                    with mmap_lock held for write)
  *
  * A fault holds exactly one of: its VMA's read lock, or mmap_lock for read.
- * No code path holds a faultline lock while it touches region memory, so a
- * thread that faults (sigbus delivery) never holds one of ours.
+ * At I/O completion (the completion thread, or a handler thread completing
+ * its own read, which under hold still holds its fault's VMA read lock)
+ * mmap_lock is only ever trylocked, for another fault's retry: it never
+ * waits, so it cannot wait against the order above.  No code path holds a faultline lock while it
+ * touches region memory, so a thread that faults (sigbus delivery) never holds one of ours.
  */
 #ifndef FL_INTERNAL_H
 #define FL_INTERNAL_H
@@ -463,10 +466,11 @@ struct frame {
 };
 
 /*
- * A fault that waits for a frame.  Thread delivery: a continuation, run by
- * the completion (installs under a held VMA lock) or queued to the handler
- * threads (retries that need mmap_lock).  Sigbus delivery: on the faulting
- * thread's stack, which sleeps on `done`.
+ * A fault that waits for a frame.  Thread delivery: a continuation, run at
+ * the read's completion (installs under a held VMA lock; retries under
+ * mmap_lock if a trylock gets it), or queued to the handler threads (a retry
+ * that found mmap_lock taken).  Sigbus delivery: on the faulting thread's
+ * stack, which sleeps on `done`.
  */
 enum cont_action {
 	CONT_INSTALL,	 /* hold: the VMA read lock is still held: install */

@@ -161,59 +161,53 @@ static void retry_enqueue(struct fl_space *sp, struct waiter *w)
 }
 
 /*
- * Queue the rest of w's fault as a retry under mmap_lock to the handler
- * threads (thread delivery, on the completion thread, which must not wait
- * for mmap_lock, and found it taken).
- * Return: false if there was no memory (the caller runs it inline).
- */
-static bool requeue_retry(struct waiter *w)
-{
-	struct waiter *n = malloc(sizeof(*n));
-
-	if (!n)
-		return false;
-	*n = *w;
-	n->action = CONT_RETRY_MMAP;
-	n->pinned = false;
-	retry_enqueue(w->sp, n);
-	return true;
-}
-
-/*
- * The rest of w's fault as a retry under mmap_lock.  On the completion
- * thread (async) it runs there if mmap_lock is free at once, as a faulting
- * thread's retry would find it; if not, it is queued to the handler
- * threads, which may wait for the lock.
+ * The rest of w's fault as a retry under mmap_lock.  At I/O completion
+ * (spare: the continuation's own heap waiter, not yet freed) it never waits
+ * for mmap_lock: it runs if a trylock gets the lock, as a faulting thread's
+ * retry would find it free; if not, spare is queued to the handler threads,
+ * which may wait (no allocation, so this cannot fail).  Otherwise (spare
+ * NULL: a handler thread, or the faulting thread in sigbus delivery) it
+ * takes the lock.
+ * Context: no faultline lock held, except possibly the VMA read lock of
+ * another fault (a handler thread completing its own read under hold): so
+ * only the trylock at completion.  On return *spare is NULL if it was queued.
  * Return: as fault_retry_mmap(); VM_FAULT_PARKED if queued.
  */
-static int retry_under_mmap(struct waiter *w, bool async)
+static int retry_under_mmap(struct waiter *w, struct waiter **spare)
 {
+	struct fl_space *sp = w->sp;
 	unsigned int flags = w->flags | FAULT_FLAG_TRIED;
+	struct waiter *n;
 	int ret;
 
-	if (async) {
-		ret = fault_retry_mmap(w->sp, w->addr, flags | FAULT_FLAG_NOWAIT, w->t0);
-		if (!(ret & VM_FAULT_LOCKBUSY)) {
-			count_event(w->sp, retries_completion);
-			return ret;
-		}
-		if (requeue_retry(w)) {
-			count_event(w->sp, retries_queued);
-			return VM_FAULT_PARKED;
-		}
+	if (!*spare)
+		return fault_retry_mmap(sp, w->addr, flags, w->t0);
+	ret = fault_retry_mmap(sp, w->addr, flags | FAULT_FLAG_NOWAIT, w->t0);
+	if (!(ret & VM_FAULT_LOCKBUSY)) {
+		count_event(sp, retries_completion);
+		return ret;
 	}
-	return fault_retry_mmap(w->sp, w->addr, flags, w->t0);
+	n = *spare;
+	*spare = NULL;
+	*n = *w;
+	n->action = CONT_RETRY_MMAP;
+	n->pinned = false;	 /* the caller keeps (and drops) the pin */
+	n->t_park = fl_now_ns(); /* waiting for a handler: parked still */
+	retry_enqueue(sp, n);
+	count_event(sp, retries_queued);
+	return VM_FAULT_PARKED;
 }
 
 /*
  * Finish w's fault under vma's read lock (handed over under hold, taken
  * again under drop-vma); NULL means that lock could not be had.  A retry
- * then runs under mmap_lock: queued to the handler threads from the
- * completion thread (async), inline otherwise.
+ * then runs under mmap_lock (retry_under_mmap(): at completion, only if the
+ * lock is free, else queued to the handler threads).
+ * Context: as cont_run(); vma read-locked if not NULL.
  * Return: handle_mm_fault()'s result, VM_FAULT_PARKED if someone else now
  * owns the fault (parked again, or queued).
  */
-static int finish_under_vma(struct waiter *w, struct vma *vma, bool async)
+static int finish_under_vma(struct waiter *w, struct vma *vma, struct waiter **spare)
 {
 	struct fl_space *sp = w->sp;
 	int ret;
@@ -230,29 +224,29 @@ static int finish_under_vma(struct waiter *w, struct vma *vma, bool async)
 		}
 	}
 	count_vm_vma_lock_event(sp, vma_lock_retry);
-	return retry_under_mmap(w, async);
+	return retry_under_mmap(w, spare);
 }
 
 /*
  * Run a continuation: the rest of a fault that waited for its frame.
  * Context: no faultline lock held, except the VMA read lock a CONT_INSTALL
  * continuation was handed.  Never sleeps on I/O: a fault that must wait
- * again parks again.  Runs on the completion thread (never waiting for a
- * lock there: the VMA lock and mmap_lock are only tried, and a retry that
- * finds mmap_lock taken is queued to the handler threads), on a handler
- * thread (queued retries, and the completions of its own synchronous read),
- * or on the faulting thread (sigbus delivery).
+ * again parks again.  At I/O completion (the completion thread, or a
+ * handler thread completing its own synchronous read) it never waits for a
+ * lock: the VMA lock and mmap_lock are only tried, and a retry that finds
+ * mmap_lock taken is queued to the handler threads.  Also runs on a handler
+ * thread (queued retries) and on the faulting thread (sigbus delivery).
  */
 void cont_run(struct waiter *wp)
 {
-	/* The waiter is done with: keep a copy, free the original. */
+	/* Work on a copy; the original is kept for a queued retry, else freed. */
 	struct waiter copy = *wp, *w = &copy;
 	struct fl_space *sp = w->sp;
 	struct frame *f = w->frame;
-	bool async = !w->on_stack && in_completion;
+	struct waiter *spare = !wp->on_stack && in_completion ? wp : NULL;
 	int ret;
 
-	if (!wp->on_stack)
+	if (!wp->on_stack && !spare)
 		free(wp);
 	w->flags |= FAULT_FLAG_CONT; /* its major or minor fault is counted */
 	if (w->t_park) {
@@ -277,18 +271,19 @@ void cont_run(struct waiter *wp)
 		/* hold: the fault kept its VMA lock; finish it under that. */
 		if (!w->on_stack)
 			vma_adopt(w->vma);
-		ret = finish_under_vma(w, w->vma, async);
+		ret = finish_under_vma(w, w->vma, &spare);
 		break;
 	case CONT_RETRY_VMA:
 		/* drop-vma: if the page is up to date, take the VMA lock again
 		 * and finish without a retry. */
-		ret = finish_under_vma(w, lock_vma_under_rcu(sp, w->addr), async);
+		ret = finish_under_vma(w, lock_vma_under_rcu(sp, w->addr), &spare);
 		break;
 	case CONT_RETRY_MMAP:
 	default:
-		ret = retry_under_mmap(w, async);
+		ret = retry_under_mmap(w, &spare);
 		break;
 	}
+	free(spare); /* unless it was queued */
 	if (!(ret & VM_FAULT_PARKED))
 		fault_done(sp, w->addr, w->flags, ret, w->t0);
 	if (w->pinned)
@@ -479,6 +474,7 @@ struct write_batch *batch_get(struct fl_space *sp)
 void batch_put(struct fl_space *sp, struct write_batch *b)
 {
 	pthread_mutex_lock(&sp->batch_lock);
+	FL_BUG_ON(!sp->batches_out); /* given back twice */
 	b->next_free = sp->batch_free;
 	sp->batch_free = b;
 	if (!--sp->batches_out)
@@ -655,8 +651,10 @@ int swap_init(struct fl_space *sp)
 	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (sp->mem_fd < 0)
 		return -errno;
+	/* In flight at most: one I/O per frame, one per batch. */
 	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
-				 (uint64_t)sp->cfg.swap_delay_us * 1000);
+				 (uint64_t)sp->cfg.swap_delay_us * 1000,
+				 (unsigned int)MIN(sp->nr_frames + WRITE_BATCHES, 1u << 20));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));

@@ -164,10 +164,11 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 {
-	return swapdev_open_delay(d, path, depth, 0);
+	return swapdev_open_delay(d, path, depth, 0, 0);
 }
 
-int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns)
+int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
+		       unsigned int max_inflight)
 {
 	struct stat st;
 	int ret;
@@ -224,12 +225,15 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 			goto fail;
 	}
 	/*
-	 * Completions: room for every I/O that can be in flight (one per frame,
-	 * plus the stop sentinel), so that none is ever dropped and a submit
-	 * never meets a full completion queue.
+	 * Completions: room for every I/O that can be in flight (the caller's
+	 * max_inflight, plus the stop sentinel), so that a submit never meets
+	 * a full completion queue; up to io_uring's limit of 65536, beyond
+	 * which (a huge swap_frames) the kernel keeps the overflow
+	 * (IORING_FEAT_NODROP) and a submit waits for the reaper to drain it.
 	 */
+	unsigned int cq = MAX(8192u, 2 * MAX(depth, max_inflight ? max_inflight + 1 : 4096u));
 	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE,
-					 .cq_entries = MAX(8192u, 2 * depth)};
+					 .cq_entries = MIN(cq, 65536u)};
 	d->depth = depth;
 	ret = io_uring_queue_init_params(depth, &d->ring, &params);
 	if (ret)

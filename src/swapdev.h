@@ -80,8 +80,13 @@ struct swap_dev {
 };
 
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
-/* The same, emulating a slower device: no I/O completes before delay_ns. */
-int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns);
+/*
+ * The same, emulating a slower device: no I/O completes before delay_ns
+ * (0: none); max_inflight: the most I/Os the caller can have in flight at
+ * once (0: 4096), which sizes the completion queue.
+ */
+int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
+		       unsigned int max_inflight);
 void swapdev_close(struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many. */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);

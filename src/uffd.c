@@ -267,10 +267,12 @@ int uffd_start_handlers(struct fl_space *sp)
 	if (!sp->handlers)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < sp->cfg.handlers; i++) {
+		char name[16];
 		int ret = pthread_create(&sp->handlers[i], NULL, handler_main, sp);
 		if (ret)
 			return -ret;
-		pthread_setname_np(sp->handlers[i], "fl-handler");
+		snprintf(name, sizeof(name), "fl-handler/%u", i % 1000);
+		pthread_setname_np(sp->handlers[i], name);
 		sp->nr_handlers++;
 	}
 	return 0;

@@ -18,7 +18,8 @@
  *   fault (timed from the application) takes at least the delay, and so does
  *   the slowest fault faultline itself measured; then the space is destroyed
  *   with delayed writes in flight;
- * - retries on the completion thread (thread delivery, drop): readers fault
+ * - retries on the completion thread (thread delivery; mmap, bail, drop: the
+ *   policies that retry under mmap_lock after a read): readers fault
  *   on swapped-out pages (1 ms reads) while another thread keeps changing the
  *   protection of a second VMA (mmap_lock held for write, again and again):
  *   the completion thread runs a retry itself when mmap_lock is free and
@@ -158,7 +159,7 @@ static void test_device(uint64_t seed)
 	int ret;
 
 	CHECK(posix_memalign((void **)&bufs, PG, NBURST * PG) == 0, "memalign");
-	ret = swapdev_open_delay(&d, NULL, 256, DELAY_NS);
+	ret = swapdev_open_delay(&d, NULL, 256, DELAY_NS, 0);
 	CHECK(ret == 0, "swapdev_open_delay: %s", strerror(-ret));
 	CHECK(swap_slots_alloc(&d, NBURST, slots) == NBURST, "alloc");
 
@@ -445,7 +446,7 @@ static void *rc_writer_main(void *arg)
 	return NULL;
 }
 
-static void test_retry_contended(uint64_t seed)
+static void test_retry_contended(int policy, uint64_t seed)
 {
 	struct fl_config cfg;
 	struct fl_space *sp;
@@ -455,7 +456,7 @@ static void test_retry_contended(uint64_t seed)
 
 	fl_config_init(&cfg);
 	cfg.delivery = FL_DELIVERY_THREAD;
-	cfg.policy = FL_POLICY_DROP;
+	cfg.policy = policy;
 	cfg.swap_delay_us = 1000;
 	cfg.mem_limit = LIMIT_PAGES * PG;
 	sp = t_space_create_cfg(&cfg);
@@ -471,7 +472,7 @@ static void test_retry_contended(uint64_t seed)
 
 	/* Rounds until both kinds of retry were seen (one is almost always
 	 * enough): page everything out, read it back under the writer. */
-	for (round = 0; round < 20; round++) {
+	for (round = 1; round <= 20; round++) {
 		pthread_t w, t[RC_READERS];
 		struct rc_reader rd[RC_READERS];
 
@@ -495,10 +496,11 @@ static void test_retry_contended(uint64_t seed)
 		    st.retries_completion > before.retries_completion)
 			break;
 	}
-	printf("retries under a busy mmap_lock: %d rounds, %lu protection flips; "
-	       "%" PRIu64 " retries on the completion thread, %" PRIu64 " left to handlers, "
+	round = MIN(round, 20);
+	printf("%s, retries under a busy mmap_lock: %d rounds, %lu protection flips; "
+	       "%" PRIu64 " retries at completion, %" PRIu64 " left to handlers, "
 	       "%" PRIu64 " swap-ins\n",
-	       round + 1, atomic_load(&ctl.flips),
+	       fl_policy_name(policy), round, atomic_load(&ctl.flips),
 	       st.retries_completion - before.retries_completion,
 	       st.retries_queued - before.retries_queued, st.swap_ins - before.swap_ins);
 	CHECK(st.retries_completion > before.retries_completion,
@@ -520,6 +522,8 @@ int main(int argc, char **argv)
 	test_device(seed);
 	test_space(FL_DELIVERY_THREAD, &rng, seed);
 	test_space(FL_DELIVERY_SIGBUS, &rng, seed);
-	test_retry_contended(seed);
+	test_retry_contended(FL_POLICY_MMAP, seed);
+	test_retry_contended(FL_POLICY_BAIL, seed);
+	test_retry_contended(FL_POLICY_DROP, seed);
 	return T_EXIT_PASS;
 }
