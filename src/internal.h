@@ -11,7 +11,8 @@
  *                                    mmap_lock held for write; for read by
  *                                    faults with a trylock, never sleeping)
  *       chunk->ptl                  (per page-table chunk: the split PTL;
- *                                    several only in address order)
+ *                                    several only in address order, or
+ *                                    by trylock: reclaim's zap batch)
  *       sp->chunk_alloc_lock        (page-table chunk allocator; taken with
  *                                    a VMA lock or mmap_lock, never under a
  *                                    ptl)
@@ -647,6 +648,7 @@ struct fl_space {
 	struct cds_list_head lru;
 	struct cds_list_head *hand;
 	pthread_mutex_t reclaim_lock; /* one evictor at a time */
+	struct zap_batch *zap;	      /* reclaim_lock: evictions awaiting their zap */
 	struct fl_worker kswapd;      /* the background reclaimer */
 
 	pthread_t *handlers;

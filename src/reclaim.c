@@ -20,9 +20,10 @@
  *   dirty victims are write-protected (one ioctl per run) so a store traps,
  *   copied into frames, checked for all-zero (dropped without I/O), given
  *   slots (consecutive: sequential write-out), zapped (MADV_DONTNEED, every
- *   run in one process_madvise call: one TLB shootdown per batch), and
- *   written asynchronously; clean victims (installed from a valid
- *   swap copy, write-protected since) are zapped without a write.
+ *   run of up to four chunks' batches in one process_madvise call: one TLB
+ *   shootdown for them all, see struct zap_batch), and written
+ *   asynchronously; clean victims (installed from a valid swap copy,
+ *   write-protected since) are zapped without a write.
  * A fault that meets the page before its write finishes finds it in the
  * swap cache (its frame) and needs no I/O.
  *
@@ -148,29 +149,38 @@ static int run_zap(struct fl_space *sp, unsigned long s, unsigned long e, bool u
  * flushes the TLB once per call instead of once per range.) */
 static _Atomic int pm_dontneed;
 
+/* Append the runs of set bits of mask (pages from base) to iov[*nr..]. */
+static void add_runs(struct iovec *iov, size_t *nr, size_t *total, uint64_t mask,
+		     unsigned long base)
+{
+	while (mask) {
+		int s = __builtin_ctzll(mask);
+		uint64_t rest = ~(mask >> s);
+		int n = rest ? __builtin_ctzll(rest) : 64 - s;
+		iov[(*nr)++] = (struct iovec){(void *)(base + (unsigned long)s * PAGE_SIZE),
+					      (size_t)n * PAGE_SIZE};
+		*total += (size_t)n * PAGE_SIZE;
+		mask &= n + s >= 64 ? 0 : ~0ULL << (s + n);
+	}
+}
+
 /*
- * Zap the runs of set bits of mask (pages from base), MADV_DONTNEED: all the
- * runs in one process_madvise() call where the kernel takes it, so that the
- * TLB shootdown (an IPI to every other CPU running the space's threads) is
- * paid once per batch, not once per run; one madvise() per run otherwise.
+ * Zap the ranges iov[0..nr) (total bytes), MADV_DONTNEED: all in one
+ * process_madvise() call where the kernel takes it, so that the TLB
+ * shootdown (an IPI to every other CPU running the space's threads) is paid
+ * once per batch, not once per run; one madvise() per range otherwise.
  * Return: 0 or a negative errno.  Async-signal-safe (direct reclaim).
  */
-static int zap_runs(struct fl_space *sp, uint64_t mask, unsigned long base)
+static int zap_iov(struct fl_space *sp, const struct iovec *iov, size_t nr, size_t total)
 {
-	struct iovec iov[BATCH / 2 + 1];
-	size_t nr = 0, total = 0;
-	uint64_t m = mask;
-
-	if (atomic_load_explicit(&pm_dontneed, memory_order_relaxed) < 0)
-		return for_each_run(mask, base, run_zap, sp, false);
-	while (m) {
-		int s = __builtin_ctzll(m);
-		uint64_t rest = ~(m >> s);
-		int n = rest ? __builtin_ctzll(rest) : 64 - s;
-		iov[nr++] = (struct iovec){(void *)(base + (unsigned long)s * PAGE_SIZE),
-					   (size_t)n * PAGE_SIZE};
-		total += (size_t)n * PAGE_SIZE;
-		m &= n + s >= 64 ? 0 : ~0ULL << (s + n);
+	if (atomic_load_explicit(&pm_dontneed, memory_order_relaxed) < 0) {
+		for (size_t i = 0; i < nr; i++) {
+			unsigned long s = (unsigned long)iov[i].iov_base;
+			int ret = run_zap(sp, s, s + iov[i].iov_len, false);
+			if (ret)
+				return ret;
+		}
+		return 0;
 	}
 	if (nr == 1)
 		return run_zap(sp, (unsigned long)iov[0].iov_base,
@@ -249,21 +259,129 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 }
 
 /*
- * Evict the victims (bit i: page base + i) of chunk c inside vma.
- * Context: vma read-locked; no ptl held.  Return: pages freed (present pages
- * zapped, swap-cache frames dropped).
+ * Evictions waiting for their zap (sp->zap, under reclaim_lock: one evictor
+ * at a time).  The victims of up to ZAP_CHUNKS chunks are zapped in one
+ * call, so one TLB shootdown serves them all (under random access a chunk
+ * has few victims).  Each entry keeps what evict_chunk() holds for it until
+ * its zap is done: its chunk's ptl (a fault on a victim waits, as for one
+ * chunk), its VMA's read lock (the layout cannot change) and an RCU
+ * read-side section (the chunk stays).  The first ptl of a batch is taken
+ * with pt_lock(), the others only with a trylock: a chunk whose ptl is taken
+ * flushes the batch first.  So no ptl is ever waited for with another held.
+ */
+#define ZAP_CHUNKS 4
+
+struct zap_entry {
+	struct pt_chunk *c;
+	struct vma *vma;
+	uint64_t clean, dirty, zero; /* the victims, by kind */
+	struct frame *fr[BATCH];     /* dirty: the copies to write */
+};
+
+struct zap_batch {
+	unsigned int n, pages;
+	struct zap_entry e[ZAP_CHUNKS];
+	struct iovec iov[ZAP_CHUNKS * (BATCH / 2 + 1)]; /* the runs, for the zap */
+};
+
+/*
+ * The end of an eviction, after its zap: swap entries (clean), nothing
+ * (zero) or frames under write-back (dirty) where the pages were; the ptl
+ * is released and the writes go out.
+ * Context: e's ptl held (released here); reclaim_lock.
+ */
+static void evict_finish(struct fl_space *sp, struct zap_entry *e)
+{
+	struct pt_chunk *c = e->c;
+	unsigned long base = c->base;
+	uint64_t zap = e->clean | e->dirty | e->zero;
+
+	for (unsigned int i = 0; i < BATCH; i++) {
+		uint64_t bit = 1ULL << i;
+		if (!(zap & bit))
+			continue;
+		uint64_t pte = READ_ONCE(c->pte[i]);
+		uint64_t stamp = mk_stamp(atomic_fetch_add(&sp->evictions, 1));
+		if (e->clean & bit) {
+			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, stamp, pte_value(pte)));
+			count_event(sp, clean_drops);
+		} else if (e->zero & bit) {
+			WRITE_ONCE(c->pte[i], PTE_NONE);
+			count_event(sp, zero_drops);
+		} else {
+			struct frame *f = e->fr[i];
+			f->addr = base + (unsigned long)i * PAGE_SIZE;
+			f->chunk = c;
+			f->flags = FRAME_UPTODATE | FRAME_WRITEBACK;
+			f->stamp = pte_stamp(stamp);
+			f->owns_slot = true;
+			f->io = (struct swap_io){.slot = f->slot,
+						 .write = true,
+						 .buf = f->buf,
+						 .done = swap_write_done};
+			WRITE_ONCE(c->pte[i], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
+		}
+	}
+	long n = __builtin_popcountll(zap);
+	c->nr_present -= (unsigned int)n;
+	atomic_fetch_sub(&sp->resident_pages, n);
+	pt_unlock(c);
+	submit_writes(sp, e->fr, e->dirty);
+}
+
+/*
+ * Zap every victim of the batch in one call, then finish each eviction and
+ * let go of what it held.  Context: reclaim_lock; the entries' locks (see
+ * struct zap_batch), released here.
+ */
+static void zap_flush(struct fl_space *sp)
+{
+	struct zap_batch *zb = sp->zap;
+	size_t nr = 0, total = 0;
+
+	if (!zb->n)
+		return;
+	for (unsigned int k = 0; k < zb->n; k++)
+		add_runs(zb->iov, &nr, &total, zb->e[k].clean | zb->e[k].dirty | zb->e[k].zero,
+			 zb->e[k].c->base);
+	if (zap_iov(sp, zb->iov, nr, total))
+		FL_BUG_ON(1); /* MADV_DONTNEED of a mapped anonymous range */
+	for (unsigned int k = 0; k < zb->n; k++) {
+		evict_finish(sp, &zb->e[k]);
+		vma_end_read(zb->e[k].vma);
+		fl_rcu_read_unlock();
+	}
+	zb->n = zb->pages = 0;
+}
+
+/*
+ * Evict the victims (bit i: page base + i) of chunk c inside vma: chosen,
+ * copied and given slots now, zapped with the batch (zap_flush()).
+ * Context: vma read-locked; no ptl held, except those of the batch's
+ * entries; reclaim_lock.  Return: pages freed or to be freed by the batch's
+ * zap (present pages zapped, swap-cache frames dropped); *kept: the batch
+ * took over vma's read lock (the caller must not release it).
  */
 static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, uint64_t want,
-			bool force)
+			bool force, bool *kept)
 {
-	struct frame *fr[BATCH] = {0};
+	struct zap_batch *zb = sp->zap;
+	struct zap_entry *e;
+	struct frame **fr;
 	uint32_t slots[BATCH];
 	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zap;
 	unsigned long base = c->base;
 	unsigned int nslots = 0, ndirty = 0, k;
 	long freed = 0;
 
-	pt_lock(c);
+	*kept = false;
+	if (!zb->n || pthread_mutex_trylock(&c->ptl)) {
+		zap_flush(sp); /* no ptl waited for with another held */
+		pt_lock(c);
+	}
+	e = &zb->e[zb->n];
+	fr = e->fr;
+	memset(fr, 0, sizeof(e->fr));
 	for (unsigned int i = 0; i < BATCH; i++) {
 		if (!(want & (1ULL << i)))
 			continue;
@@ -351,41 +469,22 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 					  false);
 	}
 	zap = clean | dirty | zero;
-	if (zap && zap_runs(sp, zap, base))
-		FL_BUG_ON(1); /* MADV_DONTNEED of a mapped anonymous range */
-	for (unsigned int i = 0; i < BATCH; i++) {
-		uint64_t bit = 1ULL << i;
-		if (!(zap & bit))
-			continue;
-		uint64_t pte = READ_ONCE(c->pte[i]);
-		uint64_t stamp = mk_stamp(atomic_fetch_add(&sp->evictions, 1));
-		if (clean & bit) {
-			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, stamp, pte_value(pte)));
-			count_event(sp, clean_drops);
-		} else if (zero & bit) {
-			WRITE_ONCE(c->pte[i], PTE_NONE);
-			count_event(sp, zero_drops);
-		} else {
-			struct frame *f = fr[i];
-			f->addr = base + (unsigned long)i * PAGE_SIZE;
-			f->chunk = c;
-			f->flags = FRAME_UPTODATE | FRAME_WRITEBACK;
-			f->stamp = pte_stamp(stamp);
-			f->owns_slot = true;
-			f->io = (struct swap_io){.slot = f->slot,
-						 .write = true,
-						 .buf = f->buf,
-						 .done = swap_write_done};
-			WRITE_ONCE(c->pte[i], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
-		}
+	if (!zap) {
+		pt_unlock(c);
+		return freed;
 	}
-	long n = __builtin_popcountll(zap);
-	c->nr_present -= (unsigned int)n;
-	atomic_fetch_sub(&sp->resident_pages, n);
-	freed += n;
-	pt_unlock(c);
-	submit_writes(sp, fr, dirty);
-	return freed;
+	e->c = c;
+	e->vma = vma;
+	e->clean = clean;
+	e->dirty = dirty;
+	e->zero = zero;
+	rcu_read_lock(); /* c stays until the flush */
+	*kept = true;
+	zb->n++;
+	zb->pages += (unsigned int)__builtin_popcountll(zap);
+	if (zb->n == ZAP_CHUNKS || zb->pages >= BATCH)
+		zap_flush(sp);
+	return freed + __builtin_popcountll(zap);
 }
 
 /*
@@ -437,8 +536,10 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 		cand &= ~in;
 		if (!vma)
 			continue; /* its layout is changing: not now */
-		freed += evict_chunk(sp, vma, c, in, force);
-		vma_end_read(vma);
+		bool kept;
+		freed += evict_chunk(sp, vma, c, in, force, &kept);
+		if (!kept)
+			vma_end_read(vma);
 	}
 	return freed;
 }
@@ -473,6 +574,7 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 		if (!c)
 			break;
 	}
+	zap_flush(sp);
 	pthread_mutex_unlock(&sp->reclaim_lock);
 	if (direct)
 		count_event_n(sp, reclaim_direct, freed);
@@ -497,6 +599,7 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
 			shrink_chunk(sp, c, start, end, true);
 		fl_rcu_read_unlock();
 	}
+	zap_flush(sp);
 	pthread_mutex_unlock(&sp->reclaim_lock);
 	return 0;
 }
@@ -544,10 +647,15 @@ int reclaim_init(struct fl_space *sp)
 	sp->hand = &sp->lru;
 	if (!sp->swap_on)
 		return 0;
+	sp->zap = calloc(1, sizeof(*sp->zap));
+	if (!sp->zap)
+		return -ENOMEM;
 	return worker_start(&sp->kswapd, "fl-kswapd", kswapd_round, sp, 100);
 }
 
 void reclaim_destroy(struct fl_space *sp)
 {
 	worker_stop(&sp->kswapd);
+	free(sp->zap);
+	sp->zap = NULL;
 }

@@ -72,7 +72,7 @@ void vma_free_rcu(struct vma *vma)
 
 #ifdef FL_DEBUG
 /* pthread rwlocks do not record readers: each thread keeps its own list. */
-#define VMA_HELD_MAX 4
+#define VMA_HELD_MAX 8 /* a fault's own, and direct reclaim's batch (reclaim.c) */
 static FL_TLS struct vma *vma_held[VMA_HELD_MAX];
 
 static void vma_held_set(struct vma *from, struct vma *to)
