@@ -26,8 +26,10 @@
  * At I/O completion (the completion thread, or a handler thread completing
  * its own read, which under hold still holds its fault's VMA read lock)
  * mmap_lock is only ever trylocked, for another fault's retry: it never
- * waits, so it cannot wait against the order above.  No code path holds a faultline lock while it
- * touches region memory, so a thread that faults (sigbus delivery) never holds one of ours.
+ * waits, so it cannot wait against the order above.
+ *
+ * No code path holds a faultline lock while it touches region memory, so a
+ * thread that faults (sigbus delivery) never holds one of ours.
  */
 #ifndef FL_INTERNAL_H
 #define FL_INTERNAL_H
@@ -409,6 +411,7 @@ static inline unsigned int pt_index(unsigned long addr)
 	return (addr >> PAGE_SHIFT) & (PT_CHUNK_PAGES - 1);
 }
 void pt_lock(struct pt_chunk *c);
+bool pt_trylock(struct pt_chunk *c);
 void pt_unlock(struct pt_chunk *c);
 void pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise);
 void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end);

@@ -193,6 +193,12 @@ void pt_lock(struct pt_chunk *c)
 	pthread_mutex_lock(&c->ptl);
 }
 
+/* Return: true with the ptl held; false if someone (the caller too) holds it. */
+bool pt_trylock(struct pt_chunk *c)
+{
+	return pthread_mutex_trylock(&c->ptl) == 0;
+}
+
 void pt_unlock(struct pt_chunk *c)
 {
 	pthread_mutex_unlock(&c->ptl);

@@ -375,7 +375,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	long freed = 0;
 
 	*kept = false;
-	if (!zb->n || pthread_mutex_trylock(&c->ptl)) {
+	if (!zb->n || !pt_trylock(c)) {
 		zap_flush(sp); /* no ptl waited for with another held */
 		pt_lock(c);
 	}

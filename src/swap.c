@@ -654,7 +654,7 @@ int swap_init(struct fl_space *sp)
 	/* In flight at most: one I/O per frame, one per batch. */
 	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
 				 (uint64_t)sp->cfg.swap_delay_us * 1000,
-				 (unsigned int)MIN(sp->nr_frames + WRITE_BATCHES, 1u << 20));
+				 (unsigned int)(sp->nr_frames + WRITE_BATCHES));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));

@@ -271,6 +271,7 @@ int uffd_start_handlers(struct fl_space *sp)
 		int ret = pthread_create(&sp->handlers[i], NULL, handler_main, sp);
 		if (ret)
 			return -ret;
+		/* handlers <= 64; the modulo shows the compiler it fits */
 		snprintf(name, sizeof(name), "fl-handler/%u", i % 1000);
 		pthread_setname_np(sp->handlers[i], name);
 		sp->nr_handlers++;
