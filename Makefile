@@ -35,8 +35,11 @@ endif
 # benchmark uses one).
 DEBUG ?= 1
 OPT ?= -O2
+# -MMD -MP: each object and program gets a dependency file of the headers it
+# includes (next to it, .d), read back below: nothing rebuilds for a header
+# it does not include.
 CFLAGS_BASE := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-	-pthread -fPIC -fvisibility=hidden -Iinclude -Isrc $(SANFLAGS)
+	-pthread -fPIC -fvisibility=hidden -MMD -MP -Iinclude -Isrc $(SANFLAGS)
 ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
@@ -44,16 +47,24 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
+# The version, from the public header; the soname carries the major.
+VERSION := $(shell sed -n 's/^\#define FL_VERSION_STRING "\(.*\)"/\1/p' include/faultline.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME := libfaultline.so.$(SOMAJOR)
+
 LIB_SRCS := $(sort $(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/*.c))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
-HDRS := include/faultline.h $(wildcard src/*.h) $(wildcard tests/*.h)
+# The shared library as an installed one is laid out: the file, the soname
+# link the loader looks for, and the link the linker looks for.
+SHLIB := $(B)/libfaultline.so.$(VERSION)
+SHLIB_LINKS := $(B)/$(SONAME) $(B)/libfaultline.so
 
-all: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline $(B)/bench $(B)/swapbench \
+all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
 	$(B)/lrusim $(TESTS)
 
-$(B)/obj/%.o: src/%.c $(HDRS) | $(B)/obj
+$(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(B)/obj $(B)/tests:
@@ -62,28 +73,31 @@ $(B)/obj $(B)/tests:
 $(B)/libfaultline.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/libfaultline.so: $(LIB_OBJS) src/faultline.map
-	$(CC) -shared -Wl,--version-script=src/faultline.map -Wl,-soname,libfaultline.so.0 \
+$(SHLIB): $(LIB_OBJS) src/faultline.map
+	$(CC) -shared -Wl,--version-script=src/faultline.map -Wl,-soname,$(SONAME) \
 		$(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(LIBS)
 
-TOOL_HDRS := $(HDRS) $(wildcard tools/*.h)
+$(SHLIB_LINKS): $(SHLIB)
+	ln -sf $(notdir $(SHLIB)) $@
 
-$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c $(B)/libfaultline.a $(TOOL_HDRS)
+$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c $(B)/libfaultline.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
 		$(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
-$(B)/bench: tools/bench.c $(B)/libfaultline.a $(TOOL_HDRS)
+$(B)/bench: tools/bench.c $(B)/libfaultline.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
-$(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a $(TOOL_HDRS)
+$(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a
 	$(CC) $(CFLAGS_ALL) -o $@ tools/swapbench.c tools/kside.c $(B)/libfaultline.a \
 		$(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
 
-$(B)/tests/%: tests/%.c $(B)/libfaultline.a $(HDRS) | $(B)/tests
+$(B)/tests/%: tests/%.c $(B)/libfaultline.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+-include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/*.d)
 
 check: all
 	tests/run.sh $(B)
@@ -100,12 +114,14 @@ lab: deps
 	$(MAKE) $(B)/faultline
 	$(B)/faultline lab $(LAB_ARGS)
 
-# The README's test command: release (with assertions), ASan+UBSan, TSan.
+# The README's test command: release (with assertions), ASan+UBSan, TSan;
+# then the library as a user links it.
 test: deps
 	$(MAKE) all
 	$(MAKE) SAN=asan CC=$(CC) all
 	$(MAKE) SAN=tsan CC=clang all
 	tests/run.sh build build-asan build-tsan
+	scripts/check-packaging.sh build
 
 soak: all
 	FL_SOAK=1 tests/run.sh --timeout 1800 $(B)
@@ -121,20 +137,21 @@ swapbench:
 	build-bench/swapbench $(SWAPBENCH_ARGS)
 
 
-install: $(B)/libfaultline.a $(B)/libfaultline.so $(B)/faultline
+install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/faultline.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libfaultline.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libfaultline.so $(DESTDIR)$(PREFIX)/lib/libfaultline.so.0
-	ln -sf libfaultline.so.0 $(DESTDIR)$(PREFIX)/lib/libfaultline.so
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(PREFIX)/lib/libfaultline.so
 	install -m 755 $(B)/faultline $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' faultline.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' faultline.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
 
 clean:

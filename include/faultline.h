@@ -57,6 +57,19 @@ enum fl_policy {
 	FL_POLICY_DROP_VMA = 3, /* drop the VMA lock, wait, take it again */
 	FL_POLICY_HOLD = 4,	/* keep the VMA read lock through the wait */
 };
+#define FL_POLICY_NR 5
+
+/*
+ * Names of the policies ("mmap", "bail", "drop", "drop-vma", "hold") and of
+ * the deliveries ("thread", "sigbus"), as FAULTLINE_POLICY and
+ * FAULTLINE_DELIVERY spell them.  *_name() returns NULL for a value out of
+ * range; *_by_name() takes a name in any case and returns its value, or
+ * -EINVAL.
+ */
+const char *fl_policy_name(int policy);
+int fl_policy_by_name(const char *name);
+const char *fl_delivery_name(int delivery);
+int fl_delivery_by_name(const char *name);
 
 /*
  * Configuration.  fl_config_init() fills in the defaults and then applies the

@@ -188,8 +188,6 @@ uint64_t fl_now_ns(void);
 void fl_options_defaults(struct fl_config *cfg);
 void fl_options_from_env(struct fl_config *cfg);
 int fl_options_validate(const struct fl_config *cfg);
-const char *fl_delivery_name(int delivery);
-const char *fl_policy_name(int policy);
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 
 /* ---- statistics (stats.c) --------------------------------------------- */

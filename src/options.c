@@ -53,11 +53,35 @@ static const struct option_desc options[] = {
 	    "emulated store latency: no I/O completes sooner (us, or us/ms suffix); 0: none"),
 };
 
-static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+static const char *const delivery_names[] = {"thread", "sigbus"};
 
-const char *fl_policy_name(int policy)
+FL_EXPORT const char *fl_policy_name(int policy)
 {
-	return policy >= 0 && policy < 5 ? policy_names[policy] : "?";
+	return policy >= 0 && policy < FL_POLICY_NR ? policy_names[policy] : NULL;
+}
+
+FL_EXPORT int fl_policy_by_name(const char *name)
+{
+	for (int i = 0; name && i < FL_POLICY_NR; i++)
+		if (!strcasecmp(name, policy_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+FL_EXPORT const char *fl_delivery_name(int delivery)
+{
+	return delivery >= 0 && delivery < (int)ARRAY_SIZE(delivery_names)
+		       ? delivery_names[delivery]
+		       : NULL;
+}
+
+FL_EXPORT int fl_delivery_by_name(const char *name)
+{
+	for (int i = 0; name && i < (int)ARRAY_SIZE(delivery_names); i++)
+		if (!strcasecmp(name, delivery_names[i]))
+			return i;
+	return -EINVAL;
 }
 
 void fl_log(const char *fmt, ...)
@@ -91,11 +115,6 @@ uint64_t fl_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-const char *fl_delivery_name(int delivery)
-{
-	return delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread";
 }
 
 static unsigned int *uint_field(struct fl_config *cfg, const struct option_desc *o)
@@ -273,24 +292,15 @@ void fl_options_from_env(struct fl_config *cfg)
 			*string_field(cfg, o) = s;
 			continue;
 		case OPT_POLICY:
-			ok = false;
-			for (unsigned long k = 0; k < ARRAY_SIZE(policy_names); k++)
-				if (!strcasecmp(s, policy_names[k])) {
-					v = k;
-					ok = true;
-				}
+		case OPT_DELIVERY: {
+			int k = o->kind == OPT_POLICY ? fl_policy_by_name(s)
+						      : fl_delivery_by_name(s);
+			ok = k >= 0;
+			v = (unsigned long)k;
 			break;
+		}
 		case OPT_BOOL:
 			ok = parse_bool(s, &v);
-			break;
-		case OPT_DELIVERY:
-			ok = true;
-			if (!strcasecmp(s, "thread"))
-				v = FL_DELIVERY_THREAD;
-			else if (!strcasecmp(s, "sigbus"))
-				v = FL_DELIVERY_SIGBUS;
-			else
-				ok = false;
 			break;
 		default:
 			ok = false;

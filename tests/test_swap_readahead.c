@@ -38,7 +38,6 @@
 #define RA_MAX 256	/* fault_around_max: the largest readahead window */
 #define DELAY_US 20000u /* part 3: emulated device latency, to keep I/O in flight */
 
-static const char *policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 static uint64_t salt;
 
 static sigjmp_buf jb;
@@ -247,7 +246,7 @@ static void run_sequential(int delivery, int policy, struct t_rng *rng)
 
 	printf("%-6s %-8s sequential: %llu pages, faults %llu (major %llu, minor %llu), "
 	       "fault-around %llu, swap-ins %llu in %llu I/Os, parked %llu\n",
-	       t_delivery_name(delivery), policy_names[policy], (unsigned long long)NPAGES,
+	       t_delivery_name(delivery), fl_policy_name(policy), (unsigned long long)NPAGES,
 	       D(a, b, faults), D(a, b, faults_major), D(a, b, faults_minor),
 	       D(a, b, fault_around_pages), D(a, b, swap_ins), (unsigned long long)nio,
 	       D(a, b, parked));
@@ -390,7 +389,7 @@ static void run_stream_error(int delivery, int policy, struct t_rng *rng)
 	settle(sp, &a, NPAGES, &b);
 	printf("%-6s %-8s stream, bad slot at page %zu: faults %llu (major %llu), fault-around "
 	       "%llu, swap-ins %llu, read errors %llu, poisoned %llu\n",
-	       t_delivery_name(delivery), policy_names[policy], victim, D(a, b, faults),
+	       t_delivery_name(delivery), fl_policy_name(policy), victim, D(a, b, faults),
 	       D(a, b, faults_major), D(a, b, fault_around_pages), D(a, b, swap_ins),
 	       D(a, b, read_errors), D(a, b, pages_poisoned));
 	CHECK(D(a, b, read_errors) == 1 && D(a, b, pages_poisoned) == 1,
@@ -455,7 +454,7 @@ static void run_willneed_error(int delivery, int policy, struct t_rng *rng)
 	uint64_t nio = ios(sp) - io0;
 	printf("%-6s %-8s willneed, bad slots at pages %zu %zu %zu of %zu+%zu %zu+%zu %zu+%zu: "
 	       "%llu I/Os, swap-ins %llu, read errors %llu\n",
-	       t_delivery_name(delivery), policy_names[policy], victim[0], victim[1], victim[2],
+	       t_delivery_name(delivery), fl_policy_name(policy), victim[0], victim[1], victim[2],
 	       start[0], len[0], start[1], len[1], start[2], len[2], (unsigned long long)nio,
 	       D(a, b, swap_ins), D(a, b, read_errors));
 	fflush(stdout);
@@ -484,7 +483,7 @@ static void run_willneed_error(int delivery, int policy, struct t_rng *rng)
 	settle(sp, &a, NPAGES, &c);
 	printf("%-6s %-8s willneed, then read in order: faults %llu (major %llu), fault-around "
 	       "%llu, poisoned %llu\n",
-	       t_delivery_name(delivery), policy_names[policy], D(b, c, faults),
+	       t_delivery_name(delivery), fl_policy_name(policy), D(b, c, faults),
 	       D(b, c, faults_major), D(b, c, fault_around_pages), D(b, c, pages_poisoned));
 	CHECK(D(a, c, read_errors) == 3 && D(a, c, pages_poisoned) == 3,
 	      "read errors %llu, poisoned %llu: want 3 and 3", D(a, c, read_errors),
@@ -567,7 +566,7 @@ static int run_destroy(int delivery, int policy, int mode, unsigned int delay_us
 		check_nothing_left(sp, "munmap with readahead in flight");
 	}
 	printf("%-6s %-8s destroy after %s readahead, device delay %u us: %ld I/Os in flight\n",
-	       t_delivery_name(delivery), policy_names[policy], mode_names[mode], delay_us,
+	       t_delivery_name(delivery), fl_policy_name(policy), mode_names[mode], delay_us,
 	       inflight);
 	fl_space_destroy(sp);
 	return inflight > 0;
