@@ -1,14 +1,38 @@
 // SPDX-License-Identifier: MIT
 /*
- * The fault path: do_user_addr_fault() and handle_mm_fault() for anonymous
- * demand-zero memory, with the kernel's VMA-lock-first protocol.
+ * The fault path: do_user_addr_fault() and handle_mm_fault(), with the
+ * kernel's VMA-lock-first protocol.
  *
- *   lock_vma_under_rcu()          success: handle under the VMA read lock;
- *                                 VM_FAULT_RETRY/COMPLETED mean the lock is
- *                                 already released (6.6 semantics), a RETRY
- *                                 counts vma_lock_retry and runs again under
- *                                 mmap_lock
- *   otherwise (vma_lock_abort)    mmap_read_lock(), vma_lookup(), handle
+ *   fl_handle_fault()               lock_vma_under_rcu(); on failure (counted
+ *                                   vma_lock_abort there) straight to mmap_lock
+ *     handle_fault_vma_locked()     handle_mm_fault() under the VMA read lock,
+ *                                   and vma_lock_success or vma_lock_retry
+ *     fault_retry_mmap()            mmap_read_lock(), vma_lookup(),
+ *                                   handle_mm_fault(): the fallback, and every
+ *                                   retry
+ *   handle_mm_fault()               dispatch on the page's entry:
+ *     do_anonymous_page()           NONE: demand-zero, with fault-around
+ *     do_wp_page()                  PRESENT, a write to a clean page
+ *     do_swap_page()                SWAP or FRAME: swap-in through the cache
+ *       frame_lock_or_retry()       the frame's read is in flight: the policy
+ *
+ * VM_FAULT_RETRY and VM_FAULT_PARKED mean the fault's lock is no longer the
+ * caller's (6.6 semantics for RETRY): released, or kept by a continuation.
+ *
+ * A swap fault, top to bottom.  do_swap_page() takes the page's ptl; a SWAP
+ * entry gets a frame in the swap cache (swap_cache_add(), locked while its
+ * read is in flight) and the read starts, or is left for this thread to do
+ * itself; a FRAME entry is a page some fault or readahead already added.  An
+ * up-to-date frame is installed (install_from_frame()) and the fault is
+ * done.  A frame still being read goes to frame_lock_or_retry(), the one
+ * place where the policy decides what the fault does with its lock while it
+ * waits: bail gives the VMA lock up and retries at once; the others wait,
+ * keeping the VMA lock (hold) or not, either asleep in this thread
+ * (fault_sleep(): sigbus delivery, or a handler thread reading its own
+ * fault's page) or parked as a continuation that the read's completion runs
+ * (fault_park(): thread delivery; cont.c).  What is left of the fault then
+ * runs handle_mm_fault() again: under the VMA lock (hold, drop-vma, through
+ * handle_fault_vma_locked()) or under mmap_lock (fault_retry_mmap()).
  *
  * First touch maps a window of pages, not one (fault-around): a read fault
  * maps its aligned window of cfg.fault_around pages to the zero page (costs
@@ -17,17 +41,22 @@
  * cfg.fault_around_max.  This is where user space beats the kernel: one
  * userfaultfd round trip installs many pages.
  */
-#include "internal.h"
+#include "fault.h"
 
-#include <linux/futex.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include "uffd_compat.h"
+#include "cont.h"
+#include "mmap_lock.h"
+#include "pgtable.h"
+#include "reclaim.h"
+#include "space.h"
+#include "stats.h"
+#include "swap.h"
+#include "uffd.h"
+#include "vma.h"
 
-/* Pages the window covers, at most 4096 (PT_CHUNK_PAGES chunks of 64). */
+/* Chunks a first-touch window can span: fault_around_max is at most 4096
+ * pages, and the window need not be chunk-aligned. */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)
 
 static bool access_error(struct vma *vma, unsigned int flags)
@@ -37,19 +66,28 @@ static bool access_error(struct vma *vma, unsigned int flags)
 	return !(vma->prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
 }
 
+/* ---- demand-zero faults --------------------------------------------- */
+
+/* A first-touch window: [start, end) clamped to the VMA, its size in pages
+ * before the clamp, and the VMA's stream slot it updates. */
+struct fa_window {
+	unsigned long start, end;
+	unsigned int pages, stream;
+};
+
 /*
- * The first-touch window of a fault at page.  A fault that continues one of
- * the VMA's streams (it is where that stream's last window ended) doubles the
- * window; any other starts at the base and takes over the stream slot that
- * was used least recently.  *stream says which slot to update afterwards.
+ * The first-touch window of vmf.  A fault that continues one of the VMA's
+ * streams (it is where that stream's last window ended) doubles the window;
+ * any other starts at the base and takes over the stream slot that was used
+ * least recently.
  */
-static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, bool write,
-		      unsigned long *ws, unsigned long *we, unsigned int *wpages,
-		      unsigned int *stream)
+static void window_of(const struct vm_fault *vmf, struct fa_window *win)
 {
-	unsigned int base = write ? 1 : sp->cfg.fault_around;
+	struct fl_space *sp = vmf->sp;
+	struct vma *vma = vmf->vma;
+	unsigned long page = vmf->address, s, e;
+	unsigned int base = (vmf->flags & FAULT_FLAG_WRITE) ? 1 : sp->cfg.fault_around;
 	unsigned int w = base, i;
-	unsigned long s, e;
 
 	for (i = 0; i < FA_STREAMS; i++)
 		if (page == READ_ONCE(vma->fa_next[i]))
@@ -67,25 +105,24 @@ static void window_of(struct fl_space *sp, struct vma *vma, unsigned long page, 
 	e = s + (unsigned long)w * PAGE_SIZE;
 	if (e < s) /* top of the address space */
 		e = PAGE_MASK;
-	*ws = MAX(s, vma->vm_start);
-	*we = MIN(e, vma->vm_end);
-	*wpages = w;
-	*stream = i;
+	win->start = MAX(s, vma->vm_start);
+	win->end = MIN(e, vma->vm_end);
+	win->pages = w;
+	win->stream = i;
 }
 
+/* The entry of a in a window whose chunks, from ws's on, are chunks[]. */
 static _Atomic uint64_t *pte_of(struct pt_chunk **chunks, unsigned long ws, unsigned long a)
 {
-	struct pt_chunk *c = chunks[(a >> 18) - (ws >> 18)];
-
-	return &c->pte[pt_index(a)];
+	return &chunks[pt_chunk_nr(a) - pt_chunk_nr(ws)]->pte[pt_index(a)];
 }
 
 static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned long ws,
 			unsigned long s, unsigned long e, uint64_t pte)
 {
 	for (unsigned long a = s; a < e; a += PAGE_SIZE) {
-		struct pt_chunk *c = chunks[(a >> 18) - (ws >> 18)];
-		FL_DEBUG_BUG_ON((READ_ONCE(c->pte[pt_index(a)]) & PTE_TYPE_MASK) != PTE_NONE);
+		struct pt_chunk *c = chunks[pt_chunk_nr(a) - pt_chunk_nr(ws)];
+		FL_DEBUG_BUG_ON(pte_type(READ_ONCE(c->pte[pt_index(a)])) != PTE_NONE);
 		WRITE_ONCE(c->pte[pt_index(a)], pte);
 		c->nr_present++;
 	}
@@ -101,36 +138,41 @@ static void set_present(struct fl_space *sp, struct pt_chunk **chunks, unsigned 
 static unsigned long install_zero(struct fl_space *sp, unsigned long s, unsigned long e, bool write,
 				  int *err)
 {
-	return write ? uffd_copy(sp, s, sp->zero_src, e - s, err)
+	return write ? uffd_copy(sp, s, sp->zero_src, e - s, false, err)
 		     : uffd_zeropage(sp, s, e - s, err);
 }
 
 /*
  * Demand-zero fault on an anonymous page: do_anonymous_page() plus
  * fault-around.
- * Context: vma read-locked (FAULT_FLAG_VMA_LOCK) or mmap_lock held for read;
- * returns with it still held.
+ * Context: the fault's lock held (VMA read lock or mmap_lock); returns with
+ * it still held.
  * Return: 0 if the page is now present (installed here), VM_FAULT_NOPAGE if
  * this call did not install it (already present, or the kernel refused for
  * now: the access will simply fault again).
  */
-static int do_anonymous_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-			     unsigned long addr, unsigned int flags)
+static int do_anonymous_page(struct vm_fault *vmf)
 {
 	struct pt_chunk *chunks[MAX_WINDOW_CHUNKS];
-	unsigned long page = addr & PAGE_MASK, ws, we, rs, re, a;
-	bool write = flags & FAULT_FLAG_WRITE;
-	unsigned int wpages, stream, nchunks, i;
+	struct fl_space *sp = vmf->sp;
+	struct vma *vma = vmf->vma;
+	unsigned long page = vmf->address, ws, we, rs, re, a;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	struct fa_window win;
+	unsigned int nchunks, i;
 	int ret = VM_FAULT_NOPAGE;
 
-	window_of(sp, vma, page, write, &ws, &we, &wpages, &stream);
+	window_of(vmf, &win);
+	ws = win.start;
+	we = win.end;
 	mem_reserve(sp, (we - ws) >> PAGE_SHIFT);
-	nchunks = (unsigned int)(((we - 1) >> 18) - (ws >> 18) + 1);
+	nchunks = (unsigned int)(pt_chunk_nr(we - 1) - pt_chunk_nr(ws) + 1);
 	FL_BUG_ON(nchunks > MAX_WINDOW_CHUNKS);
 	for (i = 0; i < nchunks; i++) {
 		unsigned long base = (ws & PT_CHUNK_MASK) + (unsigned long)i * PT_CHUNK_SIZE;
-		/* The caller's lookup, when it found the chunk, is not redone. */
-		chunks[i] = c && c->base == base ? c : pt_chunk_get(sp, base);
+		/* The dispatch's lookup, when it found the chunk, is not redone. */
+		chunks[i] = vmf->chunk && vmf->chunk->base == base ? vmf->chunk
+								   : pt_chunk_get(sp, base);
 		if (!chunks[i]) {
 			/* Out of memory for metadata: no install; the access will
 			 * fault again. */
@@ -141,8 +183,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, struct pt_chu
 	for (i = 0; i < nchunks; i++)
 		pt_lock(chunks[i]);
 
-	if (READ_ONCE(*pte_of(chunks, ws, page)) != PTE_NONE) {
-		/* Changed since the caller looked: let the access fault again. */
+	if (READ_ONCE(*pte_of(chunks, ws, page)) != vmf->orig_pte) {
+		/* Changed since the dispatch: let the access fault again. */
 		count_event(sp, faults_spurious);
 		goto out;
 	}
@@ -160,8 +202,8 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, struct pt_chu
 	 * handler) before this one returns.
 	 */
 	unsigned long hinted = re;
-	WRITE_ONCE(vma->fa_next[stream], hinted);
-	WRITE_ONCE(vma->fa_window[stream], wpages);
+	WRITE_ONCE(vma->fa_next[win.stream], hinted);
+	WRITE_ONCE(vma->fa_window[win.stream], win.pages);
 	for (a = rs; a < re;) {
 		int err;
 		unsigned long done = install_zero(sp, a, re, write, &err);
@@ -210,7 +252,7 @@ static int do_anonymous_page(struct fl_space *sp, struct vma *vma, struct pt_chu
 		else
 			count_event_n(sp, pages_zero_mapped, n);
 		if (a != hinted) /* it stopped early, or shrank to one page */
-			WRITE_ONCE(vma->fa_next[stream], a);
+			WRITE_ONCE(vma->fa_next[win.stream], a);
 	}
 out:
 	for (i = nchunks; i-- > 0;)
@@ -221,34 +263,33 @@ out:
 /* ---- swap-in -------------------------------------------------------- */
 
 /*
- * Install the page held by frame f at page: the swap cache hit.
- * Context: the ptl of c held, the fault's lock (VMA or mmap) held; f is
- * up to date.  Return: 0, or VM_FAULT_NOPAGE if the kernel refused for now.
+ * Install the page held by frame f at page: a swap-cache hit.
+ * Context: the ptl of c held, and a lock that keeps page's VMA (a fault's
+ * VMA or mmap lock, or a VMA read lock taken for the purpose); f is up to
+ * date.  Return: 0, or VM_FAULT_NOPAGE if the kernel refused for now.
  */
-int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, unsigned long page,
-		       struct frame *f)
+int install_from_frame(struct fl_space *sp, struct pt_chunk *c, unsigned long page, struct frame *f)
 {
-	struct uffdio_copy cp = {.dst = page, .src = (unsigned long)f->buf, .len = PAGE_SIZE};
+	uint64_t hot;
 	bool clean;
+	int err;
 
 	pthread_mutex_lock(&f->lock);
 	/* A valid copy in the store: install write-protected, and the first
 	 * store will tell us the page is dirty again. */
 	clean = f->slot != SWAP_NO_SLOT && !(f->flags & (FRAME_WRITEBACK | FRAME_WERROR));
 	pthread_mutex_unlock(&f->lock);
-	if (clean)
-		cp.mode = UFFDIO_COPY_MODE_WP;
-	if (ioctl(sp->uffd, UFFDIO_COPY, &cp)) {
-		if (errno == EAGAIN)
+	if (uffd_copy(sp, page, f->buf, PAGE_SIZE, clean, &err) != PAGE_SIZE) {
+		if (err == EAGAIN)
 			count_event(sp, uffd_eagain);
 		else
-			fl_dbg(sp, "swap-in install at %#lx: errno %d", page, errno);
+			fl_dbg(sp, "swap-in install at %#lx: errno %d", page, err);
 		return VM_FAULT_NOPAGE;
 	}
 	pthread_mutex_lock(&f->lock);
 	if (f->flags & FRAME_FROM_READ)
 		f->flags |= FRAME_USED;
-	uint64_t hot = f->flags & FRAME_HOT ? 2ULL << PTE_HOT_SHIFT : 0;
+	hot = f->flags & FRAME_HOT ? 2ULL << PTE_HOT_SHIFT : 0;
 	if (clean) {
 		WRITE_ONCE(c->pte[pt_index(page)],
 			   mk_pte(PTE_PRESENT, PTE_WP | PTE_REF | hot, f->slot));
@@ -271,12 +312,14 @@ int install_from_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
  * installs the pages after it, in its chunk and VMA, whose readahead has
  * completed and that no fault is taking, so that a sequential reader does
  * not fault on each of them.  It stops at the first page that is not one.
- * Context: the ptl of c held, the fault's lock held.
+ * Context: the ptl of vmf->chunk held, the fault's lock held.
  */
-static void install_readahead_after(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-				    unsigned long page)
+static void install_readahead_after(struct vm_fault *vmf)
 {
-	unsigned long end = MIN(vma->vm_end, c->base + PT_CHUNK_SIZE), a;
+	struct fl_space *sp = vmf->sp;
+	struct pt_chunk *c = vmf->chunk;
+	unsigned long page = vmf->address;
+	unsigned long end = MIN(vmf->vma->vm_end, c->base + PT_CHUNK_SIZE), a;
 
 	for (a = page + PAGE_SIZE; a < end; a += PAGE_SIZE) {
 		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
@@ -290,144 +333,10 @@ static void install_readahead_after(struct fl_space *sp, struct vma *vma, struct
 		ready = (f->flags & ~FRAME_HOT) == (FRAME_FROM_READ | FRAME_UPTODATE) && !f->pins &&
 			!f->waiters;
 		pthread_mutex_unlock(&f->lock);
-		if (!ready || install_from_frame(sp, vma, c, a, f))
+		if (!ready || install_from_frame(sp, c, a, f))
 			break;
 	}
 	count_event_n(sp, fault_around_pages, (a - page - PAGE_SIZE) >> PAGE_SHIFT);
-}
-
-/*
- * A handler thread's synchronous read: allowed while fewer than
- * cfg.handlers - 1 handlers sleep in one, so that one handler is always free
- * to read fault messages.  Return: whether the caller may read synchronously
- * (then it calls sync_read_put() once the read is done).
- */
-static bool sync_read_get(struct fl_space *sp)
-{
-	int n = atomic_load_explicit(&sp->sync_readers, memory_order_relaxed);
-
-	while (n < (int)sp->cfg.handlers - 1)
-		if (atomic_compare_exchange_weak(&sp->sync_readers, &n, n + 1))
-			return true;
-	return false;
-}
-
-static void sync_read_put(struct fl_space *sp)
-{
-	atomic_fetch_sub(&sp->sync_readers, 1);
-}
-
-/*
- * The fault must wait for frame f (a read in flight): what it does with its
- * lock is the policy (ARCHITECTURE.md section 2).  Thread delivery parks a
- * continuation and returns VM_FAULT_PARKED; sigbus delivery sleeps here and
- * finishes the fault itself (also VM_FAULT_PARKED: it is finished).
- * Context: the ptl of c and the fault's lock held on entry; the ptl is
- * released here, and the fault's lock as the policy says.
- */
-static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-			 unsigned long addr, unsigned int flags, struct frame *f, uint64_t t0,
-			 bool own_read)
-{
-	bool sigbus = flags & FAULT_FLAG_SIGBUS;
-	struct waiter stack_w, *w;
-	int policy = sp->cfg.policy;
-	int ret = VM_FAULT_PARKED;
-	bool on_stack, sync = false;
-
-	if ((flags & FAULT_FLAG_VMA_LOCK) && policy == FL_POLICY_BAIL) {
-		/* bail: do not wait under the VMA lock; retry under mmap. */
-		pthread_mutex_unlock(&f->lock);
-		pt_unlock(c);
-		vma_end_read(vma);
-		if (own_read) /* the read is ours to start: start it, do not wait */
-			swap_submit(&sp->dev, &f->io);
-		return VM_FAULT_RETRY;
-	}
-	/*
-	 * Thread delivery: a handler thread reads its own fault's page itself,
-	 * as the faulting thread does in sigbus delivery, when another handler
-	 * is left to read fault messages (sync_read_get); the I/O then costs
-	 * no hand-off to the completion thread and back.  Otherwise the read
-	 * goes to io_uring and the fault parks a continuation.
-	 */
-	if (own_read && !sigbus)
-		sync = sync_read_get(sp);
-	on_stack = sigbus || sync;
-	w = on_stack ? &stack_w : malloc(sizeof(*w));
-	if (!w) {
-		pthread_mutex_unlock(&f->lock);
-		pt_unlock(c);
-		if (own_read) /* the frame's read must still happen */
-			swap_submit(&sp->dev, &f->io);
-		return VM_FAULT_NOPAGE; /* let it fault again */
-	}
-	memset(w, 0, sizeof(*w));
-	w->frame = f;
-	w->sp = sp;
-	w->addr = addr;
-	w->flags = flags & ~(FAULT_FLAG_VMA_LOCK | FAULT_FLAG_MAY_SYNC);
-	w->t0 = t0;
-	w->t_park = fl_now_ns();
-	w->on_stack = on_stack;
-	/* Its own read: this thread runs the completion, and needs no wake. */
-	w->self_done = on_stack && own_read;
-	if (!(flags & FAULT_FLAG_VMA_LOCK))
-		w->action = CONT_RETRY_MMAP; /* under mmap_lock: drop it, wait */
-	else if (policy == FL_POLICY_HOLD)
-		w->action = CONT_INSTALL;
-	else if (policy == FL_POLICY_DROP_VMA)
-		w->action = CONT_RETRY_VMA;
-	else
-		w->action = CONT_RETRY_MMAP;
-	w->vma = w->action == CONT_INSTALL ? vma : NULL;
-	/* Once on the list, w belongs to the completion (thread delivery
-	 * frees it): read nothing of it after the unlock. */
-	enum cont_action action = w->action;
-	f->pins++;
-	w->pinned = true;
-	w->next = f->waiters;
-	f->waiters = w;
-	if (action == CONT_INSTALL && !on_stack)
-		vma_handoff(vma); /* the completion will release it */
-	pthread_mutex_unlock(&f->lock);
-	pt_unlock(c);
-	count_event(sp, parked);
-
-	/* release_fault_lock(), unless the policy holds it. */
-	if (!(flags & FAULT_FLAG_VMA_LOCK))
-		mmap_read_unlock(sp);
-	else if (action != CONT_INSTALL)
-		vma_end_read(vma);
-	if ((flags & FAULT_FLAG_VMA_LOCK) && action == CONT_RETRY_MMAP)
-		ret |= VM_FAULT_RETRY; /* drop: counted as a retry now */
-	if (own_read && !on_stack) {
-		/* No handler to spare: io_uring, and the continuation waits. */
-		swap_submit(&sp->dev, &f->io);
-		return ret;
-	}
-	if (on_stack) {
-		/* Our own read: the completion wakes us (and any other waiter)
-		 * through the same path as an io_uring completion would.  In a
-		 * handler thread it runs as on the completion thread (nothing
-		 * blocks: this thread may still hold its VMA lock under hold). */
-		if (own_read) {
-			int res = swap_read_sync(&sp->dev, &f->io);
-			bool was = in_completion;
-			in_completion = !sigbus;
-			swap_read_done(&f->io, res);
-			in_completion = was;
-		}
-		if (sync)
-			sync_read_put(sp);
-		while (!atomic_load_explicit(&w->done, memory_order_acquire))
-			syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-		if (ret & VM_FAULT_RETRY)
-			count_vm_vma_lock_event(sp, vma_lock_retry);
-		cont_run(w);
-		return VM_FAULT_PARKED | VM_FAULT_COMPLETED;
-	}
-	return ret;
 }
 
 /*
@@ -437,37 +346,112 @@ static int wait_on_frame(struct fl_space *sp, struct vma *vma, struct pt_chunk *
  * faulting one are read into the swap cache without waiting.
  * Context: the fault's lock held; no ptl.
  */
-static void swap_readahead_stream(struct fl_space *sp, struct vma *vma, unsigned long page)
+static void swap_readahead_stream(struct vm_fault *vmf)
 {
+	struct vma *vma = vmf->vma;
 	unsigned int w = READ_ONCE(vma->ra_window);
-	unsigned long s = page + PAGE_SIZE, e;
+	unsigned long s = vmf->address + PAGE_SIZE, e;
 
-	if (page != READ_ONCE(vma->ra_next) || !w) {
+	if (vmf->address != READ_ONCE(vma->ra_next) || !w) {
 		/* Not (yet) a stream: remember where it would go on. */
 		WRITE_ONCE(vma->ra_next, s);
 		WRITE_ONCE(vma->ra_window, 1);
 		return;
 	}
-	w = MIN(w * 2, sp->cfg.fault_around_max);
+	w = MIN(w * 2, vmf->sp->cfg.fault_around_max);
 	e = MIN(vma->vm_end, s + (unsigned long)w * PAGE_SIZE);
 	WRITE_ONCE(vma->ra_window, w);
 	/* The stream's next major fault comes after what is read ahead. */
 	WRITE_ONCE(vma->ra_next, e);
 	if (s < e)
-		swap_readahead(sp, s, e);
+		swap_readahead(vmf->sp, s, e);
+}
+
+/*
+ * folio_lock_or_retry() for a frame whose read is in flight: what the fault
+ * does with its lock while it waits.  This is the policy (ARCHITECTURE.md
+ * section 2), and the one place that applies it:
+ *
+ *   under mmap_lock (mmap; any retry)  drop mmap_lock, wait, retry under it
+ *   bail, under a VMA lock             release it and retry under mmap_lock
+ *                                      at once (that retry waits, as above)
+ *   drop                               drop the VMA lock, wait, retry under
+ *                                      mmap_lock
+ *   drop-vma                           drop the VMA lock, wait, take it again
+ *   hold                               keep the VMA read lock through the
+ *                                      wait and finish under it
+ *
+ * How the fault waits: asleep in this thread (fault_sleep()) in sigbus
+ * delivery, or when a handler thread reads its own fault's page while
+ * another handler is free to read fault messages (sync_read_get());
+ * otherwise parked (fault_park()), and the handler goes on.
+ * own_read: the frame's read is this fault's to start (not yet submitted).
+ * Context: the ptl of vmf->chunk, f->lock and the fault's lock held; the ptl
+ * and f->lock are released here, the fault's lock as the policy says.
+ * Return: VM_FAULT_RETRY (bail), or fault_park()'s or fault_sleep()'s.
+ */
+static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_read)
+{
+	struct fl_space *sp = vmf->sp;
+	enum cont_action action = CONT_RETRY_MMAP;
+
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		switch (sp->cfg.policy) {
+		case FL_POLICY_BAIL:
+			pthread_mutex_unlock(&f->lock);
+			pt_unlock(vmf->chunk);
+			vma_end_read(vmf->vma);
+			if (own_read) /* the read is ours to start: start it, do not wait */
+				swap_submit(&sp->dev, &f->io);
+			return VM_FAULT_RETRY;
+		case FL_POLICY_HOLD:
+			action = CONT_INSTALL;
+			break;
+		case FL_POLICY_DROP_VMA:
+			action = CONT_RETRY_VMA;
+			break;
+		default: /* drop; mmap takes no VMA lock */
+			action = CONT_RETRY_MMAP;
+			break;
+		}
+	}
+	if ((vmf->flags & FAULT_FLAG_SIGBUS) || (own_read && sync_read_get(sp)))
+		return fault_sleep(vmf, f, action, own_read);
+	return fault_park(vmf, f, action, own_read);
+}
+
+/* The kernel's bad swap read: this page, and only it, gets SIGBUS on every
+ * access until it is unmapped or dropped.  Context: the ptl of vmf->chunk
+ * and f->lock held; both released here. */
+static int swap_poison(struct vm_fault *vmf, struct frame *f)
+{
+	struct fl_space *sp = vmf->sp;
+	struct pt_chunk *c = vmf->chunk;
+
+	f->owns_slot = true; /* the bad slot is given up with the frame */
+	pthread_mutex_unlock(&f->lock);
+	WRITE_ONCE(c->pte[pt_index(vmf->address)], PTE_NONE | PTE_POISON);
+	frame_detach(sp, f);
+	/* If the marker cannot be installed now, the next fault on the entry
+	 * tries again (handle_mm_fault). */
+	uffd_poison(sp, vmf->address, PAGE_SIZE);
+	count_event(sp, pages_poisoned);
+	pt_unlock(c);
+	return VM_FAULT_HWPOISON;
 }
 
 /*
  * A fault on a page that is swapped out or in a frame: do_swap_page().
- * Context: the fault's lock held (VMA read lock or mmap_lock); released here
- * when the return has VM_FAULT_RETRY, VM_FAULT_COMPLETED or VM_FAULT_PARKED.
+ * Context: the fault's lock held (VMA read lock or mmap_lock); not the
+ * caller's any more when the return has VM_FAULT_RETRY or VM_FAULT_PARKED.
  */
-static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-			unsigned long addr, unsigned int flags, uint64_t t0)
+static int do_swap_page(struct vm_fault *vmf)
 {
-	unsigned long page = addr & PAGE_MASK;
+	struct fl_space *sp = vmf->sp;
+	struct pt_chunk *c = vmf->chunk;
+	unsigned long page = vmf->address;
+	bool own_read = false, ra_hit;
 	struct frame *f;
-	bool ra = false, own_read = false;
 	uint64_t pte;
 	int ret;
 
@@ -475,7 +459,7 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	pt_lock(c);
 	pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) == PTE_SWAP) {
-		f = frame_alloc(sp);
+		f = swap_cache_add(sp, c, page, pte);
 		if (!f) {
 			/* Every frame is busy: let it fault again shortly. */
 			pt_unlock(c);
@@ -483,41 +467,18 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				reclaim_pages(sp, 16, true);
 			return VM_FAULT_NOPAGE;
 		}
-		f->slot = pte_value(pte);
-		f->owns_slot = true;
-		f->addr = page;
-		f->chunk = c;
-		f->flags = FRAME_LOCKED | FRAME_FROM_READ;
-		/* Refault distance: evictions since this page left.  Fewer than
-		 * the budget holds means it was evicted too early. */
-		if (((uint32_t)atomic_load(&sp->evictions) - pte_stamp(pte)) % (1u << 24) <
-		    (uint32_t)sp->limit_pages)
-			f->flags |= FRAME_HOT;
-		f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
-		WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
 		count_event(sp, faults_major); /* every read a fault issues */
-		/* Sigbus delivery: this thread reads it itself once it has let
-		 * go of its locks (wait_on_frame); a handler thread may too
-		 * (MAY_SYNC), or submits it there; otherwise, io_uring now. */
-		if (flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC))
-			own_read = true;
-		else
+		/* The faulting thread (sigbus delivery) reads its page itself
+		 * once it has let go of its locks, and a handler thread may too
+		 * (MAY_SYNC): frame_lock_or_retry(); otherwise io_uring now. */
+		own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
+		if (!own_read)
 			swap_submit(&sp->dev, &f->io);
+		/* Readahead, when this major fault goes on a stream: its reads
+		 * go out before this fault waits for its own. */
 		pte = READ_ONCE(c->pte[pt_index(page)]);
-		ra = true;
-	} else if (pte_type(pte) == PTE_FRAME && !(flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED))) {
-		count_event(sp, faults_minor); /* once per fault, not per retry */
-	}
-	if (pte_type(pte) != PTE_FRAME) {
 		pt_unlock(c);
-		return VM_FAULT_NOPAGE; /* changed under us: fault again */
-	}
-	f = frame_of(sp, pte);
-	if (ra) {
-		/* Readahead after a major fault that goes on a stream: the
-		 * reads go out before this fault waits for its own. */
-		pt_unlock(c);
-		swap_readahead_stream(sp, vma, page);
+		swap_readahead_stream(vmf);
 		pt_lock(c);
 		if (READ_ONCE(c->pte[pt_index(page)]) != pte) {
 			pt_unlock(c);
@@ -525,31 +486,26 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				swap_submit(&sp->dev, &f->io);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
+	} else if (pte_type(pte) == PTE_FRAME) {
+		f = frame_of(sp, pte);
+		if (!(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
+			count_event(sp, faults_minor); /* once per fault, not per retry */
+	} else {
+		pt_unlock(c);
+		return VM_FAULT_NOPAGE; /* changed under us: fault again */
 	}
 	pthread_mutex_lock(&f->lock);
 	if (f->flags & FRAME_LOCKED)
-		return wait_on_frame(sp, vma, c, addr, flags, f, t0, own_read);
-	if (f->flags & FRAME_ERROR) {
-		/* The kernel's bad swap read: this page, and only it, gets
-		 * SIGBUS on every access until it is unmapped or dropped. */
-		f->owns_slot = true; /* the bad slot is given up with the frame */
-		pthread_mutex_unlock(&f->lock);
-		WRITE_ONCE(c->pte[pt_index(page)], PTE_NONE | PTE_POISON);
-		frame_detach(sp, f);
-		/* If the marker cannot be installed now, the next fault on the
-		 * entry tries again (handle_mm_fault). */
-		uffd_poison(sp, page, PAGE_SIZE);
-		count_event(sp, pages_poisoned);
-		pt_unlock(c);
-		return VM_FAULT_HWPOISON;
-	}
-	bool ra_hit = (f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ;
+		return frame_lock_or_retry(vmf, f, own_read);
+	if (f->flags & FRAME_ERROR)
+		return swap_poison(vmf, f);
+	ra_hit = (f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ;
 	pthread_mutex_unlock(&f->lock);
 	/* The pages after a readahead hit first: the install of this one
 	 * wakes the faulting thread, which goes on to them. */
 	if (ra_hit)
-		install_readahead_after(sp, vma, c, page);
-	ret = install_from_frame(sp, vma, c, page, f);
+		install_readahead_after(vmf);
+	ret = install_from_frame(sp, c, page, f);
 	pt_unlock(c);
 	return ret;
 }
@@ -558,13 +514,16 @@ static int do_swap_page(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
  * The first store to a clean page (installed write-protected): it is dirty
  * now, and its swap copy goes.  Context: the fault's lock held.
  */
-static int do_wp_page(struct fl_space *sp, struct pt_chunk *c, unsigned long addr)
+static int do_wp_page(struct vm_fault *vmf)
 {
-	unsigned long page = addr & PAGE_MASK;
+	struct fl_space *sp = vmf->sp;
+	struct pt_chunk *c = vmf->chunk;
+	unsigned long page = vmf->address;
 	int ret = VM_FAULT_NOPAGE;
+	uint64_t pte;
 
 	pt_lock(c);
-	uint64_t pte = READ_ONCE(c->pte[pt_index(page)]);
+	pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) == PTE_PRESENT && (pte & PTE_WP)) {
 		if (!uffd_writeprotect(sp, page, PAGE_SIZE, false)) {
 			WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF, 0));
@@ -587,92 +546,118 @@ static int do_wp_page(struct fl_space *sp, struct pt_chunk *c, unsigned long add
 
 /*
  * handle_mm_fault(): dispatch on the page's entry.
- * Context: with FAULT_FLAG_VMA_LOCK the VMA read-locked, else mmap_lock held
- * for read.  VM_FAULT_RETRY, VM_FAULT_COMPLETED and VM_FAULT_PARKED mean the
- * lock is no longer this call's (released, or handed to a continuation).
+ * Context: with FAULT_FLAG_VMA_LOCK vmf->vma read-locked, else mmap_lock
+ * held for read.  VM_FAULT_RETRY and VM_FAULT_PARKED mean the lock is no
+ * longer this call's (released, or kept by a continuation).
  */
-int handle_mm_fault(struct fl_space *sp, struct vma *vma, unsigned long addr, unsigned int flags,
-		    uint64_t t0)
+int handle_mm_fault(struct vm_fault *vmf)
 {
-	unsigned long page = addr & PAGE_MASK;
-	struct pt_chunk *c;
+	struct fl_space *sp = vmf->sp;
 	uint64_t pte = PTE_NONE;
 
-	if (flags & FAULT_FLAG_VMA_LOCK)
-		vma_assert_read_locked(vma);
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK)
+		vma_assert_read_locked(vmf->vma);
 	else
 		mmap_assert_locked(sp);
-	c = pt_chunk_lookup(sp, page);
-	if (c)
-		pte = READ_ONCE(c->pte[pt_index(page)]);
+	vmf->chunk = pt_chunk_lookup(sp, vmf->address);
+	if (vmf->chunk)
+		pte = READ_ONCE(vmf->chunk->pte[pt_index(vmf->address)]);
+	vmf->orig_pte = pte;
 	switch (pte_type(pte)) {
 	case PTE_NONE:
 		if (pte & PTE_POISON) {
 			/* Make sure the marker is there (a failed poison is
 			 * retried; EEXIST means it is). */
-			pt_lock(c);
-			if (READ_ONCE(c->pte[pt_index(page)]) == (PTE_NONE | PTE_POISON))
-				uffd_poison(sp, page, PAGE_SIZE);
-			pt_unlock(c);
+			pt_lock(vmf->chunk);
+			if (READ_ONCE(vmf->chunk->pte[pt_index(vmf->address)]) ==
+			    (PTE_NONE | PTE_POISON))
+				uffd_poison(sp, vmf->address, PAGE_SIZE);
+			pt_unlock(vmf->chunk);
 			return VM_FAULT_HWPOISON;
 		}
-		return do_anonymous_page(sp, vma, c, addr, flags);
+		return do_anonymous_page(vmf);
 	case PTE_PRESENT:
-		if ((flags & FAULT_FLAG_WRITE) && ((pte & PTE_WP) || sp->swap_on))
-			return do_wp_page(sp, c, addr); /* PRESENT: c is set */
+		if ((vmf->flags & FAULT_FLAG_WRITE) && ((pte & PTE_WP) || sp->swap_on))
+			return do_wp_page(vmf);
 		count_event(sp, faults_spurious);
 		return VM_FAULT_NOPAGE;
 	default:
-		/* SWAP or FRAME entries live in a chunk: c is set. */
-		return do_swap_page(sp, vma, c, addr, flags, t0);
+		/* SWAP or FRAME entries live in a chunk: vmf->chunk is set. */
+		return do_swap_page(vmf);
 	}
+}
+
+/*
+ * The fault under vmf->vma's read lock: handle_mm_fault(), the lock released
+ * unless that already happened (VM_FAULT_RETRY) or a continuation keeps it
+ * (VM_FAULT_PARKED), and the outcome counted.  This is the one place that
+ * counts vma_lock_success (finished under the VMA lock) and vma_lock_retry
+ * (goes on under mmap_lock).  A NULL vmf->vma is a VMA lock that could not
+ * be taken again (drop-vma's continuation): a retry.  A fault parked keeping
+ * its lock (hold) or to take it again (drop-vma) has no outcome yet: its
+ * continuation comes back here.
+ * Context: vmf->vma read-locked, or NULL.
+ * Return: handle_mm_fault()'s result, or VM_FAULT_RETRY; on VM_FAULT_RETRY
+ * the caller goes on under mmap_lock.
+ */
+int handle_fault_vma_locked(struct vm_fault *vmf)
+{
+	int ret = VM_FAULT_RETRY;
+
+	if (vmf->vma) {
+		vmf->flags |= FAULT_FLAG_VMA_LOCK;
+		ret = handle_mm_fault(vmf);
+		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_PARKED)))
+			vma_end_read(vmf->vma);
+	}
+	if (ret & VM_FAULT_RETRY)
+		count_vm_vma_lock_event(vmf->sp, vma_lock_retry);
+	else if (!(ret & VM_FAULT_PARKED))
+		count_vm_vma_lock_event(vmf->sp, vma_lock_success);
+	return ret;
+}
+
+/*
+ * The fault under mmap_lock: the fallback, and every retry.  With
+ * FAULT_FLAG_NOWAIT (at I/O completion, which must not wait for mmap_lock)
+ * the lock is only tried, and a busy lock ends the attempt with nothing done.
+ * Context: no faultline lock held.  Return: handle_mm_fault()'s result
+ * (never VM_FAULT_RETRY: only a fault under a VMA lock retries), or
+ * VM_FAULT_SIGSEGV, or VM_FAULT_LOCKBUSY.
+ */
+int fault_retry_mmap(struct vm_fault *vmf)
+{
+	struct fl_space *sp = vmf->sp;
+	int ret;
+
+	if (!(vmf->flags & FAULT_FLAG_NOWAIT))
+		mmap_read_lock(sp);
+	else if (!mmap_read_trylock(sp))
+		return VM_FAULT_LOCKBUSY;
+	vmf->flags &= ~(FAULT_FLAG_VMA_LOCK | FAULT_FLAG_NOWAIT);
+	vmf->vma = vma_lookup(sp, vmf->address);
+	if (!vmf->vma || access_error(vmf->vma, vmf->flags)) {
+		mmap_read_unlock(sp);
+		count_event(sp, faults_bad);
+		return VM_FAULT_SIGSEGV;
+	}
+	ret = handle_mm_fault(vmf);
+	FL_BUG_ON(ret & VM_FAULT_RETRY);
+	if (!(ret & VM_FAULT_PARKED))
+		mmap_read_unlock(sp);
+	return ret;
 }
 
 /*
  * The end of a fault: wake the faulting thread if nothing woke it, and
  * account.  Context: no lock held.
  */
-void fault_done(struct fl_space *sp, unsigned long addr, unsigned int flags, int ret, uint64_t t0)
+void fault_done(struct vm_fault *vmf, int ret)
 {
 	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON)) &&
-	    !(flags & FAULT_FLAG_SIGBUS))
-		uffd_wake(sp, addr & PAGE_MASK, PAGE_SIZE);
-	fl_hist_record(&stat_stripe(sp)->fault_ns, fl_now_ns() - t0);
-}
-
-/*
- * The fault under mmap_lock: the fallback, and every retry.  With
- * FAULT_FLAG_NOWAIT (the completion thread, which must not wait for
- * mmap_lock) the lock is only tried, and a busy lock ends the attempt with
- * nothing done.
- * Context: no faultline lock held.  Return: as fl_handle_fault(), or
- * VM_FAULT_PARKED if a continuation owns the fault now, or VM_FAULT_LOCKBUSY.
- */
-int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags, uint64_t t0)
-{
-	struct vma *vma;
-	int ret;
-
-	if (!(flags & FAULT_FLAG_NOWAIT))
-		mmap_read_lock(sp);
-	else if (!mmap_read_trylock(sp))
-		return VM_FAULT_LOCKBUSY;
-	vma = vma_lookup(sp, addr);
-	if (!vma || access_error(vma, flags)) {
-		mmap_read_unlock(sp);
-		count_event(sp, faults_bad);
-		return VM_FAULT_SIGSEGV;
-	}
-	ret = handle_mm_fault(sp, vma, addr, flags & ~(FAULT_FLAG_VMA_LOCK | FAULT_FLAG_NOWAIT),
-			      t0);
-	if (ret & VM_FAULT_PARKED)
-		return VM_FAULT_PARKED;
-	/* Only a fault under a VMA lock retries (bail's second step is a
-	 * park with mmap_lock dropped, above). */
-	FL_BUG_ON(ret & VM_FAULT_RETRY);
-	if (!(ret & VM_FAULT_COMPLETED))
-		mmap_read_unlock(sp);
-	return ret;
+	    !(vmf->flags & FAULT_FLAG_SIGBUS))
+		uffd_wake(vmf->sp, vmf->address, PAGE_SIZE);
+	fl_hist_record(&stat_stripe(vmf->sp)->fault_ns, fl_now_ns() - vmf->t0);
 }
 
 /*
@@ -682,13 +667,14 @@ int fault_retry_mmap(struct fl_space *sp, unsigned long addr, unsigned int flags
  * it retries the access and the kernel decides).
  * Return: 0 if the page was installed or present, VM_FAULT_SIGSEGV if the
  * address is outside the space's VMAs or against their protection,
- * VM_FAULT_NOPAGE if nothing could be installed now, VM_FAULT_PARKED if the
- * fault waits for I/O and a continuation will finish it.
+ * VM_FAULT_NOPAGE if nothing could be installed now, VM_FAULT_HWPOISON if
+ * the page is poisoned, VM_FAULT_PARKED if a continuation finishes (or has
+ * finished) the fault.
  */
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 {
-	uint64_t t0 = fl_now_ns();
-	struct vma *vma;
+	struct vm_fault vmf = {
+		.sp = sp, .address = addr & PAGE_MASK, .flags = flags, .t0 = fl_now_ns()};
 	int ret;
 
 	count_event(sp, faults);
@@ -697,36 +683,26 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 	else
 		count_event(sp, faults_read);
 
-	if (sp->cfg.policy == FL_POLICY_MMAP)
-		goto lock_mmap; /* before 6.4: no VMA locks at all */
-	vma = lock_vma_under_rcu(sp, addr);
-	if (!vma)
-		goto lock_mmap;
-	if (unlikely(access_error(vma, flags))) {
-		vma_end_read(vma);
-		goto lock_mmap;
+	/* mmap: before 6.4, no VMA locks at all. */
+	if (sp->cfg.policy != FL_POLICY_MMAP) {
+		vmf.vma = lock_vma_under_rcu(sp, addr);
+		if (vmf.vma && unlikely(access_error(vmf.vma, flags))) {
+			vma_end_read(vmf.vma); /* uncounted, as the kernel */
+			vmf.vma = NULL;
+		}
+		if (vmf.vma) {
+			ret = handle_fault_vma_locked(&vmf);
+			if (ret & VM_FAULT_PARKED)
+				return VM_FAULT_PARKED;
+			if (!(ret & VM_FAULT_RETRY))
+				goto done;
+			vmf.flags |= FAULT_FLAG_TRIED;
+		}
 	}
-	ret = handle_mm_fault(sp, vma, addr, flags | FAULT_FLAG_VMA_LOCK, t0);
-	if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED | VM_FAULT_PARKED)))
-		vma_end_read(vma);
-	if (ret & VM_FAULT_PARKED) {
-		/* Counted when it finishes; a drop-policy park is a retry. */
-		if ((ret & VM_FAULT_RETRY) && !(flags & FAULT_FLAG_SIGBUS))
-			count_vm_vma_lock_event(sp, vma_lock_retry);
-		return VM_FAULT_PARKED;
-	}
-	if (!(ret & VM_FAULT_RETRY)) {
-		count_vm_vma_lock_event(sp, vma_lock_success);
-		goto done;
-	}
-	count_vm_vma_lock_event(sp, vma_lock_retry);
-	flags |= FAULT_FLAG_TRIED;
-
-lock_mmap:
-	ret = fault_retry_mmap(sp, addr, flags, t0);
+	ret = fault_retry_mmap(&vmf);
 	if (ret & VM_FAULT_PARKED)
 		return VM_FAULT_PARKED;
 done:
-	fault_done(sp, addr, flags, ret, t0);
+	fault_done(&vmf, ret);
 	return ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON);
 }

@@ -20,10 +20,16 @@
  * /proc/pid/maps may list more VMAs than fl_maps() for the same history; the
  * protection of every page is the same.
  */
-#include "internal.h"
-
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "lib.h"
+#include "mmap_lock.h"
+#include "pgtable.h"
+#include "reclaim.h"
+#include "space.h"
+#include "swap.h"
+#include "uffd.h"
+#include "vma.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -274,7 +280,7 @@ static void populate(struct fl_space *sp, unsigned long start, unsigned long end
 			n = write ? uffd_copy(sp, s, sp->zero_src,
 					      MIN(a - s, (unsigned long)sp->cfg.fault_around_max
 								 << PAGE_SHIFT),
-					      &err)
+					      false, &err)
 				  : uffd_zeropage(sp, s, a - s, &err);
 			for (unsigned long p = s; p < s + n; p += PAGE_SIZE) {
 				WRITE_ONCE(c->pte[pt_index(p)],

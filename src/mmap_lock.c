@@ -6,7 +6,7 @@
  *     write; read under rcu_read_lock (lock_vma_under_rcu) or mmap_lock;
  *   - the set of kernel mappings the space owns: every mmap/munmap/mprotect
  *     syscall on a space's range runs with it held for write;
- *   - mm_lock_seq (with the rule in internal.h).
+ *   - mm_lock_seq (with the rule in mmap_lock.h).
  *
  * It is fair: a waiting writer blocks new readers.  Every acquisition is
  * counted, and the time spent waiting (when the trylock fails) is summed, for
@@ -15,19 +15,11 @@
  * In FL_DEBUG builds each thread remembers which spaces it holds for read, so
  * that mmap_assert_locked() can check.
  */
-#include "internal.h"
+#include "mmap_lock.h"
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
-pid_t fl_gettid(void)
-{
-	static FL_TLS pid_t tid;
-
-	if (!tid)
-		tid = (pid_t)syscall(SYS_gettid);
-	return tid;
-}
+#include "space.h"
+#include "stats.h"
+#include "vma.h"
 
 #ifdef FL_DEBUG
 #define IS_DEBUG_TRACKED 1

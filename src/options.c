@@ -7,13 +7,12 @@
  * and the default is kept.  Fields set in struct fl_config after
  * fl_config_init() override the environment.
  */
-#include "internal.h"
+#include "options.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "lib.h"
 
 enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY, OPT_USEC };
 
@@ -82,39 +81,6 @@ FL_EXPORT int fl_delivery_by_name(const char *name)
 		if (!strcasecmp(name, delivery_names[i]))
 			return i;
 	return -EINVAL;
-}
-
-void fl_log(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n = snprintf(buf, sizeof(buf), "faultline: ");
-
-	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
-	size_t len = strlen(buf);
-	if (len && buf[len - 1] != '\n' && len + 1 < sizeof(buf)) {
-		buf[len++] = '\n';
-		buf[len] = 0;
-	}
-	/* write(2): usable from the SIGBUS handler too. */
-	ssize_t r = write(2, buf, len);
-	(void)r;
-}
-
-void fl_bug(const char *file, int line, const char *cond)
-{
-	fl_log("BUG at %s:%d: %s", file, line, cond);
-	abort();
-}
-
-uint64_t fl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static unsigned int *uint_field(struct fl_config *cfg, const struct option_desc *o)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The page-state table: 32-bit entries in chunks of PT_CHUNK_PAGES pages,
- * kept in a liburcu lock-free hash table keyed by address (see internal.h).
+ * The page-state table: 64-bit entries in chunks of PT_CHUNK_PAGES pages,
+ * kept in a liburcu lock-free hash table keyed by address (see pgtable.h).
  *
  * Chunk lifetime: a chunk is created by the first fault that needs it and
  * freed (after a grace period) only by pt_free_unused(), with mmap_lock held
@@ -15,16 +15,22 @@
  * automatic resize allocates inside cds_lfht_add_unique()): a resizer thread
  * per space grows it, poked through an eventfd, which is async-signal-safe.
  */
-#include "internal.h"
+#include "pgtable.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "mmap_lock.h"
+#include "reclaim.h"
+#include "space.h"
+#include "swap.h"
+#include "vma.h"
+#include "worker.h"
 
 #define SLAB_SIZE (64UL << 10)
 
 static unsigned long chunk_hash(unsigned long base)
 {
-	uint64_t x = (uint64_t)(base >> 18) * 0x9E3779B97F4A7C15ull;
+	uint64_t x = (uint64_t)pt_chunk_nr(base) * 0x9E3779B97F4A7C15ull;
 
 	return (unsigned long)(x ^ (x >> 29));
 }
@@ -214,7 +220,7 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 				      unsigned long, void *),
 			   void *arg)
 {
-	unsigned long slots = ((end - 1) >> 18) - (start >> 18) + 1;
+	unsigned long slots = pt_chunk_nr(end - 1) - pt_chunk_nr(start) + 1;
 	long nr = atomic_load(&sp->nr_chunks);
 
 	if (slots <= (unsigned long)nr * 4 + 64) {

@@ -31,12 +31,17 @@
  * free pages fall below wmark_low.  Direct: a fault that finds no room evicts
  * before it installs.
  */
-#include "internal.h"
+#include "reclaim.h"
 
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
-#include <unistd.h>
+
+#include "pgtable.h"
+#include "space.h"
+#include "stats.h"
+#include "swap.h"
+#include "uffd.h"
+#include "vma.h"
 
 #define BATCH PT_CHUNK_PAGES
 
@@ -55,27 +60,6 @@ void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c)
 		sp->hand = c->lru.next;
 	cds_list_del(&c->lru);
 	pthread_mutex_unlock(&sp->clock_lock);
-}
-
-/* lock_vma_under_rcu() without the fault counters: reclaim is not a fault. */
-struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
-{
-	struct vma_index *idx;
-	struct vma *vma = NULL;
-	size_t i;
-
-	rcu_read_lock();
-	idx = vma_index_get(sp);
-	i = vma_index_first(idx, addr);
-	if (i < idx->nr && idx->v[i]->vm_start <= addr && vma_start_read(idx->v[i])) {
-		vma = idx->v[i];
-		if (atomic_load_explicit(&vma->detached, memory_order_acquire)) {
-			vma_end_read(vma);
-			vma = NULL;
-		}
-	}
-	fl_rcu_read_unlock();
-	return vma;
 }
 
 /*
@@ -107,37 +91,27 @@ static bool all_zero(const void *buf)
 	return true;
 }
 
-/* Call fn(start, end) for each run of set bits of mask (page offsets from
- * base). */
-static int for_each_run(uint64_t mask, unsigned long base,
-			int (*fn)(struct fl_space *, unsigned long, unsigned long, bool),
-			struct fl_space *sp, bool arg)
+/* Write-protect the runs of pages of mask (bit i: base + i pages), or lift
+ * the protection.  Return: 0 or the first negative errno. */
+static int writeprotect_runs(struct fl_space *sp, unsigned long base, uint64_t mask, bool wp)
 {
-	while (mask) {
-		int s = __builtin_ctzll(mask);
-		uint64_t rest = ~(mask >> s);
-		int n = rest ? __builtin_ctzll(rest) : 64 - s;
-		int ret = fn(sp, base + (unsigned long)s * PAGE_SIZE,
-			     base + (unsigned long)(s + n) * PAGE_SIZE, arg);
-		if (ret)
+	unsigned int s, n;
+
+	for_each_bit_run(mask, s, n)
+	{
+		unsigned long a = base + (unsigned long)s * PAGE_SIZE;
+		int ret = uffd_writeprotect(sp, a, (unsigned long)n * PAGE_SIZE, wp);
+		if (ret) {
+			fl_dbg(sp, "UFFDIO_WRITEPROTECT %#lx+%u pages: %s", a, n, strerror(-ret));
 			return ret;
-		mask &= n + s >= 64 ? 0 : ~0ULL << (s + n);
+		}
 	}
 	return 0;
 }
 
-static int run_wp(struct fl_space *sp, unsigned long s, unsigned long e, bool wp)
+static int zap_one(unsigned long s, size_t len)
 {
-	int ret = uffd_writeprotect(sp, s, e - s, wp);
-
-	if (ret)
-		fl_dbg(sp, "UFFDIO_WRITEPROTECT %#lx-%#lx: %s", s, e, strerror(-ret));
-	return ret;
-}
-
-static int run_zap(struct fl_space *sp, unsigned long s, unsigned long e, bool unused)
-{
-	return madvise((void *)s, e - s, MADV_DONTNEED) ? -errno : 0;
+	return madvise((void *)s, len, MADV_DONTNEED) ? -errno : 0;
 }
 
 #ifndef PIDFD_SELF
@@ -153,14 +127,13 @@ static _Atomic int pm_dontneed;
 static void add_runs(struct iovec *iov, size_t *nr, size_t *total, uint64_t mask,
 		     unsigned long base)
 {
-	while (mask) {
-		int s = __builtin_ctzll(mask);
-		uint64_t rest = ~(mask >> s);
-		int n = rest ? __builtin_ctzll(rest) : 64 - s;
+	unsigned int s, n;
+
+	for_each_bit_run(mask, s, n)
+	{
 		iov[(*nr)++] = (struct iovec){(void *)(base + (unsigned long)s * PAGE_SIZE),
 					      (size_t)n * PAGE_SIZE};
 		*total += (size_t)n * PAGE_SIZE;
-		mask &= n + s >= 64 ? 0 : ~0ULL << (s + n);
 	}
 }
 
@@ -175,16 +148,14 @@ static int zap_iov(struct fl_space *sp, const struct iovec *iov, size_t nr, size
 {
 	if (atomic_load_explicit(&pm_dontneed, memory_order_relaxed) < 0) {
 		for (size_t i = 0; i < nr; i++) {
-			unsigned long s = (unsigned long)iov[i].iov_base;
-			int ret = run_zap(sp, s, s + iov[i].iov_len, false);
+			int ret = zap_one((unsigned long)iov[i].iov_base, iov[i].iov_len);
 			if (ret)
 				return ret;
 		}
 		return 0;
 	}
 	if (nr == 1)
-		return run_zap(sp, (unsigned long)iov[0].iov_base,
-			       (unsigned long)iov[0].iov_base + iov[0].iov_len, false);
+		return zap_one((unsigned long)iov[0].iov_base, iov[0].iov_len);
 	long done = syscall(SYS_process_madvise, PIDFD_SELF, iov, nr, MADV_DONTNEED, 0);
 	if (done == (long)total) {
 		atomic_store_explicit(&pm_dontneed, 1, memory_order_relaxed);
@@ -203,8 +174,7 @@ static int zap_iov(struct fl_space *sp, const struct iovec *iov, size_t nr, size
 			continue;
 		}
 		off = 0;
-		unsigned long s = (unsigned long)iov[i].iov_base;
-		int ret = run_zap(sp, s, s + iov[i].iov_len, false);
+		int ret = zap_one((unsigned long)iov[i].iov_base, iov[i].iov_len);
 		if (ret)
 			return ret;
 	}
@@ -213,7 +183,7 @@ static int zap_iov(struct fl_space *sp, const struct iovec *iov, size_t nr, size
 
 static void batch_done(struct swap_io *io, int res)
 {
-	struct write_batch *b = (struct write_batch *)io;
+	struct io_batch *b = (struct io_batch *)io;
 	struct fl_space *sp = b->sp;
 
 	for (unsigned int k = 0; k < b->n; k++)
@@ -237,7 +207,7 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 		while (j < BATCH && fr[j] && (dirty & (1ULL << j)) &&
 		       fr[j]->slot == fr[j - 1]->slot + 1)
 			j++;
-		struct write_batch *b = j - i > 1 ? batch_get(sp) : NULL;
+		struct io_batch *b = j - i > 1 ? batch_get(sp) : NULL;
 		if (b) {
 			b->n = j - i;
 			for (unsigned int k = 0; k < b->n; k++) {
@@ -415,10 +385,8 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 		}
 	}
 	/* Dirty pages: stores must trap while we copy. */
-	if (dirty && (vma->prot & PROT_WRITE) && for_each_run(dirty, base, run_wp, sp, true)) {
-		fl_dbg(sp, "write-protect for eviction failed at %#lx: errno %d", base, errno);
+	if (dirty && (vma->prot & PROT_WRITE) && writeprotect_runs(sp, base, dirty, true))
 		dirty = 0;
-	}
 	for (unsigned int i = 0; i < BATCH && dirty; i++) {
 		if (!(dirty & (1ULL << i)))
 			continue;
@@ -428,7 +396,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			/* Out of frames: the rest stays, writable again. */
 			uint64_t rest = dirty & ~((1ULL << i) - 1);
 			if (vma->prot & PROT_WRITE)
-				for_each_run(rest, base, run_wp, sp, false);
+				writeprotect_runs(sp, base, rest, false);
 			dirty &= ~rest;
 			break;
 		}
@@ -608,8 +576,6 @@ static void kick_kswapd(struct fl_space *sp)
 {
 	worker_kick(&sp->kswapd);
 }
-
-FL_TLS bool in_completion;
 
 void mem_reserve(struct fl_space *sp, unsigned long n)
 {

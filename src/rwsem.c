@@ -1,22 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The per-VMA lock's semaphore (see rwsem.h). */
-#include "internal.h"
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include "rwsem.h"
 
-static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
-{
-	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake_all(_Atomic uint32_t *addr)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
+#include "lib.h"
 
 bool rwsem_read_trylock(struct rwsem *s)
 {
@@ -40,7 +26,7 @@ void rwsem_read_unlock(struct rwsem *s)
 
 	FL_BUG_ON((v & RWSEM_READERS) == RWSEM_READERS); /* underflow */
 	if (!(v & RWSEM_READERS) && (v & RWSEM_WAITING))
-		futex_wake_all(&s->state);
+		futex_wake(&s->state, INT_MAX);
 }
 
 bool rwsem_write_trylock(struct rwsem *s)

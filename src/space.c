@@ -4,12 +4,20 @@
  * spaces that the SIGBUS handler searches.
  *
  * spaces_lock: protects changes of the list `spaces`; readers walk it under
- * rcu_read_lock.  Outermost of all faultline locks (see internal.h).
+ * rcu_read_lock.  Never held with another faultline lock (doc/locking.md).
  */
-#include "internal.h"
+#include "space.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "cont.h"
+#include "fault.h"
+#include "options.h"
+#include "pgtable.h"
+#include "reclaim.h"
+#include "swap.h"
+#include "uffd.h"
+#include "vma.h"
 
 static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
 static CDS_LIST_HEAD(spaces);
@@ -110,6 +118,9 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	ret = pt_init(sp);
 	if (ret)
 		goto fail;
+	ret = cont_init(sp);
+	if (ret)
+		goto fail;
 	ret = swap_init(sp);
 	if (ret)
 		goto fail;
@@ -178,14 +189,16 @@ FL_EXPORT void fl_space_destroy(struct fl_space *sp)
 		fl_synchronize_rcu();
 		free(idx);
 	}
-	/* Handler threads first: they poll retry_fd, which swap_destroy()
-	 * closes; then the store, which waits for the I/O in flight. */
+	/* Handler threads first: they poll retry_fd, which cont_destroy()
+	 * closes; kswapd after them, whose faults may still kick it; then the
+	 * store, which waits for the I/O in flight and finishes the retries
+	 * its completions queued (with the userfaultfd still open, to wake). */
 	uffd_stop_handlers(sp);
-	/* kswapd after the handlers, whose faults may still kick it. */
 	if (sp->lru.next)
 		reclaim_destroy(sp);
+	swap_destroy(sp);
 	if (sp->retry_fd >= 0)
-		swap_destroy(sp);
+		cont_destroy(sp);
 	if (sp->uffd >= 0)
 		close(sp->uffd);
 	fl_synchronize_rcu();

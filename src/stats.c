@@ -3,9 +3,13 @@
  * Statistics.  FL_STATS_FIELDS (faultline.h) is the one list: it generates
  * the public struct, the enum of counters, and both printers below.
  */
-#include "internal.h"
+#include "stats.h"
 
 #include <sched.h>
+
+#include "space.h"
+#include "swap.h"
+#include "vma.h"
 
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
 {

@@ -1,28 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * Swap: frames (the swap cache and writeback buffers), I/O completion, and
- * the faults that wait for it.
+ * Swap: frames (the swap cache and writeback buffers), I/O completion,
+ * readahead.  The rules of frames and slots are in swap.h; the faults that
+ * wait for a frame are in cont.c.
  *
- * Locks (see internal.h for the tree):
- *   chunk->ptl      binds a page to its frame (PTE_FRAME) or slot
- *   f->lock         a frame's flags, waiters, pins and slot ownership; nests
- *                   inside a ptl, never the other way round
- *   frame_lock      the free list (leaf)
- *   retry_lock      the handler threads' retry queue (leaf)
- *
- * Frame lifetime: a frame is freed once it backs no page (never bound, or
- * DETACHED), has no I/O in flight and no pins (parked or installing faults).
- * Slot ownership: a slot belongs to exactly one of a PTE (SWAP, or PRESENT|WP)
- * or a frame (f->owns_slot); whoever frees its owner frees the slot.
+ * Locks: the ptl of a page's chunk binds the page to its frame (PTE_FRAME)
+ * or slot; f->lock (inside the ptl) guards a frame's state; frame_lock and
+ * batch_lock (leaves) the free frames and the pool of I/O batches.
  */
-#include "internal.h"
+#include "swap.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include "cont.h"
+#include "fault.h"
+#include "reclaim.h"
+#include "space.h"
+#include "stats.h"
+#include "vma.h"
 
 long mem_used(struct fl_space *sp)
 {
@@ -106,6 +102,39 @@ void frame_detach(struct fl_space *sp, struct frame *f)
 }
 
 /*
+ * Add the page at addr, swapped out in the slot of its entry pte, to the
+ * swap cache: __read_swap_cache_async(), for the fault and for readahead
+ * alike.  The page gets a frame, locked for its read (FRAME_LOCKED), its
+ * entry names the frame, and the read is prepared in f->io but not started:
+ * the caller starts it (swap_submit(), a readahead batch, or
+ * swap_read_sync()).  A fault that meets the frame meanwhile waits for it.
+ * Context: the ptl of c held; pte is addr's entry, PTE_SWAP.
+ * Return: the frame, or NULL if every frame is busy (nothing changed).
+ */
+struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned long addr,
+			     uint64_t pte)
+{
+	struct frame *f = frame_alloc(sp);
+
+	FL_DEBUG_BUG_ON(pte_type(pte) != PTE_SWAP);
+	if (!f)
+		return NULL;
+	f->slot = pte_value(pte);
+	f->owns_slot = true;
+	f->addr = addr;
+	f->chunk = c;
+	f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+	/* Refault distance: evictions since this page left.  Fewer than the
+	 * budget holds means it was evicted too early (FRAME_HOT). */
+	if (((uint32_t)atomic_load(&sp->evictions) - pte_stamp(pte)) % (1u << 24) <
+	    (uint32_t)sp->limit_pages)
+		f->flags |= FRAME_HOT;
+	f->io = (struct swap_io){.slot = f->slot, .buf = f->buf, .done = swap_read_done};
+	WRITE_ONCE(c->pte[pt_index(addr)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
+	return f;
+}
+
+/*
  * Forget the entry at addr, for munmap and MADV_DONTNEED: free its slot, and
  * detach its frame (I/O in flight finishes on its own; parked faults retry
  * and find the new state).
@@ -135,194 +164,6 @@ void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr)
 	}
 	}
 	WRITE_ONCE(c->pte[pt_index(addr)], PTE_NONE);
-}
-
-/* ---- waiting -------------------------------------------------------- */
-
-static void futex_wake_one(_Atomic uint32_t *addr)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void retry_enqueue(struct fl_space *sp, struct waiter *w)
-{
-	uint64_t one = 1;
-
-	w->qnext = NULL;
-	pthread_mutex_lock(&sp->retry_lock);
-	if (sp->retry_tail)
-		sp->retry_tail->qnext = w;
-	else
-		sp->retry_head = w;
-	sp->retry_tail = w;
-	pthread_mutex_unlock(&sp->retry_lock);
-	if (write(sp->retry_fd, &one, sizeof(one)) < 0)
-		FL_BUG_ON(errno != EAGAIN);
-}
-
-/*
- * The rest of w's fault as a retry under mmap_lock.  At I/O completion
- * (spare: the continuation's own heap waiter, not yet freed) it never waits
- * for mmap_lock: it runs if a trylock gets the lock, as a faulting thread's
- * retry would find it free; if not, spare is queued to the handler threads,
- * which may wait (no allocation, so this cannot fail).  Otherwise (spare
- * NULL: a handler thread, or the faulting thread in sigbus delivery) it
- * takes the lock.
- * Context: no faultline lock held, except possibly the VMA read lock of
- * another fault (a handler thread completing its own read under hold): so
- * only the trylock at completion.  On return *spare is NULL if it was queued.
- * Return: as fault_retry_mmap(); VM_FAULT_PARKED if queued.
- */
-static int retry_under_mmap(struct waiter *w, struct waiter **spare)
-{
-	struct fl_space *sp = w->sp;
-	unsigned int flags = w->flags | FAULT_FLAG_TRIED;
-	struct waiter *n;
-	int ret;
-
-	if (!*spare)
-		return fault_retry_mmap(sp, w->addr, flags, w->t0);
-	ret = fault_retry_mmap(sp, w->addr, flags | FAULT_FLAG_NOWAIT, w->t0);
-	if (!(ret & VM_FAULT_LOCKBUSY)) {
-		count_event(sp, retries_completion);
-		return ret;
-	}
-	n = *spare;
-	*spare = NULL;
-	*n = *w;
-	n->action = CONT_RETRY_MMAP;
-	n->pinned = false;	 /* the caller keeps (and drops) the pin */
-	n->t_park = fl_now_ns(); /* waiting for a handler: parked still */
-	retry_enqueue(sp, n);
-	count_event(sp, retries_queued);
-	return VM_FAULT_PARKED;
-}
-
-/*
- * Finish w's fault under vma's read lock (handed over under hold, taken
- * again under drop-vma); NULL means that lock could not be had.  A retry
- * then runs under mmap_lock (retry_under_mmap(): at completion, only if the
- * lock is free, else queued to the handler threads).
- * Context: as cont_run(); vma read-locked if not NULL.
- * Return: handle_mm_fault()'s result, VM_FAULT_PARKED if someone else now
- * owns the fault (parked again, or queued).
- */
-static int finish_under_vma(struct waiter *w, struct vma *vma, struct waiter **spare)
-{
-	struct fl_space *sp = w->sp;
-	int ret;
-
-	if (vma) {
-		ret = handle_mm_fault(sp, vma, w->addr, w->flags | FAULT_FLAG_VMA_LOCK, w->t0);
-		if (ret & VM_FAULT_PARKED)
-			return ret;
-		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))
-			vma_end_read(vma);
-		if (!(ret & VM_FAULT_RETRY)) {
-			count_vm_vma_lock_event(sp, vma_lock_success);
-			return ret;
-		}
-	}
-	count_vm_vma_lock_event(sp, vma_lock_retry);
-	return retry_under_mmap(w, spare);
-}
-
-/*
- * Run a continuation: the rest of a fault that waited for its frame.
- * Context: no faultline lock held, except the VMA read lock a CONT_INSTALL
- * continuation was handed.  Never sleeps on I/O: a fault that must wait
- * again parks again.  At I/O completion (the completion thread, or a
- * handler thread completing its own synchronous read) it never waits for a
- * lock: the VMA lock and mmap_lock are only tried, and a retry that finds
- * mmap_lock taken is queued to the handler threads.  Also runs on a handler
- * thread (queued retries) and on the faulting thread (sigbus delivery).
- */
-void cont_run(struct waiter *wp)
-{
-	/* Work on a copy; the original is kept for a queued retry, else freed. */
-	struct waiter copy = *wp, *w = &copy;
-	struct fl_space *sp = w->sp;
-	struct frame *f = w->frame;
-	struct waiter *spare = !wp->on_stack && in_completion ? wp : NULL;
-	int ret;
-
-	if (!wp->on_stack && !spare)
-		free(wp);
-	w->flags |= FAULT_FLAG_CONT; /* its major or minor fault is counted */
-	if (w->t_park) {
-		count_event_n(sp, parked_ns, fl_now_ns() - w->t_park);
-		w->t_park = 0;
-	}
-	/*
-	 * hold and drop-vma go on with the same fault, the frame still
-	 * pinned (the kernel: the folio reference kept), so reclaim cannot
-	 * take the page from the swap cache before the fault maps it.  A
-	 * retry under mmap_lock (mmap, bail, drop) is a new fault: as the
-	 * kernel's do_swap_page() drops its folio reference before returning
-	 * VM_FAULT_RETRY, the pin goes first, and reclaim may take the page
-	 * in between (then the retry reads it again: a wasted read).
-	 */
-	if (w->pinned && w->action == CONT_RETRY_MMAP) {
-		frame_unpin(sp, f);
-		w->pinned = false;
-	}
-	switch (w->action) {
-	case CONT_INSTALL:
-		/* hold: the fault kept its VMA lock; finish it under that. */
-		if (!w->on_stack)
-			vma_adopt(w->vma);
-		ret = finish_under_vma(w, w->vma, &spare);
-		break;
-	case CONT_RETRY_VMA:
-		/* drop-vma: if the page is up to date, take the VMA lock again
-		 * and finish without a retry. */
-		ret = finish_under_vma(w, lock_vma_under_rcu(sp, w->addr), &spare);
-		break;
-	case CONT_RETRY_MMAP:
-	default:
-		ret = retry_under_mmap(w, &spare);
-		break;
-	}
-	free(spare); /* unless it was queued */
-	if (!(ret & VM_FAULT_PARKED))
-		fault_done(sp, w->addr, w->flags, ret, w->t0);
-	if (w->pinned)
-		frame_unpin(sp, f);
-}
-
-/* The handler threads' part: run the queued retries.  Context: none held. */
-void run_retry_queue(struct fl_space *sp)
-{
-	for (;;) {
-		pthread_mutex_lock(&sp->retry_lock);
-		struct waiter *w = sp->retry_head;
-		if (w) {
-			sp->retry_head = w->qnext;
-			if (!sp->retry_head)
-				sp->retry_tail = NULL;
-		}
-		pthread_mutex_unlock(&sp->retry_lock);
-		if (!w)
-			return;
-		cont_run(w);
-	}
-}
-
-/* Hand a waiter whose frame is ready to whoever must run it. */
-static void waiter_ready(struct waiter *w)
-{
-	if (w->on_stack) {
-		/* Read self_done first: once done is set, w may be gone. */
-		bool wake = !w->self_done;
-		atomic_store_explicit(&w->done, 1, memory_order_release);
-		if (wake)
-			futex_wake_one(&w->done);
-		return;
-	}
-	if (w->action == CONT_RETRY_MMAP && !in_completion)
-		retry_enqueue(w->sp, w);
-	else
-		cont_run(w); /* never sleeps: takes only trylocks and ptls */
 }
 
 /* ---- I/O completions (reaper thread) ---------------------------------- */
@@ -360,7 +201,7 @@ void swap_read_done(struct swap_io *io, int res)
 	}
 	for (; w; w = next) {
 		next = w->next;
-		waiter_ready(w);
+		waiter_wake(w);
 	}
 	if (free_it)
 		frame_free(sp, f);
@@ -421,7 +262,7 @@ void swap_write_done(struct swap_io *io, int res)
 		f->owns_slot = true; /* freed with the frame */
 		bool idle = !f->pins && !f->waiters;
 		pthread_mutex_unlock(&f->lock);
-		if (vma && idle && !install_from_frame(sp, vma, c, addr, f)) {
+		if (vma && idle && !install_from_frame(sp, c, addr, f)) {
 			pt_unlock(c);
 			vma_end_read(vma);
 			fl_rcu_read_unlock();
@@ -457,9 +298,9 @@ void swap_write_done(struct swap_io *io, int res)
  * back once its completion has run, as the last thing the completion does
  * with it.  Context: any; batch_lock (a leaf) is taken inside.
  */
-struct write_batch *batch_get(struct fl_space *sp)
+struct io_batch *batch_get(struct fl_space *sp)
 {
-	struct write_batch *b;
+	struct io_batch *b;
 
 	pthread_mutex_lock(&sp->batch_lock);
 	b = sp->batch_free;
@@ -471,7 +312,7 @@ struct write_batch *batch_get(struct fl_space *sp)
 	return b;
 }
 
-void batch_put(struct fl_space *sp, struct write_batch *b)
+void batch_put(struct fl_space *sp, struct io_batch *b)
 {
 	pthread_mutex_lock(&sp->batch_lock);
 	FL_BUG_ON(!sp->batches_out); /* given back twice */
@@ -490,7 +331,7 @@ void batch_put(struct fl_space *sp, struct write_batch *b)
  */
 static void read_batch_done(struct swap_io *io, int res)
 {
-	struct write_batch *b = (struct write_batch *)io;
+	struct io_batch *b = (struct io_batch *)io;
 	struct fl_space *sp = b->sp;
 
 	for (unsigned int k = 0; k < b->n; k++) {
@@ -507,7 +348,7 @@ static void read_batch_done(struct swap_io *io, int res)
 /* Start the reads of frames fr[0..n), consecutive slots: one I/O if a batch is free. */
 static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 {
-	struct write_batch *b = n > 1 ? batch_get(sp) : NULL;
+	struct io_batch *b = n > 1 ? batch_get(sp) : NULL;
 
 	if (!b) {
 		for (unsigned int k = 0; k < n; k++)
@@ -554,17 +395,7 @@ unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned 
 		mem_reserve(sp, 1);
 		pt_lock(c);
 		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
-		struct frame *f = pte_type(pte) == PTE_SWAP ? frame_alloc(sp) : NULL;
-		if (f) {
-			f->slot = pte_value(pte);
-			f->owns_slot = true;
-			f->addr = a;
-			f->chunk = c;
-			f->flags = FRAME_LOCKED | FRAME_FROM_READ;
-			f->io = (struct swap_io){
-				.slot = f->slot, .buf = f->buf, .done = swap_read_done};
-			WRITE_ONCE(c->pte[pt_index(a)], mk_pte(PTE_FRAME, 0, frame_index(sp, f)));
-		}
+		struct frame *f = pte_type(pte) == PTE_SWAP ? swap_cache_add(sp, c, a, pte) : NULL;
 		pt_unlock(c);
 		if (f) {
 			/* The frame is locked in the table: a fault on it waits
@@ -605,11 +436,9 @@ int swap_init(struct fl_space *sp)
 	int ret;
 
 	pthread_mutex_init(&sp->frame_lock, NULL);
-	pthread_mutex_init(&sp->retry_lock, NULL);
-	sp->retry_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	sp->mem_fd = -1;
-	if (sp->retry_fd < 0)
-		return -errno;
+	pthread_mutex_init(&sp->batch_lock, NULL);
+	pthread_cond_init(&sp->batches_back, NULL);
+	sp->swap_inited = true;
 	if (!sp->cfg.mem_limit)
 		return 0;
 	sp->limit_pages = (long)(sp->cfg.mem_limit >> PAGE_SHIFT);
@@ -638,12 +467,10 @@ int swap_init(struct fl_space *sp)
 		f->next_free = sp->frame_free;
 		sp->frame_free = f;
 	}
-	pthread_mutex_init(&sp->batch_lock, NULL);
-	pthread_cond_init(&sp->batches_back, NULL);
-	sp->batches = calloc(WRITE_BATCHES, sizeof(*sp->batches));
+	sp->batches = calloc(IO_BATCHES, sizeof(*sp->batches));
 	if (!sp->batches)
 		return -ENOMEM;
-	for (int i = 0; i < WRITE_BATCHES; i++) {
+	for (int i = 0; i < IO_BATCHES; i++) {
 		sp->batches[i].sp = sp;
 		sp->batches[i].next_free = sp->batch_free;
 		sp->batch_free = &sp->batches[i];
@@ -654,7 +481,7 @@ int swap_init(struct fl_space *sp)
 	/* In flight at most: one I/O per frame, one per batch. */
 	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
 				 (uint64_t)sp->cfg.swap_delay_us * 1000,
-				 (unsigned int)(sp->nr_frames + WRITE_BATCHES));
+				 (unsigned int)(sp->nr_frames + IO_BATCHES));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));
@@ -665,9 +492,14 @@ int swap_init(struct fl_space *sp)
 	return 0;
 }
 
-/* Context: every VMA is gone (all frames detached) and no fault runs. */
+/*
+ * Context: every VMA is gone (all frames detached), the handler threads
+ * have stopped, and no fault runs.  Idempotent.
+ */
 void swap_destroy(struct fl_space *sp)
 {
+	if (!sp->swap_inited)
+		return;
 	if (sp->dev_open && sp->batches) {
 		/* A failed readahead batch submits again from its completion:
 		 * every batch back in the pool, and nothing more will be. */
@@ -679,24 +511,24 @@ void swap_destroy(struct fl_space *sp)
 	if (sp->dev_open)
 		swapdev_close(&sp->dev); /* waits for the I/O in flight */
 	sp->dev_open = false;
+	/* Retries that no handler thread took: finish them while the frames
+	 * they may pin are still here (their VMAs are gone: they end). */
+	run_retry_queue(sp);
 	if (sp->frames)
 		for (size_t i = 0; i < sp->nr_frames; i++)
 			pthread_mutex_destroy(&sp->frames[i].lock);
 	free(sp->frames);
 	sp->frames = NULL;
-	if (sp->batches) {
-		pthread_cond_destroy(&sp->batches_back);
-		pthread_mutex_destroy(&sp->batch_lock);
-	}
 	free(sp->batches);
 	sp->batches = NULL;
 	if (sp->frame_bufs)
 		munmap(sp->frame_bufs, sp->nr_frames * PAGE_SIZE);
+	sp->frame_bufs = NULL;
 	if (sp->mem_fd >= 0)
 		close(sp->mem_fd);
-	if (sp->retry_fd >= 0)
-		close(sp->retry_fd);
-	sp->retry_fd = -1;
+	sp->mem_fd = -1;
+	pthread_cond_destroy(&sp->batches_back);
+	pthread_mutex_destroy(&sp->batch_lock);
 	pthread_mutex_destroy(&sp->frame_lock);
-	pthread_mutex_destroy(&sp->retry_lock);
+	sp->swap_inited = false;
 }

@@ -8,7 +8,7 @@
  * Slots are allocated next-fit from a cursor, so that a batch of evictions is
  * written out sequentially.
  */
-#include "internal.h"
+#include "swapdev.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "swapdev.h"
+FL_TLS bool in_completion;
 
 #define SWAP_GROW_MIN (64UL << 20) /* bytes added to a file at least */
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */

@@ -4,8 +4,8 @@
  * with O_DIRECT through io_uring, so that the page cache holds none of it.
  *
  * Locks:
- *   swap_dev.lock      the slot map, the cursor, the size (taken alone)
- *   swap_dev.sq_lock   the submission side of the ring (taken alone)
+ *   swap_dev.lock      the slot map, the cursor, the size (a leaf)
+ *   swap_dev.sq_lock   the submission side of the ring (a leaf)
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
  *
@@ -21,11 +21,9 @@
 #define FL_SWAPDEV_H
 
 #include <liburing.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <sys/uio.h>
+
+#include "lib.h"
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
@@ -78,6 +76,14 @@ struct swap_dev {
 	_Atomic(uint64_t *) fail_read, fail_write;
 	unsigned long fail_words;
 };
+
+/*
+ * Set in a thread while it runs I/O completions: the reaper, or a handler
+ * thread completing its own synchronous read.  Such a thread must never
+ * block on a lock that a fault may hold across I/O, nor reclaim directly:
+ * it only tries locks (mem_reserve(), cont.c).
+ */
+extern FL_TLS bool in_completion;
 
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
 /*

@@ -6,7 +6,7 @@
  *
  * Handler threads read fault messages and call fl_handle_fault().  One of
  * them may read the page of its batch's last fault itself (sleeping on that
- * I/O) while another handler is free (fault.c, wait_on_frame); nothing else
+ * I/O) while another handler is free (fault_sleep(), cont.c); nothing else
  * they do sleeps on I/O.  They stop when the space's eventfd fires.
  *
  * Sigbus delivery: UFFD_FEATURE_SIGBUS turns a missing-page fault into
@@ -14,7 +14,7 @@
  * the handler below.  A SIGBUS that is not for a space's VMA goes to the
  * handler that was installed before ours.
  */
-#include "internal.h"
+#include "uffd.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -26,6 +26,10 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "cont.h"
+#include "fault.h"
+#include "mmap_lock.h"
+#include "space.h"
 #include "uffd_compat.h"
 
 static int uffd_new(int flags)
@@ -146,11 +150,14 @@ unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned l
 	return z.zeropage > 0 ? (unsigned long)z.zeropage : 0;
 }
 
-/* UFFDIO_COPY from src; as uffd_zeropage(). */
+/* UFFDIO_COPY from src, write-protected with wp; as uffd_zeropage(). */
 unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
-			int *err)
+			bool wp, int *err)
 {
-	struct uffdio_copy c = {.dst = dst, .src = (unsigned long)src, .len = len};
+	struct uffdio_copy c = {.dst = dst,
+				.src = (unsigned long)src,
+				.len = len,
+				.mode = wp ? UFFDIO_COPY_MODE_WP : 0};
 
 	*err = 0;
 	if (ioctl(sp->uffd, UFFDIO_COPY, &c) == 0)
@@ -171,18 +178,11 @@ int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long le
 }
 
 /* UFFDIO_POISON: accesses to the range get SIGBUS until it is zapped. */
-struct fl_uffdio_poison {
-	struct uffdio_range range;
-	uint64_t mode;
-	int64_t updated;
-};
-#define FL_UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct fl_uffdio_poison)
-
 int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len)
 {
-	struct fl_uffdio_poison p = {.range = {.start = start, .len = len}};
+	struct uffdio_poison p = {.range = {.start = start, .len = len}};
 
-	return ioctl(sp->uffd, FL_UFFDIO_POISON, &p) ? -errno : 0;
+	return ioctl(sp->uffd, UFFDIO_POISON, &p) ? -errno : 0;
 }
 
 /* ---- thread delivery ------------------------------------------------- */

@@ -31,4 +31,15 @@
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
 
+/* UFFDIO_POISON (6.6): accesses to the range get SIGBUS until it is zapped. */
+#ifndef UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
 #endif

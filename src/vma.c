@@ -18,13 +18,13 @@
  * lock_vma_under_rcu() is the lock-free lookup of the fault path, with the
  * kernel's vma_lock_abort and vma_lock_miss accounting.
  */
-#include "internal.h"
+#include "vma.h"
 
 #include <sys/mman.h>
 
-#ifdef FL_TSAN
-char fl_rcu_tsan_token;
-#endif
+#include "mmap_lock.h"
+#include "space.h"
+#include "stats.h"
 
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
 		      unsigned long flags)
@@ -206,7 +206,7 @@ struct vma_index *vma_index_new(size_t nr)
 
 /*
  * Context: rcu_read_lock or mmap_lock held.
- * Pairs with the RELEASE store in vma_index_replace().
+ * Pairs with the RELEASE store in vma_index_publish().
  */
 struct vma_index *vma_index_get(struct fl_space *sp)
 {
@@ -298,12 +298,14 @@ struct vma *vma_lookup(struct fl_space *sp, unsigned long addr)
 }
 
 /*
- * Look up the VMA of addr and read-lock it, without the space lock.
+ * The lookup of lock_vma_under_rcu(): the VMA of addr read-locked by
+ * trylock, without the space lock.  A VMA replaced after it was found
+ * (detached) is looked up again; each such retry counts vma_lock_miss and
+ * a failure vma_lock_abort when count is set (a fault), nothing otherwise.
  * Context: no faultline lock needed; takes and releases rcu_read_lock.
- * Return: the VMA with vm_lock held for read, or NULL (counted as
- * vma_lock_abort): the caller falls back to mmap_lock.
+ * Return: the VMA with vm_lock held for read, or NULL.
  */
-struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr)
+static struct vma *__lock_vma_under_rcu(struct fl_space *sp, unsigned long addr, bool count)
 {
 	struct vma_index *idx;
 	struct vma *vma;
@@ -326,13 +328,31 @@ retry:
 	/* Isolated after we found it: the area was replaced, look again. */
 	if (unlikely(atomic_load_explicit(&vma->detached, memory_order_acquire))) {
 		vma_end_read(vma);
-		count_vm_vma_lock_event(sp, vma_lock_miss);
+		if (count)
+			count_vm_vma_lock_event(sp, vma_lock_miss);
 		goto retry;
 	}
 	fl_rcu_read_unlock();
 	return vma;
 inval:
 	fl_rcu_read_unlock();
-	count_vm_vma_lock_event(sp, vma_lock_abort);
+	if (count)
+		count_vm_vma_lock_event(sp, vma_lock_abort);
 	return NULL;
+}
+
+/*
+ * The fault path's lookup: the VMA of addr, read-locked, with the kernel's
+ * vma_lock_abort and vma_lock_miss accounting.  NULL: the caller falls back
+ * to mmap_lock.
+ */
+struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr)
+{
+	return __lock_vma_under_rcu(sp, addr, true);
+}
+
+/* The same for what is not a fault (reclaim, write completion): uncounted. */
+struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
+{
+	return __lock_vma_under_rcu(sp, addr, false);
 }

@@ -5,11 +5,10 @@
  * that a kick is async-signal-safe (the fault path kicks from the SIGBUS
  * handler too).  The page-table resizer and the background reclaimer.
  */
-#include "internal.h"
+#include "worker.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 static void *worker_main(void *arg)
 {

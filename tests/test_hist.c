@@ -4,9 +4,11 @@
  * histogram's resolution, 1/16 of the value), and merging histograms of
  * several threads gives the same answers as one histogram of all values.
  */
-#include "internal.h"
-
 #include "util.h"
+
+#include <pthread.h>
+
+#include "hist.h"
 
 static int cmp_u64(const void *a, const void *b)
 {

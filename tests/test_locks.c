@@ -8,7 +8,10 @@
  *   - a waiting writer blocks new space-lock readers (fairness);
  *   - the vma_lock_* and space-lock counters count exactly what they claim.
  */
-#include "internal.h"
+#include "mmap_lock.h"
+#include "rwsem.h"
+#include "space.h"
+#include "vma.h"
 
 #include <sys/mman.h>
 

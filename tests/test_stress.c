@@ -25,7 +25,8 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "pgtable.h"
+#include "space.h"
 
 #include "util.h"
 

@@ -27,13 +27,13 @@
  *   (retries_completion, retries_queued), every page comes back right.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "space.h"
+#include "swapdev.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#include "swapdev.h"
 #include "util.h"
 
 #define DELAY_US 2000u

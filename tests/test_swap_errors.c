@@ -10,7 +10,9 @@
  * Also, in thread delivery, read(2) into an evicted page and write(2) from
  * one both work.  Both deliveries.
  */
-#include "internal.h"
+#include "pgtable.h"
+#include "space.h"
+#include "swapdev.h"
 
 #include <setjmp.h>
 #include <signal.h>

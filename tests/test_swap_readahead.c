@@ -23,13 +23,15 @@
  * completion being delivered faults more); no check depends on timing but
  * the last: with a 20 ms device delay, some destroy must find I/O in flight.
  */
-#include "internal.h"
+#include "pgtable.h"
+#include "space.h"
+#include "swap.h"
+#include "swapdev.h"
 
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 
-#include "swapdev.h"
 #include "util.h"
 
 #define PG 4096UL

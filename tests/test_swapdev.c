@@ -5,11 +5,10 @@
  * slots in flight at once return exactly what was written; an injected error
  * fails exactly the slot it names; the store bypasses the page cache.
  */
-#include "internal.h"
+#include "swapdev.h"
 
 #include <sys/mman.h>
 
-#include "swapdev.h"
 #include "util.h"
 
 #define N 18000 /* more than the first 64 MiB (16384 slots): the file must grow */

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The address space (space.c): struct fl_space, the kernel's mm_struct, and
+ * the process-wide list of spaces that the SIGBUS handler searches.  Each
+ * lock below says what it protects; how they nest is the tree at the top of
+ * doc/locking.md.
+ */
+#ifndef FL_SPACE_H
+#define FL_SPACE_H
+
+#include "lib.h"
+#include "mmap_lock.h"
+#include "stats.h"
+#include "swapdev.h"
+#include "worker.h"
+
+struct fl_space {
+	struct fl_config cfg; /* immutable after create */
+	int uffd;	      /* immutable after create */
+	uint64_t uffd_features;
+
+	struct mmap_lock mmap_lock;
+	/* RCU pointer; replaced under mmap_lock held for write. */
+	struct vma_index *_Atomic index;
+	struct vma_index *empty_index; /* preallocated for destroy */
+
+	/* Page table: the hash is lock-free; entries under their chunk's ptl. */
+	struct cds_lfht *pt;
+	pthread_mutex_t chunk_alloc_lock;	/* leaf; never taken under a ptl */
+	struct pt_chunk *chunk_free;		/* chunk_alloc_lock */
+	void **chunk_slabs;			/* chunk_alloc_lock */
+	size_t nr_chunk_slabs, cap_chunk_slabs; /* chunk_alloc_lock */
+	_Atomic long nr_chunks;
+	_Atomic unsigned long pt_buckets; /* the table's size, set by the resizer */
+	struct fl_worker resizer;	  /* grows the table (worker.c) */
+
+	_Atomic long resident_pages; /* changed under the ptl of the entries */
+	_Atomic long mapped_bytes;   /* changed under mmap_lock held for write */
+
+	/* A read-only, never-written area as the source of zero-filled
+	 * UFFDIO_COPY: fault_around_max pages long. */
+	void *zero_src;
+
+	/* Swap: set up at create when there is a memory limit, then immutable. */
+	bool swap_inited; /* swap_init() ran: swap_destroy() has work */
+	bool swap_on;
+	long limit_pages, wmark_high, wmark_low;
+	struct swap_dev dev;
+	bool dev_open;
+	struct frame *frames; /* nr_frames of them */
+	size_t nr_frames;
+	void *frame_bufs;
+	int mem_fd; /* /proc/self/mem: reads pages we may not load */
+
+	pthread_mutex_t frame_lock; /* leaf: the frame free list */
+	struct frame *frame_free;   /* frame_lock */
+	_Atomic long frames_used;
+	_Atomic uint64_t evictions; /* pages evicted so far: the refault clock */
+	_Atomic bool io_error_logged;
+
+	pthread_mutex_t batch_lock;  /* leaf: the pool of I/O batches */
+	struct io_batch *batches;    /* IO_BATCHES of them */
+	struct io_batch *batch_free; /* batch_lock */
+	unsigned int batches_out;    /* batch_lock: taken, not yet back */
+	pthread_cond_t batches_back; /* batch_lock: batches_out reached 0 */
+
+	/* Retries for the handler threads (thread delivery, cont.c). */
+	pthread_mutex_t retry_lock;		/* leaf */
+	struct waiter *retry_head, *retry_tail; /* retry_lock */
+	int retry_fd;				/* eventfd: retries queued */
+
+	/* Reclaim (reclaim.c). */
+	pthread_mutex_t reclaim_lock; /* one evictor at a time */
+	struct zap_batch *zap;	      /* reclaim_lock: evictions awaiting their zap */
+	pthread_mutex_t clock_lock;   /* leaf: the chunk ring and the hand */
+	struct cds_list_head lru;     /* clock_lock */
+	struct cds_list_head *hand;   /* clock_lock */
+	struct fl_worker kswapd;      /* the background reclaimer */
+
+	pthread_t *handlers;
+	int stop_fd; /* eventfd: handler threads stop */
+	unsigned int nr_handlers;
+	/* Handler threads sleeping in a synchronous swap read: at most
+	 * cfg.handlers - 1, so that one is always reading fault messages. */
+	_Atomic int sync_readers;
+	_Atomic bool dying;
+
+	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */
+	struct cds_list_head list;    /* spaces_lock; RCU for readers */
+};
+
+/* Sigbus delivery: find the space whose VMA covers addr. */
+struct fl_space *fl_space_of_addr_rcu(unsigned long addr);
+int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
+
+#endif /* FL_SPACE_H */

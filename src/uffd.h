@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The userfaultfd layer (uffd.c): opening and registering, every ioctl that
+ * installs, protects or poisons pages, the handler threads of thread
+ * delivery and the SIGBUS handler of sigbus delivery.  No other file issues
+ * a userfaultfd ioctl.
+ *
+ * The install calls report a partial install as the kernel does: they
+ * return the bytes done from the start and set *err to the errno that
+ * stopped them (0 if none).
+ * Context of every install or protection change: the ptl of each chunk of
+ * the range held (the page-table invariant, pgtable.h).
+ */
+#ifndef FL_UFFD_H
+#define FL_UFFD_H
+
+#include "lib.h"
+
+struct fl_space;
+
+int uffd_open(struct fl_space *sp);
+int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len);
+int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
+unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err);
+/* UFFDIO_COPY; with wp, the pages are installed write-protected. */
+unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
+			bool wp, int *err);
+int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
+int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
+
+int uffd_start_handlers(struct fl_space *sp);
+void uffd_stop_handlers(struct fl_space *sp);
+int sigbus_install(void);
+
+#endif /* FL_UFFD_H */

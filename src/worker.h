@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Background workers (worker.c): a thread that runs one round of work each
+ * time it is kicked, and optionally every timeout_ms.  The page-table
+ * resizer and kswapd.
+ */
+#ifndef FL_WORKER_H
+#define FL_WORKER_H
+
+#include "lib.h"
+
+struct fl_worker {
+	pthread_t thread;
+	int fd; /* eventfd: a kick */
+	bool started;
+	_Atomic bool stop, kicked;
+	void (*fn)(void *arg); /* one round of work per wake-up */
+	void *arg;
+	int timeout_ms; /* also a round this often; -1: only when kicked */
+};
+
+int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void *arg,
+		 int timeout_ms);
+void worker_kick(struct fl_worker *w);
+void worker_stop(struct fl_worker *w);
+
+#endif /* FL_WORKER_H */
