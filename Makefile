@@ -7,6 +7,7 @@
 #   make demo             build, run the demo
 #   make test             the README's test command: all tests, all builds
 #   make check            the tests of one build (SAN=... selects it)
+#   make check-lockdoc    doc/locking.md names only what src/ has
 #   make soak             longer stress runs (not part of make test)
 #   make bench            the benchmark (not a test); see BENCHMARKS.md
 #   make swapbench        the swap benchmark against the kernel's swap (root)
@@ -102,6 +103,12 @@ $(B)/tests/%: tests/%.c $(B)/libfaultline.a | $(B)/tests
 check: all
 	tests/run.sh $(B)
 
+# Every name doc/locking.md gives is in src/; and the check catches a
+# renamed lock (its self-test).
+check-lockdoc:
+	scripts/check-lockdoc.sh
+	scripts/check-lockdoc.sh --self-test
+
 deps:
 	@bash scripts/deps.sh
 
@@ -114,9 +121,10 @@ lab: deps
 	$(MAKE) $(B)/faultline
 	$(B)/faultline lab $(LAB_ARGS)
 
-# The README's test command: release (with assertions), ASan+UBSan, TSan;
-# then the library as a user links it.
-test: deps
+# The README's test command: the locking document against the code; the
+# tests in release (with assertions), ASan+UBSan and TSan builds; then the
+# library as a user links it.
+test: deps check-lockdoc
 	$(MAKE) all
 	$(MAKE) SAN=asan CC=$(CC) all
 	$(MAKE) SAN=tsan CC=clang all
@@ -157,4 +165,4 @@ format-check: deps
 clean:
 	rm -rf build build-asan build-tsan build-bench
 
-.PHONY: all deps demo lab check test swapbench soak bench install format format-check clean
+.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check clean
