@@ -100,9 +100,24 @@ struct fl_config {
 				     * store I/O, microseconds (0 = none): each I/O
 				     * still goes to the store, and completes no
 				     * earlier than this after its submission */
+	int swap_create;	    /* FAULTLINE_SWAP_CREATE: create and format the
+				     * store at swap_path if nothing is there (a new
+				     * file, mode 0600); an existing file or device
+				     * must be a faultline store */
+	int swap_encrypt;	    /* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
+				     * every page written to the store, with a key
+				     * that lives only in this space's memory */
 };
 
-/* Defaults, then the environment.  Return: 0 or -EINVAL (cfg NULL). */
+/*
+ * Defaults, then the environment (ignored in a setuid, setgid or otherwise
+ * privileged process).  A bad value of an option that protects memory or data
+ * (FAULTLINE_MEM_LIMIT, _WATERMARK, _POLICY, _DELIVERY, _SWAP_CREATE,
+ * _SWAP_ENCRYPT) is marked invalid, and fl_space_create() fails with -EINVAL
+ * until the field is set right; a bad value of another option keeps its
+ * default.  Either is reported once on stderr.
+ * Return: 0 or -EINVAL (cfg NULL).
+ */
 int fl_config_init(struct fl_config *cfg);
 
 /*

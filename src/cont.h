@@ -8,8 +8,9 @@
 #ifndef FL_CONT_H
 #define FL_CONT_H
 
-#include "fault.h"
 #include "lib.h"
+
+#include "fault.h"
 
 struct frame;
 

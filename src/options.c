@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * Options: one table, read from FAULTLINE_<NAME> environment variables
- * (names and values case-insensitive; booleans 1/true/on/yes, 0/false/off/no;
- * sizes and counts with K/M/G suffixes; times in microseconds, or with a
- * us or ms suffix).  A bad value gets a warning on stderr
- * and the default is kept.  Fields set in struct fl_config after
- * fl_config_init() override the environment.
+ * Options: one table, read from FAULTLINE_<NAME> environment variables.
+ * Names and values are case-insensitive; booleans are 1/true/on/yes or
+ * 0/false/off/no; sizes and counts are decimal, with an optional K, M or G
+ * (binary, KiB/KB alike) suffix; times are microseconds, or end in us or ms.
+ * Anything else is not a value: no octal, no hex, no sign, no overflow.
+ *
+ * A bad value of an option that protects memory or data (strict: the
+ * budget, the watermark, the policy, the delivery, the store's creation and
+ * encryption) makes fl_space_create() fail with -EINVAL, naming the
+ * variable, rather than run without what it asked for; a bad value of any
+ * other option gets a warning and the default.  Each warning is printed once
+ * per process.  Fields set in struct fl_config after fl_config_init()
+ * override the environment.
+ *
+ * A privileged process (setuid, setgid, or with file capabilities: the
+ * kernel's AT_SECURE) ignores the environment (secure_getenv()): its caller
+ * must not choose its store, budget or policy.
  */
 #include "options.h"
 
@@ -19,37 +30,47 @@ enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLI
 struct option_desc {
 	const char *name; /* FAULTLINE_<name>, lower case here */
 	enum opt_kind kind;
+	bool strict; /* a bad value fails fl_space_create() */
 	size_t offset;
 	unsigned long def, min, max;
 	const char *help;
 };
 
-#define OPT(n, k, field, d, lo, hi, h)                                \
-	{                                                             \
-		n, k, offsetof(struct fl_config, field), d, lo, hi, h \
+#define OPT(n, k, strict, field, d, lo, hi, h)                                \
+	{                                                                     \
+		n, k, strict, offsetof(struct fl_config, field), d, lo, hi, h \
 	}
 
+/* The largest budget or watermark: 1 PiB.  ULONG_MAX marks a bad value. */
+#define SIZE_OPT_MAX (1UL << 50)
+
 static const struct option_desc options[] = {
-	OPT("handlers", OPT_UINT, handlers, 2, 1, 64, "fault-handler threads (thread delivery)"),
-	OPT("delivery", OPT_DELIVERY, delivery, FL_DELIVERY_THREAD, 0, 1,
+	OPT("handlers", OPT_UINT, false, handlers, 2, 1, 64,
+	    "fault-handler threads (thread delivery)"),
+	OPT("delivery", OPT_DELIVERY, true, delivery, FL_DELIVERY_THREAD, 0, 1,
 	    "how faults arrive: thread or sigbus"),
-	OPT("fault_around", OPT_UINT, fault_around, 16, 1, 512,
+	OPT("fault_around", OPT_UINT, false, fault_around, 16, 1, 512,
 	    "pages mapped around a read fault (zero page); 1 disables"),
-	OPT("fault_around_max", OPT_UINT, fault_around_max, 256, 1, 4096,
+	OPT("fault_around_max", OPT_UINT, false, fault_around_max, 256, 1, 4096,
 	    "largest first-touch window, reached on sequential faults"),
-	OPT("verbose", OPT_BOOL, verbose, 0, 0, 1, "log to stderr"),
-	OPT("mem_limit", OPT_SIZE, mem_limit, 0, 0, ULONG_MAX,
+	OPT("verbose", OPT_BOOL, false, verbose, 0, 0, 1, "log to stderr"),
+	OPT("mem_limit", OPT_SIZE, true, mem_limit, 0, 0, SIZE_OPT_MAX,
 	    "resident bytes allowed (K/M/G); 0: no limit, no swap"),
-	OPT("swap", OPT_STRING, swap_path, 0, 0, 0,
-	    "swap file or block device; unset: a temporary file in $TMPDIR"),
-	OPT("policy", OPT_POLICY, policy, FL_POLICY_DROP, 0, 4,
+	OPT("swap", OPT_STRING, true, swap_path, 0, 0, 0,
+	    "the store: a file or block device formatted by 'faultline mkstore'; "
+	    "unset: a temporary file in $TMPDIR"),
+	OPT("policy", OPT_POLICY, true, policy, FL_POLICY_DROP, 0, FL_POLICY_NR - 1,
 	    "fault wait policy: mmap, bail, drop, drop-vma, hold"),
-	OPT("swap_frames", OPT_UINT, swap_frames, 1024, 16, 1u << 20,
+	OPT("swap_frames", OPT_UINT, false, swap_frames, 1024, 16, 1u << 20,
 	    "I/O buffers of one page: swap cache and writeback"),
-	OPT("watermark", OPT_SIZE, watermark, 0, 0, ULONG_MAX,
+	OPT("watermark", OPT_SIZE, true, watermark, 0, 0, SIZE_OPT_MAX,
 	    "free bytes kept under the limit by the background reclaimer; 0: limit/32"),
-	OPT("swap_delay", OPT_USEC, swap_delay_us, 0, 0, 10000000,
+	OPT("swap_delay", OPT_USEC, false, swap_delay_us, 0, 0, 10000000,
 	    "emulated store latency: no I/O completes sooner (us, or us/ms suffix); 0: none"),
+	OPT("swap_create", OPT_BOOL, true, swap_create, 0, 0, 1,
+	    "create and format the store named by FAULTLINE_SWAP if it does not exist"),
+	OPT("swap_encrypt", OPT_BOOL, true, swap_encrypt, 0, 0, 1,
+	    "encrypt every page in the store (a key per space, never stored)"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
@@ -83,24 +104,9 @@ FL_EXPORT int fl_delivery_by_name(const char *name)
 	return -EINVAL;
 }
 
-static unsigned int *uint_field(struct fl_config *cfg, const struct option_desc *o)
+static void *field(struct fl_config *cfg, const struct option_desc *o)
 {
-	return (unsigned int *)((char *)cfg + o->offset);
-}
-
-static int *int_field(struct fl_config *cfg, const struct option_desc *o)
-{
-	return (int *)((char *)cfg + o->offset);
-}
-
-static size_t *size_field(struct fl_config *cfg, const struct option_desc *o)
-{
-	return (size_t *)((char *)cfg + o->offset);
-}
-
-static const char **string_field(struct fl_config *cfg, const struct option_desc *o)
-{
-	return (const char **)((char *)cfg + o->offset);
+	return (char *)cfg + o->offset;
 }
 
 static unsigned long get_field(struct fl_config *cfg, const struct option_desc *o)
@@ -108,13 +114,13 @@ static unsigned long get_field(struct fl_config *cfg, const struct option_desc *
 	switch (o->kind) {
 	case OPT_UINT:
 	case OPT_USEC:
-		return *uint_field(cfg, o);
+		return *(unsigned int *)field(cfg, o);
 	case OPT_SIZE:
-		return *size_field(cfg, o);
+		return *(size_t *)field(cfg, o);
 	case OPT_STRING:
 		return 0;
 	default:
-		return (unsigned long)*int_field(cfg, o);
+		return (unsigned long)(long)*(int *)field(cfg, o);
 	}
 }
 
@@ -123,31 +129,51 @@ static void set_field(struct fl_config *cfg, const struct option_desc *o, unsign
 	switch (o->kind) {
 	case OPT_UINT:
 	case OPT_USEC:
-		*uint_field(cfg, o) = (unsigned int)v;
+		*(unsigned int *)field(cfg, o) = v > UINT_MAX ? UINT_MAX : (unsigned int)v;
 		break;
 	case OPT_SIZE:
-		*size_field(cfg, o) = v;
+		*(size_t *)field(cfg, o) = v;
 		break;
 	case OPT_STRING:
 		break;
 	default:
-		*int_field(cfg, o) = (int)v;
+		*(int *)field(cfg, o) = v > INT_MAX ? -1 : (int)v;
 	}
 }
 
-/* The number s starts with (spaces first), in base; *end after it. */
-static bool leading_number(const char *s, int base, unsigned long *v, char **end)
+/* The value that marks a bad strict option: out of every range. */
+static unsigned long bad_value(const struct option_desc *o)
 {
+	return o->kind == OPT_SIZE			    ? ULONG_MAX
+	       : o->kind == OPT_UINT || o->kind == OPT_USEC ? UINT_MAX
+							    : (unsigned long)-1;
+}
+
+/*
+ * A decimal number at the start of s (after spaces): digits only, no sign,
+ * no base prefix.  *end is set after it.  Return: false if none, or if it
+ * does not fit an unsigned long.
+ */
+static bool leading_number(const char *s, unsigned long *v, const char **end)
+{
+	unsigned long n = 0;
+
 	while (isspace((unsigned char)*s))
 		s++;
 	if (!isdigit((unsigned char)*s))
 		return false;
-	errno = 0;
-	*v = strtoul(s, end, base);
-	return !errno;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+		if (n > (ULONG_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*v = n;
+	*end = s;
+	return true;
 }
 
-/* Only spaces left after a number. */
+/* Only spaces left. */
 static bool only_spaces(const char *end)
 {
 	while (isspace((unsigned char)*end))
@@ -155,28 +181,35 @@ static bool only_spaces(const char *end)
 	return !*end;
 }
 
-static bool parse_uint(const char *s, unsigned long *out)
+/* A count or a size: a decimal number and an optional K, M or G (KiB, KB). */
+static bool parse_size(const char *s, unsigned long *out)
 {
-	char *end;
+	unsigned int shift = 0;
+	const char *end;
 	unsigned long v;
 
-	if (!leading_number(s, 0, &v, &end))
+	if (!leading_number(s, &v, &end))
 		return false;
 	switch (tolower((unsigned char)*end)) {
 	case 'g':
-		v <<= 10;
-		/* fallthrough */
+		shift = 30;
+		break;
 	case 'm':
-		v <<= 10;
-		/* fallthrough */
+		shift = 20;
+		break;
 	case 'k':
-		v <<= 10;
+		shift = 10;
+		break;
+	}
+	if (shift) {
 		end++;
 		if (tolower((unsigned char)*end) == 'i')
 			end++;
 		if (tolower((unsigned char)*end) == 'b')
 			end++;
-		break;
+		if (v > ULONG_MAX >> shift)
+			return false; /* it would wrap */
+		v <<= shift;
 	}
 	if (!only_spaces(end))
 		return false;
@@ -187,10 +220,10 @@ static bool parse_uint(const char *s, unsigned long *out)
 /* Microseconds: a decimal number, optionally with "us" or "ms". */
 static bool parse_usec(const char *s, unsigned long *out)
 {
-	char *end;
+	const char *end;
 	unsigned long v;
 
-	if (!leading_number(s, 10, &v, &end))
+	if (!leading_number(s, &v, &end))
 		return false;
 	if (!strncasecmp(end, "ms", 2)) {
 		if (v > ULONG_MAX / 1000)
@@ -224,6 +257,69 @@ static bool parse_bool(const char *s, unsigned long *out)
 	return false;
 }
 
+/* The value s of option o, checked against its range.  Return: whether it is one. */
+static bool parse_value(const struct option_desc *o, const char *s, unsigned long *v)
+{
+	int k;
+
+	switch (o->kind) {
+	case OPT_UINT:
+	case OPT_SIZE:
+		return parse_size(s, v) && *v >= o->min && *v <= o->max;
+	case OPT_USEC:
+		return parse_usec(s, v) && *v >= o->min && *v <= o->max;
+	case OPT_BOOL:
+		return parse_bool(s, v);
+	case OPT_POLICY:
+	case OPT_DELIVERY:
+		k = o->kind == OPT_POLICY ? fl_policy_by_name(s) : fl_delivery_by_name(s);
+		*v = (unsigned long)k;
+		return k >= 0;
+	case OPT_STRING:
+		return true;
+	}
+	return false;
+}
+
+static void env_name(const struct option_desc *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "FAULTLINE_%s", o->name);
+	for (char *p = buf; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+/*
+ * Print a warning once per process for the same option and value: the
+ * environment is read by fl_config_init() and, for a NULL configuration,
+ * by fl_space_create() too.
+ */
+static void warn_once(const struct option_desc *o, const char *s, const char *what)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t seen[64];
+	static unsigned int nseen;
+	uint64_t h = (uint64_t)(o - options) * 0x9E3779B97F4A7C15ull;
+	char name[64];
+	bool first = true;
+
+	for (const char *p = s; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nseen && first; i++)
+		first = seen[i] != h;
+	if (first && nseen < ARRAY_SIZE(seen))
+		seen[nseen++] = h;
+	pthread_mutex_unlock(&lock);
+	if (!first)
+		return;
+	env_name(o, name, sizeof(name));
+	if (o->kind == OPT_BOOL || o->kind == OPT_POLICY || o->kind == OPT_DELIVERY)
+		fl_log("%s=\"%s\" is not valid (%s); %s", name, s, o->help, what);
+	else
+		fl_log("%s=\"%s\" is not valid (%s; decimal, %lu to %lu); %s", name, s, o->help,
+		       o->min, o->max, what);
+}
+
 void fl_options_defaults(struct fl_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -232,52 +328,47 @@ void fl_options_defaults(struct fl_config *cfg)
 		set_field(cfg, &options[i], options[i].def);
 }
 
-void fl_options_from_env(struct fl_config *cfg)
+int fl_options_set(struct fl_config *cfg, const char *name, const char *value)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *o = &options[i];
+		unsigned long v;
+
+		if (strcasecmp(name, o->name))
+			continue;
+		if (o->kind == OPT_STRING) {
+			*(const char **)field(cfg, o) = value;
+			return 0;
+		}
+		if (!parse_value(o, value, &v))
+			return -EINVAL;
+		set_field(cfg, o, v);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void fl_options_from_env(struct fl_config *cfg, size_t from)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
 		char name[64];
-		unsigned long v;
-		bool ok;
 
-		snprintf(name, sizeof(name), "FAULTLINE_%s", o->name);
-		for (char *p = name; *p; p++)
-			*p = (char)toupper((unsigned char)*p);
-		const char *s = getenv(name);
+		if (o->offset < from)
+			continue;
+		env_name(o, name, sizeof(name));
+		const char *s = secure_getenv(name);
 		if (!s || !*s)
 			continue;
-		switch (o->kind) {
-		case OPT_UINT:
-		case OPT_SIZE:
-			ok = parse_uint(s, &v) && v >= o->min && v <= o->max;
-			break;
-		case OPT_USEC:
-			ok = parse_usec(s, &v) && v >= o->min && v <= o->max;
-			break;
-		case OPT_STRING:
-			*string_field(cfg, o) = s;
+		if (!fl_options_set(cfg, o->name, s))
 			continue;
-		case OPT_POLICY:
-		case OPT_DELIVERY: {
-			int k = o->kind == OPT_POLICY ? fl_policy_by_name(s)
-						      : fl_delivery_by_name(s);
-			ok = k >= 0;
-			v = (unsigned long)k;
-			break;
+		if (o->strict) {
+			/* Out of every range: fl_space_create() refuses it. */
+			set_field(cfg, o, bad_value(o));
+			warn_once(o, s, "fl_space_create() will fail until it is set right");
+		} else {
+			warn_once(o, s, "keeping the default");
 		}
-		case OPT_BOOL:
-			ok = parse_bool(s, &v);
-			break;
-		default:
-			ok = false;
-		}
-		if (!ok) {
-			fl_log("warning: %s=\"%s\" is not valid (%s; range %lu..%lu), "
-			       "keeping the default",
-			       name, s, o->help, o->min, o->max);
-			continue;
-		}
-		set_field(cfg, o, v);
 	}
 }
 
@@ -288,11 +379,25 @@ int fl_options_validate(const struct fl_config *cfg)
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
 		unsigned long v = get_field(&c, o);
-		if (o->kind != OPT_STRING && (v < o->min || v > o->max))
-			return -EINVAL;
-	}
-	if (cfg->fault_around > cfg->fault_around_max)
+		char name[64];
+
+		if (o->kind == OPT_STRING || (v >= o->min && v <= o->max))
+			continue;
+		env_name(o, name, sizeof(name));
+		if (v == bad_value(o))
+			fl_log("%s has no valid value: the space is not created", name);
+		else
+			fl_log("the configuration's %s (%s) is %lu, out of %lu..%lu: the space is "
+			       "not "
+			       "created",
+			       o->name, name, v, o->min, o->max);
 		return -EINVAL;
+	}
+	if (cfg->fault_around > cfg->fault_around_max) {
+		fl_log("fault_around (%u) is above fault_around_max (%u): the space is not created",
+		       cfg->fault_around, cfg->fault_around_max);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -302,35 +407,35 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
 		const struct option_desc *o = &options[i];
+		unsigned long v = get_field(&c, o);
 		char name[64], val[64];
 		const char *s;
 
-		snprintf(name, sizeof(name), "FAULTLINE_%s", o->name);
-		for (char *p = name; *p; p++)
-			*p = (char)toupper((unsigned char)*p);
-		switch (o->kind) {
-		case OPT_DELIVERY:
-			snprintf(val, sizeof(val), "%s", fl_delivery_name(*int_field(&c, o)));
-			break;
-		case OPT_POLICY:
-			snprintf(val, sizeof(val), "%s", fl_policy_name(*int_field(&c, o)));
-			break;
-		case OPT_BOOL:
-			snprintf(val, sizeof(val), "%s", *int_field(&c, o) ? "on" : "off");
-			break;
-		case OPT_STRING:
-			s = *string_field(&c, o);
-			snprintf(val, sizeof(val), "%s", s ? s : "(default)");
-			break;
-		case OPT_SIZE:
-			snprintf(val, sizeof(val), "%zu", *size_field(&c, o));
-			break;
-		case OPT_USEC:
-			snprintf(val, sizeof(val), "%uus", *uint_field(&c, o));
-			break;
-		default:
-			snprintf(val, sizeof(val), "%u", *uint_field(&c, o));
-			break;
+		env_name(o, name, sizeof(name));
+		if (o->kind != OPT_STRING && v == bad_value(o)) {
+			snprintf(val, sizeof(val), "(invalid)");
+		} else {
+			switch (o->kind) {
+			case OPT_DELIVERY:
+				snprintf(val, sizeof(val), "%s", fl_delivery_name((int)v) ?: "?");
+				break;
+			case OPT_POLICY:
+				snprintf(val, sizeof(val), "%s", fl_policy_name((int)v) ?: "?");
+				break;
+			case OPT_BOOL:
+				snprintf(val, sizeof(val), "%s", v ? "on" : "off");
+				break;
+			case OPT_STRING:
+				s = *(const char **)field(&c, o);
+				snprintf(val, sizeof(val), "%s", s ? s : "(default)");
+				break;
+			case OPT_USEC:
+				snprintf(val, sizeof(val), "%luus", v);
+				break;
+			default:
+				snprintf(val, sizeof(val), "%lu", v);
+				break;
+			}
 		}
 		fprintf(out, "  %-28s %-10s %s\n", name, val, o->help);
 	}
@@ -341,6 +446,6 @@ FL_EXPORT int fl_config_init(struct fl_config *cfg)
 	if (!cfg)
 		return -EINVAL;
 	fl_options_defaults(cfg);
-	fl_options_from_env(cfg);
+	fl_options_from_env(cfg, 0);
 	return 0;
 }

@@ -6,12 +6,15 @@
 #ifndef FL_OPTIONS_H
 #define FL_OPTIONS_H
 
-#include <stdio.h>
-
-#include "faultline.h"
+#include "lib.h"
 
 void fl_options_defaults(struct fl_config *cfg);
-void fl_options_from_env(struct fl_config *cfg);
+/* The FAULTLINE_* variables of the fields at offset from and after. */
+void fl_options_from_env(struct fl_config *cfg, size_t from);
+/* Set option name (the table's lower-case name) from the string value.
+ * Return: 0, -EINVAL for a value that is not one, -ENOENT for no such
+ * option.  A string option keeps the pointer. */
+int fl_options_set(struct fl_config *cfg, const char *name, const char *value);
 /* Return: 0, or -EINVAL if a field is out of its range. */
 int fl_options_validate(const struct fl_config *cfg);
 void fl_options_print(const struct fl_config *cfg, FILE *out);

@@ -84,15 +84,20 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	sp->retry_fd = -1;
 	sp->mem_fd = -1;
 	sp->kswapd.fd = -1;
-	fl_config_init(&sp->cfg);
+	fl_options_defaults(&sp->cfg);
 	if (cfg) {
 		if (cfg->size < offsetof(struct fl_config, handlers) || cfg->size > 4096) {
 			free(sp);
 			return -EINVAL;
 		}
-		/* Only what the caller's struct had; the rest keeps defaults. */
+		/* What the caller's struct has, from it (its fl_config_init()
+		 * read the environment); the fields a caller built against an
+		 * older header lacks, from defaults and the environment. */
+		fl_options_from_env(&sp->cfg, cfg->size);
 		memcpy(&sp->cfg, cfg, MIN(cfg->size, sizeof(sp->cfg)));
 		sp->cfg.size = sizeof(sp->cfg);
+	} else {
+		fl_options_from_env(&sp->cfg, 0);
 	}
 	ret = fl_options_validate(&sp->cfg);
 	if (ret) {

@@ -20,10 +20,10 @@
 #ifndef FL_SWAPDEV_H
 #define FL_SWAPDEV_H
 
+#include "lib.h"
+
 #include <liburing.h>
 #include <sys/uio.h>
-
-#include "lib.h"
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
