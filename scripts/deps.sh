@@ -3,7 +3,8 @@
 # installs the missing packages itself (apt-get update first); otherwise it
 # prints the exact command to run and fails.
 set -eu
-pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox)
+pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox
+	libhiredis-dev redis-server redis-tools)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
