@@ -45,7 +45,7 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -lpthread -lm
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -lzstd -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
 # The version, from the public header; the soname carries the major.

@@ -4,7 +4,7 @@
 # prints the exact command to run and fails.
 set -eu
 pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox
-	libhiredis-dev redis-server redis-tools)
+	libhiredis-dev redis-server redis-tools liblz4-dev libzstd-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
