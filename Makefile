@@ -83,8 +83,8 @@ $(SHLIB_LINKS): $(SHLIB)
 # The tools: an object per source file, each with its own dependency file
 # (one compiler call for several sources keeps only the last one's).
 FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab kside)
-BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench)
-SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench kside)
+BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
+SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench bare kside)
 
 $(B)/tools:
 	mkdir -p $@

@@ -30,10 +30,8 @@
 #define _GNU_SOURCE
 #define TOOL "bench"
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/userfaultfd.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,14 +41,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "faultline.h"
+
+#include "bare.h"
 #include "toolbox.h"
 
 #define MAX_ROUNDS 101
@@ -220,6 +217,7 @@ struct worker {
 	size_t stride;
 	enum touch touch;
 	int cpu;
+	struct bare *bare; /* the bare anchor's region, or NULL */
 	pthread_barrier_t *barrier;
 	uint64_t t0, t1;
 	unsigned long sink;
@@ -232,6 +230,10 @@ static void *worker_main(void *arg)
 	unsigned long sink = 0;
 
 	pin_self(w->cpu);
+	if (w->bare && bare_thread_enter(w->bare)) {
+		fprintf(stderr, "bench: more faulting threads than the bare anchor serves\n");
+		exit(2);
+	}
 	pthread_barrier_wait(w->barrier);
 	w->t0 = now_ns();
 	if (w->touch == TOUCH_WRITE) {
@@ -251,16 +253,17 @@ static void *worker_main(void *arg)
 	}
 	w->t1 = now_ns();
 	w->sink = sink;
+	bare_thread_exit();
 	return NULL;
 }
 
 /*
  * Touch [base, base + npages pages) with nthreads threads, each on its own
  * half, and return the time from the first thread's start to the last one's
- * end.
+ * end.  bare: the bare anchor's region, or NULL.
  */
 static int touch_region(char *base, size_t npages, unsigned int nthreads, enum pattern pat,
-			enum touch touch, uint64_t *elapsed)
+			enum touch touch, struct bare *bare, uint64_t *elapsed)
 {
 	struct worker w[MAX_THREADS];
 	pthread_barrier_t barrier;
@@ -277,6 +280,7 @@ static int touch_region(char *base, size_t npages, unsigned int nthreads, enum p
 			.npages = i == nthreads - 1 ? npages - i * per : per,
 			.touch = touch,
 			.cpu = opt.ncpu_app ? opt.cpu_app[i % opt.ncpu_app] : -1,
+			.bare = bare,
 			.barrier = &barrier,
 		};
 		w[i].stride = pat == PAT_SEQ ? 1 % w[i].npages : scatter_stride(w[i].npages);
@@ -321,7 +325,7 @@ static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
 
 	if (err)
 		return err;
-	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, NULL, elapsed);
 	munmap(p, npages * page_size);
 	return err;
 }
@@ -329,195 +333,33 @@ static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
 /* ---- Anchors a and b: bare userfaultfd, as small as it can be ---- */
 
 /*
- * Install the one faulting page: a private zero-filled page for a write, the
- * zero page for a read.  Async-signal-safe.  Return: 0 or -errno.
+ * A write gets a private page of zeros, a read the zero page, as the
+ * kernel's first touch does.
  */
-static int uffd_resolve(int uffd, uintptr_t addr, bool write)
+static const void *zero_contents(struct bare *b, uintptr_t addr, bool write, char *buf)
 {
-	for (;;) {
-		int rc;
-
-		if (write) {
-			struct uffdio_copy c = {
-				.dst = addr,
-				.src = (uintptr_t)zero_page,
-				.len = page_size,
-			};
-
-			rc = ioctl(uffd, UFFDIO_COPY, &c);
-		} else {
-			struct uffdio_zeropage z = {
-				.range = {.start = addr, .len = page_size},
-			};
-
-			rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
-		}
-		if (rc == 0)
-			return 0;
-		if (errno == EEXIST) {
-			/* Already there: wake whoever waits for it. */
-			struct uffdio_range r = {.start = addr, .len = page_size};
-
-			ioctl(uffd, UFFDIO_WAKE, &r);
-			return 0;
-		}
-		if (errno != EAGAIN)
-			return -errno;
-	}
-}
-
-struct bare {
-	int uffd;
-	char *base;
-	size_t len;
-	pthread_t handler;
-	bool has_handler;
-};
-
-static void *bare_handler_main(void *arg)
-{
-	struct bare *b = arg;
-	struct uffd_msg msg;
-	ssize_t n;
-	int err;
-
-	pin_self(opt.cpu_handler);
-	for (;;) {
-		n = read(b->uffd, &msg, sizeof(msg));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n != (ssize_t)sizeof(msg)) {
-			fprintf(stderr, "bench: read(uffd): %s\n",
-				n < 0 ? strerror(errno) : "short");
-			exit(2);
-		}
-		if (msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		err = uffd_resolve(b->uffd, msg.arg.pagefault.address & ~(uint64_t)(page_size - 1),
-				   msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
-		if (err) {
-			fprintf(stderr, "bench: uffd resolve: %s\n", strerror(-err));
-			exit(2);
-		}
-	}
-	return NULL;
-}
-
-/* The bare SIGBUS anchor's state, read by its signal handler. */
-static volatile int sigbus_uffd = -1;
-static volatile uintptr_t sigbus_start, sigbus_end;
-static volatile enum touch sigbus_touch;
-
-static void bare_sigbus(int sig, siginfo_t *si, void *ucv)
-{
-	uintptr_t addr = (uintptr_t)si->si_addr & ~(uintptr_t)(page_size - 1);
-	int saved = errno;
-	bool write = sigbus_touch == TOUCH_WRITE;
-
-	(void)sig;
-#if defined(__x86_64__)
-	/* The page-fault error code says what the access was, as it does for
-	 * a library that does not know. */
-	write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
-#else
-	(void)ucv;
-#endif
-	if (sigbus_uffd < 0 || addr < sigbus_start || addr >= sigbus_end ||
-	    uffd_resolve(sigbus_uffd, addr, write) < 0)
-		signal(SIGBUS, SIG_DFL); /* not ours: the access repeats and kills */
-	errno = saved;
-}
-
-static int bare_setup(struct bare *b, size_t len, bool sigbus)
-{
-	struct uffdio_api api = {.api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0};
-	struct uffdio_register reg;
-	void *p;
-	int err;
-
-	memset(b, 0, sizeof(*b));
-	b->uffd = uffd_open();
-	if (b->uffd < 0)
-		return b->uffd;
-	if (ioctl(b->uffd, UFFDIO_API, &api) < 0) {
-		err = -errno;
-		goto fail_fd;
-	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		err = -errno;
-		goto fail_fd;
-	}
-	madvise(p, len, MADV_NOHUGEPAGE);
-	b->base = p;
-	b->len = len;
-	reg = (struct uffdio_register){
-		.range = {.start = (uintptr_t)p, .len = len},
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		err = -errno;
-		goto fail_map;
-	}
-	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE))) {
-		err = -ENOTSUP;
-		goto fail_map;
-	}
-	if (!sigbus) {
-		err = pthread_create(&b->handler, NULL, bare_handler_main, b);
-		if (err) {
-			err = -err;
-			goto fail_map;
-		}
-		b->has_handler = true;
-	}
-	return 0;
-
-fail_map:
-	munmap(b->base, len);
-fail_fd:
-	close(b->uffd);
-	return err;
-}
-
-static void bare_teardown(struct bare *b)
-{
-	if (b->has_handler) {
-		/* It sits in read(), a cancellation point, with nothing held. */
-		pthread_cancel(b->handler);
-		pthread_join(b->handler, NULL);
-	}
-	munmap(b->base, b->len);
-	close(b->uffd);
+	return write ? zero_page : NULL;
 }
 
 static int run_bare(struct figure *f, size_t npages, uint64_t *elapsed)
 {
 	bool sigbus = f->impl == IMPL_UFFD_SIGBUS;
-	struct sigaction sa, old;
+	const struct bare_config cfg = {
+		.tool = TOOL,
+		.len = npages * page_size,
+		.sigbus = sigbus,
+		/* One handler thread, or each application thread its own. */
+		.threads = sigbus ? f->threads : 1,
+		.cpu = opt.cpu_handler,
+		.contents = zero_contents,
+	};
 	struct bare b;
 	int err;
 
-	err = bare_setup(&b, npages * page_size, sigbus);
+	err = bare_setup(&b, &cfg, NULL, 0);
 	if (err)
 		return err;
-	if (sigbus) {
-		/* Borrow SIGBUS; faultline's handler (if any) comes back after. */
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = bare_sigbus;
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
-		sigbus_start = (uintptr_t)b.base;
-		sigbus_end = (uintptr_t)b.base + b.len;
-		sigbus_touch = f->touch;
-		sigbus_uffd = b.uffd;
-		sigaction(SIGBUS, &sa, &old);
-	}
-	err = touch_region(b.base, npages, f->threads, f->pat, f->touch, elapsed);
-	if (sigbus) {
-		sigaction(SIGBUS, &old, NULL);
-		sigbus_uffd = -1;
-	}
+	err = touch_region(b.base, npages, f->threads, f->pat, f->touch, &b, elapsed);
 	bare_teardown(&b);
 	return err;
 }
@@ -583,7 +425,7 @@ static int run_faultline(struct figure *f, size_t npages, uint64_t *elapsed)
 		fl_space_destroy(sp);
 		return err ? err : -ENOMEM;
 	}
-	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, NULL, elapsed);
 	if (!err && !fl_stats(sp, &st)) {
 		snprintf(f->note, sizeof(f->note),
 			 "faults=%" PRIu64 " around=%" PRIu64 " zero_mapped=%" PRIu64

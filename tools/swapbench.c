@@ -73,6 +73,7 @@
 
 #include <faultline.h>
 
+#include "bare.h"
 #include "kside.h"
 #include "toolbox.h"
 
@@ -238,7 +239,7 @@ struct cpus {
 	double others; /* user-space processes other than this benchmark */
 };
 
-/* The bare anchor's counters (see struct bare_state). */
+/* The bare anchor's counters (see bare.h). */
 struct bcount {
 	uint64_t copies, exist, drops;
 };
@@ -517,21 +518,11 @@ static void mismatch(const char *what, const volatile uint64_t *addr, uint64_t s
 #define BARE_SLICE 4096UL      /* pages; a power of two */
 _Static_assert(BARE_PAGES / BARE_SLICE >= MAX_THREADS, "a bare slice per thread");
 
-static struct bare_state {
-	int uffd;
-	bool sigbus;	      /* the delivery: UFFD_FEATURE_SIGBUS, or handler threads */
-	uint64_t *base;	      /* the region */
-	uintptr_t start, end; /* its addresses, for the SIGBUS handler */
-	uint64_t key;	      /* bare_block()'s, from the seed */
-	pthread_t handlers[MAX_THREADS];
-	unsigned int nhandlers;
-	char *bufs;		 /* the handlers' pread buffers, PAGE each */
-	bool has_sa;		 /* old_sa is to be restored */
-	struct sigaction old_sa; /* SIGBUS's action before the sigbus run */
-	_Atomic uint64_t copies; /* pages installed: the misses served */
-	_Atomic uint64_t exist;	 /* UFFDIO_COPY found the page there (EEXIST) */
-	_Atomic uint64_t drops;	 /* slices dropped (MADV_DONTNEED) */
-} bare = {.uffd = -1};
+static struct {
+	struct bare b;
+	uint64_t key;		/* bare_block()'s, from the seed */
+	_Atomic uint64_t drops; /* slices dropped (MADV_DONTNEED) */
+} bare;
 
 /* Where a window's counters come from. */
 struct sampler {
@@ -545,8 +536,12 @@ static uint64_t sampler_misses(struct sampler *s)
 
 	if (s->kind == K_KERNEL)
 		return kernel_majflt();
-	if (s->kind == K_BARE)
-		return atomic_load_explicit(&bare.copies, memory_order_relaxed);
+	if (s->kind == K_BARE) {
+		uint64_t copies;
+
+		bare_counts(&bare.b, &copies, NULL);
+		return copies;
+	}
 	if (fl_stats(s->sp, &st))
 		return 0;
 	return st.faults_major;
@@ -561,8 +556,7 @@ static void sampler_snap(struct sampler *s, struct window *w, bool end)
 	} else if (s->kind == K_BARE) {
 		struct bcount *b = end ? &w->b1 : &w->b0;
 
-		b->copies = atomic_load(&bare.copies);
-		b->exist = atomic_load(&bare.exist);
+		bare_counts(&bare.b, &b->copies, &b->exist);
 		b->drops = atomic_load(&bare.drops);
 	}
 	read_disk(end ? &w->d1 : &w->d0);
@@ -1043,130 +1037,22 @@ static inline uint64_t bare_block(size_t p)
 	return below(splitmix64(&x), probe.pages);
 }
 
-/* A bare reader's pread buffer (PAGE, aligned), for its SIGBUS handler. */
-static _Thread_local char *bare_tbuf;
-
-/* Append s to buf (len bytes, NUL-terminated), as it fits.  Async-signal-safe. */
-static void cat_str(char *buf, size_t len, const char *s)
-{
-	size_t n = strlen(buf);
-
-	while (*s && n + 1 < len)
-		buf[n++] = *s++;
-	buf[n] = 0;
-}
-
-/* Append v in decimal.  Async-signal-safe. */
-static void cat_u64(char *buf, size_t len, uint64_t v)
-{
-	char d[24], *p = d + sizeof(d) - 1;
-
-	*p = 0;
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	cat_str(buf, len, p);
-}
-
 /*
- * A failure the bare anchor cannot serve its fault around (a read of the
- * userfaultfd, a pread, a UFFDIO_COPY, a madvise): said loudly, the machine
- * cleaned up (ks_cleanup()), the program ends with status 2.  Async-signal-
- * safe: called from the SIGBUS handler too.
- */
-static void bare_fatal(const char *what, int err, uint64_t block)
-{
-	static atomic_flag once = ATOMIC_FLAG_INIT;
-	char buf[256] = "\nswapbench: BARE ANCHOR FAILED (uffd-";
-
-	/* The first one says it and ends the program; the others wait for that. */
-	if (atomic_flag_test_and_set(&once))
-		for (;;)
-			pause();
-	cat_str(buf, sizeof(buf), bare.sigbus ? "sigbus): " : "thread): ");
-	cat_str(buf, sizeof(buf), what);
-	cat_str(buf, sizeof(buf), ": errno ");
-	cat_u64(buf, sizeof(buf), (uint64_t)err);
-	cat_str(buf, sizeof(buf), ", block ");
-	cat_u64(buf, sizeof(buf), block);
-	cat_str(buf, sizeof(buf), " of the probe file\nswapbench: ABORTING\n");
-	ks_say(buf);
-	ks_cleanup();
-	_exit(2);
-}
-
-/*
- * Serve the miss on the page at addr (page-aligned, in the bare region): pread
- * its block of the probe file into buf (PAGE bytes, PAGE-aligned for
- * O_DIRECT), UFFDIO_COPY it in.  EEXIST (the page is already there: wake whoever
- * waits for it) and EAGAIN (retry) are handled, any other failure is fatal.
+ * The contents of page addr of the bare region: its block of the probe
+ * file, read into buf (PAGE bytes, PAGE-aligned for O_DIRECT).
  * Async-signal-safe.
  */
-static void bare_serve(uintptr_t addr, char *buf)
+static const void *bare_contents(struct bare *b, uintptr_t addr, bool write, char *buf)
 {
-	uint64_t block = bare_block((addr - bare.start) / PAGE);
-	struct uffdio_copy c = {
-		.dst = addr,
-		.src = (uintptr_t)buf,
-		.len = PAGE,
-		/* In sigbus delivery nobody sleeps on the fault. */
-		.mode = bare.sigbus ? UFFDIO_COPY_MODE_DONTWAKE : 0,
-	};
+	uint64_t block = bare_block((addr - b->start) / PAGE);
 	ssize_t n;
 
 	do
 		n = pread(probe.fd, buf, PAGE, (off_t)(block * PAGE));
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)PAGE)
-		bare_fatal("pread of the probe file", n < 0 ? errno : EIO, block);
-	while (ioctl(bare.uffd, UFFDIO_COPY, &c)) {
-		if (errno == EEXIST) {
-			struct uffdio_range r = {.start = addr, .len = PAGE};
-
-			atomic_fetch_add_explicit(&bare.exist, 1, memory_order_relaxed);
-			if (!bare.sigbus)
-				ioctl(bare.uffd, UFFDIO_WAKE, &r);
-			return;
-		}
-		if (errno != EAGAIN)
-			bare_fatal("UFFDIO_COPY", errno, block);
-	}
-	atomic_fetch_add_explicit(&bare.copies, 1, memory_order_relaxed);
-}
-
-/* A handler thread of the thread delivery; arg: its pread buffer. */
-static void *bare_handler_main(void *arg)
-{
-	char *buf = arg;
-	struct uffd_msg msg;
-	ssize_t n;
-
-	for (;;) {
-		n = read(bare.uffd, &msg, sizeof(msg));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n != (ssize_t)sizeof(msg))
-			bare_fatal("read of the userfaultfd", n < 0 ? errno : EIO, 0);
-		if (msg.event == UFFD_EVENT_PAGEFAULT)
-			bare_serve((uintptr_t)msg.arg.pagefault.address & ~(uintptr_t)(PAGE - 1),
-				   buf);
-	}
-	return NULL;
-}
-
-/* The sigbus delivery: the faulting thread serves its own miss. */
-static void bare_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	uintptr_t addr = (uintptr_t)si->si_addr & ~(uintptr_t)(PAGE - 1);
-	int saved = errno;
-
-	if (bare_tbuf && addr >= bare.start && addr < bare.end) {
-		bare_serve(addr, bare_tbuf);
-	} else {
-		/* Not ours: the action found before (kside's) takes the repeat. */
-		sigaction(SIGBUS, &bare.old_sa, NULL);
-	}
-	errno = saved;
+		bare_fatal(b, "pread of the probe file", n < 0 ? errno : EIO, addr);
+	return buf;
 }
 
 /*
@@ -1179,13 +1065,9 @@ static void *bare_reader_main(void *arg)
 	struct read_ctl *ctl = rd->ctl;
 	size_t per = BARE_PAGES / BARE_SLICE / ctl->nthreads, pass;
 	uint64_t salt = ctl->salt, ops = 0;
-	char *buf = NULL;
 
-	if (bare.sigbus) {
-		if (posix_memalign((void **)&buf, PAGE, PAGE))
-			bare_fatal("posix_memalign", ENOMEM, 0);
-		bare_tbuf = buf;
-	}
+	if (bare_thread_enter(&bare.b))
+		bare_fatal(&bare.b, "bare_thread_enter", ENOSPC, 0);
 	pthread_barrier_wait(&ctl->barrier);
 	for (pass = 0;; pass++) {
 		size_t slice = (rd->index * per + pass % per) * BARE_SLICE, k;
@@ -1220,129 +1102,35 @@ static void *bare_reader_main(void *arg)
 			atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
 		}
 		if (madvise((void *)(ctl->base + slice * WORDS), BARE_SLICE * PAGE, MADV_DONTNEED))
-			bare_fatal("madvise(MADV_DONTNEED) of a slice", errno, 0);
+			bare_fatal(&bare.b, "madvise(MADV_DONTNEED) of a slice", errno, 0);
 		atomic_fetch_add_explicit(&bare.drops, 1, memory_order_relaxed);
 	}
 out:
-	bare_tbuf = NULL;
-	free(buf);
+	bare_thread_exit();
 	return NULL;
 }
 
-/* Undo bare_setup(), or what of it was done; the readers are gone. */
-static void bare_teardown(void)
-{
-	unsigned int i;
-
-	/* They sit in read(), a cancellation point, with nothing held. */
-	for (i = 0; i < bare.nhandlers; i++)
-		pthread_cancel(bare.handlers[i]);
-	for (i = 0; i < bare.nhandlers; i++)
-		pthread_join(bare.handlers[i], NULL);
-	bare.nhandlers = 0;
-	free(bare.bufs);
-	bare.bufs = NULL;
-	if (bare.has_sa)
-		sigaction(SIGBUS, &bare.old_sa, NULL);
-	bare.has_sa = false;
-	if (bare.base)
-		munmap(bare.base, BARE_PAGES * PAGE);
-	bare.base = NULL;
-	bare.start = bare.end = 0;
-	if (bare.uffd >= 0)
-		close(bare.uffd);
-	bare.uffd = -1;
-}
-
 /*
- * A fresh bare region on a fresh userfaultfd and what serves its misses:
- * nthreads handler threads, or (sigbus) the SIGBUS handler, SIGBUS's action
- * kept to be restored.  The probe file must be ready.
+ * A fresh bare region and what serves its misses: nthreads handler threads,
+ * or (sigbus) the SIGBUS handler.  The probe file must be ready.
  * Return: 0, or a negative errno with err set and nothing left behind.
  */
-static int bare_setup(bool sigbus, unsigned int nthreads, char *err, size_t errlen)
+static int run_bare_setup(bool sigbus, unsigned int nthreads, char *err, size_t errlen)
 {
-	struct uffdio_api api = {.api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0};
-	struct uffdio_register reg;
-	uint64_t x = opt.seed ^ 0x4241524555464644ull; /* "BAREUFFD" */
-	struct sigaction sa;
-	unsigned int i;
-	void *p;
-	int ret;
-
-	bare.sigbus = sigbus;
-	bare.key = splitmix64(&x);
-	atomic_store(&bare.copies, 0);
-	atomic_store(&bare.exist, 0);
-	atomic_store(&bare.drops, 0);
-	bare.uffd = uffd_open();
-	if (bare.uffd < 0) {
-		ret = bare.uffd;
-		fmt(err, errlen, "userfaultfd: %s", strerror(-ret));
-		goto fail;
-	}
-	if (ioctl(bare.uffd, UFFDIO_API, &api)) {
-		ret = -errno;
-		fmt(err, errlen, "UFFDIO_API%s: %s", sigbus ? " (UFFD_FEATURE_SIGBUS)" : "",
-		    strerror(errno));
-		goto fail;
-	}
-	p = mmap(NULL, BARE_PAGES * PAGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
-		ret = -errno;
-		fmt(err, errlen, "mmap of the bare region: %s", strerror(errno));
-		goto fail;
-	}
-	bare.base = p;
-	bare.start = (uintptr_t)p;
-	bare.end = bare.start + BARE_PAGES * PAGE;
-	/* 4 KiB pages whatever the THP policy: the unit of a miss. */
-	madvise(p, BARE_PAGES * PAGE, MADV_NOHUGEPAGE);
-	reg = (struct uffdio_register){
-		.range = {.start = bare.start, .len = BARE_PAGES * PAGE},
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	const struct bare_config cfg = {
+		.tool = TOOL,
+		.len = BARE_PAGES * PAGE,
+		.sigbus = sigbus,
+		.threads = nthreads,
+		.cpu = -1,
+		.contents = bare_contents,
+		.cleanup = ks_cleanup,
 	};
-	if (ioctl(bare.uffd, UFFDIO_REGISTER, &reg)) {
-		ret = -errno;
-		fmt(err, errlen, "UFFDIO_REGISTER: %s", strerror(errno));
-		goto fail;
-	}
-	if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) {
-		ret = -ENOTSUP;
-		fmt(err, errlen, "UFFDIO_REGISTER: no UFFDIO_COPY on this region");
-		goto fail;
-	}
-	if (sigbus) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = bare_sigbus;
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGBUS, &sa, &bare.old_sa);
-		bare.has_sa = true;
-		return 0;
-	}
-	if (posix_memalign((void **)&bare.bufs, PAGE, nthreads * PAGE)) {
-		bare.bufs = NULL;
-		ret = -ENOMEM;
-		fmt(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (i = 0; i < nthreads; i++) {
-		ret = pthread_create(&bare.handlers[i], NULL, bare_handler_main,
-				     bare.bufs + i * PAGE);
-		if (ret) {
-			fmt(err, errlen, "pthread_create: %s", strerror(ret));
-			ret = -ret;
-			goto fail;
-		}
-		bare.nhandlers++;
-	}
-	return 0;
+	uint64_t x = opt.seed ^ 0x4241524555464644ull; /* "BAREUFFD" */
 
-fail:
-	bare_teardown();
-	return ret;
+	bare.key = splitmix64(&x);
+	atomic_store(&bare.drops, 0);
+	return bare_setup(&bare.b, &cfg, err, errlen);
 }
 
 /* The bare anchor of sub->delivery: a window per thread count, each on a fresh region. */
@@ -1366,14 +1154,14 @@ static void run_bare(struct subject *sub, unsigned int round)
 		if (opt.preheat)
 			preheat(t * BARE_SLICE * PAGE);
 		ks_watchdog(opt.timeout + (unsigned int)(opt.warmup + opt.seconds), what);
-		err = bare_setup(sub->delivery == FL_DELIVERY_SIGBUS, t, sub->error,
-				 sizeof(sub->error));
+		err = run_bare_setup(sub->delivery == FL_DELIVERY_SIGBUS, t, sub->error,
+				     sizeof(sub->error));
 		if (!err) {
-			err = run_reads(&s, bare.base, BARE_PAGES, salt, t, round, what,
-					W(sub, 1 + i, round));
+			err = run_reads(&s, (uint64_t *)bare.b.base, BARE_PAGES, salt, t, round,
+					what, W(sub, 1 + i, round));
 			if (err)
 				fmt(sub->error, sizeof(sub->error), "%s: %s", what, strerror(-err));
-			bare_teardown();
+			bare_teardown(&bare.b);
 		}
 		alarm(0);
 		if (err) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the benchmark tools: the monotonic clock, sleeps,
- * a seeded generator, a bare userfaultfd, the preheat, option parsing, and
- * what the reports say of the machine.  Header-only (static inline).
+ * a seeded generator, the preheat, option parsing, and what the reports say
+ * of the machine.  Header-only (static inline).
  *
  * Define TOOL, the program's name in its messages ("bench"), and
  * _GNU_SOURCE before any include.
@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/userfaultfd.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,10 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,31 +79,6 @@ static inline uint64_t splitmix64(uint64_t *x)
 static inline uint64_t below(uint64_t r, uint64_t n)
 {
 	return (uint64_t)(((unsigned __int128)r * n) >> 64);
-}
-
-/*
- * A new userfaultfd (O_CLOEXEC, blocking, no API handshake yet) for the bare
- * anchors: the system call, with UFFD_USER_MODE_ONLY where kernel-mode faults
- * are refused to this user, else through /dev/userfaultfd.  Return: the
- * descriptor or -errno.
- */
-static inline int uffd_open(void)
-{
-	int fd, dev;
-
-	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (fd >= 0)
-		return fd;
-	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -errno;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	close(dev);
-	return fd;
 }
 
 /* For qsort(): ascending doubles. */
