@@ -74,6 +74,7 @@
 #include <faultline.h>
 
 #include "bare.h"
+#include "hist.h"
 #include "kside.h"
 #include "toolbox.h"
 
@@ -141,81 +142,37 @@ static struct {
 
 static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 
-/* ---- Latency histogram: log-linear, 16 steps per power of two ---- */
+/* ---- Latencies: the library's histogram (hist.h) ---- */
 
-#define H_SUB_BITS 4
-#define H_SUB (1u << H_SUB_BITS)
-#define H_NR ((64 - H_SUB_BITS + 1) * H_SUB)
-
-struct hist {
-	uint64_t count, sum, max;
-	uint64_t b[H_NR];
-};
-
-static inline unsigned int h_index(uint64_t v)
+/*
+ * Record v (ns) in a histogram with one writer: the library's buckets,
+ * without the atomics of fl_hist_record(), which would cost every read of
+ * the workload a few locked instructions.
+ */
+static inline void hist_add(struct fl_hist_snap *h, uint64_t v)
 {
-	unsigned int msb, shift;
-
-	if (v < H_SUB)
-		return (unsigned int)v;
-	msb = 63u - (unsigned int)__builtin_clzll(v);
-	shift = msb - H_SUB_BITS;
-	return (shift + 1) * H_SUB + (unsigned int)((v >> shift) & (H_SUB - 1));
-}
-
-/* The smallest value that lands in bucket i. */
-static double h_lower(unsigned int i)
-{
-	unsigned int g = i / H_SUB, s = i % H_SUB;
-
-	if (!g)
-		return s;
-	return ldexp((double)(H_SUB + s), (int)g - 1);
-}
-
-static inline void h_add(struct hist *h, uint64_t v)
-{
-	h->b[h_index(v)]++;
+	h->bucket[fl_hist_bucket_of(v)]++;
 	h->count++;
 	h->sum += v;
 	if (v > h->max)
 		h->max = v;
 }
 
-static void h_merge(struct hist *to, const struct hist *from)
+/*
+ * The q-quantile in ns, as the tables print it: the middle of its bucket
+ * (within 3 %, where fl_hist_percentile() gives the bucket's upper end), at
+ * most the max; NAN when empty.
+ */
+static double hist_quantile(const struct fl_hist_snap *h, double q)
 {
-	unsigned int i;
-
-	for (i = 0; i < H_NR; i++)
-		to->b[i] += from->b[i];
-	to->count += from->count;
-	to->sum += from->sum;
-	if (from->max > to->max)
-		to->max = from->max;
-}
-
-/* The q-quantile in ns: the middle of its bucket (within 3%), at most max. */
-static double h_quantile(const struct hist *h, double q)
-{
-	uint64_t rank, cum = 0;
-	unsigned int i;
+	unsigned int b;
+	double mid;
 
 	if (!h->count)
 		return NAN;
-	rank = (uint64_t)ceil(q * (double)h->count);
-	if (rank < 1)
-		rank = 1;
-	for (i = 0; i < H_NR; i++) {
-		cum += h->b[i];
-		if (cum >= rank) {
-			double lo = h_lower(i);
-			double hi = i + 1 < H_NR ? h_lower(i + 1) : lo * (1 + 1.0 / H_SUB);
-			double mid = (lo + hi) / 2;
-
-			return mid > (double)h->max ? (double)h->max : mid;
-		}
-	}
-	return (double)h->max;
+	b = fl_hist_bucket_of(fl_hist_percentile(h, q));
+	mid = ((double)fl_hist_bucket_low(b) + (double)fl_hist_bucket_high(b) + 1) / 2;
+	return mid > (double)h->max ? (double)h->max : mid;
 }
 
 /* ---- What one measured window records ---- */
@@ -247,9 +204,9 @@ struct bcount {
 struct window {
 	bool done;
 	double secs;
-	uint64_t ops;	 /* pages filled, reads done, or I/Os completed */
-	uint64_t misses; /* faults_major, the cgroup's pgmajfault, or I/Os */
-	struct hist h;	 /* per operation, ns */
+	uint64_t ops;	       /* pages filled, reads done, or I/Os completed */
+	uint64_t misses;       /* faults_major, the cgroup's pgmajfault, or I/Os */
+	struct fl_hist_snap h; /* per operation, ns */
 	unsigned int nivl;
 	float ivl_ops[MAX_IVL];	 /* ops/s in each 1-s interval */
 	float ivl_miss[MAX_IVL]; /* misses/s in each (read windows) */
@@ -583,7 +540,7 @@ static void run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t 
 		for (i = 0; i < WORDS; i++)
 			pg[i] = x ^ i;
 		tb = now_ns();
-		h_add(&w->h, tb - ta);
+		hist_add(&w->h, tb - ta);
 		if (tb >= next && w->nivl < MAX_IVL) {
 			w->ivl_ops[w->nivl++] =
 				(float)((double)(p + 1 - last_p) * 1e9 / (double)(tb - last_t));
@@ -630,7 +587,7 @@ static void run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint
 				;
 			mismatch(what, pg + i, salt, p, i, pg[i], npages);
 		}
-		h_add(&w->h, tb - ta);
+		hist_add(&w->h, tb - ta);
 		if (tb >= next && w->nivl < MAX_IVL) {
 			m = sampler_misses(s);
 			w->ivl_ops[w->nivl] =
@@ -667,7 +624,7 @@ struct reader {
 	unsigned int index; /* of ctl->nthreads */
 	uint64_t rng;
 	_Atomic uint64_t ops;
-	struct hist h;
+	struct fl_hist_snap h;
 } __attribute__((aligned(64)));
 
 static void *reader_main(void *arg)
@@ -694,7 +651,7 @@ static void *reader_main(void *arg)
 		if (__builtin_expect(v != expected(salt, page, word), 0))
 			mismatch(ctl->what, addr, salt, page, word, v, npages);
 		if (ph == 1)
-			h_add(&rd->h, t1 - t0);
+			hist_add(&rd->h, t1 - t0);
 		atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
 	}
 	return NULL;
@@ -794,7 +751,7 @@ static int run_reads(struct sampler *s, const uint64_t *base, size_t npages, uin
 	atomic_store(&ctl.phase, 2);
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(rd[i].tid, NULL);
-		h_merge(&w->h, &rd[i].h);
+		fl_hist_snap_merge(&w->h, &rd[i].h);
 	}
 	sampler_snap(s, w, true);
 	pthread_barrier_destroy(&ctl.barrier);
@@ -933,7 +890,7 @@ static int run_probe(unsigned int qd, unsigned int round, struct window *w, char
 				phase = 2;
 			}
 			if (phase == 1) {
-				h_add(&w->h, t - p->t);
+				hist_add(&w->h, t - p->t);
 				w->ops++;
 			}
 			if (phase < 2) {
@@ -1098,7 +1055,7 @@ static void *bare_reader_main(void *arg)
 				mismatch(ctl->what, addr, salt, block, word, v, probe.pages);
 			}
 			if (ph == 1)
-				h_add(&rd->h, t1 - t0);
+				hist_add(&rd->h, t1 - t0);
 			atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
 		}
 		if (madvise((void *)(ctl->base + slice * WORDS), BARE_SLICE * PAGE, MADV_DONTNEED))
@@ -1458,11 +1415,11 @@ static void progress(struct subject *sub, unsigned int round)
 		else if (ph == seq_phase())
 			fprintf(stderr, "  %-28s %10.0f pages/s %10.0f misses/s  p50 %.1f us\n",
 				name, (double)w->ops / w->secs, (double)w->misses / w->secs,
-				h_quantile(&w->h, 0.5) / 1e3);
+				hist_quantile(&w->h, 0.5) / 1e3);
 		else
 			fprintf(stderr, "  %-28s %10.0f ops/s %10.0f misses/s  p50 %.1f us\n", name,
 				(double)w->ops / w->secs, (double)w->misses / w->secs,
-				h_quantile(&w->h, 0.5) / 1e3);
+				hist_quantile(&w->h, 0.5) / 1e3);
 	}
 }
 
@@ -1520,9 +1477,9 @@ static void summarise(void)
 					continue;
 				rate[n] = (double)w->ops / w->secs;
 				miss[n] = (double)w->misses / w->secs;
-				p50[n] = h_quantile(&w->h, 0.5) / 1e3;
-				p99[n] = h_quantile(&w->h, 0.99) / 1e3;
-				p999[n] = h_quantile(&w->h, 0.999) / 1e3;
+				p50[n] = hist_quantile(&w->h, 0.5) / 1e3;
+				p99[n] = hist_quantile(&w->h, 0.99) / 1e3;
+				p999[n] = hist_quantile(&w->h, 0.999) / 1e3;
 				mx[n] = (double)w->h.max / 1e3;
 				writes = sub->kind == K_FL ? w->fl1.swap_outs - w->fl0.swap_outs
 							   : w->k1.pswpout - w->k0.pswpout;
