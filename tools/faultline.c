@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -216,11 +215,8 @@ static int cmd_demo(int argc, char **argv)
 			mb = (unsigned int)atoi(optarg);
 			break;
 		case 'd':
-			if (!strcasecmp(optarg, "thread"))
-				cfg.delivery = FL_DELIVERY_THREAD;
-			else if (!strcasecmp(optarg, "sigbus"))
-				cfg.delivery = FL_DELIVERY_SIGBUS;
-			else {
+			cfg.delivery = fl_delivery_by_name(optarg);
+			if (cfg.delivery < 0) {
 				fprintf(stderr, "faultline: --delivery is thread or sigbus\n");
 				return 2;
 			}
@@ -255,8 +251,7 @@ static int cmd_demo(int argc, char **argv)
 	if (!json)
 		printf("demo: %u faulting thread(s), %s delivery, %u MiB, %u s; one thread "
 		       "toggles mprotect and remaps a zone every millisecond\n",
-		       nthreads, cfg.delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread", mb,
-		       seconds);
+		       nthreads, fl_delivery_name(cfg.delivery), mb, seconds);
 	pthread_t th[257];
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, faulter, (void *)i);

@@ -68,8 +68,6 @@ int lab_main(int argc, char **argv);
 #define MiB (1UL << 20)
 #define GiB (1UL << 30)
 
-static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
-
 /* ---- Scenarios ---- */
 
 enum scen { SC_PARALLEL, SC_ELSEWHERE, SC_MPROTECT, SC_THUNDERING, SC_PROCESS, NR_SCEN };
@@ -113,7 +111,7 @@ static struct {
 	unsigned int threads;
 	double seconds, warmup;
 	uint64_t seed;
-	int policies[5];
+	int policies[FL_POLICY_NR];
 	unsigned int npolicies;
 	int delivery;
 	unsigned int slow_us; /* emulated rows: 0 = none */
@@ -924,7 +922,7 @@ static void build_subjects(void)
 		struct subject *s = &subjects[nsubjects++];
 
 		s->policy = opt.policies[i];
-		fmt(s->name, sizeof(s->name), "%s", policy_names[s->policy]);
+		fmt(s->name, sizeof(s->name), "%s", fl_policy_name(s->policy));
 	}
 	if (opt.slow_us)
 		for (i = 0; i < opt.npolicies; i++) {
@@ -933,11 +931,11 @@ static void build_subjects(void)
 			s->policy = opt.policies[i];
 			s->delay_us = opt.slow_us;
 			if (opt.slow_us % 1000)
-				fmt(s->name, sizeof(s->name), "%s @%uus*", policy_names[s->policy],
-				    opt.slow_us);
+				fmt(s->name, sizeof(s->name), "%s @%uus*",
+				    fl_policy_name(s->policy), opt.slow_us);
 			else
-				fmt(s->name, sizeof(s->name), "%s @%ums*", policy_names[s->policy],
-				    opt.slow_us / 1000);
+				fmt(s->name, sizeof(s->name), "%s @%ums*",
+				    fl_policy_name(s->policy), opt.slow_us / 1000);
 		}
 }
 
@@ -945,7 +943,7 @@ static void build_subjects(void)
 static bool check_policy(struct run *rn)
 {
 	const struct fl_stats *d = &rn->r.d;
-	const char *name = policy_names[rn->sub->policy];
+	const char *name = fl_policy_name(rn->sub->policy);
 	bool judged = d->parked >= 100; /* enough waits to judge a ratio */
 
 	if (rn->sub->kernel)
@@ -1334,8 +1332,7 @@ static void print_json(FILE *f)
 	fprintf(f,
 		"{\"tool\":\"faultline lab\",\"kernel\":\"%s\",\"seed\":%" PRIu64
 		",\"seconds\":%g,\"warmup\":%g,\"delivery\":\"%s\",\"runs\":[",
-		u.release, opt.seed, opt.seconds, opt.warmup,
-		opt.delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread");
+		u.release, opt.seed, opt.seconds, opt.warmup, fl_delivery_name(opt.delivery));
 	for (i = 0; i < nruns; i++) {
 		const struct run *rn = &runs[i];
 		const struct result *r = &rn->r;
@@ -1348,7 +1345,7 @@ static void print_json(FILE *f)
 			"\"threads\":%u,\"oom_retries\":%u,\"ok\":%s,\"policy_contradiction\":%s,"
 			"\"error\":\"",
 			i ? "," : "", scen_defs[rn->sc].name, rn->sub->name, k ? "true" : "false",
-			k ? "" : "\"", k ? "null" : policy_names[rn->sub->policy], k ? "" : "\"",
+			k ? "" : "\"", k ? "null" : fl_policy_name(rn->sub->policy), k ? "" : "\"",
 			rn->sub->delay_us, rn->region, rn->budget, rn->threads, rn->oom_retries,
 			rn->failed ? "false" : "true", rn->contradiction ? "true" : "false");
 		for (const char *c = rn->why; *c; c++)
@@ -1690,19 +1687,17 @@ static double parse_double(const char *s, double lo, double hi, const char *what
 static void parse_policies(const char *s)
 {
 	char buf[128], *tok, *save = NULL;
-	unsigned int i;
+	int p;
 
 	fmt(buf, sizeof(buf), "%s", s);
 	opt.npolicies = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < 5; i++)
-			if (!strcmp(tok, policy_names[i]))
-				break;
-		if (i == 5 || opt.npolicies == 5) {
+		p = fl_policy_by_name(tok);
+		if (p < 0 || opt.npolicies == FL_POLICY_NR) {
 			fprintf(stderr, "lab: unknown policy '%s'\n", tok);
 			exit(2);
 		}
-		opt.policies[opt.npolicies++] = (int)i;
+		opt.policies[opt.npolicies++] = p;
 	}
 }
 
@@ -1760,11 +1755,8 @@ static void parse_args(int argc, char **argv)
 			parse_policies(optarg);
 			break;
 		case 'd':
-			if (!strcmp(optarg, "thread"))
-				opt.delivery = FL_DELIVERY_THREAD;
-			else if (!strcmp(optarg, "sigbus"))
-				opt.delivery = FL_DELIVERY_SIGBUS;
-			else {
+			opt.delivery = fl_delivery_by_name(optarg);
+			if (opt.delivery < 0) {
 				fprintf(stderr, "lab: delivery is thread or sigbus\n");
 				exit(2);
 			}
@@ -1865,8 +1857,8 @@ int lab_main(int argc, char **argv)
 
 		uname(&u);
 		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64 "\n",
-		       u.release, sysconf(_SC_NPROCESSORS_ONLN),
-		       opt.delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread", opt.seed);
+		       u.release, sysconf(_SC_NPROCESSORS_ONLN), fl_delivery_name(opt.delivery),
+		       opt.seed);
 		if (opt.kernel)
 			printf("kernel: swap file %s (%zu MiB), cgroup v1 %s, swappiness %ld, "
 			       "page-cluster %ld, zswap %s\n",

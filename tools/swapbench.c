@@ -82,10 +82,9 @@
 #define WORDS (PAGE / sizeof(uint64_t))
 #define MAX_TLIST 8    /* entries of --threads */
 #define MAX_THREADS 64 /* application threads in one window */
-#define MAX_POLICIES 5
 #define MAX_DELIVERIES 2
 #define MAX_ROUNDS 9
-#define MAX_SUBJECTS (2 + MAX_DELIVERIES * (1 + MAX_POLICIES))
+#define MAX_SUBJECTS (2 + MAX_DELIVERIES * (1 + FL_POLICY_NR))
 #define MAX_PHASES (2 + MAX_TLIST) /* the fill, one read window per T, the sequential read */
 #define MAX_IVL 1200		   /* 1-s intervals in one window */
 #define IVL_NS 1000000000ull
@@ -102,7 +101,7 @@ static struct {
 	double probe_seconds; /* 0: --seconds */
 	unsigned int threads[MAX_TLIST];
 	unsigned int nthreads;
-	int policies[MAX_POLICIES];
+	int policies[FL_POLICY_NR];
 	unsigned int npolicies;
 	int deliveries[MAX_DELIVERIES];
 	unsigned int ndeliveries;
@@ -139,8 +138,6 @@ static struct {
 	.seq = true,
 	.timeout = 300,
 };
-
-static const char *const policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 
 /* ---- Latencies: the library's histogram (hist.h) ---- */
 
@@ -1355,18 +1352,18 @@ static void build_subjects(void)
 	if (opt.do_device)
 		add_subject("device", K_DEVICE, 0, 0);
 	if (opt.do_bare)
-		for (d = 0; d < opt.ndeliveries; d++)
-			add_subject(opt.deliveries[d] == FL_DELIVERY_SIGBUS ? "uffd-sigbus"
-									    : "uffd-thread",
-				    K_BARE, opt.deliveries[d], 0);
+		for (d = 0; d < opt.ndeliveries; d++) {
+			fmt(name, sizeof(name), "uffd-%s", fl_delivery_name(opt.deliveries[d]));
+			add_subject(name, K_BARE, opt.deliveries[d], 0);
+		}
 	if (opt.do_kernel)
 		add_subject("kernel", K_KERNEL, 0, 0);
 	if (opt.do_faultline)
 		for (d = 0; d < opt.ndeliveries; d++)
 			for (p = 0; p < opt.npolicies; p++) {
 				fmt(name, sizeof(name), "fl-%s-%s",
-				    opt.deliveries[d] == FL_DELIVERY_SIGBUS ? "sigbus" : "thread",
-				    policy_names[opt.policies[p]]);
+				    fl_delivery_name(opt.deliveries[d]),
+				    fl_policy_name(opt.policies[p]));
 				add_subject(name, K_FL, opt.deliveries[d], opt.policies[p]);
 			}
 }
@@ -1665,7 +1662,7 @@ static void print_header(const struct run_info *ri)
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max,
 	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32");
 	for (i = 0; i < opt.npolicies; i++)
-		printf("%s%s", i ? "," : "", policy_names[opt.policies[i]]);
+		printf("%s%s", i ? "," : "", fl_policy_name(opt.policies[i]));
 	printf("\n");
 	if (opt.do_bare)
 		printf("bare anchor (uffd-DELIVERY.tT, \"x bare\"): no faultline, a fresh "
@@ -2380,25 +2377,6 @@ static unsigned int parse_words(const char *s, const char *what, int *out, unsig
 	return n;
 }
 
-static int word_policy(const char *s)
-{
-	int i;
-
-	for (i = 0; i < MAX_POLICIES; i++)
-		if (!strcmp(s, policy_names[i]))
-			return i;
-	return -1;
-}
-
-static int word_delivery(const char *s)
-{
-	if (!strcmp(s, "thread"))
-		return FL_DELIVERY_THREAD;
-	if (!strcmp(s, "sigbus"))
-		return FL_DELIVERY_SIGBUS;
-	return -1;
-}
-
 static int word_threads(const char *s)
 {
 	return (int)parse_num(s, "thread count", 1, MAX_THREADS);
@@ -2477,12 +2455,12 @@ static void parse_args(int argc, char **argv)
 				opt.threads[i] = (unsigned int)list[i];
 			break;
 		case 'p':
-			opt.npolicies = parse_words(optarg, "policies", opt.policies, MAX_POLICIES,
-						    word_policy);
+			opt.npolicies = parse_words(optarg, "policies", opt.policies, FL_POLICY_NR,
+						    fl_policy_by_name);
 			break;
 		case 'd':
 			opt.ndeliveries = parse_words(optarg, "deliveries", opt.deliveries,
-						      MAX_DELIVERIES, word_delivery);
+						      MAX_DELIVERIES, fl_delivery_by_name);
 			break;
 		case OPT_ROUNDS:
 			opt.rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS);
