@@ -105,7 +105,7 @@ static const struct scen_def {
 
 /* ---- Options ---- */
 
-static struct {
+struct lab_opts {
 	unsigned int scen_mask;
 	size_t region, budget; /* 0: the scenario's default */
 	unsigned int threads;
@@ -120,7 +120,9 @@ static struct {
 	char dir[PATH_MAX];
 	unsigned int writer_pause_us; /* elsewhere: between mmap/munmap pairs */
 	unsigned int timeout;
-} opt = {
+};
+
+static const struct lab_opts lab_defaults = {
 	.seconds = 3,
 	.warmup = 0.5,
 	.seed = 1,
@@ -144,9 +146,6 @@ struct subject {
 	int policy;
 	unsigned int delay_us; /* emulated store latency */
 };
-
-static struct subject subjects[MAX_SUBJECTS];
-static unsigned int nsubjects;
 
 enum phase { PH_START, PH_FILL, PH_WARM, PH_MEASURE, PH_DONE };
 
@@ -179,8 +178,19 @@ struct run {
 	struct result r;
 };
 
-static struct run runs[MAX_RUNS];
-static unsigned int nruns;
+/*
+ * The lab: its options, its subjects and the runs so far.  One, made by
+ * lab_main(); the child of a run sees its own copy.
+ */
+struct lab {
+	struct lab_opts opt;
+	struct subject subjects[MAX_SUBJECTS];
+	unsigned int nsubjects;
+	struct run runs[MAX_RUNS];
+	unsigned int nruns;
+	struct result *shared; /* the running child's result: shared memory */
+	bool tty;	       /* stderr is a terminal: a progress line */
+};
 
 /* ---- Small helpers ---- */
 
@@ -233,7 +243,9 @@ struct area {
 	_Atomic uint32_t *ver; /* per window page: its version (written by its owner) */
 };
 
-static struct child {
+/* The child's state, passed to everything it runs. */
+struct child {
+	const struct lab_opts *opt;
 	struct fl_space *sp; /* NULL: the kernel */
 	struct result *res;
 	enum scen sc;
@@ -250,88 +262,90 @@ static struct child {
 	_Atomic uint64_t writer_ops, verified;
 	/* mprotect-one-page */
 	char *toggle_page;
-} C;
+	char stack_names[MAX_THREADS][24]; /* process: the areas' names */
+};
 
 /* nohuge: the kernel's areas get 4 KiB pages, as faultline's; the writers'
  * small scratch buffers need no extra call inside their timing. */
-static void *x_mmap(size_t len, int prot, int flags, bool nohuge)
+static void *x_mmap(struct child *c, size_t len, int prot, int flags, bool nohuge)
 {
 	void *p;
 
-	if (C.sp)
-		return fl_mmap(C.sp, NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags);
+	if (c->sp)
+		return fl_mmap(c->sp, NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags);
 	p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (p != MAP_FAILED && nohuge)
 		madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
 }
 
-static int x_munmap(void *p, size_t len)
+static int x_munmap(struct child *c, void *p, size_t len)
 {
-	return C.sp ? fl_munmap(C.sp, p, len) : munmap(p, len);
+	return c->sp ? fl_munmap(c->sp, p, len) : munmap(p, len);
 }
 
-static int x_mprotect(void *p, size_t len, int prot)
+static int x_mprotect(struct child *c, void *p, size_t len, int prot)
 {
-	return C.sp ? fl_mprotect(C.sp, p, len, prot) : mprotect(p, len, prot);
+	return c->sp ? fl_mprotect(c->sp, p, len, prot) : mprotect(p, len, prot);
 }
 
-static inline uint64_t pattern(uint64_t gp, unsigned int w, uint32_t v)
+static inline uint64_t pattern(const struct child *c, uint64_t gp, unsigned int w, uint32_t v)
 {
-	return C.salt ^ (gp << 9 | w) ^ ((uint64_t)v << 40);
+	return c->salt ^ (gp << 9 | w) ^ ((uint64_t)v << 40);
 }
 
-__attribute__((noreturn)) static void child_fail(const char *f, ...)
+__attribute__((noreturn)) static void child_fail(struct child *c, const char *f, ...)
 {
 	va_list ap;
 
 	va_start(ap, f);
-	vsnprintf(C.res->error, sizeof(C.res->error), f, ap);
+	vsnprintf(c->res->error, sizeof(c->res->error), f, ap);
 	va_end(ap);
 	_exit(2);
 }
 
-__attribute__((noreturn)) static void mismatch(const struct area *a, uint64_t i, unsigned int w,
-					       uint64_t got, uint32_t v)
+__attribute__((noreturn)) static void mismatch(struct child *c, const struct area *a, uint64_t i,
+					       unsigned int w, uint64_t got, uint32_t v)
 {
-	uint64_t x = got ^ C.salt;
+	uint64_t x = got ^ c->salt;
 
-	C.res->mismatch = 1;
-	fmt(C.res->error, sizeof(C.res->error),
+	c->res->mismatch = 1;
+	fmt(c->res->error, sizeof(c->res->error),
 	    "DATA MISMATCH in %s page %" PRIu64 " (address %p) word %u: expected %#" PRIx64
 	    " (version %u), read %#" PRIx64 " (%s page %" PRIu64 " word %" PRIu64
 	    " version %" PRIu64 ")",
-	    a->name, i, (void *)(a->base + a->win_off + i * PAGE), w, pattern(a->gp0 + i, w, v), v,
-	    got, got ? "looks like" : "zero: never written or lost",
+	    a->name, i, (void *)(a->base + a->win_off + i * PAGE), w, pattern(c, a->gp0 + i, w, v),
+	    v, got, got ? "looks like" : "zero: never written or lost",
 	    (x & ((UINT64_C(1) << 40) - 1)) >> 9, x & 0x1ff, x >> 40);
 	_exit(4);
 }
 
-static void verify_page(const struct area *a, uint64_t i, const volatile uint64_t *p, uint32_t v)
+static void verify_page(struct child *c, const struct area *a, uint64_t i,
+			const volatile uint64_t *p, uint32_t v)
 {
 	uint64_t gp = a->gp0 + i;
 
 	for (unsigned int w = 0; w < WORDS; w++) {
 		uint64_t got = p[w];
 
-		if (got != pattern(gp, w, v))
-			mismatch(a, i, w, got, v);
+		if (got != pattern(c, gp, w, v))
+			mismatch(c, a, i, w, got, v);
 	}
 }
 
-static void write_page(const struct area *a, uint64_t i, volatile uint64_t *p, uint32_t v,
-		       unsigned int from)
+static void write_page(const struct child *c, const struct area *a, uint64_t i,
+		       volatile uint64_t *p, uint32_t v, unsigned int from)
 {
 	uint64_t gp = a->gp0 + i;
 
 	for (unsigned int w = from; w < WORDS; w++)
-		p[w] = pattern(gp, w, v);
+		p[w] = pattern(c, gp, w, v);
 }
 
-static void add_area(const char *name, size_t len, int prot, int flags, size_t win_off,
-		     size_t win_len, enum area_kind kind, unsigned int owner)
+static void add_area(struct child *c, const char *name, size_t len, int prot, int flags,
+		     size_t win_off, size_t win_len, enum area_kind kind, unsigned int owner)
 {
-	struct area *a = &C.areas[C.nareas++];
+	struct area *a = &c->areas[c->nareas++];
 
 	a->name = name;
 	a->len = len;
@@ -344,24 +358,23 @@ static void add_area(const char *name, size_t len, int prot, int flags, size_t w
 }
 
 /* The scenario's areas, sized for region bytes of windows (the working set). */
-static void build_areas(void)
+static void build_areas(struct child *c)
 {
 	const int R = PROT_READ, RW = PROT_READ | PROT_WRITE;
-	size_t region = C.region, s = region / (224 * MiB) ? region / (224 * MiB) : 1;
+	size_t region = c->region, s = region / (224 * MiB) ? region / (224 * MiB) : 1;
 	unsigned int t;
-	static char stack_names[MAX_THREADS][24];
 
-	switch (C.sc) {
+	switch (c->sc) {
 	case SC_PARALLEL:
 	case SC_ELSEWHERE:
 	case SC_THUNDERING:
-		add_area("region", region, RW, MAP_NORESERVE, 0, region, A_SHARED, 0);
+		add_area(c, "region", region, RW, MAP_NORESERVE, 0, region, A_SHARED, 0);
 		break;
 	case SC_MPROTECT: {
 		size_t vma = 64 * GiB > 4 * region ? 64 * GiB : 4 * region;
 		size_t off = (vma / 2 - region / 2) & ~(PAGE - 1);
 
-		add_area("huge-vma", vma, RW, MAP_NORESERVE, off, region, A_SHARED, 0);
+		add_area(c, "huge-vma", vma, RW, MAP_NORESERVE, off, region, A_SHARED, 0);
 		break;
 	}
 	case SC_PROCESS:
@@ -369,34 +382,38 @@ static void build_areas(void)
 		if (region < 224 * MiB)
 			s = 0; /* smaller: divide below */
 #define SZ(x) (s ? (x)*s : ((x) * (region / MiB) / 224 + PAGE - 1) & ~(PAGE - 1))
-		add_area("text:app", SZ(4 * MiB), R, 0, 0, SZ(4 * MiB), A_SHARED, 0);
-		add_area("text:libc", SZ(2 * MiB), R, 0, 0, SZ(2 * MiB), A_SHARED, 0);
-		add_area("text:libstdc++", SZ(2 * MiB), R, 0, 0, SZ(2 * MiB), A_SHARED, 0);
-		add_area("text:libm", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
-		add_area("text:ld.so", SZ(256 << 10), R, 0, 0, SZ(256 << 10), A_SHARED, 0);
-		add_area("rodata:app", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
-		add_area("rodata:libc", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
-		add_area("data:app", SZ(512 << 10), RW, 0, 0, SZ(512 << 10), A_OWNED, 0);
-		add_area("data:libc", SZ(512 << 10), RW, 0, 0, SZ(512 << 10), A_OWNED, 0);
-		add_area("bss", SZ(1 * MiB), RW, 0, 0, SZ(1 * MiB), A_OWNED, 0);
-		add_area("heap", SZ(64 * MiB), RW, 0, 0, SZ(64 * MiB), A_OWNED, 0);
-		add_area("arena:1", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("arena:2", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("arena:3", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("arena:4", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("jit", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_TOGGLED, 0);
-		add_area("buffer:1", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("buffer:2", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("buffer:3", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
-		add_area("file-cache", SZ(32 * MiB), R, MAP_NORESERVE, 0, SZ(32 * MiB), A_SHARED,
+		add_area(c, "text:app", SZ(4 * MiB), R, 0, 0, SZ(4 * MiB), A_SHARED, 0);
+		add_area(c, "text:libc", SZ(2 * MiB), R, 0, 0, SZ(2 * MiB), A_SHARED, 0);
+		add_area(c, "text:libstdc++", SZ(2 * MiB), R, 0, 0, SZ(2 * MiB), A_SHARED, 0);
+		add_area(c, "text:libm", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
+		add_area(c, "text:ld.so", SZ(256 << 10), R, 0, 0, SZ(256 << 10), A_SHARED, 0);
+		add_area(c, "rodata:app", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
+		add_area(c, "rodata:libc", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_SHARED, 0);
+		add_area(c, "data:app", SZ(512 << 10), RW, 0, 0, SZ(512 << 10), A_OWNED, 0);
+		add_area(c, "data:libc", SZ(512 << 10), RW, 0, 0, SZ(512 << 10), A_OWNED, 0);
+		add_area(c, "bss", SZ(1 * MiB), RW, 0, 0, SZ(1 * MiB), A_OWNED, 0);
+		add_area(c, "heap", SZ(64 * MiB), RW, 0, 0, SZ(64 * MiB), A_OWNED, 0);
+		add_area(c, "arena:1", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED,
+			 0);
+		add_area(c, "arena:2", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED,
+			 0);
+		add_area(c, "arena:3", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED,
+			 0);
+		add_area(c, "arena:4", SZ(16 * MiB), RW, MAP_NORESERVE, 0, SZ(16 * MiB), A_OWNED,
+			 0);
+		add_area(c, "jit", SZ(1 * MiB), R, 0, 0, SZ(1 * MiB), A_TOGGLED, 0);
+		add_area(c, "buffer:1", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
+		add_area(c, "buffer:2", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
+		add_area(c, "buffer:3", SZ(16 * MiB), RW, 0, 0, SZ(16 * MiB), A_OWNED, 0);
+		add_area(c, "file-cache", SZ(32 * MiB), R, MAP_NORESERVE, 0, SZ(32 * MiB), A_SHARED,
 			 0);
 #undef SZ
 		/* A stack per thread (8 MiB, the top 256 KiB used), each with a guard page. */
-		for (t = 0; t < C.threads && C.nareas + 2 <= MAX_AREAS; t++) {
-			fmt(stack_names[t], sizeof(stack_names[t]), "stack:%u", t);
+		for (t = 0; t < c->threads && c->nareas + 2 <= MAX_AREAS; t++) {
+			fmt(c->stack_names[t], sizeof(c->stack_names[t]), "stack:%u", t);
 			if (t < 4)
-				add_area("guard", PAGE, PROT_NONE, 0, 0, 0, A_GUARD, 0);
-			add_area(stack_names[t], 8 * MiB, RW, MAP_NORESERVE | MAP_STACK,
+				add_area(c, "guard", PAGE, PROT_NONE, 0, 0, 0, A_GUARD, 0);
+			add_area(c, c->stack_names[t], 8 * MiB, RW, MAP_NORESERVE | MAP_STACK,
 				 8 * MiB - 256 * 1024, 256 * 1024, A_STACK, t);
 		}
 		break;
@@ -405,39 +422,39 @@ static void build_areas(void)
 	}
 }
 
-static void map_and_fill(void)
+static void map_and_fill(struct child *c)
 {
 	uint64_t gp = 0, t0 = now_ns();
-	size_t lag = C.budget / PAGE / 2;
+	size_t lag = c->budget / PAGE / 2;
 	unsigned int k;
 	size_t i, n;
 
-	for (k = 0; k < C.nareas; k++) {
-		struct area *a = &C.areas[k];
+	for (k = 0; k < c->nareas; k++) {
+		struct area *a = &c->areas[k];
 		int prot = a->kind == A_GUARD ? PROT_NONE : PROT_READ | PROT_WRITE;
 
-		a->base = x_mmap(a->len, prot, a->flags, true);
+		a->base = x_mmap(c, a->len, prot, a->flags, true);
 		if (a->base == MAP_FAILED)
-			child_fail("mmap %s (%zu bytes): %s", a->name, a->len, strerror(errno));
+			child_fail(c, "mmap %s (%zu bytes): %s", a->name, a->len, strerror(errno));
 		n = a->win_len / PAGE;
 		a->gp0 = gp;
-		a->cum = C.total_pages;
+		a->cum = c->total_pages;
 		gp += n;
-		C.total_pages += n;
+		c->total_pages += n;
 		a->ver = calloc(n ? n : 1, sizeof(*a->ver));
 		if (!a->ver)
-			child_fail("out of memory");
+			child_fail(c, "out of memory");
 	}
-	if (!C.total_pages)
-		child_fail("no pages to access");
-	atomic_store(&C.res->phase, PH_FILL);
-	for (k = 0; k < C.nareas; k++) {
-		struct area *a = &C.areas[k];
+	if (!c->total_pages)
+		child_fail(c, "no pages to access");
+	atomic_store(&c->res->phase, PH_FILL);
+	for (k = 0; k < c->nareas; k++) {
+		struct area *a = &c->areas[k];
 
 		n = a->win_len / PAGE;
 		for (i = 0; i < n; i++) {
-			write_page(a, i, (volatile uint64_t *)(a->base + a->win_off + i * PAGE), 0,
-				   0);
+			write_page(c, a, i, (volatile uint64_t *)(a->base + a->win_off + i * PAGE),
+				   0, 0);
 			/*
 			 * The kernel: page out what was written half a budget
 			 * ago, 2 MiB at a time.  Without it a cgroup v1 filled
@@ -446,39 +463,40 @@ static void map_and_fill(void)
 			 * The fill is not measured; the state it leaves is the
 			 * same: the last pages written are the resident ones.
 			 */
-			if (!C.sp && (i + 1) % 512 == 0 && i + 1 >= lag + 512)
+			if (!c->sp && (i + 1) % 512 == 0 && i + 1 >= lag + 512)
 				madvise(a->base + a->win_off + (i + 1 - lag - 512) * PAGE,
 					512 * PAGE, MADV_PAGEOUT);
 		}
 		if (a->prot != PROT_READ + PROT_WRITE && a->kind != A_GUARD &&
-		    x_mprotect(a->base, a->len, a->prot))
-			child_fail("mprotect %s: %s", a->name, strerror(errno));
-		C.res->fill_pages += n;
+		    x_mprotect(c, a->base, a->len, a->prot))
+			child_fail(c, "mprotect %s: %s", a->name, strerror(errno));
+		c->res->fill_pages += n;
 	}
-	C.res->fill_secs = (double)(now_ns() - t0) / 1e9;
+	c->res->fill_secs = (double)(now_ns() - t0) / 1e9;
 }
 
 /* A page of the windows, uniformly: its area and index. */
-static struct area *pick(uint64_t r, uint64_t *idx)
+static struct area *pick(struct child *c, uint64_t r, uint64_t *idx)
 {
-	uint64_t g = below(r, C.total_pages);
-	unsigned int lo = 0, hi = C.nareas - 1;
+	uint64_t g = below(r, c->total_pages);
+	unsigned int lo = 0, hi = c->nareas - 1;
 
 	while (lo < hi) { /* the last area whose cum <= g */
 		unsigned int mid = (lo + hi + 1) / 2;
 
-		if (C.areas[mid].cum <= g)
+		if (c->areas[mid].cum <= g)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	while (!C.areas[lo].win_len) /* guards have no pages, and cum equal to the next */
+	while (!c->areas[lo].win_len) /* guards have no pages, and cum equal to the next */
 		lo++;
-	*idx = g - C.areas[lo].cum;
-	return &C.areas[lo];
+	*idx = g - c->areas[lo].cum;
+	return &c->areas[lo];
 }
 
 struct worker {
+	struct child *c;
 	pthread_t tid;
 	unsigned int id;
 	uint64_t rng;
@@ -491,29 +509,30 @@ struct worker {
  * (the kernel's own faults, and in thread delivery each fault a handler
  * served, counted when the access is retried).
  */
-static uint64_t my_faults(void)
+static uint64_t my_faults(const struct child *c)
 {
 	struct rusage ru;
 
-	if (C.own_count)
+	if (c->own_count)
 		return fl_thread_faults();
 	getrusage(RUSAGE_THREAD, &ru);
 	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
 }
 
 /* A timed access, classified: a fault if the thread took one meanwhile. */
-static inline void record(uint64_t f0, uint64_t t0, uint64_t t1, bool on)
+static inline void record(struct child *c, uint64_t f0, uint64_t t0, uint64_t t1, bool on)
 {
 	if (!on)
 		return;
-	fl_hist_record(&C.acc, t1 - t0);
-	if (my_faults() != f0)
-		fl_hist_record(&C.flt, t1 - t0);
+	fl_hist_record(&c->acc, t1 - t0);
+	if (my_faults(c) != f0)
+		fl_hist_record(&c->flt, t1 - t0);
 }
 
 /* One access: read (and check) a page, or read-modify-write it. */
 static void access_one(struct worker *w)
 {
+	struct child *c = w->c;
 	uint64_t r = splitmix64(&w->rng), i, t0, t1, f0 = 0;
 	struct area *a;
 	volatile uint64_t *p;
@@ -521,17 +540,17 @@ static void access_one(struct worker *w)
 	bool on, wr = false;
 	uint64_t x;
 
-	if (C.sc == SC_PROCESS && w->stack && (r & 15) == 0) {
+	if (c->sc == SC_PROCESS && w->stack && (r & 15) == 0) {
 		a = w->stack; /* 1 in 16: the thread's own stack */
 		i = below(splitmix64(&w->rng), a->win_len / PAGE);
 		wr = true;
 	} else {
-		a = pick(r, &i);
+		a = pick(c, r, &i);
 		if (a->kind == A_STACK && a->owner != w->id) {
 			a = NULL;
 		} else if (a->kind == A_OWNED) {
 			/* Its own page next to the one drawn. */
-			i = i - i % C.threads + w->id;
+			i = i - i % c->threads + w->id;
 			if (i >= a->win_len / PAGE)
 				a = NULL;
 			else
@@ -540,7 +559,7 @@ static void access_one(struct worker *w)
 			wr = true;
 		}
 		if (!a) { /* not ours to touch: a shared page instead */
-			a = &C.areas[0];
+			a = &c->areas[0];
 			i = below(splitmix64(&w->rng), a->win_len / PAGE);
 		}
 	}
@@ -550,160 +569,162 @@ static void access_one(struct worker *w)
 	/* The version is 24 bits of the pattern: stop writing a page before it wraps. */
 	if (v >= (1u << 24) - 1)
 		wr = false;
-	on = atomic_load_explicit(&C.measuring, memory_order_relaxed);
+	on = atomic_load_explicit(&c->measuring, memory_order_relaxed);
 	if (on)
-		f0 = my_faults();
+		f0 = my_faults(c);
 	t0 = now_ns();
 	x = p[0];
 	t1 = now_ns();
-	record(f0, t0, t1, on);
-	if (x != pattern(a->gp0 + i, 0, v))
-		mismatch(a, i, 0, x, v);
-	verify_page(a, i, p, v);
+	record(c, f0, t0, t1, on);
+	if (x != pattern(c, a->gp0 + i, 0, v))
+		mismatch(c, a, i, 0, x, v);
+	verify_page(c, a, i, p, v);
 	if (wr) {
 		v++;
-		on = atomic_load_explicit(&C.measuring, memory_order_relaxed);
+		on = atomic_load_explicit(&c->measuring, memory_order_relaxed);
 		if (on)
-			f0 = my_faults();
+			f0 = my_faults(c);
 		t0 = now_ns();
-		p[0] = pattern(a->gp0 + i, 0, v);
+		p[0] = pattern(c, a->gp0 + i, 0, v);
 		t1 = now_ns();
-		record(f0, t0, t1, on);
-		if (w->id == 0 && C.lose_a_write && !atomic_exchange(&C.injected, true))
-			p[0] = pattern(a->gp0 + i, 0, v - 1); /* test-only: a store lost */
+		record(c, f0, t0, t1, on);
+		if (w->id == 0 && c->lose_a_write && !atomic_exchange(&c->injected, true))
+			p[0] = pattern(c, a->gp0 + i, 0, v - 1); /* test-only: a store lost */
 		else
-			write_page(a, i, p, v, 1);
+			write_page(c, a, i, p, v, 1);
 		atomic_store_explicit(&a->ver[i], v, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&C.verified, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->verified, 1, memory_order_relaxed);
 }
 
 static void *reader_main(void *arg)
 {
 	struct worker *w = arg;
+	struct child *c = w->c;
 
-	while (!atomic_load_explicit(&C.stop, memory_order_relaxed)) {
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		access_one(w);
-		atomic_fetch_add_explicit(&C.res->progress, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->res->progress, 1, memory_order_relaxed);
 	}
 	return NULL;
 }
 
-static void timed(uint64_t t0)
+static void timed(struct child *c, uint64_t t0)
 {
-	if (atomic_load_explicit(&C.measuring, memory_order_relaxed)) {
-		fl_hist_record(&C.wr, now_ns() - t0);
-		atomic_fetch_add_explicit(&C.writer_ops, 1, memory_order_relaxed);
+	if (atomic_load_explicit(&c->measuring, memory_order_relaxed)) {
+		fl_hist_record(&c->wr, now_ns() - t0);
+		atomic_fetch_add_explicit(&c->writer_ops, 1, memory_order_relaxed);
 	}
 }
 
-static void writer_elsewhere(void)
+static void writer_elsewhere(struct child *c)
 {
 	uint64_t t0;
 	void *p;
 
-	while (!atomic_load_explicit(&C.stop, memory_order_relaxed)) {
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		t0 = now_ns();
-		p = x_mmap(64 << 10, PROT_READ | PROT_WRITE, 0, false);
-		timed(t0);
+		p = x_mmap(c, 64 << 10, PROT_READ | PROT_WRITE, 0, false);
+		timed(c, t0);
 		if (p == MAP_FAILED)
-			child_fail("writer: mmap: %s", strerror(errno));
+			child_fail(c, "writer: mmap: %s", strerror(errno));
 		t0 = now_ns();
-		if (x_munmap(p, 64 << 10))
-			child_fail("writer: munmap: %s", strerror(errno));
-		timed(t0);
-		if (opt.writer_pause_us)
-			sleep_ns(opt.writer_pause_us * 1000ull);
+		if (x_munmap(c, p, 64 << 10))
+			child_fail(c, "writer: munmap: %s", strerror(errno));
+		timed(c, t0);
+		if (c->opt->writer_pause_us)
+			sleep_ns(c->opt->writer_pause_us * 1000ull);
 	}
 }
 
-static void writer_mprotect(void)
+static void writer_mprotect(struct child *c)
 {
 	uint64_t next = now_ns(), t0;
 	bool ro = false;
 
-	while (!atomic_load_explicit(&C.stop, memory_order_relaxed)) {
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		next += 1000000; /* every millisecond */
 		ro = !ro;
 		t0 = now_ns();
-		if (x_mprotect(C.toggle_page, PAGE, ro ? PROT_READ : PROT_READ | PROT_WRITE))
-			child_fail("writer: mprotect: %s", strerror(errno));
-		timed(t0);
+		if (x_mprotect(c, c->toggle_page, PAGE, ro ? PROT_READ : PROT_READ | PROT_WRITE))
+			child_fail(c, "writer: mprotect: %s", strerror(errno));
+		timed(c, t0);
 		sleep_until(next);
 		if (now_ns() > next + 100000000)
 			next = now_ns(); /* a long stall: do not burst to catch up */
 	}
 	if (ro)
-		x_mprotect(C.toggle_page, PAGE, PROT_READ | PROT_WRITE);
+		x_mprotect(c, c->toggle_page, PAGE, PROT_READ | PROT_WRITE);
 }
 
-static void writer_process(void)
+static void writer_process(struct child *c)
 {
-	uint64_t rng = C.salt ^ 0x77, next = now_ns(), t0, r;
+	uint64_t rng = c->salt ^ 0x77, next = now_ns(), t0, r;
 	struct area *jit = NULL;
 	bool jit_rw = false;
 	unsigned int k, j;
 	char *p;
 
-	for (k = 0; k < C.nareas; k++)
-		if (C.areas[k].kind == A_TOGGLED)
-			jit = &C.areas[k];
-	while (!atomic_load_explicit(&C.stop, memory_order_relaxed)) {
+	for (k = 0; k < c->nareas; k++)
+		if (c->areas[k].kind == A_TOGGLED)
+			jit = &c->areas[k];
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		next += 1000000;
 		r = splitmix64(&rng) % 4;
 		if (r == 0 && jit) {
 			/* The JIT flips its code between writable and read-only. */
 			jit_rw = !jit_rw;
 			t0 = now_ns();
-			if (x_mprotect(jit->base, jit->len,
+			if (x_mprotect(c, jit->base, jit->len,
 				       jit_rw ? PROT_READ | PROT_WRITE : PROT_READ))
-				child_fail("writer: mprotect: %s", strerror(errno));
-			timed(t0);
+				child_fail(c, "writer: mprotect: %s", strerror(errno));
+			timed(c, t0);
 		} else {
 			/* A scratch buffer: mapped, half of the time used, unmapped. */
 			size_t len = r == 1 ? 1 * MiB : 256 << 10;
 
 			t0 = now_ns();
-			p = x_mmap(len, PROT_READ | PROT_WRITE, 0, false);
-			timed(t0);
+			p = x_mmap(c, len, PROT_READ | PROT_WRITE, 0, false);
+			timed(c, t0);
 			if (p == MAP_FAILED)
-				child_fail("writer: mmap: %s", strerror(errno));
+				child_fail(c, "writer: mmap: %s", strerror(errno));
 			if (r == 1)
 				for (j = 0; j < 16; j++) {
 					volatile uint64_t *q =
 						(volatile uint64_t *)(p + (size_t)j * 16 * PAGE);
 
 					if (*q)
-						child_fail("writer: a fresh page is not zero");
+						child_fail(c, "writer: a fresh page is not zero");
 					*q = j + 1;
 					if (*q != j + 1)
-						child_fail("writer: a store was lost");
+						child_fail(c, "writer: a store was lost");
 				}
 			t0 = now_ns();
-			if (x_munmap(p, len))
-				child_fail("writer: munmap: %s", strerror(errno));
-			timed(t0);
+			if (x_munmap(c, p, len))
+				child_fail(c, "writer: munmap: %s", strerror(errno));
+			timed(c, t0);
 		}
 		sleep_until(next);
 		if (now_ns() > next + 100000000)
 			next = now_ns();
 	}
 	if (jit && jit_rw)
-		x_mprotect(jit->base, jit->len, PROT_READ);
+		x_mprotect(c, jit->base, jit->len, PROT_READ);
 }
 
 static void *writer_main(void *arg)
 {
-	(void)arg;
-	switch (C.sc) {
+	struct child *c = arg;
+
+	switch (c->sc) {
 	case SC_ELSEWHERE:
-		writer_elsewhere();
+		writer_elsewhere(c);
 		break;
 	case SC_MPROTECT:
-		writer_mprotect();
+		writer_mprotect(c);
 		break;
 	case SC_PROCESS:
-		writer_process();
+		writer_process(c);
 		break;
 	default:
 		break;
@@ -731,15 +752,15 @@ static void read_vmstat(uint64_t *in, uint64_t *out, uint64_t vl[4], bool *has)
  * against its last version, so that no write and no page goes unchecked
  * however rarely the threads drew it.  Untimed.
  */
-static void sweep(struct result *res)
+static void sweep(struct child *c)
 {
-	for (unsigned int k = 0; k < C.nareas; k++) {
-		struct area *a = &C.areas[k];
+	for (unsigned int k = 0; k < c->nareas; k++) {
+		struct area *a = &c->areas[k];
 
 		for (size_t i = 0; i < a->win_len / PAGE; i++)
-			verify_page(a, i, (volatile uint64_t *)(a->base + a->win_off + i * PAGE),
+			verify_page(c, a, i, (volatile uint64_t *)(a->base + a->win_off + i * PAGE),
 				    atomic_load_explicit(&a->ver[i], memory_order_relaxed));
-		res->swept += a->win_len / PAGE;
+		c->res->swept += a->win_len / PAGE;
 	}
 }
 
@@ -753,9 +774,15 @@ static void stats_delta(struct fl_stats *d, const struct fl_stats *a, const stru
 	d->fault_ns_max = d->fault_ns_mean = 0;
 }
 
-__attribute__((noreturn)) static void child_main(enum scen sc, const struct run *run,
+/*
+ * The forked child of a run: res is the shared memory its parent reads when
+ * it has exited.
+ */
+__attribute__((noreturn)) static void child_main(const struct lab_opts *opt, const struct run *run,
 						 struct result *res)
 {
+	enum scen sc = run->sc;
+	struct child *c;
 	struct worker *w;
 	pthread_t wtid;
 	struct fl_stats s0, s1;
@@ -765,95 +792,101 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
 	unsigned int i, k;
 	int err;
 
-	memset(&C, 0, sizeof(C));
-	C.res = res;
-	C.sc = sc;
-	C.threads = run->threads;
-	C.region = run->region;
-	C.budget = run->budget;
-	C.salt = (opt.seed * 0x2545f4914f6cdd1dull) | 1ull << 63;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		fmt(res->error, sizeof(res->error), "out of memory");
+		_exit(2);
+	}
+	c->opt = opt;
+	c->res = res;
+	c->sc = sc;
+	c->threads = run->threads;
+	c->region = run->region;
+	c->budget = run->budget;
+	c->salt = (opt->seed * 0x2545f4914f6cdd1dull) | 1ull << 63;
 	if (run->sub->kernel) {
 		err = ks_join_cgroup();
 		if (err)
-			child_fail("joining the cgroup: %s", strerror(-err));
+			child_fail(c, "joining the cgroup: %s", strerror(-err));
 	} else {
 		struct fl_config cfg;
 
 		fl_config_init(&cfg);
 		cfg.mem_limit = run->budget;
 		cfg.policy = run->sub->policy;
-		cfg.delivery = opt.delivery;
+		cfg.delivery = opt->delivery;
 		cfg.swap_delay_us = run->sub->delay_us;
-		err = fl_space_create(&cfg, &C.sp);
+		err = fl_space_create(&cfg, &c->sp);
 		if (err)
-			child_fail("fl_space_create: %s", strerror(-err));
+			child_fail(c, "fl_space_create: %s", strerror(-err));
 	}
-	C.own_count = C.sp && opt.delivery == FL_DELIVERY_SIGBUS;
-	C.lose_a_write = inject("lostwrite");
-	w = calloc(C.threads, sizeof(*w));
+	c->own_count = c->sp && opt->delivery == FL_DELIVERY_SIGBUS;
+	c->lose_a_write = inject("lostwrite");
+	w = calloc(c->threads, sizeof(*w));
 	if (!w)
-		child_fail("out of memory");
-	build_areas();
-	map_and_fill();
+		child_fail(c, "out of memory");
+	build_areas(c);
+	map_and_fill(c);
 	if (inject("mismatch")) {
 		/* Test-only (tests/test_lab.c): a word changed behind the
 		 * verifier's back, in every 64th page, must fail the run. */
-		struct area *a = &C.areas[0];
+		struct area *a = &c->areas[0];
 
 		for (size_t pg = 0; pg < a->win_len / PAGE; pg += 64)
 			((volatile uint64_t *)(a->base + a->win_off + pg * PAGE))[5] ^= 1;
 	}
 	if (sc == SC_MPROTECT)
-		C.toggle_page = C.areas[0].base + C.areas[0].len / 2;
+		c->toggle_page = c->areas[0].base + c->areas[0].len / 2;
 
 	atomic_store(&res->phase, PH_WARM);
-	for (i = 0; i < C.threads; i++) {
+	for (i = 0; i < c->threads; i++) {
 		w[i].id = i;
-		w[i].rng = C.salt ^ (opt.seed << 20) ^ (i * 0x9e3779b97f4a7c15ull);
-		for (k = 0; k < C.nareas; k++)
-			if (C.areas[k].kind == A_STACK && C.areas[k].owner == i)
-				w[i].stack = &C.areas[k];
+		w[i].c = c;
+		w[i].rng = c->salt ^ (opt->seed << 20) ^ (i * 0x9e3779b97f4a7c15ull);
+		for (k = 0; k < c->nareas; k++)
+			if (c->areas[k].kind == A_STACK && c->areas[k].owner == i)
+				w[i].stack = &c->areas[k];
 		if (pthread_create(&w[i].tid, NULL, reader_main, &w[i]))
-			child_fail("pthread_create failed");
+			child_fail(c, "pthread_create failed");
 	}
-	if (scen_defs[sc].writer && pthread_create(&wtid, NULL, writer_main, NULL))
-		child_fail("pthread_create failed");
-	sleep_ns((uint64_t)(opt.warmup * 1e9));
+	if (scen_defs[sc].writer && pthread_create(&wtid, NULL, writer_main, c))
+		child_fail(c, "pthread_create failed");
+	sleep_ns((uint64_t)(opt->warmup * 1e9));
 
-	if (C.sp)
-		fl_stats(C.sp, &s0);
+	if (c->sp)
+		fl_stats(c->sp, &s0);
 	else
 		read_vmstat(&in0, &out0, vl0, &has);
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_ns();
-	atomic_store(&C.measuring, true);
+	atomic_store(&c->measuring, true);
 	atomic_store(&res->phase, PH_MEASURE);
-	sleep_ns((uint64_t)(opt.seconds * 1e9));
-	atomic_store(&C.measuring, false);
+	sleep_ns((uint64_t)(opt->seconds * 1e9));
+	atomic_store(&c->measuring, false);
 	t1 = now_ns();
 	getrusage(RUSAGE_SELF, &ru1);
-	if (C.sp)
-		fl_stats(C.sp, &s1);
+	if (c->sp)
+		fl_stats(c->sp, &s1);
 	else
 		read_vmstat(&in1, &out1, vl1, &has);
 
-	atomic_store(&C.stop, true);
-	for (i = 0; i < C.threads; i++)
+	atomic_store(&c->stop, true);
+	for (i = 0; i < c->threads; i++)
 		pthread_join(w[i].tid, NULL);
 	if (scen_defs[sc].writer)
 		pthread_join(wtid, NULL);
 
 	res->secs = (double)(t1 - t0) / 1e9;
-	fl_hist_snap_add(&res->acc, &C.acc);
-	fl_hist_snap_add(&res->flt, &C.flt);
-	fl_hist_snap_add(&res->wr, &C.wr);
+	fl_hist_snap_add(&res->acc, &c->acc);
+	fl_hist_snap_add(&res->flt, &c->flt);
+	fl_hist_snap_add(&res->wr, &c->wr);
 	res->accesses = res->acc.count;
 	res->faults = res->flt.count;
-	res->ws_bytes = C.total_pages * PAGE;
-	sweep(res);
-	res->writer_ops = atomic_load(&C.writer_ops);
-	res->verified = atomic_load(&C.verified);
-	if (C.sp) {
+	res->ws_bytes = c->total_pages * PAGE;
+	sweep(c);
+	res->writer_ops = atomic_load(&c->writer_ops);
+	res->verified = atomic_load(&c->verified);
+	if (c->sp) {
 		stats_delta(&res->d, &s0, &s1);
 		res->all_faults = res->d.faults;
 		res->majors = res->d.faults_major;
@@ -868,8 +901,8 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
 		for (i = 0; i < 4; i++)
 			res->k_vma[i] = vl1[i] - vl0[i];
 	}
-	if (C.sp)
-		fl_space_destroy(C.sp);
+	if (c->sp)
+		fl_space_destroy(c->sp);
 	atomic_store(&res->phase, PH_DONE);
 	_exit(0);
 }
@@ -878,64 +911,63 @@ __attribute__((noreturn)) static void child_main(enum scen sc, const struct run 
  * The parent: subjects, runs, checks
  * ====================================================================== */
 
-static struct result *shared;
-
-static size_t scen_region(enum scen sc)
+static size_t scen_region(const struct lab_opts *opt, enum scen sc)
 {
-	if (opt.region)
-		return opt.region;
-	if (opt.quick && sc == SC_THUNDERING)
+	if (opt->region)
+		return opt->region;
+	if (opt->quick && sc == SC_THUNDERING)
 		return scen_defs[sc].region / 2; /* 4x its (quick) budget: still tight */
-	return opt.quick ? scen_defs[sc].region / 8 : scen_defs[sc].region;
+	return opt->quick ? scen_defs[sc].region / 8 : scen_defs[sc].region;
 }
 
-static size_t scen_budget(enum scen sc)
+static size_t scen_budget(const struct lab_opts *opt, enum scen sc)
 {
-	if (opt.budget)
-		return opt.budget;
-	if (!opt.quick)
+	if (opt->budget)
+		return opt->budget;
+	if (!opt->quick)
 		return scen_defs[sc].budget;
 	/* The kernel's child needs a few MiB of its own (page tables, stacks). */
 	return scen_defs[sc].budget / 8 > 8 * MiB ? scen_defs[sc].budget / 8 : 8 * MiB;
 }
 
-static unsigned int scen_threads(enum scen sc)
+static unsigned int scen_threads(const struct lab_opts *opt, enum scen sc)
 {
-	if (opt.threads)
-		return opt.threads;
-	if (opt.quick && scen_defs[sc].threads > 8)
+	if (opt->threads)
+		return opt->threads;
+	if (opt->quick && scen_defs[sc].threads > 8)
 		return 8;
 	return scen_defs[sc].threads;
 }
 
-static void build_subjects(void)
+static void build_subjects(struct lab *lab)
 {
+	const struct lab_opts *opt = &lab->opt;
 	unsigned int i;
 
-	if (opt.kernel) {
-		struct subject *s = &subjects[nsubjects++];
+	if (opt->kernel) {
+		struct subject *s = &lab->subjects[lab->nsubjects++];
 
 		fmt(s->name, sizeof(s->name), "kernel");
 		s->kernel = true;
 	}
-	for (i = 0; i < opt.npolicies; i++) {
-		struct subject *s = &subjects[nsubjects++];
+	for (i = 0; i < opt->npolicies; i++) {
+		struct subject *s = &lab->subjects[lab->nsubjects++];
 
-		s->policy = opt.policies[i];
+		s->policy = opt->policies[i];
 		fmt(s->name, sizeof(s->name), "%s", fl_policy_name(s->policy));
 	}
-	if (opt.slow_us)
-		for (i = 0; i < opt.npolicies; i++) {
-			struct subject *s = &subjects[nsubjects++];
+	if (opt->slow_us)
+		for (i = 0; i < opt->npolicies; i++) {
+			struct subject *s = &lab->subjects[lab->nsubjects++];
 
-			s->policy = opt.policies[i];
-			s->delay_us = opt.slow_us;
-			if (opt.slow_us % 1000)
+			s->policy = opt->policies[i];
+			s->delay_us = opt->slow_us;
+			if (opt->slow_us % 1000)
 				fmt(s->name, sizeof(s->name), "%s @%uus*",
-				    fl_policy_name(s->policy), opt.slow_us);
+				    fl_policy_name(s->policy), opt->slow_us);
 			else
 				fmt(s->name, sizeof(s->name), "%s @%ums*",
-				    fl_policy_name(s->policy), opt.slow_us / 1000);
+				    fl_policy_name(s->policy), opt->slow_us / 1000);
 		}
 }
 
@@ -1019,8 +1051,6 @@ static void contradict(struct fl_stats *d, int policy)
 	}
 }
 
-static bool tty;
-
 static const char *phase_name(int p)
 {
 	static const char *const ph[] = {"starting", "filling", "warming up", "measuring", "done"};
@@ -1028,21 +1058,23 @@ static const char *phase_name(int p)
 	return ph[p < 0 || p > 4 ? 0 : p];
 }
 
-static void progress(const struct run *rn, unsigned int idx, unsigned int total, double el)
+static void progress(const struct lab *lab, const struct run *rn, unsigned int idx,
+		     unsigned int total, double el)
 {
 	char line[200];
 
 	fmt(line, sizeof(line), "[%u/%u] %s | %-12s %-10s %5.1f s  %8.0f accesses", idx, total,
-	    scen_defs[rn->sc].name, rn->sub->name, phase_name(atomic_load(&shared->phase)), el,
-	    (double)atomic_load(&shared->progress));
-	if (tty)
+	    scen_defs[rn->sc].name, rn->sub->name, phase_name(atomic_load(&lab->shared->phase)), el,
+	    (double)atomic_load(&lab->shared->progress));
+	if (lab->tty)
 		fprintf(stderr, "\r%-100s", line);
 }
 
-static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, unsigned int total,
-		    unsigned int attempt)
+static void run_one(struct lab *lab, enum scen sc, const struct subject *sub, unsigned int idx,
+		    unsigned int total, unsigned int attempt)
 {
-	struct run *rn = &runs[nruns++];
+	const struct lab_opts *opt = &lab->opt;
+	struct run *rn = &lab->runs[lab->nruns++];
 	uint64_t t0 = now_ns(), ooms = 0;
 	unsigned int limit;
 	siginfo_t si;
@@ -1051,10 +1083,10 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 
 	rn->sc = sc;
 	rn->sub = sub;
-	rn->region = scen_region(sc);
-	rn->budget = scen_budget(sc);
-	rn->threads = scen_threads(sc);
-	memset(shared, 0, sizeof(*shared));
+	rn->region = scen_region(opt, sc);
+	rn->budget = scen_budget(opt, sc);
+	rn->threads = scen_threads(opt, sc);
+	memset(lab->shared, 0, sizeof(*lab->shared));
 	if (sub->kernel) {
 		int err = ks_set_budget(rn->budget);
 
@@ -1068,25 +1100,25 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		ooms = ks_oom_kills();
 	}
 	preheat(rn->budget);
-	if (!tty && !opt.json)
+	if (!lab->tty && !opt->json)
 		fprintf(stderr, "[%u/%u] %s | %s\n", idx, total, scen_defs[sc].name, sub->name);
 	pid = ks_fork();
 	if (pid == 0)
-		child_main(sc, rn, shared);
+		child_main(opt, rn, lab->shared);
 	if (pid < 0) {
 		rn->failed = true;
 		fmt(rn->why, sizeof(rn->why), "fork: %s", strerror(errno));
 		goto out;
 	}
 	/* Poll: progress, and our own timeout; reap with ks_wait(). */
-	limit = opt.timeout + (unsigned int)(opt.seconds + opt.warmup);
+	limit = opt->timeout + (unsigned int)(opt->seconds + opt->warmup);
 	for (;;) {
 		double el = (double)(now_ns() - t0) / 1e9;
 
 		memset(&si, 0, sizeof(si));
 		if (!waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) && si.si_pid == pid)
 			break;
-		progress(rn, idx, total, el);
+		progress(lab, rn, idx, total, el);
 		if (el > limit) {
 			kill(pid, SIGKILL);
 			rn->failed = true;
@@ -1096,12 +1128,12 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		sleep_ns(200000000);
 	}
 	ks_wait(pid, &status, 0, NULL);
-	if (tty)
+	if (lab->tty)
 		fprintf(stderr, "\r%-100s\r", "");
-	rn->r = *shared;
-	if (shared->mismatch) {
+	rn->r = *lab->shared;
+	if (lab->shared->mismatch) {
 		rn->failed = true;
-		fmt(rn->why, sizeof(rn->why), "%s", shared->error);
+		fmt(rn->why, sizeof(rn->why), "%s", lab->shared->error);
 	} else if (rn->failed) {
 	} else if (WIFSIGNALED(status) && sub->kernel && ks_oom_kills() > ooms && attempt < 2) {
 		/*
@@ -1111,24 +1143,24 @@ static void run_one(enum scen sc, const struct subject *sub, unsigned int idx, u
 		 */
 		ks_swapoff();
 		fprintf(stderr, "lab: %s | kernel: OOM-killed while %s; running it again\n",
-			scen_defs[sc].name, phase_name(atomic_load(&shared->phase)));
+			scen_defs[sc].name, phase_name(atomic_load(&lab->shared->phase)));
 		memset(rn, 0, sizeof(*rn));
-		nruns--;
-		run_one(sc, sub, idx, total, attempt + 1);
-		if (runs[nruns - 1].oom_retries < attempt + 1)
-			runs[nruns - 1].oom_retries = attempt + 1;
+		lab->nruns--;
+		run_one(lab, sc, sub, idx, total, attempt + 1);
+		if (lab->runs[lab->nruns - 1].oom_retries < attempt + 1)
+			lab->runs[lab->nruns - 1].oom_retries = attempt + 1;
 		return;
 	} else if (WIFSIGNALED(status)) {
 		rn->failed = true;
 		fmt(rn->why, sizeof(rn->why), "the child was killed by %s while %s%s",
-		    strsignal(WTERMSIG(status)), phase_name(atomic_load(&shared->phase)),
+		    strsignal(WTERMSIG(status)), phase_name(atomic_load(&lab->shared->phase)),
 		    sub->kernel && ks_oom_kills() > ooms
 			    ? " (the cgroup's OOM killer: the budget is too small for the program)"
 			    : "");
 	} else if (WEXITSTATUS(status)) {
 		rn->failed = true;
 		fmt(rn->why, sizeof(rn->why), "failed (status %d): %s", WEXITSTATUS(status),
-		    shared->error[0] ? shared->error : "?");
+		    lab->shared->error[0] ? lab->shared->error : "?");
 	} else if (inject("contradiction") && !sub->kernel &&
 		   (contradict(&rn->r.d, sub->policy), !check_policy(rn))) {
 		rn->failed = rn->contradiction = true; /* test-only: the checker must catch it */
@@ -1181,11 +1213,11 @@ static const char *num_str(double v, char *buf, size_t len)
 	return buf;
 }
 
-static const struct run *kernel_run(enum scen sc)
+static const struct run *kernel_run(const struct lab *lab, enum scen sc)
 {
-	for (unsigned int i = 0; i < nruns; i++)
-		if (runs[i].sc == sc && runs[i].sub->kernel && !runs[i].failed)
-			return &runs[i];
+	for (unsigned int i = 0; i < lab->nruns; i++)
+		if (lab->runs[i].sc == sc && lab->runs[i].sub->kernel && !lab->runs[i].failed)
+			return &lab->runs[i];
 	return NULL;
 }
 
@@ -1194,28 +1226,30 @@ static double rate(const struct run *rn, uint64_t v)
 	return rn->r.secs > 0 ? (double)v / rn->r.secs : 0;
 }
 
-static void print_scenario(enum scen sc)
+static void print_scenario(const struct lab *lab, enum scen sc)
 {
-	const struct run *k = kernel_run(sc);
+	const struct lab_opts *opt = &lab->opt;
+	const struct run *k = kernel_run(lab, sc);
 	char b[12][24], reg[16], bud[16];
 	unsigned int i;
 
 	printf("\n== %s: %s\n", scen_defs[sc].name, scen_defs[sc].what);
-	for (i = 0; i < nruns; i++)
-		if (runs[i].sc == sc)
+	for (i = 0; i < lab->nruns; i++)
+		if (lab->runs[i].sc == sc)
 			break;
-	if (i == nruns)
+	if (i == lab->nruns)
 		return;
 	printf("   working set %s, budget %s, %u threads%s%s, %.1f s measured after %.1f s\n",
-	       size_str(runs[i].r.ws_bytes ? runs[i].r.ws_bytes : runs[i].region, reg, sizeof(reg)),
-	       size_str(runs[i].budget, bud, sizeof(bud)), runs[i].threads,
+	       size_str(lab->runs[i].r.ws_bytes ? lab->runs[i].r.ws_bytes : lab->runs[i].region,
+			reg, sizeof(reg)),
+	       size_str(lab->runs[i].budget, bud, sizeof(bud)), lab->runs[i].threads,
 	       scen_defs[sc].writer ? " + writer: " : "",
-	       scen_defs[sc].writer ? scen_defs[sc].writer : "", opt.seconds, opt.warmup);
+	       scen_defs[sc].writer ? scen_defs[sc].writer : "", opt->seconds, opt->warmup);
 	printf("\n%-13s %7s %6s %8s %7s %7s %7s %7s | %7s %7s %7s %6s\n", "subject", "acc/s",
 	       "x kern", "faults/s", "p50", "p99", "p99.9", "max", "wr p50", "wr p99", "wr max",
 	       "wr op/s");
-	for (i = 0; i < nruns; i++) {
-		const struct run *rn = &runs[i];
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
 		const struct result *r = &rn->r;
 
 		if (rn->sc != sc)
@@ -1251,8 +1285,8 @@ static void print_scenario(enum scen sc)
 	printf("\n%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n", "subject", "mmap rd/s",
 	       "rd wait", "wr/s", "wr wait", "vma ok", "abort", "retry", "miss", "swapin/s",
 	       "wasted", "parked");
-	for (i = 0; i < nruns; i++) {
-		const struct run *rn = &runs[i];
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
 		const struct result *r = &rn->r;
 		const struct fl_stats *d = &r->d;
 
@@ -1287,8 +1321,9 @@ static void print_scenario(enum scen sc)
 	}
 }
 
-static void print_legend(void)
+static void print_legend(const struct lab *lab)
 {
+	const struct lab_opts *opt = &lab->opt;
 	printf("\nacc/s: page accesses of the faulting threads per second (each a load or a "
 	       "store, hit or\nfault); x kern: that over the kernel's on the same disk. faults/s: "
 	       "the accesses that\nfaulted. p50..max: their latency, seen by the faulting thread "
@@ -1303,11 +1338,11 @@ static void print_legend(void)
 	       "time (only tracepoints).\n(3) the kernel counts no wasted reads or waits on "
 	       "swap I/O; its swap-ins are pswpin\n    (/proc/vmstat: the whole machine's, "
 	       "only the lab's cgroup swapping meanwhile).\n");
-	if (opt.slow_us)
+	if (opt->slow_us)
 		printf("*: emulated slow store: faultline's store with %u us added to every I/O "
 		       "(FAULTLINE_SWAP_DELAY);\n   no kernel row: this kernel has no "
 		       "device-mapper delay target.\n",
-		       opt.slow_us);
+		       opt->slow_us);
 }
 
 static void json_hist(FILE *f, const char *key, const struct result *r, bool faults)
@@ -1323,8 +1358,9 @@ static void json_hist(FILE *f, const char *key, const struct result *r, bool fau
 			r->wr.max);
 }
 
-static void print_json(FILE *f)
+static void print_json(const struct lab *lab, FILE *f)
 {
+	const struct lab_opts *opt = &lab->opt;
 	struct utsname u;
 	unsigned int i;
 
@@ -1332,9 +1368,9 @@ static void print_json(FILE *f)
 	fprintf(f,
 		"{\"tool\":\"faultline lab\",\"kernel\":\"%s\",\"seed\":%" PRIu64
 		",\"seconds\":%g,\"warmup\":%g,\"delivery\":\"%s\",\"runs\":[",
-		u.release, opt.seed, opt.seconds, opt.warmup, fl_delivery_name(opt.delivery));
-	for (i = 0; i < nruns; i++) {
-		const struct run *rn = &runs[i];
+		u.release, opt->seed, opt->seconds, opt->warmup, fl_delivery_name(opt->delivery));
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
 		const struct result *r = &rn->r;
 		const struct fl_stats *d = &r->d;
 		bool k = rn->sub->kernel;
@@ -1457,13 +1493,14 @@ static void write_ccdf(FILE *f, const struct fl_hist_snap *h, uint64_t top)
 	}
 }
 
-static int write_plot_files(const char *term, const char *ext)
+static int write_plot_files(const struct lab *lab, const char *term, const char *ext)
 {
+	const struct lab_opts *opt = &lab->opt;
 	char path[PATH_MAX + 64];
 	unsigned int s, i, n;
 	FILE *g;
 
-	fmt(path, sizeof(path), "%s/plots-%s.gp", opt.out, ext);
+	fmt(path, sizeof(path), "%s/plots-%s.gp", opt->out, ext);
 	g = fopen(path, "w");
 	if (!g)
 		return -errno;
@@ -1472,12 +1509,12 @@ static int write_plot_files(const char *term, const char *ext)
 		   "set key outside right top\nset ylabel 'fraction slower'\nset format y '%%g'\n"
 		   "set yrange [*:1.2]\n");
 	for (s = 0; s < NR_SCEN; s++) {
-		if (!(opt.scen_mask & (1u << s)))
+		if (!(opt->scen_mask & (1u << s)))
 			continue;
 		for (int which = 0; which < 2; which++) {
 			if (which && !scen_defs[s].writer)
 				continue;
-			fprintf(g, "set output '%s/%s-%s.%s'\n", opt.out, scen_defs[s].name,
+			fprintf(g, "set output '%s/%s-%s.%s'\n", opt->out, scen_defs[s].name,
 				which ? "writer" : "faults", ext);
 			fprintf(g,
 				"set title '%s: %s latency (CCDF)'\nset xlabel '%s latency (us)'\n",
@@ -1485,16 +1522,16 @@ static int write_plot_files(const char *term, const char *ext)
 				which ? "writer (mmap/munmap/mprotect)" : "fault",
 				which ? "call" : "fault");
 			fprintf(g, "plot ");
-			for (i = 0, n = 0; i < nruns; i++) {
-				if (runs[i].sc != s || runs[i].failed)
+			for (i = 0, n = 0; i < lab->nruns; i++) {
+				if (lab->runs[i].sc != s || lab->runs[i].failed)
 					continue;
 				fprintf(g,
 					"%s'%s/%s-%s-%s.dat' with steps lw 2 lc rgb '%s' dt %d "
 					"title '%s'",
-					n++ ? ", \\\n     " : "", opt.out, scen_defs[s].name,
-					which ? "writer" : "faults", file_name(runs[i].sub),
-					colour(runs[i].sub), runs[i].sub->delay_us ? 2 : 1,
-					runs[i].sub->name);
+					n++ ? ", \\\n     " : "", opt->out, scen_defs[s].name,
+					which ? "writer" : "faults", file_name(lab->runs[i].sub),
+					colour(lab->runs[i].sub),
+					lab->runs[i].sub->delay_us ? 2 : 1, lab->runs[i].sub->name);
 			}
 			if (!n)
 				fprintf(g, "0 notitle");
@@ -1509,66 +1546,69 @@ static int write_plot_files(const char *term, const char *ext)
 		"set ylabel 'faults/s'\nset style data histogram\n"
 		"set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
 		"set xtics rotate by -20\nset key outside right top\n",
-		opt.out, ext);
+		opt->out, ext);
 	/* One colour per policy (the kernel black); emulated rows hatched. */
-	for (i = 0; i < nsubjects; i++)
+	for (i = 0; i < lab->nsubjects; i++)
 		fprintf(g, "%s'%s/throughput.dat' using %u%s title columnheader(%u) lc rgb '%s' %s",
-			i ? ", \\\n     " : "plot ", opt.out, i + 2, i ? "" : ":xtic(1)", i + 2,
-			colour(&subjects[i]),
-			subjects[i].delay_us ? "fs pattern 4 border -1" : "fs solid 0.8 border -1");
+			i ? ", \\\n     " : "plot ", opt->out, i + 2, i ? "" : ":xtic(1)", i + 2,
+			colour(&lab->subjects[i]),
+			lab->subjects[i].delay_us ? "fs pattern 4 border -1"
+						  : "fs solid 0.8 border -1");
 	fprintf(g, "\n");
 	fclose(g);
 	return 0;
 }
 
-static void make_plots(void)
+static void make_plots(const struct lab *lab)
 {
+	const struct lab_opts *opt = &lab->opt;
 	char path[PATH_MAX + 64], gp[PATH_MAX + 64];
 	const char *argv[3] = {"gnuplot", gp, NULL};
 	unsigned int i, s, j;
 	FILE *f;
 
-	if (mkdir(opt.out, 0755) && errno != EEXIST) {
-		fprintf(stderr, "lab: plots: mkdir %s: %s\n", opt.out, strerror(errno));
+	if (mkdir(opt->out, 0755) && errno != EEXIST) {
+		fprintf(stderr, "lab: plots: mkdir %s: %s\n", opt->out, strerror(errno));
 		return;
 	}
-	for (i = 0; i < nruns; i++) {
-		if (runs[i].failed)
+	for (i = 0; i < lab->nruns; i++) {
+		if (lab->runs[i].failed)
 			continue;
 		for (int which = 0; which < 2; which++) {
-			fmt(path, sizeof(path), "%s/%s-%s-%s.dat", opt.out,
-			    scen_defs[runs[i].sc].name, which ? "writer" : "faults",
-			    file_name(runs[i].sub));
+			fmt(path, sizeof(path), "%s/%s-%s-%s.dat", opt->out,
+			    scen_defs[lab->runs[i].sc].name, which ? "writer" : "faults",
+			    file_name(lab->runs[i].sub));
 			f = fopen(path, "w");
 			if (!f)
 				continue;
 			fprintf(f, "# %s, %s: latency (us), fraction slower\n",
-				scen_defs[runs[i].sc].name, runs[i].sub->name);
+				scen_defs[lab->runs[i].sc].name, lab->runs[i].sub->name);
 			if (which)
-				write_ccdf(f, &runs[i].r.wr, runs[i].r.wr.count);
+				write_ccdf(f, &lab->runs[i].r.wr, lab->runs[i].r.wr.count);
 			else
-				write_ccdf(f, &runs[i].r.flt, runs[i].r.flt.count);
+				write_ccdf(f, &lab->runs[i].r.flt, lab->runs[i].r.flt.count);
 			fclose(f);
 		}
 	}
-	fmt(path, sizeof(path), "%s/throughput.dat", opt.out);
+	fmt(path, sizeof(path), "%s/throughput.dat", opt->out);
 	f = fopen(path, "w");
 	if (f) {
 		fprintf(f, "scenario");
-		for (j = 0; j < nsubjects; j++)
-			fprintf(f, " \"%s\"", subjects[j].name);
+		for (j = 0; j < lab->nsubjects; j++)
+			fprintf(f, " \"%s\"", lab->subjects[j].name);
 		fprintf(f, "\n");
 		for (s = 0; s < NR_SCEN; s++) {
-			if (!(opt.scen_mask & (1u << s)))
+			if (!(opt->scen_mask & (1u << s)))
 				continue;
 			fprintf(f, "%s", scen_defs[s].name);
-			for (j = 0; j < nsubjects; j++) {
+			for (j = 0; j < lab->nsubjects; j++) {
 				double v = NAN;
 
-				for (i = 0; i < nruns; i++)
-					if (runs[i].sc == s && runs[i].sub == &subjects[j] &&
-					    !runs[i].failed)
-						v = rate(&runs[i], runs[i].r.faults);
+				for (i = 0; i < lab->nruns; i++)
+					if (lab->runs[i].sc == s &&
+					    lab->runs[i].sub == &lab->subjects[j] &&
+					    !lab->runs[i].failed)
+						v = rate(&lab->runs[i], lab->runs[i].r.faults);
 				if (isnan(v))
 					fprintf(f, " NaN");
 				else
@@ -1578,24 +1618,24 @@ static void make_plots(void)
 		}
 		fclose(f);
 	}
-	if (write_plot_files("pngcairo size 1000,600", "png") ||
-	    write_plot_files("svg size 1000,600 dynamic", "svg")) {
-		fprintf(stderr, "lab: plots: cannot write to %s\n", opt.out);
+	if (write_plot_files(lab, "pngcairo size 1000,600", "png") ||
+	    write_plot_files(lab, "svg size 1000,600 dynamic", "svg")) {
+		fprintf(stderr, "lab: plots: cannot write to %s\n", opt->out);
 		return;
 	}
 	for (i = 0; i < 2; i++) {
-		fmt(gp, sizeof(gp), "%s/plots-%s.gp", opt.out, i ? "svg" : "png");
+		fmt(gp, sizeof(gp), "%s/plots-%s.gp", opt->out, i ? "svg" : "png");
 		if (ks_run_cmd(argv)) {
 			fprintf(stderr,
 				"lab: plots: gnuplot failed or is missing (apt-get install "
 				"gnuplot-nox); the data and %s are in %s/\n",
-				gp, opt.out);
+				gp, opt->out);
 			return;
 		}
 	}
-	if (!opt.json)
+	if (!opt->json)
 		printf("\nplots: %s/*.png and *.svg (gnuplot scripts and data beside them)\n",
-		       opt.out);
+		       opt->out);
 }
 
 /* ======================================================================
@@ -1684,24 +1724,24 @@ static double parse_double(const char *s, double lo, double hi, const char *what
 	return v;
 }
 
-static void parse_policies(const char *s)
+static void parse_policies(struct lab_opts *opt, const char *s)
 {
 	char buf[128], *tok, *save = NULL;
 	int p;
 
 	fmt(buf, sizeof(buf), "%s", s);
-	opt.npolicies = 0;
+	opt->npolicies = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		p = fl_policy_by_name(tok);
-		if (p < 0 || opt.npolicies == FL_POLICY_NR) {
+		if (p < 0 || opt->npolicies == FL_POLICY_NR) {
 			fprintf(stderr, "lab: unknown policy '%s'\n", tok);
 			exit(2);
 		}
-		opt.policies[opt.npolicies++] = p;
+		opt->policies[opt->npolicies++] = p;
 	}
 }
 
-static void parse_args(int argc, char **argv)
+static void parse_args(struct lab_opts *opt, int argc, char **argv)
 {
 	enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE };
 	static const struct option lo[] = {
@@ -1729,69 +1769,70 @@ static void parse_args(int argc, char **argv)
 	const char *tmp = getenv("TMPDIR");
 	int c;
 
-	fmt(opt.dir, sizeof(opt.dir), "%s", tmp && *tmp ? tmp : "/tmp");
+	fmt(opt->dir, sizeof(opt->dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	optind = 1;
 	while ((c = next_option(argc, argv, "r:b:t:s:w:p:d:o:jvh", lo, usage)) != -1) {
 		switch (c) {
 		case 'r':
-			opt.region = parse_size(optarg);
+			opt->region = parse_size(optarg);
 			break;
 		case 'b':
-			opt.budget = parse_size(optarg);
+			opt->budget = parse_size(optarg);
 			break;
 		case 't':
-			opt.threads = (unsigned int)parse_double(optarg, 1, MAX_THREADS, "threads");
+			opt->threads =
+				(unsigned int)parse_double(optarg, 1, MAX_THREADS, "threads");
 			break;
 		case 's':
-			opt.seconds = parse_double(optarg, 0.1, 3600, "seconds");
+			opt->seconds = parse_double(optarg, 0.1, 3600, "seconds");
 			break;
 		case 'w':
-			opt.warmup = parse_double(optarg, 0, 3600, "warm-up");
+			opt->warmup = parse_double(optarg, 0, 3600, "warm-up");
 			break;
 		case O_SEED:
-			opt.seed = (uint64_t)parse_double(optarg, 0, 1e18, "seed");
+			opt->seed = (uint64_t)parse_double(optarg, 0, 1e18, "seed");
 			break;
 		case 'p':
-			parse_policies(optarg);
+			parse_policies(opt, optarg);
 			break;
 		case 'd':
-			opt.delivery = fl_delivery_by_name(optarg);
-			if (opt.delivery < 0) {
+			opt->delivery = fl_delivery_by_name(optarg);
+			if (opt->delivery < 0) {
 				fprintf(stderr, "lab: delivery is thread or sigbus\n");
 				exit(2);
 			}
 			break;
 		case O_SLOW:
-			opt.slow_us = (unsigned int)parse_double(optarg, 0, 1e7, "delay (us)");
+			opt->slow_us = (unsigned int)parse_double(optarg, 0, 1e7, "delay (us)");
 			break;
 		case O_NOKERNEL:
-			opt.kernel = false;
+			opt->kernel = false;
 			break;
 		case 'o':
-			fmt(opt.out, sizeof(opt.out), "%s", optarg);
+			fmt(opt->out, sizeof(opt->out), "%s", optarg);
 			break;
 		case O_NOPLOTS:
-			opt.plots = false;
+			opt->plots = false;
 			break;
 		case 'j':
-			opt.json = true;
+			opt->json = true;
 			break;
 		case O_QUICK:
-			opt.quick = true;
-			opt.seconds = 0.5;
-			opt.warmup = 0.2;
+			opt->quick = true;
+			opt->seconds = 0.5;
+			opt->warmup = 0.2;
 			break;
 		case O_DIR:
-			fmt(opt.dir, sizeof(opt.dir), "%s", optarg);
+			fmt(opt->dir, sizeof(opt->dir), "%s", optarg);
 			break;
 		case O_TIMEOUT:
-			opt.timeout = (unsigned int)parse_double(optarg, 1, 86400, "timeout");
+			opt->timeout = (unsigned int)parse_double(optarg, 1, 86400, "timeout");
 			break;
 		case O_PAUSE:
-			opt.writer_pause_us = (unsigned int)parse_double(optarg, 0, 1e7, "pause");
+			opt->writer_pause_us = (unsigned int)parse_double(optarg, 0, 1e7, "pause");
 			break;
 		case 'v':
-			opt.verbose = true;
+			opt->verbose = true;
 			break;
 		}
 	}
@@ -1799,7 +1840,7 @@ static void parse_args(int argc, char **argv)
 		unsigned int s;
 
 		if (!strcmp(argv[optind], "all")) {
-			opt.scen_mask = (1u << NR_SCEN) - 1;
+			opt->scen_mask = (1u << NR_SCEN) - 1;
 			continue;
 		}
 		for (s = 0; s < NR_SCEN; s++)
@@ -1810,56 +1851,57 @@ static void parse_args(int argc, char **argv)
 			usage(stderr);
 			exit(2);
 		}
-		opt.scen_mask |= 1u << s;
+		opt->scen_mask |= 1u << s;
 	}
-	if (!opt.scen_mask)
-		opt.scen_mask = (1u << NR_SCEN) - 1;
+	if (!opt->scen_mask)
+		opt->scen_mask = (1u << NR_SCEN) - 1;
 }
 
-int lab_main(int argc, char **argv)
+static int run_lab(struct lab *lab, int argc, char **argv)
 {
 	unsigned int s, i, idx = 0, total, failed = 0;
+	const struct lab_opts *opt = &lab->opt;
 	uint64_t t0;
 
-	parse_args(argc, argv);
+	parse_args(&lab->opt, argc, argv);
 	if ((size_t)sysconf(_SC_PAGESIZE) != PAGE) {
 		fprintf(stderr, "lab: needs 4 KiB pages\n");
 		return 2;
 	}
-	tty = isatty(2) && !opt.verbose;
-	ks_init("lab", opt.verbose);
-	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-		      0);
-	if (shared == MAP_FAILED) {
+	lab->tty = isatty(2) && !opt->verbose;
+	ks_init("lab", opt->verbose);
+	lab->shared = mmap(NULL, sizeof(*lab->shared), PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (lab->shared == MAP_FAILED) {
 		perror("lab: mmap");
 		return 1;
 	}
-	if (opt.kernel) {
+	if (opt->kernel) {
 		size_t most = 0, b;
 
 		for (s = 0; s < NR_SCEN; s++)
-			if (opt.scen_mask & (1u << s)) {
-				b = scen_region(s) * 2 + 256 * MiB;
+			if (opt->scen_mask & (1u << s)) {
+				b = scen_region(opt, s) * 2 + 256 * MiB;
 				most = b > most ? b : most;
 			}
-		if (ks_kernel_prepare(opt.dir, most, scen_budget(SC_PARALLEL), -1)) {
+		if (ks_kernel_prepare(opt->dir, most, scen_budget(opt, SC_PARALLEL), -1)) {
 			fprintf(stderr, "lab: no kernel rows: %s (--no-kernel to skip them)\n",
 				ks_kern.error);
-			opt.kernel = false;
+			lab->opt.kernel = false;
 		}
 	}
-	build_subjects();
+	build_subjects(lab);
 	for (s = 0, total = 0; s < NR_SCEN; s++)
-		if (opt.scen_mask & (1u << s))
-			total += nsubjects;
-	if (!opt.json) {
+		if (opt->scen_mask & (1u << s))
+			total += lab->nsubjects;
+	if (!opt->json) {
 		struct utsname u;
 
 		uname(&u);
 		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64 "\n",
-		       u.release, sysconf(_SC_NPROCESSORS_ONLN), fl_delivery_name(opt.delivery),
-		       opt.seed);
-		if (opt.kernel)
+		       u.release, sysconf(_SC_NPROCESSORS_ONLN), fl_delivery_name(opt->delivery),
+		       opt->seed);
+		if (opt->kernel)
 			printf("kernel: swap file %s (%zu MiB), cgroup v1 %s, swappiness %ld, "
 			       "page-cluster %ld, zswap %s\n",
 			       ks_kern.swap_path, ks_kern.swapfile >> 20, ks_kern.cg_path,
@@ -1873,27 +1915,46 @@ int lab_main(int argc, char **argv)
 	}
 	t0 = now_ns();
 	for (s = 0; s < NR_SCEN; s++) {
-		if (!(opt.scen_mask & (1u << s)))
+		if (!(opt->scen_mask & (1u << s)))
 			continue;
-		for (i = 0; i < nsubjects; i++)
-			run_one(s, &subjects[i], ++idx, total, 0);
-		if (!opt.json) {
-			print_scenario(s);
+		for (i = 0; i < lab->nsubjects; i++)
+			run_one(lab, s, &lab->subjects[i], ++idx, total, 0);
+		if (!opt->json) {
+			print_scenario(lab, s);
 			fflush(stdout);
 		}
 	}
 	ks_cleanup(); /* the machine is back as it was before anything is printed */
-	if (opt.json)
-		print_json(stdout);
+	if (opt->json)
+		print_json(lab, stdout);
 	else
-		print_legend();
-	if (opt.plots)
-		make_plots();
-	for (i = 0; i < nruns; i++)
-		failed += runs[i].failed;
-	if (!opt.json)
-		printf("\n%u runs in %.0f s, %u failed%s\n", nruns, (double)(now_ns() - t0) / 1e9,
-		       failed,
+		print_legend(lab);
+	if (opt->plots)
+		make_plots(lab);
+	for (i = 0; i < lab->nruns; i++)
+		failed += lab->runs[i].failed;
+	if (!opt->json)
+		printf("\n%u runs in %.0f s, %u failed%s\n", lab->nruns,
+		       (double)(now_ns() - t0) / 1e9, failed,
 		       failed ? ": see above (data mismatch, policy contradiction or error)" : "");
 	return failed ? 1 : 0;
+}
+
+int lab_main(int argc, char **argv)
+{
+	/* Large (every run's histograms): on the heap. */
+	struct lab *lab = calloc(1, sizeof(*lab));
+	int ret;
+
+	if (!lab) {
+		perror("lab");
+		return 1;
+	}
+	lab->opt = lab_defaults;
+	lab->shared = MAP_FAILED;
+	ret = run_lab(lab, argc, argv);
+	if (lab->shared != MAP_FAILED)
+		munmap(lab->shared, sizeof(*lab->shared));
+	free(lab);
+	return ret;
 }
