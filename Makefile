@@ -84,7 +84,8 @@ $(SHLIB_LINKS): $(SHLIB)
 # (one compiler call for several sources keeps only the last one's).
 FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot kside)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
-SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench bare kside)
+SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
+	swapbench_device swapbench_subjects swapbench_report bare kside)
 
 $(B)/tools:
 	mkdir -p $@
