@@ -101,7 +101,7 @@ static const char *verdict(double r, double goal, const char *yes, const char *n
 	return r >= goal ? yes : no;
 }
 
-/* ---- Output ---- */
+/* ---- The header ---- */
 
 void sb_read_load(char *buf, size_t len)
 {
@@ -193,6 +193,8 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	print_quiet(ri->elapsed, ri->foreign, ri->steal);
 }
 
+/* ---- The counters behind a figure ---- */
+
 static void print_unstable(double lo, double hi, const char *what)
 {
 	if (lo > 0 && hi > UNSTABLE * lo)
@@ -201,9 +203,44 @@ static void print_unstable(double lo, double hi, const char *what)
 		printf("  UNSTABLE: %s fell to 0 in a 1-s interval\n", what);
 }
 
-static double delta(uint64_t a, uint64_t b)
+/* A counter's change over a window: a and b point to its start and end. */
+#define DELTA(field) ((double)(b->field - a->field))
+
+/*
+ * What the subject itself should have put on the disk in the window: reads
+ * are single pages (readahead aside), writes may merge, so writes are
+ * compared in bytes.
+ */
+static void own_io(const struct subject *sub, const struct window *w, double *rd, double *wr_mib)
 {
-	return (double)(b - a);
+	*rd = (double)w->ops;
+	*wr_mib = 0;
+	if (sub->kind == K_FL) {
+		*rd = (double)(w->fl1.swap_ins - w->fl0.swap_ins);
+		*wr_mib = (double)(w->fl1.swap_outs - w->fl0.swap_outs) / 256;
+	} else if (sub->kind == K_KERNEL) {
+		*rd = (double)(w->k1.pswpin - w->k0.pswpin);
+		*wr_mib = (double)(w->k1.pswpout - w->k0.pswpout) / 256;
+	} else if (sub->kind == K_BARE) {
+		*rd = (double)(w->b1.copies - w->b0.copies);
+	}
+}
+
+/* The disk over the window; what is not the subject's is someone else's (or a journal's). */
+static void print_disk(const struct swapbench *sb, const struct subject *sub,
+		       const struct window *w)
+{
+	const struct dstat *a = &w->d0, *b = &w->d1;
+	double rd = DELTA(rd_ios), wr_mib = DELTA(wr_sect) / 2048, our_rd, our_wr_mib;
+
+	if (!a->ok || !b->ok)
+		return;
+	own_io(sub, w, &our_rd, &our_wr_mib);
+	printf("  disk %s: reads=%.0f (%.0f MiB) writes=%.0f (%.0f MiB); not ours: "
+	       "~%.0f reads, ~%.0f MiB written; other processes' CPU %.0f%% of one\n",
+	       sb->store.disk, rd, DELTA(rd_sect) / 2048, DELTA(wr_ios), wr_mib,
+	       fmax(0, rd - our_rd), fmax(0, wr_mib - our_wr_mib),
+	       100 * sb_foreign_of(&w->c0, &w->c1) / w->secs);
 }
 
 static void print_counters(const struct swapbench *sb, const struct subject *sub, unsigned int ph)
@@ -211,7 +248,6 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 	const struct sb_opts *opt = &sb->opt;
 	unsigned int r = opt->rounds - 1; /* the last round's */
 	const struct window *w = W(sub, ph, r);
-	double fo = sb_foreign_of(&w->c0, &w->c1);
 
 	if (!w->done)
 		return;
@@ -230,28 +266,18 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		printf("  faultline: faults_major=%.0f faults_minor=%.0f swap_ins=%.0f "
 		       "swap_outs=%.0f reads_wasted=%.0f clean_drops=%.0f zero_drops=%.0f "
 		       "reclaim_direct=%.0f reclaim_background=%.0f parked=%.0f",
-		       delta(a->faults_major, b->faults_major),
-		       delta(a->faults_minor, b->faults_minor), delta(a->swap_ins, b->swap_ins),
-		       delta(a->swap_outs, b->swap_outs), delta(a->reads_wasted, b->reads_wasted),
-		       delta(a->clean_drops, b->clean_drops), delta(a->zero_drops, b->zero_drops),
-		       delta(a->reclaim_direct, b->reclaim_direct),
-		       delta(a->reclaim_background, b->reclaim_background),
-		       delta(a->parked, b->parked));
+		       DELTA(faults_major), DELTA(faults_minor), DELTA(swap_ins), DELTA(swap_outs),
+		       DELTA(reads_wasted), DELTA(clean_drops), DELTA(zero_drops),
+		       DELTA(reclaim_direct), DELTA(reclaim_background), DELTA(parked));
 		if (b->parked > a->parked)
-			printf(" parked_mean_us=%.1f", delta(a->parked_ns, b->parked_ns) /
-							       delta(a->parked, b->parked) / 1e3);
+			printf(" parked_mean_us=%.1f", DELTA(parked_ns) / DELTA(parked) / 1e3);
 		printf(" faults=%.0f faults_wp=%.0f fault_around=%.0f mmap_read_locks=%.0f "
 		       "vma_lock_success/abort/retry/miss=%.0f/%.0f/%.0f/%.0f read_errors=%.0f "
 		       "write_errors=%.0f\n",
-		       delta(a->faults, b->faults), delta(a->faults_wp, b->faults_wp),
-		       delta(a->fault_around_pages, b->fault_around_pages),
-		       delta(a->mmap_read_locks, b->mmap_read_locks),
-		       delta(a->vma_lock_success, b->vma_lock_success),
-		       delta(a->vma_lock_abort, b->vma_lock_abort),
-		       delta(a->vma_lock_retry, b->vma_lock_retry),
-		       delta(a->vma_lock_miss, b->vma_lock_miss),
-		       delta(a->read_errors, b->read_errors),
-		       delta(a->write_errors, b->write_errors));
+		       DELTA(faults), DELTA(faults_wp), DELTA(fault_around_pages),
+		       DELTA(mmap_read_locks), DELTA(vma_lock_success), DELTA(vma_lock_abort),
+		       DELTA(vma_lock_retry), DELTA(vma_lock_miss), DELTA(read_errors),
+		       DELTA(write_errors));
 		printf("  faultline, at the end: resident_pages=%" PRIu64 " frames_used=%" PRIu64
 		       " store_MiB=%.0f io_inflight_max=%" PRIu64 " io_inflight_mean=%" PRIu64
 		       " (both since the space was created) fault_ns p50/p99/p99.9=%.1f/%.1f/%.1f "
@@ -265,186 +291,301 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		printf("  kernel: pgmajfault=%.0f (cgroup; vmstat %.0f) pswpin=%.0f pswpout=%.0f "
 		       "swap_ra=%.0f swap_ra_hit=%.0f workingset_refault_anon=%.0f pgfault=%.0f "
 		       "(cgroup) failcnt=%.0f",
-		       delta(a->cg_pgmajfault, b->cg_pgmajfault),
-		       delta(a->pgmajfault, b->pgmajfault), delta(a->pswpin, b->pswpin),
-		       delta(a->pswpout, b->pswpout), delta(a->swap_ra, b->swap_ra),
-		       delta(a->swap_ra_hit, b->swap_ra_hit),
-		       delta(a->refault_anon, b->refault_anon), delta(a->cg_pgfault, b->cg_pgfault),
-		       delta(a->cg_failcnt, b->cg_failcnt));
+		       DELTA(cg_pgmajfault), DELTA(pgmajfault), DELTA(pswpin), DELTA(pswpout),
+		       DELTA(swap_ra), DELTA(swap_ra_hit), DELTA(refault_anon), DELTA(cg_pgfault),
+		       DELTA(cg_failcnt));
 		if (b->has_vma_lock)
 			printf(" vma_lock_success/abort/retry/miss=%.0f/%.0f/%.0f/%.0f",
-			       delta(a->vma_lock[0], b->vma_lock[0]),
-			       delta(a->vma_lock[1], b->vma_lock[1]),
-			       delta(a->vma_lock[2], b->vma_lock[2]),
-			       delta(a->vma_lock[3], b->vma_lock[3]));
+			       DELTA(vma_lock[0]), DELTA(vma_lock[1]), DELTA(vma_lock[2]),
+			       DELTA(vma_lock[3]));
 		else
 			printf(" vma_lock_*=n/a (not in /proc/vmstat: CONFIG_PER_VMA_LOCK_STATS)");
 		printf("\n  kernel, at the end: cgroup usage_MiB=%.0f rss_MiB=%.0f swap_MiB=%.0f\n",
 		       (double)b->cg_usage / 1048576.0, (double)b->cg_rss / 1048576.0,
 		       (double)b->cg_swap / 1048576.0);
 	} else if (sub->kind == K_BARE) {
+		const struct bcount *a = &w->b0, *b = &w->b1;
+
 		printf("  uffd: copies=%.0f (the misses; reads=%" PRIu64 ") eexist=%.0f "
 		       "slice_drops=%.0f (MADV_DONTNEED of %lu pages each)\n",
-		       delta(w->b0.copies, w->b1.copies), w->ops, delta(w->b0.exist, w->b1.exist),
-		       delta(w->b0.drops, w->b1.drops), BARE_SLICE);
+		       DELTA(copies), w->ops, DELTA(exist), DELTA(drops), BARE_SLICE);
 	}
-	if (w->d0.ok && w->d1.ok) {
-		double rd = delta(w->d0.rd_ios, w->d1.rd_ios);
-		double wr_mib = delta(w->d0.wr_sect, w->d1.wr_sect) / 2048;
-		double our_rd, our_wr_mib;
+	print_disk(sb, sub, w);
+}
 
-		/*
-		 * What this subject itself should have put on the disk: reads are
-		 * single pages (readahead aside), writes may merge, so writes are
-		 * compared in bytes.  The rest is someone else's (or a journal's).
-		 */
-		if (sub->kind == K_FL) {
-			our_rd = delta(w->fl0.swap_ins, w->fl1.swap_ins);
-			our_wr_mib = delta(w->fl0.swap_outs, w->fl1.swap_outs) / 256;
-		} else if (sub->kind == K_KERNEL) {
-			our_rd = delta(w->k0.pswpin, w->k1.pswpin);
-			our_wr_mib = delta(w->k0.pswpout, w->k1.pswpout) / 256;
-		} else if (sub->kind == K_BARE) {
-			our_rd = delta(w->b0.copies, w->b1.copies);
-			our_wr_mib = 0;
+/* ---- Figures ---- */
+
+/*
+ * One figure of the report: a subject in one phase, with its ratios to the
+ * anchors measured in this run, worked out in one place for the table, the
+ * GOALS and BENCH lines and the JSON.
+ */
+struct fig {
+	const struct subject *sub;
+	const struct summ *s;
+	unsigned int ph;
+	bool reads;	       /* a read window (else the fill or the sequential read) */
+	unsigned int t;	       /* a read window's threads, else 1 */
+	char name[64];	       /* the phase's: "fl-thread-drop.read.t2" */
+	char kname[64];	       /* the kernel's in this phase; "" without a kernel */
+	char dname[64];	       /* the device's (read windows); "" without a device */
+	char bname[64];	       /* the bare anchor's (faultline read windows), or "n/a" */
+	const struct summ *ks; /* the kernel's figures in this phase, if it has them */
+	double r_kernel;       /* ops/s (pages/s, reads/s) over the kernel's */
+	double goal;	       /* for r_kernel; 0: none */
+	double r_device;       /* read windows: misses/s over the device's IOPS */
+	double goal_device;    /* for r_device; 0: none */
+	double r_bare;	       /* faultline read windows: misses/s over the bare anchor's */
+};
+
+static const struct subject *anchor(const struct swapbench *sb, enum kind kind)
+{
+	int i = sb_subject_index(sb, kind);
+
+	return i >= 0 ? &sb->subjects[i] : NULL;
+}
+
+static void fig_of(const struct swapbench *sb, const struct subject *sub, unsigned int ph,
+		   struct fig *f)
+{
+	const struct sb_opts *opt = &sb->opt;
+	const struct subject *ker = anchor(sb, K_KERNEL), *dev = anchor(sb, K_DEVICE);
+
+	memset(f, 0, sizeof(*f));
+	f->sub = sub;
+	f->s = &sub->s[ph];
+	f->ph = ph;
+	f->reads = ph > 0 && ph < sb_seq_phase(opt);
+	f->t = f->reads ? opt->threads[ph - 1] : 1;
+	sb_phase_name(sb, sub, ph, f->name, sizeof(f->name));
+	if (ker) {
+		sb_phase_name(sb, ker, ph, f->kname, sizeof(f->kname));
+		if (ker->s[ph].ok)
+			f->ks = &ker->s[ph];
+	}
+	f->r_kernel = ratio(f->s->rate, f->ks ? f->ks->rate : NAN);
+	if (!f->reads) {
+		f->goal = ph ? seq_goal(sub) : fill_goal(sub);
+		return;
+	}
+	f->goal = reads_goal(sub, f->t);
+	if (dev)
+		sb_phase_name(sb, dev, ph, f->dname, sizeof(f->dname));
+	f->r_device = ratio(f->s->miss, dev && dev->s[ph].ok ? dev->s[ph].rate : NAN);
+	f->goal_device = misses_goal(sub, f->t);
+	f->r_bare = bare_ratio(sb, sub, ph, f->bname, sizeof(f->bname));
+}
+
+/* A goal for the table: ">= 0.80 met", or "" without one. */
+static const char *goal_text(char *buf, size_t len, double r, double goal)
+{
+	buf[0] = 0;
+	if (goal > 0)
+		fmt(buf, len, ">= %.2f %s", goal, verdict(r, goal, "met", "NOT MET"));
+	return buf;
+}
+
+/* ---- The table ---- */
+
+/* FILL or SEQUENTIAL READ: pages per second against the kernel's. */
+static void print_pages(const struct swapbench *sb, unsigned int ph)
+{
+	bool fill = ph == 0;
+	unsigned int i;
+
+	if (fill)
+		printf("\nFILL: one thread writes every page in address order (under the budget "
+		       "this measures eviction)\n");
+	else
+		printf("\nSEQUENTIAL READ: the whole region paged out (MADV_PAGEOUT), then one "
+		       "thread reads every word of every page in address order\n");
+	printf("%-26s %10s  %19s %8s  %-16s ", "figure", "pages/s", "1-s min .. max", "x kernel",
+	       "goal");
+	if (fill)
+		printf("%10s %9s %9s %10s\n", "p50 us", "p99 us", "p99.9 us", "writes/s");
+	else
+		printf("%10s %9s %9s %9s\n", "misses/s", "p50 us", "p99 us", "p99.9 us");
+	for (i = 0; i < sb->nsubjects; i++) {
+		const struct subject *sub = &sb->subjects[i];
+		const struct summ *s = &sub->s[ph];
+		char goal[48];
+		struct fig f;
+
+		if (sub->kind == K_DEVICE || !s->ok)
+			continue;
+		fig_of(sb, sub, ph, &f);
+		printf("%-26s %10.0f  %8.0f .. %-8.0f %s  %-16s ", f.name, s->rate, s->imin,
+		       s->imax, rf(f.r_kernel, 8),
+		       goal_text(goal, sizeof(goal), f.r_kernel, f.goal));
+		if (fill)
+			printf("%10.1f %9.1f %9.1f %10.0f\n", s->p50, s->p99, s->p999, s->writes);
+		else
+			printf("%10.0f %9.1f %9.1f %9.1f\n", s->miss, s->p50, s->p99, s->p999);
+		print_unstable(s->imin, s->imax, "pages/s");
+		print_counters(sb, sub, ph);
+	}
+}
+
+/* A read window: reads against the kernel's, misses against the device and the bare anchor. */
+static void print_reads(const struct swapbench *sb, unsigned int ph)
+{
+	unsigned int i, t = sb->opt.threads[ph - 1];
+
+	printf("\nREADS, %u thread%s (device: queue depth %u): one verified 8-byte word of "
+	       "a random page each\n",
+	       t, t > 1 ? "s" : "", t);
+	printf("%-26s %10s %8s  %-16s %10s  %19s %8s  %-16s %8s %9s %9s %9s\n", "figure", "reads/s",
+	       "x kernel", "goal", "misses/s", "1-s min .. max", "x device", "goal", "x bare",
+	       "p50 us", "p99 us", "p99.9 us");
+	for (i = 0; i < sb->nsubjects; i++) {
+		const struct subject *sub = &sb->subjects[i];
+		const struct summ *s = &sub->s[ph];
+		char goal[48], goal2[48];
+		struct fig f;
+
+		if (!s->ok)
+			continue;
+		fig_of(sb, sub, ph, &f);
+		if (sub->kind == K_DEVICE) {
+			printf("%-26s %10s %8s  %-16s %10.0f  %8.0f .. %-8.0f %8.3f  %-16s "
+			       "%8s %9.1f %9.1f %9.1f\n",
+			       f.name, "-", "", "", s->rate, s->imin, s->imax, 1.0, "", "", s->p50,
+			       s->p99, s->p999);
+			print_unstable(s->imin, s->imax, "IOPS");
 		} else {
-			our_rd = (double)w->ops;
-			our_wr_mib = 0;
+			/* The bare anchor: no x kernel (every access of it misses). */
+			printf("%-26s %10.0f %8s  %-16s %10.0f  %8.0f .. %-8.0f %s  %-16s %8s "
+			       "%9.1f "
+			       "%9.1f %9.1f\n",
+			       f.name, s->rate, sub->kind == K_BARE ? "" : rf(f.r_kernel, 8),
+			       goal_text(goal, sizeof(goal), f.r_kernel, f.goal), s->miss, s->mmin,
+			       s->mmax, rf(f.r_device, 8),
+			       goal_text(goal2, sizeof(goal2), f.r_device, f.goal_device),
+			       sub->kind == K_FL ? rf(f.r_bare, 8) : "", s->p50, s->p99, s->p999);
+			print_unstable(s->imin, s->imax, "reads/s");
+			print_unstable(s->mmin, s->mmax, "misses/s");
 		}
-		printf("  disk %s: reads=%.0f (%.0f MiB) writes=%.0f (%.0f MiB); not ours: "
-		       "~%.0f reads, ~%.0f MiB written; other processes' CPU %.0f%% of one\n",
-		       sb->store.disk, rd, delta(w->d0.rd_sect, w->d1.rd_sect) / 2048,
-		       delta(w->d0.wr_ios, w->d1.wr_ios), wr_mib, fmax(0, rd - our_rd),
-		       fmax(0, wr_mib - our_wr_mib), 100 * fo / w->secs);
+		print_counters(sb, sub, ph);
 	}
 }
 
 void sb_print_table(const struct swapbench *sb, const struct run_info *ri)
 {
-	const struct sb_opts *opt = &sb->opt;
-	int kd = sb_subject_index(sb, K_DEVICE), kk = sb_subject_index(sb, K_KERNEL);
-	const struct subject *dev = kd >= 0 ? &sb->subjects[kd] : NULL;
-	const struct subject *ker = kk >= 0 ? &sb->subjects[kk] : NULL;
 	unsigned int i, ph;
-	char name[64], goal[48];
 
 	print_header(sb, ri);
 	for (i = 0; i < sb->nsubjects; i++)
 		if (sb->subjects[i].failed)
 			printf("FAILED: %s: %s\n", sb->subjects[i].name, sb->subjects[i].error);
+	print_pages(sb, 0);
+	for (ph = 1; ph < 1 + sb->opt.nthreads; ph++)
+		print_reads(sb, ph);
+	if (sb->opt.seq)
+		print_pages(sb, sb_seq_phase(&sb->opt));
+	printf("\n");
+}
 
-	printf("\nFILL: one thread writes every page in address order (under the budget this "
-	       "measures eviction)\n");
-	printf("%-26s %10s  %19s %8s  %-16s %10s %9s %9s %10s\n", "figure", "pages/s",
-	       "1-s min .. max", "x kernel", "goal", "p50 us", "p99 us", "p99.9 us", "writes/s");
+/* ---- The GOALS lines ---- */
+
+static void print_goal(const char *who, const char *what, double goal, const char *anchor_name,
+		       double r)
+{
+	printf("  %-18s %s>= %.2fx %s%s %s\n", who, what, goal, anchor_name, rf(r, 6),
+	       verdict(r, goal, "met", "NOT MET"));
+}
+
+/* The goals, one line each, after the table. */
+void sb_print_goals(const struct swapbench *sb)
+{
+	const struct sb_opts *opt = &sb->opt;
+	char what[48], dev[32];
+	unsigned int i, ph;
+	struct fig f;
+
+	printf("GOALS (ratio to the anchor measured in this run)\n");
 	for (i = 0; i < sb->nsubjects; i++) {
 		const struct subject *sub = &sb->subjects[i];
-		const struct summ *s = &sub->s[0];
-		double r;
 
-		if (sub->kind == K_DEVICE || !s->ok)
+		if (sub->kind != K_FL)
 			continue;
-		r = ratio(s->rate, ker ? ker->s[0].rate : NAN);
-		goal[0] = 0;
-		if (fill_goal(sub) > 0)
-			fmt(goal, sizeof(goal), ">= %.2f %s", fill_goal(sub),
-			    verdict(r, fill_goal(sub), "met", "NOT MET"));
-		sb_phase_name(sb, sub, 0, name, sizeof(name));
-		printf("%-26s %10.0f  %8.0f .. %-8.0f %s  %-16s %10.1f %9.1f %9.1f %10.0f\n", name,
-		       s->rate, s->imin, s->imax, rf(r, 8), goal, s->p50, s->p99, s->p999,
-		       s->writes);
-		print_unstable(s->imin, s->imax, "pages/s");
-		print_counters(sb, sub, 0);
-	}
-
-	for (ph = 1; ph < 1 + opt->nthreads; ph++) {
-		unsigned int t = opt->threads[ph - 1];
-		const struct summ *ks = ker ? &ker->s[ph] : NULL, *ds = dev ? &dev->s[ph] : NULL;
-
-		printf("\nREADS, %u thread%s (device: queue depth %u): one verified 8-byte word of "
-		       "a random page each\n",
-		       t, t > 1 ? "s" : "", t);
-		printf("%-26s %10s %8s  %-16s %10s  %19s %8s  %-16s %8s %9s %9s %9s\n", "figure",
-		       "reads/s", "x kernel", "goal", "misses/s", "1-s min .. max", "x device",
-		       "goal", "x bare", "p50 us", "p99 us", "p99.9 us");
-		for (i = 0; i < sb->nsubjects; i++) {
-			const struct subject *sub = &sb->subjects[i];
-			const struct summ *s = &sub->s[ph];
-			double rr, rm;
-			char goal2[48];
-
-			if (!s->ok)
-				continue;
-			sb_phase_name(sb, sub, ph, name, sizeof(name));
-			rm = ratio(s->miss, ds && ds->ok ? ds->rate : NAN);
-			goal2[0] = 0;
-			if (misses_goal(sub, t) > 0)
-				fmt(goal2, sizeof(goal2), ">= %.2f %s", misses_goal(sub, t),
-				    verdict(rm, misses_goal(sub, t), "met", "NOT MET"));
-			if (sub->kind == K_DEVICE) {
-				printf("%-26s %10s %8s  %-16s %10.0f  %8.0f .. %-8.0f %8.3f  %-16s "
-				       "%8s %9.1f %9.1f %9.1f\n",
-				       name, "-", "", "", s->rate, s->imin, s->imax, 1.0, "", "",
-				       s->p50, s->p99, s->p999);
-				print_unstable(s->imin, s->imax, "IOPS");
-			} else {
-				/* The bare anchor: no x kernel (every access of it misses). */
-				rr = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
-				goal[0] = 0;
-				if (reads_goal(sub, t) > 0)
-					fmt(goal, sizeof(goal), ">= %.2f %s", reads_goal(sub, t),
-					    verdict(rr, reads_goal(sub, t), "met", "NOT MET"));
-				printf("%-26s %10.0f %8s  %-16s %10.0f  %8.0f .. %-8.0f %s  "
-				       "%-16s %8s %9.1f %9.1f %9.1f\n",
-				       name, s->rate, sub->kind == K_BARE ? "" : rf(rr, 8), goal,
-				       s->miss, s->mmin, s->mmax, rf(rm, 8), goal2,
-				       sub->kind == K_FL ? rf(bare_ratio(sb, sub, ph, NULL, 0), 8)
-							 : "",
-				       s->p50, s->p99, s->p999);
-				print_unstable(s->imin, s->imax, "reads/s");
-				print_unstable(s->mmin, s->mmax, "misses/s");
-			}
-			print_counters(sb, sub, ph);
+		if (sub->failed) {
+			printf("  %-18s FAILED: %s\n", sub->name, sub->error);
+			continue;
 		}
-	}
-	if (opt->seq) {
-		ph = sb_seq_phase(opt);
-		printf("\nSEQUENTIAL READ: the whole region paged out (MADV_PAGEOUT), then one "
-		       "thread reads every word of every page in address order\n");
-		printf("%-26s %10s  %19s %8s  %-16s %10s %9s %9s %9s\n", "figure", "pages/s",
-		       "1-s min .. max", "x kernel", "goal", "misses/s", "p50 us", "p99 us",
-		       "p99.9 us");
-		for (i = 0; i < sb->nsubjects; i++) {
-			const struct subject *sub = &sb->subjects[i];
-			const struct summ *s = &sub->s[ph];
-			double r;
-
-			if (sub->kind == K_DEVICE || !s->ok)
-				continue;
-			r = ratio(s->rate, ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
-			goal[0] = 0;
-			if (seq_goal(sub) > 0)
-				fmt(goal, sizeof(goal), ">= %.2f %s", seq_goal(sub),
-				    verdict(r, seq_goal(sub), "met", "NOT MET"));
-			sb_phase_name(sb, sub, ph, name, sizeof(name));
-			printf("%-26s %10.0f  %8.0f .. %-8.0f %s  %-16s %10.0f %9.1f %9.1f %9.1f\n",
-			       name, s->rate, s->imin, s->imax, rf(r, 8), goal, s->miss, s->p50,
-			       s->p99, s->p999);
-			print_unstable(s->imin, s->imax, "pages/s");
-			print_counters(sb, sub, ph);
+		fig_of(sb, sub, 0, &f);
+		print_goal(sub->name, "fill rate                 ", f.goal,
+			   "kernel:      ", f.r_kernel);
+		for (ph = 1; ph < 1 + opt->nthreads; ph++) {
+			fig_of(sb, sub, ph, &f);
+			fmt(what, sizeof(what), "read throughput, t%-2u     ", f.t);
+			if (f.goal > 0)
+				print_goal(sub->name, what, f.goal, "kernel:      ", f.r_kernel);
+			fmt(what, sizeof(what), "misses/s, t%-2u            ", f.t);
+			fmt(dev, sizeof(dev), "device qd%-2u: ", f.t);
+			if (f.goal_device > 0)
+				print_goal(sub->name, what, f.goal_device, dev, f.r_device);
 		}
+		fig_of(sb, sub, sb_seq_phase(opt), &f);
+		if (opt->seq && f.goal > 0)
+			print_goal(sub->name, "sequential read           ", f.goal,
+				   "kernel:      ", f.r_kernel);
 	}
 	printf("\n");
 }
 
+/* ---- The BENCH lines ---- */
+
+static void bench_goal(double r, double goal)
+{
+	if (goal > 0)
+		printf(" goal=>=%.2f goal_met=%s", goal, verdict(r, goal, "yes", "no"));
+}
+
+static void bench_spread(unsigned int rounds, double lo, double hi)
+{
+	printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", rounds, lo, hi,
+	       lo > 0 ? hi / lo : NAN);
+}
+
+static void bench_latency(const struct summ *s)
+{
+	printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f", s->p50, s->p99, s->p999);
+}
+
+/* A read window: a line for the reads, a line for the misses. */
+static void bench_reads(const struct fig *f)
+{
+	const struct summ *s = f->s, *ks = f->ks;
+	bool fl = f->sub->kind == K_FL;
+	/* The bare anchor's reads have no anchor: all of them miss. */
+	bool kr = f->kname[0] && f->sub->kind != K_BARE;
+	double r = kr ? f->r_kernel : NAN;
+
+	printf("BENCH name=%s.reads value=%.0f unit=reads/s ratio=%s anchor=%s%s", f->name, s->rate,
+	       rf(r, 0), kr ? f->kname : "n/a", kr ? ".reads" : "");
+	bench_goal(r, f->goal);
+	bench_latency(s);
+	if (ks && fl)
+		printf(" p50_ratio=%s p99_ratio=%s p999_ratio=%s", rf(ratio(s->p50, ks->p50), 0),
+		       rf(ratio(s->p99, ks->p99), 0), rf(ratio(s->p999, ks->p999), 0));
+	bench_spread(s->n, s->imin, s->imax);
+	printf("BENCH name=%s.misses value=%.0f unit=misses/s ratio=%s anchor=%s%s", f->name,
+	       s->miss, rf(f->r_device, 0), f->dname[0] ? f->dname : "n/a",
+	       f->dname[0] ? ".iops" : "");
+	bench_goal(f->r_device, f->goal_device);
+	if (ks && fl)
+		printf(" ratio_kernel=%s anchor_kernel=%s.misses", rf(ratio(s->miss, ks->miss), 0),
+		       f->kname);
+	if (fl)
+		printf(" ratio_bare=%s anchor_bare=%s%s", rf(f->r_bare, 0), f->bname,
+		       isnan(f->r_bare) ? "" : ".misses");
+	bench_spread(s->n, s->mmin, s->mmax);
+}
+
 void sb_print_bench_lines(const struct swapbench *sb)
 {
-	const struct sb_opts *opt = &sb->opt;
-	int kd = sb_subject_index(sb, K_DEVICE), kk = sb_subject_index(sb, K_KERNEL);
-	const struct subject *dev = kd >= 0 ? &sb->subjects[kd] : NULL;
-	const struct subject *ker = kk >= 0 ? &sb->subjects[kk] : NULL;
 	unsigned int i, ph;
-	char name[64], kname[64], dname[64], bname[64];
+	struct fig f;
 
 	for (i = 0; i < sb->nsubjects; i++) {
 		const struct subject *sub = &sb->subjects[i];
@@ -453,166 +594,115 @@ void sb_print_bench_lines(const struct swapbench *sb)
 			printf("BENCH name=%s status=failed error=\"%s\"\n", sub->name, sub->error);
 			continue;
 		}
-		for (ph = 0; ph < sb_nphases(opt); ph++) {
+		for (ph = 0; ph < sb_nphases(&sb->opt); ph++) {
 			const struct summ *s = &sub->s[ph];
-			unsigned int t = ph && ph < sb_seq_phase(opt) ? opt->threads[ph - 1] : 1;
-			const struct summ *ks = ker ? &ker->s[ph] : NULL;
-			const struct summ *ds = dev ? &dev->s[ph] : NULL;
-			double r, g;
 
 			if (!s->ok)
 				continue;
-			sb_phase_name(sb, sub, ph, name, sizeof(name));
-			if (ker)
-				sb_phase_name(sb, ker, ph, kname, sizeof(kname));
-			if (dev && ph)
-				sb_phase_name(sb, dev, ph, dname, sizeof(dname));
-			if (ph == sb_seq_phase(opt)) {
-				r = ratio(s->rate, ks && ks->ok ? ks->rate : NAN);
-				g = seq_goal(sub);
-				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
-				       name, s->rate, rf(r, 0), ker ? kname : "n/a");
-				if (g > 0)
-					printf(" goal=>=%.2f goal_met=%s", g,
-					       verdict(r, g, "yes", "no"));
-				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f misses_per_s=%.0f",
-				       s->p50, s->p99, s->p999, s->miss);
-			} else if (ph == 0) {
-				r = ratio(s->rate, ks ? ks->rate : NAN);
-				g = fill_goal(sub);
-				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
-				       name, s->rate, rf(r, 0), ker ? kname : "n/a");
-				if (g > 0)
-					printf(" goal=>=%.2f goal_met=%s", g,
-					       verdict(r, g, "yes", "no"));
-				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f writes_per_s=%.0f",
-				       s->p50, s->p99, s->p999, s->writes);
-			} else if (sub->kind == K_DEVICE) {
-				printf("BENCH name=%s.iops value=%.0f unit=iops ratio=1.000 "
-				       "anchor=%s.iops p50_us=%.1f p99_us=%.1f p999_us=%.1f",
-				       name, s->rate, name, s->p50, s->p99, s->p999);
-			} else {
-				/* The bare anchor's reads have no anchor: all of them miss. */
-				bool kr = ker && sub->kind != K_BARE;
-
-				r = kr ? ratio(s->rate, ks && ks->ok ? ks->rate : NAN) : NAN;
-				g = reads_goal(sub, t);
-				printf("BENCH name=%s.reads value=%.0f unit=reads/s ratio=%s "
-				       "anchor=%s%s",
-				       name, s->rate, rf(r, 0), kr ? kname : "n/a",
-				       kr ? ".reads" : "");
-				if (g > 0)
-					printf(" goal=>=%.2f goal_met=%s", g,
-					       verdict(r, g, "yes", "no"));
-				printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f", s->p50, s->p99,
-				       s->p999);
-				if (ks && ks->ok && sub->kind == K_FL)
-					printf(" p50_ratio=%s p99_ratio=%s p999_ratio=%s",
-					       rf(ratio(s->p50, ks->p50), 0),
-					       rf(ratio(s->p99, ks->p99), 0),
-					       rf(ratio(s->p999, ks->p999), 0));
-				printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->imin,
-				       s->imax, s->imin > 0 ? s->imax / s->imin : NAN);
-				r = ratio(s->miss, ds && ds->ok ? ds->rate : NAN);
-				g = misses_goal(sub, t);
-				printf("BENCH name=%s.misses value=%.0f unit=misses/s ratio=%s "
-				       "anchor=%s",
-				       name, s->miss, rf(r, 0), dev ? dname : "n/a");
-				if (dev)
-					printf(".iops");
-				if (g > 0)
-					printf(" goal=>=%.2f goal_met=%s", g,
-					       verdict(r, g, "yes", "no"));
-				if (sub->kind == K_FL && ks && ks->ok)
-					printf(" ratio_kernel=%s anchor_kernel=%s.misses",
-					       rf(ratio(s->miss, ks->miss), 0), kname);
-				if (sub->kind == K_FL) {
-					r = bare_ratio(sb, sub, ph, bname, sizeof(bname));
-					printf(" ratio_bare=%s anchor_bare=%s%s", rf(r, 0), bname,
-					       isnan(r) ? "" : ".misses");
-				}
-				printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->mmin,
-				       s->mmax, s->mmin > 0 ? s->mmax / s->mmin : NAN);
+			fig_of(sb, sub, ph, &f);
+			if (f.reads && sub->kind != K_DEVICE) {
+				bench_reads(&f);
 				continue;
 			}
-			printf(" rounds=%u min=%.0f max=%.0f spread=%.2f\n", s->n, s->imin, s->imax,
-			       s->imin > 0 ? s->imax / s->imin : NAN);
+			if (f.reads) {
+				printf("BENCH name=%s.iops value=%.0f unit=iops ratio=1.000 "
+				       "anchor=%s.iops",
+				       f.name, s->rate, f.name);
+				bench_latency(s);
+			} else {
+				printf("BENCH name=%s value=%.0f unit=pages/s ratio=%s anchor=%s",
+				       f.name, s->rate, rf(f.r_kernel, 0),
+				       f.kname[0] ? f.kname : "n/a");
+				bench_goal(f.r_kernel, f.goal);
+				bench_latency(s);
+				if (ph == 0)
+					printf(" writes_per_s=%.0f", s->writes);
+				else
+					printf(" misses_per_s=%.0f", s->miss);
+			}
+			bench_spread(s->n, s->imin, s->imax);
 		}
 	}
 }
 
-/* The goals, one line each, after the table. */
-void sb_print_goals(const struct swapbench *sb)
+/* ---- JSON ---- */
+
+static void json_goal(const char *key, double r, double goal)
 {
-	const struct sb_opts *opt = &sb->opt;
-	int kd = sb_subject_index(sb, K_DEVICE), kk = sb_subject_index(sb, K_KERNEL);
-	const struct subject *dev = kd >= 0 ? &sb->subjects[kd] : NULL;
-	const struct subject *ker = kk >= 0 ? &sb->subjects[kk] : NULL;
-	unsigned int i, ph;
-
-	printf("GOALS (ratio to the anchor measured in this run)\n");
-	for (i = 0; i < sb->nsubjects; i++) {
-		const struct subject *sub = &sb->subjects[i];
-		double r, g;
-
-		if (sub->kind != K_FL)
-			continue;
-		if (sub->failed) {
-			printf("  %-18s FAILED: %s\n", sub->name, sub->error);
-			continue;
-		}
-		g = fill_goal(sub);
-		r = ratio(sub->s[0].rate, ker && ker->s[0].ok ? ker->s[0].rate : NAN);
-		printf("  %-18s fill rate                 >= %.2fx kernel:      %s %s\n", sub->name,
-		       g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
-		for (ph = 1; ph < 1 + opt->nthreads; ph++) {
-			unsigned int t = opt->threads[ph - 1];
-
-			g = reads_goal(sub, t);
-			if (g > 0) {
-				r = ratio(sub->s[ph].rate,
-					  ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
-				printf("  %-18s read throughput, t%-2u     >= %.2fx kernel:      "
-				       "%s "
-				       "%s\n",
-				       sub->name, t, g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
-			}
-			g = misses_goal(sub, t);
-			if (g > 0) {
-				r = ratio(sub->s[ph].miss,
-					  dev && dev->s[ph].ok ? dev->s[ph].rate : NAN);
-				printf("  %-18s misses/s, t%-2u            >= %.2fx device qd%-2u: "
-				       "%s "
-				       "%s\n",
-				       sub->name, t, g, t, rf(r, 6),
-				       verdict(r, g, "met", "NOT MET"));
-			}
-		}
-		g = seq_goal(sub);
-		if (opt->seq && g > 0) {
-			ph = sb_seq_phase(opt);
-			r = ratio(sub->s[ph].rate, ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
-			printf("  %-18s sequential read           >= %.2fx kernel:      %s %s\n",
-			       sub->name, g, rf(r, 6), verdict(r, g, "met", "NOT MET"));
-		}
-	}
-	printf("\n");
+	if (goal > 0)
+		printf("\"%s\": \">=%.2f\", \"%s_met\": %s, ", key, goal, key,
+		       isnan(r) ? "null" : verdict(r, goal, "true", "false"));
 }
 
-static const char *jverdict(double r, double goal, const char *yes, const char *no)
+/* A figure's ratios to the anchors (and its rates). */
+static void json_ratios(const struct fig *f)
 {
-	return isnan(r) ? "null" : verdict(r, goal, yes, no);
+	const struct summ *s = f->s;
+	enum kind kind = f->sub->kind;
+
+	if (!f->reads) {
+		json_num("pages_per_s", s->rate, ", ");
+		json_num("ratio_kernel", f->r_kernel, ", ");
+		json_goal("goal", f->r_kernel, f->goal);
+		if (f->ph == 0)
+			json_num("writes_per_s", s->writes, ", ");
+		else
+			json_num("misses_per_s", s->miss, ", ");
+		return;
+	}
+	json_num("ops_per_s", s->rate, ", ");
+	json_num("misses_per_s", s->miss, ", ");
+	if (kind == K_BARE)
+		json_num("misses_ratio_device", f->r_device, ", ");
+	if (kind == K_KERNEL || kind == K_FL) {
+		json_num("ratio_kernel", f->r_kernel, ", ");
+		json_goal("reads_goal", f->r_kernel, f->goal);
+		json_num("misses_ratio_device", f->r_device, ", ");
+		json_goal("misses_goal", f->r_device, f->goal_device);
+	}
+	if (kind == K_FL) {
+		json_num("misses_ratio_bare", f->r_bare, ", ");
+		if (isnan(f->r_bare))
+			printf("\"anchor_bare\": null, ");
+		else
+			printf("\"anchor_bare\": \"%s\", ", f->bname);
+	}
+}
+
+/* The subject's own counters over the last round's window. */
+static void json_counters(const struct subject *sub, const struct window *w)
+{
+	if (!w->done)
+		return;
+	if (sub->kind == K_FL) {
+		printf(", \"faultline_end\": ");
+		fflush(stdout);
+		fl_stats_print_snapshot(&w->fl1, stdout, FL_STATS_JSON);
+		printf("      , \"faultline_start\": ");
+		fflush(stdout);
+		fl_stats_print_snapshot(&w->fl0, stdout, FL_STATS_JSON);
+	} else if (sub->kind == K_BARE) {
+		const struct bcount *a = &w->b0, *b = &w->b1;
+
+		printf(", \"uffd\": {\"copies\": %.0f, \"eexist\": %.0f, \"slice_drops\": %.0f}",
+		       DELTA(copies), DELTA(exist), DELTA(drops));
+	} else if (sub->kind == K_KERNEL) {
+		const struct kcount *a = &w->k0, *b = &w->k1;
+
+		printf(", \"kernel\": {\"pgmajfault_cgroup\": %.0f, \"pgmajfault\": %.0f, "
+		       "\"pswpin\": %.0f, \"pswpout\": %.0f, \"swap_ra\": %.0f, "
+		       "\"swap_ra_hit\": %.0f}",
+		       DELTA(cg_pgmajfault), DELTA(pgmajfault), DELTA(pswpin), DELTA(pswpout),
+		       DELTA(swap_ra), DELTA(swap_ra_hit));
+	}
 }
 
 void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 {
 	const struct sb_opts *opt = &sb->opt;
-	int kd = sb_subject_index(sb, K_DEVICE), kk = sb_subject_index(sb, K_KERNEL);
-	const struct subject *dev = kd >= 0 ? &sb->subjects[kd] : NULL;
-	const struct subject *ker = kk >= 0 ? &sb->subjects[kk] : NULL;
 	unsigned int i, ph, k;
 	bool first = true;
-	char name[64];
+	struct fig f;
 
 	printf("{\n  \"bench\": \"faultline-swap\", \"version\": \"%s\", \"date\": \"%s\",\n",
 	       FL_VERSION_STRING, ri->host.date);
@@ -645,73 +735,14 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 		for (ph = 0; ph < sb_nphases(opt); ph++) {
 			const struct summ *s = &sub->s[ph];
 			const struct window *w = W(sub, ph, opt->rounds - 1);
-			unsigned int t = ph && ph < sb_seq_phase(opt) ? opt->threads[ph - 1] : 1;
 
 			if (!s->ok)
 				continue;
-			sb_phase_name(sb, sub, ph, name, sizeof(name));
+			fig_of(sb, sub, ph, &f);
 			printf("%s    {\"name\": \"%s\", \"threads\": %u, ", first ? "" : ",\n",
-			       name, t);
+			       f.name, f.t);
 			first = false;
-			if (ph == 0) {
-				double r = ratio(s->rate, ker ? ker->s[0].rate : NAN);
-
-				json_num("pages_per_s", s->rate, ", ");
-				json_num("ratio_kernel", r, ", ");
-				if (fill_goal(sub) > 0)
-					printf("\"goal\": \">=%.2f\", \"goal_met\": %s, ",
-					       fill_goal(sub),
-					       jverdict(r, fill_goal(sub), "true", "false"));
-				json_num("writes_per_s", s->writes, ", ");
-			} else if (ph == sb_seq_phase(opt)) {
-				double r = ratio(s->rate,
-						 ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
-
-				json_num("pages_per_s", s->rate, ", ");
-				json_num("ratio_kernel", r, ", ");
-				if (seq_goal(sub) > 0)
-					printf("\"goal\": \">=%.2f\", \"goal_met\": %s, ",
-					       seq_goal(sub),
-					       jverdict(r, seq_goal(sub), "true", "false"));
-				json_num("misses_per_s", s->miss, ", ");
-			} else {
-				double rr = ratio(s->rate,
-						  ker && ker->s[ph].ok ? ker->s[ph].rate : NAN);
-				double rm = ratio(s->miss,
-						  dev && dev->s[ph].ok ? dev->s[ph].rate : NAN);
-
-				json_num("ops_per_s", s->rate, ", ");
-				json_num("misses_per_s", s->miss, ", ");
-				if (sub->kind == K_BARE)
-					json_num("misses_ratio_device", rm, ", ");
-				if (sub->kind == K_KERNEL || sub->kind == K_FL) {
-					json_num("ratio_kernel", rr, ", ");
-					if (reads_goal(sub, t) > 0)
-						printf("\"reads_goal\": \">=%.2f\", "
-						       "\"reads_goal_met\": "
-						       "%s, ",
-						       reads_goal(sub, t),
-						       jverdict(rr, reads_goal(sub, t), "true",
-								"false"));
-					json_num("misses_ratio_device", rm, ", ");
-					if (misses_goal(sub, t) > 0)
-						printf("\"misses_goal\": \">=%.2f\", "
-						       "\"misses_goal_met\": %s, ",
-						       misses_goal(sub, t),
-						       jverdict(rm, misses_goal(sub, t), "true",
-								"false"));
-				}
-				if (sub->kind == K_FL) {
-					char bname[64];
-					double rb = bare_ratio(sb, sub, ph, bname, sizeof(bname));
-
-					json_num("misses_ratio_bare", rb, ", ");
-					if (isnan(rb))
-						printf("\"anchor_bare\": null, ");
-					else
-						printf("\"anchor_bare\": \"%s\", ", bname);
-				}
-			}
+			json_ratios(&f);
 			json_num("p50_us", s->p50, ", ");
 			json_num("p99_us", s->p99, ", ");
 			json_num("p999_us", s->p999, ", ");
@@ -720,32 +751,7 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 			for (k = 0; k < w->nivl; k++)
 				printf("%.0f%s", w->ivl_ops[k], k + 1 < w->nivl ? ", " : "");
 			printf("]");
-			if (sub->kind == K_FL && w->done) {
-				printf(", \"faultline_end\": ");
-				fflush(stdout);
-				fl_stats_print_snapshot(&w->fl1, stdout, FL_STATS_JSON);
-				printf("      , \"faultline_start\": ");
-				fflush(stdout);
-				fl_stats_print_snapshot(&w->fl0, stdout, FL_STATS_JSON);
-			} else if (sub->kind == K_BARE && w->done) {
-				printf(", \"uffd\": {\"copies\": %.0f, \"eexist\": %.0f, "
-				       "\"slice_drops\": %.0f}",
-				       delta(w->b0.copies, w->b1.copies),
-				       delta(w->b0.exist, w->b1.exist),
-				       delta(w->b0.drops, w->b1.drops));
-			} else if (sub->kind == K_KERNEL && w->done) {
-				printf(", \"kernel\": {\"pgmajfault_cgroup\": %.0f, "
-				       "\"pgmajfault\": "
-				       "%.0f, \"pswpin\": %.0f, \"pswpout\": %.0f, \"swap_ra\": "
-				       "%.0f, "
-				       "\"swap_ra_hit\": %.0f}",
-				       delta(w->k0.cg_pgmajfault, w->k1.cg_pgmajfault),
-				       delta(w->k0.pgmajfault, w->k1.pgmajfault),
-				       delta(w->k0.pswpin, w->k1.pswpin),
-				       delta(w->k0.pswpout, w->k1.pswpout),
-				       delta(w->k0.swap_ra, w->k1.swap_ra),
-				       delta(w->k0.swap_ra_hit, w->k1.swap_ra_hit));
-			}
+			json_counters(sub, w);
 			printf("}");
 		}
 	}
