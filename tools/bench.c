@@ -782,26 +782,22 @@ static void usage(FILE *out)
 		opt.rounds, opt.warmup, opt.pages, opt.seq_mib, MAX_THREADS, opt.timeout);
 }
 
-/* Comma-separated numbers into out[]; returns how many. */
-static unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
-			       unsigned long lo, unsigned long hi)
+/* The words of the options' lists. */
+static int word_threads(const char *s)
 {
-	char buf[256], *tok, *save = NULL;
-	unsigned int n = 0;
+	return (int)parse_num(s, "thread counts", 1, MAX_THREADS);
+}
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n == max) {
-			fprintf(stderr, "bench: too many %s\n", what);
-			exit(2);
-		}
-		out[n++] = (int)parse_num(tok, what, lo, hi);
-	}
-	if (!n) {
-		fprintf(stderr, "bench: empty %s\n", what);
-		exit(2);
-	}
-	return n;
+static int word_cpu(const char *s)
+{
+	return (int)parse_num(s, "CPUs", 0, CPU_SETSIZE - 1);
+}
+
+static int word_touch(const char *s)
+{
+	if (!strcmp(s, "write"))
+		return TOUCH_WRITE;
+	return strcmp(s, "read") ? -1 : TOUCH_READ;
 }
 
 enum {
@@ -835,9 +831,8 @@ static void parse_args(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c, list[MAX_THREADS];
-	unsigned int i;
-	char *tok, *save = NULL, buf[64];
+	int c, list[MAX_THREADS], touch[2];
+	unsigned int i, n;
 
 	while ((c = next_option(argc, argv, "r:w:p:s:t:vh", longopts, usage)) != -1) {
 		switch (c) {
@@ -855,23 +850,18 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 't':
 			opt.nthreads_list = parse_list(optarg, "thread counts", list, MAX_THREADS,
-						       1, MAX_THREADS);
+						       word_threads, false);
 			for (i = 0; i < opt.nthreads_list; i++)
 				opt.threads[i] = (unsigned int)list[i];
 			break;
 		case OPT_TOUCH:
+			n = parse_list(optarg, "touch", touch, 2, word_touch, true);
 			opt.touch_write = opt.touch_read = false;
-			snprintf(buf, sizeof(buf), "%s", optarg);
-			for (tok = strtok_r(buf, ",", &save); tok;
-			     tok = strtok_r(NULL, ",", &save)) {
-				if (!strcmp(tok, "write")) {
+			for (i = 0; i < n; i++) {
+				if (touch[i] == TOUCH_WRITE)
 					opt.touch_write = true;
-				} else if (!strcmp(tok, "read")) {
+				else
 					opt.touch_read = true;
-				} else {
-					fprintf(stderr, "bench: bad touch '%s'\n", tok);
-					exit(2);
-				}
 			}
 			break;
 		case OPT_NO_SCATTER:
@@ -881,8 +871,8 @@ static void parse_args(int argc, char **argv)
 			opt.do_seq = false;
 			break;
 		case OPT_CPU_APP:
-			opt.ncpu_app = parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, 0,
-						  CPU_SETSIZE - 1);
+			opt.ncpu_app =
+				parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, word_cpu, false);
 			break;
 		case OPT_CPU_HANDLER:
 			opt.cpu_handler = (int)parse_num(optarg, "CPU", 0, CPU_SETSIZE - 1);

@@ -6,6 +6,7 @@
  *   faultline demo      a small real workload, then the statistics
  */
 #define _GNU_SOURCE
+#define TOOL "faultline"
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #include <faultline.h>
+
+#include "toolbox.h"
 
 #define PG 4096UL
 
@@ -91,7 +94,7 @@ static int cmd_info(void)
 		printf("userfaultfd: unavailable (%s)\n", strerror(-ret));
 	} else {
 		printf("userfaultfd features (%#llx):", (unsigned long long)f);
-		for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(features); i++)
 			if (f & features[i].bit)
 				printf(" %s", features[i].name);
 		printf("\n");
@@ -203,7 +206,7 @@ static int cmd_demo(int argc, char **argv)
 
 	nthreads = 2;
 	fl_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "t:s:m:d:jh", opts, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "t:s:m:d:jh", opts, usage)) != -1) {
 		switch (c) {
 		case 't':
 			nthreads = (unsigned int)atoi(optarg);
@@ -224,12 +227,6 @@ static int cmd_demo(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
 	}
 	if (nthreads < 1 || nthreads > 256 || mb < 4) {

@@ -351,35 +351,6 @@ static size_t parse_size(const char *s)
 	return (size_t)v & ~(PAGE - 1);
 }
 
-static double parse_double(const char *s, double lo, double hi, const char *what)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (*end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "lab: bad %s '%s' (%g to %g)\n", what, s, lo, hi);
-		exit(2);
-	}
-	return v;
-}
-
-static void parse_policies(struct lab_opts *opt, const char *s)
-{
-	char buf[128], *tok, *save = NULL;
-	int p;
-
-	fmt(buf, sizeof(buf), "%s", s);
-	opt->npolicies = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		p = fl_policy_by_name(tok);
-		if (p < 0 || opt->npolicies == FL_POLICY_NR) {
-			fprintf(stderr, "lab: unknown policy '%s'\n", tok);
-			exit(2);
-		}
-		opt->policies[opt->npolicies++] = p;
-	}
-}
-
 static void parse_args(struct lab_opts *opt, int argc, char **argv)
 {
 	enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE };
@@ -419,20 +390,20 @@ static void parse_args(struct lab_opts *opt, int argc, char **argv)
 			opt->budget = parse_size(optarg);
 			break;
 		case 't':
-			opt->threads =
-				(unsigned int)parse_double(optarg, 1, MAX_THREADS, "threads");
+			opt->threads = (unsigned int)parse_real(optarg, "threads", 1, MAX_THREADS);
 			break;
 		case 's':
-			opt->seconds = parse_double(optarg, 0.1, 3600, "seconds");
+			opt->seconds = parse_real(optarg, "seconds", 0.1, 3600);
 			break;
 		case 'w':
-			opt->warmup = parse_double(optarg, 0, 3600, "warm-up");
+			opt->warmup = parse_real(optarg, "warm-up", 0, 3600);
 			break;
 		case O_SEED:
-			opt->seed = (uint64_t)parse_double(optarg, 0, 1e18, "seed");
+			opt->seed = (uint64_t)parse_real(optarg, "seed", 0, 1e18);
 			break;
 		case 'p':
-			parse_policies(opt, optarg);
+			opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,
+						    fl_policy_by_name, false);
 			break;
 		case 'd':
 			opt->delivery = fl_delivery_by_name(optarg);
@@ -442,7 +413,7 @@ static void parse_args(struct lab_opts *opt, int argc, char **argv)
 			}
 			break;
 		case O_SLOW:
-			opt->slow_us = (unsigned int)parse_double(optarg, 0, 1e7, "delay (us)");
+			opt->slow_us = (unsigned int)parse_real(optarg, "delay (us)", 0, 1e7);
 			break;
 		case O_NOKERNEL:
 			opt->kernel = false;
@@ -465,10 +436,10 @@ static void parse_args(struct lab_opts *opt, int argc, char **argv)
 			fmt(opt->dir, sizeof(opt->dir), "%s", optarg);
 			break;
 		case O_TIMEOUT:
-			opt->timeout = (unsigned int)parse_double(optarg, 1, 86400, "timeout");
+			opt->timeout = (unsigned int)parse_real(optarg, "timeout", 1, 86400);
 			break;
 		case O_PAUSE:
-			opt->writer_pause_us = (unsigned int)parse_double(optarg, 0, 1e7, "pause");
+			opt->writer_pause_us = (unsigned int)parse_real(optarg, "pause", 0, 1e7);
 			break;
 		case 'v':
 			opt->verbose = true;

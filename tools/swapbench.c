@@ -155,23 +155,17 @@ static void progress(struct swapbench *sb, struct subject *sub, unsigned int rou
 
 static void run_subject(struct swapbench *sb, struct subject *sub, unsigned int round)
 {
+	static void (*const run[])(struct swapbench *, struct subject *, unsigned int) = {
+		[K_DEVICE] = sb_run_device,
+		[K_BARE] = sb_run_bare,
+		[K_KERNEL] = sb_run_kernel,
+		[K_FL] = sb_run_faultline,
+	};
+
 	if (sub->failed)
 		return;
 	fprintf(stderr, "swapbench: round %u/%u: %s\n", round + 1, sb->opt.rounds, sub->name);
-	switch (sub->kind) {
-	case K_DEVICE:
-		sb_run_device(sb, sub, round);
-		break;
-	case K_BARE:
-		sb_run_bare(sb, sub, round);
-		break;
-	case K_KERNEL:
-		sb_run_kernel(sb, sub, round);
-		break;
-	case K_FL:
-		sb_run_faultline(sb, sub, round);
-		break;
-	}
+	run[sub->kind](sb, sub, round);
 	progress(sb, sub, round);
 }
 

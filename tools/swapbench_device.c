@@ -23,7 +23,17 @@
 
 void sb_identify_store(struct swapbench *sb)
 {
+	static const struct {
+		unsigned long magic;
+		const char *name;
+	} fs[] = {
+		{0xEF53, "ext4"},
+		{0x58465342, "xfs"},
+		{0x9123683E, "btrfs"},
+		{0x01021994, "tmpfs"},
+	};
 	const struct sb_opts *opt = &sb->opt;
+	size_t i;
 	struct statfs sfs;
 	struct stat st;
 	struct dstat d;
@@ -35,23 +45,11 @@ void sb_identify_store(struct swapbench *sb)
 	sb->store.dev = st.st_dev;
 	fmt(sb->store.fstype, sizeof(sb->store.fstype), "fs");
 	if (!statfs(opt->dir, &sfs)) {
-		switch ((unsigned long)sfs.f_type) {
-		case 0xEF53:
-			fmt(sb->store.fstype, sizeof(sb->store.fstype), "ext4");
-			break;
-		case 0x58465342:
-			fmt(sb->store.fstype, sizeof(sb->store.fstype), "xfs");
-			break;
-		case 0x9123683E:
-			fmt(sb->store.fstype, sizeof(sb->store.fstype), "btrfs");
-			break;
-		case 0x01021994:
-			fmt(sb->store.fstype, sizeof(sb->store.fstype), "tmpfs");
-			break;
-		default:
-			fmt(sb->store.fstype, sizeof(sb->store.fstype), "fs %#lx",
-			    (unsigned long)sfs.f_type);
-		}
+		fmt(sb->store.fstype, sizeof(sb->store.fstype), "fs %#lx",
+		    (unsigned long)sfs.f_type);
+		for (i = 0; i < ARRAY_SIZE(fs); i++)
+			if (fs[i].magic == (unsigned long)sfs.f_type)
+				fmt(sb->store.fstype, sizeof(sb->store.fstype), "%s", fs[i].name);
 	}
 	sb_read_disk(sb, &d);
 }

@@ -82,20 +82,6 @@ static void usage(FILE *out)
 		MAX_THREADS, sb_defaults.timeout);
 }
 
-static double parse_secs(const char *s, const char *what, double lo)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo) || v > 86400) {
-		fprintf(stderr, "swapbench: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
 static size_t parse_size(const char *s, const char *what)
 {
 	char *end;
@@ -133,38 +119,6 @@ static size_t parse_size(const char *s, const char *what)
 		exit(2);
 	}
 	return (size_t)(v << shift);
-}
-
-/* Comma-separated words: calls f on each. */
-static unsigned int parse_words(const char *s, const char *what, int *out, unsigned int max,
-				int (*f)(const char *))
-{
-	char buf[256], *tok, *save = NULL;
-	unsigned int n = 0, i;
-	int v;
-
-	fmt(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		v = f(tok);
-		if (v < 0) {
-			fprintf(stderr, "swapbench: bad %s '%s'\n", what, tok);
-			exit(2);
-		}
-		for (i = 0; i < n && out[i] != v; i++)
-			;
-		if (i < n)
-			continue; /* a repeat */
-		if (n == max) {
-			fprintf(stderr, "swapbench: too many %s\n", what);
-			exit(2);
-		}
-		out[n++] = v;
-	}
-	if (!n) {
-		fprintf(stderr, "swapbench: empty %s\n", what);
-		exit(2);
-	}
-	return n;
 }
 
 static int word_threads(const char *s)
@@ -230,27 +184,27 @@ void sb_parse_args(struct sb_opts *opt, int argc, char **argv)
 			opt->budget = parse_size(optarg, "budget");
 			break;
 		case 's':
-			opt->seconds = parse_secs(optarg, "seconds", 0.1);
+			opt->seconds = parse_real(optarg, "seconds", 0.1, 86400);
 			break;
 		case 'w':
-			opt->warmup = parse_secs(optarg, "warm-up seconds", 0);
+			opt->warmup = parse_real(optarg, "warm-up seconds", 0, 86400);
 			break;
 		case OPT_PROBE_SECONDS:
-			opt->probe_seconds = parse_secs(optarg, "probe seconds", 0.1);
+			opt->probe_seconds = parse_real(optarg, "probe seconds", 0.1, 86400);
 			break;
 		case 't':
-			opt->nthreads =
-				parse_words(optarg, "thread counts", list, MAX_TLIST, word_threads);
+			opt->nthreads = parse_list(optarg, "thread counts", list, MAX_TLIST,
+						   word_threads, true);
 			for (i = 0; i < opt->nthreads; i++)
 				opt->threads[i] = (unsigned int)list[i];
 			break;
 		case 'p':
-			opt->npolicies = parse_words(optarg, "policies", opt->policies,
-						     FL_POLICY_NR, fl_policy_by_name);
+			opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,
+						    fl_policy_by_name, true);
 			break;
 		case 'd':
-			opt->ndeliveries = parse_words(optarg, "deliveries", opt->deliveries,
-						       MAX_DELIVERIES, fl_delivery_by_name);
+			opt->ndeliveries = parse_list(optarg, "deliveries", opt->deliveries,
+						      MAX_DELIVERIES, fl_delivery_by_name, true);
 			break;
 		case OPT_ROUNDS:
 			opt->rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS);

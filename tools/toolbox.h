@@ -35,6 +35,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
 #define QUIET 0.1
 
@@ -188,6 +190,59 @@ static inline unsigned long parse_num(const char *s, const char *what, unsigned 
 		exit(2);
 	}
 	return v;
+}
+
+/* A number in [lo, hi] (strtod()'s syntax), else a message and exit 2. */
+static inline double parse_real(const char *s, const char *what, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, TOOL ": bad %s '%s' (%g to %g)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+/*
+ * A comma-separated list of at most max words into out[], each through
+ * word(): its value, or a negative one for a word it does not take (a
+ * word() may also say what is wrong and exit 2 itself).  unique: a repeated
+ * value counts once.  A bad word, too many or none: a message and exit 2.
+ * Return: how many.
+ */
+static inline unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
+				      int (*word)(const char *), bool unique)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned int n = 0, i;
+	int v;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		v = word(tok);
+		if (v < 0) {
+			fprintf(stderr, TOOL ": bad %s '%s'\n", what, tok);
+			exit(2);
+		}
+		for (i = 0; unique && i < n && out[i] != v; i++)
+			;
+		if (unique && i < n)
+			continue;
+		if (n == max) {
+			fprintf(stderr, TOOL ": too many %s\n", what);
+			exit(2);
+		}
+		out[n++] = v;
+	}
+	if (!n) {
+		fprintf(stderr, TOOL ": empty %s\n", what);
+		exit(2);
+	}
+	return n;
 }
 
 /* ---- The machine, for the reports ---- */
