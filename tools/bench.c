@@ -573,8 +573,7 @@ static void summarise(void)
 			continue;
 		}
 		memcpy(s, f->samples, n * sizeof(s[0]));
-		qsort(s, n, sizeof(s[0]), cmp_double);
-		f->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+		f->median = median(s, n);
 		f->min = s[0];
 		f->max = s[n - 1];
 	}
@@ -630,8 +629,7 @@ static void print_table(const struct run_info *ri)
 {
 	unsigned int i;
 
-	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
-	       ri->host.date, ri->host.kernel, ri->host.cpus, ri->host.thp);
+	print_host("bench", &ri->host);
 	printf("rounds %u (median; %u warm-up), scatter %zu pages (%zu MiB) per run, "
 	       "seq %zu MiB per run\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
@@ -703,10 +701,7 @@ static void print_json(const struct run_info *ri)
 {
 	unsigned int i, j;
 
-	printf("{\n  \"bench\": \"faultline\", \"version\": \"%s\", \"date\": \"%s\",\n",
-	       FL_VERSION_STRING, ri->host.date);
-	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->host.kernel,
-	       ri->host.cpus, ri->host.thp);
+	json_host("faultline", &ri->host);
 	printf("  \"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
 	       ri->elapsed, ri->foreign, ri->steal);
 	printf("  \"rounds\": %u, \"warmup\": %u, \"scatter_pages\": %zu, \"seq_mib\": %zu,\n",

@@ -549,21 +549,6 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static void read_vmstat(uint64_t *in, uint64_t *out, uint64_t vl[4], bool *has)
-{
-	static const char *const names[] = {"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
-					    "vma_lock_miss"};
-	static char buf[16384];
-
-	*in = *out = 0;
-	if (ks_read_file("/proc/vmstat", buf, sizeof(buf)))
-		return;
-	*in = ks_kv_get(buf, "pswpin", 0, NULL);
-	*out = ks_kv_get(buf, "pswpout", 0, NULL);
-	for (unsigned int i = 0; i < 4; i++)
-		vl[i] = ks_kv_get(buf, names[i], 0, has);
-}
-
 /*
  * After the threads: every page of every window read back and checked
  * against its last version, so that no write and no page goes unchecked
@@ -604,8 +589,8 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	pthread_t wtid;
 	struct fl_stats s0, s1;
 	struct rusage ru0, ru1;
-	uint64_t in0, out0, in1, out1, vl0[4] = {0}, vl1[4] = {0}, t0, t1;
-	bool has = false;
+	struct ks_vmstat vm0, vm1;
+	uint64_t t0, t1;
 	unsigned int i, k;
 	int err;
 
@@ -673,7 +658,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	if (c->sp)
 		fl_stats(c->sp, &s0);
 	else
-		read_vmstat(&in0, &out0, vl0, &has);
+		ks_read_vmstat(&vm0);
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_ns();
 	atomic_store(&c->measuring, true);
@@ -685,7 +670,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	if (c->sp)
 		fl_stats(c->sp, &s1);
 	else
-		read_vmstat(&in1, &out1, vl1, &has);
+		ks_read_vmstat(&vm1);
 
 	atomic_store(&c->stop, true);
 	for (i = 0; i < c->threads; i++)
@@ -712,11 +697,11 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 		res->k_majflt = (uint64_t)(ru1.ru_majflt - ru0.ru_majflt);
 		res->all_faults = res->k_minflt + res->k_majflt;
 		res->majors = res->k_majflt;
-		res->k_pswpin = in1 - in0;
-		res->k_pswpout = out1 - out0;
-		res->k_has_vma = has;
+		res->k_pswpin = vm1.pswpin - vm0.pswpin;
+		res->k_pswpout = vm1.pswpout - vm0.pswpout;
+		res->k_has_vma = vm1.has_vma_lock;
 		for (i = 0; i < 4; i++)
-			res->k_vma[i] = vl1[i] - vl0[i];
+			res->k_vma[i] = vm1.vma_lock[i] - vm0.vma_lock[i];
 	}
 	if (c->sp)
 		fl_space_destroy(c->sp);

@@ -169,14 +169,6 @@ static void run_subject(struct swapbench *sb, struct subject *sub, unsigned int 
 	progress(sb, sub, round);
 }
 
-static double median(double *v, unsigned int n)
-{
-	if (!n)
-		return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void summarise(struct swapbench *sb)
 {
 	const struct sb_opts *opt = &sb->opt;
@@ -207,7 +199,7 @@ static void summarise(struct swapbench *sb)
 				p999[n] = sb_hist_quantile(&w->h, 0.999) / 1e3;
 				mx[n] = (double)w->h.max / 1e3;
 				writes = sub->kind == K_FL ? w->fl1.swap_outs - w->fl0.swap_outs
-							   : w->k1.pswpout - w->k0.pswpout;
+							   : w->k1.vm.pswpout - w->k0.vm.pswpout;
 				wr[n] = (double)writes / w->secs;
 				for (k = 0; k < w->nivl; k++) {
 					s->imin = fmin(s->imin, w->ivl_ops[k]);

@@ -26,6 +26,7 @@
 
 #include "bare.h"
 #include "hist.h"
+#include "kside.h"
 #include "toolbox.h"
 
 #define PAGE 4096UL
@@ -92,9 +93,7 @@ static inline unsigned int sb_nphases(const struct sb_opts *opt)
 
 /* The kernel's counters: /proc/vmstat and the memory cgroup's own. */
 struct kcount {
-	uint64_t pswpin, pswpout, pgmajfault, swap_ra, swap_ra_hit, refault_anon;
-	uint64_t vma_lock[4]; /* success, abort, retry, miss */
-	bool has_vma_lock;
+	struct ks_vmstat vm;
 	uint64_t cg_pgmajfault, cg_pgfault, cg_swap, cg_rss, cg_usage, cg_failcnt;
 };
 

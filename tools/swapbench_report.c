@@ -145,8 +145,7 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	unsigned int i;
 
 	list_uint(tl, sizeof(tl), opt->threads, opt->nthreads);
-	printf("faultline swapbench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
-	       ri->host.date, ri->host.kernel, ri->host.cpus, ri->host.thp);
+	print_host("swapbench", &ri->host);
 	printf("region %zu MiB (%zu pages) filled page by page under a budget of %zu MiB, then "
 	       "random 4 KiB reads%s\n",
 	       opt->region >> 20, opt->region / PAGE, opt->budget >> 20,
@@ -219,8 +218,8 @@ static void own_io(const struct subject *sub, const struct window *w, double *rd
 		*rd = (double)(w->fl1.swap_ins - w->fl0.swap_ins);
 		*wr_mib = (double)(w->fl1.swap_outs - w->fl0.swap_outs) / 256;
 	} else if (sub->kind == K_KERNEL) {
-		*rd = (double)(w->k1.pswpin - w->k0.pswpin);
-		*wr_mib = (double)(w->k1.pswpout - w->k0.pswpout) / 256;
+		*rd = (double)(w->k1.vm.pswpin - w->k0.vm.pswpin);
+		*wr_mib = (double)(w->k1.vm.pswpout - w->k0.vm.pswpout) / 256;
 	} else if (sub->kind == K_BARE) {
 		*rd = (double)(w->b1.copies - w->b0.copies);
 	}
@@ -291,13 +290,13 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		printf("  kernel: pgmajfault=%.0f (cgroup; vmstat %.0f) pswpin=%.0f pswpout=%.0f "
 		       "swap_ra=%.0f swap_ra_hit=%.0f workingset_refault_anon=%.0f pgfault=%.0f "
 		       "(cgroup) failcnt=%.0f",
-		       DELTA(cg_pgmajfault), DELTA(pgmajfault), DELTA(pswpin), DELTA(pswpout),
-		       DELTA(swap_ra), DELTA(swap_ra_hit), DELTA(refault_anon), DELTA(cg_pgfault),
-		       DELTA(cg_failcnt));
-		if (b->has_vma_lock)
+		       DELTA(cg_pgmajfault), DELTA(vm.pgmajfault), DELTA(vm.pswpin),
+		       DELTA(vm.pswpout), DELTA(vm.swap_ra), DELTA(vm.swap_ra_hit),
+		       DELTA(vm.refault_anon), DELTA(cg_pgfault), DELTA(cg_failcnt));
+		if (b->vm.has_vma_lock)
 			printf(" vma_lock_success/abort/retry/miss=%.0f/%.0f/%.0f/%.0f",
-			       DELTA(vma_lock[0]), DELTA(vma_lock[1]), DELTA(vma_lock[2]),
-			       DELTA(vma_lock[3]));
+			       DELTA(vm.vma_lock[0]), DELTA(vm.vma_lock[1]), DELTA(vm.vma_lock[2]),
+			       DELTA(vm.vma_lock[3]));
 		else
 			printf(" vma_lock_*=n/a (not in /proc/vmstat: CONFIG_PER_VMA_LOCK_STATS)");
 		printf("\n  kernel, at the end: cgroup usage_MiB=%.0f rss_MiB=%.0f swap_MiB=%.0f\n",
@@ -692,8 +691,8 @@ static void json_counters(const struct subject *sub, const struct window *w)
 		printf(", \"kernel\": {\"pgmajfault_cgroup\": %.0f, \"pgmajfault\": %.0f, "
 		       "\"pswpin\": %.0f, \"pswpout\": %.0f, \"swap_ra\": %.0f, "
 		       "\"swap_ra_hit\": %.0f}",
-		       DELTA(cg_pgmajfault), DELTA(pgmajfault), DELTA(pswpin), DELTA(pswpout),
-		       DELTA(swap_ra), DELTA(swap_ra_hit));
+		       DELTA(cg_pgmajfault), DELTA(vm.pgmajfault), DELTA(vm.pswpin),
+		       DELTA(vm.pswpout), DELTA(vm.swap_ra), DELTA(vm.swap_ra_hit));
 	}
 }
 
@@ -704,10 +703,7 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 	bool first = true;
 	struct fig f;
 
-	printf("{\n  \"bench\": \"faultline-swap\", \"version\": \"%s\", \"date\": \"%s\",\n",
-	       FL_VERSION_STRING, ri->host.date);
-	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->host.kernel,
-	       ri->host.cpus, ri->host.thp);
+	json_host("faultline-swap", &ri->host);
 	printf("  \"region_bytes\": %zu, \"budget_bytes\": %zu, \"seconds\": %g, "
 	       "\"warmup_s\": %g, \"rounds\": %u, \"seed\": %" PRIu64 ", \"sequential\": %s,\n",
 	       opt->region, opt->budget, opt->seconds, opt->warmup, opt->rounds, opt->seed,

@@ -44,22 +44,10 @@ double sb_hist_quantile(const struct fl_hist_snap *h, double q)
 
 static void read_kcount(struct kcount *k)
 {
-	static const char *const vl[] = {"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
-					 "vma_lock_miss"};
 	char buf[16384], path[PATH_MAX + 32];
-	unsigned int i;
 
 	memset(k, 0, sizeof(*k));
-	if (!ks_read_file("/proc/vmstat", buf, sizeof(buf))) {
-		k->pswpin = ks_kv_get(buf, "pswpin", 0, NULL);
-		k->pswpout = ks_kv_get(buf, "pswpout", 0, NULL);
-		k->pgmajfault = ks_kv_get(buf, "pgmajfault", 0, NULL);
-		k->swap_ra = ks_kv_get(buf, "swap_ra", 0, NULL);
-		k->swap_ra_hit = ks_kv_get(buf, "swap_ra_hit", 0, NULL);
-		k->refault_anon = ks_kv_get(buf, "workingset_refault_anon", 0, NULL);
-		for (i = 0; i < 4; i++)
-			k->vma_lock[i] = ks_kv_get(buf, vl[i], 0, &k->has_vma_lock);
-	}
+	ks_read_vmstat(&k->vm);
 	if (!ks_kern.cg_path[0])
 		return;
 	fmt(path, sizeof(path), "%s/memory.stat", ks_kern.cg_path);

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <faultline.h>
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -89,6 +91,15 @@ static inline int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n), which it sorts; NAN when n is 0. */
+static inline double median(double *v, unsigned int n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- Preheat ---- */
@@ -287,6 +298,22 @@ static inline void read_host(struct host_info *h)
 		snprintf(h->kernel, sizeof(h->kernel), "%s", u.release);
 	read_thp(h->thp, sizeof(h->thp));
 	h->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* A report's first line: "faultline bench 0.1.0: DATE, kernel ..., N CPUs, THP ...". */
+static inline void print_host(const char *report, const struct host_info *h)
+{
+	printf("faultline %s %s: %s, kernel %s, %ld CPUs, THP %s\n", report, FL_VERSION_STRING,
+	       h->date, h->kernel, h->cpus, h->thp);
+}
+
+/* A JSON report's opening: the benchmark, the version and the machine. */
+static inline void json_host(const char *bench, const struct host_info *h)
+{
+	printf("{\n  \"bench\": \"%s\", \"version\": \"%s\", \"date\": \"%s\",\n", bench,
+	       FL_VERSION_STRING, h->date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", h->kernel, h->cpus,
+	       h->thp);
 }
 
 /*
