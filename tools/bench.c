@@ -9,7 +9,7 @@
  *   kernel.scatter.{write,read}       plain anonymous memory, pages touched in
  *                                     a stride permutation: the kernel's own
  *                                     first-touch fault
- *   uffd-thread.scatter.{write,read}  a minimal userfaultfd written here: one
+ *   uffd-thread.scatter.{write,read}  the bare userfaultfd (bare.c): one
  *                                     handler thread, blocking read(), one
  *                                     UFFDIO_COPY / UFFDIO_ZEROPAGE per fault
  *   uffd-sigbus.scatter.{write,read}  the same with UFFD_FEATURE_SIGBUS, the
@@ -24,8 +24,9 @@
  *
  * Every figure is the median of --rounds rounds; within a round all figures
  * run one after another (every other round in reverse order), so that noise
- * on a shared machine hits the anchors and the subjects alike.  Each run gets a fresh mapping (and
- * a fresh faultline space) that is torn down before the next one.
+ * on a shared machine hits the anchors and the subjects alike.  Each run gets
+ * a fresh mapping (and a fresh faultline space) that is torn down before the
+ * next one.
  */
 #define _GNU_SOURCE
 #define TOOL "bench"

@@ -5,6 +5,7 @@
  *
  *   - a swap file in a given directory (mkswap; enabled only while a kernel
  *     run is in progress), a cgroup v1 memory cgroup with the budget;
+ *   - the kernel's counters (/proc/vmstat);
  *   - children forked for the runs, killed on interruption;
  *   - cleanup of all of it from atexit, from the signal handlers (SIGINT,
  *     SIGTERM, SIGHUP, SIGQUIT and the crashes) and from the watchdog

@@ -39,6 +39,9 @@
  * Every figure is a ratio to an anchor measured in the same run; within a
  * round the subjects run one after another (every other round in reverse
  * order), each with a fresh region that is freed before the next.
+ *
+ * This file: the subjects, the rounds, the medians over them, and main().
+ * swapbench.h says where the rest is.
  */
 #define _GNU_SOURCE
 #define TOOL "swapbench"

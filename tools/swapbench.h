@@ -143,6 +143,15 @@ static inline void hist_add(struct fl_hist_snap *h, uint64_t v)
 		h->max = v;
 }
 
+/*
+ * The data: word w of page p holds salt ^ (p << 9 | w) (sb_salt_of()), so
+ * that every word of the region is different and none is zero.
+ */
+static inline uint64_t sb_expected(uint64_t salt, size_t page, unsigned int word)
+{
+	return salt ^ ((uint64_t)page << 9 | word);
+}
+
 /* ---- Subjects ---- */
 
 enum kind {
@@ -235,37 +244,10 @@ struct run_info {
 	struct dstat d0, d1;
 };
 
-/* swapbench.c */
-void sb_phase_name(const struct swapbench *sb, const struct subject *sub, unsigned int ph,
-		   char *buf, size_t len);
-int sb_subject_index(const struct swapbench *sb, enum kind kind);
-
-/* swapbench_options.c */
-extern const struct sb_opts sb_defaults;
-void sb_parse_args(struct sb_opts *opt, int argc, char **argv);
-
-/* swapbench_workload.c */
-double sb_hist_quantile(const struct fl_hist_snap *h, double q);
-void sb_read_cpus(struct swapbench *sb, struct cpus *c, bool children);
-double sb_foreign_of(const struct cpus *a, const struct cpus *b);
-uint64_t sb_salt_of(uint64_t seed);
-static inline uint64_t sb_expected(uint64_t salt, size_t page, unsigned int word)
-{
-	return salt ^ ((uint64_t)page << 9 | word);
-}
-__attribute__((noreturn)) void sb_mismatch(struct swapbench *sb, const char *what,
-					   const volatile uint64_t *addr, uint64_t salt,
-					   size_t page, unsigned int word, uint64_t got,
-					   size_t npages);
-void sb_sampler_snap(struct sampler *s, struct window *w, bool end);
-void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w);
-void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
-		const char *what, struct window *w);
-uint64_t sb_reader_seed(uint64_t seed, unsigned int nthreads, unsigned int i, unsigned int round);
-int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
-		 unsigned int nthreads, unsigned int round, const char *what, struct window *w);
-
-/* The readers of a window, for the bare anchor's own (swapbench_subjects.c). */
+/*
+ * A read window's threads (swapbench_workload.c runs them; the bare anchor's
+ * are its own, in swapbench_subjects.c).
+ */
 struct read_ctl {
 	struct swapbench *sb;
 	_Atomic int phase; /* 0: warm-up, 1: measured, 2: stop */
@@ -285,6 +267,32 @@ struct reader {
 	_Atomic uint64_t ops;
 	struct fl_hist_snap h;
 } __attribute__((aligned(64)));
+
+/* swapbench.c */
+void sb_phase_name(const struct swapbench *sb, const struct subject *sub, unsigned int ph,
+		   char *buf, size_t len);
+int sb_subject_index(const struct swapbench *sb, enum kind kind);
+
+/* swapbench_options.c */
+extern const struct sb_opts sb_defaults;
+void sb_parse_args(struct sb_opts *opt, int argc, char **argv);
+
+/* swapbench_workload.c */
+double sb_hist_quantile(const struct fl_hist_snap *h, double q);
+void sb_read_cpus(struct swapbench *sb, struct cpus *c, bool children);
+double sb_foreign_of(const struct cpus *a, const struct cpus *b);
+uint64_t sb_salt_of(uint64_t seed);
+__attribute__((noreturn)) void sb_mismatch(struct swapbench *sb, const char *what,
+					   const volatile uint64_t *addr, uint64_t salt,
+					   size_t page, unsigned int word, uint64_t got,
+					   size_t npages);
+void sb_sampler_snap(struct sampler *s, struct window *w, bool end);
+void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w);
+void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		const char *what, struct window *w);
+uint64_t sb_reader_seed(uint64_t seed, unsigned int nthreads, unsigned int i, unsigned int round);
+int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		 unsigned int nthreads, unsigned int round, const char *what, struct window *w);
 
 /* swapbench_device.c */
 void sb_identify_store(struct swapbench *sb);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by the benchmark tools: the monotonic clock, sleeps,
- * a seeded generator, the preheat, option parsing, and what the reports say
- * of the machine.  Header-only (static inline).
+ * Small helpers shared by the tools: the monotonic clock, sleeps, a seeded
+ * generator, medians, the preheat, option parsing (numbers, lists), and what
+ * the reports say of the machine.  Header-only (static inline).
  *
  * Define TOOL, the program's name in its messages ("bench"), and
  * _GNU_SOURCE before any include.
