@@ -81,19 +81,32 @@ $(SHLIB): $(LIB_OBJS) src/faultline.map
 $(SHLIB_LINKS): $(SHLIB)
 	ln -sf $(notdir $(SHLIB)) $@
 
-$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c $(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
-		$(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+# The tools: an object per source file, each with its own dependency file
+# (one compiler call for several sources keeps only the last one's).
+FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot kside)
+BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
+SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
+	swapbench_device swapbench_subjects swapbench_report bare kside)
 
-$(B)/bench: tools/bench.c $(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+$(B)/tools:
+	mkdir -p $@
 
-$(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -o $@ tools/swapbench.c tools/kside.c $(B)/libfaultline.a \
-		$(LDFLAGS_ALL) $(LIBS)
+$(B)/tools/%.o: tools/%.c | $(B)/tools
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/faultline: $(FAULTLINE_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(FAULTLINE_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/bench: $(BENCH_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(BENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/swapbench: $(SWAPBENCH_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(SWAPBENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
+
+-include $(wildcard $(B)/tools/*.d)
 
 $(B)/tests/%: tests/%.c $(B)/libfaultline.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
