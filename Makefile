@@ -170,10 +170,10 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h
 
 format-check: deps
-	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h
 
 clean:
 	rm -rf build build-asan build-tsan build-bench
