@@ -301,7 +301,12 @@ void uffd_stop_handlers(struct fl_space *sp)
 
 /* ---- sigbus delivery ------------------------------------------------- */
 
+/* The action in place before ours: written once under sigbus_lock, then read
+ * by the handler without a lock. */
 static struct sigaction old_sigbus;
+/* old_sigbus has SA_RESETHAND and has been delivered once: from now on the
+ * application's action is the default, as the kernel would have made it. */
+static _Atomic bool old_sigbus_spent;
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sigbus_installed, sigbus_debug;
 /*
@@ -312,28 +317,59 @@ static bool sigbus_installed, sigbus_debug;
  */
 static FL_TLS unsigned long unclaimed_addr;
 
-static void forward_sigbus(int sig, siginfo_t *si, void *uc)
+/*
+ * Deliver a SIGBUS that is not ours to the action that was installed before
+ * ours, as the kernel would have: a handler runs with the mask of the
+ * interrupted code plus its sa_mask, plus SIGBUS unless SA_NODEFER; with
+ * SA_RESETHAND the action becomes the default as it is delivered.  What is
+ * not emulated: the old handler runs on the stack ours runs on (the
+ * alternate signal stack if the thread has one and ours asks for it).
+ * Context: the SIGBUS handler.
+ */
+static void forward_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct sigaction act = old_sigbus;
+	ucontext_t *uc = ucv;
+	sigset_t mask, saved;
 
-	if (old_sigbus.sa_flags & SA_SIGINFO) {
-		old_sigbus.sa_sigaction(sig, si, uc);
-		return;
+	if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) {
+		/* What they are, whatever the flags say. */
+		act.sa_flags &= ~SA_SIGINFO;
+	} else if ((act.sa_flags & SA_RESETHAND) &&
+		   atomic_exchange_explicit(&old_sigbus_spent, true, memory_order_relaxed)) {
+		/* Delivered once already: the default action now. */
+		act.sa_flags &= ~SA_SIGINFO;
+		act.sa_handler = SIG_DFL;
 	}
-	if (old_sigbus.sa_handler == SIG_IGN && si->si_code <= 0)
-		return; /* sent by a process, and ignored before us */
-	if (old_sigbus.sa_handler == SIG_DFL || old_sigbus.sa_handler == SIG_IGN) {
-		/*
-		 * Die as we would have without faultline: a fault re-executes
-		 * and meets the default action; a signal sent by a process is
-		 * sent again (it stays pending until we return).
-		 */
-		sigaction(SIGBUS, &dfl, NULL);
-		if (si->si_code <= 0)
-			raise(SIGBUS);
-		return;
+	if (!(act.sa_flags & SA_SIGINFO)) {
+		if (act.sa_handler == SIG_IGN && si->si_code <= 0)
+			return; /* sent by a process, and ignored before us */
+		if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) {
+			/*
+			 * Die as we would have without faultline: a fault
+			 * re-executes and meets the default action; a signal
+			 * sent by a process is sent again (it stays pending
+			 * until we return).
+			 */
+			sigaction(SIGBUS, &dfl, NULL);
+			if (si->si_code <= 0)
+				raise(SIGBUS);
+			return;
+		}
 	}
-	old_sigbus.sa_handler(sig);
+	mask = uc->uc_sigmask;
+	sigorset(&mask, &mask, &act.sa_mask);
+	if (act.sa_flags & SA_NODEFER)
+		sigdelset(&mask, sig);
+	else
+		sigaddset(&mask, sig);
+	pthread_sigmask(SIG_SETMASK, &mask, &saved);
+	if (act.sa_flags & SA_SIGINFO)
+		act.sa_sigaction(sig, si, uc);
+	else
+		act.sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
 
 /* Faults this thread served itself in its SIGBUS handler (fl_thread_faults). */
