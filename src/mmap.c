@@ -20,9 +20,10 @@
  * /proc/pid/maps may list more VMAs than fl_maps() for the same history; the
  * protection of every page is the same.
  */
+#include "lib.h" /* first: _GNU_SOURCE for every system header */
+
 #include <sys/mman.h>
 
-#include "lib.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -330,7 +331,39 @@ static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigne
 	free(vec);
 }
 
-FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+/*
+ * Destroy's write section: every VMA write-locked (its faults in flight
+ * waited for), unmapped and forgotten; the empty index published.  Context: no call on the space in
+ * flight (fl_space_destroy()); faults may still come, and find nothing.
+ */
+void mm_unmap_all(struct fl_space *sp)
+{
+	struct vma_index *idx;
+
+	mmap_write_lock(sp);
+	idx = vma_index_get(sp);
+	for (size_t i = 0; i < idx->nr; i++) {
+		struct vma *v = idx->v[i];
+		vma_start_write(v);
+		munmap((void *)v->vm_start, v->vm_end - v->vm_start);
+		if (sp->pt)
+			pt_zap_range(sp, v->vm_start, v->vm_end, false);
+	}
+	/* The old index goes after a grace period: read it inside one. */
+	rcu_read_lock();
+	vma_index_publish(sp, sp->empty_index);
+	sp->empty_index = NULL;
+	for (size_t i = 0; i < idx->nr; i++) {
+		atomic_store_explicit(&idx->v[i]->detached, true, memory_order_release);
+		vma_free_rcu(idx->v[i]);
+	}
+	fl_rcu_read_unlock();
+	mmap_write_unlock(sp);
+}
+
+/* ---- the mm calls ---------------------------------------------------- */
+
+static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
 	bool fixed_replace;
@@ -339,7 +372,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 	struct seg seg;
 	void *p;
 
-	if (!sp || (flags & ~FL_MAP_SUPPORTED) ||
+	if ((flags & ~FL_MAP_SUPPORTED) ||
 	    (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) != (MAP_PRIVATE | MAP_ANONYMOUS)) {
 		errno = EINVAL;
 		return MAP_FAILED;
@@ -450,7 +483,22 @@ fail_unlock:
 	return MAP_FAILED;
 }
 
-FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
+/* The calls below take a use of the handle (space_get()) for their whole
+ * run: a handle that is not a live space fails with EINVAL. */
+FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+{
+	void *p;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	p = do_mmap(sp, addr, len, prot, flags);
+	space_put(sp);
+	return p;
+}
+
+static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 {
 	unsigned long start = (unsigned long)addr, end, ps, pe;
 	struct vma_index *idx;
@@ -458,7 +506,7 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	size_t i;
 	int ret;
 
-	if (!sp || !PAGE_ALIGNED(start) || !len) {
+	if (!PAGE_ALIGNED(start) || !len) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -503,7 +551,20 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	return 0;
 }
 
-FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
+FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_munmap(sp, addr, len);
+	space_put(sp);
+	return ret;
+}
+
+static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 {
 	unsigned long start = (unsigned long)addr, end, ps, pe, done;
 	int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
@@ -515,7 +576,7 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 
 	/* In the kernel's order of checks (do_mprotect_pkey). */
 	prot &= ~grows;
-	if (!sp || grows == (PROT_GROWSDOWN | PROT_GROWSUP) || !PAGE_ALIGNED(start)) {
+	if (grows == (PROT_GROWSDOWN | PROT_GROWSUP) || !PAGE_ALIGNED(start)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -601,6 +662,19 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	return 0;
 }
 
+FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_mprotect(sp, addr, len, prot);
+	space_put(sp);
+	return ret;
+}
+
 static bool madvise_valid(int advice)
 {
 	switch (advice) {
@@ -632,14 +706,14 @@ static bool madvise_valid(int advice)
 	return false;
 }
 
-FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
+static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
 	struct vma_index *idx;
 	int unmapped = 0;
 	size_t i;
 
-	if (!sp || !madvise_valid(advice)) {
+	if (!madvise_valid(advice)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -699,11 +773,24 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 	return 0;
 }
 
+FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_madvise(sp, addr, len, advice);
+	space_put(sp);
+	return ret;
+}
+
 FL_EXPORT int fl_maps(struct fl_space *sp, FILE *out)
 {
 	struct vma_index *idx;
 
-	if (!sp || !out)
+	if (!out || !space_get(sp))
 		return -EINVAL;
 	mmap_read_lock(sp);
 	idx = vma_index_get(sp);
@@ -714,5 +801,6 @@ FL_EXPORT int fl_maps(struct fl_space *sp, FILE *out)
 			v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
 	}
 	mmap_read_unlock(sp);
+	space_put(sp);
 	return ferror(out) ? -EIO : 0;
 }

@@ -14,7 +14,16 @@
 #include "swapdev.h"
 #include "worker.h"
 
+/* The handle's magic while the space lives, and once it is freed (space.c). */
+#define FL_SPACE_MAGIC 0x21656361707366ULL /* "fspace!" */
+#define FL_SPACE_DEAD 0x64616564ULL	   /* "dead" */
+
 struct fl_space {
+	/* FL_SPACE_MAGIC; FL_SPACE_DEAD just before it is freed.  A handle is
+	 * only read through after it was found on the list of spaces
+	 * (space_get()), so the magic checks for memory corruption, not the
+	 * handle.  Immutable while the space is on the list. */
+	uint64_t magic;
 	struct fl_config cfg; /* immutable after create */
 	int uffd;	      /* immutable after create */
 	uint64_t uffd_features;
@@ -86,11 +95,32 @@ struct fl_space {
 	_Atomic bool dying;
 
 	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */
-	struct cds_list_head list;    /* spaces_lock; RCU for readers */
+	/* The order of creation, from 1; set before the space is on the list
+	 * of spaces (0: it never was), then immutable. */
+	uint64_t id;
+
+	/*
+	 * The handle's users (space.c): API calls in flight (users, taken by
+	 * space_get() until closing is set) and faults in flight in sigbus
+	 * delivery (fault_refs, taken under RCU from the list, by
+	 * fault_space_get()).  fl_space_destroy() polls each down to 0.
+	 */
+	_Atomic uint32_t users;
+	_Atomic uint32_t fault_refs;
+	_Atomic bool closing; /* set once, by fl_space_destroy() */
 };
 
-/* Sigbus delivery: find the space whose VMA covers addr. */
-struct fl_space *fl_space_of_addr_rcu(unsigned long addr);
+/* Handles: a live space, held by an API call until space_put(). */
+bool space_get(struct fl_space *sp);
+void space_put(struct fl_space *sp);
+
+/* Sigbus delivery: the space whose VMA covers addr, held for the fault
+ * until fault_space_put(). */
+struct fl_space *fault_space_get(unsigned long addr);
+void fault_space_put(struct fl_space *sp);
 int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
+
+/* The write section of destroy (mmap.c). */
+void mm_unmap_all(struct fl_space *sp);
 
 #endif /* FL_SPACE_H */

@@ -380,6 +380,11 @@ FL_EXPORT uint64_t fl_thread_faults(void)
 	return __atomic_load_n(&thread_faults, __ATOMIC_RELAXED);
 }
 
+/*
+ * The SIGBUS handler: a userfaultfd fault (BUS_ADRERR) in a space's region
+ * is served here, in the faulting thread, holding the space
+ * (fault_space_get()) for the whole fault; anything else is forwarded.
+ */
 static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
@@ -388,21 +393,22 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 
 	if (si->si_code == BUS_ADRERR) {
 		unsigned int flags = FAULT_FLAG_SIGBUS;
+		int ret;
 #if defined(__x86_64__)
 		ucontext_t *uc = ucv;
 		/* The page-fault error code: bit 1 set for a write. */
 		if (uc->uc_mcontext.gregs[REG_ERR] & 2)
 			flags |= FAULT_FLAG_WRITE;
 #endif
-		rcu_read_lock();
-		sp = fl_space_of_addr_rcu(addr);
-		fl_rcu_read_unlock();
+		sp = fault_space_get(addr);
 		if (sp) {
 			unclaimed_addr = 0;
 			__atomic_store_n(&thread_faults, thread_faults + 1, __ATOMIC_RELAXED);
+			ret = fl_handle_fault(sp, addr, flags);
+			fault_space_put(sp);
 			/* A poisoned page (a failed swap read): the access gets
 			 * SIGBUS, as it does without faultline. */
-			if (fl_handle_fault(sp, addr, flags) & VM_FAULT_HWPOISON)
+			if (ret & VM_FAULT_HWPOISON)
 				goto forward;
 			errno = saved_errno;
 			return;

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_misuse: misuse of the API gets an error, not a crash, a livelock or
+ * silence.  Each case checks the error returned and that the process
+ * neither crashes nor hangs.  Both deliveries; with swap where it matters.
+ *   - handles: every call on a destroyed or made-up handle fails with EINVAL
+ *     (-EINVAL), destroy twice does nothing, and destroy while other threads
+ *     fault in the region and call the API neither crashes nor hangs.
+ * FL_TEST_CASE=handles,destroy (either) runs only that.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#include <faultline.h>
+
+#include "util.h"
+
+#define PG 4096UL
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define RW (PROT_READ | PROT_WRITE)
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+
+static uint64_t seed;
+
+static struct fl_space *space(int delivery, size_t budget_pages)
+{
+	struct fl_config cfg;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.mem_limit = budget_pages * PG;
+	return t_space_create_cfg(&cfg);
+}
+
+/* ------------------------------------------------------------- handles */
+
+static void dead_handles(int delivery)
+{
+	struct fl_space *sp = space(delivery, 0);
+	char *p = fl_mmap(sp, NULL, 4 * PG, RW, ANON);
+	static char junk[4096] __attribute__((aligned(64)));
+	struct fl_space *bad[2] = {sp, (struct fl_space *)junk};
+	struct fl_stats st;
+	FILE *null = fopen("/dev/null", "w");
+
+	CHECK(p != MAP_FAILED && null, "fl_mmap: %s", strerror(errno));
+	p[0] = 1;
+	fl_space_destroy(sp);
+	memset(junk, 0x5a, sizeof(junk));
+	for (int i = 0; i < 2; i++) {
+		const char *what = i ? "a made-up handle" : "a destroyed handle";
+		errno = 0;
+		CHECK(fl_mmap(bad[i], NULL, PG, RW, ANON) == MAP_FAILED && errno == EINVAL,
+		      "fl_mmap on %s: errno %d", what, errno);
+		errno = 0;
+		CHECK(fl_munmap(bad[i], p, PG) == -1 && errno == EINVAL,
+		      "fl_munmap on %s: errno %d", what, errno);
+		errno = 0;
+		CHECK(fl_mprotect(bad[i], p, PG, PROT_READ) == -1 && errno == EINVAL,
+		      "fl_mprotect on %s: errno %d", what, errno);
+		errno = 0;
+		CHECK(fl_madvise(bad[i], p, PG, MADV_DONTNEED) == -1 && errno == EINVAL,
+		      "fl_madvise on %s: errno %d", what, errno);
+		CHECK(fl_maps(bad[i], null) == -EINVAL, "fl_maps on %s", what);
+		CHECK(fl_stats(bad[i], &st) == -EINVAL, "fl_stats on %s", what);
+		CHECK(fl_stats_print(bad[i], null, 0) == -EINVAL, "fl_stats_print on %s", what);
+		fl_space_destroy(bad[i]); /* logged, nothing done */
+		fl_space_destroy(bad[i]);
+	}
+	fclose(null);
+	printf("  %s: calls on a destroyed or made-up handle fail with EINVAL, destroy twice "
+	       "does nothing\n",
+	       t_delivery_name(delivery));
+}
+
+/* A toucher's SIGSEGV after destroy: the region is gone, as after munmap. */
+static _Thread_local sigjmp_buf *volatile segv_jb;
+static _Thread_local void *volatile segv_addr;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	if (segv_jb) {
+		segv_addr = si->si_addr;
+		siglongjmp(*segv_jb, 1);
+	}
+	signal(SIGSEGV, SIG_DFL); /* not ours: die of it */
+}
+
+enum { D_PAGES = 512, D_TOUCHERS = 2, D_CALLERS = 2 };
+
+struct toucher {
+	pthread_t th;
+	char *p;
+	int k; /* its pages: those with pg % D_TOUCHERS == k */
+	uint64_t seed;
+	atomic_long accesses;
+	bool segv;
+	void *segv_at;
+};
+
+static void *toucher_main(void *arg)
+{
+	struct toucher *t = arg;
+	struct t_rng rng;
+	sigjmp_buf jb;
+
+	t_rng_init(&rng, t->seed);
+	if (sigsetjmp(jb, 1)) {
+		segv_jb = NULL;
+		t->segv = true;
+		t->segv_at = segv_addr;
+		return NULL;
+	}
+	segv_jb = &jb;
+	for (;;) {
+		size_t pg = t_below(&rng, D_PAGES / D_TOUCHERS) * D_TOUCHERS + (size_t)t->k;
+		volatile uint64_t *w = (volatile uint64_t *)(t->p + pg * PG);
+		if (t_chance(&rng, 30))
+			*w = pg;
+		else
+			(void)*w;
+		atomic_fetch_add(&t->accesses, 1);
+	}
+}
+
+struct caller {
+	pthread_t th;
+	struct fl_space *sp;
+	char *p;
+	atomic_long calls;
+	int last_errno;
+};
+
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	struct fl_stats st;
+
+	for (long i = 0;; i++) {
+		int r = fl_madvise(c->sp, c->p + (size_t)(i % 64) * PG, 8 * PG,
+				   i % 3 ? MADV_PAGEOUT : MADV_COLD);
+		if (r) {
+			c->last_errno = errno;
+			break;
+		}
+		if (fl_stats(c->sp, &st) == -EINVAL) {
+			c->last_errno = EINVAL;
+			break;
+		}
+		atomic_fetch_add(&c->calls, 1);
+	}
+	return NULL;
+}
+
+static void destroy_while_used(int delivery, struct t_rng *rng)
+{
+	struct fl_space *sp = space(delivery, D_PAGES / 4);
+	char *p = fl_mmap(sp, NULL, D_PAGES * PG, RW, ANON);
+	struct toucher t[D_TOUCHERS];
+	struct caller c[D_CALLERS];
+	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0, "sigaction");
+	for (int i = 0; i < D_TOUCHERS; i++) {
+		t[i] = (struct toucher){.p = p, .k = i, .seed = t_rand(rng)};
+		CHECK(pthread_create(&t[i].th, NULL, toucher_main, &t[i]) == 0, "pthread_create");
+	}
+	for (int i = 0; i < D_CALLERS; i++) {
+		c[i] = (struct caller){.sp = sp, .p = p};
+		CHECK(pthread_create(&c[i].th, NULL, caller_main, &c[i]) == 0, "pthread_create");
+	}
+	/* Until every thread is well under way (swap-ins in flight). */
+	for (int i = 0; i < D_TOUCHERS; i++)
+		while (atomic_load(&t[i].accesses) < 2000 && !t[i].segv)
+			usleep(1000);
+	for (int i = 0; i < D_CALLERS; i++)
+		while (atomic_load(&c[i].calls) < 20 && !c[i].last_errno)
+			usleep(1000);
+	fl_space_destroy(sp);
+	for (int i = 0; i < D_TOUCHERS; i++) {
+		CHECK(pthread_join(t[i].th, NULL) == 0, "pthread_join");
+		CHECK(t[i].segv, "toucher %d ended without SIGSEGV", i);
+		CHECK((char *)t[i].segv_at >= p && (char *)t[i].segv_at < p + D_PAGES * PG,
+		      "toucher %d: SIGSEGV at %p, outside the region %p", i, t[i].segv_at,
+		      (void *)p);
+	}
+	for (int i = 0; i < D_CALLERS; i++) {
+		CHECK(pthread_join(c[i].th, NULL) == 0, "pthread_join");
+		CHECK(c[i].last_errno == EINVAL, "caller %d: the call after destroy failed with %d",
+		      i, c[i].last_errno);
+	}
+	signal(SIGSEGV, SIG_DFL);
+	printf("  %s + swap: destroy while %d threads fault in the region and %d call the API: "
+	       "they get SIGSEGV in the region and EINVAL (%ld, %ld accesses before)\n",
+	       t_delivery_name(delivery), D_TOUCHERS, D_CALLERS, atomic_load(&t[0].accesses),
+	       atomic_load(&t[1].accesses));
+}
+
+/* FL_TEST_CASE=name[,name...] runs only the cases with those names. */
+static bool want_case(const char *name)
+{
+	const char *only = getenv("FL_TEST_CASE");
+	size_t n = strlen(name);
+
+	if (!only || !*only)
+		return true;
+	for (const char *p = only; (p = strstr(p, name)); p += n)
+		if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	struct t_rng rng;
+	static const int deliveries[] = {FL_DELIVERY_THREAD, FL_DELIVERY_SIGBUS};
+
+	seed = t_seed_init(argc, argv, "test_misuse");
+	t_rng_init(&rng, seed);
+	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
+		int delivery = deliveries[d];
+
+		if (want_case("handles"))
+			dead_handles(delivery);
+		if (want_case("destroy"))
+			destroy_while_used(delivery, &rng);
+	}
+	printf("test_misuse: ok\n");
+	return T_EXIT_PASS;
+}
