@@ -331,9 +331,101 @@ static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigne
 	free(vec);
 }
 
+/* ---- ranges lost behind faultline's back ------------------------------ */
+
+static void mark_stale_cb(unsigned long start, unsigned long end, void *arg)
+{
+	space_mark_stale(arg, start, end);
+}
+
+/*
+ * Probe the space's own parts of [start, end): what no userfaultfd has
+ * registered any more (the libc munmap of a region, and perhaps a new
+ * mapping of someone else's there) is marked stale, for drop_stale().
+ * Context: mmap_lock held for write.
+ */
+static void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct vma_index *idx = vma_index_get(sp);
+	unsigned long ps, pe;
+	size_t i;
+
+	mmap_assert_write_locked(sp);
+	for_each_vma_part (sp, idx, i, start, end, ps, pe)
+		uffd_for_each_unregistered(sp, ps, pe, mark_stale_cb, sp);
+}
+
+/*
+ * Take the space's stale ranges out of its index and page table, touching
+ * nothing of the kernel there: the addresses may be someone else's now.
+ * What they held is gone (their swap slots are freed); counted in
+ * stale_drops.  Context: mmap_lock held for write.
+ */
+static void drop_stale(struct fl_space *sp)
+{
+	struct stale_ranges *st = space_take_stale(sp);
+	struct layout l;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->nr; i++) {
+		unsigned long s = st->r[i].start, e = st->r[i].end;
+
+		if (layout_prepare_retry(sp, s, e, NULL, 0, true, &l)) {
+			/* No memory for the plan now: kept for the next section. */
+			space_mark_stale(sp, s, e);
+			continue;
+		}
+		pt_zap_range(sp, s, e, false);
+		layout_commit(sp, &l);
+		pt_free_unused(sp, s, e);
+		count_event(sp, stale_drops);
+	}
+	stale_ranges_free(st);
+}
+
+/* A write section that only drops the stale ranges (the background
+ * reclaimer's, when a read-side path found some).  Context: no lock held. */
+void mm_drop_stale(struct fl_space *sp)
+{
+	mmap_write_lock(sp);
+	drop_stale(sp);
+	mmap_write_unlock(sp);
+}
+
+struct unmap_walk {
+	unsigned long next; /* the start of what is not unmapped yet */
+};
+
+static void unmap_before_cb(unsigned long start, unsigned long end, void *arg)
+{
+	struct unmap_walk *w = arg;
+
+	if (start > w->next)
+		munmap((void *)w->next, start - w->next);
+	w->next = end;
+}
+
+/*
+ * munmap() of [start, end) where it is still a registered mapping: a part
+ * that is not (its region unmapped behind faultline's back, the address
+ * perhaps reused) is left as it is.  Context: mmap_lock held for write.
+ * Return: 0 or the errno of a munmap that failed.
+ */
+static int munmap_registered(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct unmap_walk w = {.next = start};
+
+	uffd_for_each_unregistered(sp, start, end, unmap_before_cb, &w);
+	if (w.next < end && munmap((void *)w.next, end - w.next))
+		return errno;
+	return 0;
+}
+
 /*
  * Destroy's write section: every VMA write-locked (its faults in flight
- * waited for), unmapped and forgotten; the empty index published.  Context: no call on the space in
+ * waited for), unmapped where it is still the space's mapping, and
+ * forgotten; the empty index published.  Context: no call on the space in
  * flight (fl_space_destroy()); faults may still come, and find nothing.
  */
 void mm_unmap_all(struct fl_space *sp)
@@ -341,11 +433,12 @@ void mm_unmap_all(struct fl_space *sp)
 	struct vma_index *idx;
 
 	mmap_write_lock(sp);
+	drop_stale(sp);
 	idx = vma_index_get(sp);
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
 		vma_start_write(v);
-		munmap((void *)v->vm_start, v->vm_end - v->vm_start);
+		munmap_registered(sp, v->vm_start, v->vm_end);
 		if (sp->pt)
 			pt_zap_range(sp, v->vm_start, v->vm_end, false);
 	}
@@ -409,6 +502,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	seg = (struct seg){0, 0, prot & PROT_ALL, vm_flags_of(flags)};
 
 	mmap_write_lock(sp);
+	drop_stale(sp);
 	if (fixed_replace) {
 		/*
 		 * Write-lock what the new mapping replaces, and so wait for its
@@ -518,6 +612,10 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 	end = start + len;
 
 	mmap_write_lock(sp);
+	/* What is no longer the space's mapping is forgotten, not unmapped:
+	 * the addresses may be someone else's now. */
+	find_stale(sp, start, end);
+	drop_stale(sp);
 	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
 	if (ret) {
 		mmap_write_unlock(sp);
@@ -594,6 +692,9 @@ static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	}
 
 	mmap_write_lock(sp);
+	/* A part that is not the space's mapping any more is a hole now. */
+	find_stale(sp, start, end);
+	drop_stale(sp);
 	idx = vma_index_get(sp);
 	i = vma_index_first(idx, start);
 	if (i >= idx->nr || idx->v[i]->vm_start >= end ||
@@ -753,15 +854,26 @@ static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 		if (v->vm_start > start)
 			unmapped = ENOMEM;
 		unsigned long s = MAX(start, v->vm_start), e = MIN(end, v->vm_end);
-		if (advice == MADV_DONTNEED)
-			pt_zap_range(sp, s, e, true);
-		else if (advice == MADV_PAGEOUT)
-			evict_range(sp, s, e);
-		else if (advice == MADV_WILLNEED)
-			swap_readahead(sp, s, e);
-		else if (advice == MADV_COLD)
-			swap_deactivate(sp, s, e);
 		start = v->vm_end;
+		/* Not the space's mapping any more: a hole, left alone. */
+		if (space_stale_overlaps(sp, s, e)) {
+			unmapped = ENOMEM;
+			continue;
+		}
+		if (advice == MADV_DONTNEED) {
+			if (pt_zap_range(sp, s, e, true)) {
+				/* Some of it was lost: all of it, in one note. */
+				uffd_for_each_unregistered(sp, v->vm_start, v->vm_end,
+							   mark_stale_cb, sp);
+				unmapped = ENOMEM;
+			}
+		} else if (advice == MADV_PAGEOUT) {
+			evict_range(sp, s, e);
+		} else if (advice == MADV_WILLNEED) {
+			swap_readahead(sp, s, e);
+		} else if (advice == MADV_COLD) {
+			swap_deactivate(sp, s, e);
+		}
 	}
 	if (start < end)
 		unmapped = ENOMEM;

@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
  * The address space: creation, destruction, the process-wide list of spaces
- * that the SIGBUS handler searches, and the handles the API is given.
+ * that the SIGBUS handler searches, the handles the API is given, and the
+ * ranges of a space lost behind faultline's back.
  *
  * Locks (the tree is in doc/locking.md):
  *   spaces_lock  changes of the list of spaces, `spaces`: an array copied on
  *                write and published with RCU (C11 release/acquire, which
  *                ThreadSanitizer sees), as the VMA index is.  Held with
  *                nothing else.
+ *   claim_lock   every space's stale ranges.  A leaf: taken under
+ *                mmap_lock, a VMA lock, reclaim_lock or a ptl; under it only
+ *                RCU read sections and system calls.
+ *
+ * Stale ranges (struct stale_ranges): ranges of a space's index whose
+ * region was unmapped behind faultline's back, found by a probe before
+ * anything touches the kernel there.  They are left alone by everything
+ * that touches the kernel, and dropped by the space's next write section.
  *
  * Handles.  A handle is live while it is on `spaces` and its space is not
  * closing.  Every API call looks it up there by value (space_get()) before
@@ -86,6 +95,8 @@ static int spaces_publish(struct fl_space *add, struct fl_space *del)
 	return 0;
 }
 
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* ---- handles --------------------------------------------------------- */
 
 /*
@@ -152,13 +163,15 @@ static void ref_wait_zero(_Atomic uint32_t *ref)
 	}
 }
 
-/* Context: rcu_read_lock held.  Whether addr is in a VMA of sp. */
+/* Context: rcu_read_lock held.  Whether addr is in a VMA of sp that is not
+ * stale. */
 static bool space_has_addr_rcu(struct fl_space *sp, unsigned long addr)
 {
 	struct vma_index *idx = vma_index_get(sp);
 	size_t i = vma_index_first(idx, addr);
 
-	return i < idx->nr && idx->v[i]->vm_start <= addr;
+	return i < idx->nr && idx->v[i]->vm_start <= addr &&
+	       !space_stale_overlaps(sp, addr, addr + 1);
 }
 
 /*
@@ -234,7 +247,7 @@ int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags)
 		bool hit;
 
 		mmap_read_lock(sp);
-		hit = vma_lookup(sp, addr) != NULL;
+		hit = vma_lookup(sp, addr) != NULL && !space_stale_overlaps(sp, addr, addr + 1);
 		mmap_read_unlock(sp);
 		if (hit) {
 			fl_handle_fault(sp, addr, flags);
@@ -245,6 +258,131 @@ int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags)
 		fault_space_put(sp);
 	}
 	return -ENOENT;
+}
+
+/* ---- stale ranges ---------------------------------------------------- */
+
+void claim_lock_acquire(void)
+{
+	pthread_mutex_lock(&claim_lock);
+}
+
+void claim_lock_release(void)
+{
+	pthread_mutex_unlock(&claim_lock);
+}
+
+static struct stale_ranges *stale_alloc(size_t nr)
+{
+	size_t bytes = PAGE_ALIGN(sizeof(struct stale_ranges) +
+				  nr * sizeof(((struct stale_ranges *)0)->r[0]));
+	struct stale_ranges *st =
+		mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (st == MAP_FAILED)
+		return NULL;
+	st->nr = 0;
+	st->bytes = bytes;
+	return st;
+}
+
+static void stale_free_cb(struct rcu_head *head)
+{
+	struct stale_ranges *st = container_of(head, struct stale_ranges, rcu);
+
+	fl_rcu_callback_enter(head);
+	munmap(st, st->bytes);
+	fl_rcu_callback_exit();
+}
+
+/* Free a list that readers may still see.  Context: any. */
+void stale_ranges_free(struct stale_ranges *st)
+{
+	if (st)
+		fl_call_rcu(&st->rcu, stale_free_cb);
+}
+
+/*
+ * Add [start, end) to sp's stale ranges, merged with those it touches.
+ * Context: claim_lock held; the SIGBUS handler too (no malloc).
+ */
+static void stale_add_locked(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct stale_ranges *old = atomic_load_explicit(&sp->stale, memory_order_relaxed);
+	struct stale_ranges *st = stale_alloc((old ? old->nr : 0) + 1);
+	size_t i;
+
+	if (!st) {
+		/* No memory for the note: the next probe finds the range
+		 * again, and nothing is touched there before it. */
+		return;
+	}
+	for (i = 0; old && i < old->nr; i++) {
+		if (old->r[i].end < start || old->r[i].start > end) {
+			st->r[st->nr++] = old->r[i];
+			continue;
+		}
+		start = MIN(start, old->r[i].start);
+		end = MAX(end, old->r[i].end);
+	}
+	st->r[st->nr].start = start;
+	st->r[st->nr].end = end;
+	st->nr++;
+	atomic_store_explicit(&sp->stale, st, memory_order_release);
+	stale_ranges_free(old);
+	if (!atomic_exchange(&sp->stale_logged, true))
+		fl_log("space %p: %#lx-%#lx is no longer the region faultline mapped there "
+		       "(unmapped or replaced behind its back, e.g. by the libc munmap): "
+		       "dropped from the space, nothing there is touched (logged once)",
+		       (void *)sp, start, end);
+}
+
+/*
+ * Note that [start, end) of sp's index is not sp's kernel mapping any more:
+ * faultline leaves it alone from now on, and the next write section (or the
+ * background reclaimer, kicked here) takes it out of the index.
+ * Context: any (the SIGBUS handler too); claim_lock not held.
+ */
+void space_mark_stale(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	claim_lock_acquire();
+	stale_add_locked(sp, start, end);
+	claim_lock_release();
+	if (sp->swap_on)
+		worker_kick(&sp->kswapd);
+}
+
+/* Whether [start, end) meets a stale range of sp.  Context: any. */
+bool space_stale_overlaps(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct stale_ranges *st;
+	bool hit = false;
+
+	if (likely(!atomic_load_explicit(&sp->stale, memory_order_relaxed)))
+		return false;
+	rcu_read_lock();
+	st = atomic_load_explicit(&sp->stale, memory_order_acquire);
+	for (size_t i = 0; st && i < st->nr && !hit; i++)
+		hit = st->r[i].start < end && start < st->r[i].end;
+	fl_rcu_read_unlock();
+	return hit;
+}
+
+/*
+ * Take sp's stale ranges to drop them (mm_drop_stale()); free them with
+ * stale_ranges_free().  Context: sp's mmap_lock held for write.
+ */
+struct stale_ranges *space_take_stale(struct fl_space *sp)
+{
+	struct stale_ranges *st;
+
+	mmap_assert_write_locked(sp);
+	if (likely(!atomic_load_explicit(&sp->stale, memory_order_relaxed)))
+		return NULL;
+	claim_lock_acquire();
+	st = atomic_exchange_explicit(&sp->stale, NULL, memory_order_acq_rel);
+	claim_lock_release();
+	return st;
 }
 
 /* ---- create and destroy --------------------------------------------- */
@@ -425,6 +563,10 @@ static void space_free(struct fl_space *sp)
 	free(atomic_load(&sp->index));
 	free(sp->empty_index);
 	free(sp->stats);
+	if (atomic_load(&sp->stale)) {
+		struct stale_ranges *st = atomic_load(&sp->stale);
+		munmap(st, st->bytes); /* after the barrier: nobody sees it */
+	}
 	mmap_lock_destroy(&sp->mmap_lock);
 	sp->magic = FL_SPACE_DEAD; /* for a debugger: nothing reads it now */
 	free(sp);

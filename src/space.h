@@ -18,6 +18,24 @@
 #define FL_SPACE_MAGIC 0x21656361707366ULL /* "fspace!" */
 #define FL_SPACE_DEAD 0x64616564ULL	   /* "dead" */
 
+/*
+ * Ranges of a space's index that are no longer its kernel mappings: unmapped,
+ * or mapped by someone else, behind faultline's back (the libc munmap of a
+ * region).  Nothing faultline does touches the kernel there any more; the next
+ * write section of the space (mm_drop_stale()) takes them out of the index
+ * and the page table.  Immutable once published; replaced under claim_lock
+ * (space.c), read under RCU, freed after a grace period.  From mmap(), not
+ * malloc: the SIGBUS handler may add one.
+ */
+struct stale_ranges {
+	struct rcu_head rcu;
+	size_t nr;
+	size_t bytes; /* the mapping's size */
+	struct {
+		unsigned long start, end;
+	} r[];
+};
+
 struct fl_space {
 	/* FL_SPACE_MAGIC; FL_SPACE_DEAD just before it is freed.  A handle is
 	 * only read through after it was found on the list of spaces
@@ -108,6 +126,10 @@ struct fl_space {
 	_Atomic uint32_t users;
 	_Atomic uint32_t fault_refs;
 	_Atomic bool closing; /* set once, by fl_space_destroy() */
+
+	/* Written under claim_lock (release), read under RCU (acquire). */
+	struct stale_ranges *_Atomic stale;
+	_Atomic bool stale_logged;
 };
 
 /* Handles: a live space, held by an API call until space_put(). */
@@ -120,7 +142,16 @@ struct fl_space *fault_space_get(unsigned long addr);
 void fault_space_put(struct fl_space *sp);
 int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
 
-/* The write section of destroy (mmap.c). */
+/* Stale ranges (struct stale_ranges), under claim_lock. */
+void claim_lock_acquire(void);
+void claim_lock_release(void);
+void space_mark_stale(struct fl_space *sp, unsigned long start, unsigned long end);
+bool space_stale_overlaps(struct fl_space *sp, unsigned long start, unsigned long end);
+struct stale_ranges *space_take_stale(struct fl_space *sp);
+void stale_ranges_free(struct stale_ranges *st);
+
+/* The write sections a space's lifetime needs (mmap.c). */
+void mm_drop_stale(struct fl_space *sp);
 void mm_unmap_all(struct fl_space *sp);
 
 #endif /* FL_SPACE_H */

@@ -185,6 +185,91 @@ int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len)
 	return ioctl(sp->uffd, UFFDIO_POISON, &p) ? -errno : 0;
 }
 
+/* ---- is a range still a registered mapping? -------------------------- */
+
+/*
+ * Whether [start, start + len) lies inside one VMA that a userfaultfd of
+ * this process has registered.  UFFDIO_CONTINUE is the probe, because it
+ * changes nothing on such a VMA: on a private anonymous one it fails with
+ * EINVAL (it is for shared memory), and with ENOENT if the range is not
+ * inside one registered VMA (unmapped, a plain mapping, or several VMAs).
+ * Any other answer counts as registered: in doubt, nothing is declared
+ * lost.  (A kernel before 5.13, without UFFDIO_CONTINUE, says EINVAL to
+ * everything: there only the failures of the calls themselves, such as a
+ * zap's ENOMEM, find a lost region.)
+ */
+static bool uffd_registered(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct uffdio_continue c = {.range = {.start = start, .len = len},
+				    .mode = UFFDIO_CONTINUE_MODE_DONTWAKE};
+
+	return ioctl(sp->uffd, UFFDIO_CONTINUE, &c) == 0 || errno != ENOENT;
+}
+
+struct unreg_walk {
+	void (*fn)(unsigned long start, unsigned long end, void *arg);
+	void *arg;
+	unsigned long start, end; /* the run found and not yet reported */
+	unsigned long bytes;
+};
+
+static void unreg_page(struct unreg_walk *w, unsigned long a)
+{
+	w->bytes += PAGE_SIZE;
+	if (w->end == a) {
+		w->end += PAGE_SIZE;
+		return;
+	}
+	if (w->end && w->fn)
+		w->fn(w->start, w->end, w->arg);
+	w->start = a;
+	w->end = a + PAGE_SIZE;
+}
+
+/* Halve [s, e) until each part lies inside one registered VMA (the kernel
+ * keeps apart VMAs that faultline merges) or is one page that is not. */
+static void unreg_split(struct fl_space *sp, struct unreg_walk *w, unsigned long s, unsigned long e)
+{
+	unsigned long mid;
+
+	if (uffd_registered(sp, s, e - s))
+		return;
+	if (e - s == PAGE_SIZE) {
+		unreg_page(w, s);
+		return;
+	}
+	mid = s + ((e - s) / PAGE_SIZE / 2) * PAGE_SIZE;
+	unreg_split(sp, w, s, mid);
+	unreg_split(sp, w, mid, e);
+}
+
+/*
+ * The runs of [start, end) that no userfaultfd of this process has
+ * registered any more: a region of the space unmapped, or mapped again by
+ * someone else, behind faultline's back.  Each maximal run goes to fn (if
+ * not NULL), in address order.  One ioctl when the whole range is one
+ * registered kernel VMA; O(k log n) for k boundaries in n pages otherwise.
+ * Context: any, the SIGBUS handler too.  Return: the bytes in those runs.
+ */
+unsigned long uffd_for_each_unregistered(struct fl_space *sp, unsigned long start,
+					 unsigned long end,
+					 void (*fn)(unsigned long, unsigned long, void *),
+					 void *arg)
+{
+	struct unreg_walk w = {.fn = fn, .arg = arg};
+
+	if (start < end)
+		unreg_split(sp, &w, start, end);
+	if (w.end && fn)
+		fn(w.start, w.end, arg);
+	return w.bytes;
+}
+
+unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return uffd_for_each_unregistered(sp, start, end, NULL, NULL);
+}
+
 /* ---- thread delivery ------------------------------------------------- */
 
 #define UFFD_MSG_BATCH 16

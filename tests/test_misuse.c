@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_misuse: misuse of the API gets an error, not a crash, a livelock or
- * silence.  Each case checks the error returned and that the process
- * neither crashes nor hangs.  Both deliveries; with swap where it matters.
+ * silence.  Each case checks the error returned, that the process lives,
+ * that nothing spins (a bounded count of faults, not a timing) and that the
+ * data of everyone else is intact.  Both deliveries; with swap where it
+ * matters.
+ *   - the libc munmap of a region, left unmapped or mapped again by someone
+ *     else: eviction, fl_madvise, fl_mprotect, fl_munmap and destroy go on
+ *     without an abort, touch nothing of the new owner's, and the region is
+ *     dropped (stale_drops);
  *   - handles: every call on a destroyed or made-up handle fails with EINVAL
  *     (-EINVAL), destroy twice does nothing, and destroy while other threads
  *     fault in the region and call the API neither crashes nor hangs.
- * FL_TEST_CASE=handles,destroy (either) runs only that.
+ * FL_TEST_CASE=munmap,munmap-reused,munmap-protnone,handles,destroy (any of
+ * them) runs only those.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -35,6 +42,153 @@ static struct fl_space *space(int delivery, size_t budget_pages)
 	cfg.delivery = delivery;
 	cfg.mem_limit = budget_pages * PG;
 	return t_space_create_cfg(&cfg);
+}
+
+static uint64_t word(uint64_t tag, size_t page, size_t i)
+{
+	uint64_t x = seed ^ (tag << 40) ^ (page << 16) ^ i;
+
+	return t_splitmix64(&x);
+}
+
+static void fill(char *p, size_t pages, uint64_t tag)
+{
+	for (size_t pg = 0; pg < pages; pg++)
+		for (size_t i = 0; i < PG / 8; i += 61)
+			((uint64_t *)(p + pg * PG))[i] = word(tag, pg, i);
+}
+
+/* Return: the first page of [first, first + pages) of the area at p that
+ * does not hold its words, or first + pages. */
+static size_t check_at(const char *p, size_t first, size_t pages, uint64_t tag)
+{
+	for (size_t pg = first; pg < first + pages; pg++)
+		for (size_t i = 0; i < PG / 8; i += 61)
+			if (((const uint64_t *)(p + pg * PG))[i] != word(tag, pg, i))
+				return pg;
+	return first + pages;
+}
+
+static size_t check(const char *p, size_t pages, uint64_t tag)
+{
+	return check_at(p, 0, pages, tag);
+}
+
+/* Whether fl_maps() lists a VMA that overlaps [p, p + len). */
+static bool maps_has(struct fl_space *sp, const void *p, size_t len)
+{
+	char *buf = NULL, *line;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	bool hit = false;
+
+	CHECK(f && fl_maps(sp, f) == 0, "fl_maps");
+	fclose(f);
+	for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s < (unsigned long)p + len &&
+		    (unsigned long)p < e)
+			hit = true;
+	}
+	free(buf);
+	return hit;
+}
+
+static struct fl_stats stats(struct fl_space *sp)
+{
+	struct fl_stats st;
+
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	return st;
+}
+
+/* ------------------------------------------- the libc munmap of a region */
+
+enum { R_PAGES = 256, S_PAGES = 256, BUDGET = 128 };
+
+static void evict_all(struct fl_space *sp, char *p, size_t pages)
+{
+	for (int pass = 0; pass < 100; pass++) {
+		CHECK(fl_madvise(sp, p, pages * PG, MADV_PAGEOUT) == 0, "pageout: %s",
+		      strerror(errno));
+		if (stats(sp).resident_pages == 0)
+			return;
+		usleep(2000);
+	}
+}
+
+/*
+ * how: 0 the region is left unmapped; 1 someone else maps plain memory
+ * there with data of its own; 2 the same, the region made PROT_NONE first
+ * (eviction copies such a page through /proc/self/mem).
+ */
+static void libc_munmap(int delivery, int how)
+{
+	static const char *const how_name[] = {"left unmapped", "mapped again by someone else",
+					       "PROT_NONE, then mapped again by someone else"};
+	struct fl_space *sp = space(delivery, BUDGET);
+	char *r = fl_mmap(sp, NULL, R_PAGES * PG, RW, ANON);
+	char *s = fl_mmap(sp, NULL, S_PAGES * PG, RW, ANON);
+	struct fl_stats st;
+	char *f;
+
+	CHECK(r != MAP_FAILED && s != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	fill(r, R_PAGES, 4);
+	fill(s, S_PAGES, 5);
+	/* Half of r back in memory, dirty, and a quarter clean (read back
+	 * from the store: installed write-protected, dropped without a write
+	 * when evicted). */
+	evict_all(sp, r, R_PAGES);
+	fill(r, R_PAGES / 2, 4);
+	CHECK(check_at(r, R_PAGES / 2, R_PAGES / 4, 4) == R_PAGES * 3 / 4, "r read back");
+	if (how == 2)
+		CHECK(fl_mprotect(sp, r, R_PAGES * PG, PROT_NONE) == 0, "fl_mprotect: %s",
+		      strerror(errno));
+
+	/* The misuse. */
+	CHECK(munmap(r, R_PAGES * PG) == 0, "munmap: %s", strerror(errno));
+	f = r;
+	if (how) {
+		f = mmap(r, R_PAGES * PG, RW, ANON | MAP_FIXED, -1, 0);
+		CHECK(f == r, "mmap over the unmapped region: %s", strerror(errno));
+		fill(f, R_PAGES, 6);
+	}
+
+	/* Reclaim meets r's pages: s is read twice over, against a budget
+	 * of half of it. */
+	for (int round = 0; round < 2; round++)
+		CHECK(check(s, S_PAGES, 5) == S_PAGES, "s lost page %zu", check(s, S_PAGES, 5));
+	if (how)
+		CHECK(check(f, R_PAGES, 6) == R_PAGES,
+		      "reclaim changed the new owner's page %zu (it zapped someone else's "
+		      "memory)",
+		      check(f, R_PAGES, 6));
+	CHECK(fl_madvise(sp, r, R_PAGES * PG, MADV_PAGEOUT) == -1 && errno == ENOMEM,
+	      "fl_madvise(MADV_PAGEOUT) of the lost region: errno %d, expected ENOMEM", errno);
+	CHECK(fl_madvise(sp, r, R_PAGES * PG, MADV_DONTNEED) == -1 && errno == ENOMEM,
+	      "fl_madvise(MADV_DONTNEED) of the lost region: errno %d, expected ENOMEM", errno);
+	CHECK(fl_mprotect(sp, r, R_PAGES * PG, PROT_READ) == -1 && errno == ENOMEM,
+	      "fl_mprotect of the lost region: errno %d, expected ENOMEM", errno);
+	CHECK(!maps_has(sp, r, R_PAGES * PG), "fl_maps still lists the lost region");
+	CHECK(fl_munmap(sp, r, R_PAGES * PG) == 0, "fl_munmap of the lost region: %s",
+	      strerror(errno));
+	st = stats(sp);
+	CHECK(st.stale_drops >= 1, "stale_drops %llu", (unsigned long long)st.stale_drops);
+	CHECK(check(s, S_PAGES, 5) == S_PAGES, "s lost page %zu", check(s, S_PAGES, 5));
+	if (how)
+		CHECK(check(f, R_PAGES, 6) == R_PAGES,
+		      "the new owner's page %zu changed (faultline touched its mapping)",
+		      check(f, R_PAGES, 6));
+	fl_space_destroy(sp);
+	if (how) {
+		CHECK(check(f, R_PAGES, 6) == R_PAGES,
+		      "destroy changed the new owner's page %zu (or unmapped it)",
+		      check(f, R_PAGES, 6));
+		CHECK(munmap(f, R_PAGES * PG) == 0, "munmap");
+	}
+	printf("  %s: the libc munmap of a region, %s: dropped (stale_drops %llu), nothing "
+	       "else touched\n",
+	       t_delivery_name(delivery), how_name[how], (unsigned long long)st.stale_drops);
 }
 
 /* ------------------------------------------------------------- handles */
@@ -227,6 +381,11 @@ int main(int argc, char **argv)
 	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
 		int delivery = deliveries[d];
 
+		for (int how = 0; how < 3; how++)
+			if (want_case(how == 0	 ? "munmap"
+				      : how == 1 ? "munmap-reused"
+						 : "munmap-protnone"))
+				libc_munmap(delivery, how);
 		if (want_case("handles"))
 			dead_handles(delivery);
 		if (want_case("destroy"))
