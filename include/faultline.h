@@ -171,6 +171,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_write, FL_COUNTER, "faults on a write access")                              \
 	X(faults_spurious, FL_COUNTER, "faults on a page already present")                   \
 	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")        \
+	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed") \
 	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")       \
 	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                    \
 	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")              \

@@ -510,16 +510,27 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 * gets its protection at once (an access racing with the
 		 * replacement sees the old memory or the new, as with the
 		 * kernel's mmap); pages served behind our back before the
-		 * registration are adopted below.
+		 * registration are adopted below.  The range must not be
+		 * another space's (space_claim_locked(): EEXIST), checked in
+		 * the same step as the kernel's mapping, under claim_lock.
 		 */
 		seg.start = start;
 		seg.end = start + alen;
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, true, &l);
 		if (ret)
 			goto fail_unlock;
-		p = mmap(addr, alen, prot, kflags, -1, 0);
-		if (p == MAP_FAILED) {
-			ret = -errno;
+		claim_lock_acquire();
+		ret = space_claim_locked(sp, seg.start, seg.end, true);
+		p = MAP_FAILED;
+		if (!ret) {
+			p = mmap(addr, alen, prot, kflags, -1, 0);
+			if (p == MAP_FAILED)
+				ret = -errno;
+		}
+		if (ret)
+			sp->claim_start = sp->claim_end = 0;
+		claim_lock_release();
+		if (ret) {
 			layout_abort(sp, &l);
 			goto fail_unlock;
 		}
@@ -528,18 +539,23 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 * A new range: PROT_NONE until registered, so that an access
 		 * cannot be served by the kernel behind our back (before the
 		 * call returns, nobody may rely on the range being mapped).
+		 * The kernel picks a free range: another space's VMA there is
+		 * stale, and the claim says so (space_claim_locked()).
 		 */
+		claim_lock_acquire();
 		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
-		if (p == MAP_FAILED) {
-			ret = -errno;
+		ret = p == MAP_FAILED ? -errno : 0;
+		if (!ret)
+			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);
+		claim_lock_release();
+		if (ret)
 			goto fail_unlock;
-		}
 		seg.start = (unsigned long)p;
 		seg.end = seg.start + alen;
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, false, &l);
 		if (ret) {
 			munmap(p, alen);
-			goto fail_unlock;
+			goto fail_claim;
 		}
 	}
 	start = seg.start;
@@ -559,7 +575,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		layout_force(sp, start, end, NULL, 0, true);
 		pt_free_unused(sp, start, end);
 		ret = -ENOMEM;
-		goto fail_unlock;
+		goto fail_claim;
 	}
 	/* Pages of what was there before went with the old mapping. */
 	pt_zap_range(sp, start, end, false);
@@ -568,9 +584,12 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	layout_commit(sp, &l);
 	if (flags & MAP_POPULATE)
 		populate(sp, start, end, prot);
+	space_claim_done(sp);
 	mmap_write_unlock(sp);
 	return p;
 
+fail_claim:
+	space_claim_done(sp);
 fail_unlock:
 	mmap_write_unlock(sp);
 	errno = -ret;

@@ -2,20 +2,26 @@
 /*
  * The address space: creation, destruction, the process-wide list of spaces
  * that the SIGBUS handler searches, the handles the API is given, and the
- * ranges of a space lost behind faultline's back.
+ * claims that keep two spaces off one range.
  *
  * Locks (the tree is in doc/locking.md):
  *   spaces_lock  changes of the list of spaces, `spaces`: an array copied on
  *                write and published with RCU (C11 release/acquire, which
  *                ThreadSanitizer sees), as the VMA index is.  Held with
  *                nothing else.
- *   claim_lock   every space's stale ranges.  A leaf: taken under
- *                mmap_lock, a VMA lock, reclaim_lock or a ptl; under it only
- *                RCU read sections and system calls.
+ *   claim_lock   every space's claim (the range its write section is
+ *                mapping, not yet in its index) and stale ranges; held
+ *                across the kernel mmap that makes a claim true, so that
+ *                the check of the other spaces and the mapping are one
+ *                step.  A leaf: taken under mmap_lock, a VMA lock,
+ *                reclaim_lock or a ptl; under it only RCU read sections,
+ *                system calls, and another space's mmap_lock by trylock.
  *
- * Stale ranges (struct stale_ranges): ranges of a space's index whose
- * region was unmapped behind faultline's back, found by a probe before
- * anything touches the kernel there.  They are left alone by everything
+ * Claims.  No two spaces list one range: a MAP_FIXED over a range that
+ * another space maps, or is mapping, fails with EEXIST
+ * (space_claim_locked()).  A range the kernel hands out is free, so another
+ * space's VMA there is stale: its region was unmapped behind faultline's
+ * back.  Stale ranges (struct stale_ranges) are left alone by everything
  * that touches the kernel, and dropped by the space's next write section.
  *
  * Handles.  A handle is live while it is on `spaces` and its space is not
@@ -260,7 +266,7 @@ int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags)
 	return -ENOENT;
 }
 
-/* ---- stale ranges ---------------------------------------------------- */
+/* ---- claims ---------------------------------------------------------- */
 
 void claim_lock_acquire(void)
 {
@@ -271,6 +277,92 @@ void claim_lock_release(void)
 {
 	pthread_mutex_unlock(&claim_lock);
 }
+
+static void stale_add_locked(struct fl_space *sp, unsigned long start, unsigned long end);
+
+/*
+ * Check [start, end) against every other space, and claim it for sp.
+ *
+ * fixed: sp is about to map [start, end) with MAP_FIXED, which would replace
+ * whatever is there.  Another space's claim there, or a VMA of another space
+ * that is still a registered mapping, is refused: -EEXIST, as the kernel's
+ * MAP_FIXED_NOREPLACE refuses a range in use (replacing it would leave both
+ * spaces listing the range, and one of them serving faults in the other's
+ * region).  A VMA of another space there that no userfaultfd has registered
+ * any more (its region was unmapped behind faultline's back) is stale: it is
+ * marked so in that space, and does not count.
+ * !fixed: the kernel has just given [start, end) to sp (it picks only free
+ * ranges), so any other space's VMA there is stale.
+ *
+ * Context: claim_lock held (across the kernel mmap that makes the claim
+ * true); sp's mmap_lock held for write.  Return: 0 with the claim made, or
+ * -EEXIST (nothing changed).
+ */
+int space_claim_locked(struct fl_space *sp, unsigned long start, unsigned long end, bool fixed)
+{
+	struct space_list *l;
+	struct fl_space *o;
+	size_t k;
+	bool locked;
+	int ret = 0;
+
+	mmap_assert_write_locked(sp);
+	rcu_read_lock();
+	l = spaces_get();
+	for (k = 0; l && k < l->nr; k++) {
+		struct vma_index *idx;
+		size_t i;
+
+		o = l->sp[k];
+		if (o == sp)
+			continue;
+		if (fixed && o->claim_start < end && start < o->claim_end) {
+			ret = -EEXIST;
+			break;
+		}
+		/*
+		 * With MAP_FIXED, o's VMAs there are judged only while o's
+		 * index agrees with the kernel: under its mmap_lock, tried
+		 * (never waited for: against the lock order).  A space in a
+		 * write section (between its kernel munmap and its index, say)
+		 * is taken at its word: EEXIST.
+		 */
+		locked = fixed && mmap_read_trylock(o);
+		idx = vma_index_get(o);
+		for (i = vma_index_first(idx, start); i < idx->nr && idx->v[i]->vm_start < end;
+		     i++) {
+			unsigned long s = MAX(start, idx->v[i]->vm_start);
+			unsigned long e = MIN(end, idx->v[i]->vm_end);
+
+			if (fixed && (!locked || uffd_unregistered_bytes(sp, s, e) != e - s)) {
+				ret = -EEXIST;
+				break;
+			}
+			stale_add_locked(o, s, e);
+		}
+		if (locked)
+			mmap_read_unlock(o);
+		if (ret)
+			break;
+	}
+	fl_rcu_read_unlock();
+	if (!ret) {
+		sp->claim_start = start;
+		sp->claim_end = end;
+	}
+	return ret;
+}
+
+/* The write section's mapping is in sp's index now, or failed: the claim
+ * ends.  Context: sp's mmap_lock held for write; claim_lock not held. */
+void space_claim_done(struct fl_space *sp)
+{
+	claim_lock_acquire();
+	sp->claim_start = sp->claim_end = 0;
+	claim_lock_release();
+}
+
+/* ---- stale ranges ---------------------------------------------------- */
 
 static struct stale_ranges *stale_alloc(size_t nr)
 {

@@ -127,9 +127,13 @@ struct fl_space {
 	_Atomic uint32_t fault_refs;
 	_Atomic bool closing; /* set once, by fl_space_destroy() */
 
+	/* claim_lock: [claim_start, claim_end) is being mapped by this
+	 * space's write section and is not yet in its index (0, 0: none). */
+	unsigned long claim_start, claim_end;
 	/* Written under claim_lock (release), read under RCU (acquire). */
 	struct stale_ranges *_Atomic stale;
 	_Atomic bool stale_logged;
+	_Atomic bool repair_logged;
 };
 
 /* Handles: a live space, held by an API call until space_put(). */
@@ -142,9 +146,13 @@ struct fl_space *fault_space_get(unsigned long addr);
 void fault_space_put(struct fl_space *sp);
 int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
 
-/* Stale ranges (struct stale_ranges), under claim_lock. */
+/* Claims: no two spaces map one range (space.c, under claim_lock). */
 void claim_lock_acquire(void);
 void claim_lock_release(void);
+int space_claim_locked(struct fl_space *sp, unsigned long start, unsigned long end, bool fixed);
+void space_claim_done(struct fl_space *sp);
+
+/* Stale ranges (struct stale_ranges). */
 void space_mark_stale(struct fl_space *sp, unsigned long start, unsigned long end);
 bool space_stale_overlaps(struct fl_space *sp, unsigned long start, unsigned long end);
 struct stale_ranges *space_take_stale(struct fl_space *sp);

@@ -481,9 +481,12 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 		int ret;
 #if defined(__x86_64__)
 		ucontext_t *uc = ucv;
-		/* The page-fault error code: bit 1 set for a write. */
+		/* The page-fault error code: bit 1 set for a write; bit 0 for
+		 * a page that is present (write-protected: not a missing page). */
 		if (uc->uc_mcontext.gregs[REG_ERR] & 2)
 			flags |= FAULT_FLAG_WRITE;
+		if (uc->uc_mcontext.gregs[REG_ERR] & 1)
+			flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
 #endif
 		sp = fault_space_get(addr);
 		if (sp) {

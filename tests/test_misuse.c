@@ -5,6 +5,13 @@
  * that nothing spins (a bounded count of faults, not a timing) and that the
  * data of everyone else is intact.  Both deliveries; with swap where it
  * matters.
+ *   - two spaces, one range: MAP_FIXED over a range another space owns is
+ *     refused with EEXIST (exactly, in part, inside), and threads of two
+ *     spaces mapping the same slots at once never both get one;
+ *   - a page the table says present that the kernel dropped behind
+ *     faultline's back (the libc madvise): the next access is served (zeros,
+ *     counted in faults_repaired) instead of faulting for ever, read and
+ *     write, with and without swap;
  *   - the libc munmap of a region, left unmapped or mapped again by someone
  *     else: eviction, fl_madvise, fl_mprotect, fl_munmap and destroy go on
  *     without an abort, touch nothing of the new owner's, and the region is
@@ -12,11 +19,12 @@
  *   - handles: every call on a destroyed or made-up handle fails with EINVAL
  *     (-EINVAL), destroy twice does nothing, and destroy while other threads
  *     fault in the region and call the API neither crashes nor hangs.
- * FL_TEST_CASE=munmap,munmap-reused,munmap-protnone,handles,destroy (any of
- * them) runs only those.
+ * FL_TEST_CASE=refused,race,repair,munmap,munmap-reused,munmap-protnone,
+ * handles,destroy (any of them) runs only those.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -74,6 +82,35 @@ static size_t check(const char *p, size_t pages, uint64_t tag)
 	return check_at(p, 0, pages, tag);
 }
 
+/*
+ * A free stretch of address space for MAP_FIXED at known places, far below
+ * where mmap(NULL, ...) places things (top down from the stacks), so that
+ * nothing else (thread stacks, malloc, faultline's own slabs) lands in a
+ * hole the test leaves there.  First from 256 GiB (inside ThreadSanitizer's
+ * low application range; AddressSanitizer's shadow gap refuses it), then
+ * from 16 TiB.
+ */
+static char *free_arena(size_t len)
+{
+	static unsigned long next[] = {0x4000000000UL, 0x100000000000UL};
+	static const unsigned long end[] = {0x7000000000UL, 0x400000000000UL};
+
+	for (int r = 0; r < 2; r++) {
+		for (; next[r] < end[r]; next[r] += 1UL << 30) {
+			char *a = mmap((void *)next[r], len, PROT_NONE,
+				       ANON | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+			if (a == MAP_FAILED)
+				continue;
+			CHECK(a == (char *)next[r], "MAP_FIXED_NOREPLACE gave %p", (void *)a);
+			CHECK(munmap(a, len) == 0, "munmap: %s", strerror(errno));
+			next[r] += 1UL << 30;
+			return a;
+		}
+	}
+	CHECK(0, "no free arena");
+	return NULL;
+}
+
 /* Whether fl_maps() lists a VMA that overlaps [p, p + len). */
 static bool maps_has(struct fl_space *sp, const void *p, size_t len)
 {
@@ -100,6 +137,211 @@ static struct fl_stats stats(struct fl_space *sp)
 
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	return st;
+}
+
+/* ------------------------------------------------ two spaces, one range */
+
+static void two_spaces_refused(int delivery, size_t budget)
+{
+	struct fl_space *a = space(delivery, budget), *b = space(delivery, budget);
+	char *arena = free_arena(256 * PG), *rb = arena + 64 * PG, *p;
+	const struct {
+		long off, pages;
+		int flags;
+		const char *what;
+	} tries[] = {
+		{0, 64, MAP_FIXED, "MAP_FIXED exactly over it"},
+		{32, 64, MAP_FIXED, "MAP_FIXED over its second half"},
+		{-16, 32, MAP_FIXED, "MAP_FIXED over its first pages"},
+		{8, 8, MAP_FIXED | MAP_POPULATE, "MAP_FIXED inside it"},
+		{-64, 192, MAP_FIXED, "MAP_FIXED around it"},
+		{0, 64, MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE over it"},
+	};
+
+	CHECK(fl_mmap(b, rb, 64 * PG, RW, ANON | MAP_FIXED) == rb, "fl_mmap(b): %s",
+	      strerror(errno));
+	fill(rb, 64, 2);
+	for (size_t t = 0; t < ARRAY_SIZE(tries); t++) {
+		errno = 0;
+		p = fl_mmap(a, rb + tries[t].off * (long)PG, (size_t)tries[t].pages * PG, RW,
+			    ANON | tries[t].flags);
+		CHECK(p == MAP_FAILED && errno == EEXIST,
+		      "%s: another space's range was %s (errno %d), expected EEXIST", tries[t].what,
+		      p == MAP_FAILED ? "refused" : "mapped", errno);
+		CHECK(check(rb, 64, 2) == 64, "%s: the owner's page %zu changed", tries[t].what,
+		      check(rb, 64, 2));
+		CHECK(!maps_has(a, rb, 64 * PG), "%s: the refused space lists the range",
+		      tries[t].what);
+	}
+	/* Next to it is free: fine. */
+	p = fl_mmap(a, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED);
+	CHECK(p == rb + 64 * PG, "fl_mmap next to another space's region: %s", strerror(errno));
+	fill(p, 16, 1);
+	/* Destroying the other space leaves the owner's region alone. */
+	fl_space_destroy(a);
+	CHECK(check(rb, 64, 2) == 64, "destroying the other space changed page %zu",
+	      check(rb, 64, 2));
+	CHECK(maps_has(b, rb, 64 * PG), "the owner lost its region");
+	/* Its unmapped range is free again, for the owner too. */
+	CHECK(fl_mmap(b, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED_NOREPLACE) == rb + 64 * PG,
+	      "the range of a destroyed space: %s", strerror(errno));
+	fl_space_destroy(b);
+	printf("  %s%s: MAP_FIXED over another space's range refused with EEXIST, %zu ways\n",
+	       t_delivery_name(delivery), budget ? " + swap" : "", ARRAY_SIZE(tries));
+}
+
+enum { RACE_THREADS = 3, RACE_SLOTS = 24, SLOT_PAGES = 4 };
+
+struct racer {
+	pthread_t th;
+	struct fl_space *sp;
+	char *arena;
+	int space_id, k;
+	uint64_t seed;
+	long mapped, refused;
+};
+
+/* Thread k of each space contends for the slots s with s % RACE_THREADS == k:
+ * exactly one thread of the other space wants each of them. */
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	struct t_rng rng;
+	int rounds = t_soak() ? 3000 : 300;
+
+	t_rng_init(&rng, r->seed);
+	for (int round = 0; round < rounds; round++) {
+		size_t slot =
+			(size_t)r->k + RACE_THREADS * t_below(&rng, RACE_SLOTS / RACE_THREADS);
+		char *p = r->arena + slot * SLOT_PAGES * PG;
+		uint64_t tag = ((uint64_t)r->space_id << 20) ^ (uint64_t)round ^ (slot << 10);
+		char *q = fl_mmap(r->sp, p, SLOT_PAGES * PG, RW, ANON | MAP_FIXED);
+
+		if (q == MAP_FAILED) {
+			CHECK(errno == EEXIST, "space %d: fl_mmap(MAP_FIXED) slot %zu: %s",
+			      r->space_id, slot, strerror(errno));
+			r->refused++;
+			continue;
+		}
+		CHECK(q == p, "fl_mmap returned %p for %p", (void *)q, (void *)p);
+		fill(p, SLOT_PAGES, tag);
+		if (t_chance(&rng, 50))
+			sched_yield();
+		CHECK(check(p, SLOT_PAGES, tag) == SLOT_PAGES,
+		      "space %d, slot %zu: page %zu changed while mapped (the other space "
+		      "mapped over it)",
+		      r->space_id, slot, check(p, SLOT_PAGES, tag));
+		CHECK(fl_munmap(r->sp, p, SLOT_PAGES * PG) == 0, "fl_munmap: %s", strerror(errno));
+		r->mapped++;
+	}
+	return NULL;
+}
+
+static void two_spaces_race(int delivery, struct t_rng *rng)
+{
+	struct fl_space *sp[2] = {space(delivery, 0), space(delivery, 0)};
+	char *arena = free_arena(RACE_SLOTS * SLOT_PAGES * PG);
+	struct racer r[2 * RACE_THREADS];
+	long mapped = 0, refused = 0;
+
+	for (int i = 0; i < 2 * RACE_THREADS; i++) {
+		r[i] = (struct racer){.sp = sp[i % 2],
+				      .arena = arena,
+				      .space_id = i % 2,
+				      .k = i / 2,
+				      .seed = t_rand(rng)};
+		CHECK(pthread_create(&r[i].th, NULL, racer_main, &r[i]) == 0, "pthread_create");
+	}
+	for (int i = 0; i < 2 * RACE_THREADS; i++) {
+		CHECK(pthread_join(r[i].th, NULL) == 0, "pthread_join");
+		mapped += r[i].mapped;
+		refused += r[i].refused;
+	}
+	CHECK(!maps_has(sp[0], arena, RACE_SLOTS * SLOT_PAGES * PG) &&
+		      !maps_has(sp[1], arena, RACE_SLOTS * SLOT_PAGES * PG),
+	      "a slot is still listed after every thread unmapped its own");
+	CHECK(mapped > 0, "no slot was ever mapped");
+	fl_space_destroy(sp[0]);
+	fl_space_destroy(sp[1]);
+	printf("  %s: %d threads of two spaces on %d slots: %ld mapped, %ld refused with EEXIST, "
+	       "never both\n",
+	       t_delivery_name(delivery), 2 * RACE_THREADS, RACE_SLOTS, mapped, refused);
+}
+
+/* ----------------------------------- a present page the kernel dropped */
+
+struct accessor {
+	char *p;
+	bool write;
+	atomic_int done;
+	char seen;
+};
+
+static void *accessor_main(void *arg)
+{
+	struct accessor *a = arg;
+
+	if (a->write)
+		*(volatile char *)a->p = 0x5a;
+	a->seen = *(volatile char *)a->p;
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+/*
+ * Run one access in another thread, and wait for it while counting the
+ * space's faults: an access that faults more than a few hundred times
+ * without completing spins (the kernel keeps faulting on a page the table
+ * calls present).
+ */
+static void access_bounded(struct fl_space *sp, struct accessor *a, const char *what)
+{
+	uint64_t f0 = stats(sp).faults, n = 0;
+	pthread_t th;
+
+	atomic_store(&a->done, 0);
+	CHECK(pthread_create(&th, NULL, accessor_main, a) == 0, "pthread_create");
+	for (int i = 0; i < 20000 && !atomic_load(&a->done); i++) {
+		n = stats(sp).faults - f0;
+		CHECK(n < 1000, "%s: %llu faults and the access has not completed: it spins", what,
+		      (unsigned long long)n);
+		usleep(500);
+	}
+	CHECK(atomic_load(&a->done), "%s: the access did not complete (%llu faults)", what,
+	      (unsigned long long)n);
+	CHECK(pthread_join(th, NULL) == 0, "pthread_join");
+	n = stats(sp).faults - f0;
+	CHECK(n <= 4, "%s: %llu faults for one access", what, (unsigned long long)n);
+}
+
+static void present_but_dropped(int delivery, size_t budget, bool write)
+{
+	struct fl_space *sp = space(delivery, budget);
+	char *p = fl_mmap(sp, NULL, 64 * PG, RW, ANON);
+	struct accessor a = {.p = p + 5 * PG + 100, .write = write};
+	char what[96];
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	fill(p, 64, 3);
+	/* Behind faultline's back: the kernel drops the page, the table says
+	 * present. */
+	CHECK(madvise(p + 5 * PG, PG, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+	snprintf(what, sizeof(what), "%s%s, a %s of a page dropped by the libc madvise",
+		 t_delivery_name(delivery), budget ? " + swap" : "", write ? "write" : "read");
+	access_bounded(sp, &a, what);
+	CHECK(a.seen == (write ? 0x5a : 0), "%s: read %#x", what, a.seen);
+	CHECK(stats(sp).faults_repaired == 1, "%s: faults_repaired %llu", what,
+	      (unsigned long long)stats(sp).faults_repaired);
+	CHECK(check(p, 5, 3) == 5, "%s: page %zu changed", what, check(p, 5, 3));
+	for (size_t pg = 6; pg < 64; pg++)
+		CHECK(word(3, pg, 0) == *(uint64_t *)(p + pg * PG), "%s: page %zu changed", what,
+		      pg);
+	/* The repaired page is an ordinary page again. */
+	*(volatile char *)(p + 5 * PG) = 7;
+	CHECK(*(volatile char *)(p + 5 * PG) == 7, "%s: the repaired page", what);
+	CHECK(fl_munmap(sp, p, 64 * PG) == 0, "fl_munmap");
+	fl_space_destroy(sp);
+	printf("  %s: served once (faults_repaired 1)\n", what);
 }
 
 /* ------------------------------------------- the libc munmap of a region */
@@ -381,6 +623,16 @@ int main(int argc, char **argv)
 	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
 		int delivery = deliveries[d];
 
+		if (want_case("refused")) {
+			two_spaces_refused(delivery, 0);
+			two_spaces_refused(delivery, 64);
+		}
+		if (want_case("race"))
+			two_spaces_race(delivery, &rng);
+		for (int w = 0; w < 2 && want_case("repair"); w++) {
+			present_but_dropped(delivery, 0, w);
+			present_but_dropped(delivery, 1024, w);
+		}
 		for (int how = 0; how < 3; how++)
 			if (want_case(how == 0	 ? "munmap"
 				      : how == 1 ? "munmap-reused"
