@@ -917,21 +917,48 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 	return ret;
 }
 
+/* One line of fl_maps(): /proc/pid/maps' format. */
+#define MAPS_LINE 96
+
+/*
+ * The space's VMAs in /proc/pid/maps format.  The lines are formatted
+ * under mmap_lock into memory that cannot be a region (a private mmap of
+ * the kernel's), and written to out after it is released: out's buffer may
+ * lie in a region, and an access there that faults must not wait behind a
+ * writer queued on the lock this call holds.
+ */
 FL_EXPORT int fl_maps(struct fl_space *sp, FILE *out)
 {
 	struct vma_index *idx;
+	size_t len = 0, cap;
+	char *buf;
+	int ret = 0;
 
 	if (!out || !space_get(sp))
 		return -EINVAL;
 	mmap_read_lock(sp);
 	idx = vma_index_get(sp);
+	cap = PAGE_ALIGN((idx->nr + 1) * MAPS_LINE);
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		mmap_read_unlock(sp);
+		space_put(sp);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
-		fprintf(out, "%08lx-%08lx %c%c%cp 00000000 00:00 0 %s\n", v->vm_start, v->vm_end,
-			v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
-			v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
+		len += (size_t)snprintf(buf + len, cap - len,
+					"%08lx-%08lx %c%c%cp 00000000 00:00 0 %s\n", v->vm_start,
+					v->vm_end, v->prot & PROT_READ ? 'r' : '-',
+					v->prot & PROT_WRITE ? 'w' : '-',
+					v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
 	}
 	mmap_read_unlock(sp);
+	if (len && fwrite(buf, 1, len, out) != len)
+		ret = -EIO;
+	munmap(buf, cap);
 	space_put(sp);
-	return ferror(out) ? -EIO : 0;
+	if (!ret && ferror(out))
+		ret = -EIO;
+	return ret;
 }

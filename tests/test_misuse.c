@@ -18,9 +18,11 @@
  *     dropped (stale_drops);
  *   - handles: every call on a destroyed or made-up handle fails with EINVAL
  *     (-EINVAL), destroy twice does nothing, and destroy while other threads
- *     fault in the region and call the API neither crashes nor hangs.
+ *     fault in the region and call the API neither crashes nor hangs;
+ *   - fl_maps() to a FILE whose buffer is in a region of the same space,
+ *     with a writer queued for the space lock: no deadlock.
  * FL_TEST_CASE=refused,race,repair,munmap,munmap-reused,munmap-protnone,
- * handles,destroy (any of them) runs only those.
+ * handles,destroy,maps (any of them) runs only those.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -30,6 +32,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <faultline.h>
 
@@ -599,6 +602,100 @@ static void destroy_while_used(int delivery, struct t_rng *rng)
 	       atomic_load(&t[1].accesses));
 }
 
+/* ------------------------------------------------ fl_maps into a region */
+
+enum { M_VMAS = 3000, M_BUF_PAGES = 128 };
+
+struct toggler {
+	struct fl_space *sp;
+	char *p;
+	atomic_int stop;
+	long n;
+};
+
+static void *toggler_main(void *arg)
+{
+	struct toggler *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		CHECK(fl_mprotect(t->sp, t->p, PG, t->n++ % 2 ? PROT_READ : PROT_NONE) == 0,
+		      "fl_mprotect: %s", strerror(errno));
+		/* A writer that never pauses starves the readers of the
+		 * fair lock (slowly, under the sanitizers): often enough to
+		 * be queued during an fl_maps(), no more. */
+		usleep(50);
+	}
+	return NULL;
+}
+
+/*
+ * fl_maps() to a FILE whose buffer lies in a region of the same space,
+ * while another thread's fl_mprotect() keeps queueing for the space lock.
+ * Under the mmap policy every fault takes that lock for read: a fault on
+ * the buffer while fl_maps() held it would wait behind the queued writer,
+ * which waits for fl_maps().  In a child, with a watchdog.
+ */
+static void __attribute__((noreturn)) maps_child(int delivery)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	struct toggler t = {0};
+	pthread_t th;
+	char *buf;
+	FILE *f;
+
+	alarm(60);
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = FL_POLICY_MMAP;
+	sp = t_space_create_cfg(&cfg);
+	for (int i = 0; i < M_VMAS; i++) /* alternate: no two merge */
+		CHECK(fl_mmap(sp, NULL, PG, i % 2 ? PROT_READ : RW, ANON) != MAP_FAILED,
+		      "fl_mmap: %s", strerror(errno));
+	buf = fl_mmap(sp, NULL, M_BUF_PAGES * PG, RW, ANON);
+	t.sp = sp;
+	t.p = fl_mmap(sp, NULL, PG, PROT_NONE, ANON);
+	CHECK(buf != MAP_FAILED && t.p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	f = fopen("/dev/null", "w");
+	CHECK(f && setvbuf(f, buf, _IOFBF, M_BUF_PAGES * PG) == 0, "setvbuf");
+	CHECK(pthread_create(&th, NULL, toggler_main, &t) == 0, "pthread_create");
+	for (int round = 0; round < 8; round++) {
+		CHECK(fl_maps(sp, f) == 0, "fl_maps");
+		CHECK(fflush(f) == 0, "fflush");
+		/* The buffer's pages fault again next round. */
+		CHECK(fl_madvise(sp, buf, M_BUF_PAGES * PG, MADV_DONTNEED) == 0, "dontneed");
+	}
+	atomic_store(&t.stop, 1);
+	CHECK(pthread_join(th, NULL) == 0, "pthread_join");
+	fclose(f);
+	fl_space_destroy(sp);
+	_exit(0);
+}
+
+static void maps_into_region(int delivery)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		maps_child(delivery);
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+	      "%s: fl_maps() into a region deadlocked behind a writer queued on the lock it "
+	      "held (the watchdog fired)",
+	      t_delivery_name(delivery));
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the child %s %d",
+	      t_delivery_name(delivery), WIFEXITED(status) ? "exited with" : "died of signal",
+	      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	printf("  %s, mmap policy: fl_maps() of %d VMAs into a FILE buffered in a region, with "
+	       "a writer queued: no deadlock\n",
+	       t_delivery_name(delivery), M_VMAS);
+}
+
 /* FL_TEST_CASE=name[,name...] runs only the cases with those names. */
 static bool want_case(const char *name)
 {
@@ -620,6 +717,10 @@ int main(int argc, char **argv)
 
 	seed = t_seed_init(argc, argv, "test_misuse");
 	t_rng_init(&rng, seed);
+	/* In children, first, while this process has had no space: liburcu's
+	 * helper threads, which a space needs, are not in a child of fork(). */
+	for (size_t d = 0; d < ARRAY_SIZE(deliveries) && want_case("maps"); d++)
+		maps_into_region(deliveries[d]);
 	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
 		int delivery = deliveries[d];
 
