@@ -454,13 +454,30 @@ void mm_unmap_all(struct fl_space *sp)
 	mmap_write_unlock(sp);
 }
 
+/*
+ * The kernel's mmap of a region and its MADV_DONTFORK, as one step for
+ * fork(): the caller holds claim_lock, which fork() takes first (its atfork
+ * prepare handler, space.c), so that a child never gets a copy of a region
+ * that is not marked yet.
+ * Context: claim_lock held.  Return: the mapping or MAP_FAILED (errno set);
+ * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
+ * mapping is made, and the caller undoes it).
+ */
+static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *dontfork_err)
+{
+	void *p = mmap(addr, len, prot, kflags, -1, 0);
+
+	*dontfork_err = p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
+	return p;
+}
+
 /* ---- the mm calls ---------------------------------------------------- */
 
 static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
 	bool fixed_replace;
-	int kflags, ret;
+	int kflags, ret, dontfork_err = 0;
 	struct layout l;
 	struct seg seg;
 	void *p;
@@ -523,7 +540,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		ret = space_claim_locked(sp, seg.start, seg.end, true);
 		p = MAP_FAILED;
 		if (!ret) {
-			p = mmap(addr, alen, prot, kflags, -1, 0);
+			p = mmap_dontfork(addr, alen, prot, kflags, &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -543,13 +560,18 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 * stale, and the claim says so (space_claim_locked()).
 		 */
 		claim_lock_acquire();
-		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
+		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);
 		claim_lock_release();
 		if (ret)
 			goto fail_unlock;
+		if (dontfork_err) {
+			munmap(p, alen);
+			ret = -ENOMEM;
+			goto fail_claim;
+		}
 		seg.start = (unsigned long)p;
 		seg.end = seg.start + alen;
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, false, &l);
@@ -560,9 +582,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	}
 	start = seg.start;
 	end = seg.end;
-	ret = uffd_register(sp, start, alen);
-	if (!ret && madvise(p, alen, MADV_DONTFORK))
-		ret = -errno;
+	ret = dontfork_err ? -dontfork_err : uffd_register(sp, start, alen);
 	if (!ret && !fixed_replace && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
 		ret = -errno;
 	if (ret) {

@@ -11,11 +11,12 @@
  *                nothing else.
  *   claim_lock   every space's claim (the range its write section is
  *                mapping, not yet in its index) and stale ranges; held
- *                across the kernel mmap that makes a claim true, so that
- *                the check of the other spaces and the mapping are one
- *                step.  A leaf: taken under mmap_lock, a VMA lock,
- *                reclaim_lock or a ptl; under it only RCU read sections,
- *                system calls, and another space's mmap_lock by trylock.
+ *                across the kernel mmap (and MADV_DONTFORK) that makes a
+ *                claim true, so that the check of the other spaces and the
+ *                mapping are one step, and fork() is kept out of it.  A
+ *                leaf: taken under mmap_lock, a VMA lock, reclaim_lock or a
+ *                ptl; under it only RCU read sections, system calls, and
+ *                another space's mmap_lock by trylock.
  *
  * Claims.  No two spaces list one range: a MAP_FIXED over a range that
  * another space maps, or is mapping, fails with EEXIST
@@ -102,6 +103,65 @@ static int spaces_publish(struct fl_space *add, struct fl_space *del)
 }
 
 static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- fork ------------------------------------------------------------ */
+
+/*
+ * A child of fork() of a process that has had a space: the parent's spaces
+ * are not in it (none of their threads, none of their regions), and neither
+ * are liburcu's call_rcu threads, which every space needs (a destroy there
+ * would wait for them for ever).  Set once, in the child.
+ */
+static bool forked_child;
+
+/*
+ * fork() takes claim_lock first (its atfork prepare handler):
+ *   - so that no region is copied into the child between the kernel's mmap
+ *     of it and its MADV_DONTFORK: every such window is inside claim_lock
+ *     (fl_mmap()).  A raw clone(2) runs no atfork handler, and may still
+ *     copy a region in its window: a new mapping holding no data, PROT_NONE
+ *     unless the call was MAP_FIXED;
+ *   - and so that the child has it free.
+ * urcu-bp is told of the fork (its registry of readers and grace-period
+ * lock), so that the child may still look up handles under RCU: the
+ * parent's spaces are dead there (off the list, closing), every call on
+ * them fails with EINVAL, and fl_space_create() fails with -ENOTSUP.
+ * liburcu's own handling of call_rcu across fork (pausing its threads, some
+ * 10 ms a fork) is not done: a child is not given spaces.
+ */
+static void fork_prepare(void)
+{
+	/* urcu-bp's first (it blocks every signal here, and takes its grace
+	 * period lock): a thread may wait for claim_lock inside a read-side
+	 * section, never for a grace period while holding claim_lock. */
+	urcu_bp_before_fork();
+	pthread_mutex_lock(&claim_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&claim_lock);
+	urcu_bp_after_fork_parent();
+}
+
+static void fork_child(void)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	struct space_list *l = atomic_load(&spaces);
+
+	/* The only thread of the child holds it, under another id. */
+	memcpy(&claim_lock, &fresh, sizeof(fresh));
+	for (size_t i = 0; l && i < l->nr; i++)
+		atomic_store(&l->sp[i]->closing, true);
+	atomic_store(&spaces, NULL); /* the old list is the child's garbage */
+	forked_child = true;
+	urcu_bp_after_fork_child();
+}
+
+static void atfork_init(void)
+{
+	FL_BUG_ON(pthread_atfork(fork_prepare, fork_parent, fork_child));
+}
 
 /* ---- handles --------------------------------------------------------- */
 
@@ -483,12 +543,19 @@ static void space_free(struct fl_space *sp);
 
 FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out)
 {
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	struct fl_space *sp;
 	int ret;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	pthread_once(&atfork_once, atfork_init);
+	if (forked_child) {
+		fl_log("fl_space_create: this process is a child of fork() of one that used "
+		       "faultline, without liburcu's helper threads: not supported");
+		return -ENOTSUP;
+	}
 	sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return -ENOMEM;
