@@ -134,6 +134,13 @@ struct fl_space {
 	struct stale_ranges *_Atomic stale;
 	_Atomic bool stale_logged;
 	_Atomic bool repair_logged;
+
+	/* Thread delivery: the last fault answered with SIGSEGV, per faulting
+	 * thread (segv_verdict(), uffd.c): relaxed atomics, racy by design. */
+#define SEGV_SLOTS 64
+	_Atomic pid_t segv_tid[SEGV_SLOTS];
+	_Atomic unsigned long segv_addr[SEGV_SLOTS];
+	_Atomic bool segv_logged;
 };
 
 /* Handles: a live space, held by an API call until space_put(). */

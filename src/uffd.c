@@ -90,6 +90,8 @@ int uffd_open(struct fl_space *sp)
 
 	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
 		want |= UFFD_FEATURE_SIGBUS;
+	else
+		want |= UFFD_FEATURE_THREAD_ID; /* segv_verdict(): whom to tell */
 	if (sp->cfg.mem_limit)
 		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
@@ -270,6 +272,43 @@ unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, 
 	return uffd_for_each_unregistered(sp, start, end, NULL, NULL);
 }
 
+/* ---- a fault the kernel allows and faultline does not ---------------- */
+
+/*
+ * A fault that faultline answers with SIGSEGV (no VMA there, or one that
+ * forbids the access) is normally a race with a layout change that the
+ * kernel's VMA has already made: the access is retried and the kernel
+ * itself gives the SIGSEGV.  If the same thread faults at the same address
+ * again with the same answer, the kernel's VMA allows what faultline's does
+ * not (the libc mprotect of a region, unsupported): a retry would fault for
+ * ever, so the thread gets SIGSEGV from faultline (si_code SI_TKILL, not the
+ * kernel's SEGV_ACCERR).  Logged once.  Sigbus delivery keeps the last
+ * answer per thread in segv_addr (sigbus_handler()).
+ */
+static void segv_log(struct fl_space *sp, pid_t tid, unsigned long addr)
+{
+	if (!atomic_exchange(&sp->segv_logged, true))
+		fl_log("space %p: the kernel lets thread %d access %#lx, which faultline's VMA "
+		       "forbids (the libc mprotect of a region?): SIGSEGV (logged once)",
+		       (void *)sp, (int)tid, addr);
+}
+
+/* Thread delivery: the last SIGSEGV answer per faulting thread (a hash of
+ * it), shared by the handler threads; racy by design, relaxed atomics. */
+static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
+{
+	unsigned int slot = (unsigned int)tid % SEGV_SLOTS;
+
+	if (READ_ONCE(sp->segv_tid[slot]) == tid && READ_ONCE(sp->segv_addr[slot]) == addr) {
+		WRITE_ONCE(sp->segv_tid[slot], 0);
+		segv_log(sp, tid, addr);
+		syscall(SYS_tgkill, getpid(), tid, SIGSEGV);
+		return;
+	}
+	WRITE_ONCE(sp->segv_addr[slot], addr);
+	WRITE_ONCE(sp->segv_tid[slot], tid);
+}
+
 /* ---- thread delivery ------------------------------------------------- */
 
 #define UFFD_MSG_BATCH 16
@@ -333,8 +372,10 @@ static void *handler_main(void *arg)
 				 * it on this thread, it may read its page itself. */
 				if (i + 1 == (size_t)n / sizeof(msg[0]))
 					flags |= FAULT_FLAG_MAY_SYNC;
-				fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address,
-						flags);
+				unsigned long addr = (unsigned long)msg[i].arg.pagefault.address;
+				if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
+					segv_verdict(sp, (pid_t)msg[i].arg.pagefault.feat.ptid,
+						     addr & PAGE_MASK);
 			}
 		}
 	}
@@ -401,6 +442,9 @@ static bool sigbus_installed, sigbus_debug;
  * the same address.
  */
 static FL_TLS unsigned long unclaimed_addr;
+/* The address of this thread's last fault that faultline answered with
+ * SIGSEGV (segv_verdict(), for sigbus delivery). */
+static FL_TLS unsigned long segv_addr;
 
 /*
  * Deliver a SIGBUS that is not ours to the action that was installed before
@@ -478,6 +522,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 
 	if (si->si_code == BUS_ADRERR) {
 		unsigned int flags = FAULT_FLAG_SIGBUS;
+		bool segv = false;
 		int ret;
 #if defined(__x86_64__)
 		ucontext_t *uc = ucv;
@@ -493,12 +538,28 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 			unclaimed_addr = 0;
 			__atomic_store_n(&thread_faults, thread_faults + 1, __ATOMIC_RELAXED);
 			ret = fl_handle_fault(sp, addr, flags);
+			if (!(ret & VM_FAULT_SIGSEGV)) {
+				segv_addr = 0;
+			} else if (segv_addr != (addr & PAGE_MASK)) {
+				segv_addr = addr & PAGE_MASK; /* a race: retry once */
+			} else {
+				segv_addr = 0;
+				segv = true;
+				segv_log(sp, fl_gettid(), addr);
+			}
 			fault_space_put(sp);
 			/* A poisoned page (a failed swap read): the access gets
 			 * SIGBUS, as it does without faultline. */
 			if (ret & VM_FAULT_HWPOISON)
 				goto forward;
 			errno = saved_errno;
+			if (segv) {
+				/* Sent with nothing held: its handler may not
+				 * return.  Not blocked once this one returns, as
+				 * the kernel's forced SIGSEGV. */
+				sigdelset(&((ucontext_t *)ucv)->uc_sigmask, SIGSEGV);
+				syscall(SYS_tgkill, getpid(), fl_gettid(), SIGSEGV);
+			}
 			return;
 		}
 		if (fl_handle_foreign_sigbus_slow(addr, flags) == 0) {

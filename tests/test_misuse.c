@@ -20,9 +20,11 @@
  *     (-EINVAL), destroy twice does nothing, and destroy while other threads
  *     fault in the region and call the API neither crashes nor hangs;
  *   - fl_maps() to a FILE whose buffer is in a region of the same space,
- *     with a writer queued for the space lock: no deadlock.
+ *     with a writer queued for the space lock: no deadlock;
+ *   - the libc mprotect of a region to more than faultline's VMA allows: a
+ *     store that the kernel lets fault in gets SIGSEGV, not a fault for ever.
  * FL_TEST_CASE=refused,race,repair,munmap,munmap-reused,munmap-protnone,
- * handles,destroy,maps (any of them) runs only those.
+ * handles,destroy,maps,mprotect (any of them) runs only those.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -672,7 +674,8 @@ static void __attribute__((noreturn)) maps_child(int delivery)
 	_exit(0);
 }
 
-static void maps_into_region(int delivery)
+/* Run child(delivery) in a child process.  Return: its wait status. */
+static int in_child(void (*child)(int), int delivery)
 {
 	int status;
 	pid_t pid;
@@ -682,8 +685,14 @@ static void maps_into_region(int delivery)
 	pid = fork();
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
-		maps_child(delivery);
+		child(delivery);
 	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return status;
+}
+
+static void maps_into_region(int delivery)
+{
+	int status = in_child(maps_child, delivery);
 	CHECK(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
 	      "%s: fl_maps() into a region deadlocked behind a writer queued on the lock it "
 	      "held (the watchdog fired)",
@@ -694,6 +703,52 @@ static void maps_into_region(int delivery)
 	printf("  %s, mmap policy: fl_maps() of %d VMAs into a FILE buffered in a region, with "
 	       "a writer queued: no deadlock\n",
 	       t_delivery_name(delivery), M_VMAS);
+}
+
+/* ------------------------------------- the libc mprotect of a region */
+
+static void on_segv_exit(int sig)
+{
+	_exit(42);
+}
+
+/*
+ * The libc mprotect of a read-only region to read-write (unsupported): the
+ * kernel lets a store fault in, faultline's VMA forbids it.  The store gets
+ * SIGSEGV (the child exits 42 from its handler) instead of faulting for
+ * ever; in a child, with a watchdog.
+ */
+static void __attribute__((noreturn)) mprotect_child(int delivery)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	char *p;
+
+	alarm(30);
+	signal(SIGSEGV, on_segv_exit);
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	sp = t_space_create_cfg(&cfg);
+	p = fl_mmap(sp, NULL, 64 * PG, PROT_READ, ANON);
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	CHECK(mprotect(p, 64 * PG, RW) == 0, "mprotect: %s", strerror(errno));
+	p[40 * PG] = 1; /* an untouched page: a fault that faultline refuses */
+	_exit(3);
+}
+
+static void libc_mprotect(int delivery)
+{
+	int status = in_child(mprotect_child, delivery);
+	CHECK(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+	      "%s: a store that the libc mprotect allowed and faultline does not faulted for "
+	      "ever (the watchdog fired)",
+	      t_delivery_name(delivery));
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+	      "%s: the child %s %d, expected exit 42 (its SIGSEGV handler)",
+	      t_delivery_name(delivery), WIFEXITED(status) ? "exited with" : "died of signal",
+	      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	printf("  %s: a store the libc mprotect allowed and faultline's VMA forbids: SIGSEGV\n",
+	       t_delivery_name(delivery));
 }
 
 /* FL_TEST_CASE=name[,name...] runs only the cases with those names. */
@@ -719,8 +774,12 @@ int main(int argc, char **argv)
 	t_rng_init(&rng, seed);
 	/* In children, first, while this process has had no space: liburcu's
 	 * helper threads, which a space needs, are not in a child of fork(). */
-	for (size_t d = 0; d < ARRAY_SIZE(deliveries) && want_case("maps"); d++)
-		maps_into_region(deliveries[d]);
+	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
+		if (want_case("maps"))
+			maps_into_region(deliveries[d]);
+		if (want_case("mprotect"))
+			libc_mprotect(deliveries[d]);
+	}
 	for (size_t d = 0; d < ARRAY_SIZE(deliveries); d++) {
 		int delivery = deliveries[d];
 
