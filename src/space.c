@@ -541,6 +541,15 @@ struct stale_ranges *space_take_stale(struct fl_space *sp)
 
 static void space_free(struct fl_space *sp);
 
+static int delivery_init(struct fl_space *sp)
+{
+	return sp->cfg.delivery == FL_DELIVERY_SIGBUS ? sigbus_install() : uffd_start_handlers(sp);
+}
+
+static int (*const space_init_steps[])(struct fl_space *) = {
+	pt_init, cont_init, swap_init, reclaim_init, uffd_open, delivery_init,
+};
+
 FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out)
 {
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -602,27 +611,9 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = pt_init(sp);
-	if (ret)
-		goto fail;
-	ret = cont_init(sp);
-	if (ret)
-		goto fail;
-	ret = swap_init(sp);
-	if (ret)
-		goto fail;
-	ret = reclaim_init(sp);
-	if (ret)
-		goto fail;
-	ret = uffd_open(sp);
-	if (ret)
-		goto fail;
-	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS) {
-		ret = sigbus_install();
-		if (ret)
-			goto fail;
-	} else {
-		ret = uffd_start_handlers(sp);
+	/* The subsystems in order; fl_space_destroy() undoes what was done. */
+	for (size_t i = 0; i < ARRAY_SIZE(space_init_steps); i++) {
+		ret = space_init_steps[i](sp);
 		if (ret)
 			goto fail;
 	}
