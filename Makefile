@@ -55,7 +55,9 @@ SONAME := libfaultline.so.$(SOMAJOR)
 
 LIB_SRCS := $(sort $(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
-TEST_SRCS := $(sort $(wildcard tests/*.c))
+# Sources in tests/ that are not test programs: linked into those that use them.
+TEST_HELPERS := tests/diff_engine.c tests/diff_gen.c
+TEST_SRCS := $(filter-out $(TEST_HELPERS),$(sort $(wildcard tests/*.c)))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 # The shared library as an installed one is laid out: the file, the soname
 # link the loader looks for, and the link the linker looks for.
@@ -97,6 +99,16 @@ $(B)/lrusim: tools/lrusim.c | $(B)/obj
 
 $(B)/tests/%: tests/%.c $(B)/libfaultline.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+# The differential oracle and its generator, shared by test_diff and the mm
+# fuzzer.  Objects are not executable: tests/run.sh passes them by.
+DIFF_OBJS := $(B)/tests/diff_engine.o $(B)/tests/diff_gen.o
+
+$(B)/tests/diff_%.o: tests/diff_%.c | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/tests/test_diff: tests/test_diff.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DIFF_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 -include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/*.d)
 
