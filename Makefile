@@ -3,6 +3,8 @@
 #   make                  library, tools and tests (release, assertions on)
 #   make SAN=asan         same, AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan         same, ThreadSanitizer, in build-tsan/
+#   make fuzz             the fuzzers (clang, libFuzzer + ASan + UBSan, in
+#                         build-fuzz/), FUZZ_SECONDS (300) each, one at a time
 #   make lab              the README's main command: the lab (LAB_ARGS=...)
 #   make demo             build, run the demo
 #   make test             the README's test command: all tests, all builds
@@ -27,8 +29,17 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 else ifeq ($(SAN),tsan)
 B := build-tsan
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SAN),fuzz)
+# The library and the fuzz targets (clang only): ASan+UBSan, and libFuzzer's
+# coverage instrumentation everywhere, so that the fuzzer sees into the
+# library; the targets add -fsanitize=fuzzer (its main) when they link.
+# pointer-overflow is recoverable only so that fuzz/ubsan.supp can name a
+# known finding; fuzz/run.sh halts on every other report.
+B := build-fuzz
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -fsanitize-recover=pointer-overflow
 else
-$(error SAN must be empty, asan or tsan)
+$(error SAN must be empty, asan, tsan or fuzz)
 endif
 
 # FL_DEBUG turns on the lock assertions (doc/locking.md).  Release builds
@@ -110,7 +121,22 @@ $(B)/tests/diff_%.o: tests/diff_%.c | $(B)/tests
 $(B)/tests/test_diff: tests/test_diff.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(DIFF_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
--include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/*.d)
+# The fuzz targets (SAN=fuzz): each links the library statically, so that a
+# target can call the library's hidden functions too.
+FUZZ_TARGETS := fuzz_mm
+
+$(B)/fuzz:
+	mkdir -p $@
+
+$(B)/fuzz/%: fuzz/%.c $(B)/libfaultline.a | $(B)/fuzz
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) -fsanitize=fuzzer \
+		$(LIBS)
+
+$(B)/fuzz/fuzz_mm: fuzz/fuzz_mm.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/fuzz
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(DIFF_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) \
+		-fsanitize=fuzzer $(LIBS)
+
+-include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/fuzz/*.d $(B)/*.d)
 
 check: all
 	tests/run.sh $(B)
@@ -143,6 +169,21 @@ test: deps check-lockdoc
 	tests/run.sh build build-asan build-tsan
 	scripts/check-packaging.sh build
 
+# The fuzzers: build-fuzz/ (SAN=fuzz), run one after the other from their
+# seed corpus (fuzz/corpus/) for FUZZ_SECONDS each; fuzz-smoke for
+# FUZZ_SMOKE_SECONDS.  fuzz/run.sh says where findings go.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+
+fuzz-build:
+	$(MAKE) SAN=fuzz CC=clang $(addprefix build-fuzz/fuzz/,$(FUZZ_TARGETS))
+
+fuzz: deps fuzz-build
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
 soak: all
 	FL_SOAK=1 tests/run.sh --timeout 1800 $(B)
 
@@ -169,12 +210,14 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h fuzz/*.c
 
 format-check: deps
-	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h \
+		fuzz/*.c
 
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-bench build-fuzz
 
-.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check clean
+.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check \
+	clean fuzz fuzz-build fuzz-smoke
