@@ -123,7 +123,7 @@ $(B)/tests/test_diff: tests/test_diff.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/
 
 # The fuzz targets (SAN=fuzz): each links the library statically, so that a
 # target can call the library's hidden functions too.
-FUZZ_TARGETS := fuzz_mm
+FUZZ_TARGETS := fuzz_mm fuzz_options
 
 $(B)/fuzz:
 	mkdir -p $@
