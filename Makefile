@@ -161,17 +161,20 @@ lab: deps
 
 # The README's test command: the locking document against the code; the
 # tests in release (with assertions), ASan+UBSan and TSan builds; then the
-# library as a user links it.
+# library as a user links it; then each fuzzer for a short time.  A test
+# that skips fails it (tests/run.sh; FL_ALLOW_SKIP=1 allows skips).
 test: deps check-lockdoc
 	$(MAKE) all
 	$(MAKE) SAN=asan CC=$(CC) all
 	$(MAKE) SAN=tsan CC=clang all
+	$(MAKE) fuzz-build
 	tests/run.sh build build-asan build-tsan
 	scripts/check-packaging.sh build
+	$(MAKE) fuzz-smoke
 
 # The fuzzers: build-fuzz/ (SAN=fuzz), run one after the other from their
-# seed corpus (fuzz/corpus/) for FUZZ_SECONDS each; fuzz-smoke for
-# FUZZ_SMOKE_SECONDS.  fuzz/run.sh says where findings go.
+# seed corpus (fuzz/corpus/) for FUZZ_SECONDS each; the test command runs
+# each for FUZZ_SMOKE_SECONDS.  fuzz/run.sh says where findings go.
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 
