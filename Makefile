@@ -33,11 +33,9 @@ else ifeq ($(SAN),fuzz)
 # The library and the fuzz targets (clang only): ASan+UBSan, and libFuzzer's
 # coverage instrumentation everywhere, so that the fuzzer sees into the
 # library; the targets add -fsanitize=fuzzer (its main) when they link.
-# pointer-overflow is recoverable only so that fuzz/ubsan.supp can name a
-# known finding; fuzz/run.sh halts on every other report.
 B := build-fuzz
 SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer \
-	-fno-sanitize-recover=undefined -fsanitize-recover=pointer-overflow
+	-fno-sanitize-recover=undefined
 else
 $(error SAN must be empty, asan, tsan or fuzz)
 endif

@@ -25,9 +25,8 @@ fi
 secs=$1
 shift
 here=$PWD
-# A report of either sanitizer ends the run; the one UBSan finding named in
-# ubsan.supp (README, "Fuzzing") is let through until it is fixed.
-export UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 suppressions=$here/fuzz/ubsan.supp ${UBSAN_OPTIONS:-}"
+# A report of either sanitizer ends the run.
+export UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 ${UBSAN_OPTIONS:-}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -212,6 +212,36 @@ void pt_unlock(struct pt_chunk *c)
 }
 
 /*
+ * A walk of the whole table: the chunk at the iterator, or NULL at the end.
+ * (liburcu's cds_lfht_for_each_entry() takes container_of() of the NULL
+ * node that ends the walk, which is undefined: only a node is converted
+ * here.)  Context: rcu_read_lock held.
+ */
+static struct pt_chunk *chunk_at(struct cds_lfht_iter *iter)
+{
+	struct cds_lfht_node *node = cds_lfht_iter_get_node(iter);
+	struct pt_chunk *c;
+
+	if (!node)
+		return NULL;
+	c = container_of(node, struct pt_chunk, node);
+	tsan_acquire(c); /* pairs with the release before cds_lfht_add_unique() */
+	return c;
+}
+
+static struct pt_chunk *chunk_first(struct fl_space *sp, struct cds_lfht_iter *iter)
+{
+	cds_lfht_first(sp->pt, iter);
+	return chunk_at(iter);
+}
+
+static struct pt_chunk *chunk_next(struct fl_space *sp, struct cds_lfht_iter *iter)
+{
+	cds_lfht_next(sp->pt, iter);
+	return chunk_at(iter);
+}
+
+/*
  * Call fn on every chunk that overlaps [start, end): by lookups when the
  * range is small compared with the table, by a walk of the table otherwise.
  * Context: rcu_read_lock not held (taken here); fn may sleep on a ptl.
@@ -235,11 +265,9 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 		return;
 	}
 	struct cds_lfht_iter iter;
-	struct pt_chunk *c;
 
 	rcu_read_lock();
-	cds_lfht_for_each_entry (sp->pt, &iter, c, node) {
-		tsan_acquire(c);
+	for (struct pt_chunk *c = chunk_first(sp, &iter); c; c = chunk_next(sp, &iter)) {
 		if (c->base + PT_CHUNK_SIZE <= start || c->base >= end)
 			continue;
 		fn(sp, c, MAX(start, c->base), MIN(end, c->base + PT_CHUNK_SIZE), arg);
@@ -387,12 +415,11 @@ void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end)
 void pt_destroy(struct fl_space *sp)
 {
 	struct cds_lfht_iter iter;
-	struct pt_chunk *c;
 
 	worker_stop(&sp->resizer);
 	if (sp->pt) {
 		rcu_read_lock();
-		cds_lfht_for_each_entry (sp->pt, &iter, c, node)
+		for (struct pt_chunk *c = chunk_first(sp, &iter); c; c = chunk_next(sp, &iter))
 			cds_lfht_del(sp->pt, &c->node);
 		fl_rcu_read_unlock();
 		fl_rcu_barrier();
