@@ -3,7 +3,9 @@
 # installs the missing packages itself (apt-get update first); otherwise it
 # prints the exact command to run and fails.
 set -eu
-pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox)
+# libxxhash-dev, libblkid-dev: the store header's checksum and signature checks; e2fsprogs, util-linux, mount: test_store_blockdev's loop device and file system.
+pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox
+	libxxhash-dev libblkid-dev e2fsprogs util-linux mount)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

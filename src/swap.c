@@ -478,10 +478,11 @@ int swap_init(struct fl_space *sp)
 	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (sp->mem_fd < 0)
 		return -errno;
-	/* In flight at most: one I/O per frame, one per batch. */
-	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
-				 (uint64_t)sp->cfg.swap_delay_us * 1000,
-				 (unsigned int)(sp->nr_frames + IO_BATCHES));
+	/* In flight at most: one I/O per frame, one per batch.  A named
+	 * store's refusal is logged by store_claim() with its reason. */
+	ret = swapdev_open_flags(
+		&sp->dev, sp->cfg.swap_path, sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
+		(uint64_t)sp->cfg.swap_delay_us * 1000, (unsigned int)(sp->nr_frames + IO_BATCHES));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));

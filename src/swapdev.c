@@ -3,12 +3,15 @@
  * The swap device (see swapdev.h).
  *
  * The default store is an unlinked temporary file (O_TMPFILE, mode 0600) in
- * $TMPDIR, grown on demand and gone with the process; a path names a file
- * (created if need be, grown on demand) or a block device (fixed size).
- * Slots are allocated next-fit from a cursor, so that a batch of evictions is
- * written out sequentially.
+ * $TMPDIR, grown on demand and gone with the process; a path names a store
+ * made by `faultline mkstore` (or by swap_create): a file, fixed in size or
+ * growing on demand, or a block device; store_claim() (storefmt.c) decides
+ * whether it may be used at all.  Slots are allocated next-fit from a
+ * cursor, so that a batch of evictions is written out sequentially.
  */
 #include "swapdev.h"
+
+#include "storefmt.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -26,6 +29,11 @@ FL_TLS bool in_completion;
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
 #define SWAP_MAX_SLOTS (1UL << 30) /* 4 TiB of store */
 #define MAP_BYTES (SWAP_MAX_SLOTS / 8)
+
+static off_t slot_off(const struct swap_dev *d, uint32_t slot)
+{
+	return (off_t)d->data_off + (off_t)slot * (off_t)SWAP_SLOT_SIZE;
+}
 
 /*
  * Completions not yet due (slow-device emulation), sorted by due time.  The
@@ -141,13 +149,16 @@ static void *reaper_main(void *arg)
 
 /*
  * Grow a file store to at least want_slots.  The slot map is reserved for
- * SWAP_MAX_SLOTS up front (address space only, backed as it is used), so
- * growing allocates nothing: it also runs inside the SIGBUS handler (direct
- * reclaim in sigbus delivery).  Context: d->lock held.
+ * the most slots up front (address space only, backed as it is used), so growing allocates
+ * nothing: it also runs inside the SIGBUS handler (direct reclaim in sigbus
+ * delivery).  The file is never shrunk: where fallocate() is not supported,
+ * ftruncate() only ever extends it.  Context: d->lock held.
  */
 static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 {
 	unsigned long n = MAX(want_slots, d->nr_slots + SWAP_GROW_MIN / SWAP_SLOT_SIZE);
+	off_t end;
+	struct stat st;
 
 	if (!d->grows)
 		return -ENOSPC;
@@ -155,22 +166,96 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 	n = MIN(n, SWAP_MAX_SLOTS);
 	if (n <= d->nr_slots)
 		return -ENOSPC;
-	if (fallocate(d->fd, 0, 0, (off_t)(n * SWAP_SLOT_SIZE)) &&
-	    ftruncate(d->fd, (off_t)(n * SWAP_SLOT_SIZE)))
-		return -errno;
+	end = slot_off(d, (uint32_t)MIN(n, SWAP_NO_SLOT));
+	if (fallocate(d->fd, 0, slot_off(d, (uint32_t)d->nr_slots),
+		      end - slot_off(d, (uint32_t)d->nr_slots))) {
+		if (errno != EOPNOTSUPP)
+			return -errno; /* ENOSPC, EFBIG, EIO: full for now */
+		if (fstat(d->fd, &st))
+			return -errno;
+		if (st.st_size < end && ftruncate(d->fd, end))
+			return -errno;
+	}
 	d->nr_slots = n;
 	return 0;
 }
 
+static bool test_bit(const uint64_t *map, unsigned long i)
+{
+	return map[i / 64] & (1ULL << (i % 64));
+}
+
+/*
+ * Let go of the store: the file closed, which drops its lock.
+ * Context: the reaper has stopped.
+ */
+static void release(struct swap_dev *d, bool discard_all)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->map && d->map != MAP_FAILED)
+		munmap(d->map, MAP_BYTES);
+	d->map = NULL;
+	free(d->path);
+	d->path = NULL;
+}
+
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 {
-	return swapdev_open_delay(d, path, depth, 0, 0);
+	return swapdev_open_flags(d, path, 0, depth, 0, 0);
 }
 
 int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
 		       unsigned int max_inflight)
 {
-	struct stat st;
+	return swapdev_open_flags(d, path, 0, depth, delay_ns, max_inflight);
+}
+
+/* The unlinked temporary file in $TMPDIR.  Return: an fd, or -errno. */
+static int open_tmpfile(void)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EINVAL) {
+		/* A file system without O_DIRECT (tmpfs): the store is in
+		 * memory anyway; say so. */
+		fl_log("warning: %s does not take O_DIRECT; the swap file goes through the page "
+		       "cache",
+		       dir);
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* A named store: checked and locked by store_claim(). */
+static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
+{
+	struct store_claim c;
+	int ret;
+
+	ret = store_claim(path, flags & SWAPDEV_CREATE, &c);
+	if (ret)
+		return ret;
+	d->fd = c.fd;
+	d->named = true;
+	d->is_blockdev = c.blockdev;
+	d->data_off = c.hdr.data_offset;
+	d->grows = !c.blockdev && (c.hdr.flags & STORE_GROWS);
+	/* A growing file may be longer than its header says: its slots are all
+	 * ours.  A fixed store is what its header says. */
+	uint64_t bytes = d->grows ? MAX(c.bytes, c.hdr.size) : c.hdr.size;
+	d->nr_slots = MIN((bytes - d->data_off) / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
+	return 0;
+}
+
+int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
+		       uint64_t delay_ns, unsigned int max_inflight)
+{
 	int ret;
 
 	memset(d, 0, sizeof(*d));
@@ -178,48 +263,31 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 	d->delay_ns = delay_ns;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
-	if (!path || !*path) {
-		const char *dir = getenv("TMPDIR");
-		if (!dir || !*dir)
-			dir = "/tmp";
-		d->fd = open(dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
-		if (d->fd < 0 && errno == EINVAL) {
-			/* A file system without O_DIRECT (tmpfs): the store is
-			 * in memory anyway; say so. */
-			fl_log("warning: %s does not take O_DIRECT; the swap file goes "
-			       "through the page cache",
-			       dir);
-			d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		}
-	} else {
-		d->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-	}
-	if (d->fd < 0)
-		return -errno;
-	if (fstat(d->fd, &st)) {
-		ret = -errno;
-		goto fail;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t bytes = 0;
-		if (ioctl(d->fd, BLKGETSIZE64, &bytes)) {
-			ret = -errno;
-			goto fail;
-		}
-		d->is_blockdev = true;
-		d->nr_slots = MIN(bytes / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
-	} else {
-		d->grows = true;
-		d->nr_slots = 0;
-	}
 	d->map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (d->map == MAP_FAILED) {
-		d->map = NULL;
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (d->grows) {
+	if (path && *path) {
+		d->path = strdup(path);
+		if (!d->path) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = open_named(d, path, flags);
+		if (ret)
+			goto fail;
+	} else {
+		d->fd = open_tmpfile();
+		if (d->fd < 0) {
+			ret = d->fd;
+			goto fail;
+		}
+		d->grows = true;
+		d->nr_slots = 0;
+	}
+	if (d->grows && d->nr_slots < SWAP_GROW_MIN / SWAP_SLOT_SIZE) {
 		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
 		if (ret)
 			goto fail;
@@ -255,11 +323,7 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 	d->reaper_started = true;
 	return 0;
 fail:
-	close(d->fd);
-	d->fd = -1;
-	if (d->map)
-		munmap(d->map, MAP_BYTES);
-	d->map = NULL;
+	release(d, false);
 	return ret;
 }
 
@@ -288,21 +352,11 @@ void swapdev_close(struct swap_dev *d)
 		io_uring_queue_exit(&d->ring);
 		d->reaper_started = false;
 	}
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
-	if (d->map)
-		munmap(d->map, MAP_BYTES);
-	d->map = NULL;
+	release(d, true);
 	free(atomic_load(&d->fail_read));
 	free(atomic_load(&d->fail_write));
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->sq_lock);
-}
-
-static bool test_bit(const uint64_t *map, unsigned long i)
-{
-	return map[i / 64] & (1ULL << (i % 64));
 }
 
 /*
@@ -362,7 +416,7 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 {
 	uint64_t *fail = atomic_load(io->write ? &d->fail_write : &d->fail_read);
 	struct io_uring_sqe *sqe;
-	off_t off = (off_t)io->slot * (off_t)SWAP_SLOT_SIZE;
+	off_t off = slot_off(d, io->slot);
 	long n;
 
 	io->t_submit = fl_now_ns();
@@ -448,7 +502,7 @@ int swap_read_sync(struct swap_dev *d, struct swap_io *io)
 	     (1ULL << (io->slot % 64)))) {
 		ret = -EIO;
 	} else {
-		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, (off_t)io->slot * (off_t)SWAP_SLOT_SIZE);
+		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, slot_off(d, io->slot));
 		ret = r < 0 ? -errno : r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
 	}
 	if (d->delay_ns)

@@ -2,6 +2,11 @@
 /*
  * The swap device: 4 KiB slots in a file or a block device, read and written
  * with O_DIRECT through io_uring, so that the page cache holds none of it.
+ * A named store's format and the checks before it is used are in
+ * storefmt.h.
+ *
+ * Slots start at data_off: after the header of a named store, at 0 in the
+ * default temporary file.
  *
  * Locks:
  *   swap_dev.lock      the slot map, the cursor, the size (a leaf)
@@ -51,6 +56,9 @@ struct swap_dev {
 	int fd;
 	bool is_blockdev;
 	bool grows;	   /* a file we may extend */
+	bool named;	   /* FAULTLINE_SWAP: a store with a header, flock()ed */
+	uint64_t data_off; /* bytes before slot 0: the header */
+	char *path;	   /* for messages; NULL: the temporary file */
 	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
 	pthread_mutex_t lock;
 	uint64_t *map;		/* lock: one bit per slot, 1 = in use */
@@ -85,6 +93,13 @@ struct swap_dev {
  */
 extern FL_TLS bool in_completion;
 
+/*
+ * Open a store: path NULL or empty for an unlinked temporary file in
+ * $TMPDIR; else a named store (storefmt.h: store_claim(), which checks it
+ * and logs any refusal), created if nothing is there and flags has
+ * SWAPDEV_CREATE.
+ */
+#define SWAPDEV_CREATE 0x1u
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
 /*
  * The same, emulating a slower device: no I/O completes before delay_ns
@@ -93,6 +108,8 @@ int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
  */
 int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
 		       unsigned int max_inflight);
+int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
+		       uint64_t delay_ns, unsigned int max_inflight);
 void swapdev_close(struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many. */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);

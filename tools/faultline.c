@@ -4,6 +4,7 @@
  *
  *   faultline info      kernel, userfaultfd features, configuration in force
  *   faultline demo      a small real workload, then the statistics
+ *   faultline mkstore   format a file or block device as a swap store
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,7 @@
 #define PG 4096UL
 
 int lab_main(int argc, char **argv);
+int mkstore_main(int argc, char **argv);
 /* src/options.c (static library only): the option table, printed. */
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 
@@ -41,6 +43,9 @@ static void usage(FILE *out)
 		"                       and mmap; then the statistics\n"
 		"  lab [SCENARIO...]    the seed's scenarios under all five policies and the\n"
 		"                       real kernel side by side ('faultline lab --help')\n"
+		"  mkstore [--force] PATH [SIZE]\n"
+		"                       format a file or block device as a swap store for\n"
+		"                       FAULTLINE_SWAP ('faultline mkstore --help')\n"
 		"\n"
 		"demo options:\n"
 		"  -t, --threads N      faulting threads (default 2)\n"
@@ -307,6 +312,8 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "lab"))
 		return lab_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "mkstore"))
+		return mkstore_main(argc - 1, argv + 1);
 	fprintf(stderr, "faultline: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;
