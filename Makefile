@@ -45,7 +45,7 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lxxhash -lblkid -lpthread -lm
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lxxhash -lsodium -lblkid -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
 # The version, from the public header; the soname carries the major.
@@ -81,9 +81,10 @@ $(SHLIB): $(LIB_OBJS) src/faultline.map
 $(SHLIB_LINKS): $(SHLIB)
 	ln -sf $(notdir $(SHLIB)) $@
 
-$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c tools/mkstore.c $(B)/libfaultline.a
+$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c tools/mkstore.c tools/storebench.c \
+		$(B)/libfaultline.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
-		tools/mkstore.c $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+		tools/mkstore.c tools/storebench.c $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/bench: tools/bench.c $(B)/libfaultline.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)

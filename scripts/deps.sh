@@ -3,9 +3,10 @@
 # installs the missing packages itself (apt-get update first); otherwise it
 # prints the exact command to run and fails.
 set -eu
-# libxxhash-dev, libblkid-dev: the store header's checksum and signature checks; e2fsprogs, util-linux, mount: test_store_blockdev's loop device and file system.
+# libxxhash-dev, libsodium-dev, libblkid-dev: the store's checksums, encryption and signature
+# checks; e2fsprogs, util-linux, mount: test_store_blockdev's loop device and file system.
 pkgs=(make gcc clang clang-format libclang-rt-dev liburing-dev liburcu-dev pkg-config gnuplot-nox
-	libxxhash-dev libblkid-dev e2fsprogs util-linux mount)
+	libxxhash-dev libsodium-dev libblkid-dev e2fsprogs util-linux mount)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

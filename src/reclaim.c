@@ -194,10 +194,14 @@ static void batch_done(struct swap_io *io, int res)
 /*
  * Write out the frames of an eviction: each run of consecutive slots as one
  * vectored write (eviction allots consecutive slots), one page at a time
- * when no batch is free.  Context: no ptl held.
+ * when no batch is free.  Each page is sealed first (swap_seal_write()):
+ * what is written is f->io.buf.  Context: no ptl held.
  */
 static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
 {
+	for (unsigned int i = 0; i < BATCH; i++)
+		if (fr[i] && (dirty & (1ULL << i)))
+			swap_seal_write(sp, fr[i]);
 	for (unsigned int i = 0; i < BATCH;) {
 		if (!fr[i] || !(dirty & (1ULL << i))) {
 			i++;
@@ -212,7 +216,7 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 			b->n = j - i;
 			for (unsigned int k = 0; k < b->n; k++) {
 				b->f[k] = fr[i + k];
-				b->iov[k] = (struct iovec){fr[i + k]->buf, PAGE_SIZE};
+				b->iov[k] = (struct iovec){fr[i + k]->io.buf, PAGE_SIZE};
 			}
 			b->io = (struct swap_io){.slot = fr[i]->slot,
 						 .write = true,

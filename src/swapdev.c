@@ -148,11 +148,12 @@ static void *reaper_main(void *arg)
 }
 
 /*
- * Grow a file store to at least want_slots.  The slot map is reserved for
- * the most slots up front (address space only, backed as it is used), so growing allocates
- * nothing: it also runs inside the SIGBUS handler (direct reclaim in sigbus
- * delivery).  The file is never shrunk: where fallocate() is not supported,
- * ftruncate() only ever extends it.  Context: d->lock held.
+ * Grow a file store to at least want_slots.  The slot map and the store's
+ * metadata (store.h) are reserved for the most slots up front (address
+ * space only, backed as it is used), so growing allocates nothing: it also
+ * runs inside the SIGBUS handler (direct reclaim in sigbus delivery).  The
+ * file is never shrunk: where fallocate() is not supported, ftruncate()
+ * only ever extends it.  Context: d->lock held.
  */
 static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 {
@@ -357,6 +358,11 @@ void swapdev_close(struct swap_dev *d)
 	free(atomic_load(&d->fail_write));
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->sq_lock);
+}
+
+unsigned long swapdev_max_slots(const struct swap_dev *d)
+{
+	return d->grows ? SWAP_MAX_SLOTS : d->nr_slots;
 }
 
 /*

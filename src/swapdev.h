@@ -2,8 +2,10 @@
 /*
  * The swap device: 4 KiB slots in a file or a block device, read and written
  * with O_DIRECT through io_uring, so that the page cache holds none of it.
- * A named store's format and the checks before it is used are in
- * storefmt.h.
+ * This is the backend: it moves slots of bytes.  What is in them is checked
+ * by the store's integrity layer (store.h), which swap.c calls around every
+ * write and read; a named store's format and the checks before it is used
+ * are in storefmt.h.
  *
  * Slots start at data_off: after the header of a named store, at 0 in the
  * default temporary file.
@@ -29,6 +31,8 @@
 
 #include <liburing.h>
 #include <sys/uio.h>
+
+#include "store.h"
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
@@ -66,6 +70,10 @@ struct swap_dev {
 	unsigned long cursor;	/* lock: next-fit, so write-out is sequential */
 	unsigned long used;	/* lock */
 	_Atomic unsigned long used_hint;
+
+	/* The integrity layer over this device's slots: set up and torn down
+	 * by swap.c (swap_init(), swap_destroy()), not by the device. */
+	struct store store;
 
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
@@ -111,6 +119,8 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
 		       uint64_t delay_ns, unsigned int max_inflight);
 void swapdev_close(struct swap_dev *d);
+/* The most slots this device can ever have (its metadata is sized so). */
+unsigned long swapdev_max_slots(const struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many. */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
