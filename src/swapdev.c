@@ -29,6 +29,11 @@ FL_TLS bool in_completion;
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
 #define SWAP_MAX_SLOTS (1UL << 30) /* 4 TiB of store */
 #define MAP_BYTES (SWAP_MAX_SLOTS / 8)
+/* Freed slots queued before the discard worker is kicked; it also runs every
+ * DISCARD_PERIOD_MS for what is left. */
+#define DISCARD_BATCH 64
+#define DISCARD_PERIOD_MS 50
+#define DISCARD_RUNS 64 /* runs per round of the worker */
 
 static off_t slot_off(const struct swap_dev *d, uint32_t slot)
 {
@@ -148,12 +153,12 @@ static void *reaper_main(void *arg)
 }
 
 /*
- * Grow a file store to at least want_slots.  The slot map and the store's
- * metadata (store.h) are reserved for the most slots up front (address
- * space only, backed as it is used), so growing allocates nothing: it also
- * runs inside the SIGBUS handler (direct reclaim in sigbus delivery).  The
- * file is never shrunk: where fallocate() is not supported, ftruncate()
- * only ever extends it.  Context: d->lock held.
+ * Grow a file store to at least want_slots.  The slot map, the discard queue
+ * and the store's metadata (store.h) are reserved for the most slots up
+ * front (address space only, backed as it is used), so growing allocates
+ * nothing: it also runs inside the SIGBUS handler (direct reclaim in sigbus
+ * delivery).  The file is never shrunk: where fallocate() is not supported,
+ * ftruncate() only ever extends it.  Context: d->lock held.
  */
 static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 {
@@ -181,23 +186,131 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 	return 0;
 }
 
+/*
+ * Discard n slots from slot: their bytes are gone from the store (a hole in
+ * a file, BLKDISCARD on a device).  Context: no lock; the slots are nobody's
+ * (queued for discard, or the whole store at open or close).
+ * Return: 0 or a negative errno.
+ */
+static int discard_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
+{
+	uint64_t off = (uint64_t)d->data_off + slot * SWAP_SLOT_SIZE, len = n * SWAP_SLOT_SIZE;
+
+	if (!n)
+		return 0;
+	if (d->is_blockdev) {
+		uint64_t range[2] = {off, len};
+		return ioctl(d->fd, BLKDISCARD, range) ? -errno : 0;
+	}
+	return fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)
+		       ? -errno
+		       : 0;
+}
+
+static void discard_failed(struct swap_dev *d, int err)
+{
+	if (!atomic_exchange(&d->discard_failed_logged, true))
+		fl_log("warning: the swap store %s cannot discard freed slots (%s): what a page "
+		       "held stays in its slot until the slot is written again, and after a "
+		       "crash until the store is next opened; FAULTLINE_SWAP_ENCRYPT=1 keeps "
+		       "it unreadable",
+		       d->path ? d->path : "(temporary file)", strerror(-err));
+}
+
 static bool test_bit(const uint64_t *map, unsigned long i)
 {
 	return map[i / 64] & (1ULL << (i % 64));
 }
 
 /*
- * Let go of the store: the file closed, which drops its lock.
- * Context: the reaper has stopped.
+ * One round of the discard worker: take runs of queued slots, discard them
+ * with no lock held, then make them free.  The slots stay set in map
+ * throughout, so none is handed out before its discard is done.
+ * Context: the discard worker (fl-discard).
+ */
+static void discard_round(void *arg)
+{
+	struct swap_dev *d = arg;
+	struct {
+		unsigned long start, n;
+	} run[DISCARD_RUNS];
+
+	for (;;) {
+		unsigned int nr = 0;
+		unsigned long total = 0;
+
+		pthread_mutex_lock(&d->lock);
+		unsigned long w = d->discard_lo;
+		for (; w < d->discard_hi && nr < DISCARD_RUNS; w++) {
+			uint64_t bits = d->discard_map[w];
+			unsigned int s, len;
+			if (!bits)
+				continue;
+			for_each_bit_run(bits, s, len)
+			{
+				unsigned long start = w * 64 + s;
+				if (nr && run[nr - 1].start + run[nr - 1].n == start) {
+					run[nr - 1].n += len; /* across a word */
+				} else if (nr < DISCARD_RUNS) {
+					run[nr].start = start;
+					run[nr++].n = len;
+				} else {
+					break;
+				}
+				d->discard_map[w] &=
+					~(len == 64 ? ~0ULL : ((1ULL << len) - 1) << s);
+			}
+			if (d->discard_map[w])
+				break; /* out of runs: the rest next time */
+		}
+		d->discard_lo = w;
+		if (d->discard_lo >= d->discard_hi)
+			d->discard_lo = d->discard_hi = 0;
+		pthread_mutex_unlock(&d->lock);
+		if (!nr)
+			return;
+		for (unsigned int i = 0; i < nr; i++) {
+			int ret = d->can_discard ? discard_slots(d, run[i].start, run[i].n) : 0;
+			if (ret)
+				discard_failed(d, ret);
+			total += run[i].n;
+		}
+		pthread_mutex_lock(&d->lock);
+		for (unsigned int i = 0; i < nr; i++)
+			for (unsigned long k = run[i].start; k < run[i].start + run[i].n; k++) {
+				/* Still ours: set in map, off the queue. */
+				FL_DEBUG_BUG_ON(!test_bit(d->map, k) ||
+						test_bit(d->discard_map, k));
+				d->map[k / 64] &= ~(1ULL << (k % 64));
+			}
+		d->discarding -= total;
+		pthread_mutex_unlock(&d->lock);
+		atomic_fetch_add(&d->discarded, total);
+	}
+}
+
+/*
+ * Let go of the store: the discard worker stopped; with discard_all, every
+ * slot discarded (a named store: what the space wrote does not outlive it);
+ * the file closed, which drops its lock.  Context: the reaper has stopped.
  */
 static void release(struct swap_dev *d, bool discard_all)
 {
+	worker_stop(&d->discarder);
+	if (discard_all && d->fd >= 0 && d->named && d->can_discard) {
+		int ret = discard_slots(d, 0, d->nr_slots);
+		if (ret)
+			discard_failed(d, ret);
+	}
 	if (d->fd >= 0)
 		close(d->fd);
 	d->fd = -1;
 	if (d->map && d->map != MAP_FAILED)
 		munmap(d->map, MAP_BYTES);
 	d->map = NULL;
+	if (d->discard_map && d->discard_map != MAP_FAILED)
+		munmap(d->discard_map, MAP_BYTES);
+	d->discard_map = NULL;
 	free(d->path);
 	d->path = NULL;
 }
@@ -251,6 +364,15 @@ static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
 	 * ours.  A fixed store is what its header says. */
 	uint64_t bytes = d->grows ? MAX(c.bytes, c.hdr.size) : c.hdr.size;
 	d->nr_slots = MIN((bytes - d->data_off) / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
+	/* What an earlier user left (a crash) is nobody's now: discard it
+	 * before anything else, and learn whether discards work here (a new
+	 * store, which has no slot yet, learns it once it has grown). */
+	if (d->nr_slots) {
+		ret = discard_slots(d, 0, d->nr_slots);
+		d->can_discard = !ret;
+		if (ret)
+			discard_failed(d, ret);
+	}
 	return 0;
 }
 
@@ -262,11 +384,14 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	d->delay_ns = delay_ns;
+	d->discarder.fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
 	d->map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (d->map == MAP_FAILED) {
+	d->discard_map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (d->map == MAP_FAILED || d->discard_map == MAP_FAILED) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -288,11 +413,22 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 		d->grows = true;
 		d->nr_slots = 0;
 	}
+	bool probe = !d->nr_slots;
 	if (d->grows && d->nr_slots < SWAP_GROW_MIN / SWAP_SLOT_SIZE) {
 		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
 		if (ret)
 			goto fail;
 	}
+	if (probe && d->nr_slots) {
+		/* Does this file system punch holes?  Slot 0 is nobody's yet. */
+		ret = discard_slots(d, 0, 1);
+		d->can_discard = !ret;
+		if (ret)
+			discard_failed(d, ret);
+	}
+	ret = worker_start(&d->discarder, "fl-discard", discard_round, d, DISCARD_PERIOD_MS);
+	if (ret)
+		goto fail;
 	/*
 	 * Completions: room for every I/O that can be in flight (the caller's
 	 * max_inflight, plus the stop sentinel), so that a submit never meets
@@ -372,11 +508,17 @@ unsigned long swapdev_max_slots(const struct swap_dev *d)
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots)
 {
 	unsigned int got = 0;
+	bool kick = false;
 
 	pthread_mutex_lock(&d->lock);
 	while (got < n) {
-		if (d->used == d->nr_slots && grow_locked(d, d->nr_slots + n - got))
-			break;
+		if (d->used + d->discarding >= d->nr_slots) {
+			/* Slots being discarded come back soon: let the worker
+			 * go now rather than grow for them. */
+			kick = d->discarding > 0;
+			if (grow_locked(d, d->nr_slots + n - got))
+				break;
+		}
 		unsigned long i = d->cursor;
 		for (unsigned long scanned = 0; scanned < d->nr_slots; scanned++) {
 			if (i >= d->nr_slots)
@@ -399,17 +541,35 @@ unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slot
 	}
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
+	if (kick)
+		worker_kick(&d->discarder);
 	return got;
 }
 
+/*
+ * Context: any, also the SIGBUS handler; takes d->lock.  The slot goes to
+ * the discard queue: the worker discards it, then frees it.
+ */
 void swap_slot_free(struct swap_dev *d, uint32_t slot)
 {
+	bool kick;
+
 	pthread_mutex_lock(&d->lock);
-	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot));
-	d->map[slot / 64] &= ~(1ULL << (slot % 64));
+	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot) || test_bit(d->discard_map, slot));
 	d->used--;
+	d->discard_map[slot / 64] |= 1ULL << (slot % 64);
+	if (!d->discarding++ || d->discard_lo >= d->discard_hi) {
+		d->discard_lo = slot / 64;
+		d->discard_hi = slot / 64 + 1;
+	} else {
+		d->discard_lo = MIN(d->discard_lo, slot / 64);
+		d->discard_hi = MAX(d->discard_hi, slot / 64 + 1);
+	}
+	kick = d->discarding >= DISCARD_BATCH;
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
+	if (kick)
+		worker_kick(&d->discarder);
 }
 
 /*

@@ -11,10 +11,19 @@
  * default temporary file.
  *
  * Locks:
- *   swap_dev.lock      the slot map, the cursor, the size (a leaf)
+ *   swap_dev.lock      the slot map, the discard queue, the cursor, the
+ *                      size (a leaf)
  *   swap_dev.sq_lock   the submission side of the ring (a leaf)
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
+ *
+ * Freed slots are discarded (a hole punched in a file, BLKDISCARD on a
+ * device that takes it), so that what a page held does not outlive its
+ * slot: swap_slot_free() queues the slot, and the discard worker discards
+ * the queue in runs, off the fault path, then makes the slots free.  A slot
+ * is not handed out again before its discard is done, so a discard can never
+ * destroy a newer write.  Opening a named store discards what an earlier
+ * user left (a crash); closing it discards all of it.
  *
  * Slow-device emulation (delay_ns, FAULTLINE_SWAP_DELAY): every I/O still goes
  * to the store, but its completion is delivered no earlier than t_submit +
@@ -33,6 +42,7 @@
 #include <sys/uio.h>
 
 #include "store.h"
+#include "worker.h"
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
@@ -61,15 +71,25 @@ struct swap_dev {
 	bool is_blockdev;
 	bool grows;	   /* a file we may extend */
 	bool named;	   /* FAULTLINE_SWAP: a store with a header, flock()ed */
+	bool can_discard;  /* punch holes / BLKDISCARD work here */
 	uint64_t data_off; /* bytes before slot 0: the header */
 	char *path;	   /* for messages; NULL: the temporary file */
 	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
 	pthread_mutex_t lock;
-	uint64_t *map;		/* lock: one bit per slot, 1 = in use */
+	uint64_t *map;		/* lock: one bit per slot, 1 = in use or discarding */
 	unsigned long nr_slots; /* lock */
 	unsigned long cursor;	/* lock: next-fit, so write-out is sequential */
-	unsigned long used;	/* lock */
+	unsigned long used;	/* lock: slots that belong to an owner */
 	_Atomic unsigned long used_hint;
+	/* The discard queue: freed slots still set in map.  discard_lo/hi:
+	 * the words of discard_map that may have bits.  discarding: queued or
+	 * being discarded (neither used nor free). */
+	uint64_t *discard_map;		      /* lock */
+	unsigned long discarding;	      /* lock */
+	unsigned long discard_lo, discard_hi; /* lock */
+	struct fl_worker discarder;
+	_Atomic uint64_t discarded; /* slots discarded so far */
+	_Atomic bool discard_failed_logged;
 
 	/* The integrity layer over this device's slots: set up and torn down
 	 * by swap.c (swap_init(), swap_destroy()), not by the device. */
@@ -123,6 +143,7 @@ void swapdev_close(struct swap_dev *d);
 unsigned long swapdev_max_slots(const struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many. */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
+/* Give a slot back: it is discarded, then free again. */
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
 int swap_submit(struct swap_dev *d, struct swap_io *io);
 int swap_read_sync(struct swap_dev *d, struct swap_io *io);

@@ -151,6 +151,22 @@ static inline void ts_evict_all(struct fl_space *sp, char *p, size_t n)
 	      (unsigned long long)st.resident_pages);
 }
 
+/* Wait (up to 10 s) until the store has discarded at least n slots. */
+static inline void ts_wait_discarded(struct fl_space *sp, uint64_t n)
+{
+	struct fl_stats st = {0};
+
+	for (int i = 0; i < 2000; i++) {
+		fl_stats(sp, &st);
+		if (st.store_discarded >= n)
+			return;
+		usleep(5000);
+	}
+	/* Not an error here: the caller checks the slots themselves. */
+	fprintf(stderr, "only %llu of %llu freed slots discarded after 10 s\n",
+		(unsigned long long)st.store_discarded, (unsigned long long)n);
+}
+
 /* Whether [off, off + len) of fd holds only zeros, read back. */
 static inline bool ts_zeros(int fd, off_t off, off_t len)
 {
