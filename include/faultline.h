@@ -196,6 +196,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")    \
 	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                   \
 	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")  \
+	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")  \
 	X(store_discarded, FL_COUNTER, "freed store slots discarded (holes, BLKDISCARD)")    \
 	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")            \
 	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")       \

@@ -223,6 +223,15 @@ static bool test_bit(const uint64_t *map, unsigned long i)
 }
 
 /*
+ * Slots became free: the store is not full any more.  Context: d->lock.
+ */
+static void slots_freed_locked(struct swap_dev *d, unsigned long n)
+{
+	if (n && atomic_load_explicit(&d->full, memory_order_relaxed))
+		atomic_store_explicit(&d->full, false, memory_order_relaxed);
+}
+
+/*
  * One round of the discard worker: take runs of queued slots, discard them
  * with no lock held, then make them free.  The slots stay set in map
  * throughout, so none is handed out before its discard is done.
@@ -284,6 +293,7 @@ static void discard_round(void *arg)
 				d->map[k / 64] &= ~(1ULL << (k % 64));
 			}
 		d->discarding -= total;
+		slots_freed_locked(d, total);
 		pthread_mutex_unlock(&d->lock);
 		atomic_fetch_add(&d->discarded, total);
 	}
@@ -501,6 +511,26 @@ unsigned long swapdev_max_slots(const struct swap_dev *d)
 	return d->grows ? SWAP_MAX_SLOTS : d->nr_slots;
 }
 
+/* The store is full: said once per store, counted each time it becomes so.
+ * Context: d->lock. */
+static void store_full_locked(struct swap_dev *d)
+{
+	bool first;
+
+	if (atomic_load_explicit(&d->full, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&d->full, true, memory_order_relaxed);
+	atomic_fetch_add(&d->full_count, 1);
+	first = !d->full_logged;
+	d->full_logged = true;
+	if (first)
+		fl_log("the swap store %s is full (%lu slots of 4 KiB%s): dirty pages stay "
+		       "resident, over the memory budget, until slots are freed (counted in "
+		       "store_full)",
+		       d->path ? d->path : "(temporary file)", d->nr_slots,
+		       d->grows ? "; it cannot grow" : "");
+}
+
 /*
  * Context: any; takes d->lock.  Slots come next-fit from the cursor, so
  * consecutive calls get consecutive slots while the store has room.
@@ -539,6 +569,8 @@ unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slot
 		d->cursor = i + 1;
 		slots[got++] = (uint32_t)i;
 	}
+	if (got < n)
+		store_full_locked(d);
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
 	if (kick)
@@ -565,7 +597,7 @@ void swap_slot_free(struct swap_dev *d, uint32_t slot)
 		d->discard_lo = MIN(d->discard_lo, slot / 64);
 		d->discard_hi = MAX(d->discard_hi, slot / 64 + 1);
 	}
-	kick = d->discarding >= DISCARD_BATCH;
+	kick = d->discarding >= DISCARD_BATCH || atomic_load(&d->full);
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
 	if (kick)

@@ -12,7 +12,7 @@
  *
  * Locks:
  *   swap_dev.lock      the slot map, the discard queue, the cursor, the
- *                      size (a leaf)
+ *                      size, full (a leaf)
  *   swap_dev.sq_lock   the submission side of the ring (a leaf)
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
@@ -89,6 +89,14 @@ struct swap_dev {
 	unsigned long discard_lo, discard_hi; /* lock */
 	struct fl_worker discarder;
 	_Atomic uint64_t discarded; /* slots discarded so far */
+	/*
+	 * The last allocation found no free slot, and none was freed since:
+	 * written under lock, read racily by reclaim to back off (reclaim.c).
+	 * full_count: how many times it became so; full_logged: said once.
+	 */
+	_Atomic bool full;
+	_Atomic uint64_t full_count;
+	bool full_logged; /* lock */
 	_Atomic bool discard_failed_logged;
 
 	/* The integrity layer over this device's slots: set up and torn down
@@ -141,10 +149,18 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 void swapdev_close(struct swap_dev *d);
 /* The most slots this device can ever have (its metadata is sized so). */
 unsigned long swapdev_max_slots(const struct swap_dev *d);
-/* Allocate up to n slots, consecutive where possible.  Return: how many. */
+/* Allocate up to n slots, consecutive where possible.  Return: how many;
+ * fewer than n: the store is full (swap_store_full() until one is freed). */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
 /* Give a slot back: it is discarded, then free again. */
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
+
+/* No free slot at the last allocation, and none freed since: reclaim backs
+ * off writing.  Context: any; racy by design. */
+static inline bool swap_store_full(struct swap_dev *d)
+{
+	return atomic_load_explicit(&d->full, memory_order_relaxed);
+}
 int swap_submit(struct swap_dev *d, struct swap_io *io);
 int swap_read_sync(struct swap_dev *d, struct swap_io *io);
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on);
