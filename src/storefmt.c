@@ -417,6 +417,15 @@ int store_claim(const char *path, bool create, struct store_claim *c)
 	ret = size_of(fd, &st, &c->bytes);
 	if (ret)
 		goto fail;
+	int sector = 0;
+	if (c->blockdev && !ioctl(fd, BLKSSZGET, &sector) && sector > (int)PAGE_SIZE) {
+		/* O_DIRECT I/O of one slot would be refused. */
+		ret = -EINVAL;
+		fl_log("the swap store %s has %d-byte sectors, more than a %lu-byte slot: not "
+		       "used",
+		       path, sector, PAGE_SIZE);
+		goto fail;
+	}
 	n = read_first(fd, buf);
 	if (n < 0) {
 		ret = (int)n;
