@@ -20,6 +20,14 @@
 #include <sodium.h>
 #include <sys/mman.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+/* libxxhash picks AVX2 (or AVX-512) at run time where the CPU has it: twice
+ * the speed of the SSE2 code it would run otherwise. */
+#include <xxh_x86dispatch.h>
+#define page_hash(p, len, seed) XXH3_128bits_withSeed_dispatch(p, len, seed)
+#else
+#define page_hash(p, len, seed) XXH3_128bits_withSeed(p, len, seed)
+#endif
 
 struct store_key {
 	crypto_aead_aes256gcm_state aes; /* the expanded key (AES-256-GCM) */
@@ -54,7 +62,7 @@ static void checksum(const struct store *st, const struct store_tag *t, const vo
 		     uint8_t mac[STORE_MAC_SIZE])
 {
 	XXH64_hash_t seed = XXH3_64bits_withSeed(t, sizeof(*t), st->seed);
-	XXH128_hash_t h = XXH3_128bits_withSeed(page, PAGE_SIZE, seed);
+	XXH128_hash_t h = page_hash(page, PAGE_SIZE, seed);
 
 	memcpy(mac, &h.low64, 8);
 	memcpy(mac + 8, &h.high64, 8);
