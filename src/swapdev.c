@@ -34,6 +34,7 @@ FL_TLS bool in_completion;
 #define DISCARD_BATCH 64
 #define DISCARD_PERIOD_MS 50
 #define DISCARD_RUNS 64 /* runs per round of the worker */
+#define ZERO_IOV 64	/* slots zeroed per vectored write */
 
 static off_t slot_off(const struct swap_dev *d, uint32_t slot)
 {
@@ -187,33 +188,78 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 }
 
 /*
- * Discard n slots from slot: their bytes are gone from the store (a hole in
- * a file, BLKDISCARD on a device).  Context: no lock; the slots are nobody's
- * (queued for discard, or the whole store at open or close).
+ * Overwrite n slots from slot with zeros, in runs of up to ZERO_IOV slots
+ * per vectored write.  Context: the discard worker; no lock; the slots are
+ * nobody's.  Return: 0 or a negative errno.
+ */
+static int zero_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
+{
+	struct iovec iov[ZERO_IOV];
+
+	for (unsigned int i = 0; i < ZERO_IOV; i++)
+		iov[i] = (struct iovec){d->zero_page, SWAP_SLOT_SIZE};
+	while (n) {
+		unsigned int k = (unsigned int)MIN(n, (unsigned long)ZERO_IOV);
+		ssize_t w = pwritev(d->fd, iov, (int)k, slot_off(d, (uint32_t)slot));
+		if (w < 0)
+			return -errno;
+		if (w != (ssize_t)(k * SWAP_SLOT_SIZE))
+			return -EIO;
+		slot += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/*
+ * Discard freed slots: their bytes are gone from the store.  BLKDISCARD on
+ * a device that takes it; otherwise, and on a file, they are overwritten
+ * with zeros.  Not a hole punched in a file: FALLOC_FL_PUNCH_HOLE takes the
+ * file's inode lock and waits for every direct I/O in flight, and the next
+ * write into the hole allocates under that lock again, so with many slots
+ * freed the swap-ins stall behind it (on ext4 it halved the throughput of
+ * a load that rewrites swapped pages; BENCHMARKS.md).  A direct write over
+ * allocated blocks takes that lock shared.
+ * Context: the discard worker; no lock; the slots are nobody's.
  * Return: 0 or a negative errno.
  */
 static int discard_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
 {
-	uint64_t off = (uint64_t)d->data_off + slot * SWAP_SLOT_SIZE, len = n * SWAP_SLOT_SIZE;
+	uint64_t range[2] = {(uint64_t)slot_off(d, (uint32_t)slot), n * SWAP_SLOT_SIZE};
 
-	if (!n)
+	if (d->is_blockdev && d->can_discard && !ioctl(d->fd, BLKDISCARD, range))
 		return 0;
-	if (d->is_blockdev) {
-		uint64_t range[2] = {off, len};
+	return zero_slots(d, slot, n);
+}
+
+/*
+ * Discard the whole data area (a named store, at open and at destroy): on a
+ * file FALLOC_FL_ZERO_RANGE, which keeps its blocks (so later writes do not
+ * allocate), else a hole; BLKDISCARD on a device.  Once, with nothing in
+ * flight: the inode lock costs nothing here.
+ * Context: open or close; no I/O in flight.  Return: 0 or a negative errno.
+ */
+static int clear_store(struct swap_dev *d)
+{
+	off_t off = slot_off(d, 0), len = (off_t)(d->nr_slots * SWAP_SLOT_SIZE);
+	uint64_t range[2] = {(uint64_t)off, (uint64_t)len};
+
+	if (!len)
+		return 0;
+	if (d->is_blockdev)
 		return ioctl(d->fd, BLKDISCARD, range) ? -errno : 0;
-	}
-	return fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)
-		       ? -errno
-		       : 0;
+	if (!fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len))
+		return 0;
+	return fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) ? -errno : 0;
 }
 
 static void discard_failed(struct swap_dev *d, int err)
 {
 	if (!atomic_exchange(&d->discard_failed_logged, true))
-		fl_log("warning: the swap store %s cannot discard freed slots (%s): what a page "
-		       "held stays in its slot until the slot is written again, and after a "
-		       "crash until the store is next opened; FAULTLINE_SWAP_ENCRYPT=1 keeps "
-		       "it unreadable",
+		fl_log("warning: the swap store %s cannot discard what it holds (%s): what an "
+		       "earlier user left there stays until overwritten, and so do the pages "
+		       "in use when this process ends; FAULTLINE_SWAP_ENCRYPT=1 keeps them "
+		       "unreadable",
 		       d->path ? d->path : "(temporary file)", strerror(-err));
 }
 
@@ -279,9 +325,12 @@ static void discard_round(void *arg)
 		if (!nr)
 			return;
 		for (unsigned int i = 0; i < nr; i++) {
-			int ret = d->can_discard ? discard_slots(d, run[i].start, run[i].n) : 0;
-			if (ret)
-				discard_failed(d, ret);
+			int ret = discard_slots(d, run[i].start, run[i].n);
+			if (ret && !atomic_exchange(&d->discard_failed_logged, true))
+				fl_log("warning: discarding freed slots of the swap store %s "
+				       "failed "
+				       "(%s): their pages stay there until overwritten",
+				       d->path ? d->path : "(temporary file)", strerror(-ret));
 			total += run[i].n;
 		}
 		pthread_mutex_lock(&d->lock);
@@ -307,8 +356,8 @@ static void discard_round(void *arg)
 static void release(struct swap_dev *d, bool discard_all)
 {
 	worker_stop(&d->discarder);
-	if (discard_all && d->fd >= 0 && d->named && d->can_discard) {
-		int ret = discard_slots(d, 0, d->nr_slots);
+	if (discard_all && d->fd >= 0 && d->named) {
+		int ret = clear_store(d);
 		if (ret)
 			discard_failed(d, ret);
 	}
@@ -318,6 +367,9 @@ static void release(struct swap_dev *d, bool discard_all)
 	if (d->map && d->map != MAP_FAILED)
 		munmap(d->map, MAP_BYTES);
 	d->map = NULL;
+	if (d->zero_page && d->zero_page != MAP_FAILED)
+		munmap(d->zero_page, SWAP_SLOT_SIZE);
+	d->zero_page = NULL;
 	if (d->discard_map && d->discard_map != MAP_FAILED)
 		munmap(d->discard_map, MAP_BYTES);
 	d->discard_map = NULL;
@@ -375,14 +427,12 @@ static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
 	uint64_t bytes = d->grows ? MAX(c.bytes, c.hdr.size) : c.hdr.size;
 	d->nr_slots = MIN((bytes - d->data_off) / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
 	/* What an earlier user left (a crash) is nobody's now: discard it
-	 * before anything else, and learn whether discards work here (a new
-	 * store, which has no slot yet, learns it once it has grown). */
-	if (d->nr_slots) {
-		ret = discard_slots(d, 0, d->nr_slots);
-		d->can_discard = !ret;
-		if (ret)
-			discard_failed(d, ret);
-	}
+	 * before anything else; on a device, that also says whether freed
+	 * slots can be discarded rather than zeroed. */
+	ret = clear_store(d);
+	d->can_discard = !ret;
+	if (ret)
+		discard_failed(d, ret);
 	return 0;
 }
 
@@ -401,7 +451,11 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	d->discard_map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (d->map == MAP_FAILED || d->discard_map == MAP_FAILED) {
+	/* The source of zero writes: a page of its own (not the kernel's zero
+	 * page, which direct I/O may refuse to pin). */
+	d->zero_page = mmap(NULL, SWAP_SLOT_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (d->map == MAP_FAILED || d->discard_map == MAP_FAILED || d->zero_page == MAP_FAILED) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -423,18 +477,10 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 		d->grows = true;
 		d->nr_slots = 0;
 	}
-	bool probe = !d->nr_slots;
 	if (d->grows && d->nr_slots < SWAP_GROW_MIN / SWAP_SLOT_SIZE) {
 		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
 		if (ret)
 			goto fail;
-	}
-	if (probe && d->nr_slots) {
-		/* Does this file system punch holes?  Slot 0 is nobody's yet. */
-		ret = discard_slots(d, 0, 1);
-		d->can_discard = !ret;
-		if (ret)
-			discard_failed(d, ret);
 	}
 	ret = worker_start(&d->discarder, "fl-discard", discard_round, d, DISCARD_PERIOD_MS);
 	if (ret)

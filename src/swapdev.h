@@ -17,8 +17,8 @@
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
  *
- * Freed slots are discarded (a hole punched in a file, BLKDISCARD on a
- * device that takes it), so that what a page held does not outlive its
+ * Freed slots are discarded (BLKDISCARD on a device that takes it, else
+ * overwritten with zeros), so that what a page held does not outlive its
  * slot: swap_slot_free() queues the slot, and the discard worker discards
  * the queue in runs, off the fault path, then makes the slots free.  A slot
  * is not handed out again before its discard is done, so a discard can never
@@ -71,7 +71,7 @@ struct swap_dev {
 	bool is_blockdev;
 	bool grows;	   /* a file we may extend */
 	bool named;	   /* FAULTLINE_SWAP: a store with a header, flock()ed */
-	bool can_discard;  /* punch holes / BLKDISCARD work here */
+	bool can_discard;  /* a device: BLKDISCARD works (else freed slots are zeroed) */
 	uint64_t data_off; /* bytes before slot 0: the header */
 	char *path;	   /* for messages; NULL: the temporary file */
 	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
@@ -88,6 +88,7 @@ struct swap_dev {
 	unsigned long discarding;	      /* lock */
 	unsigned long discard_lo, discard_hi; /* lock */
 	struct fl_worker discarder;
+	void *zero_page;	    /* immutable: what freed slots are overwritten with */
 	_Atomic uint64_t discarded; /* slots discarded so far */
 	/*
 	 * The last allocation found no free slot, and none was freed since:

@@ -187,14 +187,6 @@ static inline bool ts_zeros(int fd, off_t off, off_t len)
 	return true;
 }
 
-/* Whether [off, off + len) of fd is a hole, as SEEK_DATA sees it. */
-static inline bool ts_hole(int fd, off_t off, off_t len)
-{
-	off_t d = lseek(fd, off, SEEK_DATA);
-
-	return (d < 0 && errno == ENXIO) || d >= off + len;
-}
-
 /* ---- files ---------------------------------------------------------------- */
 
 static char ts_dir[256];
