@@ -575,6 +575,9 @@ int swap_init(struct fl_space *sp)
 		       sp->cfg.swap_encrypt ? " and encryption" : "", strerror(-ret));
 		return ret;
 	}
+	/* A freed slot holds ciphertext under a key that dies with the space:
+	 * writing zeros over it would add a write and protect nothing. */
+	sp->dev.discard_freed = !sp->cfg.swap_encrypt;
 	fl_dbg(sp, "swap store %s: %lu slots%s, %s, encryption: %s",
 	       sp->dev.path ? sp->dev.path : "(temporary file)", sp->dev.nr_slots,
 	       sp->dev.grows ? " (grows on demand)" : "",

@@ -444,6 +444,7 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	d->delay_ns = delay_ns;
+	d->discard_freed = true;
 	d->discarder.fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
@@ -626,7 +627,8 @@ unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slot
 
 /*
  * Context: any, also the SIGBUS handler; takes d->lock.  The slot goes to
- * the discard queue: the worker discards it, then frees it.
+ * the discard queue: the worker discards it, then frees it (unless
+ * discard_freed is off: then it is free at once).
  */
 void swap_slot_free(struct swap_dev *d, uint32_t slot)
 {
@@ -635,6 +637,13 @@ void swap_slot_free(struct swap_dev *d, uint32_t slot)
 	pthread_mutex_lock(&d->lock);
 	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot) || test_bit(d->discard_map, slot));
 	d->used--;
+	if (!d->discard_freed) {
+		d->map[slot / 64] &= ~(1ULL << (slot % 64));
+		slots_freed_locked(d, 1);
+		atomic_store(&d->used_hint, d->used);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
 	d->discard_map[slot / 64] |= 1ULL << (slot % 64);
 	if (!d->discarding++ || d->discard_lo >= d->discard_hi) {
 		d->discard_lo = slot / 64;

@@ -69,9 +69,13 @@ struct swap_io {
 struct swap_dev {
 	int fd;
 	bool is_blockdev;
-	bool grows;	   /* a file we may extend */
-	bool named;	   /* FAULTLINE_SWAP: a store with a header, flock()ed */
-	bool can_discard;  /* a device: BLKDISCARD works (else freed slots are zeroed) */
+	bool grows;	  /* a file we may extend */
+	bool named;	  /* FAULTLINE_SWAP: a store with a header, flock()ed */
+	bool can_discard; /* a device: BLKDISCARD works (else freed slots are zeroed) */
+	/* Freed slots go through the discard worker; false (swap.c, with
+	 * encryption: they hold ciphertext) frees them at once.  Set before
+	 * any slot is freed, then immutable. */
+	bool discard_freed;
 	uint64_t data_off; /* bytes before slot 0: the header */
 	char *path;	   /* for messages; NULL: the temporary file */
 	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
