@@ -3,6 +3,8 @@
 #   make                  library, tools and tests (release, assertions on)
 #   make SAN=asan         same, AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan         same, ThreadSanitizer, in build-tsan/
+#   make fuzz             the fuzzers (clang, libFuzzer + ASan + UBSan, in
+#                         build-fuzz/), FUZZ_SECONDS (300) each, one at a time
 #   make lab              the README's main command: the lab (LAB_ARGS=...)
 #   make demo             build, run the demo
 #   make test             the README's test command: all tests, all builds
@@ -27,8 +29,15 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 else ifeq ($(SAN),tsan)
 B := build-tsan
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SAN),fuzz)
+# The library and the fuzz targets (clang only): ASan+UBSan, and libFuzzer's
+# coverage instrumentation everywhere, so that the fuzzer sees into the
+# library; the targets add -fsanitize=fuzzer (its main) when they link.
+B := build-fuzz
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
 else
-$(error SAN must be empty, asan or tsan)
+$(error SAN must be empty, asan, tsan or fuzz)
 endif
 
 # FL_DEBUG turns on the lock assertions (doc/locking.md).  Release builds
@@ -45,7 +54,8 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lxxhash -lsodium -lblkid -lpthread -lm
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -lzstd -lxxhash -lsodium \
+	-lblkid -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
 # The version, from the public header; the soname carries the major.
@@ -55,7 +65,9 @@ SONAME := libfaultline.so.$(SOMAJOR)
 
 LIB_SRCS := $(sort $(wildcard src/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
-TEST_SRCS := $(sort $(wildcard tests/*.c))
+# Sources in tests/ that are not test programs: linked into those that use them.
+TEST_HELPERS := tests/diff_engine.c tests/diff_gen.c
+TEST_SRCS := $(filter-out $(TEST_HELPERS),$(sort $(wildcard tests/*.c)))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 # The shared library as an installed one is laid out: the file, the soname
 # link the loader looks for, and the link the linker looks for.
@@ -81,25 +93,63 @@ $(SHLIB): $(LIB_OBJS) src/faultline.map
 $(SHLIB_LINKS): $(SHLIB)
 	ln -sf $(notdir $(SHLIB)) $@
 
-$(B)/faultline: tools/faultline.c tools/lab.c tools/kside.c tools/mkstore.c tools/storebench.c \
-		$(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -Isrc -o $@ tools/faultline.c tools/lab.c tools/kside.c \
-		tools/mkstore.c tools/storebench.c $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+# The tools: an object per source file, each with its own dependency file
+# (one compiler call for several sources keeps only the last one's).
+FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot kside \
+	mkstore storebench)
+BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
+SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
+	swapbench_device swapbench_subjects swapbench_report bare kside)
 
-$(B)/bench: tools/bench.c $(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+$(B)/tools:
+	mkdir -p $@
 
-$(B)/swapbench: tools/swapbench.c tools/kside.c $(B)/libfaultline.a
-	$(CC) $(CFLAGS_ALL) -o $@ tools/swapbench.c tools/kside.c $(B)/libfaultline.a \
-		$(LDFLAGS_ALL) $(LIBS)
+$(B)/tools/%.o: tools/%.c | $(B)/tools
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/faultline: $(FAULTLINE_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(FAULTLINE_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/bench: $(BENCH_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(BENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/swapbench: $(SWAPBENCH_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(SWAPBENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
 
+-include $(wildcard $(B)/tools/*.d)
+
 $(B)/tests/%: tests/%.c $(B)/libfaultline.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
--include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/*.d)
+# The differential oracle and its generator, shared by test_diff and the mm
+# fuzzer.  Objects are not executable: tests/run.sh passes them by.
+DIFF_OBJS := $(B)/tests/diff_engine.o $(B)/tests/diff_gen.o
+
+$(B)/tests/diff_%.o: tests/diff_%.c | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/tests/test_diff: tests/test_diff.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(DIFF_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+# The fuzz targets (SAN=fuzz): each links the library statically, so that a
+# target can call the library's hidden functions too.
+FUZZ_TARGETS := fuzz_mm fuzz_options
+
+$(B)/fuzz:
+	mkdir -p $@
+
+$(B)/fuzz/%: fuzz/%.c $(B)/libfaultline.a | $(B)/fuzz
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) -fsanitize=fuzzer \
+		$(LIBS)
+
+$(B)/fuzz/fuzz_mm: fuzz/fuzz_mm.c $(DIFF_OBJS) $(B)/libfaultline.a | $(B)/fuzz
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(DIFF_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) \
+		-fsanitize=fuzzer $(LIBS)
+
+-include $(wildcard $(B)/obj/*.d $(B)/tests/*.d $(B)/fuzz/*.d $(B)/*.d)
 
 check: all
 	tests/run.sh $(B)
@@ -124,13 +174,31 @@ lab: deps
 
 # The README's test command: the locking document against the code; the
 # tests in release (with assertions), ASan+UBSan and TSan builds; then the
-# library as a user links it.
+# library as a user links it; then each fuzzer for a short time.  A test
+# that skips fails it (tests/run.sh; FL_ALLOW_SKIP=1 allows skips).
 test: deps check-lockdoc
 	$(MAKE) all
 	$(MAKE) SAN=asan CC=$(CC) all
 	$(MAKE) SAN=tsan CC=clang all
+	$(MAKE) fuzz-build
 	tests/run.sh build build-asan build-tsan
 	scripts/check-packaging.sh build
+	$(MAKE) fuzz-smoke
+
+# The fuzzers: build-fuzz/ (SAN=fuzz), run one after the other from their
+# seed corpus (fuzz/corpus/) for FUZZ_SECONDS each; the test command runs
+# each for FUZZ_SMOKE_SECONDS.  fuzz/run.sh says where findings go.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+
+fuzz-build:
+	$(MAKE) SAN=fuzz CC=clang $(addprefix build-fuzz/fuzz/,$(FUZZ_TARGETS))
+
+fuzz: deps fuzz-build
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
 soak: all
 	FL_SOAK=1 tests/run.sh --timeout 1800 $(B)
@@ -158,12 +226,14 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h fuzz/*.c
 
 format-check: deps
-	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format --dry-run --Werror include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c \
+		tests/*.h fuzz/*.c
 
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-bench build-fuzz
 
-.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check clean
+.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check \
+	clean fuzz fuzz-build fuzz-smoke

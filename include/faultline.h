@@ -129,13 +129,26 @@ int fl_config_init(struct fl_config *cfg);
 /*
  * Create an address space.  cfg NULL means defaults plus environment.
  * Return: 0 and *out set, or a negative errno (-ENOSYS without userfaultfd,
- * -EINVAL for a bad configuration, -ENOMEM, ...).
+ * -EINVAL for a bad configuration, -ENOMEM, -ENOTSUP in a child of fork()
+ * of a process that has had a space, ...).
  */
 int fl_space_create(const struct fl_config *cfg, struct fl_space **out);
 
 /*
- * Unmap everything the space mapped, stop and join its threads, free it.
- * No other call on the space may run concurrently or follow.
+ * Handles.  Every call that takes a struct fl_space * first looks the
+ * handle up among the live spaces, by its value: a handle that is not one
+ * (destroyed, or never created) fails with EINVAL (the mm calls, in errno)
+ * or -EINVAL, and nothing is read through it.  What cannot be detected: a
+ * handle whose memory a newer space happens to reuse names that space.
+ */
+
+/*
+ * Destroy the space: new calls on it fail with EINVAL from now on; wait for
+ * the calls in flight; unmap everything it mapped (an access to a region
+ * after that is SIGSEGV, as after munmap); wait for the faults in flight;
+ * stop and join its threads; free it.  A handle that is not a live space
+ * (destroyed already, or being destroyed by another thread) is logged, and
+ * nothing is done.
  */
 void fl_space_destroy(struct fl_space *sp);
 
@@ -146,8 +159,16 @@ void fl_space_destroy(struct fl_space *sp);
  * mappings, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, ...) is refused with
  * EINVAL.  fd must be -1 in spirit: there is no fd parameter.
  *
+ * fl_mmap() with MAP_FIXED over a range that another space of the process
+ * maps (or is mapping at that moment) fails with EEXIST, as
+ * MAP_FIXED_NOREPLACE does over a range in use: two spaces serving one range
+ * would lose each other's data.
+ *
  * fl_munmap() and fl_mprotect() act only on the space's own VMAs: a range
- * the space does not manage is treated as unmapped and left untouched.
+ * the space does not manage is treated as unmapped and left untouched.  So is
+ * a region unmapped behind faultline's back (the libc munmap, unsupported):
+ * faultline drops it from the space without touching those addresses, which
+ * may be someone else's by then (counted in stale_drops).
  *
  * fl_madvise() supports MADV_DONTNEED (the pages read as zeros again, their
  * swap copies are freed), MADV_NORMAL, and, for a space with a memory limit,
@@ -177,6 +198,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_write, FL_COUNTER, "faults on a write access")                              \
 	X(faults_spurious, FL_COUNTER, "faults on a page already present")                   \
 	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")        \
+	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed") \
+	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")       \
 	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                    \
 	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")              \
 	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")         \

@@ -545,6 +545,58 @@ static int do_wp_page(struct vm_fault *vmf)
 }
 
 /*
+ * A fault that is not a write-protect fault, on an entry that says present:
+ * either a race (another fault installed the page after this one was
+ * raised) or a page the kernel no longer has, dropped behind faultline's
+ * back (the libc madvise or munmap of a region).  Told apart by trying the
+ * install: EEXIST is the kernel's "I have it"; an install that works has
+ * repaired the page with zeros (what the kernel's drop left there), counted
+ * in faults_repaired and logged once.  So an access never faults on such an
+ * entry for ever.
+ * Context: the fault's lock held.  Return: 0 (repaired), VM_FAULT_NOPAGE
+ * (changed meanwhile, or refused for now: the access faults again), or 1:
+ * the kernel has the page, go on as for a present one.
+ */
+static int do_present_missing(struct vm_fault *vmf)
+{
+	struct fl_space *sp = vmf->sp;
+	struct pt_chunk *c = vmf->chunk;
+	unsigned long page = vmf->address;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	int err, ret = VM_FAULT_NOPAGE;
+	uint64_t pte;
+
+	pt_lock(c);
+	pte = READ_ONCE(c->pte[pt_index(page)]);
+	if (pte_type(pte) != PTE_PRESENT) {
+		count_event(sp, faults_spurious);
+	} else if (install_zero(sp, page, page + PAGE_SIZE, write, &err) == PAGE_SIZE) {
+		/* A clean page's swap copy is not its contents any more. */
+		if (pte & PTE_WP)
+			swap_slot_free(&sp->dev, pte_value(pte));
+		WRITE_ONCE(c->pte[pt_index(page)],
+			   PTE_PRESENT | PTE_REF | (write ? 0 : PTE_ZEROPAGE));
+		count_event(sp, faults_repaired);
+		if (!atomic_exchange(&sp->repair_logged, true))
+			fl_log("space %p: a fault at %#lx found a page in the table that the "
+			       "kernel "
+			       "no longer has (dropped behind faultline's back: the libc madvise, "
+			       "munmap or mmap of a region?): zeros installed, counted in "
+			       "faults_repaired (logged once)",
+			       (void *)sp, page);
+		ret = 0;
+	} else if (err == EEXIST) {
+		ret = 1;
+	} else if (err == EAGAIN) {
+		count_event(sp, uffd_eagain);
+	} else {
+		fl_dbg(sp, "repair at %#lx: errno %d", page, err);
+	}
+	pt_unlock(c);
+	return ret;
+}
+
+/*
  * handle_mm_fault(): dispatch on the page's entry.
  * Context: with FAULT_FLAG_VMA_LOCK vmf->vma read-locked, else mmap_lock
  * held for read.  VM_FAULT_RETRY and VM_FAULT_PARKED mean the lock is no
@@ -577,6 +629,11 @@ int handle_mm_fault(struct vm_fault *vmf)
 		}
 		return do_anonymous_page(vmf);
 	case PTE_PRESENT:
+		if (!(vmf->flags & FAULT_FLAG_WP)) {
+			int ret = do_present_missing(vmf);
+			if (ret != 1)
+				return ret;
+		}
 		if ((vmf->flags & FAULT_FLAG_WRITE) && ((pte & PTE_WP) || sp->swap_on))
 			return do_wp_page(vmf);
 		count_event(sp, faults_spurious);

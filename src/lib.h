@@ -151,8 +151,26 @@ void fl_bug(const char *file, int line, const char *cond) __attribute__((noretur
 #define FL_DEBUG_BUG_ON(cond) ((void)0)
 #endif
 
-/* Log a line to stderr with write(2): usable in the SIGBUS handler. */
+/*
+ * Log a line to stderr with write(2).  Async-signal-safe (it runs in the
+ * SIGBUS handler): formatted by faultline's own printf (lib.c), which knows
+ * the flags, widths, lengths and conversions of printf except positional
+ * arguments and wide characters; %m is fl_strerror(errno).
+ */
 void fl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* snprintf() by the same formatter, async-signal-safe.  Return: the length
+ * of the whole output (buf holds at most size - 1 of it, NUL-terminated). */
+size_t fl_snprintf(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * strerror() is not async-signal-safe (it translates the message through the
+ * locale, and formats an unknown number into a static buffer), and fl_log()
+ * and its arguments run in the SIGBUS handler.  So in faultline's sources
+ * strerror() is fl_strerror(): glibc's untranslated table
+ * (strerrordesc_np), "Unknown error" for a number it does not have.
+ */
+char *fl_strerror(int err);
+#define strerror(err) fl_strerror(err)
 #define fl_dbg(sp, ...)                      \
 	do {                                 \
 		if ((sp)->cfg.verbose)       \

@@ -20,9 +20,10 @@
  * /proc/pid/maps may list more VMAs than fl_maps() for the same history; the
  * protection of every page is the same.
  */
+#include "lib.h" /* first: _GNU_SOURCE for every system header */
+
 #include <sys/mman.h>
 
-#include "lib.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -330,16 +331,158 @@ static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigne
 	free(vec);
 }
 
-FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+/* ---- ranges lost behind faultline's back ------------------------------ */
+
+static void mark_stale_cb(unsigned long start, unsigned long end, void *arg)
+{
+	space_mark_stale(arg, start, end);
+}
+
+/*
+ * Probe the space's own parts of [start, end): what no userfaultfd has
+ * registered any more (the libc munmap of a region, and perhaps a new
+ * mapping of someone else's there) is marked stale, for drop_stale().
+ * Context: mmap_lock held for write.
+ */
+static void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct vma_index *idx = vma_index_get(sp);
+	unsigned long ps, pe;
+	size_t i;
+
+	mmap_assert_write_locked(sp);
+	for_each_vma_part (sp, idx, i, start, end, ps, pe)
+		uffd_for_each_unregistered(sp, ps, pe, mark_stale_cb, sp);
+}
+
+/*
+ * Take the space's stale ranges out of its index and page table, touching
+ * nothing of the kernel there: the addresses may be someone else's now.
+ * What they held is gone (their swap slots are freed); counted in
+ * stale_drops.  Context: mmap_lock held for write.
+ */
+static void drop_stale(struct fl_space *sp)
+{
+	struct stale_ranges *st = space_take_stale(sp);
+	struct layout l;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->nr; i++) {
+		unsigned long s = st->r[i].start, e = st->r[i].end;
+
+		if (layout_prepare_retry(sp, s, e, NULL, 0, true, &l)) {
+			/* No memory for the plan now: kept for the next section. */
+			space_mark_stale(sp, s, e);
+			continue;
+		}
+		pt_zap_range(sp, s, e, false);
+		layout_commit(sp, &l);
+		pt_free_unused(sp, s, e);
+		count_event(sp, stale_drops);
+	}
+	stale_ranges_free(st);
+}
+
+/* A write section that only drops the stale ranges (the background
+ * reclaimer's, when a read-side path found some).  Context: no lock held. */
+void mm_drop_stale(struct fl_space *sp)
+{
+	mmap_write_lock(sp);
+	drop_stale(sp);
+	mmap_write_unlock(sp);
+}
+
+struct unmap_walk {
+	unsigned long next; /* the start of what is not unmapped yet */
+};
+
+static void unmap_before_cb(unsigned long start, unsigned long end, void *arg)
+{
+	struct unmap_walk *w = arg;
+
+	if (start > w->next)
+		munmap((void *)w->next, start - w->next);
+	w->next = end;
+}
+
+/*
+ * munmap() of [start, end) where it is still a registered mapping: a part
+ * that is not (its region unmapped behind faultline's back, the address
+ * perhaps reused) is left as it is.  Context: mmap_lock held for write.
+ * Return: 0 or the errno of a munmap that failed.
+ */
+static int munmap_registered(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct unmap_walk w = {.next = start};
+
+	uffd_for_each_unregistered(sp, start, end, unmap_before_cb, &w);
+	if (w.next < end && munmap((void *)w.next, end - w.next))
+		return errno;
+	return 0;
+}
+
+/*
+ * Destroy's write section: every VMA write-locked (its faults in flight
+ * waited for), unmapped where it is still the space's mapping, and
+ * forgotten; the empty index published.  Context: no call on the space in
+ * flight (fl_space_destroy()); faults may still come, and find nothing.
+ */
+void mm_unmap_all(struct fl_space *sp)
+{
+	struct vma_index *idx;
+
+	mmap_write_lock(sp);
+	drop_stale(sp);
+	idx = vma_index_get(sp);
+	for (size_t i = 0; i < idx->nr; i++) {
+		struct vma *v = idx->v[i];
+		vma_start_write(v);
+		munmap_registered(sp, v->vm_start, v->vm_end);
+		if (sp->pt)
+			pt_zap_range(sp, v->vm_start, v->vm_end, false);
+	}
+	/* The old index goes after a grace period: read it inside one. */
+	rcu_read_lock();
+	vma_index_publish(sp, sp->empty_index);
+	sp->empty_index = NULL;
+	for (size_t i = 0; i < idx->nr; i++) {
+		atomic_store_explicit(&idx->v[i]->detached, true, memory_order_release);
+		vma_free_rcu(idx->v[i]);
+	}
+	fl_rcu_read_unlock();
+	mmap_write_unlock(sp);
+}
+
+/*
+ * The kernel's mmap of a region and its MADV_DONTFORK, as one step for
+ * fork(): the caller holds claim_lock, which fork() takes first (its atfork
+ * prepare handler, space.c), so that a child never gets a copy of a region
+ * that is not marked yet.
+ * Context: claim_lock held.  Return: the mapping or MAP_FAILED (errno set);
+ * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
+ * mapping is made, and the caller undoes it).
+ */
+static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *dontfork_err)
+{
+	void *p = mmap(addr, len, prot, kflags, -1, 0);
+
+	*dontfork_err = p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
+	return p;
+}
+
+/* ---- the mm calls ---------------------------------------------------- */
+
+static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
 	bool fixed_replace;
-	int kflags, ret;
+	int kflags, ret, dontfork_err = 0;
 	struct layout l;
 	struct seg seg;
 	void *p;
 
-	if (!sp || (flags & ~FL_MAP_SUPPORTED) ||
+	if ((flags & ~FL_MAP_SUPPORTED) ||
 	    (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) != (MAP_PRIVATE | MAP_ANONYMOUS)) {
 		errno = EINVAL;
 		return MAP_FAILED;
@@ -376,6 +519,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 	seg = (struct seg){0, 0, prot & PROT_ALL, vm_flags_of(flags)};
 
 	mmap_write_lock(sp);
+	drop_stale(sp);
 	if (fixed_replace) {
 		/*
 		 * Write-lock what the new mapping replaces, and so wait for its
@@ -383,16 +527,27 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 		 * gets its protection at once (an access racing with the
 		 * replacement sees the old memory or the new, as with the
 		 * kernel's mmap); pages served behind our back before the
-		 * registration are adopted below.
+		 * registration are adopted below.  The range must not be
+		 * another space's (space_claim_locked(): EEXIST), checked in
+		 * the same step as the kernel's mapping, under claim_lock.
 		 */
 		seg.start = start;
 		seg.end = start + alen;
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, true, &l);
 		if (ret)
 			goto fail_unlock;
-		p = mmap(addr, alen, prot, kflags, -1, 0);
-		if (p == MAP_FAILED) {
-			ret = -errno;
+		claim_lock_acquire();
+		ret = space_claim_locked(sp, seg.start, seg.end, true);
+		p = MAP_FAILED;
+		if (!ret) {
+			p = mmap_dontfork(addr, alen, prot, kflags, &dontfork_err);
+			if (p == MAP_FAILED)
+				ret = -errno;
+		}
+		if (ret)
+			sp->claim_start = sp->claim_end = 0;
+		claim_lock_release();
+		if (ret) {
 			layout_abort(sp, &l);
 			goto fail_unlock;
 		}
@@ -401,25 +556,33 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 		 * A new range: PROT_NONE until registered, so that an access
 		 * cannot be served by the kernel behind our back (before the
 		 * call returns, nobody may rely on the range being mapped).
+		 * The kernel picks a free range: another space's VMA there is
+		 * stale, and the claim says so (space_claim_locked()).
 		 */
-		p = mmap(addr, alen, PROT_NONE, kflags, -1, 0);
-		if (p == MAP_FAILED) {
-			ret = -errno;
+		claim_lock_acquire();
+		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, &dontfork_err);
+		ret = p == MAP_FAILED ? -errno : 0;
+		if (!ret)
+			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);
+		claim_lock_release();
+		if (ret)
 			goto fail_unlock;
+		if (dontfork_err) {
+			munmap(p, alen);
+			ret = -ENOMEM;
+			goto fail_claim;
 		}
 		seg.start = (unsigned long)p;
 		seg.end = seg.start + alen;
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, false, &l);
 		if (ret) {
 			munmap(p, alen);
-			goto fail_unlock;
+			goto fail_claim;
 		}
 	}
 	start = seg.start;
 	end = seg.end;
-	ret = uffd_register(sp, start, alen);
-	if (!ret && madvise(p, alen, MADV_DONTFORK))
-		ret = -errno;
+	ret = dontfork_err ? -dontfork_err : uffd_register(sp, start, alen);
 	if (!ret && !fixed_replace && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
 		ret = -errno;
 	if (ret) {
@@ -432,7 +595,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 		layout_force(sp, start, end, NULL, 0, true);
 		pt_free_unused(sp, start, end);
 		ret = -ENOMEM;
-		goto fail_unlock;
+		goto fail_claim;
 	}
 	/* Pages of what was there before went with the old mapping. */
 	pt_zap_range(sp, start, end, false);
@@ -441,16 +604,34 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 	layout_commit(sp, &l);
 	if (flags & MAP_POPULATE)
 		populate(sp, start, end, prot);
+	space_claim_done(sp);
 	mmap_write_unlock(sp);
 	return p;
 
+fail_claim:
+	space_claim_done(sp);
 fail_unlock:
 	mmap_write_unlock(sp);
 	errno = -ret;
 	return MAP_FAILED;
 }
 
-FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
+/* The calls below take a use of the handle (space_get()) for their whole
+ * run: a handle that is not a live space fails with EINVAL. */
+FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+{
+	void *p;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	p = do_mmap(sp, addr, len, prot, flags);
+	space_put(sp);
+	return p;
+}
+
+static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 {
 	unsigned long start = (unsigned long)addr, end, ps, pe;
 	struct vma_index *idx;
@@ -458,7 +639,7 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	size_t i;
 	int ret;
 
-	if (!sp || !PAGE_ALIGNED(start) || !len) {
+	if (!PAGE_ALIGNED(start) || !len) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -470,6 +651,10 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	end = start + len;
 
 	mmap_write_lock(sp);
+	/* What is no longer the space's mapping is forgotten, not unmapped:
+	 * the addresses may be someone else's now. */
+	find_stale(sp, start, end);
+	drop_stale(sp);
 	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
 	if (ret) {
 		mmap_write_unlock(sp);
@@ -503,7 +688,20 @@ FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
 	return 0;
 }
 
-FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
+FL_EXPORT int fl_munmap(struct fl_space *sp, void *addr, size_t len)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_munmap(sp, addr, len);
+	space_put(sp);
+	return ret;
+}
+
+static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 {
 	unsigned long start = (unsigned long)addr, end, ps, pe, done;
 	int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
@@ -515,7 +713,7 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 
 	/* In the kernel's order of checks (do_mprotect_pkey). */
 	prot &= ~grows;
-	if (!sp || grows == (PROT_GROWSDOWN | PROT_GROWSUP) || !PAGE_ALIGNED(start)) {
+	if (grows == (PROT_GROWSDOWN | PROT_GROWSUP) || !PAGE_ALIGNED(start)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -533,6 +731,9 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	}
 
 	mmap_write_lock(sp);
+	/* A part that is not the space's mapping any more is a hole now. */
+	find_stale(sp, start, end);
+	drop_stale(sp);
 	idx = vma_index_get(sp);
 	i = vma_index_first(idx, start);
 	if (i >= idx->nr || idx->v[i]->vm_start >= end ||
@@ -601,6 +802,19 @@ FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	return 0;
 }
 
+FL_EXPORT int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_mprotect(sp, addr, len, prot);
+	space_put(sp);
+	return ret;
+}
+
 static bool madvise_valid(int advice)
 {
 	switch (advice) {
@@ -632,14 +846,14 @@ static bool madvise_valid(int advice)
 	return false;
 }
 
-FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
+static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
 	struct vma_index *idx;
 	int unmapped = 0;
 	size_t i;
 
-	if (!sp || !madvise_valid(advice)) {
+	if (!madvise_valid(advice)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -679,15 +893,26 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 		if (v->vm_start > start)
 			unmapped = ENOMEM;
 		unsigned long s = MAX(start, v->vm_start), e = MIN(end, v->vm_end);
-		if (advice == MADV_DONTNEED)
-			pt_zap_range(sp, s, e, true);
-		else if (advice == MADV_PAGEOUT)
-			evict_range(sp, s, e);
-		else if (advice == MADV_WILLNEED)
-			swap_readahead(sp, s, e);
-		else if (advice == MADV_COLD)
-			swap_deactivate(sp, s, e);
 		start = v->vm_end;
+		/* Not the space's mapping any more: a hole, left alone. */
+		if (space_stale_overlaps(sp, s, e)) {
+			unmapped = ENOMEM;
+			continue;
+		}
+		if (advice == MADV_DONTNEED) {
+			if (pt_zap_range(sp, s, e, true)) {
+				/* Some of it was lost: all of it, in one note. */
+				uffd_for_each_unregistered(sp, v->vm_start, v->vm_end,
+							   mark_stale_cb, sp);
+				unmapped = ENOMEM;
+			}
+		} else if (advice == MADV_PAGEOUT) {
+			evict_range(sp, s, e);
+		} else if (advice == MADV_WILLNEED) {
+			swap_readahead(sp, s, e);
+		} else if (advice == MADV_COLD) {
+			swap_deactivate(sp, s, e);
+		}
 	}
 	if (start < end)
 		unmapped = ENOMEM;
@@ -699,20 +924,61 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 	return 0;
 }
 
+FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_madvise(sp, addr, len, advice);
+	space_put(sp);
+	return ret;
+}
+
+/* One line of fl_maps(): /proc/pid/maps' format. */
+#define MAPS_LINE 96
+
+/*
+ * The space's VMAs in /proc/pid/maps format.  The lines are formatted
+ * under mmap_lock into memory that cannot be a region (a private mmap of
+ * the kernel's), and written to out after it is released: out's buffer may
+ * lie in a region, and an access there that faults must not wait behind a
+ * writer queued on the lock this call holds.
+ */
 FL_EXPORT int fl_maps(struct fl_space *sp, FILE *out)
 {
 	struct vma_index *idx;
+	size_t len = 0, cap;
+	char *buf;
+	int ret = 0;
 
-	if (!sp || !out)
+	if (!out || !space_get(sp))
 		return -EINVAL;
 	mmap_read_lock(sp);
 	idx = vma_index_get(sp);
+	cap = PAGE_ALIGN((idx->nr + 1) * MAPS_LINE);
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		mmap_read_unlock(sp);
+		space_put(sp);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
-		fprintf(out, "%08lx-%08lx %c%c%cp 00000000 00:00 0 %s\n", v->vm_start, v->vm_end,
-			v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
-			v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
+		len += (size_t)snprintf(buf + len, cap - len,
+					"%08lx-%08lx %c%c%cp 00000000 00:00 0 %s\n", v->vm_start,
+					v->vm_end, v->prot & PROT_READ ? 'r' : '-',
+					v->prot & PROT_WRITE ? 'w' : '-',
+					v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
 	}
 	mmap_read_unlock(sp);
-	return ferror(out) ? -EIO : 0;
+	if (len && fwrite(buf, 1, len, out) != len)
+		ret = -EIO;
+	munmap(buf, cap);
+	space_put(sp);
+	if (!ret && ferror(out))
+		ret = -EIO;
+	return ret;
 }

@@ -23,6 +23,7 @@
 #include "reclaim.h"
 #include "space.h"
 #include "swap.h"
+#include "uffd.h"
 #include "vma.h"
 #include "worker.h"
 
@@ -211,6 +212,36 @@ void pt_unlock(struct pt_chunk *c)
 }
 
 /*
+ * A walk of the whole table: the chunk at the iterator, or NULL at the end.
+ * (liburcu's cds_lfht_for_each_entry() takes container_of() of the NULL
+ * node that ends the walk, which is undefined: only a node is converted
+ * here.)  Context: rcu_read_lock held.
+ */
+static struct pt_chunk *chunk_at(struct cds_lfht_iter *iter)
+{
+	struct cds_lfht_node *node = cds_lfht_iter_get_node(iter);
+	struct pt_chunk *c;
+
+	if (!node)
+		return NULL;
+	c = container_of(node, struct pt_chunk, node);
+	tsan_acquire(c); /* pairs with the release before cds_lfht_add_unique() */
+	return c;
+}
+
+static struct pt_chunk *chunk_first(struct fl_space *sp, struct cds_lfht_iter *iter)
+{
+	cds_lfht_first(sp->pt, iter);
+	return chunk_at(iter);
+}
+
+static struct pt_chunk *chunk_next(struct fl_space *sp, struct cds_lfht_iter *iter)
+{
+	cds_lfht_next(sp->pt, iter);
+	return chunk_at(iter);
+}
+
+/*
  * Call fn on every chunk that overlaps [start, end): by lookups when the
  * range is small compared with the table, by a walk of the table otherwise.
  * Context: rcu_read_lock not held (taken here); fn may sleep on a ptl.
@@ -234,11 +265,9 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 		return;
 	}
 	struct cds_lfht_iter iter;
-	struct pt_chunk *c;
 
 	rcu_read_lock();
-	cds_lfht_for_each_entry (sp->pt, &iter, c, node) {
-		tsan_acquire(c);
+	for (struct pt_chunk *c = chunk_first(sp, &iter); c; c = chunk_next(sp, &iter)) {
 		if (c->base + PT_CHUNK_SIZE <= start || c->base >= end)
 			continue;
 		fn(sp, c, MAX(start, c->base), MIN(end, c->base + PT_CHUNK_SIZE), arg);
@@ -246,10 +275,62 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 	fl_rcu_read_unlock();
 }
 
+/* Unregistered runs inside one chunk: at most every other page. */
+struct unreg_runs {
+	unsigned int n;
+	struct {
+		unsigned long start, end;
+	} r[PT_CHUNK_PAGES / 2 + 1];
+};
+
+static void unreg_runs_add(unsigned long start, unsigned long end, void *arg)
+{
+	struct unreg_runs *u = arg;
+
+	if (u->n < ARRAY_SIZE(u->r)) {
+		u->r[u->n].start = start;
+		u->r[u->n].end = end;
+		u->n++;
+	}
+}
+
+/*
+ * MADV_DONTNEED of [s, e) inside one chunk, but only where it is still a
+ * mapping that a userfaultfd registered: a part unmapped, or mapped again by
+ * someone else, behind faultline's back (the libc munmap of a region) is
+ * left alone (its pages may be someone else's now) and marked stale.
+ * Context: the chunk's ptl held.  Return: whether a part was stale.
+ */
+static bool zap_registered(struct fl_space *sp, unsigned long s, unsigned long e)
+{
+	struct unreg_runs u = {0};
+	unsigned long a = s;
+
+	uffd_for_each_unregistered(sp, s, e, unreg_runs_add, &u);
+	for (unsigned int i = 0; i <= u.n; i++) {
+		unsigned long pe = i < u.n ? u.r[i].start : e;
+
+		if (pe > a && madvise((void *)a, pe - a, MADV_DONTNEED)) {
+			/* Unmapped since the probe (the libc munmap raced with
+			 * us): page by page, what is still registered. */
+			for (unsigned long p = a; p < pe; p += PAGE_SIZE)
+				if (uffd_unregistered_bytes(sp, p, p + PAGE_SIZE))
+					space_mark_stale(sp, p, p + PAGE_SIZE);
+				else
+					madvise((void *)p, PAGE_SIZE, MADV_DONTNEED);
+		}
+		if (i < u.n) {
+			space_mark_stale(sp, u.r[i].start, u.r[i].end);
+			a = u.r[i].end;
+		}
+	}
+	return u.n > 0;
+}
+
 static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, unsigned long e,
 		      void *arg)
 {
-	bool do_madvise = *(bool *)arg;
+	bool *stale = arg; /* NULL: forget the entries only */
 	unsigned long first = 0, last = 0;
 	long n = 0;
 
@@ -273,8 +354,8 @@ static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, 
 		else
 			WRITE_ONCE(c->pte[i], PTE_NONE);
 	}
-	if (first && do_madvise)
-		FL_BUG_ON(madvise((void *)first, last - first, MADV_DONTNEED));
+	if (first && stale && zap_registered(sp, first, last))
+		*stale = true;
 	if (n) {
 		c->nr_present -= (unsigned int)n;
 		atomic_fetch_sub(&sp->resident_pages, n);
@@ -284,14 +365,19 @@ static void zap_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long s, 
 
 /*
  * Forget the pages in [start, end); with madvise, also drop them from the
- * kernel (MADV_DONTNEED), under each chunk's ptl.
+ * kernel (MADV_DONTNEED), under each chunk's ptl, where the range is still
+ * the space's registered mapping (zap_registered()).
  * Context: mmap_lock held; for munmap (madvise false) the VMAs of the range
- * are write-locked, so no fault runs there.
+ * are write-locked, so no fault runs there.  Return: whether part of the
+ * range was found stale (not the space's mapping any more; left alone).
  */
-void pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise)
+bool pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise)
 {
+	bool stale = false;
+
 	mmap_assert_locked(sp);
-	for_each_chunk(sp, start, end, zap_chunk, &madvise);
+	for_each_chunk(sp, start, end, zap_chunk, madvise ? &stale : NULL);
+	return stale;
 }
 
 static void free_chunk_if_unused(struct fl_space *sp, struct pt_chunk *c, unsigned long s,
@@ -329,12 +415,11 @@ void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end)
 void pt_destroy(struct fl_space *sp)
 {
 	struct cds_lfht_iter iter;
-	struct pt_chunk *c;
 
 	worker_stop(&sp->resizer);
 	if (sp->pt) {
 		rcu_read_lock();
-		cds_lfht_for_each_entry (sp->pt, &iter, c, node)
+		for (struct pt_chunk *c = chunk_first(sp, &iter); c; c = chunk_next(sp, &iter))
 			cds_lfht_del(sp->pt, &c->node);
 		fl_rcu_read_unlock();
 		fl_rcu_barrier();

@@ -93,7 +93,7 @@ struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr);
 void pt_lock(struct pt_chunk *c);
 bool pt_trylock(struct pt_chunk *c);
 void pt_unlock(struct pt_chunk *c);
-void pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise);
+bool pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise);
 void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end);
 
 #endif /* FL_PGTABLE_H */

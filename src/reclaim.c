@@ -304,6 +304,51 @@ static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 }
 
 /*
+ * Take victim i of e out of its eviction: its page stays as the entry says
+ * (present), its copy and slot go.  Context: e's ptl held.
+ */
+static void evict_cancel(struct fl_space *sp, struct zap_entry *e, unsigned int i)
+{
+	uint64_t bit = 1ULL << i;
+
+	if (e->fr[i]) {
+		e->fr[i]->owns_slot = true; /* its slot goes with it */
+		frame_free(sp, e->fr[i]);
+		e->fr[i] = NULL;
+	}
+	e->clean &= ~bit;
+	e->dirty &= ~bit;
+	e->zero &= ~bit;
+}
+
+/*
+ * The slow zap of one entry's victims, when the batch's zap failed: each
+ * page on its own.  A page that is no longer a registered mapping (the libc
+ * munmap of its region, racing with this eviction) is not evicted, and its
+ * range is marked stale; nothing is zapped there.
+ * Context: e's ptl held; reclaim_lock.
+ */
+static void zap_entry_pages(struct fl_space *sp, struct zap_entry *e)
+{
+	uint64_t mask = e->clean | e->dirty | e->zero;
+	unsigned int i, n;
+
+	for_each_bit_run(mask, i, n)
+	{
+		for (unsigned int j = i; j < i + n; j++) {
+			unsigned long a = e->c->base + (unsigned long)j * PAGE_SIZE;
+
+			if (uffd_unregistered_bytes(sp, a, a + PAGE_SIZE)) {
+				space_mark_stale(sp, a, a + PAGE_SIZE);
+				evict_cancel(sp, e, j);
+			} else if (zap_one(a, PAGE_SIZE)) {
+				evict_cancel(sp, e, j);
+			}
+		}
+	}
+}
+
+/*
  * Zap every victim of the batch in one call, then finish each eviction and
  * let go of what it held.  Context: reclaim_lock; the entries' locks (see
  * struct zap_batch), released here.
@@ -318,14 +363,40 @@ static void zap_flush(struct fl_space *sp)
 	for (unsigned int k = 0; k < zb->n; k++)
 		add_runs(zb->iov, &nr, &total, zb->e[k].clean | zb->e[k].dirty | zb->e[k].zero,
 			 zb->e[k].c->base);
-	if (zap_iov(sp, zb->iov, nr, total))
-		FL_BUG_ON(1); /* MADV_DONTNEED of a mapped anonymous range */
+	if (zap_iov(sp, zb->iov, nr, total)) {
+		/* A run is not mapped any more: unmapped behind faultline's
+		 * back since evict_chunk() probed it.  Page by page, then. */
+		for (unsigned int k = 0; k < zb->n; k++)
+			zap_entry_pages(sp, &zb->e[k]);
+	}
 	for (unsigned int k = 0; k < zb->n; k++) {
 		evict_finish(sp, &zb->e[k]);
 		vma_end_read(zb->e[k].vma);
 		fl_rcu_read_unlock();
 	}
 	zb->n = zb->pages = 0;
+}
+
+/* The pages of a chunk (bit i: base + i pages) in unregistered runs, each
+ * run marked stale. */
+struct stale_pages {
+	struct fl_space *sp;
+	unsigned long base;
+	uint64_t mask;
+};
+
+static void stale_pages_add(unsigned long start, unsigned long end, void *arg)
+{
+	struct stale_pages *p = arg;
+
+	space_mark_stale(p->sp, start, end);
+	for (unsigned long a = start; a < end; a += PAGE_SIZE)
+		p->mask |= 1ULL << ((a - p->base) >> PAGE_SHIFT);
+}
+
+static void stale_range_add(unsigned long start, unsigned long end, void *arg)
+{
+	space_mark_stale(arg, start, end);
 }
 
 /*
@@ -398,6 +469,27 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	 */
 	if (dirty && swap_store_full(&sp->dev))
 		dirty &= zeropage;
+	/*
+	 * What is still the space's registered mapping: a region unmapped
+	 * behind faultline's back (the libc munmap), and the addresses
+	 * perhaps someone else's now, must be neither copied (a fault in
+	 * faultline) nor zapped (someone else's data).  One ioctl normally.
+	 */
+	if (clean | dirty) {
+		uint64_t v = clean | dirty;
+		unsigned long first = base + (unsigned long)__builtin_ctzll(v) * PAGE_SIZE;
+		unsigned long last = base + (64UL - (unsigned long)__builtin_clzll(v)) * PAGE_SIZE;
+		struct stale_pages lost = {.sp = sp, .base = base};
+
+		if (uffd_for_each_unregistered(sp, first, last, stale_pages_add, &lost)) {
+			clean &= ~lost.mask;
+			dirty &= ~lost.mask;
+			/* The rest of the VMA too, in one note: a region is
+			 * usually unmapped whole. */
+			uffd_for_each_unregistered(sp, vma->vm_start, vma->vm_end, stale_range_add,
+						   sp);
+		}
+	}
 	/* Dirty pages: stores must trap while we copy. */
 	if (dirty && (vma->prot & PROT_WRITE) && writeprotect_runs(sp, base, dirty, true))
 		dirty = 0;
@@ -414,11 +506,22 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			dirty &= ~rest;
 			break;
 		}
-		if (vma->prot & PROT_READ)
+		if (vma->prot & PROT_READ) {
 			copy_app_page(f->buf, page);
-		else if (pread(sp->mem_fd, f->buf, PAGE_SIZE, (off_t)(unsigned long)page) !=
-			 (ssize_t)PAGE_SIZE)
-			FL_BUG_ON(1); /* /proc/self/mem reads any mapped page */
+		} else if (pread(sp->mem_fd, f->buf, PAGE_SIZE, (off_t)(unsigned long)page) !=
+			   (ssize_t)PAGE_SIZE) {
+			/* /proc/self/mem reads any mapped page: this one was
+			 * unmapped since the probe.  It stays as it is. */
+			frame_free(sp, f);
+			dirty &= ~(1ULL << i);
+			if (uffd_unregistered_bytes(sp, (unsigned long)page,
+						    (unsigned long)page + PAGE_SIZE))
+				space_mark_stale(sp, (unsigned long)page,
+						 (unsigned long)page + PAGE_SIZE);
+			else if (vma->prot & PROT_WRITE)
+				uffd_writeprotect(sp, (unsigned long)page, PAGE_SIZE, false);
+			continue;
+		}
 		if (all_zero(f->buf)) {
 			frame_free(sp, f);
 			dirty &= ~(1ULL << i);
@@ -480,6 +583,9 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 	uint64_t cand = 0;
 	long freed = 0;
 
+	/* Not the space's mapping any more: left alone until it is dropped. */
+	if (unlikely(space_stale_overlaps(sp, c->base, c->base + PT_CHUNK_SIZE)))
+		return 0;
 	for (unsigned int i = 0; i < BATCH; i++) {
 		unsigned long a = c->base + (unsigned long)i * PAGE_SIZE;
 		if (a < start || a >= end)
@@ -620,6 +726,10 @@ static void kswapd_round(void *arg)
 	static FL_TLS uint64_t full_scan_ns;
 	struct fl_space *sp = arg;
 
+	/* Ranges found stale by a fault or an eviction: out of the index, so
+	 * that their pages stop counting against the budget. */
+	if (unlikely(atomic_load_explicit(&sp->stale, memory_order_relaxed)))
+		mm_drop_stale(sp);
 	if (swap_store_full(&sp->dev)) {
 		uint64_t now = fl_now_ns();
 		if (now - full_scan_ns < FULL_SCAN_NS)

@@ -14,7 +14,34 @@
 #include "swapdev.h"
 #include "worker.h"
 
+/* The handle's magic while the space lives, and once it is freed (space.c). */
+#define FL_SPACE_MAGIC 0x21656361707366ULL /* "fspace!" */
+#define FL_SPACE_DEAD 0x64616564ULL	   /* "dead" */
+
+/*
+ * Ranges of a space's index that are no longer its kernel mappings: unmapped,
+ * or mapped by someone else, behind faultline's back (the libc munmap of a
+ * region).  Nothing faultline does touches the kernel there any more; the next
+ * write section of the space (mm_drop_stale()) takes them out of the index
+ * and the page table.  Immutable once published; replaced under claim_lock
+ * (space.c), read under RCU, freed after a grace period.  From mmap(), not
+ * malloc: the SIGBUS handler may add one.
+ */
+struct stale_ranges {
+	struct rcu_head rcu;
+	size_t nr;
+	size_t bytes; /* the mapping's size */
+	struct {
+		unsigned long start, end;
+	} r[];
+};
+
 struct fl_space {
+	/* FL_SPACE_MAGIC; FL_SPACE_DEAD just before it is freed.  A handle is
+	 * only read through after it was found on the list of spaces
+	 * (space_get()), so the magic checks for memory corruption, not the
+	 * handle.  Immutable while the space is on the list. */
+	uint64_t magic;
 	struct fl_config cfg; /* immutable after create */
 	int uffd;	      /* immutable after create */
 	uint64_t uffd_features;
@@ -86,11 +113,60 @@ struct fl_space {
 	_Atomic bool dying;
 
 	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */
-	struct cds_list_head list;    /* spaces_lock; RCU for readers */
+	/* The order of creation, from 1; set before the space is on the list
+	 * of spaces (0: it never was), then immutable. */
+	uint64_t id;
+
+	/*
+	 * The handle's users (space.c): API calls in flight (users, taken by
+	 * space_get() until closing is set) and faults in flight in sigbus
+	 * delivery (fault_refs, taken under RCU from the list, by
+	 * fault_space_get()).  fl_space_destroy() polls each down to 0.
+	 */
+	_Atomic uint32_t users;
+	_Atomic uint32_t fault_refs;
+	_Atomic bool closing; /* set once, by fl_space_destroy() */
+
+	/* claim_lock: [claim_start, claim_end) is being mapped by this
+	 * space's write section and is not yet in its index (0, 0: none). */
+	unsigned long claim_start, claim_end;
+	/* Written under claim_lock (release), read under RCU (acquire). */
+	struct stale_ranges *_Atomic stale;
+	_Atomic bool stale_logged;
+	_Atomic bool repair_logged;
+
+	/* Thread delivery: the last fault answered with SIGSEGV, per faulting
+	 * thread (segv_verdict(), uffd.c): relaxed atomics, racy by design. */
+#define SEGV_SLOTS 64
+	_Atomic pid_t segv_tid[SEGV_SLOTS];
+	_Atomic unsigned long segv_addr[SEGV_SLOTS];
+	_Atomic bool segv_logged;
 };
 
-/* Sigbus delivery: find the space whose VMA covers addr. */
-struct fl_space *fl_space_of_addr_rcu(unsigned long addr);
+/* Handles: a live space, held by an API call until space_put(). */
+bool space_get(struct fl_space *sp);
+void space_put(struct fl_space *sp);
+
+/* Sigbus delivery: the space whose VMA covers addr, held for the fault
+ * until fault_space_put(). */
+struct fl_space *fault_space_get(unsigned long addr);
+void fault_space_put(struct fl_space *sp);
 int fl_handle_foreign_sigbus_slow(unsigned long addr, unsigned int flags);
+
+/* Claims: no two spaces map one range (space.c, under claim_lock). */
+void claim_lock_acquire(void);
+void claim_lock_release(void);
+int space_claim_locked(struct fl_space *sp, unsigned long start, unsigned long end, bool fixed);
+void space_claim_done(struct fl_space *sp);
+
+/* Stale ranges (struct stale_ranges). */
+void space_mark_stale(struct fl_space *sp, unsigned long start, unsigned long end);
+bool space_stale_overlaps(struct fl_space *sp, unsigned long start, unsigned long end);
+struct stale_ranges *space_take_stale(struct fl_space *sp);
+void stale_ranges_free(struct stale_ranges *st);
+
+/* The write sections a space's lifetime needs (mmap.c). */
+void mm_drop_stale(struct fl_space *sp);
+void mm_unmap_all(struct fl_space *sp);
 
 #endif /* FL_SPACE_H */

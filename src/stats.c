@@ -23,11 +23,13 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	uint64_t v[FL_STAT_NR] = {0};
 	struct fl_hist_snap *h;
 
-	if (!sp || !out)
+	if (!out || !space_get(sp))
 		return -EINVAL;
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		space_put(sp);
 		return -ENOMEM;
+	}
 	for (unsigned int s = 0; s < FL_STAT_STRIPES; s++) {
 		for (unsigned int i = 0; i < FL_STAT_NR; i++)
 			v[i] += atomic_load_explicit(&sp->stats[s].v[i], memory_order_relaxed);
@@ -55,6 +57,7 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_fault_ns_max] = h->max;
 	v[FL_STAT_fault_ns_mean] = h->count ? h->sum / h->count : 0;
 	free(h);
+	space_put(sp);
 
 #define FL_STAT_COPY_(name, kind, desc) out->name = v[FL_STAT_##name];
 	FL_STATS_FIELDS(FL_STAT_COPY_)

@@ -90,6 +90,8 @@ int uffd_open(struct fl_space *sp)
 
 	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
 		want |= UFFD_FEATURE_SIGBUS;
+	else
+		want |= UFFD_FEATURE_THREAD_ID; /* segv_verdict(): whom to tell */
 	if (sp->cfg.mem_limit)
 		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
@@ -185,6 +187,128 @@ int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len)
 	return ioctl(sp->uffd, UFFDIO_POISON, &p) ? -errno : 0;
 }
 
+/* ---- is a range still a registered mapping? -------------------------- */
+
+/*
+ * Whether [start, start + len) lies inside one VMA that a userfaultfd of
+ * this process has registered.  UFFDIO_CONTINUE is the probe, because it
+ * changes nothing on such a VMA: on a private anonymous one it fails with
+ * EINVAL (it is for shared memory), and with ENOENT if the range is not
+ * inside one registered VMA (unmapped, a plain mapping, or several VMAs).
+ * Any other answer counts as registered: in doubt, nothing is declared
+ * lost.  (A kernel before 5.13, without UFFDIO_CONTINUE, says EINVAL to
+ * everything: there only the failures of the calls themselves, such as a
+ * zap's ENOMEM, find a lost region.)
+ */
+static bool uffd_registered(struct fl_space *sp, unsigned long start, unsigned long len)
+{
+	struct uffdio_continue c = {.range = {.start = start, .len = len},
+				    .mode = UFFDIO_CONTINUE_MODE_DONTWAKE};
+
+	return ioctl(sp->uffd, UFFDIO_CONTINUE, &c) == 0 || errno != ENOENT;
+}
+
+struct unreg_walk {
+	void (*fn)(unsigned long start, unsigned long end, void *arg);
+	void *arg;
+	unsigned long start, end; /* the run found and not yet reported */
+	unsigned long bytes;
+};
+
+static void unreg_page(struct unreg_walk *w, unsigned long a)
+{
+	w->bytes += PAGE_SIZE;
+	if (w->end == a) {
+		w->end += PAGE_SIZE;
+		return;
+	}
+	if (w->end && w->fn)
+		w->fn(w->start, w->end, w->arg);
+	w->start = a;
+	w->end = a + PAGE_SIZE;
+}
+
+/* Halve [s, e) until each part lies inside one registered VMA (the kernel
+ * keeps apart VMAs that faultline merges) or is one page that is not. */
+static void unreg_split(struct fl_space *sp, struct unreg_walk *w, unsigned long s, unsigned long e)
+{
+	unsigned long mid;
+
+	if (uffd_registered(sp, s, e - s))
+		return;
+	if (e - s == PAGE_SIZE) {
+		unreg_page(w, s);
+		return;
+	}
+	mid = s + ((e - s) / PAGE_SIZE / 2) * PAGE_SIZE;
+	unreg_split(sp, w, s, mid);
+	unreg_split(sp, w, mid, e);
+}
+
+/*
+ * The runs of [start, end) that no userfaultfd of this process has
+ * registered any more: a region of the space unmapped, or mapped again by
+ * someone else, behind faultline's back.  Each maximal run goes to fn (if
+ * not NULL), in address order.  One ioctl when the whole range is one
+ * registered kernel VMA; O(k log n) for k boundaries in n pages otherwise.
+ * Context: any, the SIGBUS handler too.  Return: the bytes in those runs.
+ */
+unsigned long uffd_for_each_unregistered(struct fl_space *sp, unsigned long start,
+					 unsigned long end,
+					 void (*fn)(unsigned long, unsigned long, void *),
+					 void *arg)
+{
+	struct unreg_walk w = {.fn = fn, .arg = arg};
+
+	if (start < end)
+		unreg_split(sp, &w, start, end);
+	if (w.end && fn)
+		fn(w.start, w.end, arg);
+	return w.bytes;
+}
+
+unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return uffd_for_each_unregistered(sp, start, end, NULL, NULL);
+}
+
+/* ---- a fault the kernel allows and faultline does not ---------------- */
+
+/*
+ * A fault that faultline answers with SIGSEGV (no VMA there, or one that
+ * forbids the access) is normally a race with a layout change that the
+ * kernel's VMA has already made: the access is retried and the kernel
+ * itself gives the SIGSEGV.  If the same thread faults at the same address
+ * again with the same answer, the kernel's VMA allows what faultline's does
+ * not (the libc mprotect of a region, unsupported): a retry would fault for
+ * ever, so the thread gets SIGSEGV from faultline (si_code SI_TKILL, not the
+ * kernel's SEGV_ACCERR).  Logged once.  Sigbus delivery keeps the last
+ * answer per thread in segv_addr (sigbus_handler()).
+ */
+static void segv_log(struct fl_space *sp, pid_t tid, unsigned long addr)
+{
+	if (!atomic_exchange(&sp->segv_logged, true))
+		fl_log("space %p: the kernel lets thread %d access %#lx, which faultline's VMA "
+		       "forbids (the libc mprotect of a region?): SIGSEGV (logged once)",
+		       (void *)sp, (int)tid, addr);
+}
+
+/* Thread delivery: the last SIGSEGV answer per faulting thread (a hash of
+ * it), shared by the handler threads; racy by design, relaxed atomics. */
+static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
+{
+	unsigned int slot = (unsigned int)tid % SEGV_SLOTS;
+
+	if (READ_ONCE(sp->segv_tid[slot]) == tid && READ_ONCE(sp->segv_addr[slot]) == addr) {
+		WRITE_ONCE(sp->segv_tid[slot], 0);
+		segv_log(sp, tid, addr);
+		syscall(SYS_tgkill, getpid(), tid, SIGSEGV);
+		return;
+	}
+	WRITE_ONCE(sp->segv_addr[slot], addr);
+	WRITE_ONCE(sp->segv_tid[slot], tid);
+}
+
 /* ---- thread delivery ------------------------------------------------- */
 
 #define UFFD_MSG_BATCH 16
@@ -248,8 +372,10 @@ static void *handler_main(void *arg)
 				 * it on this thread, it may read its page itself. */
 				if (i + 1 == (size_t)n / sizeof(msg[0]))
 					flags |= FAULT_FLAG_MAY_SYNC;
-				fl_handle_fault(sp, (unsigned long)msg[i].arg.pagefault.address,
-						flags);
+				unsigned long addr = (unsigned long)msg[i].arg.pagefault.address;
+				if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
+					segv_verdict(sp, (pid_t)msg[i].arg.pagefault.feat.ptid,
+						     addr & PAGE_MASK);
 			}
 		}
 	}
@@ -301,7 +427,12 @@ void uffd_stop_handlers(struct fl_space *sp)
 
 /* ---- sigbus delivery ------------------------------------------------- */
 
+/* The action in place before ours: written once under sigbus_lock, then read
+ * by the handler without a lock. */
 static struct sigaction old_sigbus;
+/* old_sigbus has SA_RESETHAND and has been delivered once: from now on the
+ * application's action is the default, as the kernel would have made it. */
+static _Atomic bool old_sigbus_spent;
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sigbus_installed, sigbus_debug;
 /*
@@ -311,29 +442,63 @@ static bool sigbus_installed, sigbus_debug;
  * the same address.
  */
 static FL_TLS unsigned long unclaimed_addr;
+/* The address of this thread's last fault that faultline answered with
+ * SIGSEGV (segv_verdict(), for sigbus delivery). */
+static FL_TLS unsigned long segv_addr;
 
-static void forward_sigbus(int sig, siginfo_t *si, void *uc)
+/*
+ * Deliver a SIGBUS that is not ours to the action that was installed before
+ * ours, as the kernel would have: a handler runs with the mask of the
+ * interrupted code plus its sa_mask, plus SIGBUS unless SA_NODEFER; with
+ * SA_RESETHAND the action becomes the default as it is delivered.  What is
+ * not emulated: the old handler runs on the stack ours runs on (the
+ * alternate signal stack if the thread has one and ours asks for it).
+ * Context: the SIGBUS handler.
+ */
+static void forward_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct sigaction act = old_sigbus;
+	ucontext_t *uc = ucv;
+	sigset_t mask, saved;
 
-	if (old_sigbus.sa_flags & SA_SIGINFO) {
-		old_sigbus.sa_sigaction(sig, si, uc);
-		return;
+	if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) {
+		/* What they are, whatever the flags say. */
+		act.sa_flags &= ~SA_SIGINFO;
+	} else if ((act.sa_flags & SA_RESETHAND) &&
+		   atomic_exchange_explicit(&old_sigbus_spent, true, memory_order_relaxed)) {
+		/* Delivered once already: the default action now. */
+		act.sa_flags &= ~SA_SIGINFO;
+		act.sa_handler = SIG_DFL;
 	}
-	if (old_sigbus.sa_handler == SIG_IGN && si->si_code <= 0)
-		return; /* sent by a process, and ignored before us */
-	if (old_sigbus.sa_handler == SIG_DFL || old_sigbus.sa_handler == SIG_IGN) {
-		/*
-		 * Die as we would have without faultline: a fault re-executes
-		 * and meets the default action; a signal sent by a process is
-		 * sent again (it stays pending until we return).
-		 */
-		sigaction(SIGBUS, &dfl, NULL);
-		if (si->si_code <= 0)
-			raise(SIGBUS);
-		return;
+	if (!(act.sa_flags & SA_SIGINFO)) {
+		if (act.sa_handler == SIG_IGN && si->si_code <= 0)
+			return; /* sent by a process, and ignored before us */
+		if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) {
+			/*
+			 * Die as we would have without faultline: a fault
+			 * re-executes and meets the default action; a signal
+			 * sent by a process is sent again (it stays pending
+			 * until we return).
+			 */
+			sigaction(SIGBUS, &dfl, NULL);
+			if (si->si_code <= 0)
+				raise(SIGBUS);
+			return;
+		}
 	}
-	old_sigbus.sa_handler(sig);
+	mask = uc->uc_sigmask;
+	sigorset(&mask, &mask, &act.sa_mask);
+	if (act.sa_flags & SA_NODEFER)
+		sigdelset(&mask, sig);
+	else
+		sigaddset(&mask, sig);
+	pthread_sigmask(SIG_SETMASK, &mask, &saved);
+	if (act.sa_flags & SA_SIGINFO)
+		act.sa_sigaction(sig, si, uc);
+	else
+		act.sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
 
 /* Faults this thread served itself in its SIGBUS handler (fl_thread_faults). */
@@ -344,6 +509,11 @@ FL_EXPORT uint64_t fl_thread_faults(void)
 	return __atomic_load_n(&thread_faults, __ATOMIC_RELAXED);
 }
 
+/*
+ * The SIGBUS handler: a userfaultfd fault (BUS_ADRERR) in a space's region
+ * is served here, in the faulting thread, holding the space
+ * (fault_space_get()) for the whole fault; anything else is forwarded.
+ */
 static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
@@ -352,23 +522,44 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 
 	if (si->si_code == BUS_ADRERR) {
 		unsigned int flags = FAULT_FLAG_SIGBUS;
+		bool segv = false;
+		int ret;
 #if defined(__x86_64__)
 		ucontext_t *uc = ucv;
-		/* The page-fault error code: bit 1 set for a write. */
+		/* The page-fault error code: bit 1 set for a write; bit 0 for
+		 * a page that is present (write-protected: not a missing page). */
 		if (uc->uc_mcontext.gregs[REG_ERR] & 2)
 			flags |= FAULT_FLAG_WRITE;
+		if (uc->uc_mcontext.gregs[REG_ERR] & 1)
+			flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
 #endif
-		rcu_read_lock();
-		sp = fl_space_of_addr_rcu(addr);
-		fl_rcu_read_unlock();
+		sp = fault_space_get(addr);
 		if (sp) {
 			unclaimed_addr = 0;
 			__atomic_store_n(&thread_faults, thread_faults + 1, __ATOMIC_RELAXED);
+			ret = fl_handle_fault(sp, addr, flags);
+			if (!(ret & VM_FAULT_SIGSEGV)) {
+				segv_addr = 0;
+			} else if (segv_addr != (addr & PAGE_MASK)) {
+				segv_addr = addr & PAGE_MASK; /* a race: retry once */
+			} else {
+				segv_addr = 0;
+				segv = true;
+				segv_log(sp, fl_gettid(), addr);
+			}
+			fault_space_put(sp);
 			/* A poisoned page (a failed swap read): the access gets
 			 * SIGBUS, as it does without faultline. */
-			if (fl_handle_fault(sp, addr, flags) & VM_FAULT_HWPOISON)
+			if (ret & VM_FAULT_HWPOISON)
 				goto forward;
 			errno = saved_errno;
+			if (segv) {
+				/* Sent with nothing held: its handler may not
+				 * return.  Not blocked once this one returns, as
+				 * the kernel's forced SIGSEGV. */
+				sigdelset(&((ucontext_t *)ucv)->uc_sigmask, SIGSEGV);
+				syscall(SYS_tgkill, getpid(), fl_gettid(), SIGSEGV);
+			}
 			return;
 		}
 		if (fl_handle_foreign_sigbus_slow(addr, flags) == 0) {

@@ -28,6 +28,12 @@ unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
 int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
 int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
 
+unsigned long uffd_for_each_unregistered(struct fl_space *sp, unsigned long start,
+					 unsigned long end,
+					 void (*fn)(unsigned long, unsigned long, void *),
+					 void *arg);
+unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, unsigned long end);
+
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
 int sigbus_install(void);

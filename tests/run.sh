@@ -3,6 +3,11 @@
 # timeout, and print a summary: "N passed, N failed, N skipped".
 # Exit codes of a test: 0 pass, 77 skip, anything else (or a timeout) fail.
 #
+# A skip fails the run too, unless FL_ALLOW_SKIP=1: a test skips only when
+# this machine lacks what it needs (it says what on its last line), and CI,
+# which has everything, must not pass while a test did not run.  A developer
+# on a machine without (say) userfaultfd for their user sets FL_ALLOW_SKIP=1.
+#
 #   tests/run.sh [--timeout SECONDS] BUILD_DIR...
 set -u
 timeout_s=${FL_TEST_TIMEOUT:-300}
@@ -15,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$here/tsan.supp ${TSAN_OPTIONS:-}"
 export ASAN_OPTIONS="halt_on_error=1 detect_leaks=1 ${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 ${UBSAN_OPTIONS:-}"
-pass=0 fail=0 skip=0 failed=()
+pass=0 fail=0 skip=0 failed=() skipped=()
 for dir in "$@"; do
 	for t in "$dir"/tests/*; do
 		[ -x "$t" ] || continue
@@ -28,7 +33,8 @@ for dir in "$@"; do
 		secs="$((ms / 1000)).$((ms % 1000 / 100))"
 		case $rc in
 		0) pass=$((pass + 1)); printf 'PASS  %-40s %6ss\n' "$name" "$secs" ;;
-		77) skip=$((skip + 1)); printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(tail -n1 "$log")" ;;
+		77) skip=$((skip + 1)); why=$(tail -n1 "$log"); skipped+=("$name: ${why#SKIP: }")
+			printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(tail -n1 "$log")" ;;
 		124|137) fail=$((fail + 1)); failed+=("$name (timeout)")
 			printf 'TIME  %-40s %6ss\n' "$name" "$secs"; tail -n 30 "$log" | sed 's/^/      /' ;;
 		*) fail=$((fail + 1)); failed+=("$name (exit $rc)")
@@ -39,5 +45,11 @@ for dir in "$@"; do
 done
 echo
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
+for s in "${skipped[@]+"${skipped[@]}"}"; do echo "skipped: $s"; done
 echo "$pass passed, $fail failed, $skip skipped"
+if [ "$skip" -gt 0 ] && [ "${FL_ALLOW_SKIP:-0}" != 1 ]; then
+	echo "FAIL: $skip test(s) skipped (above, with why): every test must run here;" \
+		"FL_ALLOW_SKIP=1 allows skips on a machine that lacks what they need"
+	exit 1
+fi
 [ "$fail" -eq 0 ] && [ $((pass + fail)) -gt 0 ]

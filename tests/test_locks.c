@@ -297,8 +297,6 @@ int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_locks");
 	sp = t_space_create(FL_DELIVERY_THREAD);
-	if (!sp)
-		return T_EXIT_SKIP;
 	/* Two VMAs with a gap, so they do not merge. */
 	char *a =
 		fl_mmap(sp, NULL, 3072 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

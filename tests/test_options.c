@@ -117,10 +117,8 @@ static void bad(const char *var, const char *val, bool strict)
 	capture_start();
 	ret = fl_space_create(&c, &sp);
 	named = capture_end(var);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: userfaultfd unavailable (%s)\n", strerror(-ret));
-		exit(T_EXIT_SKIP);
-	}
+	if (ret && ret != -EINVAL)
+		t_skip_if_refused(ret, &c);
 	CHECK(ret == -EINVAL && !sp, "%s=\"%s\": fl_space_create gave %d, want -EINVAL", var, val,
 	      ret);
 	CHECK(named >= 1, "%s=\"%s\": fl_space_create's refusal does not name the variable", var,
@@ -204,10 +202,8 @@ static void test_override(void)
 	capture_end("FAULTLINE_POLICY");
 	c.policy = FL_POLICY_HOLD;
 	ret = fl_space_create(&c, &sp);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: userfaultfd unavailable (%s)\n", strerror(-ret));
-		exit(T_EXIT_SKIP);
-	}
+	if (ret)
+		t_skip_if_refused(ret, &c);
 	CHECK(ret == 0 && sp, "a program's own policy over a bad environment: %d", ret);
 	fl_space_destroy(sp);
 	/* Out of range from the program: refused too. */

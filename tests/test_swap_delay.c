@@ -141,10 +141,8 @@ static void test_options(void)
 	cfg.size = offsetof(struct fl_config, swap_delay_us);
 	cfg.swap_delay_us = 10000001;
 	int ret = fl_space_create(&cfg, &sp);
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: userfaultfd unavailable (%s)\n", strerror(-ret));
-		exit(T_EXIT_SKIP);
-	}
+	if (ret)
+		t_skip_if_refused(ret, &cfg);
 	CHECK(ret == 0, "fl_space_create with an older struct: %s", strerror(-ret));
 	fl_space_destroy(sp);
 	printf("options: ok\n");
@@ -158,6 +156,7 @@ static void test_device(uint64_t seed)
 	char *bufs;
 	int ret;
 
+	t_require_io_uring();
 	CHECK(posix_memalign((void **)&bufs, PG, NBURST * PG) == 0, "memalign");
 	ret = swapdev_open_delay(&d, NULL, 256, DELAY_NS, 0);
 	CHECK(ret == 0, "swapdev_open_delay: %s", strerror(-ret));

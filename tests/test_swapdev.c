@@ -40,6 +40,7 @@ int main(int argc, char **argv)
 	char *bufs;
 	int ret;
 
+	t_require_io_uring();
 	t_rng_init(&rng, seed);
 	ret = swapdev_open(&d, NULL, 256);
 	CHECK(ret == 0, "swapdev_open: %s", strerror(-ret));

@@ -3,16 +3,27 @@
  * Small helpers shared by the tests: a seeded PRNG, CHECK, page size, the
  * exit codes and the skip rule.  Include after <faultline.h>, with
  * _GNU_SOURCE defined before any system header.
+ *
+ * The skip rule: a test skips (exit 77) only for a cause it has checked and
+ * names, never for an error code alone.  fl_space_create() says -EPERM both
+ * when userfaultfd is refused to this process and when io_uring (the swap
+ * store) is, and a bug can return it too; so on a failure the cause is
+ * looked for where the kernel decides it (t_uffd_refused(),
+ * t_io_uring_refused()), and a failure without one is the test's failure.
  */
 #ifndef FL_TEST_UTIL_H
 #define FL_TEST_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,20 +145,208 @@ static inline const char *t_delivery_name(int delivery)
 	return delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread";
 }
 
+/* The first line of a /proc/sys file as a number, or def if it cannot be read. */
+static inline long t_sysctl(const char *path, long def)
+{
+	FILE *f = fopen(path, "re");
+	long v = def;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = def;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Whether capability cap is in this process's effective set (/proc/self/status). */
+static inline int t_has_cap(int cap)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return (int)((eff >> cap) & 1);
+}
+
+/* A capability counts for the kernel's capable() only in the initial user namespace. */
+static inline int t_in_init_userns(void)
+{
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	unsigned long inside, outside, count;
+	int init = 0;
+
+	if (f) {
+		init = fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+		       outside == 0 && count == 4294967295UL;
+		fclose(f);
+	}
+	return init;
+}
+
+#define T_CAP_SYS_PTRACE 19
+#define T_CAP_SYS_ADMIN 21
+
+/*
+ * Why this process cannot have a userfaultfd, checked the way the kernel and
+ * faultline decide it: the system call refused (ENOSYS: not built in; EPERM:
+ * vm.unprivileged_userfaultfd = 0 and no CAP_SYS_PTRACE in the initial user
+ * namespace) and, for EPERM, /dev/userfaultfd refused as well.  Return: the
+ * cause, written in buf; NULL if userfaultfd is available or refused for no
+ * cause named here (which is then not a reason to skip).
+ */
+static inline const char *t_uffd_refused(char *buf, size_t size)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int err = errno, dev_err;
+	long unpriv;
+
+	if (fd >= 0) {
+		close(fd);
+		return NULL;
+	}
+	if (err == ENOSYS) {
+		snprintf(buf, size, "this kernel has no userfaultfd (userfaultfd(2): ENOSYS)");
+		return buf;
+	}
+	if (err != EPERM)
+		return NULL;
+	unpriv = t_sysctl("/proc/sys/vm/unprivileged_userfaultfd", -1);
+	if (unpriv != 0 || (t_has_cap(T_CAP_SYS_PTRACE) && t_in_init_userns()))
+		return NULL; /* the kernel's rule allows it: EPERM is something else */
+	fd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		int ufd = ioctl(fd, _IO(0xAA, 0x00) /* USERFAULTFD_IOC_NEW */,
+				O_CLOEXEC | O_NONBLOCK);
+
+		close(fd);
+		if (ufd >= 0)
+			close(ufd);
+		return NULL; /* the device is open to us: faultline uses it */
+	}
+	dev_err = errno;
+	snprintf(buf, size,
+		 "userfaultfd refused to uid %d: vm.unprivileged_userfaultfd = 0 and no "
+		 "CAP_SYS_PTRACE%s; /dev/userfaultfd: %s",
+		 (int)geteuid(),
+		 t_has_cap(T_CAP_SYS_PTRACE) ? " in the initial user namespace" : "",
+		 strerror(dev_err));
+	return buf;
+}
+
+/* Whether gid is this process's effective or a supplementary group. */
+static inline int t_in_group(long gid)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	if ((long)getegid() == gid)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if ((long)groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Why this process cannot use io_uring (the swap store's I/O), checked the
+ * way the kernel decides it: io_uring_setup() refused with ENOSYS (not built
+ * in) or with EPERM because kernel.io_uring_disabled is 2, or is 1 and the
+ * process is neither in kernel.io_uring_group nor has CAP_SYS_ADMIN.
+ * Return: the cause, written in buf; NULL if io_uring is available or
+ * refused for no cause named here.
+ */
+static inline const char *t_io_uring_refused(char *buf, size_t size)
+{
+	/* struct io_uring_params: 120 bytes, all zero for the defaults. */
+	uint32_t params[30] = {0};
+	int fd = (int)syscall(SYS_io_uring_setup, 1, params);
+	int err = errno;
+	long disabled, group;
+
+	if (fd >= 0) {
+		close(fd);
+		return NULL;
+	}
+	if (err == ENOSYS) {
+		snprintf(buf, size, "this kernel has no io_uring (io_uring_setup(2): ENOSYS)");
+		return buf;
+	}
+	if (err != EPERM)
+		return NULL;
+	disabled = t_sysctl("/proc/sys/kernel/io_uring_disabled", 0);
+	group = t_sysctl("/proc/sys/kernel/io_uring_group", -1);
+	if (disabled == 2) {
+		snprintf(buf, size, "io_uring is disabled: kernel.io_uring_disabled = 2");
+		return buf;
+	}
+	if (disabled == 1 && !(group >= 0 && t_in_group(group)) &&
+	    !(t_has_cap(T_CAP_SYS_ADMIN) && t_in_init_userns())) {
+		snprintf(buf, size,
+			 "io_uring refused to uid %d: kernel.io_uring_disabled = 1, not in "
+			 "kernel.io_uring_group (%ld) and no CAP_SYS_ADMIN",
+			 (int)geteuid(), group);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Exit with the skip code, naming the cause (run.sh shows the last line). */
+static inline void __attribute__((noreturn)) t_skip(const char *cause)
+{
+	printf("SKIP: %s\n", cause);
+	exit(T_EXIT_SKIP);
+}
+
+/* For a test of the store itself: skip if io_uring is refused (t_io_uring_refused()). */
+static inline void t_require_io_uring(void)
+{
+	char why[256];
+
+	if (t_io_uring_refused(why, sizeof(why)))
+		t_skip(why);
+}
+
+/*
+ * fl_space_create() with cfg failed with ret: exit with the skip code if the
+ * cause is one the kernel gives for this machine or process (userfaultfd
+ * refused; for a space with a budget, io_uring refused), saying which.  Any
+ * other failure returns, for the caller to fail the test.
+ */
+static inline void t_skip_if_refused(int ret, const struct fl_config *cfg)
+{
+	bool swap = cfg && cfg->mem_limit;
+	char why[256];
+
+	if (ret != -EPERM && ret != -ENOSYS)
+		return;
+	if (t_uffd_refused(why, sizeof(why)) || (swap && t_io_uring_refused(why, sizeof(why))))
+		t_skip(why);
+	fprintf(stderr,
+		"fl_space_create: %s, yet the kernel's settings refuse this process neither "
+		"userfaultfd (vm.unprivileged_userfaultfd, CAP_SYS_PTRACE)%s: a failure, not a "
+		"skip\n",
+		strerror(-ret), swap ? " nor io_uring (kernel.io_uring_disabled)" : "");
+}
+
 /*
  * A space with the given delivery mode and otherwise the defaults.  Exits
- * with the skip code when this kernel or this process cannot use
- * userfaultfd at all.
+ * with the skip code only when this kernel or this process is refused what
+ * the space needs (t_skip_if_refused()); any other failure fails the test.
  */
 static inline struct fl_space *t_space_create_cfg(struct fl_config *cfg)
 {
 	struct fl_space *sp = NULL;
 	int ret = fl_space_create(cfg, &sp);
 
-	if (ret == -ENOSYS || ret == -EPERM) {
-		printf("SKIP: userfaultfd unavailable (%s)\n", strerror(-ret));
-		exit(T_EXIT_SKIP);
-	}
+	if (ret)
+		t_skip_if_refused(ret, cfg);
 	CHECK(ret == 0 && sp, "fl_space_create(delivery %s): %d (%s)",
 	      t_delivery_name(cfg->delivery), ret, ret < 0 ? strerror(-ret) : "no space");
 	return sp;

@@ -9,7 +9,7 @@
  *   kernel.scatter.{write,read}       plain anonymous memory, pages touched in
  *                                     a stride permutation: the kernel's own
  *                                     first-touch fault
- *   uffd-thread.scatter.{write,read}  a minimal userfaultfd written here: one
+ *   uffd-thread.scatter.{write,read}  the bare userfaultfd (bare.c): one
  *                                     handler thread, blocking read(), one
  *                                     UFFDIO_COPY / UFFDIO_ZEROPAGE per fault
  *   uffd-sigbus.scatter.{write,read}  the same with UFFD_FEATURE_SIGBUS, the
@@ -24,16 +24,15 @@
  *
  * Every figure is the median of --rounds rounds; within a round all figures
  * run one after another (every other round in reverse order), so that noise
- * on a shared machine hits the anchors and the subjects alike.  Each run gets a fresh mapping (and
- * a fresh faultline space) that is torn down before the next one.
+ * on a shared machine hits the anchors and the subjects alike.  Each run gets
+ * a fresh mapping (and a fresh faultline space) that is torn down before the
+ * next one.
  */
 #define _GNU_SOURCE
 #define TOOL "bench"
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/userfaultfd.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,14 +42,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "faultline.h"
+
+#include "bare.h"
 #include "toolbox.h"
 
 #define MAX_ROUNDS 101
@@ -220,6 +218,7 @@ struct worker {
 	size_t stride;
 	enum touch touch;
 	int cpu;
+	struct bare *bare; /* the bare anchor's region, or NULL */
 	pthread_barrier_t *barrier;
 	uint64_t t0, t1;
 	unsigned long sink;
@@ -232,6 +231,10 @@ static void *worker_main(void *arg)
 	unsigned long sink = 0;
 
 	pin_self(w->cpu);
+	if (w->bare && bare_thread_enter(w->bare)) {
+		fprintf(stderr, "bench: more faulting threads than the bare anchor serves\n");
+		exit(2);
+	}
 	pthread_barrier_wait(w->barrier);
 	w->t0 = now_ns();
 	if (w->touch == TOUCH_WRITE) {
@@ -251,16 +254,17 @@ static void *worker_main(void *arg)
 	}
 	w->t1 = now_ns();
 	w->sink = sink;
+	bare_thread_exit();
 	return NULL;
 }
 
 /*
  * Touch [base, base + npages pages) with nthreads threads, each on its own
  * half, and return the time from the first thread's start to the last one's
- * end.
+ * end.  bare: the bare anchor's region, or NULL.
  */
 static int touch_region(char *base, size_t npages, unsigned int nthreads, enum pattern pat,
-			enum touch touch, uint64_t *elapsed)
+			enum touch touch, struct bare *bare, uint64_t *elapsed)
 {
 	struct worker w[MAX_THREADS];
 	pthread_barrier_t barrier;
@@ -277,6 +281,7 @@ static int touch_region(char *base, size_t npages, unsigned int nthreads, enum p
 			.npages = i == nthreads - 1 ? npages - i * per : per,
 			.touch = touch,
 			.cpu = opt.ncpu_app ? opt.cpu_app[i % opt.ncpu_app] : -1,
+			.bare = bare,
 			.barrier = &barrier,
 		};
 		w[i].stride = pat == PAT_SEQ ? 1 % w[i].npages : scatter_stride(w[i].npages);
@@ -321,7 +326,7 @@ static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
 
 	if (err)
 		return err;
-	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, NULL, elapsed);
 	munmap(p, npages * page_size);
 	return err;
 }
@@ -329,195 +334,33 @@ static int run_kernel(struct figure *f, size_t npages, uint64_t *elapsed)
 /* ---- Anchors a and b: bare userfaultfd, as small as it can be ---- */
 
 /*
- * Install the one faulting page: a private zero-filled page for a write, the
- * zero page for a read.  Async-signal-safe.  Return: 0 or -errno.
+ * A write gets a private page of zeros, a read the zero page, as the
+ * kernel's first touch does.
  */
-static int uffd_resolve(int uffd, uintptr_t addr, bool write)
+static const void *zero_contents(struct bare *b, uintptr_t addr, bool write, char *buf)
 {
-	for (;;) {
-		int rc;
-
-		if (write) {
-			struct uffdio_copy c = {
-				.dst = addr,
-				.src = (uintptr_t)zero_page,
-				.len = page_size,
-			};
-
-			rc = ioctl(uffd, UFFDIO_COPY, &c);
-		} else {
-			struct uffdio_zeropage z = {
-				.range = {.start = addr, .len = page_size},
-			};
-
-			rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
-		}
-		if (rc == 0)
-			return 0;
-		if (errno == EEXIST) {
-			/* Already there: wake whoever waits for it. */
-			struct uffdio_range r = {.start = addr, .len = page_size};
-
-			ioctl(uffd, UFFDIO_WAKE, &r);
-			return 0;
-		}
-		if (errno != EAGAIN)
-			return -errno;
-	}
-}
-
-struct bare {
-	int uffd;
-	char *base;
-	size_t len;
-	pthread_t handler;
-	bool has_handler;
-};
-
-static void *bare_handler_main(void *arg)
-{
-	struct bare *b = arg;
-	struct uffd_msg msg;
-	ssize_t n;
-	int err;
-
-	pin_self(opt.cpu_handler);
-	for (;;) {
-		n = read(b->uffd, &msg, sizeof(msg));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n != (ssize_t)sizeof(msg)) {
-			fprintf(stderr, "bench: read(uffd): %s\n",
-				n < 0 ? strerror(errno) : "short");
-			exit(2);
-		}
-		if (msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		err = uffd_resolve(b->uffd, msg.arg.pagefault.address & ~(uint64_t)(page_size - 1),
-				   msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
-		if (err) {
-			fprintf(stderr, "bench: uffd resolve: %s\n", strerror(-err));
-			exit(2);
-		}
-	}
-	return NULL;
-}
-
-/* The bare SIGBUS anchor's state, read by its signal handler. */
-static volatile int sigbus_uffd = -1;
-static volatile uintptr_t sigbus_start, sigbus_end;
-static volatile enum touch sigbus_touch;
-
-static void bare_sigbus(int sig, siginfo_t *si, void *ucv)
-{
-	uintptr_t addr = (uintptr_t)si->si_addr & ~(uintptr_t)(page_size - 1);
-	int saved = errno;
-	bool write = sigbus_touch == TOUCH_WRITE;
-
-	(void)sig;
-#if defined(__x86_64__)
-	/* The page-fault error code says what the access was, as it does for
-	 * a library that does not know. */
-	write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
-#else
-	(void)ucv;
-#endif
-	if (sigbus_uffd < 0 || addr < sigbus_start || addr >= sigbus_end ||
-	    uffd_resolve(sigbus_uffd, addr, write) < 0)
-		signal(SIGBUS, SIG_DFL); /* not ours: the access repeats and kills */
-	errno = saved;
-}
-
-static int bare_setup(struct bare *b, size_t len, bool sigbus)
-{
-	struct uffdio_api api = {.api = UFFD_API, .features = sigbus ? UFFD_FEATURE_SIGBUS : 0};
-	struct uffdio_register reg;
-	void *p;
-	int err;
-
-	memset(b, 0, sizeof(*b));
-	b->uffd = uffd_open();
-	if (b->uffd < 0)
-		return b->uffd;
-	if (ioctl(b->uffd, UFFDIO_API, &api) < 0) {
-		err = -errno;
-		goto fail_fd;
-	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		err = -errno;
-		goto fail_fd;
-	}
-	madvise(p, len, MADV_NOHUGEPAGE);
-	b->base = p;
-	b->len = len;
-	reg = (struct uffdio_register){
-		.range = {.start = (uintptr_t)p, .len = len},
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (ioctl(b->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		err = -errno;
-		goto fail_map;
-	}
-	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE))) {
-		err = -ENOTSUP;
-		goto fail_map;
-	}
-	if (!sigbus) {
-		err = pthread_create(&b->handler, NULL, bare_handler_main, b);
-		if (err) {
-			err = -err;
-			goto fail_map;
-		}
-		b->has_handler = true;
-	}
-	return 0;
-
-fail_map:
-	munmap(b->base, len);
-fail_fd:
-	close(b->uffd);
-	return err;
-}
-
-static void bare_teardown(struct bare *b)
-{
-	if (b->has_handler) {
-		/* It sits in read(), a cancellation point, with nothing held. */
-		pthread_cancel(b->handler);
-		pthread_join(b->handler, NULL);
-	}
-	munmap(b->base, b->len);
-	close(b->uffd);
+	return write ? zero_page : NULL;
 }
 
 static int run_bare(struct figure *f, size_t npages, uint64_t *elapsed)
 {
 	bool sigbus = f->impl == IMPL_UFFD_SIGBUS;
-	struct sigaction sa, old;
+	const struct bare_config cfg = {
+		.tool = TOOL,
+		.len = npages * page_size,
+		.sigbus = sigbus,
+		/* One handler thread, or each application thread its own. */
+		.threads = sigbus ? f->threads : 1,
+		.cpu = opt.cpu_handler,
+		.contents = zero_contents,
+	};
 	struct bare b;
 	int err;
 
-	err = bare_setup(&b, npages * page_size, sigbus);
+	err = bare_setup(&b, &cfg, NULL, 0);
 	if (err)
 		return err;
-	if (sigbus) {
-		/* Borrow SIGBUS; faultline's handler (if any) comes back after. */
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = bare_sigbus;
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
-		sigbus_start = (uintptr_t)b.base;
-		sigbus_end = (uintptr_t)b.base + b.len;
-		sigbus_touch = f->touch;
-		sigbus_uffd = b.uffd;
-		sigaction(SIGBUS, &sa, &old);
-	}
-	err = touch_region(b.base, npages, f->threads, f->pat, f->touch, elapsed);
-	if (sigbus) {
-		sigaction(SIGBUS, &old, NULL);
-		sigbus_uffd = -1;
-	}
+	err = touch_region(b.base, npages, f->threads, f->pat, f->touch, &b, elapsed);
 	bare_teardown(&b);
 	return err;
 }
@@ -583,7 +426,7 @@ static int run_faultline(struct figure *f, size_t npages, uint64_t *elapsed)
 		fl_space_destroy(sp);
 		return err ? err : -ENOMEM;
 	}
-	err = touch_region(p, npages, f->threads, f->pat, f->touch, elapsed);
+	err = touch_region(p, npages, f->threads, f->pat, f->touch, NULL, elapsed);
 	if (!err && !fl_stats(sp, &st)) {
 		snprintf(f->note, sizeof(f->note),
 			 "faults=%" PRIu64 " around=%" PRIu64 " zero_mapped=%" PRIu64
@@ -731,8 +574,7 @@ static void summarise(void)
 			continue;
 		}
 		memcpy(s, f->samples, n * sizeof(s[0]));
-		qsort(s, n, sizeof(s[0]), cmp_double);
-		f->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+		f->median = median(s, n);
 		f->min = s[0];
 		f->max = s[n - 1];
 	}
@@ -788,8 +630,7 @@ static void print_table(const struct run_info *ri)
 {
 	unsigned int i;
 
-	printf("faultline bench %s: %s, kernel %s, %ld CPUs, THP %s\n", FL_VERSION_STRING,
-	       ri->host.date, ri->host.kernel, ri->host.cpus, ri->host.thp);
+	print_host("bench", &ri->host);
 	printf("rounds %u (median; %u warm-up), scatter %zu pages (%zu MiB) per run, "
 	       "seq %zu MiB per run\n",
 	       opt.rounds, opt.warmup, opt.pages, opt.pages * page_size >> 20, opt.seq_mib);
@@ -861,10 +702,7 @@ static void print_json(const struct run_info *ri)
 {
 	unsigned int i, j;
 
-	printf("{\n  \"bench\": \"faultline\", \"version\": \"%s\", \"date\": \"%s\",\n",
-	       FL_VERSION_STRING, ri->host.date);
-	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", ri->host.kernel,
-	       ri->host.cpus, ri->host.thp);
+	json_host("faultline", &ri->host);
 	printf("  \"elapsed_s\": %.3f, \"foreign_cpu_s\": %.3f, \"steal_cpu_s\": %.3f,\n",
 	       ri->elapsed, ri->foreign, ri->steal);
 	printf("  \"rounds\": %u, \"warmup\": %u, \"scatter_pages\": %zu, \"seq_mib\": %zu,\n",
@@ -940,26 +778,22 @@ static void usage(FILE *out)
 		opt.rounds, opt.warmup, opt.pages, opt.seq_mib, MAX_THREADS, opt.timeout);
 }
 
-/* Comma-separated numbers into out[]; returns how many. */
-static unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
-			       unsigned long lo, unsigned long hi)
+/* The words of the options' lists. */
+static int word_threads(const char *s)
 {
-	char buf[256], *tok, *save = NULL;
-	unsigned int n = 0;
+	return (int)parse_num(s, "thread counts", 1, MAX_THREADS);
+}
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n == max) {
-			fprintf(stderr, "bench: too many %s\n", what);
-			exit(2);
-		}
-		out[n++] = (int)parse_num(tok, what, lo, hi);
-	}
-	if (!n) {
-		fprintf(stderr, "bench: empty %s\n", what);
-		exit(2);
-	}
-	return n;
+static int word_cpu(const char *s)
+{
+	return (int)parse_num(s, "CPUs", 0, CPU_SETSIZE - 1);
+}
+
+static int word_touch(const char *s)
+{
+	if (!strcmp(s, "write"))
+		return TOUCH_WRITE;
+	return strcmp(s, "read") ? -1 : TOUCH_READ;
 }
 
 enum {
@@ -993,9 +827,8 @@ static void parse_args(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c, list[MAX_THREADS];
-	unsigned int i;
-	char *tok, *save = NULL, buf[64];
+	int c, list[MAX_THREADS], touch[2];
+	unsigned int i, n;
 
 	while ((c = next_option(argc, argv, "r:w:p:s:t:vh", longopts, usage)) != -1) {
 		switch (c) {
@@ -1013,23 +846,18 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 't':
 			opt.nthreads_list = parse_list(optarg, "thread counts", list, MAX_THREADS,
-						       1, MAX_THREADS);
+						       word_threads, false);
 			for (i = 0; i < opt.nthreads_list; i++)
 				opt.threads[i] = (unsigned int)list[i];
 			break;
 		case OPT_TOUCH:
+			n = parse_list(optarg, "touch", touch, 2, word_touch, true);
 			opt.touch_write = opt.touch_read = false;
-			snprintf(buf, sizeof(buf), "%s", optarg);
-			for (tok = strtok_r(buf, ",", &save); tok;
-			     tok = strtok_r(NULL, ",", &save)) {
-				if (!strcmp(tok, "write")) {
+			for (i = 0; i < n; i++) {
+				if (touch[i] == TOUCH_WRITE)
 					opt.touch_write = true;
-				} else if (!strcmp(tok, "read")) {
+				else
 					opt.touch_read = true;
-				} else {
-					fprintf(stderr, "bench: bad touch '%s'\n", tok);
-					exit(2);
-				}
 			}
 			break;
 		case OPT_NO_SCATTER:
@@ -1039,8 +867,8 @@ static void parse_args(int argc, char **argv)
 			opt.do_seq = false;
 			break;
 		case OPT_CPU_APP:
-			opt.ncpu_app = parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, 0,
-						  CPU_SETSIZE - 1);
+			opt.ncpu_app =
+				parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, word_cpu, false);
 			break;
 		case OPT_CPU_HANDLER:
 			opt.cpu_handler = (int)parse_num(optarg, "CPU", 0, CPU_SETSIZE - 1);

@@ -8,6 +8,7 @@
  *   faultline storebench  the store's checksum and encryption, per page
  */
 #define _GNU_SOURCE
+#define TOOL "faultline"
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -17,13 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <faultline.h>
+
+#include "toolbox.h"
 
 #define PG 4096UL
 
@@ -101,7 +103,7 @@ static int cmd_info(void)
 		printf("userfaultfd: unavailable (%s)\n", strerror(-ret));
 	} else {
 		printf("userfaultfd features (%#llx):", (unsigned long long)f);
-		for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(features); i++)
 			if (f & features[i].bit)
 				printf(" %s", features[i].name);
 		printf("\n");
@@ -213,7 +215,7 @@ static int cmd_demo(int argc, char **argv)
 
 	nthreads = 2;
 	fl_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "t:s:m:d:jh", opts, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "t:s:m:d:jh", opts, usage)) != -1) {
 		switch (c) {
 		case 't':
 			nthreads = (unsigned int)atoi(optarg);
@@ -225,11 +227,8 @@ static int cmd_demo(int argc, char **argv)
 			mb = (unsigned int)atoi(optarg);
 			break;
 		case 'd':
-			if (!strcasecmp(optarg, "thread"))
-				cfg.delivery = FL_DELIVERY_THREAD;
-			else if (!strcasecmp(optarg, "sigbus"))
-				cfg.delivery = FL_DELIVERY_SIGBUS;
-			else {
+			cfg.delivery = fl_delivery_by_name(optarg);
+			if (cfg.delivery < 0) {
 				fprintf(stderr, "faultline: --delivery is thread or sigbus\n");
 				return 2;
 			}
@@ -237,12 +236,6 @@ static int cmd_demo(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
 	}
 	if (nthreads < 1 || nthreads > 256 || mb < 4) {
@@ -264,8 +257,7 @@ static int cmd_demo(int argc, char **argv)
 	if (!json)
 		printf("demo: %u faulting thread(s), %s delivery, %u MiB, %u s; one thread "
 		       "toggles mprotect and remaps a zone every millisecond\n",
-		       nthreads, cfg.delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread", mb,
-		       seconds);
+		       nthreads, fl_delivery_name(cfg.delivery), mb, seconds);
 	pthread_t th[257];
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, faulter, (void *)i);

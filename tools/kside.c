@@ -210,6 +210,29 @@ uint64_t ks_kv_get(const char *buf, const char *name, uint64_t dflt, bool *found
 	return dflt;
 }
 
+int ks_read_vmstat(struct ks_vmstat *v)
+{
+	static const char *const vl[] = {"vma_lock_success", "vma_lock_abort", "vma_lock_retry",
+					 "vma_lock_miss"};
+	char buf[16384]; /* about 4 KiB, vma_lock_* at its end */
+	unsigned int i;
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	err = ks_read_file("/proc/vmstat", buf, sizeof(buf));
+	if (err)
+		return err;
+	v->pswpin = ks_kv_get(buf, "pswpin", 0, NULL);
+	v->pswpout = ks_kv_get(buf, "pswpout", 0, NULL);
+	v->pgmajfault = ks_kv_get(buf, "pgmajfault", 0, NULL);
+	v->swap_ra = ks_kv_get(buf, "swap_ra", 0, NULL);
+	v->swap_ra_hit = ks_kv_get(buf, "swap_ra_hit", 0, NULL);
+	v->refault_anon = ks_kv_get(buf, "workingset_refault_anon", 0, NULL);
+	for (i = 0; i < 4; i++)
+		v->vma_lock[i] = ks_kv_get(buf, vl[i], 0, &v->has_vma_lock);
+	return 0;
+}
+
 int ks_run_cmd(const char *const argv[])
 {
 	pid_t pid;
@@ -445,10 +468,10 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 		}
 	}
 	{
-		static char vm[16384]; /* /proc/vmstat: about 4 KiB, vma_lock_* at its end */
+		struct ks_vmstat vm;
 
-		if (!ks_read_file("/proc/vmstat", vm, sizeof(vm)))
-			ks_kv_get(vm, "vma_lock_success", 0, &ks_kern.has_vma_lock_stats);
+		ks_read_vmstat(&vm);
+		ks_kern.has_vma_lock_stats = vm.has_vma_lock;
 	}
 	if (geteuid() != 0) {
 		fmt(ks_kern.error, sizeof(ks_kern.error), "needs root (swapon, cgroups)");

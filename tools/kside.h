@@ -5,6 +5,7 @@
  *
  *   - a swap file in a given directory (mkswap; enabled only while a kernel
  *     run is in progress), a cgroup v1 memory cgroup with the budget;
+ *   - the kernel's counters (/proc/vmstat);
  *   - children forked for the runs, killed on interruption;
  *   - cleanup of all of it from atexit, from the signal handlers (SIGINT,
  *     SIGTERM, SIGHUP, SIGQUIT and the crashes) and from the watchdog
@@ -45,6 +46,14 @@ long ks_read_long(const char *path, long dflt);
 int ks_write_str(const char *path, const char *s);
 /* "name value" lines (vmstat, memory.stat): the value of name, or dflt. */
 uint64_t ks_kv_get(const char *buf, const char *name, uint64_t dflt, bool *found);
+/* The kernel's swap and fault counters in /proc/vmstat: the whole machine's. */
+struct ks_vmstat {
+	uint64_t pswpin, pswpout, pgmajfault, swap_ra, swap_ra_hit, refault_anon;
+	uint64_t vma_lock[4]; /* vma_lock_success, _abort, _retry, _miss */
+	bool has_vma_lock;    /* they are there (CONFIG_PER_VMA_LOCK_STATS) */
+};
+/* Return: 0, or -errno with *v zeroed. */
+int ks_read_vmstat(struct ks_vmstat *v);
 /* Run a command, its output to /dev/null unless verbose.  Return: 0 if it exited 0. */
 int ks_run_cmd(const char *const argv[]);
 /* write(2) to stderr: async-signal-safe. */

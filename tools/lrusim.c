@@ -23,6 +23,7 @@
  *          [--scan-every K] [--scan-len L] [--record FILE | --trace FILE]
  */
 #define _GNU_SOURCE
+#define TOOL "lrusim"
 #include <getopt.h>
 #include <math.h>
 #include <stdint.h>
@@ -30,20 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "toolbox.h"
+
 static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 static double unif(void)
 {
-	return (double)(rnd() >> 11) / 9007199254740992.0;
+	return (double)(splitmix64(&rng_state) >> 11) / 9007199254740992.0;
 }
 
 /*
@@ -176,6 +170,13 @@ static void access_page(struct sim *s, uint32_t p)
 		s->ref[p] = 3;
 }
 
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: lrusim [--pages N] [--capacity C] [--accesses A] [--seed S]\n"
+		"              [--scan-every K] [--scan-len L] [--record FILE | --trace FILE]\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -196,7 +197,7 @@ int main(int argc, char **argv)
 	uint32_t *tr;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "n:c:a:s:k:l:r:t:h", opts, NULL)) != -1) {
+	while ((c = next_option(argc, argv, "n:c:a:s:k:l:r:t:h", opts, usage)) != -1) {
 		switch (c) {
 		case 'n':
 			npages = (uint32_t)strtoul(optarg, NULL, 0);
@@ -222,14 +223,6 @@ int main(int argc, char **argv)
 		case 't':
 			trace = optarg;
 			break;
-		default:
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: lrusim [--pages N] [--capacity C] [--accesses A] [--seed "
-				"S]\n"
-				"              [--scan-every K] [--scan-len L] [--record FILE | "
-				"--trace "
-				"FILE]\n");
-			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (!npages || !cap || cap > npages) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by the benchmark tools: the monotonic clock, sleeps,
- * a seeded generator, a bare userfaultfd, the preheat, option parsing, and
- * what the reports say of the machine.  Header-only (static inline).
+ * Small helpers shared by the tools: the monotonic clock, sleeps, a seeded
+ * generator, medians, the preheat, option parsing (numbers, lists), and what
+ * the reports say of the machine.  Header-only (static inline).
  *
  * Define TOOL, the program's name in its messages ("bench"), and
  * _GNU_SOURCE before any include.
@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/userfaultfd.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,17 +25,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <faultline.h>
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Other processes' CPU use, as a fraction of one CPU, above which we warn. */
 #define QUIET 0.1
@@ -84,37 +85,21 @@ static inline uint64_t below(uint64_t r, uint64_t n)
 	return (uint64_t)(((unsigned __int128)r * n) >> 64);
 }
 
-/*
- * A new userfaultfd (O_CLOEXEC, blocking, no API handshake yet) for the bare
- * anchors: the system call, with UFFD_USER_MODE_ONLY where kernel-mode faults
- * are refused to this user, else through /dev/userfaultfd.  Return: the
- * descriptor or -errno.
- */
-static inline int uffd_open(void)
-{
-	int fd, dev;
-
-	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (fd >= 0)
-		return fd;
-	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -errno;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	close(dev);
-	return fd;
-}
-
 /* For qsort(): ascending doubles. */
 static inline int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n), which it sorts; NAN when n is 0. */
+static inline double median(double *v, unsigned int n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- Preheat ---- */
@@ -218,6 +203,59 @@ static inline unsigned long parse_num(const char *s, const char *what, unsigned 
 	return v;
 }
 
+/* A number in [lo, hi] (strtod()'s syntax), else a message and exit 2. */
+static inline double parse_real(const char *s, const char *what, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, TOOL ": bad %s '%s' (%g to %g)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+/*
+ * A comma-separated list of at most max words into out[], each through
+ * word(): its value, or a negative one for a word it does not take (a
+ * word() may also say what is wrong and exit 2 itself).  unique: a repeated
+ * value counts once.  A bad word, too many or none: a message and exit 2.
+ * Return: how many.
+ */
+static inline unsigned int parse_list(const char *s, const char *what, int *out, unsigned int max,
+				      int (*word)(const char *), bool unique)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned int n = 0, i;
+	int v;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		v = word(tok);
+		if (v < 0) {
+			fprintf(stderr, TOOL ": bad %s '%s'\n", what, tok);
+			exit(2);
+		}
+		for (i = 0; unique && i < n && out[i] != v; i++)
+			;
+		if (unique && i < n)
+			continue;
+		if (n == max) {
+			fprintf(stderr, TOOL ": too many %s\n", what);
+			exit(2);
+		}
+		out[n++] = v;
+	}
+	if (!n) {
+		fprintf(stderr, TOOL ": empty %s\n", what);
+		exit(2);
+	}
+	return n;
+}
+
 /* ---- The machine, for the reports ---- */
 
 /* What a report's first line says of the machine. */
@@ -260,6 +298,22 @@ static inline void read_host(struct host_info *h)
 		snprintf(h->kernel, sizeof(h->kernel), "%s", u.release);
 	read_thp(h->thp, sizeof(h->thp));
 	h->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* A report's first line: "faultline bench 0.1.0: DATE, kernel ..., N CPUs, THP ...". */
+static inline void print_host(const char *report, const struct host_info *h)
+{
+	printf("faultline %s %s: %s, kernel %s, %ld CPUs, THP %s\n", report, FL_VERSION_STRING,
+	       h->date, h->kernel, h->cpus, h->thp);
+}
+
+/* A JSON report's opening: the benchmark, the version and the machine. */
+static inline void json_host(const char *bench, const struct host_info *h)
+{
+	printf("{\n  \"bench\": \"%s\", \"version\": \"%s\", \"date\": \"%s\",\n", bench,
+	       FL_VERSION_STRING, h->date);
+	printf("  \"kernel\": \"%s\", \"cpus\": %ld, \"thp\": \"%s\",\n", h->kernel, h->cpus,
+	       h->thp);
 }
 
 /*

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A Redis Cluster client (see rcluster.h): hash slots, the slot map,
+ * MOVED and ASK, lost nodes and failovers, pipelined batches.
+ *
+ * A batch runs in rounds.  In a round every command without an answer is
+ * appended to the connection of its node (the ASK target if it was asked
+ * to go there, else its slot's master), then each node's replies are read
+ * in order.  A redirection, a retryable error or a lost node leaves the
+ * command for the next round; a lost node, or a slot with no known master,
+ * makes the round begin with a fresh slot map.  A round that answers
+ * nothing waits a little first (the cluster may be electing a new master).
+ * The batch ends when every command has an answer or the deadline passes.
+ */
+#include "rcluster.h"
+
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+/* CRC16-CCITT (XMODEM), as the Redis Cluster specification computes it. */
+static uint16_t crc16(const char *buf, size_t len)
+{
+	uint16_t crc = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+		for (int b = 0; b < 8; b++)
+			crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+	}
+	return crc;
+}
+
+/* The key's hash slot: of its hash tag, the part between the first '{' and
+ * the next '}', if that part is not empty. */
+unsigned int rcl_key_slot(const char *key, size_t len)
+{
+	const char *open = memchr(key, '{', len);
+
+	if (open) {
+		const char *close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
+		if (close && close > open + 1)
+			return crc16(open + 1, (size_t)(close - open - 1)) % RCL_SLOTS;
+	}
+	return crc16(key, len) % RCL_SLOTS;
+}
+
+static struct timeval tv_of_ms(int ms)
+{
+	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+/* The index of node host:port, added if new; -1 if the table is full. */
+static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
+{
+	for (int i = 0; i < c->nr_nodes; i++)
+		if (c->node[i].port == port && strlen(c->node[i].host) == hlen &&
+		    !memcmp(c->node[i].host, host, hlen))
+			return i;
+	if (c->nr_nodes == RCL_MAX_NODES || hlen >= sizeof(c->node[0].host))
+		return -1;
+	struct rcl_node *nd = &c->node[c->nr_nodes];
+	memcpy(nd->host, host, hlen);
+	nd->host[hlen] = 0;
+	nd->port = port;
+	nd->ctx = NULL;
+	return c->nr_nodes++;
+}
+
+static void node_drop(struct rcl *c, int i)
+{
+	if (c->node[i].ctx) {
+		redisFree(c->node[i].ctx);
+		c->node[i].ctx = NULL;
+		c->st.conn_errors++;
+	}
+}
+
+/* Node i's connection, made if need be.  Return: it, or NULL. */
+static redisContext *node_conn(struct rcl *c, int i)
+{
+	struct rcl_node *nd = &c->node[i];
+	redisContext *ctx;
+
+	if (nd->ctx)
+		return nd->ctx;
+	ctx = redisConnectWithTimeout(nd->host, nd->port, tv_of_ms(c->io_timeout_ms));
+	if (!ctx || ctx->err) {
+		if (ctx)
+			redisFree(ctx);
+		c->st.conn_errors++;
+		return NULL;
+	}
+	if (redisSetTimeout(ctx, tv_of_ms(c->io_timeout_ms)) != REDIS_OK) {
+		redisFree(ctx);
+		return NULL;
+	}
+	nd->ctx = ctx;
+	return ctx;
+}
+
+/*
+ * Read the slot map from node i (CLUSTER SLOTS).  Return: 0, or -1 if the
+ * node did not answer or does not cover every slot.
+ */
+static int refresh_from(struct rcl *c, int i, bool count_failovers)
+{
+	redisContext *ctx = node_conn(c, i);
+	int16_t owner[RCL_SLOTS];
+	unsigned int covered = 0;
+	bool moved_away = false;
+	redisReply *r;
+
+	if (!ctx)
+		return -1;
+	r = redisCommand(ctx, "CLUSTER SLOTS");
+	if (!r) {
+		node_drop(c, i);
+		return -1;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		owner[s] = -1;
+	for (size_t k = 0; k < r->elements; k++) {
+		redisReply *e = r->element[k];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+		    e->element[0]->type != REDIS_REPLY_INTEGER ||
+		    e->element[1]->type != REDIS_REPLY_INTEGER ||
+		    e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
+			continue;
+		redisReply *m = e->element[2];
+		long long lo = e->element[0]->integer, hi = e->element[1]->integer;
+		const char *host = m->element[0]->str;
+		size_t hlen = m->element[0]->len;
+		if (m->element[0]->type != REDIS_REPLY_STRING ||
+		    m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= RCL_SLOTS ||
+		    lo > hi)
+			continue;
+		if (!hlen) { /* the node we asked, which does not know its address */
+			host = c->node[i].host;
+			hlen = strlen(host);
+		}
+		int nd = node_index(c, host, hlen, (int)m->element[1]->integer);
+		if (nd < 0)
+			continue;
+		for (long long s = lo; s <= hi; s++) {
+			if (owner[s] < 0)
+				covered++;
+			owner[s] = (int16_t)nd;
+		}
+	}
+	freeReplyObject(r);
+	if (covered != RCL_SLOTS)
+		return -1;
+	for (unsigned int s = 0; s < RCL_SLOTS; s++) {
+		int old = c->owner[s];
+		if (count_failovers && old >= 0 && old != owner[s] && !c->node[old].ctx)
+			moved_away = true;
+		c->owner[s] = owner[s];
+	}
+	if (moved_away)
+		c->st.failovers++;
+	c->st.refreshes++;
+	return 0;
+}
+
+/* A fresh slot map from any node that gives a whole one.  Return: 0 or -1. */
+static int refresh(struct rcl *c)
+{
+	/* Nodes still connected first: they answer without a connect. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < c->nr_nodes; i++)
+			if (!!c->node[i].ctx == !pass && !refresh_from(c, i, true))
+				return 0;
+	return -1;
+}
+
+int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
+{
+	const char *p = seeds;
+
+	memset(c, 0, sizeof(*c));
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		c->owner[s] = -1;
+	c->io_timeout_ms = io_timeout_ms > 0 ? io_timeout_ms : 1000;
+	if (!seeds || !*seeds)
+		return -EINVAL;
+	while (*p) {
+		const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+		const char *colon = memrchr(p, ':', (size_t)(end - p));
+		char *num_end;
+		long port;
+
+		if (!colon || colon == p)
+			return -EINVAL;
+		port = strtol(colon + 1, &num_end, 10);
+		if (num_end != end || port <= 0 || port > 65535 ||
+		    node_index(c, p, (size_t)(colon - p), (int)port) < 0)
+			return -EINVAL;
+		p = comma ? comma + 1 : end;
+	}
+	if (!refresh(c))
+		return 0;
+	for (int i = 0; i < c->nr_nodes; i++)
+		if (c->node[i].ctx) {
+			rcl_close(c);
+			return -EPROTO; /* it answered, but not with a whole map */
+		}
+	rcl_close(c);
+	return -ECONNREFUSED;
+}
+
+void rcl_close(struct rcl *c)
+{
+	for (int i = 0; i < c->nr_nodes; i++)
+		if (c->node[i].ctx) {
+			redisFree(c->node[i].ctx);
+			c->node[i].ctx = NULL;
+		}
+}
+
+/* "MOVED 3999 127.0.0.1:6381": the slot and the node. */
+static bool parse_redirect(struct rcl *c, const char *s, size_t len, unsigned int *slot, int *node)
+{
+	const char *sp = memchr(s, ' ', len), *colon;
+	char *end;
+	long v;
+
+	if (!sp)
+		return false;
+	v = strtol(sp + 1, &end, 10);
+	if (*end != ' ' || v < 0 || v >= RCL_SLOTS)
+		return false;
+	*slot = (unsigned int)v;
+	colon = memrchr(end + 1, ':', (size_t)(s + len - (end + 1)));
+	if (!colon)
+		return false;
+	v = strtol(colon + 1, NULL, 10);
+	*node = node_index(c, end + 1, (size_t)(colon - (end + 1)), (int)v);
+	return *node >= 0;
+}
+
+static bool error_is(const redisReply *r, const char *what)
+{
+	size_t n = strlen(what);
+
+	return r->len >= n && !strncmp(r->str, what, n) && (r->len == n || r->str[n] == ' ');
+}
+
+/* What a round sent to one node, in order; -1 entries are ASKING. */
+struct round_node {
+	unsigned int nr, writes;
+	bool waited;
+};
+
+/*
+ * Read node nd's replies for this round: entries order[0..nr) (a command
+ * index, or -1 for an ASKING before it), then WAIT's if it was sent.
+ * Return: commands answered; *lost if the node was lost (its unread
+ * commands go on to the next round).
+ */
+static unsigned int read_replies(struct rcl *c, int nd, const int *order, unsigned int nr,
+				 struct rcl_cmd *cmds, bool waited, bool *lost, bool *remap)
+{
+	redisContext *ctx = c->node[nd].ctx;
+	unsigned int answered = 0, k;
+	redisReply *r;
+
+	for (k = 0; k < nr; k++) {
+		struct rcl_cmd *cmd = order[k] >= 0 ? &cmds[order[k]] : NULL;
+		unsigned int slot;
+		int to;
+
+		if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r)
+			goto lost;
+		if (!cmd) { /* ASKING: +OK */
+			freeReplyObject(r);
+			continue;
+		}
+		cmd->ask_node = -1;
+		if (r->type == REDIS_REPLY_ERROR) {
+			if (error_is(r, "MOVED") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+				c->owner[slot] = (int16_t)to;
+				c->st.moved++;
+				*remap = true; /* a slot moved: others may have too */
+				freeReplyObject(r);
+				continue;
+			}
+			if (error_is(r, "ASK") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+				cmd->ask_node = to;
+				c->st.ask++;
+				freeReplyObject(r);
+				continue;
+			}
+			if (error_is(r, "TRYAGAIN") || error_is(r, "CLUSTERDOWN") ||
+			    error_is(r, "LOADING") || error_is(r, "MASTERDOWN")) {
+				c->st.retries++;
+				*remap = true;
+				freeReplyObject(r);
+				continue;
+			}
+		}
+		cmd->reply = r;
+		cmd->done = true;
+		answered++;
+	}
+	if (waited) {
+		if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r)
+			goto lost;
+		bool enough = r->type == REDIS_REPLY_INTEGER && r->integer >= c->wait_replicas;
+		freeReplyObject(r);
+		if (!enough) {
+			/* Not on enough replicas yet: the writes go again (they
+			 * are idempotent), and WAIT with them. */
+			for (k = 0; k < nr; k++) {
+				struct rcl_cmd *cmd = order[k] >= 0 ? &cmds[order[k]] : NULL;
+				if (cmd && cmd->done && cmd->write) {
+					freeReplyObject(cmd->reply);
+					cmd->reply = NULL;
+					cmd->done = false;
+					answered--;
+				}
+			}
+			c->st.retries++;
+		}
+	}
+	return answered;
+lost:
+	/* Whatever it answered stands; WAIT did not, so its writes go again. */
+	if (waited)
+		for (unsigned int j = 0; j < nr; j++) {
+			struct rcl_cmd *cmd = order[j] >= 0 ? &cmds[order[j]] : NULL;
+			if (cmd && cmd->done && cmd->write) {
+				freeReplyObject(cmd->reply);
+				cmd->reply = NULL;
+				cmd->done = false;
+				answered--;
+			}
+		}
+	node_drop(c, nd);
+	c->st.retries++;
+	*lost = true;
+	return answered;
+}
+
+unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint64_t deadline_ns)
+{
+	struct round_node rn[RCL_MAX_NODES];
+	unsigned int left = n, i;
+	bool remap = false;
+	int *order;
+
+	order = malloc(sizeof(*order) * 2 * (n ? n : 1));
+	if (!order) {
+		for (i = 0; i < n; i++)
+			cmds[i].err = -ENOMEM;
+		return n;
+	}
+	for (i = 0; i < n; i++) {
+		cmds[i].done = false;
+		cmds[i].err = 0;
+		cmds[i].reply = NULL;
+		cmds[i].ask_node = -1;
+	}
+	while (left) {
+		unsigned int answered = 0, pos = 0;
+		int start[RCL_MAX_NODES];
+		bool lost = false;
+
+		if (fl_now_ns() >= deadline_ns)
+			break;
+		if (remap)
+			refresh(c);
+		remap = false;
+		memset(rn, 0, sizeof(rn));
+		/* Send: per node, its commands in batch order. */
+		for (int nd = 0; nd < c->nr_nodes; nd++) {
+			start[nd] = (int)pos;
+			for (i = 0; i < n; i++) {
+				struct rcl_cmd *cmd = &cmds[i];
+				int to = cmd->ask_node >= 0
+						 ? cmd->ask_node
+						 : c->owner[rcl_key_slot(cmd->argv[1],
+									 cmd->argvlen[1])];
+				if (cmd->done || to != nd)
+					continue;
+				redisContext *ctx = node_conn(c, nd);
+				if (!ctx) {
+					remap = true;
+					break;
+				}
+				if (cmd->ask_node >= 0) {
+					redisAppendCommand(ctx, "ASKING");
+					order[pos++] = -1;
+					rn[nd].nr++;
+				}
+				redisAppendCommandArgv(ctx, cmd->argc, cmd->argv, cmd->argvlen);
+				order[pos++] = (int)i;
+				rn[nd].nr++;
+				rn[nd].writes += cmd->write;
+			}
+			if (rn[nd].writes && c->wait_replicas > 0 && c->node[nd].ctx) {
+				redisAppendCommand(c->node[nd].ctx, "WAIT %d %d", c->wait_replicas,
+						   c->wait_timeout_ms);
+				rn[nd].waited = true;
+			}
+		}
+		for (i = 0; i < n; i++)
+			if (!cmds[i].done && cmds[i].ask_node < 0 &&
+			    c->owner[rcl_key_slot(cmds[i].argv[1], cmds[i].argvlen[1])] < 0)
+				remap = true;
+		/* Receive, node by node. */
+		for (int nd = 0; nd < c->nr_nodes; nd++) {
+			if (!rn[nd].nr)
+				continue;
+			if (!c->node[nd].ctx) {
+				lost = true;
+				continue;
+			}
+			answered += read_replies(c, nd, order + start[nd], rn[nd].nr, cmds,
+						 rn[nd].waited, &lost, &remap);
+		}
+		left -= answered;
+		c->st.commands += answered;
+		if (lost)
+			remap = true;
+		if (!answered && left) {
+			/* Nothing moved: the cluster may be electing a master. */
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	free(order);
+	for (i = 0; i < n; i++)
+		if (!cmds[i].done) {
+			cmds[i].err = -ETIMEDOUT;
+			c->st.timeouts++;
+		}
+	return left;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A Redis Cluster client on hiredis (rcluster.c): the routing Debian's
+ * hiredis 0.14 does not have.  Keys go to the master of their hash slot
+ * (CRC16 of the key, or of its {hash tag}, mod 16384), learnt from CLUSTER
+ * SLOTS; a MOVED reply updates the map and sends the command again, an ASK
+ * reply sends it once to the node named, after ASKING; a node that does not
+ * answer is dropped and the map read again from another, so that a failover
+ * is followed.  Commands are pipelined: a batch is sent to each node at
+ * once, and the replies read in order.
+ *
+ * One client serves one thread at a time: it has no lock.  Its caller
+ * serialises (the Redis tier's I/O thread).
+ */
+#ifndef FL_RCLUSTER_H
+#define FL_RCLUSTER_H
+
+#include "lib.h"
+
+#include <hiredis/hiredis.h>
+
+#define RCL_SLOTS 16384
+#define RCL_MAX_NODES 64
+
+struct rcl_node {
+	char host[46];
+	int port;
+	redisContext *ctx; /* NULL: not connected */
+};
+
+struct rcl_stats {
+	uint64_t commands;    /* commands that got their answer */
+	uint64_t moved;	      /* MOVED redirections followed */
+	uint64_t ask;	      /* ASK redirections followed */
+	uint64_t refreshes;   /* slot maps read (CLUSTER SLOTS) */
+	uint64_t failovers;   /* a slot's master changed after its node failed */
+	uint64_t conn_errors; /* connections lost or refused */
+	uint64_t retries;     /* TRYAGAIN, CLUSTERDOWN, LOADING or a lost node: sent again */
+	uint64_t timeouts;    /* commands that ran out of time */
+};
+
+struct rcl {
+	struct rcl_node node[RCL_MAX_NODES];
+	int nr_nodes;
+	int16_t owner[RCL_SLOTS]; /* the master of each hash slot; -1: unknown */
+	int io_timeout_ms;	  /* a node that does not answer in this is lost */
+	/* A write counts as done when its master has it and, with
+	 * wait_replicas > 0, when WAIT says that many replicas have it. */
+	int wait_replicas;
+	int wait_timeout_ms;
+	struct rcl_stats st;
+};
+
+/*
+ * One command of a batch: argv[0..argc) (binary-safe; argv[1] is the key),
+ * and its reply once it has one (an error reply other than a redirection
+ * is the caller's to judge; the client follows redirections itself).
+ * write: a command that changes the data set (subject to wait_replicas).
+ */
+struct rcl_cmd {
+	int argc;
+	const char *argv[4];
+	size_t argvlen[4];
+	bool write;
+	redisReply *reply; /* the caller frees it (freeReplyObject) */
+	int err;	   /* 0, or a negative errno: -ETIMEDOUT, -EIO */
+	/* The client's. */
+	int node, ask_node;
+	bool done;
+};
+
+unsigned int rcl_key_slot(const char *key, size_t len);
+
+/*
+ * Connect to a cluster through its seed nodes ("host:port,host:port,...")
+ * and read its slot map.  io_timeout_ms: how long a node may stay silent.
+ * Return: 0 or a negative errno (-EINVAL for a bad seed list, -ECONNREFUSED
+ * if no seed answers, -EPROTO if no seed is a cluster with all its slots).
+ */
+int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms);
+void rcl_close(struct rcl *c);
+
+/*
+ * Run cmds[0..n): each is sent to the master of its key's slot (argv[1]),
+ * pipelined by node, and followed through redirections, lost nodes and
+ * failovers until it has an answer or deadline_ns (fl_now_ns()) passes.
+ * Return: the number of commands without an answer (their err set).
+ */
+unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint64_t deadline_ns);
+
+#endif /* FL_RCLUSTER_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compressed tier (zswap.c), as the kernel's zswap: a page evicted to a
+ * store slot is compressed and kept in memory under that slot's number,
+ * and a fault on it decompresses it without I/O.
+ *
+ *   - A same-filled page (every word equal) keeps only the word.
+ *   - A page that compresses worse than ZS_MAX_COMPRESSED is rejected: it
+ *     goes to the store below, uncompressed.
+ *   - Past max_bytes of pool memory a store is rejected too (it goes
+ *     below), and the coldest entries are written back until the pool is
+ *     under ZS_ACCEPT_PCT percent of max_bytes again, as zswap's accept
+ *     threshold does.  They are written back decompressed: the store below
+ *     then holds plain pages, so that a read from it needs nothing of this
+ *     tier, and its integrity layer and encryption work on whole pages.
+ *   - Entries stay after a load (a clean page's copy stays valid, and it
+ *     can be evicted again without a write); the LRU moves a loaded entry
+ *     to its hot end.
+ *
+ * Compression contexts (LZ4 state, or a zstd context) are made at init, one
+ * per possible concurrent user, and taken by compare-and-swap: nothing
+ * allocates after init, as eviction also runs in the SIGBUS handler.  A
+ * store that finds every context busy is rejected.
+ *
+ * A slot invalidated while its entry is being written below must not be
+ * written again until that write is over (two writes of one slot in flight
+ * may land in either order): zswap_invalidate() says so, and
+ * zswap_writeback_done() says when the slot may go.
+ *
+ * Locks: lock (a leaf but for zpool's class locks, which nest inside it)
+ * guards the index and the LRU; compression and decompression run outside
+ * it, on copies.
+ */
+#ifndef FL_ZSWAP_H
+#define FL_ZSWAP_H
+
+#include "lib.h"
+#include "zpool.h"
+
+enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2 };
+
+#define ZS_MAX_COMPRESSED (PAGE_SIZE * 3 / 4) /* worse than 4:3 is incompressible */
+#define ZS_ACCEPT_PCT 90
+#define ZS_CONTEXTS 16
+
+struct zs_entry {
+	uint64_t fill;	     /* ZS_SAME: the word the page is made of */
+	uint64_t token;	     /* which store of the slot this is */
+	uint32_t handle;     /* in the pool, if not ZS_SAME */
+	uint16_t len;	     /* compressed bytes */
+	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_WRITEBACK */
+	uint32_t prev, next; /* the LRU: slot + 1; 0 none.  Hot end: head. */
+};
+#define ZS_PRESENT 0x1
+#define ZS_SAME 0x2
+#define ZS_WRITEBACK 0x4 /* being written below: not picked twice */
+#define ZS_DEAD 0x8	 /* invalidated while written below: a tombstone */
+
+struct zs_ctx {
+	_Atomic bool busy;
+	void *c; /* LZ4 state or ZSTD_CCtx */
+	void *d; /* ZSTD_DCtx */
+};
+
+struct zswap_stats {
+	_Atomic uint64_t stores, same_filled, rejected_incompressible, rejected_full, rejected_busy,
+		hits, misses, writebacks, decompress_errors;
+};
+
+struct zswap {
+	enum zs_algo algo;
+	int level;	  /* zstd's */
+	size_t max_bytes; /* pool memory allowed */
+	unsigned long max_slots;
+	struct zs_entry *e;   /* max_slots, reserved, backed as used */
+	pthread_mutex_t lock; /* e[], head, tail, nr, stored_bytes, next_token */
+	uint32_t head, tail;  /* slot + 1 */
+	uint64_t nr, stored_bytes, next_token;
+	struct zpool pool;
+	struct zs_ctx ctx[ZS_CONTEXTS];
+	struct zswap_stats st;
+};
+
+int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size_t max_bytes);
+void zswap_destroy(struct zswap *z);
+int zswap_store(struct zswap *z, uint32_t slot, const void *page);
+int zswap_load(struct zswap *z, uint32_t slot, void *page);
+bool zswap_invalidate(struct zswap *z, uint32_t slot);
+bool zswap_needs_writeback(struct zswap *z);
+long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token);
+bool zswap_writeback_done(struct zswap *z, uint32_t slot, uint64_t token, bool written);
+size_t zswap_pool_bytes(struct zswap *z);
+
+#endif /* FL_ZSWAP_H */

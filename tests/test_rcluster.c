@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Redis Cluster client against a real cluster on local ports
+ * (scripts/redis-cluster.sh): every key lands on its slot's master and reads
+ * back; a slot migrated between masters is followed through ASK while it
+ * moves and MOVED after; a master killed is followed to its promoted replica
+ * with no key lost (writes waited for on a replica); a master stopped with
+ * SIGSTOP makes commands slow, never wrong; with no replicas, killing a
+ * master fails exactly the commands of its slots.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+#include "rcluster.h"
+
+#define VAL_LEN 4096
+#define NKEYS 3000
+
+static char cluster_dir[64];
+static char script[512];
+
+static void cluster_stop(void)
+{
+	char cmd[700];
+
+	if (!cluster_dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "%s stop %s", script, cluster_dir);
+	if (system(cmd))
+		fprintf(stderr, "stopping the cluster in %s failed\n", cluster_dir);
+	cluster_dir[0] = 0;
+}
+
+static void on_signal(int sig)
+{
+	cluster_stop();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Start a cluster; return its seed list (static). */
+static const char *cluster_start(int base, int masters, int replicas)
+{
+	static char seeds[512];
+	char cmd[700];
+	FILE *p;
+
+	snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/fl-rcluster-%d-%d", (int)getpid(), base);
+	snprintf(cmd, sizeof(cmd), "%s start %s %d %d %d 1000", script, cluster_dir, base, masters,
+		 replicas);
+	p = popen(cmd, "r");
+	CHECK(p, "popen: %s", strerror(errno));
+	if (!fgets(seeds, sizeof(seeds), p))
+		seeds[0] = 0;
+	int st = pclose(p);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && seeds[0], "starting the cluster: status %#x",
+	      st);
+	seeds[strcspn(seeds, "\n")] = 0;
+	printf("cluster: %d masters, %d replicas each: %s\n", masters, replicas, seeds);
+	return seeds;
+}
+
+static pid_t node_pid(int port)
+{
+	char path[128];
+	FILE *f;
+	int pid = -1;
+
+	snprintf(path, sizeof(path), "%s/%d.pid", cluster_dir, port);
+	f = fopen(path, "r");
+	CHECK(f, "%s", path);
+	CHECK(fscanf(f, "%d", &pid) == 1, "pid of %d", port);
+	fclose(f);
+	return (pid_t)pid;
+}
+
+static void make_key(char *buf, size_t len, unsigned int i)
+{
+	snprintf(buf, len, "fl:test:%u", i);
+}
+
+static void fill_value(char *v, unsigned int i, unsigned int gen)
+{
+	uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull ^ gen;
+
+	for (size_t k = 0; k < VAL_LEN; k += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(v + k, &x, 8);
+	}
+}
+
+struct batch {
+	char keys[NKEYS][32];
+	char *vals;
+	struct rcl_cmd cmd[NKEYS];
+};
+
+static void batch_set(struct batch *b, unsigned int n, unsigned int gen)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		make_key(b->keys[i], sizeof(b->keys[i]), i);
+		fill_value(b->vals + (size_t)i * VAL_LEN, i, gen);
+		b->cmd[i] = (struct rcl_cmd){
+			.argc = 3,
+			.argv = {"SET", b->keys[i], b->vals + (size_t)i * VAL_LEN},
+			.argvlen = {3, strlen(b->keys[i]), VAL_LEN},
+			.write = true,
+		};
+	}
+}
+
+static void batch_get(struct batch *b, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		make_key(b->keys[i], sizeof(b->keys[i]), i);
+		b->cmd[i] = (struct rcl_cmd){
+			.argc = 2,
+			.argv = {"GET", b->keys[i]},
+			.argvlen = {3, strlen(b->keys[i])},
+		};
+	}
+}
+
+static void batch_free_replies(struct batch *b, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (b->cmd[i].reply) {
+			freeReplyObject(b->cmd[i].reply);
+			b->cmd[i].reply = NULL;
+		}
+}
+
+static uint64_t deadline_in(double s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (uint64_t)(s * 1e9);
+}
+
+/* Every key 0..n-1 reads back as generation gen's value. */
+static void check_all(struct rcl *c, struct batch *b, unsigned int n, unsigned int gen,
+		      const char *when)
+{
+	char want[VAL_LEN];
+	unsigned int left;
+
+	batch_get(b, n);
+	left = rcl_exec(c, b->cmd, n, deadline_in(60));
+	CHECK(!left, "%s: %u of %u GETs got no answer", when, left, n);
+	for (unsigned int i = 0; i < n; i++) {
+		redisReply *r = b->cmd[i].reply;
+		fill_value(want, i, gen);
+		CHECK(r && r->type == REDIS_REPLY_STRING && r->len == VAL_LEN &&
+			      !memcmp(r->str, want, VAL_LEN),
+		      "%s: key %u: reply type %d len %zu, not its value", when, i, r ? r->type : -1,
+		      r ? r->len : 0);
+	}
+	batch_free_replies(b, n);
+	printf("%s: %u keys read back right (moved %" PRIu64 ", ask %" PRIu64 ", refreshes %" PRIu64
+	       ", failovers %" PRIu64 ", lost connections %" PRIu64 ")\n",
+	       when, n, c->st.moved, c->st.ask, c->st.refreshes, c->st.failovers,
+	       c->st.conn_errors);
+}
+
+static redisContext *admin(int port)
+{
+	redisContext *a = redisConnect("127.0.0.1", port);
+
+	CHECK(a && !a->err, "connect to %d", port);
+	return a;
+}
+
+static void node_id(int port, char *id, size_t len)
+{
+	redisContext *a = admin(port);
+	redisReply *r = redisCommand(a, "CLUSTER MYID");
+
+	CHECK(r && r->type == REDIS_REPLY_STRING, "CLUSTER MYID on %d", port);
+	snprintf(id, len, "%s", r->str);
+	freeReplyObject(r);
+	redisFree(a);
+}
+
+static void admin_cmd(int port, const char *fmt, const char *a1, const char *a2)
+{
+	redisContext *a = admin(port);
+	redisReply *r = redisCommand(a, fmt, a1, a2);
+
+	CHECK(r && r->type != REDIS_REPLY_ERROR, "on %d: %s %s %s: %s", port, fmt, a1, a2,
+	      r && r->str ? r->str : "no reply");
+	freeReplyObject(r);
+	redisFree(a);
+}
+
+/*
+ * Migrate hash slot s from the master on port from to the one on port to,
+ * as redis-cli --cluster reshard does, checking the client on the keys of
+ * the slot between the steps: ASK while it moves, MOVED after.
+ */
+static void test_migration(struct rcl *c, struct batch *b, unsigned int gen)
+{
+	char from_id[64], to_id[64], slot[16];
+	unsigned int s, moved_keys = 0;
+	uint64_t ask0 = c->st.ask, moved0 = c->st.moved;
+	int from, to = 0;
+
+	make_key(b->keys[0], sizeof(b->keys[0]), 0);
+	s = rcl_key_slot(b->keys[0], strlen(b->keys[0]));
+	/* From the master of key 0's slot to another master. */
+	from = c->node[c->owner[s]].port;
+	for (unsigned int t = 0; t < RCL_SLOTS && !to; t++)
+		if (c->owner[t] >= 0 && c->node[c->owner[t]].port != from)
+			to = c->node[c->owner[t]].port;
+	node_id(from, from_id, sizeof(from_id));
+	node_id(to, to_id, sizeof(to_id));
+	snprintf(slot, sizeof(slot), "%u", s);
+	admin_cmd(to, "CLUSTER SETSLOT %s IMPORTING %s", slot, from_id);
+	admin_cmd(from, "CLUSTER SETSLOT %s MIGRATING %s", slot, to_id);
+	/* Move the first key of the slot only: the others still answer on
+	 * the old master, the moved one with ASK. */
+	{
+		redisContext *a = admin(from);
+		redisReply *r = redisCommand(a, "MIGRATE 127.0.0.1 %d %s 0 5000", to, b->keys[0]);
+		CHECK(r && r->type != REDIS_REPLY_ERROR, "MIGRATE: %s",
+		      r && r->str ? r->str : "no reply");
+		freeReplyObject(r);
+		redisFree(a);
+		moved_keys++;
+	}
+	check_all(c, b, NKEYS, gen, "slot migrating");
+	CHECK(c->st.ask > ask0, "a key moved to its new node was not read through ASK");
+	/* The rest of the slot's keys, then the slot itself. */
+	for (unsigned int i = 1; i < NKEYS; i++) {
+		char k[32];
+		make_key(k, sizeof(k), i);
+		if (rcl_key_slot(k, strlen(k)) != s)
+			continue;
+		redisContext *a = admin(from);
+		redisReply *r = redisCommand(a, "MIGRATE 127.0.0.1 %d %s 0 5000", to, k);
+		CHECK(r && r->type != REDIS_REPLY_ERROR, "MIGRATE %s", k);
+		freeReplyObject(r);
+		redisFree(a);
+		moved_keys++;
+	}
+	admin_cmd(to, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+	admin_cmd(from, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+	check_all(c, b, NKEYS, gen, "slot migrated");
+	CHECK(c->st.moved > moved0, "the migrated slot was not followed through MOVED");
+	printf("migration of slot %u (%u keys) from %d to %d: followed\n", s, moved_keys, from, to);
+}
+
+static void set_all(struct rcl *c, struct batch *b, unsigned int gen)
+{
+	unsigned int left;
+
+	batch_set(b, NKEYS, gen);
+	left = rcl_exec(c, b->cmd, NKEYS, deadline_in(60));
+	CHECK(!left, "%u of %u SETs got no answer", left, NKEYS);
+	for (unsigned int i = 0; i < NKEYS; i++)
+		CHECK(b->cmd[i].reply->type == REDIS_REPLY_STATUS, "SET %u: type %d %s", i,
+		      b->cmd[i].reply->type, b->cmd[i].reply->str ? b->cmd[i].reply->str : "");
+	batch_free_replies(b, NKEYS);
+}
+
+static void with_replicas(int base, struct batch *b)
+{
+	const char *seeds = cluster_start(base, 3, 1);
+	struct rcl c;
+	pid_t victim;
+
+	CHECK(rcl_open(&c, seeds, 500) == 0, "rcl_open %s", seeds);
+	c.wait_replicas = 1;
+	c.wait_timeout_ms = 1000;
+	set_all(&c, b, 1);
+	check_all(&c, b, NKEYS, 1, "written, replicated");
+	test_migration(&c, b, 1);
+
+	/* A master stopped for less than the node timeout: slow, not wrong. */
+	victim = node_pid(base + 2);
+	kill(victim, SIGSTOP);
+	pid_t cont = fork();
+	CHECK(cont >= 0, "fork");
+	if (!cont) {
+		usleep(700 * 1000);
+		kill(victim, SIGCONT);
+		_exit(0);
+	}
+	check_all(&c, b, NKEYS, 1, "a master stopped for 0.7 s");
+	waitpid(cont, NULL, 0);
+
+	/* A master killed: its replica takes over, nothing is lost. */
+	uint64_t f0 = c.st.failovers;
+	victim = node_pid(base);
+	CHECK(kill(victim, SIGKILL) == 0, "kill %d", (int)victim);
+	check_all(&c, b, NKEYS, 1, "a master killed");
+	CHECK(c.st.failovers > f0, "no failover seen");
+	/* The old master comes back as the new one's replica, and writes go
+	 * on, waited for on it. */
+	{
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "%s restart %s %d", script, cluster_dir, base);
+		CHECK(system(cmd) == 0, "%s", cmd);
+	}
+	set_all(&c, b, 2);
+	check_all(&c, b, NKEYS, 2, "rewritten after the failover");
+	rcl_close(&c);
+	cluster_stop();
+}
+
+static void without_replicas(int base, struct batch *b)
+{
+	const char *seeds = cluster_start(base, 3, 0);
+	unsigned int lost = 0, dead = 0;
+	int16_t owner_of_key[NKEYS];
+	struct rcl c;
+	int dead_node;
+
+	CHECK(rcl_open(&c, seeds, 300) == 0, "rcl_open %s", seeds);
+	set_all(&c, b, 3);
+	for (unsigned int i = 0; i < NKEYS; i++) {
+		char k[32];
+		make_key(k, sizeof(k), i);
+		owner_of_key[i] = c.owner[rcl_key_slot(k, strlen(k))];
+	}
+	dead_node = owner_of_key[0];
+	CHECK(kill(node_pid(c.node[dead_node].port), SIGKILL) == 0, "kill");
+	batch_get(b, NKEYS);
+	rcl_exec(&c, b->cmd, NKEYS, deadline_in(4));
+	for (unsigned int i = 0; i < NKEYS; i++) {
+		char want[VAL_LEN];
+		bool on_dead = owner_of_key[i] == dead_node;
+		redisReply *r = b->cmd[i].reply;
+
+		dead += on_dead;
+		if (on_dead) {
+			/* No replica has it: no answer, or the cluster says so. */
+			CHECK(b->cmd[i].err || (r && r->type == REDIS_REPLY_ERROR),
+			      "key %u of the dead master answered", i);
+			lost++;
+			continue;
+		}
+		fill_value(want, i, 3);
+		CHECK(!b->cmd[i].err && r && r->type == REDIS_REPLY_STRING && r->len == VAL_LEN &&
+			      !memcmp(r->str, want, VAL_LEN),
+		      "key %u of a live master: err %d", i, b->cmd[i].err);
+	}
+	batch_free_replies(b, NKEYS);
+	CHECK(lost == dead && dead > 0, "lost %u, on the dead master %u", lost, dead);
+	printf("no replicas, a master killed: exactly its %u keys fail, the other %u read back\n",
+	       dead, NKEYS - dead);
+	rcl_close(&c);
+	cluster_stop();
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = t_seed_init(argc, argv, "test_rcluster");
+	char exe[512];
+	struct batch *b;
+	ssize_t n;
+	int base;
+
+	if (system("command -v redis-server >/dev/null && command -v redis-cli >/dev/null")) {
+		printf("SKIP: redis-server and redis-cli are not installed (Debian: redis-server "
+		       "redis-tools)\n");
+		return T_EXIT_SKIP;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0, "readlink");
+	exe[n] = 0;
+	/* build.../tests/test_rcluster -> scripts/redis-cluster.sh */
+	snprintf(script, sizeof(script), "%.*s/../../scripts/redis-cluster.sh",
+		 (int)(strrchr(exe, '/') - exe), exe);
+	atexit(cluster_stop);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	b = calloc(1, sizeof(*b));
+	CHECK(b, "calloc");
+	b->vals = malloc((size_t)NKEYS * VAL_LEN);
+	CHECK(b->vals, "malloc");
+	base = 21000 + (int)(seed % 400) * 20;
+	with_replicas(base, b);
+	without_replicas(base + 10, b);
+	free(b->vals);
+	free(b);
+	printf("test_rcluster: PASS\n");
+	return T_EXIT_PASS;
+}

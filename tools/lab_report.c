@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The lab's runs judged and reported (see lab.h): the counters of each run
+ * against its policy's definition (ARCHITECTURE.md section 2), the table of
+ * each scenario, the legend, and the JSON document.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "kside.h"
+#include "lab.h"
+
+/* ---- Judging: the counters against the policy ---- */
+
+/* Counters that contradict the policy's definition (ARCHITECTURE.md section 2). */
+bool lab_check_policy(struct run *rn)
+{
+	const struct fl_stats *d = &rn->r.d;
+	const char *name = fl_policy_name(rn->sub->policy);
+	bool judged = d->parked >= 100; /* enough waits to judge a ratio */
+
+	if (rn->sub->kernel)
+		return true;
+	switch (rn->sub->policy) {
+	case FL_POLICY_MMAP: /* no VMA locks at all, waits or not */
+		if (d->vma_lock_success || d->vma_lock_abort || d->vma_lock_retry ||
+		    d->vma_lock_miss) {
+			fmt(rn->why, sizeof(rn->why),
+			    "mmap used VMA locks: vma_lock_success %" PRIu64 ", abort %" PRIu64
+			    ", retry %" PRIu64 ", miss %" PRIu64,
+			    d->vma_lock_success, d->vma_lock_abort, d->vma_lock_retry,
+			    d->vma_lock_miss);
+			return false;
+		}
+		break;
+	case FL_POLICY_HOLD:
+		if (d->vma_lock_retry) {
+			fmt(rn->why, sizeof(rn->why), "hold retried %" PRIu64 " faults",
+			    d->vma_lock_retry);
+			return false;
+		}
+		/* It holds: an mprotect of the faults' VMA waits for them. */
+		if (judged && rn->sc == SC_MPROTECT && !d->vma_write_wait_ns) {
+			fmt(rn->why, sizeof(rn->why),
+			    "hold: %" PRIu64 " faults waited for I/O and the mprotect writer "
+			    "never waited for the VMA lock",
+			    d->parked);
+			return false;
+		}
+		break;
+	case FL_POLICY_BAIL:
+	case FL_POLICY_DROP:
+		if (judged && d->vma_lock_retry < d->parked / 2) {
+			fmt(rn->why, sizeof(rn->why),
+			    "%s: %" PRIu64 " retries under the space lock for %" PRIu64
+			    " parked faults",
+			    name, d->vma_lock_retry, d->parked);
+			return false;
+		}
+		break;
+	case FL_POLICY_DROP_VMA:
+		if (judged && d->vma_lock_retry * 2 > d->parked) {
+			fmt(rn->why, sizeof(rn->why),
+			    "drop-vma: %" PRIu64 " retries under the space lock for %" PRIu64
+			    " parked faults (it retries under the VMA lock)",
+			    d->vma_lock_retry, d->parked);
+			return false;
+		}
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* Test-only (FL_LAB_INJECT=contradiction): counters each policy forbids. */
+void lab_contradict(struct fl_stats *d, int policy)
+{
+	if (d->parked < 100)
+		d->parked = 100;
+	switch (policy) {
+	case FL_POLICY_MMAP:
+		d->vma_lock_success++;
+		break;
+	case FL_POLICY_BAIL:
+	case FL_POLICY_DROP:
+		d->vma_lock_retry = 0;
+		break;
+	default: /* drop-vma, hold */
+		d->vma_lock_retry = d->parked;
+		break;
+	}
+}
+
+/* ---- Reporting ---- */
+
+static const char *size_str(size_t b, char *buf, size_t len)
+{
+	if (b >= GiB && !(b % GiB))
+		fmt(buf, len, "%zu GiB", b / GiB);
+	else if (b >= MiB && !(b % MiB))
+		fmt(buf, len, "%zu MiB", b / MiB);
+	else
+		fmt(buf, len, "%zu KiB", b >> 10);
+	return buf;
+}
+
+/* Fault latency: the slowest `faults` of the timed accesses. */
+static uint64_t fault_q(const struct result *r, double q)
+{
+	if (q >= 1)
+		return r->flt.max;
+	return fl_hist_percentile(&r->flt, q);
+}
+
+static const char *ns_str(uint64_t ns, char *buf, size_t len)
+{
+	if (!ns)
+		fmt(buf, len, "-");
+	else if (ns < 10000)
+		fmt(buf, len, "%.1fus", (double)ns / 1e3);
+	else if (ns < 1000000)
+		fmt(buf, len, "%.0fus", (double)ns / 1e3);
+	else if (ns < 10000000000ull)
+		fmt(buf, len, "%.1fms", (double)ns / 1e6);
+	else
+		fmt(buf, len, "%.0fs", (double)ns / 1e9);
+	return buf;
+}
+
+static const char *num_str(double v, char *buf, size_t len)
+{
+	if (v >= 1e7)
+		fmt(buf, len, "%.0fM", v / 1e6);
+	else if (v >= 1e4)
+		fmt(buf, len, "%.0fk", v / 1e3);
+	else
+		fmt(buf, len, "%.0f", v);
+	return buf;
+}
+
+static const struct run *kernel_run(const struct lab *lab, enum scen sc)
+{
+	for (unsigned int i = 0; i < lab->nruns; i++)
+		if (lab->runs[i].sc == sc && lab->runs[i].sub->kernel && !lab->runs[i].failed)
+			return &lab->runs[i];
+	return NULL;
+}
+
+void lab_print_scenario(const struct lab *lab, enum scen sc)
+{
+	const struct lab_opts *opt = &lab->opt;
+	const struct run *k = kernel_run(lab, sc);
+	char b[12][24], reg[16], bud[16];
+	unsigned int i;
+
+	printf("\n== %s: %s\n", scen_defs[sc].name, scen_defs[sc].what);
+	for (i = 0; i < lab->nruns; i++)
+		if (lab->runs[i].sc == sc)
+			break;
+	if (i == lab->nruns)
+		return;
+	printf("   working set %s, budget %s, %u threads%s%s, %.1f s measured after %.1f s\n",
+	       size_str(lab->runs[i].r.ws_bytes ? lab->runs[i].r.ws_bytes : lab->runs[i].region,
+			reg, sizeof(reg)),
+	       size_str(lab->runs[i].budget, bud, sizeof(bud)), lab->runs[i].threads,
+	       scen_defs[sc].writer ? " + writer: " : "",
+	       scen_defs[sc].writer ? scen_defs[sc].writer : "", opt->seconds, opt->warmup);
+	printf("\n%-13s %7s %6s %8s %7s %7s %7s %7s | %7s %7s %7s %6s\n", "subject", "acc/s",
+	       "x kern", "faults/s", "p50", "p99", "p99.9", "max", "wr p50", "wr p99", "wr max",
+	       "wr op/s");
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
+		const struct result *r = &rn->r;
+
+		if (rn->sc != sc)
+			continue;
+		if (rn->failed && !rn->contradiction) {
+			printf("%-13s FAILED: %s\n", rn->sub->name, rn->why);
+			continue;
+		}
+		/* The ratio: accesses served per second, like for like (the
+		 * same device: not for the emulated rows). */
+		if (k && k != rn && !rn->sub->delay_us && lab_rate(k, k->r.accesses) > 0)
+			fmt(b[1], sizeof(b[1]), "%.2f",
+			    lab_rate(rn, r->accesses) / lab_rate(k, k->r.accesses));
+		else
+			fmt(b[1], sizeof(b[1]), "%s", k == rn ? "1" : "-");
+		printf("%-13s %7s %6s %8s %7s %7s %7s %7s | %7s %7s %7s %6s%s\n", rn->sub->name,
+		       num_str(lab_rate(rn, r->accesses), b[0], sizeof(b[0])), b[1],
+		       num_str(lab_rate(rn, r->faults), b[2], sizeof(b[2])),
+		       ns_str(fault_q(r, 0.5), b[3], sizeof(b[3])),
+		       ns_str(fault_q(r, 0.99), b[4], sizeof(b[4])),
+		       ns_str(fault_q(r, 0.999), b[5], sizeof(b[5])),
+		       ns_str(fault_q(r, 1), b[6], sizeof(b[6])),
+		       ns_str(fl_hist_percentile(&r->wr, 0.5), b[7], sizeof(b[7])),
+		       ns_str(fl_hist_percentile(&r->wr, 0.99), b[8], sizeof(b[8])),
+		       ns_str(r->wr.max, b[9], sizeof(b[9])),
+		       num_str(lab_rate(rn, r->writer_ops), b[10], sizeof(b[10])),
+		       rn->contradiction ? "  POLICY CONTRADICTION" : "");
+	}
+	if (k && k->oom_retries)
+		printf("   (the kernel's run was OOM-killed by its cgroup %u time%s and run "
+		       "again)\n",
+		       k->oom_retries, k->oom_retries > 1 ? "s" : "");
+	printf("\n%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n", "subject", "mmap rd/s",
+	       "rd wait", "wr/s", "wr wait", "vma ok", "abort", "retry", "miss", "swapin/s",
+	       "wasted", "parked");
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
+		const struct result *r = &rn->r;
+		const struct fl_stats *d = &r->d;
+
+		if (rn->sc != sc || (rn->failed && !rn->contradiction))
+			continue;
+		if (rn->sub->kernel) {
+			char v[4][12];
+
+			for (unsigned int j = 0; j < 4; j++)
+				if (r->k_has_vma)
+					num_str((double)r->k_vma[j], v[j], sizeof(v[j]));
+				else
+					fmt(v[j], sizeof(v[j]), "n/a(1)");
+			printf("%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n",
+			       rn->sub->name, "n/a(2)", "n/a(2)", "n/a(2)", "n/a(2)", v[0], v[1],
+			       v[2], v[3], num_str(lab_rate(rn, r->k_pswpin), b[0], sizeof(b[0])),
+			       "n/a(3)", "n/a(3)");
+			continue;
+		}
+		printf("%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n", rn->sub->name,
+		       num_str(lab_rate(rn, d->mmap_read_locks), b[0], sizeof(b[0])),
+		       ns_str(d->mmap_read_wait_ns, b[1], sizeof(b[1])),
+		       num_str(lab_rate(rn, d->mmap_write_locks), b[2], sizeof(b[2])),
+		       ns_str(d->mmap_write_wait_ns, b[3], sizeof(b[3])),
+		       num_str((double)d->vma_lock_success, b[4], sizeof(b[4])),
+		       num_str((double)d->vma_lock_abort, b[5], sizeof(b[5])),
+		       num_str((double)d->vma_lock_retry, b[6], sizeof(b[6])),
+		       num_str((double)d->vma_lock_miss, b[7], sizeof(b[7])),
+		       num_str(lab_rate(rn, d->swap_ins), b[8], sizeof(b[8])),
+		       num_str((double)d->reads_wasted, b[9], sizeof(b[9])),
+		       num_str((double)d->parked, b[10], sizeof(b[10])));
+	}
+}
+
+void lab_print_legend(const struct lab *lab)
+{
+	const struct lab_opts *opt = &lab->opt;
+	printf("\nacc/s: page accesses of the faulting threads per second (each a load or a "
+	       "store, hit or\nfault); x kern: that over the kernel's on the same disk. faults/s: "
+	       "the accesses that\nfaulted. p50..max: their latency, seen by the faulting thread "
+	       "(an access is a fault if\nthe thread took one meanwhile). wr: the writer's calls "
+	       "(mmap, munmap, mprotect).\nmmap rd/s, rd wait: space-lock read acquisitions and "
+	       "the total time readers (mostly\nfaults) waited for it in the window; wr/s, wr "
+	       "wait: the same for writers. vma ok/abort/\nretry/miss: the vma_lock_* counters. "
+	       "swapin/s: pages read from the store. wasted: pages\nread and reclaimed before a "
+	       "fault used them. parked: faults that waited for I/O.\n"
+	       "(1) the kernel counts vma_lock_* only with CONFIG_PER_VMA_LOCK_STATS, off in "
+	       "this kernel.\n(2) the kernel has no counter of mmap_lock acquisitions or wait "
+	       "time (only tracepoints).\n(3) the kernel counts no wasted reads or waits on "
+	       "swap I/O; its swap-ins are pswpin\n    (/proc/vmstat: the whole machine's, "
+	       "only the lab's cgroup swapping meanwhile).\n");
+	if (opt->slow_us)
+		printf("*: emulated slow store: faultline's store with %u us added to every I/O "
+		       "(FAULTLINE_SWAP_DELAY);\n   no kernel row: this kernel has no "
+		       "device-mapper delay target.\n",
+		       opt->slow_us);
+}
+
+static void json_hist(FILE *f, const char *key, const struct result *r, bool faults)
+{
+	if (faults)
+		fprintf(f,
+			"\"%s\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+			",\"max\":%" PRIu64 "}",
+			key, fault_q(r, 0.5), fault_q(r, 0.99), fault_q(r, 0.999), fault_q(r, 1));
+	else
+		fprintf(f, "\"%s\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}",
+			key, fl_hist_percentile(&r->wr, 0.5), fl_hist_percentile(&r->wr, 0.99),
+			r->wr.max);
+}
+
+void lab_print_json(const struct lab *lab, FILE *f)
+{
+	const struct lab_opts *opt = &lab->opt;
+	struct utsname u;
+	unsigned int i;
+
+	uname(&u);
+	fprintf(f,
+		"{\"tool\":\"faultline lab\",\"kernel\":\"%s\",\"seed\":%" PRIu64
+		",\"seconds\":%g,\"warmup\":%g,\"delivery\":\"%s\",\"runs\":[",
+		u.release, opt->seed, opt->seconds, opt->warmup, fl_delivery_name(opt->delivery));
+	for (i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
+		const struct result *r = &rn->r;
+		const struct fl_stats *d = &r->d;
+		bool k = rn->sub->kernel;
+
+		fprintf(f,
+			"%s\n{\"scenario\":\"%s\",\"subject\":\"%s\",\"kernel\":%s,"
+			"\"policy\":%s%s%s,\"emulated_delay_us\":%u,\"region\":%zu,\"budget\":%zu,"
+			"\"threads\":%u,\"oom_retries\":%u,\"ok\":%s,\"policy_contradiction\":%s,"
+			"\"error\":\"",
+			i ? "," : "", scen_defs[rn->sc].name, rn->sub->name, k ? "true" : "false",
+			k ? "" : "\"", k ? "null" : fl_policy_name(rn->sub->policy), k ? "" : "\"",
+			rn->sub->delay_us, rn->region, rn->budget, rn->threads, rn->oom_retries,
+			rn->failed ? "false" : "true", rn->contradiction ? "true" : "false");
+		for (const char *c = rn->why; *c; c++)
+			if (*c == '"' || *c == '\\')
+				fprintf(f, "\\%c", *c);
+			else if ((unsigned char)*c >= 32 && (unsigned char)*c < 127)
+				fputc(*c, f);
+		fprintf(f,
+			"\",\"secs\":%.3f,\"fill_secs\":%.3f,\"working_set\":%" PRIu64
+			",\"accesses\":%" PRIu64 ",\"accesses_per_s\":%.0f,\"faults\":%" PRIu64
+			",\"faults_per_s\":%.0f,\"all_faults\":%" PRIu64
+			",\"major_faults\":%" PRIu64 ",\"verified_accesses\":%" PRIu64
+			",\"pages_checked_at_end\":%" PRIu64 ",",
+			r->secs, r->fill_secs, r->ws_bytes, r->accesses, lab_rate(rn, r->accesses),
+			r->faults, lab_rate(rn, r->faults), r->all_faults, r->majors, r->verified,
+			r->swept);
+		json_hist(f, "fault_ns", r, true);
+		fprintf(f, ",\"writer_ops\":%" PRIu64 ",", r->writer_ops);
+		json_hist(f, "writer_ns", r, false);
+		if (k) {
+			fprintf(f, ",\"mmap_read_locks\":null,\"mmap_read_wait_ns\":null,"
+				   "\"mmap_write_locks\":null,\"mmap_write_wait_ns\":null");
+			if (r->k_has_vma)
+				fprintf(f,
+					",\"vma_lock_success\":%" PRIu64
+					",\"vma_lock_abort\":%" PRIu64
+					",\"vma_lock_retry\":%" PRIu64
+					",\"vma_lock_miss\":%" PRIu64,
+					r->k_vma[0], r->k_vma[1], r->k_vma[2], r->k_vma[3]);
+			else
+				fprintf(f, ",\"vma_lock_success\":null,\"vma_lock_abort\":null,"
+					   "\"vma_lock_retry\":null,\"vma_lock_miss\":null");
+			fprintf(f,
+				",\"swap_ins\":%" PRIu64 ",\"swap_outs\":%" PRIu64
+				",\"reads_wasted\":null,\"parked\":null}",
+				r->k_pswpin, r->k_pswpout);
+		} else {
+			fprintf(f,
+				",\"mmap_read_locks\":%" PRIu64 ",\"mmap_read_wait_ns\":%" PRIu64
+				",\"mmap_write_locks\":%" PRIu64 ",\"mmap_write_wait_ns\":%" PRIu64
+				",\"vma_lock_success\":%" PRIu64 ",\"vma_lock_abort\":%" PRIu64
+				",\"vma_lock_retry\":%" PRIu64 ",\"vma_lock_miss\":%" PRIu64
+				",\"swap_ins\":%" PRIu64 ",\"swap_outs\":%" PRIu64
+				",\"reads_wasted\":%" PRIu64 ",\"parked\":%" PRIu64
+				",\"parked_ns\":%" PRIu64 "}",
+				d->mmap_read_locks, d->mmap_read_wait_ns, d->mmap_write_locks,
+				d->mmap_write_wait_ns, d->vma_lock_success, d->vma_lock_abort,
+				d->vma_lock_retry, d->vma_lock_miss, d->swap_ins, d->swap_outs,
+				d->reads_wasted, d->parked, d->parked_ns);
+		}
+	}
+	fprintf(f, "\n]}\n");
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swapbench (see swapbench.c): what its files share.
+ *
+ *   swapbench.c           the run: subjects, rounds, medians, main()
+ *   swapbench_options.c   the command line
+ *   swapbench_workload.c  the workload (fill, random verified reads, the
+ *                         sequential read) and what a window records
+ *   swapbench_device.c    the store's device: its disk, the probe file, the
+ *                         io_uring probe (the "device" subject)
+ *   swapbench_subjects.c  the other subjects: the bare userfaultfd anchor,
+ *                         the kernel (in a child), faultline
+ *   swapbench_report.c    goals, the text tables, the BENCH lines, JSON
+ *
+ * Define TOOL ("swapbench") and _GNU_SOURCE before including it.
+ */
+#ifndef FL_TOOLS_SWAPBENCH_H
+#define FL_TOOLS_SWAPBENCH_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <faultline.h>
+
+#include "bare.h"
+#include "hist.h"
+#include "kside.h"
+#include "toolbox.h"
+
+#define PAGE 4096UL
+#define WORDS (PAGE / sizeof(uint64_t))
+#define MAX_TLIST 8    /* entries of --threads */
+#define MAX_THREADS 64 /* application threads in one window */
+#define MAX_DELIVERIES 2
+#define MAX_ROUNDS 9
+#define MAX_SUBJECTS (2 + MAX_DELIVERIES * (1 + FL_POLICY_NR))
+#define MAX_PHASES (2 + MAX_TLIST) /* the fill, one read window per T, the sequential read */
+#define MAX_IVL 1200		   /* 1-s intervals in one window */
+#define IVL_NS 1000000000ull
+/* max/min over the 1-s intervals above which a figure is flagged. */
+#define UNSTABLE 1.5
+
+/*
+ * The bare anchor: a region of BARE_PAGES pages, each application thread
+ * reading its own slices of BARE_SLICE pages (swapbench_subjects.c).
+ */
+#define BARE_PAGES (1UL << 20) /* 4 GiB of address space, MAP_NORESERVE */
+#define BARE_SLICE 4096UL      /* pages; a power of two */
+_Static_assert(BARE_PAGES / BARE_SLICE >= MAX_THREADS, "a bare slice per thread");
+_Static_assert(MAX_THREADS <= BARE_MAX_THREADS, "a bare context per thread");
+
+/* ---- Configuration (see usage()) ---- */
+
+struct sb_opts {
+	size_t region;
+	size_t budget;
+	double seconds;
+	double warmup;
+	double probe_seconds; /* 0: --seconds */
+	unsigned int threads[MAX_TLIST];
+	unsigned int nthreads;
+	int policies[FL_POLICY_NR];
+	unsigned int npolicies;
+	int deliveries[MAX_DELIVERIES];
+	unsigned int ndeliveries;
+	unsigned int rounds;
+	uint64_t seed;
+	char dir[PATH_MAX];
+	size_t swapfile;
+	int swappiness; /* -1: leave the cgroup's as it comes */
+	bool do_kernel, do_device, do_faultline, do_bare;
+	bool preheat;
+	bool seq; /* the sequential read phase */
+	unsigned int timeout;
+	bool json;
+	bool verbose;
+};
+
+/* Phases: 0 the fill, 1..nthreads the read windows, then the sequential read. */
+static inline unsigned int sb_seq_phase(const struct sb_opts *opt)
+{
+	return 1 + opt->nthreads;
+}
+
+static inline unsigned int sb_nphases(const struct sb_opts *opt)
+{
+	return 1 + opt->nthreads + (opt->seq ? 1 : 0);
+}
+
+/* ---- What one measured window records ---- */
+
+/* The kernel's counters: /proc/vmstat and the memory cgroup's own. */
+struct kcount {
+	struct ks_vmstat vm;
+	uint64_t cg_pgmajfault, cg_pgfault, cg_swap, cg_rss, cg_usage, cg_failcnt;
+};
+
+/* The store's disk, from /proc/diskstats. */
+struct dstat {
+	bool ok;
+	uint64_t rd_ios, rd_sect, wr_ios, wr_sect;
+};
+
+struct cpus {
+	struct cpu_times t;
+	double others; /* user-space processes other than this benchmark */
+};
+
+/* The bare anchor's counters (see bare.h). */
+struct bcount {
+	uint64_t copies, exist, drops;
+};
+
+struct window {
+	bool done;
+	double secs;
+	uint64_t ops;	       /* pages filled, reads done, or I/Os completed */
+	uint64_t misses;       /* faults_major, the cgroup's pgmajfault, or I/Os */
+	struct fl_hist_snap h; /* per operation, ns */
+	unsigned int nivl;
+	float ivl_ops[MAX_IVL];	 /* ops/s in each 1-s interval */
+	float ivl_miss[MAX_IVL]; /* misses/s in each (read windows) */
+	struct fl_stats fl0, fl1;
+	struct kcount k0, k1;
+	struct dstat d0, d1;
+	struct cpus c0, c1;
+	struct bcount b0, b1;
+};
+
+/*
+ * Record v (ns) in a histogram with one writer: the library's buckets,
+ * without the atomics of fl_hist_record(), which would cost every read of
+ * the workload a few locked instructions.
+ */
+static inline void hist_add(struct fl_hist_snap *h, uint64_t v)
+{
+	h->bucket[fl_hist_bucket_of(v)]++;
+	h->count++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+}
+
+/*
+ * The data: word w of page p holds salt ^ (p << 9 | w) (sb_salt_of()), so
+ * that every word of the region is different and none is zero.
+ */
+static inline uint64_t sb_expected(uint64_t salt, size_t page, unsigned int word)
+{
+	return salt ^ ((uint64_t)page << 9 | word);
+}
+
+/* ---- Subjects ---- */
+
+enum kind {
+	K_DEVICE,
+	K_BARE,
+	K_KERNEL,
+	K_FL,
+};
+
+/* A subject's figures in one phase, over the rounds. */
+struct summ {
+	bool ok;
+	unsigned int n;		    /* rounds measured */
+	double rate, miss;	    /* ops/s and misses/s, median of rounds */
+	double p50, p99, p999, max; /* us, median of rounds */
+	double imin, imax;	    /* ops/s over the 1-s intervals */
+	double mmin, mmax;	    /* misses/s over the 1-s intervals */
+	double writes;		    /* fill: store writes per second */
+};
+
+struct subject {
+	char name[40];
+	enum kind kind;
+	int delivery, policy;
+	bool failed;
+	char error[200];
+	unsigned int rounds;
+	struct window *w;	   /* [MAX_PHASES][rounds] */
+	struct summ s[MAX_PHASES]; /* per phase */
+};
+
+static inline struct window *W(const struct subject *sub, unsigned int phase, unsigned int round)
+{
+	return &sub->w[phase * sub->rounds + round];
+}
+
+/* Measuring in a forked child (the kernel subject): results go here. */
+struct kshared {
+	int mismatch;
+	volatile int phase; /* the phase the child is in: which one it died in */
+	char error[200];
+	struct window w[MAX_PHASES];
+};
+
+/*
+ * The benchmark: its options, the store, the probe file, the subjects.  One,
+ * in main(), passed to everything; the kernel's child works on its copy.
+ */
+struct swapbench {
+	struct sb_opts opt;
+	struct subject subjects[MAX_SUBJECTS];
+	unsigned int nsubjects;
+	/* The store's file system and disk. */
+	struct {
+		dev_t dev;
+		char fstype[16];
+		char disk[32];
+		bool disk_found;
+	} store;
+	/* The probe file: the device probe's and the bare anchor's. */
+	struct {
+		int fd;
+		size_t pages;
+		bool ready;
+	} probe;
+	/* The bare anchor's region, while it runs. */
+	struct {
+		struct bare b;
+		uint64_t key;		/* bare_block()'s, from the seed */
+		_Atomic uint64_t drops; /* slices dropped (MADV_DONTNEED) */
+	} bare;
+	pid_t main_pid;		  /* this benchmark's main process */
+	pid_t kchild;		  /* the kernel child, while it runs (main process) */
+	struct kshared *in_child; /* the kernel child's results, in that child only */
+};
+
+/* Where a window's counters come from. */
+struct sampler {
+	struct swapbench *sb;
+	enum kind kind;
+	struct fl_space *sp;
+};
+
+/* What the report says of the run as a whole. */
+struct run_info {
+	struct host_info host;
+	char load0[64], load1[64];
+	struct fl_config defaults;
+	double elapsed, foreign, steal;
+	struct dstat d0, d1;
+};
+
+/*
+ * A read window's threads (swapbench_workload.c runs them; the bare anchor's
+ * are its own, in swapbench_subjects.c).
+ */
+struct read_ctl {
+	struct swapbench *sb;
+	_Atomic int phase; /* 0: warm-up, 1: measured, 2: stop */
+	const uint64_t *base;
+	size_t npages;
+	unsigned int nthreads;
+	uint64_t salt;
+	pthread_barrier_t barrier;
+	const char *what;
+};
+
+struct reader {
+	pthread_t tid;
+	struct read_ctl *ctl;
+	unsigned int index; /* of ctl->nthreads */
+	uint64_t rng;
+	_Atomic uint64_t ops;
+	struct fl_hist_snap h;
+} __attribute__((aligned(64)));
+
+/* swapbench.c */
+void sb_phase_name(const struct swapbench *sb, const struct subject *sub, unsigned int ph,
+		   char *buf, size_t len);
+int sb_subject_index(const struct swapbench *sb, enum kind kind);
+
+/* swapbench_options.c */
+extern const struct sb_opts sb_defaults;
+void sb_parse_args(struct sb_opts *opt, int argc, char **argv);
+
+/* swapbench_workload.c */
+double sb_hist_quantile(const struct fl_hist_snap *h, double q);
+void sb_read_cpus(struct swapbench *sb, struct cpus *c, bool children);
+double sb_foreign_of(const struct cpus *a, const struct cpus *b);
+uint64_t sb_salt_of(uint64_t seed);
+__attribute__((noreturn)) void sb_mismatch(struct swapbench *sb, const char *what,
+					   const volatile uint64_t *addr, uint64_t salt,
+					   size_t page, unsigned int word, uint64_t got,
+					   size_t npages);
+void sb_sampler_snap(struct sampler *s, struct window *w, bool end);
+void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w);
+void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		const char *what, struct window *w);
+uint64_t sb_reader_seed(uint64_t seed, unsigned int nthreads, unsigned int i, unsigned int round);
+int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
+		 unsigned int nthreads, unsigned int round, const char *what, struct window *w);
+
+/* swapbench_device.c */
+void sb_identify_store(struct swapbench *sb);
+void sb_read_disk(struct swapbench *sb, struct dstat *d);
+int sb_probe_prepare(struct swapbench *sb, char *err, size_t errlen);
+void sb_run_device(struct swapbench *sb, struct subject *sub, unsigned int round);
+
+/* swapbench_subjects.c */
+void *sb_bare_reader_main(void *arg);
+void sb_run_bare(struct swapbench *sb, struct subject *sub, unsigned int round);
+int sb_kernel_prepare(struct swapbench *sb);
+void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round);
+void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int round);
+
+/* swapbench_report.c */
+void sb_gather_info(struct run_info *ri);
+void sb_read_load(char *buf, size_t len);
+void sb_print_table(const struct swapbench *sb, const struct run_info *ri);
+void sb_print_goals(const struct swapbench *sb);
+void sb_print_bench_lines(const struct swapbench *sb);
+void sb_print_json(const struct swapbench *sb, const struct run_info *ri);
+
+#endif
