@@ -54,7 +54,8 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -lzstd -lpthread -lm
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -lzstd -lxxhash -lsodium \
+	-lblkid -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 
 # The version, from the public header; the soname carries the major.
@@ -94,7 +95,8 @@ $(SHLIB_LINKS): $(SHLIB)
 
 # The tools: an object per source file, each with its own dependency file
 # (one compiler call for several sources keeps only the last one's).
-FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot kside)
+FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot kside \
+	mkstore storebench)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
 	swapbench_device swapbench_subjects swapbench_report bare kside)

@@ -90,8 +90,12 @@ struct fl_config {
 	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
 	/* Swap. */
 	size_t mem_limit;	    /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
-	const char *swap_path;	    /* FAULTLINE_SWAP: file or block device; NULL =
-				     * an unlinked temporary file in $TMPDIR */
+	const char *swap_path;	    /* FAULTLINE_SWAP: a store formatted by
+				     * `faultline mkstore` (a file or block device,
+				     * never through a symbolic link, used by one
+				     * space at a time: else fl_space_create() fails
+				     * with -EINVAL, -ELOOP or -EBUSY); NULL = an
+				     * unlinked temporary file in $TMPDIR */
 	int policy;		    /* FAULTLINE_POLICY: enum fl_policy */
 	unsigned int swap_frames;   /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
 	size_t watermark;	    /* FAULTLINE_WATERMARK: free bytes the background
@@ -106,7 +110,9 @@ struct fl_config {
 				     * must be a faultline store */
 	int swap_encrypt;	    /* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
 				     * every page written to the store, with a key
-				     * that lives only in this space's memory */
+				     * that lives only in this space's memory.
+				     * Without it every page still carries a
+				     * checksum, checked on every read */
 };
 
 /*
@@ -218,6 +224,9 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")         \
 	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")    \
 	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                   \
+	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")  \
+	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")  \
+	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")   \
 	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")            \
 	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")       \
 	X(parked, FL_COUNTER, "faults parked on a page under I/O")                           \

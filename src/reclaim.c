@@ -194,10 +194,14 @@ static void batch_done(struct swap_io *io, int res)
 /*
  * Write out the frames of an eviction: each run of consecutive slots as one
  * vectored write (eviction allots consecutive slots), one page at a time
- * when no batch is free.  Context: no ptl held.
+ * when no batch is free.  Each page is sealed first (swap_seal_write()):
+ * what is written is f->io.buf.  Context: no ptl held.
  */
 static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
 {
+	for (unsigned int i = 0; i < BATCH; i++)
+		if (fr[i] && (dirty & (1ULL << i)))
+			swap_seal_write(sp, fr[i]);
 	for (unsigned int i = 0; i < BATCH;) {
 		if (!fr[i] || !(dirty & (1ULL << i))) {
 			i++;
@@ -212,7 +216,7 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 			b->n = j - i;
 			for (unsigned int k = 0; k < b->n; k++) {
 				b->f[k] = fr[i + k];
-				b->iov[k] = (struct iovec){fr[i + k]->buf, PAGE_SIZE};
+				b->iov[k] = (struct iovec){fr[i + k]->io.buf, PAGE_SIZE};
 			}
 			b->io = (struct swap_io){.slot = fr[i]->slot,
 						 .write = true,
@@ -410,7 +414,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	struct zap_entry *e;
 	struct frame **fr;
 	uint32_t slots[BATCH];
-	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zap;
+	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zeropage = 0, zap;
 	unsigned long base = c->base;
 	unsigned int nslots = 0, ndirty = 0, k;
 	long freed = 0;
@@ -432,6 +436,8 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				clean |= 1ULL << i;
 			else
 				dirty |= 1ULL << i;
+			if (pte & PTE_ZEROPAGE)
+				zeropage |= 1ULL << i;
 		} else if (pte_type(pte) == PTE_FRAME) {
 			struct frame *f = frame_of(sp, pte);
 			pthread_mutex_lock(&f->lock);
@@ -455,6 +461,14 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			}
 		}
 	}
+	/*
+	 * A full store takes no write: until a slot is freed, dirty pages stay
+	 * (over the budget) instead of being write-protected, copied and put
+	 * back on every pass.  Clean pages and swap-cache frames still go, and
+	 * pages mapped as the zero page, which may prove to be zero still.
+	 */
+	if (dirty && swap_store_full(&sp->dev))
+		dirty &= zeropage;
 	/*
 	 * What is still the space's registered mapping: a region unmapped
 	 * behind faultline's back (the libc munmap), and the addresses
@@ -692,20 +706,36 @@ void mem_reserve(struct fl_space *sp, unsigned long n)
 	used = mem_used(sp) + (long)n;
 	if (used > sp->limit_pages - sp->wmark_low)
 		kick_kswapd(sp);
-	/* The completion thread leaves it to kswapd: it must not block. */
-	if (used > sp->limit_pages && !in_completion)
+	/* The completion thread leaves it to kswapd: it must not block.  So
+	 * does a fault while the store is full: the scan would find little to
+	 * free and cost every fault its length (kswapd still takes the clean
+	 * pages, backing off as below). */
+	if (used > sp->limit_pages && !in_completion && !swap_store_full(&sp->dev))
 		reclaim_pages(sp, used - sp->limit_pages + 16, true);
 }
+
+/* While the store is full, kswapd scans at most once per this: every fault
+ * over the budget kicks it, and each scan would find nothing but clean
+ * pages, so it would spin on a CPU the faults need. */
+#define FULL_SCAN_NS (100 * 1000000ULL)
 
 /* kswapd's round, when kicked and every 100 ms: up to the high mark. */
 static void kswapd_round(void *arg)
 {
+	/* kswapd's own: one thread per space runs this. */
+	static FL_TLS uint64_t full_scan_ns;
 	struct fl_space *sp = arg;
 
 	/* Ranges found stale by a fault or an eviction: out of the index, so
 	 * that their pages stop counting against the budget. */
 	if (unlikely(atomic_load_explicit(&sp->stale, memory_order_relaxed)))
 		mm_drop_stale(sp);
+	if (swap_store_full(&sp->dev)) {
+		uint64_t now = fl_now_ns();
+		if (now - full_scan_ns < FULL_SCAN_NS)
+			return;
+		full_scan_ns = now;
+	}
 	for (int rounds = 0; rounds < 64 && !atomic_load(&sp->kswapd.stop); rounds++) {
 		long free_pages = sp->limit_pages - mem_used(sp);
 		if (free_pages >= sp->wmark_high)

@@ -44,6 +44,8 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_io_inflight_max] = (uint64_t)atomic_load(&sp->dev.inflight_max);
 		v[FL_STAT_io_inflight_mean] = n ? atomic_load(&sp->dev.inflight_sum) / n : 0;
 		v[FL_STAT_store_bytes] = atomic_load(&sp->dev.used_hint) * SWAP_SLOT_SIZE;
+		v[FL_STAT_store_full] = atomic_load(&sp->dev.full_count);
+		v[FL_STAT_store_discarded] = atomic_load(&sp->dev.discarded);
 	}
 	rcu_read_lock();
 	v[FL_STAT_vmas] = vma_index_get(sp)->nr;

@@ -15,6 +15,7 @@
 
 #include "cont.h"
 #include "fault.h"
+#include "store.h"
 #include "reclaim.h"
 #include "space.h"
 #include "stats.h"
@@ -166,6 +167,52 @@ void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr)
 	WRITE_ONCE(c->pte[pt_index(addr)], PTE_NONE);
 }
 
+/* ---- sealing (store.h) -------------------------------------------------- */
+
+/*
+ * Seal f's page for its write, just before the write is submitted: the
+ * checksum and tag go to the slot's metadata, and f->io.buf to the bytes
+ * to write (the page itself, or its ciphertext in f->bounce).  The page is
+ * read, never changed: a fault may install it meanwhile.
+ * Context: f is under writeback (FRAME_WRITEBACK: not freed, not rebound,
+ * its slot and buf stable), its write not yet submitted; no lock held.
+ */
+void swap_seal_write(struct fl_space *sp, struct frame *f)
+{
+	unsigned long addr;
+	uint32_t slot;
+
+	/* addr goes to 0 if a fault takes the page meanwhile: then the slot
+	 * goes with the frame and is never read, whatever its tag says. */
+	pthread_mutex_lock(&f->lock);
+	FL_DEBUG_BUG_ON(!(f->flags & FRAME_WRITEBACK) || f->slot == SWAP_NO_SLOT);
+	addr = f->addr;
+	slot = f->slot;
+	pthread_mutex_unlock(&f->lock);
+	f->io.buf = (void *)store_seal(&sp->dev.store, slot, addr, f->buf, f->bounce);
+}
+
+/*
+ * Check a page just read into f against what was sealed for its slot and
+ * address, decrypting it in place.  Return: 0, or -EBADMSG: the page must
+ * not be used.  Context: f is locked for its read (FRAME_LOCKED): its
+ * buffer is this completion's alone.
+ */
+static int swap_unseal_read(struct fl_space *sp, struct frame *f, uint32_t slot,
+			    unsigned long *addr)
+{
+	bool detached;
+
+	pthread_mutex_lock(&f->lock);
+	FL_DEBUG_BUG_ON(!(f->flags & FRAME_LOCKED));
+	*addr = f->addr;
+	detached = f->flags & FRAME_DETACHED;
+	pthread_mutex_unlock(&f->lock);
+	if (detached)
+		return 0; /* its page went away: nobody will install it */
+	return store_unseal(&sp->dev.store, slot, *addr, f->buf) ? -EBADMSG : 0;
+}
+
 /* ---- I/O completions (reaper thread) ---------------------------------- */
 
 /* The first store error of a space is logged; the rest are counted. */
@@ -173,9 +220,26 @@ static void log_io_error(struct fl_space *sp, const char *op, uint32_t slot, int
 			 const char *outcome)
 {
 	if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
-		fl_log("swap %s of slot %u failed: %s; %s (further errors: see "
+		fl_log("swap %s of slot %u of %s failed: %s; %s (further errors: see "
 		       "read_errors/write_errors)",
-		       op, slot, strerror(-res), outcome);
+		       op, slot, sp->dev.path ? sp->dev.path : "the temporary store",
+		       strerror(-res), outcome);
+}
+
+/* A page that failed its check: once per space, with what the slot was
+ * sealed for (another address means faultline lost track of its slots; the
+ * same one, that the store did not return what was written there). */
+static void log_bad_page(struct fl_space *sp, uint32_t slot, unsigned long addr)
+{
+	unsigned long sealed = store_slot_addr(&sp->dev.store, slot);
+
+	if (!atomic_exchange(&sp->dev.store.mismatch_logged, true) || sp->cfg.verbose)
+		fl_log("swap read of slot %u of %s failed its check (%s): the page at %#lx is "
+		       "poisoned (further mismatches: see checksum_errors)",
+		       slot, sp->dev.path ? sp->dev.path : "the temporary store",
+		       sealed == addr ? "the store returned other bytes than were written there"
+				      : "the slot was sealed for another page",
+		       addr);
 }
 
 void swap_read_done(struct swap_io *io, int res)
@@ -183,9 +247,14 @@ void swap_read_done(struct swap_io *io, int res)
 	struct frame *f = (struct frame *)io;
 	struct fl_space *sp = f->sp;
 	struct waiter *w, *next;
-	bool free_it;
+	bool free_it, bad = false;
 	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
+	unsigned long addr = 0;
 
+	if (!res && swap_unseal_read(sp, f, slot, &addr)) {
+		res = -EBADMSG;
+		bad = true;
+	}
 	pthread_mutex_lock(&f->lock);
 	f->flags &= ~FRAME_LOCKED;
 	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
@@ -193,7 +262,10 @@ void swap_read_done(struct swap_io *io, int res)
 	f->waiters = NULL;
 	free_it = frame_unused_locked(f);
 	pthread_mutex_unlock(&f->lock);
-	if (res) {
+	if (bad) {
+		count_event(sp, checksum_errors);
+		log_bad_page(sp, slot, addr);
+	} else if (res) {
 		count_event(sp, read_errors);
 		log_io_error(sp, "read", slot, res, "the page is poisoned");
 	} else {
@@ -430,6 +502,12 @@ void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end
 
 /* ---- setup ------------------------------------------------------------ */
 
+/* The frames' pages: one each, and with encryption a bounce page each. */
+static size_t frame_bufs_bytes(const struct fl_space *sp)
+{
+	return sp->nr_frames * PAGE_SIZE * (sp->cfg.swap_encrypt ? 2 : 1);
+}
+
 int swap_init(struct fl_space *sp)
 {
 	size_t n = sp->cfg.swap_frames;
@@ -451,18 +529,20 @@ int swap_init(struct fl_space *sp)
 	/* Frames are memory too: at most a quarter of the budget. */
 	n = MIN(n, (size_t)MAX(sp->limit_pages / 4, 16));
 	sp->frames = calloc(n, sizeof(*sp->frames));
-	sp->frame_bufs = mmap(NULL, n * PAGE_SIZE, PROT_READ | PROT_WRITE,
+	sp->nr_frames = n;
+	sp->frame_bufs = mmap(NULL, frame_bufs_bytes(sp), PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!sp->frames || sp->frame_bufs == MAP_FAILED) {
 		sp->frame_bufs = NULL;
 		return -ENOMEM;
 	}
-	sp->nr_frames = n;
 	for (size_t i = n; i-- > 0;) {
 		struct frame *f = &sp->frames[i];
 		pthread_mutex_init(&f->lock, NULL);
 		f->sp = sp;
 		f->buf = (char *)sp->frame_bufs + i * PAGE_SIZE;
+		if (sp->cfg.swap_encrypt)
+			f->bounce = (char *)sp->frame_bufs + (n + i) * PAGE_SIZE;
 		f->slot = SWAP_NO_SLOT;
 		f->next_free = sp->frame_free;
 		sp->frame_free = f;
@@ -478,16 +558,30 @@ int swap_init(struct fl_space *sp)
 	sp->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (sp->mem_fd < 0)
 		return -errno;
-	/* In flight at most: one I/O per frame, one per batch. */
-	ret = swapdev_open_delay(&sp->dev, sp->cfg.swap_path, 256,
-				 (uint64_t)sp->cfg.swap_delay_us * 1000,
-				 (unsigned int)(sp->nr_frames + IO_BATCHES));
+	/* In flight at most: one I/O per frame, one per batch.  A named
+	 * store's refusal is logged by store_claim() with its reason. */
+	ret = swapdev_open_flags(
+		&sp->dev, sp->cfg.swap_path, sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
+		(uint64_t)sp->cfg.swap_delay_us * 1000, (unsigned int)(sp->nr_frames + IO_BATCHES));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));
 		return ret;
 	}
 	sp->dev_open = true;
+	ret = store_init(&sp->dev.store, swapdev_max_slots(&sp->dev), sp->cfg.swap_encrypt);
+	if (ret) {
+		fl_log("cannot set up the swap store's checksums%s: %s",
+		       sp->cfg.swap_encrypt ? " and encryption" : "", strerror(-ret));
+		return ret;
+	}
+	/* A freed slot holds ciphertext under a key that dies with the space:
+	 * writing zeros over it would add a write and protect nothing. */
+	sp->dev.discard_freed = !sp->cfg.swap_encrypt;
+	fl_dbg(sp, "swap store %s: %lu slots%s, %s, encryption: %s",
+	       sp->dev.path ? sp->dev.path : "(temporary file)", sp->dev.nr_slots,
+	       sp->dev.grows ? " (grows on demand)" : "",
+	       sp->dev.is_blockdev ? "block device" : "file", store_cipher_name(&sp->dev.store));
 	sp->swap_on = true;
 	return 0;
 }
@@ -508,8 +602,10 @@ void swap_destroy(struct fl_space *sp)
 			pthread_cond_wait(&sp->batches_back, &sp->batch_lock);
 		pthread_mutex_unlock(&sp->batch_lock);
 	}
-	if (sp->dev_open)
-		swapdev_close(&sp->dev); /* waits for the I/O in flight */
+	if (sp->dev_open) {
+		swapdev_close(&sp->dev);       /* waits for the I/O in flight */
+		store_destroy(&sp->dev.store); /* wipes the key */
+	}
 	sp->dev_open = false;
 	/* Retries that no handler thread took: finish them while the frames
 	 * they may pin are still here (their VMAs are gone: they end). */
@@ -522,7 +618,7 @@ void swap_destroy(struct fl_space *sp)
 	free(sp->batches);
 	sp->batches = NULL;
 	if (sp->frame_bufs)
-		munmap(sp->frame_bufs, sp->nr_frames * PAGE_SIZE);
+		munmap(sp->frame_bufs, frame_bufs_bytes(sp));
 	sp->frame_bufs = NULL;
 	if (sp->mem_fd >= 0)
 		close(sp->mem_fd);

@@ -55,6 +55,10 @@ struct frame {
 	int pins;		/* f->lock: parked or installing faults */
 	uint32_t stamp;		/* set before binding: the eviction stamp */
 	void *buf;
+	/* Encryption: the ciphertext of buf goes here for its write, so that
+	 * buf stays the page while the write is in flight (a fault may
+	 * install it then).  NULL without encryption. */
+	void *bounce;
 	struct frame *next_free; /* frame_lock */
 };
 
@@ -75,6 +79,7 @@ struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned l
 void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
 void swap_read_done(struct swap_io *io, int res);
 void swap_write_done(struct swap_io *io, int res);
+void swap_seal_write(struct fl_space *sp, struct frame *f);
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
 void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end);
 

@@ -3,12 +3,15 @@
  * The swap device (see swapdev.h).
  *
  * The default store is an unlinked temporary file (O_TMPFILE, mode 0600) in
- * $TMPDIR, grown on demand and gone with the process; a path names a file
- * (created if need be, grown on demand) or a block device (fixed size).
- * Slots are allocated next-fit from a cursor, so that a batch of evictions is
- * written out sequentially.
+ * $TMPDIR, grown on demand and gone with the process; a path names a store
+ * made by `faultline mkstore` (or by swap_create): a file, fixed in size or
+ * growing on demand, or a block device; store_claim() (storefmt.c) decides
+ * whether it may be used at all.  Slots are allocated next-fit from a
+ * cursor, so that a batch of evictions is written out sequentially.
  */
 #include "swapdev.h"
+
+#include "storefmt.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -26,6 +29,17 @@ FL_TLS bool in_completion;
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
 #define SWAP_MAX_SLOTS (1UL << 30) /* 4 TiB of store */
 #define MAP_BYTES (SWAP_MAX_SLOTS / 8)
+/* Freed slots queued before the discard worker is kicked; it also runs every
+ * DISCARD_PERIOD_MS for what is left. */
+#define DISCARD_BATCH 64
+#define DISCARD_PERIOD_MS 50
+#define DISCARD_RUNS 64 /* runs per round of the worker */
+#define ZERO_IOV 64	/* slots zeroed per vectored write */
+
+static off_t slot_off(const struct swap_dev *d, uint32_t slot)
+{
+	return (off_t)d->data_off + (off_t)slot * (off_t)SWAP_SLOT_SIZE;
+}
 
 /*
  * Completions not yet due (slow-device emulation), sorted by due time.  The
@@ -140,14 +154,18 @@ static void *reaper_main(void *arg)
 }
 
 /*
- * Grow a file store to at least want_slots.  The slot map is reserved for
- * SWAP_MAX_SLOTS up front (address space only, backed as it is used), so
- * growing allocates nothing: it also runs inside the SIGBUS handler (direct
- * reclaim in sigbus delivery).  Context: d->lock held.
+ * Grow a file store to at least want_slots.  The slot map, the discard queue
+ * and the store's metadata (store.h) are reserved for the most slots up
+ * front (address space only, backed as it is used), so growing allocates
+ * nothing: it also runs inside the SIGBUS handler (direct reclaim in sigbus
+ * delivery).  The file is never shrunk: where fallocate() is not supported,
+ * ftruncate() only ever extends it.  Context: d->lock held.
  */
 static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 {
 	unsigned long n = MAX(want_slots, d->nr_slots + SWAP_GROW_MIN / SWAP_SLOT_SIZE);
+	off_t end;
+	struct stat st;
 
 	if (!d->grows)
 		return -ENOSPC;
@@ -155,75 +173,319 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 	n = MIN(n, SWAP_MAX_SLOTS);
 	if (n <= d->nr_slots)
 		return -ENOSPC;
-	if (fallocate(d->fd, 0, 0, (off_t)(n * SWAP_SLOT_SIZE)) &&
-	    ftruncate(d->fd, (off_t)(n * SWAP_SLOT_SIZE)))
-		return -errno;
+	end = slot_off(d, (uint32_t)MIN(n, SWAP_NO_SLOT));
+	if (fallocate(d->fd, 0, slot_off(d, (uint32_t)d->nr_slots),
+		      end - slot_off(d, (uint32_t)d->nr_slots))) {
+		if (errno != EOPNOTSUPP)
+			return -errno; /* ENOSPC, EFBIG, EIO: full for now */
+		if (fstat(d->fd, &st))
+			return -errno;
+		if (st.st_size < end && ftruncate(d->fd, end))
+			return -errno;
+	}
 	d->nr_slots = n;
 	return 0;
 }
 
+/*
+ * Overwrite n slots from slot with zeros, in runs of up to ZERO_IOV slots
+ * per vectored write.  Context: the discard worker; no lock; the slots are
+ * nobody's.  Return: 0 or a negative errno.
+ */
+static int zero_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
+{
+	struct iovec iov[ZERO_IOV];
+
+	for (unsigned int i = 0; i < ZERO_IOV; i++)
+		iov[i] = (struct iovec){d->zero_page, SWAP_SLOT_SIZE};
+	while (n) {
+		unsigned int k = (unsigned int)MIN(n, (unsigned long)ZERO_IOV);
+		ssize_t w = pwritev(d->fd, iov, (int)k, slot_off(d, (uint32_t)slot));
+		if (w < 0)
+			return -errno;
+		if (w != (ssize_t)(k * SWAP_SLOT_SIZE))
+			return -EIO;
+		slot += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/*
+ * Discard freed slots: their bytes are gone from the store.  BLKDISCARD on
+ * a device that takes it; otherwise, and on a file, they are overwritten
+ * with zeros.  Not a hole punched in a file: FALLOC_FL_PUNCH_HOLE takes the
+ * file's inode lock and waits for every direct I/O in flight, and the next
+ * write into the hole allocates under that lock again, so with many slots
+ * freed the swap-ins stall behind it (on ext4 it halved the throughput of
+ * a load that rewrites swapped pages; BENCHMARKS.md).  A direct write over
+ * allocated blocks takes that lock shared.
+ * Context: the discard worker; no lock; the slots are nobody's.
+ * Return: 0 or a negative errno.
+ */
+static int discard_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
+{
+	uint64_t range[2] = {(uint64_t)slot_off(d, (uint32_t)slot), n * SWAP_SLOT_SIZE};
+
+	if (d->is_blockdev && d->can_discard && !ioctl(d->fd, BLKDISCARD, range))
+		return 0;
+	return zero_slots(d, slot, n);
+}
+
+/*
+ * Discard the whole data area (a named store, at open and at destroy): on a
+ * file FALLOC_FL_ZERO_RANGE, which keeps its blocks (so later writes do not
+ * allocate), else a hole; BLKDISCARD on a device.  Once, with nothing in
+ * flight: the inode lock costs nothing here.
+ * Context: open or close; no I/O in flight.  Return: 0 or a negative errno.
+ */
+static int clear_store(struct swap_dev *d)
+{
+	off_t off = slot_off(d, 0), len = (off_t)(d->nr_slots * SWAP_SLOT_SIZE);
+	uint64_t range[2] = {(uint64_t)off, (uint64_t)len};
+
+	if (!len)
+		return 0;
+	if (d->is_blockdev)
+		return ioctl(d->fd, BLKDISCARD, range) ? -errno : 0;
+	if (!fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len))
+		return 0;
+	return fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) ? -errno : 0;
+}
+
+static void discard_failed(struct swap_dev *d, int err)
+{
+	if (!atomic_exchange(&d->discard_failed_logged, true))
+		fl_log("warning: the swap store %s cannot discard what it holds (%s): what an "
+		       "earlier user left there stays until overwritten, and so do the pages "
+		       "in use when this process ends; FAULTLINE_SWAP_ENCRYPT=1 keeps them "
+		       "unreadable",
+		       d->path ? d->path : "(temporary file)", strerror(-err));
+}
+
+static bool test_bit(const uint64_t *map, unsigned long i)
+{
+	return map[i / 64] & (1ULL << (i % 64));
+}
+
+/*
+ * Slots became free: the store is not full any more.  Context: d->lock.
+ */
+static void slots_freed_locked(struct swap_dev *d, unsigned long n)
+{
+	if (n && atomic_load_explicit(&d->full, memory_order_relaxed))
+		atomic_store_explicit(&d->full, false, memory_order_relaxed);
+}
+
+/*
+ * One round of the discard worker: take runs of queued slots, discard them
+ * with no lock held, then make them free.  The slots stay set in map
+ * throughout, so none is handed out before its discard is done.
+ * Context: the discard worker (fl-discard).
+ */
+static void discard_round(void *arg)
+{
+	struct swap_dev *d = arg;
+	struct {
+		unsigned long start, n;
+	} run[DISCARD_RUNS];
+
+	for (;;) {
+		unsigned int nr = 0;
+		unsigned long total = 0;
+
+		pthread_mutex_lock(&d->lock);
+		unsigned long w = d->discard_lo;
+		for (; w < d->discard_hi && nr < DISCARD_RUNS; w++) {
+			uint64_t bits = d->discard_map[w];
+			unsigned int s, len;
+			if (!bits)
+				continue;
+			for_each_bit_run(bits, s, len)
+			{
+				unsigned long start = w * 64 + s;
+				if (nr && run[nr - 1].start + run[nr - 1].n == start) {
+					run[nr - 1].n += len; /* across a word */
+				} else if (nr < DISCARD_RUNS) {
+					run[nr].start = start;
+					run[nr++].n = len;
+				} else {
+					break;
+				}
+				d->discard_map[w] &=
+					~(len == 64 ? ~0ULL : ((1ULL << len) - 1) << s);
+			}
+			if (d->discard_map[w])
+				break; /* out of runs: the rest next time */
+		}
+		d->discard_lo = w;
+		if (d->discard_lo >= d->discard_hi)
+			d->discard_lo = d->discard_hi = 0;
+		pthread_mutex_unlock(&d->lock);
+		if (!nr)
+			return;
+		for (unsigned int i = 0; i < nr; i++) {
+			int ret = discard_slots(d, run[i].start, run[i].n);
+			if (ret && !atomic_exchange(&d->discard_failed_logged, true))
+				fl_log("warning: discarding freed slots of the swap store %s "
+				       "failed "
+				       "(%s): their pages stay there until overwritten",
+				       d->path ? d->path : "(temporary file)", strerror(-ret));
+			total += run[i].n;
+		}
+		pthread_mutex_lock(&d->lock);
+		for (unsigned int i = 0; i < nr; i++)
+			for (unsigned long k = run[i].start; k < run[i].start + run[i].n; k++) {
+				/* Still ours: set in map, off the queue. */
+				FL_DEBUG_BUG_ON(!test_bit(d->map, k) ||
+						test_bit(d->discard_map, k));
+				d->map[k / 64] &= ~(1ULL << (k % 64));
+			}
+		d->discarding -= total;
+		slots_freed_locked(d, total);
+		pthread_mutex_unlock(&d->lock);
+		atomic_fetch_add(&d->discarded, total);
+	}
+}
+
+/*
+ * Let go of the store: the discard worker stopped; with discard_all, every
+ * slot discarded (a named store: what the space wrote does not outlive it);
+ * the file closed, which drops its lock.  Context: the reaper has stopped.
+ */
+static void release(struct swap_dev *d, bool discard_all)
+{
+	worker_stop(&d->discarder);
+	if (discard_all && d->fd >= 0 && d->named) {
+		int ret = clear_store(d);
+		if (ret)
+			discard_failed(d, ret);
+	}
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->map && d->map != MAP_FAILED)
+		munmap(d->map, MAP_BYTES);
+	d->map = NULL;
+	if (d->zero_page && d->zero_page != MAP_FAILED)
+		munmap(d->zero_page, SWAP_SLOT_SIZE);
+	d->zero_page = NULL;
+	if (d->discard_map && d->discard_map != MAP_FAILED)
+		munmap(d->discard_map, MAP_BYTES);
+	d->discard_map = NULL;
+	free(d->path);
+	d->path = NULL;
+}
+
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth)
 {
-	return swapdev_open_delay(d, path, depth, 0, 0);
+	return swapdev_open_flags(d, path, 0, depth, 0, 0);
 }
 
 int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
 		       unsigned int max_inflight)
 {
-	struct stat st;
+	return swapdev_open_flags(d, path, 0, depth, delay_ns, max_inflight);
+}
+
+/* The unlinked temporary file in $TMPDIR.  Return: an fd, or -errno. */
+static int open_tmpfile(void)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EINVAL) {
+		/* A file system without O_DIRECT (tmpfs): the store is in
+		 * memory anyway; say so. */
+		fl_log("warning: %s does not take O_DIRECT; the swap file goes through the page "
+		       "cache",
+		       dir);
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* A named store: checked and locked by store_claim(). */
+static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
+{
+	struct store_claim c;
+	int ret;
+
+	ret = store_claim(path, flags & SWAPDEV_CREATE, &c);
+	if (ret)
+		return ret;
+	d->fd = c.fd;
+	d->named = true;
+	d->is_blockdev = c.blockdev;
+	d->data_off = c.hdr.data_offset;
+	d->grows = !c.blockdev && (c.hdr.flags & STORE_GROWS);
+	/* A growing file may be longer than its header says: its slots are all
+	 * ours.  A fixed store is what its header says. */
+	uint64_t bytes = d->grows ? MAX(c.bytes, c.hdr.size) : c.hdr.size;
+	d->nr_slots = MIN((bytes - d->data_off) / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
+	/* What an earlier user left (a crash) is nobody's now: discard it
+	 * before anything else; on a device, that also says whether freed
+	 * slots can be discarded rather than zeroed. */
+	ret = clear_store(d);
+	d->can_discard = !ret;
+	if (ret)
+		discard_failed(d, ret);
+	return 0;
+}
+
+int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
+		       uint64_t delay_ns, unsigned int max_inflight)
+{
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	d->delay_ns = delay_ns;
+	d->discard_freed = true;
+	d->discarder.fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
-	if (!path || !*path) {
-		const char *dir = getenv("TMPDIR");
-		if (!dir || !*dir)
-			dir = "/tmp";
-		d->fd = open(dir, O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
-		if (d->fd < 0 && errno == EINVAL) {
-			/* A file system without O_DIRECT (tmpfs): the store is
-			 * in memory anyway; say so. */
-			fl_log("warning: %s does not take O_DIRECT; the swap file goes "
-			       "through the page cache",
-			       dir);
-			d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		}
-	} else {
-		d->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-	}
-	if (d->fd < 0)
-		return -errno;
-	if (fstat(d->fd, &st)) {
-		ret = -errno;
-		goto fail;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t bytes = 0;
-		if (ioctl(d->fd, BLKGETSIZE64, &bytes)) {
-			ret = -errno;
-			goto fail;
-		}
-		d->is_blockdev = true;
-		d->nr_slots = MIN(bytes / SWAP_SLOT_SIZE, SWAP_MAX_SLOTS);
-	} else {
-		d->grows = true;
-		d->nr_slots = 0;
-	}
 	d->map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (d->map == MAP_FAILED) {
-		d->map = NULL;
+	d->discard_map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* The source of zero writes: a page of its own (not the kernel's zero
+	 * page, which direct I/O may refuse to pin). */
+	d->zero_page = mmap(NULL, SWAP_SLOT_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (d->map == MAP_FAILED || d->discard_map == MAP_FAILED || d->zero_page == MAP_FAILED) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (d->grows) {
+	if (path && *path) {
+		d->path = strdup(path);
+		if (!d->path) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = open_named(d, path, flags);
+		if (ret)
+			goto fail;
+	} else {
+		d->fd = open_tmpfile();
+		if (d->fd < 0) {
+			ret = d->fd;
+			goto fail;
+		}
+		d->grows = true;
+		d->nr_slots = 0;
+	}
+	if (d->grows && d->nr_slots < SWAP_GROW_MIN / SWAP_SLOT_SIZE) {
 		ret = grow_locked(d, SWAP_GROW_MIN / SWAP_SLOT_SIZE);
 		if (ret)
 			goto fail;
 	}
+	ret = worker_start(&d->discarder, "fl-discard", discard_round, d, DISCARD_PERIOD_MS);
+	if (ret)
+		goto fail;
 	/*
 	 * Completions: room for every I/O that can be in flight (the caller's
 	 * max_inflight, plus the stop sentinel), so that a submit never meets
@@ -255,11 +517,7 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 	d->reaper_started = true;
 	return 0;
 fail:
-	close(d->fd);
-	d->fd = -1;
-	if (d->map)
-		munmap(d->map, MAP_BYTES);
-	d->map = NULL;
+	release(d, false);
 	return ret;
 }
 
@@ -288,21 +546,36 @@ void swapdev_close(struct swap_dev *d)
 		io_uring_queue_exit(&d->ring);
 		d->reaper_started = false;
 	}
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
-	if (d->map)
-		munmap(d->map, MAP_BYTES);
-	d->map = NULL;
+	release(d, true);
 	free(atomic_load(&d->fail_read));
 	free(atomic_load(&d->fail_write));
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->sq_lock);
 }
 
-static bool test_bit(const uint64_t *map, unsigned long i)
+unsigned long swapdev_max_slots(const struct swap_dev *d)
 {
-	return map[i / 64] & (1ULL << (i % 64));
+	return d->grows ? SWAP_MAX_SLOTS : d->nr_slots;
+}
+
+/* The store is full: said once per store, counted each time it becomes so.
+ * Context: d->lock. */
+static void store_full_locked(struct swap_dev *d)
+{
+	bool first;
+
+	if (atomic_load_explicit(&d->full, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&d->full, true, memory_order_relaxed);
+	atomic_fetch_add(&d->full_count, 1);
+	first = !d->full_logged;
+	d->full_logged = true;
+	if (first)
+		fl_log("the swap store %s is full (%lu slots of 4 KiB%s): dirty pages stay "
+		       "resident, over the memory budget, until slots are freed (counted in "
+		       "store_full)",
+		       d->path ? d->path : "(temporary file)", d->nr_slots,
+		       d->grows ? "; it cannot grow" : "");
 }
 
 /*
@@ -312,11 +585,17 @@ static bool test_bit(const uint64_t *map, unsigned long i)
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots)
 {
 	unsigned int got = 0;
+	bool kick = false;
 
 	pthread_mutex_lock(&d->lock);
 	while (got < n) {
-		if (d->used == d->nr_slots && grow_locked(d, d->nr_slots + n - got))
-			break;
+		if (d->used + d->discarding >= d->nr_slots) {
+			/* Slots being discarded come back soon: let the worker
+			 * go now rather than grow for them. */
+			kick = d->discarding > 0;
+			if (grow_locked(d, d->nr_slots + n - got))
+				break;
+		}
 		unsigned long i = d->cursor;
 		for (unsigned long scanned = 0; scanned < d->nr_slots; scanned++) {
 			if (i >= d->nr_slots)
@@ -337,19 +616,47 @@ unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slot
 		d->cursor = i + 1;
 		slots[got++] = (uint32_t)i;
 	}
+	if (got < n)
+		store_full_locked(d);
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
+	if (kick)
+		worker_kick(&d->discarder);
 	return got;
 }
 
+/*
+ * Context: any, also the SIGBUS handler; takes d->lock.  The slot goes to
+ * the discard queue: the worker discards it, then frees it (unless
+ * discard_freed is off: then it is free at once).
+ */
 void swap_slot_free(struct swap_dev *d, uint32_t slot)
 {
+	bool kick;
+
 	pthread_mutex_lock(&d->lock);
-	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot));
-	d->map[slot / 64] &= ~(1ULL << (slot % 64));
+	FL_BUG_ON(slot >= d->nr_slots || !test_bit(d->map, slot) || test_bit(d->discard_map, slot));
 	d->used--;
+	if (!d->discard_freed) {
+		d->map[slot / 64] &= ~(1ULL << (slot % 64));
+		slots_freed_locked(d, 1);
+		atomic_store(&d->used_hint, d->used);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	d->discard_map[slot / 64] |= 1ULL << (slot % 64);
+	if (!d->discarding++ || d->discard_lo >= d->discard_hi) {
+		d->discard_lo = slot / 64;
+		d->discard_hi = slot / 64 + 1;
+	} else {
+		d->discard_lo = MIN(d->discard_lo, slot / 64);
+		d->discard_hi = MAX(d->discard_hi, slot / 64 + 1);
+	}
+	kick = d->discarding >= DISCARD_BATCH || atomic_load(&d->full);
 	atomic_store(&d->used_hint, d->used);
 	pthread_mutex_unlock(&d->lock);
+	if (kick)
+		worker_kick(&d->discarder);
 }
 
 /*
@@ -362,7 +669,7 @@ int swap_submit(struct swap_dev *d, struct swap_io *io)
 {
 	uint64_t *fail = atomic_load(io->write ? &d->fail_write : &d->fail_read);
 	struct io_uring_sqe *sqe;
-	off_t off = (off_t)io->slot * (off_t)SWAP_SLOT_SIZE;
+	off_t off = slot_off(d, io->slot);
 	long n;
 
 	io->t_submit = fl_now_ns();
@@ -448,7 +755,7 @@ int swap_read_sync(struct swap_dev *d, struct swap_io *io)
 	     (1ULL << (io->slot % 64)))) {
 		ret = -EIO;
 	} else {
-		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, (off_t)io->slot * (off_t)SWAP_SLOT_SIZE);
+		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, slot_off(d, io->slot));
 		ret = r < 0 ? -errno : r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
 	}
 	if (d->delay_ns)

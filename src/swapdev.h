@@ -2,12 +2,28 @@
 /*
  * The swap device: 4 KiB slots in a file or a block device, read and written
  * with O_DIRECT through io_uring, so that the page cache holds none of it.
+ * This is the backend: it moves slots of bytes.  What is in them is checked
+ * by the store's integrity layer (store.h), which swap.c calls around every
+ * write and read; a named store's format and the checks before it is used
+ * are in storefmt.h.
+ *
+ * Slots start at data_off: after the header of a named store, at 0 in the
+ * default temporary file.
  *
  * Locks:
- *   swap_dev.lock      the slot map, the cursor, the size (a leaf)
+ *   swap_dev.lock      the slot map, the discard queue, the cursor, the
+ *                      size, full (a leaf)
  *   swap_dev.sq_lock   the submission side of the ring (a leaf)
  * Completions are reaped by one thread per device, which calls each I/O's
  * done() callback; a callback must not sleep on anything that waits for I/O.
+ *
+ * Freed slots are discarded (BLKDISCARD on a device that takes it, else
+ * overwritten with zeros), so that what a page held does not outlive its
+ * slot: swap_slot_free() queues the slot, and the discard worker discards
+ * the queue in runs, off the fault path, then makes the slots free.  A slot
+ * is not handed out again before its discard is done, so a discard can never
+ * destroy a newer write.  Opening a named store discards what an earlier
+ * user left (a crash); closing it discards all of it.
  *
  * Slow-device emulation (delay_ns, FAULTLINE_SWAP_DELAY): every I/O still goes
  * to the store, but its completion is delivered no earlier than t_submit +
@@ -24,6 +40,9 @@
 
 #include <liburing.h>
 #include <sys/uio.h>
+
+#include "store.h"
+#include "worker.h"
 
 #define SWAP_SLOT_SIZE 4096UL
 #define SWAP_NO_SLOT UINT32_MAX
@@ -50,14 +69,44 @@ struct swap_io {
 struct swap_dev {
 	int fd;
 	bool is_blockdev;
-	bool grows;	   /* a file we may extend */
+	bool grows;	  /* a file we may extend */
+	bool named;	  /* FAULTLINE_SWAP: a store with a header, flock()ed */
+	bool can_discard; /* a device: BLKDISCARD works (else freed slots are zeroed) */
+	/* Freed slots go through the discard worker; false (swap.c, with
+	 * encryption: they hold ciphertext) frees them at once.  Set before
+	 * any slot is freed, then immutable. */
+	bool discard_freed;
+	uint64_t data_off; /* bytes before slot 0: the header */
+	char *path;	   /* for messages; NULL: the temporary file */
 	uint64_t delay_ns; /* emulated latency: set at open, then immutable */
 	pthread_mutex_t lock;
-	uint64_t *map;		/* lock: one bit per slot, 1 = in use */
+	uint64_t *map;		/* lock: one bit per slot, 1 = in use or discarding */
 	unsigned long nr_slots; /* lock */
 	unsigned long cursor;	/* lock: next-fit, so write-out is sequential */
-	unsigned long used;	/* lock */
+	unsigned long used;	/* lock: slots that belong to an owner */
 	_Atomic unsigned long used_hint;
+	/* The discard queue: freed slots still set in map.  discard_lo/hi:
+	 * the words of discard_map that may have bits.  discarding: queued or
+	 * being discarded (neither used nor free). */
+	uint64_t *discard_map;		      /* lock */
+	unsigned long discarding;	      /* lock */
+	unsigned long discard_lo, discard_hi; /* lock */
+	struct fl_worker discarder;
+	void *zero_page;	    /* immutable: what freed slots are overwritten with */
+	_Atomic uint64_t discarded; /* slots discarded so far */
+	/*
+	 * The last allocation found no free slot, and none was freed since:
+	 * written under lock, read racily by reclaim to back off (reclaim.c).
+	 * full_count: how many times it became so; full_logged: said once.
+	 */
+	_Atomic bool full;
+	_Atomic uint64_t full_count;
+	bool full_logged; /* lock */
+	_Atomic bool discard_failed_logged;
+
+	/* The integrity layer over this device's slots: set up and torn down
+	 * by swap.c (swap_init(), swap_destroy()), not by the device. */
+	struct store store;
 
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
@@ -85,6 +134,13 @@ struct swap_dev {
  */
 extern FL_TLS bool in_completion;
 
+/*
+ * Open a store: path NULL or empty for an unlinked temporary file in
+ * $TMPDIR; else a named store (storefmt.h: store_claim(), which checks it
+ * and logs any refusal), created if nothing is there and flags has
+ * SWAPDEV_CREATE.
+ */
+#define SWAPDEV_CREATE 0x1u
 int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
 /*
  * The same, emulating a slower device: no I/O completes before delay_ns
@@ -93,10 +149,23 @@ int swapdev_open(struct swap_dev *d, const char *path, unsigned int depth);
  */
 int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth, uint64_t delay_ns,
 		       unsigned int max_inflight);
+int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
+		       uint64_t delay_ns, unsigned int max_inflight);
 void swapdev_close(struct swap_dev *d);
-/* Allocate up to n slots, consecutive where possible.  Return: how many. */
+/* The most slots this device can ever have (its metadata is sized so). */
+unsigned long swapdev_max_slots(const struct swap_dev *d);
+/* Allocate up to n slots, consecutive where possible.  Return: how many;
+ * fewer than n: the store is full (swap_store_full() until one is freed). */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
+/* Give a slot back: it is discarded, then free again. */
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
+
+/* No free slot at the last allocation, and none freed since: reclaim backs
+ * off writing.  Context: any; racy by design. */
+static inline bool swap_store_full(struct swap_dev *d)
+{
+	return atomic_load_explicit(&d->full, memory_order_relaxed);
+}
 int swap_submit(struct swap_dev *d, struct swap_io *io);
 int swap_read_sync(struct swap_dev *d, struct swap_io *io);
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on);

@@ -4,6 +4,8 @@
  *
  *   faultline info      kernel, userfaultfd features, configuration in force
  *   faultline demo      a small real workload, then the statistics
+ *   faultline mkstore   format a file or block device as a swap store
+ *   faultline storebench  the store's checksum and encryption, per page
  */
 #define _GNU_SOURCE
 #define TOOL "faultline"
@@ -28,6 +30,8 @@
 #define PG 4096UL
 
 int lab_main(int argc, char **argv);
+int mkstore_main(int argc, char **argv);
+int storebench_main(int argc, char **argv);
 /* src/options.c (static library only): the option table, printed. */
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 
@@ -43,6 +47,11 @@ static void usage(FILE *out)
 		"                       and mmap; then the statistics\n"
 		"  lab [SCENARIO...]    the seed's scenarios under all five policies and the\n"
 		"                       real kernel side by side ('faultline lab --help')\n"
+		"  mkstore [--force] PATH [SIZE]\n"
+		"                       format a file or block device as a swap store for\n"
+		"                       FAULTLINE_SWAP ('faultline mkstore --help')\n"
+		"  storebench           what the store's checksum and encryption cost per\n"
+		"                       page (a benchmark; 'faultline storebench --help')\n"
 		"\n"
 		"demo options:\n"
 		"  -t, --threads N      faulting threads (default 2)\n"
@@ -299,6 +308,10 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "lab"))
 		return lab_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "mkstore"))
+		return mkstore_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "storebench"))
+		return storebench_main(argc - 1, argv + 1);
 	fprintf(stderr, "faultline: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

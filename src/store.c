@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The store's integrity layer (see store.h): every page written to the store
+ * is sealed with a tag that names its space, address, slot and write
+ * generation, and checked against it when it is read back.
+ *
+ * Without encryption the seal is XXH3-128 of the page, with a seed made from
+ * the tag; with it, an AEAD (AES-256-GCM where the CPU has AES-NI and
+ * CLMUL, XChaCha20-Poly1305 otherwise) whose nonce is the write generation,
+ * which never repeats under a key (one key per space, a 64-bit counter),
+ * and whose associated data is the tag.  Its 16-byte MAC doubles as the
+ * checksum.  The key is random per space, in sodium_malloc() memory (locked,
+ * never swapped, excluded from core dumps, guarded), read-only once made,
+ * wiped by sodium_free() at destroy: a store copied off the machine, or
+ * read after the process died, is ciphertext under a key that no longer
+ * exists.
+ */
+#include "store.h"
+
+#include <sodium.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+#if defined(__x86_64__)
+/* libxxhash picks AVX2 (or AVX-512) at run time where the CPU has it: twice
+ * the speed of the SSE2 code it would run otherwise. */
+#include <xxh_x86dispatch.h>
+#define page_hash(p, len, seed) XXH3_128bits_withSeed_dispatch(p, len, seed)
+#else
+#define page_hash(p, len, seed) XXH3_128bits_withSeed(p, len, seed)
+#endif
+
+struct store_key {
+	crypto_aead_aes256gcm_state aes; /* the expanded key (AES-256-GCM) */
+	unsigned char key[32];
+};
+
+/* The tag, as the bytes the seed or the associated data is made of. */
+struct store_tag {
+	uint64_t addr;
+	uint64_t gen;
+	uint64_t slot;
+};
+
+static void make_tag(struct store_tag *t, uint32_t slot, unsigned long addr, uint64_t gen)
+{
+	/* Little-endian on every machine faultline runs on (x86-64, arm64):
+	 * the tag never leaves memory, so byte order only has to be fixed
+	 * within one process. */
+	memset(t, 0, sizeof(*t));
+	t->addr = addr;
+	t->gen = gen;
+	t->slot = slot;
+}
+
+static void make_nonce(unsigned char *nonce, size_t len, uint64_t gen)
+{
+	memset(nonce, 0, len);
+	memcpy(nonce, &gen, sizeof(gen));
+}
+
+static void checksum(const struct store *st, const struct store_tag *t, const void *page,
+		     uint8_t mac[STORE_MAC_SIZE])
+{
+	XXH64_hash_t seed = XXH3_64bits_withSeed(t, sizeof(*t), st->seed);
+	XXH128_hash_t h = page_hash(page, PAGE_SIZE, seed);
+
+	memcpy(mac, &h.low64, 8);
+	memcpy(mac + 8, &h.high64, 8);
+}
+
+int store_init(struct store *st, unsigned long max_slots, bool encrypt)
+{
+	if (sodium_init() < 0)
+		return -EIO;
+	if (!encrypt)
+		return store_init_cipher(st, max_slots, STORE_PLAIN);
+	return store_init_cipher(st, max_slots,
+				 crypto_aead_aes256gcm_is_available() ? STORE_AES256GCM
+								      : STORE_XCHACHA20POLY1305);
+}
+
+int store_init_cipher(struct store *st, unsigned long max_slots, enum store_cipher cipher)
+{
+	memset(st, 0, sizeof(*st));
+	if (sodium_init() < 0)
+		return -EIO;
+	st->max_slots = max_slots;
+	st->slots = mmap(NULL, max_slots * STORE_SLOT_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (st->slots == MAP_FAILED) {
+		st->slots = NULL;
+		return -ENOMEM;
+	}
+	randombytes_buf(&st->seed, sizeof(st->seed));
+	atomic_init(&st->gen, 0);
+	st->cipher = STORE_PLAIN;
+	st->inited = true;
+	if (cipher == STORE_PLAIN)
+		return 0;
+	if (cipher == STORE_AES256GCM && !crypto_aead_aes256gcm_is_available()) {
+		store_destroy(st);
+		return -EOPNOTSUPP;
+	}
+	st->key = sodium_malloc(sizeof(*st->key));
+	if (!st->key) {
+		store_destroy(st);
+		return -ENOMEM;
+	}
+	crypto_aead_xchacha20poly1305_ietf_keygen(st->key->key);
+	if (cipher == STORE_AES256GCM)
+		crypto_aead_aes256gcm_beforenm(&st->key->aes, st->key->key);
+	st->cipher = cipher;
+	/* Nothing writes the key again: a stray store faults. */
+	sodium_mprotect_readonly(st->key);
+	return 0;
+}
+
+void store_destroy(struct store *st)
+{
+	if (st->key) {
+		sodium_mprotect_readwrite(st->key);
+		sodium_free(st->key); /* wipes it */
+	}
+	st->key = NULL;
+	if (st->slots)
+		munmap(st->slots, st->max_slots * STORE_SLOT_BYTES);
+	st->slots = NULL;
+	st->inited = false;
+}
+
+const void *store_seal(struct store *st, uint32_t slot, unsigned long addr, const void *page,
+		       void *bounce)
+{
+	struct store_slot *m = &st->slots[slot];
+	uint64_t gen = atomic_fetch_add_explicit(&st->gen, 1, memory_order_relaxed) + 1;
+	unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+	struct store_tag t;
+
+	FL_BUG_ON(slot >= st->max_slots);
+	make_tag(&t, slot, addr, gen);
+	m->addr = addr;
+	m->gen = gen;
+	switch (st->cipher) {
+	case STORE_PLAIN:
+		checksum(st, &t, page, m->mac);
+		return page;
+	case STORE_AES256GCM:
+		make_nonce(nonce, crypto_aead_aes256gcm_NPUBBYTES, gen);
+		crypto_aead_aes256gcm_encrypt_detached_afternm(
+			bounce, m->mac, NULL, page, PAGE_SIZE, (const void *)&t, sizeof(t), NULL,
+			nonce, &st->key->aes);
+		return bounce;
+	case STORE_XCHACHA20POLY1305:
+		make_nonce(nonce, sizeof(nonce), gen);
+		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+			bounce, m->mac, NULL, page, PAGE_SIZE, (const void *)&t, sizeof(t), NULL,
+			nonce, st->key->key);
+		return bounce;
+	}
+	FL_BUG_ON(1);
+	return NULL;
+}
+
+int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page)
+{
+	unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+	uint8_t mac[STORE_MAC_SIZE];
+	struct store_slot *m;
+	struct store_tag t;
+	int ret = -EBADMSG;
+
+	if (slot >= st->max_slots)
+		return -EBADMSG;
+	m = &st->slots[slot];
+	if (!m->gen)
+		return -EBADMSG; /* nothing was ever sealed for this slot */
+	make_tag(&t, slot, addr, m->gen);
+	switch (st->cipher) {
+	case STORE_PLAIN:
+		checksum(st, &t, page, mac);
+		ret = memcmp(mac, m->mac, sizeof(mac)) ? -EBADMSG : 0;
+		break;
+	case STORE_AES256GCM:
+		make_nonce(nonce, crypto_aead_aes256gcm_NPUBBYTES, m->gen);
+		if (!crypto_aead_aes256gcm_decrypt_detached_afternm(
+			    page, NULL, page, PAGE_SIZE, m->mac, (const void *)&t, sizeof(t), nonce,
+			    &st->key->aes))
+			ret = 0;
+		break;
+	case STORE_XCHACHA20POLY1305:
+		make_nonce(nonce, sizeof(nonce), m->gen);
+		if (!crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+			    page, NULL, page, PAGE_SIZE, m->mac, (const void *)&t, sizeof(t), nonce,
+			    st->key->key))
+			ret = 0;
+		break;
+	}
+	return ret;
+}
+
+unsigned long store_slot_addr(const struct store *st, uint32_t slot)
+{
+	return slot < st->max_slots ? st->slots[slot].addr : 0;
+}
+
+const char *store_cipher_name(const struct store *st)
+{
+	switch (st->cipher) {
+	case STORE_AES256GCM:
+		return "AES-256-GCM";
+	case STORE_XCHACHA20POLY1305:
+		return "XChaCha20-Poly1305";
+	default:
+		return "none";
+	}
+}

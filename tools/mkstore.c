@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/*
+ * faultline mkstore [--force] PATH [SIZE]: format a file or block device as
+ * a faultline swap store, as mkswap does for the kernel's swap.  faultline
+ * uses nothing else as a named store (FAULTLINE_SWAP): it refuses a file or
+ * device without the header written here.  The checks and the format are
+ * the library's (src/storefmt.c: store_format()).
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storefmt.h"
+
+int mkstore_main(int argc, char **argv);
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: faultline mkstore [--force] PATH [SIZE]\n"
+		     "\n"
+		     "Format PATH, a regular file or a block device, as a faultline swap store\n"
+		     "(for FAULTLINE_SWAP=PATH).  SIZE (bytes; K, M, G or T suffix) fixes the\n"
+		     "store's size; without it a device is used whole, an existing file keeps\n"
+		     "its size, and a new or empty file grows on demand.  A new file is made\n"
+		     "with mode 0600; a file is never shrunk.\n"
+		     "\n"
+		     "It refuses, unless --force is given, a file or device that holds a file\n"
+		     "system, a partition table or another known signature, and a non-empty\n"
+		     "file that is not a faultline store.  With --force those signatures are\n"
+		     "wiped (as wipefs -a does) and what PATH held is lost.  A device that is\n"
+		     "mounted or in use, and a store in use by faultline, are always refused.\n"
+		     "\n"
+		     "  -f, --force   format over what PATH holds\n"
+		     "  -h, --help    this text\n");
+}
+
+/* SIZE: decimal, with an optional K, M, G or T (binary) suffix. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned int shift = 0;
+	char *end;
+	uint64_t v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case 't':
+		shift = 40;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'k':
+		shift = 10;
+		break;
+	}
+	if (shift) {
+		end++;
+		if (tolower((unsigned char)*end) == 'i')
+			end++;
+		if (tolower((unsigned char)*end) == 'b')
+			end++;
+		if (v > UINT64_MAX >> shift)
+			return -EINVAL;
+		v <<= shift;
+	}
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int mkstore_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct store_header h;
+	unsigned int flags = 0;
+	uint64_t size = 0;
+	char uuid[37];
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			flags |= STORE_FORCE;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (argc - optind == 2 && parse_size(argv[optind + 1], &size)) {
+		fprintf(stderr, "faultline mkstore: '%s' is not a size (bytes, or K/M/G/T)\n",
+			argv[optind + 1]);
+		return 2;
+	}
+	ret = store_format(argv[optind], size, flags, &h);
+	if (ret) {
+		/* The reason is logged above it. */
+		fprintf(stderr, "faultline mkstore: %s: not formatted\n", argv[optind]);
+		return 1;
+	}
+	store_uuid_str(h.uuid, uuid);
+	if (h.flags & STORE_GROWS)
+		printf("%s: a faultline store that grows on demand, id %s\n", argv[optind], uuid);
+	else
+		printf("%s: a faultline store of %llu bytes (%llu slots of %u bytes), id %s\n",
+		       argv[optind], (unsigned long long)h.size,
+		       (unsigned long long)((h.size - h.data_offset) / h.page_size), h.page_size,
+		       uuid);
+	return 0;
+}
