@@ -362,8 +362,7 @@ static inline int ts_run(char *const argv[], char *errbuf, size_t errlen)
 
 	CHECK(efd >= 0, "mkstemp");
 	unlink(tmpl);
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		int nul = open("/dev/null", O_WRONLY);
 		dup2(nul, 1);
@@ -371,7 +370,7 @@ static inline int ts_run(char *const argv[], char *errbuf, size_t errlen)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	if (errbuf) {
 		ssize_t n = pread(efd, errbuf, errlen - 1, 0);
 		errbuf[n > 0 ? n : 0] = 0;
@@ -416,16 +415,13 @@ static inline int ts_spawn_self(char *const args[])
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	snprintf(seed, sizeof(seed), "%" PRIu64, ts_seed);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		setenv("FL_SEED", seed, 1);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	return WIFEXITED(status)     ? WEXITSTATUS(status)
 	       : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
 				     : -1;

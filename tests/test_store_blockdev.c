@@ -32,8 +32,7 @@ static int run_out(char *const argv[], char *out, size_t len)
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		dup2(fds[1], 1);
 		close(fds[0]);
@@ -45,7 +44,7 @@ static int run_out(char *const argv[], char *out, size_t len)
 	out[n > 0 ? n : 0] = 0;
 	out[strcspn(out, "\n")] = 0;
 	close(fds[0]);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the tests: a seeded PRNG, CHECK, page size, the
- * exit codes and the skip rule.  Include after <faultline.h>, with
+ * exit codes and the skip rule, statistics, fork and wait.  Include after <faultline.h>, with
  * _GNU_SOURCE defined before any system header.
  *
  * The skip rule: a test skips (exit 77) only for a cause it has checked and
@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,18 @@
 #define T_EXIT_PASS 0
 #define T_EXIT_FAIL 1
 #define T_EXIT_SKIP 77
+
+/* Built with ThreadSanitizer (gcc says so one way, clang another). */
+#if defined(__SANITIZE_THREAD__)
+#define T_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_UNDER_TSAN 1
+#endif
+#endif
+#ifndef T_UNDER_TSAN
+#define T_UNDER_TSAN 0
+#endif
 
 /* The seed of the run, printed by CHECK on failure. */
 static inline uint64_t *t_seed_ptr(void)
@@ -143,6 +157,36 @@ static inline size_t t_page_size(void)
 static inline const char *t_delivery_name(int delivery)
 {
 	return delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread";
+}
+
+static inline struct fl_stats t_stats(struct fl_space *sp)
+{
+	struct fl_stats st;
+
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	return st;
+}
+
+/* fork(), stdio flushed first: nothing buffered is written twice.  Return: 0
+ * in the child, the child's pid in the parent. */
+static inline pid_t t_fork(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Return: the wait status of child pid, once it has ended. */
+static inline int t_wait(pid_t pid)
+{
+	int status;
+
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	return status;
 }
 
 /* The first line of a /proc/sys file as a number, or def if it cannot be read. */
