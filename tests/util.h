@@ -238,6 +238,31 @@ static inline int t_in_init_userns(void)
 #define T_CAP_SYS_ADMIN 21
 
 /*
+ * What the system call that makes fd for a kernel feature (call, err its
+ * errno) says on its own of whether the feature is refused: not if fd is
+ * one (it is closed here), nor if the call failed for another reason than
+ * ENOSYS or EPERM (no cause to name); ENOSYS: the feature is not built in,
+ * the cause written in buf.  Return: true with *cause the answer (NULL:
+ * none), or false for EPERM, which only the kernel's rule for the feature
+ * explains.
+ */
+static inline bool t_refusal_settled(int fd, int err, const char *feature, const char *call,
+				     char *buf, size_t size, const char **cause)
+{
+	*cause = NULL;
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	if (err == ENOSYS) {
+		snprintf(buf, size, "this kernel has no %s (%s: ENOSYS)", feature, call);
+		*cause = buf;
+		return true;
+	}
+	return err != EPERM;
+}
+
+/*
  * Why this process cannot have a userfaultfd, checked the way the kernel and
  * faultline decide it: the system call refused (ENOSYS: not built in; EPERM:
  * vm.unprivileged_userfaultfd = 0 and no CAP_SYS_PTRACE in the initial user
@@ -247,20 +272,12 @@ static inline int t_in_init_userns(void)
  */
 static inline const char *t_uffd_refused(char *buf, size_t size)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	int err = errno, dev_err;
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev_err;
+	const char *cause;
 	long unpriv;
 
-	if (fd >= 0) {
-		close(fd);
-		return NULL;
-	}
-	if (err == ENOSYS) {
-		snprintf(buf, size, "this kernel has no userfaultfd (userfaultfd(2): ENOSYS)");
-		return buf;
-	}
-	if (err != EPERM)
-		return NULL;
+	if (t_refusal_settled(fd, errno, "userfaultfd", "userfaultfd(2)", buf, size, &cause))
+		return cause;
 	unpriv = t_sysctl("/proc/sys/vm/unprivileged_userfaultfd", -1);
 	if (unpriv != 0 || (t_has_cap(T_CAP_SYS_PTRACE) && t_in_init_userns()))
 		return NULL; /* the kernel's rule allows it: EPERM is something else */
@@ -311,19 +328,11 @@ static inline const char *t_io_uring_refused(char *buf, size_t size)
 	/* struct io_uring_params: 120 bytes, all zero for the defaults. */
 	uint32_t params[30] = {0};
 	int fd = (int)syscall(SYS_io_uring_setup, 1, params);
-	int err = errno;
+	const char *cause;
 	long disabled, group;
 
-	if (fd >= 0) {
-		close(fd);
-		return NULL;
-	}
-	if (err == ENOSYS) {
-		snprintf(buf, size, "this kernel has no io_uring (io_uring_setup(2): ENOSYS)");
-		return buf;
-	}
-	if (err != EPERM)
-		return NULL;
+	if (t_refusal_settled(fd, errno, "io_uring", "io_uring_setup(2)", buf, size, &cause))
+		return cause;
 	disabled = t_sysctl("/proc/sys/kernel/io_uring_disabled", 0);
 	group = t_sysctl("/proc/sys/kernel/io_uring_group", -1);
 	if (disabled == 2) {
