@@ -151,6 +151,19 @@ static inline void ts_evict_all(struct fl_space *sp, char *p, size_t n)
 	      (unsigned long long)st.resident_pages);
 }
 
+/* A region of n pages in sp, page i filled with version ver of its pattern,
+ * and all of them evicted.  Return: the region. */
+static inline char *ts_map_evicted(struct fl_space *sp, size_t n, uint32_t ver)
+{
+	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++)
+		ts_fill(p, i, ver);
+	ts_evict_all(sp, p, n);
+	return p;
+}
+
 /* Wait (up to 10 s) until the store has discarded at least n slots. */
 static inline void ts_wait_discarded(struct fl_space *sp, uint64_t n)
 {
