@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the store tests (tests/test_store_*.c) share: pages of a seeded
- * pattern, evicting a region, catching SIGBUS, where a page lives in the
- * store (through the src/ headers, as test_swap_errors does), a scratch
- * directory removed at exit, and running `faultline mkstore`.
+ * What the store tests (tests/test_store_*.c, test_swap_errors.c) share:
+ * pages of a seeded pattern, evicting a region, catching SIGBUS, where a
+ * page lives in the store (through the src/ headers), a scratch directory
+ * removed at exit, and running `faultline mkstore`.
  */
 #ifndef FL_TEST_STORE_H
 #define FL_TEST_STORE_H
