@@ -151,7 +151,9 @@ int main(int argc, char **argv)
 	      "the SIGBUS handler called %s (and %d unsafe calls in all) while serving the "
 	      "faulting access",
 	      unsafe_name, unsafe_calls);
-	(snprintf)(want, sizeof(want), "swap read of slot %u failed: %s; the page is poisoned",
+	(snprintf)(want, sizeof(want),
+		   "swap read of slot %u of the temporary store failed: %s; the page is "
+		   "poisoned",
 		   pte_value(pte), strerrordesc_np(EIO));
 	CHECK(strstr(log, want), "the log line \"%s\" is not in what was written: \"%s\"", want,
 	      log);
