@@ -7,6 +7,7 @@
  * the library's (src/storefmt.c: store_format()).
  */
 #define _GNU_SOURCE
+#define TOOL "faultline mkstore"
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 
 #include "options.h"
 #include "storefmt.h"
+#include "toolbox.h"
 
 int mkstore_main(int argc, char **argv);
 
@@ -40,32 +42,18 @@ static void usage(FILE *out)
 		     "  -h, --help    this text\n");
 }
 
+/* The options (parse_options()): name, key, argument, what it does. */
+#define MKSTORE_OPTIONS(X) X("force", 'f', no_argument, flags |= STORE_FORCE)
+
 int mkstore_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct store_header h;
 	unsigned int flags = 0;
 	unsigned long size = 0;
 	char uuid[37];
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			flags |= STORE_FORCE;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	parse_options(MKSTORE_OPTIONS, argc, argv, usage);
 	if (optind >= argc || argc - optind > 2) {
 		usage(stderr);
 		return 2;
