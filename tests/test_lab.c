@@ -198,6 +198,29 @@ int main(int argc, char **argv)
 			      json_num(p, "pages_checked_at_end") > 0,
 		      "nothing verified: %s", p);
 	}
+	/* exit: the teardown with faults in flight, timed, every reader cut
+	 * short by it and none lost. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",
+				      "-p",	 "drop,hold",	"-j",	      "exit",	NULL};
+		int runs = 0;
+		char *p;
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "exit run: exit %d\n%s", rc, out);
+		p = strstr(out, "{\"tool\":\"faultline lab\"");
+		CHECK(p, "no JSON object:\n%s", out);
+		for (char *q = p; (q = strstr(q, "\"scenario\":\"exit\"")); q++) {
+			runs++;
+			CHECK(json_num(q, "exit_ns") > 0 && json_num(q, "exit_gone_ns") > 0 &&
+				      json_num(q, "exit_gone_ns") <= json_num(q, "exit_ns"),
+			      "teardown not timed: %s", q);
+			CHECK(json_num(q, "exit_cut") == json_num(q, "threads"),
+			      "not every reader was cut short by the teardown: %s", q);
+			CHECK(strstr(q, "\"ok\":true"), "exit run failed: %s", q);
+		}
+		CHECK(runs == 2, "%d exit runs", runs);
+	}
 	/* A corrupted page fails the run. */
 	{
 		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",

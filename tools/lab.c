@@ -60,6 +60,11 @@ const struct scen_def scen_defs[NR_SCEN] = {
 		 "guards, buffers), mixed reads, writes and first touches; every ms an "
 		 "mmap/munmap or an mprotect",
 		 224 * MiB, 64 * MiB, 4, "mmap/munmap/mprotect"},
+	[SC_EXIT] = {"exit",
+		     "as parallel; then the region is torn down with the threads' faults in "
+		     "flight (faultline: fl_space_destroy; the kernel: munmap), as when a process "
+		     "is killed: how long until its memory is freed",
+		     256 * MiB, 64 * MiB, 4, NULL},
 };
 
 static const struct lab_opts lab_defaults = {

@@ -36,7 +36,7 @@
 
 /* ---- Scenarios ---- */
 
-enum scen { SC_PARALLEL, SC_ELSEWHERE, SC_MPROTECT, SC_THUNDERING, SC_PROCESS, NR_SCEN };
+enum scen { SC_PARALLEL, SC_ELSEWHERE, SC_MPROTECT, SC_THUNDERING, SC_PROCESS, SC_EXIT, NR_SCEN };
 
 struct scen_def {
 	const char *name;
@@ -92,6 +92,9 @@ struct result {
 	uint64_t all_faults; /* every fault of the process in the window (its counters) */
 	struct fl_hist_snap acc, flt, wr; /* all timed accesses, the faults among them */
 	uint64_t ws_bytes, swept;	  /* the working set; pages checked at the end */
+	uint64_t exit_ns;		  /* exit: the teardown with faults in flight */
+	uint64_t exit_gone_ns;		  /* exit: until the last reader found the region gone */
+	unsigned int exit_cut;		  /* exit: accesses the teardown cut short (SIGSEGV) */
 	struct fl_stats d;		  /* faultline: counters over the window */
 	/* The kernel: over the window. */
 	uint64_t k_pswpin, k_pswpout, k_minflt, k_majflt, k_vma[4];

@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,7 @@ static void build_areas(struct child *c)
 	case SC_PARALLEL:
 	case SC_ELSEWHERE:
 	case SC_THUNDERING:
+	case SC_EXIT:
 		add_area(c, "region", region, RW, MAP_NORESERVE, 0, region, A_SHARED, 0);
 		break;
 	case SC_MPROTECT: {
@@ -318,7 +321,26 @@ struct worker {
 	unsigned int id;
 	uint64_t rng;
 	struct area *stack; /* process: its own stack */
+	sigjmp_buf out;	    /* exit: where an access the teardown cut short goes */
 };
+
+/*
+ * exit: an access the teardown cut short gets SIGSEGV (the region is gone);
+ * the thread leaves through its worker's jump buffer.  Any other SIGSEGV is
+ * a crash, as without the handler.
+ */
+static __thread struct worker *cur_worker;
+static atomic_bool exiting;
+static _Atomic uint64_t exit_last; /* when the last reader was cut short */
+
+static void exit_segv(int sig)
+{
+	struct worker *w = cur_worker;
+
+	if (w && atomic_load(&exiting))
+		siglongjmp(w->out, 1);
+	signal(sig, SIG_DFL); /* returns, faults again, dies as it would have */
+}
 
 /*
  * The faults this thread has taken so far: faultline's own count when the
@@ -419,7 +441,20 @@ static void *reader_main(void *arg)
 	struct worker *w = arg;
 	struct child *c = w->c;
 
-	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+	if (c->sc == SC_EXIT) {
+		cur_worker = w;
+		if (sigsetjmp(w->out, 1)) {
+			uint64_t t = now_ns(), seen = atomic_load(&exit_last);
+
+			/* The last reader cut short: the region is gone. */
+			while (t > seen && !atomic_compare_exchange_weak(&exit_last, &seen, t))
+				;
+			atomic_fetch_add(&c->res->exit_cut, 1);
+			return NULL;
+		}
+	}
+	/* exit: until the teardown cuts the thread short, however late it runs. */
+	while (c->sc == SC_EXIT || !atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		access_one(w);
 		atomic_fetch_add_explicit(&c->res->progress, 1, memory_order_relaxed);
 	}
@@ -592,6 +627,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	struct ks_vmstat vm0, vm1;
 	uint64_t t0, t1;
 	unsigned int i, k;
+	bool destroyed = false;
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -640,6 +676,12 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	if (sc == SC_MPROTECT)
 		c->toggle_page = c->areas[0].base + c->areas[0].len / 2;
 
+	if (sc == SC_EXIT) {
+		struct sigaction sa = {.sa_handler = exit_segv};
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+	}
 	atomic_store(&res->phase, PH_WARM);
 	for (i = 0; i < c->threads; i++) {
 		w[i].id = i;
@@ -672,11 +714,26 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	else
 		ks_read_vmstat(&vm1);
 
+	if (sc == SC_EXIT) {
+		/* The teardown, with every reader still faulting. */
+		atomic_store(&exiting, true);
+		t0 = now_ns();
+		if (c->sp) {
+			fl_space_destroy(c->sp);
+			destroyed = true;
+		} else {
+			for (k = 0; k < c->nareas; k++)
+				munmap(c->areas[k].base, c->areas[k].len);
+		}
+		res->exit_ns = now_ns() - t0;
+	}
 	atomic_store(&c->stop, true);
 	for (i = 0; i < c->threads; i++)
 		pthread_join(w[i].tid, NULL);
 	if (scen_defs[sc].writer)
 		pthread_join(wtid, NULL);
+	if (sc == SC_EXIT && atomic_load(&exit_last) > t0)
+		res->exit_gone_ns = atomic_load(&exit_last) - t0;
 
 	res->secs = (double)(t1 - t0) / 1e9;
 	fl_hist_snap_add(&res->acc, &c->acc);
@@ -685,7 +742,8 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	res->accesses = res->acc.count;
 	res->faults = res->flt.count;
 	res->ws_bytes = c->total_pages * PAGE;
-	sweep(c);
+	if (sc != SC_EXIT) /* exit: nothing left to sweep */
+		sweep(c);
 	res->writer_ops = atomic_load(&c->writer_ops);
 	res->verified = atomic_load(&c->verified);
 	if (c->sp) {
@@ -703,7 +761,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 		for (i = 0; i < 4; i++)
 			res->k_vma[i] = vm1.vma_lock[i] - vm0.vma_lock[i];
 	}
-	if (c->sp)
+	if (c->sp && !destroyed)
 		fl_space_destroy(c->sp);
 	atomic_store(&res->phase, PH_DONE);
 	_exit(0);

@@ -427,6 +427,19 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 		       num_str((double)d->reads_wasted, b[9], sizeof(b[9])),
 		       num_str((double)d->parked, b[10], sizeof(b[10])));
 	}
+	if (sc == SC_EXIT) {
+		printf("\n%-13s %9s %9s %9s  (faultline: fl_space_destroy; the kernel: munmap)\n",
+		       "teardown", "gone", "returned", "cut");
+		for (i = 0; i < nshow; i++) {
+			const struct run *rn = show[i];
+
+			if (rn->failed)
+				continue;
+			printf("%-13s %9s %9s %9u\n", rn->sub->name,
+			       ns_str(rn->r.exit_gone_ns, b[1], sizeof(b[1])),
+			       ns_str(rn->r.exit_ns, b[0], sizeof(b[0])), rn->r.exit_cut);
+		}
+	}
 	print_lock_waits(lab, sc, false);
 	print_lock_waits(lab, sc, true);
 	print_rounds(lab, sc);
@@ -452,7 +465,11 @@ void lab_print_legend(const struct lab *lab)
 	       "space lock, reads/writes: acquisitions in the window, their total and average "
 	       "wait, and how\nmany waited how long, in the buckets of the RFC's mmap_lock "
 	       "table (an acquisition that\ndid not wait counts under 1 us): faultline's only, "
-	       "see (2).\n");
+	       "see (2).\n"
+	       "teardown (exit), with the threads' faults in flight: gone, until the last "
+	       "thread found the\nregion gone (SIGSEGV: its memory unmapped); returned: until "
+	       "fl_space_destroy (faultline)\nor munmap of the areas (the kernel) returned; cut: "
+	       "the accesses it cut short.\n");
 	if (opt->slow_us)
 		printf("*: emulated slow store: faultline's store with %u us added to every I/O "
 		       "(FAULTLINE_SWAP_DELAY);\n   no kernel row: this kernel has no "
@@ -527,6 +544,8 @@ void lab_print_json(const struct lab *lab, FILE *f)
 			r->secs, r->fill_secs, r->ws_bytes, r->accesses, lab_rate(rn, r->accesses),
 			r->faults, lab_rate(rn, r->faults), r->all_faults, r->majors, r->verified,
 			r->swept);
+		fprintf(f, "\"exit_ns\":%" PRIu64 ",\"exit_gone_ns\":%" PRIu64 ",\"exit_cut\":%u,",
+			r->exit_ns, r->exit_gone_ns, r->exit_cut);
 		json_hist(f, "fault_ns", r, true);
 		fprintf(f, ",\"writer_ops\":%" PRIu64 ",", r->writer_ops);
 		json_hist(f, "writer_ns", r, false);
