@@ -36,6 +36,7 @@
 #define VM_FAULT_NOPAGE 0x08   /* nothing installed (let the access retry) */
 #define VM_FAULT_HWPOISON 0x10 /* the page is poisoned */
 #define VM_FAULT_LOCKBUSY 0x20 /* FAULT_FLAG_NOWAIT: mmap_lock busy, nothing done */
+#define VM_FAULT_SIGBUS 0x40   /* past the end of a mapped file */
 
 struct fl_space;
 struct vma;

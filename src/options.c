@@ -71,6 +71,10 @@ static const struct option_desc options[] = {
 	    "create and format the store named by FAULTLINE_SWAP if it does not exist"),
 	OPT("swap_encrypt", OPT_BOOL, true, swap_encrypt, 0, 0, 1,
 	    "encrypt every page in the store (a key per space, never stored)"),
+	OPT("dirty_background_ratio", OPT_UINT, false, dirty_background_ratio, 10, 1, 100,
+	    "per cent of the budget in dirty file pages at which the flusher writes back"),
+	OPT("dirty_ratio", OPT_UINT, false, dirty_ratio, 20, 1, 100,
+	    "per cent of the budget in dirty file pages at which stores wait for the flusher"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};

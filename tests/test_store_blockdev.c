@@ -79,8 +79,8 @@ static void use(const char *dev, int delivery)
 	sp = t_space_create_cfg(&cfg);
 	CHECK(sp->dev.is_blockdev && sp->dev.can_discard, "%s: not a block device with discard",
 	      dev);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES; i++)
 		ts_fill(p, i, 1 + (uint32_t)delivery);

@@ -49,8 +49,8 @@ static int crash_child(const char *path, int delivery)
 	ts_catch_sigbus();
 	ts_config(&cfg, delivery, path, LIMIT);
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES; i++)
 		ts_fill(p, i, 5);
@@ -74,8 +74,8 @@ static void run(int delivery, struct t_rng *rng)
 	ts_config(&cfg, delivery, ts_path(file), LIMIT);
 	cfg.swap_create = 1;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES; i++) {
 		ver[i] = 1;

@@ -42,8 +42,8 @@ static void use_store(const char *path, bool create, size_t npages)
 	ts_config(&cfg, FL_DELIVERY_THREAD, path, 128);
 	cfg.swap_create = create;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, npages * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < npages; i++)
 		ts_fill(p, i, 3);
@@ -111,7 +111,7 @@ static int grow_child(const char *path)
 	CHECK(size_of(path) >= GROW_START, "opening the store shrank it: %lld -> %lld bytes",
 	      (long long)GROW_START, (long long)size_of(path));
 	char *p = fl_mmap(sp, NULL, GROW_PAGES * PG, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < GROW_PAGES; i++)
 		ts_fill(p, i, 4);

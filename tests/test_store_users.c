@@ -26,7 +26,7 @@ static int open_child(const char *path, int want)
 	      ret, strerror(-ret), want);
 	if (sp) {
 		char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS);
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(p != MAP_FAILED, "fl_mmap");
 		for (size_t i = 0; i < NPAGES; i++)
 			ts_fill(p, i, 9);
@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 
 	ts_config(&cfg, FL_DELIVERY_THREAD, path, LIMIT);
 	a = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(a, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(a, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES; i++)
 		ts_fill(p, i, 1);

@@ -100,8 +100,8 @@ static void run(int delivery)
 	cfg.delivery = delivery;
 	cfg.mem_limit = 128 * PG;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < NPAGES; i++)
 		fill(p, i);
