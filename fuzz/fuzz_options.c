@@ -65,6 +65,9 @@ static const struct opt {
 	{"swap_delay", offsetof(struct fl_config, swap_delay_us), K_USEC, false},
 	{"swap_create", offsetof(struct fl_config, swap_create), K_BOOL, true},
 	{"swap_encrypt", offsetof(struct fl_config, swap_encrypt), K_BOOL, true},
+	{"dirty_background_ratio", offsetof(struct fl_config, dirty_background_ratio), K_UINT,
+	 false},
+	{"dirty_ratio", offsetof(struct fl_config, dirty_ratio), K_UINT, false},
 };
 
 #define NOPTS ARRAY_SIZE(opts)
