@@ -123,6 +123,9 @@ struct fl_config {
 					      * would dirty a page beyond this per
 					      * cent of the budget waits for the
 					      * flusher (default 20) */
+	int file_policy; /* the policy of faults on file mappings (FAULTLINE_POLICY=
+			  * anon=NAME,file=NAME sets both kinds); -1: the same as
+			  * policy, which is then every fault's */
 };
 
 /*

@@ -699,6 +699,7 @@ int fault_retry_mmap(struct vm_fault *vmf)
 	struct fl_space *sp = vmf->sp;
 	int ret;
 
+again:
 	if (!(vmf->flags & FAULT_FLAG_NOWAIT))
 		mmap_read_lock(sp);
 	else if (!mmap_read_trylock(sp))
@@ -712,6 +713,11 @@ int fault_retry_mmap(struct vm_fault *vmf)
 	}
 	ret = handle_mm_fault(vmf);
 	FL_BUG_ON(ret & VM_FAULT_RETRY);
+	if (ret & VM_FAULT_RETRY_MMAP) {
+		/* A file fault dropped mmap_lock for its wait: its retry. */
+		vmf->flags |= FAULT_FLAG_TRIED;
+		goto again;
+	}
 	if (!(ret & VM_FAULT_PARKED))
 		mmap_read_unlock(sp);
 	return ret;
@@ -723,6 +729,8 @@ int fault_retry_mmap(struct vm_fault *vmf)
  */
 void fault_done(struct vm_fault *vmf, int ret)
 {
+	if (vmf->ra_file)
+		filemap_fault_done(vmf);
 	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON | VM_FAULT_SIGBUS)) &&
 	    !(vmf->flags & FAULT_FLAG_SIGBUS))
 		uffd_wake(vmf->sp, vmf->address, PAGE_SIZE);
@@ -753,10 +761,13 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 	else
 		count_event(sp, faults_read);
 
-	/* mmap: before 6.4, no VMA locks at all. */
-	if (sp->cfg.policy != FL_POLICY_MMAP) {
+	/* mmap: before 6.4, no VMA locks at all (for the kind of VMA it is
+	 * the policy of: FAULTLINE_POLICY=anon=...,file=...). */
+	if (sp->cfg.policy != FL_POLICY_MMAP || file_policy(sp) != FL_POLICY_MMAP) {
 		vmf.vma = lock_vma_under_rcu(sp, addr);
-		if (vmf.vma && unlikely(access_error(vmf.vma, flags))) {
+		if (vmf.vma && unlikely(access_error(vmf.vma, flags) ||
+					(vmf.vma->file ? file_policy(sp) : sp->cfg.policy) ==
+						FL_POLICY_MMAP)) {
 			vma_end_read(vmf.vma); /* uncounted, as the kernel */
 			vmf.vma = NULL;
 		}

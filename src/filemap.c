@@ -430,19 +430,123 @@ static int filemap_poison(struct vm_fault *vmf, struct fl_file *f, unsigned long
 	return VM_FAULT_HWPOISON;
 }
 
+/* The policy of faults on file mappings (FAULTLINE_POLICY=...,file=NAME). */
+int file_policy(const struct fl_space *sp)
+{
+	return sp->cfg.file_policy >= 0 ? sp->cfg.file_policy : sp->cfg.policy;
+}
+
+/* Whether vma still maps page idx of f at address, and allows the access. */
+static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned long idx,
+		     unsigned long address, unsigned int flags)
+{
+	int need = (flags & FAULT_FLAG_WRITE) ? PROT_WRITE : PROT_READ | PROT_WRITE | PROT_EXEC;
+
+	return vma->file == f && vma_pgoff_of(vma, address) == idx && (vma->prot & need);
+}
+
+/* file_lock_or_retry(): the fault holds page idx's lock, and goes on. */
+#define FILE_LOCKED 0
+/* file_lock_or_retry(): the fault holds its lock again, but not the page's:
+ * it starts again from the page lock. */
+#define FILE_AGAIN (-1)
+
+/*
+ * What a file fault does with its lock while it waits: for page idx, which
+ * another fault reads or which is written back or evicted (read false: the
+ * caller could not lock it), or for its own read of it (read true: the
+ * caller holds the page lock and the page is not up to date; w is the
+ * readahead window).  The kernel's lock_folio_maybe_drop_mmap() and
+ * maybe_unlock_mmap_for_io() in filemap_fault(), with the policy of file
+ * faults (ARCHITECTURE.md section 2), as frame_lock_or_retry() is for swap:
+ *
+ *   under mmap_lock, first try   drop it, wait or read, retry under it
+ *   under mmap_lock, a retry     keep it through the wait or the read
+ *   bail (VMA lock)              release it (and the page), retry under
+ *                                mmap_lock at once
+ *   drop                         release it, wait or read, retry under
+ *                                mmap_lock
+ *   drop-vma                     release it, wait or read, take it again
+ *                                (lock_vma_under_rcu()) and go on; if it
+ *                                cannot be had, retry under mmap_lock
+ *   hold                         keep it through the wait or the read
+ *
+ * The wait is a sleep in this thread (file faults do not park as
+ * continuations yet), in both deliveries.  A read that fails with the lock
+ * kept poisons the address (filemap_poison()); with the lock dropped, the
+ * retry reads again, keeping its lock, as the kernel's second try does.
+ * Context: the fault's lock; the page lock if read.  Return: FILE_LOCKED,
+ * FILE_AGAIN, VM_FAULT_RETRY (the VMA lock is released), VM_FAULT_RETRY_MMAP
+ * (mmap_lock is released) or VM_FAULT_HWPOISON (the page lock is released).
+ */
+static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned long idx, bool read,
+			      const struct ra_window *w)
+{
+	struct fl_space *sp = vmf->sp;
+	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
+	int policy = file_policy(sp), ret = 0;
+
+	if (!vma_locked ? (vmf->flags & FAULT_FLAG_TRIED) : policy == FL_POLICY_HOLD) {
+		/* Keep the lock through it. */
+		if (!read) {
+			folio_lock(f, idx);
+			return FILE_LOCKED;
+		}
+		ret = read_window(sp, f, idx, w);
+		if (ret)
+			return filemap_poison(vmf, f, idx, ret);
+		count_event(sp, file_faults_major);
+		return FILE_LOCKED;
+	}
+	if (vma_locked && policy == FL_POLICY_BAIL) {
+		if (read)
+			folio_unlock(f, idx);
+		vma_end_read(vmf->vma);
+		return VM_FAULT_RETRY;
+	}
+	/* drop, drop-vma, and mmap_lock's first try: release_fault_lock(). */
+	if (vma_locked)
+		vma_end_read(vmf->vma);
+	else
+		mmap_read_unlock(sp);
+	if (read) {
+		if (!read_window(sp, f, idx, w))
+			count_event(sp, file_faults_major);
+		folio_unlock(f, idx);
+	} else {
+		folio_lock(f, idx);
+		folio_unlock(f, idx);
+	}
+	if (!vma_locked)
+		return VM_FAULT_RETRY_MMAP;
+	if (policy == FL_POLICY_DROP_VMA) {
+		struct vma *vma = lock_vma_under_rcu(sp, vmf->address);
+
+		if (vma && vma_maps(vma, f, idx, vmf->address, vmf->flags)) {
+			vmf->vma = vma;
+			return FILE_AGAIN;
+		}
+		if (vma)
+			vma_end_read(vma);
+	}
+	return VM_FAULT_RETRY;
+}
+
 /*
  * A fault on a page of a file mapping that the table does not track (NONE):
- * filemap_fault().  Context: the fault's lock held, no ptl.
+ * filemap_fault().  The asynchronous readahead it starts is left in vmf for
+ * fault_done(), which reads it once the fault's lock is released.
+ * Context: the fault's lock held, no ptl.  Return: as handle_mm_fault();
+ * VM_FAULT_RETRY or VM_FAULT_RETRY_MMAP: the lock is released.
  */
 static int filemap_fault(struct vm_fault *vmf)
 {
 	struct fl_space *sp = vmf->sp;
-	struct vma *vma = vmf->vma;
-	struct fl_file *f = vma->file;
-	unsigned long idx = vma_pgoff_of(vma, vmf->address);
+	struct fl_file *f = vmf->vma->file;
+	unsigned long idx = vma_pgoff_of(vmf->vma, vmf->address);
 	enum ra_advice advice = (enum ra_advice)atomic_load(&f->advice);
 	struct ra_window w = {.start = idx, .nr = 1, .mark = ULONG_MAX};
-	bool async = false;
+	bool async = false, major = false;
 	uint32_t st;
 	int ret;
 
@@ -451,41 +555,73 @@ static int filemap_fault(struct vm_fault *vmf)
 	if (idx >= atomic_load(&f->nr_pages))
 		return VM_FAULT_SIGBUS;
 	mem_reserve(sp, 1);
-	folio_lock(f, idx);
-	st = folio_state(f, idx);
-	if (!(st & PG_UPTODATE)) {
+	for (;;) {
+		if (!folio_trylock(f, idx)) {
+			/* At I/O completion nothing may wait: the access faults
+			 * again. */
+			if (in_completion)
+				return VM_FAULT_NOPAGE;
+			ret = file_lock_or_retry(vmf, f, idx, false, NULL);
+			if (ret == FILE_AGAIN)
+				continue;
+			if (ret != FILE_LOCKED)
+				return ret;
+		}
+		if (folio_state(f, idx) & PG_UPTODATE)
+			break;
+		if (in_completion) {
+			folio_unlock(f, idx);
+			return VM_FAULT_NOPAGE;
+		}
 		/* do_sync_mmap_readahead(): the window around the miss. */
 		pthread_mutex_lock(&f->ra_lock);
 		ra_sync_mmap(&f->ra, idx, atomic_load(&f->nr_pages), advice, &w);
 		pthread_mutex_unlock(&f->ra_lock);
-		ret = read_window(sp, f, idx, &w);
-		if (ret)
-			return filemap_poison(vmf, f, idx, ret);
-		count_event(sp, file_faults_major);
-	} else {
-		if (!(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
-			count_event(sp, file_faults_minor);
-		folio_set(f, idx, PG_REF);
-		if (st & PG_READAHEAD) {
-			/* do_async_mmap_readahead(): the next window, after
-			 * this page is mapped. */
-			folio_clear(f, idx, PG_READAHEAD);
-			pthread_mutex_lock(&f->ra_lock);
-			async = ra_async_mmap(&f->ra, idx, atomic_load(&f->nr_pages), advice, &w);
-			pthread_mutex_unlock(&f->ra_lock);
-		} else {
-			pthread_mutex_lock(&f->ra_lock);
-			ra_hit(&f->ra);
-			pthread_mutex_unlock(&f->ra_lock);
-		}
+		major = true;
+		ret = file_lock_or_retry(vmf, f, idx, true, &w);
+		if (ret == FILE_LOCKED)
+			break;
+		if (ret != FILE_AGAIN)
+			return ret;
+	}
+	st = folio_state(f, idx);
+	folio_set(f, idx, PG_REF);
+	if (!major && !(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
+		count_event(sp, file_faults_minor);
+	if (!major && (st & PG_READAHEAD)) {
+		/* do_async_mmap_readahead(): the next window, read once this
+		 * page is mapped and the fault's lock released. */
+		folio_clear(f, idx, PG_READAHEAD);
+		pthread_mutex_lock(&f->ra_lock);
+		async = ra_async_mmap(&f->ra, idx, atomic_load(&f->nr_pages), advice, &w);
+		pthread_mutex_unlock(&f->ra_lock);
+	} else if (!major) {
+		pthread_mutex_lock(&f->ra_lock);
+		ra_hit(&f->ra);
+		pthread_mutex_unlock(&f->ra_lock);
 	}
 	ret = filemap_install(vmf, f, idx);
 	if (!ret)
 		filemap_map_pages(vmf, f, idx);
 	folio_unlock(f, idx);
-	if (async)
-		filemap_readahead(sp, f, w.start, w.start + w.nr, w.mark);
+	if (async && !in_completion) {
+		file_get(f);
+		vmf->ra_file = f;
+		vmf->ra_start = w.start;
+		vmf->ra_end = w.start + w.nr;
+		vmf->ra_mark = w.mark;
+	}
 	return ret;
+}
+
+/* The asynchronous readahead a fault left (fault_done()).  Context: no lock. */
+void filemap_fault_done(struct vm_fault *vmf)
+{
+	struct fl_file *f = vmf->ra_file;
+
+	vmf->ra_file = NULL;
+	filemap_readahead(vmf->sp, f, vmf->ra_start, vmf->ra_end, vmf->ra_mark);
+	file_put(f);
 }
 
 /*
@@ -503,7 +639,18 @@ static int filemap_page_mkwrite(struct vm_fault *vmf)
 	if (idx >= atomic_load(&f->nr_pages))
 		return VM_FAULT_SIGBUS;
 	balance_dirty_pages(sp);
-	folio_lock(f, idx);
+	while (!folio_trylock(f, idx)) {
+		if (in_completion)
+			return VM_FAULT_NOPAGE;
+		ret = file_lock_or_retry(vmf, f, idx, false, NULL);
+		if (ret == FILE_LOCKED)
+			break;
+		if (ret != FILE_AGAIN)
+			return ret;
+		if (!vma_maps(vmf->vma, f, idx, vmf->address, vmf->flags))
+			return VM_FAULT_NOPAGE;
+	}
+	ret = VM_FAULT_NOPAGE;
 	/* Evicted meanwhile: the store faults again, on a missing page. */
 	if (folio_state(f, idx) & PG_UPTODATE) {
 		folio_mark_dirty(sp, f, idx);

@@ -126,6 +126,8 @@ void filemap_map_pages(struct vm_fault *vmf, struct fl_file *f, unsigned long id
 void filemap_deactivate(struct fl_file *f, unsigned long first, unsigned long last);
 
 int do_file_fault(struct vm_fault *vmf);
+void filemap_fault_done(struct vm_fault *vmf);
+int file_policy(const struct fl_space *sp);
 
 /* The page of vma's file that address maps. */
 unsigned long vma_pgoff_of(const struct vma *vma, unsigned long address);

@@ -18,6 +18,11 @@
  *                mapping of a read-only descriptor (mmap and mprotect)
  *   budget       a shared mapping four times the budget, every page written
  *                and read back, then the file checked
+ *   policy       a file fault that reads its page does with its VMA lock
+ *                what the policy of files says: the counters show it (drop
+ *                and bail retry under the space lock, hold and drop-vma do
+ *                not, mmap takes no VMA lock), and anon=...,file=... gives
+ *                files their own
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -260,6 +265,51 @@ static void test_budget(int delivery)
 	unlink(path);
 }
 
+/* Major file faults under one policy for files, one page read per fault. */
+static void test_policy(int delivery, int anon_policy, int file_policy)
+{
+	char path[64];
+	int fd = make_file(path, 64 * ps, O_RDONLY);
+	struct fl_config cfg;
+	struct fl_space *s;
+	struct fl_stats st;
+	unsigned char *p;
+	unsigned int sum = 0;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = anon_policy;
+	cfg.file_policy = file_policy;
+	s = t_space_create_cfg(&cfg);
+	p = fl_mmap(s, NULL, 64 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	CHECK(fl_madvise(s, p, 64 * ps, MADV_RANDOM) == 0, "MADV_RANDOM"); /* no readahead */
+	for (size_t i = 0; i < 64; i += 2)
+		sum += p[i * ps + 3];
+	CHECK(fl_stats(s, &st) == 0, "fl_stats");
+	CHECK(st.file_faults_major == 32, "%" PRIu64 " major faults, want 32 (sum %u)",
+	      st.file_faults_major, sum);
+	switch (file_policy) {
+	case FL_POLICY_MMAP:
+		CHECK(st.vma_lock_success == 0 && st.vma_lock_retry == 0,
+		      "mmap: %" PRIu64 " faults under a VMA lock", st.vma_lock_success);
+		break;
+	case FL_POLICY_BAIL:
+	case FL_POLICY_DROP:
+		CHECK(st.vma_lock_retry >= 32, "%s: %" PRIu64 " retries for 32 reads",
+		      fl_policy_name(file_policy), st.vma_lock_retry);
+		break;
+	default: /* hold, drop-vma: the fault goes on under its VMA lock */
+		CHECK(st.vma_lock_retry == 0 && st.vma_lock_success >= 32,
+		      "%s: %" PRIu64 " retries, %" PRIu64 " under a VMA lock",
+		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_success);
+		break;
+	}
+	fl_space_destroy(s);
+	close(fd);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_file");
@@ -275,6 +325,11 @@ int main(int argc, char **argv)
 		test_offset_eof(delivery);
 		test_msync_errors(delivery);
 		test_budget(delivery);
+		for (int pol = 0; pol < FL_POLICY_NR; pol++)
+			test_policy(delivery, FL_POLICY_DROP, pol);
+		/* Anonymous memory holds, files drop: files still retry. */
+		test_policy(delivery, FL_POLICY_HOLD, FL_POLICY_DROP);
+		test_policy(delivery, FL_POLICY_MMAP, FL_POLICY_HOLD);
 	}
 	printf("test_file: ok\n");
 	return T_EXIT_PASS;
