@@ -151,6 +151,10 @@ int filemap_read_pages(struct fl_file *f, unsigned long idx, unsigned long n)
 	size_t len = n * PAGE_SIZE, done = 0;
 	off_t off = (off_t)(idx * PAGE_SIZE);
 	char *dst = f->view + idx * PAGE_SIZE;
+	long fail = atomic_load_explicit(&f->fail_read_idx, memory_order_relaxed);
+
+	if (unlikely(fail >= 0) && (unsigned long)fail >= idx && (unsigned long)fail < idx + n)
+		return -EIO; /* injected (a test) */
 
 	while (done < len) {
 		int dfd = file_dfd(f);
@@ -210,6 +214,7 @@ static int read_window(struct fl_space *sp, struct fl_file *f, unsigned long idx
 {
 	unsigned long nr = atomic_load(&f->nr_pages);
 	unsigned long s = idx, e = idx + 1, ws = w->start, we = w->start + w->nr;
+	bool window_ok;
 	int ret;
 
 	if (ws > idx)
@@ -234,12 +239,13 @@ static int read_window(struct fl_space *sp, struct fl_file *f, unsigned long idx
 	}
 	mem_reserve(sp, e - s - 1);
 	ret = filemap_read_pages(f, s, e - s);
+	window_ok = !ret;
 	if (ret && e - s > 1) /* the faulting page alone: a bad neighbour is not its error */
 		ret = filemap_read_pages(f, idx, 1);
 	for (unsigned long i = s; i < e; i++) {
 		if (i == idx)
 			continue;
-		if (!ret) {
+		if (window_ok) {
 			folio_mark_uptodate(sp, f, i);
 			folio_clear(f, i, PG_REF); /* not touched yet */
 			if (i == w->mark)
@@ -249,8 +255,9 @@ static int read_window(struct fl_space *sp, struct fl_file *f, unsigned long idx
 	}
 	if (!ret) {
 		folio_mark_uptodate(sp, f, idx);
-		count_event_n(sp, file_reads, e - s);
-		count_event_n(sp, fault_around_pages, e - s - 1);
+		count_event_n(sp, file_reads, window_ok ? e - s : 1);
+		if (window_ok)
+			count_event_n(sp, fault_around_pages, e - s - 1);
 	}
 	return ret;
 }
@@ -854,8 +861,10 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 	for (f = sp->files; f; f = f->next)
 		if (f->dev == st.st_dev && f->ino == st.st_ino)
 			break;
-	if (f)
+	if (f) {
 		file_get(f);
+		f->orphan = false;
+	}
 	pthread_mutex_unlock(&sp->files_lock);
 	if (f) {
 		ret = filemap_resize(f, st.st_size);
@@ -889,6 +898,7 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 	atomic_init(&f->fd, -1);
 	atomic_init(&f->dfd, -1);
 	atomic_init(&f->refs, 2); /* the list's and the caller's */
+	atomic_init(&f->fail_read_idx, -1);
 	pthread_mutex_init(&f->ra_lock, NULL);
 	pthread_mutex_init(&f->msync_lock, NULL);
 	file_ra_state_init(&f->ra, FILE_RA_PAGES);
@@ -941,6 +951,17 @@ fail:
 	return ret;
 }
 
+/* Whether a page of f is dirty (a racy look: for the orphans). */
+static bool file_has_dirty(struct fl_file *f)
+{
+	unsigned long nr = atomic_load(&f->nr_pages);
+
+	for (unsigned long i = 0; i < nr; i++)
+		if (folio_state(f, i) & PG_DIRTY)
+			return true;
+	return false;
+}
+
 /* Whether a VMA of the space's index maps f.  Context: mmap_lock held. */
 static bool file_mapped(struct fl_space *sp, struct fl_file *f)
 {
@@ -957,15 +978,56 @@ static bool file_mapped(struct fl_space *sp, struct fl_file *f)
  * more is written back and leaves the list (its cache goes with the last
  * reference).  Context: mmap_lock held for write.
  */
+static void release_clean_orphans(struct fl_space *sp);
+
 void filemap_unmapped(struct fl_space *sp)
 {
 	struct fl_file **pp, *f;
+	bool clean;
 
 	mmap_assert_write_locked(sp);
 	for (;;) {
 		pthread_mutex_lock(&sp->files_lock);
 		for (pp = &sp->files; (f = *pp); pp = &f->next)
-			if (!file_mapped(sp, f))
+			if (!f->orphan && !file_mapped(sp, f))
+				break;
+		if (f)
+			file_get(f);
+		pthread_mutex_unlock(&sp->files_lock);
+		if (!f)
+			break;
+		/* A write-back that fails keeps the file, dirty, as an orphan
+		 * (nothing is lost at munmap): the flusher tries again, and the
+		 * next unmap releases it once it is clean. */
+		clean = !file_release(sp, f);
+		pthread_mutex_lock(&sp->files_lock);
+		for (pp = &sp->files; *pp && *pp != f; pp = &(*pp)->next)
+			;
+		if (clean && *pp) {
+			*pp = f->next;
+			atomic_fetch_sub(&sp->nr_files, 1);
+		} else {
+			f->orphan = true;
+			clean = false;
+		}
+		pthread_mutex_unlock(&sp->files_lock);
+		if (clean)
+			file_put(f); /* the list's */
+		file_put(f);
+	}
+	release_clean_orphans(sp);
+}
+
+/* Release the orphans that are clean now (the flusher wrote them back).
+ * Context: mmap_lock held for write. */
+static void release_clean_orphans(struct fl_space *sp)
+{
+	struct fl_file **pp, *f;
+
+	for (;;) {
+		pthread_mutex_lock(&sp->files_lock);
+		for (pp = &sp->files; (f = *pp); pp = &f->next)
+			if (f->orphan && !file_mapped(sp, f) && !file_has_dirty(f))
 				break;
 		if (f) {
 			*pp = f->next;
@@ -974,9 +1036,28 @@ void filemap_unmapped(struct fl_space *sp)
 		pthread_mutex_unlock(&sp->files_lock);
 		if (!f)
 			return;
-		file_release(sp, f);
 		file_put(f);
 	}
+}
+
+/*
+ * Test-only error injection: reads of the file page that addr maps fail
+ * with EIO while on.  Return: 0, or -EINVAL if addr is in no file mapping.
+ */
+int filemap_inject_read_error(struct fl_space *sp, const void *addr, bool on)
+{
+	struct vma *vma;
+	int ret = -EINVAL;
+
+	mmap_read_lock(sp);
+	vma = vma_lookup(sp, (unsigned long)addr);
+	if (vma && vma->file) {
+		atomic_store(&vma->file->fail_read_idx,
+			     on ? (long)vma_pgoff_of(vma, (unsigned long)addr) : -1);
+		ret = 0;
+	}
+	mmap_read_unlock(sp);
+	return ret;
 }
 
 /* Context: space creation.  Return: 0 or a negative errno. */
@@ -1007,7 +1088,11 @@ void filemap_destroy(struct fl_space *sp)
 		if (!f)
 			break;
 		atomic_fetch_sub(&sp->nr_files, 1);
-		file_release(sp, f);
+		if (file_release(sp, f))
+			fl_log("space %p: dirty pages of a mapped file could not be written back "
+			       "at "
+			       "destroy: their stores are lost (file_write_errors)",
+			       (void *)sp);
 		file_put(f);
 	}
 	pthread_mutex_destroy(&sp->files_lock);

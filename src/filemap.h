@@ -96,6 +96,12 @@ struct fl_file {
 
 	_Atomic unsigned long hand; /* the reclaim clock's position (racy hint) */
 	struct fl_file *next;	    /* files_lock: the space's list */
+	/* files_lock: no VMA maps the file, but its write-back failed: it
+	 * stays on the list, dirty, for the flusher to try again. */
+	bool orphan;
+	/* Test-only error injection: a read of this page fails with EIO
+	 * (-1: none); set through filemap_inject_read_error(). */
+	_Atomic long fail_read_idx;
 };
 
 /* The O_DIRECT descriptor, or -1: buffered I/O. */
@@ -113,6 +119,8 @@ void folio_clear(struct fl_file *f, unsigned long idx, uint32_t bits);
 uint32_t folio_state(struct fl_file *f, unsigned long idx);
 void folio_mark_dirty(struct fl_space *sp, struct fl_file *f, unsigned long idx);
 int filemap_read_pages(struct fl_file *f, unsigned long idx, unsigned long n);
+
+int filemap_inject_read_error(struct fl_space *sp, const void *addr, bool on);
 
 int filemap_init(struct fl_space *sp);
 void filemap_destroy(struct fl_space *sp);

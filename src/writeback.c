@@ -218,10 +218,10 @@ int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
 }
 
 /* A file no mapping maps any more: everything dirty goes back to it.
- * Context: no page lock. */
-void file_release(struct fl_space *sp, struct fl_file *f)
+ * Context: no page lock.  Return: 0 or the first write's negative errno. */
+int file_release(struct fl_space *sp, struct fl_file *f)
 {
-	writeback_range(sp, f, 0, atomic_load(&f->nr_pages));
+	return writeback_range(sp, f, 0, atomic_load(&f->nr_pages));
 }
 
 /*

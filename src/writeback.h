@@ -15,7 +15,7 @@ struct fl_file;
 
 int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
 		    unsigned long last);
-void file_release(struct fl_space *sp, struct fl_file *f);
+int file_release(struct fl_space *sp, struct fl_file *f);
 int filemap_msync(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last,
 		  int flags);
 void balance_dirty_pages(struct fl_space *sp);

@@ -25,8 +25,6 @@
  *                files their own
  */
 #define _GNU_SOURCE
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -35,18 +33,6 @@
 #define PAGES 64
 
 static size_t ps;
-static sigjmp_buf jb;
-static volatile sig_atomic_t got_sigbus;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig;
-	(void)si;
-	(void)uc;
-	got_sigbus = 1;
-	siglongjmp(jb, 1);
-}
-
 /* The byte at offset off of the test file's initial contents. */
 static unsigned char pat(size_t off)
 {
@@ -176,7 +162,6 @@ static void test_offset_eof(int delivery)
 	size_t len = 5 * ps + 100; /* the last page is partial */
 	int fd = make_file(path, len, O_RDWR);
 	struct fl_space *sp = space(delivery, 0);
-	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO}, old;
 	unsigned char *p =
 		fl_mmap(sp, NULL, 8 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(2 * ps));
 	struct stat sb;
@@ -193,12 +178,8 @@ static void test_offset_eof(int delivery)
 	      (long long)sb.st_size);
 	CHECK(file_byte(fd, (off_t)(5 * ps + 50)) == 0x44, "the last page's store");
 	/* Past the end: SIGBUS, whichever delivery. */
-	CHECK(sigaction(SIGBUS, &sa, &old) == 0, "sigaction");
-	got_sigbus = 0;
-	if (!sigsetjmp(jb, 1))
-		(void)*(volatile unsigned char *)(p + 4 * ps);
-	CHECK(got_sigbus, "no SIGBUS past the end of the file");
-	sigaction(SIGBUS, &old, NULL);
+	unsigned char v;
+	CHECK(t_load_sigbus(p + 4 * ps, &v), "no SIGBUS past the end of the file");
 	fl_space_destroy(sp);
 	close(fd);
 	unlink(path);
@@ -314,6 +295,7 @@ int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_file");
 	ps = t_page_size();
+	t_sigbus_install(); /* before any space */
 	for (int d = 0; d < 2; d++) {
 		int delivery = d ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
 
