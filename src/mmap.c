@@ -66,11 +66,13 @@ static bool seg_mergeable(const struct seg *a, const struct seg *b)
 	       (!a->file || a->pgoff + ((a->end - a->start) >> PAGE_SHIFT) == b->pgoff);
 }
 
-/* The part [start, end) of v, as a segment. */
+/* The part [start, end) of v, as a segment (an anonymous one has no
+ * offset: its parts keep matching the VMAs they come from). */
 static struct seg seg_of(const struct vma *v, unsigned long start, unsigned long end)
 {
-	return (struct seg){start,    end,     v->prot,
-			    v->flags, v->file, v->pgoff + ((start - v->vm_start) >> PAGE_SHIFT)};
+	unsigned long pgoff = v->file ? v->pgoff + ((start - v->vm_start) >> PAGE_SHIFT) : 0;
+
+	return (struct seg){start, end, v->prot, v->flags, v->file, pgoff};
 }
 
 struct layout {

@@ -18,6 +18,11 @@
  *                mapping of a read-only descriptor (mmap and mprotect)
  *   budget       a shared mapping four times the budget, every page written
  *                and read back, then the file checked
+ *   readahead    a sequential reader of an uncached file takes a major
+ *                fault for a small part of its pages (the windows grow, the
+ *                marked page starts the next one); MADV_RANDOM reads one
+ *                page per fault; after MADV_WILLNEED no access waits for a
+ *                read
  *   policy       a file fault that reads its page does with its VMA lock
  *                what the policy of files says: the counters show it (drop
  *                and bail retry under the space lock, hold and drop-vma do
@@ -246,6 +251,49 @@ static void test_budget(int delivery)
 	unlink(path);
 }
 
+static void test_readahead(int delivery)
+{
+	size_t pages = 1024;
+	char path[64];
+	int fd = make_file(path, pages * ps, O_RDONLY);
+	struct fl_stats st;
+	unsigned int sum = 0;
+
+	for (int mode = 0; mode < 3; mode++) {
+		struct fl_space *s = space(delivery, 0);
+		unsigned char *p = fl_mmap(s, NULL, pages * ps, PROT_READ, MAP_SHARED, fd, 0);
+
+		CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+		if (mode == 1)
+			CHECK(fl_madvise(s, p, pages * ps, MADV_RANDOM) == 0, "MADV_RANDOM");
+		if (mode == 2)
+			CHECK(fl_madvise(s, p, pages * ps, MADV_WILLNEED) == 0, "MADV_WILLNEED");
+		for (size_t i = 0; i < pages; i++) {
+			CHECK(p[i * ps + 9] == pat(i * ps + 9), "page %zu", i);
+			sum += p[i * ps];
+		}
+		CHECK(fl_stats(s, &st) == 0, "fl_stats");
+		printf("  %s: %" PRIu64 " major, %" PRIu64 " minor file faults for %zu pages\n",
+		       (const char *[]){"sequential", "MADV_RANDOM", "MADV_WILLNEED"}[mode],
+		       st.file_faults_major, st.file_faults_minor, pages);
+		CHECK(st.file_reads == pages, "%" PRIu64 " pages read, want %zu", st.file_reads,
+		      pages);
+		if (mode == 0)
+			CHECK(st.file_faults_major <= pages / 16,
+			      "sequential: %" PRIu64 " major faults", st.file_faults_major);
+		if (mode == 1)
+			CHECK(st.file_faults_major == pages, "random: %" PRIu64 " major faults",
+			      st.file_faults_major);
+		if (mode == 2)
+			CHECK(st.file_faults_major == 0, "after WILLNEED: %" PRIu64 " major faults",
+			      st.file_faults_major);
+		fl_space_destroy(s);
+	}
+	(void)sum;
+	close(fd);
+	unlink(path);
+}
+
 /* Major file faults under one policy for files, one page read per fault. */
 static void test_policy(int delivery, int anon_policy, int file_policy)
 {
@@ -307,6 +355,7 @@ int main(int argc, char **argv)
 		test_offset_eof(delivery);
 		test_msync_errors(delivery);
 		test_budget(delivery);
+		test_readahead(delivery);
 		for (int pol = 0; pol < FL_POLICY_NR; pol++)
 			test_policy(delivery, FL_POLICY_DROP, pol);
 		/* Anonymous memory holds, files drop: files still retry. */
