@@ -72,6 +72,8 @@ static const struct opt {
 	{"dirty_background_ratio", offsetof(struct fl_config, dirty_background_ratio), K_UINT,
 	 false},
 	{"dirty_ratio", offsetof(struct fl_config, dirty_ratio), K_UINT, false},
+	{"ws_record", offsetof(struct fl_config, ws_record), K_STRING, false},
+	{"ws_replay", offsetof(struct fl_config, ws_replay), K_STRING, false},
 };
 
 #define NOPTS ARRAY_SIZE(opts)

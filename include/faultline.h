@@ -126,6 +126,13 @@ struct fl_config {
 	int file_policy; /* the policy of faults on file mappings (FAULTLINE_POLICY=
 			  * anon=NAME,file=NAME sets both kinds); -1: the same as
 			  * policy, which is then every fault's */
+	/* Working sets of mapped files (snapshot restore). */
+	const char *ws_record; /* FAULTLINE_WS_RECORD: at destroy, write to this file
+				* the pages of mapped files in the order faults
+				* first touched them */
+	const char *ws_replay; /* FAULTLINE_WS_REPLAY: a file written so: read its
+				* pages into the page cache in that order, in the
+				* background, as their files are mapped */
 };
 
 /*
@@ -291,6 +298,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(file_dirty, FL_GAUGE, "dirty pages in the page cache")                                \
 	X(file_writeback, FL_GAUGE, "page-cache pages under write-back")                        \
 	X(files, FL_GAUGE, "files with a page cache in the space")                              \
+	X(ws_recorded, FL_COUNTER, "pages recorded in the working set (FAULTLINE_WS_RECORD)")   \
+	X(ws_replayed, FL_COUNTER, "pages of a recorded working set read ahead by replay")      \
 	X(vmas, FL_GAUGE, "VMAs in the space")                                                  \
 	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                                  \
 	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                              \

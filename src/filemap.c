@@ -53,6 +53,7 @@
 #include "swap.h"
 #include "uffd.h"
 #include "vma.h"
+#include "workingset.h"
 #include "writeback.h"
 
 /* The cache of one file covers at most this many pages: a larger file is
@@ -608,8 +609,10 @@ static int filemap_fault(struct vm_fault *vmf)
 		pthread_mutex_unlock(&f->ra_lock);
 	}
 	ret = filemap_install(vmf, f, idx);
-	if (!ret)
+	if (!ret) {
+		ws_record_fault(sp, f, idx);
 		filemap_map_pages(vmf, f, idx);
+	}
 	folio_unlock(f, idx);
 	if (async && !in_completion) {
 		file_get(f);
@@ -941,6 +944,7 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 	sp->files = f;
 	pthread_mutex_unlock(&sp->files_lock);
 	atomic_fetch_add(&sp->nr_files, 1);
+	ws_file_mapped(sp);
 	if (file_dfd(f) < 0 && !atomic_exchange(&sp->buffered_logged, true))
 		fl_dbg(sp, "a mapped file's file system refuses O_DIRECT: buffered reads, "
 			   "with the kernel's copy dropped after each");

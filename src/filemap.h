@@ -26,6 +26,7 @@
  *   PG_REF        mapped or touched since the reclaim clock last passed
  *                 (set and cleared without the lock)
  *   PG_READAHEAD  the marker of a readahead window (readahead.h)
+ *   PG_RECORDED   recorded in the working set (FAULTLINE_WS_RECORD)
  *
  * Invariants, under the page lock: a clean page is mapped in no shared
  * mapping without write protection, so a store to it traps (page_mkwrite);
@@ -52,6 +53,7 @@
 #define PG_REF 0x10u
 #define PG_WRITEBACK 0x20u
 #define PG_READAHEAD 0x40u
+#define PG_RECORDED 0x80u /* in the working set being recorded (workingset.c) */
 
 struct fl_space;
 struct vm_fault;

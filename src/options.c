@@ -84,6 +84,10 @@ static const struct option_desc options[] = {
 	    "per cent of the budget in dirty file pages at which the flusher writes back"),
 	OPT("dirty_ratio", OPT_UINT, false, dirty_ratio, 20, 1, 100,
 	    "per cent of the budget in dirty file pages at which stores wait for the flusher"),
+	OPT("ws_record", OPT_STRING, false, ws_record, 0, 0, 0,
+	    "write the order in which mapped file pages were first touched to this file"),
+	OPT("ws_replay", OPT_STRING, false, ws_replay, 0, 0, 0,
+	    "read mapped file pages in the order recorded in this file, in the background"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};

@@ -54,6 +54,7 @@
 #include "swap.h"
 #include "uffd.h"
 #include "vma.h"
+#include "workingset.h"
 
 /* The live spaces: replaced whole under spaces_lock, read under RCU. */
 struct space_list {
@@ -551,7 +552,8 @@ static int delivery_init(struct fl_space *sp)
 }
 
 static int (*const space_init_steps[])(struct fl_space *) = {
-	pt_init, cont_init, swap_init, reclaim_init, filemap_init, uffd_open, delivery_init,
+	pt_init,      cont_init, swap_init, reclaim_init,
+	filemap_init, ws_init,	 uffd_open, delivery_init,
 };
 
 FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out)
@@ -705,8 +707,10 @@ static void space_free(struct fl_space *sp)
 	uffd_stop_handlers(sp);
 	if (sp->lru.next)
 		reclaim_destroy(sp);
-	/* Every file's dirty pages to the file, once nothing else (kswapd,
+	/* The working set's replayer stops and its record is written; then
+	 * every file's dirty pages go to the file, once nothing else (kswapd,
 	 * the flusher) writes any back. */
+	ws_destroy(sp);
 	filemap_destroy(sp);
 	swap_destroy(sp);
 	if (sp->retry_fd >= 0)
