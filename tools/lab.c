@@ -76,6 +76,7 @@ static const struct lab_opts lab_defaults = {
 	.out = "lab-results",
 	.writer_pause_us = 0,
 	.timeout = 600,
+	.rounds = 1,
 };
 
 /*
@@ -313,6 +314,9 @@ static void usage(FILE *out)
 		"      --dir DIR         where the kernel's swap file goes (default $TMPDIR or\n"
 		"                        /tmp, the file system of faultline's store)\n"
 		"      --timeout S       per run (default 600)\n"
+		"      --rounds N        run every subject N times per scenario, in alternating\n"
+		"                        order (default 1): tables show each subject's median\n"
+		"                        round, and a summary its spread over the rounds\n"
 		"  -v, --verbose         commands' output\n"
 		"\nExit status: 0; 1 if a run failed (data mismatch, policy contradiction,\n"
 		"error); 2 for bad usage.\n");
@@ -367,7 +371,7 @@ static void set_quick(struct lab_opts *opt)
 	opt->warmup = 0.2;
 }
 
-enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE };
+enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE, O_ROUNDS };
 
 /* The options (parse_options()): name, key, argument, what it does. */
 #define LAB_OPTIONS(X)                                                                            \
@@ -396,6 +400,8 @@ enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O
 	  opt->timeout = (unsigned int)parse_real(optarg, "timeout", 1, 86400))                   \
 	X("writer-pause", O_PAUSE, required_argument,                                             \
 	  opt->writer_pause_us = (unsigned int)parse_real(optarg, "pause", 0, 1e7))               \
+	X("rounds", O_ROUNDS, required_argument,                                                  \
+	  opt->rounds = (unsigned int)parse_real(optarg, "rounds", 1, MAX_ROUNDS))                \
 	X("verbose", 'v', no_argument, opt->verbose = true)
 
 static void parse_args(struct lab_opts *opt, int argc, char **argv)
@@ -462,14 +468,20 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 	build_subjects(lab);
 	for (s = 0, total = 0; s < NR_SCEN; s++)
 		if (opt->scen_mask & (1u << s))
-			total += lab->nsubjects;
+			total += lab->nsubjects * opt->rounds;
+	if (total > MAX_RUNS) {
+		fprintf(stderr, "lab: %u runs: at most %u (fewer rounds, scenarios or policies)\n",
+			total, MAX_RUNS);
+		return 2;
+	}
 	if (!opt->json) {
 		struct utsname u;
 
 		uname(&u);
-		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64 "\n",
+		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64
+		       ", %u round%s (alternating order; medians)\n",
 		       u.release, sysconf(_SC_NPROCESSORS_ONLN), fl_delivery_name(opt->delivery),
-		       opt->seed);
+		       opt->seed, opt->rounds, opt->rounds > 1 ? "s" : "");
 		if (opt->kernel)
 			printf("kernel: swap file %s (%zu MiB), cgroup v1 %s, swappiness %ld, "
 			       "page-cluster %ld, zswap %s\n",
@@ -486,14 +498,39 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 	for (s = 0; s < NR_SCEN; s++) {
 		if (!(opt->scen_mask & (1u << s)))
 			continue;
-		for (i = 0; i < lab->nsubjects; i++)
-			run_one(lab, s, &lab->subjects[i], ++idx, total, 0);
+		for (unsigned int r = 0; r < opt->rounds; r++) {
+			char err[200];
+
+			/* The machine's state: the disk, before each round. */
+			lab->disk_iops[s][r] =
+				lab_probe_disk(opt->dir, opt->quick ? 0.2 : 0.5, err, sizeof(err));
+			if (lab->disk_iops[s][r] < 0)
+				fprintf(stderr, "lab: no disk probe: %s\n", err);
+			/* Every other round backwards: no subject always follows
+			 * the same one, and a slow moment falls on all alike. */
+			for (i = 0; i < lab->nsubjects; i++) {
+				unsigned int j = r % 2 ? lab->nsubjects - 1 - i : i;
+				struct cpu_times c0, c1;
+				struct run *rn;
+
+				read_cpu_times(&c0, true);
+				run_one(lab, s, &lab->subjects[j], ++idx, total, 0);
+				read_cpu_times(&c1, true);
+				rn = &lab->runs[lab->nruns - 1];
+				rn->round = r;
+				rn->foreign_cpu = (c1.busy - c0.busy) - (c1.self - c0.self);
+				if (rn->foreign_cpu < 0)
+					rn->foreign_cpu = 0;
+				rn->steal = c1.steal - c0.steal;
+			}
+		}
 		if (!opt->json) {
 			lab_print_scenario(lab, s);
 			fflush(stdout);
 		}
 	}
 	ks_cleanup(); /* the machine is back as it was before anything is printed */
+	lab_probe_close();
 	if (opt->json)
 		lab_print_json(lab, stdout);
 	else
