@@ -31,7 +31,11 @@
  * prefix, with an optional K, M or G, then an optional i and B, then only
  * spaces; times decimal microseconds, with an optional us or ms, then only
  * spaces; booleans exactly 1/true/on/yes or 0/false/off/no; a policy or a
- * delivery by its name; all in any case; nothing that overflows.
+ * delivery by its name; all in any case; nothing that overflows.  A policy
+ * may also be given per kind of VMA: "anon=NAME", "file=NAME", or both
+ * separated by a comma, each kind once; it sets two fields (policy and
+ * file_policy), which this fuzzer reads and writes as one value, the
+ * anonymous policy plus the file policy plus one shifted by 8 (0: as anon).
  *
  * Warnings of the parser go to stderr, muted here while a call is expected
  * to print one (FUZZ_VERBOSE=1 keeps them).
@@ -65,6 +69,11 @@ static const struct opt {
 	{"swap_delay", offsetof(struct fl_config, swap_delay_us), K_USEC, false},
 	{"swap_create", offsetof(struct fl_config, swap_create), K_BOOL, true},
 	{"swap_encrypt", offsetof(struct fl_config, swap_encrypt), K_BOOL, true},
+	{"dirty_background_ratio", offsetof(struct fl_config, dirty_background_ratio), K_UINT,
+	 false},
+	{"dirty_ratio", offsetof(struct fl_config, dirty_ratio), K_UINT, false},
+	{"ws_record", offsetof(struct fl_config, ws_record), K_STRING, false},
+	{"ws_replay", offsetof(struct fl_config, ws_replay), K_STRING, false},
 };
 
 #define NOPTS ARRAY_SIZE(opts)
@@ -127,6 +136,10 @@ static unsigned long get(const struct fl_config *c, const struct opt *o)
 		return *(const size_t *)p;
 	case K_STRING:
 		return 0;
+	case K_POLICY:
+		if (c->policy < 0 || c->file_policy < -1)
+			return (unsigned long)-1;
+		return (unsigned long)c->policy | ((unsigned long)(c->file_policy + 1) << 8);
 	default:
 		return (unsigned long)(long)*(const int *)p;
 	}
@@ -148,6 +161,12 @@ static bool put(struct fl_config *c, const struct opt *o, unsigned long v)
 		*(size_t *)p = v;
 		return true;
 	case K_STRING:
+		return true;
+	case K_POLICY:
+		if (v > INT_MAX)
+			return false;
+		c->policy = (int)(v & 0xff);
+		c->file_policy = (int)(v >> 8) - 1;
 		return true;
 	default:
 		if (v > INT_MAX)
@@ -259,6 +278,46 @@ static bool ref_name(const char *s, unsigned long *v, const char *(*name)(int))
 	return false;
 }
 
+/* "anon=NAME", "file=NAME", or both with a comma: the two policies. */
+static bool ref_policy(const char *s, unsigned long *v)
+{
+	unsigned long anon = FL_POLICY_DROP, file = 0, k;
+	bool seen_anon = false, seen_file = false;
+
+	if (!strchr(s, '='))
+		return ref_name(s, v, fl_policy_name);
+	for (;;) {
+		const char *eq = strchr(s, '='), *comma;
+		char name[64];
+		size_t n;
+
+		if (!eq)
+			return false;
+		comma = strchr(eq, ',');
+		n = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
+		if (n >= sizeof(name))
+			return false;
+		memcpy(name, eq + 1, n);
+		name[n] = 0;
+		if (!ref_name(name, &k, fl_policy_name))
+			return false;
+		if ((size_t)(eq - s) == 4 && !strncasecmp(s, "anon", 4) && !seen_anon) {
+			anon = k;
+			seen_anon = true;
+		} else if ((size_t)(eq - s) == 4 && !strncasecmp(s, "file", 4) && !seen_file) {
+			file = k + 1;
+			seen_file = true;
+		} else {
+			return false;
+		}
+		if (!comma)
+			break;
+		s = comma + 1;
+	}
+	*v = anon | file << 8;
+	return true;
+}
+
 /* The value s of o as the grammar reads it, before any range.  *unit: a size's suffix. */
 static bool ref_parse(const struct opt *o, const char *s, unsigned long *v, unsigned long *unit)
 {
@@ -272,7 +331,7 @@ static bool ref_parse(const struct opt *o, const char *s, unsigned long *v, unsi
 	case K_BOOL:
 		return ref_bool(s, v);
 	case K_POLICY:
-		return ref_name(s, v, fl_policy_name);
+		return ref_policy(s, v);
 	case K_DELIVERY:
 		return ref_name(s, v, fl_delivery_name);
 	case K_STRING:

@@ -19,14 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define FL_VERSION_MAJOR 0
-#define FL_VERSION_MINOR 1
-#define FL_VERSION_STRING "0.1.0"
+#define FL_VERSION_MINOR 2
+#define FL_VERSION_STRING "0.2.0"
 
 struct fl_space;
 
@@ -113,6 +114,25 @@ struct fl_config {
 				     * that lives only in this space's memory.
 				     * Without it every page still carries a
 				     * checksum, checked on every read */
+	/* Files (0.2). */
+	unsigned int dirty_background_ratio; /* FAULTLINE_DIRTY_BACKGROUND_RATIO: the
+					      * flusher writes dirty file pages back
+					      * once they exceed this per cent of the
+					      * budget (default 10) */
+	unsigned int dirty_ratio;	     /* FAULTLINE_DIRTY_RATIO: a store that
+					      * would dirty a page beyond this per
+					      * cent of the budget waits for the
+					      * flusher (default 20) */
+	int file_policy; /* the policy of faults on file mappings (FAULTLINE_POLICY=
+			  * anon=NAME,file=NAME sets both kinds); -1: the same as
+			  * policy, which is then every fault's */
+	/* Working sets of mapped files (snapshot restore). */
+	const char *ws_record; /* FAULTLINE_WS_RECORD: at destroy, write to this file
+				* the pages of mapped files in the order faults
+				* first touched them */
+	const char *ws_replay; /* FAULTLINE_WS_REPLAY: a file written so: read its
+				* pages into the page cache in that order, in the
+				* background, as their files are mapped */
 };
 
 /*
@@ -153,11 +173,26 @@ int fl_space_create(const struct fl_config *cfg, struct fl_space **out);
 void fl_space_destroy(struct fl_space *sp);
 
 /*
- * The mm calls.  Private anonymous memory only: flags must contain
- * MAP_PRIVATE | MAP_ANONYMOUS and may add MAP_FIXED, MAP_FIXED_NOREPLACE,
- * MAP_NORESERVE, MAP_POPULATE and MAP_STACK.  Anything else (shared or file
- * mappings, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, ...) is refused with
- * EINVAL.  fd must be -1 in spirit: there is no fd parameter.
+ * The mm calls, with mmap(2)'s arguments (the API of 0.1 had no fd and no
+ * offset: version 0.2 changed it).
+ *
+ * Anonymous memory: MAP_PRIVATE | MAP_ANONYMOUS, fd -1 (ignored), offset 0
+ * (a multiple of the page size), plus any of MAP_FIXED, MAP_FIXED_NOREPLACE,
+ * MAP_NORESERVE, MAP_POPULATE and MAP_STACK.
+ *
+ * A file: MAP_SHARED (or MAP_SHARED_VALIDATE) or MAP_PRIVATE of a regular
+ * file open for reading, at a page-aligned offset, with the same optional
+ * flags (MAP_POPULATE excepted).  The pages come from faultline's page cache
+ * of the file (one per space, shared by every mapping of the file in it):
+ * stores to a MAP_SHARED mapping reach the file (fl_msync(), the background
+ * flusher, fl_munmap() and fl_space_destroy() write them back); the first
+ * store to a page of a MAP_PRIVATE mapping copies it, and the copy is
+ * anonymous memory.  An access past the end of the file gets SIGBUS, as
+ * with mmap(2).  The errors are mmap(2)'s: EBADF, EACCES (the file's open
+ * mode), ENODEV (not a regular file), EINVAL, EOVERFLOW.
+ *
+ * Anything else (shared anonymous memory, MAP_GROWSDOWN, MAP_HUGETLB,
+ * MAP_LOCKED, ...) is refused with EINVAL.
  *
  * fl_mmap() with MAP_FIXED over a range that another space of the process
  * maps (or is mapping at that moment) fails with EEXIST, as
@@ -170,17 +205,29 @@ void fl_space_destroy(struct fl_space *sp);
  * faultline drops it from the space without touching those addresses, which
  * may be someone else's by then (counted in stale_drops).
  *
- * fl_madvise() supports MADV_DONTNEED (the pages read as zeros again, their
- * swap copies are freed), MADV_NORMAL, and, for a space with a memory limit,
- * MADV_PAGEOUT (evict now), MADV_WILLNEED (start reading swapped pages into
- * the swap cache) and MADV_COLD (the pages lose their reference bits); other
- * advice values fail with EINVAL.  Without a memory limit the swap advices
- * succeed and do nothing, as the kernel's do without swap.
+ * fl_madvise() supports MADV_DONTNEED (anonymous pages read as zeros again,
+ * their swap copies are freed; a shared file mapping's pages read back from
+ * the page cache, a private one's copies are discarded), MADV_NORMAL,
+ * MADV_RANDOM and MADV_SEQUENTIAL (file readahead), and MADV_PAGEOUT (evict
+ * now), MADV_WILLNEED (start reading swapped pages, or a file's pages) and
+ * MADV_COLD (the pages lose their reference bits); other advice values fail
+ * with EINVAL.  Without a memory limit the swap advices succeed and do
+ * nothing for anonymous memory, as the kernel's do without swap.
+ *
+ * fl_msync() is msync(2): MS_ASYNC writes the dirty pages of the range's
+ * shared file mappings back, MS_SYNC too and then fsync()s the file, and
+ * MS_INVALIDATE drops the clean cached pages of the range, so that the next
+ * access reads what the file holds now.  EINVAL for bad flags or an
+ * unaligned address, ENOMEM for a range with unmapped parts, EIO (or the
+ * write's errno, e.g. ENOSPC) when a write-back of the file failed since the
+ * last fl_msync() of it reported one: the page stays dirty.
  */
-void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags);
+void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags, int fd,
+	      off_t offset);
 int fl_munmap(struct fl_space *sp, void *addr, size_t len);
 int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot);
 int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice);
+int fl_msync(struct fl_space *sp, void *addr, size_t len, int flags);
 
 /* The space's VMAs, in /proc/pid/maps format.  Return: 0 or -errno. */
 int fl_maps(struct fl_space *sp, FILE *out);
@@ -192,74 +239,89 @@ int fl_maps(struct fl_space *sp, FILE *out);
  * X(name, kind, description): kind is FL_COUNTER (monotonic), FL_GAUGE
  * (current value) or FL_NSEC (nanoseconds).
  */
-#define FL_STATS_FIELDS(X)                                                                   \
-	X(faults, FL_COUNTER, "page faults served")                                          \
-	X(faults_read, FL_COUNTER, "faults on a read access")                                \
-	X(faults_write, FL_COUNTER, "faults on a write access")                              \
-	X(faults_spurious, FL_COUNTER, "faults on a page already present")                   \
-	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")        \
-	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed") \
-	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")       \
-	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                    \
-	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")              \
-	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")         \
-	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")                \
-	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")                   \
-	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")     \
-	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                 \
-	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")       \
-	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                       \
-	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")          \
-	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                     \
-	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")        \
-	X(mmap_read_wait_1us, FL_COUNTER, "space-lock reads that waited < 1 us, or none")    \
-	X(mmap_read_wait_10us, FL_COUNTER, "space-lock reads that waited 1-10 us")           \
-	X(mmap_read_wait_100us, FL_COUNTER, "space-lock reads that waited 10-100 us")        \
-	X(mmap_read_wait_1ms, FL_COUNTER, "space-lock reads that waited 100 us-1 ms")        \
-	X(mmap_read_wait_10ms, FL_COUNTER, "space-lock reads that waited 1-10 ms")           \
-	X(mmap_read_wait_100ms, FL_COUNTER, "space-lock reads that waited 10-100 ms")        \
-	X(mmap_read_wait_long, FL_COUNTER, "space-lock reads that waited 100 ms or more")    \
-	X(mmap_write_wait_1us, FL_COUNTER, "space-lock writes that waited < 1 us, or none")  \
-	X(mmap_write_wait_10us, FL_COUNTER, "space-lock writes that waited 1-10 us")         \
-	X(mmap_write_wait_100us, FL_COUNTER, "space-lock writes that waited 10-100 us")      \
-	X(mmap_write_wait_1ms, FL_COUNTER, "space-lock writes that waited 100 us-1 ms")      \
-	X(mmap_write_wait_10ms, FL_COUNTER, "space-lock writes that waited 1-10 ms")         \
-	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")      \
-	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")  \
-	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")             \
-	X(faults_major, FL_COUNTER, "faults that needed a read from the store")              \
-	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")             \
-	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")       \
-	X(swap_ins, FL_COUNTER, "pages read from the store")                                 \
-	X(swap_outs, FL_COUNTER, "pages written to the store")                               \
-	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them") \
-	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")    \
-	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")            \
-	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")         \
-	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")    \
-	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                   \
-	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")  \
-	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")  \
-	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")   \
-	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")            \
-	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")       \
-	X(parked, FL_COUNTER, "faults parked on a page under I/O")                           \
-	X(parked_ns, FL_NSEC, "total time faults spent parked")                              \
-	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")  \
-	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken") \
-	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                    \
-	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")            \
-	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                \
-	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)")        \
-	X(resident_pages, FL_GAUGE, "pages present in the space")                            \
-	X(vmas, FL_GAUGE, "VMAs in the space")                                               \
-	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                               \
-	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                           \
-	X(fault_ns_p50, FL_NSEC, "fault service time, median")                               \
-	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                      \
-	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                      \
-	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")                   \
-	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                              \
+#define FL_STATS_FIELDS(X)                                                                      \
+	X(faults, FL_COUNTER, "page faults served")                                             \
+	X(faults_read, FL_COUNTER, "faults on a read access")                                   \
+	X(faults_write, FL_COUNTER, "faults on a write access")                                 \
+	X(faults_spurious, FL_COUNTER, "faults on a page already present")                      \
+	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")           \
+	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed")    \
+	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")          \
+	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                       \
+	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")                 \
+	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")            \
+	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")                   \
+	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")                      \
+	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")        \
+	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                    \
+	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")          \
+	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                          \
+	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")             \
+	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                        \
+	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")           \
+	X(mmap_read_wait_1us, FL_COUNTER, "space-lock reads that waited < 1 us, or none")       \
+	X(mmap_read_wait_10us, FL_COUNTER, "space-lock reads that waited 1-10 us")              \
+	X(mmap_read_wait_100us, FL_COUNTER, "space-lock reads that waited 10-100 us")           \
+	X(mmap_read_wait_1ms, FL_COUNTER, "space-lock reads that waited 100 us-1 ms")           \
+	X(mmap_read_wait_10ms, FL_COUNTER, "space-lock reads that waited 1-10 ms")              \
+	X(mmap_read_wait_100ms, FL_COUNTER, "space-lock reads that waited 10-100 ms")           \
+	X(mmap_read_wait_long, FL_COUNTER, "space-lock reads that waited 100 ms or more")       \
+	X(mmap_write_wait_1us, FL_COUNTER, "space-lock writes that waited < 1 us, or none")     \
+	X(mmap_write_wait_10us, FL_COUNTER, "space-lock writes that waited 1-10 us")            \
+	X(mmap_write_wait_100us, FL_COUNTER, "space-lock writes that waited 10-100 us")         \
+	X(mmap_write_wait_1ms, FL_COUNTER, "space-lock writes that waited 100 us-1 ms")         \
+	X(mmap_write_wait_10ms, FL_COUNTER, "space-lock writes that waited 1-10 ms")            \
+	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")         \
+	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")     \
+	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")                \
+	X(faults_major, FL_COUNTER, "faults that needed a read from the store")                 \
+	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                \
+	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")          \
+	X(swap_ins, FL_COUNTER, "pages read from the store")                                    \
+	X(swap_outs, FL_COUNTER, "pages written to the store")                                  \
+	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")    \
+	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")       \
+	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")               \
+	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")            \
+	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")       \
+	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                      \
+	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")     \
+	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")     \
+	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")      \
+	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")               \
+	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")          \
+	X(parked, FL_COUNTER, "faults parked on a page under I/O")                              \
+	X(parked_ns, FL_NSEC, "total time faults spent parked")                                 \
+	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")     \
+	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken")    \
+	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                       \
+	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")               \
+	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                   \
+	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)")           \
+	X(resident_pages, FL_GAUGE, "pages present in the space")                               \
+	X(file_faults_major, FL_COUNTER, "file faults that read the file")                      \
+	X(file_faults_minor, FL_COUNTER, "file faults served from the page cache")              \
+	X(file_faults_wp, FL_COUNTER, "first writes to clean shared file pages")                \
+	X(file_faults_cow, FL_COUNTER, "first writes to private file pages (copied)")           \
+	X(file_reads, FL_COUNTER, "pages read from files into the page cache")                  \
+	X(file_writebacks, FL_COUNTER, "pages written back to their files")                     \
+	X(file_read_errors, FL_COUNTER, "file reads that failed (the page is poisoned)")        \
+	X(file_write_errors, FL_COUNTER, "file write-backs that failed (the page stays dirty)") \
+	X(file_evictions, FL_COUNTER, "page-cache pages evicted")                               \
+	X(file_pages, FL_GAUGE, "pages in the page cache")                                      \
+	X(file_dirty, FL_GAUGE, "dirty pages in the page cache")                                \
+	X(file_writeback, FL_GAUGE, "page-cache pages under write-back")                        \
+	X(files, FL_GAUGE, "files with a page cache in the space")                              \
+	X(ws_recorded, FL_COUNTER, "pages recorded in the working set (FAULTLINE_WS_RECORD)")   \
+	X(ws_replayed, FL_COUNTER, "pages of a recorded working set read ahead by replay")      \
+	X(vmas, FL_GAUGE, "VMAs in the space")                                                  \
+	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                                  \
+	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                              \
+	X(fault_ns_p50, FL_NSEC, "fault service time, median")                                  \
+	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                         \
+	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                         \
+	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")                      \
+	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                                 \
 	X(fault_ns_mean, FL_NSEC, "fault service time, mean")
 
 #define FL_COUNTER 0

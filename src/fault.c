@@ -11,6 +11,8 @@
  *                                   handle_mm_fault(): the fallback, and every
  *                                   retry
  *   handle_mm_fault()               dispatch on the page's entry:
+ *     do_file_fault()               a file VMA's NONE or PRESENT entry: the
+ *                                   page cache (filemap.c)
  *     do_anonymous_page()           NONE: demand-zero, with fault-around
  *     do_wp_page()                  PRESENT, a write to a clean page
  *     do_swap_page()                SWAP or FRAME: swap-in through the cache
@@ -46,6 +48,7 @@
 #include <sys/mman.h>
 
 #include "cont.h"
+#include "filemap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -632,8 +635,17 @@ int handle_mm_fault(struct vm_fault *vmf)
 			pt_unlock(vmf->chunk);
 			return VM_FAULT_HWPOISON;
 		}
+		if (vmf->vma->file)
+			return do_file_fault(vmf);
 		return do_anonymous_page(vmf);
 	case PTE_PRESENT:
+		if (vmf->vma->file) {
+			/* A private copy of a file page. */
+			int ret = do_file_fault(vmf);
+			if (ret != 1)
+				return ret;
+			return do_wp_page(vmf);
+		}
 		if (!(vmf->flags & FAULT_FLAG_WP)) {
 			int ret = do_present_missing(vmf);
 			if (ret != 1)
@@ -692,6 +704,7 @@ int fault_retry_mmap(struct vm_fault *vmf)
 	struct fl_space *sp = vmf->sp;
 	int ret;
 
+again:
 	if (!(vmf->flags & FAULT_FLAG_NOWAIT))
 		mmap_read_lock(sp);
 	else if (!mmap_read_trylock(sp))
@@ -705,6 +718,11 @@ int fault_retry_mmap(struct vm_fault *vmf)
 	}
 	ret = handle_mm_fault(vmf);
 	FL_BUG_ON(ret & VM_FAULT_RETRY);
+	if (ret & VM_FAULT_RETRY_MMAP) {
+		/* A file fault dropped mmap_lock for its wait: its retry. */
+		vmf->flags |= FAULT_FLAG_TRIED;
+		goto again;
+	}
 	if (!(ret & VM_FAULT_PARKED))
 		mmap_read_unlock(sp);
 	return ret;
@@ -716,7 +734,9 @@ int fault_retry_mmap(struct vm_fault *vmf)
  */
 void fault_done(struct vm_fault *vmf, int ret)
 {
-	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON)) &&
+	if (vmf->ra_file)
+		filemap_fault_done(vmf);
+	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON | VM_FAULT_SIGBUS)) &&
 	    !(vmf->flags & FAULT_FLAG_SIGBUS))
 		uffd_wake(vmf->sp, vmf->address, PAGE_SIZE);
 	fl_hist_record(&stat_stripe(vmf->sp)->fault_ns, fl_now_ns() - vmf->t0);
@@ -730,7 +750,8 @@ void fault_done(struct vm_fault *vmf, int ret)
  * Return: 0 if the page was installed or present, VM_FAULT_SIGSEGV if the
  * address is outside the space's VMAs or against their protection,
  * VM_FAULT_NOPAGE if nothing could be installed now, VM_FAULT_HWPOISON if
- * the page is poisoned, VM_FAULT_PARKED if a continuation finishes (or has
+ * the page is poisoned, VM_FAULT_SIGBUS past the end of a mapped file,
+ * VM_FAULT_PARKED if a continuation finishes (or has
  * finished) the fault.
  */
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
@@ -745,10 +766,13 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 	else
 		count_event(sp, faults_read);
 
-	/* mmap: before 6.4, no VMA locks at all. */
-	if (sp->cfg.policy != FL_POLICY_MMAP) {
+	/* mmap: before 6.4, no VMA locks at all (for the kind of VMA it is
+	 * the policy of: FAULTLINE_POLICY=anon=...,file=...). */
+	if (sp->cfg.policy != FL_POLICY_MMAP || file_policy(sp) != FL_POLICY_MMAP) {
 		vmf.vma = lock_vma_under_rcu(sp, addr);
-		if (vmf.vma && unlikely(access_error(vmf.vma, flags))) {
+		if (vmf.vma && unlikely(access_error(vmf.vma, flags) ||
+					(vmf.vma->file ? file_policy(sp) : sp->cfg.policy) ==
+						FL_POLICY_MMAP)) {
 			vma_end_read(vmf.vma); /* uncounted, as the kernel */
 			vmf.vma = NULL;
 		}
@@ -766,5 +790,5 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 		return VM_FAULT_PARKED;
 done:
 	fault_done(&vmf, ret);
-	return ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON);
+	return ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON | VM_FAULT_SIGBUS);
 }

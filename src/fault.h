@@ -36,6 +36,10 @@
 #define VM_FAULT_NOPAGE 0x08   /* nothing installed (let the access retry) */
 #define VM_FAULT_HWPOISON 0x10 /* the page is poisoned */
 #define VM_FAULT_LOCKBUSY 0x20 /* FAULT_FLAG_NOWAIT: mmap_lock busy, nothing done */
+#define VM_FAULT_SIGBUS 0x40   /* past the end of a mapped file */
+/* Under mmap_lock: released for a wait (a file fault's first try), and the
+ * fault goes on with a retry under it (fault_retry_mmap()). */
+#define VM_FAULT_RETRY_MMAP 0x80
 
 struct fl_space;
 struct vma;
@@ -51,6 +55,10 @@ struct vm_fault {
 	struct pt_chunk *chunk; /* the page's chunk; NULL if it has none yet */
 	uint64_t orig_pte;	/* the entry handle_mm_fault() dispatched on */
 	uint64_t t0;		/* when the fault began: fault_ns */
+	/* A file's asynchronous readahead, for fault_done() to read once the
+	 * fault's lock is released (a reference held on ra_file). */
+	struct fl_file *ra_file;
+	unsigned long ra_start, ra_end, ra_mark;
 };
 
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);

@@ -24,6 +24,10 @@
 
 #include <sys/mman.h>
 
+#include <fcntl.h>
+#include <sys/sysmacros.h>
+
+#include "filemap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -31,6 +35,7 @@
 #include "swap.h"
 #include "uffd.h"
 #include "vma.h"
+#include "writeback.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -48,7 +53,27 @@ struct seg {
 	unsigned long start, end;
 	int prot;
 	unsigned long flags;
+	struct fl_file *file; /* a file mapping, with the page at start */
+	unsigned long pgoff;
 };
+
+/* Whether b continues a: the same attributes, and the next pages of the
+ * same file (the kernel's can_vma_merge_after()). */
+static bool seg_mergeable(const struct seg *a, const struct seg *b)
+{
+	return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+	       a->file == b->file &&
+	       (!a->file || a->pgoff + ((a->end - a->start) >> PAGE_SHIFT) == b->pgoff);
+}
+
+/* The part [start, end) of v, as a segment (an anonymous one has no
+ * offset: its parts keep matching the VMAs they come from). */
+static struct seg seg_of(const struct vma *v, unsigned long start, unsigned long end)
+{
+	unsigned long pgoff = v->file ? v->pgoff + ((start - v->vm_start) >> PAGE_SHIFT) : 0;
+
+	return (struct seg){start, end, v->prot, v->flags, v->file, pgoff};
+}
 
 struct layout {
 	size_t lo, hi;	 /* index window replaced */
@@ -116,22 +141,19 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 	 * start, the segments, old parts right of end. */
 	for (i = l->lo; i < l->hi; i++)
 		if (idx->v[i]->vm_start < start)
-			want[nwant++] =
-				(struct seg){idx->v[i]->vm_start, MIN(idx->v[i]->vm_end, start),
-					     idx->v[i]->prot, idx->v[i]->flags};
+			want[nwant++] = seg_of(idx->v[i], idx->v[i]->vm_start,
+					       MIN(idx->v[i]->vm_end, start));
 	for (j = 0; j < nsegs; j++)
 		want[nwant++] = segs[j];
 	for (i = l->lo; i < l->hi; i++)
 		if (idx->v[i]->vm_end > end)
 			want[nwant++] =
-				(struct seg){MAX(idx->v[i]->vm_start, end), idx->v[i]->vm_end,
-					     idx->v[i]->prot, idx->v[i]->flags};
+				seg_of(idx->v[i], MAX(idx->v[i]->vm_start, end), idx->v[i]->vm_end);
 	/* Drop empties; merge neighbours with equal attributes. */
 	for (i = 0, m = 0; i < nwant; i++) {
 		if (want[i].start >= want[i].end)
 			continue;
-		if (m && want[m - 1].end == want[i].start && want[m - 1].prot == want[i].prot &&
-		    want[m - 1].flags == want[i].flags)
+		if (m && seg_mergeable(&want[m - 1], &want[i]))
 			want[m - 1].end = want[i].end;
 		else
 			want[m++] = want[i];
@@ -148,14 +170,15 @@ static int layout_prepare(struct fl_space *sp, unsigned long start, unsigned lon
 			if (replace && v->vm_start < end && v->vm_end > start)
 				continue;
 			if (v->vm_start == want[i].start && v->vm_end == want[i].end &&
-			    v->prot == want[i].prot && v->flags == want[i].flags) {
+			    v->prot == want[i].prot && v->flags == want[i].flags &&
+			    v->file == want[i].file && v->pgoff == want[i].pgoff) {
 				keep = v;
 				kept[j - l->lo] = true;
 			}
 		}
 		if (!keep) {
 			keep = vma_alloc(sp, want[i].start, want[i].end, want[i].prot,
-					 want[i].flags);
+					 want[i].flags, want[i].file, want[i].pgoff);
 			if (!keep)
 				goto nomem;
 			/* Born write-locked for the rest of the section. */
@@ -351,8 +374,34 @@ static void find_stale(struct fl_space *sp, unsigned long start, unsigned long e
 	size_t i;
 
 	mmap_assert_write_locked(sp);
+	/* A file mapping is not probed (the probe, UFFDIO_CONTINUE, would map
+	 * its cache pages): a file region lost behind faultline's back is not
+	 * detected. */
 	for_each_vma_part (sp, idx, i, start, end, ps, pe)
-		uffd_for_each_unregistered(sp, ps, pe, mark_stale_cb, sp);
+		if (!idx->v[i]->file)
+			uffd_for_each_unregistered(sp, ps, pe, mark_stale_cb, sp);
+}
+
+/*
+ * Write back the dirty pages that the shared file mappings of [start, end)
+ * map, before that range is unmapped or replaced: faultline writes a file
+ * back when it is unmapped, where the kernel would leave the pages dirty in
+ * its page cache, which other readers of the file share.
+ * Context: mmap_lock held for write.
+ */
+static void writeback_replaced(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct vma_index *idx = vma_index_get(sp);
+	unsigned long ps, pe;
+	size_t i;
+
+	mmap_assert_write_locked(sp);
+	for_each_vma_part (sp, idx, i, start, end, ps, pe) {
+		struct vma *v = idx->v[i];
+
+		if (v->file && (v->flags & VM_SHARED))
+			writeback_range(sp, v->file, vma_pgoff_of(v, ps), vma_pgoff_of(v, pe));
+	}
 }
 
 /*
@@ -438,7 +487,10 @@ void mm_unmap_all(struct fl_space *sp)
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
 		vma_start_write(v);
-		munmap_registered(sp, v->vm_start, v->vm_end);
+		if (v->file)
+			munmap((void *)v->vm_start, v->vm_end - v->vm_start);
+		else
+			munmap_registered(sp, v->vm_start, v->vm_end);
 		if (sp->pt)
 			pt_zap_range(sp, v->vm_start, v->vm_end, false);
 	}
@@ -463,9 +515,10 @@ void mm_unmap_all(struct fl_space *sp)
  * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
  * mapping is made, and the caller undoes it).
  */
-static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *dontfork_err)
+static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
+			   int *dontfork_err)
 {
-	void *p = mmap(addr, len, prot, kflags, -1, 0);
+	void *p = mmap(addr, len, prot, kflags, fd, (off_t)off);
 
 	*dontfork_err = p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
 	return p;
@@ -473,17 +526,76 @@ static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *do
 
 /* ---- the mm calls ---------------------------------------------------- */
 
-static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+/* Flags a file mapping takes besides its type. */
+#define FL_MAP_FILE_SUPPORTED (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_STACK)
+
+/*
+ * The checks of a file mapping that the kernel makes once it has a range
+ * (do_mmap()'s switch on the type): the descriptor's mode against the
+ * mapping.  Return: 0 with *vm_flags set, or a negative errno.
+ */
+static int file_map_checks(int fmode, int prot, int flags, unsigned long *vm_flags)
 {
-	unsigned long start = (unsigned long)addr, end, alen;
-	bool fixed_replace;
-	int kflags, ret, dontfork_err = 0;
+	int acc = fmode & O_ACCMODE;
+
+	/* MAP_SHARED_VALIDATE knows only the legacy flags, and
+	 * MAP_FIXED_NOREPLACE is not one of them (LEGACY_MAP_MASK). */
+	if ((flags & MAP_TYPE) == MAP_SHARED_VALIDATE && (flags & MAP_FIXED_NOREPLACE))
+		return -EOPNOTSUPP;
+	if ((flags & MAP_TYPE) != MAP_PRIVATE) {
+		if ((prot & PROT_WRITE) && acc == O_RDONLY)
+			return -EACCES;
+		*vm_flags |= VM_SHARED;
+		if (acc != O_RDONLY)
+			*vm_flags |= VM_MAYWRITE;
+	}
+	if (acc == O_WRONLY)
+		return -EACCES;
+	return 0;
+}
+
+/* Whether the kernel maps anything in [start, start + len): an empty
+ * MAP_FIXED_NOREPLACE mapping there, undone at once, says. */
+static bool range_in_use(unsigned long start, unsigned long len)
+{
+	void *q = mmap((void *)start, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (q == MAP_FAILED)
+		return errno == EEXIST;
+	munmap(q, len);
+	return false;
+}
+
+static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags, int fd,
+		     off_t offset)
+{
+	unsigned long start = (unsigned long)addr, end, alen, off = (unsigned long)offset;
+	unsigned long pgoff = off >> PAGE_SHIFT;
+	bool anon = flags & MAP_ANONYMOUS, fixed_replace;
+	int kflags, ret, dontfork_err = 0, fmode = 0, type = flags & MAP_TYPE;
+	struct fl_file *file = NULL;
 	struct layout l;
 	struct seg seg;
 	void *p;
 
-	if ((flags & ~FL_MAP_SUPPORTED) ||
-	    (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) != (MAP_PRIVATE | MAP_ANONYMOUS)) {
+	/* In the kernel's order: the offset (the system call itself), the
+	 * descriptor, then do_mmap()'s checks. */
+	if (off & ~PAGE_MASK) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	if (!anon) {
+		fmode = fcntl(fd, F_GETFL);
+		if (fd < 0 || fmode < 0 || (fmode & O_PATH)) {
+			errno = EBADF;
+			return MAP_FAILED;
+		}
+	}
+	if (anon ? (flags & ~FL_MAP_SUPPORTED) || type != MAP_PRIVATE
+		 : (flags & ~(FL_MAP_FILE_SUPPORTED | MAP_TYPE)) ||
+			    (type != MAP_SHARED && type != MAP_PRIVATE &&
+			     type != MAP_SHARED_VALIDATE)) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
@@ -494,6 +606,10 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	alen = PAGE_ALIGN(len);
 	if (!alen) {
 		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	if (pgoff + (alen >> PAGE_SHIFT) < pgoff) {
+		errno = EOVERFLOW;
 		return MAP_FAILED;
 	}
 	if (flags & MAP_FIXED_NOREPLACE)
@@ -509,30 +625,54 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 			return MAP_FAILED;
 		}
 	}
+	seg = (struct seg){0, 0, prot & PROT_ALL, vm_flags_of(flags), NULL, 0};
+	if (!anon) {
+		ret = file_map_checks(fmode, prot, flags, &seg.flags);
+		if (!ret && !uffd_files_ok(sp))
+			ret = -ENODEV; /* no minor faults on shmem in this kernel */
+		if (ret && (flags & MAP_FIXED_NOREPLACE) && range_in_use(start, alen))
+			ret = -EEXIST; /* the kernel looks at the range first */
+		if (ret) {
+			errno = -ret;
+			return MAP_FAILED;
+		}
+	}
 	fixed_replace = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE);
 	/* The kernel must not populate before the range is registered. */
-	kflags = MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_NORESERVE | MAP_STACK));
+	kflags = (anon ? MAP_PRIVATE | MAP_ANONYMOUS
+		       : (seg.flags & VM_SHARED ? MAP_SHARED : MAP_PRIVATE)) |
+		 (flags & (MAP_NORESERVE | MAP_STACK));
 	if (flags & MAP_FIXED_NOREPLACE)
 		kflags |= MAP_FIXED_NOREPLACE;
 	else if (flags & MAP_FIXED)
 		kflags |= MAP_FIXED;
-	seg = (struct seg){0, 0, prot & PROT_ALL, vm_flags_of(flags)};
 
 	mmap_write_lock(sp);
 	drop_stale(sp);
+	if (!anon) {
+		ret = filemap_get(sp, fd, (seg.flags & VM_MAYWRITE) != 0, &file);
+		if (ret)
+			goto fail_unlock;
+		seg.file = file;
+		seg.pgoff = pgoff;
+	}
 	if (fixed_replace) {
 		/*
 		 * Write-lock what the new mapping replaces, and so wait for its
-		 * faults in flight, before the kernel replaces it.  The mapping
-		 * gets its protection at once (an access racing with the
-		 * replacement sees the old memory or the new, as with the
-		 * kernel's mmap); pages served behind our back before the
-		 * registration are adopted below.  The range must not be
+		 * faults in flight, before the kernel replaces it.  An
+		 * anonymous mapping gets its protection at once (an access
+		 * racing with the replacement sees the old memory or the new,
+		 * as with the kernel's mmap); pages served behind our back
+		 * before the registration are adopted below.  A file mapping
+		 * is PROT_NONE until registered: the kernel must map none of
+		 * the cache's pages without faultline (an unprotected clean
+		 * page would be stored to untracked).  The range must not be
 		 * another space's (space_claim_locked(): EEXIST), checked in
 		 * the same step as the kernel's mapping, under claim_lock.
 		 */
 		seg.start = start;
 		seg.end = start + alen;
+		writeback_replaced(sp, seg.start, seg.end);
 		ret = layout_prepare_retry(sp, seg.start, seg.end, &seg, 1, true, &l);
 		if (ret)
 			goto fail_unlock;
@@ -540,7 +680,8 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		ret = space_claim_locked(sp, seg.start, seg.end, true);
 		p = MAP_FAILED;
 		if (!ret) {
-			p = mmap_dontfork(addr, alen, prot, kflags, &dontfork_err);
+			p = mmap_dontfork(addr, alen, file ? PROT_NONE : prot, kflags,
+					  file ? file->memfd : -1, off, &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -560,7 +701,8 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 * stale, and the claim says so (space_claim_locked()).
 		 */
 		claim_lock_acquire();
-		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, &dontfork_err);
+		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, file ? file->memfd : -1, off,
+				  &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);
@@ -582,8 +724,9 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	}
 	start = seg.start;
 	end = seg.end;
-	ret = dontfork_err ? -dontfork_err : uffd_register(sp, start, alen);
-	if (!ret && !fixed_replace && (prot & PROT_ALL) && mprotect(p, alen, prot & PROT_ALL))
+	ret = dontfork_err ? -dontfork_err : uffd_register(sp, start, alen, file != NULL);
+	if (!ret && (!fixed_replace || file) && (prot & PROT_ALL) &&
+	    mprotect(p, alen, prot & PROT_ALL))
 		ret = -errno;
 	if (ret) {
 		fl_log("registering %#lx-%#lx failed: %s", start, end, strerror(-ret));
@@ -599,18 +742,25 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 	}
 	/* Pages of what was there before went with the old mapping. */
 	pt_zap_range(sp, start, end, false);
-	if (fixed_replace)
+	if (fixed_replace && !file)
 		adopt_kernel_pages(sp, start, end);
 	layout_commit(sp, &l);
 	if (flags & MAP_POPULATE)
 		populate(sp, start, end, prot);
 	space_claim_done(sp);
+	if (file)
+		file_put(file);
+	if (fixed_replace)
+		filemap_unmapped(sp);
 	mmap_write_unlock(sp);
 	return p;
 
 fail_claim:
 	space_claim_done(sp);
 fail_unlock:
+	if (file)
+		file_put(file);
+	filemap_unmapped(sp);
 	mmap_write_unlock(sp);
 	errno = -ret;
 	return MAP_FAILED;
@@ -618,7 +768,8 @@ fail_unlock:
 
 /* The calls below take a use of the handle (space_get()) for their whole
  * run: a handle that is not a live space fails with EINVAL. */
-FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags)
+FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int flags, int fd,
+			off_t offset)
 {
 	void *p;
 
@@ -626,7 +777,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	p = do_mmap(sp, addr, len, prot, flags);
+	p = do_mmap(sp, addr, len, prot, flags, fd, offset);
 	space_put(sp);
 	return p;
 }
@@ -655,6 +806,7 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 	 * the addresses may be someone else's now. */
 	find_stale(sp, start, end);
 	drop_stale(sp);
+	writeback_replaced(sp, start, end);
 	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
 	if (ret) {
 		mmap_write_unlock(sp);
@@ -676,6 +828,7 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 			if (ps > start)
 				layout_force(sp, start, ps, NULL, 0, true);
 			pt_free_unused(sp, start, ps);
+			filemap_unmapped(sp);
 			mmap_write_unlock(sp);
 			errno = -ret;
 			return -1;
@@ -684,6 +837,7 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 	}
 	layout_commit(sp, &l);
 	pt_free_unused(sp, start, end);
+	filemap_unmapped(sp);
 	mmap_write_unlock(sp);
 	return 0;
 }
@@ -709,6 +863,7 @@ static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	struct seg *segs = NULL;
 	size_t i, n = 0;
 	struct layout l;
+	bool aborted = false;
 	int ret, err = 0;
 
 	/* In the kernel's order of checks (do_mprotect_pkey). */
@@ -757,14 +912,22 @@ static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 	}
 	done = start;
 	for (; i < idx->nr && idx->v[i]->vm_start < end; i++) {
-		if (idx->v[i]->vm_start > done)
+		struct vma *v = idx->v[i];
+
+		if (v->vm_start > done)
 			break;
-		segs[n++] =
-			(struct seg){MAX(idx->v[i]->vm_start, start), MIN(idx->v[i]->vm_end, end),
-				     prot & PROT_ALL, idx->v[i]->flags};
-		done = MIN(idx->v[i]->vm_end, end);
+		/* A shared mapping of a file opened read-only never becomes
+		 * writable: EACCES, the VMAs before it changed (the kernel's
+		 * VM_MAYWRITE check in mprotect_fixup's loop). */
+		if ((prot & PROT_WRITE) && (v->flags & VM_SHARED) && !(v->flags & VM_MAYWRITE)) {
+			err = EACCES;
+			break;
+		}
+		segs[n] = seg_of(v, MAX(v->vm_start, start), MIN(v->vm_end, end));
+		segs[n++].prot = prot & PROT_ALL;
+		done = MIN(v->vm_end, end);
 	}
-	if (done < end)
+	if (done < end && !err)
 		err = ENOMEM;
 	ret = layout_prepare_retry(sp, start, done, segs, n, false, &l);
 	if (ret) {
@@ -789,10 +952,13 @@ static int do_mprotect(struct fl_space *sp, void *addr, size_t len, int prot)
 		if (ps > start)
 			layout_force(sp, start, ps, segs, k, false);
 		done = start; /* nothing more to commit */
+		aborted = true;
 		break;
 	}
 	if (done > start)
 		layout_commit(sp, &l);
+	else if (!aborted)
+		layout_abort(sp, &l); /* EACCES at the first VMA: nothing changes */
 	free(segs);
 	mmap_write_unlock(sp);
 	if (err) {
@@ -846,6 +1012,50 @@ static bool madvise_valid(int advice)
 	return false;
 }
 
+/*
+ * fl_madvise() on the part [s, e) of a file VMA.  MADV_DONTNEED forgets the
+ * private copies (and their swap slots) and zaps the range: a shared
+ * mapping's pages read back from the cache, a private one's show the file's
+ * pages again.  MADV_RANDOM, MADV_SEQUENTIAL and MADV_NORMAL set the file's
+ * readahead (per file, where the kernel keeps it per VMA); MADV_WILLNEED
+ * reads the range into the cache; MADV_COLD and MADV_PAGEOUT act on the
+ * private copies as on anonymous memory, and MADV_COLD makes the cached
+ * pages the clock's next victims.
+ * Context: mmap_lock held for read.
+ */
+static void madvise_file(struct fl_space *sp, struct vma *v, unsigned long s, unsigned long e,
+			 int advice)
+{
+	struct fl_file *f = v->file;
+
+	switch (advice) {
+	case MADV_DONTNEED:
+		pt_zap_range(sp, s, e, false);
+		madvise((void *)s, e - s, MADV_DONTNEED);
+		break;
+	case MADV_RANDOM:
+		atomic_store(&f->advice, RA_RANDOM);
+		break;
+	case MADV_SEQUENTIAL:
+		atomic_store(&f->advice, RA_SEQUENTIAL);
+		break;
+	case MADV_NORMAL:
+		atomic_store(&f->advice, RA_NORMAL);
+		break;
+	case MADV_WILLNEED:
+		filemap_readahead(sp, f, vma_pgoff_of(v, s), vma_pgoff_of(v, e), ULONG_MAX);
+		swap_readahead(sp, s, e);
+		break;
+	case MADV_COLD:
+		filemap_deactivate(f, vma_pgoff_of(v, s), vma_pgoff_of(v, e));
+		swap_deactivate(sp, s, e);
+		break;
+	case MADV_PAGEOUT:
+		evict_range(sp, s, e);
+		break;
+	}
+}
+
 static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 {
 	unsigned long start = (unsigned long)addr, end, alen;
@@ -859,7 +1069,8 @@ static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 	}
 	/* Valid for the kernel but not served by faultline (yet). */
 	if (advice != MADV_DONTNEED && advice != MADV_NORMAL && advice != MADV_WILLNEED &&
-	    advice != MADV_COLD && advice != MADV_PAGEOUT) {
+	    advice != MADV_COLD && advice != MADV_PAGEOUT && advice != MADV_RANDOM &&
+	    advice != MADV_SEQUENTIAL) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -897,6 +1108,10 @@ static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 		/* Not the space's mapping any more: a hole, left alone. */
 		if (space_stale_overlaps(sp, s, e)) {
 			unmapped = ENOMEM;
+			continue;
+		}
+		if (v->file) {
+			madvise_file(sp, v, s, e, advice);
 			continue;
 		}
 		if (advice == MADV_DONTNEED) {
@@ -937,8 +1152,94 @@ FL_EXPORT int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice
 	return ret;
 }
 
+/*
+ * msync(2), in mm/msync.c's order of checks and walk: a hole makes MS_ASYNC
+ * fail at once and anything else go on and fail with ENOMEM at the end; a
+ * write-back error of MS_SYNC ends the call.  Each part of a shared file
+ * mapping is written back (MS_ASYNC too: the kernel's MS_ASYNC has nothing
+ * to do because its page cache is what read(2) sees, faultline's is not),
+ * and with MS_SYNC the file synced; MS_INVALIDATE drops the part's clean
+ * cached pages.  No VMA of faultline is locked (no MAP_LOCKED): no EBUSY.
+ */
+static int do_msync(struct fl_space *sp, void *addr, size_t len, int flags)
+{
+	unsigned long start = (unsigned long)addr, end;
+	int error = EINVAL, unmapped = 0;
+	struct vma_index *idx;
+	size_t i;
+
+	if (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC))
+		goto out;
+	if (!PAGE_ALIGNED(start))
+		goto out;
+	if ((flags & MS_ASYNC) && (flags & MS_SYNC))
+		goto out;
+	error = ENOMEM;
+	len = PAGE_ALIGN(len);
+	end = start + len;
+	if (end < start)
+		goto out;
+	error = 0;
+	if (end == start)
+		goto out;
+	mmap_read_lock(sp);
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, start);
+	for (;; i++) {
+		struct vma *v;
+		unsigned long s;
+
+		error = ENOMEM;
+		if (i >= idx->nr)
+			break;
+		v = idx->v[i];
+		if (start < v->vm_start) {
+			if (flags == MS_ASYNC)
+				break;
+			start = v->vm_start;
+			if (start >= end)
+				break;
+			unmapped = ENOMEM;
+		}
+		s = start;
+		start = v->vm_end;
+		error = 0;
+		if (v->file && (v->flags & VM_SHARED) && flags) {
+			int r = filemap_msync(sp, v->file, vma_pgoff_of(v, s),
+					      vma_pgoff_of(v, MIN(end, v->vm_end)), flags);
+			if (r && (flags & MS_SYNC)) {
+				error = -r;
+				unmapped = 0;
+				break;
+			}
+		}
+		if (start >= end)
+			break;
+	}
+	mmap_read_unlock(sp);
+out:
+	if (error || unmapped) {
+		errno = error ? error : unmapped;
+		return -1;
+	}
+	return 0;
+}
+
+FL_EXPORT int fl_msync(struct fl_space *sp, void *addr, size_t len, int flags)
+{
+	int ret;
+
+	if (!space_get(sp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	ret = do_msync(sp, addr, len, flags);
+	space_put(sp);
+	return ret;
+}
+
 /* One line of fl_maps(): /proc/pid/maps' format. */
-#define MAPS_LINE 96
+#define MAPS_LINE 160
 
 /*
  * The space's VMAs in /proc/pid/maps format.  The lines are formatted
@@ -967,11 +1268,13 @@ FL_EXPORT int fl_maps(struct fl_space *sp, FILE *out)
 	}
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
-		len += (size_t)snprintf(buf + len, cap - len,
-					"%08lx-%08lx %c%c%cp 00000000 00:00 0 %s\n", v->vm_start,
-					v->vm_end, v->prot & PROT_READ ? 'r' : '-',
-					v->prot & PROT_WRITE ? 'w' : '-',
-					v->prot & PROT_EXEC ? 'x' : '-', "[faultline]");
+		len += (size_t)snprintf(
+			buf + len, cap - len, "%08lx-%08lx %c%c%c%c %08lx %02x:%02x %lu %s\n",
+			v->vm_start, v->vm_end, v->prot & PROT_READ ? 'r' : '-',
+			v->prot & PROT_WRITE ? 'w' : '-', v->prot & PROT_EXEC ? 'x' : '-',
+			v->flags & VM_SHARED ? 's' : 'p', v->file ? v->pgoff << PAGE_SHIFT : 0,
+			v->file ? major(v->file->dev) : 0, v->file ? minor(v->file->dev) : 0,
+			v->file ? (unsigned long)v->file->ino : 0UL, "[faultline]");
 	}
 	mmap_read_unlock(sp);
 	if (len && fwrite(buf, 1, len, out) != len)

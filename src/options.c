@@ -41,6 +41,14 @@ struct option_desc {
 		n, k, strict, offsetof(struct fl_config, field), d, lo, hi, h \
 	}
 
+/*
+ * The policy option sets two fields, policy and file_policy, held in one
+ * value: the anonymous policy in bits 0-7, the file policy plus one above
+ * (0: the same as the anonymous one).
+ */
+#define POLICY_FILE_SHIFT 8
+#define POLICY_MAX ((FL_POLICY_NR - 1) | ((unsigned long)FL_POLICY_NR << POLICY_FILE_SHIFT))
+
 /* The largest budget or watermark: 1 PiB.  ULONG_MAX marks a bad value. */
 #define SIZE_OPT_MAX (1UL << 50)
 
@@ -59,8 +67,9 @@ static const struct option_desc options[] = {
 	OPT("swap", OPT_STRING, true, swap_path, 0, 0, 0,
 	    "the store: a file or block device formatted by 'faultline mkstore'; "
 	    "unset: a temporary file in $TMPDIR"),
-	OPT("policy", OPT_POLICY, true, policy, FL_POLICY_DROP, 0, FL_POLICY_NR - 1,
-	    "fault wait policy: mmap, bail, drop, drop-vma, hold"),
+	OPT("policy", OPT_POLICY, true, policy, FL_POLICY_DROP, 0, POLICY_MAX,
+	    "fault wait policy: mmap, bail, drop, drop-vma, hold; or per kind of VMA, "
+	    "anon=NAME,file=NAME"),
 	OPT("swap_frames", OPT_UINT, false, swap_frames, 1024, 16, 1u << 20,
 	    "I/O buffers of one page: swap cache and writeback"),
 	OPT("watermark", OPT_SIZE, true, watermark, 0, 0, SIZE_OPT_MAX,
@@ -71,6 +80,14 @@ static const struct option_desc options[] = {
 	    "create and format the store named by FAULTLINE_SWAP if it does not exist"),
 	OPT("swap_encrypt", OPT_BOOL, true, swap_encrypt, 0, 0, 1,
 	    "encrypt every page in the store (a key per space, never stored)"),
+	OPT("dirty_background_ratio", OPT_UINT, false, dirty_background_ratio, 10, 1, 100,
+	    "per cent of the budget in dirty file pages at which the flusher writes back"),
+	OPT("dirty_ratio", OPT_UINT, false, dirty_ratio, 20, 1, 100,
+	    "per cent of the budget in dirty file pages at which stores wait for the flusher"),
+	OPT("ws_record", OPT_STRING, false, ws_record, 0, 0, 0,
+	    "write the order in which mapped file pages were first touched to this file"),
+	OPT("ws_replay", OPT_STRING, false, ws_replay, 0, 0, 0,
+	    "read mapped file pages in the order recorded in this file, in the background"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
@@ -112,6 +129,11 @@ static void *field(struct fl_config *cfg, const struct option_desc *o)
 static unsigned long get_field(struct fl_config *cfg, const struct option_desc *o)
 {
 	switch (o->kind) {
+	case OPT_POLICY:
+		if (cfg->policy < 0 || cfg->file_policy < -1)
+			return (unsigned long)-1;
+		return (unsigned long)cfg->policy |
+		       ((unsigned long)(cfg->file_policy + 1) << POLICY_FILE_SHIFT);
 	case OPT_UINT:
 	case OPT_USEC:
 		return *(unsigned int *)field(cfg, o);
@@ -127,6 +149,14 @@ static unsigned long get_field(struct fl_config *cfg, const struct option_desc *
 static void set_field(struct fl_config *cfg, const struct option_desc *o, unsigned long v)
 {
 	switch (o->kind) {
+	case OPT_POLICY:
+		if (v > POLICY_MAX) {
+			cfg->policy = cfg->file_policy = -1; /* a bad value */
+		} else {
+			cfg->policy = (int)(v & ((1UL << POLICY_FILE_SHIFT) - 1));
+			cfg->file_policy = (int)(v >> POLICY_FILE_SHIFT) - 1;
+		}
+		break;
 	case OPT_UINT:
 	case OPT_USEC:
 		*(unsigned int *)field(cfg, o) = v > UINT_MAX ? UINT_MAX : (unsigned int)v;
@@ -251,6 +281,57 @@ static bool parse_bool(const char *s, unsigned long *out)
 	return false;
 }
 
+/* Whether v, a policy option's value, names policies that exist. */
+static bool policy_valid(unsigned long v)
+{
+	return v <= POLICY_MAX && (v & ((1UL << POLICY_FILE_SHIFT) - 1)) < FL_POLICY_NR;
+}
+
+/*
+ * A policy: a name, for every fault; or per kind of VMA, "anon=NAME",
+ * "file=NAME" or both, comma-separated, each kind once (a kind not named:
+ * anon takes the default, drop; file the same as anon).
+ */
+static bool parse_policy(const char *s, unsigned long *out)
+{
+	int anon = -2, file = -2;
+	char buf[64], *save = NULL;
+
+	if (!strchr(s, '=')) {
+		int k = fl_policy_by_name(s);
+		*out = (unsigned long)k;
+		return k >= 0;
+	}
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	if (!buf[0] || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+		return false;
+	for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		int *kind, k;
+
+		if (!eq)
+			return false;
+		*eq = 0;
+		if (!strcasecmp(item, "anon"))
+			kind = &anon;
+		else if (!strcasecmp(item, "file"))
+			kind = &file;
+		else
+			return false;
+		k = fl_policy_by_name(eq + 1);
+		if (k < 0 || *kind != -2)
+			return false;
+		*kind = k;
+	}
+	if (anon == -2)
+		anon = FL_POLICY_DROP;
+	*out = (unsigned long)anon |
+	       ((unsigned long)(file == -2 ? 0 : file + 1) << POLICY_FILE_SHIFT);
+	return true;
+}
+
 /* The value s of option o, checked against its range.  Return: whether it is one. */
 static bool parse_value(const struct option_desc *o, const char *s, unsigned long *v)
 {
@@ -265,8 +346,9 @@ static bool parse_value(const struct option_desc *o, const char *s, unsigned lon
 	case OPT_BOOL:
 		return parse_bool(s, v);
 	case OPT_POLICY:
+		return parse_policy(s, v);
 	case OPT_DELIVERY:
-		k = o->kind == OPT_POLICY ? fl_policy_by_name(s) : fl_delivery_by_name(s);
+		k = fl_delivery_by_name(s);
 		*v = (unsigned long)k;
 		return k >= 0;
 	case OPT_STRING:
@@ -375,7 +457,8 @@ int fl_options_validate(const struct fl_config *cfg)
 		unsigned long v = get_field(&c, o);
 		char name[64];
 
-		if (o->kind == OPT_STRING || (v >= o->min && v <= o->max))
+		if (o->kind == OPT_STRING ||
+		    (o->kind == OPT_POLICY ? policy_valid(v) : v >= o->min && v <= o->max))
 			continue;
 		env_name(o, name, sizeof(name));
 		if (v == bad_value(o))
@@ -414,7 +497,13 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 				snprintf(val, sizeof(val), "%s", fl_delivery_name((int)v) ?: "?");
 				break;
 			case OPT_POLICY:
-				snprintf(val, sizeof(val), "%s", fl_policy_name((int)v) ?: "?");
+				if (c.file_policy < 0)
+					snprintf(val, sizeof(val), "%s",
+						 fl_policy_name(c.policy) ?: "?");
+				else
+					snprintf(val, sizeof(val), "anon=%s,file=%s",
+						 fl_policy_name(c.policy) ?: "?",
+						 fl_policy_name(c.file_policy) ?: "?");
 				break;
 			case OPT_BOOL:
 				snprintf(val, sizeof(val), "%s", v ? "on" : "off");

@@ -38,6 +38,7 @@
 
 #include "pgtable.h"
 #include "space.h"
+#include "writeback.h"
 #include "stats.h"
 #include "swap.h"
 #include "uffd.h"
@@ -349,7 +350,7 @@ static void zap_entry_pages(struct fl_space *sp, struct zap_entry *e)
 		for (unsigned int j = i; j < i + n; j++) {
 			unsigned long a = e->c->base + (unsigned long)j * PAGE_SIZE;
 
-			if (uffd_unregistered_bytes(sp, a, a + PAGE_SIZE)) {
+			if (!e->vma->file && uffd_unregistered_bytes(sp, a, a + PAGE_SIZE)) {
 				space_mark_stale(sp, a, a + PAGE_SIZE);
 				evict_cancel(sp, e, j);
 			} else if (zap_one(a, PAGE_SIZE)) {
@@ -509,7 +510,9 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	 * perhaps someone else's now, must be neither copied (a fault in
 	 * faultline) nor zapped (someone else's data).  One ioctl normally.
 	 */
-	if (clean | dirty) {
+	/* (A file mapping is not probed: the probe, UFFDIO_CONTINUE, would
+	 * map its cache pages.  Stale file regions are not detected.) */
+	if ((clean | dirty) && !vma->file) {
 		uint64_t v = clean | dirty;
 		unsigned long first = base + (unsigned long)__builtin_ctzll(v) * PAGE_SIZE;
 		unsigned long last = base + (64UL - (unsigned long)__builtin_clzll(v)) * PAGE_SIZE;
@@ -548,15 +551,17 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			 * unmapped since the probe.  It stays as it is. */
 			frame_free(sp, f);
 			dirty &= ~(1ULL << i);
-			if (uffd_unregistered_bytes(sp, (unsigned long)page,
-						    (unsigned long)page + PAGE_SIZE))
+			if (!vma->file && uffd_unregistered_bytes(sp, (unsigned long)page,
+								  (unsigned long)page + PAGE_SIZE))
 				space_mark_stale(sp, (unsigned long)page,
 						 (unsigned long)page + PAGE_SIZE);
 			else if (vma->prot & PROT_WRITE)
 				uffd_writeprotect(sp, (unsigned long)page, PAGE_SIZE, false);
 			continue;
 		}
-		if (all_zero(f->buf)) {
+		/* A private copy of a file page is not what an empty entry
+		 * reads back (that is the file's page): it is written. */
+		if (!vma->file && all_zero(f->buf)) {
 			frame_free(sp, f);
 			dirty &= ~(1ULL << i);
 			zero |= 1ULL << i;
@@ -664,9 +669,20 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 long reclaim_pages(struct fl_space *sp, long want, bool direct)
 {
 	long freed = 0, scanned = 0, limit = 2 * atomic_load(&sp->nr_chunks) + 2;
+	long fp, ap;
 
 	if (!sp->swap_on)
 		return 0;
+	/*
+	 * One budget for anonymous pages and the page cache: each gives its
+	 * share of the pages wanted (the kernel balances its anon and file
+	 * LRUs by their sizes too), and the cache gives what the anonymous
+	 * clock could not.
+	 */
+	fp = atomic_load(&sp->file_pages);
+	ap = atomic_load(&sp->resident_pages);
+	if (fp > 0)
+		freed += shrink_file_pages(sp, (want * fp + fp + ap) / (fp + ap + 1), direct);
 	pthread_mutex_lock(&sp->reclaim_lock);
 	while (freed < want && scanned++ < limit) {
 		struct pt_chunk *c = NULL;
@@ -688,6 +704,8 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 	}
 	zap_flush(sp);
 	pthread_mutex_unlock(&sp->reclaim_lock);
+	if (freed < want && atomic_load(&sp->file_pages))
+		freed += shrink_file_pages(sp, want - freed, direct);
 	if (direct)
 		count_event_n(sp, reclaim_direct, freed);
 	else

@@ -47,12 +47,14 @@
 
 #include "cont.h"
 #include "fault.h"
+#include "filemap.h"
 #include "options.h"
 #include "pgtable.h"
 #include "reclaim.h"
 #include "swap.h"
 #include "uffd.h"
 #include "vma.h"
+#include "workingset.h"
 
 /* The live spaces: replaced whole under spaces_lock, read under RCU. */
 struct space_list {
@@ -394,7 +396,10 @@ int space_claim_locked(struct fl_space *sp, unsigned long start, unsigned long e
 			unsigned long s = MAX(start, idx->v[i]->vm_start);
 			unsigned long e = MIN(end, idx->v[i]->vm_end);
 
-			if (fixed && (!locked || uffd_unregistered_bytes(sp, s, e) != e - s)) {
+			/* A file mapping is never probed (the probe would map
+			 * its cache pages): it counts as registered. */
+			if (fixed && (!locked || idx->v[i]->file ||
+				      uffd_unregistered_bytes(sp, s, e) != e - s)) {
 				ret = -EEXIST;
 				break;
 			}
@@ -547,7 +552,8 @@ static int delivery_init(struct fl_space *sp)
 }
 
 static int (*const space_init_steps[])(struct fl_space *) = {
-	pt_init, cont_init, swap_init, reclaim_init, uffd_open, delivery_init,
+	pt_init,      cont_init, swap_init, reclaim_init,
+	filemap_init, ws_init,	 uffd_open, delivery_init,
 };
 
 FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out)
@@ -575,6 +581,7 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	sp->retry_fd = -1;
 	sp->mem_fd = -1;
 	sp->kswapd.fd = -1;
+	sp->flusher.fd = -1;
 	fl_options_defaults(&sp->cfg);
 	if (cfg) {
 		if (cfg->size < offsetof(struct fl_config, handlers) || cfg->size > 4096) {
@@ -700,6 +707,11 @@ static void space_free(struct fl_space *sp)
 	uffd_stop_handlers(sp);
 	if (sp->lru.next)
 		reclaim_destroy(sp);
+	/* The working set's replayer stops and its record is written; then
+	 * every file's dirty pages go to the file, once nothing else (kswapd,
+	 * the flusher) writes any back. */
+	ws_destroy(sp);
+	filemap_destroy(sp);
 	swap_destroy(sp);
 	if (sp->retry_fd >= 0)
 		cont_destroy(sp);

@@ -104,6 +104,20 @@ struct fl_space {
 	struct cds_list_head *hand;   /* clock_lock */
 	struct fl_worker kswapd;      /* the background reclaimer */
 
+	/* The page caches of mapped files (filemap.c). */
+	pthread_mutex_t files_lock; /* leaf: the list of files */
+	struct fl_file *files;	    /* files_lock */
+	_Atomic long nr_files;
+	_Atomic long file_pages;	 /* pages UPTODATE in any cache: memory used */
+	_Atomic long file_dirty;	 /* of those, dirty */
+	_Atomic long file_writeback;	 /* of those, being written back */
+	_Atomic unsigned long file_hand; /* the reclaim clock's file (racy hint) */
+	struct fl_worker flusher;	 /* writes dirty file pages back */
+	_Atomic uint32_t flush_gen;	 /* futex word: bumped after each flusher round */
+	bool files_inited;
+	struct ws_state *ws; /* working-set record and replay (workingset.c) */
+	_Atomic bool buffered_logged;
+
 	pthread_t *handlers;
 	int stop_fd; /* eventfd: handler threads stop */
 	unsigned int nr_handlers;

@@ -39,6 +39,10 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_mapped_bytes] = (uint64_t)MAX(0, atomic_load(&sp->mapped_bytes));
 	v[FL_STAT_pgtable_bytes] = (uint64_t)atomic_load(&sp->nr_chunks) * sizeof(struct pt_chunk);
 	v[FL_STAT_frames_used] = (uint64_t)MAX(0, atomic_load(&sp->frames_used));
+	v[FL_STAT_file_pages] = (uint64_t)MAX(0, atomic_load(&sp->file_pages));
+	v[FL_STAT_file_dirty] = (uint64_t)MAX(0, atomic_load(&sp->file_dirty));
+	v[FL_STAT_file_writeback] = (uint64_t)MAX(0, atomic_load(&sp->file_writeback));
+	v[FL_STAT_files] = (uint64_t)MAX(0, atomic_load(&sp->nr_files));
 	if (sp->dev_open) {
 		uint64_t n = atomic_load(&sp->dev.inflight_samples);
 		v[FL_STAT_io_inflight_max] = (uint64_t)atomic_load(&sp->dev.inflight_max);

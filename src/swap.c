@@ -23,7 +23,8 @@
 
 long mem_used(struct fl_space *sp)
 {
-	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used);
+	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used) +
+	       atomic_load(&sp->file_pages);
 }
 
 struct frame *frame_alloc(struct fl_space *sp)

@@ -85,7 +85,7 @@ FL_EXPORT int fl_uffd_features(uint64_t *features)
  */
 int uffd_open(struct fl_space *sp)
 {
-	uint64_t want = 0;
+	uint64_t want = 0, avail = 0;
 	int fd, ret;
 
 	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
@@ -94,6 +94,10 @@ int uffd_open(struct fl_space *sp)
 		want |= UFFD_FEATURE_THREAD_ID; /* segv_verdict(): whom to tell */
 	if (sp->cfg.mem_limit)
 		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
+	/* File mappings, where this kernel has what they need: minor faults
+	 * and write protection on shmem (5.13, 5.19), and poison (6.6). */
+	if (!fl_uffd_features(&avail) && (avail & UFFD_FEATURES_FILE) == UFFD_FEATURES_FILE)
+		want |= UFFD_FEATURES_FILE;
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -106,8 +110,18 @@ int uffd_open(struct fl_space *sp)
 	return 0;
 }
 
-/* Context: mmap_lock held for write; the range was just mapped. */
-int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
+/* Whether this space can map files (uffd_open() got the features). */
+bool uffd_files_ok(struct fl_space *sp)
+{
+	return (sp->uffd_features & UFFD_FEATURES_FILE) == UFFD_FEATURES_FILE;
+}
+
+/*
+ * Context: mmap_lock held for write; the range was just mapped.  file: a
+ * mapping of a file's cache (a memfd): missing, minor and write-protect
+ * faults, served with UFFDIO_CONTINUE and UFFDIO_COPY.
+ */
+int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len, bool file)
 {
 	struct uffdio_register reg = {
 		.range = {.start = start, .len = len},
@@ -116,8 +130,12 @@ int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len)
 	uint64_t need =
 		(1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | (1ULL << _UFFDIO_WAKE);
 
-	/* With swap, write-protect too: eviction and dirty tracking. */
-	if (sp->swap_on) {
+	if (file) {
+		reg.mode |= UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP;
+		need = (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_WAKE) |
+		       (1ULL << _UFFDIO_CONTINUE) | (1ULL << _UFFDIO_WRITEPROTECT);
+	} else if (sp->swap_on) {
+		/* With swap, write-protect too: eviction and dirty tracking. */
 		reg.mode |= UFFDIO_REGISTER_MODE_WP;
 		need |= 1ULL << _UFFDIO_WRITEPROTECT;
 	}
@@ -166,6 +184,21 @@ unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
 		return len;
 	*err = c.copy < 0 ? (int)-c.copy : errno;
 	return c.copy > 0 ? (unsigned long)c.copy : 0;
+}
+
+/* UFFDIO_CONTINUE: map the pages the memfd has at [dst, dst + len), write-
+ * protected with wp; as uffd_zeropage(). */
+unsigned long uffd_continue(struct fl_space *sp, unsigned long dst, unsigned long len, bool wp,
+			    int *err)
+{
+	struct uffdio_continue c = {.range = {.start = dst, .len = len},
+				    .mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0};
+
+	*err = 0;
+	if (ioctl(sp->uffd, UFFDIO_CONTINUE, &c) == 0)
+		return len;
+	*err = c.mapped < 0 ? (int)-c.mapped : errno;
+	return c.mapped > 0 ? (unsigned long)c.mapped : 0;
 }
 
 /* Write-protect [start, start + len), or lift it (which wakes waiters). */
@@ -550,7 +583,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 			fault_space_put(sp);
 			/* A poisoned page (a failed swap read): the access gets
 			 * SIGBUS, as it does without faultline. */
-			if (ret & VM_FAULT_HWPOISON)
+			if (ret & (VM_FAULT_HWPOISON | VM_FAULT_SIGBUS))
 				goto forward;
 			errno = saved_errno;
 			if (segv) {

@@ -19,12 +19,16 @@
 struct fl_space;
 
 int uffd_open(struct fl_space *sp);
-int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len);
+int uffd_register(struct fl_space *sp, unsigned long start, unsigned long len, bool file);
+bool uffd_files_ok(struct fl_space *sp);
 int uffd_wake(struct fl_space *sp, unsigned long start, unsigned long len);
 unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned long len, int *err);
 /* UFFDIO_COPY; with wp, the pages are installed write-protected. */
 unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
 			bool wp, int *err);
+/* UFFDIO_CONTINUE of a memfd's pages; with wp, write-protected. */
+unsigned long uffd_continue(struct fl_space *sp, unsigned long dst, unsigned long len, bool wp,
+			    int *err);
 int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
 int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
 

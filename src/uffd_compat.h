@@ -31,6 +31,21 @@
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
 
+#ifndef UFFD_FEATURE_MINOR_SHMEM
+#define UFFD_FEATURE_MINOR_SHMEM (1 << 10)
+#endif
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
+/* What file mappings need: minor faults on shmem (UFFDIO_CONTINUE), write
+ * protection on shmem, and poison for a read error. */
+#define UFFD_FEATURES_FILE                                           \
+	(UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_PAGEFAULT_FLAG_WP | \
+	 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_POISON)
+
 /* UFFDIO_POISON (6.6): accesses to the range get SIGBUS until it is zapped. */
 #ifndef UFFDIO_POISON
 #define _UFFDIO_POISON (0x08)

@@ -22,12 +22,17 @@
 
 #include <sys/mman.h>
 
+#include "filemap.h"
 #include "mmap_lock.h"
 #include "space.h"
 #include "stats.h"
 
+/*
+ * A new VMA, not yet published.  file: the page cache it maps (a reference
+ * is taken here and dropped when the VMA is freed), or NULL.
+ */
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
-		      unsigned long flags)
+		      unsigned long flags, struct fl_file *file, unsigned long pgoff)
 {
 	struct vma *vma = calloc(1, sizeof(*vma));
 	if (!vma)
@@ -37,6 +42,10 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 	vma->prot = prot;
 	vma->flags = flags;
 	vma->sp = sp;
+	vma->file = file;
+	vma->pgoff = pgoff;
+	if (file)
+		file_get(file);
 	rwsem_init(&vma->vm_lock);
 	atomic_init(&vma->vm_lock_seq, UINT_MAX);
 	atomic_init(&vma->detached, false);
@@ -56,6 +65,8 @@ static void vma_free_cb(struct rcu_head *head)
 
 	fl_rcu_callback_enter(head);
 	FL_BUG_ON(rwsem_is_locked(&vma->vm_lock));
+	if (vma->file)
+		file_put(vma->file);
 	free(vma);
 	fl_rcu_callback_exit();
 }

@@ -17,6 +17,8 @@
 
 #define VM_NORESERVE 0x1UL
 #define VM_STACK 0x2UL
+#define VM_SHARED 0x4UL	  /* a MAP_SHARED mapping of a file */
+#define VM_MAYWRITE 0x8UL /* a shared mapping may be made writable (the file's mode) */
 
 /* Sequential first-touch streams remembered per VMA (threads filling their
  * own parts of one VMA), as readahead keeps per-stream state. */
@@ -28,6 +30,10 @@ struct vma {
 	int prot;		/* immutable: PROT_* */
 	unsigned long flags;	/* immutable: VM_* */
 	struct fl_space *sp;	/* immutable */
+	/* A file mapping: its page cache (a reference held until the VMA is
+	 * freed) and the page of the file at vm_start.  NULL: anonymous. */
+	struct fl_file *file; /* immutable */
+	unsigned long pgoff;  /* immutable */
 
 	/*
 	 * vm_lock: held for read by a fault that runs under this VMA (perhaps
@@ -73,7 +79,7 @@ struct vma_index {
 };
 
 struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long end, int prot,
-		      unsigned long flags);
+		      unsigned long flags, struct fl_file *file, unsigned long pgoff);
 void vma_free_rcu(struct vma *vma);
 
 bool vma_start_read(struct vma *vma);

@@ -83,6 +83,7 @@ static void flags_str(int flags, char *buf, size_t size)
 		int bit;
 		const char *name;
 	} names[] = {
+		{MAP_SHARED_VALIDATE, "SHARED_VALIDATE"},
 		{MAP_SHARED, "SHARED"},
 		{MAP_PRIVATE, "PRIVATE"},
 		{MAP_ANONYMOUS, "ANON"},
@@ -102,7 +103,7 @@ static void flags_str(int flags, char *buf, size_t size)
 
 	buf[0] = 0;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if ((flags & names[i].bit) == names[i].bit && names[i].bit) {
+		if ((rest & names[i].bit) == names[i].bit && names[i].bit) {
 			n += snprintf(buf + n, size - n, "%s%s", n ? "|" : "", names[i].name);
 			rest &= ~names[i].bit;
 		}
@@ -133,8 +134,12 @@ void diff_describe(const struct diff_arena *a, const struct op *op, const char *
 	switch (op->kind) {
 	case OP_MMAP:
 		flags_str(op->flags, f, sizeof(f));
-		snprintf(buf, size, "mmap(A+%#zx, %#zx%s, %s(%#x), %s)", op->off, len, wraps,
-			 prot_str(op->prot, p), op->prot, f);
+		snprintf(buf, size, "mmap(A+%#zx, %#zx%s, %s(%#x), %s, fd %s, %#llx)", op->off, len,
+			 wraps, prot_str(op->prot, p), op->prot, f,
+			 (const char *[]){"-1", "rw", "ro", "bad"}[op->fd], op->foff);
+		break;
+	case OP_MSYNC:
+		snprintf(buf, size, "msync(A+%#zx, %#zx%s, %#x)", op->off, len, wraps, op->msflags);
 		break;
 	case OP_MUNMAP:
 		snprintf(buf, size, "munmap(A+%#zx, %#zx%s)", op->off, len, wraps);
@@ -240,14 +245,19 @@ static int perms_prot(const char *p)
  * counts all lines.
  */
 static int parse_maps(const struct diff_arena *a, const char *text, const char *base, int *st,
-		      long *lines)
+		      long *pg, bool *sh, long *lines)
 {
 	uintptr_t a0 = (uintptr_t)base, a1 = a0 + arena_len(a);
 	const char *s = text;
 	int outside = 0;
 
-	for (int i = 0; i < a->npages; i++)
+	for (int i = 0; i < a->npages; i++) {
 		st[i] = -1;
+		if (pg) {
+			pg[i] = -1;
+			sh[i] = false;
+		}
+	}
 	if (lines)
 		*lines = 0;
 	while (*s) {
@@ -265,11 +275,21 @@ static int parse_maps(const struct diff_arena *a, const char *text, const char *
 			outside++;
 		} else {
 			int prot = perms_prot(e + 1);
+			unsigned long long off = 0, ino = 0;
+			unsigned int dmaj, dmin;
 
+			/* perms, offset, device, inode: a file's mapping has an inode */
+			CHECK(sscanf(e + 6, "%llx %x:%x %llu", &off, &dmaj, &dmin, &ino) == 4,
+			      "bad maps line: %.80s", s);
 			if (start < a0 || end > a1)
 				outside++;
-			for (uintptr_t p = start < a0 ? a0 : start; p < end && p < a1; p += ps)
+			for (uintptr_t p = start < a0 ? a0 : start; p < end && p < a1; p += ps) {
 				st[(p - a0) / ps] = prot;
+				if (pg && ino) {
+					pg[(p - a0) / ps] = (long)(off / ps + (p - start) / ps);
+					sh[(p - a0) / ps] = e[4] == 's';
+				}
+			}
 		}
 		nl = strchr(s, '\n');
 		if (!nl)
@@ -291,8 +311,8 @@ void diff_check_state(struct diff_arena *a)
 
 	cur = a;
 	read_proc_maps();
-	parse_maps(a, maps_buf, a->base_n, a->st_n, NULL);
-	parse_maps(a, maps_buf, a->base_f, a->st_f, NULL);
+	parse_maps(a, maps_buf, a->base_n, a->st_n, a->pg_n, a->sh_n, NULL);
+	parse_maps(a, maps_buf, a->base_f, a->st_f, a->pg_f, a->sh_f, NULL);
 
 	f = open_memstream(&text, &size);
 	CHECK(f, "open_memstream");
@@ -300,7 +320,7 @@ void diff_check_state(struct diff_arena *a)
 	fclose(f);
 	if (ret)
 		diff_fail("fl_maps: %d", ret);
-	outside = parse_maps(a, text, a->base_f, a->st_l, &lines);
+	outside = parse_maps(a, text, a->base_f, a->st_l, a->pg_l, a->sh_l, &lines);
 	if (outside)
 		diff_fail("fl_maps lists %d VMAs outside the F arena:\n%s", outside, text);
 
@@ -318,6 +338,14 @@ void diff_check_state(struct diff_arena *a)
 				prot_str(a->st_l[i], p2), text);
 		if (a->st_f[i] >= 0)
 			mapped += ps;
+		if (a->st_n[i] >= 0 && (a->pg_n[i] != a->pg_f[i] || a->pg_f[i] != a->pg_l[i] ||
+					a->sh_n[i] != a->sh_f[i] || a->sh_f[i] != a->sh_l[i]))
+			diff_fail(
+				"page %d maps file page %ld%s natively, %ld%s in the kernel's view "
+				"of faultline, %ld%s in fl_maps (-1: anonymous)\nfl_maps:\n%s",
+				i, a->pg_n[i], a->sh_n[i] ? " shared" : "", a->pg_f[i],
+				a->sh_f[i] ? " shared" : "", a->pg_l[i],
+				a->sh_l[i] ? " shared" : "", text);
 	}
 
 	ret = fl_stats(a->sp, &stats);
@@ -357,7 +385,7 @@ void diff_check_contents(struct diff_arena *a)
 
 	cur = a;
 	for (int i = 0; i < a->npages; i++) {
-		if (a->st_n[i] >= 0 && (a->st_n[i] & PROT_READ)) {
+		if (diff_page_touchable(a, i) && (a->st_n[i] & PROT_READ)) {
 			snprintf(what, sizeof(what),
 				 " [then comparing every readable page: page %d, F %p]", i,
 				 (void *)(a->base_f + i * ps));
@@ -377,6 +405,103 @@ void diff_check_contents(struct diff_arena *a)
 void *k_mmap(void *addr, size_t len, int prot, int flags)
 {
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, -1, 0);
+}
+
+void *k_mmap_fd(void *addr, size_t len, int prot, int flags, int fd, long long off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static int k_msync(void *addr, size_t len, int flags)
+{
+	return (int)syscall(SYS_msync, addr, len, flags);
+}
+
+bool diff_page_touchable(const struct diff_arena *a, int i)
+{
+	return a->st_n[i] >= 0 && (a->pg_n[i] < 0 || (size_t)a->pg_n[i] < a->file_pages);
+}
+
+static int fd_of(const struct diff_arena *a, const struct op *op, bool native)
+{
+	switch (op->fd) {
+	case DIFF_FD_RW:
+		return native ? a->fd_n : a->fd_f;
+	case DIFF_FD_RO:
+		return native ? a->fd_n_ro : a->fd_f_ro;
+	case DIFF_FD_BAD:
+		return 1023; /* not open */
+	}
+	return -1;
+}
+
+static char file_path[2][64];
+
+void diff_files_create(struct diff_arena *a, size_t pages, uint64_t seed)
+{
+	unsigned char *buf = malloc(pages * ps);
+	struct t_rng r;
+
+	CHECK(buf, "malloc");
+	t_rng_init(&r, seed);
+	for (size_t i = 0; i < pages * ps; i += 8) {
+		uint64_t v = t_rand(&r);
+		memcpy(buf + i, &v, 8);
+	}
+	for (int k = 0; k < 2; k++) {
+		snprintf(file_path[k], sizeof(file_path[k]), "/var/tmp/fl-diff-%c-XXXXXX",
+			 k ? 'F' : 'N');
+		int fd = mkstemp(file_path[k]);
+		CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+		CHECK(pwrite(fd, buf, pages * ps, 0) == (ssize_t)(pages * ps), "pwrite");
+		int ro = open(file_path[k], O_RDONLY | O_CLOEXEC);
+		CHECK(ro >= 0, "open: %s", strerror(errno));
+		if (k) {
+			a->fd_f = fd;
+			a->fd_f_ro = ro;
+		} else {
+			a->fd_n = fd;
+			a->fd_n_ro = ro;
+		}
+	}
+	a->file_pages = pages;
+	free(buf);
+}
+
+/* The files' pages [first, last): the same bytes. */
+void diff_files_compare(struct diff_arena *a, size_t first, size_t last)
+{
+	unsigned char *bn = malloc(ps), *bf = malloc(ps);
+
+	CHECK(bn && bf, "malloc");
+	for (size_t i = first; i < last && i < a->file_pages; i++) {
+		CHECK(pread(a->fd_n, bn, ps, (off_t)(i * ps)) == (ssize_t)ps, "pread N");
+		CHECK(pread(a->fd_f, bf, ps, (off_t)(i * ps)) == (ssize_t)ps, "pread F");
+		if (memcmp(bn, bf, ps)) {
+			size_t j = 0;
+
+			while (bn[j] == bf[j])
+				j++;
+			diff_fail("the files differ at page %zu, byte %#zx: native %#x, faultline "
+				  "%#x",
+				  i, j, bn[j], bf[j]);
+		}
+	}
+	free(bn);
+	free(bf);
+}
+
+void diff_files_remove(struct diff_arena *a)
+{
+	if (!a->file_pages)
+		return;
+	close(a->fd_n);
+	close(a->fd_f);
+	close(a->fd_n_ro);
+	close(a->fd_f_ro);
+	unlink(file_path[0]);
+	unlink(file_path[1]);
+	a->file_pages = 0;
 }
 
 int k_munmap(void *addr, size_t len)
@@ -426,6 +551,8 @@ static void compare_res(const struct op *op, const struct res *rn, const struct 
 		diff_fail("a fixed mapping at %#zx landed at %#lx in both", op->off, rn->ret);
 }
 
+static int fd_of(const struct diff_arena *a, const struct op *op, bool native);
+
 static void do_fl_only(const struct diff_arena *a, const struct op *op)
 {
 	void *addr = a->base_f + op->off;
@@ -433,7 +560,8 @@ static void do_fl_only(const struct diff_arena *a, const struct op *op)
 
 	errno = 0;
 	if (op->kind == OP_MMAP) {
-		void *p = fl_mmap(a->sp, addr, op->len, op->prot, op->flags);
+		void *p = fl_mmap(a->sp, addr, op->len, op->prot, op->flags, fd_of(a, op, false),
+				  op->foff);
 
 		if (p != MAP_FAILED)
 			diff_fail("faultline accepted a mapping it documents as refused: %p", p);
@@ -452,11 +580,13 @@ static void do_mmap(const struct diff_arena *a, const struct op *op, struct res 
 	size_t len_n = op_len(op, a->base_n), len_f = op_len(op, a->base_f);
 
 	errno = 0;
-	pn = k_mmap(a->base_n + op->off, len_n, op->prot, op->flags);
+	pn = k_mmap_fd(a->base_n + op->off, len_n, op->prot, op->flags, fd_of(a, op, true),
+		       op->foff);
 	rn->err = errno;
 	rn->ret = classify(a, pn, a->base_n);
 	errno = 0;
-	pf = fl_mmap(a->sp, a->base_f + op->off, len_f, op->prot, op->flags);
+	pf = fl_mmap(a->sp, a->base_f + op->off, len_f, op->prot, op->flags, fd_of(a, op, false),
+		     op->foff);
 	rf->err = errno;
 	rf->ret = classify(a, pf, a->base_f);
 
@@ -491,6 +621,10 @@ static void do_call(const struct diff_arena *a, const struct op *op, struct res 
 	case OP_MADVISE:
 		ret = native ? k_madvise(addr, len, op->advice)
 			     : fl_madvise(a->sp, addr, len, op->advice);
+		break;
+	case OP_MSYNC:
+		ret = native ? k_msync(addr, len, op->msflags)
+			     : fl_msync(a->sp, addr, len, op->msflags);
 		break;
 	default:
 		CHECK(0, "bad op kind %d", op->kind);
@@ -533,6 +667,7 @@ void diff_exec(struct diff_arena *a, struct t_rng *r, const struct op *op)
 	case OP_MUNMAP:
 	case OP_MPROTECT:
 	case OP_MADVISE:
+	case OP_MSYNC:
 		do_call(a, op, &rn, true);
 		do_call(a, op, &rf, false);
 		break;
@@ -549,6 +684,16 @@ void diff_exec(struct diff_arena *a, struct t_rng *r, const struct op *op)
 		 diff_op_desc, res_str(&rn, b1, sizeof(b1)), res_str(&rf, b2, sizeof(b2)));
 	compare_res(op, &rn, &rf);
 	a->tally[op->kind][rn.ret == RES_FAIL]++;
+	/* After MS_SYNC (which goes on past a hole), the file pages that the
+	 * range's shared mappings map are in both files. */
+	if (op->kind == OP_MSYNC && (op->msflags & MS_SYNC) && (rn.ret == 0 || rn.err == ENOMEM) &&
+	    op->len_mode == LEN_PLAIN) {
+		size_t first = op->off / ps, last = (op->off + op->len + ps - 1) / ps;
+
+		for (size_t i = first; i < last && i < (size_t)a->npages; i++)
+			if (a->st_n[i] >= 0 && a->sh_n[i] && a->pg_n[i] >= 0)
+				diff_files_compare(a, (size_t)a->pg_n[i], (size_t)a->pg_n[i] + 1);
+	}
 }
 
 void diff_print_tally(struct diff_arena *a)
@@ -556,10 +701,11 @@ void diff_print_tally(struct diff_arena *a)
 	long(*t)[3] = a->tally;
 
 	printf("  %smmap %ld ok %ld failed %ld refused, munmap %ld/%ld, mprotect %ld/%ld, "
-	       "madvise %ld/%ld/%ld, write %ld, read %ld\n",
+	       "madvise %ld/%ld/%ld, msync %ld/%ld, write %ld, read %ld\n",
 	       a->name, t[OP_MMAP][0], t[OP_MMAP][1], t[OP_MMAP][2], t[OP_MUNMAP][0],
 	       t[OP_MUNMAP][1], t[OP_MPROTECT][0], t[OP_MPROTECT][1], t[OP_MADVISE][0],
-	       t[OP_MADVISE][1], t[OP_MADVISE][2], t[OP_WRITE][0], t[OP_READ][0]);
+	       t[OP_MADVISE][1], t[OP_MADVISE][2], t[OP_MSYNC][0], t[OP_MSYNC][1], t[OP_WRITE][0],
+	       t[OP_READ][0]);
 	memset(a->tally, 0, sizeof(a->tally));
 }
 
@@ -580,7 +726,7 @@ void diff_end(struct diff_arena *a)
 	fl_space_destroy(a->sp);
 	a->sp = NULL;
 	read_proc_maps();
-	parse_maps(a, maps_buf, a->base_f, a->st_f, NULL);
+	parse_maps(a, maps_buf, a->base_f, a->st_f, NULL, NULL, NULL);
 	for (int i = 0; i < a->npages; i++)
 		CHECK(a->st_f[i] < 0, "%s: %sF page %d still mapped after fl_space_destroy",
 		      diff_context, a->name, i);

@@ -51,6 +51,7 @@ enum op_kind {
 	OP_MADVISE,
 	OP_WRITE,
 	OP_READ,
+	OP_MSYNC,
 	OP_NKINDS,
 };
 
@@ -71,7 +72,16 @@ struct op {
 	int flags;
 	int advice;
 	size_t npages; /* OP_WRITE: pages written */
+	/* OP_MMAP of a file (arena in file mode): which descriptor, DIFF_FD_*,
+	 * and the offset; OP_MSYNC: flags in msflags. */
+	int fd;
+	long long foff;
+	int msflags;
 };
+
+/* The descriptor of an OP_MMAP: none (anonymous, -1), the arena's file
+ * read-write or read-only, or a bad one. */
+enum { DIFF_FD_NONE, DIFF_FD_RW, DIFF_FD_RO, DIFF_FD_BAD };
 
 struct diff_arena {
 	const char *name; /* in reports: "" for one arena, "A " and "B " for two */
@@ -81,6 +91,17 @@ struct diff_arena {
 	/* Per page: the protection, or -1 if unmapped.  N and F from
 	 * /proc/self/maps, L from fl_maps(); as of the last diff_check_state(). */
 	int st_n[DIFF_MAX_PAGES], st_f[DIFF_MAX_PAGES], st_l[DIFF_MAX_PAGES];
+	/*
+	 * File mode (file_pages > 0): N maps one file, F another of the same
+	 * contents; the kernel's mmap of the first is the reference for
+	 * faultline's of the second.  Per page as of the last state check: the
+	 * page of the file it maps (-1: none) and whether shared, N's and F's
+	 * from /proc/self/maps, L's from fl_maps().
+	 */
+	size_t file_pages;
+	int fd_n, fd_f, fd_n_ro, fd_f_ro;
+	long pg_n[DIFF_MAX_PAGES], pg_f[DIFF_MAX_PAGES], pg_l[DIFF_MAX_PAGES];
+	bool sh_n[DIFF_MAX_PAGES], sh_f[DIFF_MAX_PAGES], sh_l[DIFF_MAX_PAGES];
 	/* Outcomes per kind: [kind][0 ok, 1 failed in both, 2 refused by faultline alone]. */
 	long tally[OP_NKINDS][3];
 };
@@ -131,8 +152,18 @@ void diff_check_state(struct diff_arena *a);
 void diff_check_contents(struct diff_arena *a);
 void diff_print_tally(struct diff_arena *a);
 
+/* File mode: make both files (pages of the same random bytes from seed),
+ * before diff_start(); compare them whole (after diff_end()); remove them. */
+void diff_files_create(struct diff_arena *a, size_t pages, uint64_t seed);
+void diff_files_compare(struct diff_arena *a, size_t first, size_t last);
+void diff_files_remove(struct diff_arena *a);
+/* Whether page i of the arena (as of the last state check) may be touched:
+ * mapped and, if it maps a file, inside the file. */
+bool diff_page_touchable(const struct diff_arena *a, int i);
+
 /* Raw system calls: the kernel itself, not libc and not a sanitizer's interceptor. */
 void *k_mmap(void *addr, size_t len, int prot, int flags);
+void *k_mmap_fd(void *addr, size_t len, int prot, int flags, int fd, long long off);
 int k_munmap(void *addr, size_t len);
 
 void __attribute__((format(printf, 1, 2), noreturn)) diff_fail(const char *fmt, ...);

@@ -32,10 +32,11 @@ static int src_chance(struct diff_src *r, unsigned int pct)
 /* The advice faultline serves: compared with the kernel's. */
 static int rand_advice(struct diff_src *r)
 {
-	static const int served[] = {MADV_DONTNEED, MADV_NORMAL, MADV_WILLNEED, MADV_COLD,
-				     MADV_PAGEOUT};
+	static const int served[] = {MADV_DONTNEED, MADV_NORMAL,     MADV_WILLNEED, MADV_COLD,
+				     MADV_PAGEOUT,  MADV_SEQUENTIAL, MADV_RANDOM};
 
-	return src_chance(r, 50) ? MADV_DONTNEED : served[src_below(r, 5)];
+	return src_chance(r, 50) ? MADV_DONTNEED
+				 : served[src_below(r, sizeof(served) / sizeof(served[0]))];
 }
 
 static int rand_prot(struct diff_src *r)
@@ -138,10 +139,11 @@ static void gen_bad(const struct diff_arena *a, struct diff_src *r, struct op *o
 		op->prot = rand_prot(r) | (src_chance(r, 50) ? 0x100 : 0x10);
 		op->flags = base_map_flags(r) | MAP_FIXED;
 		break;
-	case 4: /* neither private nor shared: EINVAL */
+	case 4: /* neither private nor shared: EINVAL; or a file mapping
+		 * without a file: EBADF */
 		op->kind = OP_MMAP;
 		op->prot = rand_prot(r);
-		op->flags = MAP_ANONYMOUS | MAP_FIXED;
+		op->flags = src_chance(r, 50) ? MAP_ANONYMOUS | MAP_FIXED : MAP_PRIVATE | MAP_FIXED;
 		break;
 	case 5:
 		op->kind = OP_MUNMAP;
@@ -203,7 +205,6 @@ static void gen_fl_only(struct diff_src *r, struct op *op)
 	static const int bad_flags[] = {
 		MAP_SHARED | MAP_ANONYMOUS,
 		MAP_SHARED_VALIDATE | MAP_ANONYMOUS,
-		MAP_PRIVATE, /* a file mapping without a file */
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
@@ -211,9 +212,9 @@ static void gen_fl_only(struct diff_src *r, struct op *op)
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
 	};
 	static const int advice[] = {
-		MADV_RANDOM, MADV_SEQUENTIAL, MADV_FREE,       MADV_DONTFORK,
-		MADV_DOFORK, MADV_HUGEPAGE,   MADV_NOHUGEPAGE, MADV_DONTDUMP,
-		MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_REMOVE,
+		MADV_FREE,	 MADV_DONTFORK, MADV_DOFORK,   MADV_HUGEPAGE,
+		MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,   MADV_WIPEONFORK,
+		MADV_KEEPONFORK, MADV_REMOVE,	MADV_DONTFORK, MADV_FREE,
 	};
 
 	op->fl_only = true;
@@ -232,13 +233,65 @@ static bool pick_page(const struct diff_arena *a, struct diff_src *r, int want, 
 {
 	int cand[DIFF_MAX_PAGES], n = 0;
 
+	/* A page to touch (want != 0) must be inside the file it maps. */
 	for (int i = 0; i < a->npages; i++)
-		if (a->st_n[i] >= 0 && (a->st_n[i] & want) == want)
+		if (a->st_n[i] >= 0 && (a->st_n[i] & want) == want &&
+		    (!want || diff_page_touchable(a, i)))
 			cand[n++] = i;
 	if (!n)
 		return false;
 	*page = cand[src_below(r, n)];
 	return true;
+}
+
+/*
+ * A mapping of the arena's file instead of anonymous memory: shared or
+ * private, by the read-write or the read-only descriptor, at an offset
+ * inside the file or a little past its end.  MAP_POPULATE is refused by
+ * faultline for files (fl_only).
+ */
+static void make_file_map(const struct diff_arena *a, struct diff_src *r, struct op *op)
+{
+	static const int types[] = {MAP_SHARED, MAP_SHARED, MAP_PRIVATE, MAP_PRIVATE,
+				    MAP_SHARED_VALIDATE};
+	int fixed = op->flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+
+	op->flags = types[src_below(r, 5)] | fixed | (op->flags & (MAP_NORESERVE | MAP_STACK));
+	op->fd = src_chance(r, 85) ? DIFF_FD_RW : DIFF_FD_RO;
+	op->foff = (long long)(src_below(r, a->file_pages + 8) * ps);
+	if (src_chance(r, 3)) {
+		op->fl_only = true;
+		op->flags |= MAP_POPULATE;
+	}
+}
+
+/* msync of a range, mostly inside the mappings; some flags the kernel refuses. */
+static void gen_msync(const struct diff_arena *a, struct diff_src *r, struct op *op)
+{
+	static const int flags[] = {MS_SYNC,
+				    MS_SYNC,
+				    MS_SYNC,
+				    MS_ASYNC,
+				    MS_INVALIDATE,
+				    MS_SYNC | MS_INVALIDATE,
+				    MS_ASYNC | MS_INVALIDATE,
+				    MS_SYNC | MS_ASYNC,
+				    0x10,
+				    0};
+	int page;
+
+	op->kind = OP_MSYNC;
+	op->msflags = flags[src_below(r, sizeof(flags) / sizeof(flags[0]))];
+	if (src_chance(r, 70) && pick_page(a, r, 0, &page)) {
+		int span = 1;
+
+		while (page + span < a->npages && a->st_n[page + span] >= 0)
+			span++;
+		op->off = page * ps;
+		op->len = ps * (1 + src_below(r, span));
+	}
+	if (src_chance(r, 4))
+		op->off += 1 + src_below(r, ps - 1);
 }
 
 void diff_gen_op(const struct diff_arena *a, struct diff_src *r, struct op *op)
@@ -248,6 +301,11 @@ void diff_gen_op(const struct diff_arena *a, struct diff_src *r, struct op *op)
 	ps = diff_page_size();
 	memset(op, 0, sizeof(*op));
 	rand_range(a, r, op);
+	/* File mode: msync now and then (an extra choice only there). */
+	if (a->file_pages && src_chance(r, 8)) {
+		gen_msync(a, r, op);
+		return;
+	}
 	if (x < 12) {
 		op->kind = OP_MMAP;
 		op->prot = rand_prot(r);
@@ -264,6 +322,10 @@ void diff_gen_op(const struct diff_arena *a, struct diff_src *r, struct op *op)
 		op->flags = base_map_flags(r);
 		if (src_chance(r, 15)) /* an unaligned hint is rounded, not refused */
 			op->off += 1 + src_below(r, ps - 1);
+	}
+	if (x < 24) {
+		if (a->file_pages && src_chance(r, 60))
+			make_file_map(a, r, op);
 	} else if (x < 56) {
 		int page;
 
@@ -300,7 +362,7 @@ void diff_gen_op(const struct diff_arena *a, struct diff_src *r, struct op *op)
 		op->kind = OP_WRITE;
 		op->npages = 1;
 		while (op->npages < 3 && page + op->npages < (size_t)a->npages &&
-		       a->st_n[page + op->npages] >= 0 &&
+		       diff_page_touchable(a, (int)(page + op->npages)) &&
 		       (a->st_n[page + op->npages] & PROT_WRITE) && src_chance(r, 30))
 			op->npages++;
 		op->off = page * ps + src_below(r, ps);

@@ -68,7 +68,13 @@ static void fatal_signal(int sig, siginfo_t *si, void *uc)
 
 /* ------------------------------------------------------------------ runs */
 
-static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long nops)
+/* File runs: the file is FILE_PAGES pages, the budget BUDGET_PAGES (the
+ * page cache and the private copies must fit in it: they are evicted). */
+#define FILE_PAGES 192
+#define BUDGET_PAGES 64
+
+static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long nops, bool file,
+		int policy)
 {
 	struct fl_config cfg;
 	struct t_rng rng;
@@ -77,8 +83,9 @@ static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long
 	char prefix[32];
 
 	snprintf(diff_context, sizeof(diff_context),
-		 "master seed %" PRIu64 ", run %d (seed %" PRIu64 ", delivery %s)", *t_seed_ptr(),
-		 idx, seed, t_delivery_name(delivery));
+		 "master seed %" PRIu64 ", run %d (seed %" PRIu64 ", delivery %s%s%s)",
+		 *t_seed_ptr(), idx, seed, t_delivery_name(delivery), file ? ", file, policy " : "",
+		 file ? fl_policy_name(policy) : "");
 	snprintf(diff_repeat, sizeof(diff_repeat), "FL_RUN=%d test_diff %" PRIu64, idx,
 		 *t_seed_ptr());
 	snprintf(prefix, sizeof(prefix), "run %d ", idx);
@@ -92,6 +99,11 @@ static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long
 	if (no_fault_around) {
 		cfg.fault_around = 1;
 		cfg.fault_around_max = 1;
+	}
+	if (file) {
+		cfg.mem_limit = BUDGET_PAGES * diff_page_size();
+		cfg.policy = policy;
+		diff_files_create(&A, FILE_PAGES, seed);
 	}
 	diff_start(&A, t_space_create_cfg(&cfg));
 
@@ -118,13 +130,20 @@ static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long
 	snprintf(diff_op_desc, sizeof(diff_op_desc), "run %d: fl_space_destroy", idx);
 	alarm(WATCHDOG_S);
 	diff_end(&A);
+	if (file) {
+		/* Destroy wrote every dirty page back: the files are equal. */
+		snprintf(diff_op_desc, sizeof(diff_op_desc), "run %d: the files after destroy",
+			 idx);
+		diff_files_compare(&A, 0, FILE_PAGES);
+		diff_files_remove(&A);
+	}
 	alarm(0);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_diff");
-	int runs = t_soak() ? 200 : 20;
+	int runs = t_soak() ? 200 : 30;
 	long nops = t_soak() ? 3000 : 600;
 	const char *only = getenv("FL_RUN");
 	struct sigaction sa;
@@ -158,12 +177,17 @@ int main(int argc, char **argv)
 		int delivery = i % 2 ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
 		/* Runs 2, 3, 6, 7, ... without fault-around: only the faulting page comes in. */
 		bool nfa = i & 2;
+		/* One run in three maps files too, under a budget smaller than the
+		 * file, each policy in turn. */
+		bool file = i % 3 == 2;
+		int policy = (i / 3) % FL_POLICY_NR;
 
 		if (only && atoi(only) != i)
 			continue;
-		printf("run %d: seed %" PRIu64 ", delivery %s%s\n", i, rs,
-		       t_delivery_name(delivery), nfa ? ", no fault-around" : "");
-		run(i, rs, delivery, nfa, nops);
+		printf("run %d: seed %" PRIu64 ", delivery %s%s%s%s\n", i, rs,
+		       t_delivery_name(delivery), nfa ? ", no fault-around" : "",
+		       file ? ", files, policy " : "", file ? fl_policy_name(policy) : "");
+		run(i, rs, delivery, nfa, nops, file, policy);
 		total += nops;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);

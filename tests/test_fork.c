@@ -341,8 +341,8 @@ static void run(int delivery, struct t_rng *rng, int forks)
 	uint32_t gen = 1;
 
 	nregs = 0;
-	a = add_region("A", fl_mmap(sp, NULL, 48 * ps, rw, anon), 48);
-	b = add_region("B", fl_mmap(sp, NULL, 16 * ps, rw, anon | MAP_POPULATE), 16);
+	a = add_region("A", fl_mmap(sp, NULL, 48 * ps, rw, anon, -1, 0), 48);
+	b = add_region("B", fl_mmap(sp, NULL, 16 * ps, rw, anon | MAP_POPULATE, -1, 0), 16);
 
 	/* Touch half of A at random, all of B. */
 	for (size_t p = 0; p < a->npages; p++)
@@ -354,7 +354,8 @@ static void run(int delivery, struct t_rng *rng, int forks)
 	/* Pieces: a split by fl_mprotect, a MAP_FIXED replacement, a DONTNEED hole. */
 	CHECK(fl_mprotect(sp, a->addr + 8 * ps, 4 * ps, PROT_READ) == 0, "fl_mprotect: %s",
 	      strerror(errno));
-	CHECK(fl_mmap(sp, a->addr + 20 * ps, 6 * ps, rw, anon | MAP_FIXED) == a->addr + 20 * ps,
+	CHECK(fl_mmap(sp, a->addr + 20 * ps, 6 * ps, rw, anon | MAP_FIXED, -1, 0) ==
+		      a->addr + 20 * ps,
 	      "fl_mmap MAP_FIXED: %s", strerror(errno));
 	for (int p = 20; p < 26; p++)
 		a->gen[p] = 0;
@@ -364,10 +365,11 @@ static void run(int delivery, struct t_rng *rng, int forks)
 		a->gen[p] = 0;
 	verify_all("before the first fork");
 
-	c = add_region("C (mapped after the pieces)", fl_mmap(sp, NULL, 8 * ps, rw, anon), 8);
+	c = add_region("C (mapped after the pieces)", fl_mmap(sp, NULL, 8 * ps, rw, anon, -1, 0),
+		       8);
 	fill_page(c, 3, gen);
 
-	w = add_region("W (faulted during fork)", fl_mmap(sp, NULL, 32 * ps, rw, anon), 32);
+	w = add_region("W (faulted during fork)", fl_mmap(sp, NULL, 32 * ps, rw, anon, -1, 0), 32);
 	wreg = w;
 	wsp = sp;
 	atomic_store(&wstop, false);

@@ -66,7 +66,7 @@ static void *mapper_main(void *arg)
 	for (long i = 0; !atomic_load(&stop); i++) {
 		char *want = arena + (size_t)(i % SLOTS) * SLOT_PAGES * PG;
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS | (i % 2 ? MAP_FIXED : MAP_FIXED_NOREPLACE);
-		char *p = fl_mmap(sp, want, SLOT_PAGES * PG, PROT_READ | PROT_WRITE, flags);
+		char *p = fl_mmap(sp, want, SLOT_PAGES * PG, PROT_READ | PROT_WRITE, flags, -1, 0);
 
 		CHECK(p == want, "fl_mmap: %s", strerror(errno));
 		p[0] = (char)i;
@@ -160,8 +160,8 @@ static void run(int delivery, int forks)
 static void child_uses_faultline(int delivery)
 {
 	struct fl_space *parent = t_space_create(delivery);
-	char *pr =
-		fl_mmap(parent, NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *pr = fl_mmap(parent, NULL, 4 * PG, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int status;
 	pid_t pid;
 
@@ -176,7 +176,7 @@ static void child_uses_faultline(int delivery)
 
 		alarm(30);
 		errno = 0;
-		if (fl_mmap(parent, NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS) !=
+		if (fl_mmap(parent, NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
 			    MAP_FAILED ||
 		    errno != EINVAL)
 			_exit(3);

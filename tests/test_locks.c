@@ -344,8 +344,8 @@ int main(int argc, char **argv)
 	t_seed_init(argc, argv, "test_locks");
 	sp = t_space_create(FL_DELIVERY_THREAD);
 	/* Two VMAs with a gap, so they do not merge. */
-	char *a =
-		fl_mmap(sp, NULL, 3072 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *a = fl_mmap(sp, NULL, 3072 * 4096, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(a != MAP_FAILED, "mmap a");
 	CHECK(fl_munmap(sp, a + 1024 * 4096, 1024 * 4096) == 0, "munmap the middle");
 	char *b = a + 2048 * 4096;

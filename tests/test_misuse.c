@@ -155,13 +155,13 @@ static void two_spaces_refused(int delivery, size_t budget)
 		{0, 64, MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE over it"},
 	};
 
-	CHECK(fl_mmap(b, rb, 64 * PG, RW, ANON | MAP_FIXED) == rb, "fl_mmap(b): %s",
+	CHECK(fl_mmap(b, rb, 64 * PG, RW, ANON | MAP_FIXED, -1, 0) == rb, "fl_mmap(b): %s",
 	      strerror(errno));
 	fill(rb, 64, 2);
 	for (size_t t = 0; t < ARRAY_SIZE(tries); t++) {
 		errno = 0;
 		p = fl_mmap(a, rb + tries[t].off * (long)PG, (size_t)tries[t].pages * PG, RW,
-			    ANON | tries[t].flags);
+			    ANON | tries[t].flags, -1, 0);
 		CHECK(p == MAP_FAILED && errno == EEXIST,
 		      "%s: another space's range was %s (errno %d), expected EEXIST", tries[t].what,
 		      p == MAP_FAILED ? "refused" : "mapped", errno);
@@ -171,7 +171,7 @@ static void two_spaces_refused(int delivery, size_t budget)
 		      tries[t].what);
 	}
 	/* Next to it is free: fine. */
-	p = fl_mmap(a, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED);
+	p = fl_mmap(a, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED, -1, 0);
 	CHECK(p == rb + 64 * PG, "fl_mmap next to another space's region: %s", strerror(errno));
 	fill(p, 16, 1);
 	/* Destroying the other space leaves the owner's region alone. */
@@ -180,7 +180,8 @@ static void two_spaces_refused(int delivery, size_t budget)
 	      check(rb, 64, 2));
 	CHECK(maps_has(b, rb, 64 * PG), "the owner lost its region");
 	/* Its unmapped range is free again, for the owner too. */
-	CHECK(fl_mmap(b, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED_NOREPLACE) == rb + 64 * PG,
+	CHECK(fl_mmap(b, rb + 64 * PG, 16 * PG, RW, ANON | MAP_FIXED_NOREPLACE, -1, 0) ==
+		      rb + 64 * PG,
 	      "the range of a destroyed space: %s", strerror(errno));
 	fl_space_destroy(b);
 	printf("  %s%s: MAP_FIXED over another space's range refused with EEXIST, %zu ways\n",
@@ -212,7 +213,7 @@ static void *racer_main(void *arg)
 			(size_t)r->k + RACE_THREADS * t_below(&rng, RACE_SLOTS / RACE_THREADS);
 		char *p = r->arena + slot * SLOT_PAGES * PG;
 		uint64_t tag = ((uint64_t)r->space_id << 20) ^ (uint64_t)round ^ (slot << 10);
-		char *q = fl_mmap(r->sp, p, SLOT_PAGES * PG, RW, ANON | MAP_FIXED);
+		char *q = fl_mmap(r->sp, p, SLOT_PAGES * PG, RW, ANON | MAP_FIXED, -1, 0);
 
 		if (q == MAP_FAILED) {
 			CHECK(errno == EEXIST, "space %d: fl_mmap(MAP_FIXED) slot %zu: %s",
@@ -314,7 +315,7 @@ static void access_bounded(struct fl_space *sp, struct accessor *a, const char *
 static void present_but_dropped(int delivery, size_t budget, bool write)
 {
 	struct fl_space *sp = space(delivery, budget);
-	char *p = fl_mmap(sp, NULL, 64 * PG, RW, ANON);
+	char *p = fl_mmap(sp, NULL, 64 * PG, RW, ANON, -1, 0);
 	struct accessor a = {.p = p + 5 * PG + 100, .write = write};
 	char what[96];
 
@@ -366,8 +367,8 @@ static void libc_munmap(int delivery, int how)
 	static const char *const how_name[] = {"left unmapped", "mapped again by someone else",
 					       "PROT_NONE, then mapped again by someone else"};
 	struct fl_space *sp = space(delivery, BUDGET);
-	char *r = fl_mmap(sp, NULL, R_PAGES * PG, RW, ANON);
-	char *s = fl_mmap(sp, NULL, S_PAGES * PG, RW, ANON);
+	char *r = fl_mmap(sp, NULL, R_PAGES * PG, RW, ANON, -1, 0);
+	char *s = fl_mmap(sp, NULL, S_PAGES * PG, RW, ANON, -1, 0);
 	struct fl_stats st;
 	char *f;
 
@@ -435,7 +436,7 @@ static void libc_munmap(int delivery, int how)
 static void dead_handles(int delivery)
 {
 	struct fl_space *sp = space(delivery, 0);
-	char *p = fl_mmap(sp, NULL, 4 * PG, RW, ANON);
+	char *p = fl_mmap(sp, NULL, 4 * PG, RW, ANON, -1, 0);
 	static char junk[4096] __attribute__((aligned(64)));
 	struct fl_space *bad[2] = {sp, (struct fl_space *)junk};
 	struct fl_stats st;
@@ -448,7 +449,7 @@ static void dead_handles(int delivery)
 	for (int i = 0; i < 2; i++) {
 		const char *what = i ? "a made-up handle" : "a destroyed handle";
 		errno = 0;
-		CHECK(fl_mmap(bad[i], NULL, PG, RW, ANON) == MAP_FAILED && errno == EINVAL,
+		CHECK(fl_mmap(bad[i], NULL, PG, RW, ANON, -1, 0) == MAP_FAILED && errno == EINVAL,
 		      "fl_mmap on %s: errno %d", what, errno);
 		errno = 0;
 		CHECK(fl_munmap(bad[i], p, PG) == -1 && errno == EINVAL,
@@ -553,7 +554,7 @@ static void *caller_main(void *arg)
 static void destroy_while_used(int delivery, struct t_rng *rng)
 {
 	struct fl_space *sp = space(delivery, D_PAGES / 4);
-	char *p = fl_mmap(sp, NULL, D_PAGES * PG, RW, ANON);
+	char *p = fl_mmap(sp, NULL, D_PAGES * PG, RW, ANON, -1, 0);
 	struct toucher t[D_TOUCHERS];
 	struct caller c[D_CALLERS];
 	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
@@ -644,11 +645,11 @@ static void __attribute__((noreturn)) maps_child(int delivery)
 	cfg.policy = FL_POLICY_MMAP;
 	sp = t_space_create_cfg(&cfg);
 	for (int i = 0; i < M_VMAS; i++) /* alternate: no two merge */
-		CHECK(fl_mmap(sp, NULL, PG, i % 2 ? PROT_READ : RW, ANON) != MAP_FAILED,
+		CHECK(fl_mmap(sp, NULL, PG, i % 2 ? PROT_READ : RW, ANON, -1, 0) != MAP_FAILED,
 		      "fl_mmap: %s", strerror(errno));
-	buf = fl_mmap(sp, NULL, M_BUF_PAGES * PG, RW, ANON);
+	buf = fl_mmap(sp, NULL, M_BUF_PAGES * PG, RW, ANON, -1, 0);
 	t.sp = sp;
-	t.p = fl_mmap(sp, NULL, PG, PROT_NONE, ANON);
+	t.p = fl_mmap(sp, NULL, PG, PROT_NONE, ANON, -1, 0);
 	CHECK(buf != MAP_FAILED && t.p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	f = fopen("/dev/null", "w");
 	CHECK(f && setvbuf(f, buf, _IOFBF, M_BUF_PAGES * PG) == 0, "setvbuf");
@@ -715,7 +716,7 @@ static void __attribute__((noreturn)) mprotect_child(int delivery)
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
 	cfg.delivery = delivery;
 	sp = t_space_create_cfg(&cfg);
-	p = fl_mmap(sp, NULL, 64 * PG, PROT_READ, ANON);
+	p = fl_mmap(sp, NULL, 64 * PG, PROT_READ, ANON, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	CHECK(mprotect(p, 64 * PG, RW) == 0, "mprotect: %s", strerror(errno));
 	p[40 * PG] = 1; /* an untouched page: a fault that faultline refuses */

@@ -150,7 +150,19 @@ static void test_values(void)
 	GOOD("FAULTLINE_POLICY", "hold", policy, FL_POLICY_HOLD);
 	GOOD("FAULTLINE_POLICY", "DROP-VMA", policy, FL_POLICY_DROP_VMA);
 	GOOD("FAULTLINE_POLICY", "mmap", policy, FL_POLICY_MMAP);
+	GOOD("FAULTLINE_POLICY", "mmap", file_policy, -1); /* files: as anonymous memory */
+	/* Per kind of VMA: the LSFMM+BPF 2026 "anonymous VMAs only" option. */
+	GOOD("FAULTLINE_POLICY", "anon=drop-vma,file=drop", policy, FL_POLICY_DROP_VMA);
+	GOOD("FAULTLINE_POLICY", "anon=drop-vma,file=drop", file_policy, FL_POLICY_DROP);
+	GOOD("FAULTLINE_POLICY", "FILE=hold,anon=bail", policy, FL_POLICY_BAIL);
+	GOOD("FAULTLINE_POLICY", "FILE=hold,anon=bail", file_policy, FL_POLICY_HOLD);
+	GOOD("FAULTLINE_POLICY", "file=hold", policy, FL_POLICY_DROP);
+	GOOD("FAULTLINE_POLICY", "anon=hold", file_policy, -1);
 	bad("FAULTLINE_POLICY", "hodl", true);
+	bad("FAULTLINE_POLICY", "anon=hold,anon=drop", true);
+	bad("FAULTLINE_POLICY", "anon=hold,", true);
+	bad("FAULTLINE_POLICY", "swap=hold", true);
+	bad("FAULTLINE_POLICY", "file=", true);
 
 	GOOD("FAULTLINE_DELIVERY", "sigbus", delivery, FL_DELIVERY_SIGBUS);
 	GOOD("FAULTLINE_DELIVERY", "Thread", delivery, FL_DELIVERY_THREAD);

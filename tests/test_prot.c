@@ -35,7 +35,8 @@ static void run(int delivery)
 {
 	struct fl_space *sp = t_space_create(delivery);
 	size_t pg = t_page_size();
-	char *p = fl_mmap(sp, NULL, 8 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, 8 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			  0);
 
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	memset(p, 0x11, 2 * pg); /* pages 0, 1 touched; the rest not */

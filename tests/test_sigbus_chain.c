@@ -231,7 +231,7 @@ static void kills_while_faulting(struct fl_space *sp, struct t_rng *rng)
 	CHECK(fl_stats(sp, &s0) == 0, "fl_stats");
 	for (int i = 0; i < NT; i++) {
 		t[i].base = fl_mmap(sp, NULL, PAGES * ps, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS);
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(t[i].base != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 		t[i].npages = PAGES;
 		t[i].salt = t_rand(rng);
@@ -351,7 +351,7 @@ static void __attribute__((noreturn)) child_main(enum child_case c)
 	cfg.delivery = FL_DELIVERY_SIGBUS;
 	if (fl_space_create(&cfg, &sp))
 		_exit(11);
-	r = fl_mmap(sp, NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	r = fl_mmap(sp, NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED)
 		_exit(12);
 	r[0] = 1; /* faultline's own fault: must be served */
@@ -412,7 +412,7 @@ int main(int argc, char **argv)
 	install_app_handler();
 	past_eof_setup(&pe);
 	sp = t_space_create(FL_DELIVERY_SIGBUS);
-	r = fl_mmap(sp, NULL, 32 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	r = fl_mmap(sp, NULL, 32 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(r != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 
 	/* faultline's own faults do not reach the application. */

@@ -134,7 +134,7 @@ static void __attribute__((noreturn)) child(const struct kase *k, bool with_faul
 		if (ret)
 			_exit(24);
 		region = fl_mmap(sp, NULL, 16 * PG, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS);
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (region == MAP_FAILED)
 			_exit(25);
 		region[0] = 1;

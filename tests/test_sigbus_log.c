@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 	cfg.mem_limit = 64 * PG;
 	cfg.verbose = 0;
 	sp = t_space_create_cfg(&cfg);
-	p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < NPAGES; i++)
 		memset(p + i * PG, (int)(i + 1), PG);

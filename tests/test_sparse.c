@@ -63,7 +63,7 @@ static void sparse(struct t_rng *rng, uint64_t seed, int delivery)
 	CHECK(pages, "malloc");
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
 	r = fl_mmap(sp, NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(r != MAP_FAILED, "fl_mmap of 64 GiB, MAP_NORESERVE: %s", strerror(errno));
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	CHECK(st.mapped_bytes == len, "mapped_bytes %" PRIu64 ", expected %" PRIu64,
@@ -231,7 +231,7 @@ static void many_spaces(struct t_rng *rng)
 	for (int i = 0; i < NSP; i++) {
 		c[i].sp = t_space_create(modes[i]);
 		c[i].reg = fl_mmap(c[i].sp, NULL, RPAGES * ps, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS);
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(c[i].reg != MAP_FAILED, "fl_mmap in space %d: %s", i, strerror(errno));
 		c[i].salt = t_rand(rng);
 		memset(c[i].gen, 0, sizeof(c[i].gen));
@@ -268,7 +268,7 @@ static void many_spaces(struct t_rng *rng)
 	      strerror(errno));
 	errno = 0;
 	CHECK(fl_mmap(c[0].sp, c[1].reg, ps, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE) == MAP_FAILED &&
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED &&
 		      errno == EEXIST,
 	      "MAP_FIXED_NOREPLACE over another space's region: errno %d (%s), expected EEXIST",
 	      errno, strerror(errno));
@@ -329,7 +329,7 @@ static void many_spaces(struct t_rng *rng)
 	/* A fresh region in the remaining sigbus space. */
 	{
 		volatile char *n = fl_mmap(c[2].sp, NULL, 4 * ps, PROT_READ | PROT_WRITE,
-					   MAP_PRIVATE | MAP_ANONYMOUS);
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		CHECK(n != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 		n[ps] = 9;

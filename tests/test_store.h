@@ -155,7 +155,8 @@ static inline void ts_evict_all(struct fl_space *sp, char *p, size_t n)
  * and all of them evicted.  Return: the region. */
 static inline char *ts_map_evicted(struct fl_space *sp, size_t n, uint32_t ver)
 {
-	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			  0);
 
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < n; i++)

@@ -53,7 +53,7 @@ static void run(int delivery, const char *path, struct t_rng *rng)
 	ts_stderr_capture();
 	sp = t_space_create_cfg(&cfg);
 	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES; i++)
 		ts_fill(p, i, 1);

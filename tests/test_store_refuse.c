@@ -106,7 +106,7 @@ static int grow_child(const char *path)
 	CHECK(size_of(path) >= GROW_START, "opening the store shrank it: %lld -> %lld bytes",
 	      (long long)GROW_START, (long long)size_of(path));
 	char *p = fl_mmap(sp, NULL, GROW_PAGES * PG, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < GROW_PAGES; i++)
 		ts_fill(p, i, 4);

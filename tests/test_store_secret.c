@@ -67,8 +67,8 @@ static int secret_child(const char *path, int delivery, bool encrypt)
 	cfg.swap_create = 1;
 	cfg.swap_encrypt = encrypt;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap");
 	for (size_t i = 0; i < NPAGES * PG; i += 32)
 		memcpy(p + i, s, 32);

@@ -133,14 +133,15 @@ static void *remap_churn(void *arg)
 		void *p;
 		if (gen % 2) {
 			p = fl_mmap(sp, zone, REMAP_ZONE_N * PG, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			CHECK(p == zone, "mmap fixed: %s", strerror(errno));
 		} else {
 			CHECK(fl_munmap(sp, zone, REMAP_ZONE_N * PG) == 0, "munmap: %s",
 			      strerror(errno));
 			for (int tries = 0;; tries++) {
 				p = fl_mmap(sp, zone, REMAP_ZONE_N * PG, PROT_READ | PROT_WRITE,
-					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE);
+					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+					    0);
 				if (p == zone)
 					break;
 				CHECK(errno == EEXIST, "mmap noreplace: %s", strerror(errno));
@@ -225,7 +226,7 @@ static void *elsewhere(void *arg)
 	while (!atomic_load(&stop)) {
 		size_t n = 1 + t_below(&rng, 16);
 		char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS);
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 		for (size_t i = 0; i < n; i++) {
 			CHECK(p[i * PG + 17] == 0, "fresh page not zero");
@@ -324,7 +325,7 @@ static void run(int delivery, int policy, size_t budget_pages, unsigned int seco
 	region = MAP_FAILED;
 	for (unsigned long base = 0x2000000000UL; region == MAP_FAILED; base += 1UL << 32) {
 		region = fl_mmap(sp, (void *)base, NPAGES * PG, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE);
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		CHECK(region != MAP_FAILED || errno == EEXIST, "mmap: %s", strerror(errno));
 	}
 	versions = calloc(NPAGES, sizeof(*versions));

@@ -79,8 +79,8 @@ static void run(int delivery, int policy)
 	cfg.mem_limit = BUDGET_PAGES * PG;
 	sp = t_space_create_cfg(&cfg);
 	atomic_store(&cur, sp);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 
 	for (size_t i = 0; i < NPAGES; i++)

@@ -335,8 +335,8 @@ static void test_space(int delivery, struct t_rng *rng, uint64_t seed)
 	cfg.policy = (int)t_below(rng, 5);
 	cfg.mem_limit = LIMIT_PAGES * PG;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < NPAGES; i++)
 		fill(p + i * PG, seed, i);
@@ -453,9 +453,10 @@ static void test_retry_contended(int policy, uint64_t seed)
 	sp = t_space_create_cfg(&cfg);
 	ctl.sp = sp;
 	ctl.p = fl_mmap(sp, NULL, RC_PAGES * PG, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS);
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(ctl.p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
-	ctl.other = fl_mmap(sp, NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	ctl.other = fl_mmap(sp, NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
 	CHECK(ctl.other != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < RC_PAGES; i++)
 		fill(ctl.p + i * PG, seed, i);

@@ -166,8 +166,8 @@ static bool run_round(int round, enum kind kind, int delivery, struct t_rng *rng
 	cfg.mem_limit = LIMIT_PAGES * PG;
 	cfg.swap_delay_us = kind == WRITES_REAL ? 0 : DELAY_US;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	printf("round %2d: %-6s %-8s %s:\n", round, t_delivery_name(delivery),
 	       fl_policy_name(cfg.policy), kind_names[kind]);

@@ -153,7 +153,8 @@ static struct fl_space *space(int delivery, int policy)
 
 static char *map_filled(struct fl_space *sp, size_t n)
 {
-	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			  0);
 
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < n; i++)

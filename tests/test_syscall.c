@@ -70,7 +70,7 @@ static int temp_file(const unsigned char *data, size_t n)
 
 static char *map(struct fl_space *sp, size_t npages)
 {
-	char *p = fl_mmap(sp, NULL, npages * ps, RW, ANON);
+	char *p = fl_mmap(sp, NULL, npages * ps, RW, ANON, -1, 0);
 
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	return p;

@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -412,6 +414,40 @@ static inline struct fl_space *t_space_create(int delivery)
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
 	cfg.delivery = delivery;
 	return t_space_create_cfg(&cfg);
+}
+
+/*
+ * An access that is expected to get SIGBUS (past the end of a mapped file, a
+ * poisoned page): t_sigbus_install() installs the handler (before any space
+ * with sigbus delivery, which then forwards what is not its own to it), and
+ * t_load_sigbus() loads a byte and says whether that gave SIGBUS.
+ */
+static sigjmp_buf t_sigbus_jb;
+static volatile sig_atomic_t t_sigbus_got;
+
+static inline void t_sigbus_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	t_sigbus_got = 1;
+	siglongjmp(t_sigbus_jb, 1);
+}
+
+static inline void t_sigbus_install(void)
+{
+	struct sigaction sa = {.sa_sigaction = t_sigbus_handler,
+			       .sa_flags = SA_SIGINFO | SA_NODEFER};
+
+	CHECK(sigaction(SIGBUS, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+}
+
+static inline bool t_load_sigbus(const volatile unsigned char *p, unsigned char *v)
+{
+	t_sigbus_got = 0;
+	if (!sigsetjmp(t_sigbus_jb, 1))
+		*v = *p;
+	return t_sigbus_got;
 }
 
 #endif /* FL_TEST_UTIL_H */

@@ -420,7 +420,7 @@ static int run_faultline(struct figure *f, size_t npages, uint64_t *elapsed)
 	if (err)
 		return err;
 	p = fl_mmap(sp, NULL, npages * page_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS);
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED || !p) {
 		err = -errno;
 		fl_space_destroy(sp);

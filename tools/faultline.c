@@ -181,7 +181,7 @@ static void *churner(void *arg)
 		}
 		atomic_fetch_add(&mprotects, 2);
 		if (fl_mmap(sp, tail, 64 * PG, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED) != tail) {
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != tail) {
 			perror("fl_mmap");
 			atomic_store(&failed, true);
 		}
@@ -235,7 +235,7 @@ static int cmd_demo(int argc, char **argv)
 	}
 	npages = (size_t)mb << 8;
 	region = fl_mmap(sp, NULL, npages * PG, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (region == MAP_FAILED) {
 		perror("fl_mmap");
 		return 1;

@@ -91,7 +91,7 @@ static void *x_mmap(struct child *c, size_t len, int prot, int flags, bool nohug
 	void *p;
 
 	if (c->sp)
-		return fl_mmap(c->sp, NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags);
+		return fl_mmap(c->sp, NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (p != MAP_FAILED && nohuge)
 		madvise(p, len, MADV_NOHUGEPAGE);

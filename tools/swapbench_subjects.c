@@ -355,7 +355,7 @@ void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int ro
 	}
 	s.sp = sp;
 	base = fl_mmap(sp, NULL, opt->region, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED) {
 		sub->failed = true;
 		fmt(sub->error, sizeof(sub->error), "fl_mmap: %s", strerror(errno));

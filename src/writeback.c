@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Write-back of the page cache, and its eviction.
+ *
+ * Writing a run of dirty pages back (writeback_run(), the kernel's
+ * folio_clear_dirty_for_io() and ->writepages):
+ *   1. each page locked (in index order), so no fault maps it meanwhile;
+ *   2. write-protected in every shared mapping of the file
+ *      (wp_mappings()), so that a store from now on traps (and waits for
+ *      the page lock): the kernel's rmap walk, here a walk of the space's
+ *      VMA index under RCU, write-protecting by address;
+ *   3. PG_DIRTY cleared, PG_WRITEBACK set, and the run written from the
+ *      view to the file in one write (O_DIRECT where the file system takes
+ *      it; the last page of a file that does not end on a page, buffered
+ *      and only up to the end);
+ *   4. on an error the pages are dirty again, and the file's error
+ *      sequence (wb_err_seq, the kernel's errseq_t) counts it: the next
+ *      fl_msync() with MS_SYNC reports it once (EIO, ENOSPC, ...);
+ *   5. unlocked.
+ * A store that waited in step 3 dirties the page again after it.
+ *
+ * Eviction (shrink_file_pages(), reclaim's half for file pages): a clock
+ * over each file's pages (PG_REF gives a second chance); a clean victim is
+ * locked and punched out of the memfd (FALLOC_FL_PUNCH_HOLE), which zaps it
+ * from every mapping at once and keeps the private copies; a dirty one is
+ * written back first, but only by kswapd: a fault's direct reclaim takes
+ * clean pages and kicks the flusher.
+ *
+ * The flusher (fl-flusher) writes every dirty page back once they exceed
+ * cfg.dirty_background_ratio per cent of the budget, and all of them every
+ * FLUSH_PERIOD_NS regardless; a store that would take the dirty pages past
+ * cfg.dirty_ratio waits for it (balance_dirty_pages()).
+ *
+ * Locks: page locks in index order (a run), under nothing or under
+ * mmap_lock (fl_msync(), munmap, destroy); RCU for the walk of the index.
+ * No VMA lock, no ptl.
+ */
+#include "writeback.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "filemap.h"
+#include "space.h"
+#include "stats.h"
+#include "uffd.h"
+#include "vma.h"
+
+#define WB_RUN 64			    /* pages per write */
+#define FLUSH_PERIOD_NS (5 * 1000000000ULL) /* the kernel's dirty_writeback_centisecs */
+#define BALANCE_WAIT_NS (1000 * 1000000ULL) /* the longest a store waits for the flusher */
+
+/*
+ * Write-protect pages [first, first + n) of f in every shared mapping of it
+ * in the space.  Context: the page locks of the pages.
+ */
+static void wp_mappings(struct fl_space *sp, struct fl_file *f, unsigned long first,
+			unsigned long n)
+{
+	struct vma_index *idx;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	for (size_t i = 0; i < idx->nr; i++) {
+		struct vma *v = idx->v[i];
+		unsigned long vs = v->pgoff, ve, s, e;
+
+		if (v->file != f || !(v->flags & VM_SHARED))
+			continue;
+		ve = vs + ((v->vm_end - v->vm_start) >> PAGE_SHIFT);
+		s = MAX(first, vs);
+		e = MIN(first + n, ve);
+		if (s < e)
+			uffd_writeprotect(sp, v->vm_start + ((s - vs) << PAGE_SHIFT),
+					  (e - s) << PAGE_SHIFT, true);
+	}
+	fl_rcu_read_unlock();
+}
+
+/* Write [buf, buf + len) to fd at off, all of it.  Return: 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		buf += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/*
+ * Write pages [s, e) of the cache to the file.  Context: their page locks.
+ * Return: 0 or a negative errno.
+ */
+static int write_pages(struct fl_file *f, unsigned long s, unsigned long e)
+{
+	long long size = atomic_load(&f->size);
+	off_t off = (off_t)(s << PAGE_SHIFT);
+	long long end = MIN((long long)(e << PAGE_SHIFT), size);
+	size_t full, tail;
+	int dfd = file_dfd(f), ret = 0;
+
+	if (end <= off)
+		return 0;
+	full = (size_t)(end - off) & PAGE_MASK;
+	tail = (size_t)(end - off) - full;
+	if (full && dfd >= 0) {
+		ret = write_all(dfd, f->view + off, full, off);
+		if (ret == -EINVAL) {
+			atomic_store(&f->direct_refused, true);
+			dfd = -1;
+		}
+	}
+	if (full && dfd < 0) {
+		ret = write_all(atomic_load(&f->fd), f->view + off, full, off);
+		if (!ret)
+			posix_fadvise(atomic_load(&f->fd), off, (off_t)full, POSIX_FADV_DONTNEED);
+	}
+	if (!ret && tail)
+		ret = write_all(atomic_load(&f->fd), f->view + off + full, tail, off + (off_t)full);
+	return ret;
+}
+
+/* Record a write-back error in the file's sequence (errseq_set()). */
+static void wb_error(struct fl_space *sp, struct fl_file *f, unsigned long idx, int err)
+{
+	atomic_store(&f->wb_err, -err);
+	atomic_fetch_add(&f->wb_err_seq, 1);
+	if (!atomic_exchange(&sp->io_error_logged, true) || sp->cfg.verbose)
+		fl_log("write-back of page %lu of a mapped file failed: %s; the page stays dirty, "
+		       "and the next fl_msync(MS_SYNC) of the file reports it (further errors: "
+		       "see file_write_errors)",
+		       idx, strerror(-err));
+}
+
+/*
+ * Write back the run [s, e) of locked, dirty pages: steps 2 to 4 at the
+ * top of this file.  Return: 0 or a negative errno.
+ */
+static int writeback_run(struct fl_space *sp, struct fl_file *f, unsigned long s, unsigned long e)
+{
+	long n = (long)(e - s);
+	int ret;
+
+	wp_mappings(sp, f, s, e - s);
+	for (unsigned long i = s; i < e; i++) {
+		folio_clear(f, i, PG_DIRTY);
+		folio_set(f, i, PG_WRITEBACK);
+	}
+	atomic_fetch_sub(&sp->file_dirty, n);
+	atomic_fetch_add(&sp->file_writeback, n);
+	ret = write_pages(f, s, e);
+	for (unsigned long i = s; i < e; i++) {
+		folio_clear(f, i, PG_WRITEBACK);
+		if (ret)
+			folio_mark_dirty(sp, f, i);
+	}
+	atomic_fetch_sub(&sp->file_writeback, n);
+	if (ret) {
+		count_event_n(sp, file_write_errors, n);
+		wb_error(sp, f, s, ret);
+	} else {
+		count_event_n(sp, file_writebacks, n);
+	}
+	return ret;
+}
+
+/*
+ * Write back the dirty pages of f in [first, last).  Context: a reference
+ * on f; no page lock; not the SIGBUS handler (it may sleep on I/O).
+ * Return: 0, or the first write's negative errno (the others are still
+ * tried).
+ */
+int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last)
+{
+	int ret = 0;
+
+	last = MIN(last, atomic_load(&f->nr_pages));
+	for (unsigned long i = first; i < last;) {
+		unsigned long s;
+		int r;
+
+		if (!(folio_state(f, i) & PG_DIRTY)) {
+			i++;
+			continue;
+		}
+		/* A run of dirty pages, locked in index order. */
+		s = i;
+		while (i < last && i - s < WB_RUN && (folio_state(f, i) & PG_DIRTY)) {
+			folio_lock(f, i);
+			if (!(folio_state(f, i) & PG_DIRTY)) {
+				folio_unlock(f, i);
+				break;
+			}
+			i++;
+		}
+		if (i == s) {
+			i++;
+			continue;
+		}
+		r = writeback_run(sp, f, s, i);
+		if (r && !ret)
+			ret = r;
+		for (unsigned long k = s; k < i; k++)
+			folio_unlock(f, k);
+	}
+	return ret;
+}
+
+/* A file no mapping maps any more: everything dirty goes back to it.
+ * Context: no page lock.  Return: 0 or the first write's negative errno. */
+int file_release(struct fl_space *sp, struct fl_file *f)
+{
+	return writeback_range(sp, f, 0, atomic_load(&f->nr_pages));
+}
+
+/*
+ * Punch the locked, clean pages [s, e) out of the cache: the kernel zaps
+ * them from every mapping (private copies stay).  Context: their page locks.
+ */
+static void evict_run(struct fl_space *sp, struct fl_file *f, unsigned long s, unsigned long e)
+{
+	if (fallocate(f->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(s << PAGE_SHIFT), (off_t)((e - s) << PAGE_SHIFT))) {
+		fl_dbg(sp, "punching pages %lu-%lu out of a file's cache: %s", s, e,
+		       strerror(errno));
+		return;
+	}
+	for (unsigned long i = s; i < e; i++)
+		folio_clear(f, i, PG_UPTODATE | PG_REF | PG_READAHEAD);
+	atomic_fetch_sub(&sp->file_pages, (long)(e - s));
+	count_event_n(sp, file_evictions, e - s);
+}
+
+/* MS_INVALIDATE: the clean cached pages of [first, last) go, so that the
+ * next access reads the file as it is now.  Context: no page lock. */
+static void invalidate_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
+			     unsigned long last)
+{
+	last = MIN(last, atomic_load(&f->nr_pages));
+	for (unsigned long i = first; i < last; i++) {
+		if (!(folio_state(f, i) & PG_UPTODATE))
+			continue;
+		folio_lock(f, i);
+		if ((folio_state(f, i) & (PG_UPTODATE | PG_DIRTY)) == PG_UPTODATE)
+			evict_run(sp, f, i, i + 1);
+		folio_unlock(f, i);
+	}
+}
+
+/*
+ * fl_msync() of pages [first, last) of f, mapped shared: MS_ASYNC and
+ * MS_SYNC write the dirty ones back, MS_SYNC also fsync()s the file and
+ * reports a write-back error not reported before (errseq_check_and_advance():
+ * once per error, whichever fl_msync() of the file comes first);
+ * MS_INVALIDATE drops the clean ones.
+ * Context: mmap_lock held for read.  Return: 0 or a negative errno.
+ */
+int filemap_msync(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last,
+		  int flags)
+{
+	int ret = 0;
+
+	if (flags & (MS_ASYNC | MS_SYNC))
+		writeback_range(sp, f, first, last);
+	if (flags & MS_SYNC) {
+		if (fdatasync(atomic_load(&f->fd)))
+			ret = -errno;
+		pthread_mutex_lock(&f->msync_lock);
+		uint32_t seq = atomic_load(&f->wb_err_seq);
+		if (seq != f->wb_err_seen) {
+			f->wb_err_seen = seq;
+			if (!ret)
+				ret = -atomic_load(&f->wb_err);
+		}
+		pthread_mutex_unlock(&f->msync_lock);
+	}
+	if (flags & MS_INVALIDATE)
+		invalidate_range(sp, f, first, last);
+	return ret;
+}
+
+/*
+ * Reclaim's half for the page cache: free about want pages by the clock
+ * over the files' pages.  direct (a fault's reclaim, or the completion
+ * thread): clean pages only, and the flusher is kicked for the dirty ones.
+ * Context: no page lock; may be the SIGBUS handler (direct: no I/O, no
+ * malloc).  Return: pages freed.
+ */
+long shrink_file_pages(struct fl_space *sp, long want, bool direct)
+{
+	struct fl_file *files[64];
+	unsigned int nf = 0, k;
+	bool dirty_seen = false;
+	long freed = 0;
+
+	if (!atomic_load(&sp->file_pages))
+		return 0;
+	pthread_mutex_lock(&sp->files_lock);
+	for (struct fl_file *f = sp->files; f && nf < ARRAY_SIZE(files); f = f->next) {
+		file_get(f);
+		files[nf++] = f;
+	}
+	pthread_mutex_unlock(&sp->files_lock);
+	for (k = 0; k < nf && freed < want; k++) {
+		struct fl_file *f = files[(atomic_load(&sp->file_hand) + k) % nf];
+		unsigned long nr = atomic_load(&f->nr_pages), hand = atomic_load(&f->hand);
+		unsigned long scan = MIN(nr, 2 * (unsigned long)want + 64);
+		unsigned long rs = 0, re = 0; /* a run of locked clean victims */
+
+		for (unsigned long j = 0; j < scan && nr && freed < want; j++) {
+			unsigned long i = (hand + j) % nr;
+			uint32_t st = folio_state(f, i);
+			bool victim = false;
+
+			if (!(st & PG_UPTODATE) || (st & PG_LOCKED)) {
+				/* not cached, or busy */
+			} else if (st & PG_REF) {
+				folio_clear(f, i, PG_REF); /* second chance */
+			} else if ((st & PG_DIRTY) && direct) {
+				dirty_seen = true;
+			} else if (folio_trylock(f, i)) {
+				st = folio_state(f, i);
+				if ((st & PG_DIRTY) && (st & PG_UPTODATE) && !(st & PG_REF))
+					writeback_run(sp, f, i, i + 1);
+				st = folio_state(f, i);
+				victim = (st & (PG_UPTODATE | PG_DIRTY | PG_REF)) == PG_UPTODATE;
+				if (!victim)
+					folio_unlock(f, i);
+			}
+			if (victim && re == i && i) {
+				re++;
+			} else if (victim) {
+				if (re > rs)
+					evict_run(sp, f, rs, re);
+				for (unsigned long x = rs; x < re; x++)
+					folio_unlock(f, x);
+				freed += (long)(re - rs);
+				rs = i;
+				re = i + 1;
+			}
+		}
+		if (re > rs)
+			evict_run(sp, f, rs, re);
+		for (unsigned long x = rs; x < re; x++)
+			folio_unlock(f, x);
+		freed += (long)(re - rs);
+		if (nr)
+			atomic_store(&f->hand, (hand + scan) % nr);
+	}
+	atomic_fetch_add(&sp->file_hand, 1);
+	for (k = 0; k < nf; k++)
+		file_put(files[k]);
+	if (dirty_seen)
+		worker_kick(&sp->flusher);
+	return freed;
+}
+
+/* The dirty pages past which the flusher writes back, and stores wait. */
+static long dirty_thresh(struct fl_space *sp, unsigned int ratio)
+{
+	return sp->limit_pages ? MAX(sp->limit_pages * (long)ratio / 100, 16) : LONG_MAX;
+}
+
+/*
+ * balance_dirty_pages(): a store about to dirty a page while the dirty
+ * pages exceed cfg.dirty_ratio of the budget waits (at most
+ * BALANCE_WAIT_NS) for the flusher to bring them down.
+ * Context: the fault's lock, no page lock (the flusher takes them).
+ */
+void balance_dirty_pages(struct fl_space *sp)
+{
+	long limit = dirty_thresh(sp, sp->cfg.dirty_ratio);
+	uint64_t t0 = 0;
+
+	while (atomic_load(&sp->file_dirty) >= limit) {
+		struct timespec ts = {0, 1000000};
+
+		if (!t0)
+			t0 = fl_now_ns();
+		else if (fl_now_ns() - t0 > BALANCE_WAIT_NS)
+			break;
+		worker_kick(&sp->flusher);
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The flusher's round: every second, and when kicked. */
+static void flusher_round(void *arg)
+{
+	static FL_TLS uint64_t last_all;
+	struct fl_space *sp = arg;
+	struct fl_file *files[64];
+	unsigned int nf = 0;
+	uint64_t now = fl_now_ns();
+
+	if (!atomic_load(&sp->file_dirty))
+		return;
+	if (atomic_load(&sp->file_dirty) < dirty_thresh(sp, sp->cfg.dirty_background_ratio) &&
+	    now - last_all < FLUSH_PERIOD_NS)
+		return;
+	last_all = now;
+	pthread_mutex_lock(&sp->files_lock);
+	for (struct fl_file *f = sp->files; f && nf < ARRAY_SIZE(files); f = f->next) {
+		file_get(f);
+		files[nf++] = f;
+	}
+	pthread_mutex_unlock(&sp->files_lock);
+	for (unsigned int k = 0; k < nf; k++) {
+		writeback_range(sp, files[k], 0, atomic_load(&files[k]->nr_pages));
+		file_put(files[k]);
+	}
+	atomic_fetch_add(&sp->flush_gen, 1);
+}
+
+/* Context: space creation.  Return: 0 or a negative errno. */
+int flusher_start(struct fl_space *sp)
+{
+	return worker_start(&sp->flusher, "fl-flusher", flusher_round, sp, 1000);
+}

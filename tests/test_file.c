@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_file: file mappings, one property at a time, in both deliveries,
+ * with and without a budget smaller than the file.
+ *
+ *   shared       loads see the file; stores reach it after fl_msync(MS_SYNC),
+ *                and a second shared mapping of the same file sees them at once
+ *   private      stores stay private (the file and a shared mapping do not
+ *                see them); MADV_DONTNEED shows the file's page again
+ *   offset       a mapping at a file offset maps those pages
+ *   eof          an access past the end of the file gets SIGBUS; the last,
+ *                partial page reads zeros past the end, and a store there
+ *                does not grow the file
+ *   munmap       unmapping a shared mapping writes its dirty pages back;
+ *                so does destroying the space
+ *   msync        errno rules: EINVAL for bad flags and an unaligned address,
+ *                ENOMEM for a hole, EACCES for PROT_WRITE on a shared
+ *                mapping of a read-only descriptor (mmap and mprotect)
+ *   budget       a shared mapping four times the budget, every page written
+ *                and read back, then the file checked
+ *   readahead    a sequential reader of an uncached file takes a major
+ *                fault for a small part of its pages (the windows grow, the
+ *                marked page starts the next one); MADV_RANDOM reads one
+ *                page per fault; after MADV_WILLNEED no access waits for a
+ *                read
+ *   policy       a file fault that reads its page does with its VMA lock
+ *                what the policy of files says: the counters show it (drop
+ *                and bail retry under the space lock, hold and drop-vma do
+ *                not, mmap takes no VMA lock), and anon=...,file=... gives
+ *                files their own
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define PAGES 64
+
+static size_t ps;
+/* The byte at offset off of the test file's initial contents. */
+static unsigned char pat(size_t off)
+{
+	return (unsigned char)(off * 7 + (off >> 12) * 13 + 1);
+}
+
+/* A temporary file of len bytes of pat(); returns an fd opened with mode. */
+static int make_file(char *path, size_t len, int mode)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+	int fd;
+
+	snprintf(path, 64, "/var/tmp/fl-test-file-XXXXXX");
+	fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pat(i);
+	CHECK(pwrite(fd, buf, len, 0) == (ssize_t)len, "pwrite");
+	free(buf);
+	if (mode != O_RDWR) {
+		close(fd);
+		fd = open(path, mode);
+		CHECK(fd >= 0, "open: %s", strerror(errno));
+	}
+	return fd;
+}
+
+static unsigned char file_byte(int fd, off_t off)
+{
+	unsigned char c = 0;
+
+	CHECK(pread(fd, &c, 1, off) == 1, "pread at %lld", (long long)off);
+	return c;
+}
+
+static struct fl_space *space(int delivery, size_t limit)
+{
+	struct fl_config cfg;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.mem_limit = limit;
+	return t_space_create_cfg(&cfg);
+}
+
+static void test_shared(int delivery, size_t limit)
+{
+	char path[64];
+	int fd = make_file(path, PAGES * ps, O_RDWR);
+	struct fl_space *sp = space(delivery, limit);
+	unsigned char *a = fl_mmap(sp, NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	unsigned char *b = fl_mmap(sp, NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct fl_stats st;
+
+	CHECK(a != MAP_FAILED && b != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (size_t i = 0; i < PAGES * ps; i += 511)
+		CHECK(a[i] == pat(i), "a[%zu] = %u, the file has %u", i, a[i], pat(i));
+	for (size_t p = 0; p < PAGES; p += 3)
+		a[p * ps + 5] = (unsigned char)(0xA0 + p);
+	for (size_t p = 0; p < PAGES; p += 3)
+		CHECK(b[p * ps + 5] == (unsigned char)(0xA0 + p), "b does not see a's store");
+	CHECK(fl_msync(sp, a, PAGES * ps, MS_SYNC) == 0, "fl_msync: %s", strerror(errno));
+	for (size_t p = 0; p < PAGES; p++)
+		CHECK(file_byte(fd, (off_t)(p * ps + 5)) ==
+			      (p % 3 ? pat(p * ps + 5) : (unsigned char)(0xA0 + p)),
+		      "the file after MS_SYNC, page %zu", p);
+	/* A store after the write-back is caught again (the page was
+	 * write-protected by it). */
+	a[7] = 0x5A;
+	CHECK(fl_msync(sp, a, ps, MS_SYNC) == 0, "fl_msync");
+	CHECK(file_byte(fd, 7) == 0x5A, "a second store after a write-back is lost");
+	/* MADV_DONTNEED of a shared mapping: the page reads back the same. */
+	CHECK(fl_madvise(sp, b, 4 * ps, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+	CHECK(b[7] == 0x5A && b[3 * ps + 5] == 0xA3, "a shared page after MADV_DONTNEED");
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	CHECK(st.files == 1, "files %" PRIu64, st.files);
+	CHECK(st.file_faults_major + st.file_faults_minor > 0, "no file faults counted");
+	CHECK(fl_munmap(sp, a, PAGES * ps) == 0, "fl_munmap");
+	/* b stays, and the dirty pages it maps are destroy's to write. */
+	b[9 * ps] = 0x77;
+	fl_space_destroy(sp);
+	CHECK(file_byte(fd, (off_t)(9 * ps)) == 0x77, "destroy did not write the page back");
+	close(fd);
+	unlink(path);
+}
+
+static void test_private(int delivery, size_t limit)
+{
+	char path[64];
+	int fd = make_file(path, PAGES * ps, O_RDONLY);
+	struct fl_space *sp = space(delivery, limit);
+	unsigned char *pv =
+		fl_mmap(sp, NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	unsigned char *ro = fl_mmap(sp, NULL, PAGES * ps, PROT_READ, MAP_SHARED, fd, 0);
+
+	CHECK(pv != MAP_FAILED && ro != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	/* Read first (the cache page is mapped), then written (copied). */
+	CHECK(pv[ps + 1] == pat(ps + 1), "private read");
+	pv[ps + 1] = 0x11;
+	/* Written without a read first. */
+	pv[2 * ps + 2] = 0x22;
+	CHECK(pv[ps + 1] == 0x11 && pv[2 * ps + 2] == 0x22, "private stores lost");
+	CHECK(ro[ps + 1] == pat(ps + 1) && ro[2 * ps + 2] == pat(2 * ps + 2),
+	      "a shared mapping sees a private store");
+	CHECK(file_byte(fd, (off_t)ps + 1) == pat(ps + 1), "the file sees a private store");
+	/* The copies go, and the file's pages show again. */
+	CHECK(fl_madvise(sp, pv, PAGES * ps, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+	CHECK(pv[ps + 1] == pat(ps + 1) && pv[2 * ps + 2] == pat(2 * ps + 2),
+	      "private page after MADV_DONTNEED: %#x", pv[ps + 1]);
+	/* A shared mapping of a read-only descriptor never becomes writable. */
+	errno = 0;
+	CHECK(fl_mprotect(sp, ro, ps, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
+	      "mprotect of a read-only shared mapping: errno %d", errno);
+	errno = 0;
+	CHECK(fl_mmap(sp, NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
+		      errno == EACCES,
+	      "a writable shared mapping of a read-only descriptor: errno %d", errno);
+	fl_space_destroy(sp);
+	CHECK(file_byte(fd, (off_t)ps + 1) == pat(ps + 1), "the file changed");
+	close(fd);
+	unlink(path);
+}
+
+static void test_offset_eof(int delivery)
+{
+	char path[64];
+	size_t len = 5 * ps + 100; /* the last page is partial */
+	int fd = make_file(path, len, O_RDWR);
+	struct fl_space *sp = space(delivery, 0);
+	unsigned char *p =
+		fl_mmap(sp, NULL, 8 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(2 * ps));
+	struct stat sb;
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	CHECK(p[0] == pat(2 * ps) && p[ps + 3] == pat(3 * ps + 3), "the offset is not honoured");
+	/* The last page: the file's bytes, then zeros. */
+	CHECK(p[3 * ps + 99] == pat(5 * ps + 99) && p[3 * ps + 100] == 0,
+	      "the partial last page: %#x %#x", p[3 * ps + 99], p[3 * ps + 100]);
+	p[3 * ps + 200] = 0x33; /* past the end, inside the page */
+	p[3 * ps + 50] = 0x44;
+	CHECK(fl_msync(sp, p, 8 * ps, MS_SYNC) == 0, "fl_msync: %s", strerror(errno));
+	CHECK(fstat(fd, &sb) == 0 && sb.st_size == (off_t)len, "the file grew to %lld",
+	      (long long)sb.st_size);
+	CHECK(file_byte(fd, (off_t)(5 * ps + 50)) == 0x44, "the last page's store");
+	/* Past the end: SIGBUS, whichever delivery. */
+	unsigned char v;
+	CHECK(t_load_sigbus(p + 4 * ps, &v), "no SIGBUS past the end of the file");
+	fl_space_destroy(sp);
+	close(fd);
+	unlink(path);
+}
+
+static void test_msync_errors(int delivery)
+{
+	char path[64];
+	int fd = make_file(path, 4 * ps, O_RDWR);
+	struct fl_space *sp = space(delivery, 0);
+	unsigned char *p = fl_mmap(sp, NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	CHECK(p != MAP_FAILED, "fl_mmap");
+	errno = 0;
+	CHECK(fl_msync(sp, p, ps, MS_SYNC | MS_ASYNC) == -1 && errno == EINVAL, "both flags");
+	CHECK(fl_msync(sp, p, ps, 0x100) == -1 && errno == EINVAL, "a bad flag");
+	CHECK(fl_msync(sp, p + 1, ps, MS_SYNC) == -1 && errno == EINVAL, "unaligned");
+	CHECK(fl_msync(sp, p, 0, MS_SYNC) == 0, "an empty range");
+	CHECK(fl_munmap(sp, p + ps, ps) == 0, "munmap");
+	errno = 0;
+	CHECK(fl_msync(sp, p, 4 * ps, MS_SYNC) == -1 && errno == ENOMEM, "a hole: %d", errno);
+	errno = 0;
+	CHECK(fl_msync(sp, p, 4 * ps, MS_ASYNC) == -1 && errno == ENOMEM, "a hole, MS_ASYNC");
+	CHECK(fl_msync(sp, p, ps, MS_INVALIDATE) == 0, "MS_INVALIDATE");
+	errno = 0;
+	CHECK(fl_mmap(sp, NULL, ps, PROT_READ, MAP_SHARED, -1, 0) == MAP_FAILED && errno == EBADF,
+	      "a bad descriptor: %d", errno);
+	errno = 0;
+	CHECK(fl_mmap(sp, NULL, ps, PROT_READ, MAP_SHARED, fd, 1) == MAP_FAILED && errno == EINVAL,
+	      "an unaligned offset: %d", errno);
+	fl_space_destroy(sp);
+	close(fd);
+	unlink(path);
+}
+
+/* Every page of a shared mapping four times the budget, written and read. */
+static void test_budget(int delivery)
+{
+	size_t pages = 1024; /* 4 MiB; budget 1 MiB */
+	char path[64];
+	int fd = make_file(path, pages * ps, O_RDWR);
+	struct fl_space *sp = space(delivery, 256 * ps);
+	unsigned char *p = fl_mmap(sp, NULL, pages * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct fl_stats st;
+
+	CHECK(p != MAP_FAILED, "fl_mmap");
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < pages; i++) {
+			CHECK(p[i * ps + 1] ==
+				      (round ? (unsigned char)(i ^ 0x5A) : pat(i * ps + 1)),
+			      "round %d page %zu: %#x", round, i, p[i * ps + 1]);
+			p[i * ps + 1] = (unsigned char)(i ^ 0x5A);
+		}
+	}
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	CHECK(st.file_evictions > 0, "nothing was evicted");
+	CHECK(st.file_pages <= 256 + 64, "file_pages %" PRIu64 " over the budget", st.file_pages);
+	CHECK(fl_msync(sp, p, pages * ps, MS_SYNC) == 0, "fl_msync: %s", strerror(errno));
+	for (size_t i = 0; i < pages; i++)
+		CHECK(file_byte(fd, (off_t)(i * ps + 1)) == (unsigned char)(i ^ 0x5A),
+		      "the file's page %zu", i);
+	fl_space_destroy(sp);
+	close(fd);
+	unlink(path);
+}
+
+static void test_readahead(int delivery)
+{
+	size_t pages = 1024;
+	char path[64];
+	int fd = make_file(path, pages * ps, O_RDONLY);
+	struct fl_stats st;
+	unsigned int sum = 0;
+
+	for (int mode = 0; mode < 3; mode++) {
+		struct fl_space *s = space(delivery, 0);
+		unsigned char *p = fl_mmap(s, NULL, pages * ps, PROT_READ, MAP_SHARED, fd, 0);
+
+		CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+		if (mode == 1)
+			CHECK(fl_madvise(s, p, pages * ps, MADV_RANDOM) == 0, "MADV_RANDOM");
+		if (mode == 2)
+			CHECK(fl_madvise(s, p, pages * ps, MADV_WILLNEED) == 0, "MADV_WILLNEED");
+		for (size_t i = 0; i < pages; i++) {
+			CHECK(p[i * ps + 9] == pat(i * ps + 9), "page %zu", i);
+			sum += p[i * ps];
+		}
+		CHECK(fl_stats(s, &st) == 0, "fl_stats");
+		printf("  %s: %" PRIu64 " major, %" PRIu64 " minor file faults for %zu pages\n",
+		       (const char *[]){"sequential", "MADV_RANDOM", "MADV_WILLNEED"}[mode],
+		       st.file_faults_major, st.file_faults_minor, pages);
+		CHECK(st.file_reads == pages, "%" PRIu64 " pages read, want %zu", st.file_reads,
+		      pages);
+		if (mode == 0)
+			CHECK(st.file_faults_major <= pages / 16,
+			      "sequential: %" PRIu64 " major faults", st.file_faults_major);
+		if (mode == 1)
+			CHECK(st.file_faults_major == pages, "random: %" PRIu64 " major faults",
+			      st.file_faults_major);
+		if (mode == 2)
+			CHECK(st.file_faults_major == 0, "after WILLNEED: %" PRIu64 " major faults",
+			      st.file_faults_major);
+		fl_space_destroy(s);
+	}
+	(void)sum;
+	close(fd);
+	unlink(path);
+}
+
+/* Major file faults under one policy for files, one page read per fault. */
+static void test_policy(int delivery, int anon_policy, int file_policy)
+{
+	char path[64];
+	int fd = make_file(path, 64 * ps, O_RDONLY);
+	struct fl_config cfg;
+	struct fl_space *s;
+	struct fl_stats st;
+	unsigned char *p;
+	unsigned int sum = 0;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = anon_policy;
+	cfg.file_policy = file_policy;
+	s = t_space_create_cfg(&cfg);
+	p = fl_mmap(s, NULL, 64 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	CHECK(fl_madvise(s, p, 64 * ps, MADV_RANDOM) == 0, "MADV_RANDOM"); /* no readahead */
+	for (size_t i = 0; i < 64; i += 2)
+		sum += p[i * ps + 3];
+	CHECK(fl_stats(s, &st) == 0, "fl_stats");
+	CHECK(st.file_faults_major == 32, "%" PRIu64 " major faults, want 32 (sum %u)",
+	      st.file_faults_major, sum);
+	switch (file_policy) {
+	case FL_POLICY_MMAP:
+		CHECK(st.vma_lock_success == 0 && st.vma_lock_retry == 0,
+		      "mmap: %" PRIu64 " faults under a VMA lock", st.vma_lock_success);
+		break;
+	/* A fault whose VMA lock could not be taken at all (vma_lock_abort:
+	 * it went to the space lock first) says nothing of the policy. */
+	case FL_POLICY_BAIL:
+	case FL_POLICY_DROP:
+		CHECK(st.vma_lock_retry + st.vma_lock_abort >= 32 && st.vma_lock_retry > 0,
+		      "%s: %" PRIu64 " retries (%" PRIu64 " aborts) for 32 reads",
+		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_abort);
+		break;
+	default: /* hold, drop-vma: the fault goes on under its VMA lock */
+		CHECK(st.vma_lock_retry == 0 && st.vma_lock_success + st.vma_lock_abort >= 32 &&
+			      st.vma_lock_success > 0,
+		      "%s: %" PRIu64 " retries, %" PRIu64 " under a VMA lock, %" PRIu64 " aborts",
+		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_success,
+		      st.vma_lock_abort);
+		break;
+	}
+	fl_space_destroy(s);
+	close(fd);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	t_seed_init(argc, argv, "test_file");
+	ps = t_page_size();
+	t_sigbus_install(); /* before any space */
+	for (int d = 0; d < 2; d++) {
+		int delivery = d ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD;
+
+		printf("delivery %s\n", t_delivery_name(delivery));
+		test_shared(delivery, 0);
+		test_shared(delivery, 64 * ps);
+		test_private(delivery, 0);
+		test_private(delivery, 64 * ps);
+		test_offset_eof(delivery);
+		test_msync_errors(delivery);
+		test_budget(delivery);
+		test_readahead(delivery);
+		for (int pol = 0; pol < FL_POLICY_NR; pol++)
+			test_policy(delivery, FL_POLICY_DROP, pol);
+		/* Anonymous memory holds, files drop: files still retry. */
+		test_policy(delivery, FL_POLICY_HOLD, FL_POLICY_DROP);
+		test_policy(delivery, FL_POLICY_MMAP, FL_POLICY_HOLD);
+	}
+	printf("test_file: ok\n");
+	return T_EXIT_PASS;
+}
