@@ -508,7 +508,8 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 
 			/* The machine's state: the disk, before each round. */
 			lab->disk_iops[s][r] =
-				lab_probe_disk(opt->dir, opt->quick ? 0.2 : 0.5, err, sizeof(err));
+				lab_probe_disk(opt->dir, opt->quick ? 32 * MiB : 256 * MiB,
+					       opt->quick ? 0.2 : 0.5, err, sizeof(err));
 			if (lab->disk_iops[s][r] < 0)
 				fprintf(stderr, "lab: no disk probe: %s\n", err);
 			/* Every other round backwards: no subject always follows

@@ -160,7 +160,7 @@ void lab_print_json(const struct lab *lab, FILE *f);
 const struct run *lab_median_run(const struct lab *lab, const struct run *rn);
 
 /* lab_machine.c */
-double lab_probe_disk(const char *dir, double secs, char *err, size_t errlen);
+double lab_probe_disk(const char *dir, size_t bytes, double secs, char *err, size_t errlen);
 void lab_probe_close(void);
 
 /* lab_plot.c */

@@ -22,10 +22,10 @@
 #include "kside.h"
 #include "lab.h"
 
-#define PROBE_FILE (256 * MiB)
 #define PROBE_QD 8
 
 static int probe_fd = -1;
+static size_t probe_bytes; /* of probe_fd's file */
 
 static uint64_t mono_ns(void)
 {
@@ -36,7 +36,7 @@ static uint64_t mono_ns(void)
 }
 
 /* The probe's file: written whole, so that reads hit allocated blocks. */
-static int probe_open(const char *dir)
+static int probe_open(const char *dir, size_t bytes)
 {
 	size_t chunk = 4 * MiB;
 	void *buf;
@@ -50,7 +50,7 @@ static int probe_open(const char *dir)
 		return -ENOMEM;
 	}
 	memset(buf, 0x5a, chunk);
-	for (size_t off = 0; off < PROBE_FILE; off += chunk) {
+	for (size_t off = 0; off < bytes; off += chunk) {
 		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk) {
 			int err = errno ? -errno : -EIO;
 
@@ -72,15 +72,16 @@ static void prep_read(struct io_uring *ring, void *buf, uint64_t *rng)
 	x ^= x >> 7;
 	x ^= x << 17;
 	*rng = x;
-	io_uring_prep_read(sqe, probe_fd, buf, PAGE, (x % (PROBE_FILE / PAGE)) * PAGE);
+	io_uring_prep_read(sqe, probe_fd, buf, PAGE, (x % (probe_bytes / PAGE)) * PAGE);
 	io_uring_sqe_set_data(sqe, buf);
 }
 
 /*
- * Reads per second for secs seconds at queue depth 8, or a negative errno
+ * Reads per second for secs seconds at queue depth 8 over a file of bytes
+ * (a multiple of 4 MiB; the first call's size stays), or a negative errno
  * (the reason is in err).  Context: the lab's main thread.
  */
-double lab_probe_disk(const char *dir, double secs, char *err, size_t errlen)
+double lab_probe_disk(const char *dir, size_t bytes, double secs, char *err, size_t errlen)
 {
 	struct io_uring ring;
 	uint64_t rng = 0x9e3779b97f4a7c15ull, done = 0, t0, until;
@@ -88,7 +89,8 @@ double lab_probe_disk(const char *dir, double secs, char *err, size_t errlen)
 	int ret;
 
 	if (probe_fd < 0) {
-		probe_fd = probe_open(dir);
+		probe_fd = probe_open(dir, bytes);
+		probe_bytes = bytes;
 		if (probe_fd < 0) {
 			fmt(err, errlen, "the disk probe's file in %s: %s", dir,
 			    strerror(-probe_fd));
