@@ -154,6 +154,7 @@ struct fl_space {
 #define SEGV_SLOTS 64
 	_Atomic pid_t segv_tid[SEGV_SLOTS];
 	_Atomic unsigned long segv_addr[SEGV_SLOTS];
+	_Atomic unsigned int segv_seq[SEGV_SLOTS]; /* mm_lock_seq at the answer */
 	_Atomic bool segv_logged;
 };
 

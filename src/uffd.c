@@ -316,7 +316,11 @@ unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, 
  * not (the libc mprotect of a region, unsupported): a retry would fault for
  * ever, so the thread gets SIGSEGV from faultline (si_code SI_TKILL, not the
  * kernel's SEGV_ACCERR).  Logged once.  Sigbus delivery keeps the last
- * answer per thread in segv_addr (sigbus_handler()).
+ * answer per thread in segv_addr (sigbus_handler()).  Both answers must come
+ * from the same layout (mm_lock_seq unchanged between them): a remembered
+ * answer from before an fl_mprotect or fl_munmap says nothing of the new
+ * layout, and a thread that met a race there long ago, at the same address,
+ * must not be killed for meeting another.
  */
 static void segv_log(struct fl_space *sp, pid_t tid, unsigned long addr)
 {
@@ -331,14 +335,17 @@ static void segv_log(struct fl_space *sp, pid_t tid, unsigned long addr)
 static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
 {
 	unsigned int slot = (unsigned int)tid % SEGV_SLOTS;
+	unsigned int seq = atomic_load_explicit(&sp->mmap_lock.mm_lock_seq, memory_order_acquire);
 
-	if (READ_ONCE(sp->segv_tid[slot]) == tid && READ_ONCE(sp->segv_addr[slot]) == addr) {
+	if (READ_ONCE(sp->segv_tid[slot]) == tid && READ_ONCE(sp->segv_addr[slot]) == addr &&
+	    READ_ONCE(sp->segv_seq[slot]) == seq) {
 		WRITE_ONCE(sp->segv_tid[slot], 0);
 		segv_log(sp, tid, addr);
 		syscall(SYS_tgkill, getpid(), tid, SIGSEGV);
 		return;
 	}
 	WRITE_ONCE(sp->segv_addr[slot], addr);
+	WRITE_ONCE(sp->segv_seq[slot], seq);
 	WRITE_ONCE(sp->segv_tid[slot], tid);
 }
 
@@ -478,6 +485,7 @@ static FL_TLS unsigned long unclaimed_addr;
 /* The address of this thread's last fault that faultline answered with
  * SIGSEGV (segv_verdict(), for sigbus delivery). */
 static FL_TLS unsigned long segv_addr;
+static FL_TLS unsigned int segv_seq; /* mm_lock_seq at that answer */
 
 /*
  * Deliver a SIGBUS that is not ours to the action that was installed before
@@ -556,6 +564,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 	if (si->si_code == BUS_ADRERR) {
 		unsigned int flags = FAULT_FLAG_SIGBUS;
 		bool segv = false;
+		unsigned int seq;
 		int ret;
 #if defined(__x86_64__)
 		ucontext_t *uc = ucv;
@@ -571,10 +580,14 @@ static void sigbus_handler(int sig, siginfo_t *si, void *ucv)
 			unclaimed_addr = 0;
 			__atomic_store_n(&thread_faults, thread_faults + 1, __ATOMIC_RELAXED);
 			ret = fl_handle_fault(sp, addr, flags);
+			seq = atomic_load_explicit(&sp->mmap_lock.mm_lock_seq,
+						   memory_order_acquire);
 			if (!(ret & VM_FAULT_SIGSEGV)) {
 				segv_addr = 0;
-			} else if (segv_addr != (addr & PAGE_MASK)) {
-				segv_addr = addr & PAGE_MASK; /* a race: retry once */
+			} else if (segv_addr != (addr & PAGE_MASK) || segv_seq != seq) {
+				/* a race: retry once in this layout */
+				segv_addr = addr & PAGE_MASK;
+				segv_seq = seq;
 			} else {
 				segv_addr = 0;
 				segv = true;
