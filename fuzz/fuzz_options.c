@@ -43,7 +43,7 @@
 #include <fcntl.h>
 #include <strings.h>
 
-enum kind { K_UINT, K_SIZE, K_USEC, K_BOOL, K_POLICY, K_DELIVERY, K_STRING };
+enum kind { K_UINT, K_SIZE, K_USEC, K_BOOL, K_POLICY, K_DELIVERY, K_ZSWAP, K_STRING };
 
 /* The options as faultline.h documents them: FAULTLINE_<NAME> and its field. */
 static const struct opt {
@@ -65,6 +65,8 @@ static const struct opt {
 	{"swap_delay", offsetof(struct fl_config, swap_delay_us), K_USEC, false},
 	{"swap_create", offsetof(struct fl_config, swap_create), K_BOOL, true},
 	{"swap_encrypt", offsetof(struct fl_config, swap_encrypt), K_BOOL, true},
+	{"zswap", offsetof(struct fl_config, zswap), K_ZSWAP, true},
+	{"zswap_max", offsetof(struct fl_config, zswap_max), K_SIZE, true},
 };
 
 #define NOPTS ARRAY_SIZE(opts)
@@ -275,6 +277,8 @@ static bool ref_parse(const struct opt *o, const char *s, unsigned long *v, unsi
 		return ref_name(s, v, fl_policy_name);
 	case K_DELIVERY:
 		return ref_name(s, v, fl_delivery_name);
+	case K_ZSWAP:
+		return ref_name(s, v, zswap_algo_name);
 	case K_STRING:
 		*v = 0;
 		return true;

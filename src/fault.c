@@ -402,7 +402,7 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
 			pt_unlock(vmf->chunk);
 			vma_end_read(vmf->vma);
 			if (own_read) /* the read is ours to start: start it, do not wait */
-				swap_submit(&sp->dev, &f->io);
+				swap_read_start(sp, f);
 			return VM_FAULT_RETRY;
 		case FL_POLICY_HOLD:
 			action = CONT_INSTALL;
@@ -473,7 +473,7 @@ static int do_swap_page(struct vm_fault *vmf)
 		 * (MAY_SYNC): frame_lock_or_retry(); otherwise io_uring now. */
 		own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
 		if (!own_read)
-			swap_submit(&sp->dev, &f->io);
+			swap_read_start(sp, f);
 		/* Readahead, when this major fault goes on a stream: its reads
 		 * go out before this fault waits for its own. */
 		pte = READ_ONCE(c->pte[pt_index(page)]);
@@ -483,7 +483,7 @@ static int do_swap_page(struct vm_fault *vmf)
 		if (READ_ONCE(c->pte[pt_index(page)]) != pte) {
 			pt_unlock(c);
 			if (own_read) /* zapped meanwhile: still complete the frame */
-				swap_submit(&sp->dev, &f->io);
+				swap_read_start(sp, f);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
 	} else if (pte_type(pte) == PTE_FRAME) {

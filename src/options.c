@@ -25,7 +25,16 @@
 
 #include "lib.h"
 
-enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY, OPT_USEC };
+enum opt_kind {
+	OPT_UINT,
+	OPT_BOOL,
+	OPT_DELIVERY,
+	OPT_SIZE,
+	OPT_STRING,
+	OPT_POLICY,
+	OPT_USEC,
+	OPT_ZSWAP,
+};
 
 struct option_desc {
 	const char *name; /* FAULTLINE_<name>, lower case here */
@@ -71,10 +80,28 @@ static const struct option_desc options[] = {
 	    "create and format the store named by FAULTLINE_SWAP if it does not exist"),
 	OPT("swap_encrypt", OPT_BOOL, true, swap_encrypt, 0, 0, 1,
 	    "encrypt every page in the store (a key per space, never stored)"),
+	OPT("zswap", OPT_ZSWAP, true, zswap, FL_ZSWAP_OFF, 0, FL_ZSWAP_ZSTD,
+	    "the compressed tier in front of the store: off, lz4, zstd"),
+	OPT("zswap_max", OPT_SIZE, true, zswap_max, 0, 0, SIZE_OPT_MAX,
+	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 static const char *const delivery_names[] = {"thread", "sigbus"};
+static const char *const zswap_names[] = {"off", "lz4", "zstd"};
+
+const char *zswap_algo_name(int algo)
+{
+	return algo >= 0 && algo < (int)ARRAY_SIZE(zswap_names) ? zswap_names[algo] : NULL;
+}
+
+static int zswap_by_name(const char *name)
+{
+	for (int i = 0; name && i < (int)ARRAY_SIZE(zswap_names); i++)
+		if (!strcasecmp(name, zswap_names[i]))
+			return i;
+	return -EINVAL;
+}
 
 FL_EXPORT const char *fl_policy_name(int policy)
 {
@@ -272,7 +299,10 @@ static bool parse_value(const struct option_desc *o, const char *s, unsigned lon
 		return parse_bool(s, v);
 	case OPT_POLICY:
 	case OPT_DELIVERY:
-		k = o->kind == OPT_POLICY ? fl_policy_by_name(s) : fl_delivery_by_name(s);
+	case OPT_ZSWAP:
+		k = o->kind == OPT_POLICY     ? fl_policy_by_name(s)
+		    : o->kind == OPT_DELIVERY ? fl_delivery_by_name(s)
+					      : zswap_by_name(s);
 		*v = (unsigned long)k;
 		return k >= 0;
 	case OPT_STRING:
@@ -313,7 +343,8 @@ static void warn_once(const struct option_desc *o, const char *s, const char *wh
 	if (!first)
 		return;
 	env_name(o, name, sizeof(name));
-	if (o->kind == OPT_BOOL || o->kind == OPT_POLICY || o->kind == OPT_DELIVERY)
+	if (o->kind == OPT_BOOL || o->kind == OPT_POLICY || o->kind == OPT_DELIVERY ||
+	    o->kind == OPT_ZSWAP)
 		fl_log("%s=\"%s\" is not valid (%s); %s", name, s, o->help, what);
 	else
 		fl_log("%s=\"%s\" is not valid (%s; decimal, %lu to %lu); %s", name, s, o->help,
@@ -421,6 +452,9 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 				break;
 			case OPT_POLICY:
 				snprintf(val, sizeof(val), "%s", fl_policy_name((int)v) ?: "?");
+				break;
+			case OPT_ZSWAP:
+				snprintf(val, sizeof(val), "%s", zswap_algo_name((int)v) ?: "?");
 				break;
 			case OPT_BOOL:
 				snprintf(val, sizeof(val), "%s", v ? "on" : "off");

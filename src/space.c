@@ -51,6 +51,7 @@
 #include "pgtable.h"
 #include "reclaim.h"
 #include "swap.h"
+#include "tier.h"
 #include "uffd.h"
 #include "vma.h"
 
@@ -547,7 +548,7 @@ static int delivery_init(struct fl_space *sp)
 }
 
 static int (*const space_init_steps[])(struct fl_space *) = {
-	pt_init, cont_init, swap_init, reclaim_init, uffd_open, delivery_init,
+	pt_init, cont_init, swap_init, tier_init, reclaim_init, uffd_open, delivery_init,
 };
 
 FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out)

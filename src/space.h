@@ -74,6 +74,7 @@ struct fl_space {
 	long limit_pages, wmark_high, wmark_low;
 	struct swap_dev dev;
 	bool dev_open;
+	struct tier *tier;    /* the compressed tier (tier.h); NULL: none.  Immutable */
 	struct frame *frames; /* nr_frames of them */
 	size_t nr_frames;
 	void *frame_bufs;

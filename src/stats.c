@@ -9,6 +9,7 @@
 
 #include "space.h"
 #include "swap.h"
+#include "tier.h"
 #include "vma.h"
 
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
@@ -46,6 +47,47 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_store_bytes] = atomic_load(&sp->dev.used_hint) * SWAP_SLOT_SIZE;
 		v[FL_STAT_store_full] = atomic_load(&sp->dev.full_count);
 		v[FL_STAT_store_discarded] = atomic_load(&sp->dev.discarded);
+		struct fl_hist_snap *rh = calloc(1, sizeof(*rh));
+
+		if (rh) {
+			fl_hist_snap_add(rh, &sp->dev.read_ns);
+			v[FL_STAT_store_read_ns_p50] = fl_hist_percentile(rh, 0.50);
+			v[FL_STAT_store_read_ns_p99] = fl_hist_percentile(rh, 0.99);
+			v[FL_STAT_store_read_ns_max] = rh->max;
+			free(rh);
+		}
+		v[FL_STAT_store_reads] = atomic_load(&sp->dev.pages_read);
+		v[FL_STAT_store_writes] = atomic_load(&sp->dev.pages_written);
+	}
+	if (sp->tier) {
+		struct tier *t = sp->tier;
+		struct zswap_stats *zs = &t->z.st;
+		struct fl_hist_snap *lh = calloc(1, sizeof(*lh));
+
+		v[FL_STAT_zswap_stores] = atomic_load(&zs->stores);
+		v[FL_STAT_zswap_same_filled] = atomic_load(&zs->same_filled);
+		v[FL_STAT_zswap_incompressible] = atomic_load(&zs->rejected_incompressible);
+		v[FL_STAT_zswap_full] = atomic_load(&zs->rejected_full);
+		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
+		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
+		v[FL_STAT_zswap_errors] =
+			atomic_load(&zs->decompress_errors) + atomic_load(&t->wb_errors);
+		pthread_mutex_lock(&t->z.lock);
+		v[FL_STAT_zswap_pages] = t->z.nr;
+		v[FL_STAT_zswap_stored_bytes] = t->z.stored_bytes;
+		pthread_mutex_unlock(&t->z.lock);
+		v[FL_STAT_zswap_pool_bytes] = zswap_pool_bytes(&t->z);
+		v[FL_STAT_zswap_ratio_pct] = v[FL_STAT_zswap_pool_bytes]
+						     ? v[FL_STAT_zswap_pages] * PAGE_SIZE * 100 /
+							       v[FL_STAT_zswap_pool_bytes]
+						     : 0;
+		if (lh) {
+			fl_hist_snap_add(lh, &t->load_ns);
+			v[FL_STAT_zswap_load_ns_p50] = fl_hist_percentile(lh, 0.50);
+			v[FL_STAT_zswap_load_ns_p99] = fl_hist_percentile(lh, 0.99);
+			v[FL_STAT_zswap_load_ns_max] = lh->max;
+			free(lh);
+		}
 	}
 	rcu_read_lock();
 	v[FL_STAT_vmas] = vma_index_get(sp)->nr;

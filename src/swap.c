@@ -19,11 +19,14 @@
 #include "reclaim.h"
 #include "space.h"
 #include "stats.h"
+#include "tier.h"
 #include "vma.h"
 
+/* Pages of the budget in use: present pages, frames holding a page, and
+ * the compressed tier's pool. */
 long mem_used(struct fl_space *sp)
 {
-	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used);
+	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used) + tier_pages(sp);
 }
 
 struct frame *frame_alloc(struct fl_space *sp)
@@ -193,6 +196,88 @@ void swap_seal_write(struct fl_space *sp, struct frame *f)
 }
 
 /*
+ * Offer f's page to the compressed tier instead of the store (tier.h).  If
+ * it takes it, the write is complete: posted to the completion thread,
+ * which runs swap_write_done() as for a write to the store; the slot's
+ * store bytes stay unused until the tier writes the page back, sealed for
+ * the address noted here.  Return: whether the tier took it (else the
+ * caller seals and writes it).  Context: as swap_seal_write().
+ */
+bool swap_tier_write(struct fl_space *sp, struct frame *f)
+{
+	unsigned long addr;
+	uint32_t slot;
+
+	if (!sp->tier)
+		return false;
+	pthread_mutex_lock(&f->lock);
+	FL_DEBUG_BUG_ON(!(f->flags & FRAME_WRITEBACK) || f->slot == SWAP_NO_SLOT);
+	addr = f->addr;
+	slot = f->slot;
+	pthread_mutex_unlock(&f->lock);
+	/* Noted first: once stored, the page may be picked for writeback,
+	 * which seals it for this address.  A refused page is sealed over it. */
+	store_note(&sp->dev.store, slot, addr);
+	if (!tier_store(sp, slot, f->buf))
+		return false;
+	f->io.from_tier = true;
+	f->io.no_delay = true;
+	swapdev_post(&sp->dev, &f->io, 0);
+	return true;
+}
+
+/*
+ * Ask the compressed tier for the page of f's read.  Return: true if it
+ * answered (a hit, or a page that does not decompress: -EBADMSG in *res),
+ * false if the read must go to the store.
+ */
+static bool tier_read(struct fl_space *sp, struct frame *f, int *res)
+{
+	int ret = tier_load(sp, f->io.slot, f->buf);
+
+	if (ret == -ENOENT)
+		return false;
+	f->io.from_tier = true;
+	f->io.no_delay = true;
+	*res = ret;
+	return true;
+}
+
+/*
+ * Start the read of f's page, prepared by swap_cache_add(): from the
+ * compressed tier at once (its completion posted, no I/O), or from the
+ * store.  Either way swap_read_done() runs on the completion thread.
+ * Context: as swap_submit(); may hold the page's ptl.
+ */
+void swap_read_start(struct fl_space *sp, struct frame *f)
+{
+	int res;
+
+	if (tier_read(sp, f, &res)) {
+		swapdev_post(&sp->dev, &f->io, res);
+		return;
+	}
+	res = swap_submit(&sp->dev, &f->io);
+	if (res) /* completed through the ring all the same, with the error */
+		swapdev_post(&sp->dev, &f->io, res);
+}
+
+/*
+ * Read f's page in the calling thread: from the compressed tier, or the
+ * store's swap_read_sync().  The caller completes it (swap_read_done()).
+ * Context: no lock held (sigbus: in the SIGBUS handler).  Return: 0 or a
+ * negative errno.
+ */
+int swap_read_page(struct fl_space *sp, struct frame *f)
+{
+	int res;
+
+	if (tier_read(sp, f, &res))
+		return res;
+	return swap_read_sync(&sp->dev, &f->io);
+}
+
+/*
  * Check a page just read into f against what was sealed for its slot and
  * address, decrypting it in place.  Return: 0, or -EBADMSG: the page must
  * not be used.  Context: f is locked for its read (FRAME_LOCKED): its
@@ -251,7 +336,8 @@ void swap_read_done(struct swap_io *io, int res)
 	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
 	unsigned long addr = 0;
 
-	if (!res && swap_unseal_read(sp, f, slot, &addr)) {
+	/* A page from the compressed tier never left memory: not sealed. */
+	if (!res && !io->from_tier && swap_unseal_read(sp, f, slot, &addr)) {
 		res = -EBADMSG;
 		bad = true;
 	}
@@ -417,8 +503,9 @@ static void read_batch_done(struct swap_io *io, int res)
 	batch_put(sp, b); /* last: swap_destroy() waits for it */
 }
 
-/* Start the reads of frames fr[0..n), consecutive slots: one I/O if a batch is free. */
-static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
+/* Start the reads of frames fr[0..n), consecutive slots, from the store:
+ * one I/O if a batch is free. */
+static void submit_store_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 {
 	struct io_batch *b = n > 1 ? batch_get(sp) : NULL;
 
@@ -438,6 +525,31 @@ static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 	int ret = swap_submit(&sp->dev, &b->io);
 	if (ret)
 		read_batch_done(&b->io, ret);
+}
+
+/*
+ * Start the reads of frames fr[0..n), consecutive slots: the pages the
+ * compressed tier has come from it, each run of the others from the store.
+ */
+static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
+{
+	unsigned int from = 0;
+	int res;
+
+	if (!sp->tier) {
+		submit_store_reads(sp, fr, n);
+		return;
+	}
+	for (unsigned int k = 0; k < n; k++) {
+		if (!tier_read(sp, fr[k], &res))
+			continue;
+		if (k > from)
+			submit_store_reads(sp, fr + from, k - from);
+		from = k + 1;
+		swapdev_post(&sp->dev, &fr[k]->io, res);
+	}
+	if (n > from)
+		submit_store_reads(sp, fr + from, n - from);
 }
 
 /*
@@ -560,9 +672,10 @@ int swap_init(struct fl_space *sp)
 		return -errno;
 	/* In flight at most: one I/O per frame, one per batch.  A named
 	 * store's refusal is logged by store_claim() with its reason. */
-	ret = swapdev_open_flags(
-		&sp->dev, sp->cfg.swap_path, sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
-		(uint64_t)sp->cfg.swap_delay_us * 1000, (unsigned int)(sp->nr_frames + IO_BATCHES));
+	ret = swapdev_open_flags(&sp->dev, sp->cfg.swap_path,
+				 sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
+				 (uint64_t)sp->cfg.swap_delay_us * 1000,
+				 (unsigned int)(sp->nr_frames + IO_BATCHES + TIER_WB_BUFS));
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));
@@ -594,6 +707,7 @@ void swap_destroy(struct fl_space *sp)
 {
 	if (!sp->swap_inited)
 		return;
+	tier_stop(sp); /* no writeback starts now */
 	if (sp->dev_open && sp->batches) {
 		/* A failed readahead batch submits again from its completion:
 		 * every batch back in the pool, and nothing more will be. */
@@ -610,6 +724,7 @@ void swap_destroy(struct fl_space *sp)
 	/* Retries that no handler thread took: finish them while the frames
 	 * they may pin are still here (their VMAs are gone: they end). */
 	run_retry_queue(sp);
+	tier_destroy(sp);
 	if (sp->frames)
 		for (size_t i = 0; i < sp->nr_frames; i++)
 			pthread_mutex_destroy(&sp->frames[i].lock);

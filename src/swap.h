@@ -80,6 +80,9 @@ void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
 void swap_read_done(struct swap_io *io, int res);
 void swap_write_done(struct swap_io *io, int res);
 void swap_seal_write(struct fl_space *sp, struct frame *f);
+bool swap_tier_write(struct fl_space *sp, struct frame *f);
+void swap_read_start(struct fl_space *sp, struct frame *f);
+int swap_read_page(struct fl_space *sp, struct frame *f);
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
 void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end);
 
