@@ -89,36 +89,43 @@ struct fl_config {
 					* sequential first touch */
 	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
 	/* Swap. */
-	size_t mem_limit;	    /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
-	const char *swap_path;	    /* FAULTLINE_SWAP: a store formatted by
-				     * `faultline mkstore` (a file or block device,
-				     * never through a symbolic link, used by one
-				     * space at a time: else fl_space_create() fails
-				     * with -EINVAL, -ELOOP or -EBUSY); NULL = an
-				     * unlinked temporary file in $TMPDIR */
-	int policy;		    /* FAULTLINE_POLICY: enum fl_policy */
-	unsigned int swap_frames;   /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
-	size_t watermark;	    /* FAULTLINE_WATERMARK: free bytes the background
-				     * reclaimer keeps under the limit; 0 = limit/32 */
-	unsigned int swap_delay_us; /* FAULTLINE_SWAP_DELAY: emulated extra latency per
-				     * store I/O, microseconds (0 = none): each I/O
-				     * still goes to the store, and completes no
-				     * earlier than this after its submission */
-	int swap_create;	    /* FAULTLINE_SWAP_CREATE: create and format the
-				     * store at swap_path if nothing is there (a new
-				     * file, mode 0600); an existing file or device
-				     * must be a faultline store */
-	int swap_encrypt;	    /* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
-				     * every page written to the store, with a key
-				     * that lives only in this space's memory.
-				     * Without it every page still carries a
-				     * checksum, checked on every read */
-	int zswap;		    /* FAULTLINE_ZSWAP: the compressed tier in front of
-				     * the store, enum fl_zswap: pages evicted are
-				     * kept compressed in memory first */
-	size_t zswap_max;	    /* FAULTLINE_ZSWAP_MAX: the tier's share of
-				     * mem_limit, in bytes (its pool counts against
-				     * the budget); 0 = a fifth of mem_limit */
+	size_t mem_limit;		/* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
+	const char *swap_path;		/* FAULTLINE_SWAP: a store formatted by
+					 * `faultline mkstore` (a file or block device,
+					 * never through a symbolic link, used by one
+					 * space at a time: else fl_space_create() fails
+					 * with -EINVAL, -ELOOP or -EBUSY), or a Redis
+					 * Cluster: "redis-cluster://HOST:PORT[,...]";
+					 * NULL = an unlinked temporary file in $TMPDIR */
+	int policy;			/* FAULTLINE_POLICY: enum fl_policy */
+	unsigned int swap_frames;	/* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
+	size_t watermark;		/* FAULTLINE_WATERMARK: free bytes the background
+					 * reclaimer keeps under the limit; 0 = limit/32 */
+	unsigned int swap_delay_us;	/* FAULTLINE_SWAP_DELAY: emulated extra latency per
+					 * store I/O, microseconds (0 = none): each I/O
+					 * still goes to the store, and completes no
+					 * earlier than this after its submission */
+	int swap_create;		/* FAULTLINE_SWAP_CREATE: create and format the
+					 * store at swap_path if nothing is there (a new
+					 * file, mode 0600); an existing file or device
+					 * must be a faultline store */
+	int swap_encrypt;		/* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
+					 * every page written to the store, with a key
+					 * that lives only in this space's memory.
+					 * Without it every page still carries a
+					 * checksum, checked on every read */
+	int zswap;			/* FAULTLINE_ZSWAP: the compressed tier in front of
+					 * the store, enum fl_zswap: pages evicted are
+					 * kept compressed in memory first */
+	size_t zswap_max;		/* FAULTLINE_ZSWAP_MAX: the tier's share of
+					 * mem_limit, in bytes (its pool counts against
+					 * the budget); 0 = a fifth of mem_limit */
+	unsigned int remote_replicas;	/* FAULTLINE_REMOTE_REPLICAS: with a Redis
+					 * Cluster store, a write is done when this
+					 * many replicas have it (WAIT) */
+	unsigned int remote_timeout_us; /* FAULTLINE_REMOTE_TIMEOUT: a Redis command
+					 * still unanswered after this fails (a
+					 * read poisons its page) */
 };
 
 /* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */
@@ -266,6 +273,12 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(store_read_ns_p50, FL_NSEC, "store read, submission to completion, median")             \
 	X(store_read_ns_p99, FL_NSEC, "store read, 99th percentile")                              \
 	X(store_read_ns_max, FL_NSEC, "store read, maximum")                                      \
+	X(remote_failovers, FL_COUNTER, "Redis Cluster: masters replaced after a failure")        \
+	X(remote_redirects, FL_COUNTER, "Redis Cluster: MOVED and ASK redirections followed")     \
+	X(remote_retries, FL_COUNTER, "Redis Cluster: commands sent again (lost node, ...)")      \
+	X(remote_lost, FL_COUNTER, "Redis Cluster: pages no node had (poisoned)")                 \
+	X(remote_timeouts, FL_COUNTER, "Redis Cluster: I/Os unanswered in time (failed)")         \
+	X(remote_errors, FL_COUNTER, "Redis Cluster: I/Os refused by the server")                 \
 	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                         \
 	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")                 \
 	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                     \

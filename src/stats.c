@@ -8,6 +8,7 @@
 #include <sched.h>
 
 #include "space.h"
+#include "rstore.h"
 #include "swap.h"
 #include "tier.h"
 #include "vma.h"
@@ -48,6 +49,7 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_store_full] = atomic_load(&sp->dev.full_count);
 		v[FL_STAT_store_discarded] = atomic_load(&sp->dev.discarded);
 		struct fl_hist_snap *rh = calloc(1, sizeof(*rh));
+		struct rstore *rs = rstore_of(&sp->dev);
 
 		if (rh) {
 			fl_hist_snap_add(rh, &sp->dev.read_ns);
@@ -55,6 +57,14 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 			v[FL_STAT_store_read_ns_p99] = fl_hist_percentile(rh, 0.99);
 			v[FL_STAT_store_read_ns_max] = rh->max;
 			free(rh);
+		}
+		if (rs) {
+			v[FL_STAT_remote_failovers] = atomic_load(&rs->failovers);
+			v[FL_STAT_remote_redirects] = atomic_load(&rs->redirects);
+			v[FL_STAT_remote_retries] = atomic_load(&rs->retries);
+			v[FL_STAT_remote_lost] = atomic_load(&rs->lost);
+			v[FL_STAT_remote_timeouts] = atomic_load(&rs->timeouts);
+			v[FL_STAT_remote_errors] = atomic_load(&rs->errors);
 		}
 		v[FL_STAT_store_reads] = atomic_load(&sp->dev.pages_read);
 		v[FL_STAT_store_writes] = atomic_load(&sp->dev.pages_written);

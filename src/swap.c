@@ -672,10 +672,11 @@ int swap_init(struct fl_space *sp)
 		return -errno;
 	/* In flight at most: one I/O per frame, one per batch.  A named
 	 * store's refusal is logged by store_claim() with its reason. */
-	ret = swapdev_open_flags(&sp->dev, sp->cfg.swap_path,
-				 sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
-				 (uint64_t)sp->cfg.swap_delay_us * 1000,
-				 (unsigned int)(sp->nr_frames + IO_BATCHES + TIER_WB_BUFS));
+	ret = swapdev_open_remote(
+		&sp->dev, sp->cfg.swap_path, sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
+		(uint64_t)sp->cfg.swap_delay_us * 1000,
+		(unsigned int)(sp->nr_frames + IO_BATCHES + TIER_WB_BUFS),
+		(int)sp->cfg.remote_replicas, (uint64_t)sp->cfg.remote_timeout_us * 1000);
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));

@@ -11,6 +11,7 @@
  */
 #include "swapdev.h"
 
+#include "rstore.h"
 #include "storefmt.h"
 
 #include <fcntl.h>
@@ -442,6 +443,13 @@ static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
 int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
 		       uint64_t delay_ns, unsigned int max_inflight)
 {
+	return swapdev_open_remote(d, path, flags, depth, delay_ns, max_inflight, 0, 0);
+}
+
+int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags,
+			unsigned int depth, uint64_t delay_ns, unsigned int max_inflight,
+			int remote_replicas, uint64_t remote_timeout_ns)
+{
 	int ret;
 
 	memset(d, 0, sizeof(*d));
@@ -464,7 +472,18 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (path && *path) {
+	if (rstore_is_url(path)) {
+		d->path = strdup(path);
+		if (!d->path) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = rstore_open(d, path, remote_replicas, remote_timeout_ns);
+		if (ret)
+			goto fail;
+		d->grows = true;
+		d->nr_slots = 0;
+	} else if (path && *path) {
 		d->path = strdup(path);
 		if (!d->path) {
 			ret = -ENOMEM;

@@ -74,6 +74,14 @@ struct swap_io {
 	/* The reaper's, while the completion waits out the device's delay. */
 	int delayed_res;
 	struct swap_io *delayed_prev, *delayed_next;
+	/* The backend's while it holds io: its queue, its deadline, and for a
+	 * read_sync() served by a thread of the backend, the result and the
+	 * word the reader sleeps on. */
+	struct swap_io *be_next;
+	uint64_t be_deadline;
+	bool sync;
+	int sync_res;
+	_Atomic uint32_t sync_done;
 };
 
 /*
@@ -215,6 +223,12 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 		       unsigned int max_inflight);
 int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
 		       uint64_t delay_ns, unsigned int max_inflight);
+/* The same; a path "redis-cluster://HOST:PORT[,...]" is a Redis Cluster
+ * (rstore.h), each write waited for on remote_replicas replicas, each
+ * command given up after remote_timeout_ns. */
+int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags,
+			unsigned int depth, uint64_t delay_ns, unsigned int max_inflight,
+			int remote_replicas, uint64_t remote_timeout_ns);
 void swapdev_close(struct swap_dev *d);
 /* The most slots this device can ever have (its metadata is sized so). */
 unsigned long swapdev_max_slots(const struct swap_dev *d);

@@ -25,7 +25,7 @@
 
 #include "torture.h"
 
-#define BUDGET (4UL << 20)
+#define BUDGET (2UL << 20)
 #define NPAGES (8 * BUDGET / PG) /* 8x oversubscribed */
 
 static uint64_t seed;
@@ -45,7 +45,9 @@ static struct fl_config config(int delivery, int policy, int zswap, size_t zswap
 
 static void torture(int delivery, int policy, int zswap, bool encrypt)
 {
-	struct fl_config cfg = config(delivery, policy, zswap, BUDGET / 4);
+	/* The pool's size classes keep a partial slab each (zpool.c): a
+	 * pool much smaller than this is mostly those. */
+	struct fl_config cfg = config(delivery, policy, zswap, BUDGET / 2);
 	struct torture t = {0};
 	struct fl_stats st;
 	struct fl_space *sp;
@@ -77,9 +79,12 @@ static void torture(int delivery, int policy, int zswap, bool encrypt)
 	CHECK(st.zswap_hits > 0, "no fault was served by the tier");
 	CHECK(st.zswap_writebacks > 0, "the full tier wrote nothing back");
 	CHECK(st.store_writes > 0 && st.store_reads > 0, "the store below was not used");
-	CHECK(st.zswap_ratio_pct > 150, "the pool holds %llu%% of its bytes in pages",
-	      (unsigned long long)st.zswap_ratio_pct);
-	CHECK(st.zswap_pool_bytes <= BUDGET / 4, "pool %llu bytes over its size",
+	/* Compressed, the pages held take less than half their size (the
+	 * pool around them may hold more: a partial slab per size class). */
+	CHECK(st.zswap_pages && st.zswap_stored_bytes * 2 < st.zswap_pages * PG,
+	      "%llu pages held in %llu compressed bytes", (unsigned long long)st.zswap_pages,
+	      (unsigned long long)st.zswap_stored_bytes);
+	CHECK(st.zswap_pool_bytes <= BUDGET / 2, "pool %llu bytes over its size",
 	      (unsigned long long)st.zswap_pool_bytes);
 	CHECK((st.resident_pages + st.frames_used) * PG + st.zswap_pool_bytes <= BUDGET + 64 * PG,
 	      "over the budget: resident %llu, frames %llu, pool %llu bytes",
@@ -160,12 +165,16 @@ static void options(void)
 int main(int argc, char **argv)
 {
 	seed = t_seed_init(argc, argv, "test_tier_zswap");
+	if (TT_SANITIZED)
+		printf("a sanitizer build: the torture under drop and hold only\n");
 	options();
 	for (int d = 0; d < 2; d++) {
 		no_io(d, FL_ZSWAP_LZ4);
 		no_io(d, FL_ZSWAP_OFF);
 		for (int pol = 0; pol < 5; pol++)
-			torture(d, pol, (pol + d) % 2 ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4, false);
+			if (tt_policy_runs(pol))
+				torture(d, pol, (pol + d) % 2 ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4,
+					false);
 	}
 	torture(FL_DELIVERY_THREAD, FL_POLICY_DROP, FL_ZSWAP_LZ4, true);
 	return T_EXIT_PASS;
