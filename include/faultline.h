@@ -239,6 +239,9 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(swap_ins, FL_COUNTER, "pages read from the store")                                      \
 	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \
+	X(prefetch_used, FL_COUNTER, "pages read ahead (stream or trend) that a fault used")      \
+	X(prefetch_wasted, FL_COUNTER, "pages read ahead, then reclaimed unused")                 \
+	X(prefetch_window, FL_GAUGE, "the most pages one readahead may read now (adaptive)")      \
 	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")         \
 	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")                 \
 	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")              \

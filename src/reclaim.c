@@ -460,6 +460,8 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				/* A swap-cache page: its copy is valid; let it go. */
 				if ((f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ)
 					count_event(sp, reads_wasted);
+				if ((f->flags & (FRAME_PREFETCH | FRAME_USED)) == FRAME_PREFETCH)
+					swap_prefetch_wasted(sp, f);
 				WRITE_ONCE(c->pte[i],
 					   mk_pte(PTE_SWAP,
 						  mk_stamp(atomic_fetch_add(&sp->evictions, 1)),

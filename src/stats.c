@@ -41,6 +41,8 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_mapped_bytes] = (uint64_t)MAX(0, atomic_load(&sp->mapped_bytes));
 	v[FL_STAT_pgtable_bytes] = (uint64_t)atomic_load(&sp->nr_chunks) * sizeof(struct pt_chunk);
 	v[FL_STAT_frames_used] = (uint64_t)MAX(0, atomic_load(&sp->frames_used));
+	if (sp->swap_on)
+		v[FL_STAT_prefetch_window] = atomic_load(&sp->pf_fb.cap);
 	if (sp->dev_open) {
 		uint64_t n = atomic_load(&sp->dev.inflight_samples);
 		v[FL_STAT_io_inflight_max] = (uint64_t)atomic_load(&sp->dev.inflight_max);

@@ -115,8 +115,17 @@ void frame_detach(struct fl_space *sp, struct frame *f)
  * Context: the ptl of c held; pte is addr's entry, PTE_SWAP.
  * Return: the frame, or NULL if every frame is busy (nothing changed).
  */
+static struct frame *swap_cache_add_flags(struct fl_space *sp, struct pt_chunk *c,
+					  unsigned long addr, uint64_t pte, uint32_t flags);
+
 struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned long addr,
 			     uint64_t pte)
+{
+	return swap_cache_add_flags(sp, c, addr, pte, 0);
+}
+
+static struct frame *swap_cache_add_flags(struct fl_space *sp, struct pt_chunk *c,
+					  unsigned long addr, uint64_t pte, uint32_t flags)
 {
 	struct frame *f = frame_alloc(sp);
 
@@ -127,7 +136,7 @@ struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned l
 	f->owns_slot = true;
 	f->addr = addr;
 	f->chunk = c;
-	f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+	f->flags = FRAME_LOCKED | FRAME_FROM_READ | flags;
 	/* Refault distance: evictions since this page left.  Fewer than the
 	 * budget holds means it was evicted too early (FRAME_HOT). */
 	if (((uint32_t)atomic_load(&sp->evictions) - pte_stamp(pte)) % (1u << 24) <
@@ -560,7 +569,40 @@ static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
  * Context: mmap_lock held for read, or the range's VMA read-locked; no ptl.
  * Return: where it stopped (end, or the first page it could not start).
  */
+static unsigned long readahead_flags(struct fl_space *sp, unsigned long start, unsigned long end,
+				     uint32_t flags);
+
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return readahead_flags(sp, start, end, 0);
+}
+
+/* The same, for a fault's prefetch: its frames are FRAME_PREFETCH, and
+ * count as used or wasted (swap_prefetch_used(), swap_prefetch_wasted()). */
+unsigned long swap_prefetch(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return readahead_flags(sp, start, end, FRAME_PREFETCH);
+}
+
+/*
+ * A prefetched page was used by a fault, or reclaimed unused: counted, and
+ * told to the prefetch window's feedback.  Context: f->lock held, f a
+ * FRAME_PREFETCH frame not used before.
+ */
+void swap_prefetch_used(struct fl_space *sp, struct frame *f)
+{
+	count_event(sp, prefetch_used);
+	pf_feedback(&sp->pf_fb, 1, 0);
+}
+
+void swap_prefetch_wasted(struct fl_space *sp, struct frame *f)
+{
+	count_event(sp, prefetch_wasted);
+	pf_feedback(&sp->pf_fb, 0, 1);
+}
+
+static unsigned long readahead_flags(struct fl_space *sp, unsigned long start, unsigned long end,
+				     uint32_t flags)
 {
 	struct frame *run[PT_CHUNK_PAGES];
 	unsigned int n = 0;
@@ -579,7 +621,9 @@ unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned 
 		mem_reserve(sp, 1);
 		pt_lock(c);
 		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
-		struct frame *f = pte_type(pte) == PTE_SWAP ? swap_cache_add(sp, c, a, pte) : NULL;
+		struct frame *f = pte_type(pte) == PTE_SWAP
+					  ? swap_cache_add_flags(sp, c, a, pte, flags)
+					  : NULL;
 		pt_unlock(c);
 		if (f) {
 			/* The frame is locked in the table: a fault on it waits
@@ -627,6 +671,8 @@ int swap_init(struct fl_space *sp)
 
 	pthread_mutex_init(&sp->frame_lock, NULL);
 	pthread_mutex_init(&sp->batch_lock, NULL);
+	pf_vma_init(&sp->pf);
+	pf_feedback_init(&sp->pf_fb, sp->cfg.fault_around_max);
 	pthread_cond_init(&sp->batches_back, NULL);
 	sp->swap_inited = true;
 	if (!sp->cfg.mem_limit)
@@ -740,6 +786,7 @@ void swap_destroy(struct fl_space *sp)
 		close(sp->mem_fd);
 	sp->mem_fd = -1;
 	pthread_cond_destroy(&sp->batches_back);
+	pf_vma_destroy(&sp->pf);
 	pthread_mutex_destroy(&sp->batch_lock);
 	pthread_mutex_destroy(&sp->frame_lock);
 	sp->swap_inited = false;
