@@ -20,5 +20,12 @@ int fl_options_validate(const struct fl_config *cfg);
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 /* "off", "lz4", "zstd" (FAULTLINE_ZSWAP), or NULL out of range. */
 const char *zswap_algo_name(int algo);
+/*
+ * A count or a size, as the options take them and `faultline mkstore` too:
+ * a decimal number and an optional binary suffix, K, M or G, and T if
+ * max_shift is 40 (KiB and KB alike); spaces around it.  No octal, no hex,
+ * no sign, no overflow.  Return: whether s is one, its value in *out.
+ */
+bool fl_parse_size(const char *s, unsigned int max_shift, unsigned long *out);
 
 #endif /* FL_OPTIONS_H */

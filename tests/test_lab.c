@@ -34,8 +34,7 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (pid == 0) {
 		const char *argv[32] = {lab, "lab"};
 		unsigned int i;
@@ -83,7 +82,7 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 	while (read(fds[0], (char[256]){0}, 256) > 0)
 		;
 	close(fds[0]);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
