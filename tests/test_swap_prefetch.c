@@ -134,7 +134,9 @@ static void bursts(void)
 	stats(&a);
 	for (int k = 0; k < 400; k++) {
 		size_t s = t_below(&rng, NPAGES - 64);
-		for (size_t j = 0; j < 6; j++)
+		/* The trend is found at the fourth fault, which reads four
+		 * pages ahead, and the burst goes elsewhere. */
+		for (size_t j = 0; j < 4; j++)
 			touch(s + 2 * j);
 	}
 	stats(&b);
