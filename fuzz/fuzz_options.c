@@ -67,6 +67,7 @@ static const struct opt {
 	{"swap_encrypt", offsetof(struct fl_config, swap_encrypt), K_BOOL, true},
 	{"zswap", offsetof(struct fl_config, zswap), K_ZSWAP, true},
 	{"zswap_max", offsetof(struct fl_config, zswap_max), K_SIZE, true},
+	{"prefetch", offsetof(struct fl_config, prefetch), K_BOOL, false},
 	{"remote_replicas", offsetof(struct fl_config, remote_replicas), K_UINT, true},
 	{"remote_timeout", offsetof(struct fl_config, remote_timeout_us), K_USEC, false},
 };

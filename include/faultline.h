@@ -126,6 +126,9 @@ struct fl_config {
 	unsigned int remote_timeout_us; /* FAULTLINE_REMOTE_TIMEOUT: a Redis command
 					 * still unanswered after this fails (a
 					 * read poisons its page) */
+	int prefetch;			/* FAULTLINE_PREFETCH: prefetch along the trends of
+					 * major faults (strides, interleaved streams)
+					 * besides sequential readahead; on by default */
 };
 
 /* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */

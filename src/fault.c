@@ -378,7 +378,8 @@ static void trend_prefetch(struct vm_fault *vmf)
 	struct pf_plan plan;
 	long first = (long)(vma->vm_start >> PAGE_SHIFT), last = (long)(vma->vm_end >> PAGE_SHIFT);
 
-	if (!pf_on_fault(&sp->pf, &sp->pf_fb, (long)(vmf->address >> PAGE_SHIFT), &plan))
+	if (!sp->cfg.prefetch ||
+	    !pf_on_fault(&sp->pf, &sp->pf_fb, (long)(vmf->address >> PAGE_SHIFT), &plan))
 		return;
 	if (plan.stride == 1) {
 		long end = MIN(plan.start + (long)plan.count, last);

@@ -84,6 +84,8 @@ static const struct option_desc options[] = {
 	    "the compressed tier in front of the store: off, lz4, zstd"),
 	OPT("zswap_max", OPT_SIZE, true, zswap_max, 0, 0, SIZE_OPT_MAX,
 	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
+	OPT("prefetch", OPT_BOOL, false, prefetch, 1, 0, 1,
+	    "prefetch along strided and interleaved trends of major faults, not only sequential"),
 	OPT("remote_replicas", OPT_UINT, true, remote_replicas, 0, 0, 16,
 	    "Redis Cluster store: a write is done when this many replicas have it (WAIT)"),
 	OPT("remote_timeout", OPT_USEC, false, remote_timeout_us, 30000000, 100000, 600000000,
