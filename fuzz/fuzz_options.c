@@ -47,7 +47,7 @@
 #include <fcntl.h>
 #include <strings.h>
 
-enum kind { K_UINT, K_SIZE, K_USEC, K_BOOL, K_POLICY, K_DELIVERY, K_STRING };
+enum kind { K_UINT, K_SIZE, K_USEC, K_BOOL, K_POLICY, K_DELIVERY, K_ZSWAP, K_STRING };
 
 /* The options as faultline.h documents them: FAULTLINE_<NAME> and its field. */
 static const struct opt {
@@ -74,6 +74,11 @@ static const struct opt {
 	{"dirty_ratio", offsetof(struct fl_config, dirty_ratio), K_UINT, false},
 	{"ws_record", offsetof(struct fl_config, ws_record), K_STRING, false},
 	{"ws_replay", offsetof(struct fl_config, ws_replay), K_STRING, false},
+	{"zswap", offsetof(struct fl_config, zswap), K_ZSWAP, true},
+	{"zswap_max", offsetof(struct fl_config, zswap_max), K_SIZE, true},
+	{"prefetch", offsetof(struct fl_config, prefetch), K_BOOL, false},
+	{"remote_replicas", offsetof(struct fl_config, remote_replicas), K_UINT, true},
+	{"remote_timeout", offsetof(struct fl_config, remote_timeout_us), K_USEC, false},
 };
 
 #define NOPTS ARRAY_SIZE(opts)
@@ -334,6 +339,8 @@ static bool ref_parse(const struct opt *o, const char *s, unsigned long *v, unsi
 		return ref_policy(s, v);
 	case K_DELIVERY:
 		return ref_name(s, v, fl_delivery_name);
+	case K_ZSWAP:
+		return ref_name(s, v, zswap_algo_name);
 	case K_STRING:
 		*v = 0;
 		return true;

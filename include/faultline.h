@@ -90,30 +90,46 @@ struct fl_config {
 					* sequential first touch */
 	int verbose;		       /* FAULTLINE_VERBOSE: log to stderr */
 	/* Swap. */
-	size_t mem_limit;	    /* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
-	const char *swap_path;	    /* FAULTLINE_SWAP: a store formatted by
-				     * `faultline mkstore` (a file or block device,
-				     * never through a symbolic link, used by one
-				     * space at a time: else fl_space_create() fails
-				     * with -EINVAL, -ELOOP or -EBUSY); NULL = an
-				     * unlinked temporary file in $TMPDIR */
-	int policy;		    /* FAULTLINE_POLICY: enum fl_policy */
-	unsigned int swap_frames;   /* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
-	size_t watermark;	    /* FAULTLINE_WATERMARK: free bytes the background
-				     * reclaimer keeps under the limit; 0 = limit/32 */
-	unsigned int swap_delay_us; /* FAULTLINE_SWAP_DELAY: emulated extra latency per
-				     * store I/O, microseconds (0 = none): each I/O
-				     * still goes to the store, and completes no
-				     * earlier than this after its submission */
-	int swap_create;	    /* FAULTLINE_SWAP_CREATE: create and format the
-				     * store at swap_path if nothing is there (a new
-				     * file, mode 0600); an existing file or device
-				     * must be a faultline store */
-	int swap_encrypt;	    /* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
-				     * every page written to the store, with a key
-				     * that lives only in this space's memory.
-				     * Without it every page still carries a
-				     * checksum, checked on every read */
+	size_t mem_limit;		/* FAULTLINE_MEM_LIMIT: resident bytes; 0 = none */
+	const char *swap_path;		/* FAULTLINE_SWAP: a store formatted by
+					 * `faultline mkstore` (a file or block device,
+					 * never through a symbolic link, used by one
+					 * space at a time: else fl_space_create() fails
+					 * with -EINVAL, -ELOOP or -EBUSY), or a Redis
+					 * Cluster: "redis-cluster://HOST:PORT[,...]";
+					 * NULL = an unlinked temporary file in $TMPDIR */
+	int policy;			/* FAULTLINE_POLICY: enum fl_policy */
+	unsigned int swap_frames;	/* FAULTLINE_SWAP_FRAMES: I/O buffers (pages) */
+	size_t watermark;		/* FAULTLINE_WATERMARK: free bytes the background
+					 * reclaimer keeps under the limit; 0 = limit/32 */
+	unsigned int swap_delay_us;	/* FAULTLINE_SWAP_DELAY: emulated extra latency per
+					 * store I/O, microseconds (0 = none): each I/O
+					 * still goes to the store, and completes no
+					 * earlier than this after its submission */
+	int swap_create;		/* FAULTLINE_SWAP_CREATE: create and format the
+					 * store at swap_path if nothing is there (a new
+					 * file, mode 0600); an existing file or device
+					 * must be a faultline store */
+	int swap_encrypt;		/* FAULTLINE_SWAP_ENCRYPT: encrypt and authenticate
+					 * every page written to the store, with a key
+					 * that lives only in this space's memory.
+					 * Without it every page still carries a
+					 * checksum, checked on every read */
+	int zswap;			/* FAULTLINE_ZSWAP: the compressed tier in front of
+					 * the store, enum fl_zswap: pages evicted are
+					 * kept compressed in memory first */
+	size_t zswap_max;		/* FAULTLINE_ZSWAP_MAX: the tier's share of
+					 * mem_limit, in bytes (its pool counts against
+					 * the budget); 0 = a fifth of mem_limit */
+	unsigned int remote_replicas;	/* FAULTLINE_REMOTE_REPLICAS: with a Redis
+					 * Cluster store, a write is done when this
+					 * many replicas have it (WAIT) */
+	unsigned int remote_timeout_us; /* FAULTLINE_REMOTE_TIMEOUT: a Redis command
+					 * still unanswered after this fails (a
+					 * read poisons its page) */
+	int prefetch;			/* FAULTLINE_PREFETCH: prefetch along the trends of
+					 * major faults (strides, interleaved streams)
+					 * besides sequential readahead; on by default */
 	/* Files (0.2). */
 	unsigned int dirty_background_ratio; /* FAULTLINE_DIRTY_BACKGROUND_RATIO: the
 					      * flusher writes dirty file pages back
@@ -133,6 +149,13 @@ struct fl_config {
 	const char *ws_replay; /* FAULTLINE_WS_REPLAY: a file written so: read its
 				* pages into the page cache in that order, in the
 				* background, as their files are mapped */
+};
+
+/* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */
+enum fl_zswap {
+	FL_ZSWAP_OFF = 0,
+	FL_ZSWAP_LZ4 = 1,
+	FL_ZSWAP_ZSTD = 2,
 };
 
 /*
@@ -239,89 +262,118 @@ int fl_maps(struct fl_space *sp, FILE *out);
  * X(name, kind, description): kind is FL_COUNTER (monotonic), FL_GAUGE
  * (current value) or FL_NSEC (nanoseconds).
  */
-#define FL_STATS_FIELDS(X)                                                                      \
-	X(faults, FL_COUNTER, "page faults served")                                             \
-	X(faults_read, FL_COUNTER, "faults on a read access")                                   \
-	X(faults_write, FL_COUNTER, "faults on a write access")                                 \
-	X(faults_spurious, FL_COUNTER, "faults on a page already present")                      \
-	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")           \
-	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed")    \
-	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")          \
-	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                       \
-	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")                 \
-	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")            \
-	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")                   \
-	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")                      \
-	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")        \
-	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                    \
-	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")          \
-	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                          \
-	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")             \
-	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                        \
-	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")           \
-	X(mmap_read_wait_1us, FL_COUNTER, "space-lock reads that waited < 1 us, or none")       \
-	X(mmap_read_wait_10us, FL_COUNTER, "space-lock reads that waited 1-10 us")              \
-	X(mmap_read_wait_100us, FL_COUNTER, "space-lock reads that waited 10-100 us")           \
-	X(mmap_read_wait_1ms, FL_COUNTER, "space-lock reads that waited 100 us-1 ms")           \
-	X(mmap_read_wait_10ms, FL_COUNTER, "space-lock reads that waited 1-10 ms")              \
-	X(mmap_read_wait_100ms, FL_COUNTER, "space-lock reads that waited 10-100 ms")           \
-	X(mmap_read_wait_long, FL_COUNTER, "space-lock reads that waited 100 ms or more")       \
-	X(mmap_write_wait_1us, FL_COUNTER, "space-lock writes that waited < 1 us, or none")     \
-	X(mmap_write_wait_10us, FL_COUNTER, "space-lock writes that waited 1-10 us")            \
-	X(mmap_write_wait_100us, FL_COUNTER, "space-lock writes that waited 10-100 us")         \
-	X(mmap_write_wait_1ms, FL_COUNTER, "space-lock writes that waited 100 us-1 ms")         \
-	X(mmap_write_wait_10ms, FL_COUNTER, "space-lock writes that waited 1-10 ms")            \
-	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")         \
-	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")     \
-	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")                \
-	X(faults_major, FL_COUNTER, "faults that needed a read from the store")                 \
-	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                \
-	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")          \
-	X(swap_ins, FL_COUNTER, "pages read from the store")                                    \
-	X(swap_outs, FL_COUNTER, "pages written to the store")                                  \
-	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")    \
-	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")       \
-	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")               \
-	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")            \
-	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")       \
-	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                      \
-	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")     \
-	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")     \
-	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")      \
-	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")               \
-	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")          \
-	X(parked, FL_COUNTER, "faults parked on a page under I/O")                              \
-	X(parked_ns, FL_NSEC, "total time faults spent parked")                                 \
-	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")     \
-	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken")    \
-	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                       \
-	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")               \
-	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                   \
-	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)")           \
-	X(resident_pages, FL_GAUGE, "pages present in the space")                               \
-	X(file_faults_major, FL_COUNTER, "file faults that read the file")                      \
-	X(file_faults_minor, FL_COUNTER, "file faults served from the page cache")              \
-	X(file_faults_wp, FL_COUNTER, "first writes to clean shared file pages")                \
-	X(file_faults_cow, FL_COUNTER, "first writes to private file pages (copied)")           \
-	X(file_reads, FL_COUNTER, "pages read from files into the page cache")                  \
-	X(file_writebacks, FL_COUNTER, "pages written back to their files")                     \
-	X(file_read_errors, FL_COUNTER, "file reads that failed (the page is poisoned)")        \
-	X(file_write_errors, FL_COUNTER, "file write-backs that failed (the page stays dirty)") \
-	X(file_evictions, FL_COUNTER, "page-cache pages evicted")                               \
-	X(file_pages, FL_GAUGE, "pages in the page cache")                                      \
-	X(file_dirty, FL_GAUGE, "dirty pages in the page cache")                                \
-	X(file_writeback, FL_GAUGE, "page-cache pages under write-back")                        \
-	X(files, FL_GAUGE, "files with a page cache in the space")                              \
-	X(ws_recorded, FL_COUNTER, "pages recorded in the working set (FAULTLINE_WS_RECORD)")   \
-	X(ws_replayed, FL_COUNTER, "pages of a recorded working set read ahead by replay")      \
-	X(vmas, FL_GAUGE, "VMAs in the space")                                                  \
-	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                                  \
-	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                              \
-	X(fault_ns_p50, FL_NSEC, "fault service time, median")                                  \
-	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                         \
-	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                         \
-	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")                      \
-	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                                 \
+#define FL_STATS_FIELDS(X)                                                                        \
+	X(faults, FL_COUNTER, "page faults served")                                               \
+	X(faults_read, FL_COUNTER, "faults on a read access")                                     \
+	X(faults_write, FL_COUNTER, "faults on a write access")                                   \
+	X(faults_spurious, FL_COUNTER, "faults on a page already present")                        \
+	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")             \
+	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed")      \
+	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")            \
+	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                         \
+	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")                   \
+	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")              \
+	X(uffd_eagain, FL_COUNTER, "userfaultfd ioctls that returned EAGAIN")                     \
+	X(vma_lock_success, FL_COUNTER, "faults handled under a VMA lock")                        \
+	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")          \
+	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                      \
+	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")            \
+	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                            \
+	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")               \
+	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                          \
+	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")             \
+	X(mmap_read_wait_1us, FL_COUNTER, "space-lock reads that waited < 1 us, or none")         \
+	X(mmap_read_wait_10us, FL_COUNTER, "space-lock reads that waited 1-10 us")                \
+	X(mmap_read_wait_100us, FL_COUNTER, "space-lock reads that waited 10-100 us")             \
+	X(mmap_read_wait_1ms, FL_COUNTER, "space-lock reads that waited 100 us-1 ms")             \
+	X(mmap_read_wait_10ms, FL_COUNTER, "space-lock reads that waited 1-10 ms")                \
+	X(mmap_read_wait_100ms, FL_COUNTER, "space-lock reads that waited 10-100 ms")             \
+	X(mmap_read_wait_long, FL_COUNTER, "space-lock reads that waited 100 ms or more")         \
+	X(mmap_write_wait_1us, FL_COUNTER, "space-lock writes that waited < 1 us, or none")       \
+	X(mmap_write_wait_10us, FL_COUNTER, "space-lock writes that waited 1-10 us")              \
+	X(mmap_write_wait_100us, FL_COUNTER, "space-lock writes that waited 10-100 us")           \
+	X(mmap_write_wait_1ms, FL_COUNTER, "space-lock writes that waited 100 us-1 ms")           \
+	X(mmap_write_wait_10ms, FL_COUNTER, "space-lock writes that waited 1-10 ms")              \
+	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")           \
+	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")       \
+	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")                  \
+	X(faults_major, FL_COUNTER, "faults that needed a read from the store")                   \
+	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                  \
+	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")            \
+	X(swap_ins, FL_COUNTER, "pages read from the store")                                      \
+	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
+	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \
+	X(prefetch_used, FL_COUNTER, "pages read ahead (stream or trend) that a fault used")      \
+	X(prefetch_wasted, FL_COUNTER, "pages read ahead, then reclaimed unused")                 \
+	X(prefetch_window, FL_GAUGE, "the most pages one readahead may read now (adaptive)")      \
+	X(clean_drops, FL_COUNTER, "pages evicted without a write: their copy was valid")         \
+	X(zero_drops, FL_COUNTER, "pages evicted as all-zero: no write, no slot")                 \
+	X(read_errors, FL_COUNTER, "store reads that failed (the page is poisoned)")              \
+	X(write_errors, FL_COUNTER, "store writes that failed (the page stays resident)")         \
+	X(pages_poisoned, FL_COUNTER, "pages poisoned after a read error")                        \
+	X(checksum_errors, FL_COUNTER, "store reads that failed their checksum (poisoned)")       \
+	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")       \
+	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")        \
+	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")                 \
+	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")            \
+	X(parked, FL_COUNTER, "faults parked on a page under I/O")                                \
+	X(parked_ns, FL_NSEC, "total time faults spent parked")                                   \
+	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")       \
+	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken")      \
+	X(store_reads, FL_COUNTER, "pages read from the store (I/O; not the compressed tier)")    \
+	X(store_writes, FL_COUNTER, "pages written to the store (I/O; writebacks included)")      \
+	X(zswap_stores, FL_COUNTER, "pages the compressed tier took, compressed")                 \
+	X(zswap_same_filled, FL_COUNTER, "pages the compressed tier took as one repeated word")   \
+	X(zswap_incompressible, FL_COUNTER,                                                       \
+	  "pages refused by the compressed tier: compressed worse than 3/4, to the store")        \
+	X(zswap_full, FL_COUNTER, "pages refused while the compressed tier was full")             \
+	X(zswap_hits, FL_COUNTER, "swap-ins served by the compressed tier, without I/O")          \
+	X(zswap_writebacks, FL_COUNTER, "pages written back from the compressed tier")            \
+	X(zswap_errors, FL_COUNTER, "tier pages that did not decompress, writebacks refused")     \
+	X(zswap_pages, FL_GAUGE, "pages the compressed tier holds")                               \
+	X(zswap_stored_bytes, FL_GAUGE, "compressed bytes the tier holds")                        \
+	X(zswap_pool_bytes, FL_GAUGE, "memory of the tier's pool (counts against the budget)")    \
+	X(zswap_ratio_pct, FL_GAUGE, "compression ratio x100: bytes of pages held per pool byte") \
+	X(zswap_load_ns_p50, FL_NSEC, "compressed-tier hit (decompression), median")              \
+	X(zswap_load_ns_p99, FL_NSEC, "compressed-tier hit (decompression), 99th percentile")     \
+	X(zswap_load_ns_max, FL_NSEC, "compressed-tier hit (decompression), maximum")             \
+	X(store_read_ns_p50, FL_NSEC, "store read, submission to completion, median")             \
+	X(store_read_ns_p99, FL_NSEC, "store read, 99th percentile")                              \
+	X(store_read_ns_max, FL_NSEC, "store read, maximum")                                      \
+	X(remote_failovers, FL_COUNTER, "Redis Cluster: masters replaced after a failure")        \
+	X(remote_redirects, FL_COUNTER, "Redis Cluster: MOVED and ASK redirections followed")     \
+	X(remote_retries, FL_COUNTER, "Redis Cluster: commands sent again (lost node, ...)")      \
+	X(remote_lost, FL_COUNTER, "Redis Cluster: pages no node had (poisoned)")                 \
+	X(remote_timeouts, FL_COUNTER, "Redis Cluster: I/Os unanswered in time (failed)")         \
+	X(remote_errors, FL_COUNTER, "Redis Cluster: I/Os refused by the server")                 \
+	X(io_inflight_max, FL_GAUGE, "most store I/Os in flight at once")                         \
+	X(io_inflight_mean, FL_GAUGE, "mean store I/Os in flight, at submission")                 \
+	X(store_bytes, FL_GAUGE, "bytes of the store in use")                                     \
+	X(frames_used, FL_GAUGE, "I/O frames holding a page (swap cache, writeback)")             \
+	X(resident_pages, FL_GAUGE, "pages present in the space")                                 \
+	X(file_faults_major, FL_COUNTER, "file faults that read the file")                        \
+	X(file_faults_minor, FL_COUNTER, "file faults served from the page cache")                \
+	X(file_faults_wp, FL_COUNTER, "first writes to clean shared file pages")                  \
+	X(file_faults_cow, FL_COUNTER, "first writes to private file pages (copied)")             \
+	X(file_reads, FL_COUNTER, "pages read from files into the page cache")                    \
+	X(file_writebacks, FL_COUNTER, "pages written back to their files")                       \
+	X(file_read_errors, FL_COUNTER, "file reads that failed (the page is poisoned)")          \
+	X(file_write_errors, FL_COUNTER, "file write-backs that failed (the page stays dirty)")   \
+	X(file_evictions, FL_COUNTER, "page-cache pages evicted")                                 \
+	X(file_pages, FL_GAUGE, "pages in the page cache")                                        \
+	X(file_dirty, FL_GAUGE, "dirty pages in the page cache")                                  \
+	X(file_writeback, FL_GAUGE, "page-cache pages under write-back")                          \
+	X(files, FL_GAUGE, "files with a page cache in the space")                                \
+	X(ws_recorded, FL_COUNTER, "pages recorded in the working set (FAULTLINE_WS_RECORD)")     \
+	X(ws_replayed, FL_COUNTER, "pages of a recorded working set read ahead by replay")        \
+	X(vmas, FL_GAUGE, "VMAs in the space")                                                    \
+	X(mapped_bytes, FL_GAUGE, "bytes mapped in the space")                                    \
+	X(pgtable_bytes, FL_GAUGE, "bytes of page-state metadata")                                \
+	X(fault_ns_p50, FL_NSEC, "fault service time, median")                                    \
+	X(fault_ns_p90, FL_NSEC, "fault service time, 90th percentile")                           \
+	X(fault_ns_p99, FL_NSEC, "fault service time, 99th percentile")                           \
+	X(fault_ns_p999, FL_NSEC, "fault service time, 99.9th percentile")                        \
+	X(fault_ns_max, FL_NSEC, "fault service time, maximum")                                   \
 	X(fault_ns_mean, FL_NSEC, "fault service time, mean")
 
 #define FL_COUNTER 0

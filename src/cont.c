@@ -146,13 +146,13 @@ int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, b
 		pthread_mutex_unlock(&f->lock);
 		pt_unlock(vmf->chunk);
 		if (own_read) /* the frame's read must still happen */
-			swap_submit(&sp->dev, &f->io);
+			swap_read_start(sp, f);
 		return VM_FAULT_NOPAGE;
 	}
 	waiter_init(w, vmf, f, action, false);
 	ret = waiter_add(w, vmf, f);
 	if (own_read)
-		swap_submit(&sp->dev, &f->io);
+		swap_read_start(sp, f);
 	return ret;
 }
 
@@ -160,7 +160,7 @@ static void cont_run(struct waiter *w);
 
 /*
  * Sleep in this thread until f's read completes, then finish the fault
- * here.  With own_read this thread does the read itself (swap_read_sync())
+ * here.  With own_read this thread does the read itself (swap_read_page())
  * and runs its completion as the reaper would: a handler thread with
  * in_completion set (it may still hold its VMA lock under hold, so nothing
  * it runs for the other waiters may block), and gives its place among the
@@ -178,7 +178,7 @@ int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, 
 	w.self_done = own_read; /* this thread completes the read: no wake */
 	ret = waiter_add(&w, vmf, f);
 	if (own_read) {
-		int res = swap_read_sync(&sp->dev, &f->io);
+		int res = swap_read_page(sp, f);
 		bool was = in_completion;
 
 		in_completion = !sigbus;

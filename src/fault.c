@@ -310,6 +310,8 @@ int install_from_frame(struct fl_space *sp, struct pt_chunk *c, unsigned long pa
 		return VM_FAULT_NOPAGE;
 	}
 	pthread_mutex_lock(&f->lock);
+	if ((f->flags & (FRAME_PREFETCH | FRAME_USED)) == FRAME_PREFETCH)
+		swap_prefetch_used(sp, f);
 	if (f->flags & FRAME_FROM_READ)
 		f->flags |= FRAME_USED;
 	hot = f->flags & FRAME_HOT ? 2ULL << PTE_HOT_SHIFT : 0;
@@ -353,8 +355,9 @@ static void install_readahead_after(struct vm_fault *vmf)
 			break;
 		f = frame_of(sp, pte);
 		pthread_mutex_lock(&f->lock);
-		ready = (f->flags & ~FRAME_HOT) == (FRAME_FROM_READ | FRAME_UPTODATE) && !f->pins &&
-			!f->waiters;
+		ready = (f->flags & ~(FRAME_HOT | FRAME_PREFETCH)) ==
+				(FRAME_FROM_READ | FRAME_UPTODATE) &&
+			!f->pins && !f->waiters;
 		pthread_mutex_unlock(&f->lock);
 		if (!ready || install_from_frame(sp, c, a, f))
 			break;
@@ -363,31 +366,71 @@ static void install_readahead_after(struct vm_fault *vmf)
 }
 
 /*
+ * Prefetch beyond sequential: a major fault that continues no sequential
+ * stream of its VMA goes to the space's trend detector (prefetch.c: Leap's
+ * majority vote over the recent faults, strides and interleaved streams),
+ * and if a stream goes on or starts there, the pages it predicts are read
+ * into the swap cache, each page of a strided stream on its own.  Purely
+ * random faults find no trend and read nothing ahead.
+ * Context: the fault's lock held (the VMA stays); no ptl.
+ */
+static void trend_prefetch(struct vm_fault *vmf)
+{
+	struct fl_space *sp = vmf->sp;
+	struct vma *vma = vmf->vma;
+	struct pf_plan plan;
+	long first = (long)(vma->vm_start >> PAGE_SHIFT), last = (long)(vma->vm_end >> PAGE_SHIFT);
+
+	if (!sp->cfg.prefetch ||
+	    !pf_on_fault(&sp->pf, &sp->pf_fb, (long)(vmf->address >> PAGE_SHIFT), &plan))
+		return;
+	if (plan.stride == 1) {
+		long end = MIN(plan.start + (long)plan.count, last);
+		if (plan.start >= first && plan.start < end)
+			swap_prefetch(sp, (unsigned long)plan.start << PAGE_SHIFT,
+				      (unsigned long)end << PAGE_SHIFT);
+		return;
+	}
+	for (unsigned int k = 0; k < plan.count; k++) {
+		long p = plan.start + (long)k * plan.stride;
+		if (p < first || p >= last)
+			break;
+		swap_prefetch(sp, (unsigned long)p << PAGE_SHIFT,
+			      (unsigned long)(p + 1) << PAGE_SHIFT);
+	}
+}
+
+/*
  * Swap readahead: a major fault where the VMA's last one left off continues
  * a stream, and the window of pages read ahead doubles (up to
- * fault_around_max); any other major fault resets it.  The pages beyond the
- * faulting one are read into the swap cache without waiting.
+ * fault_around_max, and the prefetch window's cap: it shrinks while read-ahead
+ * pages go unused); any other major fault resets it and goes to the trend
+ * detector.  The pages beyond the faulting one are read into the swap cache
+ * without waiting.
  * Context: the fault's lock held; no ptl.
  */
 static void swap_readahead_stream(struct vm_fault *vmf)
 {
+	struct fl_space *sp = vmf->sp;
 	struct vma *vma = vmf->vma;
 	unsigned int w = READ_ONCE(vma->ra_window);
+	unsigned int cap = MAX(atomic_load_explicit(&sp->pf_fb.cap, memory_order_relaxed), 1u);
 	unsigned long s = vmf->address + PAGE_SIZE, e;
 
 	if (vmf->address != READ_ONCE(vma->ra_next) || !w) {
 		/* Not (yet) a stream: remember where it would go on. */
 		WRITE_ONCE(vma->ra_next, s);
 		WRITE_ONCE(vma->ra_window, 1);
+		trend_prefetch(vmf);
 		return;
 	}
-	w = MIN(w * 2, vmf->sp->cfg.fault_around_max);
+	w = MIN(MIN(w * 2, sp->cfg.fault_around_max), cap);
 	e = MIN(vma->vm_end, s + (unsigned long)w * PAGE_SIZE);
 	WRITE_ONCE(vma->ra_window, w);
 	/* The stream's next major fault comes after what is read ahead. */
 	WRITE_ONCE(vma->ra_next, e);
 	if (s < e)
-		swap_readahead(vmf->sp, s, e);
+		swap_prefetch(sp, s, e);
 }
 
 /*
@@ -425,7 +468,7 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
 			pt_unlock(vmf->chunk);
 			vma_end_read(vmf->vma);
 			if (own_read) /* the read is ours to start: start it, do not wait */
-				swap_submit(&sp->dev, &f->io);
+				swap_read_start(sp, f);
 			return VM_FAULT_RETRY;
 		case FL_POLICY_HOLD:
 			action = CONT_INSTALL;
@@ -492,7 +535,7 @@ static int do_swap_page(struct vm_fault *vmf)
 		 * (MAY_SYNC): frame_lock_or_retry(); otherwise io_uring now. */
 		own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
 		if (!own_read)
-			swap_submit(&sp->dev, &f->io);
+			swap_read_start(sp, f);
 		/* Readahead, when this major fault goes on a stream: its reads
 		 * go out before this fault waits for its own. */
 		pte = READ_ONCE(*fault_pte(vmf));
@@ -501,7 +544,7 @@ static int do_swap_page(struct vm_fault *vmf)
 		if (fault_pte_lock(vmf) != pte) {
 			pt_unlock(c);
 			if (own_read) /* zapped meanwhile: still complete the frame */
-				swap_submit(&sp->dev, &f->io);
+				swap_read_start(sp, f);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
 	} else if (pte_type(pte) == PTE_FRAME) {

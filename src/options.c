@@ -25,7 +25,16 @@
 
 #include "lib.h"
 
-enum opt_kind { OPT_UINT, OPT_BOOL, OPT_DELIVERY, OPT_SIZE, OPT_STRING, OPT_POLICY, OPT_USEC };
+enum opt_kind {
+	OPT_UINT,
+	OPT_BOOL,
+	OPT_DELIVERY,
+	OPT_SIZE,
+	OPT_STRING,
+	OPT_POLICY,
+	OPT_USEC,
+	OPT_ZSWAP,
+};
 
 struct option_desc {
 	const char *name; /* FAULTLINE_<name>, lower case here */
@@ -88,10 +97,34 @@ static const struct option_desc options[] = {
 	    "write the order in which mapped file pages were first touched to this file"),
 	OPT("ws_replay", OPT_STRING, false, ws_replay, 0, 0, 0,
 	    "read mapped file pages in the order recorded in this file, in the background"),
+	OPT("zswap", OPT_ZSWAP, true, zswap, FL_ZSWAP_OFF, 0, FL_ZSWAP_ZSTD,
+	    "the compressed tier in front of the store: off, lz4, zstd"),
+	OPT("zswap_max", OPT_SIZE, true, zswap_max, 0, 0, SIZE_OPT_MAX,
+	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
+	OPT("prefetch", OPT_BOOL, false, prefetch, 1, 0, 1,
+	    "prefetch along strided and interleaved trends of major faults, not only sequential"),
+	OPT("remote_replicas", OPT_UINT, true, remote_replicas, 0, 0, 16,
+	    "Redis Cluster store: a write is done when this many replicas have it (WAIT)"),
+	OPT("remote_timeout", OPT_USEC, false, remote_timeout_us, 30000000, 100000, 600000000,
+	    "Redis Cluster store: a command unanswered after this fails (us, or us/ms suffix)"),
 };
 
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 static const char *const delivery_names[] = {"thread", "sigbus"};
+static const char *const zswap_names[] = {"off", "lz4", "zstd"};
+
+const char *zswap_algo_name(int algo)
+{
+	return algo >= 0 && algo < (int)ARRAY_SIZE(zswap_names) ? zswap_names[algo] : NULL;
+}
+
+static int zswap_by_name(const char *name)
+{
+	for (int i = 0; name && i < (int)ARRAY_SIZE(zswap_names); i++)
+		if (!strcasecmp(name, zswap_names[i]))
+			return i;
+	return -EINVAL;
+}
 
 FL_EXPORT const char *fl_policy_name(int policy)
 {
@@ -348,7 +381,8 @@ static bool parse_value(const struct option_desc *o, const char *s, unsigned lon
 	case OPT_POLICY:
 		return parse_policy(s, v);
 	case OPT_DELIVERY:
-		k = fl_delivery_by_name(s);
+	case OPT_ZSWAP:
+		k = o->kind == OPT_DELIVERY ? fl_delivery_by_name(s) : zswap_by_name(s);
 		*v = (unsigned long)k;
 		return k >= 0;
 	case OPT_STRING:
@@ -389,7 +423,8 @@ static void warn_once(const struct option_desc *o, const char *s, const char *wh
 	if (!first)
 		return;
 	env_name(o, name, sizeof(name));
-	if (o->kind == OPT_BOOL || o->kind == OPT_POLICY || o->kind == OPT_DELIVERY)
+	if (o->kind == OPT_BOOL || o->kind == OPT_POLICY || o->kind == OPT_DELIVERY ||
+	    o->kind == OPT_ZSWAP)
 		fl_log("%s=\"%s\" is not valid (%s); %s", name, s, o->help, what);
 	else
 		fl_log("%s=\"%s\" is not valid (%s; decimal, %lu to %lu); %s", name, s, o->help,
@@ -504,6 +539,9 @@ void fl_options_print(const struct fl_config *cfg, FILE *out)
 					snprintf(val, sizeof(val), "anon=%s,file=%s",
 						 fl_policy_name(c.policy) ?: "?",
 						 fl_policy_name(c.file_policy) ?: "?");
+				break;
+			case OPT_ZSWAP:
+				snprintf(val, sizeof(val), "%s", zswap_algo_name((int)v) ?: "?");
 				break;
 			case OPT_BOOL:
 				snprintf(val, sizeof(val), "%s", v ? "on" : "off");

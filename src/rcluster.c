@@ -64,11 +64,13 @@ static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
 	nd->host[hlen] = 0;
 	nd->port = port;
 	nd->ctx = NULL;
+	nd->failed = false;
 	return c->nr_nodes++;
 }
 
 static void node_drop(struct rcl *c, int i)
 {
+	c->node[i].failed = true;
 	if (c->node[i].ctx) {
 		redisFree(c->node[i].ctx);
 		c->node[i].ctx = NULL;
@@ -89,6 +91,7 @@ static redisContext *node_conn(struct rcl *c, int i)
 		if (ctx)
 			redisFree(ctx);
 		c->st.conn_errors++;
+		nd->failed = true;
 		return NULL;
 	}
 	if (redisSetTimeout(ctx, tv_of_ms(c->io_timeout_ms)) != REDIS_OK) {
@@ -157,12 +160,16 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 		return -1;
 	for (unsigned int s = 0; s < RCL_SLOTS; s++) {
 		int old = c->owner[s];
-		if (count_failovers && old >= 0 && old != owner[s] && !c->node[old].ctx)
+		if (count_failovers && old >= 0 && old != owner[s] &&
+		    (!c->node[old].ctx || c->node[old].failed))
 			moved_away = true;
 		c->owner[s] = owner[s];
 	}
-	if (moved_away)
+	if (moved_away) {
 		c->st.failovers++;
+		for (int k = 0; k < c->nr_nodes; k++)
+			c->node[k].failed = false;
+	}
 	c->st.refreshes++;
 	return 0;
 }
@@ -304,6 +311,13 @@ static unsigned int read_replies(struct rcl *c, int nd, const int *order, unsign
 		cmd->ask_node = -1;
 		if (r->type == REDIS_REPLY_ERROR) {
 			if (error_is(r, "MOVED") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+				int old = c->owner[slot];
+				/* Learnt from a redirection rather than the map: a
+				 * slot leaving a node that failed is a failover. */
+				if (old >= 0 && old != to && c->node[old].failed) {
+					c->st.failovers++;
+					c->node[old].failed = false;
+				}
 				c->owner[slot] = (int16_t)to;
 				c->st.moved++;
 				*remap = true; /* a slot moved: others may have too */

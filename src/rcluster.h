@@ -26,6 +26,9 @@ struct rcl_node {
 	char host[46];
 	int port;
 	redisContext *ctx; /* NULL: not connected */
+	/* Its connection was lost or refused since it last gave up a slot:
+	 * a slot moving away from it then is a failover followed. */
+	bool failed;
 };
 
 struct rcl_stats {

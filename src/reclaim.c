@@ -193,13 +193,19 @@ static void batch_done(struct swap_io *io, int res)
 }
 
 /*
- * Write out the frames of an eviction: each run of consecutive slots as one
- * vectored write (eviction allots consecutive slots), one page at a time
- * when no batch is free.  Each page is sealed first (swap_seal_write()):
- * what is written is f->io.buf.  Context: no ptl held.
+ * Write out the frames of an eviction: each page is offered to the
+ * compressed tier first (swap_tier_write(): swap_writepage() trying
+ * zswap_store()), and what it takes is done; each run of consecutive slots
+ * of the rest as one vectored write to the store (eviction allots
+ * consecutive slots), one page at a time when no batch is free.  Each of
+ * those is sealed first (swap_seal_write()): what is written is f->io.buf.
+ * Context: no ptl held (compression takes a while); reclaim_lock.
  */
 static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
 {
+	for (unsigned int i = 0; i < BATCH; i++)
+		if (fr[i] && (dirty & (1ULL << i)) && swap_tier_write(sp, fr[i]))
+			dirty &= ~(1ULL << i);
 	for (unsigned int i = 0; i < BATCH; i++)
 		if (fr[i] && (dirty & (1ULL << i)))
 			swap_seal_write(sp, fr[i]);
@@ -260,6 +266,9 @@ struct zap_entry {
 
 struct zap_batch {
 	unsigned int n, pages;
+	/* An eviction found no free frame for a dirty victim: it left it
+	 * resident (MADV_PAGEOUT waits for frames and goes again). */
+	bool out_of_frames;
 	struct zap_entry e[ZAP_CHUNKS];
 	struct iovec iov[ZAP_CHUNKS * (BATCH / 2 + 1)]; /* the runs, for the zap */
 };
@@ -273,7 +282,8 @@ static uint64_t victims_all(const struct victims *v)
 /*
  * The end of an eviction, after its zap: swap entries (clean), nothing
  * (zero) or frames under write-back (dirty) where the pages were; the ptl
- * is released and the writes go out.
+ * is released.  The writes go out later, once the batch holds no ptl
+ * (zap_flush()).
  * Context: e's ptl held (released here); reclaim_lock.
  */
 static void evict_finish(struct fl_space *sp, struct zap_entry *e)
@@ -312,7 +322,6 @@ static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 	c->nr_present -= (unsigned int)n;
 	atomic_fetch_sub(&sp->resident_pages, n);
 	pt_unlock(c);
-	submit_writes(sp, e->fr, e->v.dirty);
 }
 
 /*
@@ -385,6 +394,10 @@ static void zap_flush(struct fl_space *sp)
 		vma_end_read(zb->e[k].vma);
 		fl_rcu_read_unlock();
 	}
+	/* The frames under writeback stay bound and are not freed before
+	 * their writes complete: they need none of the locks let go above. */
+	for (unsigned int k = 0; k < zb->n; k++)
+		submit_writes(sp, zb->e[k].fr, zb->e[k].v.dirty);
 	zb->n = zb->pages = 0;
 }
 
@@ -482,6 +495,8 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 				/* A swap-cache page: its copy is valid; let it go. */
 				if ((f->flags & (FRAME_FROM_READ | FRAME_USED)) == FRAME_FROM_READ)
 					count_event(sp, reads_wasted);
+				if ((f->flags & (FRAME_PREFETCH | FRAME_USED)) == FRAME_PREFETCH)
+					swap_prefetch_wasted(sp, f);
 				WRITE_ONCE(c->pte[i],
 					   mk_pte(PTE_SWAP,
 						  mk_stamp(atomic_fetch_add(&sp->evictions, 1)),
@@ -538,6 +553,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 		if (!f) {
 			/* Out of frames: the rest stays, writable again. */
 			uint64_t rest = dirty & ~((1ULL << i) - 1);
+			zb->out_of_frames = true;
 			if (vma->prot & PROT_WRITE)
 				writeprotect_runs(sp, base, rest, false);
 			dirty &= ~rest;
@@ -713,8 +729,42 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 	return freed;
 }
 
+/* MADV_PAGEOUT waits this long at most for a frame to come back. */
+#define PAGEOUT_FRAME_WAIT_NS (10 * 1000000000ULL)
+
 /*
- * MADV_PAGEOUT: evict the present pages of [start, end) now.
+ * Wait until a frame is free: the writes in flight complete (their frames
+ * go back) without any lock of ours.  Context: no lock held.
+ * Return: false if none came back in PAGEOUT_FRAME_WAIT_NS, or none will:
+ * no I/O has been in flight for a while (the frames hold swap-cache pages
+ * elsewhere; an I/O leaves the count just before its completion frees its
+ * frame, hence the while).
+ */
+static bool wait_for_frame(struct fl_space *sp)
+{
+	uint64_t t0 = fl_now_ns(), idle_since = 0;
+
+	while (atomic_load(&sp->frames_used) >= (long)sp->nr_frames) {
+		uint64_t now = fl_now_ns();
+
+		if (atomic_load(&sp->dev.inflight))
+			idle_since = 0;
+		else if (!idle_since)
+			idle_since = now;
+		if ((idle_since && now - idle_since > 5000000) || now - t0 > PAGEOUT_FRAME_WAIT_NS)
+			return false;
+		usleep(100);
+	}
+	return true;
+}
+
+/*
+ * MADV_PAGEOUT: evict the present pages of [start, end) now, all of them,
+ * as the kernel's does: a chunk whose dirty pages found no free frame (the
+ * frames are all under writeback) is done again once its writes have given
+ * frames back, with reclaim_lock let go meanwhile (kswapd and direct
+ * reclaim go on).  Pages that cannot go stay, and nothing is said: those
+ * of a full store, a VMA being changed, a page being faulted in.
  * Context: mmap_lock held for read.
  */
 int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
@@ -725,9 +775,18 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
 	for (unsigned long b = start & PT_CHUNK_MASK; b < end; b += PT_CHUNK_SIZE) {
 		rcu_read_lock();
 		struct pt_chunk *c = pt_chunk_lookup(sp, b);
+		sp->zap->out_of_frames = false;
 		if (c)
 			shrink_chunk(sp, c, start, end, true);
 		fl_rcu_read_unlock();
+		if (sp->zap->out_of_frames) {
+			zap_flush(sp); /* its writes out: their frames come back */
+			pthread_mutex_unlock(&sp->reclaim_lock);
+			bool more = wait_for_frame(sp);
+			pthread_mutex_lock(&sp->reclaim_lock);
+			if (more)
+				b -= PT_CHUNK_SIZE; /* this chunk again */
+		}
 	}
 	zap_flush(sp);
 	pthread_mutex_unlock(&sp->reclaim_lock);

@@ -52,6 +52,7 @@
 #include "pgtable.h"
 #include "reclaim.h"
 #include "swap.h"
+#include "tier.h"
 #include "uffd.h"
 #include "vma.h"
 #include "workingset.h"
@@ -552,7 +553,7 @@ static int delivery_init(struct fl_space *sp)
 }
 
 static int (*const space_init_steps[])(struct fl_space *) = {
-	pt_init,      cont_init, swap_init, reclaim_init,
+	pt_init,      cont_init, swap_init, tier_init,	   reclaim_init,
 	filemap_init, ws_init,	 uffd_open, delivery_init,
 };
 

@@ -10,6 +10,7 @@
 
 #include "lib.h"
 #include "mmap_lock.h"
+#include "prefetch.h"
 #include "stats.h"
 #include "swapdev.h"
 #include "worker.h"
@@ -74,6 +75,7 @@ struct fl_space {
 	long limit_pages, wmark_high, wmark_low;
 	struct swap_dev dev;
 	bool dev_open;
+	struct tier *tier;    /* the compressed tier (tier.h); NULL: none.  Immutable */
 	struct frame *frames; /* nr_frames of them */
 	size_t nr_frames;
 	void *frame_bufs;
@@ -84,6 +86,12 @@ struct fl_space {
 	_Atomic long frames_used;
 	_Atomic uint64_t evictions; /* pages evicted so far: the refault clock */
 	_Atomic bool io_error_logged;
+
+	/* Prefetch beyond sequential (prefetch.h): the trend detector over the
+	 * space's major faults that continue no sequential stream (its own
+	 * lock, a leaf), and the window's feedback (atomics). */
+	struct pf_vma pf;
+	struct pf_feedback pf_fb;
 
 	pthread_mutex_t batch_lock;  /* leaf: the pool of I/O batches */
 	struct io_batch *batches;    /* IO_BATCHES of them */

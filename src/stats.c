@@ -8,7 +8,9 @@
 #include <sched.h>
 
 #include "space.h"
+#include "rstore.h"
 #include "swap.h"
+#include "tier.h"
 #include "vma.h"
 
 struct fl_stat_stripe *stat_stripe(struct fl_space *sp)
@@ -43,6 +45,8 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 	v[FL_STAT_file_dirty] = (uint64_t)MAX(0, atomic_load(&sp->file_dirty));
 	v[FL_STAT_file_writeback] = (uint64_t)MAX(0, atomic_load(&sp->file_writeback));
 	v[FL_STAT_files] = (uint64_t)MAX(0, atomic_load(&sp->nr_files));
+	if (sp->swap_on)
+		v[FL_STAT_prefetch_window] = atomic_load(&sp->pf_fb.cap);
 	if (sp->dev_open) {
 		uint64_t n = atomic_load(&sp->dev.inflight_samples);
 		v[FL_STAT_io_inflight_max] = (uint64_t)atomic_load(&sp->dev.inflight_max);
@@ -50,6 +54,56 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_store_bytes] = atomic_load(&sp->dev.used_hint) * SWAP_SLOT_SIZE;
 		v[FL_STAT_store_full] = atomic_load(&sp->dev.full_count);
 		v[FL_STAT_store_discarded] = atomic_load(&sp->dev.discarded);
+		struct fl_hist_snap *rh = calloc(1, sizeof(*rh));
+		struct rstore *rs = rstore_of(&sp->dev);
+
+		if (rh) {
+			fl_hist_snap_add(rh, &sp->dev.read_ns);
+			v[FL_STAT_store_read_ns_p50] = fl_hist_percentile(rh, 0.50);
+			v[FL_STAT_store_read_ns_p99] = fl_hist_percentile(rh, 0.99);
+			v[FL_STAT_store_read_ns_max] = rh->max;
+			free(rh);
+		}
+		if (rs) {
+			v[FL_STAT_remote_failovers] = atomic_load(&rs->failovers);
+			v[FL_STAT_remote_redirects] = atomic_load(&rs->redirects);
+			v[FL_STAT_remote_retries] = atomic_load(&rs->retries);
+			v[FL_STAT_remote_lost] = atomic_load(&rs->lost);
+			v[FL_STAT_remote_timeouts] = atomic_load(&rs->timeouts);
+			v[FL_STAT_remote_errors] = atomic_load(&rs->errors);
+		}
+		v[FL_STAT_store_reads] = atomic_load(&sp->dev.pages_read);
+		v[FL_STAT_store_writes] = atomic_load(&sp->dev.pages_written);
+	}
+	if (sp->tier) {
+		struct tier *t = sp->tier;
+		struct zswap_stats *zs = &t->z.st;
+		struct fl_hist_snap *lh = calloc(1, sizeof(*lh));
+
+		v[FL_STAT_zswap_stores] = atomic_load(&zs->stores);
+		v[FL_STAT_zswap_same_filled] = atomic_load(&zs->same_filled);
+		v[FL_STAT_zswap_incompressible] = atomic_load(&zs->rejected_incompressible);
+		v[FL_STAT_zswap_full] = atomic_load(&zs->rejected_full);
+		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
+		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
+		v[FL_STAT_zswap_errors] =
+			atomic_load(&zs->decompress_errors) + atomic_load(&t->wb_errors);
+		pthread_mutex_lock(&t->z.lock);
+		v[FL_STAT_zswap_pages] = t->z.nr;
+		v[FL_STAT_zswap_stored_bytes] = t->z.stored_bytes;
+		pthread_mutex_unlock(&t->z.lock);
+		v[FL_STAT_zswap_pool_bytes] = zswap_pool_bytes(&t->z);
+		v[FL_STAT_zswap_ratio_pct] = v[FL_STAT_zswap_pool_bytes]
+						     ? v[FL_STAT_zswap_pages] * PAGE_SIZE * 100 /
+							       v[FL_STAT_zswap_pool_bytes]
+						     : 0;
+		if (lh) {
+			fl_hist_snap_add(lh, &t->load_ns);
+			v[FL_STAT_zswap_load_ns_p50] = fl_hist_percentile(lh, 0.50);
+			v[FL_STAT_zswap_load_ns_p99] = fl_hist_percentile(lh, 0.99);
+			v[FL_STAT_zswap_load_ns_max] = lh->max;
+			free(lh);
+		}
 	}
 	rcu_read_lock();
 	v[FL_STAT_vmas] = vma_index_get(sp)->nr;

@@ -198,6 +198,13 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 	return ret;
 }
 
+void store_note(struct store *st, uint32_t slot, unsigned long addr)
+{
+	FL_BUG_ON(slot >= st->max_slots);
+	st->slots[slot].addr = addr;
+	st->slots[slot].gen = 0; /* nothing sealed: unseal refuses it */
+}
+
 unsigned long store_slot_addr(const struct store *st, uint32_t slot)
 {
 	return slot < st->max_slots ? st->slots[slot].addr : 0;

@@ -96,6 +96,14 @@ const void *store_seal(struct store *st, uint32_t slot, unsigned long addr, cons
  */
 int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page);
 
+/*
+ * Note that slot holds the page at addr without sealing anything: the
+ * compressed tier keeps the page, and seals it for this address when it
+ * writes it to the store.  Until then a read of the slot fails its check.
+ * Context: as store_seal().
+ */
+void store_note(struct store *st, uint32_t slot, unsigned long addr);
+
 /* What the slot's metadata says it holds: for a message about a mismatch. */
 unsigned long store_slot_addr(const struct store *st, uint32_t slot);
 

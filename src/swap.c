@@ -19,12 +19,15 @@
 #include "reclaim.h"
 #include "space.h"
 #include "stats.h"
+#include "tier.h"
 #include "vma.h"
 
+/* Pages of the budget in use: present pages, frames holding a page, and
+ * the compressed tier's pool. */
 long mem_used(struct fl_space *sp)
 {
 	return atomic_load(&sp->resident_pages) + atomic_load(&sp->frames_used) +
-	       atomic_load(&sp->file_pages);
+	       atomic_load(&sp->file_pages) + tier_pages(sp);
 }
 
 struct frame *frame_alloc(struct fl_space *sp)
@@ -113,8 +116,17 @@ void frame_detach(struct fl_space *sp, struct frame *f)
  * Context: the ptl of c held; pte is addr's entry, PTE_SWAP.
  * Return: the frame, or NULL if every frame is busy (nothing changed).
  */
+static struct frame *swap_cache_add_flags(struct fl_space *sp, struct pt_chunk *c,
+					  unsigned long addr, uint64_t pte, uint32_t flags);
+
 struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned long addr,
 			     uint64_t pte)
+{
+	return swap_cache_add_flags(sp, c, addr, pte, 0);
+}
+
+static struct frame *swap_cache_add_flags(struct fl_space *sp, struct pt_chunk *c,
+					  unsigned long addr, uint64_t pte, uint32_t flags)
 {
 	struct frame *f = frame_alloc(sp);
 
@@ -125,7 +137,7 @@ struct frame *swap_cache_add(struct fl_space *sp, struct pt_chunk *c, unsigned l
 	f->owns_slot = true;
 	f->addr = addr;
 	f->chunk = c;
-	f->flags = FRAME_LOCKED | FRAME_FROM_READ;
+	f->flags = FRAME_LOCKED | FRAME_FROM_READ | flags;
 	/* Refault distance: evictions since this page left.  Fewer than the
 	 * budget holds means it was evicted too early (FRAME_HOT). */
 	if (((uint32_t)atomic_load(&sp->evictions) - pte_stamp(pte)) % (1u << 24) <
@@ -194,6 +206,88 @@ void swap_seal_write(struct fl_space *sp, struct frame *f)
 }
 
 /*
+ * Offer f's page to the compressed tier instead of the store (tier.h).  If
+ * it takes it, the write is complete: posted to the completion thread,
+ * which runs swap_write_done() as for a write to the store; the slot's
+ * store bytes stay unused until the tier writes the page back, sealed for
+ * the address noted here.  Return: whether the tier took it (else the
+ * caller seals and writes it).  Context: as swap_seal_write().
+ */
+bool swap_tier_write(struct fl_space *sp, struct frame *f)
+{
+	unsigned long addr;
+	uint32_t slot;
+
+	if (!sp->tier)
+		return false;
+	pthread_mutex_lock(&f->lock);
+	FL_DEBUG_BUG_ON(!(f->flags & FRAME_WRITEBACK) || f->slot == SWAP_NO_SLOT);
+	addr = f->addr;
+	slot = f->slot;
+	pthread_mutex_unlock(&f->lock);
+	/* Noted first: once stored, the page may be picked for writeback,
+	 * which seals it for this address.  A refused page is sealed over it. */
+	store_note(&sp->dev.store, slot, addr);
+	if (!tier_store(sp, slot, f->buf))
+		return false;
+	f->io.from_tier = true;
+	f->io.no_delay = true;
+	swapdev_post(&sp->dev, &f->io, 0);
+	return true;
+}
+
+/*
+ * Ask the compressed tier for the page of f's read.  Return: true if it
+ * answered (a hit, or a page that does not decompress: -EBADMSG in *res),
+ * false if the read must go to the store.
+ */
+static bool tier_read(struct fl_space *sp, struct frame *f, int *res)
+{
+	int ret = tier_load(sp, f->io.slot, f->buf);
+
+	if (ret == -ENOENT)
+		return false;
+	f->io.from_tier = true;
+	f->io.no_delay = true;
+	*res = ret;
+	return true;
+}
+
+/*
+ * Start the read of f's page, prepared by swap_cache_add(): from the
+ * compressed tier at once (its completion posted, no I/O), or from the
+ * store.  Either way swap_read_done() runs on the completion thread.
+ * Context: as swap_submit(); may hold the page's ptl.
+ */
+void swap_read_start(struct fl_space *sp, struct frame *f)
+{
+	int res;
+
+	if (tier_read(sp, f, &res)) {
+		swapdev_post(&sp->dev, &f->io, res);
+		return;
+	}
+	res = swap_submit(&sp->dev, &f->io);
+	if (res) /* completed through the ring all the same, with the error */
+		swapdev_post(&sp->dev, &f->io, res);
+}
+
+/*
+ * Read f's page in the calling thread: from the compressed tier, or the
+ * store's swap_read_sync().  The caller completes it (swap_read_done()).
+ * Context: no lock held (sigbus: in the SIGBUS handler).  Return: 0 or a
+ * negative errno.
+ */
+int swap_read_page(struct fl_space *sp, struct frame *f)
+{
+	int res;
+
+	if (tier_read(sp, f, &res))
+		return res;
+	return swap_read_sync(&sp->dev, &f->io);
+}
+
+/*
  * Check a page just read into f against what was sealed for its slot and
  * address, decrypting it in place.  Return: 0, or -EBADMSG: the page must
  * not be used.  Context: f is locked for its read (FRAME_LOCKED): its
@@ -252,7 +346,8 @@ void swap_read_done(struct swap_io *io, int res)
 	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
 	unsigned long addr = 0;
 
-	if (!res && swap_unseal_read(sp, f, slot, &addr)) {
+	/* A page from the compressed tier never left memory: not sealed. */
+	if (!res && !io->from_tier && swap_unseal_read(sp, f, slot, &addr)) {
 		res = -EBADMSG;
 		bad = true;
 	}
@@ -418,8 +513,9 @@ static void read_batch_done(struct swap_io *io, int res)
 	batch_put(sp, b); /* last: swap_destroy() waits for it */
 }
 
-/* Start the reads of frames fr[0..n), consecutive slots: one I/O if a batch is free. */
-static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
+/* Start the reads of frames fr[0..n), consecutive slots, from the store:
+ * one I/O if a batch is free. */
+static void submit_store_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 {
 	struct io_batch *b = n > 1 ? batch_get(sp) : NULL;
 
@@ -442,6 +538,31 @@ static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 }
 
 /*
+ * Start the reads of frames fr[0..n), consecutive slots: the pages the
+ * compressed tier has come from it, each run of the others from the store.
+ */
+static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
+{
+	unsigned int from = 0;
+	int res;
+
+	if (!sp->tier) {
+		submit_store_reads(sp, fr, n);
+		return;
+	}
+	for (unsigned int k = 0; k < n; k++) {
+		if (!tier_read(sp, fr[k], &res))
+			continue;
+		if (k > from)
+			submit_store_reads(sp, fr + from, k - from);
+		from = k + 1;
+		swapdev_post(&sp->dev, &fr[k]->io, res);
+	}
+	if (n > from)
+		submit_store_reads(sp, fr + from, n - from);
+}
+
+/*
  * Start reading the swapped pages of [start, end) into the swap cache, as far
  * as frames allow; their faults will need no I/O.  For MADV_WILLNEED and the
  * readahead of sequential major faults.  Each run of consecutive slots (up to
@@ -449,7 +570,40 @@ static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
  * Context: mmap_lock held for read, or the range's VMA read-locked; no ptl.
  * Return: where it stopped (end, or the first page it could not start).
  */
+static unsigned long readahead_flags(struct fl_space *sp, unsigned long start, unsigned long end,
+				     uint32_t flags);
+
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return readahead_flags(sp, start, end, 0);
+}
+
+/* The same, for a fault's prefetch: its frames are FRAME_PREFETCH, and
+ * count as used or wasted (swap_prefetch_used(), swap_prefetch_wasted()). */
+unsigned long swap_prefetch(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	return readahead_flags(sp, start, end, FRAME_PREFETCH);
+}
+
+/*
+ * A prefetched page was used by a fault, or reclaimed unused: counted, and
+ * told to the prefetch window's feedback.  Context: f->lock held, f a
+ * FRAME_PREFETCH frame not used before.
+ */
+void swap_prefetch_used(struct fl_space *sp, struct frame *f)
+{
+	count_event(sp, prefetch_used);
+	pf_feedback(&sp->pf_fb, 1, 0);
+}
+
+void swap_prefetch_wasted(struct fl_space *sp, struct frame *f)
+{
+	count_event(sp, prefetch_wasted);
+	pf_feedback(&sp->pf_fb, 0, 1);
+}
+
+static unsigned long readahead_flags(struct fl_space *sp, unsigned long start, unsigned long end,
+				     uint32_t flags)
 {
 	struct frame *run[PT_CHUNK_PAGES];
 	unsigned int n = 0;
@@ -468,7 +622,9 @@ unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned 
 		mem_reserve(sp, 1);
 		pt_lock(c);
 		uint64_t pte = READ_ONCE(c->pte[pt_index(a)]);
-		struct frame *f = pte_type(pte) == PTE_SWAP ? swap_cache_add(sp, c, a, pte) : NULL;
+		struct frame *f = pte_type(pte) == PTE_SWAP
+					  ? swap_cache_add_flags(sp, c, a, pte, flags)
+					  : NULL;
 		pt_unlock(c);
 		if (f) {
 			/* The frame is locked in the table: a fault on it waits
@@ -516,6 +672,8 @@ int swap_init(struct fl_space *sp)
 
 	pthread_mutex_init(&sp->frame_lock, NULL);
 	pthread_mutex_init(&sp->batch_lock, NULL);
+	pf_vma_init(&sp->pf);
+	pf_feedback_init(&sp->pf_fb, sp->cfg.fault_around_max);
 	pthread_cond_init(&sp->batches_back, NULL);
 	sp->swap_inited = true;
 	if (!sp->cfg.mem_limit)
@@ -561,9 +719,11 @@ int swap_init(struct fl_space *sp)
 		return -errno;
 	/* In flight at most: one I/O per frame, one per batch.  A named
 	 * store's refusal is logged by store_claim() with its reason. */
-	ret = swapdev_open_flags(
+	ret = swapdev_open_remote(
 		&sp->dev, sp->cfg.swap_path, sp->cfg.swap_create ? SWAPDEV_CREATE : 0, 256,
-		(uint64_t)sp->cfg.swap_delay_us * 1000, (unsigned int)(sp->nr_frames + IO_BATCHES));
+		(uint64_t)sp->cfg.swap_delay_us * 1000,
+		(unsigned int)(sp->nr_frames + IO_BATCHES + TIER_WB_BUFS),
+		(int)sp->cfg.remote_replicas, (uint64_t)sp->cfg.remote_timeout_us * 1000);
 	if (ret) {
 		fl_log("cannot open the swap store %s: %s",
 		       sp->cfg.swap_path ? sp->cfg.swap_path : "(temporary file)", strerror(-ret));
@@ -595,6 +755,7 @@ void swap_destroy(struct fl_space *sp)
 {
 	if (!sp->swap_inited)
 		return;
+	tier_stop(sp); /* no writeback starts now */
 	if (sp->dev_open && sp->batches) {
 		/* A failed readahead batch submits again from its completion:
 		 * every batch back in the pool, and nothing more will be. */
@@ -611,6 +772,7 @@ void swap_destroy(struct fl_space *sp)
 	/* Retries that no handler thread took: finish them while the frames
 	 * they may pin are still here (their VMAs are gone: they end). */
 	run_retry_queue(sp);
+	tier_destroy(sp);
 	if (sp->frames)
 		for (size_t i = 0; i < sp->nr_frames; i++)
 			pthread_mutex_destroy(&sp->frames[i].lock);
@@ -625,6 +787,7 @@ void swap_destroy(struct fl_space *sp)
 		close(sp->mem_fd);
 	sp->mem_fd = -1;
 	pthread_cond_destroy(&sp->batches_back);
+	pf_vma_destroy(&sp->pf);
 	pthread_mutex_destroy(&sp->batch_lock);
 	pthread_mutex_destroy(&sp->frame_lock);
 	sp->swap_inited = false;

@@ -39,6 +39,10 @@
  * workingset_refault()).  Whoever reads it, fault or readahead, the fault
  * that installs it gives it extra passes of the clock (PTE_HOT). */
 #define FRAME_HOT 0x100
+/* Read ahead by a fault's prefetch (a stream or a trend), not asked for by
+ * a fault or MADV_WILLNEED: used or wasted, it tells the prefetch window
+ * (prefetch.h's feedback). */
+#define FRAME_PREFETCH 0x200
 
 struct waiter;
 
@@ -80,7 +84,13 @@ void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
 void swap_read_done(struct swap_io *io, int res);
 void swap_write_done(struct swap_io *io, int res);
 void swap_seal_write(struct fl_space *sp, struct frame *f);
+bool swap_tier_write(struct fl_space *sp, struct frame *f);
+void swap_read_start(struct fl_space *sp, struct frame *f);
+int swap_read_page(struct fl_space *sp, struct frame *f);
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
+unsigned long swap_prefetch(struct fl_space *sp, unsigned long start, unsigned long end);
+void swap_prefetch_used(struct fl_space *sp, struct frame *f);
+void swap_prefetch_wasted(struct fl_space *sp, struct frame *f);
 void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end);
 
 /*

@@ -11,6 +11,7 @@
  */
 #include "swapdev.h"
 
+#include "rstore.h"
 #include "storefmt.h"
 
 #include <fcntl.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 FL_TLS bool in_completion;
+
+static const struct swap_backend file_backend;
 
 #define SWAP_GROW_MIN (64UL << 20) /* bytes added to a file at least */
 #define FAIL_SLOTS (1UL << 22)	   /* error injection covers 16 GiB of slots */
@@ -87,6 +90,11 @@ static struct swap_io *delay_pop(struct delay_list *l)
 /* The I/O leaves the in-flight count as its callback runs. */
 static void deliver(struct swap_dev *d, struct swap_io *io, int res)
 {
+	if (!res && !io->from_tier)
+		atomic_fetch_add_explicit(io->write ? &d->pages_written : &d->pages_read,
+					  io->nr > 1 ? io->nr : 1, memory_order_relaxed);
+	if (!io->write && !io->from_tier && !io->injected)
+		fl_hist_record(&d->read_ns, fl_now_ns() - io->t_submit);
 	atomic_fetch_sub(&d->inflight, 1);
 	io->done(io, res);
 }
@@ -137,13 +145,13 @@ static void *reaper_main(void *arg)
 			stop = true;
 			continue;
 		}
-		tsan_acquire(io); /* pairs with the release in swap_submit() */
-		if (io->injected)
-			res = -EIO;
+		tsan_acquire(io); /* pairs with the release in swap_submit(), swapdev_post() */
+		if (io->posted)
+			res = io->posted_res;
 		else if (res >= 0 && res != (int)(SWAP_SLOT_SIZE * (io->nr > 1 ? io->nr : 1)))
 			res = -EIO; /* a short transfer is an error for a slot */
 		res = res < 0 ? res : 0;
-		if (d->delay_ns && fl_now_ns() < io->t_submit + d->delay_ns) {
+		if (d->delay_ns && !io->no_delay && fl_now_ns() < io->t_submit + d->delay_ns) {
 			io->delayed_res = res;
 			delay_insert(&delayed, io);
 		} else {
@@ -174,8 +182,9 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 	if (n <= d->nr_slots)
 		return -ENOSPC;
 	end = slot_off(d, (uint32_t)MIN(n, SWAP_NO_SLOT));
-	if (fallocate(d->fd, 0, slot_off(d, (uint32_t)d->nr_slots),
-		      end - slot_off(d, (uint32_t)d->nr_slots))) {
+	/* A backend without a file (its slots are keys) just has more. */
+	if (d->fd >= 0 && fallocate(d->fd, 0, slot_off(d, (uint32_t)d->nr_slots),
+				    end - slot_off(d, (uint32_t)d->nr_slots))) {
 		if (errno != EOPNOTSUPP)
 			return -errno; /* ENOSPC, EFBIG, EIO: full for now */
 		if (fstat(d->fd, &st))
@@ -223,7 +232,7 @@ static int zero_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
  * Context: the discard worker; no lock; the slots are nobody's.
  * Return: 0 or a negative errno.
  */
-static int discard_slots(struct swap_dev *d, unsigned long slot, unsigned long n)
+static int file_discard(struct swap_dev *d, unsigned long slot, unsigned long n)
 {
 	uint64_t range[2] = {(uint64_t)slot_off(d, (uint32_t)slot), n * SWAP_SLOT_SIZE};
 
@@ -325,7 +334,7 @@ static void discard_round(void *arg)
 		if (!nr)
 			return;
 		for (unsigned int i = 0; i < nr; i++) {
-			int ret = discard_slots(d, run[i].start, run[i].n);
+			int ret = d->be->discard(d, run[i].start, run[i].n);
 			if (ret && !atomic_exchange(&d->discard_failed_logged, true))
 				fl_log("warning: discarding freed slots of the swap store %s "
 				       "failed "
@@ -356,14 +365,9 @@ static void discard_round(void *arg)
 static void release(struct swap_dev *d, bool discard_all)
 {
 	worker_stop(&d->discarder);
-	if (discard_all && d->fd >= 0 && d->named) {
-		int ret = clear_store(d);
-		if (ret)
-			discard_failed(d, ret);
-	}
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
+	if (d->be)
+		d->be->close(d, discard_all);
+	d->be = NULL;
 	if (d->map && d->map != MAP_FAILED)
 		munmap(d->map, MAP_BYTES);
 	d->map = NULL;
@@ -439,9 +443,17 @@ static int open_named(struct swap_dev *d, const char *path, unsigned int flags)
 int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
 		       uint64_t delay_ns, unsigned int max_inflight)
 {
+	return swapdev_open_remote(d, path, flags, depth, delay_ns, max_inflight, 0, 0);
+}
+
+int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags,
+			unsigned int depth, uint64_t delay_ns, unsigned int max_inflight,
+			int remote_replicas, uint64_t remote_timeout_ns)
+{
 	int ret;
 
 	memset(d, 0, sizeof(*d));
+	d->be = &file_backend;
 	d->fd = -1;
 	d->delay_ns = delay_ns;
 	d->discard_freed = true;
@@ -460,7 +472,18 @@ int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (path && *path) {
+	if (rstore_is_url(path)) {
+		d->path = strdup(path);
+		if (!d->path) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = rstore_open(d, path, remote_replicas, remote_timeout_ns);
+		if (ret)
+			goto fail;
+		d->grows = true;
+		d->nr_slots = 0;
+	} else if (path && *path) {
 		d->path = strdup(path);
 		if (!d->path) {
 			ret = -ENOMEM;
@@ -632,6 +655,14 @@ unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slot
  */
 void swap_slot_free(struct swap_dev *d, uint32_t slot)
 {
+	if (d->slot_freeing && d->slot_freeing(d->slot_freeing_arg, slot))
+		return; /* busy: freed by swap_slot_free_now() when it is idle */
+	swap_slot_free_now(d, slot);
+}
+
+/* swap_slot_free() without asking slot_freeing.  Context: as it. */
+void swap_slot_free_now(struct swap_dev *d, uint32_t slot)
+{
 	bool kick;
 
 	pthread_mutex_lock(&d->lock);
@@ -659,43 +690,102 @@ void swap_slot_free(struct swap_dev *d, uint32_t slot)
 		worker_kick(&d->discarder);
 }
 
-/*
- * Start one slot's read or write; io->done() runs on the reaper thread when
- * it completes, with 0 or a negative errno.
- * Context: any thread; never sleeps on I/O.  Return: 0 (the callback will
- * run) or a negative errno (it will not).
- */
-int swap_submit(struct swap_dev *d, struct swap_io *io)
+/* In-flight accounting of an I/O that starts now. */
+static void inflight_add(struct swap_dev *d, struct swap_io *io)
 {
-	uint64_t *fail = atomic_load(io->write ? &d->fail_write : &d->fail_read);
-	struct io_uring_sqe *sqe;
-	off_t off = slot_off(d, io->slot);
-	long n;
+	long n, m;
 
 	io->t_submit = fl_now_ns();
 	n = atomic_fetch_add(&d->inflight, 1) + 1;
-	long m = atomic_load(&d->inflight_max);
+	m = atomic_load(&d->inflight_max);
 	while (n > m && !atomic_compare_exchange_weak(&d->inflight_max, &m, n))
 		;
 	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
 	atomic_fetch_add(&d->inflight_samples, 1);
+}
 
-	pthread_mutex_lock(&d->sq_lock);
-	while (!(sqe = io_uring_get_sqe(&d->ring)))
-		io_uring_submit(&d->ring);
-	/* Injected: any slot of the request fails it (as a failed bio does). */
-	io->injected = false;
+/* Whether error injection fails io: any slot of it (as a failed bio). */
+static bool injected(struct swap_dev *d, const struct swap_io *io)
+{
+	uint64_t *fail = atomic_load(io->write ? &d->fail_write : &d->fail_read);
+
 	for (unsigned int k = 0; fail && k < (io->nr > 1 ? io->nr : 1); k++) {
 		uint32_t sl = io->slot + k;
 		if (sl < FAIL_SLOTS && (atomic_load_explicit((_Atomic uint64_t *)&fail[sl / 64],
 							     memory_order_relaxed) &
 					(1ULL << (sl % 64))))
-			io->injected = true;
+			return true;
 	}
+	return false;
+}
+
+/* A NOP on the ring that carries io to the reaper.  Context: d->sq_lock. */
+static void post_locked(struct swap_dev *d, struct swap_io *io)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&d->ring)))
+		io_uring_submit(&d->ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, io);
+	tsan_release(io); /* everything the reaper reads of io is set */
+	/* Once prepared it will complete: a failed enter goes with the next. */
+	for (int tries = 0; io_uring_submit(&d->ring) < 0 && tries < 100; tries++)
+		sched_yield();
+}
+
+void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res)
+{
+	io->posted = true;
+	io->posted_res = res;
+	pthread_mutex_lock(&d->sq_lock);
+	post_locked(d, io);
+	pthread_mutex_unlock(&d->sq_lock);
+}
+
+void swapdev_post(struct swap_dev *d, struct swap_io *io, int res)
+{
+	/* In flight until its done() runs (swapdev_close() waits for it),
+	 * but not a sample of the store's queue depth. */
+	io->t_submit = fl_now_ns();
+	atomic_fetch_add(&d->inflight, 1);
+	swapdev_complete(d, io, res);
+}
+
+/*
+ * Start one I/O (one slot, or io->nr consecutive ones); io->done() runs on
+ * the reaper thread when it completes, with 0 or a negative errno.
+ * Context: any thread; never sleeps on I/O.  Return: 0 (the callback will
+ * run) or a negative errno (it will not).
+ */
+int swap_submit(struct swap_dev *d, struct swap_io *io)
+{
+	int ret;
+
+	io->posted = false;
+	inflight_add(d, io);
+	io->injected = injected(d, io);
 	if (io->injected) {
-		/* Injected error: complete without touching the device. */
-		io_uring_prep_nop(sqe);
-	} else if (io->nr > 1) {
+		/* Injected error: complete without touching the store. */
+		swapdev_complete(d, io, -EIO);
+		return 0;
+	}
+	ret = d->be->submit(d, io);
+	if (ret)
+		atomic_fetch_sub(&d->inflight, 1);
+	return ret;
+}
+
+/* The file backend's submit: a request on the ring, reaped there. */
+static int file_submit(struct swap_dev *d, struct swap_io *io)
+{
+	struct io_uring_sqe *sqe;
+	off_t off = slot_off(d, io->slot);
+
+	pthread_mutex_lock(&d->sq_lock);
+	while (!(sqe = io_uring_get_sqe(&d->ring)))
+		io_uring_submit(&d->ring);
+	if (io->nr > 1) {
 		if (io->write)
 			io_uring_prep_writev(sqe, d->fd, io->iov, io->nr, (uint64_t)off);
 		else
@@ -738,31 +828,48 @@ static void sleep_until(uint64_t t)
  */
 int swap_read_sync(struct swap_dev *d, struct swap_io *io)
 {
-	uint64_t *fail = atomic_load(&d->fail_read);
-	long n, m;
-	ssize_t r;
 	int ret;
 
-	io->t_submit = fl_now_ns();
-	n = atomic_fetch_add(&d->inflight, 1) + 1;
-	m = atomic_load(&d->inflight_max);
-	while (n > m && !atomic_compare_exchange_weak(&d->inflight_max, &m, n))
-		;
-	atomic_fetch_add(&d->inflight_sum, (uint64_t)n);
-	atomic_fetch_add(&d->inflight_samples, 1);
-	if (fail && io->slot < FAIL_SLOTS &&
-	    (atomic_load_explicit((_Atomic uint64_t *)&fail[io->slot / 64], memory_order_relaxed) &
-	     (1ULL << (io->slot % 64)))) {
-		ret = -EIO;
-	} else {
-		r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, slot_off(d, io->slot));
-		ret = r < 0 ? -errno : r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
-	}
+	inflight_add(d, io);
+	ret = injected(d, io) ? -EIO : d->be->read_sync(d, io);
+	if (!ret)
+		atomic_fetch_add_explicit(&d->pages_read, 1, memory_order_relaxed);
+	fl_hist_record(&d->read_ns, fl_now_ns() - io->t_submit);
 	if (d->delay_ns)
 		sleep_until(io->t_submit + d->delay_ns);
 	atomic_fetch_sub(&d->inflight, 1);
 	return ret;
 }
+
+static int file_read_sync(struct swap_dev *d, struct swap_io *io)
+{
+	ssize_t r = pread(d->fd, io->buf, SWAP_SLOT_SIZE, slot_off(d, io->slot));
+
+	return r < 0 ? -errno : r == (ssize_t)SWAP_SLOT_SIZE ? 0 : -EIO;
+}
+
+/* The file backend's close: a named store is cleared, then closed (which
+ * drops its flock). */
+static void file_close(struct swap_dev *d, bool clear)
+{
+	if (clear && d->fd >= 0 && d->named) {
+		int ret = clear_store(d);
+		if (ret)
+			discard_failed(d, ret);
+	}
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}
+
+/* A file or a block device: O_DIRECT through io_uring. */
+static const struct swap_backend file_backend = {
+	.name = "file",
+	.submit = file_submit,
+	.read_sync = file_read_sync,
+	.discard = file_discard,
+	.close = file_close,
+};
 
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
 {

@@ -41,6 +41,7 @@
 #include <liburing.h>
 #include <sys/uio.h>
 
+#include "hist.h"
 #include "store.h"
 #include "worker.h"
 
@@ -48,6 +49,7 @@
 #define SWAP_NO_SLOT UINT32_MAX
 
 struct swap_io;
+struct swap_dev;
 typedef void (*swap_done_fn)(struct swap_io *io, int res);
 
 /* One read or write of one slot; owned by the caller until done() runs. */
@@ -55,7 +57,15 @@ struct swap_io {
 	uint32_t slot;
 	bool write;
 	bool injected; /* set by swap_submit(): fails by injection */
-	void *buf;     /* SWAP_SLOT_SIZE bytes, 4 KiB aligned */
+	/* Completed by swapdev_post(), not by the backend's I/O: its result
+	 * is posted_res; no_delay: not subject to the emulated delay (a page
+	 * served from memory). */
+	bool posted, no_delay;
+	/* Set by the swap layer (swap.c): the page came from the compressed
+	 * tier, not from the store, so it was never sealed. */
+	bool from_tier;
+	int posted_res;
+	void *buf; /* SWAP_SLOT_SIZE bytes, 4 KiB aligned */
 	/* Or, with nr > 1: nr slots from slot, one buffer each (vectored). */
 	const struct iovec *iov;
 	unsigned int nr;
@@ -64,9 +74,57 @@ struct swap_io {
 	/* The reaper's, while the completion waits out the device's delay. */
 	int delayed_res;
 	struct swap_io *delayed_prev, *delayed_next;
+	/* The backend's while it holds io: its queue, its deadline, and for a
+	 * read_sync() served by a thread of the backend, the result and the
+	 * word the reader sleeps on. */
+	struct swap_io *be_next;
+	uint64_t be_deadline;
+	bool sync;
+	int sync_res;
+	_Atomic uint32_t sync_done;
+};
+
+/*
+ * A store backend: what moves slots of bytes to where they are kept.  The
+ * device (swapdev.c) owns everything else and shares it among backends:
+ * the slot map and its allocator, the discard queue and its worker, the
+ * completion ring and its reaper thread (every done() runs there, with
+ * in_completion set), error injection, the emulated delay and the counts.
+ * So a new backend is one file that fills in this table:
+ *
+ *   submit     start io: a read or a write of io->nr (or 1) consecutive
+ *              slots from io->slot, into or from io->buf (io->iov).  Never
+ *              sleeps on the I/O.  When it is over, the backend posts the
+ *              result, 0 or a negative errno: an io_uring
+ *              completion on d->ring carries io as its user data (the file
+ *              backend), or swapdev_complete().  Return: 0, or a negative errno: then done() will
+ *              not run.
+ *   read_sync  read one slot in the calling thread, which sleeps until it
+ *              is in: the faulting thread in sigbus delivery (so: async-
+ *              signal-safe, no malloc), or a handler thread.  Return: 0 or
+ *              a negative errno.
+ *   discard    make n slots from slot forget their bytes (freed slots).
+ *              Context: the discard worker, no lock held.  Return: 0 or a
+ *              negative errno (logged once; the slots are freed anyway).
+ *   close      let go of the backend's resources; with clear, first make
+ *              every slot forget its bytes (the space ends).  Context:
+ *              nothing in flight, the reaper stopped.
+ *
+ * What a backend does not do: check or seal pages.  The integrity layer
+ * (store.h) runs above it, in swap.c, on every page written to or read
+ * from any backend, whatever its medium.
+ */
+struct swap_backend {
+	const char *name;
+	int (*submit)(struct swap_dev *d, struct swap_io *io);
+	int (*read_sync)(struct swap_dev *d, struct swap_io *io);
+	int (*discard)(struct swap_dev *d, unsigned long slot, unsigned long n);
+	void (*close)(struct swap_dev *d, bool clear);
 };
 
 struct swap_dev {
+	const struct swap_backend *be; /* immutable after open */
+	void *be_priv;		       /* the backend's */
 	int fd;
 	bool is_blockdev;
 	bool grows;	  /* a file we may extend */
@@ -103,6 +161,20 @@ struct swap_dev {
 	_Atomic uint64_t full_count;
 	bool full_logged; /* lock */
 	_Atomic bool discard_failed_logged;
+	/* Pages the backend read and wrote (completed without error), and how
+	 * long its reads took, submission to completion. */
+	_Atomic uint64_t pages_read, pages_written;
+	struct fl_hist read_ns;
+
+	/*
+	 * Called by swap_slot_free() before a slot goes: true means the slot
+	 * is still busy (the compressed tier is writing it back) and must not
+	 * be freed now; whoever makes it idle frees it with
+	 * swap_slot_free_now().  Set before any slot is freed, then
+	 * immutable; NULL: none.  Context: as swap_slot_free().
+	 */
+	bool (*slot_freeing)(void *arg, uint32_t slot);
+	void *slot_freeing_arg;
 
 	/* The integrity layer over this device's slots: set up and torn down
 	 * by swap.c (swap_init(), swap_destroy()), not by the device. */
@@ -151,14 +223,32 @@ int swapdev_open_delay(struct swap_dev *d, const char *path, unsigned int depth,
 		       unsigned int max_inflight);
 int swapdev_open_flags(struct swap_dev *d, const char *path, unsigned int flags, unsigned int depth,
 		       uint64_t delay_ns, unsigned int max_inflight);
+/* The same; a path "redis-cluster://HOST:PORT[,...]" is a Redis Cluster
+ * (rstore.h), each write waited for on remote_replicas replicas, each
+ * command given up after remote_timeout_ns. */
+int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags,
+			unsigned int depth, uint64_t delay_ns, unsigned int max_inflight,
+			int remote_replicas, uint64_t remote_timeout_ns);
 void swapdev_close(struct swap_dev *d);
 /* The most slots this device can ever have (its metadata is sized so). */
 unsigned long swapdev_max_slots(const struct swap_dev *d);
 /* Allocate up to n slots, consecutive where possible.  Return: how many;
  * fewer than n: the store is full (swap_store_full() until one is freed). */
 unsigned int swap_slots_alloc(struct swap_dev *d, unsigned int n, uint32_t *slots);
-/* Give a slot back: it is discarded, then free again. */
+/* Give a slot back: it is discarded, then free again (unless slot_freeing
+ * says it is busy: then later, by swap_slot_free_now()). */
 void swap_slot_free(struct swap_dev *d, uint32_t slot);
+void swap_slot_free_now(struct swap_dev *d, uint32_t slot);
+/*
+ * Complete io with res through the completion ring: its done() runs on the
+ * reaper thread, as for an I/O on the ring.  swapdev_complete(): a backend
+ * finishing an io that swap_submit() gave it; swapdev_post(): an io that
+ * never went to a backend (a page the swap layer served from memory, or
+ * kept there), which counts as in flight until its done() runs.
+ * Context: any thread, no faultline lock needed; never sleeps on I/O.
+ */
+void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res);
+void swapdev_post(struct swap_dev *d, struct swap_io *io, int res);
 
 /* No free slot at the last allocation, and none freed since: reclaim backs
  * off writing.  Context: any; racy by design. */

@@ -15,68 +15,11 @@
 
 #include "util.h"
 
+#include "cluster.h"
 #include "rcluster.h"
 
 #define VAL_LEN 4096
 #define NKEYS 3000
-
-static char cluster_dir[64];
-static char script[512];
-
-static void cluster_stop(void)
-{
-	char cmd[700];
-
-	if (!cluster_dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "%s stop %s", script, cluster_dir);
-	if (system(cmd))
-		fprintf(stderr, "stopping the cluster in %s failed\n", cluster_dir);
-	cluster_dir[0] = 0;
-}
-
-static void on_signal(int sig)
-{
-	cluster_stop();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Start a cluster; return its seed list (static). */
-static const char *cluster_start(int base, int masters, int replicas)
-{
-	static char seeds[512];
-	char cmd[700];
-	FILE *p;
-
-	snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/fl-rcluster-%d-%d", (int)getpid(), base);
-	snprintf(cmd, sizeof(cmd), "%s start %s %d %d %d 1000", script, cluster_dir, base, masters,
-		 replicas);
-	p = popen(cmd, "r");
-	CHECK(p, "popen: %s", strerror(errno));
-	if (!fgets(seeds, sizeof(seeds), p))
-		seeds[0] = 0;
-	int st = pclose(p);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && seeds[0], "starting the cluster: status %#x",
-	      st);
-	seeds[strcspn(seeds, "\n")] = 0;
-	printf("cluster: %d masters, %d replicas each: %s\n", masters, replicas, seeds);
-	return seeds;
-}
-
-static pid_t node_pid(int port)
-{
-	char path[128];
-	FILE *f;
-	int pid = -1;
-
-	snprintf(path, sizeof(path), "%s/%d.pid", cluster_dir, port);
-	f = fopen(path, "r");
-	CHECK(f, "%s", path);
-	CHECK(fscanf(f, "%d", &pid) == 1, "pid of %d", port);
-	fclose(f);
-	return (pid_t)pid;
-}
 
 static void make_key(char *buf, size_t len, unsigned int i)
 {
@@ -303,11 +246,7 @@ static void with_replicas(int base, struct batch *b)
 	CHECK(c.st.failovers > f0, "no failover seen");
 	/* The old master comes back as the new one's replica, and writes go
 	 * on, waited for on it. */
-	{
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd), "%s restart %s %d", script, cluster_dir, base);
-		CHECK(system(cmd) == 0, "%s", cmd);
-	}
+	cluster_restart(base);
 	set_all(&c, b, 2);
 	check_all(&c, b, NKEYS, 2, "rewritten after the failover");
 	rcl_close(&c);
@@ -362,30 +301,16 @@ static void without_replicas(int base, struct batch *b)
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_rcluster");
-	char exe[512];
 	struct batch *b;
-	ssize_t n;
 	int base;
 
-	if (system("command -v redis-server >/dev/null && command -v redis-cli >/dev/null")) {
-		printf("SKIP: redis-server and redis-cli are not installed (Debian: redis-server "
-		       "redis-tools)\n");
-		return T_EXIT_SKIP;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	CHECK(n > 0, "readlink");
-	exe[n] = 0;
-	/* build.../tests/test_rcluster -> scripts/redis-cluster.sh */
-	snprintf(script, sizeof(script), "%.*s/../../scripts/redis-cluster.sh",
-		 (int)(strrchr(exe, '/') - exe), exe);
-	atexit(cluster_stop);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	cluster_setup();
 	b = calloc(1, sizeof(*b));
 	CHECK(b, "calloc");
 	b->vals = malloc((size_t)NKEYS * VAL_LEN);
 	CHECK(b->vals, "malloc");
-	base = 21000 + (int)(seed % 400) * 20;
+	/* Bus ports (+10000) below the ephemeral range: cluster_start(). */
+	base = 19000 + (int)(seed % 150) * 20;
 	with_replicas(base, b);
 	without_replicas(base + 10, b);
 	free(b->vals);

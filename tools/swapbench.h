@@ -68,6 +68,7 @@ struct sb_opts {
 	unsigned int rounds;
 	uint64_t seed;
 	char dir[PATH_MAX];
+	char store[512]; /* --store: faultline's store (FAULTLINE_SWAP); "": the default */
 	size_t swapfile;
 	int swappiness; /* -1: leave the cgroup's as it comes */
 	bool do_kernel, do_device, do_faultline, do_bare;

@@ -64,6 +64,11 @@ static void usage(FILE *out)
 		"      --seed N           access pattern and data (default 1)\n"
 		"      --dir DIR          file system of the stores (default $TMPDIR or /tmp;\n"
 		"                         sets TMPDIR for faultline's store)\n"
+		"      --store URL        faultline's store (as FAULTLINE_SWAP: a named store, or\n"
+		"                         redis-cluster://HOST:PORT,...; default: a temporary "
+		"file\n"
+		"                         in --dir); FAULTLINE_ZSWAP etc. apply from the "
+		"environment\n"
 		"      --swapfile SIZE    the kernel's swap file (default 2G, or region + 1G)\n"
 		"      --swappiness N     the cgroup's memory.swappiness (default: inherited;\n"
 		"                         60 if vm.swappiness is 0); vm.swappiness is not changed\n"
@@ -148,6 +153,7 @@ enum {
 	OPT_NO_BARE,
 	OPT_NO_PREHEAT,
 	OPT_NO_SEQ,
+	OPT_STORE,
 	OPT_TIMEOUT,
 	OPT_JSON,
 };
@@ -174,6 +180,8 @@ enum {
 	X("seed", OPT_SEED, required_argument,                                                 \
 	  opt->seed = parse_num(optarg, "seed", 0, ULONG_MAX))                                 \
 	X("dir", OPT_DIR, required_argument, fmt(opt->dir, sizeof(opt->dir), "%s", optarg))    \
+	X("store", OPT_STORE, required_argument,                                               \
+	  fmt(opt->store, sizeof(opt->store), "%s", optarg))                                   \
 	X("swapfile", OPT_SWAPFILE, required_argument,                                         \
 	  opt->swapfile = parse_size(optarg, "swap file size"))                                \
 	X("swappiness", OPT_SWAPPINESS, required_argument,                                     \

@@ -154,13 +154,17 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	       "threads %s; rounds %u; seed %" PRIu64 "\n",
 	       opt->seconds, opt->warmup, opt->probe_seconds ? opt->probe_seconds : opt->seconds,
 	       tl, opt->rounds, opt->seed);
-	printf("store: %s (%s on %s %u:%u); faultline default store (O_TMPFILE, O_DIRECT, "
-	       "io_uring)\n",
-	       opt->dir, sb->store.fstype, sb->store.disk_found ? sb->store.disk : "?",
-	       major(sb->store.dev), minor(sb->store.dev));
-	printf("faultline: handlers=%u fault_around=%u/%u swap_frames=%u watermark=%s policies=",
+	printf("store: %s (%s on %s %u:%u); faultline's store: %s\n", opt->dir, sb->store.fstype,
+	       sb->store.disk_found ? sb->store.disk : "?", major(sb->store.dev),
+	       minor(sb->store.dev),
+	       opt->store[0] ? opt->store : "the default (O_TMPFILE, O_DIRECT, io_uring)");
+	printf("faultline: handlers=%u fault_around=%u/%u swap_frames=%u watermark=%s zswap=%s "
+	       "policies=",
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max,
-	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32");
+	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32",
+	       ri->defaults.zswap == FL_ZSWAP_LZ4    ? "lz4"
+	       : ri->defaults.zswap == FL_ZSWAP_ZSTD ? "zstd"
+						     : "off");
 	for (i = 0; i < opt->npolicies; i++)
 		printf("%s%s", i ? "," : "", fl_policy_name(opt->policies[i]));
 	printf("\n");

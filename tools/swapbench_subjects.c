@@ -339,7 +339,8 @@ void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int ro
 
 	fl_config_init(&cfg);
 	cfg.mem_limit = opt->budget;
-	cfg.swap_path = NULL; /* the default store: O_TMPFILE in $TMPDIR, O_DIRECT */
+	/* The default store (O_TMPFILE in $TMPDIR, O_DIRECT), or --store. */
+	cfg.swap_path = opt->store[0] ? opt->store : NULL;
 	cfg.delivery = sub->delivery;
 	cfg.policy = sub->policy;
 	if (opt->preheat)

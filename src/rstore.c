@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/* Far memory on a Redis Cluster: the store backend (rstore.h). */
+#include "rstore.h"
+
+#include <poll.h>
+#include <sodium.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+
+/* A node that stays silent this long is lost (the client drops it and
+ * reads the slot map again). */
+#define RS_NODE_TIMEOUT_MS 1000
+#define RS_WAIT_TIMEOUT_MS 1000
+
+bool rstore_is_url(const char *path)
+{
+	return path && !strncmp(path, RSTORE_SCHEME, strlen(RSTORE_SCHEME));
+}
+
+static struct rstore *rs_of(struct swap_dev *d)
+{
+	return d->be_priv;
+}
+
+static void key_of(const struct rstore *rs, uint32_t slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%u", rs->prefix, slot);
+}
+
+/* Queue io for the I/O thread.  Context: any, also the SIGBUS handler:
+ * a mutex and a write(2). */
+static void enqueue(struct rstore *rs, struct swap_io *io)
+{
+	uint64_t one = 1;
+
+	io->be_next = NULL;
+	pthread_mutex_lock(&rs->lock);
+	if (rs->q_tail)
+		rs->q_tail->be_next = io;
+	else
+		rs->q_head = io;
+	rs->q_tail = io;
+	pthread_mutex_unlock(&rs->lock);
+	if (write(rs->efd, &one, sizeof(one)) < 0)
+		FL_BUG_ON(errno != EAGAIN);
+}
+
+static int rs_submit(struct swap_dev *d, struct swap_io *io)
+{
+	struct rstore *rs = rs_of(d);
+
+	io->sync = false;
+	io->be_deadline = io->t_submit + rs->timeout_ns;
+	enqueue(rs, io);
+	return 0;
+}
+
+/* Through the I/O thread too, sleeping on a futex meanwhile: hiredis
+ * allocates, which the SIGBUS handler must not. */
+static int rs_read_sync(struct swap_dev *d, struct swap_io *io)
+{
+	struct rstore *rs = rs_of(d);
+
+	io->sync = true;
+	io->sync_res = 0;
+	atomic_store_explicit(&io->sync_done, 0, memory_order_relaxed);
+	io->be_deadline = fl_now_ns() + rs->timeout_ns;
+	enqueue(rs, io);
+	while (!atomic_load_explicit(&io->sync_done, memory_order_acquire))
+		futex_wait(&io->sync_done, 0);
+	return io->sync_res;
+}
+
+/* io is over: to the reaper, or to the thread sleeping in rs_read_sync(). */
+static void finish(struct swap_dev *d, struct rstore *rs, struct swap_io *io, int res)
+{
+	if (res == -ENODATA)
+		atomic_fetch_add(&rs->lost, io->nr > 1 ? io->nr : 1);
+	else if (res == -ETIMEDOUT)
+		atomic_fetch_add(&rs->timeouts, 1);
+	else if (res)
+		atomic_fetch_add(&rs->errors, 1);
+	if (io->sync) {
+		io->sync_res = res;
+		atomic_store_explicit(&io->sync_done, 1, memory_order_release);
+		futex_wake(&io->sync_done, 1);
+	} else {
+		swapdev_complete(d, io, res);
+	}
+}
+
+static void *slot_buf(const struct swap_io *io, unsigned int k)
+{
+	return io->nr > 1 ? io->iov[k].iov_base : io->buf;
+}
+
+/* The commands of one round and what they belong to. */
+struct round {
+	unsigned int n;
+	struct rcl_cmd cmd[RS_ROUND_CMDS];
+	char key[RS_ROUND_CMDS][64];
+};
+
+/*
+ * What io's commands cmd[0..n) answered.  Return: 0 (every one, and the
+ * pages copied for a read), 1 (not all answered yet), or a negative errno.
+ */
+static int judge(struct swap_io *io, struct rcl_cmd *cmd, unsigned int n)
+{
+	int res = 0;
+
+	for (unsigned int k = 0; k < n; k++) {
+		redisReply *r = cmd[k].reply;
+
+		if (cmd[k].err || !r) {
+			res = res ? res : 1;
+			continue;
+		}
+		if (io->write) {
+			if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK"))
+				res = -EIO;
+		} else if (r->type == REDIS_REPLY_NIL) {
+			if (res >= 0)
+				res = -ENODATA;
+		} else if (r->type != REDIS_REPLY_STRING || r->len != SWAP_SLOT_SIZE) {
+			res = -EIO;
+		} else if (res == 0) {
+			memcpy(slot_buf(io, k), r->str, SWAP_SLOT_SIZE);
+		}
+	}
+	return res;
+}
+
+/*
+ * One round: as many pending I/Os as fit, pipelined, for RS_ROUND_MS at
+ * most.  What is answered is finished; what is not stays pending, unless
+ * its deadline has passed.  Context: the I/O thread.
+ */
+static void run_round(struct swap_dev *d, struct rstore *rs, struct swap_io **pending,
+		      struct round *r)
+{
+	struct swap_io *io, **pp, *batch[RS_ROUND_CMDS];
+	unsigned int nios = 0, first[RS_ROUND_CMDS + 1];
+	struct rcl_stats before = rs->cl.st;
+
+	r->n = 0;
+	for (pp = pending; (io = *pp);) {
+		unsigned int n = io->nr > 1 ? io->nr : 1;
+		if (r->n + n > RS_ROUND_CMDS)
+			break;
+		*pp = io->be_next;
+		first[nios] = r->n;
+		batch[nios++] = io;
+		for (unsigned int k = 0; k < n; k++) {
+			struct rcl_cmd *c = &r->cmd[r->n];
+			char *key = r->key[r->n];
+
+			key_of(rs, io->slot + k, key, sizeof(r->key[0]));
+			if (io->write)
+				*c = (struct rcl_cmd){
+					.argc = 3,
+					.argv = {"SET", key, slot_buf(io, k)},
+					.argvlen = {3, strlen(key), SWAP_SLOT_SIZE},
+					.write = true,
+				};
+			else
+				*c = (struct rcl_cmd){.argc = 2,
+						      .argv = {"GET", key},
+						      .argvlen = {3, strlen(key)}};
+			r->n++;
+		}
+	}
+	first[nios] = r->n;
+	rcl_exec(&rs->cl, r->cmd, r->n, fl_now_ns() + RS_ROUND_MS * 1000000ULL);
+	atomic_fetch_add(&rs->failovers, rs->cl.st.failovers - before.failovers);
+	atomic_fetch_add(&rs->redirects,
+			 rs->cl.st.moved - before.moved + rs->cl.st.ask - before.ask);
+	atomic_fetch_add(&rs->retries, rs->cl.st.retries - before.retries);
+	uint64_t now = fl_now_ns();
+	struct swap_io *again = NULL, **tail = &again;
+	for (unsigned int i = 0; i < nios; i++) {
+		int res = judge(batch[i], r->cmd + first[i], first[i + 1] - first[i]);
+		if (res == 1 && now >= batch[i]->be_deadline)
+			res = -ETIMEDOUT;
+		if (res == 1) {
+			*tail = batch[i];
+			tail = &batch[i]->be_next;
+		} else {
+			finish(d, rs, batch[i], res);
+		}
+	}
+	for (unsigned int k = 0; k < r->n; k++)
+		if (r->cmd[k].reply)
+			freeReplyObject(r->cmd[k].reply);
+	/* Unanswered ones first next round: they are the oldest. */
+	*tail = *pending;
+	*pending = again;
+}
+
+static void *io_main(void *arg)
+{
+	struct swap_dev *d = arg;
+	struct rstore *rs = rs_of(d);
+	struct round *r = malloc(sizeof(*r));
+	struct swap_io *pending = NULL, **ptail;
+
+	FL_BUG_ON(!r);
+	for (;;) {
+		struct pollfd pfd = {.fd = rs->efd, .events = POLLIN};
+		uint64_t v;
+
+		if (!pending) {
+			if (atomic_load(&rs->stop))
+				break;
+			poll(&pfd, 1, 100);
+		}
+		if (read(rs->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			FL_BUG_ON(1);
+		pthread_mutex_lock(&rs->lock);
+		for (ptail = &pending; *ptail; ptail = &(*ptail)->be_next)
+			;
+		*ptail = rs->q_head;
+		rs->q_head = rs->q_tail = NULL;
+		pthread_mutex_unlock(&rs->lock);
+		if (pending)
+			run_round(d, rs, &pending, r);
+	}
+	free(r);
+	return NULL;
+}
+
+/* The discard worker's client, connected on first use. */
+static struct rcl *dcl_get(struct rstore *rs)
+{
+	if (!rs->dcl_open) {
+		if (rcl_open(&rs->dcl, rs->seeds, RS_NODE_TIMEOUT_MS))
+			return NULL;
+		rs->dcl_open = true;
+	}
+	return &rs->dcl;
+}
+
+/*
+ * DEL the keys of n slots from slot, pipelined, within deadline_ns.
+ * Return: 0, or -ETIMEDOUT if some were not deleted.
+ */
+static int del_slots(struct rstore *rs, struct rcl *c, unsigned long slot, unsigned long n,
+		     uint64_t deadline_ns)
+{
+	struct rcl_cmd *cmd = calloc(MIN(n, (unsigned long)RS_ROUND_CMDS), sizeof(*cmd));
+	char(*key)[64] = calloc(MIN(n, (unsigned long)RS_ROUND_CMDS), sizeof(*key));
+	int ret = 0;
+
+	if (!cmd || !key) {
+		free(cmd);
+		free(key);
+		return -ENOMEM;
+	}
+	while (n) {
+		unsigned int k = (unsigned int)MIN(n, (unsigned long)RS_ROUND_CMDS);
+		for (unsigned int i = 0; i < k; i++) {
+			key_of(rs, (uint32_t)(slot + i), key[i], sizeof(key[i]));
+			cmd[i] = (struct rcl_cmd){.argc = 2,
+						  .argv = {"DEL", key[i]},
+						  .argvlen = {3, strlen(key[i])},
+						  .write = true};
+		}
+		if (rcl_exec(c, cmd, k, deadline_ns))
+			ret = -ETIMEDOUT;
+		for (unsigned int i = 0; i < k; i++)
+			if (cmd[i].reply)
+				freeReplyObject(cmd[i].reply);
+		slot += k;
+		n -= k;
+	}
+	free(cmd);
+	free(key);
+	return ret;
+}
+
+/*
+ * The discard worker's: DEL the keys of freed slots.  A node that does not
+ * answer (dead with no replica, or stopped) makes the discards fail fast
+ * for RS_DISCARD_BACKOFF_NS, so that the worker, and the destroy that
+ * stops it, never wait out a deadline per run; what is not deleted stays
+ * until the slot is written again, or the space ends.
+ */
+#define RS_DISCARD_BACKOFF_NS (1000 * 1000000ULL)
+#define RS_DISCARD_DEADLINE_NS (500 * 1000000ULL)
+
+static int rs_discard(struct swap_dev *d, unsigned long slot, unsigned long n)
+{
+	struct rstore *rs = rs_of(d);
+	struct rcl *c;
+	int ret;
+
+	if (fl_now_ns() < rs->discard_backoff)
+		return -EHOSTDOWN;
+	c = dcl_get(rs);
+	if (!c)
+		return -ECONNREFUSED;
+	ret = del_slots(rs, c, slot, n, fl_now_ns() + RS_DISCARD_DEADLINE_NS);
+	if (ret)
+		rs->discard_backoff = fl_now_ns() + RS_DISCARD_BACKOFF_NS;
+	return ret;
+}
+
+/*
+ * Stop the I/O thread (nothing is in flight: swapdev_close() waited) and,
+ * when the space ends, delete every key it still has: the slots in use or
+ * waiting for their discard.  Context: the device's threads stopped.
+ */
+static void rs_close(struct swap_dev *d, bool clear)
+{
+	struct rstore *rs = rs_of(d);
+	uint64_t one = 1;
+
+	if (!rs)
+		return;
+	if (rs->started) {
+		atomic_store(&rs->stop, true);
+		if (write(rs->efd, &one, sizeof(one)) < 0)
+			FL_BUG_ON(errno != EAGAIN);
+		pthread_join(rs->thread, NULL);
+		rs->started = false;
+	}
+	if (clear && d->map && (rs->dcl_open || dcl_get(rs))) {
+		/* One deadline for all: a node that does not answer costs it
+		 * once, not once per run. */
+		uint64_t deadline = fl_now_ns() + MIN(rs->timeout_ns, 5000 * 1000000ULL);
+		int failed = 0;
+
+		for (unsigned long w = 0; w * 64 < d->nr_slots; w++) {
+			uint64_t bits = d->map[w];
+			unsigned int s, n;
+
+			for_each_bit_run(bits, s, n)
+			{
+				if (del_slots(rs, &rs->dcl, w * 64 + s, n, deadline))
+					failed++;
+			}
+		}
+		if (failed)
+			fl_log("warning: some keys of %s* were not deleted from the Redis Cluster "
+			       "(a node did not answer): they stay there",
+			       rs->prefix);
+	}
+	rcl_close(&rs->cl);
+	if (rs->dcl_open)
+		rcl_close(&rs->dcl);
+	if (rs->efd >= 0)
+		close(rs->efd);
+	pthread_mutex_destroy(&rs->lock);
+	free(rs);
+	d->be_priv = NULL;
+}
+
+static const struct swap_backend redis_backend;
+
+struct rstore *rstore_of(struct swap_dev *d)
+{
+	return d->be == &redis_backend ? d->be_priv : NULL;
+}
+
+static const struct swap_backend redis_backend = {
+	.name = "redis-cluster",
+	.submit = rs_submit,
+	.read_sync = rs_read_sync,
+	.discard = rs_discard,
+	.close = rs_close,
+};
+
+/*
+ * Open the cluster named by url (RSTORE_SCHEME and its seed list) as d's
+ * backend: connect, read the slot map, draw the space's id, start the I/O
+ * thread.  Context: swapdev_open_flags().  Return: 0 or a negative errno
+ * (logged, with the reason).
+ */
+int rstore_open(struct swap_dev *d, const char *url, int replicas, uint64_t timeout_ns)
+{
+	const char *seeds = url + strlen(RSTORE_SCHEME);
+	unsigned char id[16];
+	struct rstore *rs;
+	int ret;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	rs->efd = -1;
+	pthread_mutex_init(&rs->lock, NULL);
+	d->be = &redis_backend;
+	d->be_priv = rs;
+	rs->timeout_ns = timeout_ns;
+	if (strlen(seeds) >= sizeof(rs->seeds)) {
+		fl_log("the Redis Cluster seed list is too long (%zu bytes)", strlen(seeds));
+		return -EINVAL;
+	}
+	snprintf(rs->seeds, sizeof(rs->seeds), "%s", seeds);
+	randombytes_buf(id, sizeof(id));
+	snprintf(rs->prefix, sizeof(rs->prefix), "fl:");
+	for (unsigned int i = 0; i < sizeof(id); i++)
+		snprintf(rs->prefix + 3 + 2 * i, 3, "%02x", id[i]);
+	strcat(rs->prefix, ":");
+	ret = rcl_open(&rs->cl, seeds, RS_NODE_TIMEOUT_MS);
+	if (ret) {
+		fl_log("cannot use the Redis Cluster at %s: %s", seeds,
+		       ret == -EINVAL	? "a seed is not HOST:PORT"
+		       : ret == -EPROTO ? "no seed answers with a whole slot map"
+					: strerror(-ret));
+		return ret;
+	}
+	rs->cl.wait_replicas = replicas;
+	rs->cl.wait_timeout_ms = RS_WAIT_TIMEOUT_MS;
+	rs->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rs->efd < 0)
+		return -errno;
+	ret = -pthread_create(&rs->thread, NULL, io_main, d);
+	if (ret)
+		return ret;
+	pthread_setname_np(rs->thread, "fl-redis");
+	rs->started = true;
+	return 0;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Far memory on a Redis Cluster (rstore.c): a store backend (swapdev.h)
+ * whose slots are keys, FAULTLINE_SWAP=redis-cluster://HOST:PORT[,...].
+ *
+ * Keys: "fl:<id>:<slot>", where <id> is 128 random bits drawn when the
+ * space opens its store, so that spaces of several processes and machines
+ * share one cluster without meeting; the keys spread over the cluster's
+ * hash slots (no hash tag), so a batch goes to every master at once.  The
+ * cluster should run with maxmemory-policy noeviction, so that a page
+ * written is never dropped by the server (scripts/redis-cluster.sh does).
+ *
+ * I/O: one thread (fl-redis) takes the reads and writes queued by
+ * submit() and read_sync(), and runs them in rounds on rcluster.c's client:
+ * each round pipelines up to RS_ROUND_CMDS commands to their masters
+ * (SET and GET; a readahead or an eviction batch is one round), follows
+ * redirections and failovers, and, with FAULTLINE_REMOTE_REPLICAS=N, ends
+ * each node's writes with WAIT N: a write counts as done when N replicas
+ * have it.  A round lasts RS_ROUND_MS at most: a command whose node does
+ * not answer by then stays pending for the next round while the others go
+ * on, so a failed or stopped node slows only its own keys.  A command
+ * still unanswered after FAULTLINE_REMOTE_TIMEOUT fails: a read with
+ * -ETIMEDOUT, which poisons its page (SIGBUS on access), a write with it
+ * too, which keeps its page resident.  A GET that finds no key (the master
+ * died with no replica that had it) fails with -ENODATA: that page is lost
+ * and poisoned, counted in remote_lost; nothing else is affected.
+ *
+ * What comes back is checked as every page from every store (store.h):
+ * a page that is not the one written there for that address (an older
+ * write that a replica kept, another slot's page) fails its check.
+ *
+ * Discard: freed slots are deleted (DEL) by the device's discard worker,
+ * on a client of its own; when the space ends, every key it still has.
+ *
+ * Locks: lock (a leaf) guards the queue; each client belongs to one thread
+ * (the I/O thread's, the discard worker's).  read_sync() sleeps on a futex
+ * in the calling thread, also in the SIGBUS handler: nothing there
+ * allocates.
+ */
+#ifndef FL_RSTORE_H
+#define FL_RSTORE_H
+
+#include "lib.h"
+
+#include "rcluster.h"
+#include "swapdev.h"
+
+#define RSTORE_SCHEME "redis-cluster://"
+#define RS_ROUND_CMDS 512
+#define RS_ROUND_MS 200
+
+struct rstore {
+	struct rcl cl;		  /* the I/O thread's */
+	struct rcl dcl;		  /* the discard worker's */
+	bool dcl_open;		  /* dcl connected (lazily, by the discard worker) */
+	uint64_t discard_backoff; /* the discard worker's: fail fast until then */
+	char seeds[512];	  /* the seed list, for dcl */
+	char prefix[48];	  /* "fl:<id>:" */
+	uint64_t timeout_ns;	  /* FAULTLINE_REMOTE_TIMEOUT: a command's deadline */
+	pthread_t thread;
+	bool started;
+	int efd;			 /* eventfd: work queued, or stop */
+	pthread_mutex_t lock;		 /* a leaf: the queue */
+	struct swap_io *q_head, *q_tail; /* lock */
+	_Atomic bool stop;
+	/* Counters (fl_stats). */
+	_Atomic uint64_t failovers, redirects, retries, lost, timeouts, errors;
+};
+
+bool rstore_is_url(const char *path);
+int rstore_open(struct swap_dev *d, const char *url, int replicas, uint64_t timeout_ns);
+/* The backend's counters, if d is a Redis Cluster store (else NULL). */
+struct rstore *rstore_of(struct swap_dev *d);
+
+#endif /* FL_RSTORE_H */
