@@ -315,7 +315,16 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 	CHECK(fl_madvise(s, p, 64 * ps, MADV_RANDOM) == 0, "MADV_RANDOM"); /* no readahead */
 	for (size_t i = 0; i < 64; i += 2)
 		sum += p[i * ps + 3];
-	CHECK(fl_stats(s, &st) == 0, "fl_stats");
+	/* The faulting thread runs on once its page is installed, which can
+	 * be before the handler counts how the fault ended: wait for the
+	 * counts of all 32 (at most 2 s). */
+	for (int tries = 0;; tries++) {
+		CHECK(fl_stats(s, &st) == 0, "fl_stats");
+		if (st.vma_lock_success + st.vma_lock_abort + st.vma_lock_retry >= 32 ||
+		    file_policy == FL_POLICY_MMAP || tries == 400)
+			break;
+		usleep(5000);
+	}
 	CHECK(st.file_faults_major == 32, "%" PRIu64 " major faults, want 32 (sum %u)",
 	      st.file_faults_major, sum);
 	switch (file_policy) {
