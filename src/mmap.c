@@ -24,6 +24,7 @@
 
 #include <sys/mman.h>
 
+#include "mmap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -36,30 +37,9 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* x86-64 with 4-level page tables; hints above it are the kernel's business. */
-#define TASK_SIZE ((1UL << 47) - PAGE_SIZE)
-
 #define FL_MAP_SUPPORTED                                                                 \
 	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
 	 MAP_POPULATE | MAP_STACK)
-#define PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
-
-struct seg {
-	unsigned long start, end;
-	int prot;
-	unsigned long flags;
-};
-
-struct layout {
-	size_t lo, hi;	 /* index window replaced */
-	struct vma **nv; /* the window's new VMAs */
-	size_t n;
-	bool *fresh;	   /* per new VMA: allocated by this plan */
-	struct vma **gone; /* old VMAs that leave the index */
-	size_t ngone;
-	struct vma_index *idx; /* the new index, published by commit */
-	long mapped_delta;
-};
 
 static void layout_free(struct layout *l)
 {
@@ -70,7 +50,7 @@ static void layout_free(struct layout *l)
 }
 
 /* Drop a plan (its kernel change failed): free what was never published. */
-static void layout_abort(struct fl_space *sp, struct layout *l)
+void layout_abort(struct fl_space *sp, struct layout *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->fresh && l->fresh[i])
@@ -190,7 +170,7 @@ nomem:
  * Publish the plan.  Context: mmap_lock held for write, the kernel's
  * mappings already changed.  Cannot fail.
  */
-static void layout_commit(struct fl_space *sp, struct layout *l)
+void layout_commit(struct fl_space *sp, struct layout *l)
 {
 	vma_index_publish(sp, l->idx);
 	for (size_t i = 0; i < l->ngone; i++) {
@@ -206,9 +186,8 @@ static void layout_commit(struct fl_space *sp, struct layout *l)
  * layout_prepare(), retried: the metadata is small, so running out of memory
  * for it is transient more often than not.
  */
-static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsigned long end,
-				const struct seg *segs, size_t nsegs, bool replace,
-				struct layout *l)
+int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsigned long end,
+			 const struct seg *segs, size_t nsegs, bool replace, struct layout *l)
 {
 	for (int tries = 0;; tries++) {
 		int ret = layout_prepare(sp, start, end, segs, nsegs, replace, l);
@@ -222,8 +201,8 @@ static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsign
  * Record that the kernel has already changed [start, end) to segs: the
  * layout must follow, whatever it costs.  Context: mmap_lock held for write.
  */
-static void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
-			 const struct seg *segs, size_t nsegs, bool replace)
+void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
+		  const struct seg *segs, size_t nsegs, bool replace)
 {
 	struct layout l;
 
@@ -240,7 +219,7 @@ static void layout_force(struct fl_space *sp, unsigned long start, unsigned long
 		if ((ps = MAX((idx)->v[i]->vm_start, start)),                                      \
 		    (pe = MIN((idx)->v[i]->vm_end, end)), 1)
 
-static unsigned long vm_flags_of(int flags)
+unsigned long vm_flags_of(int flags)
 {
 	unsigned long f = 0;
 
@@ -304,7 +283,7 @@ static void populate(struct fl_space *sp, unsigned long start, unsigned long end
  * our registration.  Context: mmap_lock held for write; the range's new VMA
  * is write-locked, so no fault runs there.
  */
-static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end)
+void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	enum { STEP = 1 << 16 }; /* pages per mincore call */
 	unsigned char *vec = malloc(STEP);
@@ -344,7 +323,7 @@ static void mark_stale_cb(unsigned long start, unsigned long end, void *arg)
  * mapping of someone else's there) is marked stale, for drop_stale().
  * Context: mmap_lock held for write.
  */
-static void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
+void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	struct vma_index *idx = vma_index_get(sp);
 	unsigned long ps, pe;
@@ -361,7 +340,7 @@ static void find_stale(struct fl_space *sp, unsigned long start, unsigned long e
  * What they held is gone (their swap slots are freed); counted in
  * stale_drops.  Context: mmap_lock held for write.
  */
-static void drop_stale(struct fl_space *sp)
+void drop_stale(struct fl_space *sp)
 {
 	struct stale_ranges *st = space_take_stale(sp);
 	struct layout l;
@@ -463,7 +442,7 @@ void mm_unmap_all(struct fl_space *sp)
  * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
  * mapping is made, and the caller undoes it).
  */
-static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *dontfork_err)
+void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int *dontfork_err)
 {
 	void *p = mmap(addr, len, prot, kflags, -1, 0);
 
@@ -633,10 +612,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 
 static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 {
-	unsigned long start = (unsigned long)addr, end, ps, pe;
-	struct vma_index *idx;
-	struct layout l;
-	size_t i;
+	unsigned long start = (unsigned long)addr, end;
 	int ret;
 
 	if (!PAGE_ALIGNED(start) || !len) {
@@ -651,16 +627,37 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 	end = start + len;
 
 	mmap_write_lock(sp);
+	ret = munmap_locked(sp, start, end);
+	mmap_write_unlock(sp);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The write section of munmap(): [start, end) unmapped where it is the
+ * space's, forgotten where it is stale.  Context: mmap_lock held for
+ * write.  Return: 0 or a negative errno (the kernel could not split a
+ * mapping: what went before the failure is unmapped, and recorded so).
+ */
+int munmap_locked(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	unsigned long ps, pe;
+	struct vma_index *idx;
+	struct layout l;
+	size_t i;
+	int ret;
+
+	mmap_assert_write_locked(sp);
 	/* What is no longer the space's mapping is forgotten, not unmapped:
 	 * the addresses may be someone else's now. */
 	find_stale(sp, start, end);
 	drop_stale(sp);
 	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
-	if (ret) {
-		mmap_write_unlock(sp);
-		errno = -ret;
-		return -1;
-	}
+	if (ret)
+		return ret;
 	/* Only the space's own parts: a foreign mapping stays untouched. */
 	idx = vma_index_get(sp);
 	for_each_vma_part (sp, idx, i, start, end, ps, pe) {
@@ -676,15 +673,12 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 			if (ps > start)
 				layout_force(sp, start, ps, NULL, 0, true);
 			pt_free_unused(sp, start, ps);
-			mmap_write_unlock(sp);
-			errno = -ret;
-			return -1;
+			return ret;
 		}
 		pt_zap_range(sp, ps, pe, false);
 	}
 	layout_commit(sp, &l);
 	pt_free_unused(sp, start, end);
-	mmap_write_unlock(sp);
 	return 0;
 }
 

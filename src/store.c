@@ -34,20 +34,26 @@ struct store_key {
 	unsigned char key[32];
 };
 
-/* The tag, as the bytes the seed or the associated data is made of. */
+/*
+ * The tag, as the bytes the seed or the associated data is made of: the
+ * slot and the write generation.  The page's address is not in it: it is
+ * kept in the slot's metadata and compared on every read
+ * (store_unseal()), so that mremap can move a swapped-out page to another
+ * address without rewriting it (store_slot_move()).  The checks are the
+ * same: another slot's bytes fail the slot, an older write the generation,
+ * a slot sealed for another page the address.
+ */
 struct store_tag {
-	uint64_t addr;
 	uint64_t gen;
 	uint64_t slot;
 };
 
-static void make_tag(struct store_tag *t, uint32_t slot, unsigned long addr, uint64_t gen)
+static void make_tag(struct store_tag *t, uint32_t slot, uint64_t gen)
 {
 	/* Little-endian on every machine faultline runs on (x86-64, arm64):
 	 * the tag never leaves memory, so byte order only has to be fixed
 	 * within one process. */
 	memset(t, 0, sizeof(*t));
-	t->addr = addr;
 	t->gen = gen;
 	t->slot = slot;
 }
@@ -137,7 +143,7 @@ const void *store_seal(struct store *st, uint32_t slot, unsigned long addr, cons
 	struct store_tag t;
 
 	FL_BUG_ON(slot >= st->max_slots);
-	make_tag(&t, slot, addr, gen);
+	make_tag(&t, slot, gen);
 	m->addr = addr;
 	m->gen = gen;
 	switch (st->cipher) {
@@ -174,7 +180,9 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 	m = &st->slots[slot];
 	if (!m->gen)
 		return -EBADMSG; /* nothing was ever sealed for this slot */
-	make_tag(&t, slot, addr, m->gen);
+	if (m->addr != addr)
+		return -EBADMSG; /* sealed for another page */
+	make_tag(&t, slot, m->gen);
 	switch (st->cipher) {
 	case STORE_PLAIN:
 		checksum(st, &t, page, mac);
@@ -196,6 +204,12 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 		break;
 	}
 	return ret;
+}
+
+void store_slot_move(struct store *st, uint32_t slot, unsigned long addr)
+{
+	if (slot < st->max_slots && st->slots[slot].gen)
+		st->slots[slot].addr = addr;
 }
 
 unsigned long store_slot_addr(const struct store *st, uint32_t slot)

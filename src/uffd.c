@@ -85,7 +85,7 @@ FL_EXPORT int fl_uffd_features(uint64_t *features)
  */
 int uffd_open(struct fl_space *sp)
 {
-	uint64_t want = 0;
+	uint64_t want = 0, avail;
 	int fd, ret;
 
 	if (sp->cfg.delivery == FL_DELIVERY_SIGBUS)
@@ -94,6 +94,10 @@ int uffd_open(struct fl_space *sp)
 		want |= UFFD_FEATURE_THREAD_ID; /* segv_verdict(): whom to tell */
 	if (sp->cfg.mem_limit)
 		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
+	/* fl_mremap() moves pages with UFFDIO_MOVE where the kernel has it,
+	 * and copies them where it has not. */
+	if (!fl_uffd_features(&avail))
+		want |= avail & UFFD_FEATURE_MOVE;
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -166,6 +170,32 @@ unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
 		return len;
 	*err = c.copy < 0 ? (int)-c.copy : errno;
 	return c.copy > 0 ? (unsigned long)c.copy : 0;
+}
+
+/*
+ * UFFDIO_MOVE of [src, src + len) to dst: the pages themselves change
+ * place, no copy (a page the kernel does not have at src is skipped).  The
+ * kernel refuses a read-only or PROT_NONE range (EINVAL), a range that
+ * spans two of its VMAs (EINVAL), a page shared with another process, such
+ * as a child of fork() (EBUSY), and a kernel without it (EINVAL); the
+ * caller copies what was not moved.  A moved page is writable at dst, its
+ * write protection gone.  Return and *err: as uffd_copy().
+ */
+unsigned long uffd_move(struct fl_space *sp, unsigned long dst, unsigned long src,
+			unsigned long len, int *err)
+{
+	struct uffdio_move m = {
+		.dst = dst, .src = src, .len = len, .mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES};
+
+	*err = 0;
+	if (!(sp->uffd_features & UFFD_FEATURE_MOVE)) {
+		*err = EINVAL;
+		return 0;
+	}
+	if (ioctl(sp->uffd, UFFDIO_MOVE, &m) == 0)
+		return len;
+	*err = m.move < 0 ? (int)-m.move : errno;
+	return m.move > 0 ? (unsigned long)m.move : 0;
 }
 
 /* Write-protect [start, start + len), or lift it (which wakes waiters). */

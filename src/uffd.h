@@ -25,6 +25,8 @@ unsigned long uffd_zeropage(struct fl_space *sp, unsigned long start, unsigned l
 /* UFFDIO_COPY; with wp, the pages are installed write-protected. */
 unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src, unsigned long len,
 			bool wp, int *err);
+unsigned long uffd_move(struct fl_space *sp, unsigned long dst, unsigned long src,
+			unsigned long len, int *err);
 int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
 int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
 
