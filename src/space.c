@@ -241,6 +241,22 @@ static bool space_has_addr_rcu(struct fl_space *sp, unsigned long addr)
 }
 
 /*
+ * Whether addr is in a VMA of sp that is not stale: for `faultline run`'s
+ * interposed calls, which send an address to faultline or to the kernel.
+ * A snapshot: a concurrent layout change may make it stale at once.
+ * Context: any but the SIGBUS handler's own space lookups; no lock needed.
+ */
+bool space_has_addr(struct fl_space *sp, unsigned long addr)
+{
+	bool hit;
+
+	rcu_read_lock();
+	hit = space_has_addr_rcu(sp, addr);
+	fl_rcu_read_unlock();
+	return hit;
+}
+
+/*
  * The space with a VMA at addr, held for a fault (sigbus delivery) until
  * fault_space_put(): destroy waits for it, so the fault may sleep on I/O
  * with the space held and no RCU section open.  Lock-free: the answer may
