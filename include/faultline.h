@@ -228,6 +228,20 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")          \
 	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                     \
 	X(mmap_write_wait_ns, FL_NSEC, "total time waited for the space lock, write")        \
+	X(mmap_read_wait_1us, FL_COUNTER, "space-lock reads that waited < 1 us, or none")    \
+	X(mmap_read_wait_10us, FL_COUNTER, "space-lock reads that waited 1-10 us")           \
+	X(mmap_read_wait_100us, FL_COUNTER, "space-lock reads that waited 10-100 us")        \
+	X(mmap_read_wait_1ms, FL_COUNTER, "space-lock reads that waited 100 us-1 ms")        \
+	X(mmap_read_wait_10ms, FL_COUNTER, "space-lock reads that waited 1-10 ms")           \
+	X(mmap_read_wait_100ms, FL_COUNTER, "space-lock reads that waited 10-100 ms")        \
+	X(mmap_read_wait_long, FL_COUNTER, "space-lock reads that waited 100 ms or more")    \
+	X(mmap_write_wait_1us, FL_COUNTER, "space-lock writes that waited < 1 us, or none")  \
+	X(mmap_write_wait_10us, FL_COUNTER, "space-lock writes that waited 1-10 us")         \
+	X(mmap_write_wait_100us, FL_COUNTER, "space-lock writes that waited 10-100 us")      \
+	X(mmap_write_wait_1ms, FL_COUNTER, "space-lock writes that waited 100 us-1 ms")      \
+	X(mmap_write_wait_10ms, FL_COUNTER, "space-lock writes that waited 1-10 ms")         \
+	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")      \
+	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")  \
 	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")             \
 	X(faults_major, FL_COUNTER, "faults that needed a read from the store")              \
 	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")             \

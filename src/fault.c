@@ -260,6 +260,26 @@ out:
 	return ret;
 }
 
+/* ---- the faulting page's entry ------------------------------------- */
+
+/* The entry of the faulting page (the kernel's vmf->pte).  Context:
+ * vmf->chunk set. */
+static _Atomic uint64_t *fault_pte(const struct vm_fault *vmf)
+{
+	return &vmf->chunk->pte[pt_index(vmf->address)];
+}
+
+/*
+ * pte_offset_map_lock() for the fault: the ptl of vmf->chunk taken, and the
+ * entry of the faulting page read under it; pt_unlock(vmf->chunk) ends it.
+ * Context: the fault's lock held, vmf->chunk set.  Return: the entry.
+ */
+static uint64_t fault_pte_lock(struct vm_fault *vmf)
+{
+	pt_lock(vmf->chunk);
+	return READ_ONCE(*fault_pte(vmf));
+}
+
 /* ---- swap-in -------------------------------------------------------- */
 
 /*
@@ -425,18 +445,15 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
  * and f->lock held; both released here. */
 static int swap_poison(struct vm_fault *vmf, struct frame *f)
 {
-	struct fl_space *sp = vmf->sp;
-	struct pt_chunk *c = vmf->chunk;
-
 	f->owns_slot = true; /* the bad slot is given up with the frame */
 	pthread_mutex_unlock(&f->lock);
-	WRITE_ONCE(c->pte[pt_index(vmf->address)], PTE_NONE | PTE_POISON);
-	frame_detach(sp, f);
+	WRITE_ONCE(*fault_pte(vmf), PTE_NONE | PTE_POISON);
+	frame_detach(vmf->sp, f);
 	/* If the marker cannot be installed now, the next fault on the entry
 	 * tries again (handle_mm_fault). */
-	uffd_poison(sp, vmf->address, PAGE_SIZE);
-	count_event(sp, pages_poisoned);
-	pt_unlock(c);
+	uffd_poison(vmf->sp, vmf->address, PAGE_SIZE);
+	count_event(vmf->sp, pages_poisoned);
+	pt_unlock(vmf->chunk);
 	return VM_FAULT_HWPOISON;
 }
 
@@ -456,8 +473,7 @@ static int do_swap_page(struct vm_fault *vmf)
 	int ret;
 
 	mem_reserve(sp, 1);
-	pt_lock(c);
-	pte = READ_ONCE(c->pte[pt_index(page)]);
+	pte = fault_pte_lock(vmf);
 	if (pte_type(pte) == PTE_SWAP) {
 		f = swap_cache_add(sp, c, page, pte);
 		if (!f) {
@@ -476,11 +492,10 @@ static int do_swap_page(struct vm_fault *vmf)
 			swap_submit(&sp->dev, &f->io);
 		/* Readahead, when this major fault goes on a stream: its reads
 		 * go out before this fault waits for its own. */
-		pte = READ_ONCE(c->pte[pt_index(page)]);
+		pte = READ_ONCE(*fault_pte(vmf));
 		pt_unlock(c);
 		swap_readahead_stream(vmf);
-		pt_lock(c);
-		if (READ_ONCE(c->pte[pt_index(page)]) != pte) {
+		if (fault_pte_lock(vmf) != pte) {
 			pt_unlock(c);
 			if (own_read) /* zapped meanwhile: still complete the frame */
 				swap_submit(&sp->dev, &f->io);
@@ -517,16 +532,12 @@ static int do_swap_page(struct vm_fault *vmf)
 static int do_wp_page(struct vm_fault *vmf)
 {
 	struct fl_space *sp = vmf->sp;
-	struct pt_chunk *c = vmf->chunk;
-	unsigned long page = vmf->address;
+	uint64_t pte = fault_pte_lock(vmf);
 	int ret = VM_FAULT_NOPAGE;
-	uint64_t pte;
 
-	pt_lock(c);
-	pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) == PTE_PRESENT && (pte & PTE_WP)) {
-		if (!uffd_writeprotect(sp, page, PAGE_SIZE, false)) {
-			WRITE_ONCE(c->pte[pt_index(page)], mk_pte(PTE_PRESENT, PTE_REF, 0));
+		if (!uffd_writeprotect(sp, vmf->address, PAGE_SIZE, false)) {
+			WRITE_ONCE(*fault_pte(vmf), mk_pte(PTE_PRESENT, PTE_REF, 0));
 			swap_slot_free(&sp->dev, pte_value(pte));
 			count_event(sp, faults_wp);
 			ret = 0;
@@ -537,10 +548,10 @@ static int do_wp_page(struct vm_fault *vmf)
 		 * still has it write-protected (an eviction that let it go).
 		 * Lift it, or the store faults for ever.
 		 */
-		if (!uffd_writeprotect(sp, page, PAGE_SIZE, false))
+		if (!uffd_writeprotect(sp, vmf->address, PAGE_SIZE, false))
 			ret = 0;
 	}
-	pt_unlock(c);
+	pt_unlock(vmf->chunk);
 	return ret;
 }
 
@@ -560,22 +571,18 @@ static int do_wp_page(struct vm_fault *vmf)
 static int do_present_missing(struct vm_fault *vmf)
 {
 	struct fl_space *sp = vmf->sp;
-	struct pt_chunk *c = vmf->chunk;
 	unsigned long page = vmf->address;
 	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	uint64_t pte = fault_pte_lock(vmf);
 	int err, ret = VM_FAULT_NOPAGE;
-	uint64_t pte;
 
-	pt_lock(c);
-	pte = READ_ONCE(c->pte[pt_index(page)]);
 	if (pte_type(pte) != PTE_PRESENT) {
 		count_event(sp, faults_spurious);
 	} else if (install_zero(sp, page, page + PAGE_SIZE, write, &err) == PAGE_SIZE) {
 		/* A clean page's swap copy is not its contents any more. */
 		if (pte & PTE_WP)
 			swap_slot_free(&sp->dev, pte_value(pte));
-		WRITE_ONCE(c->pte[pt_index(page)],
-			   PTE_PRESENT | PTE_REF | (write ? 0 : PTE_ZEROPAGE));
+		WRITE_ONCE(*fault_pte(vmf), PTE_PRESENT | PTE_REF | (write ? 0 : PTE_ZEROPAGE));
 		count_event(sp, faults_repaired);
 		if (!atomic_exchange(&sp->repair_logged, true))
 			fl_log("space %p: a fault at %#lx found a page in the table that the "
@@ -592,7 +599,7 @@ static int do_present_missing(struct vm_fault *vmf)
 	} else {
 		fl_dbg(sp, "repair at %#lx: errno %d", page, err);
 	}
-	pt_unlock(c);
+	pt_unlock(vmf->chunk);
 	return ret;
 }
 
@@ -613,16 +620,14 @@ int handle_mm_fault(struct vm_fault *vmf)
 		mmap_assert_locked(sp);
 	vmf->chunk = pt_chunk_lookup(sp, vmf->address);
 	if (vmf->chunk)
-		pte = READ_ONCE(vmf->chunk->pte[pt_index(vmf->address)]);
+		pte = READ_ONCE(*fault_pte(vmf));
 	vmf->orig_pte = pte;
 	switch (pte_type(pte)) {
 	case PTE_NONE:
 		if (pte & PTE_POISON) {
 			/* Make sure the marker is there (a failed poison is
 			 * retried; EEXIST means it is). */
-			pt_lock(vmf->chunk);
-			if (READ_ONCE(vmf->chunk->pte[pt_index(vmf->address)]) ==
-			    (PTE_NONE | PTE_POISON))
+			if (fault_pte_lock(vmf) == (PTE_NONE | PTE_POISON))
 				uffd_poison(sp, vmf->address, PAGE_SIZE);
 			pt_unlock(vmf->chunk);
 			return VM_FAULT_HWPOISON;

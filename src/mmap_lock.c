@@ -10,7 +10,11 @@
  *
  * It is fair: a waiting writer blocks new readers.  Every acquisition is
  * counted, and the time spent waiting (when the trylock fails) is summed, for
- * read and write apart.
+ * read and write apart, and counted in a histogram of waits in the buckets
+ * of the mmap_lock statistics of Barry Song's RFC (April 2026: under 1 us,
+ * 1-10 us, 10-100 us, 100 us-1 ms, 1-10 ms, 10-100 ms, over 100 ms), an
+ * acquisition that did not wait in the first: each histogram sums to its
+ * acquisitions.
  *
  * In FL_DEBUG builds each thread remembers which spaces it holds for read, so
  * that mmap_assert_locked() can check.
@@ -93,18 +97,38 @@ void mmap_lock_destroy(struct mmap_lock *l)
 }
 
 /*
+ * Count an acquisition that waited ns (0: none) in its bucket of the
+ * histogram that starts at first (mmap_read_wait_1us or mmap_write_wait_1us;
+ * the seven buckets are consecutive in FL_STATS_FIELDS).
+ */
+static void count_wait(struct fl_space *sp, enum fl_stat_item first, uint64_t ns)
+{
+	unsigned int b = 0;
+
+	for (uint64_t limit = 1000; b < 6 && ns >= limit; limit *= 10)
+		b++;
+	atomic_fetch_add_explicit(&stat_stripe(sp)->v[first + b], 1, memory_order_relaxed);
+}
+_Static_assert(FL_STAT_mmap_read_wait_long - FL_STAT_mmap_read_wait_1us == 6, "read buckets");
+_Static_assert(FL_STAT_mmap_write_wait_long - FL_STAT_mmap_write_wait_1us == 6, "write buckets");
+
+/*
  * Context: any; must not hold mmap_lock of sp already (it is not recursive:
  * a recursive read could deadlock behind a waiting writer, as in the kernel).
  */
 void mmap_read_lock(struct fl_space *sp)
 {
+	uint64_t waited = 0;
+
 	FL_DEBUG_BUG_ON(mmap_lock_is_write_locked(sp));
 	if (pthread_rwlock_tryrdlock(&sp->mmap_lock.rw)) {
 		uint64_t t0 = fl_now_ns();
 		FL_BUG_ON(pthread_rwlock_rdlock(&sp->mmap_lock.rw));
-		count_event_n(sp, mmap_read_wait_ns, fl_now_ns() - t0);
+		waited = fl_now_ns() - t0;
+		count_event_n(sp, mmap_read_wait_ns, waited);
 	}
 	count_event(sp, mmap_read_locks);
+	count_wait(sp, FL_STAT_mmap_read_wait_1us, waited);
 	held_add(sp, 1);
 }
 
@@ -113,6 +137,7 @@ bool mmap_read_trylock(struct fl_space *sp)
 	if (pthread_rwlock_tryrdlock(&sp->mmap_lock.rw))
 		return false;
 	count_event(sp, mmap_read_locks);
+	count_wait(sp, FL_STAT_mmap_read_wait_1us, 0);
 	held_add(sp, 1);
 	return true;
 }
@@ -125,14 +150,18 @@ void mmap_read_unlock(struct fl_space *sp)
 
 void mmap_write_lock(struct fl_space *sp)
 {
+	uint64_t waited = 0;
+
 	FL_DEBUG_BUG_ON(mmap_lock_is_write_locked(sp));
 	FL_DEBUG_BUG_ON(mmap_lock_is_read_locked(sp) && IS_DEBUG_TRACKED);
 	if (pthread_rwlock_trywrlock(&sp->mmap_lock.rw)) {
 		uint64_t t0 = fl_now_ns();
 		FL_BUG_ON(pthread_rwlock_wrlock(&sp->mmap_lock.rw));
-		count_event_n(sp, mmap_write_wait_ns, fl_now_ns() - t0);
+		waited = fl_now_ns() - t0;
+		count_event_n(sp, mmap_write_wait_ns, waited);
 	}
 	count_event(sp, mmap_write_locks);
+	count_wait(sp, FL_STAT_mmap_write_wait_1us, waited);
 	WRITE_ONCE(sp->mmap_lock.write_owner, fl_gettid());
 }
 

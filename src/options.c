@@ -181,26 +181,20 @@ static bool only_spaces(const char *end)
 	return !*end;
 }
 
-/* A count or a size: a decimal number and an optional K, M or G (KiB, KB). */
-static bool parse_size(const char *s, unsigned long *out)
+bool fl_parse_size(const char *s, unsigned int max_shift, unsigned long *out)
 {
+	static const char suffixes[] = "kmgt"; /* shifts 10, 20, 30, 40 */
+	const char *end, *suffix;
 	unsigned int shift = 0;
-	const char *end;
 	unsigned long v;
 
 	if (!leading_number(s, &v, &end))
 		return false;
-	switch (tolower((unsigned char)*end)) {
-	case 'g':
-		shift = 30;
-		break;
-	case 'm':
-		shift = 20;
-		break;
-	case 'k':
-		shift = 10;
-		break;
-	}
+	suffix = *end ? strchr(suffixes, tolower((unsigned char)*end)) : NULL;
+	if (suffix)
+		shift = 10 * (unsigned int)(suffix - suffixes + 1);
+	if (shift > max_shift)
+		return false;
 	if (shift) {
 		end++;
 		if (tolower((unsigned char)*end) == 'i')
@@ -265,7 +259,7 @@ static bool parse_value(const struct option_desc *o, const char *s, unsigned lon
 	switch (o->kind) {
 	case OPT_UINT:
 	case OPT_SIZE:
-		return parse_size(s, v) && *v >= o->min && *v <= o->max;
+		return fl_parse_size(s, 30, v) && *v >= o->min && *v <= o->max;
 	case OPT_USEC:
 		return parse_usec(s, v) && *v >= o->min && *v <= o->max;
 	case OPT_BOOL:

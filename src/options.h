@@ -18,5 +18,12 @@ int fl_options_set(struct fl_config *cfg, const char *name, const char *value);
 /* Return: 0, or -EINVAL if a field is out of its range. */
 int fl_options_validate(const struct fl_config *cfg);
 void fl_options_print(const struct fl_config *cfg, FILE *out);
+/*
+ * A count or a size, as the options take them and `faultline mkstore` too:
+ * a decimal number and an optional binary suffix, K, M or G, and T if
+ * max_shift is 40 (KiB and KB alike); spaces around it.  No octal, no hex,
+ * no sign, no overflow.  Return: whether s is one, its value in *out.
+ */
+bool fl_parse_size(const char *s, unsigned int max_shift, unsigned long *out);
 
 #endif /* FL_OPTIONS_H */

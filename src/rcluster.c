@@ -257,6 +257,27 @@ struct round_node {
 };
 
 /*
+ * The answered writes among a round's entries order[0..nr) (as in
+ * read_replies()) go again: their replies are dropped and they are not
+ * done.  Return: how many.
+ */
+static unsigned int writes_again(const int *order, unsigned int nr, struct rcl_cmd *cmds)
+{
+	unsigned int n = 0;
+
+	for (unsigned int k = 0; k < nr; k++) {
+		struct rcl_cmd *cmd = order[k] >= 0 ? &cmds[order[k]] : NULL;
+		if (cmd && cmd->done && cmd->write) {
+			freeReplyObject(cmd->reply);
+			cmd->reply = NULL;
+			cmd->done = false;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
  * Read node nd's replies for this round: entries order[0..nr) (a command
  * index, or -1 for an ASKING before it), then WAIT's if it was sent.
  * Return: commands answered; *lost if the node was lost (its unread
@@ -315,15 +336,7 @@ static unsigned int read_replies(struct rcl *c, int nd, const int *order, unsign
 		if (!enough) {
 			/* Not on enough replicas yet: the writes go again (they
 			 * are idempotent), and WAIT with them. */
-			for (k = 0; k < nr; k++) {
-				struct rcl_cmd *cmd = order[k] >= 0 ? &cmds[order[k]] : NULL;
-				if (cmd && cmd->done && cmd->write) {
-					freeReplyObject(cmd->reply);
-					cmd->reply = NULL;
-					cmd->done = false;
-					answered--;
-				}
-			}
+			answered -= writes_again(order, nr, cmds);
 			c->st.retries++;
 		}
 	}
@@ -331,15 +344,7 @@ static unsigned int read_replies(struct rcl *c, int nd, const int *order, unsign
 lost:
 	/* Whatever it answered stands; WAIT did not, so its writes go again. */
 	if (waited)
-		for (unsigned int j = 0; j < nr; j++) {
-			struct rcl_cmd *cmd = order[j] >= 0 ? &cmds[order[j]] : NULL;
-			if (cmd && cmd->done && cmd->write) {
-				freeReplyObject(cmd->reply);
-				cmd->reply = NULL;
-				cmd->done = false;
-				answered--;
-			}
-		}
+		answered -= writes_again(order, nr, cmds);
 	node_drop(c, nd);
 	c->st.retries++;
 	*lost = true;

@@ -245,11 +245,16 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
  */
 #define ZAP_CHUNKS 4
 
+/* The victims of a chunk, by kind (bit i: page c->base + i). */
+struct victims {
+	uint64_t clean, dirty, zero;
+};
+
 struct zap_entry {
 	struct pt_chunk *c;
 	struct vma *vma;
-	uint64_t clean, dirty, zero; /* the victims, by kind */
-	struct frame *fr[BATCH];     /* dirty: the copies to write */
+	struct victims v;
+	struct frame *fr[BATCH]; /* dirty: the copies to write */
 };
 
 struct zap_batch {
@@ -257,6 +262,12 @@ struct zap_batch {
 	struct zap_entry e[ZAP_CHUNKS];
 	struct iovec iov[ZAP_CHUNKS * (BATCH / 2 + 1)]; /* the runs, for the zap */
 };
+
+/* The victims of every kind. */
+static uint64_t victims_all(const struct victims *v)
+{
+	return v->clean | v->dirty | v->zero;
+}
 
 /*
  * The end of an eviction, after its zap: swap entries (clean), nothing
@@ -268,7 +279,7 @@ static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 {
 	struct pt_chunk *c = e->c;
 	unsigned long base = c->base;
-	uint64_t zap = e->clean | e->dirty | e->zero;
+	uint64_t zap = victims_all(&e->v);
 
 	for (unsigned int i = 0; i < BATCH; i++) {
 		uint64_t bit = 1ULL << i;
@@ -276,10 +287,10 @@ static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 			continue;
 		uint64_t pte = READ_ONCE(c->pte[i]);
 		uint64_t stamp = mk_stamp(atomic_fetch_add(&sp->evictions, 1));
-		if (e->clean & bit) {
+		if (e->v.clean & bit) {
 			WRITE_ONCE(c->pte[i], mk_pte(PTE_SWAP, stamp, pte_value(pte)));
 			count_event(sp, clean_drops);
-		} else if (e->zero & bit) {
+		} else if (e->v.zero & bit) {
 			WRITE_ONCE(c->pte[i], PTE_NONE);
 			count_event(sp, zero_drops);
 		} else {
@@ -300,7 +311,7 @@ static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 	c->nr_present -= (unsigned int)n;
 	atomic_fetch_sub(&sp->resident_pages, n);
 	pt_unlock(c);
-	submit_writes(sp, e->fr, e->dirty);
+	submit_writes(sp, e->fr, e->v.dirty);
 }
 
 /*
@@ -316,9 +327,9 @@ static void evict_cancel(struct fl_space *sp, struct zap_entry *e, unsigned int 
 		frame_free(sp, e->fr[i]);
 		e->fr[i] = NULL;
 	}
-	e->clean &= ~bit;
-	e->dirty &= ~bit;
-	e->zero &= ~bit;
+	e->v.clean &= ~bit;
+	e->v.dirty &= ~bit;
+	e->v.zero &= ~bit;
 }
 
 /*
@@ -330,7 +341,7 @@ static void evict_cancel(struct fl_space *sp, struct zap_entry *e, unsigned int 
  */
 static void zap_entry_pages(struct fl_space *sp, struct zap_entry *e)
 {
-	uint64_t mask = e->clean | e->dirty | e->zero;
+	uint64_t mask = victims_all(&e->v);
 	unsigned int i, n;
 
 	for_each_bit_run(mask, i, n)
@@ -361,8 +372,7 @@ static void zap_flush(struct fl_space *sp)
 	if (!zb->n)
 		return;
 	for (unsigned int k = 0; k < zb->n; k++)
-		add_runs(zb->iov, &nr, &total, zb->e[k].clean | zb->e[k].dirty | zb->e[k].zero,
-			 zb->e[k].c->base);
+		add_runs(zb->iov, &nr, &total, victims_all(&zb->e[k].v), zb->e[k].c->base);
 	if (zap_iov(sp, zb->iov, nr, total)) {
 		/* A run is not mapped any more: unmapped behind faultline's
 		 * back since evict_chunk() probed it.  Page by page, then. */
@@ -375,6 +385,30 @@ static void zap_flush(struct fl_space *sp)
 		fl_rcu_read_unlock();
 	}
 	zb->n = zb->pages = 0;
+}
+
+/*
+ * Queue the victims v of chunk c in vma on the batch, in the entry whose
+ * frames evict_chunk() has filled (zb->e[zb->n]); a full batch is zapped
+ * now.  The batch keeps c's ptl, vma's read lock and an RCU read-side
+ * section (c stays) until its zap.
+ * Context: as evict_chunk(), with c's ptl held.  Return: how many victims.
+ */
+static long zap_batch_add(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
+			  struct victims v)
+{
+	struct zap_batch *zb = sp->zap;
+	struct zap_entry *e = &zb->e[zb->n++];
+	long n = __builtin_popcountll(victims_all(&v));
+
+	e->c = c;
+	e->vma = vma;
+	e->v = v;
+	rcu_read_lock(); /* c stays until the flush */
+	zb->pages += (unsigned int)n;
+	if (zb->n == ZAP_CHUNKS || zb->pages >= BATCH)
+		zap_flush(sp);
+	return n;
 }
 
 /* The pages of a chunk (bit i: base + i pages) in unregistered runs, each
@@ -414,7 +448,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	struct zap_entry *e;
 	struct frame **fr;
 	uint32_t slots[BATCH];
-	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zeropage = 0, zap;
+	uint64_t clean = 0, dirty = 0, zero = 0, drop = 0, zeropage = 0;
 	unsigned long base = c->base;
 	unsigned int nslots = 0, ndirty = 0, k;
 	long freed = 0;
@@ -553,23 +587,13 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			uffd_writeprotect(sp, base + (unsigned long)i * PAGE_SIZE, PAGE_SIZE,
 					  false);
 	}
-	zap = clean | dirty | zero;
-	if (!zap) {
+	if (!(clean | dirty | zero)) {
 		pt_unlock(c);
 		return freed;
 	}
-	e->c = c;
-	e->vma = vma;
-	e->clean = clean;
-	e->dirty = dirty;
-	e->zero = zero;
-	rcu_read_lock(); /* c stays until the flush */
+	struct victims v = {.clean = clean, .dirty = dirty, .zero = zero};
 	*kept = true;
-	zb->n++;
-	zb->pages += (unsigned int)__builtin_popcountll(zap);
-	if (zb->n == ZAP_CHUNKS || zb->pages >= BATCH)
-		zap_flush(sp);
-	return freed + __builtin_popcountll(zap);
+	return freed + zap_batch_add(sp, vma, c, v);
 }
 
 /*

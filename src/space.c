@@ -231,13 +231,20 @@ static void ref_wait_zero(_Atomic uint32_t *ref)
 
 /* Context: rcu_read_lock held.  Whether addr is in a VMA of sp that is not
  * stale. */
-static bool space_has_addr_rcu(struct fl_space *sp, unsigned long addr)
+static bool space_has_addr_rcu(struct fl_space *sp, uint64_t addr)
 {
 	struct vma_index *idx = vma_index_get(sp);
 	size_t i = vma_index_first(idx, addr);
 
 	return i < idx->nr && idx->v[i]->vm_start <= addr &&
 	       !space_stale_overlaps(sp, addr, addr + 1);
+}
+
+/* Context: rcu_read_lock held.  Whether sp was created after the space with
+ * id after (0: any). */
+static bool space_created_after_rcu(struct fl_space *sp, uint64_t after)
+{
+	return sp->id > after;
 }
 
 /*
@@ -257,59 +264,52 @@ bool space_has_addr(struct fl_space *sp, unsigned long addr)
 }
 
 /*
- * The space with a VMA at addr, held for a fault (sigbus delivery) until
+ * The oldest space that match(sp, key) picks, held for a fault until
  * fault_space_put(): destroy waits for it, so the fault may sleep on I/O
- * with the space held and no RCU section open.  Lock-free: the answer may
- * be stale by the time the fault path locks the VMA, which then looks again.
+ * with the space held and no RCU section open.  The list is in creation
+ * order (spaces_publish() appends, under spaces_lock, which also hands out
+ * the ids): the first space picked is the oldest.
+ * Context: no faultline lock held.  Return: the space, or NULL.
+ */
+static struct fl_space *fault_space_find(bool (*match)(struct fl_space *sp, uint64_t key),
+					 uint64_t key)
+{
+	struct fl_space *found = NULL;
+	struct space_list *l;
+
+	rcu_read_lock();
+	l = spaces_get();
+	for (size_t i = 0; l && i < l->nr && !found; i++)
+		if (match(l->sp[i], key))
+			found = l->sp[i];
+	if (found)
+		atomic_fetch_add(&found->fault_refs, 1);
+	fl_rcu_read_unlock();
+	return found;
+}
+
+/*
+ * The space with a VMA at addr, held for a fault (sigbus delivery).
+ * Lock-free: the answer may be stale by the time the fault path locks the
+ * VMA, which then looks again.
  * Context: the SIGBUS handler, no faultline lock held.  Return: the space,
  * or NULL.
  */
 struct fl_space *fault_space_get(unsigned long addr)
 {
-	struct fl_space *sp, *found = NULL;
-	struct space_list *l;
-	size_t i;
+	return fault_space_find(space_has_addr_rcu, addr);
+}
 
-	rcu_read_lock();
-	l = spaces_get();
-	for (i = 0; l && i < l->nr; i++) {
-		sp = l->sp[i];
-		if (space_has_addr_rcu(sp, addr)) {
-			atomic_fetch_add(&sp->fault_refs, 1);
-			found = sp;
-			break;
-		}
-	}
-	fl_rcu_read_unlock();
-	return found;
+/* The space created right after the one with id after (0: the first), held
+ * for a fault.  Context: no faultline lock held.  Return: it, or NULL. */
+static struct fl_space *fault_space_get_next(uint64_t after)
+{
+	return fault_space_find(space_created_after_rcu, after);
 }
 
 void fault_space_put(struct fl_space *sp)
 {
 	ref_put(&sp->fault_refs);
-}
-
-/*
- * The space created right after the one with id after (0: the first), held
- * for a fault.  Context: no faultline lock held.  Return: it, or NULL.
- */
-static struct fl_space *fault_space_get_next(uint64_t after)
-{
-	struct fl_space *sp, *best = NULL;
-	struct space_list *l;
-	size_t i;
-
-	rcu_read_lock();
-	l = spaces_get();
-	for (i = 0; l && i < l->nr; i++) {
-		sp = l->sp[i];
-		if (sp->id > after && (!best || sp->id < best->id))
-			best = sp;
-	}
-	if (best)
-		atomic_fetch_add(&best->fault_refs, 1);
-	fl_rcu_read_unlock();
-	return best;
 }
 
 /*

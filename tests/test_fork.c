@@ -320,13 +320,10 @@ static void fork_and_check(const char *when)
 	for (int i = 0; i < nregs; i++)
 		CHECK(parent_mapped(&regs[i]), "%s: region %s not mapped in the parent before fork",
 		      when, regs[i].name);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	pid = t_fork();
 	if (pid == 0)
 		child_main();
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	status = t_wait(pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "%s: the child %s %d (a region was inherited, or SIGALRM: it hung)", when,
 	      WIFEXITED(status) ? "exited with" : "was killed by signal",

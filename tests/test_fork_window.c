@@ -124,16 +124,12 @@ static void run(int delivery, int forks)
 		usleep(100);
 	for (int i = 0; i < forks; i++) {
 		long c0 = atomic_load(&cycles);
+		pid_t pid = t_fork();
 		int status;
-		pid_t pid;
 
-		fflush(stdout);
-		fflush(stderr);
-		pid = fork();
-		CHECK(pid >= 0, "fork: %s", strerror(errno));
 		if (pid == 0)
 			child();
-		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+		status = t_wait(pid);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 2, "child %d: %s %d", i,
 		      WIFEXITED(status) ? "exit" : "signal",
 		      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
@@ -173,10 +169,7 @@ static void child_uses_faultline(int delivery)
 	pr[0] = 1;
 	/* Parent-side RCU work in flight at the fork. */
 	CHECK(fl_munmap(parent, pr + PG, PG) == 0, "fl_munmap");
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	pid = t_fork();
 	if (pid == 0) {
 		struct fl_stats st;
 		struct fl_space *sp = NULL;
@@ -196,7 +189,7 @@ static void child_uses_faultline(int delivery)
 			_exit(6);
 		_exit(0);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "%s: the child %s %d (3-5: the parent's handle worked there; 6: a new space "
 	      "did not fail with ENOTSUP; SIGALRM: it hung)",

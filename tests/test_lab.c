@@ -34,8 +34,7 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (pid == 0) {
 		const char *argv[32] = {lab, "lab"};
 		unsigned int i;
@@ -83,7 +82,7 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 	while (read(fds[0], (char[256]){0}, 256) > 0)
 		;
 	close(fds[0]);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -120,15 +119,59 @@ int main(int argc, char **argv)
 
 	/* A quick run: passes, with a row per policy. */
 	{
-		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",	 "0",
-				      "-p",	 "drop,hold",	"parallel",   "process", NULL};
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",
+				      "0",	 "-p",		"drop,hold",  "--rounds",
+				      "2",	 "parallel",	"process",    NULL};
 
 		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
 		printf("%s\n", out);
 		CHECK(rc == 0, "quick run: exit %d", rc);
 		CHECK(strstr(out, "== parallel") && strstr(out, "== process"), "scenario tables");
 		CHECK(strstr(out, "\nhold ") && strstr(out, "\ndrop "), "policy rows");
-		CHECK(strstr(out, " 0 failed"), "summary line");
+		CHECK(strstr(out, "\nover 2 rounds") && strstr(out, "machine: round 1: disk ") &&
+			      strstr(out, "; round 2: disk "),
+		      "the rounds' summary and the machine's state");
+		CHECK(strstr(out, "space lock, reads") && strstr(out, "space lock, writes"),
+		      "the space-lock wait tables");
+		CHECK(strstr(out, "\n8 runs in ") && strstr(out, " 0 failed"), "summary line");
+	}
+	/* Rounds in JSON: each run says its round and the machine's state, and
+	 * each space-lock histogram sums to its acquisitions. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",
+				      "0",	 "-p",		"drop",	      "--rounds",
+				      "3",	 "-j",		"elsewhere",  NULL};
+		int seen[4] = {0};
+		char *p;
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "rounds run: exit %d\n%s", rc, out);
+		p = strstr(out, "{\"tool\":\"faultline lab\"");
+		CHECK(p && strstr(p, "\"rounds\":3,"), "no JSON object with 3 rounds:\n%s", out);
+		for (char *q = p; (q = strstr(q, "\"scenario\":")); q++) {
+			int r = (int)json_num(q, "round");
+			uint64_t sum[2] = {0, 0};
+			const char *key[2] = {"\"mmap_read_wait_hist\":[",
+					      "\"mmap_write_wait_hist\":["};
+
+			CHECK(r >= 1 && r <= 3, "round %d", r);
+			seen[r]++;
+			CHECK(json_num(q, "disk_iops") > 0, "no disk probe: %s", q);
+			for (int w = 0; w < 2; w++) {
+				char *h = strstr(q, key[w]), *e;
+
+				CHECK(h, "no %s", key[w]);
+				h += strlen(key[w]);
+				for (int b = 0; b < 7; b++, h = e + 1)
+					sum[w] += strtoull(h, &e, 10);
+			}
+			CHECK(sum[0] == (uint64_t)json_num(q, "mmap_read_locks") &&
+				      sum[1] == (uint64_t)json_num(q, "mmap_write_locks"),
+			      "histograms sum to %llu/%llu: %s", (unsigned long long)sum[0],
+			      (unsigned long long)sum[1], q);
+		}
+		CHECK(seen[1] == 1 && seen[2] == 1 && seen[3] == 1, "rounds %d %d %d", seen[1],
+		      seen[2], seen[3]);
 	}
 	/* JSON: one object, every run in it. */
 	{

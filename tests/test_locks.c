@@ -192,6 +192,8 @@ static void test_waiting_writer_blocks_readers(void)
 {
 	pthread_t w, r;
 	uint64_t wait0 = STAT(mmap_read_wait_ns);
+	uint64_t slow0 =
+		STAT(mmap_read_wait_10ms) + STAT(mmap_read_wait_100ms) + STAT(mmap_read_wait_long);
 
 	mmap_read_lock(sp); /* reader 1 holds it */
 	pthread_create(&w, NULL, fair_writer, NULL);
@@ -215,6 +217,12 @@ static void test_waiting_writer_blocks_readers(void)
 	      order[0], order[1]);
 	CHECK(STAT(mmap_read_wait_ns) > wait0 + 50000000ull,
 	      "the blocked reader's wait was not accounted");
+	/* It waited about 100 ms (at least 50): bucket 10-100 ms or the next;
+	 * no other read waited over 1 ms meanwhile. */
+	uint64_t slow = STAT(mmap_read_wait_10ms) + STAT(mmap_read_wait_100ms) +
+			STAT(mmap_read_wait_long) - slow0;
+	CHECK(slow == 1, "read waits over 1 ms: %llu, the blocked reader's one expected",
+	      (unsigned long long)slow);
 	printf("ok: a waiting writer blocks new readers\n");
 }
 
@@ -293,6 +301,44 @@ static void test_counters(char *a, char *b)
 	printf("ok: counters\n");
 }
 
+/* ---- 5: the histogram of space-lock waits ----------------------------- */
+
+/*
+ * Every acquisition is in exactly one bucket of its histogram (one that did
+ * not wait, in the first), so each histogram sums to its acquisitions, and
+ * the total wait lies within what the buckets allow.
+ */
+static void test_wait_histogram(void)
+{
+	static const uint64_t lower_ns[7] = {0, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+	struct fl_stats s;
+	const uint64_t *rd, *wr;
+	uint64_t nrd = 0, nwr = 0, min_rd = 0, min_wr = 0;
+
+	CHECK(fl_stats(sp, &s) == 0, "fl_stats");
+	rd = &s.mmap_read_wait_1us;
+	wr = &s.mmap_write_wait_1us;
+	CHECK(&s.mmap_read_wait_long == rd + 6 && &s.mmap_write_wait_long == wr + 6,
+	      "the buckets are not consecutive fields");
+	for (int i = 0; i < 7; i++) {
+		nrd += rd[i];
+		nwr += wr[i];
+		min_rd += rd[i] * lower_ns[i];
+		min_wr += wr[i] * lower_ns[i];
+	}
+	CHECK(nrd == s.mmap_read_locks, "read buckets sum to %llu, acquisitions %llu",
+	      (unsigned long long)nrd, (unsigned long long)s.mmap_read_locks);
+	CHECK(nwr == s.mmap_write_locks, "write buckets sum to %llu, acquisitions %llu",
+	      (unsigned long long)nwr, (unsigned long long)s.mmap_write_locks);
+	CHECK(s.mmap_read_wait_ns >= min_rd && s.mmap_write_wait_ns >= min_wr,
+	      "total waits %llu/%llu ns below the buckets' lower bounds %llu/%llu",
+	      (unsigned long long)s.mmap_read_wait_ns, (unsigned long long)s.mmap_write_wait_ns,
+	      (unsigned long long)min_rd, (unsigned long long)min_wr);
+	CHECK(nrd > 0 && nwr > 0, "no acquisitions counted");
+	printf("ok: the histograms of space-lock waits (%llu reads, %llu writes)\n",
+	       (unsigned long long)nrd, (unsigned long long)nwr);
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_locks");
@@ -309,6 +355,7 @@ int main(int argc, char **argv)
 	test_rwsem();
 	test_waiting_writer_blocks_readers();
 	test_counters(a, b);
+	test_wait_histogram();
 	fl_space_destroy(sp);
 	return T_EXIT_PASS;
 }

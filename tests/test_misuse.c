@@ -136,14 +136,6 @@ static bool maps_has(struct fl_space *sp, const void *p, size_t len)
 	return hit;
 }
 
-static struct fl_stats stats(struct fl_space *sp)
-{
-	struct fl_stats st;
-
-	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-	return st;
-}
-
 /* ------------------------------------------------ two spaces, one range */
 
 static void two_spaces_refused(int delivery, size_t budget)
@@ -301,13 +293,13 @@ static void *accessor_main(void *arg)
  */
 static void access_bounded(struct fl_space *sp, struct accessor *a, const char *what)
 {
-	uint64_t f0 = stats(sp).faults, n = 0;
+	uint64_t f0 = t_stats(sp).faults, n = 0;
 	pthread_t th;
 
 	atomic_store(&a->done, 0);
 	CHECK(pthread_create(&th, NULL, accessor_main, a) == 0, "pthread_create");
 	for (int i = 0; i < 20000 && !atomic_load(&a->done); i++) {
-		n = stats(sp).faults - f0;
+		n = t_stats(sp).faults - f0;
 		CHECK(n < 1000, "%s: %llu faults and the access has not completed: it spins", what,
 		      (unsigned long long)n);
 		usleep(500);
@@ -315,7 +307,7 @@ static void access_bounded(struct fl_space *sp, struct accessor *a, const char *
 	CHECK(atomic_load(&a->done), "%s: the access did not complete (%llu faults)", what,
 	      (unsigned long long)n);
 	CHECK(pthread_join(th, NULL) == 0, "pthread_join");
-	n = stats(sp).faults - f0;
+	n = t_stats(sp).faults - f0;
 	CHECK(n <= 4, "%s: %llu faults for one access", what, (unsigned long long)n);
 }
 
@@ -335,8 +327,8 @@ static void present_but_dropped(int delivery, size_t budget, bool write)
 		 t_delivery_name(delivery), budget ? " + swap" : "", write ? "write" : "read");
 	access_bounded(sp, &a, what);
 	CHECK(a.seen == (write ? 0x5a : 0), "%s: read %#x", what, a.seen);
-	CHECK(stats(sp).faults_repaired == 1, "%s: faults_repaired %llu", what,
-	      (unsigned long long)stats(sp).faults_repaired);
+	CHECK(t_stats(sp).faults_repaired == 1, "%s: faults_repaired %llu", what,
+	      (unsigned long long)t_stats(sp).faults_repaired);
 	CHECK(check(p, 5, 3) == 5, "%s: page %zu changed", what, check(p, 5, 3));
 	for (size_t pg = 6; pg < 64; pg++)
 		CHECK(word(3, pg, 0) == *(uint64_t *)(p + pg * PG), "%s: page %zu changed", what,
@@ -358,7 +350,7 @@ static void evict_all(struct fl_space *sp, char *p, size_t pages)
 	for (int pass = 0; pass < 100; pass++) {
 		CHECK(fl_madvise(sp, p, pages * PG, MADV_PAGEOUT) == 0, "pageout: %s",
 		      strerror(errno));
-		if (stats(sp).resident_pages == 0)
+		if (t_stats(sp).resident_pages == 0)
 			return;
 		usleep(2000);
 	}
@@ -419,7 +411,7 @@ static void libc_munmap(int delivery, int how)
 	CHECK(!maps_has(sp, r, R_PAGES * PG), "fl_maps still lists the lost region");
 	CHECK(fl_munmap(sp, r, R_PAGES * PG) == 0, "fl_munmap of the lost region: %s",
 	      strerror(errno));
-	st = stats(sp);
+	st = t_stats(sp);
 	CHECK(st.stale_drops >= 1, "stale_drops %llu", (unsigned long long)st.stale_drops);
 	CHECK(check(s, S_PAGES, 5) == S_PAGES, "s lost page %zu", check(s, S_PAGES, 5));
 	if (how)
@@ -677,17 +669,11 @@ static void __attribute__((noreturn)) maps_child(int delivery)
 /* Run child(delivery) in a child process.  Return: its wait status. */
 static int in_child(void (*child)(int), int delivery)
 {
-	int status;
-	pid_t pid;
+	pid_t pid = t_fork();
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
 		child(delivery);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
-	return status;
+	return t_wait(pid);
 }
 
 static void maps_into_region(int delivery)

@@ -294,8 +294,7 @@ static void test_setuid(void)
 	close(fd);
 	CHECK(chmod(exe, 04755) == 0, "chmod u+s: %s", strerror(errno));
 	snprintf(cmd, sizeof(cmd), "--secure-child");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		setenv("FAULTLINE_MEM_LIMIT", "1G", 1);
 		setenv("FAULTLINE_SWAP", "/root/fl-must-not-exist", 1);
@@ -307,7 +306,7 @@ static void test_setuid(void)
 		execl(exe, exe, cmd, (char *)NULL);
 		_exit(5);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	unlink(exe);
 	rmdir(dir);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -36,17 +36,6 @@
 
 #include "util.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
 static size_t ps;
 
 /* What the application's handler saw. */
@@ -263,7 +252,7 @@ static void kills_while_faulting(struct fl_space *sp, struct t_rng *rng)
 			usleep(1000);
 
 	count0 = atomic_load(&app_count);
-	if (UNDER_TSAN) {
+	if (T_UNDER_TSAN) {
 		/*
 		 * TSan takes every SIGBUS for a synchronous one and runs the
 		 * handler at once, even inside its own runtime: a kill that
@@ -381,16 +370,12 @@ static void __attribute__((noreturn)) child_main(enum child_case c)
 static void child_case(enum child_case c, bool want_signal, int want)
 {
 	const char *name = child_case_name[c];
+	pid_t pid = t_fork();
 	int status;
-	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
 		child_main(c);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	status = t_wait(pid);
 	if (want_signal)
 		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == want,
 		      "%s: the child %s %d, expected death by signal %d", name,

@@ -24,17 +24,6 @@
 
 #define PG 4096UL
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
 /* What the application's handler saw, in the child. */
 struct seen {
 	int runs;	   /* times the handler ran */
@@ -184,10 +173,7 @@ static struct outcome run(const struct kase *k, bool with_faultline)
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	pid = t_fork();
 	if (pid == 0) {
 		close(fds[0]);
 		child(k, with_faultline, fds[1]);
@@ -195,7 +181,7 @@ static struct outcome run(const struct kase *k, bool with_faultline)
 	close(fds[1]);
 	o.reported = read(fds[0], &o.s, sizeof(o.s)) == (ssize_t)sizeof(o.s);
 	close(fds[0]);
-	CHECK(waitpid(pid, &o.status, 0) == pid, "waitpid");
+	o.status = t_wait(pid);
 	return o;
 }
 
@@ -261,7 +247,7 @@ int main(int argc, char **argv)
 			/* ThreadSanitizer delivers signals itself, later and with
 			 * masks of its own: there only what runs and what kills
 			 * is compared. */
-			if (UNDER_TSAN) {
+			if (T_UNDER_TSAN) {
 				want.s.usr1_blocked = got.s.usr1_blocked = 0;
 				want.s.bus_blocked = got.s.bus_blocked = 0;
 				want.s.nested_inside = got.s.nested_inside = 0;
@@ -285,7 +271,7 @@ int main(int argc, char **argv)
 			cases++;
 		}
 	}
-	if (UNDER_TSAN)
+	if (T_UNDER_TSAN)
 		printf("  (under ThreadSanitizer, what the handler sees of masks and of a nested "
 		       "SIGBUS is not compared)\n");
 	printf("test_sigbus_forward: %d cases as the kernel delivers them: ok\n", cases);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the store tests (tests/test_store_*.c) share: pages of a seeded
- * pattern, evicting a region, catching SIGBUS, where a page lives in the
- * store (through the src/ headers, as test_swap_errors does), a scratch
- * directory removed at exit, and running `faultline mkstore`.
+ * What the store tests (tests/test_store_*.c, test_swap_errors.c) share:
+ * pages of a seeded pattern, evicting a region, catching SIGBUS, where a
+ * page lives in the store (through the src/ headers), a scratch directory
+ * removed at exit, and running `faultline mkstore`.
  */
 #ifndef FL_TEST_STORE_H
 #define FL_TEST_STORE_H
@@ -149,6 +149,19 @@ static inline void ts_evict_all(struct fl_space *sp, char *p, size_t n)
 	}
 	CHECK(0, "%llu pages still resident after repeated MADV_PAGEOUT",
 	      (unsigned long long)st.resident_pages);
+}
+
+/* A region of n pages in sp, page i filled with version ver of its pattern,
+ * and all of them evicted.  Return: the region. */
+static inline char *ts_map_evicted(struct fl_space *sp, size_t n, uint32_t ver)
+{
+	char *p = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++)
+		ts_fill(p, i, ver);
+	ts_evict_all(sp, p, n);
+	return p;
 }
 
 /* Wait (up to 10 s) until the store has discarded at least n slots. */
@@ -362,8 +375,7 @@ static inline int ts_run(char *const argv[], char *errbuf, size_t errlen)
 
 	CHECK(efd >= 0, "mkstemp");
 	unlink(tmpl);
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		int nul = open("/dev/null", O_WRONLY);
 		dup2(nul, 1);
@@ -371,7 +383,7 @@ static inline int ts_run(char *const argv[], char *errbuf, size_t errlen)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	if (errbuf) {
 		ssize_t n = pread(efd, errbuf, errlen - 1, 0);
 		errbuf[n > 0 ? n : 0] = 0;
@@ -416,16 +428,13 @@ static inline int ts_spawn_self(char *const args[])
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	snprintf(seed, sizeof(seed), "%" PRIu64, ts_seed);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		setenv("FL_SEED", seed, 1);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	return WIFEXITED(status)     ? WEXITSTATUS(status)
 	       : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
 				     : -1;

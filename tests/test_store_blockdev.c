@@ -32,8 +32,7 @@ static int run_out(char *const argv[], char *out, size_t len)
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
-	pid = fork();
-	CHECK(pid >= 0, "fork");
+	pid = t_fork();
 	if (!pid) {
 		dup2(fds[1], 1);
 		close(fds[0]);
@@ -45,7 +44,7 @@ static int run_out(char *const argv[], char *out, size_t len)
 	out[n > 0 ? n : 0] = 0;
 	out[strcspn(out, "\n")] = 0;
 	close(fds[0]);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	status = t_wait(pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -79,12 +78,7 @@ static void use(const char *dev, int delivery)
 	sp = t_space_create_cfg(&cfg);
 	CHECK(sp->dev.is_blockdev && sp->dev.can_discard, "%s: not a block device with discard",
 	      dev);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap");
-	for (size_t i = 0; i < NPAGES; i++)
-		ts_fill(p, i, 1 + (uint32_t)delivery);
-	ts_evict_all(sp, p, NPAGES);
+	char *p = ts_map_evicted(sp, NPAGES, 1 + (uint32_t)delivery);
 	ts_create_fails(&cfg, -EBUSY, "a second space on a device in use");
 	for (size_t i = 0; i < NPAGES; i++)
 		ts_check_page(p, i, 1 + (uint32_t)delivery, name);

@@ -67,12 +67,7 @@ static void run(int delivery, bool encrypt, struct t_rng *rng)
 	cfg.swap_create = 1;
 	cfg.swap_encrypt = encrypt;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
-	for (size_t i = 0; i < NPAGES; i++)
-		ts_fill(p, i, 1);
-	ts_evict_all(sp, p, NPAGES);
+	char *p = ts_map_evicted(sp, NPAGES, 1);
 
 	store_fd = open(cfg.swap_path, O_RDWR | O_DIRECT);
 	CHECK(store_fd >= 0, "open %s: %s", cfg.swap_path, strerror(errno));

@@ -49,12 +49,7 @@ static int crash_child(const char *path, int delivery)
 	ts_catch_sigbus();
 	ts_config(&cfg, delivery, path, LIMIT);
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap");
-	for (size_t i = 0; i < NPAGES; i++)
-		ts_fill(p, i, 5);
-	ts_evict_all(sp, p, NPAGES);
+	ts_map_evicted(sp, NPAGES, 5);
 	kill(getpid(), SIGKILL);
 	return T_EXIT_FAIL;
 }
@@ -74,14 +69,9 @@ static void run(int delivery, struct t_rng *rng)
 	ts_config(&cfg, delivery, ts_path(file), LIMIT);
 	cfg.swap_create = 1;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap");
-	for (size_t i = 0; i < NPAGES; i++) {
+	char *p = ts_map_evicted(sp, NPAGES, 1);
+	for (size_t i = 0; i < NPAGES; i++)
 		ver[i] = 1;
-		ts_fill(p, i, ver[i]);
-	}
-	ts_evict_all(sp, p, NPAGES);
 	fd = open(cfg.swap_path, O_RDONLY);
 	CHECK(fd >= 0, "open %s", cfg.swap_path);
 	data_off = ts_data_off(fd);

@@ -42,12 +42,7 @@ static void use_store(const char *path, bool create, size_t npages)
 	ts_config(&cfg, FL_DELIVERY_THREAD, path, 128);
 	cfg.swap_create = create;
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
-	for (size_t i = 0; i < npages; i++)
-		ts_fill(p, i, 3);
-	ts_evict_all(sp, p, npages);
+	char *p = ts_map_evicted(sp, npages, 3);
 	for (size_t i = 0; i < npages; i++)
 		CHECK(ts_intact(p, i, 3), "%s: page %zu read back wrong", path, i);
 	fl_space_destroy(sp);

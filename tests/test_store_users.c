@@ -25,12 +25,7 @@ static int open_child(const char *path, int want)
 	      "not %d",
 	      ret, strerror(-ret), want);
 	if (sp) {
-		char *p = fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS);
-		CHECK(p != MAP_FAILED, "fl_mmap");
-		for (size_t i = 0; i < NPAGES; i++)
-			ts_fill(p, i, 9);
-		ts_evict_all(sp, p, NPAGES);
+		char *p = ts_map_evicted(sp, NPAGES, 9);
 		for (size_t i = 0; i < NPAGES; i++)
 			CHECK(ts_intact(p, i, 9), "another process: page %zu", i);
 		fl_space_destroy(sp);
@@ -57,12 +52,7 @@ int main(int argc, char **argv)
 
 	ts_config(&cfg, FL_DELIVERY_THREAD, path, LIMIT);
 	a = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(a, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap");
-	for (size_t i = 0; i < NPAGES; i++)
-		ts_fill(p, i, 1);
-	ts_evict_all(a, p, NPAGES);
+	char *p = ts_map_evicted(a, NPAGES, 1);
 
 	/* A second space of this process, with or without swap_create. */
 	char *log, *log2;

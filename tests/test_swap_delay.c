@@ -305,20 +305,12 @@ static void test_device(uint64_t seed)
 	free(bufs);
 }
 
-static struct fl_stats stats_of(struct fl_space *sp)
-{
-	struct fl_stats st;
-
-	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-	return st;
-}
-
 /* Wait until no frame is in use: every write has completed. */
 static void wait_frames_idle(struct fl_space *sp)
 {
 	uint64_t t0 = fl_now_ns();
 
-	while (stats_of(sp).frames_used) {
+	while (t_stats(sp).frames_used) {
 		CHECK(fl_now_ns() - t0 < 10 * 1000000000ull, "frames never went idle");
 		usleep(200);
 	}
@@ -350,12 +342,12 @@ static void test_space(int delivery, struct t_rng *rng, uint64_t seed)
 		fill(p + i * PG, seed, i);
 
 	/* Everything out to the store (as far as frames allow per round). */
-	struct fl_stats st = stats_of(sp);
+	struct fl_stats st = t_stats(sp);
 	for (int round = 0; st.resident_pages; round++) {
 		CHECK(round < 100, "%" PRIu64 " pages stay resident", st.resident_pages);
 		CHECK(fl_madvise(sp, p, NPAGES * PG, MADV_PAGEOUT) == 0, "pageout");
 		wait_frames_idle(sp);
-		st = stats_of(sp);
+		st = t_stats(sp);
 	}
 	struct fl_stats before = st;
 
@@ -372,7 +364,7 @@ static void test_space(int delivery, struct t_rng *rng, uint64_t seed)
 		min = MIN(min, t);
 		max = MAX(max, t);
 	}
-	st = stats_of(sp);
+	st = t_stats(sp);
 	uint64_t major = st.faults_major - before.faults_major;
 	uint64_t ins = st.swap_ins - before.swap_ins;
 	printf("%s, policy %s: %d swap-in faults: mean %.3f ms, min %.3f, max %.3f; "
@@ -467,7 +459,7 @@ static void test_retry_contended(int policy, uint64_t seed)
 	CHECK(ctl.other != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t i = 0; i < RC_PAGES; i++)
 		fill(ctl.p + i * PG, seed, i);
-	before = stats_of(sp);
+	before = t_stats(sp);
 
 	/* Rounds until both kinds of retry were seen (one is almost always
 	 * enough): page everything out, read it back under the writer. */
@@ -475,7 +467,7 @@ static void test_retry_contended(int policy, uint64_t seed)
 		pthread_t w, t[RC_READERS];
 		struct rc_reader rd[RC_READERS];
 
-		for (int k = 0; k < 100 && stats_of(sp).resident_pages > 16; k++) {
+		for (int k = 0; k < 100 && t_stats(sp).resident_pages > 16; k++) {
 			CHECK(fl_madvise(sp, ctl.p, RC_PAGES * PG, MADV_PAGEOUT) == 0, "pageout");
 			wait_frames_idle(sp);
 		}
@@ -490,7 +482,7 @@ static void test_retry_contended(int policy, uint64_t seed)
 			pthread_join(t[i], NULL);
 		atomic_store(&ctl.stop, true);
 		pthread_join(w, NULL);
-		st = stats_of(sp);
+		st = t_stats(sp);
 		if (st.retries_queued > before.retries_queued &&
 		    st.retries_completion > before.retries_completion)
 			break;

@@ -72,20 +72,12 @@ static void check_page(const char *p, uint64_t seed, int round, size_t page, uns
 		      round, when, page, w, q[w], word(seed, round, page, version, w), version);
 }
 
-static struct fl_stats stats_of(struct fl_space *sp)
-{
-	struct fl_stats st;
-
-	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-	return st;
-}
-
 /* No I/O in flight and no frame in use: every write and read has ended. */
 static void wait_idle(struct fl_space *sp)
 {
 	uint64_t t0 = fl_now_ns();
 
-	while (atomic_load(&sp->dev.inflight) || stats_of(sp).frames_used) {
+	while (atomic_load(&sp->dev.inflight) || t_stats(sp).frames_used) {
 		CHECK(fl_now_ns() - t0 < 10 * 1000000000ull, "store I/O never went idle");
 		usleep(200);
 	}
@@ -94,8 +86,8 @@ static void wait_idle(struct fl_space *sp)
 /* Everything out to the store, as far as frames allow per call. */
 static void page_out_all(struct fl_space *sp, char *p)
 {
-	for (int k = 0; stats_of(sp).resident_pages; k++) {
-		CHECK(k < 100, "%" PRIu64 " pages stay resident", stats_of(sp).resident_pages);
+	for (int k = 0; t_stats(sp).resident_pages; k++) {
+		CHECK(k < 100, "%" PRIu64 " pages stay resident", t_stats(sp).resident_pages);
 		CHECK(fl_madvise(sp, p, NPAGES * PG, MADV_PAGEOUT) == 0, "pageout: %s",
 		      strerror(errno));
 		wait_idle(sp);
@@ -128,7 +120,7 @@ static bool in_flight_now(struct fl_space *sp, uint64_t t0, const struct fl_stat
 			  enum kind kind, int round)
 {
 	long inflight = atomic_load(&sp->dev.inflight);
-	struct fl_stats st = stats_of(sp);
+	struct fl_stats st = t_stats(sp);
 	uint64_t now = fl_now_ns();
 
 	if (now >= t0 + DELAY_NS) {
@@ -186,10 +178,10 @@ static bool run_round(int round, enum kind kind, int delivery, struct t_rng *rng
 
 	/* Back through the store: each a read of its own (every page was out). */
 	pick_sample(rng, sample);
-	st0 = stats_of(sp);
+	st0 = t_stats(sp);
 	for (int i = 0; i < SAMPLE; i++)
 		check_page(p, seed, round, sample[i], 0, "read back from the store");
-	st1 = stats_of(sp);
+	st1 = t_stats(sp);
 	CHECK(st1.swap_ins - st0.swap_ins >= SAMPLE,
 	      "round %d: %" PRIu64 " pages read from the store for %d sampled", round,
 	      st1.swap_ins - st0.swap_ins, SAMPLE);
@@ -209,7 +201,7 @@ static bool run_round(int round, enum kind kind, int delivery, struct t_rng *rng
 		wait_idle(sp);
 		for (int i = 0; i < SAMPLE; i++)
 			fill(p, seed, round, sample[i], 1);
-		st0 = stats_of(sp);
+		st0 = t_stats(sp);
 		t0 = fl_now_ns();
 		CHECK(fl_madvise(sp, p, NPAGES * PG, MADV_PAGEOUT) == 0, "pageout");
 		proven = in_flight_now(sp, t0, &st0, kind, round);
@@ -217,7 +209,7 @@ static bool run_round(int round, enum kind kind, int delivery, struct t_rng *rng
 	case READS_DELAYED:
 		/* Every write done: only reads go out. */
 		page_out_all(sp, p);
-		st0 = stats_of(sp);
+		st0 = t_stats(sp);
 		t0 = fl_now_ns();
 		CHECK(fl_madvise(sp, p, NPAGES * PG, MADV_WILLNEED) == 0, "willneed");
 		proven = in_flight_now(sp, t0, &st0, kind, round);

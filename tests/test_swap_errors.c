@@ -10,85 +10,12 @@
  * Also, in thread delivery, read(2) into an evicted page and write(2) from
  * one both work.  Both deliveries.
  */
-#include "pgtable.h"
-#include "space.h"
+#include "test_store.h"
+
 #include "swapdev.h"
 
-#include <setjmp.h>
-#include <signal.h>
-#include <sys/mman.h>
-
-#include "util.h"
-
-#define PG 4096UL
 #define NPAGES 512
-
-static sigjmp_buf jb;
-static volatile int bus_code;
-
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	bus_code = si->si_code;
-	siglongjmp(jb, 1);
-}
-
-static int read_faults(volatile const char *p)
-{
-	if (sigsetjmp(jb, 1))
-		return 1;
-	(void)*p;
-	return 0;
-}
-
-static uint64_t word(size_t page, size_t i)
-{
-	uint64_t x = (page << 20) ^ i ^ 0xfeedULL;
-
-	return t_splitmix64(&x);
-}
-
-static void fill(char *p, size_t pg)
-{
-	for (size_t i = 0; i < PG / 8; i++)
-		((uint64_t *)(p + pg * PG))[i] = word(pg, i);
-}
-
-static bool intact(const char *p, size_t pg)
-{
-	for (size_t i = 0; i < PG / 8; i++)
-		if (((const uint64_t *)(p + pg * PG))[i] != word(pg, i))
-			return false;
-	return true;
-}
-
-static uint64_t pte_at(struct fl_space *sp, const void *a)
-{
-	struct pt_chunk *c = pt_chunk_lookup(sp, (unsigned long)a);
-
-	return c ? atomic_load(&c->pte[pt_index((unsigned long)a)]) : 0;
-}
-
-/* Evict everything and wait until the writes are done (a pass evicts as
- * many dirty pages as there are free frames). */
-static void evict_all(struct fl_space *sp, char *p)
-{
-	struct fl_stats st;
-
-	for (int pass = 0; pass < 200; pass++) {
-		CHECK(fl_madvise(sp, p, NPAGES * PG, MADV_PAGEOUT) == 0, "pageout: %s",
-		      strerror(errno));
-		for (int i = 0; i < 500; i++) {
-			fl_stats(sp, &st);
-			if (!st.frames_used)
-				break;
-			usleep(1000);
-		}
-		if (!st.resident_pages)
-			return;
-	}
-	CHECK(0, "%llu pages still resident after repeated MADV_PAGEOUT",
-	      (unsigned long long)st.resident_pages);
-}
+#define VER 1
 
 static void run(int delivery)
 {
@@ -96,43 +23,36 @@ static void run(int delivery)
 	struct fl_stats st;
 	struct fl_space *sp;
 
-	fl_config_init(&cfg);
-	cfg.delivery = delivery;
-	cfg.mem_limit = 128 * PG;
+	ts_config(&cfg, delivery, NULL, 128);
 	sp = t_space_create_cfg(&cfg);
-	char *p =
-		fl_mmap(sp, NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
-	for (size_t i = 0; i < NPAGES; i++)
-		fill(p, i);
-	evict_all(sp, p);
+	char *p = ts_map_evicted(sp, NPAGES, VER);
 
 	/* A read error on one page's slot. */
 	size_t victim = 300;
-	uint64_t pte = pte_at(sp, p + victim * PG);
+	uint64_t pte = ts_pte(sp, p + victim * PG);
 	CHECK(pte_type(pte) == PTE_SWAP, "page %zu is not swapped out: %#llx", victim,
 	      (unsigned long long)pte);
 	CHECK(swapdev_inject_error(&sp->dev, pte_value(pte), false, true) == 0, "inject");
-	CHECK(read_faults(p + victim * PG), "reading the page with a bad swap read did not fault");
-	CHECK(read_faults(p + victim * PG + 100), "the poisoned page faulted only once");
+	CHECK(ts_faults(p + victim * PG), "reading the page with a bad swap read did not fault");
+	CHECK(ts_faults(p + victim * PG + 100), "the poisoned page faulted only once");
 	CHECK(swapdev_inject_error(&sp->dev, pte_value(pte), false, false) == 0, "clear");
 	for (size_t i = 0; i < NPAGES; i++)
 		if (i != victim)
-			CHECK(intact(p, i),
+			CHECK(ts_intact(p, i, VER),
 			      "page %zu lost its data after another page's read error", i);
 	fl_stats(sp, &st);
 	CHECK(st.read_errors == 1 && st.pages_poisoned == 1, "read_errors %llu poisoned %llu",
 	      (unsigned long long)st.read_errors, (unsigned long long)st.pages_poisoned);
 	/* MADV_DONTNEED clears the poison: the page is a fresh zero page. */
 	CHECK(fl_madvise(sp, p + victim * PG, PG, MADV_DONTNEED) == 0, "dontneed");
-	CHECK(!read_faults(p + victim * PG) && p[victim * PG] == 0, "poison survived DONTNEED");
-	fill(p, victim);
+	CHECK(!ts_faults(p + victim * PG) && p[victim * PG] == 0, "poison survived DONTNEED");
+	ts_fill(p, victim, VER);
 
 	/* Write errors: every write fails while injected; pages stay. */
 	for (uint32_t s = 0; s < 4096; s++)
 		swapdev_inject_error(&sp->dev, s, true, true);
 	for (size_t i = 0; i < 64; i++) /* dirty them again */
-		((uint64_t *)(p + i * PG))[7] = word(i, 7);
+		((uint64_t *)(p + i * PG))[7] = ts_word(i, 7, VER);
 	CHECK(fl_madvise(sp, p, 64 * PG, MADV_PAGEOUT) == 0, "pageout");
 	for (int i = 0; i < 200; i++) {
 		fl_stats(sp, &st);
@@ -142,7 +62,7 @@ static void run(int delivery)
 	}
 	CHECK(st.write_errors > 0, "no write failed");
 	for (size_t i = 0; i < NPAGES; i++)
-		CHECK(intact(p, i), "page %zu lost its data after write errors", i);
+		CHECK(ts_intact(p, i, VER), "page %zu lost its data after write errors", i);
 	for (uint32_t s = 0; s < 4096; s++)
 		swapdev_inject_error(&sp->dev, s, true, false);
 
@@ -150,13 +70,13 @@ static void run(int delivery)
 		/* System calls on evicted pages. */
 		int fds[2];
 		char buf[PG];
-		evict_all(sp, p);
+		ts_evict_all(sp, p, NPAGES);
 		CHECK(pipe(fds) == 0, "pipe");
 		CHECK(write(fds[1], p + 400 * PG, PG) == (ssize_t)PG,
 		      "write(2) from an evicted page");
 		CHECK(read(fds[0], buf, PG) == (ssize_t)PG, "read back");
 		CHECK(memcmp(buf, p + 400 * PG, PG) == 0, "write(2) sent wrong bytes");
-		evict_all(sp, p);
+		ts_evict_all(sp, p, NPAGES);
 		memset(buf, 0x5a, sizeof(buf));
 		CHECK(write(fds[1], buf, PG) == (ssize_t)PG, "write");
 		CHECK(read(fds[0], p + 401 * PG, PG) == (ssize_t)PG,
@@ -177,11 +97,8 @@ static void run(int delivery)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = {.sa_sigaction = on_bus, .sa_flags = SA_SIGINFO | SA_NODEFER};
-
-	t_seed_init(argc, argv, "test_swap_errors");
-	/* Before any sigbus space: faultline keeps it and forwards to it. */
-	sigaction(SIGBUS, &sa, NULL);
+	ts_seed = t_seed_init(argc, argv, "test_swap_errors");
+	ts_catch_sigbus();
 	run(FL_DELIVERY_THREAD);
 	run(FL_DELIVERY_SIGBUS);
 	return T_EXIT_PASS;

@@ -353,6 +353,27 @@ static void check_unpoison(struct fl_space *sp, char *p, size_t page)
 }
 
 /*
+ * From a to b, every page of the region was read once, nbad of them from a
+ * bad slot: each of those poisoned its page and only it, every other page
+ * was swapped in, nothing read ahead was wasted, and the errors did not
+ * stop the stream's readahead.  (The pages of a failed batch are read one
+ * by one, each its own completion: a fast reader may fault on each of
+ * them, so the total is not bounded.)
+ */
+static void check_read_through(const struct fl_stats *a, const struct fl_stats *b,
+			       unsigned int nbad)
+{
+	CHECK(D(*a, *b, read_errors) == nbad && D(*a, *b, pages_poisoned) == nbad,
+	      "read errors %llu, poisoned %llu: want %u and %u", D(*a, *b, read_errors),
+	      D(*a, *b, pages_poisoned), nbad, nbad);
+	CHECK(D(*a, *b, swap_ins) == NPAGES - nbad && D(*a, *b, reads_wasted) == 0,
+	      "swap-ins %llu (want %u), wasted %llu", D(*a, *b, swap_ins), NPAGES - nbad,
+	      D(*a, *b, reads_wasted));
+	CHECK(D(*a, *b, faults_major) <= NPAGES / 16, "%llu major faults for %d pages",
+	      D(*a, *b, faults_major), NPAGES);
+}
+
+/*
  * The batch of the fault stream.  The stream's major faults are at pages 0,
  * 1, 4, 9, 18, 35, 68, 133 and 262 (each reads its page and then a window
  * twice the last); the one at 262 reads 263..518, cut into runs at chunk
@@ -394,19 +415,7 @@ static void run_stream_error(int delivery, int policy, struct t_rng *rng)
 	       t_delivery_name(delivery), fl_policy_name(policy), victim, D(a, b, faults),
 	       D(a, b, faults_major), D(a, b, fault_around_pages), D(a, b, swap_ins),
 	       D(a, b, read_errors), D(a, b, pages_poisoned));
-	CHECK(D(a, b, read_errors) == 1 && D(a, b, pages_poisoned) == 1,
-	      "read errors %llu, poisoned %llu: want 1 and 1", D(a, b, read_errors),
-	      D(a, b, pages_poisoned));
-	CHECK(D(a, b, swap_ins) == NPAGES - 1 && D(a, b, reads_wasted) == 0,
-	      "swap-ins %llu (want %d), wasted %llu", D(a, b, swap_ins), NPAGES - 1,
-	      D(a, b, reads_wasted));
-	/*
-	 * The error did not stop the stream's readahead.  (The pages of the
-	 * failed batch are read one by one, each its own completion: a fast
-	 * reader may fault on each of them, so the total is not bounded.)
-	 */
-	CHECK(D(a, b, faults_major) <= NPAGES / 16, "%llu major faults for %d pages",
-	      D(a, b, faults_major), NPAGES);
+	check_read_through(&a, &b, 1);
 	CHECK(swapdev_inject_error(&sp->dev, slot, false, false) == 0, "clear");
 	/* Poisoned until dropped, even with the slot readable again. */
 	CHECK(read_faults(p + victim * PG), "the poison went away by itself");
@@ -487,14 +496,7 @@ static void run_willneed_error(int delivery, int policy, struct t_rng *rng)
 	       "%llu, poisoned %llu\n",
 	       t_delivery_name(delivery), fl_policy_name(policy), D(b, c, faults),
 	       D(b, c, faults_major), D(b, c, fault_around_pages), D(b, c, pages_poisoned));
-	CHECK(D(a, c, read_errors) == 3 && D(a, c, pages_poisoned) == 3,
-	      "read errors %llu, poisoned %llu: want 3 and 3", D(a, c, read_errors),
-	      D(a, c, pages_poisoned));
-	CHECK(D(a, c, swap_ins) == NPAGES - 3 && D(a, c, reads_wasted) == 0,
-	      "swap-ins %llu (want %d), wasted %llu", D(a, c, swap_ins), NPAGES - 3,
-	      D(a, c, reads_wasted));
-	CHECK(D(a, c, faults_major) <= NPAGES / 16, "%llu major faults for %d pages",
-	      D(a, c, faults_major), NPAGES);
+	check_read_through(&a, &c, 3);
 	for (int k = 0; k < 3; k++) {
 		CHECK(swapdev_inject_error(&sp->dev, slot[k], false, false) == 0, "clear");
 		check_unpoison(sp, p, victim[k]);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by the tests: a seeded PRNG, CHECK, page size, the
- * exit codes and the skip rule.  Include after <faultline.h>, with
+ * exit codes and the skip rule, statistics, fork and wait.  Include after <faultline.h>, with
  * _GNU_SOURCE defined before any system header.
  *
  * The skip rule: a test skips (exit 77) only for a cause it has checked and
@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,18 @@
 #define T_EXIT_PASS 0
 #define T_EXIT_FAIL 1
 #define T_EXIT_SKIP 77
+
+/* Built with ThreadSanitizer (gcc says so one way, clang another). */
+#if defined(__SANITIZE_THREAD__)
+#define T_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_UNDER_TSAN 1
+#endif
+#endif
+#ifndef T_UNDER_TSAN
+#define T_UNDER_TSAN 0
+#endif
 
 /* The seed of the run, printed by CHECK on failure. */
 static inline uint64_t *t_seed_ptr(void)
@@ -145,6 +159,36 @@ static inline const char *t_delivery_name(int delivery)
 	return delivery == FL_DELIVERY_SIGBUS ? "sigbus" : "thread";
 }
 
+static inline struct fl_stats t_stats(struct fl_space *sp)
+{
+	struct fl_stats st;
+
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	return st;
+}
+
+/* fork(), stdio flushed first: nothing buffered is written twice.  Return: 0
+ * in the child, the child's pid in the parent. */
+static inline pid_t t_fork(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Return: the wait status of child pid, once it has ended. */
+static inline int t_wait(pid_t pid)
+{
+	int status;
+
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	return status;
+}
+
 /* The first line of a /proc/sys file as a number, or def if it cannot be read. */
 static inline long t_sysctl(const char *path, long def)
 {
@@ -194,6 +238,31 @@ static inline int t_in_init_userns(void)
 #define T_CAP_SYS_ADMIN 21
 
 /*
+ * What the system call that makes fd for a kernel feature (call, err its
+ * errno) says on its own of whether the feature is refused: not if fd is
+ * one (it is closed here), nor if the call failed for another reason than
+ * ENOSYS or EPERM (no cause to name); ENOSYS: the feature is not built in,
+ * the cause written in buf.  Return: true with *cause the answer (NULL:
+ * none), or false for EPERM, which only the kernel's rule for the feature
+ * explains.
+ */
+static inline bool t_refusal_settled(int fd, int err, const char *feature, const char *call,
+				     char *buf, size_t size, const char **cause)
+{
+	*cause = NULL;
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	if (err == ENOSYS) {
+		snprintf(buf, size, "this kernel has no %s (%s: ENOSYS)", feature, call);
+		*cause = buf;
+		return true;
+	}
+	return err != EPERM;
+}
+
+/*
  * Why this process cannot have a userfaultfd, checked the way the kernel and
  * faultline decide it: the system call refused (ENOSYS: not built in; EPERM:
  * vm.unprivileged_userfaultfd = 0 and no CAP_SYS_PTRACE in the initial user
@@ -203,20 +272,12 @@ static inline int t_in_init_userns(void)
  */
 static inline const char *t_uffd_refused(char *buf, size_t size)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	int err = errno, dev_err;
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev_err;
+	const char *cause;
 	long unpriv;
 
-	if (fd >= 0) {
-		close(fd);
-		return NULL;
-	}
-	if (err == ENOSYS) {
-		snprintf(buf, size, "this kernel has no userfaultfd (userfaultfd(2): ENOSYS)");
-		return buf;
-	}
-	if (err != EPERM)
-		return NULL;
+	if (t_refusal_settled(fd, errno, "userfaultfd", "userfaultfd(2)", buf, size, &cause))
+		return cause;
 	unpriv = t_sysctl("/proc/sys/vm/unprivileged_userfaultfd", -1);
 	if (unpriv != 0 || (t_has_cap(T_CAP_SYS_PTRACE) && t_in_init_userns()))
 		return NULL; /* the kernel's rule allows it: EPERM is something else */
@@ -267,19 +328,11 @@ static inline const char *t_io_uring_refused(char *buf, size_t size)
 	/* struct io_uring_params: 120 bytes, all zero for the defaults. */
 	uint32_t params[30] = {0};
 	int fd = (int)syscall(SYS_io_uring_setup, 1, params);
-	int err = errno;
+	const char *cause;
 	long disabled, group;
 
-	if (fd >= 0) {
-		close(fd);
-		return NULL;
-	}
-	if (err == ENOSYS) {
-		snprintf(buf, size, "this kernel has no io_uring (io_uring_setup(2): ENOSYS)");
-		return buf;
-	}
-	if (err != EPERM)
-		return NULL;
+	if (t_refusal_settled(fd, errno, "io_uring", "io_uring_setup(2)", buf, size, &cause))
+		return cause;
 	disabled = t_sysctl("/proc/sys/kernel/io_uring_disabled", 0);
 	group = t_sysctl("/proc/sys/kernel/io_uring_group", -1);
 	if (disabled == 2) {

@@ -807,88 +807,53 @@ enum {
 	OPT_NO_PREHEAT,
 };
 
-static void parse_args(int argc, char **argv)
+static void set_threads(const char *arg)
 {
-	static const struct option longopts[] = {
-		{"rounds", required_argument, NULL, 'r'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"pages", required_argument, NULL, 'p'},
-		{"seq-mib", required_argument, NULL, 's'},
-		{"threads", required_argument, NULL, 't'},
-		{"touch", required_argument, NULL, OPT_TOUCH},
-		{"no-scatter", no_argument, NULL, OPT_NO_SCATTER},
-		{"no-seq", no_argument, NULL, OPT_NO_SEQ},
-		{"cpu-app", required_argument, NULL, OPT_CPU_APP},
-		{"cpu-handler", required_argument, NULL, OPT_CPU_HANDLER},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c, list[MAX_THREADS], touch[2];
-	unsigned int i, n;
+	int list[MAX_THREADS];
 
-	while ((c = next_option(argc, argv, "r:w:p:s:t:vh", longopts, usage)) != -1) {
-		switch (c) {
-		case 'r':
-			opt.rounds = parse_num(optarg, "rounds", 1, MAX_ROUNDS);
-			break;
-		case 'w':
-			opt.warmup = parse_num(optarg, "warm-up rounds", 0, 100);
-			break;
-		case 'p':
-			opt.pages = parse_num(optarg, "pages", 2 * MAX_THREADS, 1ul << 24);
-			break;
-		case 's':
-			opt.seq_mib = parse_num(optarg, "seq MiB", 1, 1ul << 16);
-			break;
-		case 't':
-			opt.nthreads_list = parse_list(optarg, "thread counts", list, MAX_THREADS,
-						       word_threads, false);
-			for (i = 0; i < opt.nthreads_list; i++)
-				opt.threads[i] = (unsigned int)list[i];
-			break;
-		case OPT_TOUCH:
-			n = parse_list(optarg, "touch", touch, 2, word_touch, true);
-			opt.touch_write = opt.touch_read = false;
-			for (i = 0; i < n; i++) {
-				if (touch[i] == TOUCH_WRITE)
-					opt.touch_write = true;
-				else
-					opt.touch_read = true;
-			}
-			break;
-		case OPT_NO_SCATTER:
-			opt.do_scatter = false;
-			break;
-		case OPT_NO_SEQ:
-			opt.do_seq = false;
-			break;
-		case OPT_CPU_APP:
-			opt.ncpu_app =
-				parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, word_cpu, false);
-			break;
-		case OPT_CPU_HANDLER:
-			opt.cpu_handler = (int)parse_num(optarg, "CPU", 0, CPU_SETSIZE - 1);
-			break;
-		case OPT_TIMEOUT:
-			opt.timeout = parse_num(optarg, "timeout", 1, 86400);
-			break;
-		case OPT_JSON:
-			opt.json = true;
-			break;
-		case OPT_NO_PREHEAT:
-			opt.preheat = false;
-			break;
-		case 'v':
-			opt.verbose = true;
-			break;
-		}
-	}
-	no_operands(argc, argv);
+	opt.nthreads_list =
+		parse_list(arg, "thread counts", list, MAX_THREADS, word_threads, false);
+	for (unsigned int i = 0; i < opt.nthreads_list; i++)
+		opt.threads[i] = (unsigned int)list[i];
 }
+
+static void set_touch(const char *arg)
+{
+	int touch[2];
+	unsigned int n = parse_list(arg, "touch", touch, 2, word_touch, true);
+
+	opt.touch_write = opt.touch_read = false;
+	for (unsigned int i = 0; i < n; i++) {
+		if (touch[i] == TOUCH_WRITE)
+			opt.touch_write = true;
+		else
+			opt.touch_read = true;
+	}
+}
+
+/* The options (parse_options()): name, key, argument, what it does. */
+#define BENCH_OPTIONS(X)                                                                     \
+	X("rounds", 'r', required_argument,                                                  \
+	  opt.rounds = parse_num(optarg, "rounds", 1, MAX_ROUNDS))                           \
+	X("warmup", 'w', required_argument,                                                  \
+	  opt.warmup = parse_num(optarg, "warm-up rounds", 0, 100))                          \
+	X("pages", 'p', required_argument,                                                   \
+	  opt.pages = parse_num(optarg, "pages", 2 * MAX_THREADS, 1ul << 24))                \
+	X("seq-mib", 's', required_argument,                                                 \
+	  opt.seq_mib = parse_num(optarg, "seq MiB", 1, 1ul << 16))                          \
+	X("threads", 't', required_argument, set_threads(optarg))                            \
+	X("touch", OPT_TOUCH, required_argument, set_touch(optarg))                          \
+	X("no-scatter", OPT_NO_SCATTER, no_argument, opt.do_scatter = false)                 \
+	X("no-seq", OPT_NO_SEQ, no_argument, opt.do_seq = false)                             \
+	X("cpu-app", OPT_CPU_APP, required_argument,                                         \
+	  opt.ncpu_app = parse_list(optarg, "CPUs", opt.cpu_app, MAX_CPUS, word_cpu, false)) \
+	X("cpu-handler", OPT_CPU_HANDLER, required_argument,                                 \
+	  opt.cpu_handler = (int)parse_num(optarg, "CPU", 0, CPU_SETSIZE - 1))               \
+	X("timeout", OPT_TIMEOUT, required_argument,                                         \
+	  opt.timeout = parse_num(optarg, "timeout", 1, 86400))                              \
+	X("json", OPT_JSON, no_argument, opt.json = true)                                    \
+	X("no-preheat", OPT_NO_PREHEAT, no_argument, opt.preheat = false)                    \
+	X("verbose", 'v', no_argument, opt.verbose = true)
 
 int main(int argc, char **argv)
 {
@@ -897,7 +862,8 @@ int main(int argc, char **argv)
 	unsigned int r, i, failed = 0;
 	uint64_t t0;
 
-	parse_args(argc, argv);
+	parse_options(BENCH_OPTIONS, argc, argv, usage);
+	no_operands(argc, argv);
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	zero_page =
 		mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

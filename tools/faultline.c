@@ -201,47 +201,33 @@ static void *churner(void *arg)
 	return NULL;
 }
 
+static void demo_delivery(struct fl_config *cfg, const char *arg)
+{
+	cfg->delivery = fl_delivery_by_name(arg);
+	if (cfg->delivery < 0) {
+		fprintf(stderr, "faultline: --delivery is thread or sigbus\n");
+		exit(2);
+	}
+}
+
+/* demo's options (parse_options()): name, key, argument, what it does. */
+#define DEMO_OPTIONS(X)                                                             \
+	X("threads", 't', required_argument, nthreads = (unsigned int)atoi(optarg)) \
+	X("seconds", 's', required_argument, seconds = (unsigned int)atoi(optarg))  \
+	X("megabytes", 'm', required_argument, mb = (unsigned int)atoi(optarg))     \
+	X("delivery", 'd', required_argument, demo_delivery(&cfg, optarg))          \
+	X("json", 'j', no_argument, json = true)
+
 static int cmd_demo(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"threads", required_argument, NULL, 't'},
-		{"seconds", required_argument, NULL, 's'},
-		{"megabytes", required_argument, NULL, 'm'},
-		{"delivery", required_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct fl_config cfg;
 	unsigned int seconds = 5, mb = 256;
 	bool json = false;
-	int c, ret;
+	int ret;
 
 	nthreads = 2;
 	fl_config_init(&cfg);
-	while ((c = next_option(argc, argv, "t:s:m:d:jh", opts, usage)) != -1) {
-		switch (c) {
-		case 't':
-			nthreads = (unsigned int)atoi(optarg);
-			break;
-		case 's':
-			seconds = (unsigned int)atoi(optarg);
-			break;
-		case 'm':
-			mb = (unsigned int)atoi(optarg);
-			break;
-		case 'd':
-			cfg.delivery = fl_delivery_by_name(optarg);
-			if (cfg.delivery < 0) {
-				fprintf(stderr, "faultline: --delivery is thread or sigbus\n");
-				return 2;
-			}
-			break;
-		case 'j':
-			json = true;
-			break;
-		}
-	}
+	parse_options(DEMO_OPTIONS, argc, argv, usage);
 	if (nthreads < 1 || nthreads > 256 || mb < 4) {
 		fprintf(stderr, "faultline: need 1..256 threads and at least 4 MiB\n");
 		return 2;

@@ -76,6 +76,7 @@ static const struct lab_opts lab_defaults = {
 	.out = "lab-results",
 	.writer_pause_us = 0,
 	.timeout = 600,
+	.rounds = 1,
 };
 
 /*
@@ -313,6 +314,9 @@ static void usage(FILE *out)
 		"      --dir DIR         where the kernel's swap file goes (default $TMPDIR or\n"
 		"                        /tmp, the file system of faultline's store)\n"
 		"      --timeout S       per run (default 600)\n"
+		"      --rounds N        run every subject N times per scenario, in alternating\n"
+		"                        order (default 1): tables show each subject's median\n"
+		"                        round, and a summary its spread over the rounds\n"
 		"  -v, --verbose         commands' output\n"
 		"\nExit status: 0; 1 if a run failed (data mismatch, policy contradiction,\n"
 		"error); 2 for bad usage.\n");
@@ -351,101 +355,62 @@ static size_t parse_size(const char *s)
 	return (size_t)v & ~(PAGE - 1);
 }
 
+static void set_delivery(struct lab_opts *opt, const char *arg)
+{
+	opt->delivery = fl_delivery_by_name(arg);
+	if (opt->delivery < 0) {
+		fprintf(stderr, "lab: delivery is thread or sigbus\n");
+		exit(2);
+	}
+}
+
+static void set_quick(struct lab_opts *opt)
+{
+	opt->quick = true;
+	opt->seconds = 0.5;
+	opt->warmup = 0.2;
+}
+
+enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE, O_ROUNDS };
+
+/* The options (parse_options()): name, key, argument, what it does. */
+#define LAB_OPTIONS(X)                                                                            \
+	X("region", 'r', required_argument, opt->region = parse_size(optarg))                     \
+	X("budget", 'b', required_argument, opt->budget = parse_size(optarg))                     \
+	X("threads", 't', required_argument,                                                      \
+	  opt->threads = (unsigned int)parse_real(optarg, "threads", 1, MAX_THREADS))             \
+	X("seconds", 's', required_argument,                                                      \
+	  opt->seconds = parse_real(optarg, "seconds", 0.1, 3600))                                \
+	X("warmup", 'w', required_argument, opt->warmup = parse_real(optarg, "warm-up", 0, 3600)) \
+	X("seed", O_SEED, required_argument,                                                      \
+	  opt->seed = (uint64_t)parse_real(optarg, "seed", 0, 1e18))                              \
+	X("policies", 'p', required_argument,                                                     \
+	  opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,            \
+				      fl_policy_by_name, false))                                  \
+	X("delivery", 'd', required_argument, set_delivery(opt, optarg))                          \
+	X("slow", O_SLOW, required_argument,                                                      \
+	  opt->slow_us = (unsigned int)parse_real(optarg, "delay (us)", 0, 1e7))                  \
+	X("no-kernel", O_NOKERNEL, no_argument, opt->kernel = false)                              \
+	X("out", 'o', required_argument, fmt(opt->out, sizeof(opt->out), "%s", optarg))           \
+	X("no-plots", O_NOPLOTS, no_argument, opt->plots = false)                                 \
+	X("json", 'j', no_argument, opt->json = true)                                             \
+	X("quick", O_QUICK, no_argument, set_quick(opt))                                          \
+	X("dir", O_DIR, required_argument, fmt(opt->dir, sizeof(opt->dir), "%s", optarg))         \
+	X("timeout", O_TIMEOUT, required_argument,                                                \
+	  opt->timeout = (unsigned int)parse_real(optarg, "timeout", 1, 86400))                   \
+	X("writer-pause", O_PAUSE, required_argument,                                             \
+	  opt->writer_pause_us = (unsigned int)parse_real(optarg, "pause", 0, 1e7))               \
+	X("rounds", O_ROUNDS, required_argument,                                                  \
+	  opt->rounds = (unsigned int)parse_real(optarg, "rounds", 1, MAX_ROUNDS))                \
+	X("verbose", 'v', no_argument, opt->verbose = true)
+
 static void parse_args(struct lab_opts *opt, int argc, char **argv)
 {
-	enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE };
-	static const struct option lo[] = {
-		{"region", 1, NULL, 'r'},
-		{"budget", 1, NULL, 'b'},
-		{"threads", 1, NULL, 't'},
-		{"seconds", 1, NULL, 's'},
-		{"warmup", 1, NULL, 'w'},
-		{"seed", 1, NULL, O_SEED},
-		{"policies", 1, NULL, 'p'},
-		{"delivery", 1, NULL, 'd'},
-		{"slow", 1, NULL, O_SLOW},
-		{"no-kernel", 0, NULL, O_NOKERNEL},
-		{"out", 1, NULL, 'o'},
-		{"no-plots", 0, NULL, O_NOPLOTS},
-		{"json", 0, NULL, 'j'},
-		{"quick", 0, NULL, O_QUICK},
-		{"dir", 1, NULL, O_DIR},
-		{"timeout", 1, NULL, O_TIMEOUT},
-		{"writer-pause", 1, NULL, O_PAUSE},
-		{"verbose", 0, NULL, 'v'},
-		{"help", 0, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	const char *tmp = getenv("TMPDIR");
-	int c;
 
 	fmt(opt->dir, sizeof(opt->dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	optind = 1;
-	while ((c = next_option(argc, argv, "r:b:t:s:w:p:d:o:jvh", lo, usage)) != -1) {
-		switch (c) {
-		case 'r':
-			opt->region = parse_size(optarg);
-			break;
-		case 'b':
-			opt->budget = parse_size(optarg);
-			break;
-		case 't':
-			opt->threads = (unsigned int)parse_real(optarg, "threads", 1, MAX_THREADS);
-			break;
-		case 's':
-			opt->seconds = parse_real(optarg, "seconds", 0.1, 3600);
-			break;
-		case 'w':
-			opt->warmup = parse_real(optarg, "warm-up", 0, 3600);
-			break;
-		case O_SEED:
-			opt->seed = (uint64_t)parse_real(optarg, "seed", 0, 1e18);
-			break;
-		case 'p':
-			opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,
-						    fl_policy_by_name, false);
-			break;
-		case 'd':
-			opt->delivery = fl_delivery_by_name(optarg);
-			if (opt->delivery < 0) {
-				fprintf(stderr, "lab: delivery is thread or sigbus\n");
-				exit(2);
-			}
-			break;
-		case O_SLOW:
-			opt->slow_us = (unsigned int)parse_real(optarg, "delay (us)", 0, 1e7);
-			break;
-		case O_NOKERNEL:
-			opt->kernel = false;
-			break;
-		case 'o':
-			fmt(opt->out, sizeof(opt->out), "%s", optarg);
-			break;
-		case O_NOPLOTS:
-			opt->plots = false;
-			break;
-		case 'j':
-			opt->json = true;
-			break;
-		case O_QUICK:
-			opt->quick = true;
-			opt->seconds = 0.5;
-			opt->warmup = 0.2;
-			break;
-		case O_DIR:
-			fmt(opt->dir, sizeof(opt->dir), "%s", optarg);
-			break;
-		case O_TIMEOUT:
-			opt->timeout = (unsigned int)parse_real(optarg, "timeout", 1, 86400);
-			break;
-		case O_PAUSE:
-			opt->writer_pause_us = (unsigned int)parse_real(optarg, "pause", 0, 1e7);
-			break;
-		case 'v':
-			opt->verbose = true;
-			break;
-		}
-	}
+	parse_options(LAB_OPTIONS, argc, argv, usage);
 	for (; optind < argc; optind++) {
 		unsigned int s;
 
@@ -503,14 +468,20 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 	build_subjects(lab);
 	for (s = 0, total = 0; s < NR_SCEN; s++)
 		if (opt->scen_mask & (1u << s))
-			total += lab->nsubjects;
+			total += lab->nsubjects * opt->rounds;
+	if (total > MAX_RUNS) {
+		fprintf(stderr, "lab: %u runs: at most %u (fewer rounds, scenarios or policies)\n",
+			total, MAX_RUNS);
+		return 2;
+	}
 	if (!opt->json) {
 		struct utsname u;
 
 		uname(&u);
-		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64 "\n",
+		printf("faultline lab: Linux %s, %ld CPUs, delivery %s, seed %" PRIu64
+		       ", %u round%s (alternating order; medians)\n",
 		       u.release, sysconf(_SC_NPROCESSORS_ONLN), fl_delivery_name(opt->delivery),
-		       opt->seed);
+		       opt->seed, opt->rounds, opt->rounds > 1 ? "s" : "");
 		if (opt->kernel)
 			printf("kernel: swap file %s (%zu MiB), cgroup v1 %s, swappiness %ld, "
 			       "page-cluster %ld, zswap %s\n",
@@ -527,14 +498,39 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 	for (s = 0; s < NR_SCEN; s++) {
 		if (!(opt->scen_mask & (1u << s)))
 			continue;
-		for (i = 0; i < lab->nsubjects; i++)
-			run_one(lab, s, &lab->subjects[i], ++idx, total, 0);
+		for (unsigned int r = 0; r < opt->rounds; r++) {
+			char err[200];
+
+			/* The machine's state: the disk, before each round. */
+			lab->disk_iops[s][r] =
+				lab_probe_disk(opt->dir, opt->quick ? 0.2 : 0.5, err, sizeof(err));
+			if (lab->disk_iops[s][r] < 0)
+				fprintf(stderr, "lab: no disk probe: %s\n", err);
+			/* Every other round backwards: no subject always follows
+			 * the same one, and a slow moment falls on all alike. */
+			for (i = 0; i < lab->nsubjects; i++) {
+				unsigned int j = r % 2 ? lab->nsubjects - 1 - i : i;
+				struct cpu_times c0, c1;
+				struct run *rn;
+
+				read_cpu_times(&c0, true);
+				run_one(lab, s, &lab->subjects[j], ++idx, total, 0);
+				read_cpu_times(&c1, true);
+				rn = &lab->runs[lab->nruns - 1];
+				rn->round = r;
+				rn->foreign_cpu = (c1.busy - c0.busy) - (c1.self - c0.self);
+				if (rn->foreign_cpu < 0)
+					rn->foreign_cpu = 0;
+				rn->steal = c1.steal - c0.steal;
+			}
+		}
 		if (!opt->json) {
 			lab_print_scenario(lab, s);
 			fflush(stdout);
 		}
 	}
 	ks_cleanup(); /* the machine is back as it was before anything is printed */
+	lab_probe_close();
 	if (opt->json)
 		lab_print_json(lab, stdout);
 	else

@@ -9,6 +9,7 @@
  *   lab_report.c  the runs judged (counters against the policy) and
  *                 reported: tables, legend, JSON
  *   lab_plot.c    the runs drawn: gnuplot data and scripts
+ *   lab_machine.c the machine's state with every round: a disk probe
  */
 #ifndef FL_TOOLS_LAB_H
 #define FL_TOOLS_LAB_H
@@ -28,7 +29,8 @@
 #define WORDS (PAGE / sizeof(uint64_t))
 #define MAX_THREADS 256
 #define MAX_SUBJECTS 16
-#define MAX_RUNS 256
+#define MAX_RUNS 1024
+#define MAX_ROUNDS 15
 #define MiB (1UL << 20)
 #define GiB (1UL << 30)
 
@@ -64,6 +66,7 @@ struct lab_opts {
 	char dir[PATH_MAX];
 	unsigned int writer_pause_us; /* elsewhere: between mmap/munmap pairs */
 	unsigned int timeout;
+	unsigned int rounds; /* each scenario's subjects, this many times */
 };
 
 /* ---- Subjects and results ---- */
@@ -102,6 +105,9 @@ struct run {
 	unsigned int threads;
 	bool failed, contradiction;
 	unsigned int oom_retries; /* the kernel: runs OOM-killed before this one */
+	unsigned int round;	  /* 0-based; a round runs every subject once */
+	double foreign_cpu;	  /* CPU-s other processes used during the run */
+	double steal;		  /* CPU-s the hypervisor stole during it */
 	char why[600];
 	struct result r;
 };
@@ -116,6 +122,9 @@ struct lab {
 	unsigned int nsubjects;
 	struct run runs[MAX_RUNS];
 	unsigned int nruns;
+	/* Random 4 KiB reads per second at queue depth 8 on the stores' file
+	 * system before each scenario's round (lab_machine.c); < 0: none. */
+	double disk_iops[NR_SCEN][MAX_ROUNDS];
 	struct result *shared; /* the running child's result: shared memory */
 	bool tty;	       /* stderr is a terminal: a progress line */
 };
@@ -140,6 +149,16 @@ void lab_contradict(struct fl_stats *d, int policy);
 void lab_print_scenario(const struct lab *lab, enum scen sc);
 void lab_print_legend(const struct lab *lab);
 void lab_print_json(const struct lab *lab, FILE *f);
+
+/*
+ * The run of (sc, sub) to report when there are several rounds: the one
+ * whose accesses per second are the median of the subject's rounds.
+ */
+const struct run *lab_median_run(const struct lab *lab, const struct run *rn);
+
+/* lab_machine.c */
+double lab_probe_disk(const char *dir, double secs, char *err, size_t errlen);
+void lab_probe_close(void);
 
 /* lab_plot.c */
 void lab_make_plots(const struct lab *lab);

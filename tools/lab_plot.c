@@ -99,7 +99,8 @@ static int write_plot_files(const struct lab *lab, const char *term, const char 
 				which ? "call" : "fault");
 			fprintf(g, "plot ");
 			for (i = 0, n = 0; i < lab->nruns; i++) {
-				if (lab->runs[i].sc != s || lab->runs[i].failed)
+				if (lab->runs[i].sc != s || lab->runs[i].failed ||
+				    lab_median_run(lab, &lab->runs[i]) != &lab->runs[i])
 					continue;
 				fprintf(g,
 					"%s'%s/%s-%s-%s.dat' with steps lw 2 lc rgb '%s' dt %d "
@@ -148,7 +149,7 @@ void lab_make_plots(const struct lab *lab)
 		return;
 	}
 	for (i = 0; i < lab->nruns; i++) {
-		if (lab->runs[i].failed)
+		if (lab->runs[i].failed || lab_median_run(lab, &lab->runs[i]) != &lab->runs[i])
 			continue;
 		for (int which = 0; which < 2; which++) {
 			fmt(path, sizeof(path), "%s/%s-%s-%s.dat", opt->out,
@@ -183,7 +184,8 @@ void lab_make_plots(const struct lab *lab)
 				for (i = 0; i < lab->nruns; i++)
 					if (lab->runs[i].sc == s &&
 					    lab->runs[i].sub == &lab->subjects[j] &&
-					    !lab->runs[i].failed)
+					    !lab->runs[i].failed &&
+					    lab_median_run(lab, &lab->runs[i]) == &lab->runs[i])
 						v = lab_rate(&lab->runs[i], lab->runs[i].r.faults);
 				if (isnan(v))
 					fprintf(f, " NaN");

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -141,16 +142,201 @@ static const char *num_str(double v, char *buf, size_t len)
 	return buf;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+const struct run *lab_median_run(const struct lab *lab, const struct run *rn)
+{
+	const struct run *same[MAX_ROUNDS];
+	double rate[MAX_ROUNDS], mid;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < lab->nruns && n < MAX_ROUNDS; i++) {
+		const struct run *o = &lab->runs[i];
+
+		if (o->sc == rn->sc && o->sub == rn->sub && !o->failed) {
+			same[n] = o;
+			rate[n++] = lab_rate(o, o->r.accesses);
+		}
+	}
+	if (!n)
+		return rn;
+	qsort(rate, n, sizeof(rate[0]), cmp_double);
+	mid = rate[(n - 1) / 2]; /* the lower middle: a run that exists */
+	for (unsigned int i = 0; i < n; i++)
+		if (lab_rate(same[i], same[i]->r.accesses) == mid)
+			return same[i];
+	return rn;
+}
+
+/* Shown in the tables: a failed run (it says why), or a subject's median run. */
+static bool shown(const struct lab *lab, const struct run *rn)
+{
+	return rn->failed || lab_median_run(lab, rn) == rn;
+}
+
+/*
+ * The runs of sc the tables show, in the subjects' order (with several
+ * rounds the runs alternate their order): at most MAX_RUNS.
+ */
+static unsigned int shown_runs(const struct lab *lab, enum scen sc, const struct run **out)
+{
+	unsigned int n = 0;
+
+	for (unsigned int j = 0; j < lab->nsubjects; j++)
+		for (unsigned int i = 0; i < lab->nruns; i++)
+			if (lab->runs[i].sc == sc && lab->runs[i].sub == &lab->subjects[j] &&
+			    shown(lab, &lab->runs[i]))
+				out[n++] = &lab->runs[i];
+	return n;
+}
+
 static const struct run *kernel_run(const struct lab *lab, enum scen sc)
 {
 	for (unsigned int i = 0; i < lab->nruns; i++)
 		if (lab->runs[i].sc == sc && lab->runs[i].sub->kernel && !lab->runs[i].failed)
+			return lab_median_run(lab, &lab->runs[i]);
+	return NULL;
+}
+
+/* The kernel's run of sc in round r, if it did not fail. */
+static const struct run *kernel_run_of_round(const struct lab *lab, enum scen sc, unsigned int r)
+{
+	for (unsigned int i = 0; i < lab->nruns; i++)
+		if (lab->runs[i].sc == sc && lab->runs[i].sub->kernel && !lab->runs[i].failed &&
+		    lab->runs[i].round == r)
 			return &lab->runs[i];
 	return NULL;
 }
 
+/*
+ * With several rounds: per subject, the median and spread of its accesses
+ * per second and of its ratio to the kernel's in the same round, and
+ * whether that ratio is on one side of 1 in every round (a difference
+ * beyond the spread) or not.  Then the machine's state per round.
+ */
+static void print_rounds(const struct lab *lab, enum scen sc)
+{
+	const struct lab_opts *opt = &lab->opt;
+	char b[6][24];
+
+	if (opt->rounds < 2)
+		return;
+	printf("\nover %u rounds  %9s %19s %6s %13s  %s\n", opt->rounds, "acc/s", "(min .. max)",
+	       "x kern", "(min .. max)", "against the kernel");
+	for (unsigned int j = 0; j < lab->nsubjects; j++) {
+		const struct subject *sub = &lab->subjects[j];
+		double acc[MAX_ROUNDS], ratio[MAX_ROUNDS];
+		unsigned int n = 0, nr = 0, failed = 0;
+		const char *verdict;
+
+		for (unsigned int i = 0; i < lab->nruns; i++) {
+			const struct run *rn = &lab->runs[i], *k;
+
+			if (rn->sc != sc || rn->sub != sub)
+				continue;
+			if (rn->failed) {
+				failed++;
+				continue;
+			}
+			acc[n++] = lab_rate(rn, rn->r.accesses);
+			k = kernel_run_of_round(lab, sc, rn->round);
+			if (k && k != rn && !sub->delay_us && lab_rate(k, k->r.accesses) > 0)
+				ratio[nr++] =
+					lab_rate(rn, rn->r.accesses) / lab_rate(k, k->r.accesses);
+		}
+		if (!n) {
+			if (failed)
+				printf("%-15s all %u rounds failed\n", sub->name, failed);
+			continue;
+		}
+		qsort(acc, n, sizeof(acc[0]), cmp_double);
+		qsort(ratio, nr, sizeof(ratio[0]), cmp_double);
+		fmt(b[0], sizeof(b[0]), "%s", num_str(acc[(n - 1) / 2], b[5], sizeof(b[5])));
+		fmt(b[1], sizeof(b[1]), "(%s .. ", num_str(acc[0], b[5], sizeof(b[5])));
+		fmt(b[2], sizeof(b[2]), "%s%s)", b[1], num_str(acc[n - 1], b[5], sizeof(b[5])));
+		if (nr) {
+			fmt(b[3], sizeof(b[3]), "%.2f", ratio[(nr - 1) / 2]);
+			fmt(b[4], sizeof(b[4]), "(%.2f .. %.2f)", ratio[0], ratio[nr - 1]);
+		} else {
+			fmt(b[3], sizeof(b[3]), "-");
+			fmt(b[4], sizeof(b[4]), "%s", "");
+		}
+		if (sub->kernel)
+			verdict = "";
+		else if (nr < 2)
+			verdict = sub->delay_us ? "(emulated store: no like for like)"
+						: "too few rounds with the kernel's to say";
+		else if (ratio[0] > 1)
+			verdict = "faster in every round: beyond the spread";
+		else if (ratio[nr - 1] < 1)
+			verdict = "slower in every round: beyond the spread";
+		else
+			verdict = "within the spread";
+		printf("%-15s %9s %19s %6s %13s  %s%s\n", sub->name, b[0], b[2], b[3], b[4],
+		       verdict, failed ? " (some rounds failed)" : "");
+	}
+	printf("machine:");
+	for (unsigned int r = 0; r < opt->rounds; r++) {
+		double foreign = 0, steal = 0;
+
+		for (unsigned int i = 0; i < lab->nruns; i++)
+			if (lab->runs[i].sc == sc && lab->runs[i].round == r) {
+				foreign += lab->runs[i].foreign_cpu;
+				steal += lab->runs[i].steal;
+			}
+		if (lab->disk_iops[sc][r] >= 0)
+			printf("%s round %u: disk %s reads/s,", r ? ";" : "", r + 1,
+			       num_str(lab->disk_iops[sc][r], b[0], sizeof(b[0])));
+		else
+			printf("%s round %u: disk n/a,", r ? ";" : "", r + 1);
+		printf(" others %.1f CPU-s, steal %.1f", foreign, steal);
+	}
+	printf("\n");
+}
+
+/*
+ * The space lock as the RFC of April 2026 ("mm: reduce mmap_lock contention
+ * and improve page fault performance") tabulates the kernel's mmap_lock on
+ * an application start: acquisitions, total and average wait, and the waits
+ * by duration.  One table for reads, one for writes; faultline's rows only
+ * (the kernel has no such counters: tracepoints only).
+ */
+static void print_lock_waits(const struct lab *lab, enum scen sc, bool write)
+{
+	char b[10][24];
+
+	printf("\nspace lock, %-6s %7s %8s %8s | %7s %7s %7s %7s %7s %7s %7s\n",
+	       write ? "writes" : "reads", "acq", "wait", "avg", "<1us", "1-10us", "10-100u",
+	       ".1-1ms", "1-10ms", "10-100m", ">100ms");
+	static const struct run *show[MAX_RUNS];
+	unsigned int nshow = shown_runs(lab, sc, show);
+
+	for (unsigned int i = 0; i < nshow; i++) {
+		const struct run *rn = show[i];
+		const struct fl_stats *d = &rn->r.d;
+		const uint64_t *h = write ? &d->mmap_write_wait_1us : &d->mmap_read_wait_1us;
+		uint64_t n = write ? d->mmap_write_locks : d->mmap_read_locks;
+		uint64_t ns = write ? d->mmap_write_wait_ns : d->mmap_read_wait_ns;
+
+		if (rn->sub->kernel || (rn->failed && !rn->contradiction))
+			continue;
+		printf("%-18s %7s %8s %8s |", rn->sub->name, num_str((double)n, b[0], sizeof(b[0])),
+		       ns_str(ns, b[1], sizeof(b[1])), ns_str(n ? ns / n : 0, b[2], sizeof(b[2])));
+		for (int j = 0; j < 7; j++)
+			printf(" %7s", num_str((double)h[j], b[3], sizeof(b[3])));
+		printf("\n");
+	}
+}
+
 void lab_print_scenario(const struct lab *lab, enum scen sc)
 {
+	static const struct run *show[MAX_RUNS];
+	unsigned int nshow;
 	const struct lab_opts *opt = &lab->opt;
 	const struct run *k = kernel_run(lab, sc);
 	char b[12][24], reg[16], bud[16];
@@ -171,12 +357,11 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 	printf("\n%-13s %7s %6s %8s %7s %7s %7s %7s | %7s %7s %7s %6s\n", "subject", "acc/s",
 	       "x kern", "faults/s", "p50", "p99", "p99.9", "max", "wr p50", "wr p99", "wr max",
 	       "wr op/s");
-	for (i = 0; i < lab->nruns; i++) {
-		const struct run *rn = &lab->runs[i];
+	nshow = shown_runs(lab, sc, show);
+	for (i = 0; i < nshow; i++) {
+		const struct run *rn = show[i];
 		const struct result *r = &rn->r;
 
-		if (rn->sc != sc)
-			continue;
 		if (rn->failed && !rn->contradiction) {
 			printf("%-13s FAILED: %s\n", rn->sub->name, rn->why);
 			continue;
@@ -208,12 +393,12 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 	printf("\n%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n", "subject", "mmap rd/s",
 	       "rd wait", "wr/s", "wr wait", "vma ok", "abort", "retry", "miss", "swapin/s",
 	       "wasted", "parked");
-	for (i = 0; i < lab->nruns; i++) {
-		const struct run *rn = &lab->runs[i];
+	for (i = 0; i < nshow; i++) {
+		const struct run *rn = show[i];
 		const struct result *r = &rn->r;
 		const struct fl_stats *d = &r->d;
 
-		if (rn->sc != sc || (rn->failed && !rn->contradiction))
+		if (rn->failed && !rn->contradiction)
 			continue;
 		if (rn->sub->kernel) {
 			char v[4][12];
@@ -242,6 +427,9 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 		       num_str((double)d->reads_wasted, b[9], sizeof(b[9])),
 		       num_str((double)d->parked, b[10], sizeof(b[10])));
 	}
+	print_lock_waits(lab, sc, false);
+	print_lock_waits(lab, sc, true);
+	print_rounds(lab, sc);
 }
 
 void lab_print_legend(const struct lab *lab)
@@ -260,7 +448,11 @@ void lab_print_legend(const struct lab *lab)
 	       "this kernel.\n(2) the kernel has no counter of mmap_lock acquisitions or wait "
 	       "time (only tracepoints).\n(3) the kernel counts no wasted reads or waits on "
 	       "swap I/O; its swap-ins are pswpin\n    (/proc/vmstat: the whole machine's, "
-	       "only the lab's cgroup swapping meanwhile).\n");
+	       "only the lab's cgroup swapping meanwhile).\n"
+	       "space lock, reads/writes: acquisitions in the window, their total and average "
+	       "wait, and how\nmany waited how long, in the buckets of the RFC's mmap_lock "
+	       "table (an acquisition that\ndid not wait counts under 1 us): faultline's only, "
+	       "see (2).\n");
 	if (opt->slow_us)
 		printf("*: emulated slow store: faultline's store with %u us added to every I/O "
 		       "(FAULTLINE_SWAP_DELAY);\n   no kernel row: this kernel has no "
@@ -281,6 +473,15 @@ static void json_hist(FILE *f, const char *key, const struct result *r, bool fau
 			r->wr.max);
 }
 
+/* The seven buckets of a space-lock wait histogram, as an array. */
+static void json_wait_hist(FILE *f, const char *key, const uint64_t *h)
+{
+	fprintf(f, ",\"%s\":[", key);
+	for (int j = 0; j < 7; j++)
+		fprintf(f, "%s%" PRIu64, j ? "," : "", h[j]);
+	fprintf(f, "]");
+}
+
 void lab_print_json(const struct lab *lab, FILE *f)
 {
 	const struct lab_opts *opt = &lab->opt;
@@ -290,8 +491,9 @@ void lab_print_json(const struct lab *lab, FILE *f)
 	uname(&u);
 	fprintf(f,
 		"{\"tool\":\"faultline lab\",\"kernel\":\"%s\",\"seed\":%" PRIu64
-		",\"seconds\":%g,\"warmup\":%g,\"delivery\":\"%s\",\"runs\":[",
-		u.release, opt->seed, opt->seconds, opt->warmup, fl_delivery_name(opt->delivery));
+		",\"seconds\":%g,\"warmup\":%g,\"delivery\":\"%s\",\"rounds\":%u,\"runs\":[",
+		u.release, opt->seed, opt->seconds, opt->warmup, fl_delivery_name(opt->delivery),
+		opt->rounds);
 	for (i = 0; i < lab->nruns; i++) {
 		const struct run *rn = &lab->runs[i];
 		const struct result *r = &rn->r;
@@ -313,11 +515,15 @@ void lab_print_json(const struct lab *lab, FILE *f)
 			else if ((unsigned char)*c >= 32 && (unsigned char)*c < 127)
 				fputc(*c, f);
 		fprintf(f,
-			"\",\"secs\":%.3f,\"fill_secs\":%.3f,\"working_set\":%" PRIu64
+			"\",\"round\":%u,\"foreign_cpu_s\":%.2f,\"steal_s\":%.2f,\"disk_iops\":%.0f"
+			",\"secs\":%.3f,\"fill_secs\":%.3f,\"working_set\":%" PRIu64
 			",\"accesses\":%" PRIu64 ",\"accesses_per_s\":%.0f,\"faults\":%" PRIu64
 			",\"faults_per_s\":%.0f,\"all_faults\":%" PRIu64
 			",\"major_faults\":%" PRIu64 ",\"verified_accesses\":%" PRIu64
 			",\"pages_checked_at_end\":%" PRIu64 ",",
+			rn->round + 1, rn->foreign_cpu, rn->steal,
+			lab->disk_iops[rn->sc][rn->round] > 0 ? lab->disk_iops[rn->sc][rn->round]
+							      : 0,
 			r->secs, r->fill_secs, r->ws_bytes, r->accesses, lab_rate(rn, r->accesses),
 			r->faults, lab_rate(rn, r->faults), r->all_faults, r->majors, r->verified,
 			r->swept);
@@ -326,7 +532,8 @@ void lab_print_json(const struct lab *lab, FILE *f)
 		json_hist(f, "writer_ns", r, false);
 		if (k) {
 			fprintf(f, ",\"mmap_read_locks\":null,\"mmap_read_wait_ns\":null,"
-				   "\"mmap_write_locks\":null,\"mmap_write_wait_ns\":null");
+				   "\"mmap_write_locks\":null,\"mmap_write_wait_ns\":null,"
+				   "\"mmap_read_wait_hist\":null,\"mmap_write_wait_hist\":null");
 			if (r->k_has_vma)
 				fprintf(f,
 					",\"vma_lock_success\":%" PRIu64
@@ -342,6 +549,8 @@ void lab_print_json(const struct lab *lab, FILE *f)
 				",\"reads_wasted\":null,\"parked\":null}",
 				r->k_pswpin, r->k_pswpout);
 		} else {
+			json_wait_hist(f, "mmap_read_wait_hist", &d->mmap_read_wait_1us);
+			json_wait_hist(f, "mmap_write_wait_hist", &d->mmap_write_wait_1us);
 			fprintf(f,
 				",\"mmap_read_locks\":%" PRIu64 ",\"mmap_read_wait_ns\":%" PRIu64
 				",\"mmap_write_locks\":%" PRIu64 ",\"mmap_write_wait_ns\":%" PRIu64

@@ -177,54 +177,25 @@ static void usage(FILE *out)
 		"              [--scan-every K] [--scan-len L] [--record FILE | --trace FILE]\n");
 }
 
+/* The options (parse_options()): name, key, argument, what it does. */
+#define LRUSIM_OPTIONS(X)                                                               \
+	X("pages", 'n', required_argument, npages = (uint32_t)strtoul(optarg, NULL, 0)) \
+	X("capacity", 'c', required_argument, cap = (uint32_t)strtoul(optarg, NULL, 0)) \
+	X("accesses", 'a', required_argument, naccess = strtoull(optarg, NULL, 0))      \
+	X("seed", 's', required_argument, seed = strtoull(optarg, NULL, 0))             \
+	X("scan-every", 'k', required_argument, scan_every = strtoull(optarg, NULL, 0)) \
+	X("scan-len", 'l', required_argument, scan_len = strtoull(optarg, NULL, 0))     \
+	X("record", 'r', required_argument, record = optarg)                            \
+	X("trace", 't', required_argument, trace = optarg)
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"pages", required_argument, NULL, 'n'},
-		{"capacity", required_argument, NULL, 'c'},
-		{"accesses", required_argument, NULL, 'a'},
-		{"seed", required_argument, NULL, 's'},
-		{"scan-every", required_argument, NULL, 'k'},
-		{"scan-len", required_argument, NULL, 'l'},
-		{"record", required_argument, NULL, 'r'},
-		{"trace", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	uint32_t npages = 262144, cap = 65536; /* 1 GiB region, 256 MiB budget */
 	uint64_t naccess = 20000000, seed = 1, scan_every = 2000000, scan_len = 32768;
 	const char *record = NULL, *trace = NULL;
 	uint32_t *tr;
-	int c;
 
-	while ((c = next_option(argc, argv, "n:c:a:s:k:l:r:t:h", opts, usage)) != -1) {
-		switch (c) {
-		case 'n':
-			npages = (uint32_t)strtoul(optarg, NULL, 0);
-			break;
-		case 'c':
-			cap = (uint32_t)strtoul(optarg, NULL, 0);
-			break;
-		case 'a':
-			naccess = strtoull(optarg, NULL, 0);
-			break;
-		case 's':
-			seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'k':
-			scan_every = strtoull(optarg, NULL, 0);
-			break;
-		case 'l':
-			scan_len = strtoull(optarg, NULL, 0);
-			break;
-		case 'r':
-			record = optarg;
-			break;
-		case 't':
-			trace = optarg;
-			break;
-		}
-	}
+	parse_options(LRUSIM_OPTIONS, argc, argv, usage);
 	if (!npages || !cap || cap > npages) {
 		fprintf(stderr, "lrusim: need 0 < capacity <= pages\n");
 		return 2;

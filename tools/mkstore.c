@@ -7,7 +7,7 @@
  * the library's (src/storefmt.c: store_format()).
  */
 #define _GNU_SOURCE
-#include <ctype.h>
+#define TOOL "faultline mkstore"
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "storefmt.h"
+#include "toolbox.h"
 
 int mkstore_main(int argc, char **argv);
 
@@ -40,80 +42,23 @@ static void usage(FILE *out)
 		     "  -h, --help    this text\n");
 }
 
-/* SIZE: decimal, with an optional K, M, G or T (binary) suffix. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned int shift = 0;
-	char *end;
-	uint64_t v;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (tolower((unsigned char)*end)) {
-	case 't':
-		shift = 40;
-		break;
-	case 'g':
-		shift = 30;
-		break;
-	case 'm':
-		shift = 20;
-		break;
-	case 'k':
-		shift = 10;
-		break;
-	}
-	if (shift) {
-		end++;
-		if (tolower((unsigned char)*end) == 'i')
-			end++;
-		if (tolower((unsigned char)*end) == 'b')
-			end++;
-		if (v > UINT64_MAX >> shift)
-			return -EINVAL;
-		v <<= shift;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
+/* The options (parse_options()): name, key, argument, what it does. */
+#define MKSTORE_OPTIONS(X) X("force", 'f', no_argument, flags |= STORE_FORCE)
 
 int mkstore_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	struct store_header h;
 	unsigned int flags = 0;
-	uint64_t size = 0;
+	unsigned long size = 0;
 	char uuid[37];
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			flags |= STORE_FORCE;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	parse_options(MKSTORE_OPTIONS, argc, argv, usage);
 	if (optind >= argc || argc - optind > 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (argc - optind == 2 && parse_size(argv[optind + 1], &size)) {
+	if (argc - optind == 2 && !fl_parse_size(argv[optind + 1], 40, &size)) {
 		fprintf(stderr, "faultline mkstore: '%s' is not a size (bytes, or K/M/G/T)\n",
 			argv[optind + 1]);
 		return 2;

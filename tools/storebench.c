@@ -10,6 +10,7 @@
  * the rounds, with their spread.  Not a test.  See BENCHMARKS.md.
  */
 #define _GNU_SOURCE
+#define TOOL "storebench"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,25 +24,11 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "toolbox.h"
 
 int storebench_main(int argc, char **argv);
 
 #define MAX_ROUNDS 101
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 struct fig {
 	const char *name;
@@ -49,13 +36,12 @@ struct fig {
 	int n;
 };
 
-static double median(struct fig *f)
+static double fig_median(struct fig *f)
 {
 	double s[MAX_ROUNDS];
 
 	memcpy(s, f->v, sizeof(double) * (size_t)f->n);
-	qsort(s, (size_t)f->n, sizeof(double), cmp_d);
-	return f->n % 2 ? s[f->n / 2] : (s[f->n / 2 - 1] + s[f->n / 2]) / 2;
+	return median(s, (unsigned int)f->n);
 }
 
 static void spread(struct fig *f, double *lo, double *hi)
@@ -103,15 +89,16 @@ static int seal_round(struct store *st, char *pages, char *bounce, char *rb, uns
 	return 0;
 }
 
+enum { OPT_READS = 256 };
+
+/* The options (parse_options()): name, key, argument, what it does. */
+#define STOREBENCH_OPTIONS(X)                                                    \
+	X("rounds", 'r', required_argument, rounds = (unsigned int)atoi(optarg)) \
+	X("pages", 'p', required_argument, n = (unsigned int)atoi(optarg))       \
+	X("reads", OPT_READS, required_argument, reads = (unsigned int)atoi(optarg))
+
 int storebench_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"rounds", required_argument, NULL, 'r'},
-		{"pages", required_argument, NULL, 'p'},
-		{"reads", required_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	static const struct {
 		enum store_cipher c;
 		const char *name;
@@ -124,27 +111,9 @@ int storebench_main(int argc, char **argv)
 	struct store st[3];
 	bool have[3];
 	char *pages, *bounce, *rb, *io;
-	int c, fd;
+	int fd;
 
-	while ((c = getopt_long(argc, argv, "r:p:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			rounds = (unsigned int)atoi(optarg);
-			break;
-		case 'p':
-			n = (unsigned int)atoi(optarg);
-			break;
-		case 'R':
-			reads = (unsigned int)atoi(optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	parse_options(STOREBENCH_OPTIONS, argc, argv, usage);
 	if (rounds < 1 || rounds > MAX_ROUNDS || n < 1 || n > 65536 || reads < 1) {
 		fprintf(stderr, "storebench: 1..%d rounds, 1..65536 pages, 1 or more reads\n",
 			MAX_ROUNDS);
@@ -214,7 +183,7 @@ int storebench_main(int argc, char **argv)
 			}
 		}
 	}
-	double copy = median(&fcopy), rd = median(&fread_), lo, hi;
+	double copy = fig_median(&fcopy), rd = fig_median(&fread_), lo, hi;
 	printf("faultline storebench: %u rounds of %u pages (%u reads of 4 KiB); medians, "
 	       "spread min .. max\n\n",
 	       rounds, n, reads);
@@ -231,11 +200,11 @@ int storebench_main(int argc, char **argv)
 			printf("%-22s (not available on this CPU)\n", subj[s].name);
 			continue;
 		}
-		double m = median(&fseal[s]);
+		double m = fig_median(&fseal[s]);
 		spread(&fseal[s], &lo, &hi);
 		printf("%-22s %-8s %10.0f %8.0f .. %-8.0f %10.2f %10.4f\n", subj[s].name, "seal", m,
 		       lo, hi, m / copy, m / rd);
-		m = median(&fopen_[s]);
+		m = fig_median(&fopen_[s]);
 		spread(&fopen_[s], &lo, &hi);
 		printf("%-22s %-8s %10.0f %8.0f .. %-8.0f %10.2f %10.4f\n", "", "check", m, lo, hi,
 		       m / copy, m / rd);

@@ -126,6 +126,15 @@ static int word_threads(const char *s)
 	return (int)parse_num(s, "thread count", 1, MAX_THREADS);
 }
 
+static void set_threads(struct sb_opts *opt, const char *arg)
+{
+	int list[MAX_TLIST];
+
+	opt->nthreads = parse_list(arg, "thread counts", list, MAX_TLIST, word_threads, true);
+	for (unsigned int i = 0; i < opt->nthreads; i++)
+		opt->threads[i] = (unsigned int)list[i];
+}
+
 enum {
 	OPT_PROBE_SECONDS = 256,
 	OPT_ROUNDS,
@@ -143,113 +152,48 @@ enum {
 	OPT_JSON,
 };
 
+/* The options (parse_options()): name, key, argument, what it does. */
+#define SWAPBENCH_OPTIONS(X)                                                                   \
+	X("region", 'r', required_argument, opt->region = parse_size(optarg, "region"))        \
+	X("budget", 'b', required_argument, opt->budget = parse_size(optarg, "budget"))        \
+	X("seconds", 's', required_argument,                                                   \
+	  opt->seconds = parse_real(optarg, "seconds", 0.1, 86400))                            \
+	X("warmup", 'w', required_argument,                                                    \
+	  opt->warmup = parse_real(optarg, "warm-up seconds", 0, 86400))                       \
+	X("probe-seconds", OPT_PROBE_SECONDS, required_argument,                               \
+	  opt->probe_seconds = parse_real(optarg, "probe seconds", 0.1, 86400))                \
+	X("threads", 't', required_argument, set_threads(opt, optarg))                         \
+	X("policy", 'p', required_argument,                                                    \
+	  opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,         \
+				      fl_policy_by_name, true))                                \
+	X("delivery", 'd', required_argument,                                                  \
+	  opt->ndeliveries = parse_list(optarg, "deliveries", opt->deliveries, MAX_DELIVERIES, \
+					fl_delivery_by_name, true))                            \
+	X("rounds", OPT_ROUNDS, required_argument,                                             \
+	  opt->rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS))              \
+	X("seed", OPT_SEED, required_argument,                                                 \
+	  opt->seed = parse_num(optarg, "seed", 0, ULONG_MAX))                                 \
+	X("dir", OPT_DIR, required_argument, fmt(opt->dir, sizeof(opt->dir), "%s", optarg))    \
+	X("swapfile", OPT_SWAPFILE, required_argument,                                         \
+	  opt->swapfile = parse_size(optarg, "swap file size"))                                \
+	X("swappiness", OPT_SWAPPINESS, required_argument,                                     \
+	  opt->swappiness = (int)parse_num(optarg, "swappiness", 1, 200))                      \
+	X("no-kernel", OPT_NO_KERNEL, no_argument, opt->do_kernel = false)                     \
+	X("no-device", OPT_NO_DEVICE, no_argument, opt->do_device = false)                     \
+	X("no-faultline", OPT_NO_FAULTLINE, no_argument, opt->do_faultline = false)            \
+	X("no-bare", OPT_NO_BARE, no_argument, opt->do_bare = false)                           \
+	X("no-preheat", OPT_NO_PREHEAT, no_argument, opt->preheat = false)                     \
+	X("no-seq", OPT_NO_SEQ, no_argument, opt->seq = false)                                 \
+	X("timeout", OPT_TIMEOUT, required_argument,                                           \
+	  opt->timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400))                 \
+	X("json", OPT_JSON, no_argument, opt->json = true)                                     \
+	X("verbose", 'v', no_argument, opt->verbose = true)
+
 void sb_parse_args(struct sb_opts *opt, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"region", required_argument, NULL, 'r'},
-		{"budget", required_argument, NULL, 'b'},
-		{"seconds", required_argument, NULL, 's'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"probe-seconds", required_argument, NULL, OPT_PROBE_SECONDS},
-		{"threads", required_argument, NULL, 't'},
-		{"policy", required_argument, NULL, 'p'},
-		{"delivery", required_argument, NULL, 'd'},
-		{"rounds", required_argument, NULL, OPT_ROUNDS},
-		{"seed", required_argument, NULL, OPT_SEED},
-		{"dir", required_argument, NULL, OPT_DIR},
-		{"swapfile", required_argument, NULL, OPT_SWAPFILE},
-		{"swappiness", required_argument, NULL, OPT_SWAPPINESS},
-		{"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
-		{"no-device", no_argument, NULL, OPT_NO_DEVICE},
-		{"no-faultline", no_argument, NULL, OPT_NO_FAULTLINE},
-		{"no-bare", no_argument, NULL, OPT_NO_BARE},
-		{"no-preheat", no_argument, NULL, OPT_NO_PREHEAT},
-		{"no-seq", no_argument, NULL, OPT_NO_SEQ},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c, list[MAX_TLIST];
-	unsigned int i;
 	const char *tmp;
 
-	while ((c = next_option(argc, argv, "r:b:s:w:t:p:d:vh", longopts, usage)) != -1) {
-		switch (c) {
-		case 'r':
-			opt->region = parse_size(optarg, "region");
-			break;
-		case 'b':
-			opt->budget = parse_size(optarg, "budget");
-			break;
-		case 's':
-			opt->seconds = parse_real(optarg, "seconds", 0.1, 86400);
-			break;
-		case 'w':
-			opt->warmup = parse_real(optarg, "warm-up seconds", 0, 86400);
-			break;
-		case OPT_PROBE_SECONDS:
-			opt->probe_seconds = parse_real(optarg, "probe seconds", 0.1, 86400);
-			break;
-		case 't':
-			opt->nthreads = parse_list(optarg, "thread counts", list, MAX_TLIST,
-						   word_threads, true);
-			for (i = 0; i < opt->nthreads; i++)
-				opt->threads[i] = (unsigned int)list[i];
-			break;
-		case 'p':
-			opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,
-						    fl_policy_by_name, true);
-			break;
-		case 'd':
-			opt->ndeliveries = parse_list(optarg, "deliveries", opt->deliveries,
-						      MAX_DELIVERIES, fl_delivery_by_name, true);
-			break;
-		case OPT_ROUNDS:
-			opt->rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS);
-			break;
-		case OPT_SEED:
-			opt->seed = parse_num(optarg, "seed", 0, ULONG_MAX);
-			break;
-		case OPT_DIR:
-			fmt(opt->dir, sizeof(opt->dir), "%s", optarg);
-			break;
-		case OPT_SWAPFILE:
-			opt->swapfile = parse_size(optarg, "swap file size");
-			break;
-		case OPT_SWAPPINESS:
-			opt->swappiness = (int)parse_num(optarg, "swappiness", 1, 200);
-			break;
-		case OPT_NO_KERNEL:
-			opt->do_kernel = false;
-			break;
-		case OPT_NO_DEVICE:
-			opt->do_device = false;
-			break;
-		case OPT_NO_FAULTLINE:
-			opt->do_faultline = false;
-			break;
-		case OPT_NO_BARE:
-			opt->do_bare = false;
-			break;
-		case OPT_NO_PREHEAT:
-			opt->preheat = false;
-			break;
-		case OPT_NO_SEQ:
-			opt->seq = false;
-			break;
-		case OPT_TIMEOUT:
-			opt->timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400);
-			break;
-		case OPT_JSON:
-			opt->json = true;
-			break;
-		case 'v':
-			opt->verbose = true;
-			break;
-		}
-	}
+	parse_options(SWAPBENCH_OPTIONS, argc, argv, usage);
 	no_operands(argc, argv);
 	if (opt->budget < 64 * PAGE || opt->budget >= opt->region) {
 		fprintf(stderr, "swapbench: the budget must be at least 256 KiB and smaller than "

@@ -14,6 +14,7 @@
 #error "define TOOL, the name the messages start with, before including toolbox.h"
 #endif
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -177,6 +178,56 @@ static inline int next_option(int argc, char **argv, const char *shortopts,
 	}
 	return c;
 }
+
+/*
+ * getopt_long()'s short options for longopts: every option whose value is a
+ * letter, followed by ':' if it takes an argument.  buf holds 3 bytes an
+ * option.  Return: buf.
+ */
+static inline const char *shortopts_of(const struct option *longopts, char *buf)
+{
+	char *p = buf;
+
+	for (; longopts->name; longopts++) {
+		if (longopts->flag || longopts->val <= 0 || longopts->val > 127 ||
+		    !isalpha(longopts->val))
+			continue;
+		*p++ = (char)longopts->val;
+		if (longopts->has_arg == required_argument)
+			*p++ = ':';
+	}
+	*p = 0;
+	return buf;
+}
+
+/*
+ * A tool's options as one list, an X-macro: X(name, key, has_arg, action)
+ * for each, where key is its letter, which is also its short option, or a
+ * value above 255 for a long-only one, and action a statement that takes
+ * optarg.  parse_options() makes getopt_long()'s tables of the list (with
+ * --help and -h) and runs the action of each option given, in order; -h,
+ * an unknown option or a missing argument are next_option()'s.
+ */
+#define OPTION_LONG(name, key, has_arg, action) {name, has_arg, NULL, key},
+#define OPTION_CASE(name, key, has_arg, action) \
+	case key:                               \
+		action;                         \
+		break;
+
+#define parse_options(LIST, argc, argv, usage)                                                  \
+	do {                                                                                    \
+		static const struct option lo_[] = {                                            \
+			LIST(OPTION_LONG){"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}}; \
+		char so_[3 * ARRAY_SIZE(lo_)];                                                  \
+		int c_;                                                                         \
+                                                                                                \
+		shortopts_of(lo_, so_);                                                         \
+		while ((c_ = next_option(argc, argv, so_, lo_, usage)) != -1) {                 \
+			switch (c_) {                                                           \
+				LIST(OPTION_CASE)                                               \
+			}                                                                       \
+		}                                                                               \
+	} while (0)
 
 /* After the options, for a tool that takes no operands: one is an error (exit 2). */
 static inline void no_operands(int argc, char **argv)
