@@ -75,7 +75,7 @@ SHLIB := $(B)/libfaultline.so.$(VERSION)
 SHLIB_LINKS := $(B)/$(SONAME) $(B)/libfaultline.so
 
 all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
-	$(B)/lrusim $(TESTS)
+	$(B)/lrusim $(RUN_PRELOAD) $(TESTS)
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -96,7 +96,7 @@ $(SHLIB_LINKS): $(SHLIB)
 # The tools: an object per source file, each with its own dependency file
 # (one compiler call for several sources keeps only the last one's).
 FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot lab_machine kside \
-	mkstore storebench)
+	mkstore storebench run)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
 	swapbench_device swapbench_subjects swapbench_report bare kside)
@@ -106,6 +106,25 @@ $(B)/tools:
 
 $(B)/tools/%.o: tools/%.c | $(B)/tools
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# faultline run's preload (tools/run_preload.c): the library linked in with
+# its own system calls for memory and signals renamed to raw ones
+# (fl_raw_*), so that the preload's interposers never see them; jemalloc is
+# the heap.  Built in the plain build only: a sanitizer's runtime must come
+# first in a process, which a preload into any program cannot be (the
+# acceptance test uses the plain build's from every build).
+RUN_RAW_SYMS := mmap munmap mprotect madvise mremap sigaction
+ifeq ($(SAN),)
+RUN_PRELOAD := $(B)/libfaultline-run.so
+endif
+
+$(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
+	mkdir -p $(B)/run
+	objcopy $(foreach s,$(RUN_RAW_SYMS),--redefine-sym $(s)=fl_raw_$(s)) $< $@
+
+$(B)/libfaultline-run.so: tools/run_preload.c tools/run_preload.map $(B)/run/libfaultline-raw.a
+	$(CC) $(CFLAGS_ALL) -shared -Wl,--version-script=tools/run_preload.map -o $@ \
+		tools/run_preload.c $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
 
 $(B)/faultline: $(FAULTLINE_OBJS) $(B)/libfaultline.a
 	$(CC) -o $@ $(FAULTLINE_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
@@ -214,7 +233,7 @@ swapbench:
 	build-bench/swapbench $(SWAPBENCH_ARGS)
 
 
-install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
+install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline $(B)/libfaultline-run.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/faultline.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libfaultline.a $(DESTDIR)$(PREFIX)/lib/
@@ -222,6 +241,8 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline
 	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(PREFIX)/lib/libfaultline.so
 	install -m 755 $(B)/faultline $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/faultline
+	install -m 755 $(B)/libfaultline-run.so $(DESTDIR)$(PREFIX)/lib/faultline/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' faultline.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 

@@ -7,8 +7,8 @@
  * memory.  faultline serves every page fault in them itself, under the
  * kernel's two-level locking: one address-space lock and a lock per VMA.
  *
- * The four mm calls (fl_mmap, fl_munmap, fl_mprotect, fl_madvise) behave as
- * the libc calls they mirror: same return values, errno set on failure.  Every
+ * The mm calls (fl_mmap, fl_munmap, fl_mprotect, fl_madvise, fl_mremap)
+ * behave as the libc calls they mirror: same return values, errno set on failure.  Every
  * other call returns 0 or a negative errno value.
  *
  * This is the only public header.
@@ -252,6 +252,20 @@ int fl_mprotect(struct fl_space *sp, void *addr, size_t len, int prot);
 int fl_madvise(struct fl_space *sp, void *addr, size_t len, int advice);
 int fl_msync(struct fl_space *sp, void *addr, size_t len, int flags);
 
+/*
+ * mremap(2) on the space's memory, with the kernel's semantics and errno:
+ * MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP (new_address, the
+ * sixth argument, is read when flags has one of the last two); shrinking
+ * in place, growing in place when the range after the VMA is free, moving
+ * otherwise; a fixed move of the same length may span several VMAs.
+ * Resident pages move without a copy where the kernel allows (UFFDIO_MOVE:
+ * a writable VMA, a page not shared with a child of fork()), swapped-out
+ * pages and pages in the swap cache without any I/O.  A destination that
+ * another space maps fails with EEXIST, as fl_mmap() does.
+ */
+void *fl_mremap(struct fl_space *sp, void *old_address, size_t old_size, size_t new_size, int flags,
+		...);
+
 /* The space's VMAs, in /proc/pid/maps format.  Return: 0 or -errno. */
 int fl_maps(struct fl_space *sp, FILE *out);
 
@@ -270,6 +284,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")             \
 	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed")      \
 	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")            \
+	X(remap_moved, FL_COUNTER, "resident pages mremap moved without a copy")                  \
+	X(remap_copied, FL_COUNTER, "resident pages mremap copied (read-only, shared)")           \
 	X(pages_zero_mapped, FL_COUNTER, "pages mapped to the zero page")                         \
 	X(pages_zero_filled, FL_COUNTER, "private zero-filled pages installed")                   \
 	X(fault_around_pages, FL_COUNTER, "pages installed beyond the faulting one")              \

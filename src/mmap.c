@@ -28,6 +28,7 @@
 #include <sys/sysmacros.h>
 
 #include "filemap.h"
+#include "mmap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "reclaim.h"
@@ -41,22 +42,9 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* x86-64 with 4-level page tables; hints above it are the kernel's business. */
-#define TASK_SIZE ((1UL << 47) - PAGE_SIZE)
-
 #define FL_MAP_SUPPORTED                                                                 \
 	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
 	 MAP_POPULATE | MAP_STACK)
-#define PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
-
-struct seg {
-	unsigned long start, end;
-	int prot;
-	unsigned long flags;
-	struct fl_file *file; /* a file mapping, with the page at start */
-	unsigned long pgoff;
-};
-
 /* Whether b continues a: the same attributes, and the next pages of the
  * same file (the kernel's can_vma_merge_after()). */
 static bool seg_mergeable(const struct seg *a, const struct seg *b)
@@ -75,17 +63,6 @@ static struct seg seg_of(const struct vma *v, unsigned long start, unsigned long
 	return (struct seg){start, end, v->prot, v->flags, v->file, pgoff};
 }
 
-struct layout {
-	size_t lo, hi;	 /* index window replaced */
-	struct vma **nv; /* the window's new VMAs */
-	size_t n;
-	bool *fresh;	   /* per new VMA: allocated by this plan */
-	struct vma **gone; /* old VMAs that leave the index */
-	size_t ngone;
-	struct vma_index *idx; /* the new index, published by commit */
-	long mapped_delta;
-};
-
 static void layout_free(struct layout *l)
 {
 	free(l->nv);
@@ -95,7 +72,7 @@ static void layout_free(struct layout *l)
 }
 
 /* Drop a plan (its kernel change failed): free what was never published. */
-static void layout_abort(struct fl_space *sp, struct layout *l)
+void layout_abort(struct fl_space *sp, struct layout *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->fresh && l->fresh[i])
@@ -213,7 +190,7 @@ nomem:
  * Publish the plan.  Context: mmap_lock held for write, the kernel's
  * mappings already changed.  Cannot fail.
  */
-static void layout_commit(struct fl_space *sp, struct layout *l)
+void layout_commit(struct fl_space *sp, struct layout *l)
 {
 	vma_index_publish(sp, l->idx);
 	for (size_t i = 0; i < l->ngone; i++) {
@@ -229,9 +206,8 @@ static void layout_commit(struct fl_space *sp, struct layout *l)
  * layout_prepare(), retried: the metadata is small, so running out of memory
  * for it is transient more often than not.
  */
-static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsigned long end,
-				const struct seg *segs, size_t nsegs, bool replace,
-				struct layout *l)
+int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsigned long end,
+			 const struct seg *segs, size_t nsegs, bool replace, struct layout *l)
 {
 	for (int tries = 0;; tries++) {
 		int ret = layout_prepare(sp, start, end, segs, nsegs, replace, l);
@@ -245,8 +221,8 @@ static int layout_prepare_retry(struct fl_space *sp, unsigned long start, unsign
  * Record that the kernel has already changed [start, end) to segs: the
  * layout must follow, whatever it costs.  Context: mmap_lock held for write.
  */
-static void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
-			 const struct seg *segs, size_t nsegs, bool replace)
+void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
+		  const struct seg *segs, size_t nsegs, bool replace)
 {
 	struct layout l;
 
@@ -263,7 +239,7 @@ static void layout_force(struct fl_space *sp, unsigned long start, unsigned long
 		if ((ps = MAX((idx)->v[i]->vm_start, start)),                                      \
 		    (pe = MIN((idx)->v[i]->vm_end, end)), 1)
 
-static unsigned long vm_flags_of(int flags)
+unsigned long vm_flags_of(int flags)
 {
 	unsigned long f = 0;
 
@@ -327,7 +303,7 @@ static void populate(struct fl_space *sp, unsigned long start, unsigned long end
  * our registration.  Context: mmap_lock held for write; the range's new VMA
  * is write-locked, so no fault runs there.
  */
-static void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end)
+void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	enum { STEP = 1 << 16 }; /* pages per mincore call */
 	unsigned char *vec = malloc(STEP);
@@ -367,7 +343,7 @@ static void mark_stale_cb(unsigned long start, unsigned long end, void *arg)
  * mapping of someone else's there) is marked stale, for drop_stale().
  * Context: mmap_lock held for write.
  */
-static void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
+void find_stale(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	struct vma_index *idx = vma_index_get(sp);
 	unsigned long ps, pe;
@@ -389,7 +365,7 @@ static void find_stale(struct fl_space *sp, unsigned long start, unsigned long e
  * its page cache, which other readers of the file share.
  * Context: mmap_lock held for write.
  */
-static void writeback_replaced(struct fl_space *sp, unsigned long start, unsigned long end)
+void writeback_replaced(struct fl_space *sp, unsigned long start, unsigned long end)
 {
 	struct vma_index *idx = vma_index_get(sp);
 	unsigned long ps, pe;
@@ -410,7 +386,7 @@ static void writeback_replaced(struct fl_space *sp, unsigned long start, unsigne
  * What they held is gone (their swap slots are freed); counted in
  * stale_drops.  Context: mmap_lock held for write.
  */
-static void drop_stale(struct fl_space *sp)
+void drop_stale(struct fl_space *sp)
 {
 	struct stale_ranges *st = space_take_stale(sp);
 	struct layout l;
@@ -515,8 +491,8 @@ void mm_unmap_all(struct fl_space *sp)
  * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
  * mapping is made, and the caller undoes it).
  */
-static void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
-			   int *dontfork_err)
+void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
+		    int *dontfork_err)
 {
 	void *p = mmap(addr, len, prot, kflags, fd, (off_t)off);
 
@@ -784,10 +760,7 @@ FL_EXPORT void *fl_mmap(struct fl_space *sp, void *addr, size_t len, int prot, i
 
 static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 {
-	unsigned long start = (unsigned long)addr, end, ps, pe;
-	struct vma_index *idx;
-	struct layout l;
-	size_t i;
+	unsigned long start = (unsigned long)addr, end;
 	int ret;
 
 	if (!PAGE_ALIGNED(start) || !len) {
@@ -802,17 +775,38 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 	end = start + len;
 
 	mmap_write_lock(sp);
+	ret = munmap_locked(sp, start, end);
+	mmap_write_unlock(sp);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The write section of munmap(): [start, end) unmapped where it is the
+ * space's, forgotten where it is stale.  Context: mmap_lock held for
+ * write.  Return: 0 or a negative errno (the kernel could not split a
+ * mapping: what went before the failure is unmapped, and recorded so).
+ */
+int munmap_locked(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	unsigned long ps, pe;
+	struct vma_index *idx;
+	struct layout l;
+	size_t i;
+	int ret;
+
+	mmap_assert_write_locked(sp);
 	/* What is no longer the space's mapping is forgotten, not unmapped:
 	 * the addresses may be someone else's now. */
 	find_stale(sp, start, end);
 	drop_stale(sp);
 	writeback_replaced(sp, start, end);
 	ret = layout_prepare_retry(sp, start, end, NULL, 0, true, &l);
-	if (ret) {
-		mmap_write_unlock(sp);
-		errno = -ret;
-		return -1;
-	}
+	if (ret)
+		return ret;
 	/* Only the space's own parts: a foreign mapping stays untouched. */
 	idx = vma_index_get(sp);
 	for_each_vma_part (sp, idx, i, start, end, ps, pe) {
@@ -829,16 +823,13 @@ static int do_munmap(struct fl_space *sp, void *addr, size_t len)
 				layout_force(sp, start, ps, NULL, 0, true);
 			pt_free_unused(sp, start, ps);
 			filemap_unmapped(sp);
-			mmap_write_unlock(sp);
-			errno = -ret;
-			return -1;
+			return ret;
 		}
 		pt_zap_range(sp, ps, pe, false);
 	}
 	layout_commit(sp, &l);
 	pt_free_unused(sp, start, end);
 	filemap_unmapped(sp);
-	mmap_write_unlock(sp);
 	return 0;
 }
 

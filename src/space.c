@@ -251,6 +251,22 @@ static bool space_created_after_rcu(struct fl_space *sp, uint64_t after)
 }
 
 /*
+ * Whether addr is in a VMA of sp that is not stale: for `faultline run`'s
+ * interposed calls, which send an address to faultline or to the kernel.
+ * A snapshot: a concurrent layout change may make it stale at once.
+ * Context: any but the SIGBUS handler's own space lookups; no lock needed.
+ */
+bool space_has_addr(struct fl_space *sp, unsigned long addr)
+{
+	bool hit;
+
+	rcu_read_lock();
+	hit = space_has_addr_rcu(sp, addr);
+	fl_rcu_read_unlock();
+	return hit;
+}
+
+/*
  * The oldest space that match(sp, key) picks, held for a fault until
  * fault_space_put(): destroy waits for it, so the fault may sleep on I/O
  * with the space held and no RCU section open.  The list is in creation

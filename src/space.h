@@ -170,6 +170,8 @@ struct fl_space {
 bool space_get(struct fl_space *sp);
 void space_put(struct fl_space *sp);
 
+bool space_has_addr(struct fl_space *sp, unsigned long addr);
+
 /* Sigbus delivery: the space whose VMA covers addr, held for the fault
  * until fault_space_put(). */
 struct fl_space *fault_space_get(unsigned long addr);

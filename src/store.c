@@ -34,20 +34,26 @@ struct store_key {
 	unsigned char key[32];
 };
 
-/* The tag, as the bytes the seed or the associated data is made of. */
+/*
+ * The tag, as the bytes the seed or the associated data is made of: the
+ * slot and the write generation.  The page's address is not in it: it is
+ * kept in the slot's metadata and compared on every read
+ * (store_unseal()), so that mremap can move a swapped-out page to another
+ * address without rewriting it (store_slot_move()).  The checks are the
+ * same: another slot's bytes fail the slot, an older write the generation,
+ * a slot sealed for another page the address.
+ */
 struct store_tag {
-	uint64_t addr;
 	uint64_t gen;
 	uint64_t slot;
 };
 
-static void make_tag(struct store_tag *t, uint32_t slot, unsigned long addr, uint64_t gen)
+static void make_tag(struct store_tag *t, uint32_t slot, uint64_t gen)
 {
 	/* Little-endian on every machine faultline runs on (x86-64, arm64):
 	 * the tag never leaves memory, so byte order only has to be fixed
 	 * within one process. */
 	memset(t, 0, sizeof(*t));
-	t->addr = addr;
 	t->gen = gen;
 	t->slot = slot;
 }
@@ -137,8 +143,9 @@ const void *store_seal(struct store *st, uint32_t slot, unsigned long addr, cons
 	struct store_tag t;
 
 	FL_BUG_ON(slot >= st->max_slots);
-	make_tag(&t, slot, addr, gen);
-	m->addr = addr;
+	make_tag(&t, slot, gen);
+	if (addr != STORE_ADDR_KEEP)
+		__atomic_store_n(&m->addr, addr, __ATOMIC_RELAXED);
 	m->gen = gen;
 	switch (st->cipher) {
 	case STORE_PLAIN:
@@ -174,7 +181,9 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 	m = &st->slots[slot];
 	if (!m->gen)
 		return -EBADMSG; /* nothing was ever sealed for this slot */
-	make_tag(&t, slot, addr, m->gen);
+	if (__atomic_load_n(&m->addr, __ATOMIC_RELAXED) != addr)
+		return -EBADMSG; /* sealed for another page */
+	make_tag(&t, slot, m->gen);
 	switch (st->cipher) {
 	case STORE_PLAIN:
 		checksum(st, &t, page, mac);
@@ -201,13 +210,21 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 void store_note(struct store *st, uint32_t slot, unsigned long addr)
 {
 	FL_BUG_ON(slot >= st->max_slots);
-	st->slots[slot].addr = addr;
+	__atomic_store_n(&st->slots[slot].addr, addr, __ATOMIC_RELAXED);
 	st->slots[slot].gen = 0; /* nothing sealed: unseal refuses it */
+}
+
+void store_slot_move(struct store *st, uint32_t slot, unsigned long addr)
+{
+	/* A noted slot (gen 0, its page in the compressed tier) moves too:
+	 * the tier seals it for this address when it writes it back. */
+	if (slot < st->max_slots)
+		__atomic_store_n(&st->slots[slot].addr, addr, __ATOMIC_RELAXED);
 }
 
 unsigned long store_slot_addr(const struct store *st, uint32_t slot)
 {
-	return slot < st->max_slots ? st->slots[slot].addr : 0;
+	return slot < st->max_slots ? __atomic_load_n(&st->slots[slot].addr, __ATOMIC_RELAXED) : 0;
 }
 
 const char *store_cipher_name(const struct store *st)

@@ -18,11 +18,12 @@
  *                    expects; -EBADMSG if anything differs.
  *
  * The tag of every write is (the store's random seed or key: the space;
- * the page's address; the slot; the write generation).  The checksum's seed
- * (or the AEAD's nonce and associated data) is made from it, so the right
- * bytes of another slot (a misdirected read), an older write of the same
- * slot (a lost write), or a page sealed for another address all fail, as
- * does any bit changed on the way.
+ * the slot; the write generation).  The checksum's seed (or the AEAD's
+ * nonce and associated data) is made from it, so the right bytes of another
+ * slot (a misdirected read) or an older write of the same slot (a lost
+ * write) fail, as does any bit changed on the way; the page's address is
+ * kept beside the checksum and compared on every read, so a slot sealed for
+ * another page fails too (and mremap can move a page by changing it).
  *
  * Metadata lives outside the pages, in memory only: STORE_SLOT_BYTES per
  * slot in an array reserved up front for the largest store (address space
@@ -45,7 +46,7 @@
 /* Per slot, in memory: what the slot's last write was sealed with. */
 struct store_slot {
 	uint8_t mac[STORE_MAC_SIZE]; /* XXH3-128 of the page, or the AEAD tag */
-	uint64_t addr;		     /* the page it holds (for the messages) */
+	uint64_t addr;		     /* the page it holds: checked on every read */
 	uint64_t gen;		     /* its write generation; 0: never sealed */
 };
 #define STORE_SLOT_BYTES sizeof(struct store_slot)
@@ -78,13 +79,17 @@ int store_init_cipher(struct store *st, unsigned long max_slots, enum store_ciph
 void store_destroy(struct store *st);
 
 /*
- * Seal page (PAGE_SIZE bytes) for its write to slot, for the page at addr.
+ * Seal page (PAGE_SIZE bytes) for its write to slot, for the page at addr
+ * (STORE_ADDR_KEEP: for the address the slot was noted or moved to, which
+ * fl_mremap() may change while the seal runs: the compressed tier's
+ * writeback).
  * bounce: a page the ciphertext goes to when encrypting (page itself stays
  * as it is: a fault may install it while the write is in flight); unused
  * otherwise, and may then be NULL.
  * Context: any, also the SIGBUS handler; the caller owns slot.
  * Return: the bytes to write: page, or bounce.
  */
+#define STORE_ADDR_KEEP (~0UL)
 const void *store_seal(struct store *st, uint32_t slot, unsigned long addr, const void *page,
 		       void *bounce);
 
@@ -103,6 +108,13 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
  * Context: as store_seal().
  */
 void store_note(struct store *st, uint32_t slot, unsigned long addr);
+
+/*
+ * The page the slot holds moved to addr (mremap): reads expect it there
+ * from now on.  Context: the caller owns slot, and no read of it is in
+ * flight.
+ */
+void store_slot_move(struct store *st, uint32_t slot, unsigned long addr);
 
 /* What the slot's metadata says it holds: for a message about a mismatch. */
 unsigned long store_slot_addr(const struct store *st, uint32_t slot);

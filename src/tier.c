@@ -134,9 +134,9 @@ static void wb_done(struct swap_io *io, int res)
  * The worker's round (fl-zswap, kicked by stores and every WB_PERIOD_MS):
  * write back the coldest pages while the pool is over WB_LOW_PCT, at most
  * TIER_WB_BUFS in flight.  Each is decompressed by zswap_writeback_pick(),
- * then sealed for its slot and the address it was evicted from, and
- * written.  A failed write ends the round (a failing store is not
- * hammered: the next round tries again).
+ * then sealed for its slot and the address it was noted for at eviction
+ * (or moved to by fl_mremap() since), and written.  A failed write ends the round (a failing store
+ * is not hammered: the next round tries again).
  */
 static void wb_round(void *arg)
 {
@@ -160,8 +160,7 @@ static void wb_round(void *arg)
 		w->io = (struct swap_io){
 			.slot = w->slot,
 			.write = true,
-			.buf = (void *)store_seal(&sp->dev.store, w->slot,
-						  store_slot_addr(&sp->dev.store, w->slot), w->page,
+			.buf = (void *)store_seal(&sp->dev.store, w->slot, STORE_ADDR_KEEP, w->page,
 						  w->bounce),
 			.done = wb_done,
 		};

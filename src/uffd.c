@@ -95,9 +95,14 @@ int uffd_open(struct fl_space *sp)
 	if (sp->cfg.mem_limit)
 		want |= UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON;
 	/* File mappings, where this kernel has what they need: minor faults
-	 * and write protection on shmem (5.13, 5.19), and poison (6.6). */
-	if (!fl_uffd_features(&avail) && (avail & UFFD_FEATURES_FILE) == UFFD_FEATURES_FILE)
-		want |= UFFD_FEATURES_FILE;
+	 * and write protection on shmem (5.13, 5.19), and poison (6.6).
+	 * fl_mremap() moves pages with UFFDIO_MOVE where the kernel has it,
+	 * and copies them where it has not. */
+	if (!fl_uffd_features(&avail)) {
+		if ((avail & UFFD_FEATURES_FILE) == UFFD_FEATURES_FILE)
+			want |= UFFD_FEATURES_FILE;
+		want |= avail & UFFD_FEATURE_MOVE;
+	}
 	fd = uffd_new(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
@@ -199,6 +204,32 @@ unsigned long uffd_continue(struct fl_space *sp, unsigned long dst, unsigned lon
 		return len;
 	*err = c.mapped < 0 ? (int)-c.mapped : errno;
 	return c.mapped > 0 ? (unsigned long)c.mapped : 0;
+}
+
+/*
+ * UFFDIO_MOVE of [src, src + len) to dst: the pages themselves change
+ * place, no copy (a page the kernel does not have at src is skipped).  The
+ * kernel refuses a read-only or PROT_NONE range (EINVAL), a range that
+ * spans two of its VMAs (EINVAL), a page shared with another process, such
+ * as a child of fork() (EBUSY), and a kernel without it (EINVAL); the
+ * caller copies what was not moved.  A moved page is writable at dst, its
+ * write protection gone.  Return and *err: as uffd_copy().
+ */
+unsigned long uffd_move(struct fl_space *sp, unsigned long dst, unsigned long src,
+			unsigned long len, int *err)
+{
+	struct uffdio_move m = {
+		.dst = dst, .src = src, .len = len, .mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES};
+
+	*err = 0;
+	if (!(sp->uffd_features & UFFD_FEATURE_MOVE)) {
+		*err = EINVAL;
+		return 0;
+	}
+	if (ioctl(sp->uffd, UFFDIO_MOVE, &m) == 0)
+		return len;
+	*err = m.move < 0 ? (int)-m.move : errno;
+	return m.move > 0 ? (unsigned long)m.move : 0;
 }
 
 /* Write-protect [start, start + len), or lift it (which wakes waiters). */

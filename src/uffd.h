@@ -29,6 +29,8 @@ unsigned long uffd_copy(struct fl_space *sp, unsigned long dst, const void *src,
 /* UFFDIO_CONTINUE of a memfd's pages; with wp, write-protected. */
 unsigned long uffd_continue(struct fl_space *sp, unsigned long dst, unsigned long len, bool wp,
 			    int *err);
+unsigned long uffd_move(struct fl_space *sp, unsigned long dst, unsigned long src,
+			unsigned long len, int *err);
 int uffd_writeprotect(struct fl_space *sp, unsigned long start, unsigned long len, bool wp);
 int uffd_poison(struct fl_space *sp, unsigned long start, unsigned long len);
 

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 #include <unistd.h>
 
 #define HISTORY 16
@@ -151,6 +154,16 @@ void diff_describe(const struct diff_arena *a, const struct op *op, const char *
 	case OP_MADVISE:
 		snprintf(buf, size, "madvise(A+%#zx, %#zx%s, %d)", op->off, len, wraps, op->advice);
 		break;
+	case OP_MREMAP:
+		snprintf(buf, size, "mremap(A+%#zx, %#zx%s, %#zx, %s%s%s%s%#x, A+%#zx)", op->off,
+			 len, wraps, op->new_len, op->mflags & MREMAP_MAYMOVE ? "MAYMOVE|" : "",
+			 op->mflags & MREMAP_FIXED ? "FIXED|" : "",
+			 op->mflags & MREMAP_DONTUNMAP ? "DONTUNMAP|" : "",
+			 op->mflags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) ? "bad "
+											  : "",
+			 op->mflags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP),
+			 op->new_off);
+		break;
 	case OP_WRITE:
 		snprintf(buf, size, "write %#zx bytes at A+%#zx (%zu pages)", op->len, op->off,
 			 op->npages);
@@ -245,7 +258,7 @@ static int perms_prot(const char *p)
  * counts all lines.
  */
 static int parse_maps(const struct diff_arena *a, const char *text, const char *base, int *st,
-		      long *pg, bool *sh, long *lines)
+		      long *pg, bool *sh, long *lines, bool *vstart)
 {
 	uintptr_t a0 = (uintptr_t)base, a1 = a0 + arena_len(a);
 	const char *s = text;
@@ -258,6 +271,8 @@ static int parse_maps(const struct diff_arena *a, const char *text, const char *
 			sh[i] = false;
 		}
 	}
+	if (vstart)
+		memset(vstart, 0, a->npages * sizeof(*vstart));
 	if (lines)
 		*lines = 0;
 	while (*s) {
@@ -283,6 +298,8 @@ static int parse_maps(const struct diff_arena *a, const char *text, const char *
 			      "bad maps line: %.80s", s);
 			if (start < a0 || end > a1)
 				outside++;
+			if (vstart && start >= a0)
+				vstart[(start - a0) / ps] = true;
 			for (uintptr_t p = start < a0 ? a0 : start; p < end && p < a1; p += ps) {
 				st[(p - a0) / ps] = prot;
 				if (pg && ino) {
@@ -311,8 +328,8 @@ void diff_check_state(struct diff_arena *a)
 
 	cur = a;
 	read_proc_maps();
-	parse_maps(a, maps_buf, a->base_n, a->st_n, a->pg_n, a->sh_n, NULL);
-	parse_maps(a, maps_buf, a->base_f, a->st_f, a->pg_f, a->sh_f, NULL);
+	parse_maps(a, maps_buf, a->base_n, a->st_n, a->pg_n, a->sh_n, NULL, a->vstart_n);
+	parse_maps(a, maps_buf, a->base_f, a->st_f, a->pg_f, a->sh_f, NULL, NULL);
 
 	f = open_memstream(&text, &size);
 	CHECK(f, "open_memstream");
@@ -320,7 +337,7 @@ void diff_check_state(struct diff_arena *a)
 	fclose(f);
 	if (ret)
 		diff_fail("fl_maps: %d", ret);
-	outside = parse_maps(a, text, a->base_f, a->st_l, a->pg_l, a->sh_l, &lines);
+	outside = parse_maps(a, text, a->base_f, a->st_l, a->pg_l, a->sh_l, &lines, NULL);
 	if (outside)
 		diff_fail("fl_maps lists %d VMAs outside the F arena:\n%s", outside, text);
 
@@ -519,6 +536,11 @@ static int k_madvise(void *addr, size_t len, int advice)
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+static void *k_mremap(void *addr, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	return (void *)syscall(SYS_mremap, addr, old_len, new_len, flags, new_addr);
+}
+
 static long classify(const struct diff_arena *a, void *p, const char *base)
 {
 	if (p == MAP_FAILED)
@@ -546,6 +568,9 @@ static void compare_res(const struct op *op, const struct res *rn, const struct 
 	if (rn->ret != rf->ret || (rn->ret == RES_FAIL && rn->err != rf->err))
 		diff_fail("native returned %s, faultline returned %s", res_str(rn, b1, sizeof(b1)),
 			  res_str(rf, b2, sizeof(b2)));
+	if (op->kind == OP_MREMAP && rn->ret >= 0 && (op->mflags & MREMAP_FIXED) &&
+	    (size_t)rn->ret != op->new_off)
+		diff_fail("a fixed mremap to %#zx landed at %#lx in both", op->new_off, rn->ret);
 	if (op->kind == OP_MMAP && rn->ret >= 0 &&
 	    (op->flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (size_t)rn->ret != op->off)
 		diff_fail("a fixed mapping at %#zx landed at %#lx in both", op->off, rn->ret);
@@ -600,6 +625,51 @@ static void do_mmap(const struct diff_arena *a, const struct op *op, struct res 
 			diff_fail("fl_munmap(%p, %#zx) of a mapping outside the arena: %d errno %d",
 				  pf, len_f, ret, errno);
 	}
+}
+
+/*
+ * mremap on both sides.  A mapping moved out of the arena (the kernel chose
+ * the address, on both sides) must hold the same bytes on both sides, if
+ * its source was readable; then both are unmapped.
+ */
+static void do_mremap(const struct diff_arena *a, const struct op *op, struct res *rn,
+		      struct res *rf)
+{
+	size_t len_n = op_len(op, a->base_n), len_f = op_len(op, a->base_f);
+	void *pn, *pf;
+
+	errno = 0;
+	pn = k_mremap(a->base_n + op->off, len_n, op->new_len, op->mflags, a->base_n + op->new_off);
+	rn->err = errno;
+	rn->ret = classify(a, pn, a->base_n);
+	errno = 0;
+	pf = fl_mremap(a->sp, a->base_f + op->off, len_f, op->new_len, op->mflags,
+		       a->base_f + op->new_off);
+	rf->err = errno;
+	rf->ret = classify(a, pf, a->base_f);
+	if (rn->ret == RES_ELSEWHERE && rf->ret == RES_ELSEWHERE) {
+		int page = (int)(op->off / ps);
+		size_t n = (op->new_len + ps - 1) / ps * ps;
+
+		size_t cmp = len_n < n ? (len_n + ps - 1) / ps * ps : n;
+
+		/* Page by page, as the old range's pages were (a page of a
+		 * file past its end is not read: SIGBUS in both). */
+		for (size_t o = 0; o < cmp && page + (int)(o / ps) < a->npages; o += ps) {
+			int i = page + (int)(o / ps);
+
+			if (a->st_n[i] >= 0 && (a->st_n[i] & PROT_READ) &&
+			    diff_page_touchable(a, i) && memcmp((char *)pn + o, (char *)pf + o, ps))
+				diff_fail("the mapping moved out of the arena differs at +%#zx: "
+					  "native %p, faultline %p",
+					  o, pn, pf);
+		}
+	}
+	if (rn->ret == RES_ELSEWHERE)
+		CHECK(k_munmap(pn, op->new_len) == 0, "munmap(%p): %s", pn, strerror(errno));
+	if (rf->ret == RES_ELSEWHERE && fl_munmap(a->sp, pf, op->new_len))
+		diff_fail("fl_munmap(%p, %#zx) of a mapping moved out of the arena: errno %d", pf,
+			  op->new_len, errno);
 }
 
 static void do_call(const struct diff_arena *a, const struct op *op, struct res *res, bool native)
@@ -671,6 +741,9 @@ void diff_exec(struct diff_arena *a, struct t_rng *r, const struct op *op)
 		do_call(a, op, &rn, true);
 		do_call(a, op, &rf, false);
 		break;
+	case OP_MREMAP:
+		do_mremap(a, op, &rn, &rf);
+		break;
 	case OP_WRITE:
 		do_write(a, r, op);
 		break;
@@ -701,11 +774,11 @@ void diff_print_tally(struct diff_arena *a)
 	long(*t)[3] = a->tally;
 
 	printf("  %smmap %ld ok %ld failed %ld refused, munmap %ld/%ld, mprotect %ld/%ld, "
-	       "madvise %ld/%ld/%ld, msync %ld/%ld, write %ld, read %ld\n",
+	       "madvise %ld/%ld/%ld, msync %ld/%ld, mremap %ld/%ld, write %ld, read %ld\n",
 	       a->name, t[OP_MMAP][0], t[OP_MMAP][1], t[OP_MMAP][2], t[OP_MUNMAP][0],
 	       t[OP_MUNMAP][1], t[OP_MPROTECT][0], t[OP_MPROTECT][1], t[OP_MADVISE][0],
-	       t[OP_MADVISE][1], t[OP_MADVISE][2], t[OP_MSYNC][0], t[OP_MSYNC][1], t[OP_WRITE][0],
-	       t[OP_READ][0]);
+	       t[OP_MADVISE][1], t[OP_MADVISE][2], t[OP_MSYNC][0], t[OP_MSYNC][1], t[OP_MREMAP][0],
+	       t[OP_MREMAP][1], t[OP_WRITE][0], t[OP_READ][0]);
 	memset(a->tally, 0, sizeof(a->tally));
 }
 
@@ -726,7 +799,7 @@ void diff_end(struct diff_arena *a)
 	fl_space_destroy(a->sp);
 	a->sp = NULL;
 	read_proc_maps();
-	parse_maps(a, maps_buf, a->base_f, a->st_f, NULL, NULL, NULL);
+	parse_maps(a, maps_buf, a->base_f, a->st_f, NULL, NULL, NULL, NULL);
 	for (int i = 0; i < a->npages; i++)
 		CHECK(a->st_f[i] < 0, "%s: %sF page %d still mapped after fl_space_destroy",
 		      diff_context, a->name, i);

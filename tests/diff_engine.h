@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The differential oracle of test_diff and fuzz/fuzz_mm: the four mm calls
+ * The differential oracle of test_diff and fuzz/fuzz_mm: the five mm calls
  * and page accesses, run on faultline memory and, at the same page offsets,
  * on native memory, with the kernel as the reference (diff_engine.c), and
  * the generator of those operations (diff_gen.c).
@@ -24,7 +24,14 @@
  * For those, faultline must fail with EINVAL and change nothing (the next
  * state check sees the latter).  VMA boundaries are not compared either:
  * faultline merges adjacent VMAs more eagerly than the kernel, so only
- * per-page protection is.
+ * per-page protection is, and an mremap whose range must lie inside one VMA
+ * (a growth or a move, not a fixed move of the same length, which may span
+ * several) is generated to stop at the next native VMA boundary between
+ * pages of the same protection (where the kernel, keeping apart anonymous
+ * VMAs that faulted separately, says EFAULT and faultline does not).  An
+ * mremap that moves the mapping out of the arena (MREMAP_MAYMOVE, the
+ * kernel's choice of address) must do so on both sides, with the same
+ * bytes there; both copies are then unmapped.
  *
  * A mismatch prints the operation, both results, the last operations and
  * the driver's context (diff_context, diff_repeat), then calls diff_on_fail
@@ -49,6 +56,7 @@ enum op_kind {
 	OP_MUNMAP,
 	OP_MPROTECT,
 	OP_MADVISE,
+	OP_MREMAP,
 	OP_WRITE,
 	OP_READ,
 	OP_MSYNC,
@@ -77,6 +85,11 @@ struct op {
 	int fd;
 	long long foff;
 	int msflags;
+	/* OP_MREMAP: the new length, the flags, the new address (from the
+	 * arena base; passed only with MREMAP_FIXED or MREMAP_DONTUNMAP). */
+	size_t new_len;
+	int mflags;
+	size_t new_off;
 };
 
 /* The descriptor of an OP_MMAP: none (anonymous, -1), the arena's file
@@ -102,6 +115,10 @@ struct diff_arena {
 	int fd_n, fd_f, fd_n_ro, fd_f_ro;
 	long pg_n[DIFF_MAX_PAGES], pg_f[DIFF_MAX_PAGES], pg_l[DIFF_MAX_PAGES];
 	bool sh_n[DIFF_MAX_PAGES], sh_f[DIFF_MAX_PAGES], sh_l[DIFF_MAX_PAGES];
+	/* Per page: a native VMA starts there (the kernel's VMA boundaries,
+	 * which faultline may not keep: the generator's mremap ranges stop
+	 * at them). */
+	bool vstart_n[DIFF_MAX_PAGES];
 	/* Outcomes per kind: [kind][0 ok, 1 failed in both, 2 refused by faultline alone]. */
 	long tally[OP_NKINDS][3];
 };

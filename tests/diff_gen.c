@@ -11,6 +11,9 @@
 #include "diff_engine.h"
 
 #include <sys/mman.h>
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 
 #define PROT_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
 
@@ -108,12 +111,103 @@ static void rand_bad_len(struct diff_src *r, struct op *op, bool allow_huge)
 	}
 }
 
+static bool pick_page(const struct diff_arena *a, struct diff_src *r, int want, int *page);
+
+/*
+ * An mremap, mostly of a mapped range: shrink, same size or grow, in place,
+ * MAYMOVE, FIXED, DONTUNMAP.  Nothing can reach outside the arena: a fixed
+ * destination lies inside it, and a growth in place stops at its end.  A
+ * range that must lie inside one VMA stops at the next native VMA boundary
+ * between pages of the same protection (diff_engine.h).
+ */
+static void gen_mremap(const struct diff_arena *a, struct diff_src *r, struct op *op)
+{
+	size_t np = (size_t)a->npages, page, span = 1, old_pages, new_pages, need;
+	unsigned int x;
+	int p;
+
+	op->kind = OP_MREMAP;
+	if (src_chance(r, 85) && pick_page(a, r, 0, &p))
+		op->off = (size_t)p * ps;
+	page = op->off / ps;
+	while (page + span < np && a->st_n[page + span] >= 0 &&
+	       a->st_n[page + span] == a->st_n[page])
+		span++;
+	old_pages = src_chance(r, 85) ? 1 + src_below(r, span) : 1 + src_below(r, 8);
+	if (old_pages > np - page)
+		old_pages = np - page;
+	x = (unsigned int)src_below(r, 100);
+	new_pages = x < 30		      ? old_pages
+		    : x < 55 && old_pages > 1 ? 1 + src_below(r, old_pages - 1)
+					      : old_pages + 1 + src_below(r, 8);
+	x = (unsigned int)src_below(r, 100);
+	op->mflags = x < 25   ? 0
+		     : x < 55 ? MREMAP_MAYMOVE
+		     : x < 85 ? MREMAP_MAYMOVE | MREMAP_FIXED
+		     : x < 92 ? MREMAP_MAYMOVE | MREMAP_DONTUNMAP
+			      : MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+	if ((op->mflags & MREMAP_DONTUNMAP) && src_chance(r, 90))
+		new_pages = old_pages;
+	if (new_pages > np)
+		new_pages = np;
+	if (op->mflags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+		/* A destination inside the arena, mostly clear of the source. */
+		for (int tries = 0; tries < 8; tries++) {
+			op->new_off = src_below(r, np - new_pages + 1) * ps;
+			if (op->new_off + new_pages * ps <= op->off ||
+			    op->off + old_pages * ps <= op->new_off || src_chance(r, 5))
+				break;
+		}
+	} else if (page + new_pages > np) {
+		new_pages = np - page; /* a growth in place stays inside */
+	}
+	if (!((op->mflags & MREMAP_FIXED) && new_pages == old_pages)) {
+		need = new_pages < old_pages ? new_pages : old_pages;
+		for (size_t i = page + 1; i < page + need && i < np; i++) {
+			if (a->vstart_n[i] && a->st_n[i] >= 0 && a->st_n[i] == a->st_n[i - 1]) {
+				if (new_pages < old_pages)
+					new_pages = i - page;
+				else
+					old_pages = i - page;
+				if ((op->mflags & MREMAP_DONTUNMAP) && new_pages != old_pages)
+					new_pages = old_pages;
+				break;
+			}
+		}
+	}
+	op->len = old_pages * ps;
+	op->new_len = new_pages * ps;
+	if (src_chance(r, 10))
+		op->len -= 1 + src_below(r, ps - 1);
+	if (src_chance(r, 10))
+		op->new_len -= 1 + src_below(r, ps - 1);
+}
+
 static void gen_bad(const struct diff_arena *a, struct diff_src *r, struct op *op)
 {
 	int page = (int)(op->off / ps);
 	bool start_unmapped = a->st_n[page] < 0;
 
-	switch (src_below(r, 14)) {
+	switch (src_below(r, 17)) {
+	case 14: /* mremap: an unaligned address, or flags no kernel knows */
+		op->kind = OP_MREMAP;
+		op->new_len = op->len;
+		if (src_chance(r, 50))
+			op->off += 1 + src_below(r, ps - 1);
+		else
+			op->mflags = src_chance(r, 50) ? 0x100 : MREMAP_FIXED;
+		break;
+	case 15: /* mremap: a new length of 0 or past the address space */
+		op->kind = OP_MREMAP;
+		op->mflags = MREMAP_MAYMOVE;
+		op->new_len = src_chance(r, 50) ? 0 : (size_t)1 << 48;
+		break;
+	case 16: /* mremap: an old length of 0 (a private mapping: EINVAL) */
+		op->kind = OP_MREMAP;
+		op->len = 0;
+		op->new_len = ps * (1 + src_below(r, 4));
+		op->mflags = MREMAP_MAYMOVE;
+		break;
 	case 0: /* unaligned fixed address */
 		op->kind = OP_MMAP;
 		op->prot = rand_prot(r);
@@ -350,6 +444,8 @@ void diff_gen_op(const struct diff_arena *a, struct diff_src *r, struct op *op)
 			op->off = page * ps;
 			op->len = ps * (1 + src_below(r, span));
 		}
+	} else if (x < 63) {
+		gen_mremap(a, r, op);
 	} else if (x < 78) {
 		int page;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_diff: the four mm calls, differentially against the kernel.
+ * test_diff: the five mm calls, differentially against the kernel.
  *
  * Two arenas of NPAGES pages at fixed, far-apart addresses: N holds native
  * memory, F holds faultline memory (one space).  The same random operations
@@ -11,13 +11,12 @@
  * random "read" operation compares one page at once).  What faultline
  * documents as different must be refused with EINVAL and change nothing.
  *
- * Runs alternate the delivery mode (thread, sigbus), and every other pair
- * runs without fault-around.  The master seed (argv[1] or FL_SEED) derives
- * one seed per run; FL_RUN=i repeats run i alone, FL_OPS=n sets the
- * operations per run, FL_TRACE=1 prints each operation before it runs.
- * FL_SOAK=1 does 200 runs of 3000.  A failure prints the operation, both
- * results and the last few operations; a crash or a hang (no progress for
- * WATCHDOG_S seconds) prints the operation in progress.
+ * Runs alternate the delivery mode (thread, sigbus), every other pair runs
+ * without fault-around, and every other four with a budget (swap).  The master seed (argv[1] or
+ * FL_SEED) derives one seed per run; FL_RUN=i repeats run i alone, FL_OPS=n sets the operations per
+ * run, FL_TRACE=1 prints each operation before it runs. FL_SOAK=1 does 200 runs of 3000.  A failure
+ * prints the operation, both results and the last few operations; a crash or a hang (no progress
+ * for WATCHDOG_S seconds) prints the operation in progress.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +37,7 @@
 
 #define NPAGES 512
 #define CHECK_EVERY 50
+#define BUDGET_PAGES 96
 #define WATCHDOG_S 30 /* per operation and its checks, even under a sanitizer */
 
 static struct diff_arena A = {.name = "", .npages = NPAGES};
@@ -68,13 +68,13 @@ static void fatal_signal(int sig, siginfo_t *si, void *uc)
 
 /* ------------------------------------------------------------------ runs */
 
-/* File runs: the file is FILE_PAGES pages, the budget BUDGET_PAGES (the
+/* File runs: the file is FILE_PAGES pages, the budget FILE_BUDGET_PAGES (the
  * page cache and the private copies must fit in it: they are evicted). */
 #define FILE_PAGES 192
-#define BUDGET_PAGES 64
+#define FILE_BUDGET_PAGES 64
 
 static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long nops, bool file,
-		int policy)
+		int policy, size_t budget)
 {
 	struct fl_config cfg;
 	struct t_rng rng;
@@ -83,9 +83,9 @@ static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long
 	char prefix[32];
 
 	snprintf(diff_context, sizeof(diff_context),
-		 "master seed %" PRIu64 ", run %d (seed %" PRIu64 ", delivery %s%s%s)",
+		 "master seed %" PRIu64 ", run %d (seed %" PRIu64 ", delivery %s%s%s, budget %zu)",
 		 *t_seed_ptr(), idx, seed, t_delivery_name(delivery), file ? ", file, policy " : "",
-		 file ? fl_policy_name(policy) : "");
+		 file ? fl_policy_name(policy) : "", budget);
 	snprintf(diff_repeat, sizeof(diff_repeat), "FL_RUN=%d test_diff %" PRIu64, idx,
 		 *t_seed_ptr());
 	snprintf(prefix, sizeof(prefix), "run %d ", idx);
@@ -100,8 +100,10 @@ static void run(int idx, uint64_t seed, int delivery, bool no_fault_around, long
 		cfg.fault_around = 1;
 		cfg.fault_around_max = 1;
 	}
+	if (budget)
+		cfg.mem_limit = budget;
 	if (file) {
-		cfg.mem_limit = BUDGET_PAGES * diff_page_size();
+		cfg.mem_limit = FILE_BUDGET_PAGES * diff_page_size();
 		cfg.policy = policy;
 		diff_files_create(&A, FILE_PAGES, seed);
 	}
@@ -178,16 +180,20 @@ int main(int argc, char **argv)
 		/* Runs 2, 3, 6, 7, ... without fault-around: only the faulting page comes in. */
 		bool nfa = i & 2;
 		/* One run in three maps files too, under a budget smaller than the
-		 * file, each policy in turn. */
+		 * file, each policy in turn.  Other runs 4-7, 12-15, ...: a budget
+		 * of BUDGET_PAGES, so that the operations (mremap's moves too)
+		 * meet swapped-out pages. */
 		bool file = i % 3 == 2;
 		int policy = (i / 3) % FL_POLICY_NR;
+		size_t budget = !file && (i & 4) ? BUDGET_PAGES * diff_page_size() : 0;
 
 		if (only && atoi(only) != i)
 			continue;
-		printf("run %d: seed %" PRIu64 ", delivery %s%s%s%s\n", i, rs,
+		printf("run %d: seed %" PRIu64 ", delivery %s%s%s%s%s\n", i, rs,
 		       t_delivery_name(delivery), nfa ? ", no fault-around" : "",
-		       file ? ", files, policy " : "", file ? fl_policy_name(policy) : "");
-		run(i, rs, delivery, nfa, nops, file, policy);
+		       file ? ", files, policy " : "", file ? fl_policy_name(policy) : "",
+		       budget ? ", a budget" : "");
+		run(i, rs, delivery, nfa, nops, file, policy, budget);
 		total += nops;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -32,6 +32,7 @@
 int lab_main(int argc, char **argv);
 int mkstore_main(int argc, char **argv);
 int storebench_main(int argc, char **argv);
+int run_main(int argc, char **argv);
 /* src/options.c (static library only): the option table, printed. */
 void fl_options_print(const struct fl_config *cfg, FILE *out);
 
@@ -52,6 +53,9 @@ static void usage(FILE *out)
 		"                       FAULTLINE_SWAP ('faultline mkstore --help')\n"
 		"  storebench           what the store's checksum and encryption cost per\n"
 		"                       page (a benchmark; 'faultline storebench --help')\n"
+		"  run [OPTIONS] -- PROGRAM [ARGS...]\n"
+		"                       run an unmodified program with its heap and anonymous\n"
+		"                       mappings served by faultline ('faultline run --help')\n"
 		"\n"
 		"demo options:\n"
 		"  -t, --threads N      faulting threads (default 2)\n"
@@ -298,6 +302,8 @@ int main(int argc, char **argv)
 		return mkstore_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "storebench"))
 		return storebench_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run"))
+		return run_main(argc - 1, argv + 1);
 	fprintf(stderr, "faultline: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_run: `faultline run`'s acceptance test.  Real Debian programs run
+ * natively and under `faultline run` with a budget well under their peak
+ * resident size, on inputs made here from the seed; each must exit 0,
+ * print byte for byte what it printed natively, and its statistics must
+ * show that it swapped (pages written to the store and read back):
+ *
+ *   xz         a compressor (-6, one thread)
+ *   sort       a sort of a large input (-S 200M, two threads)
+ *   python3    large lists and dicts, sorted and walked
+ *   sqlite3    a table and an index built with a 64 MiB page cache
+ *
+ * And what must be refused or passed through: a static binary (ldconfig)
+ * and a setuid one (su) are refused with exit 126 and a message; fork()
+ * in the program fails with ENOSYS and a message; the program's exit
+ * status is the command's.
+ *
+ * `faultline run` and its preload are the plain build's (build/, beside
+ * this test's build directory): a preload cannot carry a sanitizer's
+ * runtime into any program, so every build runs this test against them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char faultline[PATH_MAX], dir[64];
+
+/* Run argv with stdin from in (or /dev/null), stdout and stderr to files.
+ * Return: the exit status, or 128 + the signal. */
+static int run(char *const argv[], const char *in, const char *out, const char *err)
+{
+	pid_t pid = fork();
+	int st;
+
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		int fi = open(in ? in : "/dev/null", O_RDONLY);
+		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 ||
+		    dup2(fe, 2) < 0)
+			_exit(120);
+		execvp(argv[0], argv);
+		_exit(121);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	CHECK(f, "open %s: %s", path, strerror(errno));
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap ? cap * 2 : 1 << 20;
+			buf = realloc(buf, cap + 1);
+			CHECK(buf, "realloc");
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (!r)
+			break;
+	}
+	fclose(f);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* A counter from the statistics' text. */
+static unsigned long stat_of(const char *text, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(text, key);
+	CHECK(p, "no %s in the statistics:\n%s", name, text);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
+static void path_in(char *out, const char *name)
+{
+	snprintf(out, PATH_MAX, "%s/%s", dir, name);
+}
+
+/*
+ * One program: natively, then under faultline run with budget; same output,
+ * exit 0, and swapped.
+ */
+static void accept(const char *name, char *const argv[], const char *in, const char *budget)
+{
+	char out_n[PATH_MAX], out_f[PATH_MAX], err[PATH_MAX], stats[PATH_MAX];
+	char *fargv[64];
+	int n = 0, rc;
+	size_t ln, lf, ls;
+	char *bn, *bf, *st;
+
+	path_in(out_n, "native.out");
+	path_in(out_f, "faultline.out");
+	path_in(err, "stderr");
+	path_in(stats, "stats");
+	rc = run(argv, in, out_n, err);
+	CHECK(rc == 0, "%s natively: exit %d", name, rc);
+	fargv[n++] = faultline;
+	fargv[n++] = "run";
+	fargv[n++] = "--mem-limit";
+	fargv[n++] = (char *)budget;
+	fargv[n++] = "--stats";
+	fargv[n++] = stats;
+	fargv[n++] = "--";
+	for (int i = 0; argv[i] && n < 63; i++)
+		fargv[n++] = argv[i];
+	fargv[n] = NULL;
+	rc = run(fargv, in, out_f, err);
+	st = slurp(err, &ls);
+	CHECK(rc == 0, "%s under faultline run: exit %d; stderr:\n%s", name, rc, st);
+	free(st);
+	bn = slurp(out_n, &ln);
+	bf = slurp(out_f, &lf);
+	CHECK(ln == lf && !memcmp(bn, bf, ln),
+	      "%s: the output under faultline run (%zu bytes) differs from the native one (%zu "
+	      "bytes)",
+	      name, lf, ln);
+	st = slurp(stats, &ls);
+	unsigned long outs = stat_of(st, "swap_outs"), ins = stat_of(st, "swap_ins");
+	CHECK(outs > 0 && ins > 0, "%s did not swap with a budget of %s: %lu out, %lu in", name,
+	      budget, outs, ins);
+	printf("%s: budget %s, %zu bytes of output identical, %lu pages swapped out, %lu in\n",
+	       name, budget, ln, outs, ins);
+	free(bn);
+	free(bf);
+	free(st);
+}
+
+/* A refusal: exit code want, and stderr says why. */
+static void refused(const char *name, char *const argv[], int want, const char *says)
+{
+	char out[PATH_MAX], err[PATH_MAX];
+	size_t len;
+	char *e;
+	int rc;
+
+	path_in(out, "out");
+	path_in(err, "err");
+	rc = run(argv, NULL, out, err);
+	e = slurp(err, &len);
+	CHECK(rc == want && strstr(e, says), "%s: exit %d (want %d), stderr:\n%s", name, rc, want,
+	      e);
+	printf("%s: exit %d, \"%s\"\n", name, rc, says);
+	free(e);
+}
+
+static void make_inputs(uint64_t seed)
+{
+	struct t_rng r;
+	char path[PATH_MAX];
+	FILE *f;
+
+	t_rng_init(&r, seed);
+	/* xz: text made of a small vocabulary, so that it compresses, with
+	 * enough entropy that the match finder works. */
+	path_in(path, "text");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	for (int i = 0; i < 220000; i++)
+		fprintf(f, "%s%c",
+			(const char *[]){"alpha", "beta", "gamma", "delta", "epsilon", "zeta",
+					 "eta", "theta"}[t_below(&r, 8)],
+			t_chance(&r, 10) ? '\n' : ' ');
+	for (int i = 0; i < 70000; i++)
+		fprintf(f, "%08lx\n", (unsigned long)t_rand(&r));
+	fclose(f);
+	path_in(path, "lines");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	for (int i = 0; i < 300000; i++)
+		fprintf(f, "%08lx %d\n", (unsigned long)(t_rand(&r) & 0xffffffff), i);
+	fclose(f);
+	path_in(path, "prog.py");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	fprintf(f,
+		"import hashlib\n"
+		"n = %d\n"
+		"l = [i * 7919 %% 1000003 for i in range(n)]\n"
+		"d = {str(i): [i, i * 2, str(i * 3)] for i in range(n // 2)}\n"
+		"s = sorted(l)\n"
+		"h = hashlib.sha256()\n"
+		"for k in range(0, n // 2, 7):\n"
+		"    h.update(repr(d[str(k)]).encode())\n"
+		"h.update(repr(s[::1000]).encode())\n"
+		"print(len(l), len(d), h.hexdigest())\n",
+		150000 + (int)t_below(&r, 1000));
+	fclose(f);
+	path_in(path, "db.sql");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	fprintf(f,
+		"PRAGMA cache_size=-65536;\n"
+		"PRAGMA temp_store=MEMORY;\n"
+		"CREATE TABLE t(a INTEGER, b TEXT);\n"
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < %d)\n"
+		"  INSERT INTO t SELECT (x * 7919) %% 1000003, printf('%%08d-row-%%d', x * 31 "
+		"%% 99991, x) FROM c;\n"
+		"CREATE INDEX ta ON t(b);\n"
+		"SELECT count(*), sum(a), min(b), max(b) FROM t;\n"
+		"SELECT b FROM t ORDER BY b LIMIT 3 OFFSET 70000;\n",
+		300000 + (int)t_below(&r, 1000));
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = t_seed_init(argc, argv, "test_run");
+	char self[PATH_MAX], tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX],
+			     py[PATH_MAX], sql[PATH_MAX], db[PATH_MAX];
+	struct stat st;
+
+	CHECK(realpath(argv[0], self), "realpath %s: %s", argv[0], strerror(errno));
+	/* BUILD/tests/test_run -> the repository -> build/faultline */
+	snprintf(faultline, sizeof(faultline), "%s/build/faultline",
+		 dirname(dirname(dirname(self))));
+	CHECK(!access(faultline, X_OK), "%s: %s (make builds it)", faultline, strerror(errno));
+	CHECK(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+	snprintf(dir, sizeof(dir), "%.40s", tmpl);
+	make_inputs(seed);
+	path_in(text, "text");
+	path_in(lines, "lines");
+	path_in(py, "prog.py");
+	path_in(sql, "db.sql");
+
+	accept("xz", (char *[]){"xz", "-T1", "-6", "-c", text, NULL}, NULL, "17M");
+	accept("sort", (char *[]){"sort", "-S", "200M", "--parallel=2", lines, NULL}, NULL, "16M");
+	accept("python3", (char *[]){"/usr/bin/python3", py, NULL}, NULL, "20M");
+	path_in(db, "native.db");
+	accept("sqlite3", (char *[]){"sqlite3", ":memory:", NULL}, sql, "16M");
+
+	refused("static binary",
+		(char *[]){faultline, "run", "--", "/usr/sbin/ldconfig", "-p", NULL}, 126,
+		"statically linked");
+	if (!stat("/bin/su", &st) && (st.st_mode & S_ISUID))
+		refused("setuid binary", (char *[]){faultline, "run", "--", "/bin/su", NULL}, 126,
+			"setuid");
+	refused("fork",
+		(char *[]){faultline, "run", "--", "/usr/bin/python3", "-c",
+			   "import os\ntry:\n os.fork()\nexcept OSError as e:\n "
+			   "raise SystemExit(3 if e.errno == 38 else 4)\n",
+			   NULL},
+		3, "does not serve");
+	refused("exit status", (char *[]){faultline, "run", "--", "/bin/sh", "-c", "exit 7", NULL},
+		7, "");
+	refused("bad option",
+		(char *[]){faultline, "run", "--mem-limit", "12Q", "--", "true", NULL}, 2,
+		"bad value");
+
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
+	return T_EXIT_PASS;
+}

@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libfaultline-run.so: what `faultline run` preloads into an unmodified
+ * program.  At load time it creates one space from the FAULTLINE_*
+ * variables and from then on serves, with it:
+ *
+ *   - the heap: malloc and its family go to jemalloc (libjemalloc2), whose
+ *     arenas take their memory from the space through extent hooks
+ *     (fl_mmap, fl_munmap, and fl_madvise MADV_DONTNEED for purged pages);
+ *   - the program's own private anonymous mappings: mmap with
+ *     MAP_PRIVATE | MAP_ANONYMOUS (not MAP_STACK, MAP_GROWSDOWN,
+ *     MAP_HUGETLB, MAP_LOCKED, MAP_32BIT), and munmap, mprotect, madvise
+ *     and mremap on them.
+ *
+ * What stays with the kernel: the loader's and libc's own mappings (libc
+ * calls its internal mmap, which no preload sees), thread stacks (glibc
+ * maps them so), file and shared mappings.
+ *
+ * faultline's own memory never comes from the space: its code is linked in
+ * with its mmap, munmap, mprotect, madvise, mremap and sigaction calls
+ * renamed to raw system calls (the Makefile's objcopy), and its malloc
+ * calls, and those of the libraries it uses, are told apart by a
+ * thread-local depth (raw_depth): set around every call into faultline,
+ * in the extent hooks, and for good in every thread created while it is
+ * set (faultline's handler threads, kswapd, liburcu's call_rcu thread).
+ * Those allocations go to a jemalloc arena of their own with the default
+ * (kernel) hooks, without the thread cache.
+ *
+ * Refused with a message, since they cannot work: fork() (the child would
+ * not have the heap: regions are MADV_DONTFORK; vfork, posix_spawn,
+ * system and popen work), and in sigbus delivery a SIGBUS handler of the
+ * program's own.  At exit the statistics go to FAULTLINE_RUN_STATS.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <jemalloc/jemalloc.h>
+
+#include "faultline.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+#define EXPORT __attribute__((visibility("default")))
+#define RUN_PAGE 4096UL
+#define SERVED_FLAGS                                                                     \
+	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
+	 MAP_POPULATE)
+#define RAW_FLAGS (MALLOCX_ARENA(raw_arena) | MALLOCX_TCACHE_NONE)
+
+/* The space, created at load; NULL before, or when faultline is not serving. */
+static struct fl_space *sp;
+/* The jemalloc arena of faultline's own allocations (kernel memory). */
+static unsigned int raw_arena;
+/*
+ * The arenas of the program's allocations, with the hooks: each thread of
+ * the program is bound to one (thread.arena), round robin.  Not arena 0:
+ * jemalloc makes every allocation made inside a hook (faultline's, in
+ * fl_mmap) from arena 0, which must not take the lock the hook's own
+ * allocation holds, or call the hook again: arena 0 keeps the kernel's
+ * memory.
+ */
+#define APP_ARENAS 4
+static unsigned int app_arena[APP_ARENAS];
+static _Atomic unsigned int next_arena;
+/* The hooks are in place: from here the program's allocations are served. */
+static bool ready;
+/* > 0: this thread is inside faultline (or is one of its threads). */
+static __thread int raw_depth __attribute__((tls_model("initial-exec")));
+
+/* faultline's hidden internals, linked in from the library. */
+bool space_has_addr(struct fl_space *s, unsigned long addr);
+
+static inline bool raw(void)
+{
+	return raw_depth > 0 || !ready;
+}
+
+static inline void enter(void)
+{
+	raw_depth++;
+}
+
+static inline void leave(void)
+{
+	raw_depth--;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(2, buf, (size_t)n) < 0)
+		return;
+}
+
+/* The kernel's calls, as the renamed library calls them (and the program's
+ * calls that faultline does not serve). */
+EXPORT void *fl_raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+EXPORT int fl_raw_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+EXPORT int fl_raw_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+EXPORT int fl_raw_madvise(void *addr, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+EXPORT void *fl_raw_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	va_list ap;
+
+	va_start(ap, flags);
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+		new_addr = va_arg(ap, void *);
+	va_end(ap);
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!real_sigaction)
+		real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+	return real_sigaction(sig, act, old);
+}
+
+/* ---- the heap: jemalloc, its memory from the space ------------------- */
+
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t align, bool *zero,
+			bool *commit, unsigned int arena)
+{
+	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	const int prot = PROT_READ | PROT_WRITE;
+	size_t len = size;
+	char *p;
+
+	(void)h;
+	(void)arena;
+	enter();
+	if (new_addr) {
+		p = fl_mmap(sp, new_addr, size, prot, flags | MAP_FIXED_NOREPLACE);
+		if (p != MAP_FAILED && p != new_addr) {
+			fl_munmap(sp, p, size);
+			p = MAP_FAILED;
+		}
+	} else {
+		if (align > RUN_PAGE)
+			len = size + align - RUN_PAGE;
+		p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags);
+		if (p != MAP_FAILED && len > size) {
+			/* Trim to the alignment asked for. */
+			uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+			if (a > (uintptr_t)p)
+				fl_munmap(sp, p, a - (uintptr_t)p);
+			if ((uintptr_t)p + len > a + size)
+				fl_munmap(sp, (void *)(a + size), (uintptr_t)p + len - a - size);
+			p = (char *)a;
+		}
+	}
+	leave();
+	if (p == MAP_FAILED)
+		return NULL;
+	*zero = true;
+	*commit = true;
+	return p;
+}
+
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
+			unsigned int arena)
+{
+	int ret;
+
+	(void)h;
+	(void)committed;
+	(void)arena;
+	enter();
+	ret = fl_munmap(sp, addr, size);
+	leave();
+	return ret != 0;
+}
+
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
+			 unsigned int arena)
+{
+	hook_dalloc(h, addr, size, committed, arena);
+}
+
+static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			unsigned int arena)
+{
+	return false; /* always committed */
+}
+
+static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			  unsigned int arena)
+{
+	return true; /* not done: jemalloc purges instead */
+}
+
+static bool hook_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			    unsigned int arena)
+{
+	return true; /* not done: the forced purge below */
+}
+
+/* Freed pages go back to the space: their frames and swap slots with them. */
+static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
+			      unsigned int arena)
+{
+	int ret;
+
+	enter();
+	ret = fl_madvise(sp, (char *)addr + off, len, MADV_DONTNEED);
+	leave();
+	return ret != 0;
+}
+
+static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t a, size_t b,
+		       bool committed, unsigned int arena)
+{
+	return false; /* any part of the space's memory unmaps on its own */
+}
+
+static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b, size_t size_b,
+		       bool committed, unsigned int arena)
+{
+	return false;
+}
+
+static extent_hooks_t hooks = {
+	.alloc = hook_alloc,
+	.dalloc = hook_dalloc,
+	.destroy = hook_destroy,
+	.commit = hook_commit,
+	.decommit = hook_decommit,
+	.purge_lazy = hook_purge_lazy,
+	.purge_forced = hook_purge_forced,
+	.split = hook_split,
+	.merge = hook_merge,
+};
+
+/*
+ * jemalloc's options: a few arenas (each gets the hooks), virtual memory
+ * retained (grown geometrically, few fl_mmap calls), freed pages given
+ * back to the space within 200 ms (forced purge: MADV_DONTNEED), so that
+ * the budget is not spent, nor the store written, on freed memory.
+ */
+EXPORT const char *malloc_conf = "retain:true,background_thread:false,"
+				 "dirty_decay_ms:200,muzzy_decay_ms:0";
+
+/* Bind the calling thread of the program to one of the hooked arenas. */
+static void bind_arena(void)
+{
+	unsigned int i = app_arena[atomic_fetch_add(&next_arena, 1) % APP_ARENAS];
+
+	enter();
+	mallctl("thread.arena", NULL, NULL, &i, sizeof(i));
+	leave();
+}
+
+static size_t nz(size_t n)
+{
+	return n ? n : 1;
+}
+
+/*
+ * Every call into jemalloc runs at a raw depth: what jemalloc maps, unmaps
+ * or purges for itself (arena 0, the raw arena, its metadata) goes to the
+ * kernel through the interposed calls below, never to the space.  The
+ * program's memory comes to it through the hooks only.
+ */
+static void *je_alloc(size_t n, int flags)
+{
+	void *p;
+
+	enter();
+	p = mallocx(nz(n), flags);
+	leave();
+	return p;
+}
+
+static void je_free(void *p, int flags)
+{
+	enter();
+	dallocx(p, flags);
+	leave();
+}
+
+EXPORT void *malloc(size_t n)
+{
+	return je_alloc(n, raw() ? RAW_FLAGS : 0);
+}
+
+EXPORT void free(void *p)
+{
+	if (p)
+		je_free(p, raw() ? MALLOCX_TCACHE_NONE : 0);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return je_alloc(total, MALLOCX_ZERO | (raw() ? RAW_FLAGS : 0));
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	if (!n) {
+		free(p);
+		return NULL;
+	}
+	int flags = raw() ? RAW_FLAGS : 0;
+
+	enter();
+	q = rallocx(p, n, flags);
+	leave();
+	if (!q)
+		errno = ENOMEM;
+	return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, total);
+}
+
+static void *aligned(size_t align, size_t n)
+{
+	void *p = je_alloc(n, MALLOCX_ALIGN(align) | (raw() ? RAW_FLAGS : 0));
+
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+static bool pow2(size_t a)
+{
+	return a && !(a & (a - 1));
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	void *p;
+
+	if (!pow2(align) || align % sizeof(void *))
+		return EINVAL;
+	p = aligned(align, n);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (!pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	size_t a = 1;
+
+	while (a < align) /* glibc rounds an alignment up to a power of two */
+		a <<= 1;
+	return aligned(a, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	return aligned(RUN_PAGE, n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	return aligned(RUN_PAGE, (n + RUN_PAGE - 1) & ~(RUN_PAGE - 1));
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	enter();
+	n = sallocx(p, 0);
+	leave();
+	return n;
+}
+
+/* ---- the program's own anonymous mappings ---------------------------- */
+
+static bool served(const void *addr)
+{
+	return sp && !raw() && space_has_addr(sp, (unsigned long)addr);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p;
+
+	if (sp && !raw() && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+	    !(flags & ~SERVED_FLAGS)) {
+		enter();
+		p = fl_mmap(sp, addr, len, prot, flags);
+		leave();
+		return p;
+	}
+	if (sp && !raw() && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
+		/* A mapping faultline does not serve replaces part of one it
+		 * does: that part leaves the space first. */
+		enter();
+		fl_munmap(sp, addr, len);
+		leave();
+	}
+	return fl_raw_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/* The runs of [start, end) that are not the space's go to the kernel. */
+static int munmap_foreign(unsigned long start, unsigned long end)
+{
+	unsigned long a = start;
+
+	while (a < end) {
+		unsigned long b = a;
+
+		while (b < end && !space_has_addr(sp, b))
+			b += RUN_PAGE;
+		if (b > a && fl_raw_munmap((void *)a, b - a))
+			return -1;
+		while (b < end && space_has_addr(sp, b))
+			b += RUN_PAGE;
+		a = b;
+	}
+	return 0;
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	unsigned long start = (unsigned long)addr,
+		      end = start + ((len + RUN_PAGE - 1) & ~(RUN_PAGE - 1));
+	int ret;
+
+	if (!sp || raw() || (start & (RUN_PAGE - 1)) || !len || end < start)
+		return fl_raw_munmap(addr, len);
+	enter();
+	/* A large range of which faultline has nothing: one call. */
+	if (end - start > (64UL << 20) && !space_has_addr(sp, start)) {
+		ret = fl_munmap(sp, addr, len);
+		leave();
+		return ret ? ret : fl_raw_munmap(addr, len);
+	}
+	ret = munmap_foreign(start, end);
+	if (!ret)
+		ret = fl_munmap(sp, addr, len);
+	leave();
+	return ret;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	int ret;
+
+	if (!served(addr))
+		return fl_raw_mprotect(addr, len, prot);
+	enter();
+	ret = fl_mprotect(sp, addr, len, prot);
+	leave();
+	return ret;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	int ret;
+
+	if (!served(addr))
+		return fl_raw_madvise(addr, len, advice);
+	switch (advice) {
+	case MADV_FREE: /* reading zeros afterwards is one of its outcomes */
+		advice = MADV_DONTNEED;
+		break;
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_HUGEPAGE:
+	case MADV_NOHUGEPAGE:
+	case MADV_DONTDUMP:
+	case MADV_DODUMP:
+	case MADV_MERGEABLE:
+	case MADV_UNMERGEABLE:
+	case MADV_DONTFORK:
+	case MADV_DOFORK:
+	case MADV_WIPEONFORK:
+	case MADV_KEEPONFORK:
+	case 22:	  /* MADV_POPULATE_READ */
+	case 23:	  /* MADV_POPULATE_WRITE */
+		return 0; /* hints that do not change what the memory holds */
+	}
+	enter();
+	ret = fl_madvise(sp, addr, len, advice);
+	leave();
+	return ret;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL, *p;
+	va_list ap;
+
+	va_start(ap, flags);
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+		new_addr = va_arg(ap, void *);
+	va_end(ap);
+	if (!served(old))
+		return fl_raw_mremap(old, old_len, new_len, flags, new_addr);
+	enter();
+	p = fl_mremap(sp, old, old_len, new_len, flags, new_addr);
+	leave();
+	return p;
+}
+
+/* ---- threads, fork, signals ------------------------------------------ */
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	int depth;
+};
+
+static void *thread_start(void *v)
+{
+	struct start s = *(struct start *)v;
+
+	raw_depth = s.depth;
+	je_free(v, MALLOCX_TCACHE_NONE);
+	if (!s.depth && ready)
+		bind_arena();
+	return s.fn(s.arg);
+}
+
+/*
+ * A thread created from inside faultline is faultline's: raw for good.  A
+ * thread of the program gets its hooked arena.
+ */
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	struct start *s;
+	int ret;
+
+	if (!real)
+		real = dlsym(RTLD_NEXT, "pthread_create");
+	s = je_alloc(sizeof(*s), RAW_FLAGS);
+	if (!s)
+		return EAGAIN;
+	*s = (struct start){fn, arg, raw_depth ? 1 : 0};
+	ret = real(t, attr, thread_start, s);
+	if (ret)
+		je_free(s, MALLOCX_TCACHE_NONE);
+	return ret;
+}
+
+EXPORT pid_t fork(void)
+{
+	if (sp) {
+		say("faultline run: the program called fork(), which faultline run does not serve "
+		    "yet: the child would not have the program's heap (its regions are not "
+		    "inherited). fork() fails with ENOSYS; vfork, posix_spawn, system and popen "
+		    "work.");
+		errno = ENOSYS;
+		return -1;
+	}
+	return (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+}
+
+static bool sigbus_delivery;
+/* A copy of stderr taken at load, for --stats -: the program may close its
+ * stderr before exit (coreutils' close_stdout() does). */
+static int stats_fd = -1;
+
+static void refuse_sigbus(void)
+{
+	say("faultline run: the program installs its own SIGBUS handler, which cannot share "
+	    "SIGBUS with faultline's sigbus delivery; run it with --delivery thread");
+	_exit(125);
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sp && sigbus_delivery && sig == SIGBUS && act && act->sa_handler != SIG_DFL &&
+	    act->sa_handler != SIG_IGN)
+		refuse_sigbus();
+	return fl_raw_sigaction(sig, act, old);
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa = {.sa_handler = handler, .sa_flags = SA_RESTART}, old;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, &old))
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* ---- load and exit --------------------------------------------------- */
+
+static void die(const char *what, int err)
+{
+	say("faultline run: %s: %s", what, strerror(err));
+	_exit(125);
+}
+
+static unsigned long peak_rss_kib(void)
+{
+	char buf[4096], *p;
+	unsigned long kib = 0;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strstr(buf, "VmHWM:");
+	if (p)
+		kib = strtoul(p + 6, NULL, 10);
+	return kib;
+}
+
+__attribute__((destructor)) static void run_exit(void)
+{
+	const char *path = getenv("FAULTLINE_RUN_STATS");
+	bool json = getenv("FAULTLINE_RUN_JSON") && !strcmp(getenv("FAULTLINE_RUN_JSON"), "1");
+	FILE *out;
+
+	if (!sp || !path || !*path)
+		return;
+	enter();
+	out = strcmp(path, "-") ? fopen(path, "w") : stats_fd >= 0 ? fdopen(stats_fd, "w") : NULL;
+	if (!out) {
+		say("faultline run: cannot write the statistics to %s: %s", path, strerror(errno));
+		leave();
+		return;
+	}
+	if (json) {
+		fprintf(out,
+			"{\"pid\": %d, \"peak_rss_bytes\": %lu, \"faultline\": ", (int)getpid(),
+			peak_rss_kib() * 1024);
+		fflush(out);
+		fl_stats_print(sp, out, FL_STATS_JSON);
+		fprintf(out, "}\n");
+	} else {
+		fprintf(out, "faultline run: pid %d, peak resident size %lu KiB\n", (int)getpid(),
+			peak_rss_kib());
+		fl_stats_print(sp, out, 0);
+	}
+	fclose(out);
+	leave();
+}
+
+__attribute__((constructor(101))) static void run_init(void)
+{
+	struct fl_config cfg;
+	size_t sz;
+	int ret;
+
+	enter();
+	if (fl_config_init(&cfg))
+		die("configuration", EINVAL);
+	sigbus_delivery = cfg.delivery == FL_DELIVERY_SIGBUS;
+	stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	ret = fl_space_create(&cfg, &sp);
+	if (ret) {
+		sp = NULL;
+		die("creating the space (see the message above, and FAULTLINE_* in the README)",
+		    -ret);
+	}
+	sz = sizeof(raw_arena);
+	if (mallctl("arenas.create", &raw_arena, &sz, NULL, 0))
+		die("jemalloc: arenas.create", ENOMEM);
+	for (unsigned int i = 0; i < APP_ARENAS; i++) {
+		extent_hooks_t *hp = &hooks;
+
+		sz = sizeof(app_arena[i]);
+		if (mallctl("arenas.create", &app_arena[i], &sz, &hp, sizeof(hp)))
+			die("jemalloc: an arena with the extent hooks", ENOMEM);
+	}
+	ready = true;
+	bind_arena(); /* the main thread's */
+	leave();
+}
