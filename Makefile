@@ -74,6 +74,11 @@ TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 SHLIB := $(B)/libfaultline.so.$(VERSION)
 SHLIB_LINKS := $(B)/$(SONAME) $(B)/libfaultline.so
 
+# Built in the plain build only (see faultline run's preload below).
+ifeq ($(SAN),)
+RUN_PRELOAD := $(B)/libfaultline-run.so
+endif
+
 all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
 	$(B)/lrusim $(RUN_PRELOAD) $(TESTS)
 
@@ -107,16 +112,14 @@ $(B)/tools:
 $(B)/tools/%.o: tools/%.c | $(B)/tools
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-# faultline run's preload (tools/run_preload.c): the library linked in with
+# faultline run's preload (tools/run_preload.c; RUN_PRELOAD, set above
+# "all", which expands it where it is read): the library linked in with
 # its own system calls for memory and signals renamed to raw ones
 # (fl_raw_*), so that the preload's interposers never see them; jemalloc is
 # the heap.  Built in the plain build only: a sanitizer's runtime must come
 # first in a process, which a preload into any program cannot be (the
 # acceptance test uses the plain build's from every build).
 RUN_RAW_SYMS := mmap munmap mprotect madvise mremap sigaction
-ifeq ($(SAN),)
-RUN_PRELOAD := $(B)/libfaultline-run.so
-endif
 
 $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 	mkdir -p $(B)/run

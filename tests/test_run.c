@@ -10,6 +10,9 @@
  *   sort       a sort of a large input (-S 200M, two threads)
  *   python3    large lists and dicts, sorted and walked
  *   sqlite3    a table and an index built with a 64 MiB page cache
+ *   python3    a 48 MiB file mapped shared, written at random and msync'd,
+ *              then mapped private and written: the file's contents, read
+ *              through the mapping and with read(2), hashed
  *
  * And what must be refused or passed through: a static binary (ldconfig)
  * and a setuid one (su) are refused with exit 126 and a message; fork()
@@ -102,9 +105,11 @@ static void path_in(char *out, const char *name)
 
 /*
  * One program: natively, then under faultline run with budget; same output,
- * exit 0, and swapped.
+ * exit 0, and the statistics named out and back above zero (swap_outs and
+ * swap_ins: it swapped).
  */
-static void accept(const char *name, char *const argv[], const char *in, const char *budget)
+static void accept(const char *name, char *const argv[], const char *in, const char *budget,
+		   const char *out, const char *back)
 {
 	char out_n[PATH_MAX], out_f[PATH_MAX], err[PATH_MAX], stats[PATH_MAX];
 	char *fargv[64];
@@ -139,11 +144,11 @@ static void accept(const char *name, char *const argv[], const char *in, const c
 	      "bytes)",
 	      name, lf, ln);
 	st = slurp(stats, &ls);
-	unsigned long outs = stat_of(st, "swap_outs"), ins = stat_of(st, "swap_ins");
-	CHECK(outs > 0 && ins > 0, "%s did not swap with a budget of %s: %lu out, %lu in", name,
-	      budget, outs, ins);
-	printf("%s: budget %s, %zu bytes of output identical, %lu pages swapped out, %lu in\n",
-	       name, budget, ln, outs, ins);
+	unsigned long outs = stat_of(st, out), ins = stat_of(st, back);
+	CHECK(outs > 0 && ins > 0, "%s with a budget of %s: %s %lu, %s %lu", name, budget, out,
+	      outs, back, ins);
+	printf("%s: budget %s, %zu bytes of output identical, %s %lu, %s %lu\n", name, budget, ln,
+	       out, outs, back, ins);
 	free(bn);
 	free(bf);
 	free(st);
@@ -209,6 +214,48 @@ static void make_inputs(uint64_t seed)
 		"print(len(l), len(d), h.hexdigest())\n",
 		150000 + (int)t_below(&r, 1000));
 	fclose(f);
+	/* A file bigger than the budget, mapped shared and written at random
+	 * (msync'd), hashed through the mapping and through read(); then
+	 * mapped private and written, which must leave the file alone. */
+	path_in(path, "mapfile.py");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	fprintf(f,
+		"import hashlib, mmap, os, sys\n"
+		"path, n = sys.argv[1], 48 << 20\n"
+		"with open(path, 'wb') as f:\n"
+		"    f.truncate(n)\n"
+		"fd = os.open(path, os.O_RDWR)\n"
+		"m = mmap.mmap(fd, n, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\n"
+		"x = %d\n"
+		"for i in range(30000):\n"
+		"    x = (x * 1103515245 + 12345) %% 2147483648\n"
+		"    o = (x %% (n // 4096)) * 4096 + (x >> 20) %% 4000\n"
+		"    m[o:o + 16] = b'%%016d' %% i\n"
+		"m.flush()\n"
+		"h = hashlib.sha256()\n"
+		"for o in range(0, n, 1 << 20):\n"
+		"    h.update(m[o:o + (1 << 20)])\n"
+		"m.close()\n"
+		"r = hashlib.sha256()\n"
+		"with open(path, 'rb') as f:\n"
+		"    for b in iter(lambda: f.read(1 << 20), b''):\n"
+		"        r.update(b)\n"
+		"p = mmap.mmap(fd, n, mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE)\n"
+		"for o in range(0, n, 1 << 16):\n"
+		"    p[o:o + 4] = b'priv'\n"
+		"q = hashlib.sha256()\n"
+		"for o in range(0, n, 1 << 20):\n"
+		"    q.update(p[o:o + (1 << 20)])\n"
+		"p.close()\n"
+		"same = hashlib.sha256()\n"
+		"with open(path, 'rb') as f:\n"
+		"    for b in iter(lambda: f.read(1 << 20), b''):\n"
+		"        same.update(b)\n"
+		"print(h.hexdigest(), r.hexdigest() == h.hexdigest(), q.hexdigest(),\n"
+		"      same.hexdigest() == h.hexdigest())\n",
+		(int)t_below(&r, 1000000));
+	fclose(f);
 	path_in(path, "db.sql");
 	f = fopen(path, "w");
 	CHECK(f, "fopen");
@@ -230,7 +277,8 @@ int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX],
-			     py[PATH_MAX], sql[PATH_MAX], db[PATH_MAX];
+			     py[PATH_MAX], sql[PATH_MAX], db[PATH_MAX], mapfile[PATH_MAX],
+			     mapped[PATH_MAX];
 	struct stat st;
 
 	CHECK(realpath(argv[0], self), "realpath %s: %s", argv[0], strerror(errno));
@@ -245,12 +293,22 @@ int main(int argc, char **argv)
 	path_in(lines, "lines");
 	path_in(py, "prog.py");
 	path_in(sql, "db.sql");
+	path_in(mapfile, "mapfile.py");
+	path_in(mapped, "mapped");
 
-	accept("xz", (char *[]){"xz", "-T1", "-6", "-c", text, NULL}, NULL, "17M");
-	accept("sort", (char *[]){"sort", "-S", "200M", "--parallel=2", lines, NULL}, NULL, "16M");
-	accept("python3", (char *[]){"/usr/bin/python3", py, NULL}, NULL, "20M");
+	accept("xz", (char *[]){"xz", "-T1", "-6", "-c", text, NULL}, NULL, "17M", "swap_outs",
+	       "swap_ins");
+	accept("sort", (char *[]){"sort", "-S", "200M", "--parallel=2", lines, NULL}, NULL, "16M",
+	       "swap_outs", "swap_ins");
+	accept("python3", (char *[]){"/usr/bin/python3", py, NULL}, NULL, "20M", "swap_outs",
+	       "swap_ins");
 	path_in(db, "native.db");
-	accept("sqlite3", (char *[]){"sqlite3", ":memory:", NULL}, sql, "16M");
+	accept("sqlite3", (char *[]){"sqlite3", ":memory:", NULL}, sql, "16M", "swap_outs",
+	       "swap_ins");
+	/* The program's own file mappings, served by faultline: written back
+	 * (the file is three times the budget) and read from the file. */
+	accept("python3 mmap", (char *[]){"/usr/bin/python3", mapfile, mapped, NULL}, NULL, "16M",
+	       "file_writebacks", "file_reads");
 
 	refused("static binary",
 		(char *[]){faultline, "run", "--", "/usr/sbin/ldconfig", "-p", NULL}, 126,

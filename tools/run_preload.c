@@ -10,11 +10,17 @@
  *   - the program's own private anonymous mappings: mmap with
  *     MAP_PRIVATE | MAP_ANONYMOUS (not MAP_STACK, MAP_GROWSDOWN,
  *     MAP_HUGETLB, MAP_LOCKED, MAP_32BIT), and munmap, mprotect, madvise
- *     and mremap on them.
+ *     and mremap on them;
+ *   - the program's own mappings of regular files, shared or private, with
+ *     the flags fl_mmap() takes for a file (not MAP_POPULATE), and msync on
+ *     them: a store to a shared one reaches the file through faultline's
+ *     page cache and write-back.
  *
  * What stays with the kernel: the loader's and libc's own mappings (libc
  * calls its internal mmap, which no preload sees), thread stacks (glibc
- * maps them so), file and shared mappings.
+ * maps them so), shared anonymous memory, mappings of anything but a
+ * regular file, and the file mappings fl_mmap() refuses with EINVAL or
+ * ENODEV (flags it does not take): those are mapped by the kernel.
  *
  * faultline's own memory never comes from the space: its code is linked in
  * with its mmap, munmap, mprotect, madvise, mremap and sigaction calls
@@ -64,6 +70,8 @@
 #define SERVED_FLAGS                                                                     \
 	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
 	 MAP_POPULATE)
+/* A file mapping's flags besides its type, as fl_mmap() takes them. */
+#define SERVED_FILE_FLAGS (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE)
 #define RAW_FLAGS (MALLOCX_ARENA(raw_arena) | MALLOCX_TCACHE_NONE)
 
 /* The space, created at load; NULL before, or when faultline is not serving. */
@@ -180,7 +188,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 	(void)arena;
 	enter();
 	if (new_addr) {
-		p = fl_mmap(sp, new_addr, size, prot, flags | MAP_FIXED_NOREPLACE);
+		p = fl_mmap(sp, new_addr, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
 		if (p != MAP_FAILED && p != new_addr) {
 			fl_munmap(sp, p, size);
 			p = MAP_FAILED;
@@ -188,7 +196,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 	} else {
 		if (align > RUN_PAGE)
 			len = size + align - RUN_PAGE;
-		p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags);
+		p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags, -1, 0);
 		if (p != MAP_FAILED && len > size) {
 			/* Trim to the alignment asked for. */
 			uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
@@ -462,9 +470,27 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if (sp && !raw() && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
 	    !(flags & ~SERVED_FLAGS)) {
 		enter();
-		p = fl_mmap(sp, addr, len, prot, flags);
+		p = fl_mmap(sp, addr, len, prot, flags, -1, 0);
 		leave();
 		return p;
+	}
+	if (sp && !raw() && !(flags & MAP_ANONYMOUS) && fd >= 0 &&
+	    ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE ||
+	     (flags & MAP_TYPE) == MAP_PRIVATE) &&
+	    !(flags & ~(MAP_TYPE | SERVED_FILE_FLAGS))) {
+		/* A file: faultline's if fl_mmap() takes it.  EINVAL and
+		 * ENODEV are what it says of a mapping it does not serve (not
+		 * a regular file, flags it lacks): the kernel maps that. */
+		int err;
+
+		enter();
+		p = fl_mmap(sp, addr, len, prot, flags, fd, off);
+		err = errno;
+		leave();
+		if (p != MAP_FAILED || (err != EINVAL && err != ENODEV)) {
+			errno = err;
+			return p;
+		}
 	}
 	if (sp && !raw() && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
 		/* A mapping faultline does not serve replaces part of one it
@@ -544,8 +570,6 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	case MADV_FREE: /* reading zeros afterwards is one of its outcomes */
 		advice = MADV_DONTNEED;
 		break;
-	case MADV_RANDOM:
-	case MADV_SEQUENTIAL:
 	case MADV_HUGEPAGE:
 	case MADV_NOHUGEPAGE:
 	case MADV_DONTDUMP:
@@ -562,6 +586,18 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	}
 	enter();
 	ret = fl_madvise(sp, addr, len, advice);
+	leave();
+	return ret;
+}
+
+EXPORT int msync(void *addr, size_t len, int flags)
+{
+	int ret;
+
+	if (!served(addr))
+		return (int)syscall(SYS_msync, addr, len, flags);
+	enter();
+	ret = fl_msync(sp, addr, len, flags);
 	leave();
 	return ret;
 }
