@@ -119,7 +119,7 @@ $(B)/tools/%.o: tools/%.c | $(B)/tools
 # the heap.  Built in the plain build only: a sanitizer's runtime must come
 # first in a process, which a preload into any program cannot be (the
 # acceptance test uses the plain build's from every build).
-RUN_RAW_SYMS := mmap munmap mprotect madvise mremap sigaction
+RUN_RAW_SYMS := mmap munmap mprotect madvise mremap sigaction fork
 
 $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 	mkdir -p $(B)/run

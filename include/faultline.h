@@ -149,6 +149,12 @@ struct fl_config {
 	const char *ws_replay; /* FAULTLINE_WS_REPLAY: a file written so: read its
 				* pages into the page cache in that order, in the
 				* background, as their files are mapped */
+	/* fork() (0.3). */
+	int fork; /* FAULTLINE_FORK: a child of fork() gets the space, its
+		   * anonymous regions as they were at the fork (resident or
+		   * swapped out), its own writes private, served by its own
+		   * copy of the space with its own budget (README "fork()");
+		   * 0: regions are not inherited (MADV_DONTFORK) */
 };
 
 /* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */
@@ -173,9 +179,22 @@ int fl_config_init(struct fl_config *cfg);
  * Create an address space.  cfg NULL means defaults plus environment.
  * Return: 0 and *out set, or a negative errno (-ENOSYS without userfaultfd,
  * -EINVAL for a bad configuration, -ENOMEM, -ENOTSUP in a child of fork()
- * of a process that has had a space, ...).
+ * of a process that had spaces, none made with cfg.fork, ...).
  */
 int fl_space_create(const struct fl_config *cfg, struct fl_space **out);
+
+/*
+ * fork(2), for a process with spaces made with cfg.fork (FAULTLINE_FORK):
+ * the child gets each such space as it was at the fork, served by its own
+ * copy (README "fork()").  A plain fork() does the same through faultline's
+ * atfork handlers; fl_fork() differs where a space cannot be given to the
+ * child (its swap store could not be copied; a space with file mappings,
+ * the compressed tier or a working-set record or replay): it fails with -1
+ * and errno (ENOSPC, EIO, EOPNOTSUPP, ...), and no child is made, where
+ * fork() gives the child that space's regions unmapped.
+ * Return: as fork(2).
+ */
+pid_t fl_fork(void);
 
 /*
  * Handles.  Every call that takes a struct fl_space * first looks the

@@ -178,12 +178,14 @@ int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, 
 	w.self_done = own_read; /* this thread completes the read: no wake */
 	ret = waiter_add(&w, vmf, f);
 	if (own_read) {
+		atomic_fetch_add(&sp->sync_completing, 1);
 		int res = swap_read_page(sp, f);
 		bool was = in_completion;
 
 		in_completion = !sigbus;
 		swap_read_done(&f->io, res);
 		in_completion = was;
+		atomic_fetch_sub(&sp->sync_completing, 1);
 		if (!sigbus)
 			sync_read_put(sp);
 	}

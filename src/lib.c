@@ -352,10 +352,16 @@ uint64_t fl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static FL_TLS pid_t tid;
+
+/* In the child of fork(): the thread has a new id. */
+void fl_gettid_reset(void)
+{
+	tid = 0;
+}
+
 pid_t fl_gettid(void)
 {
-	static FL_TLS pid_t tid;
-
 	if (!tid)
 		tid = (pid_t)syscall(SYS_gettid);
 	return tid;

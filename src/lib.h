@@ -181,6 +181,7 @@ char *fl_strerror(int err);
 uint64_t fl_now_ns(void);
 /* The calling thread's id, cached. */
 pid_t fl_gettid(void);
+void fl_gettid_reset(void);
 
 /* Futexes on a 32-bit atomic word, private to the process. */
 static inline void futex_wait(_Atomic uint32_t *addr, uint32_t val)

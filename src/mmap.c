@@ -492,12 +492,22 @@ void mm_unmap_all(struct fl_space *sp)
  * mapping is made, and the caller undoes it).
  */
 void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
-		    int *dontfork_err)
+		    bool dontfork, int *dontfork_err)
 {
 	void *p = mmap(addr, len, prot, kflags, fd, (off_t)off);
 
-	*dontfork_err = p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
+	*dontfork_err = dontfork && p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
 	return p;
+}
+
+/*
+ * Whether a region is MADV_DONTFORK: unless the space is given to children
+ * of fork() (cfg.fork, fork.c), where anonymous regions are inherited; a
+ * file's stay out of the child (fork.c gives up a space that has any).
+ */
+bool region_dontfork(struct fl_space *sp, bool file)
+{
+	return !sp->cfg.fork || file;
 }
 
 /* ---- the mm calls ---------------------------------------------------- */
@@ -657,7 +667,8 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		p = MAP_FAILED;
 		if (!ret) {
 			p = mmap_dontfork(addr, alen, file ? PROT_NONE : prot, kflags,
-					  file ? file->memfd : -1, off, &dontfork_err);
+					  file ? file->memfd : -1, off, region_dontfork(sp, file),
+					  &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -678,7 +689,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 */
 		claim_lock_acquire();
 		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, file ? file->memfd : -1, off,
-				  &dontfork_err);
+				  region_dontfork(sp, file), &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);

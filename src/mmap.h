@@ -50,7 +50,8 @@ void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long 
 void find_stale(struct fl_space *sp, unsigned long start, unsigned long end);
 void drop_stale(struct fl_space *sp);
 void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
-		    int *dontfork_err);
+		    bool dontfork, int *dontfork_err);
+bool region_dontfork(struct fl_space *sp, bool file);
 void writeback_replaced(struct fl_space *sp, unsigned long start, unsigned long end);
 int munmap_locked(struct fl_space *sp, unsigned long start, unsigned long end);
 

@@ -91,6 +91,25 @@ void mmap_lock_init(struct mmap_lock *l)
 	atomic_init(&l->write_owner, 0);
 }
 
+/*
+ * In the child of fork(), whose one thread held the lock for write in the
+ * parent (fork_space_prepare()): glibc's rwlock names its writer by thread
+ * id, which the child's thread no longer has.  A fresh lock, taken for
+ * write by the child's thread; mm_lock_seq goes on (the VMAs stay
+ * write-locked until mmap_write_unlock()).
+ */
+void mmap_lock_fork_child(struct fl_space *sp)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&sp->mmap_lock.rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	FL_BUG_ON(pthread_rwlock_wrlock(&sp->mmap_lock.rw));
+	WRITE_ONCE(sp->mmap_lock.write_owner, fl_gettid());
+}
+
 void mmap_lock_destroy(struct mmap_lock *l)
 {
 	pthread_rwlock_destroy(&l->rw);

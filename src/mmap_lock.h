@@ -26,6 +26,7 @@ struct fl_space;
 
 void mmap_lock_init(struct mmap_lock *l);
 void mmap_lock_destroy(struct mmap_lock *l);
+void mmap_lock_fork_child(struct fl_space *sp);
 void mmap_read_lock(struct fl_space *sp);
 bool mmap_read_trylock(struct fl_space *sp);
 void mmap_read_unlock(struct fl_space *sp);

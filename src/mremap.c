@@ -414,7 +414,7 @@ static int map_destination(struct fl_space *sp, unsigned long *dst, unsigned lon
 		p = MAP_FAILED;
 		if (!ret) {
 			p = mmap_dontfork((void *)*dst, len, PROT_NONE, kflags | MAP_FIXED, fd, off,
-					  &dontfork_err);
+					  region_dontfork(sp, vma->file), &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -427,7 +427,8 @@ static int map_destination(struct fl_space *sp, unsigned long *dst, unsigned lon
 		}
 	} else {
 		claim_lock_acquire();
-		p = mmap_dontfork((void *)*dst, len, PROT_NONE, kflags, fd, off, &dontfork_err);
+		p = mmap_dontfork((void *)*dst, len, PROT_NONE, kflags, fd, off,
+				  region_dontfork(sp, vma->file), &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + len, false);
@@ -538,7 +539,8 @@ static int expand_in_place(struct fl_space *sp, struct vma *vma, unsigned long d
 		return ret;
 	claim_lock_acquire();
 	p = mmap_dontfork((void *)end, delta, PROT_NONE, kflags_of(vma) | MAP_FIXED_NOREPLACE,
-			  vma->file ? vma->file->memfd : -1, pgoff << PAGE_SHIFT, &dontfork_err);
+			  vma->file ? vma->file->memfd : -1, pgoff << PAGE_SHIFT,
+			  region_dontfork(sp, vma->file), &dontfork_err);
 	ret = p == MAP_FAILED ? -errno : 0;
 	if (!ret && p != (void *)end) { /* a kernel without MAP_FIXED_NOREPLACE */
 		munmap(p, delta);

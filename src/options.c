@@ -20,6 +20,8 @@
  */
 #include "options.h"
 
+#include "rstore.h"
+
 #include <ctype.h>
 #include <strings.h>
 
@@ -103,6 +105,8 @@ static const struct option_desc options[] = {
 	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
 	OPT("prefetch", OPT_BOOL, false, prefetch, 1, 0, 1,
 	    "prefetch along strided and interleaved trends of major faults, not only sequential"),
+	OPT("fork", OPT_BOOL, true, fork, 0, 0, 1,
+	    "a child of fork() gets the space's anonymous regions, served by its own copy"),
 	OPT("remote_replicas", OPT_UINT, true, remote_replicas, 0, 0, 16,
 	    "Redis Cluster store: a write is done when this many replicas have it (WAIT)"),
 	OPT("remote_timeout", OPT_USEC, false, remote_timeout_us, 30000000, 100000, 600000000,
@@ -508,6 +512,11 @@ int fl_options_validate(const struct fl_config *cfg)
 	if (cfg->fault_around > cfg->fault_around_max) {
 		fl_log("fault_around (%u) is above fault_around_max (%u): the space is not created",
 		       cfg->fault_around, cfg->fault_around_max);
+		return -EINVAL;
+	}
+	if (cfg->fork && cfg->swap_path && rstore_is_url(cfg->swap_path)) {
+		fl_log("FAULTLINE_FORK with a Redis Cluster store is not supported (a child would "
+		       "need a copy of every key): the space is not created");
 		return -EINVAL;
 	}
 	return 0;

@@ -275,6 +275,22 @@ static void for_each_chunk(struct fl_space *sp, unsigned long start, unsigned lo
 	fl_rcu_read_unlock();
 }
 
+/*
+ * Call fn on every chunk of the table, in no order.  Context: nothing else
+ * walks or changes the table (the child of fork(), fork.c); rcu_read_lock
+ * taken here, so fn must not sleep.
+ */
+void pt_walk_all(struct fl_space *sp, void (*fn)(struct fl_space *, struct pt_chunk *, void *),
+		 void *arg)
+{
+	struct cds_lfht_iter iter;
+
+	rcu_read_lock();
+	for (struct pt_chunk *c = chunk_first(sp, &iter); c; c = chunk_next(sp, &iter))
+		fn(sp, c, arg);
+	fl_rcu_read_unlock();
+}
+
 /* Unregistered runs inside one chunk: at most every other page. */
 struct unreg_runs {
 	unsigned int n;

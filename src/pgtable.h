@@ -95,5 +95,7 @@ bool pt_trylock(struct pt_chunk *c);
 void pt_unlock(struct pt_chunk *c);
 bool pt_zap_range(struct fl_space *sp, unsigned long start, unsigned long end, bool madvise);
 void pt_free_unused(struct fl_space *sp, unsigned long start, unsigned long end);
+void pt_walk_all(struct fl_space *sp, void (*fn)(struct fl_space *, struct pt_chunk *, void *),
+		 void *arg);
 
 #endif /* FL_PGTABLE_H */

@@ -110,60 +110,201 @@ static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 /* ---- fork ------------------------------------------------------------ */
 
 /*
- * A child of fork() of a process that has had a space: the parent's spaces
- * are not in it (none of their threads, none of their regions), and neither
- * are liburcu's call_rcu threads, which every space needs (a destroy there
- * would wait for them for ever).  Set once, in the child.
+ * A child of fork() of a process that had spaces, none made with cfg.fork:
+ * the parent's spaces are not in it (none of their threads, none of their
+ * regions), and neither are liburcu's call_rcu threads, which every space
+ * needs (a destroy there would wait for them for ever).  Set once, in the
+ * child.  With a space made with cfg.fork, the call_rcu threads are paused
+ * for the fork and made again in the child (liburcu's call_rcu_before_fork
+ * and after_fork_child), which may then create spaces.
  */
 static bool forked_child;
 
 /*
- * fork() takes claim_lock first (its atfork prepare handler):
- *   - so that no region is copied into the child between the kernel's mmap
- *     of it and its MADV_DONTFORK: every such window is inside claim_lock
- *     (fl_mmap()).  A raw clone(2) runs no atfork handler, and may still
- *     copy a region in its window: a new mapping holding no data, PROT_NONE
- *     unless the call was MAP_FIXED;
- *   - and so that the child has it free.
- * urcu-bp is told of the fork (its registry of readers and grace-period
- * lock), so that the child may still look up handles under RCU: the
- * parent's spaces are dead there (off the list, closing), every call on
- * them fails with EINVAL, and fl_space_create() fails with -ENOTSUP.
- * liburcu's own handling of call_rcu across fork (pausing its threads, some
- * 10 ms a fork) is not done: a child is not given spaces.
+ * The spaces made with cfg.fork, each held by a use (users) from
+ * fork_prepare() to fork_parent() or fork_child(); their number.  Written
+ * only by the forking thread, which holds every one of them then.
  */
+static struct fl_space **fork_spaces;
+static size_t nr_fork_spaces;
+/* This thread has run fork_prepare() for fl_fork(): the atfork handler
+ * leaves it alone. */
+static FL_TLS bool fork_prepared;
+
+/*
+ * fork() takes, in its atfork prepare handler (or fl_fork() before it):
+ *   - each space made with cfg.fork, quiesced by fork_space_prepare()
+ *     (fork.c: its threads paused, mmap_lock and every VMA lock held for
+ *     write, no I/O in flight, the store copied for the child);
+ *   - liburcu's call_rcu threads paused, if there was such a space;
+ *   - urcu-bp's locks (its registry of readers and grace-period lock);
+ *   - claim_lock, so that no region of a space without cfg.fork is copied
+ *     into the child between the kernel's mmap of it and its MADV_DONTFORK:
+ *     every such window is inside claim_lock (fl_mmap()).  A raw clone(2)
+ *     runs no atfork handler, and may still copy a region in its window: a
+ *     new mapping holding no data, PROT_NONE unless the call was MAP_FIXED.
+ * The spaces come first: their quiescing waits for their threads and for
+ * calls in flight, which may wait for a grace period.  Then urcu-bp (it
+ * blocks every signal, and takes its grace period lock): a thread may wait
+ * for claim_lock inside a read-side section, never for a grace period while
+ * holding claim_lock.
+ * In the child (fork_child()), the spaces made with cfg.fork are the
+ * child's (fork_space_child()), or given up (fork_space_abandon()); the
+ * others are off the list and closing (their handles give EINVAL).
+ */
+static void fork_collect(void)
+{
+	struct space_list *l;
+	size_t n = 0;
+
+	for (;;) {
+		rcu_read_lock();
+		l = spaces_get();
+		size_t cap = l ? l->nr : 0;
+		fl_rcu_read_unlock();
+		fork_spaces = cap ? malloc(cap * sizeof(*fork_spaces)) : NULL;
+		if (!cap || fork_spaces)
+			break;
+		usleep(1000); /* out of memory: the fork must go on */
+	}
+	rcu_read_lock();
+	l = spaces_get();
+	for (size_t i = 0; l && i < l->nr && fork_spaces; i++) {
+		struct fl_space *s = l->sp[i];
+		if (!s->cfg.fork || atomic_load(&s->closing))
+			continue;
+		atomic_fetch_add(&s->users, 1);
+		fork_spaces[n++] = s;
+		/* The list may have grown since it was sized: the rest are
+		 * not carried (they were made during the fork). */
+		if (n == l->nr)
+			break;
+	}
+	fl_rcu_read_unlock();
+	nr_fork_spaces = n;
+}
+
+static void fork_prepare_spaces(void)
+{
+	fork_collect();
+	for (size_t i = 0; i < nr_fork_spaces; i++)
+		fork_space_prepare(fork_spaces[i]);
+	if (nr_fork_spaces)
+		urcu_bp_call_rcu_before_fork();
+}
+
 static void fork_prepare(void)
 {
-	/* urcu-bp's first (it blocks every signal here, and takes its grace
-	 * period lock): a thread may wait for claim_lock inside a read-side
-	 * section, never for a grace period while holding claim_lock. */
+	if (!fork_prepared)
+		fork_prepare_spaces();
+	fork_prepared = false;
+	/* urcu-bp's first, then claim_lock: see above. */
 	urcu_bp_before_fork();
 	pthread_mutex_lock(&claim_lock);
+}
+
+static void fork_parent_spaces(void)
+{
+	if (nr_fork_spaces)
+		urcu_bp_call_rcu_after_fork_parent();
+	for (size_t i = 0; i < nr_fork_spaces; i++) {
+		fork_space_parent(fork_spaces[i]);
+		space_put(fork_spaces[i]);
+	}
+	free(fork_spaces);
+	fork_spaces = NULL;
+	nr_fork_spaces = 0;
 }
 
 static void fork_parent(void)
 {
 	pthread_mutex_unlock(&claim_lock);
 	urcu_bp_after_fork_parent();
+	fork_parent_spaces();
 }
 
 static void fork_child(void)
 {
 	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	struct space_list *l = atomic_load(&spaces);
+	struct space_list *keep;
+	size_t n = 0;
 
 	/* The only thread of the child holds it, under another id. */
 	memcpy(&claim_lock, &fresh, sizeof(fresh));
-	for (size_t i = 0; l && i < l->nr; i++)
-		atomic_store(&l->sp[i]->closing, true);
-	atomic_store(&spaces, NULL); /* the old list is the child's garbage */
-	forked_child = true;
+	memcpy(&spaces_lock, &fresh, sizeof(fresh));
+	fl_gettid_reset();
+	keep = malloc(sizeof(*keep) + nr_fork_spaces * sizeof(keep->sp[0]));
+	for (size_t i = 0; i < nr_fork_spaces; i++) {
+		struct fl_space *s = fork_spaces[i];
+		int err = keep ? fork_space_child(s) : -ENOMEM;
+		/* The parent's calls in flight are not in the child; this
+		 * thread's use of s is the one left. */
+		atomic_store(&s->users, 1);
+		if (err) {
+			fork_space_abandon(s, err);
+			atomic_store(&s->closing, true);
+		} else {
+			keep->sp[n++] = s;
+		}
+		space_put(s);
+	}
+	for (size_t i = 0; l && i < l->nr; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < n; j++)
+			kept |= keep->sp[j] == l->sp[i];
+		if (!kept)
+			atomic_store(&l->sp[i]->closing, true);
+	}
+	if (keep)
+		keep->nr = n;
+	/* The old list is the child's garbage. */
+	atomic_store(&spaces, n ? keep : NULL);
+	if (!n)
+		free(keep);
 	urcu_bp_after_fork_child();
+	if (nr_fork_spaces)
+		urcu_bp_call_rcu_after_fork_child();
+	else
+		forked_child = true;
+	free(fork_spaces);
+	fork_spaces = NULL;
+	nr_fork_spaces = 0;
 }
 
 static void atfork_init(void)
 {
 	FL_BUG_ON(pthread_atfork(fork_prepare, fork_parent, fork_child));
+}
+
+/*
+ * fork(), failing with errno where a space made with cfg.fork could not be
+ * given to the child (its store could not be copied, or it has what a child
+ * does not get: fork.c) rather than giving the child no such space.
+ */
+FL_EXPORT pid_t fl_fork(void)
+{
+	pid_t pid;
+	int err = 0;
+
+	fork_prepare_spaces();
+	for (size_t i = 0; i < nr_fork_spaces && !err; i++)
+		err = fork_spaces[i]->fork_err;
+	if (err) {
+		fork_parent_spaces();
+		errno = -err;
+		return -1;
+	}
+	fork_prepared = true;
+	pid = fork();
+	if (pid < 0 && fork_prepared) {
+		/* No handler ran (they were never registered): undo. */
+		fork_prepared = false;
+		err = errno;
+		fork_parent_spaces();
+		errno = err;
+	}
+	return pid;
 }
 
 /* ---- handles --------------------------------------------------------- */
@@ -597,6 +738,7 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	sp->resizer.fd = -1;
 	sp->retry_fd = -1;
 	sp->mem_fd = -1;
+	sp->fork_store_fd = -1;
 	sp->kswapd.fd = -1;
 	sp->flusher.fd = -1;
 	fl_options_defaults(&sp->cfg);

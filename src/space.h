@@ -127,11 +127,18 @@ struct fl_space {
 	_Atomic bool buffered_logged;
 
 	pthread_t *handlers;
+	/* Held for read by a handler thread while it handles what one
+	 * epoll_wait() gave it; for write by fork (fork.c), so that every
+	 * handler is between two such rounds, holding nothing. */
+	pthread_rwlock_t handler_gate;
 	int stop_fd; /* eventfd: handler threads stop */
 	unsigned int nr_handlers;
 	/* Handler threads sleeping in a synchronous swap read: at most
 	 * cfg.handlers - 1, so that one is always reading fault messages. */
 	_Atomic int sync_readers;
+	/* Faults reading their own page (fault_sleep()) from the start of the
+	 * read to the end of its completion: fork waits for none. */
+	_Atomic int sync_completing;
 	_Atomic bool dying;
 
 	struct fl_stat_stripe *stats; /* FL_STAT_STRIPES of them */
@@ -164,7 +171,21 @@ struct fl_space {
 	_Atomic unsigned long segv_addr[SEGV_SLOTS];
 	_Atomic unsigned int segv_seq[SEGV_SLOTS]; /* mm_lock_seq at the answer */
 	_Atomic bool segv_logged;
+
+	/* fork() (fork.c): the store's copy for the child, made by
+	 * fork_space_prepare() (-1: none); fork_err: why the child cannot be
+	 * given this space (0: it can). */
+	int fork_store_fd;
+	int fork_err;
+	bool fork_held;	       /* fork_space_prepare() holds the space's locks */
+	bool fork_reaper_held; /* and the reaper's (swapdev_fork_prepare()) */
 };
+
+/* fork() (fork.c), for a space made with cfg.fork. */
+void fork_space_prepare(struct fl_space *sp);
+void fork_space_parent(struct fl_space *sp);
+int fork_space_child(struct fl_space *sp);
+void fork_space_abandon(struct fl_space *sp, int err);
 
 /* Handles: a live space, held by an API call until space_put(). */
 bool space_get(struct fl_space *sp);

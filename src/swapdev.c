@@ -117,7 +117,9 @@ static void *reaper_main(void *arg)
 			uint64_t due = delayed.head->t_submit + d->delay_ns;
 			if (due <= now) {
 				struct swap_io *io = delay_pop(&delayed);
+				pthread_mutex_lock(&d->reap_lock);
 				deliver(d, io, io->delayed_res);
+				pthread_mutex_unlock(&d->reap_lock);
 				continue;
 			}
 			/* Relative: the kernel's clock is CLOCK_MONOTONIC too,
@@ -136,6 +138,7 @@ static void *reaper_main(void *arg)
 				continue;
 		}
 		FL_BUG_ON(ret < 0);
+		pthread_mutex_lock(&d->reap_lock);
 		struct swap_io *io = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&d->ring, cqe);
@@ -143,6 +146,7 @@ static void *reaper_main(void *arg)
 			/* The stop sentinel from swapdev_close(), sent once nothing
 			 * is in flight; whatever is still delayed goes first. */
 			stop = true;
+			pthread_mutex_unlock(&d->reap_lock);
 			continue;
 		}
 		tsan_acquire(io); /* pairs with the release in swap_submit(), swapdev_post() */
@@ -157,6 +161,7 @@ static void *reaper_main(void *arg)
 		} else {
 			deliver(d, io, res);
 		}
+		pthread_mutex_unlock(&d->reap_lock);
 	}
 	return NULL;
 }
@@ -460,6 +465,7 @@ int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags
 	d->discarder.fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->sq_lock, NULL);
+	pthread_mutex_init(&d->reap_lock, NULL);
 	d->map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	d->discard_map = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE,
@@ -520,6 +526,7 @@ int swapdev_open_remote(struct swap_dev *d, const char *path, unsigned int flags
 	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE,
 					 .cq_entries = MIN(cq, 65536u)};
 	d->depth = depth;
+	d->cq_entries = params.cq_entries;
 	ret = io_uring_queue_init_params(depth, &d->ring, &params);
 	if (ret)
 		goto fail;
@@ -574,6 +581,7 @@ void swapdev_close(struct swap_dev *d)
 	free(atomic_load(&d->fail_write));
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->sq_lock);
+	pthread_mutex_destroy(&d->reap_lock);
 }
 
 unsigned long swapdev_max_slots(const struct swap_dev *d)
@@ -890,5 +898,171 @@ int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
 		atomic_fetch_or((_Atomic uint64_t *)&map[slot / 64], 1ULL << (slot % 64));
 	else
 		atomic_fetch_and((_Atomic uint64_t *)&map[slot / 64], ~(1ULL << (slot % 64)));
+	return 0;
+}
+
+/* ---- fork ------------------------------------------------------------ */
+
+/* The copy's bounce buffer where copy_file_range() cannot copy (a device, or
+ * a file system that refuses it): aligned for O_DIRECT. */
+#define FORK_COPY_CHUNK (1UL << 20)
+
+static int copy_range(struct swap_dev *d, int to, unsigned long slot, unsigned long n, void **buf)
+{
+	off_t in = slot_off(d, (uint32_t)slot), out = (off_t)slot * (off_t)SWAP_SLOT_SIZE;
+	size_t left = n * SWAP_SLOT_SIZE;
+
+	while (left && !*buf) {
+		ssize_t r = copy_file_range(d->fd, &in, to, &out, left, 0);
+		if (r > 0) {
+			left -= (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || errno == EINVAL || errno == EXDEV || errno == EOPNOTSUPP ||
+		    errno == ENOSYS) {
+			/* Not by the kernel here: by hand from now on. */
+			*buf = mmap(NULL, FORK_COPY_CHUNK, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (*buf == MAP_FAILED) {
+				*buf = NULL;
+				return -ENOMEM;
+			}
+			break;
+		}
+		return -errno;
+	}
+	while (left) {
+		size_t len = MIN(left, FORK_COPY_CHUNK);
+		ssize_t r = pread(d->fd, *buf, len, in);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (size_t)r % SWAP_SLOT_SIZE)
+			return r < 0 ? -errno : -EIO;
+		ssize_t w = pwrite(to, *buf, (size_t)r, out);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w != r)
+			return w < 0 ? -errno : -EIO;
+		in += r;
+		out += r;
+		left -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * fork(): wait until nothing is in flight and no completion is being
+ * delivered (the reaper kept from delivering until the parent or the child
+ * lets go), then copy the store for the child: a new unlinked temporary
+ * file with every slot in use (or waiting for its discard) at the same
+ * place, so that the child's swap entries, and the store's metadata of each
+ * slot (its checksum and tag, inherited in memory), are right for it.  The
+ * parent goes on with its own store, whose slots it may then free and
+ * reuse: the child never reads them.
+ * Context: fork_space_prepare(); nothing submits I/O any more (the handler
+ * threads and workers paused, every VMA of the space write-locked).
+ * Return: 0 and *copy_fd, or a negative errno (nothing copied; the reaper
+ * is still held).
+ */
+int swapdev_fork_prepare(struct swap_dev *d, int *copy_fd)
+{
+	void *buf = NULL;
+	unsigned long slot = 0, nr;
+	int fd, ret = 0;
+
+	*copy_fd = -1;
+	while (atomic_load(&d->inflight) > 0)
+		usleep(50);
+	pthread_mutex_lock(&d->reap_lock);
+	if (d->be != &file_backend)
+		return -EOPNOTSUPP; /* refused at create (options.c) */
+	fd = open_tmpfile();
+	if (fd < 0)
+		return fd;
+	pthread_mutex_lock(&d->lock);
+	nr = d->nr_slots;
+	if (ftruncate(fd, (off_t)(nr * SWAP_SLOT_SIZE)))
+		ret = -errno;
+	while (!ret && slot < nr) {
+		unsigned long run;
+
+		if (!(d->map[slot / 64] & (1ULL << (slot % 64)))) {
+			slot++;
+			continue;
+		}
+		for (run = 1;
+		     slot + run < nr && (d->map[(slot + run) / 64] >> ((slot + run) % 64)) & 1;
+		     run++)
+			;
+		ret = copy_range(d, fd, slot, run, &buf);
+		slot += run;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (buf)
+		munmap(buf, FORK_COPY_CHUNK);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	*copy_fd = fd;
+	return 0;
+}
+
+/* The parent after fork(): the reaper delivers again; the copy is the
+ * child's. */
+void swapdev_fork_parent(struct swap_dev *d, int copy_fd)
+{
+	if (copy_fd >= 0)
+		close(copy_fd);
+	pthread_mutex_unlock(&d->reap_lock);
+}
+
+/*
+ * The child after fork(): its store is the copy (a temporary file, whatever
+ * the parent's was: a named store is the parent's alone); the ring, the
+ * reaper and the discard worker are new (the ring's memory is shared with
+ * the parent's, and neither thread is in the child); the locks fresh.
+ * Return: 0 or a negative errno (the device is unusable: the caller gives
+ * the space up).
+ */
+int swapdev_fork_child(struct swap_dev *d, int copy_fd)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	int ret;
+
+	memcpy(&d->lock, &fresh, sizeof(fresh));
+	memcpy(&d->sq_lock, &fresh, sizeof(fresh));
+	memcpy(&d->reap_lock, &fresh, sizeof(fresh));
+	if (d->reaper_started)
+		io_uring_queue_exit(&d->ring); /* unmaps the child's view, closes its fd */
+	d->reaper_started = false;
+	if (copy_fd < 0)
+		return -EBADF;
+	close(d->fd); /* the parent's store, and its flock, stay the parent's */
+	d->fd = copy_fd;
+	d->named = false;
+	d->is_blockdev = false;
+	d->can_discard = false;
+	d->grows = true;
+	d->data_off = 0;
+	free(d->path);
+	d->path = NULL;
+	atomic_store(&d->inflight, 0);
+	ret = worker_fork_child(&d->discarder);
+	if (ret)
+		return ret;
+	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = d->cq_entries};
+	ret = io_uring_queue_init_params(d->depth, &d->ring, &params);
+	if (ret)
+		return ret;
+	ret = -pthread_create(&d->reaper, NULL, reaper_main, d);
+	if (ret) {
+		io_uring_queue_exit(&d->ring);
+		return ret;
+	}
+	pthread_setname_np(d->reaper, "fl-reaper");
+	d->reaper_started = true;
 	return 0;
 }

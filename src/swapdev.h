@@ -182,7 +182,12 @@ struct swap_dev {
 
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
+	/* Held by the reaper while it delivers a completion: fork
+	 * (swapdev_fork_prepare()) takes it once nothing is in flight, so
+	 * that no callback is half run. */
+	pthread_mutex_t reap_lock;
 	unsigned int depth;
+	unsigned int cq_entries; /* the completion queue's size: set at open */
 	pthread_t reaper;
 	bool reaper_started;
 	_Atomic long inflight;
@@ -259,5 +264,11 @@ static inline bool swap_store_full(struct swap_dev *d)
 int swap_submit(struct swap_dev *d, struct swap_io *io);
 int swap_read_sync(struct swap_dev *d, struct swap_io *io);
 int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on);
+
+/* fork() (fork.c): the store's copy for the child, and the device's
+ * threads, ring and locks made again there. */
+int swapdev_fork_prepare(struct swap_dev *d, int *copy_fd);
+void swapdev_fork_parent(struct swap_dev *d, int copy_fd);
+int swapdev_fork_child(struct swap_dev *d, int copy_fd);
 
 #endif

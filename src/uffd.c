@@ -414,6 +414,7 @@ static void *handler_main(void *arg)
 			fl_log("epoll_wait: %s; handler thread stops", strerror(errno));
 			break;
 		}
+		pthread_rwlock_rdlock(&sp->handler_gate);
 		for (int e = 0; e < nev; e++) {
 			if (ev[e].data.u32 == 2) {
 				/* Retries of faults whose I/O completed. */
@@ -429,6 +430,7 @@ static void *handler_main(void *arg)
 					continue;
 				fl_log("userfaultfd read: %s; handler thread stops",
 				       strerror(errno));
+				pthread_rwlock_unlock(&sp->handler_gate);
 				goto out;
 			}
 			for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
@@ -449,14 +451,26 @@ static void *handler_main(void *arg)
 						     addr & PAGE_MASK);
 			}
 		}
+		pthread_rwlock_unlock(&sp->handler_gate);
 	}
 out:
 	close(ep);
 	return NULL;
 }
 
+static void handler_gate_init(struct fl_space *sp)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&sp->handler_gate, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 int uffd_start_handlers(struct fl_space *sp)
 {
+	handler_gate_init(sp);
 	sp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sp->stop_fd < 0)
 		return -errno;
@@ -474,6 +488,44 @@ int uffd_start_handlers(struct fl_space *sp)
 		sp->nr_handlers++;
 	}
 	return 0;
+}
+
+/*
+ * fork(): every handler thread between two rounds, none starting another
+ * until uffd_handlers_resume() (the parent) or uffd_handlers_fork_child()
+ * (the child).  Context: fork_space_prepare(), no faultline lock held.
+ */
+void uffd_handlers_pause(struct fl_space *sp)
+{
+	if (sp->nr_handlers)
+		pthread_rwlock_wrlock(&sp->handler_gate);
+}
+
+void uffd_handlers_resume(struct fl_space *sp)
+{
+	if (sp->nr_handlers)
+		pthread_rwlock_unlock(&sp->handler_gate);
+}
+
+/*
+ * In the child of fork(): the handler threads are not there, and the
+ * eventfds are shared with the parent's.  New ones, and new threads on the
+ * child's userfaultfd (already open: fork_space_child()).
+ * Return: 0 or a negative errno.
+ */
+int uffd_handlers_fork_child(struct fl_space *sp)
+{
+	unsigned int n = sp->nr_handlers;
+
+	if (!n)
+		return 0;
+	free(sp->handlers);
+	sp->handlers = NULL;
+	sp->nr_handlers = 0;
+	if (sp->stop_fd >= 0)
+		close(sp->stop_fd);
+	sp->stop_fd = -1;
+	return uffd_start_handlers(sp);
 }
 
 /* Context: space teardown; also for a partly started set of handlers. */

@@ -42,6 +42,9 @@ unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, 
 
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
+void uffd_handlers_pause(struct fl_space *sp);
+void uffd_handlers_resume(struct fl_space *sp);
+int uffd_handlers_fork_child(struct fl_space *sp);
 int sigbus_install(void);
 
 #endif /* FL_UFFD_H */

@@ -25,7 +25,10 @@ static void *worker_main(void *arg)
 		atomic_store(&w->kicked, false);
 		if (atomic_load(&w->stop))
 			break;
-		w->fn(w->arg);
+		pthread_mutex_lock(&w->round_lock);
+		if (!atomic_load(&w->stop))
+			w->fn(w->arg);
+		pthread_mutex_unlock(&w->round_lock);
 	}
 	return NULL;
 }
@@ -44,6 +47,8 @@ int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void
 	w->timeout_ms = timeout_ms;
 	atomic_init(&w->stop, false);
 	atomic_init(&w->kicked, false);
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	pthread_mutex_init(&w->round_lock, NULL);
 	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->fd < 0)
 		return -errno;
@@ -80,4 +85,44 @@ void worker_stop(struct fl_worker *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
+}
+
+/*
+ * fork(): wait for the round in progress and keep the next from starting
+ * (the thread waits for round_lock, holding nothing), until worker_resume()
+ * in the parent or worker_fork_child() in the child.
+ * Context: fork_space_prepare(), no faultline lock held.
+ */
+void worker_pause(struct fl_worker *w)
+{
+	if (w->started)
+		pthread_mutex_lock(&w->round_lock);
+}
+
+void worker_resume(struct fl_worker *w)
+{
+	if (w->started)
+		pthread_mutex_unlock(&w->round_lock);
+}
+
+/*
+ * In the child of fork(): the thread is not there.  A new one, with a new
+ * eventfd (the old one is shared with the parent's worker: a kick would
+ * wake it) and a fresh round_lock (the parent's thread held it, under
+ * another thread id).  Return: 0 or a negative errno (not started).
+ */
+int worker_fork_child(struct fl_worker *w)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	char name[16];
+
+	if (!w->started)
+		return 0;
+	memcpy(&w->round_lock, &fresh, sizeof(fresh));
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->started = false;
+	memcpy(name, w->name, sizeof(name));
+	return worker_start(w, name, w->fn, w->arg, w->timeout_ms);
 }

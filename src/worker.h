@@ -13,6 +13,10 @@ struct fl_worker {
 	pthread_t thread;
 	int fd; /* eventfd: a kick */
 	bool started;
+	char name[16];
+	/* Held by the thread for each round: worker_pause() (fork) waits for
+	 * the round in progress and keeps the next from starting. */
+	pthread_mutex_t round_lock;
 	_Atomic bool stop, kicked;
 	void (*fn)(void *arg); /* one round of work per wake-up */
 	void *arg;
@@ -23,5 +27,8 @@ int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void
 		 int timeout_ms);
 void worker_kick(struct fl_worker *w);
 void worker_stop(struct fl_worker *w);
+void worker_pause(struct fl_worker *w);
+void worker_resume(struct fl_worker *w);
+int worker_fork_child(struct fl_worker *w);
 
 #endif /* FL_WORKER_H */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_fork: faultline's mappings are MADV_DONTFORK.
+ * test_fork: faultline's mappings are MADV_DONTFORK, in a space made
+ * without cfg.fork (FAULTLINE_FORK; with it, the child gets the space:
+ * tests/test_fork_copy.c).
  *
  * Without UFFD_FEATURE_EVENT_FORK a child's copy of a region would lose its
  * userfaultfd registration and read zeros where pages were never served (or

@@ -12,7 +12,8 @@
  * uses faultline, the parent's handles are dead (EINVAL) and a new space
  * fails with ENOTSUP, instead of working on copies of the parent's spaces
  * or hanging.  Both deliveries.  (A raw clone(2) runs no atfork handler:
- * README, "fork()".)
+ * README, "fork()".)  All of this is for spaces without cfg.fork; a space
+ * with it is given to the child (tests/test_fork_copy.c).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

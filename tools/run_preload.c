@@ -32,10 +32,10 @@
  * Those allocations go to a jemalloc arena of their own with the default
  * (kernel) hooks, without the thread cache.
  *
- * Refused with a message, since they cannot work: fork() (the child would
- * not have the heap: regions are MADV_DONTFORK; vfork, posix_spawn,
- * system and popen work), and in sigbus delivery a SIGBUS handler of the
- * program's own.  At exit the statistics go to FAULTLINE_RUN_STATS.
+ * fork() gives the child the space (cfg.fork): its heap and mappings as
+ * they were, served by its own copy, with its own budget (fork(), below).
+ * Refused with a message, since it cannot work: in sigbus delivery a SIGBUS
+ * handler of the program's own.  At exit the statistics go to FAULTLINE_RUN_STATS.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -167,6 +167,16 @@ EXPORT void *fl_raw_mremap(void *old, size_t old_len, size_t new_len, int flags,
 
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
+/* fl_fork()'s own fork(): libc's, with its atfork handlers. */
+EXPORT pid_t fl_raw_fork(void)
+{
+	static pid_t (*real_fork)(void);
+
+	if (!real_fork)
+		real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	return real_fork();
+}
+
 EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!real_sigaction)
@@ -175,6 +185,60 @@ EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigacti
 }
 
 /* ---- the heap: jemalloc, its memory from the space ------------------- */
+
+/*
+ * fork() and the hooks (fork(), below).  forking: a fork is being prepared,
+ * from before faultline quiesces the space until fork() returns; hooks_in:
+ * hooks running now.  A hook that starts while forking does not call
+ * faultline: jemalloc may be holding one of its own locks around it (its
+ * extent grow lock around the alloc hook), which its atfork handler takes
+ * after faultline's, so a hook waiting for the space's mmap_lock would
+ * deadlock the fork.  It takes kernel memory instead (outside the budget,
+ * until jemalloc gives it back: dalloc and purge tell it apart by address),
+ * or declines (dalloc, purge: jemalloc keeps the extent).
+ */
+static atomic_bool forking;
+static _Atomic int hooks_in;
+
+static bool hook_enter(void)
+{
+	atomic_fetch_add(&hooks_in, 1);
+	if (!atomic_load(&forking))
+		return true;
+	atomic_fetch_sub(&hooks_in, 1);
+	return false;
+}
+
+static void hook_leave(void)
+{
+	atomic_fetch_sub(&hooks_in, 1);
+}
+
+/* jemalloc's metadata (its base blocks: the arena itself, its mutexes, the
+ * extents' descriptors) comes through the alloc hook with huge-page
+ * alignment; extents come with page alignment (retain). */
+#define BASE_ALIGN (2UL << 20)
+
+/* Kernel memory, aligned as asked. */
+static void *kernel_alloc(size_t size, size_t align)
+{
+	size_t len = size + (align > RUN_PAGE ? align - RUN_PAGE : 0);
+	char *p;
+
+	if (len < size)
+		return MAP_FAILED;
+	p = fl_raw_mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED && len > size) {
+		uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+		if (a > (uintptr_t)p)
+			fl_raw_munmap(p, a - (uintptr_t)p);
+		if ((uintptr_t)p + len > a + size)
+			fl_raw_munmap((void *)(a + size), (uintptr_t)p + len - a - size);
+		p = (char *)a;
+	}
+	return p;
+}
 
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t align, bool *zero,
 			bool *commit, unsigned int arena)
@@ -186,33 +250,48 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 
 	(void)h;
 	(void)arena;
-	enter();
-	if (new_addr) {
-		p = fl_mmap(sp, new_addr, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
-		if (p != MAP_FAILED && p != new_addr) {
-			fl_munmap(sp, p, size);
-			p = MAP_FAILED;
-		}
+	if (!new_addr && align == BASE_ALIGN) {
+		/* Metadata stays with the kernel: jemalloc's atfork handlers
+		 * touch it while the space is quiesced for fork. */
+		p = kernel_alloc(size, align);
+	} else if (!hook_enter()) {
+		p = new_addr ? MAP_FAILED : kernel_alloc(size, align);
 	} else {
-		if (align > RUN_PAGE)
-			len = size + align - RUN_PAGE;
-		p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags, -1, 0);
-		if (p != MAP_FAILED && len > size) {
-			/* Trim to the alignment asked for. */
-			uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
-			if (a > (uintptr_t)p)
-				fl_munmap(sp, p, a - (uintptr_t)p);
-			if ((uintptr_t)p + len > a + size)
-				fl_munmap(sp, (void *)(a + size), (uintptr_t)p + len - a - size);
-			p = (char *)a;
+		enter();
+		if (new_addr) {
+			p = fl_mmap(sp, new_addr, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+			if (p != MAP_FAILED && p != new_addr) {
+				fl_munmap(sp, p, size);
+				p = MAP_FAILED;
+			}
+		} else {
+			if (align > RUN_PAGE)
+				len = size + align - RUN_PAGE;
+			p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags, -1, 0);
+			if (p != MAP_FAILED && len > size) {
+				/* Trim to the alignment asked for. */
+				uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+				if (a > (uintptr_t)p)
+					fl_munmap(sp, p, a - (uintptr_t)p);
+				if ((uintptr_t)p + len > a + size)
+					fl_munmap(sp, (void *)(a + size),
+						  (uintptr_t)p + len - a - size);
+				p = (char *)a;
+			}
 		}
+		leave();
+		hook_leave();
 	}
-	leave();
 	if (p == MAP_FAILED)
 		return NULL;
 	*zero = true;
 	*commit = true;
 	return p;
+}
+
+static bool in_space(const void *addr)
+{
+	return space_has_addr(sp, (unsigned long)addr);
 }
 
 static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
@@ -223,9 +302,14 @@ static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committ
 	(void)h;
 	(void)committed;
 	(void)arena;
+	if (!in_space(addr))
+		return fl_raw_munmap(addr, size) != 0;
+	if (!hook_enter())
+		return true;
 	enter();
 	ret = fl_munmap(sp, addr, size);
 	leave();
+	hook_leave();
 	return ret != 0;
 }
 
@@ -259,9 +343,14 @@ static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t
 {
 	int ret;
 
+	if (!in_space(addr))
+		return fl_raw_madvise((char *)addr + off, len, MADV_DONTNEED) != 0;
+	if (!hook_enter())
+		return true;
 	enter();
 	ret = fl_madvise(sp, (char *)addr + off, len, MADV_DONTNEED);
 	leave();
+	hook_leave();
 	return ret != 0;
 }
 
@@ -271,10 +360,11 @@ static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t a, siz
 	return false; /* any part of the space's memory unmaps on its own */
 }
 
+/* Two extents merge only if both are the space's or both the kernel's. */
 static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b, size_t size_b,
 		       bool committed, unsigned int arena)
 {
-	return false;
+	return in_space(addr_a) != in_space(addr_b);
 }
 
 static extent_hooks_t hooks = {
@@ -660,17 +750,39 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 	return ret;
 }
 
+/*
+ * fork(): the child gets the space (cfg.fork, set at load), the program's
+ * heap and mappings as they were, served by its own copy with its own
+ * budget.  The hooks are kept out of the space first (forking), and those
+ * in flight waited for, holding nothing; then fl_fork(), which fails with
+ * errno where the space cannot be given to the child (a file mapping, a
+ * store that cannot be copied) rather than give it a child without its
+ * heap.  A child that could not set the space up (fl_fork_child's log says
+ * why) exits with 125 before the program goes on in it.
+ */
 EXPORT pid_t fork(void)
 {
-	if (sp) {
-		say("faultline run: the program called fork(), which faultline run does not serve "
-		    "yet: the child would not have the program's heap (its regions are not "
-		    "inherited). fork() fails with ENOSYS; vfork, posix_spawn, system and popen "
-		    "work.");
-		errno = ENOSYS;
-		return -1;
+	struct fl_stats st;
+	pid_t pid;
+	int err;
+
+	if (!sp)
+		return (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	atomic_store(&forking, true);
+	while (atomic_load(&hooks_in))
+		sched_yield();
+	enter();
+	pid = fl_fork();
+	err = errno;
+	if (pid == 0 && fl_stats(sp, &st)) {
+		say("faultline run: the child of fork() could not be given the program's memory "
+		    "(see the message above); it exits with 125");
+		_exit(125);
 	}
-	return (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	leave();
+	atomic_store(&forking, false);
+	errno = err;
+	return pid;
 }
 
 static bool sigbus_delivery;
@@ -772,6 +884,7 @@ __attribute__((constructor(101))) static void run_init(void)
 	if (fl_config_init(&cfg))
 		die("configuration", EINVAL);
 	sigbus_delivery = cfg.delivery == FL_DELIVERY_SIGBUS;
+	cfg.fork = 1; /* a child of fork() gets the heap (fork(), above) */
 	stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 	ret = fl_space_create(&cfg, &sp);
 	if (ret) {
