@@ -57,8 +57,13 @@ enum fl_policy {
 	FL_POLICY_DROP = 2,	/* drop the VMA lock, wait, retry under mmap_lock */
 	FL_POLICY_DROP_VMA = 3, /* drop the VMA lock, wait, take it again */
 	FL_POLICY_HOLD = 4,	/* keep the VMA read lock through the wait */
+	FL_POLICY_V2 = 5,	/* Barry Song's v2 (2026): drop-vma for I/O; a page
+				 * already up to date but locked is waited for
+				 * keeping the VMA lock, without a retry */
+	FL_POLICY_V2_ANON = 6,	/* v2 for anonymous VMAs, drop for file VMAs (the
+				 * anonymous-only option of LSFMM+BPF 2026) */
 };
-#define FL_POLICY_NR 5
+#define FL_POLICY_NR 7
 
 /*
  * Names of the policies ("mmap", "bail", "drop", "drop-vma", "hold") and of
@@ -353,6 +358,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")            \
 	X(parked, FL_COUNTER, "faults parked on a page under I/O")                                \
 	X(parked_ns, FL_NSEC, "total time faults spent parked")                                   \
+	X(lock_waits_kept, FL_COUNTER,                                                            \
+	  "waits for the lock of a page already up to date, the VMA lock kept (hold, v2)")        \
 	X(retries_completion, FL_COUNTER, "retries run at I/O completion: space lock free")       \
 	X(retries_queued, FL_COUNTER, "retries left to a handler: the space lock was taken")      \
 	X(store_reads, FL_COUNTER, "pages read from the store (I/O; not the compressed tier)")    \

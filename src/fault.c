@@ -446,6 +446,12 @@ static void swap_readahead_stream(struct vm_fault *vmf)
  *   drop-vma                           drop the VMA lock, wait, take it again
  *   hold                               keep the VMA read lock through the
  *                                      wait and finish under it
+ *   v2                                 as drop-vma: a locked frame is a read
+ *                                      in flight, never an up-to-date page
+ *                                      whose lock alone is contended (the
+ *                                      file path has those: filemap.c)
+ *   v2-anon                            v2 on an anonymous VMA, drop on the
+ *                                      private copies of a file VMA
  *
  * How the fault waits: asleep in this thread (fault_sleep()) in sigbus
  * delivery, or when a handler thread reads its own fault's page while
@@ -462,7 +468,7 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
 	enum cont_action action = CONT_RETRY_MMAP;
 
 	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
-		switch (sp->cfg.policy) {
+		switch (vma_policy(sp, vmf->vma)) {
 		case FL_POLICY_BAIL:
 			pthread_mutex_unlock(&f->lock);
 			pt_unlock(vmf->chunk);
@@ -474,6 +480,7 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
 			action = CONT_INSTALL;
 			break;
 		case FL_POLICY_DROP_VMA:
+		case FL_POLICY_V2: /* a frame locked is a read in flight: I/O */
 			action = CONT_RETRY_VMA;
 			break;
 		default: /* drop; mmap takes no VMA lock */

@@ -438,10 +438,26 @@ static int filemap_poison(struct vm_fault *vmf, struct fl_file *f, unsigned long
 	return VM_FAULT_HWPOISON;
 }
 
-/* The policy of faults on file mappings (FAULTLINE_POLICY=...,file=NAME). */
+/* The policy of faults on file mappings (FAULTLINE_POLICY=...,file=NAME),
+ * as configured: v2-anon is not resolved (vma_policy() does that). */
 int file_policy(const struct fl_space *sp)
 {
 	return sp->cfg.file_policy >= 0 ? sp->cfg.file_policy : sp->cfg.policy;
+}
+
+/*
+ * What a fault on vma does, by the kind of VMA: the policy configured for
+ * it, with v2-anon resolved: v2 for an anonymous VMA, drop for a file VMA
+ * (also for the private copies of a file VMA, which the kernel's
+ * vma_is_anonymous() does not count as anonymous either).
+ */
+int vma_policy(const struct fl_space *sp, const struct vma *vma)
+{
+	int p = vma->file ? file_policy(sp) : sp->cfg.policy;
+
+	if (p == FL_POLICY_V2_ANON)
+		return vma->file ? FL_POLICY_DROP : FL_POLICY_V2;
+	return p;
 }
 
 /* Whether vma still maps page idx of f at address, and allows the access. */
@@ -478,6 +494,10 @@ static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned lo
  *                                (lock_vma_under_rcu()) and go on; if it
  *                                cannot be had, retry under mmap_lock
  *   hold                         keep it through the wait or the read
+ *   v2                           as drop-vma, but a page already up to
+ *                                date (only its lock is contended) is
+ *                                waited for keeping the VMA lock
+ *   v2-anon                      drop (file VMAs are not anonymous)
  *
  * The wait is a sleep in this thread (file faults do not park as
  * continuations yet), in both deliveries.  A read that fails with the lock
@@ -492,12 +512,20 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 {
 	struct fl_space *sp = vmf->sp;
 	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
-	int policy = file_policy(sp), ret = 0;
+	int policy = vma_policy(sp, vmf->vma), ret = 0;
+	/* v2: the page's I/O is done, only its lock is contended (an install,
+	 * a write-back, an eviction): wait for it without a retry. */
+	bool v2_wait = vma_locked && policy == FL_POLICY_V2 && !read &&
+		       (folio_state(f, idx) & PG_UPTODATE);
 
-	if (!vma_locked ? (vmf->flags & FAULT_FLAG_TRIED) : policy == FL_POLICY_HOLD) {
+	if (!vma_locked ? (vmf->flags & FAULT_FLAG_TRIED) : policy == FL_POLICY_HOLD || v2_wait) {
 		/* Keep the lock through it. */
 		if (!read) {
-			folio_lock(f, idx);
+			if (!folio_trylock(f, idx)) {
+				if (vma_locked && (folio_state(f, idx) & PG_UPTODATE))
+					count_event(sp, lock_waits_kept);
+				folio_lock(f, idx);
+			}
 			return FILE_LOCKED;
 		}
 		ret = read_window(sp, f, idx, w);
@@ -527,7 +555,7 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 	}
 	if (!vma_locked)
 		return VM_FAULT_RETRY_MMAP;
-	if (policy == FL_POLICY_DROP_VMA) {
+	if (policy == FL_POLICY_DROP_VMA || policy == FL_POLICY_V2) {
 		struct vma *vma = lock_vma_under_rcu(sp, vmf->address);
 
 		if (vma && vma_maps(vma, f, idx, vmf->address, vmf->flags)) {

@@ -138,6 +138,7 @@ void filemap_deactivate(struct fl_file *f, unsigned long first, unsigned long la
 int do_file_fault(struct vm_fault *vmf);
 void filemap_fault_done(struct vm_fault *vmf);
 int file_policy(const struct fl_space *sp);
+int vma_policy(const struct fl_space *sp, const struct vma *vma);
 
 /* The page of vma's file that address maps. */
 unsigned long vma_pgoff_of(const struct vma *vma, unsigned long address);

@@ -113,7 +113,8 @@ static const struct option_desc options[] = {
 	    "Redis Cluster store: a command unanswered after this fails (us, or us/ms suffix)"),
 };
 
-static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop", "drop-vma", "hold"};
+static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop",	 "drop-vma",
+						       "hold", "v2",   "v2-anon"};
 static const char *const delivery_names[] = {"thread", "sigbus"};
 static const char *const zswap_names[] = {"off", "lz4", "zstd"};
 

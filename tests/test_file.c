@@ -30,6 +30,8 @@
  *                files their own
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -336,11 +338,12 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 	 * it went to the space lock first) says nothing of the policy. */
 	case FL_POLICY_BAIL:
 	case FL_POLICY_DROP:
+	case FL_POLICY_V2_ANON: /* drop, on a file VMA */
 		CHECK(st.vma_lock_retry + st.vma_lock_abort >= 32 && st.vma_lock_retry > 0,
 		      "%s: %" PRIu64 " retries (%" PRIu64 " aborts) for 32 reads",
 		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_abort);
 		break;
-	default: /* hold, drop-vma: the fault goes on under its VMA lock */
+	default: /* hold, drop-vma, v2: the fault goes on under its VMA lock */
 		CHECK(st.vma_lock_retry == 0 && st.vma_lock_success + st.vma_lock_abort >= 32 &&
 			      st.vma_lock_success > 0,
 		      "%s: %" PRIu64 " retries, %" PRIu64 " under a VMA lock, %" PRIu64 " aborts",
@@ -348,6 +351,98 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 		      st.vma_lock_abort);
 		break;
 	}
+	fl_space_destroy(s);
+	close(fd);
+	unlink(path);
+}
+
+/*
+ * Waits for the lock of a page that is up to date, under a policy: readers
+ * fault the pages of a shared mapping again and again (MADV_DONTNEED drops
+ * their mappings; the pages stay in the cache, up to date), while a writer
+ * dirties them with the bytes they hold and fl_msync(MS_SYNC) writes them
+ * back, holding their locks.  Every byte read must be the file's; a policy
+ * that releases its VMA lock for every wait (bail, drop, drop-vma, and
+ * v2-anon on a file) must never count a wait with it kept.
+ */
+struct lw {
+	struct fl_space *s;
+	unsigned char *p;
+	atomic_bool stop;
+	atomic_ulong bad;
+	int id;
+};
+
+static void *lw_reader(void *arg)
+{
+	struct lw *w = arg;
+	unsigned int x = 7u + (unsigned int)w->id;
+
+	while (!atomic_load(&w->stop)) {
+		size_t pg = (x = x * 1103515245u + 12345u) >> 8 & (PAGES - 1);
+		size_t off = pg * ps + ((x >> 20) & (ps - 1));
+
+		if (w->p[off] != pat(off))
+			atomic_fetch_add(&w->bad, 1);
+		if (!(x & 7))
+			fl_madvise(w->s, w->p + pg * ps, ps, MADV_DONTNEED);
+	}
+	return NULL;
+}
+
+static void *lw_writer(void *arg)
+{
+	struct lw *w = arg;
+	unsigned int x = 99;
+
+	while (!atomic_load(&w->stop)) {
+		size_t pg = (x = x * 1103515245u + 12345u) >> 8 & (PAGES - 1);
+
+		w->p[pg * ps + 1] = pat(pg * ps + 1); /* dirties it, same byte */
+		if (!(x & 3) && fl_msync(w->s, w->p, PAGES * ps, MS_SYNC))
+			atomic_fetch_add(&w->bad, 1);
+	}
+	return NULL;
+}
+
+static void test_lock_waits(int delivery, int policy)
+{
+	char path[64];
+	int fd = make_file(path, PAGES * ps, O_RDWR);
+	struct fl_config cfg;
+	struct lw w[4];
+	pthread_t t[4];
+	struct fl_stats st;
+	unsigned char *p;
+	unsigned long bad = 0;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = policy;
+	struct fl_space *s = t_space_create_cfg(&cfg);
+	p = fl_mmap(s, NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct lw){.s = s, .p = p, .id = i};
+		CHECK(!pthread_create(&t[i], NULL, i ? lw_reader : lw_writer, &w[i]),
+		      "pthread_create");
+	}
+	usleep(400 * 1000);
+	for (int i = 0; i < 4; i++)
+		atomic_store(&w[i].stop, true);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		bad += atomic_load(&w[i].bad);
+	}
+	CHECK(fl_stats(s, &st) == 0, "fl_stats");
+	CHECK(!bad, "%s: %lu bytes read wrong or msync failures", fl_policy_name(policy), bad);
+	if (policy != FL_POLICY_HOLD && policy != FL_POLICY_V2 && policy != FL_POLICY_MMAP)
+		CHECK(!st.lock_waits_kept,
+		      "%s kept its VMA lock through %" PRIu64 " waits for a page lock",
+		      fl_policy_name(policy), st.lock_waits_kept);
+	printf("  %s: %" PRIu64 " faults, %" PRIu64 " waits for an up-to-date page's lock with "
+	       "the VMA lock kept, %" PRIu64 " retries\n",
+	       fl_policy_name(policy), st.faults, st.lock_waits_kept, st.vma_lock_retry);
 	fl_space_destroy(s);
 	close(fd);
 	unlink(path);
@@ -375,6 +470,8 @@ int main(int argc, char **argv)
 		/* Anonymous memory holds, files drop: files still retry. */
 		test_policy(delivery, FL_POLICY_HOLD, FL_POLICY_DROP);
 		test_policy(delivery, FL_POLICY_MMAP, FL_POLICY_HOLD);
+		for (int pol = 0; pol < FL_POLICY_NR; pol++)
+			test_lock_waits(delivery, pol);
 	}
 	printf("test_file: ok\n");
 	return T_EXIT_PASS;

@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 				      "--slow",
 				      "0",
 				      "-p",
-				      "mmap,bail,drop,drop-vma,hold",
+				      "mmap,bail,drop,drop-vma,hold,v2,v2-anon",
 				      "-s",
 				      "0.2",
 				      "parallel",
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 		CHECK(rc == 1, "contradiction: exit %d\n%s", rc, out);
 		for (char *q = out; (q = strstr(q, "POLICY CONTRADICTION: ")); q++)
 			caught++;
-		CHECK(caught == 5, "%d of 5 policies caught:\n%s", caught, out);
+		CHECK(caught == 7, "%d of 7 policies caught:\n%s", caught, out);
 	}
 	/* Ctrl-C in the kernel's run: nothing left behind. */
 	if (geteuid() == 0 && !access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK)) {

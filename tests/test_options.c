@@ -150,6 +150,9 @@ static void test_values(void)
 	GOOD("FAULTLINE_POLICY", "hold", policy, FL_POLICY_HOLD);
 	GOOD("FAULTLINE_POLICY", "DROP-VMA", policy, FL_POLICY_DROP_VMA);
 	GOOD("FAULTLINE_POLICY", "mmap", policy, FL_POLICY_MMAP);
+	GOOD("FAULTLINE_POLICY", "v2", policy, FL_POLICY_V2);
+	GOOD("FAULTLINE_POLICY", "V2-anon", policy, FL_POLICY_V2_ANON);
+	GOOD("FAULTLINE_POLICY", "anon=v2,file=drop", file_policy, FL_POLICY_DROP);
 	GOOD("FAULTLINE_POLICY", "mmap", file_policy, -1); /* files: as anonymous memory */
 	/* Per kind of VMA: the LSFMM+BPF 2026 "anonymous VMAs only" option. */
 	GOOD("FAULTLINE_POLICY", "anon=drop-vma,file=drop", policy, FL_POLICY_DROP_VMA);

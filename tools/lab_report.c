@@ -24,6 +24,15 @@ bool lab_check_policy(struct run *rn)
 
 	if (rn->sub->kernel)
 		return true;
+	/* A policy that releases its VMA lock for every wait never waits for
+	 * a page's lock keeping it (v2 and hold may). */
+	if (d->lock_waits_kept && rn->sub->policy != FL_POLICY_HOLD &&
+	    rn->sub->policy != FL_POLICY_V2 && rn->sub->policy != FL_POLICY_V2_ANON) {
+		fmt(rn->why, sizeof(rn->why),
+		    "%s kept its VMA lock through %" PRIu64 " waits for a page's lock", name,
+		    d->lock_waits_kept);
+		return false;
+	}
 	switch (rn->sub->policy) {
 	case FL_POLICY_MMAP: /* no VMA locks at all, waits or not */
 		if (d->vma_lock_success || d->vma_lock_abort || d->vma_lock_retry ||
@@ -62,11 +71,13 @@ bool lab_check_policy(struct run *rn)
 		}
 		break;
 	case FL_POLICY_DROP_VMA:
+	case FL_POLICY_V2:	/* after I/O, as drop-vma */
+	case FL_POLICY_V2_ANON: /* the lab's VMAs are anonymous: v2 */
 		if (judged && d->vma_lock_retry * 2 > d->parked) {
 			fmt(rn->why, sizeof(rn->why),
-			    "drop-vma: %" PRIu64 " retries under the space lock for %" PRIu64
+			    "%s: %" PRIu64 " retries under the space lock for %" PRIu64
 			    " parked faults (it retries under the VMA lock)",
-			    d->vma_lock_retry, d->parked);
+			    name, d->vma_lock_retry, d->parked);
 			return false;
 		}
 		break;
@@ -89,7 +100,7 @@ void lab_contradict(struct fl_stats *d, int policy)
 	case FL_POLICY_DROP:
 		d->vma_lock_retry = 0;
 		break;
-	default: /* drop-vma, hold */
+	default: /* drop-vma, hold, v2, v2-anon */
 		d->vma_lock_retry = d->parked;
 		break;
 	}
