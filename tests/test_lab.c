@@ -22,6 +22,15 @@
 
 #include "util.h"
 
+/* As tools/lab.h: the fork scenario's children are not checked under TSan. */
+#if defined(__SANITIZE_THREAD__)
+#define LAB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LAB_TSAN 1
+#endif
+#endif
+
 static char lab[PATH_MAX];
 
 /* Run the lab with args (and FL_LAB_INJECT=inject), its output into buf. */
@@ -242,6 +251,34 @@ int main(int argc, char **argv)
 		rc = run_lab("lostwrite", args, out, sizeof(out), NULL, 0);
 		CHECK(rc == 1, "lost write: exit %d\n%s", rc, out);
 		CHECK(strstr(out, "DATA MISMATCH"), "lost write not caught:\n%s", out);
+	}
+	/* fork and exit under every policy: they pass, the children of fork
+	 * checked what they saw (not under TSan: lab.h), and a wrong word in a
+	 * child's view fails the run. */
+	{
+		const char *args[] = {
+			"--quick", "--no-kernel", "--no-plots",
+			"--slow",  "0",		  "-s",
+			"0.5",	   "-p",	  "mmap,bail,drop,drop-vma,hold,v2,v2-anon",
+			"-j",	   "fork",	  "exit",
+			NULL};
+		const char *fork_args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",
+					   "0",	      "-s",	     "0.5",	   "-p",
+					   "hold",    "fork",	     NULL};
+		char *p;
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "fork and exit: exit %d\n%s", rc, out);
+		p = strstr(out, "{\"tool\":\"faultline lab\"");
+		CHECK(p, "no JSON object:\n%s", out);
+#ifndef LAB_TSAN
+		for (char *q = p; (q = strstr(q, "\"scenario\":\"fork\"")); q++)
+			CHECK(json_num(q, "fork_checked") > 0 && json_num(q, "vmas") >= 1024,
+			      "a fork run checked nothing: %.400s", q);
+		rc = run_lab("forkmismatch", fork_args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 1 && strstr(out, "DATA MISMATCH"),
+		      "a wrong word in fork's child not caught: exit %d\n%s", rc, out);
+#endif
 	}
 	/* Counters against each policy's definition fail loudly. */
 	{

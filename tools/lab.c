@@ -65,6 +65,12 @@ const struct scen_def scen_defs[NR_SCEN] = {
 		     "flight (faultline: fl_space_destroy; the kernel: munmap), as when a process "
 		     "is killed: how long until its memory is freed",
 		     256 * MiB, 64 * MiB, 4, NULL},
+	[SC_FORK] = {"fork",
+		     "1024 VMAs (read-only and read-write, guard pages), T threads faulting on "
+		     "them through a slow store, and a fork every 100 ms (the kernel's dup_mmap "
+		     "write-locks every VMA; faultline's fl_fork too): the fork's latency, the "
+		     "faults' around it, and the child's view of memory checked",
+		     64 * MiB, 16 * MiB, 4, "fork every 100 ms"},
 };
 
 static const struct lab_opts lab_defaults = {

@@ -36,7 +36,33 @@
 
 /* ---- Scenarios ---- */
 
-enum scen { SC_PARALLEL, SC_ELSEWHERE, SC_MPROTECT, SC_THUNDERING, SC_PROCESS, SC_EXIT, NR_SCEN };
+enum scen {
+	SC_PARALLEL,
+	SC_ELSEWHERE,
+	SC_MPROTECT,
+	SC_THUNDERING,
+	SC_PROCESS,
+	SC_EXIT,
+	SC_FORK,
+	NR_SCEN
+};
+
+/* fork: the VMAs (alternately read-only and read-write, a guard page every
+ * 64) and how often the writer forks. */
+#define FORK_VMAS 1024
+#define FORK_EVERY_MS 100
+#define FORK_CHECK_PAGES 256
+
+/* Built with ThreadSanitizer, which cannot follow the child of a fork of a
+ * threaded process that starts threads (faultline's child does): there the
+ * fork scenario's children leave at once, unchecked. */
+#if defined(__SANITIZE_THREAD__)
+#define LAB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LAB_TSAN 1
+#endif
+#endif
 
 struct scen_def {
 	const char *name;
@@ -95,6 +121,8 @@ struct result {
 	uint64_t exit_ns;		  /* exit: the teardown with faults in flight */
 	uint64_t exit_gone_ns;		  /* exit: until the last reader found the region gone */
 	unsigned int exit_cut;		  /* exit: accesses the teardown cut short (SIGSEGV) */
+	_Atomic uint64_t fork_checked;	  /* fork: pages the children verified */
+	unsigned int vmas;		  /* the VMAs the scenario mapped */
 	struct fl_stats d;		  /* faultline: counters over the window */
 	/* The kernel: over the window. */
 	uint64_t k_pswpin, k_pswpout, k_minflt, k_majflt, k_vma[4];

@@ -31,13 +31,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kside.h"
 #include "lab.h"
 #include "toolbox.h"
 
-#define MAX_AREAS 64
+#define MAX_AREAS (FORK_VMAS + FORK_VMAS / 64 + 8)
 
 enum area_kind {
 	A_SHARED,  /* filled once, only read */
@@ -190,6 +191,21 @@ static void build_areas(struct child *c)
 	case SC_EXIT:
 		add_area(c, "region", region, RW, MAP_NORESERVE, 0, region, A_SHARED, 0);
 		break;
+	case SC_FORK: {
+		/* Many small VMAs of mixed kinds, as a large process has: they
+		 * do not merge, their protections alternate. */
+		size_t len = (region / FORK_VMAS) & ~(PAGE - 1);
+
+		if (len < PAGE)
+			len = PAGE;
+		for (t = 0; t < FORK_VMAS; t++) {
+			if (t % 64 == 63)
+				add_area(c, "guard", PAGE, PROT_NONE, 0, 0, 0, A_GUARD, 0);
+			add_area(c, t % 2 ? "data" : "rodata", len, t % 2 ? RW : R, 0, 0, len,
+				 t % 2 ? A_OWNED : A_SHARED, 0);
+		}
+		break;
+	}
 	case SC_MPROTECT: {
 		size_t vma = 64 * GiB > 4 * region ? 64 * GiB : 4 * region;
 		size_t off = (vma / 2 - region / 2) & ~(PAGE - 1);
@@ -564,6 +580,78 @@ static void writer_process(struct child *c)
 		x_mprotect(c, jit->base, jit->len, PROT_READ);
 }
 
+/*
+ * fork's child: a sample of pages checked against what the parent had at
+ * the fork.  The versions are the parent's as of the fork (its memory is
+ * the child's copy); a page its owner was writing at that moment may hold
+ * the next version in some words, so either is accepted, word by word.
+ * Context: the child of fork(), one thread.
+ */
+__attribute__((noreturn)) static void fork_child(struct child *c, uint64_t rng)
+{
+	bool inject = lab_inject("forkmismatch");
+
+#ifdef LAB_TSAN
+	_exit(0);
+#endif
+	for (unsigned int n = 0; n < FORK_CHECK_PAGES; n++) {
+		uint64_t i;
+		struct area *a = pick(c, splitmix64(&rng), &i);
+		volatile uint64_t *p = (volatile uint64_t *)(a->base + a->win_off + i * PAGE);
+		uint32_t v = atomic_load_explicit(&a->ver[i], memory_order_relaxed);
+
+		if (inject && a->prot & PROT_WRITE) {
+			/* Test-only: the child's view wrong in one word, which
+			 * its check must catch (its own copy: the parent's page
+			 * stays as it is). */
+			p[3] ^= 1ull << 62;
+			inject = false;
+		}
+
+		for (unsigned int w = 0; w < WORDS; w++) {
+			uint64_t got = p[w];
+
+			if (got != pattern(c, a->gp0 + i, w, v) &&
+			    got != pattern(c, a->gp0 + i, w, v + 1))
+				mismatch(c, a, i, w, got, v); /* exits 4 */
+		}
+	}
+	atomic_fetch_add(&c->res->fork_checked, FORK_CHECK_PAGES);
+	_exit(0);
+}
+
+/* fork: every FORK_EVERY_MS a fork, timed; its child checks its view of
+ * memory (fork_child()) while the parent's threads go on faulting. */
+static void writer_fork(struct child *c)
+{
+	uint64_t rng = c->salt ^ 0xf0f0, next = now_ns(), t0;
+	int st;
+
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+		pid_t pid;
+
+		next += FORK_EVERY_MS * 1000000ull;
+		t0 = now_ns();
+		pid = c->sp ? fl_fork() : fork();
+		if (pid == 0)
+			fork_child(c, splitmix64(&rng));
+		timed(c, t0);
+		if (pid < 0)
+			child_fail(c, "writer: fork: %s", strerror(errno));
+		if (waitpid(pid, &st, 0) != pid)
+			child_fail(c, "writer: waitpid: %s", strerror(errno));
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+			if (c->res->mismatch) /* the child said what it saw */
+				_exit(4);
+			child_fail(c, "fork's child %s %d", WIFEXITED(st) ? "exited" : "died of",
+				   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		}
+		sleep_until(next);
+		if (now_ns() > next + 100000000)
+			next = now_ns();
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct child *c = arg;
@@ -577,6 +665,9 @@ static void *writer_main(void *arg)
 		break;
 	case SC_PROCESS:
 		writer_process(c);
+		break;
+	case SC_FORK:
+		writer_fork(c);
 		break;
 	default:
 		break;
@@ -654,6 +745,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 		cfg.policy = run->sub->policy;
 		cfg.delivery = opt->delivery;
 		cfg.swap_delay_us = run->sub->delay_us;
+		cfg.fork = sc == SC_FORK; /* fl_fork() gives the child a copy */
 		err = fl_space_create(&cfg, &c->sp);
 		if (err)
 			child_fail(c, "fl_space_create: %s", strerror(-err));
@@ -665,6 +757,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 		child_fail(c, "out of memory");
 	build_areas(c);
 	map_and_fill(c);
+	res->vmas = c->nareas;
 	if (lab_inject("mismatch")) {
 		/* Test-only (tests/test_lab.c): a word changed behind the
 		 * verifier's back, in every 64th page, must fail the run. */

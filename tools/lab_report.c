@@ -451,6 +451,25 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 			       ns_str(rn->r.exit_ns, b[0], sizeof(b[0])), rn->r.exit_cut);
 		}
 	}
+	if (sc == SC_FORK) {
+		printf("\n%-13s %6s %9s %9s %9s %9s %11s  (fl_fork; the kernel: fork)\n", "fork",
+		       "forks", "p50", "p99", "max", "checked", "VMA wr wait");
+		for (i = 0; i < nshow; i++) {
+			const struct run *rn = show[i];
+			const struct result *r = &rn->r;
+
+			if (rn->failed)
+				continue;
+			printf("%-13s %6" PRIu64 " %9s %9s %9s %9" PRIu64 " %11s\n", rn->sub->name,
+			       r->writer_ops,
+			       ns_str(fl_hist_percentile(&r->wr, 0.5), b[0], sizeof(b[0])),
+			       ns_str(fl_hist_percentile(&r->wr, 0.99), b[1], sizeof(b[1])),
+			       ns_str(r->wr.max, b[2], sizeof(b[2])), (uint64_t)r->fork_checked,
+			       rn->sub->kernel
+				       ? "-"
+				       : ns_str(r->d.vma_write_wait_ns, b[3], sizeof(b[3])));
+		}
+	}
 	print_lock_waits(lab, sc, false);
 	print_lock_waits(lab, sc, true);
 	print_rounds(lab, sc);
@@ -480,7 +499,11 @@ void lab_print_legend(const struct lab *lab)
 	       "teardown (exit), with the threads' faults in flight: gone, until the last "
 	       "thread found the\nregion gone (SIGSEGV: its memory unmapped); returned: until "
 	       "fl_space_destroy (faultline)\nor munmap of the areas (the kernel) returned; cut: "
-	       "the accesses it cut short.\n");
+	       "the accesses it cut short.\n"
+	       "fork: forks in the window and their latency in the parent (wr: the same); "
+	       "checked: pages\nthe children read and found as the parent had them at the "
+	       "fork (all the run's forks,\nwarm-up included); VMA wr wait: the time writers "
+	       "(the forks, write-locking every\nVMA) waited for faults holding VMA locks.\n");
 	if (opt->slow_us)
 		printf("*: emulated slow store: faultline's store with %u us added to every I/O "
 		       "(FAULTLINE_SWAP_DELAY);\n   no kernel row: this kernel has no "
@@ -557,6 +580,8 @@ void lab_print_json(const struct lab *lab, FILE *f)
 			r->swept);
 		fprintf(f, "\"exit_ns\":%" PRIu64 ",\"exit_gone_ns\":%" PRIu64 ",\"exit_cut\":%u,",
 			r->exit_ns, r->exit_gone_ns, r->exit_cut);
+		fprintf(f, "\"vmas\":%u,\"fork_checked\":%" PRIu64 ",", r->vmas,
+			(uint64_t)r->fork_checked);
 		json_hist(f, "fault_ns", r, true);
 		fprintf(f, ",\"writer_ops\":%" PRIu64 ",", r->writer_ops);
 		json_hist(f, "writer_ns", r, false);
