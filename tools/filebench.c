@@ -85,6 +85,8 @@ static void usage(FILE *out)
 		"      --quick            a quick run: 64M files, 16M budget, 4M working set,\n"
 		"                         1,2 threads, 0.5 s windows (later options override)\n"
 		"      --timeout S        per run; then it is killed and everything cleaned (%u)\n"
+		"      --perf-ctl FIFO    write enable/disable to it around each measured run:\n"
+		"                         perf record -D -1 --control fifo:FIFO profiles the runs\n"
 		"  -v, --verbose\n",
 		MAX_ROUNDS, defaults.timeout);
 }
@@ -174,6 +176,7 @@ enum {
 	OPT_NO_FAULTLINE,
 	OPT_QUICK,
 	OPT_TIMEOUT,
+	OPT_PERF_CTL,
 };
 
 #define FILEBENCH_OPTIONS(X)                                                                     \
@@ -205,6 +208,8 @@ enum {
 	X("quick", OPT_QUICK, no_argument, opt->quick = true)                                    \
 	X("timeout", OPT_TIMEOUT, required_argument,                                             \
 	  opt->timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400))                   \
+	X("perf-ctl", OPT_PERF_CTL, required_argument,                                           \
+	  fmt(opt->perf_ctl, sizeof(opt->perf_ctl), "%s", optarg))                               \
 	X("verbose", 'v', no_argument, opt->verbose = true)
 
 static void parse_args(struct fb_opts *opt, int argc, char **argv)
@@ -456,6 +461,13 @@ static double cg_peak(bool reset)
 	return (double)ks_read_long(path, 0) / (1 << 20);
 }
 
+/* perf record's control FIFO (--perf-ctl): "enable" or "disable". */
+static void perf_ctl(struct filebench *fb, const char *cmd)
+{
+	if (fb->perf_fd >= 0 && write(fb->perf_fd, cmd, strlen(cmd)) < 0)
+		fprintf(stderr, "filebench: --perf-ctl: %s\n", strerror(errno));
+}
+
 /* One run of sub on fig in a fresh child; its result into *out. */
 static void run_one(struct filebench *fb, const struct fb_fig *fig, const struct fb_subject *sub,
 		    const char *ws_record, struct fb_result *out, double *peak_mib)
@@ -477,6 +489,8 @@ static void run_one(struct filebench *fb, const struct fb_fig *fig, const struct
 	if (sub->kind == S_KERNEL)
 		cg_peak(true);
 	fmt(what, sizeof(what), "%s %s", fig->name, sub->name);
+	if (!ws_record)
+		perf_ctl(fb, "enable\n");
 	pid = ks_fork();
 	if (pid < 0) {
 		fmt(r->error, sizeof(r->error), "fork: %s", strerror(errno));
@@ -493,6 +507,8 @@ static void run_one(struct filebench *fb, const struct fb_fig *fig, const struct
 	}
 	if (ks_wait(pid, &status, fb->opt.timeout, what))
 		fmt(r->error, sizeof(r->error), "waitpid failed");
+	if (!ws_record)
+		perf_ctl(fb, "disable\n");
 	else if (WIFSIGNALED(status))
 		fmt(r->error, sizeof(r->error), "killed by signal %d%s", WTERMSIG(status),
 		    sub->kind == S_KERNEL && ks_oom_kills() ? " (the cgroup's OOM killer)" : "");
@@ -742,7 +758,7 @@ static void print_goals_and_bench(const struct filebench *fb, const double *cons
 
 int main(int argc, char **argv)
 {
-	struct filebench state = {.data_fd = -1, .snap_fd = -1};
+	struct filebench state = {.data_fd = -1, .snap_fd = -1, .perf_fd = -1};
 	struct filebench *fb = &state;
 	const struct fb_opts *opt = &fb->opt;
 	double *peaks[MAX_FIGS];
@@ -762,6 +778,10 @@ int main(int argc, char **argv)
 	if (opt->drop == DROP_ALL && geteuid()) {
 		fprintf(stderr, "filebench: not root: --drop file instead of drop_caches\n");
 		fb->opt.drop = DROP_FILE;
+	}
+	if (opt->perf_ctl[0] && (fb->perf_fd = open(opt->perf_ctl, O_WRONLY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "filebench: --perf-ctl %s: %s\n", opt->perf_ctl, strerror(errno));
+		return 2;
 	}
 	fb->npages = opt->file_size / PAGE;
 	fb->ws_pages = opt->ws_size / PAGE;

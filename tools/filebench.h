@@ -57,6 +57,7 @@ struct fb_opts {
 	bool do_kernel, do_faultline, do_rand, do_seq, do_write, do_restore;
 	bool quick, verbose;
 	unsigned int timeout;
+	char perf_ctl[PATH_MAX]; /* perf record --control fifo: enabled around each run */
 };
 
 enum fb_kind { S_KERNEL, S_FL };
@@ -113,6 +114,7 @@ struct filebench {
 	unsigned int dev_major, dev_minor;
 	char dev_name[32];
 	struct fb_result *shared; /* one result, shared with the child */
+	int perf_fd;		  /* --perf-ctl, open; -1: none */
 	bool drop_fell_back;
 };
 
