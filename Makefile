@@ -13,6 +13,7 @@
 #   make soak             longer stress runs (not part of make test)
 #   make bench            the benchmark (not a test); see BENCHMARKS.md
 #   make swapbench        the swap benchmark against the kernel's swap (root)
+#   make filebench        the file benchmark against the kernel's mmap (root)
 #   make install PREFIX=/usr/local
 #   make format / format-check
 
@@ -80,7 +81,7 @@ RUN_PRELOAD := $(B)/libfaultline-run.so
 endif
 
 all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
-	$(B)/lrusim $(RUN_PRELOAD) $(TESTS)
+	$(B)/filebench $(B)/lrusim $(RUN_PRELOAD) $(TESTS)
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -105,6 +106,7 @@ FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
 	swapbench_device swapbench_subjects swapbench_report bare kside)
+FILEBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,filebench filebench_run kside)
 
 $(B)/tools:
 	mkdir -p $@
@@ -137,6 +139,9 @@ $(B)/bench: $(BENCH_OBJS) $(B)/libfaultline.a
 
 $(B)/swapbench: $(SWAPBENCH_OBJS) $(B)/libfaultline.a
 	$(CC) -o $@ $(SWAPBENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
+
+$(B)/filebench: $(FILEBENCH_OBJS) $(B)/libfaultline.a
+	$(CC) -o $@ $(FILEBENCH_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
@@ -235,6 +240,13 @@ swapbench:
 	$(MAKE) B=build-bench DEBUG=0 build-bench/swapbench
 	build-bench/swapbench $(SWAPBENCH_ARGS)
 
+# The file benchmark: root, several minutes; drops the caches before every
+# run and makes a memory cgroup for the kernel's side, removed afterwards.
+# Take the lock: flock /tmp/faultline-bench.lock make filebench.
+filebench:
+	$(MAKE) B=build-bench DEBUG=0 build-bench/filebench
+	build-bench/filebench $(FILEBENCH_ARGS)
+
 
 install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline $(B)/libfaultline-run.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -259,5 +271,5 @@ format-check: deps
 clean:
 	rm -rf build build-asan build-tsan build-bench build-fuzz
 
-.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check \
+.PHONY: all deps demo lab check check-lockdoc test swapbench filebench soak bench install format format-check \
 	clean fuzz fuzz-build fuzz-smoke

@@ -30,6 +30,8 @@ static struct {
 	pid_t main_pid;
 	volatile pid_t child;
 	volatile sig_atomic_t swap_created, swap_on, cg_created;
+	char unlink_path[KS_MAX_UNLINK][PATH_MAX];
+	volatile sig_atomic_t nunlink;
 } cl = {.tool = "faultline"};
 
 static const char *volatile current_run = "";
@@ -77,7 +79,19 @@ void ks_cleanup(void)
 		unlink(ks_kern.swap_path);
 		cl.swap_created = 0;
 	}
+	for (i = 0; i < cl.nunlink; i++)
+		unlink(cl.unlink_path[i]);
+	cl.nunlink = 0;
 	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int ks_unlink_at_cleanup(const char *path)
+{
+	if (cl.nunlink == KS_MAX_UNLINK || strlen(path) >= PATH_MAX)
+		return -ENOSPC;
+	memcpy(cl.unlink_path[cl.nunlink], path, strlen(path) + 1);
+	cl.nunlink++;
+	return 0;
 }
 
 static void fatal_signal(int sig)
@@ -494,7 +508,7 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 		return -1;
 	}
 	ks_kern.memsw = !access(KS_CG_ROOT "/memory.memsw.limit_in_bytes", F_OK);
-	if (make_swapfile(dir))
+	if (swapfile && make_swapfile(dir))
 		return -1;
 
 	/* The memory cgroup: the budget, swap allowed. */
@@ -520,7 +534,7 @@ int ks_kernel_prepare(const char *dir, size_t swapfile, size_t budget, int swapp
 		ks_write_str(path, buf);
 	}
 	ks_kern.cg_swappiness = ks_read_long(path, -1);
-	if (ks_kern.cg_swappiness == 0) {
+	if (swapfile && ks_kern.cg_swappiness == 0) {
 		fmt(ks_kern.error, sizeof(ks_kern.error),
 		    "the cgroup's swappiness is 0: the kernel would not swap");
 		return -1;

@@ -67,6 +67,9 @@ void ks_say(const char *s);
 void ks_init(const char *tool, bool verbose);
 /* Undo everything: kill the child, remove the cgroup, swapoff, unlink. */
 void ks_cleanup(void);
+/* Have ks_cleanup() unlink path too (at most KS_MAX_UNLINK).  Return: 0 or -ENOSPC. */
+#define KS_MAX_UNLINK 4
+int ks_unlink_at_cleanup(const char *path);
 
 /* The watchdog: after secs seconds, say what was running, clean up, exit 3. */
 void ks_watchdog(unsigned int secs, const char *what);
@@ -87,7 +90,8 @@ struct ks_kernel {
 extern struct ks_kernel ks_kern;
 
 /*
- * Create the swap file (swapfile bytes, in dir; mkswap; one trial swapon) and
+ * Create the swap file (swapfile bytes, in dir; mkswap; one trial swapon;
+ * none if swapfile is 0: the kernel side then has no swap) and
  * the memory cgroup limited to budget.  swappiness < 0 leaves the cgroup's
  * own.  Return: 0, or -1 with ks_kern.error set (and ks_kern.failed: later
  * calls fail at once).
