@@ -125,9 +125,12 @@ $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 	mkdir -p $(B)/run
 	objcopy $(foreach s,$(RUN_RAW_SYMS),--redefine-sym $(s)=fl_raw_$(s)) $< $@
 
-$(B)/libfaultline-run.so: tools/run_preload.c tools/run_preload.map $(B)/run/libfaultline-raw.a
+RUN_PRELOAD_SRCS := tools/run_preload.c tools/run_record.c
+
+$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_record.h tools/pageset.h \
+		tools/run_preload.map $(B)/run/libfaultline-raw.a
 	$(CC) $(CFLAGS_ALL) -shared -Wl,--version-script=tools/run_preload.map -o $@ \
-		tools/run_preload.c $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
+		$(RUN_PRELOAD_SRCS) $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
 
 $(B)/faultline: $(FAULTLINE_OBJS) $(B)/libfaultline.a
 	$(CC) -o $@ $(FAULTLINE_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
