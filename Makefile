@@ -100,7 +100,7 @@ $(SHLIB_LINKS): $(SHLIB)
 
 # The tools: an object per source file, each with its own dependency file
 # (one compiler call for several sources keeps only the last one's).
-FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot lab_machine kside \
+FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot lab_machine lab_start lab_start_run kside \
 	mkstore storebench run)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
