@@ -249,6 +249,8 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline $(B)/libfaultline-run.so
 	install -m 755 $(B)/faultline $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/lib/faultline
 	install -m 755 $(B)/libfaultline-run.so $(DESTDIR)$(PREFIX)/lib/faultline/
+	install -d $(DESTDIR)$(PREFIX)/share/faultline
+	install -m 644 tools/traces/python3-start.trace $(DESTDIR)$(PREFIX)/share/faultline/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' faultline.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 
