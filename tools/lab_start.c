@@ -12,7 +12,8 @@
  * ranges are grouped in clusters, each replayed inside a reservation of its
  * own (PROT_NONE) at a constant offset from where it was recorded; the
  * first touches are given to the replay's threads (by recorded thread if
- * there are enough of them, otherwise round robin, eight at a time), each
+ * there are enough of them, otherwise round robin, eight at a time; a
+ * page's touches on the thread of its first, in order), each
  * touch waiting for the mm calls recorded before it, each mm call waiting
  * for the touches of its range recorded before it (so that the threads
  * overlap as far as the trace allows, and no access finds a mapping that
@@ -278,6 +279,9 @@ static int plan_touch(int32_t tid, uint64_t a, bool w, int32_t *tids, unsigned i
 		P.footprint += PAGE;
 	}
 	s = &ps[*v];
+	/* A page's touches stay in order: on the thread of its first one. */
+	if (s->seq[0])
+		k = s->thr[0];
 	GROW(P.t, P.nt, P.ct);
 	t = &P.t[P.nt];
 	*t = (struct touch){a, (uint32_t)P.nev, w, s->expect, s->tag};
