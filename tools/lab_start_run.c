@@ -499,8 +499,8 @@ void lab_start_print(const struct lab *lab)
 	printf("time: from the first mm call to the last touch, median of the rounds (the run "
 	       "shown below); faults: all of\nthe process's (the kernel: minor + major, its "
 	       "fault-around maps up to 16 file pages a fault); major: read\nfrom the store or "
-	       "the file; swapin: pages read from the store (the kernel: pswpin); fileio: pages "
-	       "read from files. The kernel's mmap_lock has no counters to read without "
-	       "tracing\n(the lock:contention_begin/end tracepoints, or CONFIG_LOCK_STAT): its "
-	       "time only.\n");
+	       "the file; swapin: pages read from the store (the kernel: pswpin); fileio: pages\n"
+	       "read from files. The kernel's mmap_lock has no counters to read without tracing "
+	       "(the\nlock:contention_begin/end tracepoints, or CONFIG_LOCK_STAT): its time "
+	       "only.\n");
 }
