@@ -101,7 +101,7 @@ $(SHLIB_LINKS): $(SHLIB)
 
 # The tools: an object per source file, each with its own dependency file
 # (one compiler call for several sources keeps only the last one's).
-FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot lab_machine kside \
+FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report lab_plot lab_machine lab_start lab_start_run kside \
 	mkstore storebench run)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
@@ -127,9 +127,12 @@ $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 	mkdir -p $(B)/run
 	objcopy $(foreach s,$(RUN_RAW_SYMS),--redefine-sym $(s)=fl_raw_$(s)) $< $@
 
-$(B)/libfaultline-run.so: tools/run_preload.c tools/run_preload.map $(B)/run/libfaultline-raw.a
+RUN_PRELOAD_SRCS := tools/run_preload.c tools/run_record.c
+
+$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_record.h tools/pageset.h \
+		tools/run_preload.map $(B)/run/libfaultline-raw.a
 	$(CC) $(CFLAGS_ALL) -shared -Wl,--version-script=tools/run_preload.map -o $@ \
-		tools/run_preload.c $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
+		$(RUN_PRELOAD_SRCS) $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
 
 $(B)/faultline: $(FAULTLINE_OBJS) $(B)/libfaultline.a
 	$(CC) -o $@ $(FAULTLINE_OBJS) $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
@@ -258,6 +261,8 @@ install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline $(B)/libfaultline-run.so
 	install -m 755 $(B)/faultline $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/lib/faultline
 	install -m 755 $(B)/libfaultline-run.so $(DESTDIR)$(PREFIX)/lib/faultline/
+	install -d $(DESTDIR)$(PREFIX)/share/faultline
+	install -m 644 tools/traces/python3-start.trace $(DESTDIR)$(PREFIX)/share/faultline/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' faultline.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/faultline.pc
 

@@ -55,6 +55,7 @@
 #include "space.h"
 #include "stats.h"
 #include "swap.h"
+#include "touchlog.h"
 #include "uffd.h"
 #include "vma.h"
 
@@ -811,6 +812,8 @@ int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 	int ret;
 
 	count_event(sp, faults);
+	if (unlikely(__atomic_load_n(&sp->touch, __ATOMIC_RELAXED)))
+		touch_log_fault(sp, addr, flags);
 	if (flags & FAULT_FLAG_WRITE)
 		count_event(sp, faults_write);
 	else

@@ -55,6 +55,7 @@
 #include "tier.h"
 #include "uffd.h"
 #include "vma.h"
+#include "touchlog.h"
 #include "workingset.h"
 
 /* The live spaces: replaced whole under spaces_lock, read under RCU. */
@@ -870,6 +871,7 @@ static void space_free(struct fl_space *sp)
 	 * every file's dirty pages go to the file, once nothing else (kswapd,
 	 * the flusher) writes any back. */
 	ws_destroy(sp);
+	touch_log_destroy(sp);
 	filemap_destroy(sp);
 	swap_destroy(sp);
 	if (sp->retry_fd >= 0)

@@ -30,6 +30,7 @@
 #include "fault.h"
 #include "mmap_lock.h"
 #include "space.h"
+#include "touchlog.h"
 #include "uffd_compat.h"
 
 static int uffd_new(int flags)
@@ -446,6 +447,7 @@ static void *handler_main(void *arg)
 				if (i + 1 == (size_t)n / sizeof(msg[0]))
 					flags |= FAULT_FLAG_MAY_SYNC;
 				unsigned long addr = (unsigned long)msg[i].arg.pagefault.address;
+				touch_fault_tid = (pid_t)msg[i].arg.pagefault.feat.ptid;
 				if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
 					segv_verdict(sp, (pid_t)msg[i].arg.pagefault.feat.ptid,
 						     addr & PAGE_MASK);

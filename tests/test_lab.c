@@ -7,6 +7,9 @@
  *     fails the run and the lab, saying DATA MISMATCH;
  *   - counters that contradict the policy (FL_LAB_INJECT=contradiction)
  *     fail loudly, saying POLICY CONTRADICTION;
+ *   - start, the checked-in trace of a program's start, replays under
+ *     every policy with every page touched checked, and fails on an
+ *     injected mismatch and on an injected contradiction of each policy;
  *   - as root with the cgroup v1 memory controller: Ctrl-C (SIGINT) in the
  *     middle of the kernel's run leaves no swap file enabled or on disk and
  *     no cgroup.  Without either, the rest runs and the test skips, naming
@@ -232,6 +235,76 @@ int main(int argc, char **argv)
 			CHECK(strstr(q, "\"ok\":true"), "exit run failed: %s", q);
 		}
 		CHECK(runs == 2, "%d exit runs", runs);
+	}
+	/* start: the checked-in trace replayed under every policy, every touch
+	 * and every page still mapped at the end checked, the RFC's table
+	 * summing to its acquisitions. */
+	{
+		const char *args[] = {"--quick",
+				      "--no-kernel",
+				      "--no-plots",
+				      "--slow",
+				      "0",
+				      "-p",
+				      "mmap,bail,drop,drop-vma,hold,v2,v2-anon",
+				      "-j",
+				      "start",
+				      NULL};
+		int runs = 0;
+		char *p;
+
+		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "start run: exit %d\n%s", rc, out);
+		p = strstr(out, "{\"tool\":\"faultline lab\"");
+		CHECK(p, "no JSON object:\n%s", out);
+		for (char *q = p; (q = strstr(q, "\"scenario\":\"start\"")); q++) {
+			uint64_t sum = 0;
+			char *h = strstr(q, "\"mmap_read_wait_hist\":["), *e;
+
+			runs++;
+			CHECK(strstr(q, "\"ok\":true"), "start run failed: %s", q);
+			CHECK(json_num(q, "accesses") > 1000 && json_num(q, "faults") > 0 &&
+				      json_num(q, "writer_ops") > 10,
+			      "no touches, faults or mm calls: %s", q);
+			/* Every touch checked its page; the pages still mapped once more. */
+			CHECK(json_num(q, "verified_accesses") >= json_num(q, "accesses") &&
+				      json_num(q, "pages_checked_at_end") > 1000,
+			      "not every page checked: %s", q);
+			CHECK(h, "no histogram: %s", q);
+			h += strlen("\"mmap_read_wait_hist\":[");
+			for (int b = 0; b < 7; b++, h = e + 1)
+				sum += strtoull(h, &e, 10);
+			CHECK(sum == (uint64_t)json_num(q, "mmap_read_locks"), "histogram: %s", q);
+		}
+		CHECK(runs == 7, "%d start runs", runs);
+	}
+	/* start: a page changed behind the replay's back fails it. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow", "0",
+				      "-p",	 "v2",		"start",      NULL};
+
+		rc = run_lab("mismatch", args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 1, "start mismatch: exit %d\n%s", rc, out);
+		CHECK(strstr(out, "DATA MISMATCH"), "start: mismatch not caught:\n%s", out);
+	}
+	/* start: counters against each policy's definition fail loudly. */
+	{
+		const char *args[] = {"--quick",
+				      "--no-kernel",
+				      "--no-plots",
+				      "--slow",
+				      "0",
+				      "-p",
+				      "mmap,bail,drop,drop-vma,hold,v2,v2-anon",
+				      "start",
+				      NULL};
+		int caught = 0;
+
+		rc = run_lab("contradiction", args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 1, "start contradiction: exit %d\n%s", rc, out);
+		for (char *q = out; (q = strstr(q, "POLICY CONTRADICTION: ")); q++)
+			caught++;
+		CHECK(caught == 7, "start: %d of 7 policies caught:\n%s", caught, out);
 	}
 	/* A corrupted page fails the run. */
 	{

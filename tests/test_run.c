@@ -10,6 +10,7 @@
  *   sort       a sort of a large input (-S 200M, two threads)
  *   python3    large lists and dicts, sorted and walked
  *   sqlite3    a table and an index built with a 64 MiB page cache
+ *   python3    --record: a trace of its start (the lab's start scenario)
  *   python3    a 48 MiB file mapped shared, written at random and msync'd,
  *              then mapped private and written: the file's contents, read
  *              through the mapping and with read(2), hashed
@@ -372,6 +373,36 @@ int main(int argc, char **argv)
 	       "swap_outs", "swap_ins");
 	accept("python3 multiprocessing fork", (char *[]){"/usr/bin/python3", poolpy, NULL}, NULL,
 	       "12M", "swap_outs", "swap_ins");
+	/* --record: a trace of python3's start, replayed by the lab's start
+	 * scenario: its header, the loader's mappings of the program and of a
+	 * module it dlopen()s, the heap's served mmaps, first touches of both
+	 * kinds; not the preload's own libraries. */
+	{
+		char trace[PATH_MAX], out[PATH_MAX], err[PATH_MAX], *t;
+		size_t len;
+		int rc;
+
+		path_in(trace, "start.trace");
+		path_in(out, "record.out");
+		path_in(err, "record.err");
+		rc = run((char *[]){faultline, "run", "--record", trace, "--", "/usr/bin/python3",
+				    "-c", "import json, sqlite3", NULL},
+			 NULL, out, err);
+		CHECK(rc == 0, "record: exit %d", rc);
+		t = slurp(trace, &len);
+		CHECK(t && !strncmp(t, "faultline-trace 1\n", 18), "record: no trace header");
+		CHECK(strstr(t, " loader /usr/bin/python3"), "record: the program's mappings");
+		CHECK(strstr(t, " loader /usr/lib/python3.11/lib-dynload/_sqlite3"),
+		      "record: a dlopen()ed module's mappings");
+		CHECK(strstr(t, " served -\n"), "record: the heap's mmaps");
+		CHECK(strstr(t, " touch ") && strstr(t, " w fault\n") && strstr(t, " r resident\n"),
+		      "record: first touches, faulted and resident");
+		CHECK(!strstr(t, "libfaultline-run") && !strstr(t, "libjemalloc") &&
+			      !strstr(t, "liburing"),
+		      "record: the preload's own libraries recorded");
+		free(t);
+		printf("record: %zu bytes of trace\n", len);
+	}
 
 	refused("static binary",
 		(char *[]){faultline, "run", "--", "/usr/sbin/ldconfig", "-p", NULL}, 126,

@@ -71,6 +71,11 @@ const struct scen_def scen_defs[NR_SCEN] = {
 		     "write-locks every VMA; faultline's fl_fork too): the fork's latency, the "
 		     "faults' around it, and the child's view of memory checked",
 		     64 * MiB, 16 * MiB, 4, "fork every 100 ms"},
+	[SC_START] = {"start",
+		      "a real program's start, recorded (faultline run --record; default: "
+		      "python3 importing modules, tools/traces/) and replayed with a cold page "
+		      "cache: one thread makes its mm calls, T threads its first touches",
+		      0, 0, 4, "the program's mm calls"},
 };
 
 static const struct lab_opts lab_defaults = {
@@ -107,6 +112,8 @@ bool lab_inject(const char *what)
 
 static size_t scen_region(const struct lab_opts *opt, enum scen sc)
 {
+	if (sc == SC_START) /* the trace's: the pages it touches */
+		return lab_start_footprint();
 	if (opt->region)
 		return opt->region;
 	if (opt->quick && sc == SC_THUNDERING)
@@ -118,6 +125,8 @@ static size_t scen_budget(const struct lab_opts *opt, enum scen sc)
 {
 	if (opt->budget)
 		return opt->budget;
+	if (sc == SC_START) /* half the pages the start touches */
+		return (lab_start_footprint() / 2) & ~(PAGE - 1);
 	if (!opt->quick)
 		return scen_defs[sc].budget;
 	/* The kernel's child needs a few MiB of its own (page tables, stacks). */
@@ -214,6 +223,8 @@ static void run_one(struct lab *lab, enum scen sc, const struct subject *sub, un
 		ooms = ks_oom_kills();
 	}
 	preheat(rn->budget);
+	if (sc == SC_START)
+		lab_start_before_run(); /* a cold start: the page cache dropped */
 	if (!lab->tty && !opt->json)
 		fprintf(stderr, "[%u/%u] %s | %s\n", idx, total, scen_defs[sc].name, sub->name);
 	pid = ks_fork();
@@ -328,6 +339,8 @@ static void usage(FILE *out)
 		"      --rounds N        run every subject N times per scenario, in alternating\n"
 		"                        order (default 1): tables show each subject's median\n"
 		"                        round, and a summary its spread over the rounds\n"
+		"      --trace FILE      start: the recorded start to replay (faultline run\n"
+		"                        --record; default tools/traces/python3-start.trace)\n"
 		"  -v, --verbose         commands' output\n"
 		"\nExit status: 0; 1 if a run failed (data mismatch, policy contradiction,\n"
 		"error); 2 for bad usage.\n");
@@ -382,7 +395,18 @@ static void set_quick(struct lab_opts *opt)
 	opt->warmup = 0.2;
 }
 
-enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O_PAUSE, O_ROUNDS };
+enum {
+	O_SEED = 256,
+	O_SLOW,
+	O_NOKERNEL,
+	O_NOPLOTS,
+	O_QUICK,
+	O_DIR,
+	O_TIMEOUT,
+	O_PAUSE,
+	O_ROUNDS,
+	O_TRACE
+};
 
 /* The options (parse_options()): name, key, argument, what it does. */
 #define LAB_OPTIONS(X)                                                                            \
@@ -413,6 +437,7 @@ enum { O_SEED = 256, O_SLOW, O_NOKERNEL, O_NOPLOTS, O_QUICK, O_DIR, O_TIMEOUT, O
 	  opt->writer_pause_us = (unsigned int)parse_real(optarg, "pause", 0, 1e7))               \
 	X("rounds", O_ROUNDS, required_argument,                                                  \
 	  opt->rounds = (unsigned int)parse_real(optarg, "rounds", 1, MAX_ROUNDS))                \
+	X("trace", O_TRACE, required_argument, fmt(opt->trace, sizeof(opt->trace), "%s", optarg)) \
 	X("verbose", 'v', no_argument, opt->verbose = true)
 
 static void parse_args(struct lab_opts *opt, int argc, char **argv)
@@ -443,6 +468,36 @@ static void parse_args(struct lab_opts *opt, int argc, char **argv)
 		opt->scen_mask = (1u << NR_SCEN) - 1;
 }
 
+/*
+ * The start scenario's trace: --trace, or the one checked in, beside the
+ * program (the build tree: ../tools/traces) or installed
+ * (../share/faultline).  Then read and planned, once for every run.
+ */
+static int load_trace(struct lab_opts *opt)
+{
+	static const char *const rel[] = {"../tools/traces/python3-start.trace",
+					  "../share/faultline/python3-start.trace"};
+	char exe[PATH_MAX], err[PATH_MAX + 256];
+	ssize_t n;
+
+	if (!opt->trace[0]) {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+		if (strrchr(exe, '/'))
+			*strrchr(exe, '/') = 0;
+		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			fmt(opt->trace, sizeof(opt->trace), "%s/%s", exe, rel[i]);
+			if (!access(opt->trace, R_OK))
+				break;
+		}
+	}
+	if (lab_start_load(opt, err, sizeof(err))) {
+		fprintf(stderr, "lab: start: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int run_lab(struct lab *lab, int argc, char **argv)
 {
 	unsigned int s, i, idx = 0, total, failed = 0;
@@ -455,6 +510,8 @@ static int run_lab(struct lab *lab, int argc, char **argv)
 		return 2;
 	}
 	lab->tty = isatty(2) && !opt->verbose;
+	if ((opt->scen_mask & (1u << SC_START)) && load_trace(&lab->opt))
+		return 2;
 	ks_init("lab", opt->verbose);
 	lab->shared = mmap(NULL, sizeof(*lab->shared), PROT_READ | PROT_WRITE,
 			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -10,6 +10,7 @@
  *                 reported: tables, legend, JSON
  *   lab_plot.c    the runs drawn: gnuplot data and scripts
  *   lab_machine.c the machine's state with every round: a disk probe
+ *   lab_start.c   the start scenario: a recorded program's start replayed
  */
 #ifndef FL_TOOLS_LAB_H
 #define FL_TOOLS_LAB_H
@@ -44,6 +45,7 @@ enum scen {
 	SC_PROCESS,
 	SC_EXIT,
 	SC_FORK,
+	SC_START,
 	NR_SCEN
 };
 
@@ -92,7 +94,8 @@ struct lab_opts {
 	char dir[PATH_MAX];
 	unsigned int writer_pause_us; /* elsewhere: between mmap/munmap pairs */
 	unsigned int timeout;
-	unsigned int rounds; /* each scenario's subjects, this many times */
+	unsigned int rounds;  /* each scenario's subjects, this many times */
+	char trace[PATH_MAX]; /* start: the recorded start replayed */
 };
 
 /* ---- Subjects and results ---- */
@@ -190,6 +193,14 @@ const struct run *lab_median_run(const struct lab *lab, const struct run *rn);
 /* lab_machine.c */
 double lab_probe_disk(const char *dir, size_t bytes, double secs, char *err, size_t errlen);
 void lab_probe_close(void);
+
+/* lab_start.c: the start scenario (a trace of faultline run --record) */
+int lab_start_load(const struct lab_opts *opt, char *err, size_t errlen);
+size_t lab_start_footprint(void);
+void lab_start_before_run(void);
+__attribute__((noreturn)) void lab_start_child(const struct lab_opts *opt, const struct run *run,
+					       struct result *res);
+void lab_start_print(const struct lab *lab);
 
 /* lab_plot.c */
 void lab_make_plots(const struct lab *lab);

@@ -721,6 +721,8 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	bool destroyed = false;
 	int err;
 
+	if (sc == SC_START)
+		lab_start_child(opt, run, res); /* lab_start.c */
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		fmt(res->error, sizeof(res->error), "out of memory");

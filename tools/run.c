@@ -40,6 +40,10 @@ static void usage(FILE *out)
 		     "  -d, --delivery D       thread or sigbus\n"
 		     "      --stats FILE|-     the statistics at exit, to FILE or stderr\n"
 		     "      --json             the statistics as JSON\n"
+		     "      --record FILE      a trace of the program's start for the lab's\n"
+		     "                         start scenario: its mm calls, the loader's\n"
+		     "                         mappings and the first touches of pages\n"
+		     "      --record-seconds S end the recording S seconds in (default: at exit)\n"
 		     "  -h, --help             this text\n"
 		     "\n"
 		     "Every option can also come from its FAULTLINE_* variable (README,\n"
@@ -159,6 +163,8 @@ int run_main(int argc, char **argv)
 		{"delivery", required_argument, NULL, 'd'},
 		{"stats", required_argument, NULL, 'S'},
 		{"json", no_argument, NULL, 'j'},
+		{"record", required_argument, NULL, 'R'},
+		{"record-seconds", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -186,6 +192,21 @@ int run_main(int argc, char **argv)
 		case 'j':
 			setenv("FAULTLINE_RUN_JSON", "1", 1);
 			break;
+		case 'R':
+			setenv("FAULTLINE_RUN_RECORD", optarg, 1);
+			break;
+		case 'T': {
+			char *end;
+			double v = strtod(optarg, &end);
+
+			if (*end || !(v > 0)) {
+				fprintf(stderr, TOOL ": bad value '%s' for --record-seconds\n",
+					optarg);
+				exit(2);
+			}
+			setenv("FAULTLINE_RUN_RECORD_SECONDS", optarg, 1);
+			break;
+		}
 		}
 	}
 	if (optind >= argc) {

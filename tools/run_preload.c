@@ -57,6 +57,7 @@
 #include <jemalloc/jemalloc.h>
 
 #include "faultline.h"
+#include "run_record.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -264,18 +265,28 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 				fl_munmap(sp, p, size);
 				p = MAP_FAILED;
 			}
+			if (rec_on && p != MAP_FAILED)
+				rec_mm(REC_MMAP, REC_SERVED, p, size, prot,
+				       flags | MAP_FIXED_NOREPLACE, -1, 0, NULL, 0);
 		} else {
 			if (align > RUN_PAGE)
 				len = size + align - RUN_PAGE;
 			p = len < size ? MAP_FAILED : fl_mmap(sp, NULL, len, prot, flags, -1, 0);
+			if (rec_on && p != MAP_FAILED)
+				rec_mm(REC_MMAP, REC_SERVED, p, len, prot, flags, -1, 0, NULL, 0);
 			if (p != MAP_FAILED && len > size) {
 				/* Trim to the alignment asked for. */
 				uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
-				if (a > (uintptr_t)p)
-					fl_munmap(sp, p, a - (uintptr_t)p);
-				if ((uintptr_t)p + len > a + size)
-					fl_munmap(sp, (void *)(a + size),
-						  (uintptr_t)p + len - a - size);
+				if (a > (uintptr_t)p && !fl_munmap(sp, p, a - (uintptr_t)p) &&
+				    rec_on)
+					rec_mm(REC_MUNMAP, REC_SERVED, p, a - (uintptr_t)p, 0, 0,
+					       -1, 0, NULL, 0);
+				if ((uintptr_t)p + len > a + size &&
+				    !fl_munmap(sp, (void *)(a + size),
+					       (uintptr_t)p + len - a - size) &&
+				    rec_on)
+					rec_mm(REC_MUNMAP, REC_SERVED, (void *)(a + size),
+					       (uintptr_t)p + len - a - size, 0, 0, -1, 0, NULL, 0);
 				p = (char *)a;
 			}
 		}
@@ -308,6 +319,8 @@ static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committ
 		return true;
 	enter();
 	ret = fl_munmap(sp, addr, size);
+	if (rec_on && !ret)
+		rec_mm(REC_MUNMAP, REC_SERVED, addr, size, 0, 0, -1, 0, NULL, 0);
 	leave();
 	hook_leave();
 	return ret != 0;
@@ -349,6 +362,9 @@ static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t
 		return true;
 	enter();
 	ret = fl_madvise(sp, (char *)addr + off, len, MADV_DONTNEED);
+	if (rec_on && !ret)
+		rec_mm(REC_MADVISE, REC_SERVED, (char *)addr + off, len, 0, MADV_DONTNEED, -1, 0,
+		       NULL, 0);
 	leave();
 	hook_leave();
 	return ret != 0;
@@ -553,7 +569,7 @@ static bool served(const void *addr)
 	return sp && !raw() && space_has_addr(sp, (unsigned long)addr);
 }
 
-EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t off, bool *kernel)
 {
 	void *p;
 
@@ -589,7 +605,25 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		fl_munmap(sp, addr, len);
 		leave();
 	}
+	*kernel = true;
 	return fl_raw_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	bool kernel = false, program = sp && !raw();
+	void *p = mmap_(addr, len, prot, flags, fd, off, &kernel);
+
+	if (rec_on && program && p != MAP_FAILED) {
+		int err = errno;
+
+		enter();
+		rec_mm(REC_MMAP, kernel ? REC_KERNEL : REC_SERVED, p, len, prot, flags,
+		       flags & MAP_ANONYMOUS ? -1 : fd, off, NULL, 0);
+		leave();
+		errno = err;
+	}
+	return p;
 }
 
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -625,6 +659,9 @@ EXPORT int munmap(void *addr, size_t len)
 	if (!sp || raw() || (start & (RUN_PAGE - 1)) || !len || end < start)
 		return fl_raw_munmap(addr, len);
 	enter();
+	if (rec_on)
+		rec_mm(REC_MUNMAP, space_has_addr(sp, start) ? REC_SERVED : REC_KERNEL, addr, len,
+		       0, 0, -1, 0, NULL, 0);
 	/* A large range of which faultline has nothing: one call. */
 	if (end - start > (64UL << 20) && !space_has_addr(sp, start)) {
 		ret = fl_munmap(sp, addr, len);
@@ -642,10 +679,19 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	int ret;
 
-	if (!served(addr))
-		return fl_raw_mprotect(addr, len, prot);
+	if (!served(addr)) {
+		ret = fl_raw_mprotect(addr, len, prot);
+		if (rec_on && !ret && sp && !raw()) {
+			enter();
+			rec_mm(REC_MPROTECT, REC_KERNEL, addr, len, prot, 0, -1, 0, NULL, 0);
+			leave();
+		}
+		return ret;
+	}
 	enter();
 	ret = fl_mprotect(sp, addr, len, prot);
+	if (rec_on && !ret)
+		rec_mm(REC_MPROTECT, REC_SERVED, addr, len, prot, 0, -1, 0, NULL, 0);
 	leave();
 	return ret;
 }
@@ -654,8 +700,20 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	int ret;
 
-	if (!served(addr))
-		return fl_raw_madvise(addr, len, advice);
+	if (!served(addr)) {
+		ret = fl_raw_madvise(addr, len, advice);
+		if (rec_on && !ret && sp && !raw()) {
+			enter();
+			rec_mm(REC_MADVISE, REC_KERNEL, addr, len, 0, advice, -1, 0, NULL, 0);
+			leave();
+		}
+		return ret;
+	}
+	if (rec_on) {
+		enter();
+		rec_mm(REC_MADVISE, REC_SERVED, addr, len, 0, advice, -1, 0, NULL, 0);
+		leave();
+	}
 	switch (advice) {
 	case MADV_FREE: /* reading zeros afterwards is one of its outcomes */
 		advice = MADV_DONTNEED;
@@ -701,12 +759,41 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
 		new_addr = va_arg(ap, void *);
 	va_end(ap);
-	if (!served(old))
-		return fl_raw_mremap(old, old_len, new_len, flags, new_addr);
+	if (!served(old)) {
+		p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
+		if (rec_on && p != MAP_FAILED && sp && !raw()) {
+			enter();
+			rec_mm(REC_MREMAP, REC_KERNEL, old, old_len, 0, flags, -1, 0, p, new_len);
+			leave();
+		}
+		return p;
+	}
 	enter();
 	p = fl_mremap(sp, old, old_len, new_len, flags, new_addr);
+	if (rec_on && p != MAP_FAILED)
+		rec_mm(REC_MREMAP, REC_SERVED, old, old_len, 0, flags, -1, 0, p, new_len);
 	leave();
 	return p;
+}
+
+/* The loader's mappings of a library loaded now: for the recording. */
+EXPORT void *dlopen(const char *file, int mode)
+{
+	static void *(*real)(const char *, int);
+	void *h;
+
+	if (!real)
+		real = dlsym(RTLD_NEXT, "dlopen");
+	h = real(file, mode);
+	if (rec_on && h) {
+		int err = errno;
+
+		enter();
+		rec_loader_scan();
+		leave();
+		errno = err;
+	}
+	return h;
 }
 
 /* ---- threads, fork, signals ------------------------------------------ */
@@ -849,6 +936,11 @@ __attribute__((destructor)) static void run_exit(void)
 	bool json = getenv("FAULTLINE_RUN_JSON") && !strcmp(getenv("FAULTLINE_RUN_JSON"), "1");
 	FILE *out;
 
+	if (rec_on) {
+		enter();
+		rec_finish();
+		leave();
+	}
 	if (!sp || !path || !*path)
 		return;
 	enter();
@@ -892,6 +984,7 @@ __attribute__((constructor(101))) static void run_init(void)
 		die("creating the space (see the message above, and FAULTLINE_* in the README)",
 		    -ret);
 	}
+	rec_init(sp); /* faultline run --record: from the first extent on */
 	sz = sizeof(raw_arena);
 	if (mallctl("arenas.create", &raw_arena, &sz, NULL, 0))
 		die("jemalloc: arenas.create", ENOMEM);
