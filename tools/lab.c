@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #define TOOL "lab"
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -473,6 +474,68 @@ static void parse_args(struct lab_opts *opt, int argc, char **argv)
  * program (the build tree: ../tools/traces) or installed
  * (../share/faultline).  Then read and planned, once for every run.
  */
+/* Whether every file the trace at path maps (a line's last word, when it
+ * is a path) is on this machine. */
+static bool trace_fits(const char *path)
+{
+	char line[PATH_MAX + 256];
+	bool ok = true;
+	FILE *in = fopen(path, "re");
+
+	if (!in)
+		return false;
+	while (ok && fgets(line, sizeof(line), in)) {
+		char *w;
+
+		line[strcspn(line, "\n")] = 0;
+		w = strrchr(line, ' ');
+		if (line[0] != '#' && w && w[1] == '/' && access(w + 1, R_OK))
+			ok = false;
+	}
+	fclose(in);
+	return ok;
+}
+
+/*
+ * The checked-in trace names the files of the machine it was recorded on
+ * (Debian's python3 and its libraries, by version): on a machine where one
+ * is missing, the same start is recorded here instead, with faultline run
+ * --record, into dir.  Return: 0 with path set, or -1.
+ */
+static int record_default(char *path, size_t len, const char *dir)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	pid_t pid;
+	int st;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	fmt(path, len, "%s/python3-start-%d.trace", dir, (int)getpid());
+	fprintf(stderr,
+		"lab: start: the checked-in trace maps files this machine does not have: "
+		"recording the same start here (%s)\n",
+		path);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(exe, exe, "run", "--record", path, "--", "python3", "-c",
+		      "import json, sqlite3, decimal, ssl, asyncio, email.parser, "
+		      "xml.etree.ElementTree, unittest, http.client, logging, argparse",
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return 0;
+}
+
 static int load_trace(struct lab_opts *opt)
 {
 	static const char *const rel[] = {"../tools/traces/python3-start.trace",
@@ -489,6 +552,11 @@ static int load_trace(struct lab_opts *opt)
 			fmt(opt->trace, sizeof(opt->trace), "%s/%s", exe, rel[i]);
 			if (!access(opt->trace, R_OK))
 				break;
+		}
+		if (!trace_fits(opt->trace) && record_default(opt->trace, sizeof(opt->trace),
+							      opt->dir[0] ? opt->dir : "/tmp")) {
+			fprintf(stderr, "lab: start: recording python3's start failed\n");
+			return -1;
 		}
 	}
 	if (lab_start_load(opt, err, sizeof(err))) {
