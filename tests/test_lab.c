@@ -335,9 +335,6 @@ int main(int argc, char **argv)
 			"0.5",	   "-p",	  "mmap,bail,drop,drop-vma,hold,v2,v2-anon",
 			"-j",	   "fork",	  "exit",
 			NULL};
-		const char *fork_args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",
-					   "0",	      "-s",	     "0.5",	   "-p",
-					   "hold",    "fork",	     NULL};
 		char *p;
 
 		rc = run_lab(NULL, args, out, sizeof(out), NULL, 0);
@@ -345,6 +342,10 @@ int main(int argc, char **argv)
 		p = strstr(out, "{\"tool\":\"faultline lab\"");
 		CHECK(p, "no JSON object:\n%s", out);
 #ifndef LAB_TSAN
+		const char *fork_args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",
+					   "0",	      "-s",	     "0.5",	   "-p",
+					   "hold",    "fork",	     NULL};
+
 		for (char *q = p; (q = strstr(q, "\"scenario\":\"fork\"")); q++)
 			CHECK(json_num(q, "fork_checked") > 0 && json_num(q, "vmas") >= 1024,
 			      "a fork run checked nothing: %.400s", q);
