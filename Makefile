@@ -81,7 +81,7 @@ RUN_PRELOAD := $(B)/libfaultline-run.so
 endif
 
 all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
-	$(B)/filebench $(B)/lrusim $(RUN_PRELOAD) $(TESTS)
+	$(B)/filebench $(B)/lrusim $(B)/uffdipc $(RUN_PRELOAD) $(TESTS)
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -148,6 +148,11 @@ $(B)/filebench: $(FILEBENCH_OBJS) $(B)/libfaultline.a
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
+
+# The bare userfaultfd path served from a thread and from another process
+# (BENCHMARKS.md, "Where the handler lives"); no library.
+$(B)/uffdipc: tools/uffdipc.c | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
 
 -include $(wildcard $(B)/tools/*.d)
 
