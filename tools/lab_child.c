@@ -449,7 +449,7 @@ static void *reader_main(void *arg)
 			/* The last reader cut short: the region is gone. */
 			while (t > seen && !atomic_compare_exchange_weak(&exit_last, &seen, t))
 				;
-			atomic_fetch_add(&c->res->exit_cut, 1);
+			__atomic_fetch_add(&c->res->exit_cut, 1, __ATOMIC_RELAXED);
 			return NULL;
 		}
 	}
