@@ -13,6 +13,7 @@
 #   make soak             longer stress runs (not part of make test)
 #   make bench            the benchmark (not a test); see BENCHMARKS.md
 #   make swapbench        the swap benchmark against the kernel's swap (root)
+#   make filebench        reads of a file mapping bigger than the budget
 #   make install PREFIX=/usr/local
 #   make format / format-check
 
@@ -80,7 +81,7 @@ RUN_PRELOAD := $(B)/libfaultline-run.so
 endif
 
 all: $(B)/libfaultline.a $(SHLIB) $(SHLIB_LINKS) $(B)/faultline $(B)/bench $(B)/swapbench \
-	$(B)/lrusim $(RUN_PRELOAD) $(TESTS)
+	$(B)/lrusim $(B)/filebench $(RUN_PRELOAD) $(TESTS)
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -140,6 +141,9 @@ $(B)/swapbench: $(SWAPBENCH_OBJS) $(B)/libfaultline.a
 
 $(B)/lrusim: tools/lrusim.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lm
+
+$(B)/filebench: $(B)/tools/filebench.o $(B)/libfaultline.a
+	$(CC) -o $@ $< $(B)/libfaultline.a $(LDFLAGS_ALL) $(LIBS)
 
 -include $(wildcard $(B)/tools/*.d)
 
@@ -235,6 +239,10 @@ swapbench:
 	$(MAKE) B=build-bench DEBUG=0 build-bench/swapbench
 	build-bench/swapbench $(SWAPBENCH_ARGS)
 
+# Reads of a file mapping four times the budget (FILEBENCH_ARGS=...).
+filebench:
+	$(MAKE) B=build-bench DEBUG=0 build-bench/filebench
+	build-bench/filebench $(FILEBENCH_ARGS)
 
 install: $(B)/libfaultline.a $(SHLIB) $(B)/faultline $(B)/libfaultline-run.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -259,5 +267,5 @@ format-check: deps
 clean:
 	rm -rf build build-asan build-tsan build-bench build-fuzz
 
-.PHONY: all deps demo lab check check-lockdoc test swapbench soak bench install format format-check \
+.PHONY: all deps demo lab check check-lockdoc test swapbench filebench soak bench install format format-check \
 	clean fuzz fuzz-build fuzz-smoke

@@ -777,8 +777,6 @@ again:
  */
 void fault_done(struct vm_fault *vmf, int ret)
 {
-	if (vmf->ra_file)
-		filemap_fault_done(vmf);
 	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON | VM_FAULT_SIGBUS)) &&
 	    !(vmf->flags & FAULT_FLAG_SIGBUS))
 		uffd_wake(vmf->sp, vmf->address, PAGE_SIZE);

@@ -55,10 +55,6 @@ struct vm_fault {
 	struct pt_chunk *chunk; /* the page's chunk; NULL if it has none yet */
 	uint64_t orig_pte;	/* the entry handle_mm_fault() dispatched on */
 	uint64_t t0;		/* when the fault began: fault_ns */
-	/* A file's asynchronous readahead, for fault_done() to read once the
-	 * fault's lock is released (a reference held on ra_file). */
-	struct fl_file *ra_file;
-	unsigned long ra_start, ra_end, ra_mark;
 };
 
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);

@@ -54,6 +54,7 @@
 #define PG_WRITEBACK 0x20u
 #define PG_READAHEAD 0x40u
 #define PG_RECORDED 0x80u /* in the working set being recorded (workingset.c) */
+#define PG_ERROR 0x100u	  /* the last read of the page failed (fileio.c) */
 
 struct fl_space;
 struct vm_fault;
@@ -120,7 +121,7 @@ void folio_set(struct fl_file *f, unsigned long idx, uint32_t bits);
 void folio_clear(struct fl_file *f, unsigned long idx, uint32_t bits);
 uint32_t folio_state(struct fl_file *f, unsigned long idx);
 void folio_mark_dirty(struct fl_space *sp, struct fl_file *f, unsigned long idx);
-int filemap_read_pages(struct fl_file *f, unsigned long idx, unsigned long n);
+void folio_mark_uptodate(struct fl_space *sp, struct fl_file *f, unsigned long idx);
 
 int filemap_inject_read_error(struct fl_space *sp, const void *addr, bool on);
 
@@ -130,13 +131,10 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 void file_get(struct fl_file *f);
 void file_put(struct fl_file *f);
 void filemap_unmapped(struct fl_space *sp);
-void filemap_readahead(struct fl_space *sp, struct fl_file *f, unsigned long start,
-		       unsigned long end, unsigned long mark);
 void filemap_map_pages(struct vm_fault *vmf, struct fl_file *f, unsigned long idx);
 void filemap_deactivate(struct fl_file *f, unsigned long first, unsigned long last);
 
 int do_file_fault(struct vm_fault *vmf);
-void filemap_fault_done(struct vm_fault *vmf);
 int file_policy(const struct fl_space *sp);
 
 /* The page of vma's file that address maps. */

@@ -123,7 +123,8 @@ struct fl_space {
 	struct fl_worker flusher;	 /* writes dirty file pages back */
 	_Atomic uint32_t flush_gen;	 /* futex word: bumped after each flusher round */
 	bool files_inited;
-	struct ws_state *ws; /* working-set record and replay (workingset.c) */
+	struct file_ring *fring; /* the files' I/O ring (fileio.c) */
+	struct ws_state *ws;	 /* working-set record and replay (workingset.c) */
 	_Atomic bool buffered_logged;
 
 	pthread_t *handlers;
