@@ -62,7 +62,8 @@
  * pages, and the window need not be chunk-aligned. */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)
 
-static bool access_error(struct vma *vma, unsigned int flags)
+/* Whether vma forbids the access.  Context: vma locked, or mmap_lock. */
+bool access_error(struct vma *vma, unsigned int flags)
 {
 	if (flags & FAULT_FLAG_WRITE)
 		return !(vma->prot & PROT_WRITE);

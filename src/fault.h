@@ -57,6 +57,7 @@ struct vm_fault {
 	uint64_t t0;		/* when the fault began: fault_ns */
 };
 
+bool access_error(struct vma *vma, unsigned int flags);
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
 int handle_mm_fault(struct vm_fault *vmf);
 int handle_fault_vma_locked(struct vm_fault *vmf);

@@ -14,7 +14,10 @@
  *     that only a bad one fails;
  *   - then each page is PG_UPTODATE (a read-ahead page without PG_REF, the
  *     window's marked page with PG_READAHEAD), or PG_ERROR, and unlocked.
- * The unlock wakes the faults that sleep on those pages.
+ * The unlock wakes the faults waiting for those pages: those asleep on
+ * them, and those parked (cont.c), which are collected as the pages are
+ * unlocked and run once the I/O is finished (cont_collect_begin()), here,
+ * with in_completion set: a continuation never waits for a lock there.
  *
  * A write: the writer (writeback.c) holds the page locks and waits; the
  * completion goes on after a short write, falls back to buffered I/O on
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 
+#include "cont.h"
 #include "filemap.h"
 #include "reclaim.h"
 #include "space.h"
@@ -319,10 +323,12 @@ static void *reaper_main(void *arg)
 		if (!io)
 			break;	  /* the stop sentinel: nothing is in flight */
 		tsan_acquire(io); /* pairs with the release in submit() */
+		cont_collect_begin();
 		if (io->write)
 			write_done(sp, io, res);
 		else
 			read_done(sp, io, res);
+		cont_collect_run();
 	}
 	return NULL;
 }

@@ -8,7 +8,7 @@
  * A read owns the page locks of its pages from its submission to its
  * completion: the completion sets PG_UPTODATE (or, for a page whose read
  * failed, PG_ERROR) and unlocks them, which wakes the faults waiting for
- * them (asleep on the page's futex).  A read of several
+ * them (asleep on the page's futex, or parked: cont.c).  A read of several
  * pages that fails is read again a page at a time, so that only a bad page
  * gets PG_ERROR.  A run of pages is contiguous in the cache's view and in the
  * file, so each run is one vectored request of one segment; the runs of a

@@ -32,15 +32,15 @@
  * (fileio.c): the read takes the page locks of its window, and the fault
  * then waits for its page's lock as for any page locked by another (read,
  * written back, evicted).  How it waits is file_lock_or_retry(), the
- * policy: asleep in this thread, also a handler thread (file faults do not
- * park as continuations yet).  In sigbus delivery the faulting thread
- * reads its own window itself, as its swap-in does.  The cache's lifetime
- * is in filecache.c.
+ * policy, as frame_lock_or_retry() is for swap: parked as a continuation
+ * (cont.c) in thread delivery, so that no handler thread waits; asleep in
+ * the faulting thread in sigbus delivery, which also reads its own window
+ * itself, as its swap-in does.  The cache's lifetime is in filecache.c.
  *
  * Locks: the page lock nests inside the fault's VMA lock or mmap_lock, and
  * outside the ptl of the address (private mappings); several page locks are
  * taken only in index order, or by trylock (readahead's neighbours).  A
- * fault sleeps for a page holding no page lock.
+ * fault parks or sleeps holding no page lock.
  */
 #include "filemap.h"
 
@@ -49,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "cont.h"
 #include "fault.h"
 #include "fileio.h"
 #include "mmap_lock.h"
@@ -108,12 +109,14 @@ bool folio_trylock(struct fl_file *f, unsigned long idx)
 /* Pairs with the ACQUIRE of folio_lock()/folio_trylock(). */
 void folio_unlock(struct fl_file *f, unsigned long idx)
 {
-	uint32_t v = atomic_fetch_and_explicit(&f->state[idx], ~(PG_LOCKED | PG_WAITERS),
-					       memory_order_release);
+	uint32_t v = atomic_fetch_and_explicit(
+		&f->state[idx], ~(PG_LOCKED | PG_WAITERS | PG_PARKED), memory_order_release);
 
 	FL_DEBUG_BUG_ON(!(v & PG_LOCKED));
 	if (v & PG_WAITERS)
 		futex_wake(&f->state[idx], INT_MAX);
+	if (v & PG_PARKED)
+		page_wake(f, idx); /* the parked faults (cont.c) */
 }
 
 /* Set or clear bits of a locked page's state.  Context: the page lock. */
@@ -310,15 +313,17 @@ static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned lo
 /*
  * What a file fault does with its lock while it waits: for page idx, which
  * another fault or a read owns, or which is written back or evicted (read
- * false: the caller could not lock it), or, in sigbus delivery, for its own
- * read of it (read true: the caller holds the page lock, the page is not up
- * to date; w is the readahead window).  The kernel's
- * lock_folio_maybe_drop_mmap() and maybe_unlock_mmap_for_io() in
- * filemap_fault(), with the policy of file faults (ARCHITECTURE.md section
- * 2), as frame_lock_or_retry() is for swap:
+ * false: the caller could not lock it, or own: it just submitted the read
+ * of the page itself), or, in sigbus delivery, for its own read of it (read
+ * true: the caller holds the page lock, the page is not up to date; w is
+ * the readahead window).  The kernel's lock_folio_maybe_drop_mmap() and
+ * maybe_unlock_mmap_for_io() in filemap_fault(), with the policy of file
+ * faults (ARCHITECTURE.md section 2), as frame_lock_or_retry() is for swap:
  *
- *   under mmap_lock, first try   drop it, wait or read, retry under it
- *   under mmap_lock, a retry     keep it through the wait or the read
+ *   under mmap_lock              drop it, wait, retry under it (sigbus
+ *                                delivery: on a retry, keep it through the
+ *                                wait or the read, as the kernel's second
+ *                                try does)
  *   bail (VMA lock)              release it (and the page), retry under
  *                                mmap_lock at once
  *   drop                         release it, wait, retry under mmap_lock
@@ -327,21 +332,29 @@ static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned lo
  *                                cannot be had, retry under mmap_lock
  *   hold                         keep it through the wait and go on
  *
- * The fault sleeps on the page lock in its thread; in sigbus delivery it
- * does its own read (filemap_read_window_sync()).  A read that fails with the
- * lock kept poisons the address (filemap_poison()); with the lock dropped,
- * the retry reads again, keeping its lock.
+ * In thread delivery the fault waits parked (fault_park_page(): a
+ * continuation that the page's unlock runs), so no handler thread waits;
+ * a page unlocked before the fault could park is a wait of no time (for
+ * its own read, the lock is still let go as the policy says).  In sigbus
+ * delivery the faulting thread sleeps on the page lock, and does its own
+ * read (filemap_read_window_sync()).  Both count parked and parked_ns, as
+ * a swap fault does.  A read that fails with the lock kept poisons the
+ * address (filemap_poison()); with the lock dropped, the retry reads
+ * again, keeping its lock.
  * Context: the fault's lock; the page lock if read.  Return: FILE_LOCKED,
  * FILE_AGAIN, VM_FAULT_RETRY (the VMA lock is released), VM_FAULT_RETRY_MMAP
- * (mmap_lock is released) or VM_FAULT_HWPOISON (the page lock is
+ * (mmap_lock is released), VM_FAULT_PARKED (a continuation has the rest of
+ * the fault), VM_FAULT_NOPAGE or VM_FAULT_HWPOISON (the page lock is
  * released).
  */
 static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned long idx, bool read,
-			      const struct ra_window *w)
+			      bool own, const struct ra_window *w)
 {
 	struct fl_space *sp = vmf->sp;
 	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
 	int policy = file_policy(sp), ret = 0;
+	enum cont_action action = CONT_RETRY_MMAP;
+	uint64_t t0;
 
 	if (vma_locked && policy == FL_POLICY_BAIL) {
 		if (read)
@@ -349,13 +362,38 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 		vma_end_read(vmf->vma);
 		return VM_FAULT_RETRY;
 	}
+	if (!(vmf->flags & FAULT_FLAG_SIGBUS)) {
+		FL_DEBUG_BUG_ON(read);
+		if (vma_locked)
+			action = policy == FL_POLICY_HOLD	? CONT_INSTALL
+				 : policy == FL_POLICY_DROP_VMA ? CONT_RETRY_VMA
+								: CONT_RETRY_MMAP;
+		ret = fault_park_page(vmf, f, idx, action);
+		if (ret != PARK_UNLOCKED)
+			return ret;
+		/* Unlocked already.  Its own read: let go as for a wait. */
+		if (own && action == CONT_RETRY_MMAP) {
+			if (vma_locked) {
+				vma_end_read(vmf->vma);
+				return VM_FAULT_RETRY;
+			}
+			mmap_read_unlock(sp);
+			return VM_FAULT_RETRY_MMAP;
+		}
+		return FILE_AGAIN;
+	}
+	/* Sigbus delivery: the faulting thread waits, or reads, itself. */
+	count_event(sp, parked);
+	t0 = fl_now_ns();
 	if (!vma_locked ? (vmf->flags & FAULT_FLAG_TRIED) : policy == FL_POLICY_HOLD) {
 		/* Keep the lock through it. */
 		if (!read) {
 			folio_lock(f, idx);
+			count_event_n(sp, parked_ns, fl_now_ns() - t0);
 			return FILE_LOCKED;
 		}
 		ret = filemap_read_window_sync(sp, f, idx, w);
+		count_event_n(sp, parked_ns, fl_now_ns() - t0);
 		if (ret)
 			return filemap_poison(vmf, f, idx, ret);
 		count_event(sp, file_faults_major);
@@ -374,6 +412,7 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 		folio_lock(f, idx);
 		folio_unlock(f, idx);
 	}
+	count_event_n(sp, parked_ns, fl_now_ns() - t0);
 	if (!vma_locked)
 		return VM_FAULT_RETRY_MMAP;
 	if (policy == FL_POLICY_DROP_VMA) {
@@ -399,10 +438,7 @@ static int file_lock_page(struct vm_fault *vmf, struct fl_file *f, unsigned long
 	int ret;
 
 	while (!folio_trylock(f, idx)) {
-		/* At I/O completion nothing may wait: the access faults again. */
-		if (in_completion)
-			return VM_FAULT_NOPAGE;
-		ret = file_lock_or_retry(vmf, f, idx, false, NULL);
+		ret = file_lock_or_retry(vmf, f, idx, false, false, NULL);
 		if (ret == FILE_LOCKED)
 			break;
 		if (ret != FILE_AGAIN)
@@ -464,9 +500,7 @@ static int filemap_fault(struct vm_fault *vmf)
 				/* Its own read: the policy applies however soon
 				 * the read completes, as the kernel drops the
 				 * lock before it reads. */
-				if (in_completion)
-					return VM_FAULT_NOPAGE;
-				ret = file_lock_or_retry(vmf, f, idx, false, NULL);
+				ret = file_lock_or_retry(vmf, f, idx, false, true, NULL);
 				if (ret != FILE_LOCKED && ret != FILE_AGAIN)
 					return ret;
 				if (ret == FILE_LOCKED)
@@ -484,7 +518,7 @@ static int filemap_fault(struct vm_fault *vmf)
 			count_event(sp, file_faults_major);
 			break;
 		}
-		ret = file_lock_or_retry(vmf, f, idx, true, &w);
+		ret = file_lock_or_retry(vmf, f, idx, true, true, &w);
 		if (ret == FILE_LOCKED)
 			break;
 		if (ret != FILE_AGAIN)

@@ -55,6 +55,7 @@
 #define PG_READAHEAD 0x40u
 #define PG_RECORDED 0x80u /* in the working set being recorded (workingset.c) */
 #define PG_ERROR 0x100u	  /* the last read of the page failed (fileio.c) */
+#define PG_PARKED 0x200u  /* faults are parked on the page lock (cont.c) */
 
 struct fl_space;
 struct vm_fault;
