@@ -4,14 +4,17 @@
  * faultline.  Not a test: it prints one line of figures.
  *
  *   filebench [--file-mib N] [--budget-mib N] [--threads N] [--ops N]
- *             [--delivery thread|sigbus] [--policy P] seq|rand
+ *             [--delivery thread|sigbus] [--policy P] [--madv-random]
+ *             seq|rand|write
  *
  * seq: one pass over the file in page order, one load per page, split in
  * --threads contiguous parts; rand: --ops loads of pages chosen at random
- * (seeded) by each thread.  The file is made once in $TMPDIR (or /var/tmp),
- * written through the kernel and dropped from its cache (POSIX_FADV_DONTNEED)
- * before the run.  The line: pages per second, major faults, file pages
- * read, parked faults.
+ * (seeded) by each thread; write: one pass in page order storing one byte
+ * per page of a shared writable mapping, then fl_msync(MS_SYNC): the
+ * write-back of kswapd and the flusher.  --madv-random: MADV_RANDOM on the
+ * mapping, one page read per miss (no read-around).  The file is made once in $TMPDIR (or
+ * /var/tmp), written through the kernel and dropped from its cache (POSIX_FADV_DONTNEED) before the
+ * run.  The line: pages per second, major faults, file pages read, parked faults.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +33,7 @@
 
 static size_t file_pages, ops = 100000;
 static int nthreads = 1;
-static bool seq;
+static bool seq, wr, madv_random;
 static volatile unsigned char *map;
 static volatile unsigned long sink;
 
@@ -52,8 +55,12 @@ static void *reader(void *arg)
 		size_t per = file_pages / (size_t)nthreads;
 		size_t s = per * (size_t)t, e = t == nthreads - 1 ? file_pages : s + per;
 
-		for (size_t p = s; p < e; p++)
-			sum += map[p * 4096];
+		for (size_t p = s; p < e; p++) {
+			if (wr)
+				map[p * 4096 + 9] = (unsigned char)p;
+			else
+				sum += map[p * 4096];
+		}
 	} else {
 		for (size_t i = 0; i < ops; i++) {
 			x ^= x << 13;
@@ -89,10 +96,14 @@ int main(int argc, char **argv)
 			delivery = argv[++i];
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
 			policy = argv[++i];
+		else if (!strcmp(argv[i], "--madv-random"))
+			madv_random = true;
 		else if (!strcmp(argv[i], "seq"))
 			seq = true;
 		else if (!strcmp(argv[i], "rand"))
 			seq = false;
+		else if (!strcmp(argv[i], "write"))
+			seq = wr = true;
 		else {
 			fprintf(stderr, "usage: filebench [--file-mib N] [--budget-mib N] "
 					"[--threads N] [--ops N] [--delivery D] [--policy P] "
@@ -135,27 +146,37 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fl_space_create failed\n");
 		return 1;
 	}
-	map = fl_mmap(sp, NULL, file_pages * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	map = fl_mmap(sp, NULL, file_pages * 4096, wr ? PROT_READ | PROT_WRITE : PROT_READ,
+		      MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		perror("fl_mmap");
 		return 1;
 	}
+	if (madv_random)
+		fl_madvise(sp, (void *)map, file_pages * 4096, MADV_RANDOM);
 	pthread_t th[64];
 	uint64_t t0 = now_ns();
 	for (long t = 0; t < nthreads; t++)
 		pthread_create(&th[t], NULL, reader, (void *)t);
 	for (int t = 0; t < nthreads; t++)
 		pthread_join(th[t], NULL);
+	if (wr)
+		fl_msync(sp, (void *)map, file_pages * 4096, MS_SYNC);
 	uint64_t dt = now_ns() - t0;
 	size_t n = seq ? file_pages : ops * (size_t)nthreads;
 	fl_stats(sp, &st);
-	printf("filebench %s threads=%d file=%zuMiB budget=%zuMiB delivery=%s policy=%s: "
+	printf("filebench %s%s threads=%d file=%zuMiB budget=%zuMiB delivery=%s policy=%s: "
 	       "%.0f pages/s (%.3f s), major %" PRIu64 ", minor %" PRIu64 ", read %" PRIu64
-	       ", parked %" PRIu64 ", retries_queued %" PRIu64 "\n",
-	       seq ? "seq" : "rand", nthreads, file_mib, budget_mib, fl_delivery_name(cfg.delivery),
+	       ", parked %" PRIu64 ", retries_queued %" PRIu64 ", written back %" PRIu64 "\n",
+	       wr    ? "write"
+	       : seq ? "seq"
+		     : "rand",
+	       madv_random ? " (MADV_RANDOM)" : "", nthreads, file_mib, budget_mib,
+	       fl_delivery_name(cfg.delivery),
 	       fl_policy_name(cfg.file_policy >= 0 ? cfg.file_policy : cfg.policy),
 	       (double)n * 1e9 / (double)dt, (double)dt / 1e9, st.file_faults_major,
-	       st.file_faults_minor, st.file_reads, st.parked, st.retries_queued);
+	       st.file_faults_minor, st.file_reads, st.parked, st.retries_queued,
+	       st.file_writebacks);
 	fl_munmap(sp, (void *)map, file_pages * 4096);
 	fl_space_destroy(sp);
 	close(fd);
