@@ -724,14 +724,23 @@ int handle_fault_vma_locked(struct vm_fault *vmf)
 
 	if (vmf->vma) {
 		vmf->flags |= FAULT_FLAG_VMA_LOCK;
+		if (vmf->vma->file)
+			vmf->flags |= FAULT_FLAG_FILE;
 		ret = handle_mm_fault(vmf);
 		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_PARKED)))
 			vma_end_read(vmf->vma);
 	}
-	if (ret & VM_FAULT_RETRY)
+	/* A NULL vma (drop-vma's lock not had again) keeps the kind of the
+	 * VMA it had (FAULT_FLAG_FILE, carried by the continuation). */
+	if (ret & VM_FAULT_RETRY) {
 		count_vm_vma_lock_event(vmf->sp, vma_lock_retry);
-	else if (!(ret & VM_FAULT_PARKED))
+		if (vmf->flags & FAULT_FLAG_FILE)
+			count_vm_vma_lock_event(vmf->sp, file_vma_lock_retry);
+	} else if (!(ret & VM_FAULT_PARKED)) {
 		count_vm_vma_lock_event(vmf->sp, vma_lock_success);
+		if (vmf->flags & FAULT_FLAG_FILE)
+			count_vm_vma_lock_event(vmf->sp, file_vma_lock_success);
+	}
 	return ret;
 }
 

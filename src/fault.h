@@ -24,6 +24,8 @@
 #define FAULT_FLAG_MAY_SYNC 0x40
 /* A retry at I/O completion: take mmap_lock only if it is free. */
 #define FAULT_FLAG_NOWAIT 0x80
+/* In a file VMA: its vma_lock_* outcome counts in file_vma_lock_* too. */
+#define FAULT_FLAG_FILE 0x100
 
 /*
  * Results.  RETRY and PARKED: the fault's lock is no longer the caller's
