@@ -63,7 +63,7 @@ bool sync_read_get(struct fl_space *sp)
 	return false;
 }
 
-static void sync_read_put(struct fl_space *sp)
+void sync_read_put(struct fl_space *sp)
 {
 	atomic_fetch_sub(&sp->sync_readers, 1);
 }

@@ -45,6 +45,7 @@ void cont_destroy(struct fl_space *sp);
 int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 bool sync_read_get(struct fl_space *sp);
+void sync_read_put(struct fl_space *sp);
 void waiter_wake(struct waiter *w);
 void run_retry_queue(struct fl_space *sp);
 

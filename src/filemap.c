@@ -314,11 +314,12 @@ static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned lo
  * What a file fault does with its lock while it waits: for page idx, which
  * another fault or a read owns, or which is written back or evicted (read
  * false: the caller could not lock it, or own: it just submitted the read
- * of the page itself), or, in sigbus delivery, for its own read of it (read
- * true: the caller holds the page lock, the page is not up to date; w is
- * the readahead window).  The kernel's lock_folio_maybe_drop_mmap() and
- * maybe_unlock_mmap_for_io() in filemap_fault(), with the policy of file
- * faults (ARCHITECTURE.md section 2), as frame_lock_or_retry() is for swap:
+ * of the page itself), or for its own read of it in this thread (read true:
+ * the caller holds the page lock, the page is not up to date; w is the
+ * readahead window): the faulting thread in sigbus delivery, or a handler
+ * thread while another is free (sync_read_get()), as for swap.  The kernel's
+ * lock_folio_maybe_drop_mmap() and maybe_unlock_mmap_for_io() in filemap_fault(), with the policy
+ * of file faults (ARCHITECTURE.md section 2), as frame_lock_or_retry() is for swap:
  *
  *   under mmap_lock              drop it, wait, retry under it (sigbus
  *                                delivery: on a retry, keep it through the
@@ -336,8 +337,8 @@ static bool vma_maps(const struct vma *vma, const struct fl_file *f, unsigned lo
  * continuation that the page's unlock runs), so no handler thread waits;
  * a page unlocked before the fault could park is a wait of no time (for
  * its own read, the lock is still let go as the policy says).  In sigbus
- * delivery the faulting thread sleeps on the page lock, and does its own
- * read (filemap_read_window_sync()).  Both count parked and parked_ns, as
+ * delivery the faulting thread sleeps on the page lock.  A read in this
+ * thread is filemap_read_window_sync().  Both count parked and parked_ns, as
  * a swap fault does.  A read that fails with the lock kept poisons the
  * address (filemap_poison()); with the lock dropped, the retry reads
  * again, keeping its lock.
@@ -362,8 +363,7 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 		vma_end_read(vmf->vma);
 		return VM_FAULT_RETRY;
 	}
-	if (!(vmf->flags & FAULT_FLAG_SIGBUS)) {
-		FL_DEBUG_BUG_ON(read);
+	if (!(vmf->flags & FAULT_FLAG_SIGBUS) && !read) {
 		if (vma_locked)
 			action = policy == FL_POLICY_HOLD	? CONT_INSTALL
 				 : policy == FL_POLICY_DROP_VMA ? CONT_RETRY_VMA
@@ -382,7 +382,7 @@ static int file_lock_or_retry(struct vm_fault *vmf, struct fl_file *f, unsigned 
 		}
 		return FILE_AGAIN;
 	}
-	/* Sigbus delivery: the faulting thread waits, or reads, itself. */
+	/* The faulting thread waits, or this thread reads, itself. */
 	count_event(sp, parked);
 	t0 = fl_now_ns();
 	if (!vma_locked ? (vmf->flags & FAULT_FLAG_TRIED) : policy == FL_POLICY_HOLD) {
@@ -494,6 +494,17 @@ static int filemap_fault(struct vm_fault *vmf)
 		ra_sync_mmap(&f->ra, idx, atomic_load(&f->nr_pages), advice, &w);
 		pthread_mutex_unlock(&f->ra_lock);
 		major = true;
+		/* A handler thread reads its own fault's window itself while
+		 * another handler is free, as for swap (do_swap_page()). */
+		if ((vmf->flags & FAULT_FLAG_MAY_SYNC) && !in_completion && sync_read_get(sp)) {
+			ret = file_lock_or_retry(vmf, f, idx, true, true, &w);
+			sync_read_put(sp);
+			if (ret == FILE_LOCKED)
+				break;
+			if (ret != FILE_AGAIN)
+				return ret;
+			continue;
+		}
 		if (!(vmf->flags & FAULT_FLAG_SIGBUS)) {
 			if (!filemap_read_start(sp, f, idx, &w)) {
 				count_event(sp, file_faults_major);
