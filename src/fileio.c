@@ -202,7 +202,9 @@ static void read_pages_done(struct fl_space *sp, struct file_io *io, unsigned lo
 			folio_clear(f, i, PG_ERROR);
 			if (i != io->keep_ref)
 				folio_clear(f, i, PG_REF); /* not touched yet */
-			if (i == io->mark)
+			/* The faulting page never carries the mark: its own
+			 * fault would start the next window at once. */
+			if (i == io->mark && i != io->keep_ref)
 				folio_set(f, i, PG_READAHEAD);
 		} else {
 			folio_set(f, i, PG_ERROR);
