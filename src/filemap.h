@@ -15,10 +15,12 @@
  * Per page of the file, one 32-bit word of state (the folio's flags):
  *
  *   PG_LOCKED     the page lock: held across every change of UPTODATE,
- *                 DIRTY and WRITEBACK, the read that fills the page, the
+ *                 DIRTY and WRITEBACK, the read that fills the page (a read
+ *                 through the ring holds it until its completion), the
  *                 installs that map it and its write-back and eviction.
  *                 A sleeping lock: waiters set PG_WAITERS and sleep on the
- *                 word (futex); folio_unlock() wakes them.
+ *                 word (futex), or park (PG_PARKED); folio_unlock() wakes
+ *                 them.
  *   PG_UPTODATE   the memfd holds the file's page (or the newer data
  *                 stored to it): it may be mapped
  *   PG_DIRTY      stored to since it was last written back
@@ -27,6 +29,10 @@
  *                 (set and cleared without the lock)
  *   PG_READAHEAD  the marker of a readahead window (readahead.h)
  *   PG_RECORDED   recorded in the working set (FAULTLINE_WS_RECORD)
+ *   PG_ERROR      the last read of the page failed: the next fault on it
+ *                 gets SIGBUS at its address, and clears it
+ *   PG_PARKED     faults are parked on the page lock, on its hashed wait
+ *                 queue (cont.c); set only while the page is locked
  *
  * Invariants, under the page lock: a clean page is mapped in no shared
  * mapping without write protection, so a store to it traps (page_mkwrite);
