@@ -318,6 +318,9 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(vma_lock_abort, FL_COUNTER, "VMA lock not taken: fell back to the space lock")          \
 	X(vma_lock_retry, FL_COUNTER, "faults retried under the space lock")                      \
 	X(vma_lock_miss, FL_COUNTER, "VMA found detached after locking: looked again")            \
+	X(file_vma_lock_success, FL_COUNTER, "of vma_lock_success, faults on file VMAs")          \
+	X(file_vma_lock_abort, FL_COUNTER, "of vma_lock_abort, faults on file VMAs")              \
+	X(file_vma_lock_retry, FL_COUNTER, "of vma_lock_retry, faults on file VMAs")              \
 	X(mmap_read_locks, FL_COUNTER, "space-lock read acquisitions")                            \
 	X(mmap_read_wait_ns, FL_NSEC, "total time waited for the space lock, read")               \
 	X(mmap_write_locks, FL_COUNTER, "space-lock write acquisitions")                          \

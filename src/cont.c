@@ -39,6 +39,7 @@
 
 #include <sys/eventfd.h>
 
+#include "filemap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
 #include "space.h"
@@ -62,7 +63,7 @@ bool sync_read_get(struct fl_space *sp)
 	return false;
 }
 
-static void sync_read_put(struct fl_space *sp)
+void sync_read_put(struct fl_space *sp)
 {
 	atomic_fetch_sub(&sp->sync_readers, 1);
 }
@@ -277,6 +278,11 @@ static void cont_run(struct waiter *w)
 		break;
 	case CONT_RETRY_VMA: /* drop-vma: the VMA lock again, if it can be had */
 		vmf->vma = lock_vma_under_rcu(sp, vmf->address);
+		if (vmf->vma && access_error(vmf->vma, vmf->flags)) {
+			/* mprotect()ed meanwhile: the retry decides. */
+			vma_end_read(vmf->vma);
+			vmf->vma = NULL;
+		}
 		ret = handle_fault_vma_locked(vmf);
 		break;
 	case CONT_RETRY_MMAP:
@@ -291,6 +297,8 @@ static void cont_run(struct waiter *w)
 		fault_done(vmf, ret);
 	if (w->pinned)
 		frame_unpin(sp, w->frame);
+	if (w->file)
+		file_put(w->file);
 	if (!w->on_stack)
 		free(w);
 }
@@ -333,6 +341,146 @@ void run_retry_queue(struct fl_space *sp)
 		pthread_mutex_unlock(&sp->retry_lock);
 		if (!w)
 			return;
+		cont_run(w);
+	}
+}
+
+/* ---- faults parked on a file's page lock ------------------------------ */
+
+/*
+ * The wait queues of file pages, hashed by (file, page) as the kernel's
+ * folio_wait_table: a fault parked on a locked page is on its queue, and
+ * the page's state has PG_PARKED, so that folio_unlock() looks here.
+ * page_wait_table[].lock: a leaf, taken by fault_park_page() (under the
+ * fault's lock) and page_wake() (from folio_unlock(), under whatever its
+ * caller holds); nothing is taken under it.
+ */
+#define PAGE_WAIT_TABLE 256
+
+static struct page_wait_queue {
+	pthread_mutex_t lock;
+	struct waiter *head;
+} page_wait_table[PAGE_WAIT_TABLE] = {
+	[0 ... PAGE_WAIT_TABLE - 1] = {PTHREAD_MUTEX_INITIALIZER, NULL},
+};
+
+static struct page_wait_queue *page_waitqueue(const struct fl_file *f, unsigned long idx)
+{
+	uint64_t h =
+		((uint64_t)(uintptr_t)f ^ (idx * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+
+	return &page_wait_table[(h >> 32) % PAGE_WAIT_TABLE];
+}
+
+/* The completion thread collects the waiters it wakes (cont_collect_begin())
+ * and runs them once its I/O is finished; every other unlocker hands them
+ * to the handler threads. */
+static FL_TLS bool collecting;
+static FL_TLS struct waiter *collected;
+
+/*
+ * Park the fault until page idx of f is unlocked: a waiter on the heap, on
+ * the page's wait queue, holding a reference on f, and the fault's lock let
+ * go as action says (as waiter_add()).  The waiter is run by whoever
+ * unlocks the page: at once by the completion thread of its read, else by a
+ * handler thread (the retry queue).  Thread delivery only.
+ * Context: the fault's lock held; no page lock.  Return: VM_FAULT_PARKED
+ * (with VM_FAULT_RETRY for drop, as waiter_add()); PARK_UNLOCKED (the page
+ * is unlocked: nothing done); VM_FAULT_NOPAGE (no memory: the fault's lock
+ * still held, the access faults again).
+ */
+int fault_park_page(struct vm_fault *vmf, struct fl_file *f, unsigned long idx,
+		    enum cont_action action)
+{
+	struct fl_space *sp = vmf->sp;
+	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
+	struct page_wait_queue *q = page_waitqueue(f, idx);
+	struct waiter *w = malloc(sizeof(*w));
+	uint32_t v;
+
+	if (!w)
+		return VM_FAULT_NOPAGE;
+	waiter_init(w, vmf, NULL, action, false);
+	w->file = f;
+	w->idx = idx;
+	file_get(f);
+	w->t_park = fl_now_ns();
+	if (action == CONT_INSTALL)
+		vma_handoff(vmf->vma); /* its continuation will release it */
+	pthread_mutex_lock(&q->lock);
+	/* PG_PARKED only while the page is locked: an unlock after this sees
+	 * it and takes q->lock after this section (no lost wake-up). */
+	v = atomic_load_explicit(&f->state[idx], memory_order_relaxed);
+	while ((v & PG_LOCKED) &&
+	       !atomic_compare_exchange_weak_explicit(&f->state[idx], &v, v | PG_PARKED,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+	if (!(v & PG_LOCKED)) {
+		pthread_mutex_unlock(&q->lock);
+		if (action == CONT_INSTALL)
+			vma_adopt(vmf->vma);
+		file_put(f);
+		free(w);
+		return PARK_UNLOCKED;
+	}
+	w->next = q->head;
+	q->head = w;
+	/* The queue's from here: nothing of w is read. */
+	pthread_mutex_unlock(&q->lock);
+	count_event(sp, parked);
+	if (!vma_locked)
+		mmap_read_unlock(sp);
+	else if (action != CONT_INSTALL)
+		vma_end_read(vmf->vma);
+	return VM_FAULT_PARKED | (vma_locked && action == CONT_RETRY_MMAP ? VM_FAULT_RETRY : 0);
+}
+
+/*
+ * Page idx of f was unlocked with PG_PARKED set: its parked faults go on,
+ * collected by the completion thread, or queued to the handler threads.
+ * Context: folio_unlock(); any lock but q's.
+ */
+void page_wake(struct fl_file *f, unsigned long idx)
+{
+	struct page_wait_queue *q = page_waitqueue(f, idx);
+	struct waiter *w, **pp, *woken = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	for (pp = &q->head; (w = *pp);) {
+		if (w->file == f && w->idx == idx) {
+			*pp = w->next;
+			w->next = woken;
+			woken = w;
+		} else {
+			pp = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	while ((w = woken)) {
+		woken = w->next;
+		if (collecting) {
+			w->next = collected;
+			collected = w;
+		} else {
+			retry_enqueue(w->vmf.sp, w);
+		}
+	}
+}
+
+/* The completion thread, around one I/O's completion: the faults its
+ * unlocks wake are collected, then run here (in_completion). */
+void cont_collect_begin(void)
+{
+	collecting = true;
+}
+
+void cont_collect_run(void)
+{
+	struct waiter *w;
+
+	collecting = false;
+	while ((w = collected)) {
+		collected = w->next;
 		cont_run(w);
 	}
 }

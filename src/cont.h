@@ -13,6 +13,7 @@
 #include "fault.h"
 
 struct frame;
+struct fl_file;
 
 /* What a fault keeps while it waits, and so how it goes on (the policy:
  * frame_lock_or_retry() in fault.c chooses). */
@@ -26,10 +27,12 @@ struct waiter {
 	/* The fault to finish; vmf.vma is kept only with CONT_INSTALL (its
 	 * read lock is the waiter's). */
 	struct vm_fault vmf;
-	struct frame *frame;
+	struct frame *frame;  /* what it waits for: a frame's read, or */
+	struct fl_file *file; /* page idx of a file unlocked (a reference) */
+	unsigned long idx;
 	enum cont_action action;
 	uint64_t t_park;       /* parked (or queued) since; 0: accounted */
-	struct waiter *next;   /* f->lock: the frame's waiters */
+	struct waiter *next;   /* f->lock: the frame's waiters; or its page's wait queue */
 	struct waiter *qnext;  /* retry_lock: the retry queue */
 	_Atomic uint32_t done; /* on_stack: futex word, set at the read's completion */
 	bool on_stack;	       /* a sleeping thread's: sigbus, or a handler's own read */
@@ -42,7 +45,17 @@ void cont_destroy(struct fl_space *sp);
 int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 bool sync_read_get(struct fl_space *sp);
+void sync_read_put(struct fl_space *sp);
 void waiter_wake(struct waiter *w);
 void run_retry_queue(struct fl_space *sp);
+
+/* fault_park_page(): the page was unlocked before the fault could park on
+ * it: nothing done, the fault's lock still held; try the page again. */
+#define PARK_UNLOCKED (-1)
+int fault_park_page(struct vm_fault *vmf, struct fl_file *f, unsigned long idx,
+		    enum cont_action action);
+void page_wake(struct fl_file *f, unsigned long idx);
+void cont_collect_begin(void);
+void cont_collect_run(void);
 
 #endif /* FL_CONT_H */

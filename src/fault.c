@@ -63,7 +63,8 @@
  * pages, and the window need not be chunk-aligned. */
 #define MAX_WINDOW_CHUNKS (4096 / PT_CHUNK_PAGES + 1)
 
-static bool access_error(struct vma *vma, unsigned int flags)
+/* Whether vma forbids the access.  Context: vma locked, or mmap_lock. */
+bool access_error(struct vma *vma, unsigned int flags)
 {
 	if (flags & FAULT_FLAG_WRITE)
 		return !(vma->prot & PROT_WRITE);
@@ -731,14 +732,23 @@ int handle_fault_vma_locked(struct vm_fault *vmf)
 
 	if (vmf->vma) {
 		vmf->flags |= FAULT_FLAG_VMA_LOCK;
+		if (vmf->vma->file)
+			vmf->flags |= FAULT_FLAG_FILE;
 		ret = handle_mm_fault(vmf);
 		if (!(ret & (VM_FAULT_RETRY | VM_FAULT_PARKED)))
 			vma_end_read(vmf->vma);
 	}
-	if (ret & VM_FAULT_RETRY)
+	/* A NULL vma (drop-vma's lock not had again) keeps the kind of the
+	 * VMA it had (FAULT_FLAG_FILE, carried by the continuation). */
+	if (ret & VM_FAULT_RETRY) {
 		count_vm_vma_lock_event(vmf->sp, vma_lock_retry);
-	else if (!(ret & VM_FAULT_PARKED))
+		if (vmf->flags & FAULT_FLAG_FILE)
+			count_vm_vma_lock_event(vmf->sp, file_vma_lock_retry);
+	} else if (!(ret & VM_FAULT_PARKED)) {
 		count_vm_vma_lock_event(vmf->sp, vma_lock_success);
+		if (vmf->flags & FAULT_FLAG_FILE)
+			count_vm_vma_lock_event(vmf->sp, file_vma_lock_success);
+	}
 	return ret;
 }
 
@@ -785,8 +795,6 @@ again:
  */
 void fault_done(struct vm_fault *vmf, int ret)
 {
-	if (vmf->ra_file)
-		filemap_fault_done(vmf);
 	if ((ret & (VM_FAULT_SIGSEGV | VM_FAULT_NOPAGE | VM_FAULT_HWPOISON | VM_FAULT_SIGBUS)) &&
 	    !(vmf->flags & FAULT_FLAG_SIGBUS))
 		uffd_wake(vmf->sp, vmf->address, PAGE_SIZE);

@@ -24,6 +24,8 @@
 #define FAULT_FLAG_MAY_SYNC 0x40
 /* A retry at I/O completion: take mmap_lock only if it is free. */
 #define FAULT_FLAG_NOWAIT 0x80
+/* In a file VMA: its vma_lock_* outcome counts in file_vma_lock_* too. */
+#define FAULT_FLAG_FILE 0x100
 
 /*
  * Results.  RETRY and PARKED: the fault's lock is no longer the caller's
@@ -55,12 +57,9 @@ struct vm_fault {
 	struct pt_chunk *chunk; /* the page's chunk; NULL if it has none yet */
 	uint64_t orig_pte;	/* the entry handle_mm_fault() dispatched on */
 	uint64_t t0;		/* when the fault began: fault_ns */
-	/* A file's asynchronous readahead, for fault_done() to read once the
-	 * fault's lock is released (a reference held on ra_file). */
-	struct fl_file *ra_file;
-	unsigned long ra_start, ra_end, ra_mark;
 };
 
+bool access_error(struct vma *vma, unsigned int flags);
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
 int handle_mm_fault(struct vm_fault *vmf);
 int handle_fault_vma_locked(struct vm_fault *vmf);

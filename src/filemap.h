@@ -15,10 +15,12 @@
  * Per page of the file, one 32-bit word of state (the folio's flags):
  *
  *   PG_LOCKED     the page lock: held across every change of UPTODATE,
- *                 DIRTY and WRITEBACK, the read that fills the page, the
+ *                 DIRTY and WRITEBACK, the read that fills the page (a read
+ *                 through the ring holds it until its completion), the
  *                 installs that map it and its write-back and eviction.
  *                 A sleeping lock: waiters set PG_WAITERS and sleep on the
- *                 word (futex); folio_unlock() wakes them.
+ *                 word (futex), or park (PG_PARKED); folio_unlock() wakes
+ *                 them.
  *   PG_UPTODATE   the memfd holds the file's page (or the newer data
  *                 stored to it): it may be mapped
  *   PG_DIRTY      stored to since it was last written back
@@ -27,6 +29,10 @@
  *                 (set and cleared without the lock)
  *   PG_READAHEAD  the marker of a readahead window (readahead.h)
  *   PG_RECORDED   recorded in the working set (FAULTLINE_WS_RECORD)
+ *   PG_ERROR      the last read of the page failed: the next fault on it
+ *                 gets SIGBUS at its address, and clears it
+ *   PG_PARKED     faults are parked on the page lock, on its hashed wait
+ *                 queue (cont.c); set only while the page is locked
  *
  * Invariants, under the page lock: a clean page is mapped in no shared
  * mapping without write protection, so a store to it traps (page_mkwrite);
@@ -54,6 +60,8 @@
 #define PG_WRITEBACK 0x20u
 #define PG_READAHEAD 0x40u
 #define PG_RECORDED 0x80u /* in the working set being recorded (workingset.c) */
+#define PG_ERROR 0x100u	  /* the last read of the page failed (fileio.c) */
+#define PG_PARKED 0x200u  /* faults are parked on the page lock (cont.c) */
 
 struct fl_space;
 struct vm_fault;
@@ -120,7 +128,7 @@ void folio_set(struct fl_file *f, unsigned long idx, uint32_t bits);
 void folio_clear(struct fl_file *f, unsigned long idx, uint32_t bits);
 uint32_t folio_state(struct fl_file *f, unsigned long idx);
 void folio_mark_dirty(struct fl_space *sp, struct fl_file *f, unsigned long idx);
-int filemap_read_pages(struct fl_file *f, unsigned long idx, unsigned long n);
+void folio_mark_uptodate(struct fl_space *sp, struct fl_file *f, unsigned long idx);
 
 int filemap_inject_read_error(struct fl_space *sp, const void *addr, bool on);
 
@@ -130,13 +138,10 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 void file_get(struct fl_file *f);
 void file_put(struct fl_file *f);
 void filemap_unmapped(struct fl_space *sp);
-void filemap_readahead(struct fl_space *sp, struct fl_file *f, unsigned long start,
-		       unsigned long end, unsigned long mark);
 void filemap_map_pages(struct vm_fault *vmf, struct fl_file *f, unsigned long idx);
 void filemap_deactivate(struct fl_file *f, unsigned long first, unsigned long last);
 
 int do_file_fault(struct vm_fault *vmf);
-void filemap_fault_done(struct vm_fault *vmf);
 int file_policy(const struct fl_space *sp);
 int vma_policy(const struct fl_space *sp, const struct vma *vma);
 

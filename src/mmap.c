@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 
+#include "fileio.h"
 #include "filemap.h"
 #include "mmap.h"
 #include "mmap_lock.h"
@@ -1045,7 +1046,7 @@ static void madvise_file(struct fl_space *sp, struct vma *v, unsigned long s, un
 		atomic_store(&f->advice, RA_NORMAL);
 		break;
 	case MADV_WILLNEED:
-		filemap_readahead(sp, f, vma_pgoff_of(v, s), vma_pgoff_of(v, e), ULONG_MAX);
+		filemap_readahead(sp, f, vma_pgoff_of(v, s), vma_pgoff_of(v, e), ULONG_MAX, true);
 		swap_readahead(sp, s, e);
 		break;
 	case MADV_COLD:

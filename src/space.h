@@ -123,6 +123,7 @@ struct fl_space {
 	struct fl_worker flusher;	 /* writes dirty file pages back */
 	_Atomic uint32_t flush_gen;	 /* futex word: bumped after each flusher round */
 	bool files_inited;
+	struct file_ring *fring; /* the files' I/O ring (fileio.c) */
 	struct ws_state *ws;	 /* working-set record and replay (workingset.c) */
 	struct touch_log *touch; /* every fault, for faultline run --record (touchlog.c) */
 	_Atomic bool buffered_logged;

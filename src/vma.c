@@ -320,6 +320,7 @@ static struct vma *__lock_vma_under_rcu(struct fl_space *sp, unsigned long addr,
 {
 	struct vma_index *idx;
 	struct vma *vma;
+	bool file = false; /* the VMA that could not be locked maps a file */
 	size_t i;
 
 	rcu_read_lock();
@@ -329,6 +330,7 @@ retry:
 	if (i >= idx->nr || idx->v[i]->vm_start > addr)
 		goto inval; /* a gap: the walk finds no VMA */
 	vma = idx->v[i];
+	file = vma->file;
 	if (!vma_start_read(vma))
 		goto inval;
 	/* The range is immutable here, but keep the kernel's check. */
@@ -349,6 +351,8 @@ inval:
 	fl_rcu_read_unlock();
 	if (count)
 		count_vm_vma_lock_event(sp, vma_lock_abort);
+	if (count && file)
+		count_vm_vma_lock_event(sp, file_vma_lock_abort);
 	return NULL;
 }
 

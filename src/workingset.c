@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include "fileio.h"
 #include "filemap.h"
 #include "space.h"
 #include "stats.h"
@@ -97,7 +98,7 @@ static void replay_round(void *arg)
 		while (ws->next + n < ws->plan_n && n < WS_RUN && e[n].dev == e->dev &&
 		       e[n].ino == e->ino && e[n].pgoff == e->pgoff + n)
 			n++;
-		filemap_readahead(sp, f, e->pgoff, e->pgoff + n, ULONG_MAX);
+		filemap_readahead(sp, f, e->pgoff, e->pgoff + n, ULONG_MAX, true);
 		count_event_n(sp, ws_replayed, n);
 		file_put(f);
 		ws->next += n;

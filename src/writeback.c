@@ -2,17 +2,20 @@
 /*
  * Write-back of the page cache, and its eviction.
  *
- * Writing a run of dirty pages back (writeback_run(), the kernel's
- * folio_clear_dirty_for_io() and ->writepages):
+ * Writing runs of dirty pages back (writeback_runs(), the kernel's
+ * folio_clear_dirty_for_io() and ->writepages), up to WB_BATCH runs of up
+ * to WB_RUN pages at once:
  *   1. each page locked (in index order), so no fault maps it meanwhile;
  *   2. write-protected in every shared mapping of the file
  *      (wp_mappings()), so that a store from now on traps (and waits for
  *      the page lock): the kernel's rmap walk, here a walk of the space's
  *      VMA index under RCU, write-protecting by address;
- *   3. PG_DIRTY cleared, PG_WRITEBACK set, and the run written from the
- *      view to the file in one write (O_DIRECT where the file system takes
- *      it; the last page of a file that does not end on a page, buffered
- *      and only up to the end);
+ *   3. PG_DIRTY cleared, PG_WRITEBACK set, and each run written from the
+ *      view to the file as one vectored write through the file I/O ring
+ *      (fileio.c), all the runs in flight together, the writer waiting for
+ *      them (O_DIRECT where the file system takes it; the last page of a
+ *      file that does not end on a page, buffered and only up to the end;
+ *      in the writer's thread when no I/O of the pool is free);
  *   4. on an error the pages are dirty again, and the file's error
  *      sequence (wb_err_seq, the kernel's errseq_t) counts it: the next
  *      fl_msync() with MS_SYNC reports it once (EIO, ENOSPC, ...);
@@ -23,17 +26,21 @@
  * over each file's pages (PG_REF gives a second chance); a clean victim is
  * locked and punched out of the memfd (FALLOC_FL_PUNCH_HOLE), which zaps it
  * from every mapping at once and keeps the private copies; a dirty one is
- * written back first, but only by kswapd: a fault's direct reclaim takes
- * clean pages and kicks the flusher.
+ * written back first, but only by kswapd, which gathers its dirty victims
+ * in runs of consecutive pages and writes them together, then evicts those
+ * still clean: a fault's direct reclaim takes clean pages and kicks the
+ * flusher.
  *
  * The flusher (fl-flusher) writes every dirty page back once they exceed
  * cfg.dirty_background_ratio per cent of the budget, and all of them every
  * FLUSH_PERIOD_NS regardless; a store that would take the dirty pages past
  * cfg.dirty_ratio waits for it (balance_dirty_pages()).
  *
- * Locks: page locks in index order (a run), under nothing or under
- * mmap_lock (fl_msync(), munmap, destroy); RCU for the walk of the index.
- * No VMA lock, no ptl.
+ * Locks: page locks in index order (the runs of a batch, held together
+ * until their writes complete), under nothing or under mmap_lock
+ * (fl_msync(), munmap, destroy); kswapd's by trylock.  A writer takes an
+ * I/O of the pool before it locks a run, and waits for one only holding no
+ * page lock.  RCU for the walk of the index.  No VMA lock, no ptl.
  */
 #include "writeback.h"
 
@@ -42,6 +49,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "filemap.h"
 #include "space.h"
 #include "stats.h"
@@ -49,8 +57,17 @@
 #include "vma.h"
 
 #define WB_RUN 64			    /* pages per write */
+#define WB_BATCH 16			    /* writes in flight per writer */
 #define FLUSH_PERIOD_NS (5 * 1000000000ULL) /* the kernel's dirty_writeback_centisecs */
 #define BALANCE_WAIT_NS (1000 * 1000000ULL) /* the longest a store waits for the flusher */
+
+/* A run of locked, dirty pages to write back, with its I/O (NULL: none of
+ * the pool was free, written in this thread) and its result. */
+struct wb_run {
+	unsigned long s, e;
+	struct file_io *io;
+	int ret;
+};
 
 /*
  * Write-protect pages [first, first + n) of f in every shared mapping of it
@@ -143,55 +160,122 @@ static void wb_error(struct fl_space *sp, struct fl_file *f, unsigned long idx, 
 		       idx, strerror(-err));
 }
 
-/*
- * Write back the run [s, e) of locked, dirty pages: steps 2 to 4 at the
- * top of this file.  Return: 0 or a negative errno.
- */
-static int writeback_run(struct fl_space *sp, struct fl_file *f, unsigned long s, unsigned long e)
+/* Whole pages of [s, e) inside the file, from s: the part written direct. */
+static unsigned long full_pages(struct fl_file *f, unsigned long s, unsigned long e)
 {
-	long n = (long)(e - s);
-	int ret;
+	long long size = atomic_load(&f->size);
+	long long end = MIN((long long)(e << PAGE_SHIFT), size);
 
-	wp_mappings(sp, f, s, e - s);
-	for (unsigned long i = s; i < e; i++) {
-		folio_clear(f, i, PG_DIRTY);
-		folio_set(f, i, PG_WRITEBACK);
-	}
-	atomic_fetch_sub(&sp->file_dirty, n);
-	atomic_fetch_add(&sp->file_writeback, n);
-	ret = write_pages(f, s, e);
-	for (unsigned long i = s; i < e; i++) {
-		folio_clear(f, i, PG_WRITEBACK);
-		if (ret)
-			folio_mark_dirty(sp, f, i);
-	}
-	atomic_fetch_sub(&sp->file_writeback, n);
-	if (ret) {
-		count_event_n(sp, file_write_errors, n);
-		wb_error(sp, f, s, ret);
-	} else {
-		count_event_n(sp, file_writebacks, n);
-	}
-	return ret;
+	return end <= (long long)(s << PAGE_SHIFT) ? 0 : (unsigned long)(end >> PAGE_SHIFT) - s;
 }
 
 /*
- * Write back the dirty pages of f in [first, last).  Context: a reference
- * on f; no page lock; not the SIGBUS handler (it may sleep on I/O).
- * Return: 0, or the first write's negative errno (the others are still
- * tried).
+ * Write back runs[0..n) of locked, dirty pages of f, all in flight at once:
+ * steps 2 to 4 at the top of this file.  The whole pages of each run go to
+ * the ring as one vectored write (if the run has an I/O), the last, partial
+ * page of the file after them, buffered; each run's result is in its ret.
+ * Context: the page locks of every run, kept; no other I/O of the pool
+ * (the ones in runs[] are the caller's, given back here).
+ */
+static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run *runs,
+			   unsigned int n)
+{
+	struct wb_batch b = {0};
+
+	for (unsigned int k = 0; k < n; k++) {
+		struct wb_run *r = &runs[k];
+		long len = (long)(r->e - r->s);
+		unsigned long full = full_pages(f, r->s, r->e);
+
+		wp_mappings(sp, f, r->s, r->e - r->s);
+		for (unsigned long i = r->s; i < r->e; i++) {
+			folio_clear(f, i, PG_DIRTY);
+			folio_set(f, i, PG_WRITEBACK);
+		}
+		atomic_fetch_sub(&sp->file_dirty, len);
+		atomic_fetch_add(&sp->file_writeback, len);
+		r->ret = 0;
+		if (r->io && full) {
+			r->io->f = f; /* the caller's reference covers it */
+			r->io->idx = r->s;
+			r->io->n = full;
+			fileio_write(sp, r->io, &b);
+		} else if (r->io) {
+			fileio_put(sp, r->io);
+			r->io = NULL;
+		}
+	}
+	wb_wait(&b);
+	for (unsigned int k = 0; k < n; k++) {
+		struct wb_run *r = &runs[k];
+		long len = (long)(r->e - r->s);
+
+		if (r->io) {
+			r->ret = r->io->res;
+			if (!r->ret && !r->io->direct)
+				posix_fadvise(atomic_load(&f->fd), (off_t)(r->s << PAGE_SHIFT),
+					      (off_t)(r->io->n << PAGE_SHIFT), POSIX_FADV_DONTNEED);
+			if (!r->ret)
+				r->ret = write_pages(f, r->s + r->io->n, r->e); /* the tail */
+			fileio_put(sp, r->io);
+			r->io = NULL;
+		} else {
+			r->ret = write_pages(f, r->s, r->e);
+		}
+		for (unsigned long i = r->s; i < r->e; i++) {
+			folio_clear(f, i, PG_WRITEBACK);
+			if (r->ret)
+				folio_mark_dirty(sp, f, i);
+		}
+		atomic_fetch_sub(&sp->file_writeback, len);
+		if (r->ret) {
+			count_event_n(sp, file_write_errors, len);
+			wb_error(sp, f, r->s, r->ret);
+		} else {
+			count_event_n(sp, file_writebacks, len);
+		}
+	}
+}
+
+/*
+ * Write back the dirty pages of f in [first, last): runs of up to WB_RUN
+ * consecutive dirty pages, up to WB_BATCH of them in flight at once.
+ * Context: a reference on f; no page lock; not the SIGBUS handler (it may
+ * sleep on I/O).  Return: 0, or the first write's negative errno (the
+ * others are still tried).
  */
 int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last)
 {
+	struct wb_run runs[WB_BATCH];
+	unsigned int n = 0;
 	int ret = 0;
 
 	last = MIN(last, atomic_load(&f->nr_pages));
-	for (unsigned long i = first; i < last;) {
+	for (unsigned long i = first; i < last || n;) {
+		struct file_io *io = NULL;
 		unsigned long s;
-		int r;
 
-		if (!(folio_state(f, i) & PG_DIRTY)) {
+		while (i < last && !(folio_state(f, i) & PG_DIRTY))
 			i++;
+		if (i < last && n < WB_BATCH) {
+			/* An I/O for the run before its pages are locked: a
+			 * writer never waits for the pool holding a page
+			 * lock it has not submitted. */
+			io = fileio_get(sp, false);
+			if (!io && !n)
+				io = fileio_get(sp, true);
+		}
+		if (!io) {
+			/* The batch is full, the pool empty, or the range done:
+			 * write what is locked, then go on. */
+			writeback_runs(sp, f, runs, n);
+			for (unsigned int k = 0; k < n; k++) {
+				if (runs[k].ret && !ret)
+					ret = runs[k].ret;
+				for (unsigned long x = runs[k].s; x < runs[k].e; x++)
+					folio_unlock(f, x);
+			}
+			n = 0;
 			continue;
 		}
 		/* A run of dirty pages, locked in index order. */
@@ -205,14 +289,11 @@ int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
 			i++;
 		}
 		if (i == s) {
+			fileio_put(sp, io);
 			i++;
 			continue;
 		}
-		r = writeback_run(sp, f, s, i);
-		if (r && !ret)
-			ret = r;
-		for (unsigned long k = s; k < i; k++)
-			folio_unlock(f, k);
+		runs[n++] = (struct wb_run){.s = s, .e = i, .io = io};
 	}
 	return ret;
 }
@@ -316,7 +397,9 @@ long shrink_file_pages(struct fl_space *sp, long want, bool direct)
 		struct fl_file *f = files[(atomic_load(&sp->file_hand) + k) % nf];
 		unsigned long nr = atomic_load(&f->nr_pages), hand = atomic_load(&f->hand);
 		unsigned long scan = MIN(nr, 2 * (unsigned long)want + 64);
-		unsigned long rs = 0, re = 0; /* a run of locked clean victims */
+		unsigned long rs = 0, re = 0;  /* a run of locked clean victims */
+		struct wb_run dirty[WB_BATCH]; /* kswapd: runs of locked dirty victims */
+		unsigned int nd = 0;
 
 		for (unsigned long j = 0; j < scan && nr && freed < want; j++) {
 			unsigned long i = (hand + j) % nr;
@@ -331,12 +414,25 @@ long shrink_file_pages(struct fl_space *sp, long want, bool direct)
 				dirty_seen = true;
 			} else if (folio_trylock(f, i)) {
 				st = folio_state(f, i);
-				if ((st & PG_DIRTY) && (st & PG_UPTODATE) && !(st & PG_REF))
-					writeback_run(sp, f, i, i + 1);
-				st = folio_state(f, i);
 				victim = (st & (PG_UPTODATE | PG_DIRTY | PG_REF)) == PG_UPTODATE;
-				if (!victim)
+				if (!victim && (st & (PG_UPTODATE | PG_DIRTY | PG_REF)) ==
+						       (PG_UPTODATE | PG_DIRTY)) {
+					/* kswapd writes it back with its neighbours,
+					 * then evicts it (below). */
+					if (nd && dirty[nd - 1].e == i &&
+					    i - dirty[nd - 1].s < WB_RUN) {
+						dirty[nd - 1].e++;
+					} else if (nd < WB_BATCH) {
+						dirty[nd++] = (struct wb_run){
+							.s = i,
+							.e = i + 1,
+							.io = fileio_get(sp, false)};
+					} else {
+						folio_unlock(f, i);
+					}
+				} else if (!victim) {
 					folio_unlock(f, i);
+				}
 			}
 			if (victim && re == i && i) {
 				re++;
@@ -355,6 +451,31 @@ long shrink_file_pages(struct fl_space *sp, long want, bool direct)
 		for (unsigned long x = rs; x < re; x++)
 			folio_unlock(f, x);
 		freed += (long)(re - rs);
+		if (nd) {
+			/* Written back together, then evicted if still clean
+			 * (a failed write leaves them dirty). */
+			writeback_runs(sp, f, dirty, nd);
+			for (unsigned int d = 0; d < nd; d++) {
+				unsigned long x = dirty[d].s, y;
+
+				while (x < dirty[d].e) {
+					for (y = x; y < dirty[d].e &&
+						    (folio_state(f, y) & (PG_UPTODATE | PG_DIRTY |
+									  PG_REF)) == PG_UPTODATE;
+					     y++)
+						;
+					if (y > x) {
+						evict_run(sp, f, x, y);
+						freed += (long)(y - x);
+					} else {
+						y++;
+					}
+					x = y;
+				}
+				for (x = dirty[d].s; x < dirty[d].e; x++)
+					folio_unlock(f, x);
+			}
+		}
 		if (nr)
 			atomic_store(&f->hand, (hand + scan) % nr);
 	}

@@ -24,9 +24,10 @@
  *                page per fault; after MADV_WILLNEED no access waits for a
  *                read
  *   policy       a file fault that reads its page does with its VMA lock
- *                what the policy of files says: the counters show it (drop
- *                and bail retry under the space lock, hold and drop-vma do
- *                not, mmap takes no VMA lock), and anon=...,file=... gives
+ *                what the policy of files says: the file_vma_lock_*
+ *                counters show it (drop and bail retry under the space
+ *                lock, hold and drop-vma do not, mmap takes no VMA lock),
+ *                apart from anonymous faults, and anon=...,file=... gives
  *                files their own
  */
 #define _GNU_SOURCE
@@ -296,7 +297,11 @@ static void test_readahead(int delivery)
 	unlink(path);
 }
 
-/* Major file faults under one policy for files, one page read per fault. */
+/*
+ * Major file faults under one policy for files, one page read per fault,
+ * told apart from anonymous faults under their own policy by the
+ * file_vma_lock_* counters.
+ */
 static void test_policy(int delivery, int anon_policy, int file_policy)
 {
 	char path[64];
@@ -304,7 +309,7 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 	struct fl_config cfg;
 	struct fl_space *s;
 	struct fl_stats st;
-	unsigned char *p;
+	unsigned char *p, *anon;
 	unsigned int sum = 0;
 
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
@@ -312,6 +317,12 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 	cfg.policy = anon_policy;
 	cfg.file_policy = file_policy;
 	s = t_space_create_cfg(&cfg);
+	/* Anonymous faults first: counted in vma_lock_*, not file_vma_lock_*. */
+	anon = fl_mmap(s, NULL, 16 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	CHECK(anon != MAP_FAILED, "fl_mmap anonymous: %s", strerror(errno));
+	for (size_t i = 0; i < 16; i += 2)
+		anon[i * ps] = 1;
 	p = fl_mmap(s, NULL, 64 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	CHECK(fl_madvise(s, p, 64 * ps, MADV_RANDOM) == 0, "MADV_RANDOM"); /* no readahead */
@@ -322,33 +333,46 @@ static void test_policy(int delivery, int anon_policy, int file_policy)
 	 * counts of all 32 (at most 2 s). */
 	for (int tries = 0;; tries++) {
 		CHECK(fl_stats(s, &st) == 0, "fl_stats");
-		if (st.vma_lock_success + st.vma_lock_abort + st.vma_lock_retry >= 32 ||
+		if (st.file_vma_lock_success + st.file_vma_lock_abort + st.file_vma_lock_retry >=
+			    32 ||
 		    file_policy == FL_POLICY_MMAP || tries == 400)
 			break;
 		usleep(5000);
 	}
 	CHECK(st.file_faults_major == 32, "%" PRIu64 " major faults, want 32 (sum %u)",
 	      st.file_faults_major, sum);
+	CHECK(st.file_vma_lock_success <= st.vma_lock_success &&
+		      st.file_vma_lock_abort <= st.vma_lock_abort &&
+		      st.file_vma_lock_retry <= st.vma_lock_retry,
+	      "file_vma_lock_* is not a part of vma_lock_*");
+	/* Demand-zero faults never wait: under a VMA lock, they end there. */
+	if (anon_policy != FL_POLICY_MMAP)
+		CHECK(st.vma_lock_success > st.file_vma_lock_success,
+		      "anonymous faults (%s) not counted apart: %" PRIu64 " successes, %" PRIu64
+		      " of them file",
+		      fl_policy_name(anon_policy), st.vma_lock_success, st.file_vma_lock_success);
 	switch (file_policy) {
 	case FL_POLICY_MMAP:
-		CHECK(st.vma_lock_success == 0 && st.vma_lock_retry == 0,
-		      "mmap: %" PRIu64 " faults under a VMA lock", st.vma_lock_success);
+		CHECK(st.file_vma_lock_success == 0 && st.file_vma_lock_retry == 0,
+		      "mmap: %" PRIu64 " file faults under a VMA lock", st.file_vma_lock_success);
 		break;
-	/* A fault whose VMA lock could not be taken at all (vma_lock_abort:
+	/* A fault whose VMA lock could not be taken at all (file_vma_lock_abort:
 	 * it went to the space lock first) says nothing of the policy. */
 	case FL_POLICY_BAIL:
 	case FL_POLICY_DROP:
 	case FL_POLICY_V2_ANON: /* drop, on a file VMA */
-		CHECK(st.vma_lock_retry + st.vma_lock_abort >= 32 && st.vma_lock_retry > 0,
+		CHECK(st.file_vma_lock_retry + st.file_vma_lock_abort >= 32 &&
+			      st.file_vma_lock_retry > 0,
 		      "%s: %" PRIu64 " retries (%" PRIu64 " aborts) for 32 reads",
-		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_abort);
+		      fl_policy_name(file_policy), st.file_vma_lock_retry, st.file_vma_lock_abort);
 		break;
 	default: /* hold, drop-vma, v2: the fault goes on under its VMA lock */
-		CHECK(st.vma_lock_retry == 0 && st.vma_lock_success + st.vma_lock_abort >= 32 &&
-			      st.vma_lock_success > 0,
+		CHECK(st.file_vma_lock_retry == 0 &&
+			      st.file_vma_lock_success + st.file_vma_lock_abort >= 32 &&
+			      st.file_vma_lock_success > 0,
 		      "%s: %" PRIu64 " retries, %" PRIu64 " under a VMA lock, %" PRIu64 " aborts",
-		      fl_policy_name(file_policy), st.vma_lock_retry, st.vma_lock_success,
-		      st.vma_lock_abort);
+		      fl_policy_name(file_policy), st.file_vma_lock_retry, st.file_vma_lock_success,
+		      st.file_vma_lock_abort);
 		break;
 	}
 	fl_space_destroy(s);
