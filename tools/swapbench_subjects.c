@@ -209,16 +209,17 @@ unsigned int sb_zswap_percent(const struct sb_opts *opt)
 
 /*
  * The kernel's compressed swap for a variant, on (zswap in front of the
- * swap file, or a zram device instead of it), with the cgroup's limit: the
- * budget less the pool, which cgroup v1 does not charge (zswap's pool is
- * charged to a memory cgroup on v2 only, zram's to none), so that memory
- * and pool together are the budget, as faultline's pool counts against its
- * own.  Return: 0, or -1 with the error in sub.
+ * swap file, or a zram device instead of it), with the cgroup's limit such
+ * that memory and pool together are the budget, as faultline's pool counts
+ * against its own: zswap's pool is charged to the cgroup of the pages it
+ * holds (obj_cgroup_charge(), cgroup v1 too), so the budget; zram's memory
+ * to no cgroup, so the budget less the pool.  Return: 0, or -1 with the
+ * error in sub.
  */
 static int kernel_variant_on(struct swapbench *sb, struct subject *sub)
 {
 	const struct sb_opts *opt = &sb->opt;
-	size_t limit = sub->kv.variant == KV_SWAP ? opt->budget : opt->budget - opt->pool;
+	size_t limit = sub->kv.variant == KV_ZRAM ? opt->budget - opt->pool : opt->budget;
 	int err = ks_set_budget(limit);
 
 	if (err) {
