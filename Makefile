@@ -105,7 +105,7 @@ FAULTLINE_OBJS := $(patsubst %,$(B)/tools/%.o,faultline lab lab_child lab_report
 	mkstore storebench run)
 BENCH_OBJS := $(patsubst %,$(B)/tools/%.o,bench bare)
 SWAPBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,swapbench swapbench_options swapbench_workload \
-	swapbench_device swapbench_subjects swapbench_report bare kside)
+	swapbench_device swapbench_subjects swapbench_report swapbench_tiers bare kside)
 FILEBENCH_OBJS := $(patsubst %,$(B)/tools/%.o,filebench filebench_run kside)
 
 $(B)/tools:

@@ -51,9 +51,43 @@ static bool majority(const long *hist, unsigned int n, unsigned int w, unsigned 
 	return agree >= 3 && 2 * agree > total;
 }
 
+static bool in_history(const long *hist, unsigned int n, long page)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (hist[i] == page)
+			return true;
+	return false;
+}
+
+/*
+ * The stream of the newest fault x = hist[n - 1] alone, whatever the other
+ * streams between its faults: the nearest earlier fault x - d such that
+ * x - 2d and x - 3d are in the history too (four faults on one lattice, as
+ * the vote's three agreeing differences).  Interleaved streams of
+ * different strides split the vote, where no stride has a majority; each
+ * is found here on its own faults, in whatever order the streams take
+ * turns.  Return: whether there is one (its stride in *stride).
+ */
+static bool lattice(const long *hist, unsigned int n, long *stride)
+{
+	long x = hist[n - 1];
+
+	for (unsigned int j = n - 1; j-- > 0;) {
+		long d = x - hist[j];
+		if (!d || d < -PF_MAX_STRIDE || d > PF_MAX_STRIDE)
+			continue;
+		if (in_history(hist, n - 1, x - 2 * d) && in_history(hist, n - 1, x - 3 * d)) {
+			*stride = d;
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * A trend in hist[0..n) (oldest first): the stride of the most recent
- * windows that have one, for the smallest lag that shows it.  Return:
+ * windows that have one, for the smallest lag that shows it; failing
+ * that, the stride of the newest fault's own stream (lattice()).  Return:
  * whether there is one (in *stride).
  */
 bool pf_trend(const long *hist, unsigned int n, long *stride)
@@ -68,7 +102,7 @@ bool pf_trend(const long *hist, unsigned int n, long *stride)
 			}
 		}
 	}
-	return false;
+	return n >= 4 && lattice(hist, n, stride);
 }
 
 /* Whether page lies on stream s ahead of where it last went on, up to its

@@ -12,7 +12,9 @@
  * Memory with Leap", ATC 2020): over the last 4, 8, 16 and 32 faults, and
  * between each fault and the one 1, 2, 3 or 4 before it, so that up to four
  * interleaved streams (threads reading their own parts of one region) each
- * show their stride.  A trend starts a stream at the fault.  No trend, no
+ * show their stride.  Streams of different strides split that vote; the
+ * newest fault's own stream is then looked for among the others (four
+ * faults on one lattice).  A trend starts a stream at the fault.  No trend, no
  * prefetch: purely random faults cost a vote over a few dozen numbers.
  *
  * The window is capped by how useful prefetching has been: pages read

@@ -76,6 +76,37 @@ static void streams(const char *what, unsigned int t, long stride, long n, doubl
 	free(s);
 }
 
+/*
+ * Streams of different strides taking turns: nstreams readers, reader i
+ * n pages from its base, step[i] apart; in turn, or (irregular) each
+ * turn to a random reader, as threads are scheduled.
+ */
+static void mixed(const char *what, unsigned int nstreams, const long *step, long n, bool irregular,
+		  struct t_rng *r, double max_per_page)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	long k[4] = {0, 0, 0, 0}, total = 0;
+
+	CHECK(s, "calloc");
+	sim_init(s);
+	while (total < n * (long)nstreams) {
+		unsigned int i = irregular ? (unsigned int)t_below(r, nstreams)
+					   : (unsigned int)(total % nstreams);
+		long base = step[i] > 0 ? (long)i * (NPAGES / 4) : (long)(i + 1) * (NPAGES / 4) - 1;
+		if (k[i] >= n)
+			continue;
+		touch(s, base + k[i]++ * step[i]);
+		total++;
+	}
+	double per_page = (double)s->majors / (double)total;
+	printf("%-34s %6ld pages: %5ld faults (%.3f a page), %ld plans, %ld read ahead\n", what,
+	       total, s->majors, per_page, s->plans, s->prefetched);
+	CHECK(per_page <= max_per_page, "%s: %.3f faults a page, want at most %.3f", what, per_page,
+	      max_per_page);
+	pf_vma_destroy(&s->p);
+	free(s);
+}
+
 static void test_trend(void)
 {
 	long h[PF_HISTORY], d;
@@ -92,6 +123,20 @@ static void test_trend(void)
 	for (int i = 0; i < 16; i++) /* three readers, stride 5 */
 		h[i] = (i % 3) * 9000 + 5 * (i / 3);
 	CHECK(pf_trend(h, 16, &d) && d == 5, "three interleaved: %ld", d);
+	for (int i = 0; i < 8; i++) /* strides 3 and 5 in turn: the vote is split */
+		h[i] = i % 2 ? 30000 + 5 * (i / 2) : 100 + 3 * (i / 2);
+	CHECK(pf_trend(h, 8, &d) && d == 5, "strides 3 and 5, newest on 5: %ld", d);
+	CHECK(pf_trend(h, 7, &d) && d == 3, "strides 3 and 5, newest on 3: %ld", d);
+	{
+		/* Three streams, strides 2, -7 and 11, taking irregular turns. */
+		static const int turn[] = {0, 0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 2, 0, 1, 1, 2};
+		static const long base[] = {500, 40000, 9000}, step[] = {2, -7, 11};
+		int k[3] = {0, 0, 0};
+		for (int i = 0; i < 16; i++)
+			h[i] = base[turn[i]] + step[turn[i]] * k[turn[i]]++;
+		CHECK(pf_trend(h, 16, &d) && d == 11, "irregular turns, newest on 11: %ld", d);
+		CHECK(pf_trend(h, 15, &d) && d == -7, "irregular turns, newest on -7: %ld", d);
+	}
 	for (int i = 0; i < 8; i++)
 		h[i] = 42;
 	CHECK(!pf_trend(h, 8, &d), "the same page again is no trend");
@@ -100,7 +145,8 @@ static void test_trend(void)
 	CHECK(!pf_trend(h, 8, &d), "a stride over PF_MAX_STRIDE is no trend");
 	h[0] = 1, h[1] = 2, h[2] = 3;
 	CHECK(!pf_trend(h, 3, &d), "three faults are too few");
-	printf("trends: strides 3 and -2, 2 and 3 interleaved streams found; none in noise\n");
+	printf("trends: strides 3 and -2, 2 and 3 interleaved streams, interleaved streams of "
+	       "different strides found; none in noise\n");
 }
 
 static void test_random(struct t_rng *r)
@@ -156,6 +202,11 @@ int main(int argc, char **argv)
 	streams("strided backwards, 3 apart", 1, -3, 4096, 0.05);
 	streams("2 sequential readers in turn", 2, 1, 4096, 0.05);
 	streams("4 readers in turn, 5 apart", 4, 5, 2048, 0.10);
+	{
+		static const long two[] = {3, 5}, three[] = {2, -7, 11};
+		mixed("strides 3 and 5 in turn", 2, two, 2048, false, &r, 0.10);
+		mixed("strides 2, -7, 11, irregular turns", 3, three, 1024, true, &r, 0.10);
+	}
 	test_random(&r);
 	test_feedback();
 	printf("test_prefetch: PASS\n");

@@ -6,8 +6,9 @@
  *   - a strided reader (every third page) is found out after a few faults
  *     and then mostly served from pages read ahead: far fewer major faults
  *     than pages, and prefetch_used counts them;
- *   - two interleaved strided streams of one stride (one thread alternating
- *     between them, as two threads scanning columns would) likewise;
+ *   - two interleaved strided streams (one thread alternating between
+ *     them, as two threads scanning columns would), of one stride or of
+ *     strides 3 and 5, likewise;
  *   - a random reader finds no trend: almost nothing is read ahead;
  *   - bursts of a few strided faults that then go elsewhere, under memory
  *     pressure: what was read ahead is reclaimed unused, prefetch_wasted
@@ -84,9 +85,9 @@ static void strided(int delivery)
 	fl_space_destroy(sp);
 }
 
-/* Two streams, interleaved: stride 5 from two places.  (Streams of
- * different strides interleaved split the vote: prefetch.c finds neither.) */
-static void interleaved(int delivery)
+/* Two streams, interleaved: from two places, stride 5 both, or strides 3
+ * and 5 (which split the vote: each is found on its own lattice). */
+static void interleaved(int delivery, size_t s1)
 {
 	struct fl_stats a, b;
 	size_t n = 0;
@@ -94,13 +95,13 @@ static void interleaved(int delivery)
 	setup(delivery, 256UL << 20);
 	stats(&a);
 	for (size_t k = 0; k < 500; k++, n += 2) {
-		touch(1 + 5 * k);
+		touch(1 + s1 * k);
 		touch(4000 + 5 * k);
 	}
 	stats(&b);
-	printf("%s, two interleaved streams: %zu pages read, %llu major faults, prefetch used "
-	       "%llu\n",
-	       t_delivery_name(delivery), n, D(a, b, faults_major), D(a, b, prefetch_used));
+	printf("%s, two interleaved streams, strides %zu and 5: %zu pages read, %llu major faults, "
+	       "prefetch used %llu\n",
+	       t_delivery_name(delivery), s1, n, D(a, b, faults_major), D(a, b, prefetch_used));
 	CHECK(D(a, b, faults_major) <= n / 3, "%llu major faults for %zu pages of two streams",
 	      D(a, b, faults_major), n);
 	fl_space_destroy(sp);
@@ -156,7 +157,8 @@ int main(int argc, char **argv)
 	t_seed_init(argc, argv, "test_swap_prefetch");
 	for (int d = 0; d < 2; d++) {
 		strided(d);
-		interleaved(d);
+		interleaved(d, 5);
+		interleaved(d, 3);
 		random_reads(d);
 	}
 	bursts();

@@ -32,7 +32,16 @@ static struct {
 	volatile sig_atomic_t swap_created, swap_on, cg_created;
 	char unlink_path[KS_MAX_UNLINK][PATH_MAX];
 	volatile sig_atomic_t nunlink;
+	volatile sig_atomic_t zswap_set, zram_made, zram_on;
 } cl = {.tool = "faultline"};
+
+/* zswap's parameters as found, put back by zswap_restore(). */
+#define ZSWAP_PARAM "/sys/module/zswap/parameters/"
+static char zswap_saved[3][32];
+static const char *const zswap_names[3] = {ZSWAP_PARAM "enabled", ZSWAP_PARAM "compressor",
+					   ZSWAP_PARAM "max_pool_percent"};
+/* Our zram device: its number, "/dev/zramN", "/sys/block/zramN". */
+static char zram_id[16], zram_dev[32], zram_sys[48];
 
 static const char *volatile current_run = "";
 
@@ -40,6 +49,55 @@ void ks_say(const char *s)
 {
 	if (write(2, s, strlen(s)) < 0)
 		return;
+}
+
+/* Write s to path: open and write only (async-signal-safe). */
+static void put(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, s, strlen(s)) < 0)
+		ks_say("");
+	close(fd);
+}
+
+/* zswap as it was found (async-signal-safe): disabled first, then the rest. */
+static void zswap_restore(void)
+{
+	if (!cl.zswap_set)
+		return;
+	put(zswap_names[0], zswap_saved[0]);
+	put(zswap_names[1], zswap_saved[1]);
+	put(zswap_names[2], zswap_saved[2]);
+	cl.zswap_set = 0;
+}
+
+/* Our zram device off and gone (async-signal-safe). */
+static void zram_remove(void)
+{
+	char path[80];
+
+	if (cl.zram_on) {
+		if (swapoff(zram_dev)) {
+			ks_say(cl.tool);
+			ks_say(": swapoff failed; left enabled: ");
+			ks_say(zram_dev);
+			ks_say(" (run: swapoff DEV, then echo 1 > /sys/block/zramN/reset)\n");
+			cl.zram_on = 0;
+			cl.zram_made = 0;
+			return;
+		}
+		cl.zram_on = 0;
+	}
+	if (cl.zram_made) {
+		memcpy(path, zram_sys, sizeof(zram_sys));
+		strcat(path, "/reset");
+		put(path, "1");
+		put("/sys/class/zram-control/hot_remove", zram_id);
+		cl.zram_made = 0;
+	}
 }
 
 void ks_cleanup(void)
@@ -82,6 +140,8 @@ void ks_cleanup(void)
 	for (i = 0; i < cl.nunlink; i++)
 		unlink(cl.unlink_path[i]);
 	cl.nunlink = 0;
+	zram_remove();
+	zswap_restore();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -632,4 +692,144 @@ int ks_wait(pid_t pid, int *status, unsigned int timeout, const char *what)
 	alarm(0);
 	cl.child = 0;
 	return err;
+}
+
+/* ---- The kernel's compressed swap: zswap, zram ---- */
+
+static int param_set(const char *path, const char *v, const char *what)
+{
+	char buf[64], *p;
+	int err = ks_write_str(path, v);
+
+	if (!err && !ks_read_file(path, buf, sizeof(buf))) {
+		if ((p = strchr(buf, '\n')))
+			*p = 0;
+		/* enabled reads Y for "1"/"y"; the rest read back as written */
+		if (strcmp(buf, v) && !(v[0] == 'Y' && buf[0] == 'Y'))
+			err = -EINVAL;
+	}
+	if (err)
+		fmt(ks_kern.error, sizeof(ks_kern.error), "zswap: cannot set %s to %s (%s)", what,
+		    v, strerror(-err));
+	return err;
+}
+
+int ks_zswap_on(const char *compressor, unsigned int pool_percent)
+{
+	char pct[16], *p;
+	unsigned int i;
+
+	if (!cl.zswap_set) {
+		for (i = 0; i < 3; i++) {
+			if (ks_read_file(zswap_names[i], zswap_saved[i], sizeof(zswap_saved[i]))) {
+				fmt(ks_kern.error, sizeof(ks_kern.error), "no zswap here (%s)",
+				    zswap_names[i]);
+				return -1;
+			}
+			if ((p = strchr(zswap_saved[i], '\n')))
+				*p = 0;
+		}
+		cl.zswap_set = 1;
+	}
+	fmt(pct, sizeof(pct), "%u", pool_percent);
+	if (param_set(zswap_names[1], compressor, "compressor") ||
+	    param_set(zswap_names[2], pct, "max_pool_percent") ||
+	    param_set(zswap_names[0], "Y", "enabled")) {
+		zswap_restore();
+		return -1;
+	}
+	return 0;
+}
+
+void ks_zswap_off(void)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	zswap_restore();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+const char *ks_zram_dev(void)
+{
+	return cl.zram_on ? zram_dev : "";
+}
+
+const char *ks_zram_sys(void)
+{
+	return cl.zram_made ? zram_sys : "";
+}
+
+int ks_zram_on(const char *alg, size_t disksize, size_t mem_limit)
+{
+	const char *mkargv[3] = {"mkswap", zram_dev, NULL};
+	char path[96], v[32];
+	sigset_t all, old;
+	long id;
+	int i;
+
+	/* A device of our own: hot_add answers its number. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	id = ks_read_long("/sys/class/zram-control/hot_add", -1);
+	if (id >= 0) {
+		fmt(zram_id, sizeof(zram_id), "%ld", id);
+		fmt(zram_dev, sizeof(zram_dev), "/dev/zram%ld", id);
+		fmt(zram_sys, sizeof(zram_sys), "/sys/block/zram%ld", id);
+		cl.zram_made = 1;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (id < 0) {
+		fmt(ks_kern.error, sizeof(ks_kern.error),
+		    "no zram here (/sys/class/zram-control/hot_add)");
+		return -1;
+	}
+	fmt(path, sizeof(path), "%s/comp_algorithm", zram_sys);
+	if (ks_write_str(path, alg)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "zram: no compressor %s", alg);
+		goto fail;
+	}
+	fmt(path, sizeof(path), "%s/disksize", zram_sys);
+	fmt(v, sizeof(v), "%zu", disksize);
+	if (ks_write_str(path, v)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "zram: disksize %s refused", v);
+		goto fail;
+	}
+	fmt(path, sizeof(path), "%s/mem_limit", zram_sys);
+	fmt(v, sizeof(v), "%zu", mem_limit);
+	if (ks_write_str(path, v)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "zram: mem_limit %s refused", v);
+		goto fail;
+	}
+	/* The device node may come a moment after hot_add (udev, devtmpfs). */
+	for (i = 0; i < 100 && access(zram_dev, F_OK); i++)
+		usleep(10000);
+	if (ks_run_cmd(mkargv)) {
+		fmt(ks_kern.error, sizeof(ks_kern.error), "mkswap %s failed", zram_dev);
+		goto fail;
+	}
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (!swapon(zram_dev, SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK)))
+		cl.zram_on = 1;
+	else
+		fmt(ks_kern.error, sizeof(ks_kern.error), "swapon %s: %s", zram_dev,
+		    strerror(errno));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (!cl.zram_on)
+		goto fail;
+	return 0;
+fail:
+	ks_zram_off();
+	return -1;
+}
+
+void ks_zram_off(void)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	zram_remove();
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }

@@ -102,6 +102,21 @@ int ks_set_budget(size_t budget);
 /* Enable / disable the swap file around a kernel run.  Return: 0 or -errno. */
 int ks_swapon(void);
 void ks_swapoff(void);
+/*
+ * The kernel's compressed swap, around a kernel run (root).  zswap: its
+ * parameters (enabled, compressor, max_pool_percent) saved, set, and put
+ * back by ks_zswap_off() or ks_cleanup().  zram: a device of our own
+ * (hot_add), comp_algorithm, disksize, mem_limit (0: none), mkswap, swapon
+ * at the highest priority; ks_zram_off() or ks_cleanup() switch it off,
+ * reset it and hot_remove it.  Return: 0 or -1 with ks_kern.error set.
+ */
+int ks_zswap_on(const char *compressor, unsigned int pool_percent);
+void ks_zswap_off(void);
+int ks_zram_on(const char *alg, size_t disksize, size_t mem_limit);
+void ks_zram_off(void);
+/* The zram device while on ("/dev/zramN", its sysfs directory), or "". */
+const char *ks_zram_dev(void);
+const char *ks_zram_sys(void);
 /* In a child: move this process into the cgroup.  Return: 0 or -errno. */
 int ks_join_cgroup(void);
 /* The cgroup's OOM kills so far. */

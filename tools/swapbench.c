@@ -58,27 +58,39 @@
 
 /* ---- Subjects, rounds, summaries ---- */
 
-static void add_subject(struct swapbench *sb, const char *name, enum kind kind, int delivery,
-			int policy)
+static struct subject *add_subject(struct swapbench *sb, const char *name, enum kind kind,
+				   int delivery, int policy)
 {
-	struct subject *sub = &sb->subjects[sb->nsubjects++];
+	struct subject *sub;
 
+	if (sb->nsubjects == MAX_SUBJECTS) {
+		fprintf(stderr, "swapbench: more than %d subjects\n", MAX_SUBJECTS);
+		exit(2);
+	}
+	sub = &sb->subjects[sb->nsubjects++];
 	fmt(sub->name, sizeof(sub->name), "%s", name);
 	sub->kind = kind;
 	sub->delivery = delivery;
 	sub->policy = policy;
+	sub->zswap = sub->prefetch = -1;
 	sub->rounds = sb->opt.rounds;
 	sub->w = calloc(MAX_PHASES * sub->rounds, sizeof(struct window));
 	if (!sub->w) {
 		fprintf(stderr, "swapbench: out of memory\n");
 		exit(2);
 	}
+	return sub;
+}
+
+static const char *zswap_name(int z)
+{
+	return z == FL_ZSWAP_LZ4 ? "lz4" : z == FL_ZSWAP_ZSTD ? "zstd" : "notier";
 }
 
 static void build_subjects(struct swapbench *sb)
 {
 	const struct sb_opts *opt = &sb->opt;
-	unsigned int d, p;
+	unsigned int d, p, k, z, f;
 	char name[40];
 
 	if (opt->do_device)
@@ -88,16 +100,40 @@ static void build_subjects(struct swapbench *sb)
 			fmt(name, sizeof(name), "uffd-%s", fl_delivery_name(opt->deliveries[d]));
 			add_subject(sb, name, K_BARE, opt->deliveries[d], 0);
 		}
-	if (opt->do_kernel)
-		add_subject(sb, "kernel", K_KERNEL, 0, 0);
-	if (opt->do_faultline)
-		for (d = 0; d < opt->ndeliveries; d++)
-			for (p = 0; p < opt->npolicies; p++) {
-				fmt(name, sizeof(name), "fl-%s-%s",
-				    fl_delivery_name(opt->deliveries[d]),
-				    fl_policy_name(opt->policies[p]));
-				add_subject(sb, name, K_FL, opt->deliveries[d], opt->policies[p]);
-			}
+	/* The kernel's variants: "kernel" (the swap file), "kernel-zswap-lz4", ... */
+	for (k = 0; opt->do_kernel && k < opt->nkernels; k++) {
+		const struct kernel_variant *kv = &opt->kernels[k];
+
+		if (kv->variant == KV_SWAP)
+			fmt(name, sizeof(name), "kernel");
+		else
+			fmt(name, sizeof(name), "kernel-%s-%s",
+			    kv->variant == KV_ZSWAP ? "zswap" : "zram", kv->alg);
+		add_subject(sb, name, K_KERNEL, 0, 0)->kv = *kv;
+	}
+	/* faultline's: fl-DELIVERY-POLICY, then -lz4/-zstd/-notier and -pf/-nopf
+	 * when --zswap or --prefetch asks for them. */
+	for (d = 0; opt->do_faultline && d < opt->ndeliveries; d++)
+		for (p = 0; p < opt->npolicies; p++)
+			for (z = 0; z < opt->nzswaps; z++)
+				for (f = 0; f < opt->nprefetches; f++) {
+					int zs = opt->zswaps[z], pf = opt->prefetches[f];
+					struct subject *sub;
+					size_t n = (size_t)fmt(name, sizeof(name), "fl-%s-%s",
+							       fl_delivery_name(opt->deliveries[d]),
+							       fl_policy_name(opt->policies[p]));
+
+					if (zs >= 0)
+						n += (size_t)fmt(name + n, sizeof(name) - n, "-%s",
+								 zswap_name(zs));
+					if (pf >= 0 && n < sizeof(name))
+						fmt(name + n, sizeof(name) - n, "-%s",
+						    pf ? "pf" : "nopf");
+					sub = add_subject(sb, name, K_FL, opt->deliveries[d],
+							  opt->policies[p]);
+					sub->zswap = zs;
+					sub->prefetch = pf;
+				}
 }
 
 int sb_subject_index(const struct swapbench *sb, enum kind kind)
@@ -115,10 +151,16 @@ void sb_phase_name(const struct swapbench *sb, const struct subject *sub, unsign
 {
 	const struct sb_opts *opt = &sb->opt;
 
-	if (ph == 0)
+	enum phase_kind kind = sb_phase_kind(opt, ph);
+
+	if (kind == PH_FILL)
 		fmt(buf, len, "%s.fill", sub->name);
-	else if (ph == sb_seq_phase(opt))
+	else if (kind == PH_SEQ)
 		fmt(buf, len, "%s.seq", sub->name);
+	else if (kind == PH_STRIDE)
+		fmt(buf, len, "%s.stride", sub->name);
+	else if (kind == PH_INTER)
+		fmt(buf, len, "%s.inter", sub->name);
 	else if (sub->kind == K_DEVICE)
 		fmt(buf, len, "device.qd%u", opt->threads[ph - 1]);
 	else if (sub->kind == K_BARE)
@@ -145,7 +187,7 @@ static void progress(struct swapbench *sb, struct subject *sub, unsigned int rou
 		sb_phase_name(sb, sub, ph, name, sizeof(name));
 		if (ph == 0)
 			fprintf(stderr, "  %-28s %10.0f pages/s\n", name, (double)w->ops / w->secs);
-		else if (ph == sb_seq_phase(opt))
+		else if (sb_phase_kind(opt, ph) != PH_READS)
 			fprintf(stderr, "  %-28s %10.0f pages/s %10.0f misses/s  p50 %.1f us\n",
 				name, (double)w->ops / w->secs, (double)w->misses / w->secs,
 				sb_hist_quantile(&w->h, 0.5) / 1e3);
@@ -183,15 +225,16 @@ static void summarise(struct swapbench *sb)
 		for (ph = 0; ph < sb_nphases(opt); ph++) {
 			struct summ *s = &sub->s[ph];
 			double rate[MAX_ROUNDS], miss[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS],
-				p999[MAX_ROUNDS], mx[MAX_ROUNDS], wr[MAX_ROUNDS];
+				p999[MAX_ROUNDS], mx[MAX_ROUNDS], wr[MAX_ROUNDS], cs[MAX_ROUNDS],
+				cb[MAX_ROUNDS], cr[MAX_ROUNDS];
 			unsigned int n = 0;
 
 			memset(s, 0, sizeof(*s));
-			s->imin = s->mmin = INFINITY;
-			s->imax = s->mmax = 0;
+			s->imin = s->mmin = s->rmin = INFINITY;
+			s->imax = s->mmax = s->rmax = 0;
 			for (r = 0; r < opt->rounds; r++) {
 				struct window *w = W(sub, ph, r);
-				uint64_t writes;
+				uint64_t writes, per;
 
 				if (!w->done || w->secs <= 0)
 					continue;
@@ -204,6 +247,15 @@ static void summarise(struct swapbench *sb)
 				writes = sub->kind == K_FL ? w->fl1.swap_outs - w->fl0.swap_outs
 							   : w->k1.vm.pswpout - w->k0.vm.pswpout;
 				wr[n] = (double)writes / w->secs;
+				/* us of CPU per miss in the random reads, per page
+				 * in the fill and the passes */
+				per = sb_phase_kind(opt, ph) == PH_READS ? w->misses : w->ops;
+				cs[n] = (w->c1.t.self - w->c0.t.self) * 1e6 / (double)per;
+				cb[n] = (w->c1.t.busy - w->c0.t.busy) * 1e6 / (double)per;
+				cr[n] = sb_comp_ratio(sub, w);
+				s->rmin = fmin(s->rmin, ph ? miss[n] : rate[n]);
+				s->rmax = fmax(s->rmax, ph ? miss[n] : rate[n]);
+				s->slowest = fmax(s->slowest, mx[n]);
 				for (k = 0; k < w->nivl; k++) {
 					s->imin = fmin(s->imin, w->ivl_ops[k]);
 					s->imax = fmax(s->imax, w->ivl_ops[k]);
@@ -223,6 +275,11 @@ static void summarise(struct swapbench *sb)
 			s->p999 = median(p999, n);
 			s->max = median(mx, n);
 			s->writes = median(wr, n);
+			s->cpu_self = median(cs, n);
+			s->cpu_busy = median(cb, n);
+			s->comp = median(cr, n);
+			if (isinf(s->rmin))
+				s->rmin = s->rmax = 0;
 			if (isinf(s->imin))
 				s->imin = s->imax = s->rate;
 			if (isinf(s->mmin))
@@ -287,6 +344,7 @@ int main(int argc, char **argv)
 	} else {
 		sb_print_table(sb, &ri);
 		sb_print_goals(sb);
+		sb_print_tiers(sb);
 		sb_print_bench_lines(sb);
 	}
 	for (i = 0; i < sb->nsubjects; i++) {

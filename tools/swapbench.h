@@ -35,9 +35,12 @@
 #define MAX_THREADS 64 /* application threads in one window */
 #define MAX_DELIVERIES 2
 #define MAX_ROUNDS 9
-#define MAX_SUBJECTS (2 + MAX_DELIVERIES * (1 + FL_POLICY_NR))
-#define MAX_PHASES (2 + MAX_TLIST) /* the fill, one read window per T, the sequential read */
-#define MAX_IVL 1200		   /* 1-s intervals in one window */
+#define MAX_KERNELS 4 /* entries of --kernel */
+#define MAX_STREAMS 4 /* entries of --streams */
+#define MAX_SUBJECTS 48
+/* The fill, one read window per T, the sequential, strided and interleaved reads. */
+#define MAX_PHASES (4 + MAX_TLIST)
+#define MAX_IVL 1200 /* 1-s intervals in one window */
 #define IVL_NS 1000000000ull
 /* max/min over the 1-s intervals above which a figure is flagged. */
 #define UNSTABLE 1.5
@@ -52,6 +55,25 @@ _Static_assert(BARE_PAGES / BARE_SLICE >= MAX_THREADS, "a bare slice per thread"
 _Static_assert(MAX_THREADS <= BARE_MAX_THREADS, "a bare context per thread");
 
 /* ---- Configuration (see usage()) ---- */
+
+/* What the fill writes (--data; sb_word()). */
+enum sb_data {
+	DATA_PATTERN, /* salt ^ (page << 9 | word): every word different */
+	DATA_HEAP,    /* objects of a size class per page: lz4 about 2.3x, zstd 3.6x */
+	DATA_RANDOM,  /* a hash per word: incompressible */
+};
+
+/* The kernel's swap (--kernel): to the swap file, through zswap, to zram. */
+enum kvariant {
+	KV_SWAP,
+	KV_ZSWAP,
+	KV_ZRAM,
+};
+
+struct kernel_variant {
+	int variant; /* enum kvariant */
+	char alg[16];
+};
 
 struct sb_opts {
 	size_t region;
@@ -72,6 +94,17 @@ struct sb_opts {
 	size_t swapfile;
 	int swappiness; /* -1: leave the cgroup's as it comes */
 	bool do_kernel, do_device, do_faultline, do_bare;
+	int data;      /* enum sb_data */
+	int zswaps[3]; /* faultline's tier per subject: -1 as the environment says */
+	unsigned int nzswaps;
+	int prefetches[2]; /* faultline's FAULTLINE_PREFETCH per subject: -1 as it says */
+	unsigned int nprefetches;
+	size_t pool; /* the compressed pool: zswap_max, zram mem_limit, zswap's % */
+	struct kernel_variant kernels[MAX_KERNELS];
+	unsigned int nkernels;
+	unsigned int stride;		   /* the strided read's stride; 0: none */
+	unsigned int streams[MAX_STREAMS]; /* the interleaved read's strides */
+	unsigned int nstreams;
 	bool preheat;
 	bool seq; /* the sequential read phase */
 	unsigned int timeout;
@@ -79,15 +112,50 @@ struct sb_opts {
 	bool verbose;
 };
 
-/* Phases: 0 the fill, 1..nthreads the read windows, then the sequential read. */
+/*
+ * Phases: 0 the fill, 1..nthreads the read windows, then those of the
+ * sequential, strided and interleaved reads that are asked for, in that
+ * order.
+ */
+enum phase_kind {
+	PH_FILL,
+	PH_READS,
+	PH_SEQ,
+	PH_STRIDE,
+	PH_INTER,
+};
+
 static inline unsigned int sb_seq_phase(const struct sb_opts *opt)
 {
 	return 1 + opt->nthreads;
 }
 
+static inline unsigned int sb_stride_phase(const struct sb_opts *opt)
+{
+	return sb_seq_phase(opt) + (opt->seq ? 1 : 0);
+}
+
+static inline unsigned int sb_inter_phase(const struct sb_opts *opt)
+{
+	return sb_stride_phase(opt) + (opt->stride ? 1 : 0);
+}
+
 static inline unsigned int sb_nphases(const struct sb_opts *opt)
 {
-	return 1 + opt->nthreads + (opt->seq ? 1 : 0);
+	return sb_inter_phase(opt) + (opt->nstreams ? 1 : 0);
+}
+
+static inline enum phase_kind sb_phase_kind(const struct sb_opts *opt, unsigned int ph)
+{
+	if (ph == 0)
+		return PH_FILL;
+	if (ph <= opt->nthreads)
+		return PH_READS;
+	if (opt->seq && ph == sb_seq_phase(opt))
+		return PH_SEQ;
+	if (opt->stride && ph == sb_stride_phase(opt))
+		return PH_STRIDE;
+	return PH_INTER;
 }
 
 /* ---- What one measured window records ---- */
@@ -96,6 +164,10 @@ static inline unsigned int sb_nphases(const struct sb_opts *opt)
 struct kcount {
 	struct ks_vmstat vm;
 	uint64_t cg_pgmajfault, cg_pgfault, cg_swap, cg_rss, cg_usage, cg_failcnt;
+	/* The compressed swap: zswap's (/proc/meminfo, /proc/vmstat: the
+	 * machine's), zram's (mm_stat of our device), bytes. */
+	uint64_t zswap_pool, zswapped, zswpin, zswpout, zswpwb;
+	uint64_t zram_orig, zram_compr, zram_used;
 };
 
 /* The store's disk, from /proc/diskstats. */
@@ -153,6 +225,58 @@ static inline uint64_t sb_expected(uint64_t salt, size_t page, unsigned int word
 	return salt ^ ((uint64_t)page << 9 | word);
 }
 
+static inline uint64_t sb_mix(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 32);
+}
+
+/*
+ * Word w of page p in each --data mode.  Word 0 is always the page's tag,
+ * salt ^ (p << 9), different on every page: a reader checks it besides the
+ * word it reads, so that a page read from the wrong place is caught even
+ * where the word itself is zero.
+ *
+ * heap: a page of a slab of one size class, as a heap's pages are: objects
+ * of S = 2..8 words (the page's hash), each a header word (the same in all
+ * objects of the page: a type) and S - 1 fields whose kinds the page's
+ * hash fixes per field: zero (6 in 16), a small integer (2 in 16), a
+ * pointer into a 512-KiB arena (4 in 16: its upper five bytes shared),
+ * text (lowercase-like bytes, 2 in 16), a random word (2 in 16); values
+ * from a hash of the word.  LZ4 compresses such pages about 2.3x and zstd
+ * (level 1) about 3.6x (measured over 4000 pages).
+ */
+static inline uint64_t sb_word(int data, uint64_t salt, size_t page, unsigned int w)
+{
+	uint64_t ph, h;
+	unsigned int size, j, k;
+
+	if (data == DATA_PATTERN || !w)
+		return sb_expected(salt, page, w);
+	h = sb_mix(salt ^ ((uint64_t)page << 9 | w));
+	if (data == DATA_RANDOM)
+		return h;
+	ph = sb_mix(salt ^ ((uint64_t)page << 9) ^ 0x1ff);
+	size = 2 + (unsigned int)(ph % 7);
+	j = w % size;
+	if (!j)
+		return 0x0000000100000000ull | (ph >> 40);
+	k = (unsigned int)(ph >> (8 + 4 * j)) & 15;
+	if (k < 6)
+		return 0;
+	if (k < 8)
+		return (h >> 20) & 0xff;
+	if (k < 12)
+		return 0x00007f0000000000ull | (salt & 0xffff000000ull) |
+		       (((h >> 16) & 0xffff) << 3);
+	if (k < 14)
+		return (h & 0x1f1f1f1f1f1f1f1full) | 0x6060606060606060ull;
+	return h;
+}
+
 /* ---- Subjects ---- */
 
 enum kind {
@@ -171,12 +295,18 @@ struct summ {
 	double imin, imax;	    /* ops/s over the 1-s intervals */
 	double mmin, mmax;	    /* misses/s over the 1-s intervals */
 	double writes;		    /* fill: store writes per second */
+	double rmin, rmax;	    /* misses/s (ops/s for the fill), lowest and highest round */
+	double cpu_self, cpu_busy;  /* us of CPU per miss: the subject's own, the machine's */
+	double comp;		    /* compression ratio at the window's end; 0: none */
+	double slowest;		    /* us: the slowest access of all the rounds */
 };
 
 struct subject {
 	char name[40];
 	enum kind kind;
 	int delivery, policy;
+	int zswap, prefetch;	  /* faultline: -1, or the tier's compressor, prefetch on */
+	struct kernel_variant kv; /* the kernel: swap file, zswap or zram */
 	bool failed;
 	char error[200];
 	unsigned int rounds;
@@ -289,8 +419,14 @@ __attribute__((noreturn)) void sb_mismatch(struct swapbench *sb, const char *wha
 					   size_t npages);
 void sb_sampler_snap(struct sampler *s, struct window *w, bool end);
 void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w);
-void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
-		const char *what, struct window *w);
+int sb_pageout(struct sampler *s, uint64_t *base, size_t len);
+int sb_run_order(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, const char *what,
+		 struct window *w, const uint32_t *order, size_t norder, size_t pass);
+uint32_t *sb_order_stride(size_t npages, unsigned int stride, size_t *n);
+int sb_run_passes(struct sampler *s, uint64_t *base, const char *name, struct window **wins,
+		  volatile int *cur, char *err, size_t errlen);
+uint32_t *sb_order_streams(size_t npages, const unsigned int *streams, unsigned int nstreams,
+			   uint64_t seed, size_t *n);
 uint64_t sb_reader_seed(uint64_t seed, unsigned int nthreads, unsigned int i, unsigned int round);
 int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
 		 unsigned int nthreads, unsigned int round, const char *what, struct window *w);
@@ -305,6 +441,7 @@ void sb_run_device(struct swapbench *sb, struct subject *sub, unsigned int round
 void *sb_bare_reader_main(void *arg);
 void sb_run_bare(struct swapbench *sb, struct subject *sub, unsigned int round);
 int sb_kernel_prepare(struct swapbench *sb);
+unsigned int sb_zswap_percent(const struct sb_opts *opt);
 void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round);
 void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int round);
 
@@ -315,5 +452,9 @@ void sb_print_table(const struct swapbench *sb, const struct run_info *ri);
 void sb_print_goals(const struct swapbench *sb);
 void sb_print_bench_lines(const struct swapbench *sb);
 void sb_print_json(const struct swapbench *sb, const struct run_info *ri);
+
+/* swapbench_tiers.c */
+double sb_comp_ratio(const struct subject *sub, const struct window *w);
+void sb_print_tiers(const struct swapbench *sb);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kside.h"
 #include "swapbench.h"
@@ -28,6 +29,12 @@ const struct sb_opts sb_defaults = {
 	.rounds = 1,
 	.seed = 1,
 	.swappiness = -1,
+	.zswaps = {-1},
+	.nzswaps = 1,
+	.prefetches = {-1},
+	.nprefetches = 1,
+	.kernels = {{.variant = KV_SWAP}},
+	.nkernels = 1,
 	.do_kernel = true,
 	.do_device = true,
 	.do_faultline = true,
@@ -72,6 +79,22 @@ static void usage(FILE *out)
 		"      --swapfile SIZE    the kernel's swap file (default 2G, or region + 1G)\n"
 		"      --swappiness N     the cgroup's memory.swappiness (default: inherited;\n"
 		"                         60 if vm.swappiness is 0); vm.swappiness is not changed\n"
+		"      --data MODE        what the fill writes: pattern (default), heap (lz4\n"
+		"                         about 2.3x, zstd 3.6x), random (incompressible)\n"
+		"      --kernel LIST      the kernel's swap: swap (the swap file, default),\n"
+		"                         zswap-ALG (zswap in front of it), zram-ALG (a zram\n"
+		"                         device instead); ALG: lz4, zstd, lzo, ...\n"
+		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd\n"
+		"                         (default: FAULTLINE_ZSWAP from the environment)\n"
+		"      --pool SIZE        the compressed pool: faultline's FAULTLINE_ZSWAP_MAX,\n"
+		"                         zram's mem_limit, zswap's nearest max_pool_percent;\n"
+		"                         the kernel's cgroup gets the budget less it with\n"
+		"                         zram (zswap's pool is charged to the cgroup)\n"
+		"                         (default with a tier or zswap/zram: 1%% of the RAM)\n"
+		"      --prefetch LIST    faultline's trend prefetch per subject: on,off\n"
+		"                         (default: FAULTLINE_PREFETCH from the environment)\n"
+		"      --stride N         a strided read: every N-th page, N passes\n"
+		"      --streams LIST     an interleaved read: one stream per stride listed\n"
 		"      --no-kernel, --no-device, --no-faultline   skip a subject\n"
 		"      --no-bare          skip the bare userfaultfd anchor (faultline's x bare\n"
 		"                         then says n/a); it runs the deliveries of --delivery\n"
@@ -156,45 +179,132 @@ enum {
 	OPT_STORE,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_DATA,
+	OPT_KERNEL,
+	OPT_ZSWAP,
+	OPT_POOL,
+	OPT_PREFETCH,
+	OPT_STRIDE,
+	OPT_STREAMS,
 };
 
+static int word_zswap(const char *s)
+{
+	return !strcmp(s, "off")    ? FL_ZSWAP_OFF
+	       : !strcmp(s, "lz4")  ? FL_ZSWAP_LZ4
+	       : !strcmp(s, "zstd") ? FL_ZSWAP_ZSTD
+				    : -1;
+}
+
+static int word_onoff(const char *s)
+{
+	return !strcmp(s, "on") ? 1 : !strcmp(s, "off") ? 0 : -1;
+}
+
+static int word_data(const char *s)
+{
+	return !strcmp(s, "pattern")  ? DATA_PATTERN
+	       : !strcmp(s, "heap")   ? DATA_HEAP
+	       : !strcmp(s, "random") ? DATA_RANDOM
+				      : -1;
+}
+
+static int word_stride(const char *s)
+{
+	return (int)parse_num(s, "stride", 1, 1024);
+}
+
+static void set_kernels(struct sb_opts *opt, const char *arg)
+{
+	char buf[256], *tok, *save = NULL;
+
+	opt->nkernels = 0;
+	fmt(buf, sizeof(buf), "%s", arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct kernel_variant kv = {.variant = KV_SWAP};
+
+		if (!strncmp(tok, "zswap-", 6) && tok[6]) {
+			kv.variant = KV_ZSWAP;
+			fmt(kv.alg, sizeof(kv.alg), "%s", tok + 6);
+		} else if (!strncmp(tok, "zram-", 5) && tok[5]) {
+			kv.variant = KV_ZRAM;
+			fmt(kv.alg, sizeof(kv.alg), "%s", tok + 5);
+		} else if (strcmp(tok, "swap")) {
+			fprintf(stderr,
+				"swapbench: bad kernel variant '%s' (swap, zswap-ALG, "
+				"zram-ALG)\n",
+				tok);
+			exit(2);
+		}
+		if (opt->nkernels == MAX_KERNELS) {
+			fprintf(stderr, "swapbench: too many kernel variants\n");
+			exit(2);
+		}
+		opt->kernels[opt->nkernels++] = kv;
+	}
+	if (!opt->nkernels) {
+		fprintf(stderr, "swapbench: empty kernel variants\n");
+		exit(2);
+	}
+}
+
+static void set_streams(struct sb_opts *opt, const char *arg)
+{
+	int list[MAX_STREAMS];
+
+	opt->nstreams = parse_list(arg, "streams", list, MAX_STREAMS, word_stride, false);
+	for (unsigned int i = 0; i < opt->nstreams; i++)
+		opt->streams[i] = (unsigned int)list[i];
+}
+
 /* The options (parse_options()): name, key, argument, what it does. */
-#define SWAPBENCH_OPTIONS(X)                                                                   \
-	X("region", 'r', required_argument, opt->region = parse_size(optarg, "region"))        \
-	X("budget", 'b', required_argument, opt->budget = parse_size(optarg, "budget"))        \
-	X("seconds", 's', required_argument,                                                   \
-	  opt->seconds = parse_real(optarg, "seconds", 0.1, 86400))                            \
-	X("warmup", 'w', required_argument,                                                    \
-	  opt->warmup = parse_real(optarg, "warm-up seconds", 0, 86400))                       \
-	X("probe-seconds", OPT_PROBE_SECONDS, required_argument,                               \
-	  opt->probe_seconds = parse_real(optarg, "probe seconds", 0.1, 86400))                \
-	X("threads", 't', required_argument, set_threads(opt, optarg))                         \
-	X("policy", 'p', required_argument,                                                    \
-	  opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,         \
-				      fl_policy_by_name, true))                                \
-	X("delivery", 'd', required_argument,                                                  \
-	  opt->ndeliveries = parse_list(optarg, "deliveries", opt->deliveries, MAX_DELIVERIES, \
-					fl_delivery_by_name, true))                            \
-	X("rounds", OPT_ROUNDS, required_argument,                                             \
-	  opt->rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS))              \
-	X("seed", OPT_SEED, required_argument,                                                 \
-	  opt->seed = parse_num(optarg, "seed", 0, ULONG_MAX))                                 \
-	X("dir", OPT_DIR, required_argument, fmt(opt->dir, sizeof(opt->dir), "%s", optarg))    \
-	X("store", OPT_STORE, required_argument,                                               \
-	  fmt(opt->store, sizeof(opt->store), "%s", optarg))                                   \
-	X("swapfile", OPT_SWAPFILE, required_argument,                                         \
-	  opt->swapfile = parse_size(optarg, "swap file size"))                                \
-	X("swappiness", OPT_SWAPPINESS, required_argument,                                     \
-	  opt->swappiness = (int)parse_num(optarg, "swappiness", 1, 200))                      \
-	X("no-kernel", OPT_NO_KERNEL, no_argument, opt->do_kernel = false)                     \
-	X("no-device", OPT_NO_DEVICE, no_argument, opt->do_device = false)                     \
-	X("no-faultline", OPT_NO_FAULTLINE, no_argument, opt->do_faultline = false)            \
-	X("no-bare", OPT_NO_BARE, no_argument, opt->do_bare = false)                           \
-	X("no-preheat", OPT_NO_PREHEAT, no_argument, opt->preheat = false)                     \
-	X("no-seq", OPT_NO_SEQ, no_argument, opt->seq = false)                                 \
-	X("timeout", OPT_TIMEOUT, required_argument,                                           \
-	  opt->timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400))                 \
-	X("json", OPT_JSON, no_argument, opt->json = true)                                     \
+#define SWAPBENCH_OPTIONS(X)                                                                       \
+	X("region", 'r', required_argument, opt->region = parse_size(optarg, "region"))            \
+	X("budget", 'b', required_argument, opt->budget = parse_size(optarg, "budget"))            \
+	X("seconds", 's', required_argument,                                                       \
+	  opt->seconds = parse_real(optarg, "seconds", 0.1, 86400))                                \
+	X("warmup", 'w', required_argument,                                                        \
+	  opt->warmup = parse_real(optarg, "warm-up seconds", 0, 86400))                           \
+	X("probe-seconds", OPT_PROBE_SECONDS, required_argument,                                   \
+	  opt->probe_seconds = parse_real(optarg, "probe seconds", 0.1, 86400))                    \
+	X("threads", 't', required_argument, set_threads(opt, optarg))                             \
+	X("policy", 'p', required_argument,                                                        \
+	  opt->npolicies = parse_list(optarg, "policies", opt->policies, FL_POLICY_NR,             \
+				      fl_policy_by_name, true))                                    \
+	X("delivery", 'd', required_argument,                                                      \
+	  opt->ndeliveries = parse_list(optarg, "deliveries", opt->deliveries, MAX_DELIVERIES,     \
+					fl_delivery_by_name, true))                                \
+	X("rounds", OPT_ROUNDS, required_argument,                                                 \
+	  opt->rounds = (unsigned int)parse_num(optarg, "rounds", 1, MAX_ROUNDS))                  \
+	X("seed", OPT_SEED, required_argument,                                                     \
+	  opt->seed = parse_num(optarg, "seed", 0, ULONG_MAX))                                     \
+	X("dir", OPT_DIR, required_argument, fmt(opt->dir, sizeof(opt->dir), "%s", optarg))        \
+	X("store", OPT_STORE, required_argument,                                                   \
+	  fmt(opt->store, sizeof(opt->store), "%s", optarg))                                       \
+	X("swapfile", OPT_SWAPFILE, required_argument,                                             \
+	  opt->swapfile = parse_size(optarg, "swap file size"))                                    \
+	X("swappiness", OPT_SWAPPINESS, required_argument,                                         \
+	  opt->swappiness = (int)parse_num(optarg, "swappiness", 1, 200))                          \
+	X("no-kernel", OPT_NO_KERNEL, no_argument, opt->do_kernel = false)                         \
+	X("no-device", OPT_NO_DEVICE, no_argument, opt->do_device = false)                         \
+	X("no-faultline", OPT_NO_FAULTLINE, no_argument, opt->do_faultline = false)                \
+	X("no-bare", OPT_NO_BARE, no_argument, opt->do_bare = false)                               \
+	X("no-preheat", OPT_NO_PREHEAT, no_argument, opt->preheat = false)                         \
+	X("no-seq", OPT_NO_SEQ, no_argument, opt->seq = false)                                     \
+	X("timeout", OPT_TIMEOUT, required_argument,                                               \
+	  opt->timeout = (unsigned int)parse_num(optarg, "timeout", 1, 86400))                     \
+	X("json", OPT_JSON, no_argument, opt->json = true)                                         \
+	X("data", OPT_DATA, required_argument,                                                     \
+	  parse_list(optarg, "data mode", &opt->data, 1, word_data, true))                         \
+	X("kernel", OPT_KERNEL, required_argument, set_kernels(opt, optarg))                       \
+	X("zswap", OPT_ZSWAP, required_argument,                                                   \
+	  opt->nzswaps = parse_list(optarg, "tiers", opt->zswaps, 3, word_zswap, true))            \
+	X("pool", OPT_POOL, required_argument, opt->pool = parse_size(optarg, "pool"))             \
+	X("prefetch", OPT_PREFETCH, required_argument,                                             \
+	  opt->nprefetches = parse_list(optarg, "prefetch", opt->prefetches, 2, word_onoff, true)) \
+	X("stride", OPT_STRIDE, required_argument,                                                 \
+	  opt->stride = (unsigned int)word_stride(optarg))                                         \
+	X("streams", OPT_STREAMS, required_argument, set_streams(opt, optarg))                     \
 	X("verbose", 'v', no_argument, opt->verbose = true)
 
 void sb_parse_args(struct sb_opts *opt, int argc, char **argv)
@@ -211,6 +321,28 @@ void sb_parse_args(struct sb_opts *opt, int argc, char **argv)
 	if (!opt->dir[0]) {
 		tmp = getenv("TMPDIR");
 		fmt(opt->dir, sizeof(opt->dir), "%s", tmp && *tmp ? tmp : "/tmp");
+	}
+	{
+		bool compressed = false;
+		unsigned int i;
+
+		for (i = 0; i < opt->nkernels; i++)
+			compressed |= opt->do_kernel && opt->kernels[i].variant != KV_SWAP;
+		for (i = 0; i < opt->nzswaps; i++)
+			compressed |= opt->zswaps[i] > FL_ZSWAP_OFF;
+		if (!opt->pool && compressed)
+			opt->pool = ((size_t)sysconf(_SC_PHYS_PAGES) / 100) * PAGE;
+		if (opt->pool && opt->pool + 64 * PAGE > opt->budget) {
+			fprintf(stderr,
+				"swapbench: the pool (%zu MiB) must leave at least 256 KiB "
+				"of the budget\n",
+				opt->pool >> 20);
+			exit(2);
+		}
+		if (opt->region / PAGE > UINT32_MAX) {
+			fprintf(stderr, "swapbench: the region is too large\n");
+			exit(2);
+		}
 	}
 	/* faultline's default store goes to $TMPDIR: the same file system. */
 	setenv("TMPDIR", opt->dir, 1);

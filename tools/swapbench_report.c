@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "kside.h"
 #include "swapbench.h"
@@ -154,6 +155,19 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	       "threads %s; rounds %u; seed %" PRIu64 "\n",
 	       opt->seconds, opt->warmup, opt->probe_seconds ? opt->probe_seconds : opt->seconds,
 	       tl, opt->rounds, opt->seed);
+	printf("data: %s; compressed pool %zu MiB (faultline's FAULTLINE_ZSWAP_MAX, zram's "
+	       "mem_limit; zswap's nearest max_pool_percent)\n",
+	       opt->data == DATA_HEAP	  ? "heap (sb_word(): objects of one size class per page, "
+					    "zero, integer, pointer, text and random fields)"
+	       : opt->data == DATA_RANDOM ? "random (a hash per word)"
+					  : "pattern (salt ^ (page << 9 | word))",
+	       opt->pool >> 20);
+	if (opt->stride || opt->nstreams) {
+		list_uint(tl, sizeof(tl), opt->streams, opt->nstreams);
+		printf("strided read: stride %u; interleaved read: strides %s\n", opt->stride,
+		       opt->nstreams ? tl : "-");
+		list_uint(tl, sizeof(tl), opt->threads, opt->nthreads);
+	}
 	printf("store: %s (%s on %s %u:%u); faultline's store: %s\n", opt->dir, sb->store.fstype,
 	       sb->store.disk_found ? sb->store.disk : "?", major(sb->store.dev),
 	       minor(sb->store.dev),
@@ -189,6 +203,29 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 			       ks_kern.cg_swappiness, ks_kern.page_cluster, ks_kern.zswap);
 		else
 			printf("kernel: not measured: %s\n", ks_kern.error);
+		for (i = 0; i < sb->nsubjects; i++) {
+			const struct subject *sub = &sb->subjects[i];
+
+			if (sub->kind != K_KERNEL || sub->kv.variant == KV_SWAP)
+				continue;
+			if (sub->kv.variant == KV_ZSWAP)
+				printf("%s: zswap enabled in front of the swap file only for its "
+				       "runs, compressor %s, max_pool_percent %u (%.0f MiB of "
+				       "RAM), accept_threshold and the shrinker as found; cgroup "
+				       "limit %zu MiB (the budget: the pool is charged to it)\n",
+				       sub->name, sub->kv.alg, sb_zswap_percent(opt),
+				       (double)sysconf(_SC_PHYS_PAGES) * PAGE / 1048576.0 *
+					       sb_zswap_percent(opt) / 100,
+				       opt->budget >> 20);
+			else
+				printf("%s: a zram device of its own (hot_add) as the only swap "
+				       "for "
+				       "its runs, comp_algorithm %s, disksize %zu MiB, mem_limit "
+				       "%zu MiB (the pool); cgroup limit %zu MiB (the budget less "
+				       "the pool: zram's memory is charged to no cgroup)\n",
+				       sub->name, sub->kv.alg, (opt->region >> 20) + 16,
+				       opt->pool >> 20, (opt->budget - opt->pool) >> 20);
+		}
 		if (ks_kern.other_swaps[0])
 			printf("WARNING: other swap was on: %s\n", ks_kern.other_swaps);
 	}
@@ -254,11 +291,13 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 
 	if (!w->done)
 		return;
-	if (ph == sb_seq_phase(opt) && sub->kind == K_FL)
+	bool passes = sb_phase_kind(opt, ph) >= PH_SEQ;
+
+	if (passes && sub->kind == K_FL)
 		printf("  faultline, at the start (after MADV_PAGEOUT): resident_pages=%" PRIu64
 		       " frames_used=%" PRIu64 "\n",
 		       w->fl0.resident_pages, w->fl0.frames_used);
-	else if (ph == sb_seq_phase(opt) && sub->kind == K_KERNEL)
+	else if (passes && sub->kind == K_KERNEL)
 		printf("  kernel, at the start (after MADV_PAGEOUT): cgroup usage_MiB=%.1f "
 		       "rss_MiB=%.1f swap_MiB=%.0f\n",
 		       (double)w->k0.cg_usage / 1048576.0, (double)w->k0.cg_rss / 1048576.0,
@@ -288,6 +327,22 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		       b->resident_pages, b->frames_used, (double)b->store_bytes / 1048576.0,
 		       b->io_inflight_max, b->io_inflight_mean, (double)b->fault_ns_p50 / 1e3,
 		       (double)b->fault_ns_p99 / 1e3, (double)b->fault_ns_p999 / 1e3);
+		printf("  faultline: prefetch_used=%.0f prefetch_wasted=%.0f "
+		       "prefetch_window=%" PRIu64,
+		       DELTA(prefetch_used), DELTA(prefetch_wasted), b->prefetch_window);
+		if (b->zswap_pages || b->zswap_stores > a->zswap_stores)
+			printf(" zswap_stores=%.0f zswap_hits=%.0f store_reads=%.0f "
+			       "zswap_incompressible=%.0f zswap_full=%.0f zswap_writebacks=%.0f; "
+			       "at the end zswap_pages=%" PRIu64 " zswap_pool_MiB=%.1f "
+			       "zswap_ratio=%.2f zswap_load_ns p50/p99/max=%" PRIu64 "/%" PRIu64
+			       "/%" PRIu64,
+			       DELTA(zswap_stores), DELTA(zswap_hits), DELTA(store_reads),
+			       DELTA(zswap_incompressible), DELTA(zswap_full),
+			       DELTA(zswap_writebacks), b->zswap_pages,
+			       (double)b->zswap_pool_bytes / 1048576.0,
+			       (double)b->zswap_ratio_pct / 100, b->zswap_load_ns_p50,
+			       b->zswap_load_ns_p99, b->zswap_load_ns_max);
+		printf("\n");
 	} else if (sub->kind == K_KERNEL) {
 		const struct kcount *a = &w->k0, *b = &w->k1;
 
@@ -306,6 +361,16 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		printf("\n  kernel, at the end: cgroup usage_MiB=%.0f rss_MiB=%.0f swap_MiB=%.0f\n",
 		       (double)b->cg_usage / 1048576.0, (double)b->cg_rss / 1048576.0,
 		       (double)b->cg_swap / 1048576.0);
+		if (sub->kv.variant == KV_ZSWAP)
+			printf("  zswap (the machine's): zswpout=%.0f zswpin=%.0f zswpwb=%.0f; at "
+			       "the end pool_MiB=%.1f stored_MiB=%.1f\n",
+			       DELTA(zswpout), DELTA(zswpin), DELTA(zswpwb),
+			       (double)b->zswap_pool / 1048576.0, (double)b->zswapped / 1048576.0);
+		else if (sub->kv.variant == KV_ZRAM)
+			printf("  zram, at the end: orig_MiB=%.1f compr_MiB=%.1f "
+			       "mem_used_MiB=%.1f\n",
+			       (double)b->zram_orig / 1048576.0, (double)b->zram_compr / 1048576.0,
+			       (double)b->zram_used / 1048576.0);
 	} else if (sub->kind == K_BARE) {
 		const struct bcount *a = &w->b0, *b = &w->b1;
 
@@ -358,7 +423,7 @@ static void fig_of(const struct swapbench *sb, const struct subject *sub, unsign
 	f->sub = sub;
 	f->s = &sub->s[ph];
 	f->ph = ph;
-	f->reads = ph > 0 && ph < sb_seq_phase(opt);
+	f->reads = sb_phase_kind(opt, ph) == PH_READS;
 	f->t = f->reads ? opt->threads[ph - 1] : 1;
 	sb_phase_name(sb, sub, ph, f->name, sizeof(f->name));
 	if (ker) {
@@ -368,7 +433,9 @@ static void fig_of(const struct swapbench *sb, const struct subject *sub, unsign
 	}
 	f->r_kernel = ratio(f->s->rate, f->ks ? f->ks->rate : NAN);
 	if (!f->reads) {
-		f->goal = ph ? seq_goal(sub) : fill_goal(sub);
+		f->goal = sb_phase_kind(opt, ph) == PH_SEQ ? seq_goal(sub)
+			  : ph				   ? 0
+							   : fill_goal(sub);
 		return;
 	}
 	f->goal = reads_goal(sub, f->t);
@@ -396,12 +463,23 @@ static void print_pages(const struct swapbench *sb, unsigned int ph)
 	bool fill = ph == 0;
 	unsigned int i;
 
+	enum phase_kind kind = sb_phase_kind(&sb->opt, ph);
+
 	if (fill)
 		printf("\nFILL: one thread writes every page in address order (under the budget "
 		       "this measures eviction)\n");
-	else
+	else if (kind == PH_SEQ)
 		printf("\nSEQUENTIAL READ: the whole region paged out (MADV_PAGEOUT), then one "
 		       "thread reads every word of every page in address order\n");
+	else if (kind == PH_STRIDE)
+		printf("\nSTRIDED READ: one thread reads every word of every %u-th page, from "
+		       "page 0, then 1, ... up to %u passes, the region paged out before each\n",
+		       sb->opt.stride, sb->opt.stride);
+	else
+		printf("\nINTERLEAVED READ: the region paged out, cut into %u parts, each read "
+		       "by a stream of its own stride, one thread taking the streams in a "
+		       "random order\n",
+		       sb->opt.nstreams);
 	printf("%-26s %10s  %19s %8s  %-16s ", "figure", "pages/s", "1-s min .. max", "x kernel",
 	       "goal");
 	if (fill)
@@ -483,8 +561,8 @@ void sb_print_table(const struct swapbench *sb, const struct run_info *ri)
 	print_pages(sb, 0);
 	for (ph = 1; ph < 1 + sb->opt.nthreads; ph++)
 		print_reads(sb, ph);
-	if (sb->opt.seq)
-		print_pages(sb, sb_seq_phase(&sb->opt));
+	for (ph = sb_seq_phase(&sb->opt); ph < sb_nphases(&sb->opt); ph++)
+		print_pages(sb, ph);
 	printf("\n");
 }
 

@@ -198,7 +198,65 @@ int sb_kernel_prepare(struct swapbench *sb)
 	return ks_kernel_prepare(opt->dir, opt->swapfile, opt->budget, opt->swappiness);
 }
 
-static void kernel_child(struct swapbench *sb, struct kshared *sh, unsigned int round)
+/* zswap's max_pool_percent nearest to --pool (at least 1): a percentage of the RAM. */
+unsigned int sb_zswap_percent(const struct sb_opts *opt)
+{
+	double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)PAGE;
+	double pct = ram > 0 ? (double)opt->pool * 100 / ram : 1;
+
+	return pct < 1.5 ? 1 : (unsigned int)(pct + 0.5);
+}
+
+/*
+ * The kernel's compressed swap for a variant, on (zswap in front of the
+ * swap file, or a zram device instead of it), with the cgroup's limit such
+ * that memory and pool together are the budget, as faultline's pool counts
+ * against its own: zswap's pool is charged to the cgroup of the pages it
+ * holds (obj_cgroup_charge(), cgroup v1 too), so the budget; zram's memory
+ * to no cgroup, so the budget less the pool.  Return: 0, or -1 with the
+ * error in sub.
+ */
+static int kernel_variant_on(struct swapbench *sb, struct subject *sub)
+{
+	const struct sb_opts *opt = &sb->opt;
+	size_t limit = sub->kv.variant == KV_ZRAM ? opt->budget - opt->pool : opt->budget;
+	int err = ks_set_budget(limit);
+
+	if (err) {
+		fmt(sub->error, sizeof(sub->error), "the cgroup's limit %zu: %s", limit,
+		    strerror(-err));
+		return -1;
+	}
+	if (sub->kv.variant == KV_ZRAM) {
+		/* As large as the region: the swap never full; its memory capped at the pool. */
+		if (ks_zram_on(sub->kv.alg, opt->region + (16UL << 20), opt->pool)) {
+			fmt(sub->error, sizeof(sub->error), "%s", ks_kern.error);
+			return -1;
+		}
+		return 0;
+	}
+	if (sub->kv.variant == KV_ZSWAP && ks_zswap_on(sub->kv.alg, sb_zswap_percent(opt))) {
+		fmt(sub->error, sizeof(sub->error), "%s", ks_kern.error);
+		return -1;
+	}
+	err = ks_swapon();
+	if (err) {
+		fmt(sub->error, sizeof(sub->error), "swapon: %s", strerror(-err));
+		ks_zswap_off();
+		return -1;
+	}
+	return 0;
+}
+
+static void kernel_variant_off(void)
+{
+	ks_swapoff();
+	ks_zram_off();
+	ks_zswap_off();
+}
+
+static void kernel_child(struct swapbench *sb, struct subject *sub, struct kshared *sh,
+			 unsigned int round)
 {
 	const struct sb_opts *opt = &sb->opt;
 	char what[64];
@@ -226,7 +284,7 @@ static void kernel_child(struct swapbench *sb, struct kshared *sh, unsigned int 
 	sb_run_fill(&s, base, npages, salt, &sh->w[0]);
 	for (i = 0; i < opt->nthreads; i++) {
 		sh->phase = 1 + (int)i;
-		fmt(what, sizeof(what), "kernel.read.t%u", opt->threads[i]);
+		fmt(what, sizeof(what), "%s.read.t%u", sub->name, opt->threads[i]);
 		err = sb_run_reads(&s, base, npages, salt, opt->threads[i], round, what,
 				   &sh->w[1 + i]);
 		if (err) {
@@ -234,14 +292,14 @@ static void kernel_child(struct swapbench *sb, struct kshared *sh, unsigned int 
 			_exit(2);
 		}
 	}
-	if (opt->seq) {
-		sh->phase = (int)sb_seq_phase(opt);
-		if (madvise(base, opt->region, MADV_PAGEOUT)) {
-			fmt(sh->error, sizeof(sh->error), "madvise(MADV_PAGEOUT): %s",
-			    strerror(errno));
+	{
+		struct window *wins[MAX_PHASES];
+
+		for (i = 0; i < MAX_PHASES; i++)
+			wins[i] = &sh->w[i];
+		if (sb_run_passes(&s, base, sub->name, wins, &sh->phase, sh->error,
+				  sizeof(sh->error)))
 			_exit(2);
-		}
-		sb_run_seq(&s, base, npages, salt, "kernel.seq", &sh->w[sb_seq_phase(opt)]);
 	}
 	munmap(base, opt->region);
 	_exit(0);
@@ -255,7 +313,6 @@ void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round
 	int status = 0;
 	unsigned int i;
 	uint64_t ooms;
-	int err;
 
 	if (sb_kernel_prepare(sb)) {
 		sub->failed = true;
@@ -269,10 +326,8 @@ void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round
 		return;
 	}
 	memset(sh, 0, sizeof(*sh));
-	err = ks_swapon();
-	if (err) {
+	if (kernel_variant_on(sb, sub)) {
 		sub->failed = true;
-		fmt(sub->error, sizeof(sub->error), "swapon: %s", strerror(-err));
 		munmap(sh, sizeof(*sh));
 		return;
 	}
@@ -282,7 +337,7 @@ void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round
 	/* ks_fork(): no signal between fork() and recording the child for ks_cleanup(). */
 	pid = ks_fork();
 	if (pid == 0)
-		kernel_child(sb, sh, round);
+		kernel_child(sb, sub, sh, round);
 	if (pid < 0) {
 		sub->failed = true;
 		fmt(sub->error, sizeof(sub->error), "fork: %s", strerror(errno));
@@ -292,7 +347,7 @@ void sb_run_kernel(struct swapbench *sb, struct subject *sub, unsigned int round
 			"kernel (the child: fill, reads, sequential read)");
 		sb->kchild = 0;
 	}
-	ks_swapoff();
+	kernel_variant_off();
 	if (pid < 0)
 		goto out;
 	if (sh->mismatch) {
@@ -343,6 +398,12 @@ void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int ro
 	cfg.swap_path = opt->store[0] ? opt->store : NULL;
 	cfg.delivery = sub->delivery;
 	cfg.policy = sub->policy;
+	if (sub->zswap >= 0)
+		cfg.zswap = sub->zswap;
+	if (cfg.zswap != FL_ZSWAP_OFF && opt->pool)
+		cfg.zswap_max = opt->pool;
+	if (sub->prefetch >= 0)
+		cfg.prefetch = sub->prefetch;
 	if (opt->preheat)
 		preheat(opt->budget);
 	fmt(what, sizeof(what), "%s (fl_space_create)", sub->name);
@@ -379,16 +440,15 @@ void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int ro
 			break;
 		}
 	}
-	if (opt->seq && !sub->failed) {
-		fmt(what, sizeof(what), "%s.seq", sub->name);
-		ks_watchdog(opt->timeout, what);
-		if (fl_madvise(sp, base, opt->region, MADV_PAGEOUT)) {
+	if (!sub->failed && sb_nphases(opt) > sb_seq_phase(opt)) {
+		struct window *wins[MAX_PHASES];
+
+		for (i = 0; i < sb_nphases(opt); i++)
+			wins[i] = W(sub, i, round);
+		fmt(what, sizeof(what), "%s (sequential, strided, interleaved reads)", sub->name);
+		ks_watchdog(opt->timeout * 3, what);
+		if (sb_run_passes(&s, base, sub->name, wins, NULL, sub->error, sizeof(sub->error)))
 			sub->failed = true;
-			fmt(sub->error, sizeof(sub->error), "fl_madvise(MADV_PAGEOUT): %s",
-			    strerror(errno));
-		} else {
-			sb_run_seq(&s, base, npages, salt, what, W(sub, sb_seq_phase(opt), round));
-		}
 		alarm(0);
 	}
 	fmt(what, sizeof(what), "%s (fl_space_destroy)", sub->name);

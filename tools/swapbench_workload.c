@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ double sb_hist_quantile(const struct fl_hist_snap *h, double q)
 	return mid > (double)h->max ? (double)h->max : mid;
 }
 
+static void read_kcompressed(struct kcount *k);
+
 static void read_kcount(struct kcount *k)
 {
 	char buf[16384], path[PATH_MAX + 32];
@@ -61,6 +64,41 @@ static void read_kcount(struct kcount *k)
 	k->cg_usage = (uint64_t)ks_read_long(path, 0);
 	fmt(path, sizeof(path), "%s/memory.failcnt", ks_kern.cg_path);
 	k->cg_failcnt = (uint64_t)ks_read_long(path, 0);
+	read_kcompressed(k);
+}
+
+/* "Name:   N kB" of /proc/meminfo, in bytes. */
+static uint64_t meminfo_bytes(const char *buf, const char *name)
+{
+	const char *p = strstr(buf, name);
+
+	return p ? strtoull(p + strlen(name), NULL, 10) * 1024 : 0;
+}
+
+/* The kernel's compressed swap: zswap's pool and counters, our zram device's. */
+static void read_kcompressed(struct kcount *k)
+{
+	char buf[16384], path[96];
+	unsigned long long orig, compr, used;
+
+	if (!ks_read_file("/proc/meminfo", buf, sizeof(buf))) {
+		k->zswap_pool = meminfo_bytes(buf, "\nZswap:");
+		k->zswapped = meminfo_bytes(buf, "\nZswapped:");
+	}
+	if (!ks_read_file("/proc/vmstat", buf, sizeof(buf))) {
+		k->zswpin = ks_kv_get(buf, "zswpin", 0, NULL);
+		k->zswpout = ks_kv_get(buf, "zswpout", 0, NULL);
+		k->zswpwb = ks_kv_get(buf, "zswpwb", 0, NULL);
+	}
+	if (!ks_zram_sys()[0])
+		return;
+	fmt(path, sizeof(path), "%s/mm_stat", ks_zram_sys());
+	if (!ks_read_file(path, buf, sizeof(buf)) &&
+	    sscanf(buf, "%llu %llu %llu", &orig, &compr, &used) == 3) {
+		k->zram_orig = orig;
+		k->zram_compr = compr;
+		k->zram_used = used;
+	}
 }
 
 static uint64_t kernel_majflt(void)
@@ -152,7 +190,7 @@ void sb_mismatch(struct swapbench *sb, const char *what, const volatile uint64_t
 		 uint64_t salt, size_t page, unsigned int word, uint64_t got, size_t npages)
 {
 	const struct sb_opts *opt = &sb->opt;
-	uint64_t want = sb_expected(salt, page, word), again = *addr, x = got ^ salt;
+	uint64_t want = sb_word(opt->data, salt, page, word), again = *addr, x = got ^ salt;
 	char buf[768];
 	int n;
 
@@ -163,7 +201,7 @@ void sb_mismatch(struct swapbench *sb, const char *what, const volatile uint64_t
 	if (got == 0)
 		n += fmt(buf + n, sizeof(buf) - (size_t)n,
 			 "swapbench: the word reads as zero: a page never written, or lost\n");
-	else if ((x >> 9) < npages)
+	else if ((opt->data == DATA_PATTERN || !word) && (x >> 9) < npages)
 		n += fmt(buf + n, sizeof(buf) - (size_t)n,
 			 "swapbench: the value belongs to page %" PRIu64 " word %" PRIu64 "\n",
 			 x >> 9, x & 0x1ff);
@@ -217,6 +255,7 @@ void sb_sampler_snap(struct sampler *s, struct window *w, bool end)
 /* One thread writes every page in address order; pages per second. */
 void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w)
 {
+	int data = s->sb->opt.data;
 	uint64_t t0, ta, tb, next, last_t;
 	size_t p, last_p = 0;
 	unsigned int i;
@@ -230,8 +269,12 @@ void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt
 		uint64_t *pg = base + p * WORDS, x = salt ^ ((uint64_t)p << 9);
 
 		ta = now_ns();
-		for (i = 0; i < WORDS; i++)
-			pg[i] = x ^ i;
+		if (data == DATA_PATTERN)
+			for (i = 0; i < WORDS; i++)
+				pg[i] = x ^ i;
+		else
+			for (i = 0; i < WORDS; i++)
+				pg[i] = sb_word(data, salt, p, i);
 		tb = now_ns();
 		hist_add(&w->h, tb - ta);
 		if (tb >= next && w->nivl < MAX_IVL) {
@@ -248,35 +291,69 @@ void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt
 	w->done = true;
 }
 
-/*
- * The sequential read: the whole region paged out first (MADV_PAGEOUT, the
- * kernel's or fl_madvise's, untimed), then one thread reads every word of
- * every page in address order and checks it; pages per second.
- */
-void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t salt,
-		const char *what, struct window *w)
+/* The whole region paged out: the kernel's MADV_PAGEOUT, or faultline's.  Return: 0 or -errno. */
+int sb_pageout(struct sampler *s, uint64_t *base, size_t len)
 {
-	uint64_t t0, ta, tb, next, last_t, m, last_m;
-	size_t p, last_p = 0;
+	if (s->kind == K_FL)
+		return fl_madvise(s->sp, base, len, MADV_PAGEOUT) ? -errno : 0;
+	return madvise(base, len, MADV_PAGEOUT) ? -errno : 0;
+}
+
+/*
+ * One thread reads every word of the pages order[0..norder) (NULL: every
+ * page in address order) and checks each; pages per second.  The caller
+ * pages the region out first; with pass > 0 it is paged out again before
+ * each page below pass but the first (the strided read's passes start
+ * there), untimed: the clock stops while it runs.  The sequential, strided
+ * and interleaved reads.  Return: 0 or -errno (the
+ * page-out).
+ */
+int sb_run_order(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, const char *what,
+		 struct window *w, const uint32_t *order, size_t norder, size_t pass)
+{
+	int data = s->sb->opt.data;
+	uint64_t t0, ta, tb, next, last_t, m, last_m, paused = 0;
+	size_t k, p, last_k = 0;
 	unsigned int i;
 
 	memset(w, 0, sizeof(*w));
+	if (!order)
+		norder = npages;
 	sb_sampler_snap(s, w, false);
 	last_m = sampler_misses(s);
 	w->misses = last_m;
 	t0 = last_t = now_ns();
 	next = t0 + IVL_NS;
 	tb = t0;
-	for (p = 0; p < npages; p++) {
-		const uint64_t *pg = base + p * WORDS;
-		uint64_t x = salt ^ ((uint64_t)p << 9), bad = 0;
+	for (k = 0; k < norder; k++) {
+		const uint64_t *pg;
+		uint64_t x, bad = 0;
 
+		if (pass && k && order && order[k] < pass) {
+			uint64_t tp = now_ns();
+			int err = sb_pageout(s, base, npages * PAGE);
+
+			if (err)
+				return err;
+			tp = now_ns() - tp;
+			paused += tp;
+			next += tp;
+			last_t += tp;
+		}
+		p = order ? order[k] : k;
+		pg = base + p * WORDS;
+		x = salt ^ ((uint64_t)p << 9);
 		ta = now_ns();
-		for (i = 0; i < WORDS; i++)
-			bad |= pg[i] ^ (x ^ i);
+		if (data == DATA_PATTERN) {
+			for (i = 0; i < WORDS; i++)
+				bad |= pg[i] ^ (x ^ i);
+		} else {
+			for (i = 0; i < WORDS; i++)
+				bad |= pg[i] ^ sb_word(data, salt, p, i);
+		}
 		tb = now_ns();
 		if (__builtin_expect(bad != 0, 0)) {
-			for (i = 0; i + 1 < WORDS && pg[i] == (x ^ i); i++)
+			for (i = 0; i + 1 < WORDS && pg[i] == sb_word(data, salt, p, i); i++)
 				;
 			sb_mismatch(s->sb, what, pg + i, salt, p, i, pg[i], npages);
 		}
@@ -284,21 +361,70 @@ void sb_run_seq(struct sampler *s, const uint64_t *base, size_t npages, uint64_t
 		if (tb >= next && w->nivl < MAX_IVL) {
 			m = sampler_misses(s);
 			w->ivl_ops[w->nivl] =
-				(float)((double)(p + 1 - last_p) * 1e9 / (double)(tb - last_t));
+				(float)((double)(k + 1 - last_k) * 1e9 / (double)(tb - last_t));
 			w->ivl_miss[w->nivl] =
 				(float)((double)(m - last_m) * 1e9 / (double)(tb - last_t));
 			w->nivl++;
-			last_p = p + 1;
+			last_k = k + 1;
 			last_m = m;
 			last_t = tb;
 			next = tb + IVL_NS;
 		}
 	}
-	w->secs = (double)(tb - t0) / 1e9;
-	w->ops = npages;
+	w->secs = (double)(tb - t0 - paused) / 1e9;
+	w->ops = norder;
 	w->misses = sampler_misses(s) - w->misses;
 	sb_sampler_snap(s, w, true);
 	w->done = true;
+	return 0;
+}
+
+/*
+ * The pages of the strided read: every stride-th page from page 0, then
+ * from page 1, and so on, stride passes that read each page once (the
+ * region paged out before each: sb_run_order()'s pass = stride).
+ * The interleaved read: the region cut into one part per stream, stream i
+ * reading its part streams[i] pages apart from its start (one pass), the
+ * streams taking turns in a random order (the seed's), as threads are
+ * scheduled.  Return: the order (malloc'd) and its length in *n, or NULL.
+ */
+uint32_t *sb_order_stride(size_t npages, unsigned int stride, size_t *n)
+{
+	uint32_t *o = malloc(npages * sizeof(*o));
+	size_t k = 0;
+
+	if (!o)
+		return NULL;
+	for (size_t from = 0; from < stride; from++)
+		for (size_t p = from; p < npages && k < npages; p += stride)
+			o[k++] = (uint32_t)p;
+	*n = k;
+	return o;
+}
+
+uint32_t *sb_order_streams(size_t npages, const unsigned int *streams, unsigned int nstreams,
+			   uint64_t seed, size_t *n)
+{
+	size_t part = npages / nstreams, next[MAX_STREAMS], left = 0, k = 0;
+	uint32_t *o = malloc(npages * sizeof(*o));
+	uint64_t rng = seed ^ 0x494e544552ull;
+	unsigned int i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < nstreams; i++) {
+		next[i] = i * part;
+		left += (part + streams[i] - 1) / streams[i];
+	}
+	while (k < left) {
+		i = (unsigned int)below(splitmix64(&rng), nstreams);
+		if (next[i] >= (i + 1) * part)
+			continue;
+		o[k++] = (uint32_t)next[i];
+		next[i] += streams[i];
+	}
+	*n = k;
+	return o;
 }
 
 static void *reader_main(void *arg)
@@ -308,6 +434,7 @@ static void *reader_main(void *arg)
 	const uint64_t *base = ctl->base;
 	uint64_t salt = ctl->salt, ops = 0;
 	size_t npages = ctl->npages;
+	int data = ctl->sb->opt.data;
 
 	pthread_barrier_wait(&ctl->barrier);
 	for (;;) {
@@ -322,8 +449,12 @@ static void *reader_main(void *arg)
 		t0 = now_ns();
 		v = *addr;
 		t1 = now_ns();
-		if (__builtin_expect(v != sb_expected(salt, page, word), 0))
+		if (__builtin_expect(v != sb_word(data, salt, page, word), 0))
 			sb_mismatch(ctl->sb, ctl->what, addr, salt, page, word, v, npages);
+		/* The page's tag: other data modes have zero words. */
+		if (data != DATA_PATTERN && base[page * WORDS] != sb_expected(salt, page, 0))
+			sb_mismatch(ctl->sb, ctl->what, base + page * WORDS, salt, page, 0,
+				    base[page * WORDS], npages);
 		if (ph == 1)
 			hist_add(&rd->h, t1 - t0);
 		atomic_store_explicit(&rd->ops, ++ops, memory_order_relaxed);
@@ -434,5 +565,54 @@ int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_
 	w->ops = ops1 - ops0;
 	w->misses = m1 - m0;
 	w->done = true;
+	return 0;
+}
+
+/*
+ * The read passes after the random reads, each on the region paged out
+ * whole: the sequential read (--no-seq), the strided read (--stride) and
+ * the interleaved read (--streams), into wins[phase].  name: the subject's,
+ * for the figures' names; *cur (if not NULL): the phase running.  Return: 0,
+ * or -1 with what failed in err.
+ */
+int sb_run_passes(struct sampler *s, uint64_t *base, const char *name, struct window **wins,
+		  volatile int *cur, char *err, size_t errlen)
+{
+	const struct sb_opts *opt = &s->sb->opt;
+	size_t npages = opt->region / PAGE, n = 0;
+	uint64_t salt = sb_salt_of(opt->seed);
+	unsigned int ph;
+	char what[96];
+
+	for (ph = sb_seq_phase(opt); ph < sb_nphases(opt); ph++) {
+		enum phase_kind kind = sb_phase_kind(opt, ph);
+		uint32_t *order = NULL;
+		int e;
+
+		if (cur)
+			*cur = (int)ph;
+		fmt(what, sizeof(what), "%s.%s", name,
+		    kind == PH_SEQ	? "seq"
+		    : kind == PH_STRIDE ? "stride"
+					: "inter");
+		if (kind == PH_STRIDE)
+			order = sb_order_stride(npages, opt->stride, &n);
+		else if (kind == PH_INTER)
+			order = sb_order_streams(npages, opt->streams, opt->nstreams, opt->seed,
+						 &n);
+		if (kind != PH_SEQ && !order) {
+			fmt(err, errlen, "%s: out of memory", what);
+			return -1;
+		}
+		e = sb_pageout(s, base, opt->region);
+		if (!e)
+			e = sb_run_order(s, base, npages, salt, what, wins[ph], order, n,
+					 kind == PH_STRIDE ? opt->stride : 0);
+		free(order);
+		if (e) {
+			fmt(err, errlen, "%s: MADV_PAGEOUT: %s", what, strerror(-e));
+			return -1;
+		}
+	}
 	return 0;
 }
