@@ -20,7 +20,9 @@
  *      lock of the space; a fault parked under hold ends as its read
  *      completes, on the reaper;
  *   3. the I/O in flight completes, with its callbacks, and so do the reads
- *      faults do themselves (sync_completing): no frame is under I/O, so
+ *      faults own (sync_completing, from do_swap_page()'s decision), checked
+ *      again holding the reaper (swapdev_fork_quiesce()), and the frames
+ *      checked (frames_busy()): no frame is under I/O, so
  *      every PTE_FRAME entry is a page in the swap cache, in memory;
  *   4. the store is copied, slot for slot, to a new temporary file
  *      (swapdev_fork_prepare(): copy_file_range, a reflink where the file
@@ -97,6 +99,34 @@ static void workers_resume(struct fl_space *sp)
 }
 
 /*
+ * Nothing in flight and nothing to complete: so no frame may be under a read
+ * or a write (a child would inherit it locked, and wait for ever for a
+ * completion that is the parent's).  A frame that is says the counting
+ * above is wrong: a bug in a debug build; otherwise the child does not get
+ * the space (-EBUSY), rather than hang in it.  Context: quiesced, holding
+ * the reaper (swapdev_fork_quiesce()).
+ */
+static int frames_busy(struct fl_space *sp)
+{
+	for (size_t i = 0; sp->frames && i < sp->nr_frames; i++) {
+		struct frame *f = &sp->frames[i];
+		bool busy;
+
+		pthread_mutex_lock(&f->lock);
+		busy = f->flags & (FRAME_LOCKED | FRAME_WRITEBACK);
+		pthread_mutex_unlock(&f->lock);
+		FL_DEBUG_BUG_ON(busy);
+		if (busy) {
+			fl_log("fork: a frame of space %p is still under I/O with none in flight: "
+			       "the child does not get the space's regions",
+			       (void *)sp);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/*
  * The parent's part before fork(): steps 1 to 4 at the top.  sp->fork_err
  * says why the child will not get the space (0: it will).
  * Context: fork_prepare() (space.c), holding a use of sp (made with
@@ -121,20 +151,23 @@ void fork_space_prepare(struct fl_space *sp)
 	idx = vma_index_get(sp);
 	for (size_t i = 0; i < idx->nr; i++)
 		vma_start_write(idx->v[i]);
-	/* Faults reading their own page finish their completion; so do the
-	 * reaper's callbacks, which may start readahead: until both are 0. */
-	while (atomic_load(&sp->sync_completing) ||
-	       (sp->dev_open && atomic_load(&sp->dev.inflight)))
+	/* Faults that own their page's read submit or complete it; so do the
+	 * reaper's callbacks, which may start readahead: until both are 0,
+	 * checked again holding the reaper (swapdev_fork_quiesce()). */
+	while (atomic_load(&sp->sync_completing))
 		usleep(50);
 	if (sp->dev_open) {
+		swapdev_fork_quiesce(&sp->dev, &sp->sync_completing);
 		sp->fork_reaper_held = true;
-		err = swapdev_fork_prepare(&sp->dev, &sp->fork_store_fd);
-		if (err) {
-			fl_log("fork: the swap store could not be copied for the child (%s): the "
-			       "child does not get the space's regions",
-			       fl_strerror(-err));
-			sp->fork_err = err;
+		err = frames_busy(sp);
+		if (!err) {
+			err = swapdev_fork_prepare(&sp->dev, &sp->fork_store_fd);
+			if (err)
+				fl_log("fork: the swap store could not be copied for the child "
+				       "(%s): the child does not get the space's regions",
+				       fl_strerror(-err));
 		}
+		sp->fork_err = err;
 	}
 }
 

@@ -35,15 +35,22 @@ static void tsan_child_exits(void)
 
 static size_t ps;
 
-static struct fl_space *fork_space(int delivery, size_t budget_pages)
+static struct fl_space *fork_space_policy(int delivery, int policy, size_t budget_pages)
 {
 	struct fl_config cfg;
 
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
 	cfg.delivery = delivery;
+	if (policy >= 0)
+		cfg.policy = policy;
 	cfg.fork = 1;
 	cfg.mem_limit = budget_pages * ps;
 	return t_space_create_cfg(&cfg);
+}
+
+static struct fl_space *fork_space(int delivery, size_t budget_pages)
+{
+	return fork_space_policy(delivery, -1, budget_pages);
 }
 
 /* ---- twofork ---------------------------------------------------------- */
@@ -97,6 +104,76 @@ static void twofork(int delivery)
 	printf("twofork (%s): ok\n", t_delivery_name(delivery));
 }
 
+/* ---- inflight --------------------------------------------------------- */
+
+#define IF_PAGES 1024
+#define IF_READERS 3
+#define IF_FORKS 30
+
+/* The library's test hook (cont.c): widens the window between a fault
+ * letting go of its locks and reading its own page. */
+extern _Atomic unsigned int fl_test_own_read_delay_us;
+
+static unsigned char *if_region;
+static atomic_bool if_stop;
+
+static void *if_reader(void *arg)
+{
+	size_t p = (size_t)(uintptr_t)arg * (IF_PAGES / IF_READERS);
+	volatile unsigned long sum = 0;
+
+	while (!atomic_load(&if_stop)) {
+		sum += if_region[(p % IF_PAGES) * ps];
+		p++;
+	}
+	(void)sum;
+	return NULL;
+}
+
+static void inflight(int delivery, int policy, unsigned int delay_us)
+{
+	struct fl_space *sp = fork_space_policy(delivery, policy, IF_PAGES / 8);
+	pthread_t t[IF_READERS];
+
+	atomic_store(&fl_test_own_read_delay_us, delay_us);
+
+	if_region = fl_mmap(sp, NULL, IF_PAGES * ps, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(if_region != MAP_FAILED, "fl_mmap");
+	for (size_t p = 0; p < IF_PAGES; p++)
+		memset(if_region + p * ps, (int)(p * 7 + 1), ps);
+	atomic_store(&if_stop, false);
+	for (int i = 0; i < IF_READERS; i++)
+		CHECK(pthread_create(&t[i], NULL, if_reader, (void *)(uintptr_t)i) == 0,
+		      "pthread_create");
+	for (int i = 0; i < IF_FORKS; i++) {
+		pid_t pid;
+		int st;
+
+		usleep(2000);
+		pid = t_fork();
+		if (pid == 0)
+			atomic_store(&fl_test_own_read_delay_us, 0);
+		if (pid == 0) {
+			alarm(30); /* a hang is a signal, not a timeout of the run */
+			for (size_t p = 0; p < IF_PAGES; p++)
+				if (if_region[p * ps] != (unsigned char)(p * 7 + 1))
+					_exit(3);
+			_exit(0);
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "inflight (%s): fork %d: child status %#x", t_delivery_name(delivery), i, st);
+	}
+	atomic_store(&if_stop, true);
+	for (int i = 0; i < IF_READERS; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&fl_test_own_read_delay_us, 0);
+	fl_space_destroy(sp);
+	printf("inflight (%s, policy %s, own reads delayed %u us): ok\n", t_delivery_name(delivery),
+	       policy < 0 ? "default" : fl_policy_name(policy), delay_us);
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -107,6 +184,14 @@ int main(int argc, char **argv)
 #endif
 	twofork(FL_DELIVERY_THREAD);
 	twofork(FL_DELIVERY_SIGBUS);
+	/* Policies that let go of the VMA lock while the fault waits: the
+	 * fork's write locks do not wait for it. */
+	for (int policy = FL_POLICY_BAIL; policy <= FL_POLICY_DROP_VMA; policy++) {
+		inflight(FL_DELIVERY_SIGBUS, policy, 0);
+		inflight(FL_DELIVERY_THREAD, policy, 0);
+		inflight(FL_DELIVERY_SIGBUS, policy, 5000);
+		inflight(FL_DELIVERY_THREAD, policy, 5000);
+	}
 	printf("test_fork_edges: ok\n");
 	return 0;
 }
