@@ -174,6 +174,77 @@ static void inflight(int delivery, int policy, unsigned int delay_us)
 	       policy < 0 ? "default" : fl_policy_name(policy), delay_us);
 }
 
+/* ---- early ------------------------------------------------------------ */
+
+#define EARLY_PAGES 256
+#define EARLY_CLEAN 32	  /* pages 0..31: read back after the page-out: clean */
+#define EARLY_SWAPPED 100 /* a page swapped out at the fork */
+
+static unsigned char *early_region;
+static atomic_bool early_on;
+static volatile unsigned char early_seen;
+
+/* Registered before faultline's child handler: runs before it. */
+static void early_child(void)
+{
+	if (!atomic_load(&early_on))
+		return;
+	early_seen = early_region[EARLY_SWAPPED * ps];
+	early_region[1] = 0x77; /* page 0: PRESENT|WP, clean, in the parent */
+}
+
+static void early(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	volatile unsigned long sum = 0;
+	pid_t pid;
+	int st;
+
+	early_region = fl_mmap(sp, NULL, EARLY_PAGES * ps, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(early_region != MAP_FAILED, "fl_mmap");
+	for (size_t p = 0; p < EARLY_PAGES; p++)
+		memset(early_region + p * ps, (int)(p + 1), ps);
+	CHECK(fl_madvise(sp, early_region, EARLY_PAGES * ps, MADV_PAGEOUT) == 0, "pageout");
+	for (size_t p = 0; p < EARLY_CLEAN; p++)
+		sum += early_region[p * ps];
+	(void)sum;
+	fflush(stdout);
+	fflush(stderr);
+	atomic_store(&early_on, true);
+	pid = fl_fork();
+	CHECK(pid >= 0, "fl_fork: %s", strerror(errno));
+	if (pid == 0) {
+		int bad = 0;
+
+		alarm(30);
+		/* The child's own writes to the clean pages, then evicted. */
+		for (size_t p = 2; p < EARLY_CLEAN; p++)
+			memset(early_region + p * ps, 0xc0, ps);
+		if (fl_madvise(sp, early_region, EARLY_CLEAN * ps, MADV_PAGEOUT))
+			_exit(10);
+		if (early_region[1] != 0x77 || early_region[0] != 1)
+			bad |= 1; /* the early write was lost */
+		if (early_region[ps] != 2)
+			bad |= 2;
+		for (size_t p = 2; p < EARLY_CLEAN; p++)
+			if (early_region[p * ps] != 0xc0 || early_region[p * ps + ps - 1] != 0xc0)
+				bad |= 4; /* the child's write was lost */
+		for (size_t p = EARLY_CLEAN; p < EARLY_PAGES; p++)
+			if (early_region[p * ps] != (unsigned char)(p + 1))
+				bad |= 8; /* the zero page, or not the parent's data */
+		_exit(bad ? 20 + bad : 0);
+	}
+	atomic_store(&early_on, false);
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "early (%s): child status %#x",
+	      t_delivery_name(delivery), st);
+	for (size_t p = 0; p < EARLY_PAGES; p++)
+		CHECK(early_region[p * ps] == (unsigned char)(p + 1), "early: parent page %zu", p);
+	fl_space_destroy(sp);
+	printf("early (%s): ok\n", t_delivery_name(delivery));
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -182,6 +253,10 @@ int main(int argc, char **argv)
 #if T_UNDER_TSAN
 	CHECK(pthread_atfork(NULL, NULL, tsan_child_exits) == 0, "pthread_atfork");
 #endif
+	/* Before the first space: before faultline's handlers. */
+	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
+	early(FL_DELIVERY_THREAD);
+	early(FL_DELIVERY_SIGBUS);
 	twofork(FL_DELIVERY_THREAD);
 	twofork(FL_DELIVERY_SIGBUS);
 	/* Policies that let go of the VMA lock while the fault waits: the
