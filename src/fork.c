@@ -64,6 +64,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include "mmap.h"
 #include "pgtable.h"
 #include "swap.h"
 #include "uffd.h"
@@ -244,6 +245,12 @@ void fork_space_prepare(struct fl_space *sp)
 		workers_pause(sp);
 		mmap_write_lock(sp);
 		sp->fork_held = true;
+		/* Ranges unmapped behind faultline's back (perhaps someone
+		 * else's mapping now) are not the space's: found and dropped
+		 * here, so that the child neither registers them nor unmaps
+		 * them (fork_space_abandon()). */
+		find_stale(sp, 0, ~0UL);
+		drop_stale(sp);
 		err = fork_unsupported(sp);
 		if (err) {
 			free(files);
@@ -505,8 +512,19 @@ void fork_space_abandon(struct fl_space *sp, int err)
 {
 	struct vma_index *idx = vma_index_get(sp);
 
-	for (size_t i = 0; i < idx->nr; i++)
-		munmap((void *)idx->v[i]->vm_start, idx->v[i]->vm_end - idx->v[i]->vm_start);
+	for (size_t i = 0; i < idx->nr; i++) {
+		unsigned long s = idx->v[i]->vm_start, e = idx->v[i]->vm_end;
+
+		if (!space_stale_overlaps(sp, s, e)) {
+			munmap((void *)s, e - s);
+			continue;
+		}
+		/* A stale range left (no memory to drop it) may be someone
+		 * else's mapping: only the pages around it are unmapped. */
+		for (unsigned long a = s; a < e; a += PAGE_SIZE)
+			if (!space_stale_overlaps(sp, a, a + PAGE_SIZE))
+				munmap((void *)a, PAGE_SIZE);
+	}
 	if (sp->claim_end > sp->claim_start)
 		munmap((void *)sp->claim_start, sp->claim_end - sp->claim_start);
 	if (err == -EOPNOTSUPP)

@@ -245,6 +245,57 @@ static void early(int delivery)
 	printf("early (%s): ok\n", t_delivery_name(delivery));
 }
 
+/* ---- stale ------------------------------------------------------------ */
+
+#define STALE_PAGES 256
+
+static void stale(int delivery, bool abandoned)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	unsigned char *r, *o;
+	pid_t pid;
+	int st;
+
+	r = fl_mmap(sp, NULL, STALE_PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	memset(r, 0xab, STALE_PAGES * ps);
+	CHECK(fl_madvise(sp, r, STALE_PAGES * ps, MADV_PAGEOUT) == 0, "pageout");
+	if (abandoned) {
+		/* A file mapping: the space is not given to a child. */
+		char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+		int fd = mkstemp(path);
+		void *m;
+
+		CHECK(fd >= 0 && ftruncate(fd, (off_t)ps) == 0, "mkstemp");
+		unlink(path);
+		m = fl_mmap(sp, NULL, ps, PROT_READ, MAP_SHARED, fd, 0);
+		CHECK(m != MAP_FAILED, "fl_mmap file");
+		close(fd);
+	}
+	/* Behind faultline's back. */
+	CHECK(munmap(r, STALE_PAGES * ps) == 0, "munmap");
+	o = mmap(r, STALE_PAGES * ps, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(o == r, "mmap");
+	o[3 * ps] = 0x5a;
+	pid = t_fork();
+	if (pid == 0) {
+		alarm(30);
+		if (o[7 * ps] != 0 || o[3 * ps] != 0x5a)
+			_exit(3); /* the region's data, not the mapping's */
+		o[9 * ps] = 1;
+		_exit(o[9 * ps] == 1 ? 0 : 4);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "stale (%s%s): child status %#x",
+	      t_delivery_name(delivery), abandoned ? ", abandoned" : "", st);
+	CHECK(o[7 * ps] == 0 && o[3 * ps] == 0x5a, "stale: parent");
+	fl_space_destroy(sp);
+	munmap(o, STALE_PAGES * ps);
+	printf("stale (%s%s): ok\n", t_delivery_name(delivery), abandoned ? ", abandoned" : "");
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -257,6 +308,10 @@ int main(int argc, char **argv)
 	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
 	early(FL_DELIVERY_THREAD);
 	early(FL_DELIVERY_SIGBUS);
+	for (int abandoned = 0; abandoned < 2; abandoned++) {
+		stale(FL_DELIVERY_THREAD, abandoned);
+		stale(FL_DELIVERY_SIGBUS, abandoned);
+	}
 	twofork(FL_DELIVERY_THREAD);
 	twofork(FL_DELIVERY_SIGBUS);
 	/* Policies that let go of the VMA lock while the fault waits: the
