@@ -1068,6 +1068,9 @@ int swapdev_fork_child(struct swap_dev *d, int copy_fd)
 	free(d->path);
 	d->path = NULL;
 	atomic_store(&d->inflight, 0);
+	ret = store_fork_child(&d->store);
+	if (ret)
+		return ret;
 	ret = worker_fork_child(&d->discarder);
 	if (ret)
 		return ret;
