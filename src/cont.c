@@ -130,6 +130,18 @@ static int waiter_add(struct waiter *w, struct vm_fault *vmf, struct frame *f)
 	return VM_FAULT_PARKED | (vma_locked && action == CONT_RETRY_MMAP ? VM_FAULT_RETRY : 0);
 }
 
+/* Tests only (test_fork_edges): a fault that reads its own page waits this
+ * long after it let go of its locks, before the read, so that a fork falls
+ * in that window.  0: no wait. */
+_Atomic unsigned int fl_test_own_read_delay_us;
+
+/* A fault's own read (sync_completing, counted by do_swap_page()) is
+ * submitted, or done and completed.  Context: any; no lock needed. */
+void own_read_end(struct fl_space *sp)
+{
+	atomic_fetch_sub(&sp->sync_completing, 1);
+}
+
 /*
  * Park the fault on f, whose read is in flight: a waiter on the heap that
  * the read's completion runs.  own_read: the read is this fault's to start,
@@ -146,14 +158,18 @@ int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, b
 	if (!w) {
 		pthread_mutex_unlock(&f->lock);
 		pt_unlock(vmf->chunk);
-		if (own_read) /* the frame's read must still happen */
+		if (own_read) { /* the frame's read must still happen */
 			swap_read_start(sp, f);
+			own_read_end(sp);
+		}
 		return VM_FAULT_NOPAGE;
 	}
 	waiter_init(w, vmf, f, action, false);
 	ret = waiter_add(w, vmf, f);
-	if (own_read)
+	if (own_read) {
 		swap_read_start(sp, f);
+		own_read_end(sp);
+	}
 	return ret;
 }
 
@@ -179,14 +195,18 @@ int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, 
 	w.self_done = own_read; /* this thread completes the read: no wake */
 	ret = waiter_add(&w, vmf, f);
 	if (own_read) {
-		atomic_fetch_add(&sp->sync_completing, 1);
+		/* Counted in sync_completing since do_swap_page() owned it. */
+		unsigned int delay =
+			atomic_load_explicit(&fl_test_own_read_delay_us, memory_order_relaxed);
+		if (delay)
+			usleep(delay);
 		int res = swap_read_page(sp, f);
 		bool was = in_completion;
 
 		in_completion = !sigbus;
 		swap_read_done(&f->io, res);
 		in_completion = was;
-		atomic_fetch_sub(&sp->sync_completing, 1);
+		own_read_end(sp);
 		if (!sigbus)
 			sync_read_put(sp);
 	}

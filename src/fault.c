@@ -475,8 +475,10 @@ static int frame_lock_or_retry(struct vm_fault *vmf, struct frame *f, bool own_r
 			pthread_mutex_unlock(&f->lock);
 			pt_unlock(vmf->chunk);
 			vma_end_read(vmf->vma);
-			if (own_read) /* the read is ours to start: start it, do not wait */
+			if (own_read) { /* the read is ours to start: start it, do not wait */
 				swap_read_start(sp, f);
+				own_read_end(sp);
+			}
 			return VM_FAULT_RETRY;
 		case FL_POLICY_HOLD:
 			action = CONT_INSTALL;
@@ -545,6 +547,8 @@ static int do_swap_page(struct vm_fault *vmf)
 		own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
 		if (!own_read)
 			swap_read_start(sp, f);
+		else /* until started or completed (own_read_end()): fork waits */
+			atomic_fetch_add(&sp->sync_completing, 1);
 		/* Readahead, when this major fault goes on a stream: its reads
 		 * go out before this fault waits for its own. */
 		pte = READ_ONCE(*fault_pte(vmf));
@@ -552,8 +556,10 @@ static int do_swap_page(struct vm_fault *vmf)
 		swap_readahead_stream(vmf);
 		if (fault_pte_lock(vmf) != pte) {
 			pt_unlock(c);
-			if (own_read) /* zapped meanwhile: still complete the frame */
+			if (own_read) { /* zapped meanwhile: still complete the frame */
 				swap_read_start(sp, f);
+				own_read_end(sp);
+			}
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
 	} else if (pte_type(pte) == PTE_FRAME) {
@@ -565,6 +571,8 @@ static int do_swap_page(struct vm_fault *vmf)
 		return VM_FAULT_NOPAGE; /* changed under us: fault again */
 	}
 	pthread_mutex_lock(&f->lock);
+	/* Only this fault completes the read it owns. */
+	FL_BUG_ON(own_read && !(f->flags & FRAME_LOCKED));
 	if (f->flags & FRAME_LOCKED)
 		return frame_lock_or_retry(vmf, f, own_read);
 	if (f->flags & FRAME_ERROR)

@@ -20,7 +20,9 @@
  *      lock of the space; a fault parked under hold ends as its read
  *      completes, on the reaper;
  *   3. the I/O in flight completes, with its callbacks, and so do the reads
- *      faults do themselves (sync_completing): no frame is under I/O, so
+ *      faults own (sync_completing, from do_swap_page()'s decision), checked
+ *      again holding the reaper (swapdev_fork_quiesce()), and the frames
+ *      checked (frames_busy()): no frame is under I/O, so
  *      every PTE_FRAME entry is a page in the swap cache, in memory;
  *   4. the store is copied, slot for slot, to a new temporary file
  *      (swapdev_fork_prepare(): copy_file_range, a reflink where the file
@@ -30,9 +32,13 @@
  * child handler, fork_space_child()) makes the space its own: fresh locks
  * (their holders are gone: the parent's threads are not in the child), a
  * new userfaultfd with every VMA registered as the parent's was (the
- * kernel drops the registration in a child without EVENT_FORK), the pages
- * the parent had write-protected (PRESENT|WP: clean, with a swap copy)
- * write-protected again (the kernel drops that bit too), the store's copy
+ * kernel drops the registration in a child without EVENT_FORK) after the
+ * kernel's pages where the entry is not PRESENT are dropped (code that ran
+ * in the child before its handler may have touched them: the zero page
+ * where the page is swapped out), the pages the parent had write-protected
+ * (PRESENT|WP: clean, with a swap copy) made dirty, their slots freed in
+ * the copy (the kernel dropped the protection, and the child may have
+ * written them already), the store's copy
  * in place of the store, a new io_uring ring, and new threads and eventfds.
  * Entries then mean in the child what they meant in the parent: PRESENT
  * pages are the kernel's copies, SWAP entries are read from the copy
@@ -53,9 +59,12 @@
  */
 #include "space.h"
 
+#include <ctype.h>
+#include <locale.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include "mmap.h"
 #include "pgtable.h"
 #include "swap.h"
 #include "uffd.h"
@@ -97,6 +106,125 @@ static void workers_resume(struct fl_space *sp)
 }
 
 /*
+ * Nothing in flight and nothing to complete: so no frame may be under a read
+ * or a write (a child would inherit it locked, and wait for ever for a
+ * completion that is the parent's).  A frame that is says the counting
+ * above is wrong: a bug in a debug build; otherwise the child does not get
+ * the space (-EBUSY), rather than hang in it.  Context: quiesced, holding
+ * the reaper (swapdev_fork_quiesce()).
+ */
+static int frames_busy(struct fl_space *sp)
+{
+	for (size_t i = 0; sp->frames && i < sp->nr_frames; i++) {
+		struct frame *f = &sp->frames[i];
+		bool busy;
+
+		pthread_mutex_lock(&f->lock);
+		busy = f->flags & (FRAME_LOCKED | FRAME_WRITEBACK);
+		pthread_mutex_unlock(&f->lock);
+		FL_DEBUG_BUG_ON(busy);
+		if (busy) {
+			fl_log("fork: a frame of space %p is still under I/O with none in flight: "
+			       "the child does not get the space's regions",
+			       (void *)sp);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/*
+ * glibc's fork writes the lock of every FILE in the child before any
+ * atfork child handler runs (fresetlockfiles()): a FILE allocated in a
+ * region (faultline run's heap) whose page is not resident in the child
+ * is read there through an unregistered range, as the kernel's zero page,
+ * and the child dies on a NULL lock.  So the parent faults those pages in
+ * before it quiesces the space, and checks, quiesced, that they still are
+ * (an eviction may fall between): fork_space_prepare() starts over if
+ * not.  The pages: each FILE's first and last byte and its lock's; and
+ * the locale's that every new thread reads (below).
+ */
+extern FILE *_IO_list_all;
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+
+#define FORK_FILE_ADDRS 384 /* 128 FILEs; the rest are not checked */
+
+struct file_pages {
+	unsigned int n;
+	unsigned long a[FORK_FILE_ADDRS];
+};
+
+static void files_touch(struct file_pages *fp)
+{
+	fp->n = 0;
+	_IO_list_lock();
+	for (FILE *f = _IO_list_all; f; f = f->_chain) {
+		const volatile char *p = (const volatile char *)f;
+
+		(void)p[0];
+		(void)p[sizeof(*f) - 1];
+		if (f->_lock)
+			(void)*(const volatile char *)f->_lock;
+		if (fp->n + 3 <= FORK_FILE_ADDRS - 8) { /* 8: the locale's, below */
+			fp->a[fp->n++] = (unsigned long)f;
+			fp->a[fp->n++] = (unsigned long)f + sizeof(*f) - 1;
+			if (f->_lock)
+				fp->a[fp->n++] = (unsigned long)f->_lock;
+		}
+	}
+	_IO_list_unlock();
+	/* What a thread reads as it starts (__ctype_init()): the current
+	 * locale's LC_CTYPE data, which a program's setlocale() allocated
+	 * (faultline run: in the heap); the child starts threads of its own
+	 * (fork_space_child()), and one that faults there with no handler
+	 * thread yet to serve it waits for ever. */
+	locale_t loc = duplocale(LC_GLOBAL_LOCALE); /* its data: the global locale's */
+	/* The LC_CTYPE data's first values; the class table (uint16_t from
+	 * -128 to 255) and the case tables (int32_t, the same range). */
+	const struct {
+		const char *p;
+		long lo, hi;
+	} ctype[4] = {
+		{loc ? (const char *)loc->__locales[LC_CTYPE] : NULL, 0, 0x60},
+		{(const char *)*__ctype_b_loc(), -256, 510},
+		{(const char *)*__ctype_tolower_loc(), -512, 1020},
+		{(const char *)*__ctype_toupper_loc(), -512, 1020},
+	};
+
+	for (unsigned int i = 0; i < 4; i++) {
+		const volatile char *p = ctype[i].p;
+
+		if (!p || fp->n + 2 > FORK_FILE_ADDRS)
+			continue;
+		(void)p[ctype[i].lo];
+		(void)p[ctype[i].hi];
+		fp->a[fp->n++] = (unsigned long)(p + ctype[i].lo);
+		fp->a[fp->n++] = (unsigned long)(p + ctype[i].hi);
+	}
+	if (loc)
+		freelocale(loc);
+}
+
+/* Every page of fp in a VMA of sp PRESENT.  Context: quiesced (mmap_lock
+ * and every VMA lock held for write); the pages are not touched. */
+static bool files_resident(struct fl_space *sp, const struct file_pages *fp)
+{
+	for (unsigned int i = 0; i < fp->n; i++) {
+		unsigned long a = fp->a[i] & ~(PAGE_SIZE - 1);
+		struct pt_chunk *c;
+
+		if (!vma_lookup(sp, a))
+			continue;
+		c = pt_chunk_lookup(sp, a);
+		if (!c || pte_type(atomic_load_explicit(&c->pte[pt_index(a)],
+							memory_order_relaxed)) != PTE_PRESENT)
+			return false;
+	}
+	return true;
+}
+
+/*
  * The parent's part before fork(): steps 1 to 4 at the top.  sp->fork_err
  * says why the child will not get the space (0: it will).
  * Context: fork_prepare() (space.c), holding a use of sp (made with
@@ -104,37 +232,66 @@ static void workers_resume(struct fl_space *sp)
  */
 void fork_space_prepare(struct fl_space *sp)
 {
+	struct file_pages *files = malloc(sizeof(*files));
 	struct vma_index *idx;
 	int err;
 
 	sp->fork_store_fd = -1;
 	sp->fork_err = 0;
-	uffd_handlers_pause(sp);
-	workers_pause(sp);
-	mmap_write_lock(sp);
-	sp->fork_held = true;
-	err = fork_unsupported(sp);
-	if (err) {
-		sp->fork_err = err;
-		return;
-	}
-	idx = vma_index_get(sp);
-	for (size_t i = 0; i < idx->nr; i++)
-		vma_start_write(idx->v[i]);
-	/* Faults reading their own page finish their completion; so do the
-	 * reaper's callbacks, which may start readahead: until both are 0. */
-	while (atomic_load(&sp->sync_completing) ||
-	       (sp->dev_open && atomic_load(&sp->dev.inflight)))
-		usleep(50);
-	if (sp->dev_open) {
-		sp->fork_reaper_held = true;
-		err = swapdev_fork_prepare(&sp->dev, &sp->fork_store_fd);
+	for (int tries = 0;; tries++) {
+		if (files)
+			files_touch(files);
+		uffd_handlers_pause(sp);
+		workers_pause(sp);
+		mmap_write_lock(sp);
+		sp->fork_held = true;
+		/* Ranges unmapped behind faultline's back (perhaps someone
+		 * else's mapping now) are not the space's: found and dropped
+		 * here, so that the child neither registers them nor unmaps
+		 * them (fork_space_abandon()). */
+		find_stale(sp, 0, ~0UL);
+		drop_stale(sp);
+		err = fork_unsupported(sp);
 		if (err) {
-			fl_log("fork: the swap store could not be copied for the child (%s): the "
-			       "child does not get the space's regions",
-			       fl_strerror(-err));
+			free(files);
 			sp->fork_err = err;
+			return;
 		}
+		idx = vma_index_get(sp);
+		for (size_t i = 0; i < idx->nr; i++)
+			vma_start_write(idx->v[i]);
+		/* Faults that own their page's read submit or complete it; so
+		 * do the reaper's callbacks, which may start readahead: until
+		 * both are 0, checked again holding the reaper
+		 * (swapdev_fork_quiesce()). */
+		while (atomic_load(&sp->sync_completing))
+			usleep(50);
+		if (!files || files_resident(sp, files))
+			break;
+		if (tries == 16) {
+			fl_log("fork: a FILE of space %p kept being evicted before the fork: the "
+			       "child may die resetting its lock",
+			       (void *)sp);
+			break;
+		}
+		sp->fork_held = false;
+		mmap_write_unlock(sp);
+		workers_resume(sp);
+		uffd_handlers_resume(sp);
+	}
+	free(files);
+	if (sp->dev_open) {
+		swapdev_fork_quiesce(&sp->dev, &sp->sync_completing);
+		sp->fork_reaper_held = true;
+		err = frames_busy(sp);
+		if (!err) {
+			err = swapdev_fork_prepare(&sp->dev, &sp->fork_store_fd);
+			if (err)
+				fl_log("fork: the swap store could not be copied for the child "
+				       "(%s): the child does not get the space's regions",
+				       fl_strerror(-err));
+		}
+		sp->fork_err = err;
 	}
 }
 
@@ -159,36 +316,89 @@ void fork_space_parent(struct fl_space *sp)
 static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
 #define FRESH(m) memcpy(&(m), &fresh_mutex, sizeof(fresh_mutex))
 
-struct rewp {
-	int err;
-	unsigned long start, end; /* a run of pages to write-protect */
-};
-
-static void rewp_flush(struct fl_space *sp, struct rewp *w)
-{
-	if (w->end > w->start && !w->err)
-		w->err = uffd_writeprotect(sp, w->start, w->end - w->start, true);
-	w->start = w->end = 0;
-}
-
-/* A chunk: fresh ptl; its PRESENT|WP pages write-protected again. */
+/*
+ * A chunk: a fresh ptl; its PRESENT|WP pages (clean, with a swap copy) made
+ * PRESENT, dirty, and their slots in the child's copy of the store freed.
+ * The kernel dropped their write protection in the child, and the child may
+ * have written them before its handler ran (glibc's own child handlers,
+ * earlier atfork handlers): such a write would not be seen, and an eviction
+ * would keep the old copy.  So the child counts them dirty: one write more
+ * per such page when it evicts it.
+ */
 static void child_chunk(struct fl_space *sp, struct pt_chunk *c, void *arg)
 {
-	struct rewp *w = arg;
-
+	(void)arg;
 	FRESH(c->ptl);
 	for (unsigned int i = 0; i < PT_CHUNK_PAGES; i++) {
 		uint64_t pte = atomic_load_explicit(&c->pte[i], memory_order_relaxed);
-		unsigned long a = c->base + i * PAGE_SIZE;
 
 		if (pte_type(pte) != PTE_PRESENT || !(pte & PTE_WP))
 			continue;
-		if (w->end != a)
-			rewp_flush(sp, w);
-		if (!w->end)
-			w->start = a;
-		w->end = a + PAGE_SIZE;
+		atomic_store_explicit(&c->pte[i], mk_pte(PTE_PRESENT, PTE_REF, 0),
+				      memory_order_relaxed);
+		if (sp->dev_open)
+			swap_slot_free(&sp->dev, pte_value(pte));
 	}
+}
+
+/* A run of pages whose kernel pages the child drops. */
+struct zap_run {
+	unsigned long start, end;
+	int err;
+};
+
+static void zap_run_flush(struct zap_run *z)
+{
+	if (z->end > z->start && !z->err &&
+	    madvise((void *)z->start, z->end - z->start, MADV_DONTNEED))
+		z->err = -errno;
+	z->start = z->end = 0;
+}
+
+static void zap_run_add(struct zap_run *z, unsigned long start, unsigned long end)
+{
+	if (z->end != start)
+		zap_run_flush(z);
+	if (!z->end)
+		z->start = start;
+	z->end = end;
+}
+
+/*
+ * Every page of v that is not PRESENT (swapped out, in a frame, never
+ * touched): the kernel's page there dropped.  The child's range is not
+ * registered until fork_space_child() registers it, and code that runs in
+ * the child before it (glibc's fork internals, such as the reset of every
+ * FILE's lock, and earlier atfork child handlers) may touch it: the kernel
+ * then maps its zero page (or a new zeroed page) where the page is
+ * swapped out.  Dropped, the page faults through the new registration and
+ * is read from the store's copy.  A write made there before is lost (the
+ * page is as it was at the fork).  Context: fork_space_child(), before the
+ * registration.  Return: 0 or a negative errno.
+ */
+static int child_zap_absent(struct fl_space *sp, struct vma *v)
+{
+	struct zap_run z = {0};
+
+	for (unsigned long a = v->vm_start; a < v->vm_end;) {
+		unsigned long cend =
+			MIN((a & PT_CHUNK_MASK) + PT_CHUNK_PAGES * PAGE_SIZE, v->vm_end);
+		struct pt_chunk *c = pt_chunk_lookup(sp, a);
+
+		if (!c) {
+			zap_run_add(&z, a, cend);
+			a = cend;
+			continue;
+		}
+		for (; a < cend; a += PAGE_SIZE) {
+			uint64_t pte =
+				atomic_load_explicit(&c->pte[pt_index(a)], memory_order_relaxed);
+			if (pte_type(pte) != PTE_PRESENT)
+				zap_run_add(&z, a, a + PAGE_SIZE);
+		}
+	}
+	zap_run_flush(&z);
+	return z.err;
 }
 
 /* The locks of sp whose holders may have been the parent's threads. */
@@ -228,7 +438,6 @@ static void child_fresh_locks(struct fl_space *sp)
 int fork_space_child(struct fl_space *sp)
 {
 	struct vma_index *idx = vma_index_get(sp);
-	struct rewp w = {0};
 	int ret;
 
 	if (sp->fork_err)
@@ -261,16 +470,17 @@ int fork_space_child(struct fl_space *sp)
 	ret = uffd_open(sp);
 	if (ret)
 		return ret;
+	/* Fresh ptls, the clean pages dirty (child_chunk()), and the kernel's
+	 * pages where the entry is not PRESENT dropped: then the registration. */
+	pt_walk_all(sp, child_chunk, NULL);
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
-		ret = uffd_register(sp, v->vm_start, v->vm_end - v->vm_start, false);
+		ret = child_zap_absent(sp, v);
+		if (!ret)
+			ret = uffd_register(sp, v->vm_start, v->vm_end - v->vm_start, false);
 		if (ret)
 			return ret;
 	}
-	pt_walk_all(sp, child_chunk, &w);
-	rewp_flush(sp, &w);
-	if (w.err)
-		return w.err;
 	if (sp->retry_fd >= 0)
 		close(sp->retry_fd);
 	sp->retry_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -302,8 +512,19 @@ void fork_space_abandon(struct fl_space *sp, int err)
 {
 	struct vma_index *idx = vma_index_get(sp);
 
-	for (size_t i = 0; i < idx->nr; i++)
-		munmap((void *)idx->v[i]->vm_start, idx->v[i]->vm_end - idx->v[i]->vm_start);
+	for (size_t i = 0; i < idx->nr; i++) {
+		unsigned long s = idx->v[i]->vm_start, e = idx->v[i]->vm_end;
+
+		if (!space_stale_overlaps(sp, s, e)) {
+			munmap((void *)s, e - s);
+			continue;
+		}
+		/* A stale range left (no memory to drop it) may be someone
+		 * else's mapping: only the pages around it are unmapped. */
+		for (unsigned long a = s; a < e; a += PAGE_SIZE)
+			if (!space_stale_overlaps(sp, a, a + PAGE_SIZE))
+				munmap((void *)a, PAGE_SIZE);
+	}
 	if (sp->claim_end > sp->claim_start)
 		munmap((void *)sp->claim_start, sp->claim_end - sp->claim_start);
 	if (err == -EOPNOTSUPP)

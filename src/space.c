@@ -122,9 +122,19 @@ static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool forked_child;
 
 /*
+ * One fork at a time: held from the start of fork_prepare_spaces() (the
+ * atfork prepare handler, or fl_fork() before fork()) to the end of
+ * fork_parent_spaces(), and made fresh in the child.  The top of the lock
+ * tree (doc/locking.md): taken holding nothing.  Two threads forking at
+ * once would otherwise both collect and quiesce the spaces, each waiting
+ * for what the other holds.
+ */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
  * The spaces made with cfg.fork, each held by a use (users) from
  * fork_prepare() to fork_parent() or fork_child(); their number.  Written
- * only by the forking thread, which holds every one of them then.
+ * only by the forking thread, under fork_lock.
  */
 static struct fl_space **fork_spaces;
 static size_t nr_fork_spaces;
@@ -187,6 +197,7 @@ static void fork_collect(void)
 
 static void fork_prepare_spaces(void)
 {
+	pthread_mutex_lock(&fork_lock);
 	fork_collect();
 	for (size_t i = 0; i < nr_fork_spaces; i++)
 		fork_space_prepare(fork_spaces[i]);
@@ -215,6 +226,7 @@ static void fork_parent_spaces(void)
 	free(fork_spaces);
 	fork_spaces = NULL;
 	nr_fork_spaces = 0;
+	pthread_mutex_unlock(&fork_lock);
 }
 
 static void fork_parent(void)
@@ -234,6 +246,7 @@ static void fork_child(void)
 	/* The only thread of the child holds it, under another id. */
 	memcpy(&claim_lock, &fresh, sizeof(fresh));
 	memcpy(&spaces_lock, &fresh, sizeof(fresh));
+	memcpy(&fork_lock, &fresh, sizeof(fresh));
 	fl_gettid_reset();
 	keep = malloc(sizeof(*keep) + nr_fork_spaces * sizeof(keep->sp[0]));
 	for (size_t i = 0; i < nr_fork_spaces; i++) {

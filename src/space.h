@@ -138,8 +138,11 @@ struct fl_space {
 	/* Handler threads sleeping in a synchronous swap read: at most
 	 * cfg.handlers - 1, so that one is always reading fault messages. */
 	_Atomic int sync_readers;
-	/* Faults reading their own page (fault_sleep()) from the start of the
-	 * read to the end of its completion: fork waits for none. */
+	/* Faults that own their page's read (own_read): from do_swap_page()'s
+	 * decision, under the page's ptl and the fault's lock, until the read
+	 * is submitted (swap_read_start()) or done and completed in the
+	 * faulting thread (fault_sleep()): own_read_end().  fork waits for
+	 * none (fork_space_prepare(), swapdev_fork_prepare()). */
 	_Atomic int sync_completing;
 	_Atomic bool dying;
 

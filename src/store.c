@@ -7,7 +7,9 @@
  * Without encryption the seal is XXH3-128 of the page, with a seed made from
  * the tag; with it, an AEAD (AES-256-GCM where the CPU has AES-NI and
  * CLMUL, XChaCha20-Poly1305 otherwise) whose nonce is the write generation,
- * which never repeats under a key (one key per space, a 64-bit counter),
+ * which never repeats under a key (one key per space and process, a 64-bit
+ * counter: a child of fork() seals its writes under a new key of its own,
+ * and reads what it inherited under the parent's, store_fork_child()),
  * and whose associated data is the tag.  Its 16-byte MAC doubles as the
  * checksum.  The key is random per space, in sodium_malloc() memory (locked,
  * never swapped, excluded from core dumps, guarded), read-only once made,
@@ -32,7 +34,41 @@
 struct store_key {
 	crypto_aead_aes256gcm_state aes; /* the expanded key (AES-256-GCM) */
 	unsigned char key[32];
+	/* fork: the key of the writes up to generation upto (inclusive),
+	 * the previous process's; NULL: none.  Immutable. */
+	struct store_key *prev;
+	uint64_t upto;
 };
+
+/* A new random key; its previous ones prev (up to generation upto).
+ * Return: the key, read-only, or NULL (no locked memory). */
+static struct store_key *key_new(enum store_cipher cipher, struct store_key *prev, uint64_t upto)
+{
+	struct store_key *k = sodium_malloc(sizeof(*k));
+
+	if (!k)
+		return NULL;
+	crypto_aead_xchacha20poly1305_ietf_keygen(k->key);
+	if (cipher == STORE_AES256GCM)
+		crypto_aead_aes256gcm_beforenm(&k->aes, k->key);
+	k->prev = prev;
+	k->upto = upto;
+	/* Nothing writes the key again: a stray store faults. */
+	sodium_mprotect_readonly(k);
+	return k;
+}
+
+/* The key that sealed a write of generation gen: the newest whose
+ * process's writes it may be (every key's writes come after its prev's
+ * upto). */
+static const struct store_key *key_of(const struct store *st, uint64_t gen)
+{
+	const struct store_key *k = st->key;
+
+	while (k->prev && gen <= k->upto)
+		k = k->prev;
+	return k;
+}
 
 /*
  * The tag, as the bytes the seed or the associated data is made of: the
@@ -107,27 +143,51 @@ int store_init_cipher(struct store *st, unsigned long max_slots, enum store_ciph
 		store_destroy(st);
 		return -EOPNOTSUPP;
 	}
-	st->key = sodium_malloc(sizeof(*st->key));
+	st->key = key_new(cipher, NULL, 0);
 	if (!st->key) {
 		store_destroy(st);
 		return -ENOMEM;
 	}
-	crypto_aead_xchacha20poly1305_ietf_keygen(st->key->key);
-	if (cipher == STORE_AES256GCM)
-		crypto_aead_aes256gcm_beforenm(&st->key->aes, st->key->key);
 	st->cipher = cipher;
-	/* Nothing writes the key again: a stray store faults. */
-	sodium_mprotect_readonly(st->key);
 	return 0;
+}
+
+/*
+ * A child of fork() writes under a key of its own: the nonce is the write
+ * generation, which the child goes on counting from where the parent was,
+ * as the parent does, so under one key both would seal different pages
+ * with the same nonces.  The inherited slots are read with the parent's
+ * key (every generation up to the fork's: key_of()).
+ */
+int store_fork_child(struct store *st)
+{
+	struct store_key *k;
+
+	if (!st->key)
+		return 0;
+	k = key_new(st->cipher, st->key, atomic_load(&st->gen));
+	if (!k)
+		return -ENOMEM;
+	st->key = k;
+	return 0;
+}
+
+void store_key_id(const struct store *st, uint64_t gen, unsigned char id[16])
+{
+	memset(id, 0, 16);
+	if (st->key)
+		crypto_generichash(id, 16, key_of(st, gen)->key, 32, NULL, 0);
 }
 
 void store_destroy(struct store *st)
 {
-	if (st->key) {
+	while (st->key) {
+		struct store_key *prev = st->key->prev;
+
 		sodium_mprotect_readwrite(st->key);
 		sodium_free(st->key); /* wipes it */
+		st->key = prev;
 	}
-	st->key = NULL;
 	if (st->slots)
 		munmap(st->slots, st->max_slots * STORE_SLOT_BYTES);
 	st->slots = NULL;
@@ -193,14 +253,14 @@ int store_unseal(struct store *st, uint32_t slot, unsigned long addr, void *page
 		make_nonce(nonce, crypto_aead_aes256gcm_NPUBBYTES, m->gen);
 		if (!crypto_aead_aes256gcm_decrypt_detached_afternm(
 			    page, NULL, page, PAGE_SIZE, m->mac, (const void *)&t, sizeof(t), nonce,
-			    &st->key->aes))
+			    &key_of(st, m->gen)->aes))
 			ret = 0;
 		break;
 	case STORE_XCHACHA20POLY1305:
 		make_nonce(nonce, sizeof(nonce), m->gen);
 		if (!crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
 			    page, NULL, page, PAGE_SIZE, m->mac, (const void *)&t, sizeof(t), nonce,
-			    st->key->key))
+			    key_of(st, m->gen)->key))
 			ret = 0;
 		break;
 	}

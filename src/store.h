@@ -61,7 +61,8 @@ struct store {
 	uint64_t seed;		      /* random: this space's part of every tag */
 	_Atomic uint64_t gen;	      /* the last write generation handed out */
 	enum store_cipher cipher;     /* immutable */
-	struct store_key *key;	      /* sodium_malloc: locked, not dumped */
+	struct store_key *key;	      /* sodium_malloc: locked, not dumped; the
+				       * parents' keys chained (fork) */
 	_Atomic bool mismatch_logged; /* the first mismatch is logged, not the rest */
 	bool inited;
 };
@@ -75,8 +76,17 @@ int store_init(struct store *st, unsigned long max_slots, bool encrypt);
 /* The same with the cipher named (the benchmark measures each one);
  * -EOPNOTSUPP for AES-256-GCM on a CPU without AES-NI and CLMUL. */
 int store_init_cipher(struct store *st, unsigned long max_slots, enum store_cipher cipher);
-/* Wipe the key, free the metadata.  Idempotent. */
+/* Wipe the keys, free the metadata.  Idempotent. */
 void store_destroy(struct store *st);
+/*
+ * In a child of fork(): a new key for the child's writes, the parent's kept
+ * for the slots it inherited.  Context: the child's only thread, before
+ * any write.  Return: 0 or -ENOMEM.
+ */
+int store_fork_child(struct store *st);
+/* A digest of the key that seals (or sealed) writes of generation gen; 16
+ * zero bytes without encryption (tests compare keys with it). */
+void store_key_id(const struct store *st, uint64_t gen, unsigned char id[16]);
 
 /*
  * Seal page (PAGE_SIZE bytes) for its write to slot, for the page at addr

@@ -953,16 +953,37 @@ static int copy_range(struct swap_dev *d, int to, unsigned long slot, unsigned l
 }
 
 /*
- * fork(): wait until nothing is in flight and no completion is being
- * delivered (the reaper kept from delivering until the parent or the child
- * lets go), then copy the store for the child: a new unlinked temporary
+ * fork(): wait until nothing is in flight, no fault owns a read it has not
+ * submitted or completed (*own_reads: the space's sync_completing) and no
+ * completion is being delivered, and keep the reaper from delivering until
+ * the parent or the child lets go (reap_lock, held on return).  A callback
+ * may submit again (readahead, a batch's retries) after deliver() took its
+ * I/O off inflight, and a fault's own read counts from before it let go of
+ * its lock: so both counts are checked again once reap_lock is held (every
+ * delivery is under it), and the wait starts over if either is not 0.
+ * Context: fork_space_prepare(); nothing else submits I/O any more (the
+ * handler threads and workers paused, every VMA of the space write-locked).
+ */
+void swapdev_fork_quiesce(struct swap_dev *d, _Atomic int *own_reads)
+{
+	for (;;) {
+		while (atomic_load(&d->inflight) > 0 || atomic_load(own_reads) > 0)
+			usleep(50);
+		pthread_mutex_lock(&d->reap_lock);
+		if (!atomic_load(&d->inflight) && !atomic_load(own_reads))
+			return;
+		pthread_mutex_unlock(&d->reap_lock);
+	}
+}
+
+/*
+ * fork(), after swapdev_fork_quiesce(): copy the store for the child: a new unlinked temporary
  * file with every slot in use (or waiting for its discard) at the same
  * place, so that the child's swap entries, and the store's metadata of each
  * slot (its checksum and tag, inherited in memory), are right for it.  The
  * parent goes on with its own store, whose slots it may then free and
  * reuse: the child never reads them.
- * Context: fork_space_prepare(); nothing submits I/O any more (the handler
- * threads and workers paused, every VMA of the space write-locked).
+ * Context: fork_space_prepare(), reap_lock held (swapdev_fork_quiesce()).
  * Return: 0 and *copy_fd, or a negative errno (nothing copied; the reaper
  * is still held).
  */
@@ -973,9 +994,6 @@ int swapdev_fork_prepare(struct swap_dev *d, int *copy_fd)
 	int fd, ret = 0;
 
 	*copy_fd = -1;
-	while (atomic_load(&d->inflight) > 0)
-		usleep(50);
-	pthread_mutex_lock(&d->reap_lock);
 	if (d->be != &file_backend)
 		return -EOPNOTSUPP; /* refused at create (options.c) */
 	fd = open_tmpfile();
@@ -1050,6 +1068,9 @@ int swapdev_fork_child(struct swap_dev *d, int copy_fd)
 	free(d->path);
 	d->path = NULL;
 	atomic_store(&d->inflight, 0);
+	ret = store_fork_child(&d->store);
+	if (ret)
+		return ret;
 	ret = worker_fork_child(&d->discarder);
 	if (ret)
 		return ret;

@@ -183,8 +183,8 @@ struct swap_dev {
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
 	/* Held by the reaper while it delivers a completion: fork
-	 * (swapdev_fork_prepare()) takes it once nothing is in flight, so
-	 * that no callback is half run. */
+	 * (swapdev_fork_quiesce()) takes it once nothing is in flight, and
+	 * checks again under it, so that no callback is half run. */
 	pthread_mutex_t reap_lock;
 	unsigned int depth;
 	unsigned int cq_entries; /* the completion queue's size: set at open */
@@ -267,6 +267,7 @@ int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
 
 /* fork() (fork.c): the store's copy for the child, and the device's
  * threads, ring and locks made again there. */
+void swapdev_fork_quiesce(struct swap_dev *d, _Atomic int *own_reads);
 int swapdev_fork_prepare(struct swap_dev *d, int *copy_fd);
 void swapdev_fork_parent(struct swap_dev *d, int copy_fd);
 int swapdev_fork_child(struct swap_dev *d, int copy_fd);

@@ -253,6 +253,42 @@ static void make_inputs(uint64_t seed)
 		"print('parent wrote %%s, child status %%d' %% (h(data), st))\n",
 		150000 + (int)t_below(&r, 1000));
 	fclose(f);
+	/* fork() of a threaded program with a stdio FILE opened before it,
+	 * idle (its page swapped out): glibc's fork resets the lock of every
+	 * FILE in the child before any handler runs. */
+	path_in(path, "filefork.py");
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	fprintf(f,
+		"import ctypes, os, sys, threading\n"
+		"libc = ctypes.CDLL(None)\n"
+		"libc.fopen.restype = ctypes.c_void_p\n"
+		"libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]\n"
+		"libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]\n"
+		"libc.fflush.argtypes = [ctypes.c_void_p]\n"
+		"libc.fclose.argtypes = [ctypes.c_void_p]\n"
+		"ev = threading.Event()\n"
+		"t = threading.Thread(target=ev.wait)\n"
+		"t.start()\n"
+		"out = sys.argv[1]\n"
+		"f = libc.fopen(out.encode(), b'w')\n"
+		"libc.fputs(b'parent\\n', f)\n"
+		"libc.fflush(f)\n"
+		"data = [str(i * 7919 %% 1000003) * 9 for i in range(%d)]\n"
+		"n = sum(len(s) for s in data) + sum(len(s) for s in data)\n"
+		"pid = os.fork()\n"
+		"if pid == 0:\n"
+		"    libc.fputs(b'child\\n', f)\n"
+		"    libc.fclose(f)\n"
+		"    os._exit(0)\n"
+		"_, st = os.waitpid(pid, 0)\n"
+		"ev.set()\n"
+		"t.join()\n"
+		"libc.fclose(f)\n"
+		"print(open(out).read(), end='')\n"
+		"print('child status', st, n)\n",
+		300000 + (int)t_below(&r, 1000));
+	fclose(f);
 	/* multiprocessing with the fork start method: the workers read the
 	 * parent's list. */
 	path_in(path, "pool.py");
@@ -333,7 +369,8 @@ int main(int argc, char **argv)
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX],
 			     py[PATH_MAX], sql[PATH_MAX], db[PATH_MAX], mapfile[PATH_MAX],
-			     mapped[PATH_MAX], forkpy[PATH_MAX], poolpy[PATH_MAX];
+			     mapped[PATH_MAX], forkpy[PATH_MAX], poolpy[PATH_MAX],
+			     filefork[PATH_MAX], fileforkout[PATH_MAX];
 	struct stat st;
 
 	CHECK(realpath(argv[0], self), "realpath %s: %s", argv[0], strerror(errno));
@@ -352,6 +389,8 @@ int main(int argc, char **argv)
 	path_in(mapped, "mapped");
 	path_in(forkpy, "fork.py");
 	path_in(poolpy, "pool.py");
+	path_in(filefork, "filefork.py");
+	path_in(fileforkout, "filefork.out");
 
 	accept("xz", (char *[]){"xz", "-T1", "-6", "-c", text, NULL}, NULL, "17M", "swap_outs",
 	       "swap_ins");
@@ -370,6 +409,9 @@ int main(int argc, char **argv)
 	/* fork() without exec: the children see the parent's memory as it
 	 * was, swapped-out pages included, and write their own. */
 	accept("python3 fork", (char *[]){"/usr/bin/python3", forkpy, NULL}, NULL, "12M",
+	       "swap_outs", "swap_ins");
+	accept("python3 fork with a FILE",
+	       (char *[]){"/usr/bin/python3", filefork, fileforkout, NULL}, NULL, "12M",
 	       "swap_outs", "swap_ins");
 	accept("python3 multiprocessing fork", (char *[]){"/usr/bin/python3", poolpy, NULL}, NULL,
 	       "12M", "swap_outs", "swap_ins");

@@ -188,8 +188,10 @@ EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigacti
 /* ---- the heap: jemalloc, its memory from the space ------------------- */
 
 /*
- * fork() and the hooks (fork(), below).  forking: a fork is being prepared,
- * from before faultline quiesces the space until fork() returns; hooks_in:
+ * fork() and the hooks (fork(), below).  forking: the forks being prepared
+ * (a count: two threads may fork at once, and faultline runs them one after
+ * the other), each from before faultline quiesces the space until fork()
+ * returns; hooks_in:
  * hooks running now.  A hook that starts while forking does not call
  * faultline: jemalloc may be holding one of its own locks around it (its
  * extent grow lock around the alloc hook), which its atfork handler takes
@@ -198,7 +200,7 @@ EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigacti
  * until jemalloc gives it back: dalloc and purge tell it apart by address),
  * or declines (dalloc, purge: jemalloc keeps the extent).
  */
-static atomic_bool forking;
+static atomic_int forking;
 static _Atomic int hooks_in;
 
 static bool hook_enter(void)
@@ -855,19 +857,25 @@ EXPORT pid_t fork(void)
 
 	if (!sp)
 		return (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
-	atomic_store(&forking, true);
+	atomic_fetch_add(&forking, 1);
 	while (atomic_load(&hooks_in))
 		sched_yield();
 	enter();
 	pid = fl_fork();
 	err = errno;
-	if (pid == 0 && fl_stats(sp, &st)) {
-		say("faultline run: the child of fork() could not be given the program's memory "
-		    "(see the message above); it exits with 125");
-		_exit(125);
+	if (pid == 0) {
+		if (fl_stats(sp, &st)) {
+			say("faultline run: the child of fork() could not be given the program's "
+			    "memory (see the message above); it exits with 125");
+			_exit(125);
+		}
+		/* The parent's other forkers and hooks in flight are not in the
+		 * child: only this fork is. */
+		atomic_store(&forking, 1);
+		atomic_store(&hooks_in, 0);
 	}
 	leave();
-	atomic_store(&forking, false);
+	atomic_fetch_sub(&forking, 1);
 	errno = err;
 	return pid;
 }

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fork_store: an encrypted store (FAULTLINE_SWAP_ENCRYPT) given to a
+ * child of fork() (cfg.fork).  The nonce of each write is its generation,
+ * which parent and child both go on counting from the fork: the child must
+ * seal its own writes under a key of its own.  The child checks that a
+ * slot it wrote is sealed under a key other than the parent's (the store's
+ * key digests, store_key_id()), that the slots it inherited still read back
+ * (the parent's key), and that its own writes read back; the parent checks
+ * its pages after the child's writes.  Both deliveries.  Under
+ * ThreadSanitizer the children exit at once (as test_fork_copy).
+ */
+#define _GNU_SOURCE
+#include "space.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <faultline.h>
+
+#include "util.h"
+
+#if T_UNDER_TSAN
+static void tsan_child_exits(void)
+{
+	_exit(0);
+}
+#endif
+
+#define NPAGES 256
+
+static size_t ps;
+
+static void run(int delivery)
+{
+	struct fl_config cfg;
+	struct fl_space *sp;
+	unsigned char *r, parent_id[16], id[16];
+	pid_t pid;
+	int st;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.fork = 1;
+	cfg.swap_encrypt = 1;
+	cfg.mem_limit = 64 * ps;
+	sp = t_space_create_cfg(&cfg);
+	r = fl_mmap(sp, NULL, NPAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	for (size_t p = 0; p < NPAGES; p++)
+		memset(r + p * ps, (int)(p + 1), ps);
+	CHECK(fl_madvise(sp, r, NPAGES * ps, MADV_PAGEOUT) == 0, "pageout");
+	store_key_id(&sp->dev.store, atomic_load(&sp->dev.store.gen), parent_id);
+	CHECK(memcmp(parent_id, (unsigned char[16]){0}, 16) != 0, "no key");
+	pid = t_fork();
+	if (pid == 0) {
+		uint64_t gen;
+
+		alarm(30);
+		/* The inherited pages, under the parent's key. */
+		for (size_t p = 0; p < NPAGES / 2; p++)
+			if (r[p * ps] != (unsigned char)(p + 1))
+				_exit(3);
+		/* The child's own writes, evicted and read back. */
+		for (size_t p = 0; p < NPAGES / 2; p++)
+			memset(r + p * ps, 0xc0 ^ (int)p, ps);
+		if (fl_madvise(sp, r, NPAGES * ps, MADV_PAGEOUT))
+			_exit(4);
+		gen = atomic_load(&sp->dev.store.gen);
+		store_key_id(&sp->dev.store, gen, id);
+		if (!memcmp(id, parent_id, 16))
+			_exit(5); /* the child sealed under the parent's key */
+		store_key_id(&sp->dev.store, 1, id);
+		if (memcmp(id, parent_id, 16))
+			_exit(6); /* the inherited slots' key is not the parent's */
+		for (size_t p = 0; p < NPAGES; p++)
+			if (r[p * ps] !=
+			    (p < NPAGES / 2 ? (unsigned char)(0xc0 ^ p) : (unsigned char)(p + 1)))
+				_exit(7);
+		_exit(0);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child status %#x",
+	      t_delivery_name(delivery), st);
+	for (size_t p = 0; p < NPAGES; p++)
+		CHECK(r[p * ps] == (unsigned char)(p + 1), "parent page %zu", p);
+	store_key_id(&sp->dev.store, atomic_load(&sp->dev.store.gen), id);
+	CHECK(!memcmp(id, parent_id, 16), "the parent's key changed");
+	fl_space_destroy(sp);
+	printf("%s: ok\n", t_delivery_name(delivery));
+}
+
+int main(int argc, char **argv)
+{
+	t_seed_init(argc, argv, "test_fork_store");
+	ps = t_page_size();
+	t_require_io_uring();
+#if T_UNDER_TSAN
+	CHECK(pthread_atfork(NULL, NULL, tsan_child_exits) == 0, "pthread_atfork");
+#endif
+	run(FL_DELIVERY_THREAD);
+	run(FL_DELIVERY_SIGBUS);
+	printf("test_fork_store: ok\n");
+	return 0;
+}
