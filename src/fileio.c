@@ -588,6 +588,53 @@ int fileio_init(struct fl_space *sp)
 	return 0;
 }
 
+/*
+ * Before fork(): wait until the ring has nothing in flight.  A space given
+ * to a child maps no file (fork_unsupported()), so only the write-back of a
+ * file let go just before can still be running.  Context: fork_space_prepare().
+ */
+void fileio_fork_quiesce(struct fl_space *sp)
+{
+	while (sp->fring && atomic_load(&sp->fring->inflight) > 0)
+		usleep(50);
+}
+
+/*
+ * The child of fork(): a ring and a reaper thread of its own.  The parent's
+ * ring stays the parent's (the child only lets go of its copy of the
+ * mapping and the descriptor); nothing was in flight at the fork
+ * (fileio_fork_quiesce()), so the pool is whole.
+ * Context: fork_space_child(), the only thread.  Return: 0 or a negative
+ * errno.
+ */
+int fileio_fork_child(struct fl_space *sp)
+{
+	struct file_ring *fr = sp->fring;
+	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * FILE_IOS};
+	int ret;
+
+	if (!fr)
+		return 0;
+	pthread_mutex_init(&fr->sq_lock, NULL);
+	pthread_mutex_init(&fr->pool_lock, NULL);
+	pthread_cond_init(&fr->freed, NULL);
+	FL_BUG_ON(atomic_load(&fr->inflight));
+	if (fr->started)
+		io_uring_queue_exit(&fr->ring);
+	fr->started = false;
+	ret = io_uring_queue_init_params(FILE_RING_DEPTH, &fr->ring, &params);
+	if (ret)
+		return ret;
+	ret = -pthread_create(&fr->reaper, NULL, reaper_main, fr);
+	if (ret) {
+		io_uring_queue_exit(&fr->ring);
+		return ret;
+	}
+	pthread_setname_np(fr->reaper, "fl-fileio");
+	fr->started = true;
+	return 0;
+}
+
 /* Context: space teardown, no I/O submitted any more; the I/O in flight
  * completes first. */
 void fileio_destroy(struct fl_space *sp)

@@ -64,6 +64,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include "fileio.h"
 #include "mmap.h"
 #include "pgtable.h"
 #include "swap.h"
@@ -266,6 +267,7 @@ void fork_space_prepare(struct fl_space *sp)
 		 * (swapdev_fork_quiesce()). */
 		while (atomic_load(&sp->sync_completing))
 			usleep(50);
+		fileio_fork_quiesce(sp);
 		if (!files || files_resident(sp, files))
 			break;
 		if (tries == 16) {
@@ -457,6 +459,10 @@ int fork_space_child(struct fl_space *sp)
 		if (ret)
 			return ret;
 	}
+	/* The files' ring, the same way (nothing of a file is in flight). */
+	ret = fileio_fork_child(sp);
+	if (ret)
+		return ret;
 	if (sp->mem_fd >= 0) {
 		/* /proc/self/mem as opened names the parent's memory. */
 		close(sp->mem_fd);
