@@ -580,6 +580,13 @@ static void writer_process(struct child *c)
 		x_mprotect(c, jit->base, jit->len, PROT_READ);
 }
 
+#ifdef LAB_TSAN
+static void tsan_child_exits(void)
+{
+	_exit(0);
+}
+#endif
+
 /*
  * fork's child: a sample of pages checked against what the parent had at
  * the fork.  The versions are the parent's as of the fork (its memory is
@@ -748,6 +755,13 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 		cfg.delivery = opt->delivery;
 		cfg.swap_delay_us = run->sub->delay_us;
 		cfg.fork = sc == SC_FORK; /* fl_fork() gives the child a copy */
+#ifdef LAB_TSAN
+		/* Before faultline's atfork handlers (registered at the first
+		 * space): the fork's child leaves before faultline's child
+		 * handler starts threads, which TSan cannot follow (lab.h). */
+		if (sc == SC_FORK)
+			pthread_atfork(NULL, NULL, tsan_child_exits);
+#endif
 		err = fl_space_create(&cfg, &c->sp);
 		if (err)
 			child_fail(c, "fl_space_create: %s", strerror(-err));
