@@ -46,8 +46,9 @@
  * the frames the child inherited.  Its budget is its own (cfg.mem_limit).
  *
  * What the child drops: faults of the parent's threads that were parked or
- * queued for a retry (their threads are not in the child; a frame they
- * pinned stays pinned, resident), and the parent's counts of calls and
+ * queued for a retry (their threads are not in the child; the pins they
+ * held go with them: child_fresh_locks() sets pins to 0, so the frame is
+ * the child's to reclaim), and the parent's counts of calls and
  * faults in flight.
  *
  * Not carried (the child gets the space's regions unmapped, its handle is

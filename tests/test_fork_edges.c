@@ -296,6 +296,25 @@ static void stale(int delivery, bool abandoned)
 	printf("stale (%s%s): ok\n", t_delivery_name(delivery), abandoned ? ", abandoned" : "");
 }
 
+/* ---- advice ----------------------------------------------------------- */
+
+static void advice(void)
+{
+	struct fl_space *sp = fork_space(FL_DELIVERY_THREAD, 64);
+	unsigned char *r = fl_mmap(sp, NULL, 16 * ps, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	errno = 0;
+	CHECK(fl_madvise(sp, r, 16 * ps, MADV_WIPEONFORK) == -1 && errno == EINVAL,
+	      "MADV_WIPEONFORK: %s", strerror(errno));
+	errno = 0;
+	CHECK(fl_madvise(sp, r, 16 * ps, MADV_DONTFORK) == -1 && errno == EINVAL,
+	      "MADV_DONTFORK: %s", strerror(errno));
+	fl_space_destroy(sp);
+	printf("advice: ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -306,6 +325,7 @@ int main(int argc, char **argv)
 #endif
 	/* Before the first space: before faultline's handlers. */
 	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
+	advice();
 	early(FL_DELIVERY_THREAD);
 	early(FL_DELIVERY_SIGBUS);
 	for (int abandoned = 0; abandoned < 2; abandoned++) {

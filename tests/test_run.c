@@ -452,6 +452,24 @@ int main(int argc, char **argv)
 	if (!stat("/bin/su", &st) && (st.st_mode & S_ISUID))
 		refused("setuid binary", (char *[]){faultline, "run", "--", "/bin/su", NULL}, 126,
 			"setuid");
+	/* A served region is given to a child whole: MADV_WIPEONFORK and
+	 * MADV_DONTFORK are refused, not taken and left undone. */
+	refused("MADV_WIPEONFORK",
+		(char *[]){
+			faultline, "run", "--", "/usr/bin/python3", "-c",
+			"import errno, mmap, sys\n"
+			"m = mmap.mmap(-1, 1 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+			"for a in (18, mmap.MADV_DONTFORK):  # 18: MADV_WIPEONFORK\n"
+			"    try:\n"
+			"        m.madvise(a)\n"
+			"        sys.exit(4)\n"
+			"    except OSError as e:\n"
+			"        if e.errno != errno.EINVAL:\n"
+			"            sys.exit(5)\n"
+			"print('EINVAL: refused', file=sys.stderr)\n"
+			"sys.exit(3)\n",
+			NULL},
+		3, "EINVAL: refused");
 	refused("exit status", (char *[]){faultline, "run", "--", "/bin/sh", "-c", "exit 7", NULL},
 		7, "");
 	refused("bad option",
