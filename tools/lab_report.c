@@ -21,9 +21,11 @@
  */
 static uint64_t anon_retries(const struct fl_stats *d)
 {
-	uint64_t files = d->file_faults_major + d->file_faults_minor;
-
-	return d->vma_lock_retry > files ? d->vma_lock_retry - files : 0;
+	/* The retries of faults on anonymous VMAs: file VMAs' are counted
+	 * apart (file_vma_lock_retry, a part of vma_lock_retry). */
+	return d->vma_lock_retry > d->file_vma_lock_retry
+		       ? d->vma_lock_retry - d->file_vma_lock_retry
+		       : 0;
 }
 
 /* Counters that contradict the policy's definition (ARCHITECTURE.md section 2). */
@@ -89,8 +91,9 @@ bool lab_check_policy(struct run *rn)
 							  : d->vma_lock_retry * 2 > d->parked)) {
 			fmt(rn->why, sizeof(rn->why),
 			    "%s: %" PRIu64 " retries under the space lock for %" PRIu64
-			    " parked faults (it retries under the VMA lock)",
-			    name, d->vma_lock_retry, d->parked);
+			    " parked faults (it retries under the VMA lock; %" PRIu64
+			    " of the retries on file VMAs)",
+			    name, d->vma_lock_retry, d->parked, d->file_vma_lock_retry);
 			return false;
 		}
 		break;
@@ -114,7 +117,7 @@ void lab_contradict(struct fl_stats *d, int policy)
 		d->vma_lock_retry = 0;
 		break;
 	default: /* drop-vma, hold, v2, v2-anon (beyond its file faults' retries) */
-		d->vma_lock_retry = d->parked + d->file_faults_major + d->file_faults_minor;
+		d->vma_lock_retry = d->parked + d->file_vma_lock_retry;
 		break;
 	}
 }
