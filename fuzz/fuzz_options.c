@@ -77,6 +77,7 @@ static const struct opt {
 	{"zswap", offsetof(struct fl_config, zswap), K_ZSWAP, true},
 	{"zswap_max", offsetof(struct fl_config, zswap_max), K_SIZE, true},
 	{"prefetch", offsetof(struct fl_config, prefetch), K_BOOL, false},
+	{"fork", offsetof(struct fl_config, fork), K_BOOL, true},
 	{"remote_replicas", offsetof(struct fl_config, remote_replicas), K_UINT, true},
 	{"remote_timeout", offsetof(struct fl_config, remote_timeout_us), K_USEC, false},
 };
