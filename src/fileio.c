@@ -552,13 +552,28 @@ void filemap_readahead(struct fl_space *sp, struct fl_file *f, unsigned long sta
 	}
 }
 
+/* The ring and its reaper thread.  Return: 0 or a negative errno. */
+static int ring_start(struct file_ring *fr)
+{
+	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * FILE_IOS};
+	int ret = io_uring_queue_init_params(FILE_RING_DEPTH, &fr->ring, &params);
+
+	if (ret)
+		return ret;
+	ret = -pthread_create(&fr->reaper, NULL, reaper_main, fr);
+	if (ret) {
+		io_uring_queue_exit(&fr->ring);
+		return ret;
+	}
+	pthread_setname_np(fr->reaper, "fl-fileio");
+	fr->started = true;
+	return 0;
+}
+
 /* Context: space creation.  Return: 0 or a negative errno. */
 int fileio_init(struct fl_space *sp)
 {
 	struct file_ring *fr = calloc(1, sizeof(*fr));
-	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * FILE_IOS};
-	int ret;
-
 	if (!fr)
 		return -ENOMEM;
 	fr->sp = sp;
@@ -575,17 +590,7 @@ int fileio_init(struct fl_space *sp)
 	pthread_mutex_init(&fr->pool_lock, NULL);
 	pthread_cond_init(&fr->freed, NULL);
 	sp->fring = fr;
-	ret = io_uring_queue_init_params(FILE_RING_DEPTH, &fr->ring, &params);
-	if (ret)
-		return ret;
-	ret = -pthread_create(&fr->reaper, NULL, reaper_main, fr);
-	if (ret) {
-		io_uring_queue_exit(&fr->ring);
-		return ret;
-	}
-	pthread_setname_np(fr->reaper, "fl-fileio");
-	fr->started = true;
-	return 0;
+	return ring_start(fr);
 }
 
 /*
@@ -610,8 +615,6 @@ void fileio_fork_quiesce(struct fl_space *sp)
 int fileio_fork_child(struct fl_space *sp)
 {
 	struct file_ring *fr = sp->fring;
-	struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * FILE_IOS};
-	int ret;
 
 	if (!fr)
 		return 0;
@@ -622,17 +625,7 @@ int fileio_fork_child(struct fl_space *sp)
 	if (fr->started)
 		io_uring_queue_exit(&fr->ring);
 	fr->started = false;
-	ret = io_uring_queue_init_params(FILE_RING_DEPTH, &fr->ring, &params);
-	if (ret)
-		return ret;
-	ret = -pthread_create(&fr->reaper, NULL, reaper_main, fr);
-	if (ret) {
-		io_uring_queue_exit(&fr->ring);
-		return ret;
-	}
-	pthread_setname_np(fr->reaper, "fl-fileio");
-	fr->started = true;
-	return 0;
+	return ring_start(fr);
 }
 
 /* Context: space teardown, no I/O submitted any more; the I/O in flight
