@@ -163,6 +163,10 @@ struct lab {
 	bool tty;	       /* stderr is a terminal: a progress line */
 };
 
+/* The counters over a window: b - a, gauges as b; lifetime percentiles
+ * cleared (lab_child.c). */
+void lab_stats_delta(struct fl_stats *d, const struct fl_stats *a, const struct fl_stats *b);
+
 /* Per second of the run's measured window. */
 static inline double lab_rate(const struct run *rn, uint64_t v)
 {

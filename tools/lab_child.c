@@ -699,7 +699,7 @@ static void sweep(struct child *c)
 	}
 }
 
-static void stats_delta(struct fl_stats *d, const struct fl_stats *a, const struct fl_stats *b)
+void lab_stats_delta(struct fl_stats *d, const struct fl_stats *a, const struct fl_stats *b)
 {
 #define DELTA_(name, kind, desc) d->name = (kind) == FL_GAUGE ? b->name : b->name - a->name;
 	FL_STATS_FIELDS(DELTA_)
@@ -856,7 +856,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	res->writer_ops = atomic_load(&c->writer_ops);
 	res->verified = atomic_load(&c->verified);
 	if (c->sp) {
-		stats_delta(&res->d, &s0, &s1);
+		lab_stats_delta(&res->d, &s0, &s1);
 		res->all_faults = res->d.faults;
 		res->majors = res->d.faults_major;
 	} else {

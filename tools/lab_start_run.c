@@ -296,15 +296,6 @@ static void do_mm(const struct mm_ev *e)
 			   a, len, strerror(errno));
 }
 
-static void stats_delta(struct fl_stats *d, const struct fl_stats *a, const struct fl_stats *b)
-{
-#define DELTA_(name, kind, desc) d->name = (kind) == FL_GAUGE ? b->name : b->name - a->name;
-	FL_STATS_FIELDS(DELTA_)
-#undef DELTA_
-	d->fault_ns_p50 = d->fault_ns_p90 = d->fault_ns_p99 = d->fault_ns_p999 = 0;
-	d->fault_ns_max = d->fault_ns_mean = 0;
-}
-
 __attribute__((noreturn)) void lab_start_child(const struct lab_opts *opt, const struct run *run,
 					       struct result *res)
 {
@@ -400,7 +391,7 @@ __attribute__((noreturn)) void lab_start_child(const struct lab_opts *opt, const
 	res->verified = atomic_load(&R.verified);
 	res->ws_bytes = P.footprint;
 	if (R.sp) {
-		stats_delta(&res->d, &s0, &s1);
+		lab_stats_delta(&res->d, &s0, &s1);
 		res->all_faults = res->d.faults;
 		res->majors = res->d.faults_major + res->d.file_faults_major;
 		fl_space_destroy(R.sp);
