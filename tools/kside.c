@@ -37,9 +37,10 @@ static struct {
 
 /* zswap's parameters as found, put back by zswap_restore(). */
 #define ZSWAP_PARAM "/sys/module/zswap/parameters/"
-static char zswap_saved[3][32];
-static const char *const zswap_names[3] = {ZSWAP_PARAM "enabled", ZSWAP_PARAM "compressor",
-					   ZSWAP_PARAM "max_pool_percent"};
+static char zswap_saved[4][32];
+static const char *const zswap_names[4] = {ZSWAP_PARAM "enabled", ZSWAP_PARAM "compressor",
+					   ZSWAP_PARAM "max_pool_percent",
+					   ZSWAP_PARAM "shrinker_enabled"};
 /* Our zram device: its number, "/dev/zramN", "/sys/block/zramN". */
 static char zram_id[16], zram_dev[32], zram_sys[48];
 
@@ -71,6 +72,7 @@ static void zswap_restore(void)
 	put(zswap_names[0], zswap_saved[0]);
 	put(zswap_names[1], zswap_saved[1]);
 	put(zswap_names[2], zswap_saved[2]);
+	put(zswap_names[3], zswap_saved[3]);
 	cl.zswap_set = 0;
 }
 
@@ -720,7 +722,7 @@ int ks_zswap_on(const char *compressor, unsigned int pool_percent)
 	unsigned int i;
 
 	if (!cl.zswap_set) {
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < 4; i++) {
 			if (ks_read_file(zswap_names[i], zswap_saved[i], sizeof(zswap_saved[i]))) {
 				fmt(ks_kern.error, sizeof(ks_kern.error), "no zswap here (%s)",
 				    zswap_names[i]);
@@ -734,6 +736,7 @@ int ks_zswap_on(const char *compressor, unsigned int pool_percent)
 	fmt(pct, sizeof(pct), "%u", pool_percent);
 	if (param_set(zswap_names[1], compressor, "compressor") ||
 	    param_set(zswap_names[2], pct, "max_pool_percent") ||
+	    param_set(zswap_names[3], "Y", "shrinker_enabled") ||
 	    param_set(zswap_names[0], "Y", "enabled")) {
 		zswap_restore();
 		return -1;

@@ -104,8 +104,10 @@ int ks_swapon(void);
 void ks_swapoff(void);
 /*
  * The kernel's compressed swap, around a kernel run (root).  zswap: its
- * parameters (enabled, compressor, max_pool_percent) saved, set, and put
- * back by ks_zswap_off() or ks_cleanup().  zram: a device of our own
+ * parameters (enabled, compressor, max_pool_percent, shrinker_enabled) saved, set, and put
+ * back by ks_zswap_off() or ks_cleanup(); its shrinker on (shrinker_enabled):
+ * memory pressure writes the pool back to the swap file (without it, a
+ * child in a small memory cgroup was OOM-killed under random reads).  zram: a device of our own
  * (hot_add), comp_algorithm, disksize, mem_limit (0: none), mkswap, swapon
  * at the highest priority; ks_zram_off() or ks_cleanup() switch it off,
  * reset it and hot_remove it.  Return: 0 or -1 with ks_kern.error set.

@@ -211,15 +211,15 @@ unsigned int sb_zswap_percent(const struct sb_opts *opt)
  * The kernel's compressed swap for a variant, on (zswap in front of the
  * swap file, or a zram device instead of it), with the cgroup's limit such
  * that memory and pool together are the budget, as faultline's pool counts
- * against its own: zswap's pool is charged to the cgroup of the pages it
- * holds (obj_cgroup_charge(), cgroup v1 too), so the budget; zram's memory
- * to no cgroup, so the budget less the pool.  Return: 0, or -1 with the
- * error in sub.
+ * against its own: the budget less the pool, which a cgroup v1 memory group
+ * is not charged with (zswap's: measured, the group's usage stays its rss
+ * while the pool grows; zram's memory is charged to no cgroup).  Return:
+ * 0, or -1 with the error in sub.
  */
 static int kernel_variant_on(struct swapbench *sb, struct subject *sub)
 {
 	const struct sb_opts *opt = &sb->opt;
-	size_t limit = sub->kv.variant == KV_ZRAM ? opt->budget - opt->pool : opt->budget;
+	size_t limit = sub->kv.variant == KV_SWAP ? opt->budget : opt->budget - opt->pool;
 	int err = ks_set_budget(limit);
 
 	if (err) {
