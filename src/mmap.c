@@ -1189,8 +1189,10 @@ static int do_msync(struct fl_space *sp, void *addr, size_t len, int flags)
 	idx = vma_index_get(sp);
 	i = vma_index_first(idx, start);
 	for (;; i++) {
+		struct fl_file *f;
 		struct vma *v;
 		unsigned long s;
+		int r;
 
 		error = ENOMEM;
 		if (i >= idx->nr)
@@ -1207,17 +1209,33 @@ static int do_msync(struct fl_space *sp, void *addr, size_t len, int flags)
 		s = start;
 		start = v->vm_end;
 		error = 0;
-		if (v->file && (v->flags & VM_SHARED) && flags) {
-			int r = filemap_msync(sp, v->file, vma_pgoff_of(v, s),
-					      vma_pgoff_of(v, MIN(end, v->vm_end)), flags);
-			if (r && (flags & MS_SYNC)) {
-				error = -r;
-				unmapped = 0;
+		if (!v->file || !(v->flags & VM_SHARED) || !flags) {
+			if (start >= end)
 				break;
-			}
+			continue;
+		}
+		/* The write-back and the fdatasync() run without mmap_lock,
+		 * as mm/msync.c's vfs_fsync_range() does: held through the
+		 * I/O, it would stall every fault behind the first mm call
+		 * that queues for it.  The reference keeps the cache. */
+		f = v->file;
+		file_get(f);
+		s = vma_pgoff_of(v, s);
+		unsigned long e = vma_pgoff_of(v, MIN(end, v->vm_end));
+		mmap_read_unlock(sp);
+		r = filemap_msync(sp, f, s, e, flags);
+		file_put(f);
+		if (r && (flags & MS_SYNC)) {
+			error = -r;
+			unmapped = 0;
+			goto out;
 		}
 		if (start >= end)
-			break;
+			goto out;
+		/* The VMAs may have changed meanwhile: look up again. */
+		mmap_read_lock(sp);
+		idx = vma_index_get(sp);
+		i = vma_index_first(idx, start) - 1;
 	}
 	mmap_read_unlock(sp);
 out:

@@ -37,5 +37,13 @@ bool mmap_lock_is_read_locked(struct fl_space *sp);
 #define mmap_assert_locked(sp) \
 	FL_DEBUG_BUG_ON(!mmap_lock_is_read_locked(sp) && !mmap_lock_is_write_locked(sp))
 #define mmap_assert_write_locked(sp) FL_DEBUG_BUG_ON(!mmap_lock_is_write_locked(sp))
+/* This thread holds no mmap_lock of sp: before I/O that would stall every
+ * fault behind a writer queued for it (debug builds track readers). */
+#ifdef FL_DEBUG
+#define mmap_assert_unlocked(sp) \
+	FL_BUG_ON(mmap_lock_is_read_locked(sp) || mmap_lock_is_write_locked(sp))
+#else
+#define mmap_assert_unlocked(sp) ((void)(sp))
+#endif
 
 #endif /* FL_MMAP_LOCK_H */

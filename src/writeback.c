@@ -51,6 +51,7 @@
 
 #include "fileio.h"
 #include "filemap.h"
+#include "mmap_lock.h"
 #include "space.h"
 #include "stats.h"
 #include "uffd.h"
@@ -345,13 +346,16 @@ static void invalidate_range(struct fl_space *sp, struct fl_file *f, unsigned lo
  * reports a write-back error not reported before (errseq_check_and_advance():
  * once per error, whichever fl_msync() of the file comes first);
  * MS_INVALIDATE drops the clean ones.
- * Context: mmap_lock held for read.  Return: 0 or a negative errno.
+ * Context: a reference on f; no mmap_lock (the I/O would stall every fault
+ * behind a writer queued for it), no page lock.  Return: 0 or a negative
+ * errno.
  */
 int filemap_msync(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last,
 		  int flags)
 {
 	int ret = 0;
 
+	mmap_assert_unlocked(sp);
 	if (flags & (MS_ASYNC | MS_SYNC))
 		writeback_range(sp, f, first, last);
 	if (flags & MS_SYNC) {
