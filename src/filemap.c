@@ -572,14 +572,22 @@ static int filemap_fault(struct vm_fault *vmf)
 	folio_set(f, idx, PG_REF);
 	if (!major && !(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
 		count_event(sp, file_faults_minor);
-	if (!major && (st & PG_READAHEAD)) {
-		/* do_async_mmap_readahead(): the next window, started once
-		 * this page is mapped. */
+	/* do_async_mmap_readahead() counts a hit and starts the next window
+	 * at a marked page, on a fault's first try only, as the kernel's
+	 * filemap_fault(): the retry (or the rest of a parked fault) after
+	 * its own read finds the page it read, which is no hit, and counted
+	 * as one it kept a random reader's mmap_miss from ever reaching
+	 * MMAP_LOTSAMISS under the policies that retry, so that they read
+	 * whole windows around random misses where the others read one page. */
+	bool first_try = !major && !(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED));
+
+	if (first_try && (st & PG_READAHEAD)) {
+		/* The next window, started once this page is mapped. */
 		folio_clear(f, idx, PG_READAHEAD);
 		pthread_mutex_lock(&f->ra_lock);
 		async = ra_async_mmap(&f->ra, idx, atomic_load(&f->nr_pages), advice, &w);
 		pthread_mutex_unlock(&f->ra_lock);
-	} else if (!major) {
+	} else if (first_try) {
 		pthread_mutex_lock(&f->ra_lock);
 		ra_hit(&f->ra);
 		pthread_mutex_unlock(&f->ra_lock);

@@ -23,6 +23,9 @@
  *                marked page starts the next one); MADV_RANDOM reads one
  *                page per fault; after MADV_WILLNEED no access waits for a
  *                read
+ *   random       a random reader without MADV_RANDOM: after MMAP_LOTSAMISS
+ *                misses with no hit, a miss reads its page alone, under every
+ *                policy (a retry after the fault's own read is no hit)
  *   policy       a file fault that reads its page does with its VMA lock
  *                what the policy of files says: the file_vma_lock_*
  *                counters show it (drop and bail retry under the space
@@ -298,6 +301,48 @@ static void test_readahead(int delivery)
 }
 
 /*
+ * A random reader of a large file, with no advice: read-around (32 pages
+ * around a miss) until the misses outnumber the hits by MMAP_LOTSAMISS,
+ * then one page per miss.  About 20 % of the file is read around in that
+ * first phase, so a fifth of the later accesses hit; the rest read one
+ * page each.  A policy whose retry after its own read counted as a hit
+ * would never get there, and read 32 pages per miss to the end.
+ */
+static void test_random_miss(int delivery, int policy)
+{
+	const size_t pages = 16384, reads = 2000;
+	struct t_rng r;
+	char path[64];
+	int fd = make_file(path, pages * ps, O_RDONLY);
+	struct fl_config cfg;
+	struct fl_space *s;
+	struct fl_stats st;
+	unsigned char *p;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = policy;
+	s = t_space_create_cfg(&cfg);
+	p = fl_mmap(s, NULL, pages * ps, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	t_rng_init(&r, *t_seed_ptr() + (uint64_t)policy);
+	for (size_t i = 0; i < reads; i++) {
+		size_t pg = t_below(&r, pages);
+
+		CHECK(p[pg * ps + 5] == pat(pg * ps + 5), "page %zu", pg);
+	}
+	CHECK(fl_stats(s, &st) == 0, "fl_stats");
+	printf("  random, %s: %" PRIu64 " pages read for %zu reads (%" PRIu64 " major)\n",
+	       fl_policy_name(policy), st.file_reads, reads, st.file_faults_major);
+	CHECK(st.file_reads <= 4 * reads,
+	      "%s: %" PRIu64 " pages read for %zu random reads: read-around never stopped",
+	      fl_policy_name(policy), st.file_reads, reads);
+	fl_space_destroy(s);
+	close(fd);
+	unlink(path);
+}
+
+/*
  * Major file faults under one policy for files, one page read per fault,
  * told apart from anonymous faults under their own policy by the
  * file_vma_lock_* counters.
@@ -492,6 +537,8 @@ int main(int argc, char **argv)
 		test_msync_errors(delivery);
 		test_budget(delivery);
 		test_readahead(delivery);
+		for (int pol = 0; pol < FL_POLICY_NR; pol++)
+			test_random_miss(delivery, pol);
 		for (int pol = 0; pol < FL_POLICY_NR; pol++)
 			test_policy(delivery, FL_POLICY_DROP, pol);
 		/* Anonymous memory holds, files drop: files still retry. */
