@@ -157,7 +157,10 @@ static void run(int delivery, bool encrypt, struct t_rng *rng)
 	       name, encrypt ? " encrypted" : "", nbad, w, a, b, x, y,
 	       (unsigned long long)st.checksum_errors, (unsigned long long)st.read_errors,
 	       (unsigned long long)st.pages_poisoned);
-	CHECK(st.checksum_errors == nbad && st.pages_poisoned == nbad && st.read_errors == 0,
+	/* One poisoned page per corrupted one, exactly; checksum_errors counts
+	 * reads, and a bad page that readahead read and reclaim dropped before
+	 * its fault came (reads_wasted) is read, and counted, again. */
+	CHECK(st.checksum_errors >= nbad && st.pages_poisoned == nbad && st.read_errors == 0,
 	      "counters: checksum_errors %llu, pages_poisoned %llu, read_errors %llu; %zu "
 	      "pages were corrupted",
 	      (unsigned long long)st.checksum_errors, (unsigned long long)st.pages_poisoned,
