@@ -232,6 +232,17 @@ int run_main(int argc, char **argv)
 			prog);
 		return 126;
 	}
+	/* Sigbus delivery cannot serve an access the kernel makes on the
+	 * program's behalf: a read(2) into a heap buffer not yet touched fails
+	 * with EFAULT ("Fault delivery").  Nothing can detect that before it
+	 * happens, and most programs do it (stdio reads into fresh buffers):
+	 * said once here, where the choice is made. */
+	struct fl_config cfg;
+	if (!fl_config_init(&cfg) && cfg.delivery == FL_DELIVERY_SIGBUS)
+		fprintf(stderr, TOOL ": warning: in sigbus delivery a system call that writes "
+				     "into memory faultline has not served yet (read(2) into a new "
+				     "heap buffer) fails with EFAULT; most programs need "
+				     "--delivery thread, the default\n");
 	ret = find_preload(preload, sizeof(preload));
 	if (ret) {
 		fprintf(stderr,
