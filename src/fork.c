@@ -89,6 +89,21 @@ static int fork_unsupported(struct fl_space *sp)
 	return 0;
 }
 
+/*
+ * fl_fork(), before it calls fork(): whether the space can be carried into
+ * a child, as far as can be seen before it is quiesced.  Context: a use of
+ * sp held, no lock.  Return: 0 or a negative errno (fork_unsupported()).
+ */
+int fork_space_check(struct fl_space *sp)
+{
+	int err;
+
+	mmap_write_lock(sp);
+	err = fork_unsupported(sp);
+	mmap_write_unlock(sp);
+	return err;
+}
+
 static void workers_pause(struct fl_space *sp)
 {
 	worker_pause(&sp->resizer);
@@ -425,10 +440,17 @@ static void child_fresh_locks(struct fl_space *sp)
 	pthread_rwlockattr_destroy(&a);
 	for (size_t i = 0; sp->frames && i < sp->nr_frames; i++) {
 		struct frame *f = &sp->frames[i];
+		bool held = f->pins || f->waiters;
+
 		FRESH(f->lock);
-		/* Waiters and pins were the parent's faults. */
+		/* Waiters and pins were the parent's faults.  A frame whose
+		 * page went away, kept for them alone, is free in the child
+		 * (nothing is under I/O: frames_busy()); one on the free list
+		 * has neither. */
 		f->waiters = NULL;
 		f->pins = 0;
+		if (held && (f->flags & FRAME_DETACHED))
+			frame_free(sp, f);
 	}
 }
 

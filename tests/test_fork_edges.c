@@ -5,6 +5,14 @@
  *   - twofork: two threads fork at once, many times, fl_fork() and fork()
  *     in turn; every child reads the region (before the fork lock, both
  *     forks collected and quiesced the spaces together and hung).
+ *   - fds: the child has as many descriptors open as the parent (it used
+ *     to keep the epoll set of each of the parent's handler threads).
+ *   - prepare: the program's own atfork prepare handler, registered after
+ *     the space was created (glibc runs it before faultline's), reads and
+ *     writes swapped-out pages of the space; fl_fork() and fork() both
+ *     complete, and the child has the handler's write (fl_fork() used to
+ *     quiesce the space before fork() ran the handler, whose faults then
+ *     waited for ever).
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -245,6 +253,170 @@ static void early(int delivery)
 	printf("early (%s): ok\n", t_delivery_name(delivery));
 }
 
+/* ---- fds ------------------------------------------------------------ */
+
+#include <dirent.h>
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void fds(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	unsigned char *r = fl_mmap(sp, NULL, 128 * ps, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int before, st;
+	pid_t pid;
+
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	memset(r, 0x3c, 128 * ps);
+	CHECK(fl_madvise(sp, r, 128 * ps, MADV_PAGEOUT) == 0, "pageout");
+	before = count_fds();
+	CHECK(before > 0, "/proc/self/fd");
+	fflush(stdout);
+	fflush(stderr);
+	pid = fl_fork();
+	CHECK(pid >= 0, "fl_fork: %s", strerror(errno));
+	if (pid == 0) {
+		int n;
+
+		alarm(30);
+		if (r[77 * ps] != 0x3c)
+			_exit(3);
+		n = count_fds();
+		if (n != before) {
+			fprintf(stderr, "fds: %d open in the child, %d in the parent\n", n, before);
+			_exit(4);
+		}
+		_exit(0);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fds (%s): child status %#x",
+	      t_delivery_name(delivery), st);
+	fl_space_destroy(sp);
+	printf("fds (%s): ok\n", t_delivery_name(delivery));
+}
+
+/* ---- prepare ------------------------------------------------------- */
+
+#define PREP_PAGES 256
+#define PREP_READ 200
+#define PREP_WRITE 201
+
+static unsigned char *prep_region;
+static atomic_bool prep_on;
+static volatile unsigned char prep_seen;
+static struct fl_space *prep_map_sp; /* the handler maps a file there */
+static int prep_map_fd = -1;
+
+/* Registered after the space: glibc runs it before faultline's prepare
+ * handler. */
+static void prep_handler(void)
+{
+	if (!atomic_load(&prep_on))
+		return;
+	prep_seen = prep_region[PREP_READ * ps];
+	prep_region[PREP_WRITE * ps + 5] = 0x5c;
+	if (prep_map_sp)
+		CHECK(fl_mmap(prep_map_sp, NULL, ps, PROT_READ, MAP_SHARED, prep_map_fd, 0) !=
+			      MAP_FAILED,
+		      "fl_mmap file");
+}
+
+static void prepare(int delivery)
+{
+	static bool registered;
+	struct fl_space *sp = fork_space(delivery, 64);
+
+	prep_region = fl_mmap(sp, NULL, PREP_PAGES * ps, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(prep_region != MAP_FAILED, "fl_mmap");
+	if (!registered)
+		CHECK(pthread_atfork(prep_handler, NULL, NULL) == 0, "pthread_atfork");
+	registered = true;
+	for (size_t p = 0; p < PREP_PAGES; p++)
+		memset(prep_region + p * ps, (int)(p + 1), ps);
+	/* A hang is a failure, not a timeout of the whole run. */
+	alarm(60);
+	for (int i = 0; i < 4; i++) {
+		pid_t pid;
+		int st;
+
+		CHECK(fl_madvise(sp, prep_region, PREP_PAGES * ps, MADV_PAGEOUT) == 0, "pageout");
+		prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+		CHECK(fl_madvise(sp, prep_region + PREP_WRITE * ps, ps, MADV_PAGEOUT) == 0,
+		      "pageout");
+		fflush(stdout);
+		fflush(stderr);
+		atomic_store(&prep_on, true);
+		pid = (i & 1) ? fork() : fl_fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			alarm(30);
+			if (prep_region[PREP_WRITE * ps + 5] != 0x5c)
+				_exit(3); /* the handler's write, before the fork */
+			prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+			for (size_t p = 0; p < PREP_PAGES; p++)
+				if (prep_region[p * ps] != (unsigned char)(p + 1) ||
+				    prep_region[p * ps + ps - 1] != (unsigned char)(p + 1))
+					_exit(4);
+			_exit(0);
+		}
+		atomic_store(&prep_on, false);
+		CHECK(prep_seen == (unsigned char)(PREP_READ + 1), "prepare: the handler read %#x",
+		      prep_seen);
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "prepare (%s, %s): child status %#x",
+		      t_delivery_name(delivery), (i & 1) ? "fork" : "fl_fork", st);
+		CHECK(prep_region[PREP_WRITE * ps + 5] == 0x5c, "prepare: parent's page");
+		prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+		for (size_t p = 0; p < PREP_PAGES; p++)
+			CHECK(prep_region[p * ps] == (unsigned char)(p + 1) &&
+				      prep_region[p * ps + ps - 1] == (unsigned char)(p + 1),
+			      "prepare: parent page %zu", p);
+	}
+	/* A file mapped after fl_fork() checked the space, before it was
+	 * quiesced: the call fails as it would have before, and no child is
+	 * left. */
+	{
+		char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+		pid_t pid;
+
+		prep_map_fd = mkstemp(path);
+		CHECK(prep_map_fd >= 0 && ftruncate(prep_map_fd, (off_t)ps) == 0, "mkstemp");
+		unlink(path);
+		prep_map_sp = sp;
+		atomic_store(&prep_on, true);
+		errno = 0;
+		pid = fl_fork();
+		if (pid == 0)
+			_exit(5);
+		atomic_store(&prep_on, false);
+		prep_map_sp = NULL;
+		close(prep_map_fd);
+		CHECK(pid == -1 && errno == EOPNOTSUPP, "prepare: fl_fork with a late file: %d, %s",
+		      (int)pid, strerror(errno));
+		CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
+		      "prepare: a child is left");
+		for (size_t p = 0; p < PREP_PAGES; p++)
+			CHECK(prep_region[p * ps] == (unsigned char)(p + 1) || p == PREP_WRITE,
+			      "prepare: parent page %zu", p);
+	}
+	alarm(0);
+	fl_space_destroy(sp);
+	printf("prepare (%s): ok\n", t_delivery_name(delivery));
+}
+
 /* ---- stale ------------------------------------------------------------ */
 
 #define STALE_PAGES 256
@@ -326,6 +498,10 @@ int main(int argc, char **argv)
 	/* Before the first space: before faultline's handlers. */
 	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
 	advice();
+	fds(FL_DELIVERY_THREAD);
+	fds(FL_DELIVERY_SIGBUS);
+	prepare(FL_DELIVERY_THREAD);
+	prepare(FL_DELIVERY_SIGBUS);
 	early(FL_DELIVERY_THREAD);
 	early(FL_DELIVERY_SIGBUS);
 	for (int abandoned = 0; abandoned < 2; abandoned++) {
