@@ -327,6 +327,8 @@ static void fork_child(void)
 		urcu_bp_call_rcu_after_fork_child();
 	else
 		forked_child = true;
+	for (size_t i = 0; i < n; i++)
+		fork_space_child_late(keep->sp[i]);
 	nr_fork_spaces = 0;
 }
 

@@ -197,6 +197,7 @@ int fork_space_check(struct fl_space *sp);
 void fork_space_prepare(struct fl_space *sp);
 void fork_space_parent(struct fl_space *sp);
 int fork_space_child(struct fl_space *sp);
+void fork_space_child_late(struct fl_space *sp);
 void fork_space_abandon(struct fl_space *sp, int err);
 
 /* Handles: a live space, held by an API call until space_put(). */

@@ -5,6 +5,10 @@
  *   - twofork: two threads fork at once, many times, fl_fork() and fork()
  *     in turn; every child reads the region (before the fork lock, both
  *     forks collected and quiesced the spaces together and hung).
+ *   - advice: MADV_DONTFORK, MADV_WIPEONFORK and their undoing per range:
+ *     the child has no mapping in the first (SIGSEGV, not in its space) and
+ *     zeros in the second, swapped-out pages included; the parent keeps
+ *     its data; MADV_WIPEONFORK on a file is EINVAL.
  *   - fds: the child has as many descriptors open as the parent (it used
  *     to keep the epoll set of each of the parent's handler threads).
  *   - prepare: the program's own atfork prepare handler, registered after
@@ -468,23 +472,155 @@ static void stale(int delivery, bool abandoned)
 	printf("stale (%s%s): ok\n", t_delivery_name(delivery), abandoned ? ", abandoned" : "");
 }
 
-/* ---- advice ----------------------------------------------------------- */
+/* ---- advice ---------------------------------------------------------- */
 
-static void advice(void)
+#include <setjmp.h>
+#include <signal.h>
+
+#define ADV_PAGES 256
+#define ADV_KEPT (ADV_PAGES - 4) /* the last 4: unmapped */
+#define ADV_DONTFORK_LO 16	 /* [16, 40): MADV_DONTFORK (then DOFORK on 40..47) */
+#define ADV_DONTFORK_HI 40
+#define ADV_WIPE_LO 64 /* [64, 150): MADV_WIPEONFORK (then KEEPONFORK on 150..159) */
+#define ADV_WIPE_HI 150
+
+static sigjmp_buf adv_jmp;
+
+static void adv_segv(int sig)
 {
-	struct fl_space *sp = fork_space(FL_DELIVERY_THREAD, 64);
-	unsigned char *r = fl_mmap(sp, NULL, 16 * ps, PROT_READ | PROT_WRITE,
+	(void)sig;
+	siglongjmp(adv_jmp, 1);
+}
+
+/* In the child: whether an access to p is SIGSEGV. */
+static bool adv_faults(volatile unsigned char *p)
+{
+	struct sigaction sa = {.sa_handler = adv_segv}, old;
+	bool faulted = true;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	if (!sigsetjmp(adv_jmp, 1)) {
+		(void)*p;
+		faulted = false;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return faulted;
+}
+
+/* The child's checks: 0, or what was wrong. */
+static int adv_child(struct fl_space *sp, unsigned char *r, bool advised)
+{
+	for (size_t p = 0; p < ADV_KEPT; p++) {
+		bool gone = advised && p >= ADV_DONTFORK_LO && p < ADV_DONTFORK_HI;
+		bool wiped = advised && p >= ADV_WIPE_LO && p < ADV_WIPE_HI;
+		unsigned char want = wiped ? 0 : (unsigned char)(p + 1);
+
+		if (gone) {
+			if (p % 8)
+				continue;
+			if (!adv_faults(r + p * ps))
+				return 3; /* a MADV_DONTFORK page in the child */
+			errno = 0;
+			if (fl_madvise(sp, r + p * ps, ps, MADV_COLD) != -1 || errno != ENOMEM)
+				return 4; /* still in the child's space */
+			continue;
+		}
+		if (r[p * ps] != want || r[p * ps + ps - 1] != want)
+			return 5;
+	}
+	if (!advised)
+		return 0;
+	/* The wiped range is the child's own memory, swapped as any. */
+	memset(r + ADV_WIPE_LO * ps, 0x6d, (ADV_WIPE_HI - ADV_WIPE_LO) * ps);
+	if (fl_madvise(sp, r, ADV_DONTFORK_LO * ps, MADV_PAGEOUT) ||
+	    fl_madvise(sp, r + ADV_WIPE_LO * ps, (ADV_WIPE_HI - ADV_WIPE_LO) * ps, MADV_PAGEOUT))
+		return 6;
+	for (size_t p = ADV_WIPE_LO; p < ADV_WIPE_HI; p++)
+		if (r[p * ps] != 0x6d || r[p * ps + ps - 1] != 0x6d)
+			return 7;
+	return 0;
+}
+
+static void advice(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	unsigned char *r = fl_mmap(sp, NULL, ADV_PAGES * ps, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(r != MAP_FAILED, "fl_mmap");
-	errno = 0;
-	CHECK(fl_madvise(sp, r, 16 * ps, MADV_WIPEONFORK) == -1 && errno == EINVAL,
-	      "MADV_WIPEONFORK: %s", strerror(errno));
-	errno = 0;
-	CHECK(fl_madvise(sp, r, 16 * ps, MADV_DONTFORK) == -1 && errno == EINVAL,
+	for (size_t p = 0; p < ADV_PAGES; p++)
+		memset(r + p * ps, (int)(p + 1), ps);
+	CHECK(fl_madvise(sp, r + ADV_DONTFORK_LO * ps, 32 * ps, MADV_DONTFORK) == 0,
 	      "MADV_DONTFORK: %s", strerror(errno));
+	CHECK(fl_madvise(sp, r + ADV_DONTFORK_HI * ps, 8 * ps, MADV_DOFORK) == 0, "MADV_DOFORK");
+	CHECK(fl_madvise(sp, r + ADV_WIPE_LO * ps, 96 * ps, MADV_WIPEONFORK) == 0,
+	      "MADV_WIPEONFORK: %s", strerror(errno));
+	CHECK(fl_madvise(sp, r + ADV_WIPE_HI * ps, 10 * ps, MADV_KEEPONFORK) == 0,
+	      "MADV_KEEPONFORK");
+	/* A write after the advice, over a split. */
+	r[(ADV_WIPE_LO - 1) * ps + 9] = (unsigned char)ADV_WIPE_LO;
+	r[ADV_WIPE_LO * ps + 9] = (unsigned char)(ADV_WIPE_LO + 1);
+	/* A hole: the VMAs around it advised, then ENOMEM, as the kernel. */
+	CHECK(fl_munmap(sp, r + (ADV_PAGES - 2) * ps, ps) == 0, "fl_munmap");
+	errno = 0;
+	CHECK(fl_madvise(sp, r + ADV_KEPT * ps, 4 * ps, MADV_DOFORK) == -1 && errno == ENOMEM,
+	      "MADV_DOFORK over a hole: %s", strerror(errno));
+	CHECK(fl_munmap(sp, r + ADV_KEPT * ps, 4 * ps) == 0, "fl_munmap");
+	for (int i = 0; i < 3; i++) {
+		bool advised = i < 2;
+		pid_t pid;
+		int st;
+
+		if (!advised) {
+			/* Undone: the child gets the region whole. */
+			CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_DOFORK) == 0, "DOFORK");
+			CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_KEEPONFORK) == 0, "KEEPONFORK");
+		}
+		/* Swapped out at the fork: the wiped range's too. */
+		CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_PAGEOUT) == 0, "pageout");
+		for (size_t p = 0; p < ADV_KEPT; p += 3)
+			CHECK(r[p * ps] == (unsigned char)(p + 1), "advice: parent page %zu", p);
+		fflush(stdout);
+		fflush(stderr);
+		pid = i == 1 ? fork() : fl_fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			alarm(30);
+			_exit(adv_child(sp, r, advised));
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "advice (%s, %d): child status %#x",
+		      t_delivery_name(delivery), i, st);
+		for (size_t p = 0; p < ADV_KEPT; p++)
+			CHECK(r[p * ps] == (unsigned char)(p + 1) &&
+				      r[p * ps + ps - 1] == (unsigned char)(p + 1),
+			      "advice: parent page %zu", p);
+	}
 	fl_space_destroy(sp);
-	printf("advice: ok\n");
+	printf("advice (%s): ok\n", t_delivery_name(delivery));
+}
+
+/* MADV_WIPEONFORK on a file mapping: EINVAL, as the kernel's. */
+static void advice_file(void)
+{
+	struct fl_space *sp = fork_space(FL_DELIVERY_THREAD, 64);
+	char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+	int fd = mkstemp(path);
+	unsigned char *f;
+
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)(4 * ps)) == 0, "mkstemp");
+	unlink(path);
+	f = fl_mmap(sp, NULL, 4 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(f != MAP_FAILED, "fl_mmap file");
+	close(fd);
+	errno = 0;
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_WIPEONFORK) == -1 && errno == EINVAL,
+	      "MADV_WIPEONFORK on a file: %s", strerror(errno));
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_DONTFORK) == 0, "MADV_DONTFORK on a file");
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_DOFORK) == 0, "MADV_DOFORK on a file");
+	fl_space_destroy(sp);
+	printf("advice (file): ok\n");
 }
 
 int main(int argc, char **argv)
@@ -497,7 +633,9 @@ int main(int argc, char **argv)
 #endif
 	/* Before the first space: before faultline's handlers. */
 	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
-	advice();
+	advice(FL_DELIVERY_THREAD);
+	advice(FL_DELIVERY_SIGBUS);
+	advice_file();
 	fds(FL_DELIVERY_THREAD);
 	fds(FL_DELIVERY_SIGBUS);
 	prepare(FL_DELIVERY_THREAD);
