@@ -144,9 +144,8 @@ static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static struct fl_space **fork_spaces;
 static size_t fork_spaces_cap, nr_fork_spaces;
-/* This thread's fl_fork() holds fork_lock and collected the spaces, which
- * the atfork prepare handler quiesces. */
-static FL_TLS bool fork_prepared;
+/* This thread is in fl_fork()'s call of fork(). */
+static FL_TLS bool fl_forking;
 /*
  * This fork is fl_fork()'s (fork_lock): a space the child cannot have,
  * found as the prepare handler quiesces it, fails the call rather than
@@ -235,11 +234,9 @@ static void fork_release(void)
 
 static void fork_prepare(void)
 {
-	if (!fork_prepared) {
-		pthread_mutex_lock(&fork_lock);
-		fork_collect();
-	}
-	fork_prepared = false;
+	pthread_mutex_lock(&fork_lock);
+	fork_collect();
+	fork_strict = fl_forking;
 	for (size_t i = 0; i < nr_fork_spaces; i++)
 		fork_space_prepare(fork_spaces[i]);
 	if (nr_fork_spaces)
@@ -341,11 +338,12 @@ static void atfork_init(void)
  * fork(), failing with errno where a space made with cfg.fork could not be
  * given to the child (it has what a child does not get, fork.c, or its
  * store could not be copied) rather than giving the child no such space.
- * What can be seen before the fork is checked here (fork_space_check());
- * the spaces are quiesced and their stores copied by the prepare handler,
- * after the program's own prepare handlers.  A failure found there (the
- * copy, or a file mapped in between) ends the child at once, before any of
- * the program's code; it is reaped here.
+ * What can be seen before the fork is checked here (fork_space_check()),
+ * and fork_lock let go again: the program's own prepare handlers, which
+ * run first, may create a space.  The spaces are collected again, quiesced
+ * and their stores copied by faultline's prepare handler; a failure found
+ * there (the copy, or a file mapped in between) ends the child at once,
+ * before any of the program's code, and it is reaped here.
  */
 FL_EXPORT pid_t fl_fork(void)
 {
@@ -356,24 +354,15 @@ FL_EXPORT pid_t fl_fork(void)
 	fork_collect();
 	for (size_t i = 0; i < nr_fork_spaces && !err; i++)
 		err = fork_space_check(fork_spaces[i]);
+	fork_release();
 	if (err) {
-		fork_release();
 		errno = -err;
 		return -1;
 	}
-	fork_strict = true;
-	fork_prepared = true;
+	fork_strict_err = 0;
+	fl_forking = true;
 	pid = fork();
-	if (fork_prepared) {
-		/* No handler ran (no space was ever created, so none was
-		 * registered): nothing was collected. */
-		fork_prepared = false;
-		fork_strict = false;
-		err = errno;
-		fork_release();
-		errno = err;
-		return pid;
-	}
+	fl_forking = false;
 	if (pid > 0 && fork_strict_err) {
 		err = fork_strict_err;
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

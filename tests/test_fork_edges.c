@@ -16,7 +16,9 @@
  *     writes swapped-out pages of the space; fl_fork() and fork() both
  *     complete, and the child has the handler's write (fl_fork() used to
  *     quiesce the space before fork() ran the handler, whose faults then
- *     waited for ever).
+ *     waited for ever); the handler may create a space, and a file mapped
+ *     by it after fl_fork() checked the space fails fl_fork() with no
+ *     child left.
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -321,6 +323,7 @@ static unsigned char *prep_region;
 static atomic_bool prep_on;
 static volatile unsigned char prep_seen;
 static struct fl_space *prep_map_sp; /* the handler maps a file there */
+static atomic_bool prep_create;	     /* the handler creates a space */
 static int prep_map_fd = -1;
 
 /* Registered after the space: glibc runs it before faultline's prepare
@@ -335,6 +338,12 @@ static void prep_handler(void)
 		CHECK(fl_mmap(prep_map_sp, NULL, ps, PROT_READ, MAP_SHARED, prep_map_fd, 0) !=
 			      MAP_FAILED,
 		      "fl_mmap file");
+	if (atomic_load(&prep_create)) {
+		/* A space made and let go in the handler, fl_fork()'s too. */
+		struct fl_space *s = fork_space(FL_DELIVERY_THREAD, 64);
+
+		fl_space_destroy(s);
+	}
 }
 
 static void prepare(int delivery)
@@ -363,6 +372,7 @@ static void prepare(int delivery)
 		fflush(stdout);
 		fflush(stderr);
 		atomic_store(&prep_on, true);
+		atomic_store(&prep_create, i >= 2);
 		pid = (i & 1) ? fork() : fl_fork();
 		CHECK(pid >= 0, "fork: %s", strerror(errno));
 		if (pid == 0) {
@@ -377,6 +387,7 @@ static void prepare(int delivery)
 			_exit(0);
 		}
 		atomic_store(&prep_on, false);
+		atomic_store(&prep_create, false);
 		CHECK(prep_seen == (unsigned char)(PREP_READ + 1), "prepare: the handler read %#x",
 		      prep_seen);
 		st = t_wait(pid);
