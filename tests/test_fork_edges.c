@@ -11,6 +11,9 @@
  *     its data; MADV_WIPEONFORK on a file is EINVAL.
  *   - fds: the child has as many descriptors open as the parent (it used
  *     to keep the epoll set of each of the parent's handler threads).
+ *   - warnlock: a thread warns of a bad option over and over while another
+ *     forks: each child reads the options too (the warnings' lock used to
+ *     be inherited held, and the child waited for ever).
  *   - prepare: the program's own atfork prepare handler, registered after
  *     the space was created (glibc runs it before faultline's), reads and
  *     writes swapped-out pages of the space; fl_fork() and fork() both
@@ -311,6 +314,60 @@ static void fds(int delivery)
 	      t_delivery_name(delivery), st);
 	fl_space_destroy(sp);
 	printf("fds (%s): ok\n", t_delivery_name(delivery));
+}
+
+/* ---- warnlock -------------------------------------------------------- */
+
+#define WL_FORKS 300
+
+static atomic_bool wl_stop;
+
+static void *wl_warner(void *arg)
+{
+	struct fl_config cfg;
+
+	while (!atomic_load(&wl_stop))
+		CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	return arg;
+}
+
+static void warnlock(void)
+{
+	struct fl_config c;
+	struct fl_space *sp;
+	pthread_t t;
+
+	/* A space (faultline's atfork handlers), not given to children: the
+	 * forks are quick. */
+	CHECK(fl_config_init(&c) == 0, "fl_config_init");
+	sp = t_space_create_cfg(&c);
+
+	/* Not a value of the option: warned of, the default kept. */
+	CHECK(setenv("FAULTLINE_VERBOSE", "maybe", 1) == 0, "setenv");
+	atomic_store(&wl_stop, false);
+	CHECK(pthread_create(&t, NULL, wl_warner, NULL) == 0, "pthread_create");
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < WL_FORKS; i++) {
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			struct fl_config cfg;
+
+			alarm(10);
+			_exit(fl_config_init(&cfg) == 0 ? 0 : 3);
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "warnlock: fork %d: child status %#x",
+		      i, st);
+	}
+	atomic_store(&wl_stop, true);
+	pthread_join(t, NULL);
+	unsetenv("FAULTLINE_VERBOSE");
+	fl_space_destroy(sp);
+	printf("warnlock: ok\n");
 }
 
 /* ---- prepare ------------------------------------------------------- */
@@ -654,6 +711,7 @@ int main(int argc, char **argv)
 	advice_file();
 	fds(FL_DELIVERY_THREAD);
 	fds(FL_DELIVERY_SIGBUS);
+	warnlock();
 	prepare(FL_DELIVERY_THREAD);
 	prepare(FL_DELIVERY_SIGBUS);
 	early(FL_DELIVERY_THREAD);
