@@ -124,14 +124,24 @@ static bool forked_child;
 
 /*
  * One fork at a time: held from the start of fork_prepare() (the atfork
- * prepare handler, or fl_fork() before fork()) to the end of fork_parent(),
- * and made fresh in the child; also by fl_space_create() across the
- * reservation of room in fork_spaces and the publication of the space.  The
- * top of the lock tree (doc/locking.md): taken holding nothing.  Two threads forking at
- * once would otherwise both collect and quiesce the spaces, each waiting
- * for what the other holds.
+ * prepare handler) to the end of fork_parent(), and made fresh in the
+ * child; also by fl_fork() for its check, and by fl_space_create() across
+ * the reservation of room in fork_spaces and the publication of the space.
+ * The top of the lock tree (doc/locking.md): taken holding nothing.  Two
+ * threads forking at once would otherwise both collect and quiesce the
+ * spaces, each waiting for what the other holds.
  */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread holds fork_lock: the program's atfork handlers that glibc
+ * runs between faultline's prepare and parent handlers run on it, and may
+ * create a space (not carried: made during the fork). */
+static FL_TLS bool fork_lock_mine;
+
+static void fork_lock_take(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	fork_lock_mine = true;
+}
 
 /*
  * The spaces made with cfg.fork, each held by a use (users) from
@@ -176,10 +186,9 @@ static int fork_reserve(void)
 }
 
 /*
- * fork() takes, in its atfork prepare handler (fl_fork() takes fork_lock
- * and collects the spaces before it calls fork(), the handler quiesces
- * them: so an atfork prepare handler registered after faultline's, which
- * glibc runs before it, may still fault in a region of such a space):
+ * fork() takes, in its atfork prepare handler (fl_fork()'s too: an atfork
+ * prepare handler registered after faultline's, which glibc runs before
+ * it, may still fault in a region of such a space):
  *   - each space made with cfg.fork, quiesced by fork_space_prepare()
  *     (fork.c: its threads paused, mmap_lock and every VMA lock held for
  *     write, no I/O in flight, the store copied for the child);
@@ -229,12 +238,13 @@ static void fork_release(void)
 	for (size_t i = 0; i < nr_fork_spaces; i++)
 		space_put(fork_spaces[i]);
 	nr_fork_spaces = 0;
+	fork_lock_mine = false;
 	pthread_mutex_unlock(&fork_lock);
 }
 
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&fork_lock);
+	fork_lock_take();
 	fork_collect();
 	fork_strict = fl_forking;
 	for (size_t i = 0; i < nr_fork_spaces; i++)
@@ -288,6 +298,7 @@ static void fork_child(void)
 	memcpy(&claim_lock, &fresh, sizeof(fresh));
 	memcpy(&spaces_lock, &fresh, sizeof(fresh));
 	memcpy(&fork_lock, &fresh, sizeof(fresh));
+	fork_lock_mine = false;
 	options_fork_unlock(true);
 	sigbus_fork_unlock(true);
 	fl_gettid_reset();
@@ -350,7 +361,7 @@ FL_EXPORT pid_t fl_fork(void)
 	pid_t pid;
 	int err = 0;
 
-	pthread_mutex_lock(&fork_lock);
+	fork_lock_take();
 	fork_collect();
 	for (size_t i = 0; i < nr_fork_spaces && !err; i++)
 		err = fork_space_check(fork_spaces[i]);
@@ -784,6 +795,7 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 {
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	struct fl_space *sp;
+	bool mine;
 	int ret;
 
 	if (!out)
@@ -850,8 +862,10 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 			goto fail;
 	}
 	/* fork_lock: no fork collects the spaces between the reservation
-	 * and the publication. */
-	pthread_mutex_lock(&fork_lock);
+	 * and the publication (held already inside this thread's fork). */
+	mine = fork_lock_mine;
+	if (!mine)
+		pthread_mutex_lock(&fork_lock);
 	pthread_mutex_lock(&spaces_lock);
 	sp->id = next_space_id + 1;
 	ret = fork_reserve();
@@ -862,7 +876,8 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 	else
 		sp->id = 0;
 	pthread_mutex_unlock(&spaces_lock);
-	pthread_mutex_unlock(&fork_lock);
+	if (!mine)
+		pthread_mutex_unlock(&fork_lock);
 	if (ret)
 		goto fail;
 	fl_dbg(sp, "space %p: delivery %s, %u handler(s)", (void *)sp,

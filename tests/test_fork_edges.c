@@ -19,7 +19,9 @@
  *     writes swapped-out pages of the space; fl_fork() and fork() both
  *     complete, and the child has the handler's write (fl_fork() used to
  *     quiesce the space before fork() ran the handler, whose faults then
- *     waited for ever); the handler may create a space, and a file mapped
+ *     waited for ever); the handler may create a space (and so may one
+ *     registered before the first space, which glibc runs after
+ *     faultline's, holding the fork's lock), and a file mapped
  *     by it after fl_fork() checked the space fails fl_fork() with no
  *     child left.
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
@@ -383,6 +385,25 @@ static struct fl_space *prep_map_sp; /* the handler maps a file there */
 static atomic_bool prep_create;	     /* the handler creates a space */
 static int prep_map_fd = -1;
 
+/* Registered before the first space: glibc runs it after faultline's
+ * prepare handler, which holds the fork's lock; a space made there (not
+ * carried: made during the fork) must not wait for it. */
+static atomic_bool late_create;
+static struct fl_space *late_made[4];
+static int nr_late_made;
+
+static void late_prep_handler(void)
+{
+	struct fl_config c;
+
+	if (!atomic_load(&late_create))
+		return;
+	CHECK(fl_config_init(&c) == 0, "fl_config_init");
+	CHECK(nr_late_made < 4 && fl_space_create(&c, &late_made[nr_late_made]) == 0,
+	      "fl_space_create in a late prepare handler");
+	nr_late_made++;
+}
+
 /* Registered after the space: glibc runs it before faultline's prepare
  * handler. */
 static void prep_handler(void)
@@ -430,6 +451,7 @@ static void prepare(int delivery)
 		fflush(stderr);
 		atomic_store(&prep_on, true);
 		atomic_store(&prep_create, i >= 2);
+		atomic_store(&late_create, i >= 2);
 		pid = (i & 1) ? fork() : fl_fork();
 		CHECK(pid >= 0, "fork: %s", strerror(errno));
 		if (pid == 0) {
@@ -445,6 +467,7 @@ static void prepare(int delivery)
 		}
 		atomic_store(&prep_on, false);
 		atomic_store(&prep_create, false);
+		atomic_store(&late_create, false);
 		CHECK(prep_seen == (unsigned char)(PREP_READ + 1), "prepare: the handler read %#x",
 		      prep_seen);
 		st = t_wait(pid);
@@ -485,6 +508,9 @@ static void prepare(int delivery)
 			      "prepare: parent page %zu", p);
 	}
 	alarm(0);
+	for (int i = 0; i < nr_late_made; i++)
+		fl_space_destroy(late_made[i]);
+	nr_late_made = 0;
 	fl_space_destroy(sp);
 	printf("prepare (%s): ok\n", t_delivery_name(delivery));
 }
@@ -705,7 +731,7 @@ int main(int argc, char **argv)
 	CHECK(pthread_atfork(NULL, NULL, tsan_child_exits) == 0, "pthread_atfork");
 #endif
 	/* Before the first space: before faultline's handlers. */
-	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
+	CHECK(pthread_atfork(late_prep_handler, NULL, early_child) == 0, "pthread_atfork");
 	advice(FL_DELIVERY_THREAD);
 	advice(FL_DELIVERY_SIGBUS);
 	advice_file();
