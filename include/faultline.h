@@ -195,8 +195,13 @@ int fl_space_create(const struct fl_config *cfg, struct fl_space **out);
  * atfork handlers; fl_fork() differs where a space cannot be given to the
  * child (its swap store could not be copied; a space with file mappings,
  * the compressed tier or a working-set record or replay): it fails with -1
- * and errno (ENOSPC, EIO, EOPNOTSUPP, ...), and no child is made, where
- * fork() gives the child that space's regions unmapped.
+ * and errno (ENOSPC, EIO, EOPNOTSUPP, ...), where fork() gives the child
+ * that space's regions unmapped.  What can be seen before the fork is
+ * checked before fork() is called (no child is made); the spaces are
+ * quiesced and their stores copied in faultline's atfork prepare handler,
+ * after the program's own (which may touch the spaces' regions), and a
+ * failure found there ends the child at once, in faultline's atfork child
+ * handler (status 127; it is reaped before fl_fork() returns).
  * Return: as fork(2).
  */
 pid_t fl_fork(void);

@@ -27,8 +27,9 @@
  *   4. the store is copied, slot for slot, to a new temporary file
  *      (swapdev_fork_prepare(): copy_file_range, a reflink where the file
  *      system has them).
- * The regions are not MADV_DONTFORK, so the kernel gives the child every
- * resident page, copy on write.  The child (its only thread, in fork()'s
+ * The regions are not MADV_DONTFORK (unless the program advised so:
+ * madvise_fork() below), so the kernel gives the child every resident
+ * page, copy on write.  The child (its only thread, in fork()'s
  * child handler, fork_space_child()) makes the space its own: fresh locks
  * (their holders are gone: the parent's threads are not in the child), a
  * new userfaultfd with every VMA registered as the parent's was (the
@@ -87,6 +88,21 @@ static int fork_unsupported(struct fl_space *sp)
 		if (idx->v[i]->file)
 			return -EOPNOTSUPP;
 	return 0;
+}
+
+/*
+ * fl_fork(), before it calls fork(): whether the space can be carried into
+ * a child, as far as can be seen before it is quiesced.  Context: a use of
+ * sp held, no lock.  Return: 0 or a negative errno (fork_unsupported()).
+ */
+int fork_space_check(struct fl_space *sp)
+{
+	int err;
+
+	mmap_write_lock(sp);
+	err = fork_unsupported(sp);
+	mmap_write_unlock(sp);
+	return err;
 }
 
 static void workers_pause(struct fl_space *sp)
@@ -425,10 +441,17 @@ static void child_fresh_locks(struct fl_space *sp)
 	pthread_rwlockattr_destroy(&a);
 	for (size_t i = 0; sp->frames && i < sp->nr_frames; i++) {
 		struct frame *f = &sp->frames[i];
+		bool held = f->pins || f->waiters;
+
 		FRESH(f->lock);
-		/* Waiters and pins were the parent's faults. */
+		/* Waiters and pins were the parent's faults.  A frame whose
+		 * page went away, kept for them alone, is free in the child
+		 * (nothing is under I/O: frames_busy()); one on the free list
+		 * has neither. */
 		f->waiters = NULL;
 		f->pins = 0;
+		if (held && (f->flags & FRAME_DETACHED))
+			frame_free(sp, f);
 	}
 }
 
@@ -477,11 +500,20 @@ int fork_space_child(struct fl_space *sp)
 	ret = uffd_open(sp);
 	if (ret)
 		return ret;
-	/* Fresh ptls, the clean pages dirty (child_chunk()), and the kernel's
-	 * pages where the entry is not PRESENT dropped: then the registration. */
+	/* Fresh ptls, the clean pages dirty (child_chunk()), the pages of a
+	 * MADV_WIPEONFORK VMA forgotten (the kernel gave the child an empty
+	 * mapping there: zero-filled pages), and the kernel's pages where the
+	 * entry is not PRESENT dropped: then the registration.  A
+	 * MADV_DONTFORK VMA has no mapping here: it leaves the space in
+	 * fork_space_child_late(). */
 	pt_walk_all(sp, child_chunk, NULL);
 	for (size_t i = 0; i < idx->nr; i++) {
 		struct vma *v = idx->v[i];
+
+		if (v->flags & VM_DONTFORK)
+			continue;
+		if (v->flags & VM_WIPEONFORK)
+			pt_zap_range(sp, v->vm_start, v->vm_end, false);
 		ret = child_zap_absent(sp, v);
 		if (!ret)
 			ret = uffd_register(sp, v->vm_start, v->vm_end - v->vm_start, false);
@@ -506,6 +538,149 @@ int fork_space_child(struct fl_space *sp)
 	/* Whatever the parent's faults left for kswapd. */
 	worker_kick(&sp->kswapd);
 	return 0;
+}
+
+/*
+ * The child's part once liburcu's call_rcu threads are back (a change of
+ * the index frees the old one after a grace period): the MADV_DONTFORK
+ * VMAs, which the kernel did not copy, taken out of the space, their pages
+ * and slots in the store's copy freed.  Their ranges were never registered
+ * here (fork_space_child()), so nothing faults there meanwhile: an access
+ * is the kernel's SIGSEGV.  Out of memory for the change, a VMA is left
+ * for the next write section to find unregistered and drop (find_stale()).
+ * Context: fork_child() (space.c), after fork_space_child() succeeded.
+ */
+void fork_space_child_late(struct fl_space *sp)
+{
+	mmap_write_lock(sp);
+	for (;;) {
+		struct vma_index *idx = vma_index_get(sp);
+		unsigned long s = 0, e = 0;
+		struct layout l;
+
+		for (size_t i = 0; i < idx->nr && !e; i++)
+			if (idx->v[i]->flags & VM_DONTFORK) {
+				s = idx->v[i]->vm_start;
+				e = idx->v[i]->vm_end;
+			}
+		if (!e || layout_prepare_retry(sp, s, e, NULL, 0, true, &l))
+			break;
+		pt_zap_range(sp, s, e, false);
+		layout_commit(sp, &l);
+		pt_free_unused(sp, s, e);
+	}
+	mmap_write_unlock(sp);
+}
+
+/* ---- MADV_DONTFORK and MADV_WIPEONFORK -------------------------------- */
+
+/* The VMA flags that advice makes of flags. */
+static unsigned long fork_advice_flags(unsigned long flags, int advice)
+{
+	switch (advice) {
+	case MADV_DONTFORK:
+		return flags | VM_DONTFORK;
+	case MADV_DOFORK:
+		return flags & ~VM_DONTFORK;
+	case MADV_WIPEONFORK:
+		return flags | VM_WIPEONFORK;
+	default: /* MADV_KEEPONFORK */
+		return flags & ~VM_WIPEONFORK;
+	}
+}
+
+/*
+ * The kernel's VMAs of seg made to match its flags, where the space's
+ * region is inherited by a child at all (cfg.fork, anonymous: otherwise
+ * the kernel's region stays MADV_DONTFORK, region_fork_advice()).
+ * Return: 0 or -errno.
+ */
+static int fork_advice_kernel(struct fl_space *sp, const struct seg *g)
+{
+	void *a = (void *)g->start;
+	size_t len = g->end - g->start;
+
+	if (!sp->cfg.fork || g->file)
+		return 0;
+	if (madvise(a, len, g->flags & VM_DONTFORK ? MADV_DONTFORK : MADV_DOFORK) ||
+	    madvise(a, len, g->flags & VM_WIPEONFORK ? MADV_WIPEONFORK : MADV_KEEPONFORK))
+		return -errno;
+	return 0;
+}
+
+/*
+ * fl_madvise() with MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK or
+ * MADV_KEEPONFORK on [start, end), as the kernel's madvise: each VMA's part
+ * in the range gets the flag set or cleared (VM_DONTFORK, VM_WIPEONFORK),
+ * the VMAs split where the range starts and ends and merged where they
+ * match, and so do the kernel's VMAs (fork_advice_kernel()).  A hole: the
+ * VMAs around it changed, then -ENOMEM; MADV_WIPEONFORK meeting a file
+ * mapping (the kernel takes it for private anonymous memory only):
+ * -EINVAL, the VMAs before it changed.  A child of fork() then has no
+ * mapping in a VM_DONTFORK range (an access is SIGSEGV; it is not in the
+ * child's space), and zero-filled memory in a VM_WIPEONFORK one
+ * (fork_space_child(), fork_space_child_late()).
+ * Context: a use of sp held, no lock.  Return: 0 or a negative errno.
+ */
+int madvise_fork(struct fl_space *sp, unsigned long start, unsigned long end, int advice)
+{
+	unsigned long done = start;
+	struct vma_index *idx;
+	struct seg *segs;
+	struct layout l;
+	size_t i, k, n = 0;
+	int err = 0, ret;
+
+	mmap_write_lock(sp);
+	/* A part that is not the space's mapping any more is a hole now. */
+	find_stale(sp, start, end);
+	drop_stale(sp);
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, start);
+	segs = calloc(idx->nr - MIN(i, idx->nr) + 1, sizeof(*segs));
+	if (!segs) {
+		mmap_write_unlock(sp);
+		return -ENOMEM;
+	}
+	for (; i < idx->nr && idx->v[i]->vm_start < end; i++) {
+		struct vma *v = idx->v[i];
+
+		if (v->vm_start > done)
+			err = -ENOMEM; /* a hole: the kernel goes on */
+		if (advice == MADV_WIPEONFORK && v->file) {
+			err = -EINVAL;
+			break;
+		}
+		segs[n] = seg_of(v, MAX(v->vm_start, start), MIN(v->vm_end, end));
+		segs[n++].flags = fork_advice_flags(v->flags, advice);
+		done = MIN(v->vm_end, end);
+	}
+	if (done < end && !err)
+		err = -ENOMEM;
+	if (!n)
+		goto out;
+	ret = layout_prepare_retry(sp, start, done, segs, n, false, &l);
+	if (ret) {
+		err = ret;
+		goto out;
+	}
+	for (k = 0; k < n; k++) {
+		ret = fork_advice_kernel(sp, &segs[k]);
+		if (!ret)
+			continue;
+		/* The kernel could not split a mapping (its map count limit):
+		 * the parts before this one changed, as the kernel's. */
+		layout_abort(sp, &l);
+		if (k)
+			layout_force(sp, start, segs[k].start, segs, k, false);
+		err = ret;
+		goto out;
+	}
+	layout_commit(sp, &l);
+out:
+	free(segs);
+	mmap_write_unlock(sp);
+	return err;
 }
 
 /*

@@ -360,6 +360,20 @@ void fl_gettid_reset(void)
 	tid = 0;
 }
 
+/*
+ * After fork(), a mutex its prepare handler took: let go in the parent;
+ * made fresh in the child, whose one thread is not the holder glibc names.
+ */
+void fl_mutex_after_fork(pthread_mutex_t *m, bool child)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	if (child)
+		memcpy(m, &fresh, sizeof(fresh));
+	else
+		pthread_mutex_unlock(m);
+}
+
 pid_t fl_gettid(void)
 {
 	if (!tid)

@@ -57,7 +57,7 @@ static bool seg_mergeable(const struct seg *a, const struct seg *b)
 
 /* The part [start, end) of v, as a segment (an anonymous one has no
  * offset: its parts keep matching the VMAs they come from). */
-static struct seg seg_of(const struct vma *v, unsigned long start, unsigned long end)
+struct seg seg_of(const struct vma *v, unsigned long start, unsigned long end)
 {
 	unsigned long pgoff = v->file ? v->pgoff + ((start - v->vm_start) >> PAGE_SHIFT) : 0;
 
@@ -484,31 +484,36 @@ void mm_unmap_all(struct fl_space *sp)
 }
 
 /*
- * The kernel's mmap of a region and its MADV_DONTFORK, as one step for
- * fork(): the caller holds claim_lock, which fork() takes first (its atfork
- * prepare handler, space.c), so that a child never gets a copy of a region
- * that is not marked yet.
+ * The kernel's mmap of a region and its fork advice (region_fork_advice():
+ * MADV_DONTFORK, MADV_WIPEONFORK or none), as one step for fork(): the
+ * caller holds claim_lock, which fork() takes first (its atfork prepare
+ * handler, space.c), so that a child never gets a copy of a region that is
+ * not marked yet.
  * Context: claim_lock held.  Return: the mapping or MAP_FAILED (errno set);
- * *dontfork_err: 0, or the errno of a MADV_DONTFORK that failed (the
- * mapping is made, and the caller undoes it).
+ * *dontfork_err: 0, or the errno of an advice that failed (the mapping is
+ * made, and the caller undoes it).
  */
 void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
-		    bool dontfork, int *dontfork_err)
+		    int fork_advice, int *dontfork_err)
 {
 	void *p = mmap(addr, len, prot, kflags, fd, (off_t)off);
 
-	*dontfork_err = dontfork && p != MAP_FAILED && madvise(p, len, MADV_DONTFORK) ? errno : 0;
+	*dontfork_err = fork_advice && p != MAP_FAILED && madvise(p, len, fork_advice) ? errno : 0;
 	return p;
 }
 
 /*
- * Whether a region is MADV_DONTFORK: unless the space is given to children
- * of fork() (cfg.fork, fork.c), where anonymous regions are inherited; a
- * file's stay out of the child (fork.c gives up a space that has any).
+ * The kernel's advice for a region of a VMA with flags vm_flags, as to
+ * fork(): MADV_DONTFORK unless the space is given to children of fork()
+ * (cfg.fork, fork.c), where anonymous regions are inherited; a file's stay
+ * out of the child (fork.c gives up a space that has any); the program's
+ * own MADV_DONTFORK or MADV_WIPEONFORK (madvise_fork()); 0 otherwise.
  */
-bool region_dontfork(struct fl_space *sp, bool file)
+int region_fork_advice(struct fl_space *sp, bool file, unsigned long vm_flags)
 {
-	return !sp->cfg.fork || file;
+	if (!sp->cfg.fork || file || (vm_flags & VM_DONTFORK))
+		return MADV_DONTFORK;
+	return vm_flags & VM_WIPEONFORK ? MADV_WIPEONFORK : 0;
 }
 
 /* ---- the mm calls ---------------------------------------------------- */
@@ -668,8 +673,8 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		p = MAP_FAILED;
 		if (!ret) {
 			p = mmap_dontfork(addr, alen, file ? PROT_NONE : prot, kflags,
-					  file ? file->memfd : -1, off, region_dontfork(sp, file),
-					  &dontfork_err);
+					  file ? file->memfd : -1, off,
+					  region_fork_advice(sp, file, 0), &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -690,7 +695,7 @@ static void *do_mmap(struct fl_space *sp, void *addr, size_t len, int prot, int 
 		 */
 		claim_lock_acquire();
 		p = mmap_dontfork(addr, alen, PROT_NONE, kflags, file ? file->memfd : -1, off,
-				  region_dontfork(sp, file), &dontfork_err);
+				  region_fork_advice(sp, file, 0), &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + alen, false);
@@ -1071,9 +1076,10 @@ static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 		return -1;
 	}
 	/* Valid for the kernel but not served by faultline (yet). */
-	if (advice != MADV_DONTNEED && advice != MADV_NORMAL && advice != MADV_WILLNEED &&
-	    advice != MADV_COLD && advice != MADV_PAGEOUT && advice != MADV_RANDOM &&
-	    advice != MADV_SEQUENTIAL) {
+	if (advice != MADV_DONTNEED && advice != MADV_DONTFORK && advice != MADV_DOFORK &&
+	    advice != MADV_WIPEONFORK && advice != MADV_KEEPONFORK && advice != MADV_NORMAL &&
+	    advice != MADV_WILLNEED && advice != MADV_COLD && advice != MADV_PAGEOUT &&
+	    advice != MADV_RANDOM && advice != MADV_SEQUENTIAL) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1093,6 +1099,16 @@ static int do_madvise(struct fl_space *sp, void *addr, size_t len, int advice)
 	}
 	if (end == start)
 		return 0;
+	if (advice == MADV_DONTFORK || advice == MADV_DOFORK || advice == MADV_WIPEONFORK ||
+	    advice == MADV_KEEPONFORK) {
+		int ret = madvise_fork(sp, start, end, advice);
+
+		if (ret) {
+			errno = -ret;
+			return -1;
+		}
+		return 0;
+	}
 
 	mmap_read_lock(sp);
 	idx = vma_index_get(sp);

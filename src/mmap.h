@@ -50,8 +50,10 @@ void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long 
 void find_stale(struct fl_space *sp, unsigned long start, unsigned long end);
 void drop_stale(struct fl_space *sp);
 void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
-		    bool dontfork, int *dontfork_err);
-bool region_dontfork(struct fl_space *sp, bool file);
+		    int fork_advice, int *dontfork_err);
+int region_fork_advice(struct fl_space *sp, bool file, unsigned long vm_flags);
+struct seg seg_of(const struct vma *v, unsigned long start, unsigned long end);
+int madvise_fork(struct fl_space *sp, unsigned long start, unsigned long end, int advice);
 void writeback_replaced(struct fl_space *sp, unsigned long start, unsigned long end);
 int munmap_locked(struct fl_space *sp, unsigned long start, unsigned long end);
 

@@ -414,7 +414,8 @@ static int map_destination(struct fl_space *sp, unsigned long *dst, unsigned lon
 		p = MAP_FAILED;
 		if (!ret) {
 			p = mmap_dontfork((void *)*dst, len, PROT_NONE, kflags | MAP_FIXED, fd, off,
-					  region_dontfork(sp, vma->file), &dontfork_err);
+					  region_fork_advice(sp, vma->file, vma->flags),
+					  &dontfork_err);
 			if (p == MAP_FAILED)
 				ret = -errno;
 		}
@@ -428,7 +429,7 @@ static int map_destination(struct fl_space *sp, unsigned long *dst, unsigned lon
 	} else {
 		claim_lock_acquire();
 		p = mmap_dontfork((void *)*dst, len, PROT_NONE, kflags, fd, off,
-				  region_dontfork(sp, vma->file), &dontfork_err);
+				  region_fork_advice(sp, vma->file, vma->flags), &dontfork_err);
 		ret = p == MAP_FAILED ? -errno : 0;
 		if (!ret)
 			space_claim_locked(sp, (unsigned long)p, (unsigned long)p + len, false);
@@ -540,7 +541,7 @@ static int expand_in_place(struct fl_space *sp, struct vma *vma, unsigned long d
 	claim_lock_acquire();
 	p = mmap_dontfork((void *)end, delta, PROT_NONE, kflags_of(vma) | MAP_FIXED_NOREPLACE,
 			  vma->file ? vma->file->memfd : -1, pgoff << PAGE_SHIFT,
-			  region_dontfork(sp, vma->file), &dontfork_err);
+			  region_fork_advice(sp, vma->file, vma->flags), &dontfork_err);
 	ret = p == MAP_FAILED ? -errno : 0;
 	if (!ret && p != (void *)end) { /* a kernel without MAP_FIXED_NOREPLACE */
 		munmap(p, delta);

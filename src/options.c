@@ -403,6 +403,24 @@ static void env_name(const struct option_desc *o, char *buf, size_t len)
 		*p = (char)toupper((unsigned char)*p);
 }
 
+/* The warnings given (warn_once()): seen and nseen. */
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t seen[64];
+static unsigned int nseen;
+
+/* fork(): warn_lock held across it (fork_prepare(), space.c), so that the
+ * child inherits seen whole; made fresh in the child, whose one thread is
+ * not its holder's. */
+void options_fork_lock(void)
+{
+	pthread_mutex_lock(&warn_lock);
+}
+
+void options_fork_unlock(bool child)
+{
+	fl_mutex_after_fork(&warn_lock, child);
+}
+
 /*
  * Print a warning once per process for the same option and value: the
  * environment is read by fl_config_init() and, for a NULL configuration,
@@ -410,21 +428,18 @@ static void env_name(const struct option_desc *o, char *buf, size_t len)
  */
 static void warn_once(const struct option_desc *o, const char *s, const char *what)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static uint64_t seen[64];
-	static unsigned int nseen;
 	uint64_t h = (uint64_t)(o - options) * 0x9E3779B97F4A7C15ull;
 	char name[64];
 	bool first = true;
 
 	for (const char *p = s; *p; p++)
 		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&warn_lock);
 	for (unsigned int i = 0; i < nseen && first; i++)
 		first = seen[i] != h;
 	if (first && nseen < ARRAY_SIZE(seen))
 		seen[nseen++] = h;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&warn_lock);
 	if (!first)
 		return;
 	env_name(o, name, sizeof(name));

@@ -9,6 +9,8 @@
 #include "lib.h"
 
 void fl_options_defaults(struct fl_config *cfg);
+void options_fork_lock(void);
+void options_fork_unlock(bool child);
 /* The FAULTLINE_* variables of the fields at offset from and after. */
 void fl_options_from_env(struct fl_config *cfg, size_t from);
 /* Set option name (the table's lower-case name) from the string value.

@@ -44,6 +44,7 @@
 #include "space.h"
 
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "cont.h"
 #include "fault.h"
@@ -122,28 +123,72 @@ static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool forked_child;
 
 /*
- * One fork at a time: held from the start of fork_prepare_spaces() (the
- * atfork prepare handler, or fl_fork() before fork()) to the end of
- * fork_parent_spaces(), and made fresh in the child.  The top of the lock
- * tree (doc/locking.md): taken holding nothing.  Two threads forking at
- * once would otherwise both collect and quiesce the spaces, each waiting
- * for what the other holds.
+ * One fork at a time: held from the start of fork_prepare() (the atfork
+ * prepare handler) to the end of fork_parent(), and made fresh in the
+ * child; also by fl_fork() for its check, and by fl_space_create() across
+ * the reservation of room in fork_spaces and the publication of the space.
+ * The top of the lock tree (doc/locking.md): taken holding nothing.  Two
+ * threads forking at once would otherwise both collect and quiesce the
+ * spaces, each waiting for what the other holds.
  */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread holds fork_lock: the program's atfork handlers that glibc
+ * runs between faultline's prepare and parent handlers run on it, and may
+ * create a space (not carried: made during the fork). */
+static FL_TLS bool fork_lock_mine;
+
+static void fork_lock_take(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	fork_lock_mine = true;
+}
 
 /*
  * The spaces made with cfg.fork, each held by a use (users) from
  * fork_prepare() to fork_parent() or fork_child(); their number.  Written
- * only by the forking thread, under fork_lock.
+ * only by the forking thread, under fork_lock.  The array has room for
+ * every space on the list (fork_reserve(), as a space is created): a fork
+ * never allocates, which it could not fail cleanly (a plain fork() goes on
+ * whatever its handler finds, and a child must know every space it has to
+ * make its own or give up).  The child keeps it for its own forks.
  */
 static struct fl_space **fork_spaces;
-static size_t nr_fork_spaces;
-/* This thread has run fork_prepare() for fl_fork(): the atfork handler
- * leaves it alone. */
-static FL_TLS bool fork_prepared;
+static size_t fork_spaces_cap, nr_fork_spaces;
+/* This thread is in fl_fork()'s call of fork(). */
+static FL_TLS bool fl_forking;
+/*
+ * This fork is fl_fork()'s (fork_lock): a space the child cannot have,
+ * found as the prepare handler quiesces it, fails the call rather than
+ * giving the child the space's regions unmapped.  The parent's handler
+ * hands the error to fl_fork() (fork_strict_err, the forking thread's);
+ * the child's exits at once.
+ */
+static bool fork_strict;
+static FL_TLS int fork_strict_err;
+
+/* Room in fork_spaces for every space on the list and one more.
+ * Context: fork_lock and spaces_lock held.  Return: 0 or -ENOMEM. */
+static int fork_reserve(void)
+{
+	struct space_list *l = atomic_load_explicit(&spaces, memory_order_relaxed);
+	size_t want = (l ? l->nr : 0) + 1;
+	struct fl_space **a;
+
+	if (want <= fork_spaces_cap)
+		return 0;
+	want = MAX(want, 2 * fork_spaces_cap);
+	a = realloc(fork_spaces, want * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	fork_spaces = a;
+	fork_spaces_cap = want;
+	return 0;
+}
 
 /*
- * fork() takes, in its atfork prepare handler (or fl_fork() before it):
+ * fork() takes, in its atfork prepare handler (fl_fork()'s too: an atfork
+ * prepare handler registered after faultline's, which glibc runs before
+ * it, may still fault in a region of such a space):
  *   - each space made with cfg.fork, quiesced by fork_space_prepare()
  *     (fork.c: its threads paused, mmap_lock and every VMA lock held for
  *     write, no I/O in flight, the store copied for the child);
@@ -153,7 +198,9 @@ static FL_TLS bool fork_prepared;
  *     into the child between the kernel's mmap of it and its MADV_DONTFORK:
  *     every such window is inside claim_lock (fl_mmap()).  A raw clone(2)
  *     runs no atfork handler, and may still copy a region in its window: a
- *     new mapping holding no data, PROT_NONE unless the call was MAP_FIXED.
+ *     new mapping holding no data, PROT_NONE unless the call was MAP_FIXED;
+ *   - the process-wide leaf locks a child may need (sigbus_fork_lock(),
+ *     options_fork_lock()), so that none is inherited held.
  * The spaces come first: their quiescing waits for their threads and for
  * calls in flight, which may wait for a grace period.  Then urcu-bp (it
  * blocks every signal, and takes its grace period lock): a thread may wait
@@ -162,78 +209,77 @@ static FL_TLS bool fork_prepared;
  * In the child (fork_child()), the spaces made with cfg.fork are the
  * child's (fork_space_child()), or given up (fork_space_abandon()); the
  * others are off the list and closing (their handles give EINVAL).
+ * Context: fork_lock held.
  */
 static void fork_collect(void)
 {
 	struct space_list *l;
 	size_t n = 0;
 
-	for (;;) {
-		rcu_read_lock();
-		l = spaces_get();
-		size_t cap = l ? l->nr : 0;
-		fl_rcu_read_unlock();
-		fork_spaces = cap ? malloc(cap * sizeof(*fork_spaces)) : NULL;
-		if (!cap || fork_spaces)
-			break;
-		usleep(1000); /* out of memory: the fork must go on */
-	}
 	rcu_read_lock();
 	l = spaces_get();
-	for (size_t i = 0; l && i < l->nr && fork_spaces; i++) {
+	for (size_t i = 0; l && i < l->nr; i++) {
 		struct fl_space *s = l->sp[i];
 		if (!s->cfg.fork || atomic_load(&s->closing))
 			continue;
+		/* Every space on the list was reserved for before it was
+		 * published, under fork_lock. */
+		FL_BUG_ON(n == fork_spaces_cap);
 		atomic_fetch_add(&s->users, 1);
 		fork_spaces[n++] = s;
-		/* The list may have grown since it was sized: the rest are
-		 * not carried (they were made during the fork). */
-		if (n == l->nr)
-			break;
 	}
 	fl_rcu_read_unlock();
 	nr_fork_spaces = n;
 }
 
-static void fork_prepare_spaces(void)
+/* The uses fork_collect() took given back, and fork_lock let go. */
+static void fork_release(void)
 {
-	pthread_mutex_lock(&fork_lock);
-	fork_collect();
 	for (size_t i = 0; i < nr_fork_spaces; i++)
-		fork_space_prepare(fork_spaces[i]);
-	if (nr_fork_spaces)
-		urcu_bp_call_rcu_before_fork();
+		space_put(fork_spaces[i]);
+	nr_fork_spaces = 0;
+	fork_lock_mine = false;
+	pthread_mutex_unlock(&fork_lock);
 }
 
 static void fork_prepare(void)
 {
-	if (!fork_prepared)
-		fork_prepare_spaces();
-	fork_prepared = false;
+	fork_lock_take();
+	fork_collect();
+	fork_strict = fl_forking;
+	for (size_t i = 0; i < nr_fork_spaces; i++)
+		fork_space_prepare(fork_spaces[i]);
+	if (nr_fork_spaces)
+		urcu_bp_call_rcu_before_fork();
 	/* urcu-bp's first, then claim_lock: see above. */
 	urcu_bp_before_fork();
 	pthread_mutex_lock(&claim_lock);
+	sigbus_fork_lock();
+	options_fork_lock();
 }
 
-static void fork_parent_spaces(void)
+/* The first space the child cannot have, as fork_err (0: none). */
+static int fork_first_err(void)
 {
-	if (nr_fork_spaces)
-		urcu_bp_call_rcu_after_fork_parent();
-	for (size_t i = 0; i < nr_fork_spaces; i++) {
-		fork_space_parent(fork_spaces[i]);
-		space_put(fork_spaces[i]);
-	}
-	free(fork_spaces);
-	fork_spaces = NULL;
-	nr_fork_spaces = 0;
-	pthread_mutex_unlock(&fork_lock);
+	for (size_t i = 0; i < nr_fork_spaces; i++)
+		if (fork_spaces[i]->fork_err)
+			return fork_spaces[i]->fork_err;
+	return 0;
 }
 
 static void fork_parent(void)
 {
+	options_fork_unlock(false);
+	sigbus_fork_unlock(false);
 	pthread_mutex_unlock(&claim_lock);
 	urcu_bp_after_fork_parent();
-	fork_parent_spaces();
+	if (nr_fork_spaces)
+		urcu_bp_call_rcu_after_fork_parent();
+	fork_strict_err = fork_strict ? fork_first_err() : 0;
+	fork_strict = false;
+	for (size_t i = 0; i < nr_fork_spaces; i++)
+		fork_space_parent(fork_spaces[i]);
+	fork_release();
 }
 
 static void fork_child(void)
@@ -243,10 +289,18 @@ static void fork_child(void)
 	struct space_list *keep;
 	size_t n = 0;
 
+	/* fl_fork() fails in the parent (fork_strict_err): nothing of the
+	 * program runs here. */
+	if (fork_strict && fork_first_err())
+		_exit(127);
+	fork_strict = false;
 	/* The only thread of the child holds it, under another id. */
 	memcpy(&claim_lock, &fresh, sizeof(fresh));
 	memcpy(&spaces_lock, &fresh, sizeof(fresh));
 	memcpy(&fork_lock, &fresh, sizeof(fresh));
+	fork_lock_mine = false;
+	options_fork_unlock(true);
+	sigbus_fork_unlock(true);
 	fl_gettid_reset();
 	keep = malloc(sizeof(*keep) + nr_fork_spaces * sizeof(keep->sp[0]));
 	for (size_t i = 0; i < nr_fork_spaces; i++) {
@@ -281,8 +335,8 @@ static void fork_child(void)
 		urcu_bp_call_rcu_after_fork_child();
 	else
 		forked_child = true;
-	free(fork_spaces);
-	fork_spaces = NULL;
+	for (size_t i = 0; i < n; i++)
+		fork_space_child_late(keep->sp[i]);
 	nr_fork_spaces = 0;
 }
 
@@ -293,30 +347,39 @@ static void atfork_init(void)
 
 /*
  * fork(), failing with errno where a space made with cfg.fork could not be
- * given to the child (its store could not be copied, or it has what a child
- * does not get: fork.c) rather than giving the child no such space.
+ * given to the child (it has what a child does not get, fork.c, or its
+ * store could not be copied) rather than giving the child no such space.
+ * What can be seen before the fork is checked here (fork_space_check()),
+ * and fork_lock let go again: the program's own prepare handlers, which
+ * run first, may create a space.  The spaces are collected again, quiesced
+ * and their stores copied by faultline's prepare handler; a failure found
+ * there (the copy, or a file mapped in between) ends the child at once,
+ * before any of the program's code, and it is reaped here.
  */
 FL_EXPORT pid_t fl_fork(void)
 {
 	pid_t pid;
 	int err = 0;
 
-	fork_prepare_spaces();
+	fork_lock_take();
+	fork_collect();
 	for (size_t i = 0; i < nr_fork_spaces && !err; i++)
-		err = fork_spaces[i]->fork_err;
+		err = fork_space_check(fork_spaces[i]);
+	fork_release();
 	if (err) {
-		fork_parent_spaces();
 		errno = -err;
 		return -1;
 	}
-	fork_prepared = true;
+	fork_strict_err = 0;
+	fl_forking = true;
 	pid = fork();
-	if (pid < 0 && fork_prepared) {
-		/* No handler ran (they were never registered): undo. */
-		fork_prepared = false;
-		err = errno;
-		fork_parent_spaces();
-		errno = err;
+	fl_forking = false;
+	if (pid > 0 && fork_strict_err) {
+		err = fork_strict_err;
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		errno = -err;
+		return -1;
 	}
 	return pid;
 }
@@ -732,6 +795,7 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 {
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	struct fl_space *sp;
+	bool mine;
 	int ret;
 
 	if (!out)
@@ -797,14 +861,23 @@ FL_EXPORT int fl_space_create(const struct fl_config *cfg, struct fl_space **out
 		if (ret)
 			goto fail;
 	}
+	/* fork_lock: no fork collects the spaces between the reservation
+	 * and the publication (held already inside this thread's fork). */
+	mine = fork_lock_mine;
+	if (!mine)
+		pthread_mutex_lock(&fork_lock);
 	pthread_mutex_lock(&spaces_lock);
 	sp->id = next_space_id + 1;
-	ret = spaces_publish(sp, NULL);
+	ret = fork_reserve();
+	if (!ret)
+		ret = spaces_publish(sp, NULL);
 	if (!ret)
 		next_space_id++;
 	else
 		sp->id = 0;
 	pthread_mutex_unlock(&spaces_lock);
+	if (!mine)
+		pthread_mutex_unlock(&fork_lock);
 	if (ret)
 		goto fail;
 	fl_dbg(sp, "space %p: delivery %s, %u handler(s)", (void *)sp,

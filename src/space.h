@@ -128,7 +128,13 @@ struct fl_space {
 	struct touch_log *touch; /* every fault, for faultline run --record (touchlog.c) */
 	_Atomic bool buffered_logged;
 
-	pthread_t *handlers;
+	/* The handler threads (uffd.c), each with its epoll set: kept here
+	 * so that a child of fork() closes the sets it inherited. */
+	struct fl_handler {
+		struct fl_space *sp;
+		pthread_t thread;
+		int ep;
+	} * handlers;
 	/* Held for read by a handler thread while it handles what one
 	 * epoll_wait() gave it; for write by fork (fork.c), so that every
 	 * handler is between two such rounds, holding nothing. */
@@ -187,9 +193,11 @@ struct fl_space {
 };
 
 /* fork() (fork.c), for a space made with cfg.fork. */
+int fork_space_check(struct fl_space *sp);
 void fork_space_prepare(struct fl_space *sp);
 void fork_space_parent(struct fl_space *sp);
 int fork_space_child(struct fl_space *sp);
+void fork_space_child_late(struct fl_space *sp);
 void fork_space_abandon(struct fl_space *sp, int err);
 
 /* Handles: a live space, held by an API call until space_put(). */

@@ -392,13 +392,13 @@ static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
  */
 static void *handler_main(void *arg)
 {
-	struct fl_space *sp = arg;
+	struct fl_handler *h = arg;
+	struct fl_space *sp = h->sp;
 	struct uffd_msg msg[UFFD_MSG_BATCH];
 	struct epoll_event ev[3];
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ep = h->ep;
 	uint64_t v;
 
-	FL_BUG_ON(ep < 0);
 	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
 	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->uffd, &ev[0]));
 	ev[0] = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
@@ -456,7 +456,6 @@ static void *handler_main(void *arg)
 		pthread_rwlock_unlock(&sp->handler_gate);
 	}
 out:
-	close(ep);
 	return NULL;
 }
 
@@ -476,20 +475,40 @@ int uffd_start_handlers(struct fl_space *sp)
 	sp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sp->stop_fd < 0)
 		return -errno;
-	sp->handlers = calloc(sp->cfg.handlers, sizeof(pthread_t));
+	sp->handlers = calloc(sp->cfg.handlers, sizeof(*sp->handlers));
 	if (!sp->handlers)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < sp->cfg.handlers; i++) {
+		struct fl_handler *h = &sp->handlers[i];
 		char name[16];
-		int ret = pthread_create(&sp->handlers[i], NULL, handler_main, sp);
-		if (ret)
+		int ret;
+
+		h->sp = sp;
+		h->ep = epoll_create1(EPOLL_CLOEXEC);
+		if (h->ep < 0)
+			return -errno;
+		ret = pthread_create(&h->thread, NULL, handler_main, h);
+		if (ret) {
+			close(h->ep);
 			return -ret;
+		}
 		/* handlers <= 64; the modulo shows the compiler it fits */
 		snprintf(name, sizeof(name), "fl-handler/%u", i % 1000);
-		pthread_setname_np(sp->handlers[i], name);
+		pthread_setname_np(h->thread, name);
 		sp->nr_handlers++;
 	}
 	return 0;
+}
+
+/* The handler threads' epoll sets closed, and the array freed.  Context:
+ * the threads are gone (joined, or not in this child of fork()). */
+static void handlers_free(struct fl_space *sp)
+{
+	for (unsigned int i = 0; i < sp->nr_handlers; i++)
+		close(sp->handlers[i].ep);
+	sp->nr_handlers = 0;
+	free(sp->handlers);
+	sp->handlers = NULL;
 }
 
 /*
@@ -511,8 +530,8 @@ void uffd_handlers_resume(struct fl_space *sp)
 
 /*
  * In the child of fork(): the handler threads are not there, and the
- * eventfds are shared with the parent's.  New ones, and new threads on the
- * child's userfaultfd (already open: fork_space_child()).
+ * eventfds and epoll sets are shared with the parent's.  New ones, and new
+ * threads on the child's userfaultfd (already open: fork_space_child()).
  * Return: 0 or a negative errno.
  */
 int uffd_handlers_fork_child(struct fl_space *sp)
@@ -521,9 +540,7 @@ int uffd_handlers_fork_child(struct fl_space *sp)
 
 	if (!n)
 		return 0;
-	free(sp->handlers);
-	sp->handlers = NULL;
-	sp->nr_handlers = 0;
+	handlers_free(sp);
 	if (sp->stop_fd >= 0)
 		close(sp->stop_fd);
 	sp->stop_fd = -1;
@@ -541,10 +558,8 @@ void uffd_stop_handlers(struct fl_space *sp)
 		(void)r;
 	}
 	for (unsigned int i = 0; i < sp->nr_handlers; i++)
-		pthread_join(sp->handlers[i], NULL);
-	sp->nr_handlers = 0;
-	free(sp->handlers);
-	sp->handlers = NULL;
+		pthread_join(sp->handlers[i].thread, NULL);
+	handlers_free(sp);
 	if (sp->stop_fd >= 0)
 		close(sp->stop_fd);
 	sp->stop_fd = -1;
@@ -710,6 +725,18 @@ forward:
 		fl_log("SIGBUS not ours: addr %p code %d", si->si_addr, si->si_code);
 	errno = saved_errno;
 	forward_sigbus(sig, si, ucv);
+}
+
+/* fork(): sigbus_lock held across it (fork_prepare(), space.c), made fresh
+ * in the child, whose one thread is not its holder's. */
+void sigbus_fork_lock(void)
+{
+	pthread_mutex_lock(&sigbus_lock);
+}
+
+void sigbus_fork_unlock(bool child)
+{
+	fl_mutex_after_fork(&sigbus_lock, child);
 }
 
 /*

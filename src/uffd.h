@@ -46,5 +46,7 @@ void uffd_handlers_pause(struct fl_space *sp);
 void uffd_handlers_resume(struct fl_space *sp);
 int uffd_handlers_fork_child(struct fl_space *sp);
 int sigbus_install(void);
+void sigbus_fork_lock(void);
+void sigbus_fork_unlock(bool child);
 
 #endif /* FL_UFFD_H */

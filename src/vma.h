@@ -17,8 +17,10 @@
 
 #define VM_NORESERVE 0x1UL
 #define VM_STACK 0x2UL
-#define VM_SHARED 0x4UL	  /* a MAP_SHARED mapping of a file */
-#define VM_MAYWRITE 0x8UL /* a shared mapping may be made writable (the file's mode) */
+#define VM_SHARED 0x4UL	     /* a MAP_SHARED mapping of a file */
+#define VM_MAYWRITE 0x8UL    /* a shared mapping may be made writable (the file's mode) */
+#define VM_DONTFORK 0x10UL   /* MADV_DONTFORK: not in a child of fork() (fork.c) */
+#define VM_WIPEONFORK 0x20UL /* MADV_WIPEONFORK: zero-filled in a child of fork() */
 
 /* Sequential first-touch streams remembered per VMA (threads filling their
  * own parts of one VMA), as readahead keeps per-stream state. */

@@ -20,7 +20,9 @@
  * What faultline documents as different is not compared with the kernel
  * (op->fl_only): shared, file, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED and
  * other flags outside the list in faultline.h, and madvise advice other than
- * MADV_DONTNEED, MADV_NORMAL, MADV_WILLNEED, MADV_COLD and MADV_PAGEOUT.
+ * MADV_DONTNEED, MADV_NORMAL, MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT,
+ * MADV_SEQUENTIAL, MADV_RANDOM and the fork advice (MADV_DONTFORK,
+ * MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK).
  * For those, faultline must fail with EINVAL and change nothing (the next
  * state check sees the latter).  VMA boundaries are not compared either:
  * faultline merges adjacent VMAs more eagerly than the kernel, so only

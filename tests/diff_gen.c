@@ -35,8 +35,9 @@ static int src_chance(struct diff_src *r, unsigned int pct)
 /* The advice faultline serves: compared with the kernel's. */
 static int rand_advice(struct diff_src *r)
 {
-	static const int served[] = {MADV_DONTNEED, MADV_NORMAL,     MADV_WILLNEED, MADV_COLD,
-				     MADV_PAGEOUT,  MADV_SEQUENTIAL, MADV_RANDOM};
+	static const int served[] = {MADV_DONTNEED, MADV_NORMAL,     MADV_WILLNEED,  MADV_COLD,
+				     MADV_PAGEOUT,  MADV_SEQUENTIAL, MADV_RANDOM,    MADV_DONTFORK,
+				     MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK};
 
 	return src_chance(r, 50) ? MADV_DONTNEED
 				 : served[src_below(r, sizeof(served) / sizeof(served[0]))];
@@ -306,9 +307,8 @@ static void gen_fl_only(struct diff_src *r, struct op *op)
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
 	};
 	static const int advice[] = {
-		MADV_FREE,	 MADV_DONTFORK, MADV_DOFORK,   MADV_HUGEPAGE,
-		MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,   MADV_WIPEONFORK,
-		MADV_KEEPONFORK, MADV_REMOVE,	MADV_DONTFORK, MADV_FREE,
+		MADV_FREE,   MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP,
+		MADV_DODUMP, MADV_REMOVE,   MADV_FREE,
 	};
 
 	op->fl_only = true;

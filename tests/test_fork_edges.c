@@ -5,6 +5,25 @@
  *   - twofork: two threads fork at once, many times, fl_fork() and fork()
  *     in turn; every child reads the region (before the fork lock, both
  *     forks collected and quiesced the spaces together and hung).
+ *   - advice: MADV_DONTFORK, MADV_WIPEONFORK and their undoing per range:
+ *     the child has no mapping in the first (SIGSEGV, not in its space) and
+ *     zeros in the second, swapped-out pages included; the parent keeps
+ *     its data; MADV_WIPEONFORK on a file is EINVAL.
+ *   - fds: the child has as many descriptors open as the parent (it used
+ *     to keep the epoll set of each of the parent's handler threads).
+ *   - warnlock: a thread warns of a bad option over and over while another
+ *     forks: each child reads the options too (the warnings' lock used to
+ *     be inherited held, and the child waited for ever).
+ *   - prepare: the program's own atfork prepare handler, registered after
+ *     the space was created (glibc runs it before faultline's), reads and
+ *     writes swapped-out pages of the space; fl_fork() and fork() both
+ *     complete, and the child has the handler's write (fl_fork() used to
+ *     quiesce the space before fork() ran the handler, whose faults then
+ *     waited for ever); the handler may create a space (and so may one
+ *     registered before the first space, which glibc runs after
+ *     faultline's, holding the fork's lock), and a file mapped
+ *     by it after fl_fork() checked the space fails fl_fork() with no
+ *     child left.
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -245,6 +264,257 @@ static void early(int delivery)
 	printf("early (%s): ok\n", t_delivery_name(delivery));
 }
 
+/* ---- fds ------------------------------------------------------------ */
+
+#include <dirent.h>
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void fds(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	unsigned char *r = fl_mmap(sp, NULL, 128 * ps, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int before, st;
+	pid_t pid;
+
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	memset(r, 0x3c, 128 * ps);
+	CHECK(fl_madvise(sp, r, 128 * ps, MADV_PAGEOUT) == 0, "pageout");
+	before = count_fds();
+	CHECK(before > 0, "/proc/self/fd");
+	fflush(stdout);
+	fflush(stderr);
+	pid = fl_fork();
+	CHECK(pid >= 0, "fl_fork: %s", strerror(errno));
+	if (pid == 0) {
+		int n;
+
+		alarm(30);
+		if (r[77 * ps] != 0x3c)
+			_exit(3);
+		n = count_fds();
+		if (n != before) {
+			fprintf(stderr, "fds: %d open in the child, %d in the parent\n", n, before);
+			_exit(4);
+		}
+		_exit(0);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fds (%s): child status %#x",
+	      t_delivery_name(delivery), st);
+	fl_space_destroy(sp);
+	printf("fds (%s): ok\n", t_delivery_name(delivery));
+}
+
+/* ---- warnlock -------------------------------------------------------- */
+
+#define WL_FORKS 300
+
+static atomic_bool wl_stop;
+
+static void *wl_warner(void *arg)
+{
+	struct fl_config cfg;
+
+	while (!atomic_load(&wl_stop))
+		CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	return arg;
+}
+
+static void warnlock(void)
+{
+	struct fl_config c;
+	struct fl_space *sp;
+	pthread_t t;
+
+	/* A space (faultline's atfork handlers), not given to children: the
+	 * forks are quick. */
+	CHECK(fl_config_init(&c) == 0, "fl_config_init");
+	sp = t_space_create_cfg(&c);
+
+	/* Not a value of the option: warned of, the default kept. */
+	CHECK(setenv("FAULTLINE_VERBOSE", "maybe", 1) == 0, "setenv");
+	atomic_store(&wl_stop, false);
+	CHECK(pthread_create(&t, NULL, wl_warner, NULL) == 0, "pthread_create");
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < WL_FORKS; i++) {
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			struct fl_config cfg;
+
+			alarm(10);
+			_exit(fl_config_init(&cfg) == 0 ? 0 : 3);
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "warnlock: fork %d: child status %#x",
+		      i, st);
+	}
+	atomic_store(&wl_stop, true);
+	pthread_join(t, NULL);
+	unsetenv("FAULTLINE_VERBOSE");
+	fl_space_destroy(sp);
+	printf("warnlock: ok\n");
+}
+
+/* ---- prepare ------------------------------------------------------- */
+
+#define PREP_PAGES 256
+#define PREP_READ 200
+#define PREP_WRITE 201
+
+static unsigned char *prep_region;
+static atomic_bool prep_on;
+static volatile unsigned char prep_seen;
+static struct fl_space *prep_map_sp; /* the handler maps a file there */
+static atomic_bool prep_create;	     /* the handler creates a space */
+static int prep_map_fd = -1;
+
+/* Registered before the first space: glibc runs it after faultline's
+ * prepare handler, which holds the fork's lock; a space made there (not
+ * carried: made during the fork) must not wait for it. */
+static atomic_bool late_create;
+static struct fl_space *late_made[4];
+static int nr_late_made;
+
+static void late_prep_handler(void)
+{
+	struct fl_config c;
+
+	if (!atomic_load(&late_create))
+		return;
+	CHECK(fl_config_init(&c) == 0, "fl_config_init");
+	CHECK(nr_late_made < 4 && fl_space_create(&c, &late_made[nr_late_made]) == 0,
+	      "fl_space_create in a late prepare handler");
+	nr_late_made++;
+}
+
+/* Registered after the space: glibc runs it before faultline's prepare
+ * handler. */
+static void prep_handler(void)
+{
+	if (!atomic_load(&prep_on))
+		return;
+	prep_seen = prep_region[PREP_READ * ps];
+	prep_region[PREP_WRITE * ps + 5] = 0x5c;
+	if (prep_map_sp)
+		CHECK(fl_mmap(prep_map_sp, NULL, ps, PROT_READ, MAP_SHARED, prep_map_fd, 0) !=
+			      MAP_FAILED,
+		      "fl_mmap file");
+	if (atomic_load(&prep_create)) {
+		/* A space made and let go in the handler, fl_fork()'s too. */
+		struct fl_space *s = fork_space(FL_DELIVERY_THREAD, 64);
+
+		fl_space_destroy(s);
+	}
+}
+
+static void prepare(int delivery)
+{
+	static bool registered;
+	struct fl_space *sp = fork_space(delivery, 64);
+
+	prep_region = fl_mmap(sp, NULL, PREP_PAGES * ps, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(prep_region != MAP_FAILED, "fl_mmap");
+	if (!registered)
+		CHECK(pthread_atfork(prep_handler, NULL, NULL) == 0, "pthread_atfork");
+	registered = true;
+	for (size_t p = 0; p < PREP_PAGES; p++)
+		memset(prep_region + p * ps, (int)(p + 1), ps);
+	/* A hang is a failure, not a timeout of the whole run. */
+	alarm(60);
+	for (int i = 0; i < 4; i++) {
+		pid_t pid;
+		int st;
+
+		CHECK(fl_madvise(sp, prep_region, PREP_PAGES * ps, MADV_PAGEOUT) == 0, "pageout");
+		prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+		CHECK(fl_madvise(sp, prep_region + PREP_WRITE * ps, ps, MADV_PAGEOUT) == 0,
+		      "pageout");
+		fflush(stdout);
+		fflush(stderr);
+		atomic_store(&prep_on, true);
+		atomic_store(&prep_create, i >= 2);
+		atomic_store(&late_create, i >= 2);
+		pid = (i & 1) ? fork() : fl_fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			alarm(30);
+			if (prep_region[PREP_WRITE * ps + 5] != 0x5c)
+				_exit(3); /* the handler's write, before the fork */
+			prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+			for (size_t p = 0; p < PREP_PAGES; p++)
+				if (prep_region[p * ps] != (unsigned char)(p + 1) ||
+				    prep_region[p * ps + ps - 1] != (unsigned char)(p + 1))
+					_exit(4);
+			_exit(0);
+		}
+		atomic_store(&prep_on, false);
+		atomic_store(&prep_create, false);
+		atomic_store(&late_create, false);
+		CHECK(prep_seen == (unsigned char)(PREP_READ + 1), "prepare: the handler read %#x",
+		      prep_seen);
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "prepare (%s, %s): child status %#x",
+		      t_delivery_name(delivery), (i & 1) ? "fork" : "fl_fork", st);
+		CHECK(prep_region[PREP_WRITE * ps + 5] == 0x5c, "prepare: parent's page");
+		prep_region[PREP_WRITE * ps + 5] = (unsigned char)(PREP_WRITE + 1);
+		for (size_t p = 0; p < PREP_PAGES; p++)
+			CHECK(prep_region[p * ps] == (unsigned char)(p + 1) &&
+				      prep_region[p * ps + ps - 1] == (unsigned char)(p + 1),
+			      "prepare: parent page %zu", p);
+	}
+	/* A file mapped after fl_fork() checked the space, before it was
+	 * quiesced: the call fails as it would have before, and no child is
+	 * left. */
+	{
+		char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+		pid_t pid;
+
+		prep_map_fd = mkstemp(path);
+		CHECK(prep_map_fd >= 0 && ftruncate(prep_map_fd, (off_t)ps) == 0, "mkstemp");
+		unlink(path);
+		prep_map_sp = sp;
+		atomic_store(&prep_on, true);
+		errno = 0;
+		pid = fl_fork();
+		if (pid == 0)
+			_exit(5);
+		atomic_store(&prep_on, false);
+		prep_map_sp = NULL;
+		close(prep_map_fd);
+		CHECK(pid == -1 && errno == EOPNOTSUPP, "prepare: fl_fork with a late file: %d, %s",
+		      (int)pid, strerror(errno));
+		CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
+		      "prepare: a child is left");
+		for (size_t p = 0; p < PREP_PAGES; p++)
+			CHECK(prep_region[p * ps] == (unsigned char)(p + 1) || p == PREP_WRITE,
+			      "prepare: parent page %zu", p);
+	}
+	alarm(0);
+	for (int i = 0; i < nr_late_made; i++)
+		fl_space_destroy(late_made[i]);
+	nr_late_made = 0;
+	fl_space_destroy(sp);
+	printf("prepare (%s): ok\n", t_delivery_name(delivery));
+}
+
 /* ---- stale ------------------------------------------------------------ */
 
 #define STALE_PAGES 256
@@ -296,23 +566,160 @@ static void stale(int delivery, bool abandoned)
 	printf("stale (%s%s): ok\n", t_delivery_name(delivery), abandoned ? ", abandoned" : "");
 }
 
-/* ---- advice ----------------------------------------------------------- */
+/* ---- advice ---------------------------------------------------------- */
 
-static void advice(void)
+#include <setjmp.h>
+#include <signal.h>
+
+#define ADV_PAGES 256
+#define ADV_KEPT (ADV_PAGES - 4) /* the last 4: unmapped */
+#define ADV_DONTFORK_LO 16	 /* [16, 40): MADV_DONTFORK (then DOFORK on 40..47) */
+#define ADV_DONTFORK_HI 40
+#define ADV_WIPE_LO 64 /* [64, 150): MADV_WIPEONFORK (then KEEPONFORK on 150..159) */
+#define ADV_WIPE_HI 150
+
+static sigjmp_buf adv_jmp;
+
+static void adv_segv(int sig)
 {
-	struct fl_space *sp = fork_space(FL_DELIVERY_THREAD, 64);
-	unsigned char *r = fl_mmap(sp, NULL, 16 * ps, PROT_READ | PROT_WRITE,
+	(void)sig;
+	siglongjmp(adv_jmp, 1);
+}
+
+/* In the child: whether an access to p is SIGSEGV. */
+static bool adv_faults(volatile unsigned char *p)
+{
+	struct sigaction sa = {.sa_handler = adv_segv}, old;
+	bool faulted = true;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	if (!sigsetjmp(adv_jmp, 1)) {
+		(void)*p;
+		faulted = false;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return faulted;
+}
+
+/* The child's checks: 0, or what was wrong. */
+static int adv_child(struct fl_space *sp, unsigned char *r, bool advised)
+{
+	for (size_t p = 0; p < ADV_KEPT; p++) {
+		bool gone = advised && p >= ADV_DONTFORK_LO && p < ADV_DONTFORK_HI;
+		bool wiped = advised && p >= ADV_WIPE_LO && p < ADV_WIPE_HI;
+		unsigned char want = wiped ? 0 : (unsigned char)(p + 1);
+
+		if (gone) {
+			if (p % 8)
+				continue;
+			errno = 0;
+			if (fl_madvise(sp, r + p * ps, ps, MADV_COLD) != -1 || errno != ENOMEM)
+				return 4; /* still in the child's space */
+			/* No mapping: SIGSEGV.  The child's own mappings
+			 * (its threads', a sanitizer's) may have taken the
+			 * hole since, as in the kernel: never with the
+			 * parent's data. */
+			if (!adv_faults(r + p * ps) && r[p * ps] == (unsigned char)(p + 1) &&
+			    r[p * ps + ps - 1] == (unsigned char)(p + 1))
+				return 3; /* a MADV_DONTFORK page in the child */
+			continue;
+		}
+		if (r[p * ps] != want || r[p * ps + ps - 1] != want)
+			return 5;
+	}
+	if (!advised)
+		return 0;
+	/* The wiped range is the child's own memory, swapped as any. */
+	memset(r + ADV_WIPE_LO * ps, 0x6d, (ADV_WIPE_HI - ADV_WIPE_LO) * ps);
+	if (fl_madvise(sp, r, ADV_DONTFORK_LO * ps, MADV_PAGEOUT) ||
+	    fl_madvise(sp, r + ADV_WIPE_LO * ps, (ADV_WIPE_HI - ADV_WIPE_LO) * ps, MADV_PAGEOUT))
+		return 6;
+	for (size_t p = ADV_WIPE_LO; p < ADV_WIPE_HI; p++)
+		if (r[p * ps] != 0x6d || r[p * ps + ps - 1] != 0x6d)
+			return 7;
+	return 0;
+}
+
+static void advice(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	unsigned char *r = fl_mmap(sp, NULL, ADV_PAGES * ps, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(r != MAP_FAILED, "fl_mmap");
-	errno = 0;
-	CHECK(fl_madvise(sp, r, 16 * ps, MADV_WIPEONFORK) == -1 && errno == EINVAL,
-	      "MADV_WIPEONFORK: %s", strerror(errno));
-	errno = 0;
-	CHECK(fl_madvise(sp, r, 16 * ps, MADV_DONTFORK) == -1 && errno == EINVAL,
+	for (size_t p = 0; p < ADV_PAGES; p++)
+		memset(r + p * ps, (int)(p + 1), ps);
+	CHECK(fl_madvise(sp, r + ADV_DONTFORK_LO * ps, 32 * ps, MADV_DONTFORK) == 0,
 	      "MADV_DONTFORK: %s", strerror(errno));
+	CHECK(fl_madvise(sp, r + ADV_DONTFORK_HI * ps, 8 * ps, MADV_DOFORK) == 0, "MADV_DOFORK");
+	CHECK(fl_madvise(sp, r + ADV_WIPE_LO * ps, 96 * ps, MADV_WIPEONFORK) == 0,
+	      "MADV_WIPEONFORK: %s", strerror(errno));
+	CHECK(fl_madvise(sp, r + ADV_WIPE_HI * ps, 10 * ps, MADV_KEEPONFORK) == 0,
+	      "MADV_KEEPONFORK");
+	/* A write after the advice, over a split. */
+	r[(ADV_WIPE_LO - 1) * ps + 9] = (unsigned char)ADV_WIPE_LO;
+	r[ADV_WIPE_LO * ps + 9] = (unsigned char)(ADV_WIPE_LO + 1);
+	/* A hole: the VMAs around it advised, then ENOMEM, as the kernel. */
+	CHECK(fl_munmap(sp, r + (ADV_PAGES - 2) * ps, ps) == 0, "fl_munmap");
+	errno = 0;
+	CHECK(fl_madvise(sp, r + ADV_KEPT * ps, 4 * ps, MADV_DOFORK) == -1 && errno == ENOMEM,
+	      "MADV_DOFORK over a hole: %s", strerror(errno));
+	CHECK(fl_munmap(sp, r + ADV_KEPT * ps, 4 * ps) == 0, "fl_munmap");
+	for (int i = 0; i < 3; i++) {
+		bool advised = i < 2;
+		pid_t pid;
+		int st;
+
+		if (!advised) {
+			/* Undone: the child gets the region whole. */
+			CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_DOFORK) == 0, "DOFORK");
+			CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_KEEPONFORK) == 0, "KEEPONFORK");
+		}
+		/* Swapped out at the fork: the wiped range's too. */
+		CHECK(fl_madvise(sp, r, ADV_KEPT * ps, MADV_PAGEOUT) == 0, "pageout");
+		for (size_t p = 0; p < ADV_KEPT; p += 3)
+			CHECK(r[p * ps] == (unsigned char)(p + 1), "advice: parent page %zu", p);
+		fflush(stdout);
+		fflush(stderr);
+		pid = i == 1 ? fork() : fl_fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			alarm(30);
+			_exit(adv_child(sp, r, advised));
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "advice (%s, %d): child status %#x",
+		      t_delivery_name(delivery), i, st);
+		for (size_t p = 0; p < ADV_KEPT; p++)
+			CHECK(r[p * ps] == (unsigned char)(p + 1) &&
+				      r[p * ps + ps - 1] == (unsigned char)(p + 1),
+			      "advice: parent page %zu", p);
+	}
 	fl_space_destroy(sp);
-	printf("advice: ok\n");
+	printf("advice (%s): ok\n", t_delivery_name(delivery));
+}
+
+/* MADV_WIPEONFORK on a file mapping: EINVAL, as the kernel's. */
+static void advice_file(void)
+{
+	struct fl_space *sp = fork_space(FL_DELIVERY_THREAD, 64);
+	char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+	int fd = mkstemp(path);
+	unsigned char *f;
+
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)(4 * ps)) == 0, "mkstemp");
+	unlink(path);
+	f = fl_mmap(sp, NULL, 4 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(f != MAP_FAILED, "fl_mmap file");
+	close(fd);
+	errno = 0;
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_WIPEONFORK) == -1 && errno == EINVAL,
+	      "MADV_WIPEONFORK on a file: %s", strerror(errno));
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_DONTFORK) == 0, "MADV_DONTFORK on a file");
+	CHECK(fl_madvise(sp, f, 4 * ps, MADV_DOFORK) == 0, "MADV_DOFORK on a file");
+	fl_space_destroy(sp);
+	printf("advice (file): ok\n");
 }
 
 int main(int argc, char **argv)
@@ -324,8 +731,15 @@ int main(int argc, char **argv)
 	CHECK(pthread_atfork(NULL, NULL, tsan_child_exits) == 0, "pthread_atfork");
 #endif
 	/* Before the first space: before faultline's handlers. */
-	CHECK(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
-	advice();
+	CHECK(pthread_atfork(late_prep_handler, NULL, early_child) == 0, "pthread_atfork");
+	advice(FL_DELIVERY_THREAD);
+	advice(FL_DELIVERY_SIGBUS);
+	advice_file();
+	fds(FL_DELIVERY_THREAD);
+	fds(FL_DELIVERY_SIGBUS);
+	warnlock();
+	prepare(FL_DELIVERY_THREAD);
+	prepare(FL_DELIVERY_SIGBUS);
 	early(FL_DELIVERY_THREAD);
 	early(FL_DELIVERY_SIGBUS);
 	for (int abandoned = 0; abandoned < 2; abandoned++) {

@@ -452,24 +452,40 @@ int main(int argc, char **argv)
 	if (!stat("/bin/su", &st) && (st.st_mode & S_ISUID))
 		refused("setuid binary", (char *[]){faultline, "run", "--", "/bin/su", NULL}, 126,
 			"setuid");
-	/* A served region is given to a child whole: MADV_WIPEONFORK and
-	 * MADV_DONTFORK are refused, not taken and left undone. */
+	/* The fork advice on a served region, as the kernel's: a child has
+	 * zeros where MADV_WIPEONFORK was given, no mapping where
+	 * MADV_DONTFORK was (SIGSEGV), the rest as at the fork. */
 	refused("MADV_WIPEONFORK",
 		(char *[]){
 			faultline, "run", "--", "/usr/bin/python3", "-c",
-			"import errno, mmap, sys\n"
-			"m = mmap.mmap(-1, 1 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
-			"for a in (18, mmap.MADV_DONTFORK):  # 18: MADV_WIPEONFORK\n"
-			"    try:\n"
-			"        m.madvise(a)\n"
-			"        sys.exit(4)\n"
-			"    except OSError as e:\n"
-			"        if e.errno != errno.EINVAL:\n"
-			"            sys.exit(5)\n"
-			"print('EINVAL: refused', file=sys.stderr)\n"
+			"import mmap, os, signal, sys\n"
+			"P = mmap.PAGESIZE\n"
+			"m = mmap.mmap(-1, 64 * P, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+			"m[:] = b'\\x5a' * (64 * P)\n"
+			"m.madvise(18, 16 * P, 16 * P)  # 18: MADV_WIPEONFORK\n"
+			"m.madvise(mmap.MADV_DONTFORK, 48 * P, 16 * P)\n"
+			"pid = os.fork()\n"
+			"if pid == 0:\n"
+			"    ok = m[:16 * P] == b'\\x5a' * (16 * P) and m[16 * P:32 * P] == "
+			"bytes(16 * P)\n"
+			"    ok = ok and m[32 * P:48 * P] == b'\\x5a' * (16 * P)\n"
+			"    os._exit(0 if ok else 4)\n"
+			"_, st = os.waitpid(pid, 0)\n"
+			"if st != 0:\n"
+			"    sys.exit(5)\n"
+			"pid = os.fork()\n"
+			"if pid == 0:\n"
+			"    m[50 * P]\n"
+			"    os._exit(6)\n"
+			"_, st = os.waitpid(pid, 0)\n"
+			"if not os.WIFSIGNALED(st) or os.WTERMSIG(st) != signal.SIGSEGV:\n"
+			"    sys.exit(7)\n"
+			"if m[:] != b'\\x5a' * (64 * P):\n"
+			"    sys.exit(8)\n"
+			"print('fork advice: as the kernel', file=sys.stderr)\n"
 			"sys.exit(3)\n",
 			NULL},
-		3, "EINVAL: refused");
+		3, "fork advice: as the kernel");
 	refused("exit status", (char *[]){faultline, "run", "--", "/bin/sh", "-c", "exit 7", NULL},
 		7, "");
 	/* Not a refusal, a warning: sigbus delivery makes system calls into

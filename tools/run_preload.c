@@ -724,17 +724,8 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	case MADV_NOHUGEPAGE:
 	case MADV_DONTDUMP:
 	case MADV_DODUMP:
-	case MADV_DONTFORK:
-	case MADV_WIPEONFORK:
-		/* The space is given to children whole (cfg.fork): refused,
-		 * as fl_madvise() refuses it, rather than taken and not
-		 * followed. */
-		errno = EINVAL;
-		return -1;
 	case MADV_MERGEABLE:
 	case MADV_UNMERGEABLE:
-	case MADV_DOFORK:
-	case MADV_KEEPONFORK:
 	case 22:	  /* MADV_POPULATE_READ */
 	case 23:	  /* MADV_POPULATE_WRITE */
 		return 0; /* hints that do not change what the memory holds */
