@@ -207,15 +207,19 @@ lab: deps
 	$(MAKE) $(B)/faultline
 	$(B)/faultline lab $(LAB_ARGS)
 
+# The builds of the test command use every core: CI runs plain "make test".
+# A -j given to make (its jobserver) is used as it is.
+TEST_JOBS = $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc))
+
 # The README's test command: the locking document against the code; the
 # tests in release (with assertions), ASan+UBSan and TSan builds; then the
 # library as a user links it; then each fuzzer for a short time.  A test
 # that skips fails it (tests/run.sh; FL_ALLOW_SKIP=1 allows skips).
 test: deps check-lockdoc
-	$(MAKE) all
-	$(MAKE) SAN=asan CC=$(CC) all
-	$(MAKE) SAN=tsan CC=clang all
-	$(MAKE) fuzz-build
+	$(MAKE) $(TEST_JOBS) all
+	$(MAKE) $(TEST_JOBS) SAN=asan CC=$(CC) all
+	$(MAKE) $(TEST_JOBS) SAN=tsan CC=clang all
+	$(MAKE) $(TEST_JOBS) fuzz-build
 	tests/run.sh build build-asan build-tsan
 	scripts/check-packaging.sh build
 	$(MAKE) fuzz-smoke
