@@ -69,6 +69,12 @@ LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 # Sources in tests/ that are not test programs: linked into those that use them.
 TEST_HELPERS := tests/diff_engine.c tests/diff_gen.c
 TEST_SRCS := $(filter-out $(TEST_HELPERS),$(sort $(wildcard tests/*.c)))
+# test_run runs the plain build's faultline run and preload (a preload cannot
+# carry a sanitizer's runtime): no code of a sanitizer build runs in it but
+# its own driver, so it is built, and run, in the plain build only.
+ifneq ($(SAN),)
+TEST_SRCS := $(filter-out tests/test_run.c,$(TEST_SRCS))
+endif
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 # The shared library as an installed one is laid out: the file, the soname
 # link the loader looks for, and the link the linker looks for.
