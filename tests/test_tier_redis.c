@@ -267,7 +267,7 @@ static void without_replicas(void)
 int main(int argc, char **argv)
 {
 	seed = t_seed_init(argc, argv, "test_tier_redis");
-	if (TT_SANITIZED)
+	if (T_SANITIZED)
 		printf("a sanitizer build: the torture under drop and hold only\n");
 	cluster_setup();
 	/* Ports and cluster bus ports (+10000) below the ephemeral range
