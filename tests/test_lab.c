@@ -7,7 +7,7 @@
  *     fails the run and the lab, saying DATA MISMATCH;
  *   - counters that contradict the policy (FL_LAB_INJECT=contradiction)
  *     fail loudly, saying POLICY CONTRADICTION, under each policy (two of
- *     them under TSan: CONTRA_N);
+ *     them in a sanitizer build: CONTRA_N);
  *   - start, the checked-in trace of a program's start, replays under
  *     every policy with every page touched checked, and fails on an
  *     injected mismatch and on an injected contradiction of each policy;
@@ -37,12 +37,12 @@
 
 /*
  * The policies of the runs that check the lab's contradiction checks, with
- * their number.  Under TSan, two of them each: the checks are the lab's
- * counters against each policy's definition, the same code in every build,
+ * their number.  In a sanitizer build, two of them each: the checks are
+ * the lab's counters against each policy's definition, plain comparisons,
  * and the runs of every policy that check the data still run there.
  */
 #define ALL_POLICIES "mmap,bail,drop,drop-vma,hold,v2,v2-anon"
-#ifdef LAB_TSAN
+#if T_SANITIZED
 #define CONTRA_START "hold,v2"
 #define CONTRA_PARALLEL "drop,drop-vma"
 #define CONTRA_N 2
