@@ -69,6 +69,12 @@ LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 # Sources in tests/ that are not test programs: linked into those that use them.
 TEST_HELPERS := tests/diff_engine.c tests/diff_gen.c
 TEST_SRCS := $(filter-out $(TEST_HELPERS),$(sort $(wildcard tests/*.c)))
+# test_run runs the plain build's faultline run and preload (a preload cannot
+# carry a sanitizer's runtime): no code of a sanitizer build runs in it but
+# its own driver, so it is built, and run, in the plain build only.
+ifneq ($(SAN),)
+TEST_SRCS := $(filter-out tests/test_run.c,$(TEST_SRCS))
+endif
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 # The shared library as an installed one is laid out: the file, the soname
 # link the loader looks for, and the link the linker looks for.
@@ -207,15 +213,19 @@ lab: deps
 	$(MAKE) $(B)/faultline
 	$(B)/faultline lab $(LAB_ARGS)
 
+# The builds of the test command use every core: CI runs plain "make test".
+# A -j given to make (its jobserver) is used as it is.
+TEST_JOBS = $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc))
+
 # The README's test command: the locking document against the code; the
 # tests in release (with assertions), ASan+UBSan and TSan builds; then the
 # library as a user links it; then each fuzzer for a short time.  A test
 # that skips fails it (tests/run.sh; FL_ALLOW_SKIP=1 allows skips).
 test: deps check-lockdoc
-	$(MAKE) all
-	$(MAKE) SAN=asan CC=$(CC) all
-	$(MAKE) SAN=tsan CC=clang all
-	$(MAKE) fuzz-build
+	$(MAKE) $(TEST_JOBS) all
+	$(MAKE) $(TEST_JOBS) SAN=asan CC=$(CC) all
+	$(MAKE) $(TEST_JOBS) SAN=tsan CC=clang all
+	$(MAKE) $(TEST_JOBS) fuzz-build
 	tests/run.sh build build-asan build-tsan
 	scripts/check-packaging.sh build
 	$(MAKE) fuzz-smoke

@@ -2,8 +2,11 @@
 # A real Redis Cluster on 127.0.0.1, for the tests and the benchmarks of the
 # Redis Cluster tier: N masters with R replicas each, persistence off,
 # maxmemory-policy noeviction (a page written is never dropped by the
-# server), a short node timeout so that a failover takes seconds, and the
-# slots of live masters served while another master is down.
+# server), replicas synced at once (no diskless-sync delay: by default a
+# master waits 5 s for more replicas before it sends one a copy, at start
+# and when a killed node rejoins), a short node timeout so that a failover
+# takes seconds, and the slots of live masters served while another master
+# is down.
 #
 #   scripts/redis-cluster.sh start DIR BASEPORT [MASTERS [REPLICAS [NODE_TIMEOUT_MS]]]
 #       prints the seed list "127.0.0.1:P1,127.0.0.1:P2,..." when the
@@ -38,7 +41,7 @@ node_start() {
 		--cluster-node-timeout "$2" --cluster-replica-validity-factor 0 \
 		--cluster-require-full-coverage no \
 		--dir "$dir" --save "" --appendonly no \
-		--maxmemory-policy noeviction \
+		--maxmemory-policy noeviction --repl-diskless-sync-delay 0 \
 		--daemonize yes --pidfile "$dir/$1.pid" --logfile "$dir/$1.log" >/dev/null
 	echo "$2" >"$dir/$1.timeout"
 }

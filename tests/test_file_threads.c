@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 {
 	char path[] = "/var/tmp/fl-fthreads-XXXXXX";
 	uint64_t *buf;
-	double secs = t_soak() ? 20 : T_UNDER_TSAN ? 0.5 : 1.0;
+	double secs = t_soak() ? 20 : 0.5;
 	int fd;
 
 	t_seed_init(argc, argv, "test_file_threads");

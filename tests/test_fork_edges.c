@@ -127,7 +127,9 @@ static void twofork(int delivery)
 
 #define IF_PAGES 1024
 #define IF_READERS 3
-#define IF_FORKS 30
+/* Forks per case (FL_SOAK=1: IF_FORKS_SOAK). */
+#define IF_FORKS 15
+#define IF_FORKS_SOAK 60
 
 /* The library's test hook (cont.c): widens the window between a fault
  * letting go of its locks and reading its own page. */
@@ -153,6 +155,7 @@ static void inflight(int delivery, int policy, unsigned int delay_us)
 {
 	struct fl_space *sp = fork_space_policy(delivery, policy, IF_PAGES / 8);
 	pthread_t t[IF_READERS];
+	int forks = t_soak() ? IF_FORKS_SOAK : IF_FORKS;
 
 	atomic_store(&fl_test_own_read_delay_us, delay_us);
 
@@ -165,7 +168,7 @@ static void inflight(int delivery, int policy, unsigned int delay_us)
 	for (int i = 0; i < IF_READERS; i++)
 		CHECK(pthread_create(&t[i], NULL, if_reader, (void *)(uintptr_t)i) == 0,
 		      "pthread_create");
-	for (int i = 0; i < IF_FORKS; i++) {
+	for (int i = 0; i < forks; i++) {
 		pid_t pid;
 		int st;
 

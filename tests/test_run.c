@@ -24,9 +24,9 @@
  * and a setuid one (su) are refused with exit 126 and a message; the
  * program's exit status is the command's.
  *
- * `faultline run` and its preload are the plain build's (build/, beside
- * this test's build directory): a preload cannot carry a sanitizer's
- * runtime into any program, so every build runs this test against them.
+ * `faultline run` and its preload are the plain build's (build/): a
+ * preload cannot carry a sanitizer's runtime into any program, so this test
+ * is built in the plain build only (Makefile).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -15,8 +15,8 @@
  *     the five policies), MADV_PAGEOUT random ranges.
  * At the end: every page verified again, and the kernel's residency
  * (mincore) must equal faultline's page table (resident_pages).
- * Time-bounded: FL_STRESS_SECONDS per delivery mode (default 3; 60 with
- * FL_SOAK=1).  Seeded: the seed is printed.
+ * Time-bounded: FL_STRESS_SECONDS per run without swap, half that per swap
+ * run (default 1.5; 60 with FL_SOAK=1).  Seeded: the seed is printed.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -302,7 +302,7 @@ static bool residency_ok(bool report)
 	return true;
 }
 
-static void run(int delivery, int policy, size_t budget_pages, unsigned int seconds)
+static void run(int delivery, int policy, size_t budget_pages, double seconds)
 {
 	static const char *policies[] = {"mmap", "bail", "drop", "drop-vma", "hold"};
 	struct fl_config cfg;
@@ -341,7 +341,7 @@ static void run(int delivery, int policy, size_t budget_pages, unsigned int seco
 	pthread_create(&th[n++], NULL, elsewhere, NULL);
 	if (budget_pages)
 		pthread_create(&th[n++], NULL, pageout, NULL);
-	sleep(seconds);
+	usleep((useconds_t)(seconds * 1e6));
 	atomic_store(&stop, true);
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
@@ -391,7 +391,7 @@ static void run(int delivery, int policy, size_t budget_pages, unsigned int seco
 int main(int argc, char **argv)
 {
 	const char *s = getenv("FL_STRESS_SECONDS");
-	unsigned int seconds = s ? (unsigned int)atoi(s) : (t_soak() ? 60 : 3);
+	double seconds = s ? atof(s) : (t_soak() ? 60 : 1.5);
 
 	seed = t_seed_init(argc, argv, "test_stress");
 	/* Without swap, then with a budget of 1/8 of the region under every
@@ -400,7 +400,7 @@ int main(int argc, char **argv)
 	run(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, 0, seconds);
 	for (int pol = 0; pol < 5; pol++)
 		run(pol % 2 ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD, pol, NPAGES / 8,
-		    (seconds + 1) / 2);
-	run(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, NPAGES / 8, (seconds + 1) / 2);
+		    seconds / 2);
+	run(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, NPAGES / 8, seconds / 2);
 	return T_EXIT_PASS;
 }

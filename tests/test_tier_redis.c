@@ -6,7 +6,7 @@
  * benchmark):
  *
  *   - integrity torture (tests/torture.h), eight times the budget, under
- *     every policy and both deliveries, writes waited for on a replica
+ *     every policy, the deliveries in turn, writes waited for on a replica
  *     (FAULTLINE_REMOTE_REPLICAS=1): every byte comes back, no page fails
  *     its check or is poisoned, and every key of a space is deleted when
  *     the space ends;
@@ -18,7 +18,7 @@
  *   - without replicas, a master killed: exactly the pages it held are
  *     poisoned (SIGBUS on access, counted), every other page reads back.
  *
- * FL_SOAK=1: longer torture runs.
+ * FL_SOAK=1: longer torture runs, each policy in both deliveries.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -267,17 +267,23 @@ static void without_replicas(void)
 int main(int argc, char **argv)
 {
 	seed = t_seed_init(argc, argv, "test_tier_redis");
-	if (TT_SANITIZED)
+	if (T_SANITIZED)
 		printf("a sanitizer build: the torture under drop and hold only\n");
 	cluster_setup();
 	/* Ports and cluster bus ports (+10000) below the ephemeral range
 	 * (32768 and up), so that no connection's local port takes one. */
 	base = 11000 + (int)(seed % 200) * 40;
 	snprintf(url, sizeof(url), "redis-cluster://%s", cluster_start(base, 3, 1));
-	for (int d = 0; d < 2; d++)
-		for (int pol = 0; pol < 5; pol++)
-			if (tt_policy_runs(pol))
+	/* Each policy once, the deliveries in turn (the store's client sees
+	 * the faults of both); FL_SOAK=1: each policy in both deliveries. */
+	for (int pol = 0, k = 0; pol < 5; pol++) {
+		if (!tt_policy_runs(pol))
+			continue;
+		for (int d = 0; d < 2; d++)
+			if (t_soak() || d == k % 2)
 				torture(d, pol, NULL, NULL, NULL);
+		k++;
+	}
 	failure_run(FL_DELIVERY_THREAD, FL_POLICY_DROP, kill_master, 4000000, "a master killed");
 	failure_run(FL_DELIVERY_SIGBUS, FL_POLICY_HOLD, stop_master, 2000000,
 		    "a master stopped 0.6 s");

@@ -166,7 +166,7 @@ static void options(void)
 int main(int argc, char **argv)
 {
 	seed = t_seed_init(argc, argv, "test_tier_zswap");
-	if (TT_SANITIZED)
+	if (T_SANITIZED)
 		printf("a sanitizer build: the torture under drop and hold only\n");
 	options();
 	for (int d = 0; d < 2; d++) {

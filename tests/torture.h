@@ -19,26 +19,14 @@
 #define TT_WORKERS 4
 
 /*
- * Sanitizer builds run every step several times slower: there the tier
- * tests run their torture under two policies (drop and hold, the two
- * shapes of waiting: retry under mmap_lock, keep the VMA lock), the release
- * build under all five.
+ * Sanitizer builds (T_SANITIZED) run every step several times slower:
+ * there the tier tests run their torture under two policies (drop and
+ * hold, the two shapes of waiting: retry under mmap_lock, keep the VMA
+ * lock), the release build under all five.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TT_SANITIZED 1
-#endif
-#endif
-#ifndef TT_SANITIZED
-#define TT_SANITIZED 0
-#endif
-
-/* Whether the torture runs under policy in this build (TT_SANITIZED). */
 static inline bool tt_policy_runs(int policy)
 {
-	return !TT_SANITIZED || t_soak() || policy == FL_POLICY_DROP || policy == FL_POLICY_HOLD;
+	return !T_SANITIZED || t_soak() || policy == FL_POLICY_DROP || policy == FL_POLICY_HOLD;
 }
 
 static const char *const tt_policy_names[] = {"mmap", "bail", "drop", "drop-vma", "hold"};

@@ -49,6 +49,19 @@
 #define T_UNDER_TSAN 0
 #endif
 
+/* Built with AddressSanitizer or ThreadSanitizer: every step several times
+ * slower; some integration tests run fewer cases there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define T_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define T_SANITIZED 1
+#endif
+#endif
+#ifndef T_SANITIZED
+#define T_SANITIZED 0
+#endif
+
 /* The seed of the run, printed by CHECK on failure. */
 static inline uint64_t *t_seed_ptr(void)
 {
