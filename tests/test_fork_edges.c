@@ -75,13 +75,18 @@ static struct fl_space *fork_space(int delivery, size_t budget_pages)
 /* ---- twofork ---------------------------------------------------------- */
 
 #define TWOFORK_PAGES 256
-#define TWOFORK_FORKS 25
+/* Forks per thread (FL_SOAK=1: TWOFORK_FORKS_SOAK); a fork of a quiesced
+ * space costs tens to hundreds of milliseconds on a loaded machine. */
+#define TWOFORK_FORKS 10
+#define TWOFORK_FORKS_SOAK 25
 
 static unsigned char *tf_region;
 
 static void *tf_forker(void *arg)
 {
-	for (int i = 0; i < TWOFORK_FORKS; i++) {
+	int forks = t_soak() ? TWOFORK_FORKS_SOAK : TWOFORK_FORKS;
+
+	for (int i = 0; i < forks; i++) {
 		pid_t pid = (i & 1) ? fork() : fl_fork();
 		int st;
 
@@ -111,7 +116,7 @@ static void twofork(int delivery)
 	fflush(stdout);
 	fflush(stderr);
 	/* A hang is a failure, not a timeout of the whole run. */
-	alarm(120);
+	alarm(200);
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_create(&t[i], NULL, tf_forker, NULL) == 0, "pthread_create");
 	for (int i = 0; i < 2; i++)
