@@ -326,10 +326,23 @@ __attribute__((noreturn)) void lab_start_child(const struct lab_opts *opt, const
 	}
 	R.own_count = R.sp && opt->delivery == FL_DELIVERY_SIGBUS;
 	R.inject_mismatch = lab_inject("mismatch");
+	/*
+	 * The clusters far below where the kernel places new mappings (top
+	 * down from mmap_base, near the top of the address space): a range the
+	 * replay unmaps is reserved again at once (reserve()), but in between
+	 * the kernel would give a hole near mmap_base to whoever maps next (a
+	 * thread of faultline, the TSan runtime), and the replay could not go
+	 * on.  0x7a0000000000 is application memory under ASan and TSan too.
+	 */
+	uint64_t hint = 0x7a0000000000ULL;
 	for (unsigned int i = 0; i < P.ncl; i++) {
 		uint64_t len = P.cl[i].end - P.cl[i].start;
-		void *q = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			       -1, 0);
+		int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+		void *q = mmap((void *)hint, len, PROT_NONE, fl | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (q == MAP_FAILED)
+			q = mmap(NULL, len, PROT_NONE, fl, -1, 0);
+		hint += (len + (1ULL << 30) - 1) / (1ULL << 30) * (1ULL << 30) + (1ULL << 30);
 
 		if (q == MAP_FAILED)
 			start_fail("reserving %" PRIu64 " MiB of address space: %s", len >> 20,
