@@ -379,6 +379,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(zswap_full, FL_COUNTER, "pages refused while the compressed tier was full")             \
 	X(zswap_hits, FL_COUNTER, "swap-ins served by the compressed tier, without I/O")          \
 	X(zswap_writebacks, FL_COUNTER, "pages written back from the compressed tier")            \
+	X(zswap_compactions, FL_COUNTER, "compaction passes over the compressed tier's pool")     \
+	X(zswap_compacted, FL_COUNTER, "compressed pages moved by compaction")                    \
 	X(zswap_errors, FL_COUNTER, "tier pages that did not decompress, writebacks refused")     \
 	X(zswap_pages, FL_GAUGE, "pages the compressed tier holds")                               \
 	X(zswap_stored_bytes, FL_GAUGE, "compressed bytes the tier holds")                        \

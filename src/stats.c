@@ -86,6 +86,8 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_zswap_full] = atomic_load(&zs->rejected_full);
 		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
 		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
+		v[FL_STAT_zswap_compactions] = atomic_load(&zs->compactions);
+		v[FL_STAT_zswap_compacted] = atomic_load(&zs->compacted);
 		v[FL_STAT_zswap_errors] =
 			atomic_load(&zs->decompress_errors) + atomic_load(&t->wb_errors);
 		pthread_mutex_lock(&t->z.lock);

@@ -131,16 +131,15 @@ static void wb_done(struct swap_io *io, int res)
 }
 
 /*
- * The worker's round (fl-zswap, kicked by stores and every WB_PERIOD_MS):
+ * The worker's writeback (fl-zswap, kicked by stores and every WB_PERIOD_MS):
  * write back the coldest pages while the pool is over WB_LOW_PCT, at most
  * TIER_WB_BUFS in flight.  Each is decompressed by zswap_writeback_pick(),
  * then sealed for its slot and the address it was noted for at eviction
  * (or moved to by fl_mremap() since), and written.  A failed write ends the round (a failing store
  * is not hammered: the next round tries again).
  */
-static void wb_round(void *arg)
+static void wb_writeback(struct tier *t)
 {
-	struct tier *t = arg;
 	struct fl_space *sp = t->sp;
 	uint64_t errors = atomic_load(&t->wb_errors);
 
@@ -168,6 +167,19 @@ static void wb_round(void *arg)
 		if (ret)
 			wb_done(&w->io, ret);
 	}
+}
+
+/*
+ * The worker's round: first compact the pool if it is fragmented (what
+ * compaction gives back need not be written back), then write back.
+ */
+static void wb_round(void *arg)
+{
+	struct tier *t = arg;
+
+	if (zswap_needs_compaction(&t->z))
+		zswap_compact(&t->z);
+	wb_writeback(t);
 }
 
 /* Context: space creation, after swap_init().  Return: 0 or a negative

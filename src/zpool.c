@@ -4,10 +4,11 @@
  *
  * A class of size S (a multiple of ZP_ALIGN) has slabs of ZP_SLAB_SIZE
  * bytes cut into ZP_SLAB_SIZE / S objects; a free object holds the index
- * (+1) of the next free one in its first bytes.  Slabs with a free object
- * are on their class's partial list.  A slab whose last object is freed
- * goes back to the system, unless it is its class's only partial slab (so
- * that one page going in and out does not map and unmap a slab each time).
+ * (+1) of the next free one in its first bytes, an object in use the name
+ * of its owner (ZP_HDR bytes).  Slabs with a free object are on their
+ * class's partial list.  A slab whose last object is freed goes back to the
+ * system, unless it is its class's only partial slab (so that one page
+ * going in and out does not map and unmap a slab each time).
  *
  * A handle is (slab index + 1) << 8 | object index: a slab holds at most
  * ZP_SLAB_SIZE / ZP_ALIGN = 256 objects.
@@ -19,9 +20,10 @@
 _Static_assert(ZP_SLAB_SIZE / ZP_ALIGN <= 256, "object index in 8 bits");
 _Static_assert((uint64_t)ZP_MAX_SLABS << 8 < (1ull << 32), "handle in 32 bits");
 
+/* The class size of an object of len bytes: with its header. */
 size_t zp_class_size(size_t len)
 {
-	return (len + ZP_ALIGN - 1) / ZP_ALIGN * ZP_ALIGN;
+	return (len + ZP_HDR + ZP_ALIGN - 1) / ZP_ALIGN * ZP_ALIGN;
 }
 
 int zp_init(struct zpool *p)
@@ -117,6 +119,7 @@ static uint32_t slab_new(struct zpool *p, unsigned int c)
 	s->free_head = 1;
 	partial_add(p, &p->cls[c], si);
 	atomic_fetch_add(&p->bytes_slabs, ZP_SLAB_SIZE);
+	atomic_fetch_add_explicit(&p->cls[c].nr_free, s->nobj, memory_order_relaxed);
 	return si;
 }
 
@@ -128,25 +131,89 @@ static void slab_release(struct zpool *p, uint32_t si)
 	munmap(s->mem, ZP_SLAB_SIZE);
 	s->mem = NULL;
 	atomic_fetch_sub(&p->bytes_slabs, ZP_SLAB_SIZE);
+	atomic_fetch_sub_explicit(&p->cls[s->cls].nr_free, s->nobj, memory_order_relaxed);
 	pthread_mutex_lock(&p->slab_lock);
 	s->next = p->free_slab;
 	p->free_slab = si + 1;
 	pthread_mutex_unlock(&p->slab_lock);
 }
 
+static size_t class_bytes(unsigned int c)
+{
+	return (size_t)(c + 1) * ZP_ALIGN;
+}
+
+static char *obj_mem(struct zpool *p, uint32_t si, uint32_t obj)
+{
+	struct zp_slab *s = &p->slabs[si];
+
+	return (char *)s->mem + obj * class_bytes(s->cls);
+}
+
 /*
- * An object of len bytes (1 .. PAGE_SIZE).  Context: any, also the SIGBUS
- * handler; takes the class lock.  Return: its handle, or ZP_NONE if the
- * system gives no memory.
+ * Take slab si's first free object for owner, and take the slab off the
+ * partial list if that was its last.  Context: the class lock held, the
+ * slab partial.  Return: the object's index.
  */
-uint32_t zp_alloc(struct zpool *p, size_t len)
+static uint32_t obj_take(struct zpool *p, struct zp_class *k, uint32_t si, uint32_t owner)
+{
+	struct zp_slab *s = &p->slabs[si];
+	uint32_t obj = s->free_head - 1, next;
+	char *m = obj_mem(p, si, obj);
+
+	memcpy(&next, m, sizeof(next));
+	memcpy(m, &owner, sizeof(owner));
+	s->free_head = next;
+	s->inuse++;
+	atomic_fetch_sub_explicit(&k->nr_free, 1, memory_order_relaxed);
+	if (!s->free_head)
+		partial_del(p, k, si);
+	return obj;
+}
+
+/* Put object obj back on slab si's free list, and the slab on the partial
+ * list if it was full.  Context: the class lock held. */
+static void obj_put(struct zpool *p, struct zp_class *k, uint32_t si, uint32_t obj)
+{
+	struct zp_slab *s = &p->slabs[si];
+	bool was_full = !s->free_head;
+
+	FL_BUG_ON(!s->inuse);
+	memcpy(obj_mem(p, si, obj), &s->free_head, sizeof(s->free_head));
+	s->free_head = obj + 1;
+	s->inuse--;
+	atomic_fetch_add_explicit(&k->nr_free, 1, memory_order_relaxed);
+	if (was_full)
+		partial_add(p, k, si);
+}
+
+/* A slab left empty goes, unless it is its class's only partial slab (so
+ * that one page going in and out does not map and unmap a slab each time).
+ * Context: the class lock held.  Return: true if it went. */
+static bool slab_release_empty(struct zpool *p, struct zp_class *k, uint32_t si)
+{
+	struct zp_slab *s = &p->slabs[si];
+
+	if (s->inuse || (!s->next && !s->prev && k->partial == si + 1))
+		return false;
+	partial_del(p, k, si);
+	slab_release(p, si);
+	return true;
+}
+
+/*
+ * An object of len bytes (1 .. ZP_MAX_LEN), owned by owner (compaction
+ * asks it, see zp_move_fn).  Context: any, also the SIGBUS handler; takes
+ * the class lock.  Return: its handle, or ZP_NONE if the system gives no
+ * memory.
+ */
+uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 {
 	unsigned int c;
 	struct zp_class *k;
-	struct zp_slab *s;
-	uint32_t si, obj, next;
+	uint32_t si, obj;
 
-	if (!len || len > PAGE_SIZE)
+	if (!len || len > ZP_MAX_LEN)
 		return ZP_NONE;
 	c = (unsigned int)(zp_class_size(len) / ZP_ALIGN) - 1;
 	k = &p->cls[c];
@@ -156,24 +223,21 @@ uint32_t zp_alloc(struct zpool *p, size_t len)
 		return ZP_NONE;
 	}
 	si = k->partial - 1;
-	s = &p->slabs[si];
-	obj = s->free_head - 1;
-	memcpy(&next, (char *)s->mem + obj * (size_t)(c + 1) * ZP_ALIGN, sizeof(next));
-	s->free_head = next;
-	s->inuse++;
-	if (!s->free_head)
-		partial_del(p, k, si);
+	obj = obj_take(p, k, si, owner);
 	pthread_mutex_unlock(&k->lock);
 	atomic_fetch_add(&p->objects, 1);
+	atomic_fetch_add(&p->bytes_objects, class_bytes(c));
 	return (si + 1) << 8 | obj;
 }
 
-/* The object's memory.  Context: the caller holds the handle. */
+/*
+ * The object's memory (after its header).  Context: the caller holds the
+ * handle, and, if compaction may run, the owners' lock (zp_compact_step()),
+ * or the object is not yet its owner's (zp_move_fn).
+ */
 void *zp_map(struct zpool *p, uint32_t handle)
 {
-	struct zp_slab *s = &p->slabs[(handle >> 8) - 1];
-
-	return (char *)s->mem + (handle & 0xff) * (size_t)(s->cls + 1) * ZP_ALIGN;
+	return obj_mem(p, (handle >> 8) - 1, handle & 0xff) + ZP_HDR;
 }
 
 /* Free the object of handle.  Context: any; takes the class lock. */
@@ -181,24 +245,126 @@ void zp_free(struct zpool *p, uint32_t handle)
 {
 	uint32_t si = (handle >> 8) - 1, obj = handle & 0xff;
 	struct zp_slab *s = &p->slabs[si];
-	struct zp_class *k = &p->cls[s->cls];
-	bool was_full;
+	unsigned int c = s->cls;
+	struct zp_class *k = &p->cls[c];
 
 	FL_BUG_ON(handle == ZP_NONE || si >= ZP_MAX_SLABS || !s->mem || obj >= s->nobj);
 	pthread_mutex_lock(&k->lock);
-	FL_BUG_ON(!s->inuse);
-	was_full = !s->free_head;
-	memcpy((char *)s->mem + obj * (size_t)(s->cls + 1) * ZP_ALIGN, &s->free_head,
-	       sizeof(s->free_head));
-	s->free_head = obj + 1;
-	s->inuse--;
-	if (was_full)
-		partial_add(p, k, si);
-	if (!s->inuse && (s->next || s->prev || k->partial != si + 1)) {
-		/* Empty, and not its class's only partial slab. */
-		partial_del(p, k, si);
-		slab_release(p, si);
-	}
+	obj_put(p, k, si, obj);
+	slab_release_empty(p, k, si);
 	pthread_mutex_unlock(&k->lock);
 	atomic_fetch_sub(&p->objects, 1);
+	atomic_fetch_sub(&p->bytes_objects, class_bytes(c));
+}
+
+/*
+ * Memory compaction would surely give back: in each class, the slabs its
+ * free objects would fill, but one (a class keeps a partial slab, even
+ * empty).  After a compaction that nothing refused, 0.  Context: any; a
+ * snapshot.
+ */
+uint64_t zp_reclaimable_bytes(struct zpool *p)
+{
+	uint64_t slabs = 0;
+
+	for (unsigned int c = 0; c < ZP_CLASSES; c++) {
+		uint32_t per = (uint32_t)(ZP_SLAB_SIZE / class_bytes(c));
+		uint32_t nr_free = atomic_load_explicit(&p->cls[c].nr_free, memory_order_relaxed);
+
+		if (nr_free >= 2 * per)
+			slabs += nr_free / per - 1;
+	}
+	return slabs * ZP_SLAB_SIZE;
+}
+
+/* The partial slab of class k with the fewest objects in use (fewest) or
+ * the most (!fewest), other than slab index skip - 1.  Context: the class
+ * lock held.  Return: its index + 1, or 0. */
+static uint32_t partial_pick(struct zpool *p, struct zp_class *k, bool fewest, uint32_t skip)
+{
+	uint32_t best = 0;
+
+	for (uint32_t i = k->partial; i; i = p->slabs[i - 1].next) {
+		struct zp_slab *s = &p->slabs[i - 1];
+		if (i == skip)
+			continue;
+		if (!best || (fewest ? s->inuse < p->slabs[best - 1].inuse
+				     : s->inuse > p->slabs[best - 1].inuse))
+			best = i;
+	}
+	return best;
+}
+
+/*
+ * One step of class c's compaction: the objects of its emptiest partial
+ * slab (the source) move into its fullest partial slabs, if these have
+ * room for all of them, and the source, emptied, is given back.  For each
+ * object, the pool takes a new one, asks move() to re-point the owner's
+ * reference, and only if it did, copies the bytes (header included) and
+ * frees the old object; an object its owner does not hold (allocated but
+ * not yet published, as zswap_store() does) stays.  res counts what was
+ * done.
+ *
+ * Context: not the SIGBUS handler (it may munmap); the caller holds the
+ * lock of every owner of the pool's objects, so that no reader, free or
+ * re-pointing of an object runs during the step (zswap: z->lock, under
+ * which every zp_map() of a published object and every zp_free() run);
+ * takes the class lock, and slab_lock to give a slab back.
+ * Return: true if the step moved or freed something: call again for
+ * more; false if the class has nothing more to give.
+ */
+bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg,
+		     struct zp_compact_result *res)
+{
+	struct zp_class *k = &p->cls[c];
+	uint8_t is_free[ZP_SLAB_SIZE / ZP_ALIGN];
+	uint32_t src, dst = 0, room = 0, moved = 0;
+	struct zp_slab *s;
+	bool freed;
+
+	FL_BUG_ON(c >= ZP_CLASSES);
+	pthread_mutex_lock(&k->lock);
+	src = partial_pick(p, k, true, 0);
+	if (!src) {
+		pthread_mutex_unlock(&k->lock);
+		return false;
+	}
+	s = &p->slabs[src - 1];
+	for (uint32_t i = k->partial; i; i = p->slabs[i - 1].next)
+		if (i != src)
+			room += p->slabs[i - 1].nobj - p->slabs[i - 1].inuse;
+	if (room < s->inuse || (!s->inuse && room == 0)) {
+		/* The others cannot take all its objects: moving some would
+		 * give nothing back.  (An empty only partial slab stays.) */
+		pthread_mutex_unlock(&k->lock);
+		return false;
+	}
+	memset(is_free, 0, sizeof(is_free));
+	for (uint32_t f = s->free_head; f; memcpy(&f, obj_mem(p, src - 1, f - 1), sizeof(f)))
+		is_free[f - 1] = 1;
+	for (uint32_t obj = 0; obj < s->nobj && s->inuse; obj++) {
+		uint32_t owner, nobj, handle = src << 8 | obj, new_handle;
+
+		if (is_free[obj])
+			continue;
+		if (!dst || !p->slabs[dst - 1].free_head)
+			dst = partial_pick(p, k, false, src);
+		if (!dst)
+			break;
+		memcpy(&owner, obj_mem(p, src - 1, obj), sizeof(owner));
+		nobj = obj_take(p, k, dst - 1, owner);
+		new_handle = dst << 8 | nobj;
+		if (!move(arg, owner, handle, new_handle)) {
+			obj_put(p, k, dst - 1, nobj);
+			continue;
+		}
+		memcpy(obj_mem(p, dst - 1, nobj), obj_mem(p, src - 1, obj), class_bytes(c));
+		obj_put(p, k, src - 1, obj);
+		moved++;
+	}
+	freed = slab_release_empty(p, k, src - 1);
+	pthread_mutex_unlock(&k->lock);
+	res->moved += moved;
+	res->slabs_freed += freed;
+	return moved || freed;
 }

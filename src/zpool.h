@@ -12,7 +12,17 @@
  * the very thread that faulted.  This pool takes only its own locks and
  * gets its slabs with mmap.
  *
- * Locks: each class has a lock (a leaf); pool-wide counts are atomics.
+ * Compaction (zp_compact_step()), as zsmalloc's zs_compact(): objects of a
+ * class move from its emptiest partial slab into its fullest ones, and the
+ * emptied slab goes back to the system.  An object's handle then changes,
+ * so each object carries the 32-bit name of its owner (given to
+ * zp_alloc()) in a header, and the pool asks the owner, through a callback,
+ * to re-point its reference; the owner's lock, held by the caller around
+ * the step, keeps every reader of the old handle out meanwhile.
+ *
+ * Locks: each class has a lock (a leaf but for slab_lock, which nests
+ * inside it); pool-wide counts are atomics.  An owner's lock may be held
+ * around any call (zswap: z->lock; see zp_compact_step()).
  */
 #ifndef FL_ZPOOL_H
 #define FL_ZPOOL_H
@@ -23,8 +33,10 @@
 #define ZP_CLASSES (PAGE_SIZE / ZP_ALIGN) /* 64 .. 4096 bytes */
 #define ZP_SLAB_PAGES 4
 #define ZP_SLAB_SIZE (ZP_SLAB_PAGES * PAGE_SIZE)
-#define ZP_MAX_SLABS (1u << 20) /* 16 GiB of slabs */
-#define ZP_NONE 0u		/* the handle of no object */
+#define ZP_MAX_SLABS (1u << 20)		/* 16 GiB of slabs */
+#define ZP_NONE 0u			/* the handle of no object */
+#define ZP_HDR 4u			/* an object's header: its owner */
+#define ZP_MAX_LEN (PAGE_SIZE - ZP_HDR) /* the largest object */
 
 struct zp_slab {
 	void *mem;	      /* ZP_SLAB_SIZE bytes, or NULL: a free slot */
@@ -35,8 +47,9 @@ struct zp_slab {
 };
 
 struct zp_class {
-	pthread_mutex_t lock;
-	uint32_t partial; /* slab index + 1 of the first slab with a free object */
+	pthread_mutex_t lock;	  /* partial, and its slabs' free lists and counts */
+	uint32_t partial;	  /* slab index + 1 of the first slab with a free object */
+	_Atomic uint32_t nr_free; /* free objects in its slabs: written under lock */
 };
 
 struct zpool {
@@ -46,13 +59,31 @@ struct zpool {
 	uint32_t nr_slabs, free_slab;
 	_Atomic uint64_t bytes_slabs; /* memory the pool holds */
 	_Atomic uint64_t objects;
+	_Atomic uint64_t bytes_objects; /* their class sizes, headers included */
+};
+
+/*
+ * Compaction's question to an owner: if owner still holds the object
+ * handle, re-point its reference to new_handle and return true; else
+ * (the object is not yet, or no longer, the owner's) return false.
+ * Context: the caller of zp_compact_step() holds the owners' lock; the
+ * class lock is held too: the callback must not enter the pool.
+ */
+typedef bool (*zp_move_fn)(void *arg, uint32_t owner, uint32_t handle, uint32_t new_handle);
+
+struct zp_compact_result {
+	uint32_t moved;	      /* objects moved */
+	uint32_t slabs_freed; /* slabs given back */
 };
 
 int zp_init(struct zpool *p);
 void zp_destroy(struct zpool *p);
-uint32_t zp_alloc(struct zpool *p, size_t len);
+uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner);
 void zp_free(struct zpool *p, uint32_t handle);
 void *zp_map(struct zpool *p, uint32_t handle);
 size_t zp_class_size(size_t len);
+uint64_t zp_reclaimable_bytes(struct zpool *p);
+bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg,
+		     struct zp_compact_result *res);
 
 #endif /* FL_ZPOOL_H */

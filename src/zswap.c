@@ -258,11 +258,12 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 			drop_old(z, slot);
 			return -E2BIG;
 		}
-		handle = zp_alloc(&z->pool, len);
+		handle = zp_alloc(&z->pool, len, slot);
 		if (handle == ZP_NONE) {
 			drop_old(z, slot);
 			return -ENOMEM;
 		}
+		/* Not yet the slot's entry's: compaction leaves it alone. */
 		memcpy(zp_map(&z->pool, handle), buf, len);
 	}
 	pthread_mutex_lock(&z->lock);
@@ -416,4 +417,63 @@ bool zswap_writeback_done(struct zswap *z, uint32_t slot, uint64_t token, bool w
 		atomic_fetch_add_explicit(&z->st.writebacks, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&z->lock);
 	return dead;
+}
+
+/* Compaction would give back enough of the pool to be worth a pass. */
+bool zswap_needs_compaction(struct zswap *z)
+{
+	uint64_t gain = zp_reclaimable_bytes(&z->pool);
+
+	return gain >= ZS_COMPACT_MIN_SLABS * ZP_SLAB_SIZE &&
+	       gain > zswap_pool_bytes(z) / 100 * ZS_COMPACT_GAIN_PCT;
+}
+
+/* zp_move_fn: re-point slot owner's entry if it holds handle.
+ * Context: z->lock held (zswap_compact()), and a class lock. */
+static bool entry_move(void *arg, uint32_t owner, uint32_t handle, uint32_t new_handle)
+{
+	struct zswap *z = arg;
+	struct zs_entry *e;
+
+	if (owner >= z->max_slots)
+		return false;
+	e = &z->e[owner];
+	/* A store's object is the entry's only once published under
+	 * z->lock; until then (or after its entry went) it is not. */
+	if ((e->flags & (ZS_PRESENT | ZS_SAME)) != ZS_PRESENT || e->handle != handle)
+		return false;
+	e->handle = new_handle;
+	return true;
+}
+
+/*
+ * Compact the pool (zpool.h): in each class, objects move from sparse
+ * slabs into full ones and the emptied slabs go back to the system.  Each
+ * step (one source slab) runs under z->lock, so a load, a writeback's
+ * pick, an invalidation or a store's publication sees an entry's handle
+ * either before its object moved or after, never in between; the lock is
+ * dropped between steps.
+ * Context: not the SIGBUS handler (compaction munmaps); no tier lock held.
+ * Return: objects moved.
+ */
+uint64_t zswap_compact(struct zswap *z)
+{
+	struct zp_compact_result res = {0, 0};
+
+	for (unsigned int c = 0; c < ZP_CLASSES; c++) {
+		for (unsigned int step = 0; step < ZS_COMPACT_MAX_STEPS; step++) {
+			bool more;
+
+			pthread_mutex_lock(&z->lock);
+			more = zp_compact_step(&z->pool, c, entry_move, z, &res);
+			pthread_mutex_unlock(&z->lock);
+			if (!more)
+				break;
+		}
+	}
+	atomic_fetch_add_explicit(&z->st.compactions, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&z->st.compacted, res.moved, memory_order_relaxed);
+	atomic_fetch_add_explicit(&z->st.compact_slabs_freed, res.slabs_freed,
+				  memory_order_relaxed);
+	return res.moved;
 }

@@ -27,9 +27,14 @@
  * may land in either order): zswap_invalidate() says so, and
  * zswap_writeback_done() says when the slot may go.
  *
+ * The pool fragments as entries go in random order: zswap_compact(), run by
+ * the tier's worker when zswap_needs_compaction(), moves objects together
+ * and re-points their entries (zpool.h).
+ *
  * Locks: lock (a leaf but for zpool's class locks, which nest inside it)
- * guards the index and the LRU; compression and decompression run outside
- * it, on copies.
+ * guards the index and the LRU, and every read of a published entry's
+ * object (compaction moves objects under it); compression and
+ * decompression run outside it, on copies.
  */
 #ifndef FL_ZSWAP_H
 #define FL_ZSWAP_H
@@ -42,6 +47,11 @@ enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2 };
 #define ZS_MAX_COMPRESSED (PAGE_SIZE * 3 / 4) /* worse than 4:3 is incompressible */
 #define ZS_ACCEPT_PCT 90
 #define ZS_CONTEXTS 16
+/* Compaction is worth a pass once it would give back this share of the
+ * pool, and at least this many slabs (zp_reclaimable_bytes()). */
+#define ZS_COMPACT_GAIN_PCT 5
+#define ZS_COMPACT_MIN_SLABS 4
+#define ZS_COMPACT_MAX_STEPS 4096 /* source slabs per class and pass */
 
 struct zs_entry {
 	uint64_t fill;	     /* ZS_SAME: the word the page is made of */
@@ -65,6 +75,7 @@ struct zs_ctx {
 struct zswap_stats {
 	_Atomic uint64_t stores, same_filled, rejected_incompressible, rejected_full, rejected_busy,
 		hits, misses, writebacks, decompress_errors;
+	_Atomic uint64_t compactions, compacted, compact_slabs_freed; /* zswap_compact() */
 };
 
 struct zswap {
@@ -90,5 +101,7 @@ bool zswap_needs_writeback(struct zswap *z);
 long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token);
 bool zswap_writeback_done(struct zswap *z, uint32_t slot, uint64_t token, bool written);
 size_t zswap_pool_bytes(struct zswap *z);
+bool zswap_needs_compaction(struct zswap *z);
+uint64_t zswap_compact(struct zswap *z);
 
 #endif /* FL_ZSWAP_H */

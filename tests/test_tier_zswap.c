@@ -57,7 +57,8 @@ static void torture(int delivery, int policy, int zswap, bool encrypt)
 	tt_run(&t, sp, NPAGES, seed, t_soak() ? 20000000 : 600000, NULL, NULL, 0);
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	printf("%-6s %-8s %-4s%s: major %llu, zswap: stores %llu same %llu incompressible %llu "
-	       "full %llu hits %llu writebacks %llu pages %llu pool %llu KiB ratio %llu%% "
+	       "full %llu hits %llu writebacks %llu compacted %llu pages %llu pool %llu KiB ratio "
+	       "%llu%% "
 	       "hit p50 %llu ns; store reads %llu writes %llu; resident %llu frames %llu\n",
 	       t_delivery_name(delivery), tt_policy_names[policy],
 	       zswap == FL_ZSWAP_LZ4 ? "lz4" : "zstd", encrypt ? " (encrypted)" : "",
@@ -65,7 +66,8 @@ static void torture(int delivery, int policy, int zswap, bool encrypt)
 	       (unsigned long long)st.zswap_same_filled,
 	       (unsigned long long)st.zswap_incompressible, (unsigned long long)st.zswap_full,
 	       (unsigned long long)st.zswap_hits, (unsigned long long)st.zswap_writebacks,
-	       (unsigned long long)st.zswap_pages, (unsigned long long)st.zswap_pool_bytes >> 10,
+	       (unsigned long long)st.zswap_compacted, (unsigned long long)st.zswap_pages,
+	       (unsigned long long)st.zswap_pool_bytes >> 10,
 	       (unsigned long long)st.zswap_ratio_pct, (unsigned long long)st.zswap_load_ns_p50,
 	       (unsigned long long)st.store_reads, (unsigned long long)st.store_writes,
 	       (unsigned long long)st.resident_pages, (unsigned long long)st.frames_used);

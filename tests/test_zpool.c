@@ -5,6 +5,12 @@
  * every pattern before freeing, and free in random order; no object may
  * overlap another, the counts must come back to zero, and the pool must
  * give back all but at most one slab per class.  Bad sizes get no object.
+ *
+ * Compaction: a pool fragmented by freeing most objects at random is
+ * compacted; every object left keeps its bytes (its owner's reference
+ * re-pointed), each class ends with no more slabs than its objects need,
+ * and an object its owner refuses to re-point (not yet published) stays
+ * where it is.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -50,8 +56,8 @@ static void *worker(void *arg)
 			h[i] = ZP_NONE;
 			continue;
 		}
-		len[i] = t_chance(&r, 10) ? 4096 : 1 + (size_t)t_below(&r, 4096);
-		h[i] = zp_alloc(&pool, len[i]);
+		len[i] = t_chance(&r, 10) ? ZP_MAX_LEN : 1 + (size_t)t_below(&r, ZP_MAX_LEN);
+		h[i] = zp_alloc(&pool, len[i], (uint32_t)i);
 		CHECK(h[i] != ZP_NONE, "no object of %zu bytes", len[i]);
 		fill(zp_map(&pool, h[i]), len[i], h[i]);
 	}
@@ -64,16 +70,148 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+#define CN 20000
+
+/* The compaction test's objects, by owner: handle, length, and whether the
+ * owner refuses to be re-pointed (an object not yet published). */
+static struct cobj {
+	uint32_t h;
+	uint32_t len;
+	bool refuse;
+	unsigned int moves;
+} cobj[CN];
+
+static bool cmove(void *arg, uint32_t owner, uint32_t handle, uint32_t new_handle)
+{
+	CHECK(owner < CN, "object %#x names owner %u", handle, owner);
+	if (cobj[owner].h != handle || cobj[owner].refuse)
+		return false;
+	CHECK(new_handle != ZP_NONE && new_handle != handle, "moved to %#x", new_handle);
+	cobj[owner].h = new_handle;
+	cobj[owner].moves++;
+	return true;
+}
+
+static void compact_all(struct zpool *p, struct zp_compact_result *res)
+{
+	for (unsigned int c = 0; c < ZP_CLASSES; c++)
+		while (zp_compact_step(p, c, cmove, NULL, res))
+			;
+}
+
+static void check_all(const char *when)
+{
+	for (uint32_t i = 0; i < CN; i++)
+		if (cobj[i].h)
+			CHECK(check(zp_map(&pool, cobj[i].h), cobj[i].len, i * 0x9e37u),
+			      "%s: object %u (%u bytes, at %#x, moved %u times) is wrong", when, i,
+			      cobj[i].len, cobj[i].h, cobj[i].moves);
+}
+
+/* Slabs a compacted pool may keep: in each class used, those its live
+ * objects fill, and one partial slab (kept even when empty). */
+static uint64_t slabs_allowed(void)
+{
+	uint64_t n[ZP_CLASSES] = {0}, slabs = 0;
+
+	for (uint32_t i = 0; i < CN; i++)
+		if (cobj[i].len)
+			n[zp_class_size(cobj[i].len) / ZP_ALIGN - 1] += cobj[i].h != ZP_NONE;
+	for (unsigned int c = 0; c < ZP_CLASSES; c++) {
+		uint64_t per = ZP_SLAB_SIZE / ((c + 1) * ZP_ALIGN);
+		bool used = false;
+		for (uint32_t i = 0; i < CN && !used; i++)
+			used = zp_class_size(cobj[i].len) / ZP_ALIGN - 1 == c;
+		slabs += used ? n[c] / per + 1 : 0;
+	}
+	return slabs;
+}
+
+static void compaction(void)
+{
+	struct zp_compact_result res = {0, 0};
+	struct t_rng r;
+	uint64_t before, live = 0, refused = 0;
+
+	t_rng_init(&r, seed ^ 0xc0);
+	CHECK(zp_init(&pool) == 0, "zp_init");
+	for (uint32_t i = 0; i < CN; i++) {
+		cobj[i].len = 1 + (uint32_t)t_below(&r, 3072);
+		cobj[i].h = zp_alloc(&pool, cobj[i].len, i);
+		CHECK(cobj[i].h != ZP_NONE, "no object of %u bytes", cobj[i].len);
+		fill(zp_map(&pool, cobj[i].h), cobj[i].len, i * 0x9e37u);
+	}
+	/* Free three in four, at random: every slab keeps a few. */
+	for (uint32_t i = 0; i < CN; i++) {
+		if (t_below(&r, 4)) {
+			zp_free(&pool, cobj[i].h);
+			cobj[i].h = ZP_NONE;
+		} else {
+			live++;
+		}
+	}
+	before = atomic_load(&pool.bytes_slabs);
+	CHECK(zp_reclaimable_bytes(&pool) > before / 2, "fragmented, yet %llu bytes reclaimable",
+	      (unsigned long long)zp_reclaimable_bytes(&pool));
+	compact_all(&pool, &res);
+	CHECK(zp_reclaimable_bytes(&pool) == 0, "compacted, yet %llu bytes reclaimable",
+	      (unsigned long long)zp_reclaimable_bytes(&pool));
+	check_all("after compaction");
+	printf("compaction: %llu objects live, %llu -> %llu bytes of slabs (%llu allowed); "
+	       "%u moved, %u slabs freed\n",
+	       (unsigned long long)live, (unsigned long long)before,
+	       (unsigned long long)atomic_load(&pool.bytes_slabs),
+	       (unsigned long long)slabs_allowed() * ZP_SLAB_SIZE, res.moved, res.slabs_freed);
+	CHECK(res.moved > 0 && res.slabs_freed > 0, "compaction did nothing");
+	CHECK(atomic_load(&pool.objects) == live, "%llu objects counted, %llu live",
+	      (unsigned long long)atomic_load(&pool.objects), (unsigned long long)live);
+	CHECK(atomic_load(&pool.bytes_slabs) <= slabs_allowed() * ZP_SLAB_SIZE,
+	      "%llu bytes of slabs, %llu allowed",
+	      (unsigned long long)atomic_load(&pool.bytes_slabs),
+	      (unsigned long long)slabs_allowed() * ZP_SLAB_SIZE);
+	CHECK(before - atomic_load(&pool.bytes_slabs) == (uint64_t)res.slabs_freed * ZP_SLAB_SIZE,
+	      "freed slabs do not add up");
+
+	/* Again, with one object in ten not its owner's yet: those stay. */
+	for (uint32_t i = 0; i < CN; i++) {
+		if (!cobj[i].h)
+			continue;
+		if (t_below(&r, 2)) {
+			zp_free(&pool, cobj[i].h);
+			cobj[i].h = ZP_NONE;
+		} else if (t_chance(&r, 10)) {
+			cobj[i].refuse = true;
+			cobj[i].moves = 0;
+			refused++;
+		}
+	}
+	res = (struct zp_compact_result){0, 0};
+	compact_all(&pool, &res);
+	check_all("after the second compaction");
+	for (uint32_t i = 0; i < CN; i++)
+		CHECK(!cobj[i].refuse || !cobj[i].moves, "object %u moved against its owner", i);
+	printf("second compaction, %llu objects refusing: %u moved, %u slabs freed\n",
+	       (unsigned long long)refused, res.moved, res.slabs_freed);
+	CHECK(res.moved > 0 && res.slabs_freed > 0, "the second compaction did nothing");
+	for (uint32_t i = 0; i < CN; i++)
+		if (cobj[i].h)
+			zp_free(&pool, cobj[i].h);
+	CHECK(atomic_load(&pool.objects) == 0 && atomic_load(&pool.bytes_objects) == 0,
+	      "objects left");
+	zp_destroy(&pool);
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t t[THREADS];
 
 	seed = t_seed_init(argc, argv, "test_zpool");
 	CHECK(zp_init(&pool) == 0, "zp_init");
-	CHECK(zp_alloc(&pool, 0) == ZP_NONE, "0 bytes");
-	CHECK(zp_alloc(&pool, 4097) == ZP_NONE, "4097 bytes");
-	CHECK(zp_class_size(1) == 64 && zp_class_size(64) == 64 && zp_class_size(65) == 128 &&
-		      zp_class_size(4096) == 4096,
+	CHECK(zp_alloc(&pool, 0, 0) == ZP_NONE, "0 bytes");
+	CHECK(zp_alloc(&pool, ZP_MAX_LEN + 1, 0) == ZP_NONE, "%lu bytes",
+	      (unsigned long)ZP_MAX_LEN + 1);
+	CHECK(zp_class_size(1) == 64 && zp_class_size(64 - ZP_HDR) == 64 &&
+		      zp_class_size(65 - ZP_HDR) == 128 && zp_class_size(ZP_MAX_LEN) == 4096,
 	      "class sizes");
 	for (uintptr_t i = 0; i < THREADS; i++)
 		CHECK(!pthread_create(&t[i], NULL, worker, (void *)i), "pthread_create");
@@ -87,6 +225,7 @@ int main(int argc, char **argv)
 	      "%llu bytes of slabs kept: more than one slab a class",
 	      (unsigned long long)atomic_load(&pool.bytes_slabs));
 	zp_destroy(&pool);
+	compaction();
 	printf("test_zpool: PASS\n");
 	return T_EXIT_PASS;
 }

@@ -6,11 +6,14 @@
  * incompressible; past its size the tier refuses stores and gives its
  * coldest entries to write back, decompressed, until it is under the accept
  * threshold; a slot invalidated while written back stays a tombstone until
- * that write is done; and threads storing, loading and invalidating their
- * own slots at once never see a wrong page.
+ * that write is done; compaction of a pool fragmented by invalidations
+ * gives slabs back and every page, also those being written back, stays
+ * right; and threads storing, loading and invalidating their own slots at
+ * once, while another compacts the pool, never see a wrong page.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -126,6 +129,76 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 	free(z);
 }
 
+/* Fragment the pool by invalidating three pages in four, then compact. */
+static void fragment(enum zs_algo algo, const char *name, uint64_t seed)
+{
+	struct zswap *z = calloc(1, sizeof(*z));
+	static bool live[8000];
+	char page[PAGE_SIZE], back[PAGE_SIZE];
+	uint64_t tok_wb, tok_dead, moved;
+	size_t before, after;
+	uint64_t n = 0;
+	struct t_rng r;
+	long wb, dead;
+
+	t_rng_init(&r, seed ^ 0xf4);
+	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	for (uint32_t s = 0; s < 8000; s++) {
+		text_page(page, seed * 3 + s);
+		CHECK(zswap_store(z, s, page) == 0, "%s: store %u", name, s);
+		live[s] = true;
+	}
+	CHECK(!zswap_needs_compaction(z), "%s: a freshly filled pool is fragmented", name);
+	for (uint32_t s = 0; s < 8000; s++)
+		if (t_below(&r, 4)) {
+			CHECK(!zswap_invalidate(z, s), "no writeback runs");
+			live[s] = false;
+		}
+	/* Two entries in writeback as compaction runs: one stays, one
+	 * invalidated meanwhile (a tombstone). */
+	wb = zswap_writeback_pick(z, back, &tok_wb);
+	dead = zswap_writeback_pick(z, back, &tok_dead);
+	CHECK(wb >= 0 && dead >= 0 && live[wb] && live[dead], "writeback picks");
+	CHECK(zswap_invalidate(z, (uint32_t)dead), "invalidated during writeback: busy");
+	live[dead] = false;
+	for (uint32_t s = 0; s < 8000; s++)
+		n += live[s];
+	before = zswap_pool_bytes(z);
+	CHECK(zswap_needs_compaction(z), "%s: %zu pool bytes for %llu pages: not fragmented", name,
+	      before, (unsigned long long)n);
+	moved = zswap_compact(z);
+	after = zswap_pool_bytes(z);
+	CHECK(moved > 0 && after < before, "%s: compaction moved %llu, %zu -> %zu bytes", name,
+	      (unsigned long long)moved, before, after);
+	CHECK(!zswap_needs_compaction(z), "%s: still fragmented after compaction", name);
+	CHECK(atomic_load(&z->st.compacted) == moved && atomic_load(&z->st.compactions) == 1,
+	      "compaction counters");
+	for (uint32_t s = 0; s < 8000; s++) {
+		int ret = zswap_load(z, s, back);
+		if (!live[s]) {
+			CHECK(ret == -ENOENT, "%s: slot %u invalidated, loads %d", name, s, ret);
+			continue;
+		}
+		text_page(page, seed * 3 + s);
+		CHECK(!ret && !memcmp(page, back, PAGE_SIZE), "%s: slot %u wrong after compaction",
+		      name, s);
+	}
+	CHECK(!zswap_writeback_done(z, (uint32_t)wb, tok_wb, false), "writeback kept");
+	CHECK(zswap_writeback_done(z, (uint32_t)dead, tok_dead, true), "tombstone done");
+	text_page(page, seed * 3 + (uint64_t)wb);
+	CHECK(zswap_load(z, (uint32_t)wb, back) == 0 && !memcmp(page, back, PAGE_SIZE),
+	      "the page kept after its writeback moved");
+	printf("%s: %llu of 8000 pages left: compaction moved %llu, pool %zu -> %zu KiB "
+	       "(%.2fx -> %.2fx), every page right\n",
+	       name, (unsigned long long)n, (unsigned long long)moved, before >> 10, after >> 10,
+	       (double)n * PAGE_SIZE / (double)before, (double)n * PAGE_SIZE / (double)after);
+	for (uint32_t s = 0; s < 8000; s++)
+		zswap_invalidate(z, s);
+	CHECK(atomic_load(&z->pool.objects) == 0, "objects left");
+	zswap_destroy(z);
+	free(z);
+}
+
 struct worker {
 	struct zswap *z;
 	uint32_t base;
@@ -167,20 +240,42 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static _Atomic bool workers_done;
+
+/* Compact the pool, over and over, while the workers run. */
+static void *compactor(void *arg)
+{
+	struct zswap *z = arg;
+
+	while (!atomic_load(&workers_done)) {
+		zswap_compact(z);
+		usleep(100);
+	}
+	return NULL;
+}
+
 static void threads(enum zs_algo algo, const char *name, uint64_t seed)
 {
 	struct zswap *z = calloc(1, sizeof(*z));
 	struct worker wk[4];
-	pthread_t t[4];
+	pthread_t t[4], ct;
 
 	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	atomic_store(&workers_done, false);
+	CHECK(!pthread_create(&ct, NULL, compactor, z), "pthread_create");
 	for (int i = 0; i < 4; i++) {
 		wk[i] = (struct worker){z, (uint32_t)i * 1000, seed + (uint64_t)i};
 		CHECK(!pthread_create(&t[i], NULL, worker, &wk[i]), "pthread_create");
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
-	printf("%s: 4 threads x 20000 stores, loads and invalidations: every page right\n", name);
+	atomic_store(&workers_done, true);
+	pthread_join(ct, NULL);
+	printf("%s: 4 threads x 20000 stores, loads and invalidations, %llu pages moved by %llu "
+	       "compactions meanwhile: every page right\n",
+	       name, (unsigned long long)atomic_load(&z->st.compacted),
+	       (unsigned long long)atomic_load(&z->st.compactions));
+	CHECK(atomic_load(&z->st.compacted) > 0, "%s: compaction moved nothing", name);
 	zswap_destroy(z);
 	free(z);
 }
@@ -193,6 +288,8 @@ int main(int argc, char **argv)
 	basics(ZS_ZSTD, "zstd", seed);
 	full(ZS_LZ4, "lz4", seed);
 	full(ZS_ZSTD, "zstd", seed);
+	fragment(ZS_LZ4, "lz4", seed);
+	fragment(ZS_ZSTD, "zstd", seed);
 	threads(ZS_LZ4, "lz4", seed);
 	threads(ZS_ZSTD, "zstd", seed);
 	printf("test_zswap: PASS\n");
