@@ -248,6 +248,11 @@ int main(int argc, char **argv)
 			CHECK(json_num(q, "exit_ns") > 0 && json_num(q, "exit_gone_ns") > 0 &&
 				      json_num(q, "exit_gone_ns") <= json_num(q, "exit_ns"),
 			      "teardown not timed: %s", q);
+			/* The rates are of the measured window, not of the
+			 * teardown after it. */
+			CHECK(json_num(q, "secs") > 0 && json_num(q, "secs") < 10 &&
+				      json_num(q, "accesses_per_s") > 0,
+			      "window not timed: %s", q);
 			CHECK(json_num(q, "exit_cut") == json_num(q, "threads"),
 			      "not every reader was cut short by the teardown: %s", q);
 			CHECK(strstr(q, "\"ok\":true"), "exit run failed: %s", q);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * faultline lab: the scenarios of the mailing-list thread in ../shared/seed
- * under each of the five fault-wait policies, with the real kernel's swap
+ * under each of the seven fault-wait policies, with the real kernel's swap
  * side by side in the same run.  See README.md, "What the lab shows".
  *
  * Every subject (the kernel, or faultline with one policy) runs in a forked
@@ -322,7 +322,8 @@ static void usage(FILE *out)
 		"  -s, --seconds S       measured window per run (default 3)\n"
 		"  -w, --warmup S        unmeasured time before it (default 0.5)\n"
 		"      --seed N          seed of the access pattern and contents (default 1)\n"
-		"  -p, --policies LIST   comma-separated subset of mmap,bail,drop,drop-vma,hold\n"
+		"  -p, --policies LIST   comma-separated subset of mmap,bail,drop,drop-vma,hold,\n"
+		"                        v2,v2-anon\n"
 		"  -d, --delivery D      sigbus (default: the faulting thread waits, as in the\n"
 		"                        kernel) or thread (handler threads park the faults)\n"
 		"      --slow US         emulated slow store rows: US microseconds added to each\n"

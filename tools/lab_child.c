@@ -723,7 +723,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	struct fl_stats s0, s1;
 	struct rusage ru0, ru1;
 	struct ks_vmstat vm0, vm1;
-	uint64_t t0, t1;
+	uint64_t t0, t1, td = 0; /* td: the teardown's start (exit) */
 	unsigned int i, k;
 	bool destroyed = false;
 	int err;
@@ -826,7 +826,7 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	if (sc == SC_EXIT) {
 		/* The teardown, with every reader still faulting. */
 		atomic_store(&exiting, true);
-		t0 = now_ns();
+		td = now_ns();
 		if (c->sp) {
 			fl_space_destroy(c->sp);
 			destroyed = true;
@@ -834,15 +834,15 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 			for (k = 0; k < c->nareas; k++)
 				munmap(c->areas[k].base, c->areas[k].len);
 		}
-		res->exit_ns = now_ns() - t0;
+		res->exit_ns = now_ns() - td;
 	}
 	atomic_store(&c->stop, true);
 	for (i = 0; i < c->threads; i++)
 		pthread_join(w[i].tid, NULL);
 	if (scen_defs[sc].writer)
 		pthread_join(wtid, NULL);
-	if (sc == SC_EXIT && atomic_load(&exit_last) > t0)
-		res->exit_gone_ns = atomic_load(&exit_last) - t0;
+	if (sc == SC_EXIT && atomic_load(&exit_last) > td)
+		res->exit_gone_ns = atomic_load(&exit_last) - td;
 
 	res->secs = (double)(t1 - t0) / 1e9;
 	fl_hist_snap_add(&res->acc, &c->acc);
