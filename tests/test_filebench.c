@@ -36,10 +36,7 @@ static char out[1 << 20];
 static int run_tool(const char *const *args, pid_t *pid_out, int sig)
 {
 	int fds[2];
-	size_t got = 0;
-	ssize_t n;
 	pid_t pid;
-	int status;
 
 	CHECK(pipe(fds) == 0, "pipe");
 	pid = t_fork();
@@ -79,12 +76,7 @@ static int run_tool(const char *const *args, pid_t *pid_out, int sig)
 		usleep(300000);
 		kill(pid, sig);
 	}
-	while (got + 1 < sizeof(out) && (n = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = 0;
-	close(fds[0]);
-	status = t_wait(pid);
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	return t_collect(fds[0], pid, out, sizeof(out));
 }
 
 /* Nothing of run pid is left: no cgroup, no working-set file. */

@@ -58,9 +58,7 @@ static char lab[PATH_MAX];
 static int run_lab(const char *inject, const char *const *args, char *buf, size_t len,
 		   pid_t *pid_out, int sig_when_swapping)
 {
-	int fds[2], status;
-	size_t got = 0;
-	ssize_t n;
+	int fds[2];
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
@@ -106,16 +104,7 @@ static int run_lab(const char *inject, const char *const *args, char *buf, size_
 		usleep(300000);
 		kill(pid, sig_when_swapping);
 	}
-	while (got + 1 < len && (n = read(fds[0], buf + got, len - 1 - got)) > 0)
-		got += (size_t)n;
-	buf[got] = 0;
-	while (read(fds[0], (char[256]){0}, 256) > 0)
-		;
-	close(fds[0]);
-	status = t_wait(pid);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return t_collect(fds[0], pid, buf, len);
 }
 
 static char out[1 << 20];

@@ -37,9 +37,7 @@ static char out[1 << 20];
 static int run_bench(const char *const *args, char *buf, size_t len, bool (*wait_for)(void),
 		     int sig)
 {
-	int fds[2], status;
-	size_t got = 0;
-	ssize_t n;
+	int fds[2];
 	pid_t pid;
 
 	CHECK(pipe(fds) == 0, "pipe");
@@ -68,16 +66,7 @@ static int run_bench(const char *const *args, char *buf, size_t len, bool (*wait
 		usleep(100000);
 		kill(pid, sig);
 	}
-	while (got + 1 < len && (n = read(fds[0], buf + got, len - 1 - got)) > 0)
-		got += (size_t)n;
-	buf[got] = 0;
-	while (read(fds[0], (char[256]){0}, 256) > 0)
-		;
-	close(fds[0]);
-	status = t_wait(pid);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return t_collect(fds[0], pid, buf, len);
 }
 
 static void read_text(const char *path, char *buf, size_t len)

@@ -204,6 +204,30 @@ static inline int t_wait(pid_t pid)
 	return status;
 }
 
+/*
+ * A child's output, then its end: read the pipe fd into buf (len bytes at
+ * most, NUL-terminated; the rest is drained so that the child never blocks
+ * on a full pipe), close it and reap pid.  Return: the child's exit status,
+ * or 128 + the signal that killed it, as a shell says.
+ */
+static inline int t_collect(int fd, pid_t pid, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+	int status;
+
+	while (got + 1 < len && (n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	while (read(fd, (char[256]){0}, 256) > 0)
+		;
+	close(fd);
+	status = t_wait(pid);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
 /* The first line of a /proc/sys file as a number, or def if it cannot be read. */
 static inline long t_sysctl(const char *path, long def)
 {
