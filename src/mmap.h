@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The write-section steps of the mm calls (mmap.c), shared with mremap.c:
+ * The write-section steps of the mm calls (mmap.c), shared with mprotect.c,
+ * madvise.c and mremap.c:
  * a layout change is planned (layout_prepare_retry()), the kernel's
  * mappings are changed, and the plan is published (layout_commit()); the
  * header of mmap.c tells the shape.  Every function here expects mmap_lock
@@ -14,6 +15,13 @@
 /* x86-64 with 4-level page tables; hints above it are the kernel's business. */
 #define TASK_SIZE ((1UL << 47) - PAGE_SIZE)
 #define PROT_ALL (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* The space's own parts of [start, end), for syscalls that must not touch
+ * foreign mappings.  Context: mmap_lock held. */
+#define for_each_vma_part(sp, idx, i, start, end, ps, pe)                                          \
+	for (i = vma_index_first(idx, start); i < (idx)->nr && (idx)->v[i]->vm_start < (end); i++) \
+		if ((ps = MAX((idx)->v[i]->vm_start, start)),                                      \
+		    (pe = MIN((idx)->v[i]->vm_end, end)), 1)
 
 struct fl_file;
 struct fl_space;
@@ -48,6 +56,7 @@ void layout_force(struct fl_space *sp, unsigned long start, unsigned long end,
 unsigned long vm_flags_of(int flags);
 void adopt_kernel_pages(struct fl_space *sp, unsigned long start, unsigned long end);
 void find_stale(struct fl_space *sp, unsigned long start, unsigned long end);
+void mark_stale_cb(unsigned long start, unsigned long end, void *arg);
 void drop_stale(struct fl_space *sp);
 void *mmap_dontfork(void *addr, size_t len, int prot, int kflags, int fd, unsigned long off,
 		    int fork_advice, int *dontfork_err);
