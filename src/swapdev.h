@@ -267,6 +267,12 @@ int swapdev_inject_error(struct swap_dev *d, uint32_t slot, bool write, bool on)
 
 /* fork() (fork.c): the store's copy for the child, and the device's
  * threads, ring and locks made again there. */
+/* swapdev.c's, for swapdev_fork.c. */
+off_t swapdev_slot_off(const struct swap_dev *d, uint32_t slot);
+void *swapdev_reaper_main(void *arg);
+int swapdev_open_tmpfile(void);
+bool swapdev_is_file(const struct swap_dev *d);
+
 void swapdev_fork_quiesce(struct swap_dev *d, _Atomic int *own_reads);
 int swapdev_fork_prepare(struct swap_dev *d, int *copy_fd);
 void swapdev_fork_parent(struct swap_dev *d, int copy_fd);
