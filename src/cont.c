@@ -39,6 +39,7 @@
 
 #include <sys/eventfd.h>
 
+#include "fileio.h"
 #include "filemap.h"
 #include "mmap_lock.h"
 #include "pgtable.h"
@@ -392,6 +393,18 @@ static struct page_wait_queue *page_waitqueue(const struct fl_file *f, unsigned 
 	return &page_wait_table[(h >> 32) % PAGE_WAIT_TABLE];
 }
 
+/* Run the continuations of list w (linked by next), in completion context
+ * (fileio_handoff()): each may free its waiter. */
+void cont_run_list(struct waiter *w)
+{
+	while (w) {
+		struct waiter *next = w->next;
+
+		cont_run(w);
+		w = next;
+	}
+}
+
 /* The completion thread collects the waiters it wakes (cont_collect_begin())
  * and runs them once its I/O is finished; every other unlocker hands them
  * to the handler threads. */
@@ -481,7 +494,10 @@ void page_wake(struct fl_file *f, unsigned long idx)
 		if (collecting) {
 			w->next = collected;
 			collected = w;
-		} else {
+		} else if (w->action != CONT_INSTALL || !fileio_handoff(w->vmf.sp, w)) {
+			/* A fault that holds its VMA lock goes to the completion
+			 * thread (fileio_handoff() says why); the others hold
+			 * no lock and may wait for a handler thread. */
 			retry_enqueue(w->vmf.sp, w);
 		}
 	}

@@ -43,6 +43,7 @@ struct waiter {
 int cont_init(struct fl_space *sp);
 void cont_destroy(struct fl_space *sp);
 void own_read_end(struct fl_space *sp);
+void cont_run_list(struct waiter *w);
 extern _Atomic unsigned int fl_test_own_read_delay_us;
 int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);

@@ -306,6 +306,64 @@ static void write_done(struct fl_space *sp, struct file_io *io, int res)
 		futex_wake(&b->pending, INT_MAX);
 }
 
+/* The user data of fileio_handoff()'s NOP. */
+static char handoff_marker;
+
+/*
+ * Give w, a fault parked on a page lock that keeps its VMA's read lock
+ * (CONT_INSTALL: hold, v2) and was woken outside I/O completion, to the
+ * completion thread, which runs it at once (in_completion: it waits for no
+ * lock).  Queued to the handler threads instead, it could wait behind them
+ * while both wait for mmap_lock behind a writer (an mprotect) that waits in
+ * vma_start_write() for the very VMA lock it holds: a deadlock that
+ * test_file_torture met under hold in thread delivery.
+ * Context: any (folio_unlock()'s page_wake()); handoff_lock and sq_lock,
+ * leaves, are taken here.  Return: false if no ring runs (w is the
+ * caller's).
+ */
+bool fileio_handoff(struct fl_space *sp, struct waiter *w)
+{
+	struct file_ring *fr = ring_of(sp);
+	struct io_uring_sqe *sqe;
+	bool post;
+
+	if (!fr || !fr->started)
+		return false;
+	pthread_mutex_lock(&fr->handoff_lock);
+	w->next = fr->handoff;
+	fr->handoff = w;
+	post = !fr->handoff_posted;
+	fr->handoff_posted = true;
+	pthread_mutex_unlock(&fr->handoff_lock);
+	if (post) {
+		atomic_fetch_add(&fr->inflight, 1); /* a fork's quiesce waits for it */
+		pthread_mutex_lock(&fr->sq_lock);
+		while (!(sqe = io_uring_get_sqe(&fr->ring)))
+			io_uring_submit(&fr->ring);
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, &handoff_marker);
+		io_uring_submit(&fr->ring);
+		pthread_mutex_unlock(&fr->sq_lock);
+	}
+	return true;
+}
+
+/* The completion thread's part of fileio_handoff(). */
+static void run_handoff(struct file_ring *fr)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&fr->handoff_lock);
+	w = fr->handoff;
+	fr->handoff = NULL;
+	fr->handoff_posted = false;
+	pthread_mutex_unlock(&fr->handoff_lock);
+	cont_collect_begin();
+	cont_run_list(w);
+	cont_collect_run();
+	atomic_fetch_sub(&fr->inflight, 1);
+}
+
 static void *reaper_main(void *arg)
 {
 	struct file_ring *fr = arg;
@@ -323,7 +381,11 @@ static void *reaper_main(void *arg)
 		int res = cqe->res;
 		io_uring_cqe_seen(&fr->ring, cqe);
 		if (!io)
-			break;	  /* the stop sentinel: nothing is in flight */
+			break; /* the stop sentinel: nothing is in flight */
+		if ((void *)io == &handoff_marker) {
+			run_handoff(fr);
+			continue;
+		}
 		tsan_acquire(io); /* pairs with the release in submit() */
 		cont_collect_begin();
 		if (io->write)
@@ -587,6 +649,7 @@ int fileio_init(struct fl_space *sp)
 		fr->free = &fr->ios[i];
 	}
 	pthread_mutex_init(&fr->sq_lock, NULL);
+	pthread_mutex_init(&fr->handoff_lock, NULL);
 	pthread_mutex_init(&fr->pool_lock, NULL);
 	pthread_cond_init(&fr->freed, NULL);
 	sp->fring = fr;
@@ -619,9 +682,12 @@ int fileio_fork_child(struct fl_space *sp)
 	if (!fr)
 		return 0;
 	pthread_mutex_init(&fr->sq_lock, NULL);
+	pthread_mutex_init(&fr->handoff_lock, NULL);
 	pthread_mutex_init(&fr->pool_lock, NULL);
 	pthread_cond_init(&fr->freed, NULL);
 	FL_BUG_ON(atomic_load(&fr->inflight));
+	fr->handoff = NULL; /* empty: its NOP counted in inflight */
+	fr->handoff_posted = false;
 	if (fr->started)
 		io_uring_queue_exit(&fr->ring);
 	fr->started = false;
@@ -653,6 +719,7 @@ void fileio_destroy(struct fl_space *sp)
 	pthread_cond_destroy(&fr->freed);
 	pthread_mutex_destroy(&fr->pool_lock);
 	pthread_mutex_destroy(&fr->sq_lock);
+	pthread_mutex_destroy(&fr->handoff_lock);
 	free(fr->ios);
 	free(fr);
 	sp->fring = NULL;

@@ -73,6 +73,12 @@ struct file_ring {
 	_Atomic long inflight;
 	pthread_t reaper;
 	bool started;
+	/* Parked faults that hold their VMA's read lock, woken outside I/O
+	 * completion, for the completion thread to run (fileio_handoff()):
+	 * handoff and handoff_posted under handoff_lock (a leaf). */
+	pthread_mutex_t handoff_lock;
+	struct waiter *handoff;
+	bool handoff_posted; /* a NOP is on its way to the completion thread */
 };
 
 int fileio_init(struct fl_space *sp);
@@ -84,6 +90,8 @@ void fileio_put(struct fl_space *sp, struct file_io *io);
 void fileio_read(struct fl_space *sp, struct file_io *io);
 void fileio_write(struct fl_space *sp, struct file_io *io, struct wb_batch *b);
 void wb_wait(struct wb_batch *b);
+struct waiter;
+bool fileio_handoff(struct fl_space *sp, struct waiter *w);
 
 struct ra_window;
 int filemap_read_pages(struct fl_file *f, unsigned long idx, unsigned long n);
