@@ -332,9 +332,9 @@ __attribute__((noreturn)) void lab_start_child(const struct lab_opts *opt, const
 	 * replay unmaps is reserved again at once (reserve()), but in between
 	 * the kernel would give a hole near mmap_base to whoever maps next (a
 	 * thread of faultline, the TSan runtime), and the replay could not go
-	 * on.  0x7a0000000000 is application memory under ASan and TSan too.
+	 * on.  0x7e9000000000 is application memory under ASan and TSan too.
 	 */
-	uint64_t hint = 0x7a0000000000ULL;
+	uint64_t hint = 0x7e9000000000ULL;
 	for (unsigned int i = 0; i < P.ncl; i++) {
 		uint64_t len = P.cl[i].end - P.cl[i].start;
 		int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
