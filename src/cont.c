@@ -100,6 +100,24 @@ static void waiter_init(struct waiter *w, const struct vm_fault *vmf, struct fra
 }
 
 /*
+ * A fault is parked (its waiter handed on): count it, and let go of its
+ * lock as the action says, release_fault_lock() unless hold keeps it.
+ * Return: VM_FAULT_PARKED, with VM_FAULT_RETRY when the fault gave its VMA
+ * lock up to go on under mmap_lock (drop).
+ */
+static int parked_release(struct vm_fault *vmf, enum cont_action action)
+{
+	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
+
+	count_event(vmf->sp, parked);
+	if (!vma_locked)
+		mmap_read_unlock(vmf->sp);
+	else if (action != CONT_INSTALL)
+		vma_end_read(vmf->vma);
+	return VM_FAULT_PARKED | (vma_locked && action == CONT_RETRY_MMAP ? VM_FAULT_RETRY : 0);
+}
+
+/*
  * Put w among f's waiters, with a pin on f, and let go of the fault's lock
  * as w->action says: release_fault_lock(), unless hold keeps it.
  * Context: the ptl of vmf->chunk and f->lock held, both released here; the
@@ -109,8 +127,6 @@ static void waiter_init(struct waiter *w, const struct vm_fault *vmf, struct fra
  */
 static int waiter_add(struct waiter *w, struct vm_fault *vmf, struct frame *f)
 {
-	struct fl_space *sp = vmf->sp;
-	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
 	enum cont_action action = w->action;
 
 	w->t_park = fl_now_ns();
@@ -123,12 +139,7 @@ static int waiter_add(struct waiter *w, struct vm_fault *vmf, struct frame *f)
 	/* A parked waiter is the frame's from here: nothing of it is read. */
 	pthread_mutex_unlock(&f->lock);
 	pt_unlock(vmf->chunk);
-	count_event(sp, parked);
-	if (!vma_locked)
-		mmap_read_unlock(sp);
-	else if (action != CONT_INSTALL)
-		vma_end_read(vmf->vma);
-	return VM_FAULT_PARKED | (vma_locked && action == CONT_RETRY_MMAP ? VM_FAULT_RETRY : 0);
+	return parked_release(vmf, action);
 }
 
 /* Tests only (test_fork_edges): a fault that reads its own page waits this
@@ -425,8 +436,6 @@ static FL_TLS struct waiter *collected;
 int fault_park_page(struct vm_fault *vmf, struct fl_file *f, unsigned long idx,
 		    enum cont_action action)
 {
-	struct fl_space *sp = vmf->sp;
-	bool vma_locked = vmf->flags & FAULT_FLAG_VMA_LOCK;
 	struct page_wait_queue *q = page_waitqueue(f, idx);
 	struct waiter *w = malloc(sizeof(*w));
 	uint32_t v;
@@ -460,12 +469,7 @@ int fault_park_page(struct vm_fault *vmf, struct fl_file *f, unsigned long idx,
 	q->head = w;
 	/* The queue's from here: nothing of w is read. */
 	pthread_mutex_unlock(&q->lock);
-	count_event(sp, parked);
-	if (!vma_locked)
-		mmap_read_unlock(sp);
-	else if (action != CONT_INSTALL)
-		vma_end_read(vmf->vma);
-	return VM_FAULT_PARKED | (vma_locked && action == CONT_RETRY_MMAP ? VM_FAULT_RETRY : 0);
+	return parked_release(vmf, action);
 }
 
 /*

@@ -283,7 +283,7 @@ static int do_msync(struct fl_space *sp, void *addr, size_t len, int flags)
 		/* The VMAs may have changed meanwhile: look up again. */
 		mmap_read_lock(sp);
 		idx = vma_index_get(sp);
-		i = vma_index_first(idx, start) - 1;
+		i = vma_index_first(idx, start) - 1; /* the loop's i++: unsigned, may wrap to 0 */
 	}
 	mmap_read_unlock(sp);
 out:
