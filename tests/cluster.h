@@ -136,4 +136,39 @@ static inline bool node_is_master(int port)
 	return !strncmp(line, "master", 6);
 }
 
+/*
+ * Wait (up to 30 s) until the cluster, as node other sees it, has failed
+ * over the killed node of port: it is marked failed and owns no slots.
+ * Restarting it sooner loses its slots' data (no persistence: it would
+ * come back an empty master).
+ */
+static inline void cluster_wait_failover(int port, int other)
+{
+	char cmd[256], line[1024];
+	bool over = false;
+
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster nodes 2>/dev/null", other);
+	for (int t = 0; t < 600 && !over; t++) {
+		FILE *p = popen(cmd, "r");
+		char addr[32];
+
+		CHECK(p, "popen: %s", strerror(errno));
+		snprintf(addr, sizeof(addr), ":%d@", port);
+		while (fgets(line, sizeof(line), p)) {
+			char flags[128];
+			int fields = 0;
+			if (!strstr(line, addr))
+				continue;
+			for (char *q = strtok(line, " \n"); q; q = strtok(NULL, " \n"))
+				if (++fields == 3)
+					snprintf(flags, sizeof(flags), "%s", q);
+			over = fields == 8 && strstr(flags, "fail") && !strstr(flags, "fail?");
+		}
+		pclose(p);
+		if (!over)
+			usleep(50000);
+	}
+	CHECK(over, "node %d was not failed over in 30 s (as node %d sees it)", port, other);
+}
+
 #endif /* FL_TEST_CLUSTER_H */

@@ -246,6 +246,7 @@ static void with_replicas(int base, struct batch *b)
 	CHECK(c.st.failovers > f0, "no failover seen");
 	/* The old master comes back as the new one's replica, and writes go
 	 * on, waited for on it. */
+	cluster_wait_failover(base, base + 1);
 	cluster_restart(base);
 	set_all(&c, b, 2);
 	check_all(&c, b, NKEYS, 2, "rewritten after the failover");
