@@ -60,6 +60,9 @@ static void served(const struct subject *sub, const struct window *w, char *buf,
 		fmt(buf, len, "zswpin %" PRIu64 " pswpin %" PRIu64 " ra %" PRIu64 "/%" PRIu64,
 		    b->zswpin - a->zswpin, b->vm.pswpin - a->vm.pswpin,
 		    b->vm.swap_ra_hit - a->vm.swap_ra_hit, b->vm.swap_ra - a->vm.swap_ra);
+	} else if (sub->kind == K_BARE) {
+		fmt(buf, len, "copies %" PRIu64 " drops %" PRIu64, w->b1.copies - w->b0.copies,
+		    w->b1.drops - w->b0.drops);
 	}
 }
 
@@ -77,7 +80,9 @@ void sb_print_tiers(const struct swapbench *sb)
 	       "process), machine = all CPUs busy (/proc/stat); comp = pages held per byte of "
 	       "the compressed pool at the window's end; latency of every access, slowest over "
 	       "all rounds; served = the last round's: faultline tier hits, store reads, "
-	       "prefetched pages used/wasted; kernel zswpin, pswpin, swap_ra_hit/swap_ra\n",
+	       "prefetched pages used/wasted; kernel zswpin, pswpin, swap_ra_hit/swap_ra; the bare "
+	       "anchor (uffd-*; like faultline, swapbench's own process, its slice drops "
+	       "included) UFFDIO_COPYs, slices dropped\n",
 	       opt->rounds, opt->rounds > 1 ? "s" : "", ker ? ker->name : "kernel (none)");
 	printf("%-34s %9s %9s %19s %7s %8s %8s %5s %8s %9s %9s  %s\n", "figure", "ops/s",
 	       "misses/s", "rounds min .. max", "x kern", "own us", "mach us", "comp", "p99 us",
@@ -89,7 +94,7 @@ void sb_print_tiers(const struct swapbench *sb)
 			char name[64], b[6][24], where[160];
 			double xk;
 
-			if (!s->ok || sub->kind == K_DEVICE || sub->kind == K_BARE)
+			if (!s->ok || sub->kind == K_DEVICE)
 				continue;
 			sb_phase_name(sb, sub, ph, name, sizeof(name));
 			/* Random reads: against the kernel's reads/s (hits count); the
