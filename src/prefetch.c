@@ -92,7 +92,17 @@ static bool lattice(const long *hist, unsigned int n, long *stride)
  */
 bool pf_trend(const long *hist, unsigned int n, long *stride)
 {
-	for (unsigned int w = 4; w <= n && w <= PF_HISTORY; w *= 2) {
+	unsigned int near = 0;
+
+	/* A majority needs three agreeing differences, nonzero and within
+	 * PF_MAX_STRIDE, among those the windows compare: without three such
+	 * at all (random faults: nearly always) no window can have one. */
+	for (unsigned int i = n > PF_HISTORY ? n - PF_HISTORY : 0; i < n && near < 3; i++)
+		for (unsigned int lag = 1; lag <= PF_MAX_LAG && lag <= i; lag++) {
+			long x = hist[i] - hist[i - lag];
+			near += x && x >= -PF_MAX_STRIDE && x <= PF_MAX_STRIDE;
+		}
+	for (unsigned int w = 4; near >= 3 && w <= n && w <= PF_HISTORY; w *= 2) {
 		for (unsigned int lag = 1; lag <= PF_MAX_LAG && w - lag >= 3; lag++) {
 			long d;
 			if (majority(hist, n, w, lag, &d) && d && d >= -PF_MAX_STRIDE &&

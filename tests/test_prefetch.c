@@ -145,6 +145,15 @@ static void test_trend(void)
 	CHECK(!pf_trend(h, 8, &d), "a stride over PF_MAX_STRIDE is no trend");
 	h[0] = 1, h[1] = 2, h[2] = 3;
 	CHECK(!pf_trend(h, 3, &d), "three faults are too few");
+	/* A full history of far-apart faults ending in four on stride 7: the
+	 * three differences that make the trend are the only near ones. */
+	for (int i = 0; i < PF_HISTORY; i++)
+		h[i] = 100000L * (i % 2 ? i : PF_HISTORY - i);
+	for (int i = 0; i < 4; i++)
+		h[PF_HISTORY - 4 + i] = 7000000 + 7 * i;
+	CHECK(pf_trend(h, PF_HISTORY, &d) && d == 7, "a trend in the last four of noise: %ld", d);
+	h[PF_HISTORY - 1] = 9000000; /* two near differences: no trend */
+	CHECK(!pf_trend(h, PF_HISTORY, &d), "two agreeing differences are no trend");
 	printf("trends: strides 3 and -2, 2 and 3 interleaved streams, interleaved streams of "
 	       "different strides found; none in noise\n");
 }
