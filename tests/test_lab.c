@@ -5,6 +5,9 @@
  *     carry the rows, and --json is one JSON object with every run;
  *   - a page changed behind the verifier's back (FL_LAB_INJECT=mismatch)
  *     fails the run and the lab, saying DATA MISMATCH;
+ *   - a measured window that lasted longer than asked (the child's timer
+ *     woke late, FL_LAB_INJECT=latewake, as when the machine stalls) is
+ *     named under the table, with its length: its rates are over it;
  *   - counters that contradict the policy (FL_LAB_INJECT=contradiction)
  *     fail loudly, saying POLICY CONTRADICTION, under each policy (two of
  *     them in a sanitizer build: CONTRA_N);
@@ -191,6 +194,20 @@ int main(int argc, char **argv)
 		}
 		CHECK(seen[1] == 1 && seen[2] == 1 && seen[3] == 1, "rounds %d %d %d", seen[1],
 		      seen[2], seen[3]);
+	}
+	/* A window that overran (its timer woke late): said under the table,
+	 * round by round, with its length. */
+	{
+		const char *args[] = {"--quick", "--no-kernel", "--no-plots", "--slow",	  "0", "-p",
+				      "drop",	 "--rounds",	"2",	      "parallel", NULL};
+
+		rc = run_lab("latewake", args, out, sizeof(out), NULL, 0);
+		CHECK(rc == 0, "late-window run: exit %d\n%s", rc, out);
+		CHECK(strstr(out, "(drop, round 1: the measured window lasted ") &&
+			      strstr(out, "(drop, round 2: the measured window lasted ") &&
+			      strstr(out,
+				     ", not 0.50: the timer thread, which only sleeps, woke 0."),
+		      "no note of the late windows:\n%s", out);
 	}
 	/* JSON: one object, every run in it. */
 	{

@@ -98,7 +98,8 @@ static const struct lab_opts lab_defaults = {
 
 /*
  * Test-only faults for tests/test_lab.c (FL_LAB_INJECT=mismatch or
- * contradiction): the lab must then fail.
+ * contradiction): the lab must then fail; latewake: the window's timer
+ * wakes late, which the tables must say.
  */
 bool lab_inject(const char *what)
 {

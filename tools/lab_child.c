@@ -815,6 +815,8 @@ __attribute__((noreturn)) void lab_child_main(const struct lab_opts *opt, const 
 	atomic_store(&c->measuring, true);
 	atomic_store(&res->phase, PH_MEASURE);
 	sleep_ns((uint64_t)(opt->seconds * 1e9));
+	if (lab_inject("latewake"))
+		sleep_ns(300000000); /* test-only: woken late, as when the machine stalls */
 	atomic_store(&c->measuring, false);
 	t1 = now_ns();
 	getrusage(RUSAGE_SELF, &ru1);

@@ -360,6 +360,36 @@ static void print_lock_waits(const struct lab *lab, enum scen sc, bool write)
 	}
 }
 
+/*
+ * The runs of sc, of every round, whose measured window lasted longer than
+ * asked (by LATE_WINDOW_S or more).  The window is timed by the child's main
+ * thread, which only sleeps in it and never enters faultline (nor touches a
+ * page of the run's areas): if it woke that late, the whole process (or the
+ * machine) was held up, whatever the subject.  Such a run's rates are over
+ * the longer window, and a fault that spans the stall has its length.
+ */
+#define LATE_WINDOW_S 0.1
+static void print_late_windows(const struct lab *lab, enum scen sc)
+{
+	const struct lab_opts *opt = &lab->opt;
+
+	if (sc == SC_START) /* its secs is the start's length, not a window */
+		return;
+	for (unsigned int i = 0; i < lab->nruns; i++) {
+		const struct run *rn = &lab->runs[i];
+
+		if (rn->sc != sc || rn->failed || rn->r.secs < opt->seconds + LATE_WINDOW_S)
+			continue;
+		printf("   (%s", rn->sub->name);
+		if (opt->rounds > 1)
+			printf(", round %u", rn->round + 1);
+		printf(": the measured window lasted %.2f s, not %.2f: the timer thread, "
+		       "which only sleeps, woke %.2f s late, so the whole process or the "
+		       "machine was held up; its rates are over %.2f s)\n",
+		       rn->r.secs, opt->seconds, rn->r.secs - opt->seconds, rn->r.secs);
+	}
+}
+
 void lab_print_scenario(const struct lab *lab, enum scen sc)
 {
 	static const struct run *show[MAX_RUNS];
@@ -427,6 +457,7 @@ void lab_print_scenario(const struct lab *lab, enum scen sc)
 		printf("   (the kernel's run was OOM-killed by its cgroup %u time%s and run "
 		       "again)\n",
 		       k->oom_retries, k->oom_retries > 1 ? "s" : "");
+	print_late_windows(lab, sc);
 	printf("\n%-13s %9s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %7s\n", "subject", "mmap rd/s",
 	       "rd wait", "wr/s", "wr wait", "vma ok", "abort", "retry", "miss", "swapin/s",
 	       "wasted", "parked");
