@@ -19,9 +19,9 @@
  *   (the migration-entry case: briefly, holding its own lock);
  *   dirty victims are write-protected (one ioctl per run) so a store traps,
  *   copied into frames, checked for all-zero (dropped without I/O), given
- *   slots (consecutive: sequential write-out), zapped (MADV_DONTNEED, every
- *   run of up to four chunks' batches in one process_madvise call: one TLB
- *   shootdown for them all, see struct zap_batch), and written
+ *   slots (consecutive: sequential write-out), zapped (MADV_DONTNEED, the
+ *   victims of up to sixteen chunks, or 128 pages, in one process_madvise
+ *   call: one TLB shootdown for them all, see struct zap_batch), and written
  *   asynchronously; clean victims (installed from a valid swap copy,
  *   write-protected since) are zapped without a write.
  * A fault that meets the page before its write finishes finds it in the
@@ -241,16 +241,17 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 
 /*
  * Evictions waiting for their zap (sp->zap, under reclaim_lock: one evictor
- * at a time).  The victims of up to ZAP_CHUNKS chunks are zapped in one
- * call, so one TLB shootdown serves them all (under random access a chunk
- * has few victims).  Each entry keeps what evict_chunk() holds for it until
- * its zap is done: its chunk's ptl (a fault on a victim waits, as for one
- * chunk), its VMA's read lock (the layout cannot change) and an RCU
- * read-side section (the chunk stays).  The first ptl of a batch is taken
- * with pt_lock(), the others only with a trylock: a chunk whose ptl is taken
- * flushes the batch first.  So no ptl is ever waited for with another held.
+ * at a time).  The victims of up to ZAP_CHUNKS chunks, or 2 * BATCH pages,
+ * are zapped in one call, so one TLB shootdown serves them all (under
+ * random access a chunk has few victims; with four chunks a batch the IPIs
+ * of the shootdowns cost random swap-in about 2 us of CPU a miss more on
+ * two vCPUs, with 32 chunks no less than with 16).  Each entry keeps what evict_chunk() holds for
+ * it until its zap is done: its chunk's ptl (a fault on a victim waits, as for one chunk), its
+ * VMA's read lock (the layout cannot change) and an RCU read-side section (the chunk stays).  The
+ * first ptl of a batch is taken with pt_lock(), the others only with a trylock: a chunk whose ptl
+ * is taken flushes the batch first.  So no ptl is ever waited for with another held.
  */
-#define ZAP_CHUNKS 4
+#define ZAP_CHUNKS RECLAIM_ZAP_CHUNKS
 
 /* The victims of a chunk, by kind (bit i: page c->base + i). */
 struct victims {
@@ -420,7 +421,7 @@ static long zap_batch_add(struct fl_space *sp, struct vma *vma, struct pt_chunk 
 	e->v = v;
 	rcu_read_lock(); /* c stays until the flush */
 	zb->pages += (unsigned int)n;
-	if (zb->n == ZAP_CHUNKS || zb->pages >= BATCH)
+	if (zb->n == ZAP_CHUNKS || zb->pages >= 2 * BATCH)
 		zap_flush(sp);
 	return n;
 }

@@ -13,6 +13,10 @@
 struct fl_space;
 struct pt_chunk;
 
+/* The chunks whose victims one zap takes (reclaim.c, struct zap_batch): the
+ * evictor holds each one's VMA read lock until then. */
+#define RECLAIM_ZAP_CHUNKS 16
+
 int reclaim_init(struct fl_space *sp);
 void reclaim_destroy(struct fl_space *sp);
 void reclaim_chunk_added(struct fl_space *sp, struct pt_chunk *c);

@@ -24,6 +24,7 @@
 
 #include "filemap.h"
 #include "mmap_lock.h"
+#include "reclaim.h"
 #include "space.h"
 #include "stats.h"
 
@@ -83,7 +84,8 @@ void vma_free_rcu(struct vma *vma)
 
 #ifdef FL_DEBUG
 /* pthread rwlocks do not record readers: each thread keeps its own list. */
-#define VMA_HELD_MAX 8 /* a fault's own, and direct reclaim's batch (reclaim.c) */
+/* A fault's own, and direct reclaim's zap batch (reclaim.c). */
+#define VMA_HELD_MAX (RECLAIM_ZAP_CHUNKS + 4)
 static FL_TLS struct vma *vma_held[VMA_HELD_MAX];
 
 static void vma_held_set(struct vma *from, struct vma *to)
