@@ -9,6 +9,15 @@
  * lock, or mmap_lock, on an address may use that address's chunk without
  * rcu_read_lock: nobody can free it meanwhile.
  *
+ * A lookup by address goes through a directory, not the hash: two loads
+ * (a slot of the top level, then the leaf's slot of the chunk), where the
+ * hash's lookup follows its bucket and list nodes, a cache miss each on a
+ * fault that is a miss.  The top level covers the 47-bit user address space
+ * (PT_DIR_ENTRIES slots, reserved and backed only where touched); a leaf
+ * (one slab) covers PT_LEAF_CHUNKS chunks.  A chunk is in the hash and, if
+ * its address is below PT_DIR_LIMIT, in the directory: the hash stays for
+ * the walks of the whole table and for the rare address above the limit.
+ *
  * Chunks come from a per-space slab (mmap'd blocks), not malloc: the fault
  * path also runs inside the SIGBUS handler (sigbus delivery), where malloc is
  * not safe.  For the same reason the hash table does not resize itself (its
@@ -28,6 +37,16 @@
 #include "worker.h"
 
 #define SLAB_SIZE (64UL << 10)
+
+/* The directory (see the top of this file). */
+#define PT_LEAF_CHUNKS (SLAB_SIZE / sizeof(void *))
+#define PT_DIR_LIMIT (1UL << 47)
+#define PT_DIR_ENTRIES (PT_DIR_LIMIT / PT_CHUNK_SIZE / PT_LEAF_CHUNKS)
+
+struct pt_leaf {
+	struct pt_chunk *_Atomic c[PT_LEAF_CHUNKS];
+};
+_Static_assert(sizeof(struct pt_leaf) == SLAB_SIZE, "a leaf is a slab");
 
 static unsigned long chunk_hash(unsigned long base)
 {
@@ -67,6 +86,11 @@ int pt_init(struct fl_space *sp)
 	sp->pt = cds_lfht_new(PT_INITIAL_BUCKETS, PT_INITIAL_BUCKETS, 0, 0, NULL);
 	if (!sp->pt)
 		return -ENOMEM;
+	void *dir = mmap(NULL, PT_DIR_ENTRIES * sizeof(void *), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (dir == MAP_FAILED)
+		return -ENOMEM;
+	sp->pt_dir = dir;
 	return worker_start(&sp->resizer, "fl-resizer", pt_resize_round, sp, -1);
 }
 
@@ -77,6 +101,37 @@ static void pt_maybe_resize(struct fl_space *sp, long nr)
 		worker_kick(&sp->resizer);
 }
 
+/*
+ * A new slab (SLAB_SIZE bytes, zeroed), on the list that pt_destroy() frees.
+ * Context: chunk_alloc_lock held.  Return: the slab, or NULL.
+ */
+static void *slab_new_locked(struct fl_space *sp)
+{
+	void *slab =
+		mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (slab == MAP_FAILED)
+		return NULL;
+	if (sp->nr_chunk_slabs == sp->cap_chunk_slabs) {
+		/* The slab list grows by mmap too (no malloc here). */
+		size_t cap = sp->cap_chunk_slabs ? sp->cap_chunk_slabs * 2 : 512;
+		void **n = mmap(NULL, cap * sizeof(void *), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (n == MAP_FAILED) {
+			munmap(slab, SLAB_SIZE);
+			return NULL;
+		}
+		if (sp->chunk_slabs) {
+			memcpy(n, sp->chunk_slabs, sp->nr_chunk_slabs * sizeof(void *));
+			munmap(sp->chunk_slabs, sp->cap_chunk_slabs * sizeof(void *));
+		}
+		sp->chunk_slabs = n;
+		sp->cap_chunk_slabs = cap;
+	}
+	sp->chunk_slabs[sp->nr_chunk_slabs++] = slab;
+	return slab;
+}
+
 /* Context: chunk_alloc_lock not held. */
 static struct pt_chunk *chunk_alloc(struct fl_space *sp, unsigned long base)
 {
@@ -84,27 +139,9 @@ static struct pt_chunk *chunk_alloc(struct fl_space *sp, unsigned long base)
 
 	pthread_mutex_lock(&sp->chunk_alloc_lock);
 	if (!sp->chunk_free) {
-		void *slab = mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (slab == MAP_FAILED)
+		void *slab = slab_new_locked(sp);
+		if (!slab)
 			goto fail;
-		if (sp->nr_chunk_slabs == sp->cap_chunk_slabs) {
-			/* The slab list grows by mmap too (no malloc here). */
-			size_t cap = sp->cap_chunk_slabs ? sp->cap_chunk_slabs * 2 : 512;
-			void **n = mmap(NULL, cap * sizeof(void *), PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (n == MAP_FAILED) {
-				munmap(slab, SLAB_SIZE);
-				goto fail;
-			}
-			if (sp->chunk_slabs) {
-				memcpy(n, sp->chunk_slabs, sp->nr_chunk_slabs * sizeof(void *));
-				munmap(sp->chunk_slabs, sp->cap_chunk_slabs * sizeof(void *));
-			}
-			sp->chunk_slabs = n;
-			sp->cap_chunk_slabs = cap;
-		}
-		sp->chunk_slabs[sp->nr_chunk_slabs++] = slab;
 		for (size_t off = 0; off + sizeof(*c) <= SLAB_SIZE; off += sizeof(*c)) {
 			c = (struct pt_chunk *)((char *)slab + off);
 			c->free_next = sp->chunk_free;
@@ -123,6 +160,38 @@ static struct pt_chunk *chunk_alloc(struct fl_space *sp, unsigned long base)
 fail:
 	pthread_mutex_unlock(&sp->chunk_alloc_lock);
 	return NULL;
+}
+
+/*
+ * The directory slot of base, its leaf created if create says so.
+ * Context: any, including the SIGBUS handler; takes chunk_alloc_lock to
+ * create a leaf.  Return: the slot, or NULL (above the directory's limit, no
+ * leaf and not create, or memory ran out).
+ */
+static struct pt_chunk *_Atomic *dir_slot(struct fl_space *sp, unsigned long base, bool create)
+{
+	unsigned long nr = pt_chunk_nr(base);
+	struct pt_leaf *_Atomic *top, *leaf;
+
+	if (base >= PT_DIR_LIMIT)
+		return NULL;
+	top = &sp->pt_dir[nr / PT_LEAF_CHUNKS];
+	leaf = atomic_load_explicit(top, memory_order_acquire);
+	if (unlikely(!leaf)) {
+		if (!create)
+			return NULL;
+		pthread_mutex_lock(&sp->chunk_alloc_lock);
+		leaf = atomic_load_explicit(top, memory_order_relaxed);
+		if (!leaf) {
+			leaf = slab_new_locked(sp);
+			if (leaf)
+				atomic_store_explicit(top, leaf, memory_order_release);
+		}
+		pthread_mutex_unlock(&sp->chunk_alloc_lock);
+		if (!leaf)
+			return NULL;
+	}
+	return &leaf->c[nr % PT_LEAF_CHUNKS];
 }
 
 static void chunk_release(struct fl_space *sp, struct pt_chunk *c)
@@ -144,13 +213,9 @@ static void chunk_free_cb(struct rcu_head *head)
 	fl_rcu_callback_exit();
 }
 
-/*
- * Context: the caller keeps the chunk alive (see the top of this file), or
- * holds rcu_read_lock.  Return: the chunk of addr, or NULL.
- */
-struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
+/* The hash's chunk of base, or NULL.  Context: as pt_chunk_lookup(). */
+static struct pt_chunk *hash_lookup(struct fl_space *sp, unsigned long base)
 {
-	unsigned long base = addr & PT_CHUNK_MASK;
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *node;
 
@@ -165,27 +230,58 @@ struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
 }
 
 /*
- * The chunk of addr, created if need be.
+ * Context: the caller keeps the chunk alive (see the top of this file), or
+ * holds rcu_read_lock.  Return: the chunk of addr, or NULL.
+ */
+struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
+{
+	unsigned long base = addr & PT_CHUNK_MASK;
+	struct pt_chunk *_Atomic *slot = dir_slot(sp, base, false);
+
+	if (likely(slot))
+		return atomic_load_explicit(slot, memory_order_acquire);
+	/* No leaf: no chunk below the limit; above it, the hash. */
+	return base >= PT_DIR_LIMIT ? hash_lookup(sp, base) : NULL;
+}
+
+/*
+ * The chunk of addr, created if need be: first in the directory (a chunk
+ * below PT_DIR_LIMIT is made there, by a compare-and-swap on its slot, so
+ * that only its maker adds it to the hash), else in the hash alone.
  * Context: the VMA of addr read-locked, or mmap_lock held.
  * Return: the chunk, or NULL if memory ran out.
  */
 struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr)
 {
 	unsigned long base = addr & PT_CHUNK_MASK;
-	struct pt_chunk *c = pt_chunk_lookup(sp, addr), *n;
+	struct pt_chunk *_Atomic *slot = dir_slot(sp, base, true);
+	struct pt_chunk *c, *n;
 	struct cds_lfht_node *node;
 
+	c = slot ? atomic_load_explicit(slot, memory_order_acquire) : hash_lookup(sp, base);
 	if (likely(c))
 		return c;
+	if (!slot && base < PT_DIR_LIMIT)
+		return NULL; /* no memory for the leaf */
 	n = chunk_alloc(sp, base);
 	if (!n)
 		return NULL;
 	tsan_release(n);
+	if (slot) {
+		c = NULL;
+		if (!atomic_compare_exchange_strong_explicit(slot, &c, n, memory_order_acq_rel,
+							     memory_order_acquire)) {
+			/* Another fault made it first; ours was never visible. */
+			chunk_release(sp, n);
+			return c;
+		}
+	}
 	rcu_read_lock();
 	node = cds_lfht_add_unique(sp->pt, chunk_hash(base), chunk_match, &base, &n->node);
 	fl_rcu_read_unlock();
 	if (node != &n->node) {
-		/* Another fault created it first; ours was never visible. */
+		/* Above the limit, another fault created it first. */
+		FL_BUG_ON(slot);
 		chunk_release(sp, n);
 		return container_of(node, struct pt_chunk, node);
 	}
@@ -405,6 +501,9 @@ static void free_chunk_if_unused(struct fl_space *sp, struct pt_chunk *c, unsign
 	if (i < idx->nr && idx->v[i]->vm_start < c->base + PT_CHUNK_SIZE)
 		return; /* a VMA still overlaps it */
 	FL_BUG_ON(c->nr_present);
+	struct pt_chunk *_Atomic *slot = dir_slot(sp, c->base, false), *was = c;
+	if (slot) /* lookups find it no more; those that did keep it a grace period */
+		atomic_compare_exchange_strong(slot, &was, NULL);
 	if (cds_lfht_del(sp->pt, &c->node) == 0) {
 		if (sp->swap_on)
 			reclaim_chunk_removed(sp, c);
@@ -446,5 +545,10 @@ void pt_destroy(struct fl_space *sp)
 		munmap(sp->chunk_slabs[i], SLAB_SIZE);
 	if (sp->chunk_slabs)
 		munmap(sp->chunk_slabs, sp->cap_chunk_slabs * sizeof(void *));
+	sp->chunk_slabs = NULL;
+	sp->nr_chunk_slabs = sp->cap_chunk_slabs = 0;
+	if (sp->pt_dir)
+		munmap((void *)sp->pt_dir, PT_DIR_ENTRIES * sizeof(void *));
+	sp->pt_dir = NULL;
 	pthread_mutex_destroy(&sp->chunk_alloc_lock);
 }

@@ -52,8 +52,12 @@ struct fl_space {
 	struct vma_index *_Atomic index;
 	struct vma_index *empty_index; /* preallocated for destroy */
 
-	/* Page table: the hash is lock-free; entries under their chunk's ptl. */
+	/* Page table: the hash is lock-free; entries under their chunk's ptl.
+	 * The directory finds a chunk by address (pgtable.c): its slots are
+	 * set by the chunk's creator and cleared by pt_free_unused(), its
+	 * leaves created under chunk_alloc_lock and kept until destroy. */
 	struct cds_lfht *pt;
+	struct pt_leaf *_Atomic *pt_dir;
 	pthread_mutex_t chunk_alloc_lock;	/* leaf; never taken under a ptl */
 	struct pt_chunk *chunk_free;		/* chunk_alloc_lock */
 	void **chunk_slabs;			/* chunk_alloc_lock */
