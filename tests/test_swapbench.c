@@ -10,8 +10,9 @@
  *     kernel's swap file, zswap in front of it (with a compressor of the
  *     crypto API's that the kernel has) and a zram device, each in the
  *     cgroup, on heap data; afterwards, and after a SIGINT while zram
- *     and while zswap are on, no swap of ours is on, zswap's parameters are
- *     as they were and no zram device of ours is left.  Without any of
+ *     and while zswap are on, no swap of ours is on, zswap's parameters and
+ *     vm.page-cluster (0 in zswap's runs) are as they were and no zram
+ *     device of ours is left.  Without any of
  *     these the faultline part runs and the test skips, naming what is
  *     missing.  Under TSan the kernel's part is left out (its shadow memory
  *     counts against the cgroup: the OOM killer ends the run).
@@ -87,6 +88,7 @@ static void machine_state(char *buf, size_t len)
 		"/sys/module/zswap/parameters/compressor",
 		"/sys/module/zswap/parameters/max_pool_percent",
 		"/sys/module/zswap/parameters/shrinker_enabled",
+		"/proc/sys/vm/page-cluster",
 		"/proc/swaps",
 	};
 	size_t off = 0;
@@ -115,12 +117,14 @@ static bool zram_swap_on(void)
 	return strstr(swaps, "/dev/zram") != NULL;
 }
 
+/* zswap on for a run, with swapbench's vm.page-cluster for it (0). */
 static bool zswap_on(void)
 {
-	char v[16];
+	char v[16], pc[16];
 
 	read_text("/sys/module/zswap/parameters/enabled", v, sizeof(v));
-	return v[0] == 'Y';
+	read_text("/proc/sys/vm/page-cluster", pc, sizeof(pc));
+	return v[0] == 'Y' && atoi(pc) == 0;
 }
 
 /* Every subject has a row for every phase in the per-miss table. */

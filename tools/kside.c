@@ -37,10 +37,11 @@ static struct {
 
 /* zswap's parameters as found, put back by zswap_restore(). */
 #define ZSWAP_PARAM "/sys/module/zswap/parameters/"
-static char zswap_saved[4][32];
-static const char *const zswap_names[4] = {ZSWAP_PARAM "enabled", ZSWAP_PARAM "compressor",
-					   ZSWAP_PARAM "max_pool_percent",
-					   ZSWAP_PARAM "shrinker_enabled"};
+#define ZSWAP_SAVED 5
+static char zswap_saved[ZSWAP_SAVED][32];
+static const char *const zswap_names[ZSWAP_SAVED] = {
+	ZSWAP_PARAM "enabled", ZSWAP_PARAM "compressor", ZSWAP_PARAM "max_pool_percent",
+	ZSWAP_PARAM "shrinker_enabled", "/proc/sys/vm/page-cluster"};
 /* Our zram device: its number, "/dev/zramN", "/sys/block/zramN". */
 static char zram_id[16], zram_dev[32], zram_sys[48];
 
@@ -73,6 +74,7 @@ static void zswap_restore(void)
 	put(zswap_names[1], zswap_saved[1]);
 	put(zswap_names[2], zswap_saved[2]);
 	put(zswap_names[3], zswap_saved[3]);
+	put(zswap_names[4], zswap_saved[4]);
 	cl.zswap_set = 0;
 }
 
@@ -711,18 +713,18 @@ static int param_set(const char *path, const char *v, const char *what)
 			err = -EINVAL;
 	}
 	if (err)
-		fmt(ks_kern.error, sizeof(ks_kern.error), "zswap: cannot set %s to %s (%s)", what,
-		    v, strerror(-err));
+		fmt(ks_kern.error, sizeof(ks_kern.error), "cannot set %s to %s (%s)", what, v,
+		    strerror(-err));
 	return err;
 }
 
-int ks_zswap_on(const char *compressor, unsigned int pool_percent)
+int ks_zswap_on(const char *compressor, unsigned int pool_percent, int page_cluster)
 {
-	char pct[16], *p;
+	char pct[16], pc[16], *p;
 	unsigned int i;
 
 	if (!cl.zswap_set) {
-		for (i = 0; i < 4; i++) {
+		for (i = 0; i < ZSWAP_SAVED; i++) {
 			if (ks_read_file(zswap_names[i], zswap_saved[i], sizeof(zswap_saved[i]))) {
 				fmt(ks_kern.error, sizeof(ks_kern.error), "no zswap here (%s)",
 				    zswap_names[i]);
@@ -734,9 +736,11 @@ int ks_zswap_on(const char *compressor, unsigned int pool_percent)
 		cl.zswap_set = 1;
 	}
 	fmt(pct, sizeof(pct), "%u", pool_percent);
+	fmt(pc, sizeof(pc), "%d", page_cluster);
 	if (param_set(zswap_names[1], compressor, "compressor") ||
 	    param_set(zswap_names[2], pct, "max_pool_percent") ||
 	    param_set(zswap_names[3], "Y", "shrinker_enabled") ||
+	    (page_cluster >= 0 && param_set(zswap_names[4], pc, "vm.page-cluster")) ||
 	    param_set(zswap_names[0], "Y", "enabled")) {
 		zswap_restore();
 		return -1;

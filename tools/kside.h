@@ -104,15 +104,19 @@ int ks_swapon(void);
 void ks_swapoff(void);
 /*
  * The kernel's compressed swap, around a kernel run (root).  zswap: its
- * parameters (enabled, compressor, max_pool_percent, shrinker_enabled) saved, set, and put
- * back by ks_zswap_off() or ks_cleanup(); its shrinker on (shrinker_enabled):
- * memory pressure writes the pool back to the swap file (without it, a
- * child in a small memory cgroup was OOM-killed under random reads).  zram: a device of our own
+ * parameters (enabled, compressor, max_pool_percent, shrinker_enabled) and
+ * vm.page-cluster (page_cluster; -1 leaves it) saved, set, and put back by
+ * ks_zswap_off() or ks_cleanup(); its shrinker on (shrinker_enabled):
+ * memory pressure writes the pool back to the swap file.  Swap readahead
+ * (vm.page-cluster) reads the neighbours of every miss out of the pool into
+ * the swap cache: with 8 pages a miss, random reads filled a small v1 group
+ * with them and its OOM killer killed the child in every run (page-cluster 0
+ * did not).  zram: a device of our own
  * (hot_add), comp_algorithm, disksize, mem_limit (0: none), mkswap, swapon
  * at the highest priority; ks_zram_off() or ks_cleanup() switch it off,
  * reset it and hot_remove it.  Return: 0 or -1 with ks_kern.error set.
  */
-int ks_zswap_on(const char *compressor, unsigned int pool_percent);
+int ks_zswap_on(const char *compressor, unsigned int pool_percent, int page_cluster);
 void ks_zswap_off(void);
 int ks_zram_on(const char *alg, size_t disksize, size_t mem_limit);
 void ks_zram_off(void);

@@ -92,7 +92,8 @@ struct sb_opts {
 	char dir[PATH_MAX];
 	char store[512]; /* --store: faultline's store (FAULTLINE_SWAP); "": the default */
 	size_t swapfile;
-	int swappiness; /* -1: leave the cgroup's as it comes */
+	int swappiness;		/* -1: leave the cgroup's as it comes */
+	int zswap_page_cluster; /* vm.page-cluster in zswap's runs; -1: as found */
 	bool do_kernel, do_device, do_faultline, do_bare;
 	int data;      /* enum sb_data */
 	int zswaps[3]; /* faultline's tier per subject: -1 as the environment says */

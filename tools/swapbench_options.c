@@ -29,6 +29,7 @@ const struct sb_opts sb_defaults = {
 	.rounds = 1,
 	.seed = 1,
 	.swappiness = -1,
+	.zswap_page_cluster = 0,
 	.zswaps = {-1},
 	.nzswaps = 1,
 	.prefetches = {-1},
@@ -84,6 +85,8 @@ static void usage(FILE *out)
 		"      --kernel LIST      the kernel's swap: swap (the swap file, default),\n"
 		"                         zswap-ALG (zswap in front of it), zram-ALG (a zram\n"
 		"                         device instead); ALG: lz4, zstd, lzo, ...\n"
+		"      --zswap-page-cluster N  vm.page-cluster in zswap's runs (default 0: no\n"
+		"                         swap readahead, as zram has none; put back after)\n"
 		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd\n"
 		"                         (default: FAULTLINE_ZSWAP from the environment)\n"
 		"      --pool SIZE        the compressed pool: faultline's FAULTLINE_ZSWAP_MAX,\n"
@@ -169,6 +172,7 @@ enum {
 	OPT_DIR,
 	OPT_SWAPFILE,
 	OPT_SWAPPINESS,
+	OPT_ZSWAP_PAGE_CLUSTER,
 	OPT_NO_KERNEL,
 	OPT_NO_DEVICE,
 	OPT_NO_FAULTLINE,
@@ -284,6 +288,8 @@ static void set_streams(struct sb_opts *opt, const char *arg)
 	  opt->swapfile = parse_size(optarg, "swap file size"))                                    \
 	X("swappiness", OPT_SWAPPINESS, required_argument,                                         \
 	  opt->swappiness = (int)parse_num(optarg, "swappiness", 1, 200))                          \
+	X("zswap-page-cluster", OPT_ZSWAP_PAGE_CLUSTER, required_argument,                         \
+	  opt->zswap_page_cluster = (int)parse_num(optarg, "zswap page-cluster", 0, 31))           \
 	X("no-kernel", OPT_NO_KERNEL, no_argument, opt->do_kernel = false)                         \
 	X("no-device", OPT_NO_DEVICE, no_argument, opt->do_device = false)                         \
 	X("no-faultline", OPT_NO_FAULTLINE, no_argument, opt->do_faultline = false)                \

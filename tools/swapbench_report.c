@@ -211,13 +211,13 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 			if (sub->kv.variant == KV_ZSWAP)
 				printf("%s: zswap enabled in front of the swap file only for its "
 				       "runs, compressor %s, max_pool_percent %u (%.0f MiB of "
-				       "RAM), the shrinker on, accept_threshold as found; cgroup "
-				       "limit %zu MiB (the budget less the pool, which cgroup v1 "
-				       "does not charge)\n",
+				       "RAM), the shrinker on, accept_threshold as found, "
+				       "vm.page-cluster %d; cgroup limit %zu MiB (the budget less "
+				       "the pool, which cgroup v1 does not charge)\n",
 				       sub->name, sub->kv.alg, sb_zswap_percent(opt),
 				       (double)sysconf(_SC_PHYS_PAGES) * PAGE / 1048576.0 *
 					       sb_zswap_percent(opt) / 100,
-				       (opt->budget - opt->pool) >> 20);
+				       opt->zswap_page_cluster, (opt->budget - opt->pool) >> 20);
 			else
 				printf("%s: a zram device of its own (hot_add) as the only swap "
 				       "for "

@@ -235,7 +235,8 @@ static int kernel_variant_on(struct swapbench *sb, struct subject *sub)
 		}
 		return 0;
 	}
-	if (sub->kv.variant == KV_ZSWAP && ks_zswap_on(sub->kv.alg, sb_zswap_percent(opt))) {
+	if (sub->kv.variant == KV_ZSWAP &&
+	    ks_zswap_on(sub->kv.alg, sb_zswap_percent(opt), opt->zswap_page_cluster)) {
 		fmt(sub->error, sizeof(sub->error), "%s", ks_kern.error);
 		return -1;
 	}
