@@ -179,6 +179,9 @@ static void progress(struct swapbench *sb, struct subject *sub, unsigned int rou
 		fprintf(stderr, "swapbench: %s FAILED: %s\n", sub->name, sub->error);
 		return;
 	}
+	if (sub->oom_rounds && !W(sub, sb_nphases(opt) - 1, round)->done)
+		fprintf(stderr, "swapbench: %s: OOM-killed by its cgroup in %s (this round)\n",
+			sub->name, sub->oom_where);
 	for (ph = 0; ph < sb_nphases(opt); ph++) {
 		struct window *w = W(sub, ph, round);
 

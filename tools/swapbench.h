@@ -310,6 +310,11 @@ struct subject {
 	struct kernel_variant kv; /* the kernel: swap file, zswap or zram */
 	bool failed;
 	char error[200];
+	/* The kernel's child killed by its cgroup's OOM killer: in how many
+	 * rounds, and where the last time (the subject runs on in the next
+	 * round; its figures are those of the windows finished). */
+	unsigned int oom_rounds;
+	char oom_where[64];
 	unsigned int rounds;
 	struct window *w;	   /* [MAX_PHASES][rounds] */
 	struct summ s[MAX_PHASES]; /* per phase */
@@ -318,6 +323,15 @@ struct subject {
 static inline struct window *W(const struct subject *sub, unsigned int phase, unsigned int round)
 {
 	return &sub->w[phase * sub->rounds + round];
+}
+
+/* The window of the last round that finished phase (the last round's if none did). */
+static inline struct window *W_last(const struct subject *sub, unsigned int phase)
+{
+	for (unsigned int r = sub->rounds; r-- > 0;)
+		if (W(sub, phase, r)->done)
+			return W(sub, phase, r);
+	return W(sub, phase, sub->rounds - 1);
 }
 
 /* Measuring in a forked child (the kernel subject): results go here. */

@@ -287,8 +287,7 @@ static void print_disk(const struct swapbench *sb, const struct subject *sub,
 static void print_counters(const struct swapbench *sb, const struct subject *sub, unsigned int ph)
 {
 	const struct sb_opts *opt = &sb->opt;
-	unsigned int r = opt->rounds - 1; /* the last round's */
-	const struct window *w = W(sub, ph, r);
+	const struct window *w = W_last(sub, ph); /* the last round's that finished */
 
 	if (!w->done)
 		return;
@@ -557,9 +556,19 @@ void sb_print_table(const struct swapbench *sb, const struct run_info *ri)
 	unsigned int i, ph;
 
 	print_header(sb, ri);
-	for (i = 0; i < sb->nsubjects; i++)
-		if (sb->subjects[i].failed)
-			printf("FAILED: %s: %s\n", sb->subjects[i].name, sb->subjects[i].error);
+	for (i = 0; i < sb->nsubjects; i++) {
+		const struct subject *sub = &sb->subjects[i];
+
+		if (sub->failed)
+			printf("FAILED: %s: %s\n", sub->name, sub->error);
+		else if (sub->oom_rounds)
+			printf("OOM: %s: its child was killed by its cgroup's OOM killer in %u of "
+			       "%u "
+			       "rounds (the last time in %s): its figures are the medians of the "
+			       "windows finished (is the budget too small for the program, or did "
+			       "other processes fill the compressed swap?)\n",
+			       sub->name, sub->oom_rounds, sb->opt.rounds, sub->oom_where);
+	}
 	print_pages(sb, 0);
 	for (ph = 1; ph < 1 + sb->opt.nthreads; ph++)
 		print_reads(sb, ph);
@@ -814,7 +823,7 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 		}
 		for (ph = 0; ph < sb_nphases(opt); ph++) {
 			const struct summ *s = &sub->s[ph];
-			const struct window *w = W(sub, ph, opt->rounds - 1);
+			const struct window *w = W_last(sub, ph);
 
 			if (!s->ok)
 				continue;
@@ -827,7 +836,8 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 			json_num("p99_us", s->p99, ", ");
 			json_num("p999_us", s->p999, ", ");
 			json_num("max_us", s->max, ", ");
-			printf("\"rounds\": %u, \"intervals_last_round\": [", s->n);
+			printf("\"rounds\": %u, \"oom_rounds\": %u, \"intervals_last_round\": [",
+			       s->n, sub->oom_rounds);
 			for (k = 0; k < w->nivl; k++)
 				printf("%.0f%s", w->ivl_ops[k], k + 1 < w->nivl ? ", " : "");
 			printf("]");

@@ -100,7 +100,7 @@ void sb_print_tiers(const struct swapbench *sb)
 			/* Random reads: against the kernel's reads/s (hits count); the
 			 * passes: pages/s. */
 			xk = ker && ker->s[ph].ok ? s->rate / ker->s[ph].rate : NAN;
-			served(sub, W(sub, ph, opt->rounds - 1), where, sizeof(where));
+			served(sub, W_last(sub, ph), where, sizeof(where));
 			printf("%-34s %9.0f %9.0f %8.0f .. %-8.0f %7s %8s %8s %5s %8.1f %9.1f "
 			       "%7.1fms  %s\n",
 			       name, s->rate, s->miss, s->rmin, s->rmax, num(b[0], 24, xk, "%.3f"),
