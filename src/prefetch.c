@@ -92,15 +92,17 @@ static bool lattice(const long *hist, unsigned int n, long *stride)
  */
 bool pf_trend(const long *hist, unsigned int n, long *stride)
 {
-	unsigned int near = 0;
+	unsigned int near = 0, from = n > PF_HISTORY ? n - PF_HISTORY : 0;
 
 	/* A majority needs three agreeing differences, nonzero and within
 	 * PF_MAX_STRIDE, among those the windows compare: without three such
-	 * at all (random faults: nearly always) no window can have one. */
-	for (unsigned int i = n > PF_HISTORY ? n - PF_HISTORY : 0; i < n && near < 3; i++)
-		for (unsigned int lag = 1; lag <= PF_MAX_LAG && lag <= i; lag++) {
-			long x = hist[i] - hist[i - lag];
-			near += x && x >= -PF_MAX_STRIDE && x <= PF_MAX_STRIDE;
+	 * at all (random faults: nearly always) no window can have one.  The
+	 * count is branch-free, lag by lag, which the compiler can vectorize:
+	 * it runs on every major fault that continues no stream. */
+	for (unsigned int lag = 1; lag <= PF_MAX_LAG; lag++)
+		for (unsigned int i = MAX(from, lag); i < n; i++) {
+			unsigned long x = (unsigned long)(hist[i] - hist[i - lag]);
+			near += (x + PF_MAX_STRIDE <= 2 * PF_MAX_STRIDE) & (x != 0);
 		}
 	for (unsigned int w = 4; near >= 3 && w <= n && w <= PF_HISTORY; w *= 2) {
 		for (unsigned int lag = 1; lag <= PF_MAX_LAG && w - lag >= 3; lag++) {
@@ -139,8 +141,12 @@ static void plan_stream(struct pf_stream *s, long page, unsigned int cap, struct
 /* The history, oldest first, into out; return its length. */
 static unsigned int history(const struct pf_vma *p, long *out)
 {
-	for (unsigned int i = 0; i < p->nhist; i++)
-		out[i] = p->hist[(p->head + PF_HISTORY - p->nhist + i) % PF_HISTORY];
+	unsigned int k = (p->head + PF_HISTORY - p->nhist) % PF_HISTORY;
+
+	for (unsigned int i = 0; i < p->nhist; i++) {
+		out[i] = p->hist[k];
+		k = k + 1 == PF_HISTORY ? 0 : k + 1;
+	}
 	return p->nhist;
 }
 

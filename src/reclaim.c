@@ -700,7 +700,20 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 	ap = atomic_load(&sp->resident_pages);
 	if (fp > 0)
 		freed += shrink_file_pages(sp, (want * fp + fp + ap) / (fp + ap + 1), direct);
-	pthread_mutex_lock(&sp->reclaim_lock);
+	if (direct) {
+		/* kswapd lets a waiting fault in between its batches (below),
+		 * and what it freed meanwhile is not wanted again. */
+		long free0 = sp->limit_pages - mem_used(sp), meanwhile;
+
+		atomic_fetch_add(&sp->reclaim_waiters, 1);
+		pthread_mutex_lock(&sp->reclaim_lock);
+		atomic_fetch_sub(&sp->reclaim_waiters, 1);
+		meanwhile = sp->limit_pages - mem_used(sp) - free0;
+		if (meanwhile > 0)
+			want -= meanwhile;
+	} else {
+		pthread_mutex_lock(&sp->reclaim_lock);
+	}
 	while (freed < want && scanned++ < limit) {
 		struct pt_chunk *c = NULL;
 
@@ -717,6 +730,11 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 			freed += shrink_chunk(sp, c, 0, ULONG_MAX, false);
 		fl_rcu_read_unlock();
 		if (!c)
+			break;
+		/* A fault waits to reclaim for itself: kswapd's round (up to
+		 * the high mark: thousands of pages, each compressed when the
+		 * tier takes it) would keep it waiting for all of them. */
+		if (!direct && atomic_load_explicit(&sp->reclaim_waiters, memory_order_relaxed))
 			break;
 	}
 	zap_flush(sp);
@@ -843,6 +861,10 @@ static void kswapd_round(void *arg)
 		if (free_pages >= sp->wmark_high)
 			break;
 		if (!reclaim_pages(sp, sp->wmark_high - free_pages, false))
+			break;
+		/* It stopped for a waiting fault: the fault goes first (kswapd
+		 * is kicked again by the next fault over the low mark). */
+		if (atomic_load(&sp->reclaim_waiters))
 			break;
 	}
 }

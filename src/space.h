@@ -110,6 +110,7 @@ struct fl_space {
 
 	/* Reclaim (reclaim.c). */
 	pthread_mutex_t reclaim_lock; /* one evictor at a time */
+	_Atomic int reclaim_waiters;  /* direct reclaimers waiting for it */
 	struct zap_batch *zap;	      /* reclaim_lock: evictions awaiting their zap */
 	pthread_mutex_t clock_lock;   /* leaf: the chunk ring and the hand */
 	struct cds_list_head lru;     /* clock_lock */
