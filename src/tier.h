@@ -13,8 +13,9 @@
  *          (tier_store()); a page taken is complete at once: its write is
  *          posted to the completion thread, which runs the same
  *          swap_write_done() as for a store write.  Same-filled pages keep
- *          their word, a page that compresses worse than 3/4 is refused,
- *          and so is any page while the pool is over 90 % of its size:
+ *          their word, a page that does not compress into the pool's
+ *          largest object is refused, and so is any page while the pool is
+ *          over 95 % of its size:
  *          refused pages are sealed and written to the store, as without
  *          the tier.
  *   read   every read of a slot (a fault's own, readahead's, a sigbus

@@ -5,8 +5,13 @@
  * and a fault on it decompresses it without I/O.
  *
  *   - A same-filled page (every word equal) keeps only the word.
- *   - A page that compresses worse than ZS_MAX_COMPRESSED is rejected: it
- *     goes to the store below, uncompressed.
+ *   - A page that does not compress into the pool's largest object
+ *     (ZS_MAX_COMPRESSED) is rejected: it goes to the store below,
+ *     uncompressed.  The kernel's zswap keeps whatever compresses below a
+ *     page (and since 6.18 the rest too, as it is, which this pool's
+ *     objects, a header and at most ZP_MAX_LEN bytes, cannot hold); a lower
+ *     bar (3/4 of a page, before) sent a tenth of heap-like pages to the
+ *     disk, whose reads then made the tier slower than zswap.
  *   - Past max_bytes of pool memory a store is rejected too (it goes
  *     below), and the coldest entries are written back until the pool is
  *     under ZS_ACCEPT_PCT percent of max_bytes again, as zswap's accept
@@ -44,8 +49,8 @@
 
 enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2 };
 
-#define ZS_MAX_COMPRESSED (PAGE_SIZE * 3 / 4) /* worse than 4:3 is incompressible */
-#define ZS_ACCEPT_PCT 90
+#define ZS_MAX_COMPRESSED ZP_MAX_LEN /* what does not fit is incompressible */
+#define ZS_ACCEPT_PCT 95
 #define ZS_CONTEXTS 16
 /* Compaction is worth a pass once it would give back this share of the
  * pool, and at least this many slabs (zp_reclaimable_bytes()). */
