@@ -245,11 +245,13 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
  * are zapped in one call, so one TLB shootdown serves them all (under
  * random access a chunk has few victims; with four chunks a batch the IPIs
  * of the shootdowns cost random swap-in about 2 us of CPU a miss more on
- * two vCPUs, with 32 chunks no less than with 16).  Each entry keeps what evict_chunk() holds for
- * it until its zap is done: its chunk's ptl (a fault on a victim waits, as for one chunk), its
- * VMA's read lock (the layout cannot change) and an RCU read-side section (the chunk stays).  The
- * first ptl of a batch is taken with pt_lock(), the others only with a trylock: a chunk whose ptl
- * is taken flushes the batch first.  So no ptl is ever waited for with another held.
+ * two vCPUs, with 32 chunks no less than with 16).  Each entry keeps what
+ * evict_chunk() holds for it until its zap is done: its chunk's ptl (a
+ * fault on a victim waits, as for one chunk), its VMA's read lock (the
+ * layout cannot change) and an RCU read-side section (the chunk stays).
+ * The first ptl of a batch is taken with pt_lock(), the others only with a
+ * trylock: a chunk whose ptl is taken flushes the batch first.  So no ptl
+ * is ever waited for with another held.
  */
 #define ZAP_CHUNKS RECLAIM_ZAP_CHUNKS
 
