@@ -16,7 +16,8 @@
  * (PT_DIR_ENTRIES slots, reserved and backed only where touched); a leaf
  * (one slab) covers PT_LEAF_CHUNKS chunks.  A chunk is in the hash and, if
  * its address is below PT_DIR_LIMIT, in the directory: the hash stays for
- * the walks of the whole table and for the rare address above the limit.
+ * the walks of the whole table and for the rare address above the limit,
+ * and decides which of two racing faults makes a chunk (pt_chunk_get()).
  *
  * Chunks come from a per-space slab (mmap'd blocks), not malloc: the fault
  * path also runs inside the SIGBUS handler (sigbus delivery), where malloc is
@@ -245,50 +246,56 @@ struct pt_chunk *pt_chunk_lookup(struct fl_space *sp, unsigned long addr)
 }
 
 /*
- * The chunk of addr, created if need be: first in the directory (a chunk
- * below PT_DIR_LIMIT is made there, by a compare-and-swap on its slot, so
- * that only its maker adds it to the hash), else in the hash alone.
- * Context: the VMA of addr read-locked, or mmap_lock held.
+ * The chunk of addr, created if need be.  The hash decides which chunk is
+ * made (cds_lfht_add_unique()), and every fault that gets a chunk here
+ * publishes it in the directory before it returns, so that a chunk is in
+ * the hash (where the walks of a range find it) before a lookup by address
+ * can find it, and in the directory before any page of it is installed.
+ * Context: the VMA of addr read-locked, or mmap_lock held (so the chunk
+ * cannot be freed meanwhile: see the top of this file).
  * Return: the chunk, or NULL if memory ran out.
  */
 struct pt_chunk *pt_chunk_get(struct fl_space *sp, unsigned long addr)
 {
 	unsigned long base = addr & PT_CHUNK_MASK;
 	struct pt_chunk *_Atomic *slot = dir_slot(sp, base, true);
-	struct pt_chunk *c, *n;
+	struct pt_chunk *c, *n, *was = NULL;
 	struct cds_lfht_node *node;
 
-	c = slot ? atomic_load_explicit(slot, memory_order_acquire) : hash_lookup(sp, base);
-	if (likely(c))
-		return c;
-	if (!slot && base < PT_DIR_LIMIT)
+	if (likely(slot)) {
+		c = atomic_load_explicit(slot, memory_order_acquire);
+		if (likely(c))
+			return c;
+	} else if (base < PT_DIR_LIMIT) {
 		return NULL; /* no memory for the leaf */
+	}
+	/* Made by another fault that has not published it yet? */
+	c = hash_lookup(sp, base);
+	if (c)
+		goto publish;
 	n = chunk_alloc(sp, base);
 	if (!n)
 		return NULL;
 	tsan_release(n);
-	if (slot) {
-		c = NULL;
-		if (!atomic_compare_exchange_strong_explicit(slot, &c, n, memory_order_acq_rel,
-							     memory_order_acquire)) {
-			/* Another fault made it first; ours was never visible. */
-			chunk_release(sp, n);
-			return c;
-		}
-	}
 	rcu_read_lock();
 	node = cds_lfht_add_unique(sp->pt, chunk_hash(base), chunk_match, &base, &n->node);
 	fl_rcu_read_unlock();
 	if (node != &n->node) {
-		/* Above the limit, another fault created it first. */
-		FL_BUG_ON(slot);
+		/* Another fault created it first; ours was never visible. */
 		chunk_release(sp, n);
-		return container_of(node, struct pt_chunk, node);
+		c = container_of(node, struct pt_chunk, node);
+		tsan_acquire(c);
+		goto publish;
 	}
+	c = n;
 	pt_maybe_resize(sp, atomic_fetch_add(&sp->nr_chunks, 1) + 1);
 	if (sp->swap_on)
-		reclaim_chunk_added(sp, n);
-	return n;
+		reclaim_chunk_added(sp, c);
+publish:
+	if (slot && !atomic_compare_exchange_strong_explicit(slot, &was, c, memory_order_acq_rel,
+							     memory_order_acquire))
+		FL_BUG_ON(was != c); /* another fault published the same one */
+	return c;
 }
 
 void pt_lock(struct pt_chunk *c)
