@@ -54,7 +54,7 @@ struct fl_space {
 
 	/* Page table: the hash is lock-free; entries under their chunk's ptl.
 	 * The directory finds a chunk by address (pgtable.c): its slots are
-	 * set by the chunk's creator and cleared by pt_free_unused(), its
+	 * set by pt_chunk_get() and cleared by pt_free_unused(), its
 	 * leaves created under chunk_alloc_lock and kept until destroy. */
 	struct cds_lfht *pt;
 	struct pt_leaf *_Atomic *pt_dir;

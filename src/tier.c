@@ -14,10 +14,9 @@
 #include "store.h"
 
 /* The worker writes back while the pool is over this share of its size;
- * zswap_store() refuses pages over ZS_ACCEPT_PCT (95 %).  The kernel's
- * zswap writes back only when its pool is full (or under memory pressure):
- * starting at 80 % sent a tenth of heap-like data to the disk in a pool it
- * fitted, at 2.1x, and the reads from there made the tier slower than zswap. */
+ * zswap_store() refuses pages over ZS_ACCEPT_PCT (95 %).  Late, as the
+ * kernel's zswap writes back only when its pool is full (or under memory
+ * pressure): every page written back is a disk read when it comes back. */
 #define WB_LOW_PCT 90
 /* And it is kicked when a store finds the pool over this share. */
 #define WB_KICK_PCT 93

@@ -7,11 +7,10 @@
  *   - A same-filled page (every word equal) keeps only the word.
  *   - A page that does not compress into the pool's largest object
  *     (ZS_MAX_COMPRESSED) is rejected: it goes to the store below,
- *     uncompressed.  The kernel's zswap keeps whatever compresses below a
- *     page (and since 6.18 the rest too, as it is, which this pool's
- *     objects, a header and at most ZP_MAX_LEN bytes, cannot hold); a lower
- *     bar (3/4 of a page, before) sent a tenth of heap-like pages to the
- *     disk, whose reads then made the tier slower than zswap.
+ *     uncompressed.  As the kernel's zswap, which keeps whatever compresses
+ *     below a page (and since 6.18 the rest too, as it is, which this
+ *     pool's objects, a header and at most ZP_MAX_LEN bytes, cannot hold):
+ *     a page sent below is a disk read when it comes back.
  *   - Past max_bytes of pool memory a store is rejected too (it goes
  *     below), and the coldest entries are written back until the pool is
  *     under ZS_ACCEPT_PCT percent of max_bytes again, as zswap's accept
