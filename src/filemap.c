@@ -130,6 +130,22 @@ void folio_clear(struct fl_file *f, unsigned long idx, uint32_t bits)
 	atomic_fetch_and_explicit(&f->state[idx], ~bits, memory_order_relaxed);
 }
 
+/*
+ * A dirty page goes under write-back: PG_DIRTY cleared and PG_WRITEBACK set
+ * in one step, so that a data-integrity wait (writeback_range()) that finds
+ * neither bit knows that nothing of the page is in flight.  Context: the
+ * page lock (PG_WAITERS may change meanwhile, hence the loop).
+ */
+void folio_start_writeback(struct fl_file *f, unsigned long idx)
+{
+	uint32_t v = atomic_load_explicit(&f->state[idx], memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(&f->state[idx], &v,
+						      (v & ~PG_DIRTY) | PG_WRITEBACK,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
 uint32_t folio_state(struct fl_file *f, unsigned long idx)
 {
 	return atomic_load_explicit(&f->state[idx], memory_order_relaxed);

@@ -126,6 +126,7 @@ bool folio_trylock(struct fl_file *f, unsigned long idx);
 void folio_unlock(struct fl_file *f, unsigned long idx);
 void folio_set(struct fl_file *f, unsigned long idx, uint32_t bits);
 void folio_clear(struct fl_file *f, unsigned long idx, uint32_t bits);
+void folio_start_writeback(struct fl_file *f, unsigned long idx);
 uint32_t folio_state(struct fl_file *f, unsigned long idx);
 void folio_mark_dirty(struct fl_space *sp, struct fl_file *f, unsigned long idx);
 void folio_mark_uptodate(struct fl_space *sp, struct fl_file *f, unsigned long idx);

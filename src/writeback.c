@@ -20,7 +20,10 @@
  *      sequence (wb_err_seq, the kernel's errseq_t) counts it: the next
  *      fl_msync() with MS_SYNC reports it once (EIO, ENOSPC, ...);
  *   5. unlocked.
- * A store that waited in step 3 dirties the page again after it.
+ * A store that waited in step 3 dirties the page again after it.  A pass
+ * over a range (writeback_range(): fl_msync(), munmap, destroy) then waits
+ * for the pages of it that another writer has under write-back, so that
+ * every page dirty when it began is in the file when it returns.
  *
  * Eviction (shrink_file_pages(), reclaim's half for file pages): a clock
  * over each file's pages (PG_REF gives a second chance); a clean victim is
@@ -61,6 +64,8 @@
 #define WB_BATCH 16			    /* writes in flight per writer */
 #define FLUSH_PERIOD_NS (5 * 1000000000ULL) /* the kernel's dirty_writeback_centisecs */
 #define BALANCE_WAIT_NS (1000 * 1000000ULL) /* the longest a store waits for the flusher */
+
+_Atomic unsigned int fl_test_writeback_delay_us;
 
 /* A run of locked, dirty pages to write back, with its I/O (NULL: none of
  * the pool was free, written in this thread) and its result. */
@@ -189,13 +194,19 @@ static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run
 		unsigned long full = full_pages(f, r->s, r->e);
 
 		wp_mappings(sp, f, r->s, r->e - r->s);
-		for (unsigned long i = r->s; i < r->e; i++) {
-			folio_clear(f, i, PG_DIRTY);
-			folio_set(f, i, PG_WRITEBACK);
-		}
+		for (unsigned long i = r->s; i < r->e; i++)
+			folio_start_writeback(f, i);
 		atomic_fetch_sub(&sp->file_dirty, len);
 		atomic_fetch_add(&sp->file_writeback, len);
 		r->ret = 0;
+		if (!k) {
+			/* Tests: the first run's pages under write-back, its
+			 * write not yet started, for this long. */
+			unsigned int delay = atomic_load_explicit(&fl_test_writeback_delay_us,
+								  memory_order_relaxed);
+			if (delay)
+				usleep(delay);
+		}
 		if (r->io && full) {
 			r->io->f = f; /* the caller's reference covers it */
 			r->io->idx = r->s;
@@ -239,11 +250,33 @@ static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run
 }
 
 /*
+ * Wait until no page of f in [first, last) is under write-back: another
+ * writer (the flusher, kswapd, a concurrent fl_msync()) holds the lock of
+ * each page it writes until its write is over, so taking the lock waits
+ * for it.  A page it found dirty and took is neither dirty nor under
+ * write-back only once written (folio_start_writeback() is one step).
+ * Context: no page lock.
+ */
+static void wait_on_writeback(struct fl_file *f, unsigned long first, unsigned long last)
+{
+	last = MIN(last, atomic_load(&f->nr_pages));
+	for (unsigned long i = first; i < last; i++) {
+		if (!(folio_state(f, i) & PG_WRITEBACK))
+			continue;
+		folio_lock(f, i);
+		folio_unlock(f, i);
+	}
+}
+
+/*
  * Write back the dirty pages of f in [first, last): runs of up to WB_RUN
- * consecutive dirty pages, up to WB_BATCH of them in flight at once.
- * Context: a reference on f; no page lock; not the SIGBUS handler (it may
- * sleep on I/O).  Return: 0, or the first write's negative errno (the
- * others are still tried).
+ * consecutive dirty pages, up to WB_BATCH of them in flight at once, then
+ * wait for the pages that another writer had under write-back (the
+ * kernel's filemap_write_and_wait_range()): once this returns, every page
+ * of the range dirty when it was called is in the file, or its error is
+ * recorded.  Context: a reference on f; no page lock; not the SIGBUS
+ * handler (it may sleep on I/O).  Return: 0, or the first write's negative
+ * errno (the others are still tried).
  */
 int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first, unsigned long last)
 {
@@ -296,6 +329,7 @@ int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
 		}
 		runs[n++] = (struct wb_run){.s = s, .e = i, .io = io};
 	}
+	wait_on_writeback(f, first, last);
 	return ret;
 }
 
