@@ -133,9 +133,9 @@ $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 	mkdir -p $(B)/run
 	objcopy $(foreach s,$(RUN_RAW_SYMS),--redefine-sym $(s)=fl_raw_$(s)) $< $@
 
-RUN_PRELOAD_SRCS := tools/run_preload.c tools/run_record.c
+RUN_PRELOAD_SRCS := tools/run_preload.c tools/run_heap.c tools/run_record.c
 
-$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_record.h tools/pageset.h \
+$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_preload.h tools/run_record.h tools/pageset.h \
 		tools/run_preload.map $(B)/run/libfaultline-raw.a
 	$(CC) $(CFLAGS_ALL) -shared -Wl,--version-script=tools/run_preload.map -o $@ \
 		$(RUN_PRELOAD_SRCS) $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)
