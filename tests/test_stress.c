@@ -352,7 +352,18 @@ static void run(int delivery, int policy, size_t budget_pages, double seconds)
 		if (!in_zone(pg))
 			verify_page(pg, versions[pg]);
 	check_residency();
-	fl_stats(sp, &st);
+	/* A fault's outcome is counted by its handler after the install that
+	 * let the faulting thread go on (handle_fault_vma_locked()), so a
+	 * handler may still be counting after the threads are joined: give
+	 * the counters a moment to settle before they are checked. */
+	for (int tries = 0; tries < 200; tries++) {
+		fl_stats(sp, &st);
+		if ((budget_pages && policy == FL_POLICY_MMAP) ||
+		    st.vma_lock_success + st.vma_lock_abort + st.vma_lock_retry >=
+			    st.faults - st.faults_bad)
+			break;
+		usleep(10000);
+	}
 	printf("%s %s budget %zu: %llu pages verified, %llu remaps, %llu mprotects, %llu "
 	       "elsewhere, "
 	       "%llu dontneed, %llu segv; faults %llu (vma_lock success %llu abort %llu "
