@@ -64,22 +64,47 @@ void reclaim_chunk_removed(struct fl_space *sp, struct pt_chunk *c)
 }
 
 /*
- * Copy a page of application memory for eviction.  Its ordering against the
- * application's stores comes from the kernel (UFFDIO_WRITEPROTECT returns
- * after the TLB flush: earlier stores are visible, later ones trap), which
- * ThreadSanitizer cannot see; so this copy is not instrumented.
+ * Read the pages of mask (bits of the chunk at base) into their frames
+ * fr[i]->buf for eviction, through /proc/self/mem, one system call per run
+ * of consecutive pages.  Never a plain load: this runs under the chunk's
+ * ptl, and a page the table says present may be missing in the kernel (a
+ * private copy of a file page whose cache page was punched out before the
+ * copy was made, a page dropped by the libc madvise): a load would fault
+ * into the userfaultfd, whose handler needs that ptl.  The kernel's read of
+ * /proc/self/mem cannot wait for a userfaultfd (it fails the page
+ * instead), reads PROT_NONE and write-only pages too, and is ordered
+ * against the application's stores by the kernel (UFFDIO_WRITEPROTECT
+ * returns after the TLB flush: earlier stores are visible, later ones
+ * trap).  Return: the pages that could not be read.
  */
-#if defined(FL_TSAN)
-__attribute__((no_sanitize("thread")))
-#endif
-static void
-copy_app_page(void *dst, const void *src)
+static uint64_t read_app_pages(struct fl_space *sp, unsigned long base, uint64_t mask,
+			       struct frame **fr)
 {
-	const volatile uint64_t *s = src;
-	uint64_t *d = dst;
+	struct iovec iov[BATCH];
+	uint64_t lost = 0;
 
-	for (size_t i = 0; i < PAGE_SIZE / 8; i++)
-		d[i] = s[i];
+	while (mask) {
+		unsigned int i = (unsigned int)__builtin_ctzll(mask), n = 0;
+		ssize_t got;
+
+		while (i + n < BATCH && (mask & (1ULL << (i + n)))) {
+			iov[n] = (struct iovec){fr[i + n]->buf, PAGE_SIZE};
+			n++;
+		}
+		do
+			got = preadv(sp->mem_fd, iov, (int)n,
+				     (off_t)(base + (unsigned long)i * PAGE_SIZE));
+		while (got < 0 && errno == EINTR);
+		unsigned int done = got > 0 ? (unsigned int)((size_t)got / PAGE_SIZE) : 0;
+		/* Pages [i, i + done) are read; the next one is not (a short
+		 * read stops at the first page that fails). */
+		mask &= ~((done >= 64 ? ~0ULL : (1ULL << done) - 1) << i);
+		if (done < n) {
+			lost |= 1ULL << (i + done);
+			mask &= ~(1ULL << (i + done));
+		}
+	}
+	return lost;
 }
 
 static bool all_zero(const void *buf)
@@ -551,7 +576,6 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	for (unsigned int i = 0; i < BATCH && dirty; i++) {
 		if (!(dirty & (1ULL << i)))
 			continue;
-		void *page = (void *)(base + (unsigned long)i * PAGE_SIZE);
 		struct frame *f = frame_alloc(sp);
 		if (!f) {
 			/* Out of frames: the rest stays, writable again. */
@@ -562,31 +586,35 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 			dirty &= ~rest;
 			break;
 		}
-		if (vma->prot & PROT_READ) {
-			copy_app_page(f->buf, page);
-		} else if (pread(sp->mem_fd, f->buf, PAGE_SIZE, (off_t)(unsigned long)page) !=
-			   (ssize_t)PAGE_SIZE) {
-			/* /proc/self/mem reads any mapped page: this one was
-			 * unmapped since the probe.  It stays as it is. */
-			frame_free(sp, f);
+		fr[i] = f;
+	}
+	uint64_t lost = read_app_pages(sp, base, dirty, fr);
+	for (unsigned int i = 0; i < BATCH && dirty; i++) {
+		unsigned long page = base + (unsigned long)i * PAGE_SIZE;
+
+		if (!(dirty & (1ULL << i)))
+			continue;
+		if (lost & (1ULL << i)) {
+			/* Unmapped since the probe, or dropped by the kernel:
+			 * it stays as it is (a later access finds out). */
+			frame_free(sp, fr[i]);
+			fr[i] = NULL;
 			dirty &= ~(1ULL << i);
-			if (!vma->file && uffd_unregistered_bytes(sp, (unsigned long)page,
-								  (unsigned long)page + PAGE_SIZE))
-				space_mark_stale(sp, (unsigned long)page,
-						 (unsigned long)page + PAGE_SIZE);
+			if (!vma->file && uffd_unregistered_bytes(sp, page, page + PAGE_SIZE))
+				space_mark_stale(sp, page, page + PAGE_SIZE);
 			else if (vma->prot & PROT_WRITE)
-				uffd_writeprotect(sp, (unsigned long)page, PAGE_SIZE, false);
+				uffd_writeprotect(sp, page, PAGE_SIZE, false);
 			continue;
 		}
 		/* A private copy of a file page is not what an empty entry
 		 * reads back (that is the file's page): it is written. */
-		if (!vma->file && all_zero(f->buf)) {
-			frame_free(sp, f);
+		if (!vma->file && all_zero(fr[i]->buf)) {
+			frame_free(sp, fr[i]);
+			fr[i] = NULL;
 			dirty &= ~(1ULL << i);
 			zero |= 1ULL << i;
 			continue;
 		}
-		fr[i] = f;
 		ndirty++;
 	}
 	if (ndirty) {

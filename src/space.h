@@ -83,7 +83,7 @@ struct fl_space {
 	struct frame *frames; /* nr_frames of them */
 	size_t nr_frames;
 	void *frame_bufs;
-	int mem_fd; /* /proc/self/mem: reads pages we may not load */
+	int mem_fd; /* /proc/self/mem: eviction reads pages through it (read_app_pages()) */
 
 	pthread_mutex_t frame_lock; /* leaf: the frame free list */
 	struct frame *frame_free;   /* frame_lock */

@@ -11,7 +11,10 @@
  *   - a page the table says present that the kernel dropped behind
  *     faultline's back (the libc madvise): the next access is served (zeros,
  *     counted in faults_repaired) instead of faulting for ever, read and
- *     write, with and without swap;
+ *     write, with and without swap; and MADV_PAGEOUT of it before any
+ *     access (anonymous, and a private copy of a file page, which the
+ *     kernel also drops when faultline punches the file's page out of its
+ *     cache before the copy is made): the page stays, nothing waits on it;
  *   - the libc munmap of a region, left unmapped or mapped again by someone
  *     else: eviction, fl_madvise, fl_mprotect, fl_munmap and destroy go on
  *     without an abort, touch nothing of the new owner's, and the region is
@@ -23,7 +26,7 @@
  *     with a writer queued for the space lock: no deadlock;
  *   - the libc mprotect of a region to more than faultline's VMA allows: a
  *     store that the kernel lets fault in gets SIGSEGV, not a fault for ever.
- * FL_TEST_CASE=refused,race,repair,munmap,munmap-reused,munmap-protnone,
+ * FL_TEST_CASE=refused,race,repair,repair-pageout,munmap,munmap-reused,munmap-protnone,
  * handles,destroy,maps,mprotect (any of them) runs only those.
  */
 #define _GNU_SOURCE
@@ -340,6 +343,79 @@ static void present_but_dropped(int delivery, size_t budget, bool write)
 	CHECK(fl_munmap(sp, p, 64 * PG) == 0, "fl_munmap");
 	fl_space_destroy(sp);
 	printf("  %s: served once (faults_repaired 1)\n", what);
+}
+
+struct pageout_call {
+	struct fl_space *sp;
+	char *p;
+	size_t len;
+	int ret;
+	_Atomic int done;
+};
+
+static void *pageout_main(void *arg)
+{
+	struct pageout_call *c = arg;
+
+	c->ret = fl_madvise(c->sp, c->p, c->len, MADV_PAGEOUT);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/*
+ * A dirty page the table says present, dropped by the kernel (the libc
+ * madvise), then paged out before any access: eviction reads the page to
+ * write it out, and must not wait for a fault on it (whose handler needs
+ * the page table lock that eviction holds).  With file, a private copy of a
+ * file page.  The page comes back as the access after a drop does (zeros, or
+ * the file's page), the others as they were.
+ */
+static void pageout_dropped(int delivery, bool file)
+{
+	struct fl_space *sp = space(delivery, 1024);
+	char path[] = "/var/tmp/fl-misuse-XXXXXX";
+	int fd = -1;
+	char *p;
+
+	if (file) {
+		char buf[PG];
+
+		fd = mkstemp(path);
+		CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+		memset(buf, 0x33, sizeof(buf));
+		for (size_t pg = 0; pg < 64; pg++)
+			CHECK(pwrite(fd, buf, PG, (off_t)(pg * PG)) == (ssize_t)PG, "pwrite");
+		p = fl_mmap(sp, NULL, 64 * PG, RW, MAP_PRIVATE, fd, 0);
+	} else {
+		p = fl_mmap(sp, NULL, 64 * PG, RW, ANON, -1, 0);
+	}
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	fill(p, 64, 4); /* every page dirty (a private copy of a file page) */
+	CHECK(madvise(p + 5 * PG, PG, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+
+	struct pageout_call c = {.sp = sp, .p = p, .len = 64 * PG, .ret = -1};
+	pthread_t th;
+
+	CHECK(pthread_create(&th, NULL, pageout_main, &c) == 0, "pthread_create");
+	for (int i = 0; i < 20000 && !atomic_load(&c.done); i++)
+		usleep(1000);
+	CHECK(atomic_load(&c.done),
+	      "%s%s: MADV_PAGEOUT of a dropped page has not returned in "
+	      "20 s",
+	      t_delivery_name(delivery), file ? ", a private file page" : "");
+	CHECK(pthread_join(th, NULL) == 0 && c.ret == 0, "MADV_PAGEOUT: %s", strerror(errno));
+	CHECK(*(volatile char *)(p + 5 * PG) == (file ? 0x33 : 0), "the dropped page reads %#x",
+	      *(volatile char *)(p + 5 * PG));
+	CHECK(check(p, 5, 4) == 5, "page %zu changed", check(p, 5, 4));
+	CHECK(check_at(p, 6, 58, 4) == 64, "page %zu changed", check_at(p, 6, 58, 4));
+	CHECK(fl_munmap(sp, p, 64 * PG) == 0, "fl_munmap");
+	fl_space_destroy(sp);
+	if (file) {
+		close(fd);
+		unlink(path);
+	}
+	printf("  %s, %s: MADV_PAGEOUT of a page dropped by the libc madvise returns\n",
+	       t_delivery_name(delivery), file ? "a private file mapping" : "anonymous");
 }
 
 /* ------------------------------------------- the libc munmap of a region */
@@ -802,6 +878,8 @@ int main(int argc, char **argv)
 			present_but_dropped(delivery, 0, w);
 			present_but_dropped(delivery, 1024, w);
 		}
+		for (int file = 0; file < 2 && want_case("repair-pageout"); file++)
+			pageout_dropped(delivery, file);
 		for (int how = 0; how < 3; how++)
 			if (want_case(how == 0	 ? "munmap"
 				      : how == 1 ? "munmap-reused"
