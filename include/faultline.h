@@ -311,7 +311,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_write, FL_COUNTER, "faults on a write access")                                   \
 	X(faults_spurious, FL_COUNTER, "faults on a page already present")                        \
 	X(faults_bad, FL_COUNTER, "faults outside any VMA or against its protection")             \
-	X(faults_repaired, FL_COUNTER, "present pages the kernel had lost: zeros installed")      \
+	X(faults_repaired, FL_COUNTER, "present pages the kernel did not have: served again")     \
 	X(stale_drops, FL_COUNTER, "ranges unmapped behind faultline's back, dropped")            \
 	X(remap_moved, FL_COUNTER, "resident pages mremap moved without a copy")                  \
 	X(remap_copied, FL_COUNTER, "resident pages mremap copied (read-only, shared)")           \

@@ -686,9 +686,12 @@ static int do_cow_wp(struct vm_fault *vmf)
 /*
  * A fault that is not a write-protect fault on a private copy the table says
  * is present: a race with the install of that copy (the kernel has it:
- * UFFDIO_CONTINUE says EEXIST), or a copy the kernel no longer has (dropped
- * behind faultline's back): then the cache page shows through, as after the
- * kernel's MADV_DONTNEED, and the entry is forgotten (faults_repaired).
+ * UFFDIO_CONTINUE says EEXIST), or a copy the kernel does not have: dropped
+ * behind faultline's back, or never made (do_cow_wp() lifted the write
+ * protection, and the cache page was punched out before the store that
+ * would have made the kernel's copy).  Then the cache page shows through,
+ * as after the kernel's MADV_DONTNEED, and the entry is forgotten
+ * (faults_repaired): no store was lost, the kernel had taken none.
  * Context: the fault's lock held.
  */
 static int file_present_missing(struct vm_fault *vmf)
@@ -722,9 +725,10 @@ static int file_present_missing(struct vm_fault *vmf)
 	pt_unlock(c);
 	folio_unlock(f, idx);
 	if (gone && !atomic_exchange(&sp->repair_logged, true))
-		fl_log("space %p: a private copy of a file page at %#lx is gone from the kernel "
-		       "(dropped behind faultline's back?): the file's page shows there again, "
-		       "counted in faults_repaired (logged once)",
+		fl_log("space %p: a private copy of a file page at %#lx is not in the kernel "
+		       "(dropped behind faultline's back, or its cache page evicted before a "
+		       "store made it): the file's page shows there again, counted in "
+		       "faults_repaired (logged once)",
 		       (void *)sp, a);
 	return ret;
 }
