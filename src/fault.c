@@ -628,8 +628,8 @@ static int do_wp_page(struct vm_fault *vmf)
  * in faults_repaired and logged once.  So an access never faults on such an
  * entry for ever.
  * Context: the fault's lock held.  Return: 0 (repaired), VM_FAULT_NOPAGE
- * (changed meanwhile, or refused for now: the access faults again), or 1:
- * the kernel has the page, go on as for a present one.
+ * (changed meanwhile, or refused for now: the access faults again), or
+ * VM_FAULT_GO_WP: the kernel has the page, go on as for a present one.
  */
 static int do_present_missing(struct vm_fault *vmf)
 {
@@ -656,7 +656,7 @@ static int do_present_missing(struct vm_fault *vmf)
 			       (void *)sp, page);
 		ret = 0;
 	} else if (err == EEXIST) {
-		ret = 1;
+		ret = VM_FAULT_GO_WP;
 	} else if (err == EAGAIN) {
 		count_event(sp, uffd_eagain);
 	} else {
@@ -702,13 +702,13 @@ int handle_mm_fault(struct vm_fault *vmf)
 		if (vmf->vma->file) {
 			/* A private copy of a file page. */
 			int ret = do_file_fault(vmf);
-			if (ret != 1)
+			if (ret != VM_FAULT_GO_WP)
 				return ret;
 			return do_wp_page(vmf);
 		}
 		if (!(vmf->flags & FAULT_FLAG_WP)) {
 			int ret = do_present_missing(vmf);
-			if (ret != 1)
+			if (ret != VM_FAULT_GO_WP)
 				return ret;
 		}
 		if ((vmf->flags & FAULT_FLAG_WRITE) && ((pte & PTE_WP) || sp->swap_on))

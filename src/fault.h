@@ -42,6 +42,11 @@
 /* Under mmap_lock: released for a wait (a file fault's first try), and the
  * fault goes on with a retry under it (fault_retry_mmap()). */
 #define VM_FAULT_RETRY_MMAP 0x80
+/* Not a result: do_file_fault() and do_present_missing() telling
+ * handle_mm_fault() that the kernel has the present page, so the fault goes
+ * on to do_wp_page().  A bit of its own: any result of theirs, a released
+ * lock's VM_FAULT_RETRY above all, must not read as it. */
+#define VM_FAULT_GO_WP 0x100
 
 struct fl_space;
 struct vma;

@@ -737,7 +737,9 @@ static int file_present_missing(struct vm_fault *vmf)
  * The fault of a file VMA on an entry of the table: NONE (the cache), or
  * PRESENT (a private copy).  SWAP and FRAME entries (private copies in the
  * swap) go through do_swap_page() as anonymous memory does.
- * Context: the fault's lock held.
+ * Context: the fault's lock held.  Return: as handle_mm_fault(), or
+ * VM_FAULT_GO_WP: a write-protect fault on a private copy, for the caller's
+ * do_wp_page().
  */
 int do_file_fault(struct vm_fault *vmf)
 {
@@ -746,7 +748,7 @@ int do_file_fault(struct vm_fault *vmf)
 
 	if (pte_type(vmf->orig_pte) == PTE_PRESENT) {
 		FL_DEBUG_BUG_ON(shared);
-		return wp ? 1 : file_present_missing(vmf); /* 1: the caller's do_wp_page() */
+		return wp ? VM_FAULT_GO_WP : file_present_missing(vmf);
 	}
 	if (wp)
 		return shared ? filemap_page_mkwrite(vmf) : do_cow_wp(vmf);

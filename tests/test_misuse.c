@@ -15,6 +15,9 @@
  *     access (anonymous, and a private copy of a file page, which the
  *     kernel also drops when faultline punches the file's page out of its
  *     cache before the copy is made): the page stays, nothing waits on it;
+ *     and a private copy of a file page dropped so, accessed while the
+ *     file's page is locked (a write-back of a shared mapping holds it):
+ *     under every policy the access waits, then sees the file's page;
  *   - the libc munmap of a region, left unmapped or mapped again by someone
  *     else: eviction, fl_madvise, fl_mprotect, fl_munmap and destroy go on
  *     without an abort, touch nothing of the new owner's, and the region is
@@ -26,7 +29,7 @@
  *     with a writer queued for the space lock: no deadlock;
  *   - the libc mprotect of a region to more than faultline's VMA allows: a
  *     store that the kernel lets fault in gets SIGSEGV, not a fault for ever.
- * FL_TEST_CASE=refused,race,repair,repair-pageout,munmap,munmap-reused,munmap-protnone,
+ * FL_TEST_CASE=refused,race,repair,repair-pageout,repair-locked,munmap,munmap-reused,munmap-protnone,
  * handles,destroy,maps,mprotect (any of them) runs only those.
  */
 #define _GNU_SOURCE
@@ -416,6 +419,80 @@ static void pageout_dropped(int delivery, bool file)
 	}
 	printf("  %s, %s: MADV_PAGEOUT of a page dropped by the libc madvise returns\n",
 	       t_delivery_name(delivery), file ? "a private file mapping" : "anonymous");
+}
+
+extern _Atomic unsigned int fl_test_writeback_delay_us;
+
+struct msync_call {
+	struct fl_space *sp;
+	char *p;
+	int ret;
+};
+
+static void *msync_main(void *arg)
+{
+	struct msync_call *m = arg;
+
+	m->ret = fl_msync(m->sp, m->p, PG, MS_ASYNC);
+	return NULL;
+}
+
+/*
+ * A private copy of a file page that the kernel dropped (the libc madvise),
+ * accessed while the file's page is locked by the write-back of a shared
+ * mapping of the same page (held back by fl_test_writeback_delay_us): the
+ * fault finds the copy present in the table and waits for the page lock as
+ * the policy says.  Under bail that is a retry with the VMA lock released,
+ * which must not read as "the kernel has the page" (it once did: the fault
+ * went on unlocked and released the lock twice).  The access then sees the
+ * file's page, the shared mapping's store.
+ */
+static void present_dropped_page_locked(int delivery, int policy)
+{
+	struct fl_config cfg;
+	char path[] = "/var/tmp/fl-misuse-XXXXXX";
+	char buf[PG];
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	memset(buf, 0x33, sizeof(buf));
+	for (size_t pg = 0; pg < 16; pg++)
+		CHECK(pwrite(fd, buf, PG, (off_t)(pg * PG)) == (ssize_t)PG, "pwrite");
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.policy = policy;
+	struct fl_space *sp = t_space_create_cfg(&cfg);
+	char *sh = fl_mmap(sp, NULL, 16 * PG, RW, MAP_SHARED, fd, 0);
+	char *pv = fl_mmap(sp, NULL, 16 * PG, RW, MAP_PRIVATE, fd, 0);
+	struct accessor a = {.p = pv + 3 * PG, .write = false};
+	struct msync_call m = {sp, sh + 3 * PG, -1};
+	char what[96];
+	pthread_t th;
+
+	CHECK(sh != MAP_FAILED && pv != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	snprintf(what, sizeof(what), "%s, %s: a dropped private copy of a locked file page",
+		 t_delivery_name(delivery), fl_policy_name(policy));
+	pv[3 * PG] = 0x44; /* the private copy */
+	CHECK(madvise(pv + 3 * PG, PG, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+	sh[3 * PG] = 0x55; /* the file's page, dirty */
+	atomic_store(&fl_test_writeback_delay_us, 300 * 1000);
+	CHECK(pthread_create(&th, NULL, msync_main, &m) == 0, "pthread_create");
+	for (int i = 0; !t_stats(sp).file_writeback; i++) {
+		CHECK(i < 10000, "%s: the write-back never started", what);
+		usleep(1000);
+	}
+	atomic_store(&fl_test_writeback_delay_us, 0);
+	uint64_t parked = t_stats(sp).parked;
+
+	access_bounded(sp, &a, what);
+	CHECK(a.seen == 0x55, "%s: read %#x, the file's page has 0x55", what, a.seen);
+	CHECK(t_stats(sp).parked > parked, "%s: the access did not wait for the page lock", what);
+	CHECK(pthread_join(th, NULL) == 0 && m.ret == 0, "%s: fl_msync", what);
+	CHECK(fl_munmap(sp, sh, 16 * PG) == 0 && fl_munmap(sp, pv, 16 * PG) == 0, "fl_munmap");
+	fl_space_destroy(sp);
+	close(fd);
+	unlink(path);
+	printf("  %s: waited, then the file's page\n", what);
 }
 
 /* ------------------------------------------- the libc munmap of a region */
@@ -880,6 +957,8 @@ int main(int argc, char **argv)
 		}
 		for (int file = 0; file < 2 && want_case("repair-pageout"); file++)
 			pageout_dropped(delivery, file);
+		for (int pol = 0; pol < FL_POLICY_NR && want_case("repair-locked"); pol++)
+			present_dropped_page_locked(delivery, pol);
 		for (int how = 0; how < 3; how++)
 			if (want_case(how == 0	 ? "munmap"
 				      : how == 1 ? "munmap-reused"
