@@ -176,6 +176,11 @@ static void gen_mremap(const struct diff_arena *a, struct diff_src *r, struct op
 			}
 		}
 	}
+	/* The trim above may have made new_pages old_pages again (DONTUNMAP),
+	 * more than the destination was chosen for: keep it inside the arena. */
+	if ((op->mflags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) &&
+	    op->new_off + new_pages * ps > np * ps)
+		op->new_off = (np - new_pages) * ps;
 	op->len = old_pages * ps;
 	op->new_len = new_pages * ps;
 	if (src_chance(r, 10))
