@@ -230,41 +230,6 @@ static void test_msync_errors(int delivery)
 	unlink(path);
 }
 
-/* Every page of a shared mapping four times the budget, written and read. */
-extern _Atomic unsigned int fl_test_writeback_delay_us;
-
-struct async_msync {
-	struct fl_space *sp;
-	void *p;
-	size_t len;
-	int ret;
-};
-
-static void *async_msync_main(void *arg)
-{
-	struct async_msync *m = arg;
-
-	m->ret = fl_msync(m->sp, m->p, m->len, MS_ASYNC);
-	return NULL;
-}
-
-/* Pages under write-back by another thread's fl_msync(MS_ASYNC), its write
- * held back (fl_test_writeback_delay_us) until this thread has looked. */
-static void start_held_writeback(struct fl_space *sp, struct async_msync *m, pthread_t *t)
-{
-	struct fl_stats st;
-	int waited = 0;
-
-	atomic_store(&fl_test_writeback_delay_us, 400 * 1000);
-	CHECK(pthread_create(t, NULL, async_msync_main, m) == 0, "pthread_create");
-	do {
-		usleep(1000);
-		CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-		CHECK(++waited < 10000, "the write-back never started");
-	} while (!st.file_writeback);
-	atomic_store(&fl_test_writeback_delay_us, 0);
-}
-
 static void test_msync_inflight(int delivery)
 {
 	const size_t n = 8;
@@ -272,33 +237,33 @@ static void test_msync_inflight(int delivery)
 	int fd = make_file(path, PAGES * ps, O_RDWR);
 	struct fl_space *sp = space(delivery, 0);
 	unsigned char *a = fl_mmap(sp, NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	struct async_msync m = {sp, a, n * ps, -1};
-	pthread_t t;
+	struct t_held_writeback w = {.sp = sp, .p = a, .len = n * ps};
 
 	CHECK(a != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (size_t p = 0; p < n; p++)
 		a[p * ps + 3] = (unsigned char)(0xC0 + p);
-	start_held_writeback(sp, &m, &t);
+	t_held_writeback_start(&w, 400);
 	CHECK(fl_msync(sp, a, n * ps, MS_SYNC) == 0, "fl_msync: %s", strerror(errno));
 	for (size_t p = 0; p < n; p++)
 		CHECK(file_byte(fd, (off_t)(p * ps + 3)) == (unsigned char)(0xC0 + p),
 		      "page %zu: MS_SYNC returned before another writer's write-back of it", p);
-	CHECK(pthread_join(t, NULL) == 0 && m.ret == 0, "the other fl_msync: %d", m.ret);
+	CHECK(t_held_writeback_join(&w) == 0, "the other fl_msync");
 
 	/* fl_munmap writes the range back, and waits for the same. */
 	for (size_t p = 0; p < n; p++)
 		a[p * ps + 4] = (unsigned char)(0xD0 + p);
-	start_held_writeback(sp, &m, &t);
+	t_held_writeback_start(&w, 400);
 	CHECK(fl_munmap(sp, a, PAGES * ps) == 0, "fl_munmap: %s", strerror(errno));
 	for (size_t p = 0; p < n; p++)
 		CHECK(file_byte(fd, (off_t)(p * ps + 4)) == (unsigned char)(0xD0 + p),
 		      "page %zu: fl_munmap returned before another writer's write-back of it", p);
-	CHECK(pthread_join(t, NULL) == 0 && m.ret == 0, "the other fl_msync: %d", m.ret);
+	CHECK(t_held_writeback_join(&w) == 0, "the other fl_msync");
 	fl_space_destroy(sp);
 	close(fd);
 	unlink(path);
 }
 
+/* Every page of a shared mapping four times the budget, written and read. */
 static void test_budget(int delivery)
 {
 	size_t pages = 1024; /* 4 MiB; budget 1 MiB */

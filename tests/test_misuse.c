@@ -421,22 +421,6 @@ static void pageout_dropped(int delivery, bool file)
 	       t_delivery_name(delivery), file ? "a private file mapping" : "anonymous");
 }
 
-extern _Atomic unsigned int fl_test_writeback_delay_us;
-
-struct msync_call {
-	struct fl_space *sp;
-	char *p;
-	int ret;
-};
-
-static void *msync_main(void *arg)
-{
-	struct msync_call *m = arg;
-
-	m->ret = fl_msync(m->sp, m->p, PG, MS_ASYNC);
-	return NULL;
-}
-
 /*
  * A private copy of a file page that the kernel dropped (the libc madvise),
  * accessed while the file's page is locked by the write-back of a shared
@@ -465,9 +449,8 @@ static void present_dropped_page_locked(int delivery, int policy)
 	char *sh = fl_mmap(sp, NULL, 16 * PG, RW, MAP_SHARED, fd, 0);
 	char *pv = fl_mmap(sp, NULL, 16 * PG, RW, MAP_PRIVATE, fd, 0);
 	struct accessor a = {.p = pv + 3 * PG, .write = false};
-	struct msync_call m = {sp, sh + 3 * PG, -1};
+	struct t_held_writeback w = {.sp = sp, .p = sh + 3 * PG, .len = PG};
 	char what[96];
-	pthread_t th;
 
 	CHECK(sh != MAP_FAILED && pv != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	snprintf(what, sizeof(what), "%s, %s: a dropped private copy of a locked file page",
@@ -475,19 +458,13 @@ static void present_dropped_page_locked(int delivery, int policy)
 	pv[3 * PG] = 0x44; /* the private copy */
 	CHECK(madvise(pv + 3 * PG, PG, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
 	sh[3 * PG] = 0x55; /* the file's page, dirty */
-	atomic_store(&fl_test_writeback_delay_us, 300 * 1000);
-	CHECK(pthread_create(&th, NULL, msync_main, &m) == 0, "pthread_create");
-	for (int i = 0; !t_stats(sp).file_writeback; i++) {
-		CHECK(i < 10000, "%s: the write-back never started", what);
-		usleep(1000);
-	}
-	atomic_store(&fl_test_writeback_delay_us, 0);
+	t_held_writeback_start(&w, 300);
 	uint64_t parked = t_stats(sp).parked;
 
 	access_bounded(sp, &a, what);
 	CHECK(a.seen == 0x55, "%s: read %#x, the file's page has 0x55", what, a.seen);
 	CHECK(t_stats(sp).parked > parked, "%s: the access did not wait for the page lock", what);
-	CHECK(pthread_join(th, NULL) == 0 && m.ret == 0, "%s: fl_msync", what);
+	CHECK(t_held_writeback_join(&w) == 0, "%s: fl_msync", what);
 	CHECK(fl_munmap(sp, sh, 16 * PG) == 0 && fl_munmap(sp, pv, 16 * PG) == 0, "fl_munmap");
 	fl_space_destroy(sp);
 	close(fd);

@@ -17,14 +17,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -180,6 +183,49 @@ static inline struct fl_stats t_stats(struct fl_space *sp)
 
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	return st;
+}
+
+/*
+ * A write-back held in flight: fl_msync(MS_ASYNC) of [p, p + len) in a
+ * thread of its own, whose writer keeps the pages locked and under
+ * write-back, its write not started, for hold_ms (fl_test_writeback_delay_us,
+ * src/writeback.h).  t_held_writeback_start() returns once the pages are
+ * under write-back; t_held_writeback_join() waits for the call and returns
+ * its result.
+ */
+extern _Atomic unsigned int fl_test_writeback_delay_us;
+
+struct t_held_writeback {
+	struct fl_space *sp;
+	void *p;
+	size_t len;
+	int ret;
+	pthread_t th;
+};
+
+static inline void *t_held_writeback_main(void *arg)
+{
+	struct t_held_writeback *w = arg;
+
+	w->ret = fl_msync(w->sp, w->p, w->len, MS_ASYNC);
+	return NULL;
+}
+
+static inline void t_held_writeback_start(struct t_held_writeback *w, unsigned int hold_ms)
+{
+	atomic_store(&fl_test_writeback_delay_us, hold_ms * 1000);
+	CHECK(pthread_create(&w->th, NULL, t_held_writeback_main, w) == 0, "pthread_create");
+	for (int i = 0; !t_stats(w->sp).file_writeback; i++) {
+		CHECK(i < 10000, "the write-back never started");
+		usleep(1000);
+	}
+	atomic_store(&fl_test_writeback_delay_us, 0);
+}
+
+static inline int t_held_writeback_join(struct t_held_writeback *w)
+{
+	CHECK(pthread_join(w->th, NULL) == 0, "pthread_join");
+	return w->ret;
 }
 
 /* fork(), stdio flushed first: nothing buffered is written twice.  Return: 0
