@@ -126,6 +126,11 @@ struct fl_config {
 	size_t zswap_max;		/* FAULTLINE_ZSWAP_MAX: the tier's share of
 					 * mem_limit, in bytes (its pool counts against
 					 * the budget); 0 = a fifth of mem_limit */
+	int zswap_keep_incompressible;	/* FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE: keep a
+					 * page that does not compress in the tier as
+					 * it is, as the kernel's zswap does since
+					 * 6.18; 0 (the default): write it to the store,
+					 * as it leaves the budget to resident pages */
 	unsigned int remote_replicas;	/* FAULTLINE_REMOTE_REPLICAS: with a Redis
 					 * Cluster store, a write is done when this
 					 * many replicas have it (WAIT) */
@@ -375,7 +380,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(zswap_stores, FL_COUNTER, "pages the compressed tier took, compressed")                 \
 	X(zswap_same_filled, FL_COUNTER, "pages the compressed tier took as one repeated word")   \
 	X(zswap_incompressible, FL_COUNTER,                                                       \
-	  "pages refused by the compressed tier: compressed worse than 3/4, to the store")        \
+	  "pages that did not compress: to the store, or kept as they are (KEEP_INCOMPRESSIBLE)") \
 	X(zswap_full, FL_COUNTER, "pages refused while the compressed tier was full")             \
 	X(zswap_hits, FL_COUNTER, "swap-ins served by the compressed tier, without I/O")          \
 	X(zswap_writebacks, FL_COUNTER, "pages written back from the compressed tier")            \
@@ -383,6 +388,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(zswap_compacted, FL_COUNTER, "compressed pages moved by compaction")                    \
 	X(zswap_errors, FL_COUNTER, "tier pages that did not decompress, writebacks refused")     \
 	X(zswap_pages, FL_GAUGE, "pages the compressed tier holds")                               \
+	X(zswap_incompressible_pages, FL_GAUGE, "of them, pages held as they are")                \
 	X(zswap_stored_bytes, FL_GAUGE, "compressed bytes the tier holds")                        \
 	X(zswap_pool_bytes, FL_GAUGE, "memory of the tier's pool (counts against the budget)")    \
 	X(zswap_ratio_pct, FL_GAUGE, "compression ratio x100: bytes of pages held per pool byte") \

@@ -103,6 +103,9 @@ static const struct option_desc options[] = {
 	    "the compressed tier in front of the store: off, lz4, zstd"),
 	OPT("zswap_max", OPT_SIZE, true, zswap_max, 0, 0, SIZE_OPT_MAX,
 	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
+	OPT("zswap_keep_incompressible", OPT_BOOL, true, zswap_keep_incompressible, 0, 0, 1,
+	    "keep a page that does not compress in the compressed tier as it is (the kernel's "
+	    "zswap since 6.18); 0: write it to the store"),
 	OPT("prefetch", OPT_BOOL, false, prefetch, 1, 0, 1,
 	    "prefetch along strided and interleaved trends of major faults, not only sequential"),
 	OPT("fork", OPT_BOOL, true, fork, 0, 0, 1,

@@ -82,7 +82,7 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 
 		v[FL_STAT_zswap_stores] = atomic_load(&zs->stores);
 		v[FL_STAT_zswap_same_filled] = atomic_load(&zs->same_filled);
-		v[FL_STAT_zswap_incompressible] = atomic_load(&zs->rejected_incompressible);
+		v[FL_STAT_zswap_incompressible] = atomic_load(&zs->incompressible);
 		v[FL_STAT_zswap_full] = atomic_load(&zs->rejected_full);
 		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
 		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
@@ -92,6 +92,7 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 			atomic_load(&zs->decompress_errors) + atomic_load(&t->wb_errors);
 		pthread_mutex_lock(&t->z.lock);
 		v[FL_STAT_zswap_pages] = t->z.nr;
+		v[FL_STAT_zswap_incompressible_pages] = t->z.nr_raw;
 		v[FL_STAT_zswap_stored_bytes] = t->z.stored_bytes;
 		pthread_mutex_unlock(&t->z.lock);
 		v[FL_STAT_zswap_pool_bytes] = zswap_pool_bytes(&t->z);

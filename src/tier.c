@@ -35,7 +35,7 @@ long tier_pages(struct fl_space *sp)
 }
 
 /*
- * Keep page, evicted to slot, compressed.  Return: true if the tier took it
+ * Keep page, evicted to slot, compressed (or as it is, zswap.h).  Return: true if the tier took it
  * (the slot's store bytes stay unused), false if it goes to the store.
  * Context: any, also the SIGBUS handler (direct reclaim); no ptl held.
  */
@@ -53,7 +53,8 @@ bool tier_store(struct fl_space *sp, uint32_t slot, const void *page)
 }
 
 /*
- * The page of slot, if the tier has it, decompressed into page: no I/O.
+ * The page of slot, if the tier has it, decompressed (or copied) into
+ * page: no I/O.
  * Return: 0 (a hit), -ENOENT (read it from the store), -EBADMSG (it does
  * not decompress: the page is lost, as for a failed read).
  * Context: any, also the SIGBUS handler.
@@ -211,6 +212,7 @@ int tier_init(struct fl_space *sp)
 	sp->tier = t;
 	ret = zswap_init(&t->z, sp->cfg.zswap == FL_ZSWAP_LZ4 ? ZS_LZ4 : ZS_ZSTD,
 			 swapdev_max_slots(&sp->dev), max);
+	t->z.keep_raw = sp->cfg.zswap_keep_incompressible;
 	if (ret) {
 		t->z.e = NULL;
 		fl_log("cannot set up the compressed tier (%s): %s",

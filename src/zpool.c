@@ -20,10 +20,23 @@
 _Static_assert(ZP_SLAB_SIZE / ZP_ALIGN <= 256, "object index in 8 bits");
 _Static_assert((uint64_t)ZP_MAX_SLABS << 8 < (1ull << 32), "handle in 32 bits");
 
-/* The class size of an object of len bytes: with its header. */
+static size_t class_bytes(unsigned int c)
+{
+	return c == ZP_PAGE_CLASS ? PAGE_SIZE : (size_t)(c + 1) * ZP_ALIGN;
+}
+
+/* The class of an object of len bytes (1 .. PAGE_SIZE). */
+unsigned int zp_class_of(size_t len)
+{
+	if (len > ZP_MAX_LEN)
+		return ZP_PAGE_CLASS;
+	return (unsigned int)((len + ZP_HDR + ZP_ALIGN - 1) / ZP_ALIGN) - 1;
+}
+
+/* The memory an object of len bytes takes: its class's size. */
 size_t zp_class_size(size_t len)
 {
-	return (len + ZP_HDR + ZP_ALIGN - 1) / ZP_ALIGN * ZP_ALIGN;
+	return class_bytes(zp_class_of(len));
 }
 
 int zp_init(struct zpool *p)
@@ -86,7 +99,7 @@ static void partial_del(struct zpool *p, struct zp_class *k, uint32_t si)
  */
 static uint32_t slab_new(struct zpool *p, unsigned int c)
 {
-	size_t size = (size_t)(c + 1) * ZP_ALIGN;
+	size_t size = class_bytes(c);
 	void *mem = mmap(NULL, ZP_SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
 	struct zp_slab *s;
@@ -138,16 +151,23 @@ static void slab_release(struct zpool *p, uint32_t si)
 	pthread_mutex_unlock(&p->slab_lock);
 }
 
-static size_t class_bytes(unsigned int c)
-{
-	return (size_t)(c + 1) * ZP_ALIGN;
-}
-
 static char *obj_mem(struct zpool *p, uint32_t si, uint32_t obj)
 {
 	struct zp_slab *s = &p->slabs[si];
 
 	return (char *)s->mem + obj * class_bytes(s->cls);
+}
+
+/* Object obj's header (its owner's name): in the object, or in the slab. */
+static uint32_t obj_owner(struct zpool *p, uint32_t si, uint32_t obj)
+{
+	struct zp_slab *s = &p->slabs[si];
+	uint32_t owner;
+
+	if (s->cls == ZP_PAGE_CLASS)
+		return s->owner[obj];
+	memcpy(&owner, obj_mem(p, si, obj), sizeof(owner));
+	return owner;
 }
 
 /*
@@ -162,7 +182,10 @@ static uint32_t obj_take(struct zpool *p, struct zp_class *k, uint32_t si, uint3
 	char *m = obj_mem(p, si, obj);
 
 	memcpy(&next, m, sizeof(next));
-	memcpy(m, &owner, sizeof(owner));
+	if (s->cls == ZP_PAGE_CLASS)
+		s->owner[obj] = owner;
+	else
+		memcpy(m, &owner, sizeof(owner));
 	s->free_head = next;
 	s->inuse++;
 	atomic_fetch_sub_explicit(&k->nr_free, 1, memory_order_relaxed);
@@ -202,10 +225,9 @@ static bool slab_release_empty(struct zpool *p, struct zp_class *k, uint32_t si)
 }
 
 /*
- * An object of len bytes (1 .. ZP_MAX_LEN), owned by owner (compaction
- * asks it, see zp_move_fn).  Context: any, also the SIGBUS handler; takes
- * the class lock.  Return: its handle, or ZP_NONE if the system gives no
- * memory.
+ * An object of len bytes (1 .. PAGE_SIZE; more than ZP_MAX_LEN takes a
+ * whole page), owned by owner (compaction asks it, see zp_move_fn).  Context: any, also the SIGBUS
+ * handler; takes the class lock.  Return: its handle, or ZP_NONE if the system gives no memory.
  */
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 {
@@ -213,9 +235,9 @@ uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 	struct zp_class *k;
 	uint32_t si, obj;
 
-	if (!len || len > ZP_MAX_LEN)
+	if (!len || len > PAGE_SIZE)
 		return ZP_NONE;
-	c = (unsigned int)(zp_class_size(len) / ZP_ALIGN) - 1;
+	c = zp_class_of(len);
 	k = &p->cls[c];
 	pthread_mutex_lock(&k->lock);
 	if (!k->partial && slab_new(p, c) == UINT32_MAX) {
@@ -231,13 +253,15 @@ uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 }
 
 /*
- * The object's memory (after its header).  Context: the caller holds the
+ * The object's memory (after its header, if it has one).  Context: the caller holds the
  * handle, and, if compaction may run, the owners' lock (zp_compact_step()),
  * or the object is not yet its owner's (zp_move_fn).
  */
 void *zp_map(struct zpool *p, uint32_t handle)
 {
-	return obj_mem(p, (handle >> 8) - 1, handle & 0xff) + ZP_HDR;
+	uint32_t si = (handle >> 8) - 1;
+
+	return obj_mem(p, si, handle & 0xff) + (p->slabs[si].cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
 }
 
 /* Free the object of handle.  Context: any; takes the class lock. */
@@ -351,7 +375,7 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 			dst = partial_pick(p, k, false, src);
 		if (!dst)
 			break;
-		memcpy(&owner, obj_mem(p, src - 1, obj), sizeof(owner));
+		owner = obj_owner(p, src - 1, obj);
 		nobj = obj_take(p, k, dst - 1, owner);
 		new_handle = dst << 8 | nobj;
 		if (!move(arg, owner, handle, new_handle)) {

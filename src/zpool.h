@@ -3,7 +3,9 @@
  * A pool for compressed pages (zpool.c), in the manner of the kernel's
  * zsmalloc: objects of up to a page, in size classes 64 bytes apart, carved
  * from slabs of whole pages; an object is named by a 32-bit handle, not a
- * pointer, so that its slab can be found and freed.
+ * pointer, so that its slab can be found and freed.  An object of more than
+ * ZP_MAX_LEN bytes (a page kept as it is) takes a whole page of its own
+ * class, ZP_PAGE_CLASS, as zsmalloc's huge class does.
  *
  * Why not malloc, or jemalloc's arenas: eviction compresses pages in the
  * SIGBUS handler too (direct reclaim in sigbus delivery), where no
@@ -16,7 +18,8 @@
  * class move from its emptiest partial slab into its fullest ones, and the
  * emptied slab goes back to the system.  An object's handle then changes,
  * so each object carries the 32-bit name of its owner (given to
- * zp_alloc()) in a header, and the pool asks the owner, through a callback,
+ * zp_alloc()) in a header (a whole-page object, in its slab's owner[]),
+ * and the pool asks the owner, through a callback,
  * to re-point its reference; the owner's lock, held by the caller around
  * the step, keeps every reader of the old handle out meanwhile.
  *
@@ -30,24 +33,27 @@
 #include "lib.h"
 
 #define ZP_ALIGN 64
-#define ZP_CLASSES (PAGE_SIZE / ZP_ALIGN) /* 64 .. 4096 bytes */
+#define ZP_HDR_CLASSES (PAGE_SIZE / ZP_ALIGN) /* 64 .. 4096 bytes, header inside */
+#define ZP_PAGE_CLASS ZP_HDR_CLASSES	      /* whole pages, owner in the slab */
+#define ZP_CLASSES (ZP_HDR_CLASSES + 1)
 #define ZP_SLAB_PAGES 4
 #define ZP_SLAB_SIZE (ZP_SLAB_PAGES * PAGE_SIZE)
 #define ZP_MAX_SLABS (1u << 20)		/* 16 GiB of slabs */
 #define ZP_NONE 0u			/* the handle of no object */
 #define ZP_HDR 4u			/* an object's header: its owner */
-#define ZP_MAX_LEN (PAGE_SIZE - ZP_HDR) /* the largest object */
+#define ZP_MAX_LEN (PAGE_SIZE - ZP_HDR) /* the largest object with a header */
 
 struct zp_slab {
-	void *mem;	      /* ZP_SLAB_SIZE bytes, or NULL: a free slot */
-	uint32_t free_head;   /* object index + 1 of the first free object; 0: none */
-	uint16_t inuse, nobj; /* objects in use, and in the slab */
-	uint16_t cls;	      /* its class */
-	uint32_t next, prev;  /* slab index + 1 in its class's partial list */
+	void *mem;		       /* ZP_SLAB_SIZE bytes, or NULL: a free slot */
+	uint32_t free_head;	       /* object index + 1 of the first free object; 0: none */
+	uint16_t inuse, nobj;	       /* objects in use, and in the slab */
+	uint16_t cls;		       /* its class */
+	uint32_t next, prev;	       /* slab index + 1 in its class's partial list */
+	uint32_t owner[ZP_SLAB_PAGES]; /* ZP_PAGE_CLASS: each object's owner */
 };
 
 struct zp_class {
-	pthread_mutex_t lock;	  /* partial, and its slabs' free lists and counts */
+	pthread_mutex_t lock;	  /* partial; its slabs' free lists, counts, owner[] */
 	uint32_t partial;	  /* slab index + 1 of the first slab with a free object */
 	_Atomic uint32_t nr_free; /* free objects in its slabs: written under lock */
 };
@@ -81,6 +87,7 @@ void zp_destroy(struct zpool *p);
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner);
 void zp_free(struct zpool *p, uint32_t handle);
 void *zp_map(struct zpool *p, uint32_t handle);
+unsigned int zp_class_of(size_t len);
 size_t zp_class_size(size_t len);
 uint64_t zp_reclaimable_bytes(struct zpool *p);
 bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg,

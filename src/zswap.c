@@ -168,6 +168,8 @@ static void entry_drop(struct zswap *z, uint32_t slot)
 		zp_free(&z->pool, e->handle);
 		z->stored_bytes -= e->len;
 	}
+	if (e->flags & ZS_RAW)
+		z->nr_raw--;
 	e->flags = 0;
 	z->nr--;
 }
@@ -220,11 +222,12 @@ static void drop_old(struct zswap *z, uint32_t slot)
 }
 
 /*
- * Keep page as slot's contents (replacing what the tier had for it).
- * Context: any, also the SIGBUS handler; no tier lock held.
- * Return: 0 if kept; -E2BIG (incompressible), -ENOSPC (the pool is full),
- * -EBUSY (no context free) or -ENOMEM if not: the caller writes the page
- * to the store below.
+ * Keep page as slot's contents (replacing what the tier had for it):
+ * compressed, or with keep_raw as it is if compressing would not save a
+ * pool class (zswap.h).  Context: any, also the SIGBUS handler; no tier
+ * lock held.  Return: 0 if kept; -E2BIG (incompressible, without
+ * keep_raw), -ENOSPC (the pool is full), -EBUSY (no context free) or
+ * -ENOMEM if not: the caller writes the page to the store below.
  */
 int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 {
@@ -234,7 +237,7 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 	uint32_t handle = ZP_NONE;
 	uint64_t fill = 0;
 	size_t len = 0;
-	bool same;
+	bool same, raw = false;
 
 	FL_BUG_ON(slot >= z->max_slots);
 	same = same_filled(page, &fill);
@@ -252,36 +255,43 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 		}
 		len = compress_page(z, c, page, buf, ZS_MAX_COMPRESSED);
 		ctx_put(c);
-		if (!len) {
-			atomic_fetch_add_explicit(&z->st.rejected_incompressible, 1,
-						  memory_order_relaxed);
+		if (!len && !z->keep_raw) {
+			atomic_fetch_add_explicit(&z->st.incompressible, 1, memory_order_relaxed);
 			drop_old(z, slot);
 			return -E2BIG;
 		}
+		/* No smaller than the page in the pool: kept as it is, and a
+		 * load is a copy. */
+		raw = z->keep_raw && (!len || zp_class_size(len) >= PAGE_SIZE);
+		if (raw)
+			len = PAGE_SIZE;
 		handle = zp_alloc(&z->pool, len, slot);
 		if (handle == ZP_NONE) {
 			drop_old(z, slot);
 			return -ENOMEM;
 		}
 		/* Not yet the slot's entry's: compaction leaves it alone. */
-		memcpy(zp_map(&z->pool, handle), buf, len);
+		memcpy(zp_map(&z->pool, handle), raw ? page : buf, len);
 	}
 	pthread_mutex_lock(&z->lock);
 	e = &z->e[slot];
 	/* The caller waits for a written-back slot to be done (see above). */
 	FL_BUG_ON(e->flags & ZS_WRITEBACK);
 	entry_drop(z, slot);
-	e->flags = ZS_PRESENT | (same ? ZS_SAME : 0);
+	e->flags = ZS_PRESENT | (same ? ZS_SAME : 0) | (raw ? ZS_RAW : 0);
 	e->fill = fill;
 	e->handle = handle;
 	e->len = (uint16_t)len;
 	e->token = ++z->next_token;
 	z->stored_bytes += len;
 	z->nr++;
+	z->nr_raw += raw;
 	lru_add(z, slot);
 	pthread_mutex_unlock(&z->lock);
-	atomic_fetch_add_explicit(same ? &z->st.same_filled : &z->st.stores, 1,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(same	? &z->st.same_filled
+				  : raw ? &z->st.incompressible
+					: &z->st.stores,
+				  1, memory_order_relaxed);
 	return 0;
 }
 
@@ -297,6 +307,7 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 	struct zs_entry *e = &z->e[slot];
 	struct zs_ctx *c;
 	size_t len;
+	bool raw;
 	int ret;
 
 	FL_BUG_ON(slot >= z->max_slots);
@@ -315,12 +326,18 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 		return 0;
 	}
 	len = e->len;
-	memcpy(buf, zp_map(&z->pool, e->handle), len);
+	raw = e->flags & ZS_RAW;
+	/* Read under the lock: compaction may move the object after it. */
+	memcpy(raw ? page : buf, zp_map(&z->pool, e->handle), len);
 	if (!(e->flags & ZS_WRITEBACK)) {
 		lru_del(z, slot);
 		lru_add(z, slot);
 	}
 	pthread_mutex_unlock(&z->lock);
+	if (raw) {
+		atomic_fetch_add_explicit(&z->st.hits, 1, memory_order_relaxed);
+		return 0;
+	}
 	c = ctx_get(z);
 	if (!c)
 		return -EBUSY;
@@ -360,7 +377,7 @@ long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token)
 	struct zs_ctx *c;
 	uint32_t s;
 	size_t len;
-	bool same;
+	bool same, raw;
 	uint64_t fill;
 
 	c = ctx_get(z);
@@ -378,12 +395,15 @@ long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token)
 	e->flags |= ZS_WRITEBACK;
 	*token = e->token;
 	same = e->flags & ZS_SAME;
+	raw = e->flags & ZS_RAW;
 	fill = e->fill;
 	len = e->len;
 	if (!same)
-		memcpy(buf, zp_map(&z->pool, e->handle), len);
+		memcpy(raw ? page : buf, zp_map(&z->pool, e->handle), len);
 	pthread_mutex_unlock(&z->lock);
-	if (same) {
+	if (raw) {
+		/* Already the page. */
+	} else if (same) {
 		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
 			((uint64_t *)page)[i] = fill;
 	} else if (decompress_page(z, c, buf, len, page)) {

@@ -5,12 +5,18 @@
  * and a fault on it decompresses it without I/O.
  *
  *   - A same-filled page (every word equal) keeps only the word.
- *   - A page that does not compress into the pool's largest object
- *     (ZS_MAX_COMPRESSED) is rejected: it goes to the store below,
- *     uncompressed.  As the kernel's zswap, which keeps whatever compresses
- *     below a page (and since 6.18 the rest too, as it is, which this
- *     pool's objects, a header and at most ZP_MAX_LEN bytes, cannot hold):
- *     a page sent below is a disk read when it comes back.
+ *   - A page that does not compress into the pool's largest object with a
+ *     header (ZS_MAX_COMPRESSED) is refused: it goes to the store below, as
+ *     the kernel's zswap did before 6.18.  The pool shares the budget with
+ *     the resident pages, so such a page kept in it would take the memory
+ *     of a resident page and add a copy to every access of it, for the same
+ *     disk reads (BENCHMARKS.md, "Compressed swap": random data).  With
+ *     keep_raw (FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE), as the kernel's zswap
+ *     since 6.18: a page whose compressed form would take no less of the
+ *     pool than the page (it does not compress, or only into an object of
+ *     the largest header class) is kept as it is (ZS_RAW), in a whole page
+ *     of the pool's page class; a load copies it, with no decompression,
+ *     and the LRU writes it back in its turn.
  *   - Past max_bytes of pool memory a store is rejected too (it goes
  *     below), and the coldest entries are written back until the pool is
  *     under ZS_ACCEPT_PCT percent of max_bytes again, as zswap's accept
@@ -61,14 +67,15 @@ struct zs_entry {
 	uint64_t fill;	     /* ZS_SAME: the word the page is made of */
 	uint64_t token;	     /* which store of the slot this is */
 	uint32_t handle;     /* in the pool, if not ZS_SAME */
-	uint16_t len;	     /* compressed bytes */
-	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_WRITEBACK */
+	uint16_t len;	     /* compressed bytes (ZS_RAW: PAGE_SIZE) */
+	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_RAW, ZS_WRITEBACK, ZS_DEAD */
 	uint32_t prev, next; /* the LRU: slot + 1; 0 none.  Hot end: head. */
 };
 #define ZS_PRESENT 0x1
 #define ZS_SAME 0x2
 #define ZS_WRITEBACK 0x4 /* being written below: not picked twice */
 #define ZS_DEAD 0x8	 /* invalidated while written below: a tombstone */
+#define ZS_RAW 0x10	 /* kept as it is: it did not compress */
 
 struct zs_ctx {
 	_Atomic bool busy;
@@ -77,8 +84,8 @@ struct zs_ctx {
 };
 
 struct zswap_stats {
-	_Atomic uint64_t stores, same_filled, rejected_incompressible, rejected_full, rejected_busy,
-		hits, misses, writebacks, decompress_errors;
+	_Atomic uint64_t stores, same_filled, incompressible, rejected_full, rejected_busy, hits,
+		misses, writebacks, decompress_errors;
 	_Atomic uint64_t compactions, compacted, compact_slabs_freed; /* zswap_compact() */
 };
 
@@ -88,9 +95,10 @@ struct zswap {
 	size_t max_bytes; /* pool memory allowed */
 	unsigned long max_slots;
 	struct zs_entry *e;   /* max_slots, reserved, backed as used */
-	pthread_mutex_t lock; /* e[], head, tail, nr, stored_bytes, next_token */
+	pthread_mutex_t lock; /* e[], head, tail, nr, nr_raw, stored_bytes, next_token */
 	uint32_t head, tail;  /* slot + 1 */
-	uint64_t nr, stored_bytes, next_token;
+	uint64_t nr, nr_raw, stored_bytes, next_token;
+	bool keep_raw; /* set before the first store: see ZS_RAW above */
 	struct zpool pool;
 	struct zs_ctx ctx[ZS_CONTEXTS];
 	struct zswap_stats st;

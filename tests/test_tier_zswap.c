@@ -5,11 +5,13 @@
  *
  *   - torture, under every policy and both deliveries: a region eight
  *     times the budget, whose pages are text-like (compress 2-4x), random
- *     (refused as incompressible) or same-filled (kept as one word), is
+ *     (refused as incompressible; with FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE,
+ *     in one run per delivery, kept as they are) or same-filled (kept as
+ *     one word), is
  *     filled, then threads verify whole pages and write new versions of
  *     their own pages while another pages ranges out; a small pool forces
  *     writeback to the store.  Every byte must come back, the counters must
- *     show every path (stores, same-filled, refusals, hits, writebacks,
+ *     show every path (stores, same-filled, refusals or pages kept as they are, hits, writebacks,
  *     store reads and writes), the pool must stay within its size and
  *     memory within the budget, and no page may fail its check;
  *   - a hit needs no I/O: with a pool large enough for every evicted page,
@@ -43,7 +45,7 @@ static struct fl_config config(int delivery, int policy, int zswap, size_t zswap
 	return cfg;
 }
 
-static void torture(int delivery, int policy, int zswap, bool encrypt)
+static void torture(int delivery, int policy, int zswap, bool encrypt, bool keep)
 {
 	/* The pool's size classes keep a partial slab each (zpool.c): a
 	 * pool much smaller than this is mostly those. */
@@ -53,17 +55,18 @@ static void torture(int delivery, int policy, int zswap, bool encrypt)
 	struct fl_space *sp;
 
 	cfg.swap_encrypt = encrypt;
+	cfg.zswap_keep_incompressible = keep;
 	sp = t_space_create_cfg(&cfg);
 	tt_run(&t, sp, NPAGES, seed, t_soak() ? 20000000 : 600000, NULL, NULL, 0);
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
-	printf("%-6s %-8s %-4s%s: major %llu, zswap: stores %llu same %llu incompressible %llu "
+	printf("%-6s %-8s %-4s%s%s: major %llu, zswap: stores %llu same %llu incompressible %llu "
 	       "full %llu hits %llu writebacks %llu compacted %llu pages %llu pool %llu KiB ratio "
 	       "%llu%% "
 	       "hit p50 %llu ns; store reads %llu writes %llu; resident %llu frames %llu\n",
 	       t_delivery_name(delivery), tt_policy_names[policy],
 	       zswap == FL_ZSWAP_LZ4 ? "lz4" : "zstd", encrypt ? " (encrypted)" : "",
-	       (unsigned long long)st.faults_major, (unsigned long long)st.zswap_stores,
-	       (unsigned long long)st.zswap_same_filled,
+	       keep ? " (keep incompressible)" : "", (unsigned long long)st.faults_major,
+	       (unsigned long long)st.zswap_stores, (unsigned long long)st.zswap_same_filled,
 	       (unsigned long long)st.zswap_incompressible, (unsigned long long)st.zswap_full,
 	       (unsigned long long)st.zswap_hits, (unsigned long long)st.zswap_writebacks,
 	       (unsigned long long)st.zswap_compacted, (unsigned long long)st.zswap_pages,
@@ -77,14 +80,23 @@ static void torture(int delivery, int policy, int zswap, bool encrypt)
 	      (unsigned long long)st.checksum_errors, (unsigned long long)st.read_errors,
 	      (unsigned long long)st.pages_poisoned, (unsigned long long)st.zswap_errors);
 	CHECK(st.zswap_stores > 0 && st.zswap_same_filled > 0, "the tier took no page");
-	CHECK(st.zswap_incompressible > 0, "no random page was refused");
+	CHECK(st.zswap_incompressible > 0, "no random page was met");
+	if (keep)
+		CHECK(st.zswap_incompressible_pages > 0, "no random page was kept as it is");
+	else
+		CHECK(st.zswap_incompressible_pages == 0, "%llu random pages kept, not refused",
+		      (unsigned long long)st.zswap_incompressible_pages);
 	CHECK(st.zswap_hits > 0, "no fault was served by the tier");
 	CHECK(st.zswap_writebacks > 0, "the full tier wrote nothing back");
 	CHECK(st.store_writes > 0 && st.store_reads > 0, "the store below was not used");
 	/* Compressed, the pages held take less than half their size (the
-	 * pool around them may hold more: a partial slab per size class). */
-	CHECK(st.zswap_pages && st.zswap_stored_bytes * 2 < st.zswap_pages * PG,
-	      "%llu pages held in %llu compressed bytes", (unsigned long long)st.zswap_pages,
+	 * pool around them may hold more: a partial slab per size class);
+	 * those kept as they are, their size. */
+	CHECK(st.zswap_pages > st.zswap_incompressible_pages &&
+		      (st.zswap_stored_bytes - st.zswap_incompressible_pages * PG) * 2 <
+			      (st.zswap_pages - st.zswap_incompressible_pages) * PG,
+	      "%llu pages held (%llu as they are) in %llu bytes",
+	      (unsigned long long)st.zswap_pages, (unsigned long long)st.zswap_incompressible_pages,
 	      (unsigned long long)st.zswap_stored_bytes);
 	CHECK(st.zswap_pool_bytes <= BUDGET / 2, "pool %llu bytes over its size",
 	      (unsigned long long)st.zswap_pool_bytes);
@@ -163,6 +175,12 @@ static void options(void)
 	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap == FL_ZSWAP_ZSTD, "FAULTLINE_ZSWAP=ZSTD: %d",
 	      cfg.zswap);
 	unsetenv("FAULTLINE_ZSWAP");
+	setenv("FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE", "1", 1);
+	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap_keep_incompressible == 1,
+	      "FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE=1: %d", cfg.zswap_keep_incompressible);
+	unsetenv("FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE");
+	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap_keep_incompressible == 0,
+	      "FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE: on by default");
 }
 
 int main(int argc, char **argv)
@@ -176,9 +194,11 @@ int main(int argc, char **argv)
 		no_io(d, FL_ZSWAP_OFF);
 		for (int pol = 0; pol < 5; pol++)
 			if (tt_policy_runs(pol))
-				torture(d, pol, (pol + d) % 2 ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4,
+				torture(d, pol, (pol + d) % 2 ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4, false,
 					false);
+		torture(d, d ? FL_POLICY_HOLD : FL_POLICY_DROP, d ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4,
+			false, true);
 	}
-	torture(FL_DELIVERY_THREAD, FL_POLICY_DROP, FL_ZSWAP_LZ4, true);
+	torture(FL_DELIVERY_THREAD, FL_POLICY_DROP, FL_ZSWAP_LZ4, true, false);
 	return T_EXIT_PASS;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The pool for compressed pages: threads allocate objects of random sizes
- * (1 byte to a page), fill each with a pattern of its own handle, check
+ * (1 byte to a page: one in ten a whole page, kept in the page class
+ * with its owner out of line), fill each with a pattern of its own handle, check
  * every pattern before freeing, and free in random order; no object may
  * overlap another, the counts must come back to zero, and the pool must
  * give back all but at most one slab per class.  Bad sizes get no object.
@@ -56,7 +57,9 @@ static void *worker(void *arg)
 			h[i] = ZP_NONE;
 			continue;
 		}
-		len[i] = t_chance(&r, 10) ? ZP_MAX_LEN : 1 + (size_t)t_below(&r, ZP_MAX_LEN);
+		len[i] = t_chance(&r, 10)   ? PAGE_SIZE
+			 : t_chance(&r, 10) ? ZP_MAX_LEN
+					    : 1 + (size_t)t_below(&r, PAGE_SIZE);
 		h[i] = zp_alloc(&pool, len[i], (uint32_t)i);
 		CHECK(h[i] != ZP_NONE, "no object of %zu bytes", len[i]);
 		fill(zp_map(&pool, h[i]), len[i], h[i]);
@@ -116,12 +119,15 @@ static uint64_t slabs_allowed(void)
 
 	for (uint32_t i = 0; i < CN; i++)
 		if (cobj[i].len)
-			n[zp_class_size(cobj[i].len) / ZP_ALIGN - 1] += cobj[i].h != ZP_NONE;
+			n[zp_class_of(cobj[i].len)] += cobj[i].h != ZP_NONE;
 	for (unsigned int c = 0; c < ZP_CLASSES; c++) {
-		uint64_t per = ZP_SLAB_SIZE / ((c + 1) * ZP_ALIGN);
+		uint64_t per = 0;
 		bool used = false;
 		for (uint32_t i = 0; i < CN && !used; i++)
-			used = zp_class_size(cobj[i].len) / ZP_ALIGN - 1 == c;
+			if (zp_class_of(cobj[i].len) == c) {
+				used = true;
+				per = ZP_SLAB_SIZE / zp_class_size(cobj[i].len);
+			}
 		slabs += used ? n[c] / per + 1 : 0;
 	}
 	return slabs;
@@ -136,7 +142,8 @@ static void compaction(void)
 	t_rng_init(&r, seed ^ 0xc0);
 	CHECK(zp_init(&pool) == 0, "zp_init");
 	for (uint32_t i = 0; i < CN; i++) {
-		cobj[i].len = 1 + (uint32_t)t_below(&r, 3072);
+		/* One in eight a whole page (the page class). */
+		cobj[i].len = t_below(&r, 8) ? 1 + (uint32_t)t_below(&r, 3072) : PAGE_SIZE;
 		cobj[i].h = zp_alloc(&pool, cobj[i].len, i);
 		CHECK(cobj[i].h != ZP_NONE, "no object of %u bytes", cobj[i].len);
 		fill(zp_map(&pool, cobj[i].h), cobj[i].len, i * 0x9e37u);
@@ -208,10 +215,13 @@ int main(int argc, char **argv)
 	seed = t_seed_init(argc, argv, "test_zpool");
 	CHECK(zp_init(&pool) == 0, "zp_init");
 	CHECK(zp_alloc(&pool, 0, 0) == ZP_NONE, "0 bytes");
-	CHECK(zp_alloc(&pool, ZP_MAX_LEN + 1, 0) == ZP_NONE, "%lu bytes",
-	      (unsigned long)ZP_MAX_LEN + 1);
+	CHECK(zp_alloc(&pool, PAGE_SIZE + 1, 0) == ZP_NONE, "%lu bytes",
+	      (unsigned long)PAGE_SIZE + 1);
 	CHECK(zp_class_size(1) == 64 && zp_class_size(64 - ZP_HDR) == 64 &&
-		      zp_class_size(65 - ZP_HDR) == 128 && zp_class_size(ZP_MAX_LEN) == 4096,
+		      zp_class_size(65 - ZP_HDR) == 128 && zp_class_size(ZP_MAX_LEN) == 4096 &&
+		      zp_class_of(ZP_MAX_LEN) == ZP_HDR_CLASSES - 1 &&
+		      zp_class_of(ZP_MAX_LEN + 1) == ZP_PAGE_CLASS &&
+		      zp_class_size(PAGE_SIZE) == PAGE_SIZE,
 	      "class sizes");
 	for (uintptr_t i = 0; i < THREADS; i++)
 		CHECK(!pthread_create(&t[i], NULL, worker, (void *)i), "pthread_create");

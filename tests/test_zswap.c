@@ -2,14 +2,16 @@
 /*
  * The compressed tier on its own, with LZ4 and zstd: pages of text-like
  * data come back byte for byte and compress at least 1.5 times; a
- * same-filled page keeps only its word; random data is refused as
- * incompressible; past its size the tier refuses stores and gives its
+ * same-filled page keeps only its word; random data is refused, or with
+ * keep_raw kept as it is (a page of the pool each), comes back byte for
+ * byte and is written back as it is; past its size the tier refuses stores and gives its
  * coldest entries to write back, decompressed, until it is under the accept
  * threshold; a slot invalidated while written back stays a tombstone until
  * that write is done; compaction of a pool fragmented by invalidations
- * gives slabs back and every page, also those being written back, stays
- * right; and threads storing, loading and invalidating their own slots at
- * once, while another compacts the pool, never see a wrong page.
+ * gives slabs back and every page, also those being written back and those
+ * kept as they are, stays right; and threads storing, loading and
+ * invalidating their own slots at once (text and random pages), while
+ * another compacts the pool, never see a wrong page.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -50,6 +52,15 @@ static void random_page(char *p, uint64_t seed)
 	}
 }
 
+/* One page in five random (kept as it is), the others text. */
+static void mixed_page(char *p, uint64_t seed)
+{
+	if (seed % 5 == 0)
+		random_page(p, seed);
+	else
+		text_page(p, seed);
+}
+
 static void basics(enum zs_algo algo, const char *name, uint64_t seed)
 {
 	struct zswap *z = calloc(1, sizeof(*z));
@@ -67,18 +78,61 @@ static void basics(enum zs_algo algo, const char *name, uint64_t seed)
 		      "%s: slot %u came back wrong", name, s);
 	}
 	CHECK(ratio >= 1.5, "%s: text compressed only %.2fx", name, ratio);
+	size_t before_raw = zswap_pool_bytes(z);
 	memset(page, 0xab, PAGE_SIZE);
 	CHECK(zswap_store(z, 2000, page) == 0, "same-filled");
 	CHECK(zswap_load(z, 2000, back) == 0 && !memcmp(page, back, PAGE_SIZE), "same-filled back");
 	random_page(page, seed);
 	CHECK(zswap_store(z, 2001, page) == -E2BIG, "random data kept");
 	CHECK(zswap_load(z, 2001, back) == -ENOENT, "a refused page loads");
+	CHECK(atomic_load(&z->st.incompressible) == 1 && z->nr_raw == 0, "refusal counted");
+	/* As the kernel's zswap since 6.18: kept as it is. */
+	z->keep_raw = true;
+	CHECK(zswap_store(z, 2001, page) == 0, "random data refused");
+	CHECK(z->nr_raw == 1 && atomic_load(&z->st.incompressible) == 2 &&
+		      z->e[2001].len == PAGE_SIZE,
+	      "%s: random data not kept as it is", name);
+	memset(back, 0, PAGE_SIZE);
+	CHECK(zswap_load(z, 2001, back) == 0 && !memcmp(page, back, PAGE_SIZE),
+	      "%s: a page kept as it is came back wrong", name);
+	CHECK(zswap_pool_bytes(z) - before_raw >= PAGE_SIZE, "%s: a raw page took no pool page",
+	      name);
+	/* Replaced by a page that compresses: no longer counted raw. */
+	text_page(page, seed + 7);
+	CHECK(zswap_store(z, 2001, page) == 0 && z->nr_raw == 0, "%s: raw entry replaced", name);
+	random_page(page, seed + 1);
+	CHECK(zswap_store(z, 2002, page) == 0, "random data refused");
 	CHECK(zswap_load(z, 3000, back) == -ENOENT, "a slot never stored loads");
 	CHECK(!zswap_invalidate(z, 5), "invalidate");
 	CHECK(zswap_load(z, 5, back) == -ENOENT, "an invalidated slot loads");
 	printf("%s: 1000 text pages at %.2fx (%.2fx of pool memory), same-filled kept as a word, "
-	       "random refused\n",
+	       "random refused, or kept as it is\n",
 	       name, ratio, 999.0 * PAGE_SIZE / (double)zswap_pool_bytes(z));
+	zswap_destroy(z);
+	free(z);
+}
+
+/* A page kept as it is is written back as it is, coldest first as any. */
+static void raw_writeback(enum zs_algo algo, const char *name, uint64_t seed)
+{
+	struct zswap *z = calloc(1, sizeof(*z));
+	char page[PAGE_SIZE], back[PAGE_SIZE];
+	uint64_t token;
+	long w;
+
+	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	z->keep_raw = true;
+	random_page(page, seed + 11);
+	CHECK(zswap_store(z, 7, page) == 0, "store raw");
+	text_page(back, seed + 12);
+	CHECK(zswap_store(z, 8, back) == 0, "store text");
+	memset(back, 0, PAGE_SIZE);
+	w = zswap_writeback_pick(z, back, &token);
+	CHECK(w == 7 && !memcmp(page, back, PAGE_SIZE), "%s: raw writeback picked %ld, wrong page",
+	      name, w);
+	CHECK(!zswap_writeback_done(z, 7, token, true), "done");
+	CHECK(zswap_load(z, 7, back) == -ENOENT && z->nr_raw == 0 && z->nr == 1,
+	      "%s: a raw page written back stays", name);
 	zswap_destroy(z);
 	free(z);
 }
@@ -143,11 +197,14 @@ static void fragment(enum zs_algo algo, const char *name, uint64_t seed)
 
 	t_rng_init(&r, seed ^ 0xf4);
 	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	z->keep_raw = true;
 	for (uint32_t s = 0; s < 8000; s++) {
-		text_page(page, seed * 3 + s);
+		mixed_page(page, seed * 3 + s);
 		CHECK(zswap_store(z, s, page) == 0, "%s: store %u", name, s);
 		live[s] = true;
 	}
+	CHECK(z->nr_raw >= 1000, "%s: %llu of 8000 pages kept as they are", name,
+	      (unsigned long long)z->nr_raw);
 	CHECK(!zswap_needs_compaction(z), "%s: a freshly filled pool is fragmented", name);
 	for (uint32_t s = 0; s < 8000; s++)
 		if (t_below(&r, 4)) {
@@ -179,13 +236,13 @@ static void fragment(enum zs_algo algo, const char *name, uint64_t seed)
 			CHECK(ret == -ENOENT, "%s: slot %u invalidated, loads %d", name, s, ret);
 			continue;
 		}
-		text_page(page, seed * 3 + s);
+		mixed_page(page, seed * 3 + s);
 		CHECK(!ret && !memcmp(page, back, PAGE_SIZE), "%s: slot %u wrong after compaction",
 		      name, s);
 	}
 	CHECK(!zswap_writeback_done(z, (uint32_t)wb, tok_wb, false), "writeback kept");
 	CHECK(zswap_writeback_done(z, (uint32_t)dead, tok_dead, true), "tombstone done");
-	text_page(page, seed * 3 + (uint64_t)wb);
+	mixed_page(page, seed * 3 + (uint64_t)wb);
 	CHECK(zswap_load(z, (uint32_t)wb, back) == 0 && !memcmp(page, back, PAGE_SIZE),
 	      "the page kept after its writeback moved");
 	printf("%s: %llu of 8000 pages left: compaction moved %llu, pool %zu -> %zu KiB "
@@ -218,7 +275,7 @@ static void *worker(void *arg)
 		int what = (int)t_below(&r, 10);
 		if (what < 4) {
 			gen[i] = t_rand(&r) | 1;
-			text_page(page, gen[i]);
+			mixed_page(page, gen[i]);
 			if (zswap_store(wk->z, s, page))
 				gen[i] = 0;
 		} else if (what < 9) {
@@ -229,7 +286,7 @@ static void *worker(void *arg)
 			}
 			if (ret == -EBUSY)
 				continue;
-			text_page(page, gen[i]);
+			mixed_page(page, gen[i]);
 			CHECK(!ret && !memcmp(page, back, PAGE_SIZE), "slot %u: wrong page (%d)", s,
 			      ret);
 		} else {
@@ -254,13 +311,14 @@ static void *compactor(void *arg)
 	return NULL;
 }
 
-static void threads(enum zs_algo algo, const char *name, uint64_t seed)
+static void threads(enum zs_algo algo, const char *name, uint64_t seed, bool keep_raw)
 {
 	struct zswap *z = calloc(1, sizeof(*z));
 	struct worker wk[4];
 	pthread_t t[4], ct;
 
 	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	z->keep_raw = keep_raw;
 	atomic_store(&workers_done, false);
 	CHECK(!pthread_create(&ct, NULL, compactor, z), "pthread_create");
 	for (int i = 0; i < 4; i++) {
@@ -271,9 +329,10 @@ static void threads(enum zs_algo algo, const char *name, uint64_t seed)
 		pthread_join(t[i], NULL);
 	atomic_store(&workers_done, true);
 	pthread_join(ct, NULL);
-	printf("%s: 4 threads x 20000 stores, loads and invalidations, %llu pages moved by %llu "
-	       "compactions meanwhile: every page right\n",
-	       name, (unsigned long long)atomic_load(&z->st.compacted),
+	printf("%s: 4 threads x 20000 stores, loads and invalidations (random pages %s), %llu "
+	       "pages moved by %llu compactions meanwhile: every page right\n",
+	       name, keep_raw ? "kept" : "refused",
+	       (unsigned long long)atomic_load(&z->st.compacted),
 	       (unsigned long long)atomic_load(&z->st.compactions));
 	CHECK(atomic_load(&z->st.compacted) > 0, "%s: compaction moved nothing", name);
 	zswap_destroy(z);
@@ -286,12 +345,14 @@ int main(int argc, char **argv)
 
 	basics(ZS_LZ4, "lz4", seed);
 	basics(ZS_ZSTD, "zstd", seed);
+	raw_writeback(ZS_LZ4, "lz4", seed);
+	raw_writeback(ZS_ZSTD, "zstd", seed);
 	full(ZS_LZ4, "lz4", seed);
 	full(ZS_ZSTD, "zstd", seed);
 	fragment(ZS_LZ4, "lz4", seed);
 	fragment(ZS_ZSTD, "zstd", seed);
-	threads(ZS_LZ4, "lz4", seed);
-	threads(ZS_ZSTD, "zstd", seed);
+	threads(ZS_LZ4, "lz4", seed, true);
+	threads(ZS_ZSTD, "zstd", seed, false);
 	printf("test_zswap: PASS\n");
 	return T_EXIT_PASS;
 }

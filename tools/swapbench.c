@@ -84,7 +84,13 @@ static struct subject *add_subject(struct swapbench *sb, const char *name, enum 
 
 static const char *zswap_name(int z)
 {
-	return z == FL_ZSWAP_LZ4 ? "lz4" : z == FL_ZSWAP_ZSTD ? "zstd" : "notier";
+	static const char *const names[] = {"notier", "lz4", "zstd"};
+	static const char *const keep[] = {"notier", "lz4-keep", "zstd-keep"};
+	int alg = z & ~SB_ZSWAP_KEEP;
+
+	if (alg < 0 || alg > FL_ZSWAP_ZSTD)
+		return "notier";
+	return z & SB_ZSWAP_KEEP ? keep[alg] : names[alg];
 }
 
 static void build_subjects(struct swapbench *sb)

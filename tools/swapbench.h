@@ -63,6 +63,9 @@ enum sb_data {
 	DATA_RANDOM,  /* a hash per word: incompressible */
 };
 
+/* In --zswap's values: FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE on (lz4-keep). */
+#define SB_ZSWAP_KEEP 0x100
+
 /* The kernel's swap (--kernel): to the swap file, through zswap, to zram. */
 enum kvariant {
 	KV_SWAP,
@@ -96,7 +99,8 @@ struct sb_opts {
 	int zswap_page_cluster; /* vm.page-cluster in zswap's runs; -1: as found */
 	bool do_kernel, do_device, do_faultline, do_bare;
 	int data;      /* enum sb_data */
-	int zswaps[3]; /* faultline's tier per subject: -1 as the environment says */
+	int zswaps[4]; /* faultline's tier per subject: -1 as the environment says;
+			* | SB_ZSWAP_KEEP: incompressible pages kept as they are */
 	unsigned int nzswaps;
 	int prefetches[2]; /* faultline's FAULTLINE_PREFETCH per subject: -1 as it says */
 	unsigned int nprefetches;

@@ -87,7 +87,9 @@ static void usage(FILE *out)
 		"                         device instead); ALG: lz4, zstd, lzo, ...\n"
 		"      --zswap-page-cluster N  vm.page-cluster in zswap's runs (default 0: no\n"
 		"                         swap readahead, as zram has none; put back after)\n"
-		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd\n"
+		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd;\n"
+		"                         lz4-keep, zstd-keep: incompressible pages kept in\n"
+		"                         it as they are (FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE)\n"
 		"                         (default: FAULTLINE_ZSWAP from the environment)\n"
 		"      --pool SIZE        the compressed pool: faultline's FAULTLINE_ZSWAP_MAX,\n"
 		"                         zram's mem_limit, zswap's nearest max_pool_percent;\n"
@@ -193,10 +195,12 @@ enum {
 
 static int word_zswap(const char *s)
 {
-	return !strcmp(s, "off")    ? FL_ZSWAP_OFF
-	       : !strcmp(s, "lz4")  ? FL_ZSWAP_LZ4
-	       : !strcmp(s, "zstd") ? FL_ZSWAP_ZSTD
-				    : -1;
+	return !strcmp(s, "off")	 ? FL_ZSWAP_OFF
+	       : !strcmp(s, "lz4")	 ? FL_ZSWAP_LZ4
+	       : !strcmp(s, "zstd")	 ? FL_ZSWAP_ZSTD
+	       : !strcmp(s, "lz4-keep")	 ? FL_ZSWAP_LZ4 | SB_ZSWAP_KEEP
+	       : !strcmp(s, "zstd-keep") ? FL_ZSWAP_ZSTD | SB_ZSWAP_KEEP
+					 : -1;
 }
 
 static int word_onoff(const char *s)
@@ -303,7 +307,7 @@ static void set_streams(struct sb_opts *opt, const char *arg)
 	  parse_list(optarg, "data mode", &opt->data, 1, word_data, true))                         \
 	X("kernel", OPT_KERNEL, required_argument, set_kernels(opt, optarg))                       \
 	X("zswap", OPT_ZSWAP, required_argument,                                                   \
-	  opt->nzswaps = parse_list(optarg, "tiers", opt->zswaps, 3, word_zswap, true))            \
+	  opt->nzswaps = parse_list(optarg, "tiers", opt->zswaps, 4, word_zswap, true))            \
 	X("pool", OPT_POOL, required_argument, opt->pool = parse_size(optarg, "pool"))             \
 	X("prefetch", OPT_PREFETCH, required_argument,                                             \
 	  opt->nprefetches = parse_list(optarg, "prefetch", opt->prefetches, 2, word_onoff, true)) \

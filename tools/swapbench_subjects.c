@@ -406,8 +406,10 @@ void sb_run_faultline(struct swapbench *sb, struct subject *sub, unsigned int ro
 	cfg.swap_path = opt->store[0] ? opt->store : NULL;
 	cfg.delivery = sub->delivery;
 	cfg.policy = sub->policy;
-	if (sub->zswap >= 0)
-		cfg.zswap = sub->zswap;
+	if (sub->zswap >= 0) {
+		cfg.zswap = sub->zswap & ~SB_ZSWAP_KEEP;
+		cfg.zswap_keep_incompressible = !!(sub->zswap & SB_ZSWAP_KEEP);
+	}
 	if (cfg.zswap != FL_ZSWAP_OFF && opt->pool)
 		cfg.zswap_max = opt->pool;
 	if (sub->prefetch >= 0)
