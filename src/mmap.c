@@ -40,10 +40,6 @@
 #include "vma.h"
 #include "writeback.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
 #define FL_MAP_SUPPORTED                                                                 \
 	(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | \
 	 MAP_POPULATE | MAP_STACK)

@@ -21,13 +21,6 @@
 #include "lab_start.h"
 #include "toolbox.h"
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-
 /* ---- the run: the forked child ----------------------------------------- */
 
 /* How far a thread got, waited for with a futex. */
