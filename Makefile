@@ -135,7 +135,7 @@ $(B)/run/libfaultline-raw.a: $(B)/libfaultline.a
 
 RUN_PRELOAD_SRCS := tools/run_preload.c tools/run_heap.c tools/run_record.c
 
-$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_preload.h tools/run_record.h tools/pageset.h \
+$(B)/libfaultline-run.so: $(RUN_PRELOAD_SRCS) tools/run_preload.h tools/run_record.h tools/pageset.h src/mman_compat.h \
 		tools/run_preload.map $(B)/run/libfaultline-raw.a
 	$(CC) $(CFLAGS_ALL) -shared -Wl,--version-script=tools/run_preload.map -o $@ \
 		$(RUN_PRELOAD_SRCS) $(B)/run/libfaultline-raw.a $(LDFLAGS_ALL) -ljemalloc -ldl $(LIBS)

@@ -34,19 +34,12 @@
 #include <urcu/rculist.h>
 
 #include "faultline.h"
+#include "mman_compat.h"
 
 #define FL_EXPORT __attribute__((visibility("default")))
 /* Static TLS: its first use allocates nothing, even in a dlopen'ed library
  * and inside the SIGBUS handler. */
 #define FL_TLS __thread __attribute__((tls_model("initial-exec")))
-
-/* Where the C library is older than the kernel (Linux 4.17 and 5.7). */
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
 
 #define PAGE_SHIFT 12
 #define PAGE_SIZE (1UL << PAGE_SHIFT)

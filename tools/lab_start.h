@@ -13,13 +13,7 @@
 #include <stddef.h>
 
 #include "lab.h"
-
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
+#include "mman_compat.h"
 
 #define CLUSTER_GAP (64 * MiB) /* recorded ranges closer than this: one cluster */
 #define MAX_CLUSTERS 64

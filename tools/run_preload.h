@@ -12,12 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
+#include "mman_compat.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define RUN_PAGE 4096UL
