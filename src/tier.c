@@ -35,8 +35,9 @@ long tier_pages(struct fl_space *sp)
 }
 
 /*
- * Keep page, evicted to slot, compressed (or as it is, zswap.h).  Return: true if the tier took it
- * (the slot's store bytes stay unused), false if it goes to the store.
+ * Keep page, evicted to slot, compressed (or as it is, zswap.h).  Return:
+ * true if the tier took it (the slot's store bytes stay unused), false if
+ * it goes to the store.
  * Context: any, also the SIGBUS handler (direct reclaim); no ptl held.
  */
 bool tier_store(struct fl_space *sp, uint32_t slot, const void *page)

@@ -226,8 +226,9 @@ static bool slab_release_empty(struct zpool *p, struct zp_class *k, uint32_t si)
 
 /*
  * An object of len bytes (1 .. PAGE_SIZE; more than ZP_MAX_LEN takes a
- * whole page), owned by owner (compaction asks it, see zp_move_fn).  Context: any, also the SIGBUS
- * handler; takes the class lock.  Return: its handle, or ZP_NONE if the system gives no memory.
+ * whole page), owned by owner (compaction asks it, see zp_move_fn).
+ * Context: any, also the SIGBUS handler; takes the class lock.  Return:
+ * its handle, or ZP_NONE if the system gives no memory.
  */
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 {
@@ -253,9 +254,9 @@ uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 }
 
 /*
- * The object's memory (after its header, if it has one).  Context: the caller holds the
- * handle, and, if compaction may run, the owners' lock (zp_compact_step()),
- * or the object is not yet its owner's (zp_move_fn).
+ * The object's memory (after its header, if it has one).  Context: the
+ * caller holds the handle, and, if compaction may run, the owners' lock
+ * (zp_compact_step()), or the object is not yet its owner's (zp_move_fn).
  */
 void *zp_map(struct zpool *p, uint32_t handle)
 {
