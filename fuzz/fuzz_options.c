@@ -76,6 +76,8 @@ static const struct opt {
 	{"ws_replay", offsetof(struct fl_config, ws_replay), K_STRING, false},
 	{"zswap", offsetof(struct fl_config, zswap), K_ZSWAP, true},
 	{"zswap_max", offsetof(struct fl_config, zswap_max), K_SIZE, true},
+	{"zswap_keep_incompressible", offsetof(struct fl_config, zswap_keep_incompressible), K_BOOL,
+	 true},
 	{"prefetch", offsetof(struct fl_config, prefetch), K_BOOL, false},
 	{"fork", offsetof(struct fl_config, fork), K_BOOL, true},
 	{"remote_replicas", offsetof(struct fl_config, remote_replicas), K_UINT, true},
