@@ -57,6 +57,7 @@ static const struct opt {
 	bool strict; /* a bad value in the environment fails fl_space_create() */
 } opts[] = {
 	{"handlers", offsetof(struct fl_config, handlers), K_UINT, false},
+	{"handler_spin", offsetof(struct fl_config, handler_spin_us), K_USEC, false},
 	{"delivery", offsetof(struct fl_config, delivery), K_DELIVERY, true},
 	{"fault_around", offsetof(struct fl_config, fault_around), K_UINT, false},
 	{"fault_around_max", offsetof(struct fl_config, fault_around_max), K_UINT, false},

@@ -87,6 +87,10 @@ int fl_delivery_by_name(const char *name);
 struct fl_config {
 	size_t size;		       /* sizeof(struct fl_config), set by init */
 	unsigned int handlers;	       /* FAULTLINE_HANDLERS: handler threads */
+	unsigned int handler_spin_us;  /* FAULTLINE_HANDLER_SPIN: after serving a
+					* fault, a handler polls this long for the
+					* next one before it sleeps, while fewer
+					* threads fault than there are CPUs; 0: never */
 	int delivery;		       /* FAULTLINE_DELIVERY: enum fl_delivery */
 	unsigned int fault_around;     /* FAULTLINE_FAULT_AROUND: first-touch
 					* window in pages (1 disables it) */
@@ -353,6 +357,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_major, FL_COUNTER, "faults that needed a read from the store")                   \
 	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                  \
 	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")            \
+	X(faults_polled, FL_COUNTER, "fault messages a polling handler found: no wake-up needed") \
 	X(swap_ins, FL_COUNTER, "pages read from the store")                                      \
 	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \

@@ -66,6 +66,9 @@ struct option_desc {
 static const struct option_desc options[] = {
 	OPT("handlers", OPT_UINT, false, handlers, 2, 1, 64,
 	    "fault-handler threads (thread delivery)"),
+	OPT("handler_spin", OPT_USEC, false, handler_spin_us, 50, 0, 1000,
+	    "thread delivery: a handler polls this long for the next fault before it sleeps, "
+	    "while fewer threads fault than there are CPUs (us, or us/ms suffix); 0: never"),
 	OPT("delivery", OPT_DELIVERY, true, delivery, FL_DELIVERY_THREAD, 0, 1,
 	    "how faults arrive: thread or sigbus"),
 	OPT("fault_around", OPT_UINT, false, fault_around, 16, 1, 512,

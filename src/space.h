@@ -144,6 +144,17 @@ struct fl_space {
 	 * epoll_wait() gave it; for write by fork (fork.c), so that every
 	 * handler is between two such rounds, holding nothing. */
 	pthread_rwlock_t handler_gate;
+	/* Polling for the next fault message before sleeping (uffd.c,
+	 * FAULTLINE_HANDLER_SPIN): at most one handler polls at a time, and
+	 * only while fewer threads fault than there are CPUs.  fault_tids:
+	 * the threads whose faults were served lately, and when; relaxed
+	 * atomics, no lock (a lost update only misjudges one poll). */
+	_Atomic bool handler_polling;
+	unsigned int online_cpus;
+	struct {
+		_Atomic int32_t tid;
+		_Atomic uint64_t ns;
+	} fault_tids[8];
 	int stop_fd; /* eventfd: handler threads stop */
 	unsigned int nr_handlers;
 	/* Handler threads sleeping in a synchronous swap read: at most

@@ -384,6 +384,130 @@ static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
 /* ---- thread delivery ------------------------------------------------- */
 
 #define UFFD_MSG_BATCH 16
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* A polling round ends this long after it began, whatever it found, so
+ * that fork's write lock of handler_gate waits no longer than that. */
+#define POLL_ROUND_MAX_NS 200000ULL
+/* A thread counts as faulting if one of its faults was served this lately. */
+#define FAULT_TID_RECENT_NS 2000000ULL
+
+/* Note that thread tid faulted at now.  Context: a handler thread. */
+static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
+{
+	unsigned int oldest = 0;
+	uint64_t oldest_ns = UINT64_MAX;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++) {
+		uint64_t ns = atomic_load_explicit(&sp->fault_tids[i].ns, memory_order_relaxed);
+		if (atomic_load_explicit(&sp->fault_tids[i].tid, memory_order_relaxed) == tid) {
+			oldest = i;
+			break;
+		}
+		if (ns < oldest_ns) {
+			oldest_ns = ns;
+			oldest = i;
+		}
+	}
+	atomic_store_explicit(&sp->fault_tids[oldest].tid, tid, memory_order_relaxed);
+	atomic_store_explicit(&sp->fault_tids[oldest].ns, now, memory_order_relaxed);
+}
+
+/*
+ * Whether a handler may poll for the next fault: fewer threads faulted
+ * lately than there are CPUs, so that the poller takes a CPU no faulting
+ * thread would use.  (With as many faulting threads as CPUs a poll only
+ * delays them: measured, BENCHMARKS.md, "Compressed swap".)
+ */
+static bool may_poll(struct fl_space *sp, uint64_t now)
+{
+	unsigned int faulting = 0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++)
+		faulting +=
+			now - atomic_load_explicit(&sp->fault_tids[i].ns, memory_order_relaxed) <
+			FAULT_TID_RECENT_NS;
+	return faulting < sp->online_cpus;
+}
+
+/* Serve the count fault messages of msg.  Context: a handler thread,
+ * handler_gate held for read. */
+static void serve_msgs(struct fl_space *sp, const struct uffd_msg *msg, size_t count)
+{
+	uint64_t now = fl_now_ns();
+
+	for (size_t i = 0; i < count; i++) {
+		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		unsigned int flags = 0;
+		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+			flags |= FAULT_FLAG_WRITE;
+		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+			flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
+		/* The last message of the batch: nothing waits behind it on
+		 * this thread, it may read its page itself. */
+		if (i + 1 == count)
+			flags |= FAULT_FLAG_MAY_SYNC;
+		unsigned long addr = (unsigned long)msg[i].arg.pagefault.address;
+		pid_t tid = (pid_t)msg[i].arg.pagefault.feat.ptid;
+		touch_fault_tid = tid;
+		fault_tid_note(sp, tid, now);
+		if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
+			segv_verdict(sp, tid, addr & PAGE_MASK);
+	}
+}
+
+/* Store I/Os started so far (reads and writes): a round that started one
+ * is not followed by a poll. */
+static uint64_t store_ios(struct fl_space *sp)
+{
+	return sp->swap_on ? atomic_load_explicit(&sp->dev.inflight_samples, memory_order_relaxed)
+			   : 0;
+}
+
+/*
+ * After a round, poll the userfaultfd for cfg.handler_spin_us before going
+ * back to sleep, serving what comes: a fault served so needs no wake-up of
+ * a handler (an IPI and a vCPU's exit from idle, in a VM: most of a
+ * thread-delivery miss's cost).  Only after a round that started no store
+ * I/O (ios0: store_ios() before it): a fault that waits for a read does
+ * not fault again within the poll, and the poll would only burn the CPU
+ * (measured on the disk store).  One handler polls at a time, and only
+ * while may_poll().  Context: a handler thread, handler_gate held for read.
+ */
+static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t cap, uint64_t ios0)
+{
+	uint64_t spin = (uint64_t)sp->cfg.handler_spin_us * 1000, start, last, now;
+	bool idle = false;
+
+	if (!spin || sp->cfg.delivery != FL_DELIVERY_THREAD || store_ios(sp) != ios0 ||
+	    !may_poll(sp, fl_now_ns()) ||
+	    !atomic_compare_exchange_strong(&sp->handler_polling, &idle, true))
+		return;
+	start = last = fl_now_ns();
+	for (now = start; now - last < spin && now - start < POLL_ROUND_MAX_NS &&
+			  !atomic_load_explicit(&sp->dying, memory_order_relaxed);
+	     now = fl_now_ns()) {
+		ssize_t n = read(sp->uffd, msg, cap * sizeof(*msg));
+		if (n > 0) {
+			count_event_n(sp, faults_polled, (size_t)n / sizeof(*msg));
+			serve_msgs(sp, msg, (size_t)n / sizeof(*msg));
+			last = fl_now_ns();
+			if (store_ios(sp) != ios0 || !may_poll(sp, last))
+				break;
+		} else {
+			cpu_relax();
+		}
+	}
+	atomic_store(&sp->handler_polling, false);
+}
 
 /*
  * A handler thread.  Each has its own epoll set with the userfaultfd added
@@ -397,7 +521,7 @@ static void *handler_main(void *arg)
 	struct uffd_msg msg[UFFD_MSG_BATCH];
 	struct epoll_event ev[3];
 	int ep = h->ep;
-	uint64_t v;
+	uint64_t v, ios0;
 
 	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
 	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->uffd, &ev[0]));
@@ -416,6 +540,7 @@ static void *handler_main(void *arg)
 			break;
 		}
 		pthread_rwlock_rdlock(&sp->handler_gate);
+		ios0 = store_ios(sp);
 		for (int e = 0; e < nev; e++) {
 			if (ev[e].data.u32 == 2) {
 				/* Retries of faults whose I/O completed. */
@@ -434,25 +559,9 @@ static void *handler_main(void *arg)
 				pthread_rwlock_unlock(&sp->handler_gate);
 				goto out;
 			}
-			for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
-				if (msg[i].event != UFFD_EVENT_PAGEFAULT)
-					continue;
-				unsigned int flags = 0;
-				if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
-					flags |= FAULT_FLAG_WRITE;
-				if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
-					flags |= FAULT_FLAG_WRITE | FAULT_FLAG_WP;
-				/* The last message of the batch: nothing waits behind
-				 * it on this thread, it may read its page itself. */
-				if (i + 1 == (size_t)n / sizeof(msg[0]))
-					flags |= FAULT_FLAG_MAY_SYNC;
-				unsigned long addr = (unsigned long)msg[i].arg.pagefault.address;
-				touch_fault_tid = (pid_t)msg[i].arg.pagefault.feat.ptid;
-				if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
-					segv_verdict(sp, (pid_t)msg[i].arg.pagefault.feat.ptid,
-						     addr & PAGE_MASK);
-			}
+			serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]));
 		}
+		poll_for_faults(sp, msg, UFFD_MSG_BATCH, ios0);
 		pthread_rwlock_unlock(&sp->handler_gate);
 	}
 out:
@@ -471,6 +580,9 @@ static void handler_gate_init(struct fl_space *sp)
 
 int uffd_start_handlers(struct fl_space *sp)
 {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	sp->online_cpus = cpus > 0 ? (unsigned int)cpus : 1;
 	handler_gate_init(sp);
 	sp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sp->stop_fd < 0)
