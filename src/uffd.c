@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -384,15 +385,6 @@ static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
 /* ---- thread delivery ------------------------------------------------- */
 
 #define UFFD_MSG_BATCH 16
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* A polling round ends this long after it began, whatever it found, so
  * that fork's write lock of handler_gate waits no longer than that. */
 #define POLL_ROUND_MAX_NS 200000ULL
@@ -503,7 +495,7 @@ static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t ca
 			if (store_ios(sp) != ios0 || !may_poll(sp, last))
 				break;
 		} else {
-			cpu_relax();
+			sched_yield();
 		}
 	}
 	atomic_store(&sp->handler_polling, false);
