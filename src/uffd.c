@@ -391,6 +391,11 @@ static void segv_verdict(struct fl_space *sp, pid_t tid, unsigned long addr)
 /* A thread counts as faulting if one of its faults was served this lately. */
 #define FAULT_TID_RECENT_NS 2000000ULL
 
+/* An entry of fault_tids younger than this is not refreshed: the window
+ * read is FAULT_TID_RECENT_NS, and a store on every fault would pass the
+ * array's cache lines between the handlers' CPUs once a fault. */
+#define FAULT_TID_REFRESH_NS 100000ULL
+
 /* Note that thread tid faulted at now.  Context: a handler thread. */
 static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
 {
@@ -400,6 +405,8 @@ static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
 	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++) {
 		uint64_t ns = atomic_load_explicit(&sp->fault_tids[i].ns, memory_order_relaxed);
 		if (atomic_load_explicit(&sp->fault_tids[i].tid, memory_order_relaxed) == tid) {
+			if ((int64_t)(now - ns) < (int64_t)FAULT_TID_REFRESH_NS)
+				return;
 			oldest = i;
 			break;
 		}
