@@ -82,15 +82,14 @@ static struct subject *add_subject(struct swapbench *sb, const char *name, enum 
 	return sub;
 }
 
+/* The compressor of --zswap value z; "-keep" follows when z keeps
+ * incompressible pages (SB_ZSWAP_KEEP). */
 static const char *zswap_name(int z)
 {
 	static const char *const names[] = {"notier", "lz4", "zstd"};
-	static const char *const keep[] = {"notier", "lz4-keep", "zstd-keep"};
 	int alg = z & ~SB_ZSWAP_KEEP;
 
-	if (alg < 0 || alg > FL_ZSWAP_ZSTD)
-		return "notier";
-	return z & SB_ZSWAP_KEEP ? keep[alg] : names[alg];
+	return alg < 0 || alg > FL_ZSWAP_ZSTD ? "notier" : names[alg];
 }
 
 static void build_subjects(struct swapbench *sb)
@@ -130,8 +129,9 @@ static void build_subjects(struct swapbench *sb)
 							       fl_policy_name(opt->policies[p]));
 
 					if (zs >= 0)
-						n += (size_t)fmt(name + n, sizeof(name) - n, "-%s",
-								 zswap_name(zs));
+						n += (size_t)fmt(name + n, sizeof(name) - n,
+								 "-%s%s", zswap_name(zs),
+								 zs & SB_ZSWAP_KEEP ? "-keep" : "");
 					if (pf >= 0 && n < sizeof(name))
 						fmt(name + n, sizeof(name) - n, "-%s",
 						    pf ? "pf" : "nopf");
