@@ -201,9 +201,9 @@ static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run
 		r->ret = 0;
 		if (!k) {
 			/* Tests: the first run's pages under write-back, its
-			 * write not yet started, for this long. */
-			unsigned int delay = atomic_load_explicit(&fl_test_writeback_delay_us,
-								  memory_order_relaxed);
+			 * write not yet started, for this long; once. */
+			unsigned int delay = atomic_exchange_explicit(&fl_test_writeback_delay_us,
+								      0, memory_order_relaxed);
 			if (delay)
 				usleep(delay);
 		}

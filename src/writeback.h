@@ -22,8 +22,8 @@ void balance_dirty_pages(struct fl_space *sp);
 long shrink_file_pages(struct fl_space *sp, long want, bool direct);
 int flusher_start(struct fl_space *sp);
 
-/* Tests: how long a writer keeps its first run under write-back before
- * its write starts (writeback_runs()); 0 in use. */
+/* Tests: how long the next writer keeps its first run under write-back
+ * before its write starts (writeback_runs(), which clears it); 0 in use. */
 extern _Atomic unsigned int fl_test_writeback_delay_us;
 
 #endif /* FL_WRITEBACK_H */

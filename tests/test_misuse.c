@@ -455,6 +455,13 @@ static void present_dropped_page_locked(int delivery, int policy)
 	CHECK(sh != MAP_FAILED && pv != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	snprintf(what, sizeof(what), "%s, %s: a dropped private copy of a locked file page",
 		 t_delivery_name(delivery), fl_policy_name(policy));
+	/* The file's page into the cache first (a read through the shared
+	 * mapping), so that the store below is one minor fault: a store that
+	 * misses the cache faults twice (missing, then minor once the read
+	 * has the page in), and the first fault's continuation could still
+	 * be running after the madvise below, mapping the file's page in
+	 * before the access this checks. */
+	CHECK(sh[3 * PG] == 0x33, "the file's page");
 	pv[3 * PG] = 0x44; /* the private copy */
 	CHECK(madvise(pv + 3 * PG, PG, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
 	sh[3 * PG] = 0x55; /* the file's page, dirty */

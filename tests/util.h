@@ -215,16 +215,18 @@ static inline void t_held_writeback_start(struct t_held_writeback *w, unsigned i
 {
 	atomic_store(&fl_test_writeback_delay_us, hold_ms * 1000);
 	CHECK(pthread_create(&w->th, NULL, t_held_writeback_main, w) == 0, "pthread_create");
+	/* The write-back takes the delay (and clears it) after it counts
+	 * the pages under write-back: cleared here, it could be lost. */
 	for (int i = 0; !t_stats(w->sp).file_writeback; i++) {
 		CHECK(i < 10000, "the write-back never started");
 		usleep(1000);
 	}
-	atomic_store(&fl_test_writeback_delay_us, 0);
 }
 
 static inline int t_held_writeback_join(struct t_held_writeback *w)
 {
 	CHECK(pthread_join(w->th, NULL) == 0, "pthread_join");
+	atomic_store(&fl_test_writeback_delay_us, 0);
 	return w->ret;
 }
 
