@@ -58,6 +58,7 @@ static const struct opt {
 } opts[] = {
 	{"handlers", offsetof(struct fl_config, handlers), K_UINT, false},
 	{"handler_spin", offsetof(struct fl_config, handler_spin_us), K_USEC, false},
+	{"handler_pin", offsetof(struct fl_config, handler_pin), K_UINT, false},
 	{"delivery", offsetof(struct fl_config, delivery), K_DELIVERY, true},
 	{"fault_around", offsetof(struct fl_config, fault_around), K_UINT, false},
 	{"fault_around_max", offsetof(struct fl_config, fault_around_max), K_UINT, false},

@@ -169,6 +169,14 @@ struct fl_config {
 		   * swapped out), its own writes private, served by its own
 		   * copy of the space with its own budget (README "fork()");
 		   * 0: regions are not inherited (MADV_DONTFORK) */
+	/* Fault delivery (0.3). */
+	unsigned int handler_pin; /* FAULTLINE_HANDLER_PIN: thread delivery, when
+				   * the process may use at most this many CPUs,
+				   * a handler thread is pinned to each, and
+				   * while fewer threads fault than there are
+				   * CPUs a fault wakes each, so that the one on
+				   * the faulting thread's CPU serves it (README
+				   * "Fault delivery"); 0: never */
 };
 
 /* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */
@@ -358,6 +366,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                  \
 	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")            \
 	X(faults_polled, FL_COUNTER, "fault messages a polling handler found: no wake-up needed") \
+	X(handler_wakeups_empty, FL_COUNTER, "handler wake-ups that found no fault message")      \
 	X(swap_ins, FL_COUNTER, "pages read from the store")                                      \
 	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \

@@ -69,6 +69,10 @@ static const struct option_desc options[] = {
 	OPT("handler_spin", OPT_USEC, false, handler_spin_us, 50, 0, 1000,
 	    "thread delivery: a handler polls this long for the next fault before it sleeps, "
 	    "while fewer threads fault than there are CPUs (us, or us/ms suffix); 0: never"),
+	OPT("handler_pin", OPT_UINT, false, handler_pin, 2, 0, 64,
+	    "thread delivery: pin a handler to each CPU when the process may use at most this "
+	    "many; with fewer threads faulting than CPUs a fault then wakes each, and the one "
+	    "on the faulting thread's CPU serves it; 0: never"),
 	OPT("delivery", OPT_DELIVERY, true, delivery, FL_DELIVERY_THREAD, 0, 1,
 	    "how faults arrive: thread or sigbus"),
 	OPT("fault_around", OPT_UINT, false, fault_around, 16, 1, 512,

@@ -138,7 +138,9 @@ struct fl_space {
 	struct fl_handler {
 		struct fl_space *sp;
 		pthread_t thread;
-		int ep;
+		int ep;	    /* epoll set: the userfaultfd EPOLLEXCLUSIVE */
+		int ep_all; /* pinned: the userfaultfd without it; else -1 */
+		int cpu;    /* FAULTLINE_HANDLER_PIN: its CPU; -1: any */
 	} * handlers;
 	/* Held for read by a handler thread while it handles what one
 	 * epoll_wait() gave it; for write by fork (fork.c), so that every
@@ -151,6 +153,9 @@ struct fl_space {
 	 * atomics, no lock (a lost update only misjudges one poll). */
 	_Atomic bool handler_polling;
 	unsigned int online_cpus;
+	/* FAULTLINE_HANDLER_PIN: the CPUs the process may use, read when the
+	 * handlers start; a pinned handler goes back to them (uffd.c). */
+	cpu_set_t handler_cpuset;
 	struct {
 		_Atomic int32_t tid;
 		_Atomic uint64_t ns;

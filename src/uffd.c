@@ -508,10 +508,56 @@ static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t ca
 	atomic_store(&sp->handler_polling, false);
 }
 
+/* Add the userfaultfd, stop_fd and retry_fd to the epoll set ep; the
+ * userfaultfd EPOLLEXCLUSIVE when excl. */
+static void handler_epoll_add(struct fl_space *sp, int ep, bool excl)
+{
+	struct epoll_event ev;
+
+	ev = (struct epoll_event){.events = EPOLLIN | (excl ? EPOLLEXCLUSIVE : 0), .data.u32 = 0};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->uffd, &ev));
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->stop_fd, &ev));
+	ev = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 2};
+	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->retry_fd, &ev));
+}
+
 /*
- * A handler thread.  Each has its own epoll set with the userfaultfd added
- * EPOLLEXCLUSIVE, so that a fault message wakes one handler, not all; a
- * wake-up costs epoll_wait and one read of up to UFFD_MSG_BATCH messages.
+ * Pin the calling handler h to its CPU, or let it run on any CPU of the
+ * process's set again.  A CPU gone offline since: it runs where it can.
+ */
+static void handler_pin(struct fl_handler *h, bool pin)
+{
+	cpu_set_t one, *set = &h->sp->handler_cpuset;
+
+	if (pin) {
+		CPU_ZERO(&one);
+		CPU_SET(h->cpu, &one);
+		set = &one;
+	}
+	if (pthread_setaffinity_np(pthread_self(), sizeof(*set), set))
+		fl_log("handler thread: CPU %d: cannot %s", h->cpu, pin ? "pin" : "unpin");
+}
+
+/*
+ * A handler thread.  Each has its own epoll set, h->ep, with the
+ * userfaultfd added EPOLLEXCLUSIVE, so that a fault message wakes one
+ * handler, not all; a wake-up costs epoll_wait and one read of up to
+ * UFFD_MSG_BATCH messages.
+ *
+ * Pinned handlers (FAULTLINE_HANDLER_PIN: h->cpu >= 0, one on each CPU)
+ * have a second set, h->ep_all, with the userfaultfd added without it, so
+ * that a message wakes each handler asleep there.  After a round in which
+ * it could have polled (no store I/O, may_poll(): fewer threads fault than
+ * there are CPUs), a handler pins itself to its CPU and sleeps there: the
+ * handler on a faulting thread's CPU runs as soon as that thread sleeps,
+ * reads the message first as a rule, its UFFDIO_COPY wakes the thread on
+ * its own CPU, and it polls beside it; no wake-up crosses CPUs.  The others
+ * find nothing (handler_wakeups_empty).  After any other round it goes back
+ * to every CPU of the process (handler_cpuset) and sleeps in h->ep, one
+ * wake-up a message, as unpinned handlers do: with a thread faulting on
+ * every CPU, a handler held to a busy CPU only waits there (measured).  A
+ * set with no sleeper only queues the event.
  */
 static void *handler_main(void *arg)
 {
@@ -519,18 +565,17 @@ static void *handler_main(void *arg)
 	struct fl_space *sp = h->sp;
 	struct uffd_msg msg[UFFD_MSG_BATCH];
 	struct epoll_event ev[3];
-	int ep = h->ep;
+	bool all = h->ep_all >= 0;
 	uint64_t v, ios0;
 
-	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
-	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->uffd, &ev[0]));
-	ev[0] = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
-	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->stop_fd, &ev[0]));
-	ev[0] = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 2};
-	FL_BUG_ON(epoll_ctl(ep, EPOLL_CTL_ADD, sp->retry_fd, &ev[0]));
+	if (all)
+		handler_pin(h, true);
+	handler_epoll_add(sp, h->ep, true);
+	if (h->ep_all >= 0)
+		handler_epoll_add(sp, h->ep_all, false);
 
 	while (!atomic_load(&sp->dying)) {
-		int nev = epoll_wait(ep, ev, 3, -1);
+		int nev = epoll_wait(all ? h->ep_all : h->ep, ev, 3, -1);
 
 		if (nev < 0) {
 			if (errno == EINTR)
@@ -551,6 +596,8 @@ static void *handler_main(void *arg)
 				continue; /* stop_fd: the loop condition sees it */
 			ssize_t n = read(sp->uffd, msg, sizeof(msg));
 			if (n < 0) {
+				if (errno == EAGAIN)
+					count_event(sp, handler_wakeups_empty);
 				if (errno == EAGAIN || errno == EINTR)
 					continue;
 				fl_log("userfaultfd read: %s; handler thread stops",
@@ -561,6 +608,13 @@ static void *handler_main(void *arg)
 			serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]));
 		}
 		poll_for_faults(sp, msg, UFFD_MSG_BATCH, ios0);
+		if (h->ep_all >= 0) {
+			bool want = store_ios(sp) == ios0 && may_poll(sp, fl_now_ns());
+
+			if (want != all)
+				handler_pin(h, want);
+			all = want;
+		}
 		pthread_rwlock_unlock(&sp->handler_gate);
 	}
 out:
@@ -577,11 +631,36 @@ static void handler_gate_init(struct fl_space *sp)
 	pthread_rwlockattr_destroy(&a);
 }
 
+/*
+ * FAULTLINE_HANDLER_PIN: the CPUs this thread may run on into cpus, when
+ * they are at most cfg.handler_pin (and max), and at least one handler for
+ * each.  Return: how many; 0 when handlers are not pinned (the option is 0,
+ * more CPUs, or the set cannot be read).
+ */
+static unsigned int handler_cpus(struct fl_space *sp, int *cpus, unsigned int max)
+{
+	cpu_set_t *set = &sp->handler_cpuset;
+	unsigned int n = 0;
+
+	if (!sp->cfg.handler_pin || sched_getaffinity(0, sizeof(*set), set) ||
+	    (unsigned int)CPU_COUNT(set) > MIN(sp->cfg.handler_pin, max))
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, set))
+			cpus[n++] = c;
+	if (sp->cfg.handlers < n)
+		sp->cfg.handlers = n;
+	return n;
+}
+
 int uffd_start_handlers(struct fl_space *sp)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int pin[64];
+	unsigned int npin;
 
 	sp->online_cpus = cpus > 0 ? (unsigned int)cpus : 1;
+	npin = handler_cpus(sp, pin, ARRAY_SIZE(pin));
 	handler_gate_init(sp);
 	sp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sp->stop_fd < 0)
@@ -595,12 +674,24 @@ int uffd_start_handlers(struct fl_space *sp)
 		int ret;
 
 		h->sp = sp;
+		h->cpu = npin ? pin[i % npin] : -1;
+		h->ep_all = -1;
 		h->ep = epoll_create1(EPOLL_CLOEXEC);
 		if (h->ep < 0)
 			return -errno;
+		if (h->cpu >= 0) {
+			h->ep_all = epoll_create1(EPOLL_CLOEXEC);
+			if (h->ep_all < 0) {
+				ret = -errno;
+				close(h->ep);
+				return ret;
+			}
+		}
 		ret = pthread_create(&h->thread, NULL, handler_main, h);
 		if (ret) {
 			close(h->ep);
+			if (h->ep_all >= 0)
+				close(h->ep_all);
 			return -ret;
 		}
 		/* handlers <= 64; the modulo shows the compiler it fits */
@@ -615,8 +706,11 @@ int uffd_start_handlers(struct fl_space *sp)
  * the threads are gone (joined, or not in this child of fork()). */
 static void handlers_free(struct fl_space *sp)
 {
-	for (unsigned int i = 0; i < sp->nr_handlers; i++)
+	for (unsigned int i = 0; i < sp->nr_handlers; i++) {
 		close(sp->handlers[i].ep);
+		if (sp->handlers[i].ep_all >= 0)
+			close(sp->handlers[i].ep_all);
+	}
 	sp->nr_handlers = 0;
 	free(sp->handlers);
 	sp->handlers = NULL;

@@ -40,33 +40,11 @@ static struct fl_config config(unsigned int spin_us, size_t mem_limit)
 	return cfg;
 }
 
-struct toucher {
-	char *base;
-	size_t pages;
-	uint64_t tag;
-};
-
-/* Check that every page reads zero, then write and read back a tag. */
-static void *touch(void *arg)
-{
-	struct toucher *t = arg;
-
-	for (size_t i = 0; i < t->pages; i++) {
-		uint64_t *w = (uint64_t *)(t->base + i * PG);
-		CHECK(w[0] == 0 && w[PG / 8 - 1] == 0, "page %zu of a new region is not zero", i);
-		w[1] = t->tag ^ i;
-	}
-	for (size_t i = 0; i < t->pages; i++)
-		CHECK(((uint64_t *)(t->base + i * PG))[1] == (t->tag ^ i),
-		      "page %zu lost its write", i);
-	return NULL;
-}
-
 static uint64_t one_thread(unsigned int spin_us, uint64_t *faults)
 {
 	struct fl_config cfg = config(spin_us, 0);
 	struct fl_space *sp = t_space_create_cfg(&cfg);
-	struct toucher t;
+	struct t_toucher t;
 	struct fl_stats st;
 
 	t.base = fl_mmap(sp, NULL, PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -74,7 +52,7 @@ static uint64_t one_thread(unsigned int spin_us, uint64_t *faults)
 	CHECK(t.base != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	t.pages = PAGES;
 	t.tag = 0x5eed;
-	touch(&t);
+	t_touch_new(&t);
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	*faults = st.faults;
 	fl_space_destroy(sp);
@@ -124,7 +102,7 @@ static void threads(void)
 {
 	struct fl_config cfg = config(50, 0);
 	struct fl_space *sp = t_space_create_cfg(&cfg);
-	struct toucher t[4];
+	struct t_toucher t[4];
 	pthread_t th[4];
 	char *p;
 
@@ -132,8 +110,8 @@ static void threads(void)
 		    -1, 0);
 	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
 	for (int i = 0; i < 4; i++) {
-		t[i] = (struct toucher){p + (size_t)i * PAGES * PG, PAGES, 0xabc0u + (uint64_t)i};
-		CHECK(!pthread_create(&th[i], NULL, touch, &t[i]), "pthread_create");
+		t[i] = (struct t_toucher){p + (size_t)i * PAGES * PG, PAGES, 0xabc0u + (uint64_t)i};
+		CHECK(!pthread_create(&th[i], NULL, t_touch_new, &t[i]), "pthread_create");
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);

@@ -535,4 +535,31 @@ static inline bool t_load_sigbus(const volatile unsigned char *p, unsigned char 
 	return t_sigbus_got;
 }
 
+/* A thread's share of a fresh region: pages pages of 4 KiB at base. */
+struct t_toucher {
+	char *base;
+	size_t pages;
+	uint64_t tag;
+};
+
+/*
+ * A thread body (arg: a struct t_toucher): check that every page of a fresh
+ * region reads zero at both ends, write tag ^ index into it, then check
+ * that every page kept what was written.
+ */
+static inline void *t_touch_new(void *arg)
+{
+	struct t_toucher *t = arg;
+
+	for (size_t i = 0; i < t->pages; i++) {
+		uint64_t *w = (uint64_t *)(t->base + i * 4096);
+		CHECK(w[0] == 0 && w[4096 / 8 - 1] == 0, "page %zu of a new region is not zero", i);
+		w[1] = t->tag ^ i;
+	}
+	for (size_t i = 0; i < t->pages; i++)
+		CHECK(((uint64_t *)(t->base + i * 4096))[1] == (t->tag ^ i),
+		      "page %zu lost its write", i);
+	return NULL;
+}
+
 #endif /* FL_TEST_UTIL_H */

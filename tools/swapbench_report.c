@@ -328,9 +328,9 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		       b->io_inflight_max, b->io_inflight_mean, (double)b->fault_ns_p50 / 1e3,
 		       (double)b->fault_ns_p99 / 1e3, (double)b->fault_ns_p999 / 1e3);
 		printf("  faultline: prefetch_used=%.0f prefetch_wasted=%.0f "
-		       "prefetch_window=%" PRIu64 " faults_polled=%.0f",
+		       "prefetch_window=%" PRIu64 " faults_polled=%.0f handler_wakeups_empty=%.0f",
 		       DELTA(prefetch_used), DELTA(prefetch_wasted), b->prefetch_window,
-		       DELTA(faults_polled));
+		       DELTA(faults_polled), DELTA(handler_wakeups_empty));
 		if (b->zswap_pages || b->zswap_stores > a->zswap_stores)
 			printf(" zswap_stores=%.0f zswap_hits=%.0f store_reads=%.0f "
 			       "zswap_incompressible=%.0f zswap_full=%.0f zswap_writebacks=%.0f "

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Handler threads pinned one to each CPU (FAULTLINE_HANDLER_PIN, thread
+ * delivery): while fewer threads fault than there are CPUs, a handler
+ * sleeps pinned to its CPU, in the epoll set a fault message wakes every
+ * handler of; otherwise unpinned, in the set that wakes one.
+ *
+ *   - FAULTLINE_HANDLER_PIN=64 (this machine has at most that many CPUs):
+ *     at least one handler a CPU; after one thread touched its pages
+ *     (demand-zero faults, one a page) a handler is pinned to one CPU, and
+ *     every page reads back zero then what was written;
+ *   - the option 0, or below the number of CPUs: no handler is pinned, and
+ *     the handlers are as many as asked;
+ *   - the process confined to one CPU before the space is made: the handlers
+ *     are pinned to that CPU;
+ *   - one thread, then more threads than CPUs, then one again, each on its
+ *     own pages: every page right (no fault is lost or served twice while
+ *     the handlers change sets and affinity).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define PG 4096UL
+#define PAGES 2048
+
+struct census {
+	unsigned int handlers; /* threads named fl-handler/N */
+	unsigned int pinned;   /* of them, allowed on one CPU only */
+	int cpu;	       /* the CPU of the last pinned one */
+};
+
+/* The handler threads of this process, and their CPU sets. */
+static struct census handler_census(void)
+{
+	struct census c = {0, 0, -1};
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	CHECK(d, "/proc/self/task: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		char path[64], comm[32] = "";
+		cpu_set_t set;
+		FILE *f;
+		int tid = atoi(e->d_name);
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strncmp(comm, "fl-handler/", 11))
+			continue;
+		c.handlers++;
+		CHECK(sched_getaffinity(tid, sizeof(set), &set) == 0, "sched_getaffinity %d: %s",
+		      tid, strerror(errno));
+		if (CPU_COUNT(&set) == 1) {
+			c.pinned++;
+			for (int i = 0; i < CPU_SETSIZE; i++)
+				if (CPU_ISSET(i, &set))
+					c.cpu = i;
+		}
+	}
+	closedir(d);
+	return c;
+}
+
+static struct fl_config config(unsigned int pin)
+{
+	struct fl_config cfg;
+
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = FL_DELIVERY_THREAD;
+	cfg.fault_around = 1; /* one fault a page */
+	cfg.fault_around_max = 1;
+	cfg.handlers = 1;
+	cfg.handler_pin = pin;
+	cfg.mem_limit = 0;
+	return cfg;
+}
+
+static char *region(struct fl_space *sp, size_t pages)
+{
+	char *p = fl_mmap(sp, NULL, pages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+
+	CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	return p;
+}
+
+/* One thread touches a region of its own; the handlers counted after. */
+static struct census one_thread(unsigned int pin, uint64_t tag)
+{
+	struct fl_config cfg = config(pin);
+	struct fl_space *sp = t_space_create_cfg(&cfg);
+	struct t_toucher t = {region(sp, PAGES), PAGES, tag};
+	struct census c;
+
+	t_touch_new(&t);
+	c = handler_census();
+	fl_space_destroy(sp);
+	return c;
+}
+
+/* n threads at once, each on its own pages. */
+static void threads(struct fl_space *sp, unsigned int n, uint64_t tag)
+{
+	struct t_toucher t[16];
+	pthread_t th[16];
+	char *p = region(sp, n * PAGES);
+
+	for (unsigned int i = 0; i < n; i++) {
+		t[i] = (struct t_toucher){p + (size_t)i * PAGES * PG, PAGES, tag + i};
+		CHECK(!pthread_create(&th[i], NULL, t_touch_new, &t[i]), "pthread_create");
+	}
+	for (unsigned int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
+int main(int argc, char **argv)
+{
+	cpu_set_t all, one;
+	unsigned int cpus;
+	struct census c;
+	int first = -1;
+
+	t_seed_init(argc, argv, "test_handler_pin");
+	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0, "sched_getaffinity: %s",
+	      strerror(errno));
+	cpus = (unsigned int)CPU_COUNT(&all);
+	CHECK(cpus <= 64, "%u CPUs: the test assumes at most 64", cpus);
+
+	c = one_thread(64, 0x1000);
+	printf("pin 64, %u CPUs, one thread: %u handlers, %u pinned\n", cpus, c.handlers, c.pinned);
+	CHECK(c.handlers >= cpus, "%u handlers for %u CPUs", c.handlers, cpus);
+	CHECK(c.pinned >= 1, "one faulting thread: no handler pinned");
+	CHECK(CPU_ISSET(c.cpu, &all), "a handler pinned to CPU %d, outside the set", c.cpu);
+
+	c = one_thread(0, 0x2000);
+	printf("pin 0: %u handlers, %u pinned\n", c.handlers, c.pinned);
+	CHECK(c.handlers == 1, "pin 0: %u handlers, 1 asked", c.handlers);
+	if (cpus > 1) /* with one CPU, every thread is allowed just one */
+		CHECK(c.pinned == 0, "pin 0: %u handlers pinned", c.pinned);
+	if (cpus > 1) {
+		c = one_thread(cpus - 1, 0x3000);
+		printf("pin %u: %u handlers, %u pinned\n", cpus - 1, c.handlers, c.pinned);
+		CHECK(c.handlers == 1 && c.pinned == 0,
+		      "%u CPUs, pin %u: %u handlers, %u pinned; none should be", cpus, cpus - 1,
+		      c.handlers, c.pinned);
+	}
+
+	/* Confined to one CPU: the handlers made now are pinned to it. */
+	for (int i = 0; i < CPU_SETSIZE && first < 0; i++)
+		if (CPU_ISSET(i, &all))
+			first = i;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity: %s",
+	      strerror(errno));
+	c = one_thread(2, 0x4000);
+	printf("confined to CPU %d: %u handlers, %u pinned to CPU %d\n", first, c.handlers,
+	       c.pinned, c.cpu);
+	CHECK(c.handlers == 1 && c.pinned == 1 && c.cpu == first,
+	      "confined to CPU %d: %u handlers, %u pinned (to %d)", first, c.handlers, c.pinned,
+	      c.cpu);
+	CHECK(sched_setaffinity(0, sizeof(all), &all) == 0, "sched_setaffinity: %s",
+	      strerror(errno));
+
+	/* One thread, more threads than CPUs, one again, in one space. */
+	{
+		struct fl_config cfg = config(64);
+		struct fl_space *sp = t_space_create_cfg(&cfg);
+		unsigned int n = cpus + 2 > 16 ? 16 : cpus + 2;
+
+		for (int round = 0; round < 3; round++) {
+			threads(sp, 1, 0x5000 + (uint64_t)round * 0x100);
+			threads(sp, n, 0x6000 + (uint64_t)round * 0x100);
+		}
+		threads(sp, 1, 0x7000);
+		fl_space_destroy(sp);
+		printf("1, %u, 1 threads, three times: every page right\n", n);
+	}
+	printf("test_handler_pin: PASS\n");
+	return T_EXIT_PASS;
+}
