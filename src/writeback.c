@@ -201,9 +201,13 @@ static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run
 		r->ret = 0;
 		if (!k) {
 			/* Tests: the first run's pages under write-back, its
-			 * write not yet started, for this long; once. */
-			unsigned int delay = atomic_exchange_explicit(&fl_test_writeback_delay_us,
-								      0, memory_order_relaxed);
+			 * write not yet started, for this long; once (a load
+			 * first: no store to the shared word in use). */
+			unsigned int delay = 0;
+
+			if (atomic_load_explicit(&fl_test_writeback_delay_us, memory_order_relaxed))
+				delay = atomic_exchange_explicit(&fl_test_writeback_delay_us, 0,
+								 memory_order_relaxed);
 			if (delay)
 				usleep(delay);
 		}

@@ -136,7 +136,8 @@ int main(int argc, char **argv)
 	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0, "sched_getaffinity: %s",
 	      strerror(errno));
 	cpus = (unsigned int)CPU_COUNT(&all);
-	CHECK(cpus <= 64, "%u CPUs: the test assumes at most 64", cpus);
+	if (cpus > 64)
+		t_skip("more than 64 CPUs: FAULTLINE_HANDLER_PIN pins on at most 64");
 
 	c = one_thread(64, 0x1000);
 	printf("pin 64, %u CPUs, one thread: %u handlers, %u pinned\n", cpus, c.handlers, c.pinned);
