@@ -429,10 +429,11 @@ static bool may_poll(struct fl_space *sp, uint64_t now)
 {
 	unsigned int faulting = 0;
 
+	/* Signed: another handler may have stored a time later than now. */
 	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++)
-		faulting +=
-			now - atomic_load_explicit(&sp->fault_tids[i].ns, memory_order_relaxed) <
-			FAULT_TID_RECENT_NS;
+		faulting += (int64_t)(now - atomic_load_explicit(&sp->fault_tids[i].ns,
+								 memory_order_relaxed)) <
+			    (int64_t)FAULT_TID_RECENT_NS;
 	return faulting < sp->online_cpus;
 }
 
@@ -471,6 +472,14 @@ static uint64_t store_ios(struct fl_space *sp)
 			   : 0;
 }
 
+/* Whether a round that began with ios0 store I/Os may be followed by a
+ * poll (and, pinned, by a sleep on this CPU): it started none, and
+ * may_poll(). */
+static bool round_may_poll(struct fl_space *sp, uint64_t ios0)
+{
+	return store_ios(sp) == ios0 && may_poll(sp, fl_now_ns());
+}
+
 /*
  * After a round, poll the userfaultfd for cfg.handler_spin_us before going
  * back to sleep, serving what comes: a fault served so needs no wake-up of
@@ -486,8 +495,7 @@ static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t ca
 	uint64_t spin = (uint64_t)sp->cfg.handler_spin_us * 1000, start, last, now;
 	bool idle = false;
 
-	if (!spin || sp->cfg.delivery != FL_DELIVERY_THREAD || store_ios(sp) != ios0 ||
-	    !may_poll(sp, fl_now_ns()) ||
+	if (!spin || sp->cfg.delivery != FL_DELIVERY_THREAD || !round_may_poll(sp, ios0) ||
 	    !atomic_compare_exchange_strong(&sp->handler_polling, &idle, true))
 		return;
 	start = last = fl_now_ns();
@@ -499,7 +507,7 @@ static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t ca
 			count_event_n(sp, faults_polled, (size_t)n / sizeof(*msg));
 			serve_msgs(sp, msg, (size_t)n / sizeof(*msg));
 			last = fl_now_ns();
-			if (store_ios(sp) != ios0 || !may_poll(sp, last))
+			if (!round_may_poll(sp, ios0))
 				break;
 		} else {
 			sched_yield();
@@ -609,7 +617,7 @@ static void *handler_main(void *arg)
 		}
 		poll_for_faults(sp, msg, UFFD_MSG_BATCH, ios0);
 		if (h->ep_all >= 0) {
-			bool want = store_ios(sp) == ios0 && may_poll(sp, fl_now_ns());
+			bool want = round_may_poll(sp, ios0);
 
 			if (want != all)
 				handler_pin(h, want);
