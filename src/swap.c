@@ -337,6 +337,21 @@ static void log_bad_page(struct fl_space *sp, uint32_t slot, unsigned long addr)
 		       addr);
 }
 
+/* Count (and log) the outcome of a read of slot: res, and bad if the page
+ * read failed its check (sealed for addr).  Context: any. */
+static void read_account(struct fl_space *sp, uint32_t slot, int res, bool bad, unsigned long addr)
+{
+	if (bad) {
+		count_event(sp, checksum_errors);
+		log_bad_page(sp, slot, addr);
+	} else if (res) {
+		count_event(sp, read_errors);
+		log_io_error(sp, "read", slot, res, "the page is poisoned");
+	} else {
+		count_event(sp, swap_ins);
+	}
+}
+
 void swap_read_done(struct swap_io *io, int res)
 {
 	struct frame *f = (struct frame *)io;
@@ -358,21 +373,40 @@ void swap_read_done(struct swap_io *io, int res)
 	f->waiters = NULL;
 	free_it = frame_unused_locked(f);
 	pthread_mutex_unlock(&f->lock);
-	if (bad) {
-		count_event(sp, checksum_errors);
-		log_bad_page(sp, slot, addr);
-	} else if (res) {
-		count_event(sp, read_errors);
-		log_io_error(sp, "read", slot, res, "the page is poisoned");
-	} else {
-		count_event(sp, swap_ins);
-	}
+	read_account(sp, slot, res, bad, addr);
 	for (; w; w = next) {
 		next = w->next;
 		waiter_wake(w);
 	}
 	if (free_it)
 		frame_free(sp, f);
+}
+
+/*
+ * A fault's read from the compressed tier, done at once: f's page
+ * decompressed in the calling thread and the frame completed, as the
+ * kernel's do_swap_page() does on a zswap hit.  Nothing is waited for, so
+ * the fault keeps its locks and goes on to install the page: no policy
+ * applies (they are about waiting for I/O), no waiter, no retry.
+ * Return: whether the tier answered: a hit (FRAME_UPTODATE), or a page that
+ * does not decompress (FRAME_ERROR: poisoned, as for a failed read); false:
+ * the tier does not hold it, the read goes to the store as before.
+ * Context: the ptl of f's chunk held since swap_cache_add() made f (so no
+ * fault waits on it yet), as swap_read_start().
+ */
+bool swap_read_tier(struct fl_space *sp, struct frame *f)
+{
+	int res;
+
+	if (!tier_read(sp, f, &res))
+		return false;
+	pthread_mutex_lock(&f->lock);
+	FL_DEBUG_BUG_ON(f->waiters || !(f->flags & FRAME_LOCKED));
+	f->flags &= ~FRAME_LOCKED;
+	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
+	pthread_mutex_unlock(&f->lock);
+	read_account(sp, f->io.slot, res, false, 0);
+	return true;
 }
 
 void swap_write_done(struct swap_io *io, int res)

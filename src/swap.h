@@ -86,6 +86,7 @@ void swap_write_done(struct swap_io *io, int res);
 void swap_seal_write(struct fl_space *sp, struct frame *f);
 bool swap_tier_write(struct fl_space *sp, struct frame *f);
 void swap_read_start(struct fl_space *sp, struct frame *f);
+bool swap_read_tier(struct fl_space *sp, struct frame *f);
 int swap_read_page(struct fl_space *sp, struct frame *f);
 unsigned long swap_readahead(struct fl_space *sp, unsigned long start, unsigned long end);
 unsigned long swap_prefetch(struct fl_space *sp, unsigned long start, unsigned long end);
