@@ -148,7 +148,8 @@ struct fl_space {
 	pthread_rwlock_t handler_gate;
 	/* Polling for the next fault message before sleeping (uffd.c,
 	 * FAULTLINE_HANDLER_SPIN): at most one handler polls at a time, and
-	 * only while fewer threads fault than there are CPUs.  fault_tids:
+	 * only while fewer threads fault than there are CPUs (or than the
+	 * size of fault_tids, which counts at most that many).  fault_tids:
 	 * the threads whose faults were served lately, and when; relaxed
 	 * atomics, no lock (a lost update only misjudges one poll). */
 	_Atomic bool handler_polling;

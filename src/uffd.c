@@ -423,7 +423,9 @@ static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
  * Whether a handler may poll for the next fault: fewer threads faulted
  * lately than there are CPUs, so that the poller takes a CPU no faulting
  * thread would use.  (With as many faulting threads as CPUs a poll only
- * delays them: measured, BENCHMARKS.md, "Compressed swap".)
+ * delays them: measured, BENCHMARKS.md, "Compressed swap".)  fault_tids
+ * counts at most its size in threads: with more CPUs than that, every
+ * entry recent means as many threads as it can tell, and no poll.
  */
 static bool may_poll(struct fl_space *sp, uint64_t now)
 {
@@ -434,7 +436,7 @@ static bool may_poll(struct fl_space *sp, uint64_t now)
 		faulting += (int64_t)(now - atomic_load_explicit(&sp->fault_tids[i].ns,
 								 memory_order_relaxed)) <
 			    (int64_t)FAULT_TID_RECENT_NS;
-	return faulting < sp->online_cpus;
+	return faulting < MIN(sp->online_cpus, (unsigned int)ARRAY_SIZE(sp->fault_tids));
 }
 
 /* Serve the count fault messages of msg.  Context: a handler thread,
