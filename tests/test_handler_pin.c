@@ -15,12 +15,18 @@
  *     are pinned to that CPU;
  *   - one thread, then more threads than CPUs, then one again, each on its
  *     own pages: every page right (no fault is lost or served twice while
- *     the handlers change sets and affinity).
+ *     the handlers change sets and affinity);
+ *   - more threads than CPUs faulting without a pause: every handler
+ *     unpins (a pinned one wakes on each fault message and re-decides),
+ *     within 10 s.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -125,6 +131,63 @@ static void threads(struct fl_space *sp, unsigned int n, uint64_t tag)
 		pthread_join(th[i], NULL);
 }
 
+static _Atomic bool churn_stop;
+
+struct churner {
+	struct fl_space *sp;
+	char *base;
+	uint64_t rounds;
+};
+
+/* Fault on every page of a slice, drop it, again, until churn_stop:
+ * demand-zero faults without a pause, and no store I/O. */
+static void *churn(void *arg)
+{
+	struct churner *c = arg;
+
+	while (!atomic_load(&churn_stop)) {
+		for (size_t i = 0; i < 256; i++) {
+			uint64_t *w = (uint64_t *)(c->base + i * PG);
+			CHECK(w[0] == 0, "page %zu not zero after MADV_DONTNEED", i);
+			w[0] = c->rounds + 1;
+		}
+		CHECK(fl_madvise(c->sp, c->base, 256 * PG, MADV_DONTNEED) == 0, "fl_madvise: %s",
+		      strerror(errno));
+		c->rounds++;
+	}
+	return NULL;
+}
+
+/* n threads churn while the handlers are counted until none is pinned.
+ * Return: the milliseconds that took, or -1 after 10 s. */
+static long unpinned_after(struct fl_space *sp, unsigned int n)
+{
+	struct churner c[16];
+	pthread_t th[16];
+	char *p = region(sp, (size_t)n * 256);
+	struct timespec t0, t;
+	long ms = -1;
+
+	atomic_store(&churn_stop, false);
+	for (unsigned int i = 0; i < n; i++) {
+		c[i] = (struct churner){sp, p + (size_t)i * 256 * PG, 0};
+		CHECK(!pthread_create(&th[i], NULL, churn, &c[i]), "pthread_create");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (!handler_census().pinned) {
+			ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+			break;
+		}
+	} while (t.tv_sec - t0.tv_sec < 10);
+	atomic_store(&churn_stop, true);
+	for (unsigned int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	return ms;
+}
+
 int main(int argc, char **argv)
 {
 	cpu_set_t all, one;
@@ -186,8 +249,21 @@ int main(int argc, char **argv)
 			threads(sp, n, 0x6000 + (uint64_t)round * 0x100);
 		}
 		threads(sp, 1, 0x7000);
-		fl_space_destroy(sp);
 		printf("1, %u, 1 threads, three times: every page right\n", n);
+		if (cpus > 1) {
+			c = handler_census();
+			long ms = unpinned_after(sp, n);
+			printf("%u threads faulting: %u of %u handlers pinned before; none pinned "
+			       "%ld ms after they began (-1: not within 10 s)\n",
+			       n, c.pinned, c.handlers, ms);
+			CHECK(ms >= 0,
+			      "%u threads faulting on %u CPUs: a handler still pinned after "
+			      "10 s",
+			      n, cpus);
+		} else {
+			printf("one CPU: every thread is allowed just one, unpinning not seen\n");
+		}
+		fl_space_destroy(sp);
 	}
 	printf("test_handler_pin: PASS\n");
 	return T_EXIT_PASS;
