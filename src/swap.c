@@ -254,36 +254,27 @@ static bool tier_read(struct fl_space *sp, struct frame *f, int *res)
 }
 
 /*
- * Start the read of f's page, prepared by swap_cache_add(): from the
- * compressed tier at once (its completion posted, no I/O), or from the
- * store.  Either way swap_read_done() runs on the completion thread.
+ * Start the read of f's page from the store: a fault's frame, prepared by
+ * swap_cache_add(), that the compressed tier does not hold (swap_read_tier()
+ * asked it).  swap_read_done() runs on the completion thread.
  * Context: as swap_submit(); may hold the page's ptl.
  */
 void swap_read_start(struct fl_space *sp, struct frame *f)
 {
-	int res;
+	int res = swap_submit(&sp->dev, &f->io);
 
-	if (tier_read(sp, f, &res)) {
-		swapdev_post(&sp->dev, &f->io, res);
-		return;
-	}
-	res = swap_submit(&sp->dev, &f->io);
 	if (res) /* completed through the ring all the same, with the error */
 		swapdev_post(&sp->dev, &f->io, res);
 }
 
 /*
- * Read f's page in the calling thread: from the compressed tier, or the
- * store's swap_read_sync().  The caller completes it (swap_read_done()).
- * Context: no lock held (sigbus: in the SIGBUS handler).  Return: 0 or a
- * negative errno.
+ * Read f's page from the store in the calling thread (swap_read_sync()), as
+ * swap_read_start() but synchronous.  The caller completes it
+ * (swap_read_done()).  Context: no lock held (sigbus: in the SIGBUS
+ * handler).  Return: 0 or a negative errno.
  */
 int swap_read_page(struct fl_space *sp, struct frame *f)
 {
-	int res;
-
-	if (tier_read(sp, f, &res))
-		return res;
 	return swap_read_sync(&sp->dev, &f->io);
 }
 
