@@ -256,6 +256,8 @@ int main(int argc, char **argv)
 			printf("%u threads faulting: %u of %u handlers pinned before; none pinned "
 			       "%ld ms after they began (-1: not within 10 s)\n",
 			       n, c.pinned, c.handlers, ms);
+			CHECK(c.pinned >= 1, "after one thread's faults no handler is pinned: "
+					     "nothing to unpin");
 			CHECK(ms >= 0,
 			      "%u threads faulting on %u CPUs: a handler still pinned after "
 			      "10 s",
