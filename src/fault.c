@@ -524,7 +524,7 @@ static int do_swap_page(struct vm_fault *vmf)
 	struct fl_space *sp = vmf->sp;
 	struct pt_chunk *c = vmf->chunk;
 	unsigned long page = vmf->address;
-	bool own_read = false, ra_hit, tier_hit;
+	bool own_read = false, ra_hit;
 	struct frame *f;
 	uint64_t pte;
 	int ret;
@@ -546,12 +546,13 @@ static int do_swap_page(struct vm_fault *vmf)
 		 * thread (sigbus delivery) reads its page itself once it has
 		 * let go of its locks, and a handler thread may too (MAY_SYNC):
 		 * frame_lock_or_retry(); otherwise io_uring now. */
-		tier_hit = swap_read_tier(sp, f);
-		own_read = !tier_hit && (vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC));
-		if (!own_read && !tier_hit)
-			swap_read_start(sp, f);
-		else if (own_read) /* until started or completed (own_read_end()): fork waits */
-			atomic_fetch_add(&sp->sync_completing, 1);
+		if (!swap_read_tier(sp, f)) {
+			own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
+			if (!own_read)
+				swap_read_start(sp, f);
+			else /* until started or completed (own_read_end()): fork waits */
+				atomic_fetch_add(&sp->sync_completing, 1);
+		}
 		/* Readahead, when this major fault goes on a stream: its reads
 		 * go out before this fault waits for its own. */
 		pte = READ_ONCE(*fault_pte(vmf));
