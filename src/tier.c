@@ -150,14 +150,18 @@ static void wb_writeback(struct tier *t)
 	while (over_pct(t, WB_LOW_PCT) && !atomic_load(&t->wb_worker.stop) &&
 	       atomic_load(&t->wb_errors) == errors) {
 		struct tier_wb *w = wb_get(t);
-		long slot;
+		long slot, dead;
 
 		if (!w)
 			return; /* completions kick the worker again */
-		slot = zswap_writeback_pick(&t->z, w->page, &w->token);
+		slot = zswap_writeback_pick(&t->z, w->page, &w->token, &dead);
 		if (slot < 0) {
 			wb_put(t, w);
-			return;
+			if (dead < 0)
+				return;
+			/* A page that did not decompress, freed meanwhile. */
+			swap_slot_free_now(&sp->dev, (uint32_t)dead);
+			continue;
 		}
 		w->slot = (uint32_t)slot;
 		w->io = (struct swap_io){

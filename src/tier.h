@@ -18,9 +18,12 @@
  *          over 95 % of its size:
  *          refused pages are sealed and written to the store, as without
  *          the tier.
- *   read   every read of a slot (a fault's own, readahead's, a sigbus
- *          fault's synchronous one) asks the tier first (tier_load()); a
- *          hit is the page, decompressed; a miss goes to the store.
+ *   read   every read of a slot asks the tier first (tier_load()): a
+ *          fault's in swap_read_tier(), under the ptl, completing its frame
+ *          there; readahead's and prefetch's in submit_reads(), posted to
+ *          the completion thread.  A hit is the page, decompressed; a miss
+ *          goes to the store.  A page that does not decompress is lost
+ *          (poisoned, as after a failed read); writeback skips it (ZS_BAD).
  *   free   a slot freed frees its compressed copy (swap_dev.slot_freeing).
  *
  * Slots: a page in the tier keeps the store slot it was given at eviction,

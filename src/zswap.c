@@ -64,6 +64,22 @@ static int decompress_page(struct zswap *z, struct zs_ctx *c, const void *src, s
 	return !ZSTD_isError(n) && n == PAGE_SIZE ? 0 : -EBADMSG;
 }
 
+/* decompress_page() with a context if the algorithm needs one (zstd's
+ * DCtx; LZ4 decompresses without state).  Return: as decompress_page(), or
+ * -EBUSY: every context is in use for a moment. */
+static int decompress_any(struct zswap *z, const void *src, size_t len, void *page)
+{
+	struct zs_ctx *c = NULL;
+	int ret;
+
+	if (z->algo != ZS_LZ4 && !(c = ctx_get(z)))
+		return -EBUSY;
+	ret = decompress_page(z, c, src, len, page);
+	if (c)
+		ctx_put(c);
+	return ret;
+}
+
 int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size_t max_bytes)
 {
 	char page[PAGE_SIZE], out[PAGE_SIZE];
@@ -305,7 +321,6 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 {
 	char buf[PAGE_SIZE];
 	struct zs_entry *e = &z->e[slot];
-	struct zs_ctx *c;
 	size_t len;
 	bool raw;
 	int ret;
@@ -325,6 +340,11 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 		atomic_fetch_add_explicit(&z->st.hits, 1, memory_order_relaxed);
 		return 0;
 	}
+	if (e->flags & ZS_BAD) {
+		/* Found not to decompress (counted then): lost, as a failed read. */
+		pthread_mutex_unlock(&z->lock);
+		return -EBADMSG;
+	}
 	len = e->len;
 	raw = e->flags & ZS_RAW;
 	/* Read under the lock: compaction may move the object after it. */
@@ -338,13 +358,10 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 		atomic_fetch_add_explicit(&z->st.hits, 1, memory_order_relaxed);
 		return 0;
 	}
-	c = ctx_get(z);
-	if (!c)
-		return -EBUSY;
-	ret = decompress_page(z, c, buf, len, page);
-	ctx_put(c);
-	atomic_fetch_add_explicit(ret ? &z->st.decompress_errors : &z->st.hits, 1,
-				  memory_order_relaxed);
+	ret = decompress_any(z, buf, len, page);
+	if (ret != -EBUSY)
+		atomic_fetch_add_explicit(ret ? &z->st.decompress_errors : &z->st.hits, 1,
+					  memory_order_relaxed);
 	return ret;
 }
 
@@ -368,30 +385,39 @@ bool zswap_invalidate(struct zswap *z, uint32_t slot)
 /*
  * The coldest entry not already being written back, decompressed into
  * page, for the caller to write to the store below; it stays in the tier
- * (loads still find it) until zswap_writeback_done().
- * Return: its slot, and in *token which store of it this is; -1 if none.
+ * (loads still find it) until zswap_writeback_done().  An entry that does
+ * not decompress cannot be written below: it becomes ZS_BAD (a load of it
+ * fails, so its page is poisoned as after a failed read), moves to the hot
+ * end, and the next coldest is picked; if it was invalidated meanwhile, it
+ * goes, and its slot is the caller's to free (*dead).
+ * Return: its slot, and in *token which store of it this is; -1 if none
+ * (or with *dead >= 0: the slot to free first; then pick again).
  */
-long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token)
+long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *dead)
 {
 	char buf[PAGE_SIZE];
-	struct zs_ctx *c;
+	struct zs_ctx *c = NULL;
+	struct zs_entry *e;
 	uint32_t s;
 	size_t len;
 	bool same, raw;
 	uint64_t fill;
 
-	c = ctx_get(z);
-	if (!c)
+	*dead = -1;
+	if (z->algo != ZS_LZ4 && !(c = ctx_get(z)))
 		return -1;
+again:
 	pthread_mutex_lock(&z->lock);
-	for (s = z->tail; s && (z->e[s - 1].flags & (ZS_WRITEBACK | ZS_DEAD)); s = z->e[s - 1].prev)
+	for (s = z->tail; s && (z->e[s - 1].flags & (ZS_WRITEBACK | ZS_DEAD | ZS_BAD));
+	     s = z->e[s - 1].prev)
 		;
 	if (!s) {
 		pthread_mutex_unlock(&z->lock);
-		ctx_put(c);
+		if (c)
+			ctx_put(c);
 		return -1;
 	}
-	struct zs_entry *e = &z->e[s - 1];
+	e = &z->e[s - 1];
 	e->flags |= ZS_WRITEBACK;
 	*token = e->token;
 	same = e->flags & ZS_SAME;
@@ -407,13 +433,27 @@ long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token)
 		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
 			((uint64_t *)page)[i] = fill;
 	} else if (decompress_page(z, c, buf, len, page)) {
-		/* It cannot be written below either: leave it here. */
 		atomic_fetch_add_explicit(&z->st.decompress_errors, 1, memory_order_relaxed);
-		ctx_put(c);
-		zswap_writeback_done(z, s - 1, *token, false);
+		pthread_mutex_lock(&z->lock);
+		FL_BUG_ON(!(e->flags & ZS_WRITEBACK) || e->token != *token);
+		e->flags &= (uint16_t)~ZS_WRITEBACK;
+		if (e->flags & ZS_DEAD) {
+			entry_drop(z, s - 1);
+			*dead = (long)(s - 1);
+		} else {
+			e->flags |= ZS_BAD;
+			lru_del(z, s - 1);
+			lru_add(z, s - 1);
+		}
+		pthread_mutex_unlock(&z->lock);
+		if (*dead < 0)
+			goto again;
+		if (c)
+			ctx_put(c);
 		return -1;
 	}
-	ctx_put(c);
+	if (c)
+		ctx_put(c);
 	return (long)(s - 1);
 }
 

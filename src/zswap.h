@@ -68,7 +68,7 @@ struct zs_entry {
 	uint64_t token;	     /* which store of the slot this is */
 	uint32_t handle;     /* in the pool, if not ZS_SAME */
 	uint16_t len;	     /* compressed bytes (ZS_RAW: PAGE_SIZE) */
-	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_RAW, ZS_WRITEBACK, ZS_DEAD */
+	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_RAW, ZS_WRITEBACK, ZS_DEAD, ZS_BAD */
 	uint32_t prev, next; /* the LRU: slot + 1; 0 none.  Hot end: head. */
 };
 #define ZS_PRESENT 0x1
@@ -76,6 +76,7 @@ struct zs_entry {
 #define ZS_WRITEBACK 0x4 /* being written below: not picked twice */
 #define ZS_DEAD 0x8	 /* invalidated while written below: a tombstone */
 #define ZS_RAW 0x10	 /* kept as it is: it did not compress */
+#define ZS_BAD 0x20	 /* does not decompress: a load fails, writeback skips it */
 
 struct zs_ctx {
 	_Atomic bool busy;
@@ -110,7 +111,7 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page);
 int zswap_load(struct zswap *z, uint32_t slot, void *page);
 bool zswap_invalidate(struct zswap *z, uint32_t slot);
 bool zswap_needs_writeback(struct zswap *z);
-long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token);
+long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *dead);
 bool zswap_writeback_done(struct zswap *z, uint32_t slot, uint64_t token, bool written);
 size_t zswap_pool_bytes(struct zswap *z);
 bool zswap_needs_compaction(struct zswap *z);

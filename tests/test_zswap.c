@@ -7,7 +7,9 @@
  * byte and is written back as it is; past its size the tier refuses stores and gives its
  * coldest entries to write back, decompressed, until it is under the accept
  * threshold; a slot invalidated while written back stays a tombstone until
- * that write is done; compaction of a pool fragmented by invalidations
+ * that write is done; an entry that does not decompress is skipped by
+ * writeback, loads as lost, and its slot is freed once also when it is
+ * invalidated while writeback tries it; compaction of a pool fragmented by invalidations
  * gives slabs back and every page, also those being written back and those
  * kept as they are, stays right; and threads storing, loading and
  * invalidating their own slots at once (text and random pages), while
@@ -118,7 +120,7 @@ static void raw_writeback(enum zs_algo algo, const char *name, uint64_t seed)
 	struct zswap *z = calloc(1, sizeof(*z));
 	char page[PAGE_SIZE], back[PAGE_SIZE];
 	uint64_t token;
-	long w;
+	long w, dead;
 
 	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
 	z->keep_raw = true;
@@ -127,7 +129,7 @@ static void raw_writeback(enum zs_algo algo, const char *name, uint64_t seed)
 	text_page(back, seed + 12);
 	CHECK(zswap_store(z, 8, back) == 0, "store text");
 	memset(back, 0, PAGE_SIZE);
-	w = zswap_writeback_pick(z, back, &token);
+	w = zswap_writeback_pick(z, back, &token, &dead);
 	CHECK(w == 7 && !memcmp(page, back, PAGE_SIZE), "%s: raw writeback picked %ld, wrong page",
 	      name, w);
 	CHECK(!zswap_writeback_done(z, 7, token, true), "done");
@@ -143,7 +145,7 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 	char page[PAGE_SIZE], back[PAGE_SIZE];
 	uint32_t stored = 0, s;
 	uint64_t token;
-	long w;
+	long w, dead;
 
 	CHECK(z && !zswap_init(z, algo, SLOTS, 256 << 10), "zswap_init");
 	for (s = 0; s < 4000; s++) {
@@ -157,7 +159,7 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 	CHECK(s < 4000 && zswap_needs_writeback(z), "%s: 256 KiB never filled", name);
 	/* Load slot 0: it becomes hot; the coldest is then slot 1. */
 	CHECK(zswap_load(z, 0, back) == 0, "load 0");
-	w = zswap_writeback_pick(z, back, &token);
+	w = zswap_writeback_pick(z, back, &token, &dead);
 	CHECK(w == 1, "%s: the coldest is slot %ld, want 1", name, w);
 	text_page(page, seed + 1);
 	CHECK(!memcmp(page, back, PAGE_SIZE), "written back decompressed");
@@ -165,13 +167,14 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 	CHECK(!zswap_writeback_done(z, 1, token, true), "done");
 	CHECK(zswap_load(z, 1, back) == -ENOENT, "written back: gone from the tier");
 	/* Invalidated while written back: a tombstone until done. */
-	w = zswap_writeback_pick(z, back, &token);
+	w = zswap_writeback_pick(z, back, &token, &dead);
 	CHECK(w == 2, "next coldest %ld", w);
 	CHECK(zswap_invalidate(z, 2), "invalidate during writeback says busy");
 	CHECK(zswap_load(z, 2, back) == -ENOENT, "a tombstone loads");
 	CHECK(zswap_writeback_done(z, 2, token, true), "done says the slot may go now");
 	unsigned int picked = 0;
-	while (zswap_needs_writeback(z) && (w = zswap_writeback_pick(z, back, &token)) >= 0) {
+	while (zswap_needs_writeback(z) &&
+	       (w = zswap_writeback_pick(z, back, &token, &dead)) >= 0) {
 		zswap_writeback_done(z, (uint32_t)w, token, true);
 		picked++;
 	}
@@ -179,6 +182,98 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 	printf("%s: full at %u pages in 256 KiB; %u written back, coldest first, to get under "
 	       "%d%%\n",
 	       name, stored, picked + 2, ZS_ACCEPT_PCT);
+	zswap_destroy(z);
+	free(z);
+}
+
+/* Make slot's compressed object undecodable.  Context: no other thread. */
+static void corrupt(struct zswap *z, uint32_t slot)
+{
+	struct zs_entry *e = &z->e[slot];
+
+	CHECK((e->flags & (ZS_PRESENT | ZS_SAME | ZS_RAW)) == ZS_PRESENT, "slot %u compressed",
+	      slot);
+	memset(zp_map(&z->pool, e->handle), 0xff, e->len);
+}
+
+struct race {
+	struct zswap *z;
+	pthread_barrier_t go;
+	uint32_t slot;
+	bool busy; /* zswap_invalidate()'s answer */
+};
+
+static void *invalidator(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_barrier_wait(&r->go);
+	r->busy = zswap_invalidate(r->z, r->slot);
+	return NULL;
+}
+
+/*
+ * An entry that does not decompress: writeback marks it bad and goes on to
+ * the next (it cannot be written below, and must not stop writeback); a load
+ * of it fails; and invalidated while writeback tries it, its slot is freed
+ * exactly once: by the invalidation's caller, or by writeback's (*dead).
+ */
+static void bad_entries(enum zs_algo algo, const char *name, uint64_t seed)
+{
+	struct zswap *z = calloc(1, sizeof(*z));
+	char page[PAGE_SIZE], back[PAGE_SIZE];
+	unsigned int by_writeback = 0, rounds = 2000;
+	uint64_t token;
+	long w, dead;
+
+	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
+	for (uint32_t s = 1; s <= 3; s++) {
+		text_page(page, seed + s);
+		CHECK(zswap_store(z, s, page) == 0, "store %u", s);
+	}
+	corrupt(z, 1); /* the coldest */
+	w = zswap_writeback_pick(z, back, &token, &dead);
+	text_page(page, seed + 2);
+	CHECK(w == 2 && dead < 0 && !memcmp(page, back, PAGE_SIZE),
+	      "%s: writeback picked %ld past a bad entry, want slot 2", name, w);
+	CHECK((z->e[1].flags & ZS_BAD) && atomic_load(&z->st.decompress_errors) == 1,
+	      "%s: the bad entry is marked and counted once", name);
+	CHECK(!zswap_writeback_done(z, 2, token, true), "done");
+	w = zswap_writeback_pick(z, back, &token, &dead);
+	CHECK(w == 3 && dead < 0, "%s: then slot %ld, want 3: the bad one is skipped", name, w);
+	CHECK(!zswap_writeback_done(z, 3, token, true), "done");
+	w = zswap_writeback_pick(z, back, &token, &dead);
+	CHECK(w == -1 && dead < 0, "%s: only a bad entry left, picked %ld", name, w);
+	CHECK(zswap_load(z, 1, back) == -EBADMSG && atomic_load(&z->st.decompress_errors) == 1,
+	      "%s: a bad entry loads as lost", name);
+	CHECK(!zswap_invalidate(z, 1) && z->nr == 0, "%s: a bad entry is invalidated", name);
+
+	/* The race: invalidated while writeback decompresses it. */
+	for (unsigned int k = 0; k < rounds; k++) {
+		struct race r = {.z = z, .slot = 10 + k % 100};
+		pthread_t t;
+
+		text_page(page, seed + k);
+		CHECK(zswap_store(z, r.slot, page) == 0, "store");
+		corrupt(z, r.slot);
+		pthread_barrier_init(&r.go, NULL, 2);
+		CHECK(!pthread_create(&t, NULL, invalidator, &r), "thread");
+		pthread_barrier_wait(&r.go);
+		w = zswap_writeback_pick(z, back, &token, &dead);
+		pthread_join(t, NULL);
+		pthread_barrier_destroy(&r.go);
+		CHECK(w == -1, "%s: a bad entry picked", name);
+		/* Freed once: by the invalidation's caller (not busy), or
+		 * here; the entry is gone either way. */
+		CHECK(r.busy == (dead == (long)r.slot), "%s: slot %u freed %s", name, r.slot,
+		      r.busy ? "by nobody" : "twice");
+		CHECK(dead < 0 || dead == (long)r.slot, "%s: writeback freed slot %ld", name, dead);
+		CHECK(z->nr == 0 && !(z->e[r.slot].flags & ZS_PRESENT), "%s: entry left", name);
+		by_writeback += dead >= 0;
+	}
+	printf("%s: a bad entry is skipped by writeback and loads as lost; invalidated during "
+	       "its writeback %u times in %u, freed once each time\n",
+	       name, by_writeback, rounds);
 	zswap_destroy(z);
 	free(z);
 }
@@ -193,7 +288,7 @@ static void fragment(enum zs_algo algo, const char *name, uint64_t seed)
 	size_t before, after;
 	uint64_t n = 0;
 	struct t_rng r;
-	long wb, dead;
+	long wb, dead, freed;
 
 	t_rng_init(&r, seed ^ 0xf4);
 	CHECK(z && !zswap_init(z, algo, SLOTS, 64UL << 20), "zswap_init");
@@ -213,8 +308,8 @@ static void fragment(enum zs_algo algo, const char *name, uint64_t seed)
 		}
 	/* Two entries in writeback as compaction runs: one stays, one
 	 * invalidated meanwhile (a tombstone). */
-	wb = zswap_writeback_pick(z, back, &tok_wb);
-	dead = zswap_writeback_pick(z, back, &tok_dead);
+	wb = zswap_writeback_pick(z, back, &tok_wb, &freed);
+	dead = zswap_writeback_pick(z, back, &tok_dead, &freed);
 	CHECK(wb >= 0 && dead >= 0 && live[wb] && live[dead], "writeback picks");
 	CHECK(zswap_invalidate(z, (uint32_t)dead), "invalidated during writeback: busy");
 	live[dead] = false;
@@ -349,6 +444,8 @@ int main(int argc, char **argv)
 	raw_writeback(ZS_ZSTD, "zstd", seed);
 	full(ZS_LZ4, "lz4", seed);
 	full(ZS_ZSTD, "zstd", seed);
+	bad_entries(ZS_LZ4, "lz4", seed);
+	bad_entries(ZS_ZSTD, "zstd", seed);
 	fragment(ZS_LZ4, "lz4", seed);
 	fragment(ZS_ZSTD, "zstd", seed);
 	threads(ZS_LZ4, "lz4", seed, true);
