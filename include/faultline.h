@@ -362,12 +362,12 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(mmap_write_wait_100ms, FL_COUNTER, "space-lock writes that waited 10-100 ms")           \
 	X(mmap_write_wait_long, FL_COUNTER, "space-lock writes that waited 100 ms or more")       \
 	X(vma_write_wait_ns, FL_NSEC, "total time writers waited for VMA locks")                  \
-	X(faults_major, FL_COUNTER, "faults that needed a read from the store")                   \
+	X(faults_major, FL_COUNTER, "faults that needed a read (store or compressed tier)")       \
 	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                  \
 	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")            \
 	X(faults_polled, FL_COUNTER, "fault messages a polling handler found: no wake-up needed") \
 	X(handler_wakeups_empty, FL_COUNTER, "handler wake-ups that found no fault message")      \
-	X(swap_ins, FL_COUNTER, "pages read from the store")                                      \
+	X(swap_ins, FL_COUNTER, "pages swapped in (from the store or the compressed tier)")       \
 	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \
 	X(prefetch_used, FL_COUNTER, "pages read ahead (stream or trend) that a fault used")      \

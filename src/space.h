@@ -90,6 +90,7 @@ struct fl_space {
 	_Atomic long frames_used;
 	_Atomic uint64_t evictions; /* pages evicted so far: the refault clock */
 	_Atomic bool io_error_logged;
+	_Atomic bool tier_error_logged; /* a tier page that did not decompress, said once */
 
 	/* Prefetch beyond sequential (prefetch.h): the trend detector over the
 	 * space's major faults that continue no sequential stream (its own

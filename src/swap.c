@@ -328,13 +328,21 @@ static void log_bad_page(struct fl_space *sp, uint32_t slot, unsigned long addr)
 		       addr);
 }
 
-/* Count (and log) the outcome of a read of slot: res, and bad if the page
- * read failed its check (sealed for addr).  Context: any. */
-static void read_account(struct fl_space *sp, uint32_t slot, int res, bool bad, unsigned long addr)
+/* Count (and log) the outcome of a read of slot: res, from the compressed
+ * tier or the store, and bad if the page read failed its check (sealed for
+ * addr).  Context: any. */
+static void read_account(struct fl_space *sp, uint32_t slot, int res, bool from_tier, bool bad,
+			 unsigned long addr)
 {
 	if (bad) {
 		count_event(sp, checksum_errors);
 		log_bad_page(sp, slot, addr);
+	} else if (res && from_tier) {
+		/* Counted by the tier (zswap_errors): not the store's error. */
+		if (!atomic_exchange(&sp->tier_error_logged, true) || sp->cfg.verbose)
+			fl_log("the compressed tier's copy of slot %u does not decompress: the "
+			       "page is poisoned (further errors: see zswap_errors)",
+			       slot);
 	} else if (res) {
 		count_event(sp, read_errors);
 		log_io_error(sp, "read", slot, res, "the page is poisoned");
@@ -350,10 +358,11 @@ void swap_read_done(struct swap_io *io, int res)
 	struct waiter *w, *next;
 	bool free_it, bad = false;
 	uint32_t slot = io->slot; /* the frame may be reused once unlocked */
+	bool from_tier = io->from_tier;
 	unsigned long addr = 0;
 
 	/* A page from the compressed tier never left memory: not sealed. */
-	if (!res && !io->from_tier && swap_unseal_read(sp, f, slot, &addr)) {
+	if (!res && !from_tier && swap_unseal_read(sp, f, slot, &addr)) {
 		res = -EBADMSG;
 		bad = true;
 	}
@@ -364,7 +373,7 @@ void swap_read_done(struct swap_io *io, int res)
 	f->waiters = NULL;
 	free_it = frame_unused_locked(f);
 	pthread_mutex_unlock(&f->lock);
-	read_account(sp, slot, res, bad, addr);
+	read_account(sp, slot, res, from_tier, bad, addr);
 	for (; w; w = next) {
 		next = w->next;
 		waiter_wake(w);
@@ -396,7 +405,7 @@ bool swap_read_tier(struct fl_space *sp, struct frame *f)
 	f->flags &= ~FRAME_LOCKED;
 	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
 	pthread_mutex_unlock(&f->lock);
-	read_account(sp, f->io.slot, res, false, 0);
+	read_account(sp, f->io.slot, res, true, false, 0);
 	return true;
 }
 

@@ -17,6 +17,10 @@
  *   - a hit needs no I/O: with a pool large enough for every evicted page,
  *     reading everything back reads nothing from the store; without the
  *     tier the same run does;
+ *   - a page whose compressed copy no longer decompresses (altered behind
+ *     faultline's back) is lost as after a failed read: exactly those pages
+ *     get SIGBUS, again on every access, every other page reads back
+ *     right, and the tier counts the errors, not the store;
  *   - the options: a bad FAULTLINE_ZSWAP refuses the space, and so does a
  *     pool as large as the budget.
  *
@@ -26,6 +30,10 @@
 #include "util.h"
 
 #include "torture.h"
+
+#include "space.h"
+#include "store.h"
+#include "tier.h"
 
 #define BUDGET (2UL << 20)
 #define NPAGES (8 * BUDGET / PG) /* 8x oversubscribed */
@@ -160,6 +168,79 @@ static void no_io(int delivery, int zswap)
 	fl_space_destroy(sp);
 }
 
+/* Alter up to max compressed copies in sp's tier so that they no longer
+ * decompress; their pages' indexes in region go to bad[].  Return: how many. */
+static size_t corrupt_tier(struct fl_space *sp, const char *region, size_t n, bool *bad, size_t max)
+{
+	struct zswap *z = &sp->tier->z;
+	size_t got = 0;
+
+	pthread_mutex_lock(&z->lock); /* compaction moves objects under it */
+	for (uint32_t s = 0; s < z->max_slots && got < max; s++) {
+		struct zs_entry *e = &z->e[s];
+		unsigned long a = store_slot_addr(&sp->dev.store, s);
+
+		if ((e->flags & (ZS_PRESENT | ZS_SAME | ZS_RAW | ZS_WRITEBACK)) != ZS_PRESENT ||
+		    a < (unsigned long)region || a >= (unsigned long)region + n * PG)
+			continue;
+		memset(zp_map(&z->pool, e->handle), 0xff, e->len);
+		bad[(a - (unsigned long)region) / PG] = true;
+		got++;
+	}
+	pthread_mutex_unlock(&z->lock);
+	return got;
+}
+
+static void corrupt(int delivery, int zswap)
+{
+	struct fl_config cfg = config(delivery, FL_POLICY_DROP, zswap, BUDGET / 2);
+	size_t n = BUDGET * 5 / 4 / PG, nbad, hit = 0;
+	struct torture t = {.npages = n, .seed = seed};
+	struct fl_space *sp;
+	struct fl_stats st;
+	bool *bad = calloc(n, sizeof(*bad));
+	unsigned char v;
+
+	sp = t_space_create_cfg(&cfg);
+	t.versions = calloc(n, sizeof(*t.versions));
+	t.region = fl_mmap(sp, NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	CHECK(bad && t.versions && t.region != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t ver = 1;
+		while (tt_kind(&t, i, ver))
+			ver++;
+		tt_write(&t, i, ver);
+	}
+	nbad = corrupt_tier(sp, t.region, n, bad, 8);
+	CHECK(nbad == 8, "only %zu pages compressed in the tier", nbad);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			if (!bad[i]) {
+				tt_verify(&t, i, t.versions[i], "a page beside lost ones");
+				continue;
+			}
+			CHECK(t_load_sigbus((unsigned char *)t.region + i * PG, &v),
+			      "%s, pass %d: page %zu read, its copy altered", t_delivery_name(delivery),
+			      pass, i);
+			hit++;
+		}
+	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+	printf("altered tier copies, %s, %s: %zu pages lost (SIGBUS %zu times in two passes), the "
+	       "others right; zswap_errors %llu, read_errors %llu, poisoned %llu\n",
+	       t_delivery_name(delivery), zswap == FL_ZSWAP_ZSTD ? "zstd" : "lz4", nbad, hit,
+	       (unsigned long long)st.zswap_errors, (unsigned long long)st.read_errors,
+	       (unsigned long long)st.pages_poisoned);
+	CHECK(st.pages_poisoned == nbad && st.zswap_errors >= nbad && st.read_errors == 0 &&
+		      st.checksum_errors == 0,
+	      "counters: poisoned %llu zswap_errors %llu read_errors %llu checksum_errors %llu",
+	      (unsigned long long)st.pages_poisoned, (unsigned long long)st.zswap_errors,
+	      (unsigned long long)st.read_errors, (unsigned long long)st.checksum_errors);
+	free(t.versions);
+	free(bad);
+	fl_space_destroy(sp);
+}
+
 static void options(void)
 {
 	struct fl_config cfg = config(FL_DELIVERY_THREAD, FL_POLICY_DROP, FL_ZSWAP_LZ4, BUDGET);
@@ -189,7 +270,9 @@ int main(int argc, char **argv)
 	if (T_SANITIZED)
 		printf("a sanitizer build: the torture under drop and hold only\n");
 	options();
+	t_sigbus_install(); /* before a space of sigbus delivery: corrupt() */
 	for (int d = 0; d < 2; d++) {
+		corrupt(d, d ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4);
 		no_io(d, FL_ZSWAP_LZ4);
 		no_io(d, FL_ZSWAP_OFF);
 		for (int pol = 0; pol < 5; pol++)
