@@ -524,7 +524,7 @@ static int do_swap_page(struct vm_fault *vmf)
 	struct fl_space *sp = vmf->sp;
 	struct pt_chunk *c = vmf->chunk;
 	unsigned long page = vmf->address;
-	bool own_read = false, ra_hit;
+	bool own_read = false, tier_hit = false, ra_hit;
 	struct frame *f;
 	uint64_t pte;
 	int ret;
@@ -546,7 +546,15 @@ static int do_swap_page(struct vm_fault *vmf)
 		 * thread (sigbus delivery) reads its page itself once it has
 		 * let go of its locks, and a handler thread may too (MAY_SYNC):
 		 * frame_lock_or_retry(); otherwise io_uring now. */
-		if (!swap_read_tier(sp, f)) {
+		if (swap_read_tier(sp, f)) {
+			/* Up to date and unlocked, so reclaim could take it
+			 * back while the ptl is let go below: pinned, as the
+			 * kernel's fault holds its folio. */
+			tier_hit = true;
+			pthread_mutex_lock(&f->lock);
+			f->pins++;
+			pthread_mutex_unlock(&f->lock);
+		} else {
 			own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
 			if (!own_read)
 				swap_read_start(sp, f);
@@ -564,8 +572,12 @@ static int do_swap_page(struct vm_fault *vmf)
 				swap_read_start(sp, f);
 				own_read_end(sp);
 			}
+			if (tier_hit)
+				frame_unpin(sp, f);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
+		if (tier_hit)
+			frame_unpin(sp, f); /* the PTE still names it: not freed */
 	} else if (pte_type(pte) == PTE_FRAME) {
 		f = frame_of(sp, pte);
 		if (!(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
