@@ -221,8 +221,8 @@ static void corrupt(int delivery, int zswap)
 				continue;
 			}
 			CHECK(t_load_sigbus((unsigned char *)t.region + i * PG, &v),
-			      "%s, pass %d: page %zu read, its copy altered", t_delivery_name(delivery),
-			      pass, i);
+			      "%s, pass %d: page %zu read, its copy altered",
+			      t_delivery_name(delivery), pass, i);
 			hit++;
 		}
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
