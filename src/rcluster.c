@@ -460,3 +460,84 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 		}
 	return left;
 }
+
+/* DEL the n keys of a SCAN reply's array (el).  Return: 0, or -ETIMEDOUT. */
+static int del_found(struct rcl *c, redisReply **el, size_t n, uint64_t deadline_ns)
+{
+	struct rcl_cmd *cmd = calloc(n ? n : 1, sizeof(*cmd));
+	int ret = 0;
+
+	if (!cmd)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		cmd[i] = (struct rcl_cmd){.argc = 2,
+					  .argv = {"DEL", el[i]->str},
+					  .argvlen = {3, el[i]->len},
+					  .write = true};
+	if (rcl_exec(c, cmd, (unsigned int)n, deadline_ns))
+		ret = -ETIMEDOUT;
+	for (size_t i = 0; i < n; i++)
+		if (cmd[i].reply)
+			freeReplyObject(cmd[i].reply);
+	free(cmd);
+	return ret;
+}
+
+long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns)
+{
+	bool master[RCL_MAX_NODES] = {false};
+	long deleted = 0;
+	int err = 0;
+
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		if (c->owner[s] >= 0)
+			master[c->owner[s]] = true;
+	/* A master that cannot be scanned does not keep the others from it. */
+	for (int nd = 0; nd < c->nr_nodes; nd++) {
+		char cursor[24] = "0";
+		int ret = 0;
+
+		if (!master[nd])
+			continue;
+		do {
+			redisContext *ctx = node_conn(c, nd);
+			redisReply *r;
+
+			if (fl_now_ns() >= deadline_ns) {
+				ret = -ETIMEDOUT;
+				break;
+			}
+			r = ctx ? redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern)
+				: NULL;
+			if (!r) {
+				if (ctx)
+					node_drop(c, nd);
+				ret = -EIO;
+				break;
+			}
+			if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+			    r->element[0]->type != REDIS_REPLY_STRING ||
+			    r->element[0]->len >= sizeof(cursor) ||
+			    r->element[1]->type != REDIS_REPLY_ARRAY) {
+				freeReplyObject(r);
+				ret = -EIO;
+				break;
+			}
+			redisReply *keys = r->element[1];
+			for (size_t i = 0; i < keys->elements; i++)
+				if (keys->element[i]->type != REDIS_REPLY_STRING)
+					ret = -EIO;
+			if (!ret && keys->elements) {
+				ret = del_found(c, keys->element, keys->elements, deadline_ns);
+				if (!ret)
+					deleted += (long)keys->elements;
+			}
+			memcpy(cursor, r->element[0]->str, r->element[0]->len);
+			cursor[r->element[0]->len] = 0;
+			freeReplyObject(r);
+		} while (!ret && strcmp(cursor, "0"));
+		if (ret && !err)
+			err = ret;
+	}
+	return err ? err : deleted;
+}

@@ -91,4 +91,13 @@ void rcl_close(struct rcl *c);
  */
 unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint64_t deadline_ns);
 
+/*
+ * Delete the keys that match pattern (SCAN's MATCH) on every master: SCAN
+ * each to the end, and DEL what it finds through rcl_exec().  Within
+ * deadline_ns.  Return: the keys deleted, or a negative errno: -ETIMEDOUT
+ * or -EIO if a master could not be scanned to the end, or a key found
+ * could not be deleted.
+ */
+long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns);
+
 #endif /* FL_RCLUSTER_H */

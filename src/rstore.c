@@ -22,9 +22,20 @@ static struct rstore *rs_of(struct swap_dev *d)
 	return d->be_priv;
 }
 
-static void key_of(const struct rstore *rs, uint32_t slot, char *buf, size_t len)
+/*
+ * The key of slot's page as the store sealed it: "fl:<id>:<slot>:<gen>",
+ * the write generation in it, so that each write of a slot has a key of
+ * its own.  A command that outlives its connection (sent, unanswered, the
+ * connection dropped, run by the server later: a stopped node resumed)
+ * then touches only the version it was meant for: a late DEL cannot delete
+ * the next page written to the slot, nor a late SET overwrite it.  What
+ * such a SET leaves is found by the sweep at the end (rs_close()).
+ * Context: the caller owns the slot.
+ */
+static void key_of(struct swap_dev *d, uint32_t slot, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%u", rs->prefix, slot);
+	snprintf(buf, len, "%s%u:%" PRIx64, rs_of(d)->prefix, slot,
+		 store_slot_gen(&d->store, slot));
 }
 
 /* Queue io for the I/O thread.  Context: any, also the SIGBUS handler:
@@ -155,7 +166,7 @@ static void run_round(struct swap_dev *d, struct rstore *rs, struct swap_io **pe
 			struct rcl_cmd *c = &r->cmd[r->n];
 			char *key = r->key[r->n];
 
-			key_of(rs, io->slot + k, key, sizeof(r->key[0]));
+			key_of(d, io->slot + k, key, sizeof(r->key[0]));
 			if (io->write)
 				*c = (struct rcl_cmd){
 					.argc = 3,
@@ -244,7 +255,7 @@ static struct rcl *dcl_get(struct rstore *rs)
  * DEL the keys of n slots from slot, pipelined, within deadline_ns.
  * Return: 0, or -ETIMEDOUT if some were not deleted.
  */
-static int del_slots(struct rstore *rs, struct rcl *c, unsigned long slot, unsigned long n,
+static int del_slots(struct swap_dev *d, struct rcl *c, unsigned long slot, unsigned long n,
 		     uint64_t deadline_ns)
 {
 	struct rcl_cmd *cmd = calloc(MIN(n, (unsigned long)RS_ROUND_CMDS), sizeof(*cmd));
@@ -259,7 +270,7 @@ static int del_slots(struct rstore *rs, struct rcl *c, unsigned long slot, unsig
 	while (n) {
 		unsigned int k = (unsigned int)MIN(n, (unsigned long)RS_ROUND_CMDS);
 		for (unsigned int i = 0; i < k; i++) {
-			key_of(rs, (uint32_t)(slot + i), key[i], sizeof(key[i]));
+			key_of(d, (uint32_t)(slot + i), key[i], sizeof(key[i]));
 			cmd[i] = (struct rcl_cmd){.argc = 2,
 						  .argv = {"DEL", key[i]},
 						  .argvlen = {3, strlen(key[i])},
@@ -299,7 +310,7 @@ static int rs_discard(struct swap_dev *d, unsigned long slot, unsigned long n)
 	c = dcl_get(rs);
 	if (!c)
 		return -ECONNREFUSED;
-	ret = del_slots(rs, c, slot, n, fl_now_ns() + RS_DISCARD_DEADLINE_NS);
+	ret = del_slots(d, c, slot, n, fl_now_ns() + RS_DISCARD_DEADLINE_NS);
 	if (ret)
 		rs->discard_backoff = fl_now_ns() + RS_DISCARD_BACKOFF_NS;
 	return ret;
@@ -308,7 +319,8 @@ static int rs_discard(struct swap_dev *d, unsigned long slot, unsigned long n)
 /*
  * Stop the I/O thread (nothing is in flight: swapdev_close() waited) and,
  * when the space ends, delete every key it still has: the slots in use or
- * waiting for their discard.  Context: the device's threads stopped.
+ * waiting for their discard, then any other key of its prefix (a sweep of
+ * every master).  Context: the device's threads stopped.
  */
 static void rs_close(struct swap_dev *d, bool clear)
 {
@@ -336,10 +348,16 @@ static void rs_close(struct swap_dev *d, bool clear)
 
 			for_each_bit_run(bits, s, n)
 			{
-				if (del_slots(rs, &rs->dcl, w * 64 + s, n, deadline))
+				if (del_slots(d, &rs->dcl, w * 64 + s, n, deadline))
 					failed++;
 			}
 		}
+		/* Then whatever else has the space's prefix: a version whose
+		 * DEL failed, or that a late SET wrote again (key_of()). */
+		char pattern[sizeof(rs->prefix) + 1];
+		snprintf(pattern, sizeof(pattern), "%s*", rs->prefix);
+		if (rcl_scan_del(&rs->dcl, pattern, deadline) < 0)
+			failed++;
 		if (failed)
 			fl_log("warning: some keys of %s* were not deleted from the Redis Cluster "
 			       "(a node did not answer): they stay there",
@@ -368,6 +386,7 @@ static const struct swap_backend redis_backend = {
 	.read_sync = rs_read_sync,
 	.discard = rs_discard,
 	.close = rs_close,
+	.discard_frees = true,
 };
 
 /*

@@ -3,9 +3,12 @@
  * Far memory on a Redis Cluster (rstore.c): a store backend (swapdev.h)
  * whose slots are keys, FAULTLINE_SWAP=redis-cluster://HOST:PORT[,...].
  *
- * Keys: "fl:<id>:<slot>", where <id> is 128 random bits drawn when the
- * space opens its store, so that spaces of several processes and machines
- * share one cluster without meeting; the keys spread over the cluster's
+ * Keys: "fl:<id>:<slot>:<gen>", where <id> is 128 random bits drawn when
+ * the space opens its store, so that spaces of several processes and
+ * machines share one cluster without meeting, and <gen> the write
+ * generation the store sealed the page with (store.h), so that a command
+ * the server runs late (sent on a connection dropped since) touches only
+ * the version it was meant for (rstore.c, key_of()); the keys spread over the cluster's
  * hash slots (no hash tag), so a batch goes to every master at once.  The
  * cluster should run with maxmemory-policy noeviction, so that a page
  * written is never dropped by the server (scripts/redis-cluster.sh does).
@@ -30,7 +33,10 @@
  * write that a replica kept, another slot's page) fails its check.
  *
  * Discard: freed slots are deleted (DEL) by the device's discard worker,
- * on a client of its own; when the space ends, every key it still has.
+ * on a client of its own, also with encryption (discard_frees: a key holds
+ * the cluster's memory); when the space ends, every key it still has, then
+ * a sweep of every master for any other key of its prefix (rcl_scan_del():
+ * a version whose DEL failed, or that a late SET wrote again).
  *
  * Locks: lock (a leaf) guards the queue; each client belongs to one thread
  * (the I/O thread's, the discard worker's).  read_sync() sleeps on a futex

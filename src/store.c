@@ -287,6 +287,11 @@ unsigned long store_slot_addr(const struct store *st, uint32_t slot)
 	return slot < st->max_slots ? __atomic_load_n(&st->slots[slot].addr, __ATOMIC_RELAXED) : 0;
 }
 
+uint64_t store_slot_gen(const struct store *st, uint32_t slot)
+{
+	return slot < st->max_slots ? st->slots[slot].gen : 0;
+}
+
 const char *store_cipher_name(const struct store *st)
 {
 	switch (st->cipher) {

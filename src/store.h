@@ -129,6 +129,10 @@ void store_slot_move(struct store *st, uint32_t slot, unsigned long addr);
 /* What the slot's metadata says it holds: for a message about a mismatch. */
 unsigned long store_slot_addr(const struct store *st, uint32_t slot);
 
+/* The write generation of the slot's last seal (0: none).  Context: the
+ * caller owns the slot (its write or read, or its discard). */
+uint64_t store_slot_gen(const struct store *st, uint32_t slot);
+
 /* "none", "AES-256-GCM", "XChaCha20-Poly1305". */
 const char *store_cipher_name(const struct store *st);
 

@@ -771,8 +771,9 @@ int swap_init(struct fl_space *sp)
 		return ret;
 	}
 	/* A freed slot holds ciphertext under a key that dies with the space:
-	 * writing zeros over it would add a write and protect nothing. */
-	sp->dev.discard_freed = !sp->cfg.swap_encrypt;
+	 * writing zeros over it would add a write and protect nothing.  But a
+	 * remote key holds the cluster's memory until it is deleted. */
+	sp->dev.discard_freed = !sp->cfg.swap_encrypt || sp->dev.be->discard_frees;
 	fl_dbg(sp, "swap store %s: %lu slots%s, %s, encryption: %s",
 	       sp->dev.path ? sp->dev.path : "(temporary file)", sp->dev.nr_slots,
 	       sp->dev.grows ? " (grows on demand)" : "",

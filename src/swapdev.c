@@ -342,8 +342,8 @@ static void discard_round(void *arg)
 			int ret = d->be->discard(d, run[i].start, run[i].n);
 			if (ret && !atomic_exchange(&d->discard_failed_logged, true))
 				fl_log("warning: discarding freed slots of the swap store %s "
-				       "failed "
-				       "(%s): their pages stay there until overwritten",
+				       "failed (%s): their old pages stay there until "
+				       "overwritten (in a Redis Cluster: until the space ends)",
 				       d->path ? d->path : "(temporary file)", strerror(-ret));
 			total += run[i].n;
 		}

@@ -120,6 +120,9 @@ struct swap_backend {
 	int (*read_sync)(struct swap_dev *d, struct swap_io *io);
 	int (*discard)(struct swap_dev *d, unsigned long slot, unsigned long n);
 	void (*close)(struct swap_dev *d, bool clear);
+	/* A discard gives the backend's memory back (a remote key deleted):
+	 * freed slots are discarded also when they hold ciphertext. */
+	bool discard_frees;
 };
 
 struct swap_dev {
@@ -131,8 +134,8 @@ struct swap_dev {
 	bool named;	  /* FAULTLINE_SWAP: a store with a header, flock()ed */
 	bool can_discard; /* a device: BLKDISCARD works (else freed slots are zeroed) */
 	/* Freed slots go through the discard worker; false (swap.c, with
-	 * encryption: they hold ciphertext) frees them at once.  Set before
-	 * any slot is freed, then immutable. */
+	 * encryption: they hold ciphertext, unless the backend's discard_frees)
+	 * frees them at once.  Set before any slot is freed, then immutable. */
 	bool discard_freed;
 	uint64_t data_off; /* bytes before slot 0: the header */
 	char *path;	   /* for messages; NULL: the temporary file */

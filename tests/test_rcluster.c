@@ -5,7 +5,8 @@
  * back; a slot migrated between masters is followed through ASK while it
  * moves and MOVED after; a master killed is followed to its promoted replica
  * with no key lost (writes waited for on a replica); a master stopped with
- * SIGSTOP makes commands slow, never wrong; with no replicas, killing a
+ * SIGSTOP makes commands slow, never wrong; the sweep of a key pattern
+ * deletes exactly its keys on every master; with no replicas, killing a
  * master fails exactly the commands of its slots.
  */
 #define _GNU_SOURCE
@@ -212,6 +213,34 @@ static void set_all(struct rcl *c, struct batch *b, unsigned int gen)
 	batch_free_replies(b, NKEYS);
 }
 
+/* rcl_scan_del(): every key of a pattern goes, from every master; a key
+ * of another stays. */
+static void sweep(struct rcl *c, struct batch *b)
+{
+	struct rcl_cmd other = {.argc = 3,
+				.argv = {"SET", "other:key", "kept"},
+				.argvlen = {3, 9, 4},
+				.write = true};
+	long swept;
+
+	CHECK(!rcl_exec(c, &other, 1, deadline_in(10)), "SET other:key");
+	freeReplyObject(other.reply);
+	swept = rcl_scan_del(c, "fl:test:*", deadline_in(30));
+	CHECK(swept == NKEYS, "the sweep deleted %ld keys, want %d", swept, NKEYS);
+	batch_get(b, NKEYS);
+	CHECK(!rcl_exec(c, b->cmd, NKEYS, deadline_in(30)), "GETs after the sweep");
+	for (unsigned int i = 0; i < NKEYS; i++)
+		CHECK(b->cmd[i].reply->type == REDIS_REPLY_NIL, "key %u left after the sweep", i);
+	batch_free_replies(b, NKEYS);
+	other = (struct rcl_cmd){.argc = 2, .argv = {"GET", "other:key"}, .argvlen = {3, 9}};
+	CHECK(!rcl_exec(c, &other, 1, deadline_in(10)) && other.reply->type == REDIS_REPLY_STRING &&
+		      other.reply->len == 4,
+	      "another prefix's key swept too");
+	freeReplyObject(other.reply);
+	printf("the sweep of fl:test:* deleted its %ld keys from every master, and no other\n",
+	       swept);
+}
+
 static void with_replicas(int base, struct batch *b)
 {
 	const char *seeds = cluster_start(base, 3, 1);
@@ -250,6 +279,7 @@ static void with_replicas(int base, struct batch *b)
 	cluster_restart(base);
 	set_all(&c, b, 2);
 	check_all(&c, b, NKEYS, 2, "rewritten after the failover");
+	sweep(&c, b);
 	rcl_close(&c);
 	cluster_stop();
 }

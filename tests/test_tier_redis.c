@@ -93,6 +93,20 @@ static void no_errors(const struct fl_stats *st)
 	      (unsigned long long)st->remote_timeouts, (unsigned long long)st->remote_errors);
 }
 
+/* The space's keys are gone with it: also those of versions written again
+ * after a node failed, or whose deletion failed while it was down. */
+static void keys_gone(const char *name)
+{
+	long keys = -1;
+
+	for (int i = 0; i < 50 && keys; i++) {
+		keys = cluster_keys(6);
+		if (keys)
+			usleep(100000);
+	}
+	CHECK(keys == 0, "%s: %ld keys left in the cluster after the space ended", name, keys);
+}
+
 static void torture(int delivery, int policy, void (*mid)(void *), void *arg, const char *what)
 {
 	struct fl_space *sp = space(delivery, policy, FL_ZSWAP_LZ4, 1, 30000, BUDGET);
@@ -116,14 +130,7 @@ static void torture(int delivery, int policy, void (*mid)(void *), void *arg, co
 		CHECK(st.remote_failovers == 0, "a failover with no node failed");
 	tt_unmap(&t);
 	fl_space_destroy(sp);
-	/* The space's keys are gone with it. */
-	long keys = -1;
-	for (int i = 0; i < 50 && keys; i++) {
-		keys = cluster_keys(6);
-		if (keys)
-			usleep(100000);
-	}
-	CHECK(keys == 0, "%ld keys left in the cluster after the space ended", keys);
+	keys_gone(name);
 }
 
 /*
@@ -188,6 +195,7 @@ static void failure_run(int delivery, int policy, void (*mid)(void *), unsigned 
 		CHECK(st.remote_failovers > 0, "no failover in the statistics");
 	tt_unmap(&t);
 	fl_space_destroy(sp);
+	keys_gone(name);
 }
 
 static sigjmp_buf bus_jmp;
