@@ -411,20 +411,35 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 					remap = true;
 					break;
 				}
+				/* A command that cannot be queued (no memory) would
+				 * shift every later reply of the node onto the wrong
+				 * command: the node is dropped instead, and what was
+				 * queued for it goes again next round. */
 				if (cmd->ask_node >= 0) {
-					redisAppendCommand(ctx, "ASKING");
+					if (redisAppendCommand(ctx, "ASKING") != REDIS_OK)
+						goto append_failed;
 					order[pos++] = -1;
 					rn[nd].nr++;
 				}
-				redisAppendCommandArgv(ctx, cmd->argc, cmd->argv, cmd->argvlen);
+				if (redisAppendCommandArgv(ctx, cmd->argc, cmd->argv,
+							   cmd->argvlen) != REDIS_OK)
+					goto append_failed;
 				order[pos++] = (int)i;
 				rn[nd].nr++;
 				rn[nd].writes += cmd->write;
+				continue;
+			append_failed:
+				node_drop(c, nd);
+				remap = true;
+				break;
 			}
 			if (rn[nd].writes && c->wait_replicas > 0 && c->node[nd].ctx) {
-				redisAppendCommand(c->node[nd].ctx, "WAIT %d %d", c->wait_replicas,
-						   c->wait_timeout_ms);
-				rn[nd].waited = true;
+				if (redisAppendCommand(c->node[nd].ctx, "WAIT %d %d",
+						       c->wait_replicas,
+						       c->wait_timeout_ms) == REDIS_OK)
+					rn[nd].waited = true;
+				else
+					node_drop(c, nd);
 			}
 		}
 		for (i = 0; i < n; i++)

@@ -10,7 +10,11 @@
 /* A node that stays silent this long is lost (the client drops it and
  * reads the slot map again). */
 #define RS_NODE_TIMEOUT_MS 1000
-#define RS_WAIT_TIMEOUT_MS 1000
+/* WAIT's own timeout, well inside the node's: a master with fewer replicas
+ * than asked for (one lost, not yet replaced) answers WAIT with a short
+ * count, and the round's writes go again; were the two equal, the client's
+ * read would time out first and drop a healthy master every round. */
+#define RS_WAIT_TIMEOUT_MS (RS_NODE_TIMEOUT_MS / 4)
 
 bool rstore_is_url(const char *path)
 {
@@ -85,8 +89,10 @@ static int rs_read_sync(struct swap_dev *d, struct swap_io *io)
 /* io is over: to the reaper, or to the thread sleeping in rs_read_sync(). */
 static void finish(struct swap_dev *d, struct rstore *rs, struct swap_io *io, int res)
 {
-	if (res == -ENODATA)
-		atomic_fetch_add(&rs->lost, io->nr > 1 ? io->nr : 1);
+	if (!io->write && io->nr > 1 && (res == -ENODATA || res == -ETIMEDOUT))
+		; /* each page is read again on its own (read_batch_done()) and counted then */
+	else if (res == -ENODATA)
+		atomic_fetch_add(&rs->lost, 1);
 	else if (res == -ETIMEDOUT)
 		atomic_fetch_add(&rs->timeouts, 1);
 	else if (res)
@@ -130,6 +136,12 @@ static int judge(struct swap_io *io, struct rcl_cmd *cmd, unsigned int n)
 		if (io->write) {
 			if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK"))
 				res = -EIO;
+		} else if (r->type == REDIS_REPLY_ERROR) {
+			/* -BUSY, -ERR max number of clients (a connection's
+			 * first reply), ...: the GET did not run; again, until
+			 * the deadline.  (A write's error leaves its page in
+			 * memory, so it is final at once.) */
+			res = res ? res : 1;
 		} else if (r->type == REDIS_REPLY_NIL) {
 			if (res >= 0)
 				res = -ENODATA;

@@ -24,9 +24,13 @@
  * on, so a failed or stopped node slows only its own keys.  A command
  * still unanswered after FAULTLINE_REMOTE_TIMEOUT fails: a read with
  * -ETIMEDOUT, which poisons its page (SIGBUS on access), a write with it
- * too, which keeps its page resident.  A GET that finds no key (the master
- * died with no replica that had it) fails with -ENODATA: that page is lost
- * and poisoned, counted in remote_lost; nothing else is affected.
+ * too, which keeps its page resident.  A GET answered with an error (-BUSY,
+ * a full server's refusal) goes again until then; a write's error is final
+ * (its page stays resident).  A GET that finds no key (the master died with
+ * no replica that had it) fails with -ENODATA: that page is lost and
+ * poisoned, counted in remote_lost; nothing else is affected.  WAIT's own
+ * timeout is a quarter of a node's, so a master short of replicas answers
+ * it (the writes go again) before the client would drop it as silent.
  *
  * What comes back is checked as every page from every store (store.h):
  * a page that is not the one written there for that address (an older

@@ -265,9 +265,14 @@ static void without_replicas(void)
 	print_stats("no replicas, a master killed", &st);
 	printf("the killed master held %ld of %zu pages: %zu poisoned (SIGBUS), %zu read back\n",
 	       held, n, bad, n - bad);
-	CHECK(bad == (size_t)held && st.pages_poisoned == (uint64_t)held,
-	      "%zu pages got SIGBUS, %llu poisoned; the master held %ld", bad,
-	      (unsigned long long)st.pages_poisoned, held);
+	/* Each lost page counted once: a nil from a node (lost), or no node
+	 * answering for it until its deadline (timeouts). */
+	CHECK(bad == (size_t)held && st.pages_poisoned == (uint64_t)held &&
+		      st.remote_lost + st.remote_timeouts == (uint64_t)held,
+	      "%zu pages got SIGBUS, %llu poisoned, %llu lost + %llu timed out; the master held "
+	      "%ld",
+	      bad, (unsigned long long)st.pages_poisoned, (unsigned long long)st.remote_lost,
+	      (unsigned long long)st.remote_timeouts, held);
 	CHECK(st.checksum_errors == 0, "checksum errors");
 	CHECK(fl_munmap(sp, t.region, n * PG) == 0, "munmap");
 	free(t.versions);
