@@ -239,8 +239,12 @@ static void without_replicas(void)
 			break;
 		usleep(10000);
 	}
-	CHECK(st.resident_pages == 0 && st.store_writes == n, "resident %llu, written %llu",
-	      (unsigned long long)st.resident_pages, (unsigned long long)st.store_writes);
+	CHECK(st.resident_pages == 0 && st.store_writes == n,
+	      "resident %llu, written %llu; write errors %llu, remote errors %llu timeouts %llu "
+	      "retries %llu",
+	      (unsigned long long)st.resident_pages, (unsigned long long)st.store_writes,
+	      (unsigned long long)st.write_errors, (unsigned long long)st.remote_errors,
+	      (unsigned long long)st.remote_timeouts, (unsigned long long)st.remote_retries);
 	held = node_query(victim, "dbsize");
 	CHECK(held > 0 && held < (long)n, "the victim holds %ld keys", held);
 	CHECK(kill(node_pid(victim), SIGKILL) == 0, "kill");
