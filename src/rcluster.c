@@ -14,6 +14,8 @@
  */
 #include "rcluster.h"
 
+#include <poll.h>
+
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
@@ -65,17 +67,36 @@ static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
 	nd->port = port;
 	nd->ctx = NULL;
 	nd->failed = false;
+	nd->stale = 0;
 	return c->nr_nodes++;
 }
 
 static void node_drop(struct rcl *c, int i)
 {
 	c->node[i].failed = true;
+	c->node[i].stale = 0;
 	if (c->node[i].ctx) {
 		redisFree(c->node[i].ctx);
 		c->node[i].ctx = NULL;
 		c->st.conn_errors++;
 	}
+}
+
+static redisContext *node_conn(struct rcl *c, int i);
+
+/*
+ * Node i's connection for a command whose reply is read at once
+ * (redisCommand()): one with late replies still to come (stale) is closed
+ * first, since they would be taken for the answer.  Return: it, or NULL.
+ */
+static redisContext *node_conn_now(struct rcl *c, int i)
+{
+	if (c->node[i].stale && c->node[i].ctx) {
+		redisFree(c->node[i].ctx);
+		c->node[i].ctx = NULL;
+		c->node[i].stale = 0;
+	}
+	return node_conn(c, i);
 }
 
 /* Node i's connection, made if need be.  Return: it, or NULL. */
@@ -108,7 +129,7 @@ static redisContext *node_conn(struct rcl *c, int i)
  */
 static int refresh_from(struct rcl *c, int i, bool count_failovers)
 {
-	redisContext *ctx = node_conn(c, i);
+	redisContext *ctx = node_conn_now(c, i);
 	int16_t owner[RCL_SLOTS];
 	unsigned int covered = 0;
 	bool moved_away = false;
@@ -257,15 +278,18 @@ static bool error_is(const redisReply *r, const char *what)
 	return r->len >= n && !strncmp(r->str, what, n) && (r->len == n || r->str[n] == ' ');
 }
 
-/* What a round sent to one node, in order; -1 entries are ASKING. */
+/* What a pass sent to one node, in order (-1 entries are ASKING), and how
+ * far its replies have been read. */
 struct round_node {
 	unsigned int nr, writes;
 	bool waited;
+	unsigned int k; /* replies read, of nr */
+	bool wait_read; /* WAIT's too */
 };
 
 /*
  * The answered writes among a round's entries order[0..nr) (as in
- * read_replies()) go again: their replies are dropped and they are not
+ * take_reply()) go again: their replies are dropped and they are not
  * done.  Return: how many.
  */
 static unsigned int writes_again(const int *order, unsigned int nr, struct rcl_cmd *cmds)
@@ -285,84 +309,247 @@ static unsigned int writes_again(const int *order, unsigned int nr, struct rcl_c
 }
 
 /*
- * Read node nd's replies for this round: entries order[0..nr) (a command
- * index, or -1 for an ASKING before it), then WAIT's if it was sent.
- * Return: commands answered; *lost if the node was lost (its unread
- * commands go on to the next round).
+ * Take r as node nd's next reply of this pass: its entry order[rn->k] (a
+ * command index, or -1 for an ASKING before it), or WAIT's once all of
+ * them are read.  Return: the change in commands answered (negative when
+ * WAIT's short count sends the answered writes again).
  */
-static unsigned int read_replies(struct rcl *c, int nd, const int *order, unsigned int nr,
-				 struct rcl_cmd *cmds, bool waited, bool *lost, bool *remap)
+static int take_reply(struct rcl *c, int nd, struct round_node *rn, const int *order,
+		      struct rcl_cmd *cmds, redisReply *r, bool *remap)
 {
-	redisContext *ctx = c->node[nd].ctx;
-	unsigned int answered = 0, k;
+	struct rcl_cmd *cmd;
+	unsigned int slot;
+	int to;
+
+	if (rn->k == rn->nr) {
+		bool enough = r->type == REDIS_REPLY_INTEGER && r->integer >= c->wait_replicas;
+
+		freeReplyObject(r);
+		rn->wait_read = true;
+		if (enough)
+			return 0;
+		/* Not on enough replicas yet: the writes go again (they are
+		 * idempotent), and WAIT with them. */
+		c->st.retries++;
+		return -(int)writes_again(order, rn->nr, cmds);
+	}
+	cmd = order[rn->k] >= 0 ? &cmds[order[rn->k]] : NULL;
+	rn->k++;
+	if (!cmd) { /* ASKING: +OK */
+		freeReplyObject(r);
+		return 0;
+	}
+	cmd->ask_node = -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (error_is(r, "MOVED") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+			int old = c->owner[slot];
+			/* Learnt from a redirection rather than the map: a slot
+			 * leaving a node that failed is a failover. */
+			if (old >= 0 && old != to && c->node[old].failed) {
+				c->st.failovers++;
+				c->node[old].failed = false;
+			}
+			c->owner[slot] = (int16_t)to;
+			c->st.moved++;
+			*remap = true; /* a slot moved: others may have too */
+			freeReplyObject(r);
+			return 0;
+		}
+		if (error_is(r, "ASK") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+			cmd->ask_node = to;
+			c->st.ask++;
+			freeReplyObject(r);
+			return 0;
+		}
+		if (error_is(r, "TRYAGAIN") || error_is(r, "CLUSTERDOWN") ||
+		    error_is(r, "LOADING") || error_is(r, "MASTERDOWN")) {
+			c->st.retries++;
+			*remap = true;
+			freeReplyObject(r);
+			return 0;
+		}
+	}
+	cmd->reply = r;
+	cmd->done = true;
+	return 1;
+}
+
+/* Whether node nd still owes replies of this pass. */
+static bool owes(const struct rcl *c, int nd, const struct round_node *rn)
+{
+	return rn->nr && c->node[nd].ctx && (rn->k < rn->nr || (rn->waited && !rn->wait_read));
+}
+
+/* Node nd is lost in the middle of a pass: what it answered stands, but
+ * not its writes if WAIT's reply did not come.  Return: as take_reply(). */
+static int lost_midway(struct rcl *c, int nd, struct round_node *rn, const int *order,
+		       struct rcl_cmd *cmds)
+{
+	int delta = 0;
+
+	if (rn->waited && !rn->wait_read)
+		delta = -(int)writes_again(order, rn->nr, cmds);
+	node_drop(c, nd);
+	c->st.retries++;
+	return delta;
+}
+
+/*
+ * Drop the late replies node nd has sent since (stale), without waiting:
+ * a node that answered them is not silent.  Return: 0, or -1 if its
+ * connection failed.
+ */
+static int drain_stale(struct rcl *c, int nd)
+{
+	struct rcl_node *node = &c->node[nd];
+	struct pollfd pfd = {.fd = node->ctx->fd, .events = POLLIN};
 	redisReply *r;
 
-	for (k = 0; k < nr; k++) {
-		struct rcl_cmd *cmd = order[k] >= 0 ? &cmds[order[k]] : NULL;
-		unsigned int slot;
-		int to;
-
-		if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r)
-			goto lost;
-		if (!cmd) { /* ASKING: +OK */
+	while (node->stale) {
+		if (redisGetReplyFromReader(node->ctx, (void **)&r) != REDIS_OK)
+			return -1;
+		if (r) {
 			freeReplyObject(r);
+			node->stale--;
+			node->quiet_since = fl_now_ns();
 			continue;
 		}
-		cmd->ask_node = -1;
-		if (r->type == REDIS_REPLY_ERROR) {
-			if (error_is(r, "MOVED") && parse_redirect(c, r->str, r->len, &slot, &to)) {
-				int old = c->owner[slot];
-				/* Learnt from a redirection rather than the map: a
-				 * slot leaving a node that failed is a failover. */
-				if (old >= 0 && old != to && c->node[old].failed) {
-					c->st.failovers++;
-					c->node[old].failed = false;
-				}
-				c->owner[slot] = (int16_t)to;
-				c->st.moved++;
-				*remap = true; /* a slot moved: others may have too */
-				freeReplyObject(r);
-				continue;
-			}
-			if (error_is(r, "ASK") && parse_redirect(c, r->str, r->len, &slot, &to)) {
-				cmd->ask_node = to;
-				c->st.ask++;
-				freeReplyObject(r);
-				continue;
-			}
-			if (error_is(r, "TRYAGAIN") || error_is(r, "CLUSTERDOWN") ||
-			    error_is(r, "LOADING") || error_is(r, "MASTERDOWN")) {
-				c->st.retries++;
-				*remap = true;
-				freeReplyObject(r);
-				continue;
-			}
-		}
-		cmd->reply = r;
-		cmd->done = true;
-		answered++;
+		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLERR | POLLHUP)))
+			return 0;
+		if (redisBufferRead(node->ctx) != REDIS_OK)
+			return -1;
 	}
-	if (waited) {
-		if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r)
-			goto lost;
-		bool enough = r->type == REDIS_REPLY_INTEGER && r->integer >= c->wait_replicas;
-		freeReplyObject(r);
-		if (!enough) {
-			/* Not on enough replicas yet: the writes go again (they
-			 * are idempotent), and WAIT with them. */
-			answered -= writes_again(order, nr, cmds);
-			c->st.retries++;
-		}
-	}
-	return answered;
-lost:
-	/* Whatever it answered stands; WAIT did not, so its writes go again. */
-	if (waited)
-		answered -= writes_again(order, nr, cmds);
+	return 0;
+}
+
+/*
+ * Whether node nd may be sent commands in this pass: not while late
+ * replies of an earlier one are still to come (they would only pile up
+ * behind them, and fill its socket); silent that long, it is lost
+ * (*lost), and the next pass connects to it again.
+ */
+static bool send_ok(struct rcl *c, int nd, bool *lost)
+{
+	struct rcl_node *node = &c->node[nd];
+
+	if (!node->ctx || !node->stale)
+		return true;
+	if (!drain_stale(c, nd) && !node->stale)
+		return true;
+	if (node->stale && fl_now_ns() - node->quiet_since < (uint64_t)c->io_timeout_ms * 1000000)
+		return false;
 	node_drop(c, nd);
 	c->st.retries++;
 	*lost = true;
-	return answered;
+	return false;
+}
+
+/* Past the pass's deadline, a node still owing replies is waited for while
+ * it keeps sending them: given up only once it has been quiet this long,
+ * so that a busy node answering a long pipeline is not sent it twice. */
+#define RCL_QUIET_GRACE_NS (20 * 1000000ULL)
+
+/*
+ * Read the replies of every node of a pass as they come, until all have
+ * answered or deadline_ns (and RCL_QUIET_GRACE_NS of quiet).  A node
+ * silent for io_timeout_ms while replies are due is lost (*lost); one
+ * still owing replies when given up keeps its connection, and what it owes
+ * becomes stale (dropped when it comes): its commands, not answered, go
+ * again.  Return: commands answered.
+ */
+static unsigned int receive(struct rcl *c, struct round_node *rn, const int *start,
+			    const int *order, struct rcl_cmd *cmds, uint64_t deadline_ns,
+			    bool *lost, bool *remap)
+{
+	const uint64_t quiet_max = (uint64_t)c->io_timeout_ms * 1000000;
+	int answered = 0;
+
+	/* Out with what the pass queued: a node that cannot take it is lost. */
+	for (int nd = 0; nd < c->nr_nodes; nd++) {
+		int done = 0;
+
+		if (!owes(c, nd, &rn[nd]))
+			continue;
+		c->node[nd].quiet_since = fl_now_ns(); /* nothing stale: send_ok() */
+		while (!done)
+			if (redisBufferWrite(c->node[nd].ctx, &done) != REDIS_OK) {
+				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
+				*lost = true;
+				break;
+			}
+	}
+	for (;;) {
+		struct pollfd pfd[RCL_MAX_NODES];
+		int who[RCL_MAX_NODES], np = 0;
+		uint64_t now = fl_now_ns(), wake = UINT64_MAX;
+
+		for (int nd = 0; nd < c->nr_nodes; nd++) {
+			struct rcl_node *node = &c->node[nd];
+			uint64_t give_up = MAX(deadline_ns, node->quiet_since + RCL_QUIET_GRACE_NS);
+
+			if (!owes(c, nd, &rn[nd]))
+				continue;
+			if (now - node->quiet_since >= quiet_max) {
+				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
+				*lost = true;
+				continue;
+			}
+			if (now >= give_up)
+				continue; /* stale from here (below) */
+			wake = MIN(wake, MIN(give_up, node->quiet_since + quiet_max));
+			pfd[np] = (struct pollfd){.fd = node->ctx->fd, .events = POLLIN};
+			who[np++] = nd;
+		}
+		if (!np)
+			break;
+		if (poll(pfd, (nfds_t)np, (int)((wake - now + 999999) / 1000000)) < 0 &&
+		    errno != EINTR)
+			break;
+		now = fl_now_ns();
+		for (int p = 0; p < np; p++) {
+			int nd = who[p];
+			struct rcl_node *node = &c->node[nd];
+			redisReply *r;
+
+			if (!(pfd[p].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+			if (redisBufferRead(node->ctx) != REDIS_OK) {
+				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
+				*lost = true;
+				continue;
+			}
+			node->quiet_since = now;
+			while (owes(c, nd, &rn[nd])) {
+				r = NULL;
+				if (redisGetReplyFromReader(node->ctx, (void **)&r) != REDIS_OK) {
+					answered += lost_midway(c, nd, &rn[nd], order + start[nd],
+								cmds);
+					*lost = true;
+					break;
+				}
+				if (!r)
+					break; /* the rest of it has not come yet */
+				if (node->stale) {
+					node->stale--;
+					freeReplyObject(r);
+					continue;
+				}
+				answered += take_reply(c, nd, &rn[nd], order + start[nd], cmds, r,
+						       remap);
+			}
+		}
+	}
+	/* Given up: what a node still owes comes later, and is dropped
+	 * then; its unanswered commands go again, and its answered writes too
+	 * if WAIT's reply is among what it owes. */
+	for (int nd = 0; nd < c->nr_nodes; nd++) {
+		if (!owes(c, nd, &rn[nd]))
+			continue;
+		c->node[nd].stale += rn[nd].nr - rn[nd].k + (rn[nd].waited && !rn[nd].wait_read);
+		if (rn[nd].waited && !rn[nd].wait_read)
+			answered -= (int)writes_again(order + start[nd], rn[nd].nr, cmds);
+	}
+	return (unsigned int)answered;
 }
 
 unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint64_t deadline_ns)
@@ -398,6 +585,8 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 		/* Send: per node, its commands in batch order. */
 		for (int nd = 0; nd < c->nr_nodes; nd++) {
 			start[nd] = (int)pos;
+			if (!send_ok(c, nd, &lost))
+				continue;
 			for (i = 0; i < n; i++) {
 				struct rcl_cmd *cmd = &cmds[i];
 				int to = cmd->ask_node >= 0
@@ -446,17 +635,10 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 			if (!cmds[i].done && cmds[i].ask_node < 0 &&
 			    c->owner[rcl_key_slot(cmds[i].argv[1], cmds[i].argvlen[1])] < 0)
 				remap = true;
-		/* Receive, node by node. */
-		for (int nd = 0; nd < c->nr_nodes; nd++) {
-			if (!rn[nd].nr)
-				continue;
-			if (!c->node[nd].ctx) {
+		for (int nd = 0; nd < c->nr_nodes; nd++)
+			if (rn[nd].nr && !c->node[nd].ctx)
 				lost = true;
-				continue;
-			}
-			answered += read_replies(c, nd, order + start[nd], rn[nd].nr, cmds,
-						 rn[nd].waited, &lost, &remap);
-		}
+		answered = receive(c, rn, start, order, cmds, deadline_ns, &lost, &remap);
 		left -= answered;
 		c->st.commands += answered;
 		if (lost)
@@ -515,7 +697,7 @@ long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns)
 		if (!master[nd])
 			continue;
 		do {
-			redisContext *ctx = node_conn(c, nd);
+			redisContext *ctx = node_conn_now(c, nd);
 			redisReply *r;
 
 			if (fl_now_ns() >= deadline_ns) {

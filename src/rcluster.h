@@ -7,7 +7,11 @@
  * reply sends it once to the node named, after ASKING; a node that does not
  * answer is dropped and the map read again from another, so that a failover
  * is followed.  Commands are pipelined: a batch is sent to each node at
- * once, and the replies read in order.
+ * once, and the replies of all nodes are read as they come (poll) until the
+ * batch's deadline.  A node that stays silent holds up only its own
+ * commands: they are not answered in that batch, and its late replies are
+ * dropped when they come, before those of the next batch on the same
+ * connection; silent for io_timeout_ms while replies are due, it is lost.
  *
  * One client serves one thread at a time: it has no lock.  Its caller
  * serialises (the Redis tier's I/O thread).
@@ -29,6 +33,12 @@ struct rcl_node {
 	/* Its connection was lost or refused since it last gave up a slot:
 	 * a slot moving away from it then is a failover followed. */
 	bool failed;
+	/* Replies still to come on ctx for commands an earlier pass gave up
+	 * waiting for (its deadline came): read and dropped before the next
+	 * ones.  quiet_since: since when it has said nothing while replies
+	 * were due; silent for io_timeout_ms, it is dropped. */
+	unsigned int stale;
+	uint64_t quiet_since;
 };
 
 struct rcl_stats {

@@ -5,7 +5,9 @@
  * back; a slot migrated between masters is followed through ASK while it
  * moves and MOVED after; a master killed is followed to its promoted replica
  * with no key lost (writes waited for on a replica); a master stopped with
- * SIGSTOP makes commands slow, never wrong; the sweep of a key pattern
+ * SIGSTOP makes commands slow, never wrong, and holds up only its own (a
+ * batch's deadline comes, the others answered, its late replies dropped
+ * when they come); the sweep of a key pattern
  * deletes exactly its keys on every master; with no replicas, killing a
  * master fails exactly the commands of its slots.
  */
@@ -241,6 +243,60 @@ static void sweep(struct rcl *c, struct batch *b)
 	       swept);
 }
 
+/*
+ * A master stopped: a batch with a short deadline comes back by it (and a
+ * little quiet), with exactly that master's keys unanswered and every
+ * other key right, and without giving up on the master's connection, which
+ * then owes late replies; a second batch meanwhile does not send it more.
+ * Once it resumes, the late replies are dropped and the next batch's are
+ * taken as its own: every key right again.
+ */
+static void silent_master(struct rcl *c, struct batch *b, int port, unsigned int gen)
+{
+	char want[VAL_LEN];
+	uint64_t lost0 = c->st.conn_errors;
+	unsigned int on_it = 0, left;
+	pid_t pid = node_pid(port);
+	int nd = -1;
+
+	for (int i = 0; i < c->nr_nodes; i++)
+		if (c->node[i].port == port)
+			nd = i;
+	CHECK(nd >= 0, "node %d unknown to the client", port);
+	for (unsigned int i = 0; i < NKEYS; i++) {
+		make_key(b->keys[i], sizeof(b->keys[i]), i);
+		on_it += c->owner[rcl_key_slot(b->keys[i], strlen(b->keys[i]))] == nd;
+	}
+	CHECK(on_it > 0, "no key on node %d", port);
+	CHECK(kill(pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	for (int round = 0; round < 2; round++) {
+		batch_get(b, NKEYS);
+		left = rcl_exec(c, b->cmd, NKEYS, deadline_in(0.05));
+		for (unsigned int i = 0; i < NKEYS; i++) {
+			redisReply *r = b->cmd[i].reply;
+			bool mine = c->owner[rcl_key_slot(b->keys[i], strlen(b->keys[i]))] == nd;
+			fill_value(want, i, gen);
+			CHECK(mine ? !r && b->cmd[i].err == -ETIMEDOUT
+				   : r && r->type == REDIS_REPLY_STRING && r->len == VAL_LEN &&
+					      !memcmp(r->str, want, VAL_LEN),
+			      "stopped master, batch %d: key %u (%s) err %d reply %d", round, i,
+			      mine ? "its" : "another's", b->cmd[i].err, r ? r->type : -1);
+		}
+		batch_free_replies(b, NKEYS);
+		CHECK(left == on_it, "batch %d: %u unanswered, the stopped master has %u", round,
+		      left, on_it);
+	}
+	CHECK(c->st.conn_errors == lost0 && c->node[nd].ctx && c->node[nd].stale == on_it,
+	      "the stopped master's connection: lost %" PRIu64 ", %u late replies owed (want %u)",
+	      c->st.conn_errors - lost0, c->node[nd].stale, on_it);
+	CHECK(kill(pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
+	check_all(c, b, NKEYS, gen, "the stopped master resumed, its late replies dropped");
+	CHECK(c->node[nd].stale == 0, "%u late replies still owed", c->node[nd].stale);
+	printf("a stopped master: batches came back without its %u keys, the others right, its "
+	       "connection kept\n",
+	       on_it);
+}
+
 static void with_replicas(int base, struct batch *b)
 {
 	const char *seeds = cluster_start(base, 3, 1);
@@ -253,6 +309,7 @@ static void with_replicas(int base, struct batch *b)
 	set_all(&c, b, 1);
 	check_all(&c, b, NKEYS, 1, "written, replicated");
 	test_migration(&c, b, 1);
+	silent_master(&c, b, base + 1, 1);
 
 	/* A master stopped for less than the node timeout: slow, not wrong. */
 	victim = node_pid(base + 2);
