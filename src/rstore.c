@@ -49,6 +49,9 @@ static void enqueue(struct rstore *rs, struct swap_io *io)
 	uint64_t one = 1;
 
 	io->be_next = NULL;
+	io->be_done = 0;
+	io->be_again = false;
+	FL_BUG_ON((io->nr > 1 ? io->nr : 1) > 64); /* be_done's bits */
 	pthread_mutex_lock(&rs->lock);
 	if (rs->q_tail)
 		rs->q_tail->be_next = io;
@@ -111,70 +114,86 @@ static void *slot_buf(const struct swap_io *io, unsigned int k)
 	return io->nr > 1 ? io->iov[k].iov_base : io->buf;
 }
 
-/* The commands of one round and what they belong to. */
+/* The commands of one round and what they belong to: page k of io. */
 struct round {
 	unsigned int n;
 	struct rcl_cmd cmd[RS_ROUND_CMDS];
 	char key[RS_ROUND_CMDS][64];
+	struct swap_io *io[RS_ROUND_CMDS];
+	uint8_t k[RS_ROUND_CMDS];
 };
 
-/*
- * What io's commands cmd[0..n) answered.  Return: 0 (every one, and the
- * pages copied for a read), 1 (not all answered yet), or a negative errno.
- */
-static int judge(struct swap_io *io, struct rcl_cmd *cmd, unsigned int n)
+/* io's pages not answered yet. */
+static uint64_t io_left(const struct swap_io *io)
 {
-	int res = 0;
+	unsigned int n = io->nr > 1 ? io->nr : 1;
 
-	for (unsigned int k = 0; k < n; k++) {
-		redisReply *r = cmd[k].reply;
-
-		if (cmd[k].err || !r) {
-			res = res ? res : 1;
-			continue;
-		}
-		if (io->write) {
-			if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK"))
-				res = -EIO;
-		} else if (r->type == REDIS_REPLY_ERROR) {
-			/* -BUSY, -ERR max number of clients (a connection's
-			 * first reply), ...: the GET did not run; again, until
-			 * the deadline.  (A write's error leaves its page in
-			 * memory, so it is final at once.) */
-			res = res ? res : 1;
-		} else if (r->type == REDIS_REPLY_NIL) {
-			if (res >= 0)
-				res = -ENODATA;
-		} else if (r->type != REDIS_REPLY_STRING || r->len != SWAP_SLOT_SIZE) {
-			res = -EIO;
-		} else if (res == 0) {
-			memcpy(slot_buf(io, k), r->str, SWAP_SLOT_SIZE);
-		}
-	}
-	return res;
+	return (n == 64 ? ~0ULL : (1ULL << n) - 1) & ~io->be_done;
 }
 
 /*
- * One round: as many pending I/Os as fit, pipelined, for RS_ROUND_MS at
- * most.  What is answered is finished; what is not stays pending, unless
- * its deadline has passed.  Context: the I/O thread.
+ * What command cmd (page k of io) answered: the page marked answered (a
+ * read's copied), or nothing yet.  Return: 0, or a negative errno that
+ * ends io: -ENODATA (a GET found no key), -EIO (a write refused, a reply
+ * of the wrong kind).
  */
-static void run_round(struct swap_dev *d, struct rstore *rs, struct swap_io **pending,
-		      struct round *r)
+static int judge(struct swap_io *io, unsigned int k, const struct rcl_cmd *cmd)
+{
+	redisReply *r = cmd->reply;
+
+	if (cmd->err || !r)
+		return 0; /* no answer in this round */
+	if (io->write) {
+		if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK"))
+			return -EIO;
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		/* -BUSY, -ERR max number of clients (a connection's first
+		 * reply), ...: the GET did not run; again, until the deadline.
+		 * (A write's error leaves its page in memory, so it is final
+		 * at once.) */
+		return 0;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		return -ENODATA;
+	} else if (r->type != REDIS_REPLY_STRING || r->len != SWAP_SLOT_SIZE) {
+		return -EIO;
+	} else {
+		memcpy(slot_buf(io, k), r->str, SWAP_SLOT_SIZE);
+	}
+	io->be_done |= 1ULL << k;
+	return 0;
+}
+
+/*
+ * One round: pending I/Os' unanswered pages, pipelined, for RS_ROUND_MS
+ * (a node that stays silent holds up only its own commands: rcluster.c).
+ * I/Os tried before take at most half of a round's commands while new ones
+ * wait, so that those stuck on a silent node do not keep the others out;
+ * each sends only the pages not answered yet.  What is all answered is
+ * finished; what is not stays pending, unless its deadline has passed.
+ * Context: the I/O thread.  Return: I/Os finished.
+ */
+static unsigned int run_round(struct swap_dev *d, struct rstore *rs, struct swap_io **pending,
+			      struct round *r)
 {
 	struct swap_io *io, **pp, *batch[RS_ROUND_CMDS];
-	unsigned int nios = 0, first[RS_ROUND_CMDS + 1];
 	struct rcl_stats before = rs->cl.st;
+	unsigned int nios = 0, finished = 0;
+	int res[RS_ROUND_CMDS];
 
 	r->n = 0;
 	for (pp = pending; (io = *pp);) {
-		unsigned int n = io->nr > 1 ? io->nr : 1;
-		if (r->n + n > RS_ROUND_CMDS)
-			break;
+		uint64_t left = io_left(io);
+		unsigned int n = (unsigned int)__builtin_popcountll(left);
+
+		if (r->n + n > (io->be_again ? RS_ROUND_CMDS / 2 : RS_ROUND_CMDS)) {
+			pp = &io->be_next; /* next round */
+			continue;
+		}
 		*pp = io->be_next;
-		first[nios] = r->n;
+		res[nios] = 0;
 		batch[nios++] = io;
-		for (unsigned int k = 0; k < n; k++) {
+		for (; left; left &= left - 1) {
+			unsigned int k = (unsigned int)__builtin_ctzll(left);
 			struct rcl_cmd *c = &r->cmd[r->n];
 			char *key = r->key[r->n];
 
@@ -190,34 +209,45 @@ static void run_round(struct swap_dev *d, struct rstore *rs, struct swap_io **pe
 				*c = (struct rcl_cmd){.argc = 2,
 						      .argv = {"GET", key},
 						      .argvlen = {3, strlen(key)}};
+			r->io[r->n] = io;
+			r->k[r->n] = (uint8_t)k;
 			r->n++;
 		}
 	}
-	first[nios] = r->n;
 	rcl_exec(&rs->cl, r->cmd, r->n, fl_now_ns() + RS_ROUND_MS * 1000000ULL);
 	atomic_fetch_add(&rs->failovers, rs->cl.st.failovers - before.failovers);
 	atomic_fetch_add(&rs->redirects,
 			 rs->cl.st.moved - before.moved + rs->cl.st.ask - before.ask);
 	atomic_fetch_add(&rs->retries, rs->cl.st.retries - before.retries);
+	for (unsigned int c = 0, i = 0; c < r->n; c++) {
+		while (batch[i] != r->io[c])
+			i++; /* an I/O's commands are consecutive, in batch order */
+		int e = judge(r->io[c], r->k[c], &r->cmd[c]);
+		if (e && !res[i])
+			res[i] = e;
+		if (r->cmd[c].reply)
+			freeReplyObject(r->cmd[c].reply);
+	}
 	uint64_t now = fl_now_ns();
 	struct swap_io *again = NULL, **tail = &again;
 	for (unsigned int i = 0; i < nios; i++) {
-		int res = judge(batch[i], r->cmd + first[i], first[i + 1] - first[i]);
-		if (res == 1 && now >= batch[i]->be_deadline)
-			res = -ETIMEDOUT;
-		if (res == 1) {
-			*tail = batch[i];
-			tail = &batch[i]->be_next;
-		} else {
-			finish(d, rs, batch[i], res);
+		io = batch[i];
+		if (!res[i] && io_left(io)) {
+			if (now < io->be_deadline) {
+				io->be_again = true;
+				*tail = io;
+				tail = &io->be_next;
+				continue;
+			}
+			res[i] = -ETIMEDOUT;
 		}
+		finish(d, rs, io, res[i]);
+		finished++;
 	}
-	for (unsigned int k = 0; k < r->n; k++)
-		if (r->cmd[k].reply)
-			freeReplyObject(r->cmd[k].reply);
 	/* Unanswered ones first next round: they are the oldest. */
 	*tail = *pending;
 	*pending = again;
+	return finished;
 }
 
 static void *io_main(void *arg)
@@ -245,8 +275,10 @@ static void *io_main(void *arg)
 		*ptail = rs->q_head;
 		rs->q_head = rs->q_tail = NULL;
 		pthread_mutex_unlock(&rs->lock);
-		if (pending)
-			run_round(d, rs, &pending, r);
+		/* A round that finished nothing (a node silent, no new I/O):
+		 * wait a moment for new I/O before the next. */
+		if (pending && !run_round(d, rs, &pending, r))
+			poll(&pfd, 1, 20);
 	}
 	free(r);
 	return NULL;

@@ -19,9 +19,16 @@
  * (SET and GET; a readahead or an eviction batch is one round), follows
  * redirections and failovers, and, with FAULTLINE_REMOTE_REPLICAS=N, ends
  * each node's writes with WAIT N: a write counts as done when N replicas
- * have it.  A round lasts RS_ROUND_MS at most: a command whose node does
- * not answer by then stays pending for the next round while the others go
- * on, so a failed or stopped node slows only its own keys.  A command
+ * have it.  A round lasts RS_ROUND_MS at most (more for a node that is
+ * still sending its replies): rcluster.c reads every node's replies as
+ * they come, so a node that stays silent (stopped, or dead and not yet
+ * failed over) holds up only its own commands; its connection is kept,
+ * owing late replies (dropped when they come), and it gets no more
+ * commands until it has answered them, or is dropped after
+ * RS_NODE_TIMEOUT_MS of silence.  Each I/O sends again only its pages not
+ * answered yet, and I/Os tried before take at most half of a round while
+ * new ones wait: those stuck on a silent node do not keep the others out.
+ * A command
  * still unanswered after FAULTLINE_REMOTE_TIMEOUT fails: a read with
  * -ETIMEDOUT, which poisons its page (SIGBUS on access), a write with it
  * too, which keeps its page resident.  A GET answered with an error (-BUSY,

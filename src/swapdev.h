@@ -79,6 +79,8 @@ struct swap_io {
 	 * word the reader sleeps on. */
 	struct swap_io *be_next;
 	uint64_t be_deadline;
+	uint64_t be_done; /* rstore: which of its nr pages are answered */
+	bool be_again;	  /* rstore: tried in a round before */
 	bool sync;
 	int sync_res;
 	_Atomic uint32_t sync_done;
