@@ -547,13 +547,7 @@ static int do_swap_page(struct vm_fault *vmf)
 		 * let go of its locks, and a handler thread may too (MAY_SYNC):
 		 * frame_lock_or_retry(); otherwise io_uring now. */
 		if (swap_read_tier(sp, f)) {
-			/* Up to date and unlocked, so reclaim could take it
-			 * back while the ptl is let go below: pinned, as the
-			 * kernel's fault holds its folio. */
-			tier_hit = true;
-			pthread_mutex_lock(&f->lock);
-			f->pins++;
-			pthread_mutex_unlock(&f->lock);
+			tier_hit = true; /* f pinned until below */
 		} else {
 			own_read = vmf->flags & (FAULT_FLAG_SIGBUS | FAULT_FLAG_MAY_SYNC);
 			if (!own_read)
@@ -576,8 +570,6 @@ static int do_swap_page(struct vm_fault *vmf)
 				frame_unpin(sp, f);
 			return VM_FAULT_NOPAGE; /* changed meanwhile: fault again */
 		}
-		if (tier_hit)
-			frame_unpin(sp, f); /* the PTE still names it: not freed */
 	} else if (pte_type(pte) == PTE_FRAME) {
 		f = frame_of(sp, pte);
 		if (!(vmf->flags & (FAULT_FLAG_CONT | FAULT_FLAG_TRIED)))
@@ -587,6 +579,8 @@ static int do_swap_page(struct vm_fault *vmf)
 		return VM_FAULT_NOPAGE; /* changed under us: fault again */
 	}
 	pthread_mutex_lock(&f->lock);
+	if (tier_hit)
+		f->pins--; /* the PTE still names it: it cannot be freed here */
 	/* Only this fault completes the read it owns. */
 	FL_BUG_ON(own_read && !(f->flags & FRAME_LOCKED));
 	if (f->flags & FRAME_LOCKED)

@@ -389,8 +389,11 @@ void swap_read_done(struct swap_io *io, int res)
  * the fault keeps its locks and goes on to install the page: no policy
  * applies (they are about waiting for I/O), no waiter, no retry.
  * Return: whether the tier answered: a hit (FRAME_UPTODATE), or a page that
- * does not decompress (FRAME_ERROR: poisoned, as for a failed read); false:
- * the tier does not hold it, the read goes to the store as before.
+ * does not decompress (FRAME_ERROR: poisoned, as for a failed read), f then
+ * pinned for the caller, which lets go of the ptl for readahead (up to date
+ * and unlocked, reclaim could take it back meanwhile; the kernel's fault
+ * holds its folio there) and drops the pin; false: the tier does not hold
+ * it, the read goes to the store as before.
  * Context: the ptl of f's chunk held since swap_cache_add() made f (so no
  * fault waits on it yet), as swap_read_start().
  */
@@ -404,6 +407,7 @@ bool swap_read_tier(struct fl_space *sp, struct frame *f)
 	FL_DEBUG_BUG_ON(f->waiters || !(f->flags & FRAME_LOCKED));
 	f->flags &= ~FRAME_LOCKED;
 	f->flags |= res ? FRAME_ERROR : FRAME_UPTODATE;
+	f->pins++;
 	pthread_mutex_unlock(&f->lock);
 	read_account(sp, f->io.slot, res, true, false, 0);
 	return true;
