@@ -380,10 +380,11 @@ static bool owes(const struct rcl *c, int nd, const struct round_node *rn)
 	return rn->nr && c->node[nd].ctx && (rn->k < rn->nr || (rn->waited && !rn->wait_read));
 }
 
-/* Node nd is lost in the middle of a pass: what it answered stands, but
- * not its writes if WAIT's reply did not come.  Return: as take_reply(). */
+/* Node nd is lost in the middle of a pass (*lost): what it answered
+ * stands, but not its writes if WAIT's reply did not come.  Return: as
+ * take_reply(). */
 static int lost_midway(struct rcl *c, int nd, struct round_node *rn, const int *order,
-		       struct rcl_cmd *cmds)
+		       struct rcl_cmd *cmds, bool *lost)
 {
 	int delta = 0;
 
@@ -391,6 +392,7 @@ static int lost_midway(struct rcl *c, int nd, struct round_node *rn, const int *
 		delta = -(int)writes_again(order, rn->nr, cmds);
 	node_drop(c, nd);
 	c->st.retries++;
+	*lost = true;
 	return delta;
 }
 
@@ -432,13 +434,16 @@ static bool send_ok(struct rcl *c, int nd, bool *lost)
 {
 	struct rcl_node *node = &c->node[nd];
 
+	int err;
+
 	if (!node->ctx || !node->stale)
 		return true;
-	if (!drain_stale(c, nd) && !node->stale)
+	err = drain_stale(c, nd);
+	if (!err && !node->stale)
 		return true;
-	if (node->stale && fl_now_ns() - node->quiet_since < (uint64_t)c->io_timeout_ms * 1000000)
+	if (!err && fl_now_ns() - node->quiet_since < (uint64_t)c->io_timeout_ms * 1000000)
 		return false;
-	node_drop(c, nd);
+	node_drop(c, nd); /* its connection failed, or it stayed silent */
 	c->st.retries++;
 	*lost = true;
 	return false;
@@ -473,8 +478,8 @@ static unsigned int receive(struct rcl *c, struct round_node *rn, const int *sta
 		c->node[nd].quiet_since = fl_now_ns(); /* nothing stale: send_ok() */
 		while (!done)
 			if (redisBufferWrite(c->node[nd].ctx, &done) != REDIS_OK) {
-				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
-				*lost = true;
+				answered +=
+					lost_midway(c, nd, &rn[nd], order + start[nd], cmds, lost);
 				break;
 			}
 	}
@@ -490,8 +495,8 @@ static unsigned int receive(struct rcl *c, struct round_node *rn, const int *sta
 			if (!owes(c, nd, &rn[nd]))
 				continue;
 			if (now - node->quiet_since >= quiet_max) {
-				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
-				*lost = true;
+				answered +=
+					lost_midway(c, nd, &rn[nd], order + start[nd], cmds, lost);
 				continue;
 			}
 			if (now >= give_up)
@@ -514,8 +519,8 @@ static unsigned int receive(struct rcl *c, struct round_node *rn, const int *sta
 			if (!(pfd[p].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
 			if (redisBufferRead(node->ctx) != REDIS_OK) {
-				answered += lost_midway(c, nd, &rn[nd], order + start[nd], cmds);
-				*lost = true;
+				answered +=
+					lost_midway(c, nd, &rn[nd], order + start[nd], cmds, lost);
 				continue;
 			}
 			node->quiet_since = now;
@@ -523,17 +528,12 @@ static unsigned int receive(struct rcl *c, struct round_node *rn, const int *sta
 				r = NULL;
 				if (redisGetReplyFromReader(node->ctx, (void **)&r) != REDIS_OK) {
 					answered += lost_midway(c, nd, &rn[nd], order + start[nd],
-								cmds);
-					*lost = true;
+								cmds, lost);
 					break;
 				}
 				if (!r)
 					break; /* the rest of it has not come yet */
-				if (node->stale) {
-					node->stale--;
-					freeReplyObject(r);
-					continue;
-				}
+				/* Nothing stale comes first: send_ok(). */
 				answered += take_reply(c, nd, &rn[nd], order + start[nd], cmds, r,
 						       remap);
 			}
