@@ -412,6 +412,9 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(store_read_ns_p50, FL_NSEC, "store read, submission to completion, median")             \
 	X(store_read_ns_p99, FL_NSEC, "store read, 99th percentile")                              \
 	X(store_read_ns_max, FL_NSEC, "store read, maximum")                                      \
+	X(store_write_ns_p50, FL_NSEC, "store write, submission to completion, median")           \
+	X(store_write_ns_p99, FL_NSEC, "store write, 99th percentile")                            \
+	X(store_write_ns_max, FL_NSEC, "store write, maximum")                                    \
 	X(remote_failovers, FL_COUNTER, "Redis Cluster: masters replaced after a failure")        \
 	X(remote_redirects, FL_COUNTER, "Redis Cluster: MOVED and ASK redirections followed")     \
 	X(remote_retries, FL_COUNTER, "Redis Cluster: commands sent again (lost node, ...)")      \

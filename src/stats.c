@@ -62,6 +62,11 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 			v[FL_STAT_store_read_ns_p50] = fl_hist_percentile(rh, 0.50);
 			v[FL_STAT_store_read_ns_p99] = fl_hist_percentile(rh, 0.99);
 			v[FL_STAT_store_read_ns_max] = rh->max;
+			memset(rh, 0, sizeof(*rh));
+			fl_hist_snap_add(rh, &sp->dev.write_ns);
+			v[FL_STAT_store_write_ns_p50] = fl_hist_percentile(rh, 0.50);
+			v[FL_STAT_store_write_ns_p99] = fl_hist_percentile(rh, 0.99);
+			v[FL_STAT_store_write_ns_max] = rh->max;
 			free(rh);
 		}
 		if (rs) {

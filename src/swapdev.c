@@ -93,8 +93,8 @@ static void deliver(struct swap_dev *d, struct swap_io *io, int res)
 	if (!res && !io->from_tier)
 		atomic_fetch_add_explicit(io->write ? &d->pages_written : &d->pages_read,
 					  io->nr > 1 ? io->nr : 1, memory_order_relaxed);
-	if (!io->write && !io->from_tier && !io->injected)
-		fl_hist_record(&d->read_ns, fl_now_ns() - io->t_submit);
+	if (!io->from_tier && !io->injected)
+		fl_hist_record(io->write ? &d->write_ns : &d->read_ns, fl_now_ns() - io->t_submit);
 	atomic_fetch_sub(&d->inflight, 1);
 	io->done(io, res);
 }
@@ -842,9 +842,9 @@ int swap_read_sync(struct swap_dev *d, struct swap_io *io)
 	ret = injected(d, io) ? -EIO : d->be->read_sync(d, io);
 	if (!ret)
 		atomic_fetch_add_explicit(&d->pages_read, 1, memory_order_relaxed);
-	fl_hist_record(&d->read_ns, fl_now_ns() - io->t_submit);
 	if (d->delay_ns)
 		sleep_until(io->t_submit + d->delay_ns);
+	fl_hist_record(&d->read_ns, fl_now_ns() - io->t_submit);
 	atomic_fetch_sub(&d->inflight, 1);
 	return ret;
 }

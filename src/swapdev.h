@@ -167,9 +167,10 @@ struct swap_dev {
 	bool full_logged; /* lock */
 	_Atomic bool discard_failed_logged;
 	/* Pages the backend read and wrote (completed without error), and how
-	 * long its reads took, submission to completion. */
+	 * long its reads and writes took, submission to completion (a write to
+	 * a Redis Cluster with replicas: until WAIT said they have it). */
 	_Atomic uint64_t pages_read, pages_written;
-	struct fl_hist read_ns;
+	struct fl_hist read_ns, write_ns;
 
 	/*
 	 * Called by swap_slot_free() before a slot goes: true means the slot

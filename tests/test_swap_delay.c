@@ -385,6 +385,13 @@ static void test_space(int delivery, struct t_rng *rng, uint64_t seed)
 	CHECK(st.fault_ns_max >= DELAY_NS, "faultline's slowest fault %.3f ms, below the delay",
 	      (double)st.fault_ns_max / 1e6);
 	CHECK(st.read_errors == 0 && st.write_errors == 0, "store errors");
+	/* The store's own latencies: every read and write waited the delay. */
+	CHECK(st.store_read_ns_p50 >= DELAY_NS && st.store_write_ns_p50 >= DELAY_NS,
+	      "store read median %.3f ms, write median %.3f ms: below the delay",
+	      (double)st.store_read_ns_p50 / 1e6, (double)st.store_write_ns_p50 / 1e6);
+	CHECK(st.store_write_ns_p50 <= st.store_write_ns_p99 &&
+		      st.store_write_ns_p99 <= st.store_write_ns_max,
+	      "store write percentiles out of order");
 
 	/* Destroy with delayed writes in flight. */
 	for (size_t i = 0; i < NPAGES; i++)
