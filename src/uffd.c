@@ -533,12 +533,19 @@ static void handler_epoll_add(struct fl_space *sp, int ep, bool excl)
 }
 
 /*
- * Pin the calling handler h to its CPU, or let it run on any CPU of the
- * process's set again.  A CPU gone offline since: it runs where it can.
+ * Pin the calling handler h to its CPU in SCHED_BATCH, or let it run on any
+ * CPU of the process's set again in SCHED_OTHER.  Pinned handlers are woken
+ * by every fault message: in SCHED_BATCH a woken one does not preempt the
+ * thread running on its CPU (a thread of the application, faulting or not)
+ * but runs when that thread sleeps or its slice ends, at the same weight
+ * (so it is never starved, as a lower priority would be).  Both are
+ * allowed without privilege.  A CPU gone offline since: it runs where it
+ * can.
  */
 static void handler_pin(struct fl_handler *h, bool pin)
 {
 	cpu_set_t one, *set = &h->sp->handler_cpuset;
+	struct sched_param prio = {.sched_priority = 0};
 
 	if (pin) {
 		CPU_ZERO(&one);
@@ -547,6 +554,9 @@ static void handler_pin(struct fl_handler *h, bool pin)
 	}
 	if (pthread_setaffinity_np(pthread_self(), sizeof(*set), set))
 		fl_log("handler thread: CPU %d: cannot %s", h->cpu, pin ? "pin" : "unpin");
+	if (sched_setscheduler(0, pin ? SCHED_BATCH : SCHED_OTHER, &prio))
+		fl_log("handler thread: cannot set %s: %s", pin ? "SCHED_BATCH" : "SCHED_OTHER",
+		       strerror(errno));
 }
 
 /*
@@ -557,17 +567,20 @@ static void handler_pin(struct fl_handler *h, bool pin)
  *
  * Pinned handlers (FAULTLINE_HANDLER_PIN: h->cpu >= 0, one on each CPU)
  * have a second set, h->ep_all, with the userfaultfd added without it, so
- * that a message wakes each handler asleep there.  After a round in which
- * it could have polled (no store I/O, may_poll(): fewer threads fault than
- * there are CPUs), a handler pins itself to its CPU and sleeps there: the
- * handler on a faulting thread's CPU runs as soon as that thread sleeps,
- * reads the message first as a rule, its UFFDIO_COPY wakes the thread on
- * its own CPU, and it polls beside it; no wake-up crosses CPUs.  The others
- * find nothing (handler_wakeups_empty).  After any other round it goes back
- * to every CPU of the process (handler_cpuset) and sleeps in h->ep, one
- * wake-up a message, as unpinned handlers do: with a thread faulting on
- * every CPU, a handler held to a busy CPU only waits there (measured).  A
- * set with no sleeper only queues the event.
+ * that a message wakes each handler asleep there.  After a round that
+ * started no store I/O, a handler pins itself to its CPU in SCHED_BATCH
+ * (handler_pin()) and sleeps there: the handler on a faulting thread's CPU
+ * runs as soon as that thread sleeps, reads the message first as a rule,
+ * its UFFDIO_COPY wakes the thread on its own CPU, and (may_poll()) it
+ * polls beside it; no wake-up crosses CPUs.  The others wait for their
+ * CPU's thread to sleep or use up its slice, without preempting it, and
+ * find nothing as a rule (handler_wakeups_empty).  After a round that
+ * started store I/O it goes back to every CPU of the process
+ * (handler_cpuset) and SCHED_OTHER, and sleeps in h->ep, one wake-up a
+ * message, as unpinned handlers do: a fault that waits for a read does not
+ * fault again soon, and a handler held to one CPU could not serve the
+ * next while its thread runs there.  A set with no sleeper only queues
+ * the event.
  */
 static void *handler_main(void *arg)
 {
@@ -619,7 +632,7 @@ static void *handler_main(void *arg)
 		}
 		poll_for_faults(sp, msg, UFFD_MSG_BATCH, ios0);
 		if (h->ep_all >= 0) {
-			bool want = round_may_poll(sp, ios0);
+			bool want = store_ios(sp) == ios0;
 
 			if (want != all)
 				handler_pin(h, want);

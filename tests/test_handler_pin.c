@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Handler threads pinned one to each CPU (FAULTLINE_HANDLER_PIN, thread
- * delivery): while fewer threads fault than there are CPUs, a handler
- * sleeps pinned to its CPU, in the epoll set a fault message wakes every
- * handler of; otherwise unpinned, in the set that wakes one.
+ * delivery): after a round that started no store I/O, a handler sleeps
+ * pinned to its CPU in SCHED_BATCH, in the epoll set a fault message wakes
+ * every handler of; after one that did, unpinned in SCHED_OTHER, in the set
+ * that wakes one.
  *
  *   - FAULTLINE_HANDLER_PIN=64 (this machine has at most that many CPUs):
  *     at least one handler a CPU; after one thread touched its pages
@@ -16,9 +17,12 @@
  *   - one thread, then more threads than CPUs, then one again, each on its
  *     own pages: every page right (no fault is lost or served twice while
  *     the handlers change sets and affinity);
- *   - more threads than CPUs faulting without a pause: every handler
- *     unpins (a pinned one wakes on each fault message and re-decides),
- *     within 10 s.
+ *   - more threads than CPUs faulting without a pause, demand-zero faults
+ *     (no store I/O): every handler stays pinned, in SCHED_BATCH;
+ *   - threads faulting pages in from the store: every handler unpins (a
+ *     pinned one wakes on each fault message and re-decides), in
+ *     SCHED_OTHER, within 10 s; then one thread's demand-zero faults pin
+ *     one again within 10 s.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -37,13 +41,14 @@
 struct census {
 	unsigned int handlers; /* threads named fl-handler/N */
 	unsigned int pinned;   /* of them, allowed on one CPU only */
+	unsigned int batch;    /* of them, in SCHED_BATCH */
 	int cpu;	       /* the CPU of the last pinned one */
 };
 
 /* The handler threads of this process, and their CPU sets. */
 static struct census handler_census(void)
 {
-	struct census c = {0, 0, -1};
+	struct census c = {0, 0, 0, -1};
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 
@@ -66,6 +71,10 @@ static struct census handler_census(void)
 		if (strncmp(comm, "fl-handler/", 11))
 			continue;
 		c.handlers++;
+		int policy = sched_getscheduler(tid);
+		if (policy < 0)
+			continue; /* the thread ended meanwhile */
+		c.batch += policy == SCHED_BATCH;
 		CHECK(sched_getaffinity(tid, sizeof(set), &set) == 0, "sched_getaffinity %d: %s",
 		      tid, strerror(errno));
 		if (CPU_COUNT(&set) == 1) {
@@ -158,34 +167,77 @@ static void *churn(void *arg)
 	return NULL;
 }
 
-/* n threads churn while the handlers are counted until none is pinned.
- * Return: the milliseconds that took, or -1 after 10 s. */
-static long unpinned_after(struct fl_space *sp, unsigned int n)
+#define SWAP_PAGES 1024 /* each swapper's pages: the budget is SWAP_LIMIT */
+#define SWAP_LIMIT 512
+
+/* Write every page of a region larger than the budget, over and over,
+ * until churn_stop: each pass evicts and reads back (store I/O). */
+static void *swapper(void *arg)
+{
+	struct churner *c = arg;
+
+	while (!atomic_load(&churn_stop)) {
+		for (size_t i = 0; i < SWAP_PAGES; i++) {
+			uint64_t *w = (uint64_t *)(c->base + i * PG);
+			CHECK(w[0] == c->rounds, "page %zu: %" PRIu64 " after %" PRIu64 " passes",
+			      i, w[0], c->rounds);
+			w[0] = c->rounds + 1;
+		}
+		c->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * n threads run fn over slices of per pages while the handlers are
+ * counted every 10 ms until done(census) holds, or for at most ms_max.
+ * Return: the milliseconds that took, or -1 if it never held.
+ */
+static long census_while(struct fl_space *sp, unsigned int n, void *(*fn)(void *), size_t per,
+			 bool (*done)(struct census), long ms_max)
 {
 	struct churner c[16];
 	pthread_t th[16];
-	char *p = region(sp, (size_t)n * 256);
+	char *p = region(sp, (size_t)n * per);
 	struct timespec t0, t;
-	long ms = -1;
+	long ms = -1, now;
 
 	atomic_store(&churn_stop, false);
 	for (unsigned int i = 0; i < n; i++) {
-		c[i] = (struct churner){sp, p + (size_t)i * 256 * PG, 0};
-		CHECK(!pthread_create(&th[i], NULL, churn, &c[i]), "pthread_create");
+		c[i] = (struct churner){sp, p + (size_t)i * per * PG, 0};
+		CHECK(!pthread_create(&th[i], NULL, fn, &c[i]), "pthread_create");
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		usleep(10000);
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (!handler_census().pinned) {
-			ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		now = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (done(handler_census())) {
+			ms = now;
 			break;
 		}
-	} while (t.tv_sec - t0.tv_sec < 10);
+	} while (now < ms_max);
 	atomic_store(&churn_stop, true);
 	for (unsigned int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
+	CHECK(fl_munmap(sp, p, (size_t)n * per * PG) == 0, "fl_munmap: %s", strerror(errno));
 	return ms;
+}
+
+static bool none_pinned(struct census c)
+{
+	return !c.pinned && !c.batch;
+}
+
+static bool some_pinned(struct census c)
+{
+	return c.pinned > 0;
+}
+
+/* Not all pinned in SCHED_BATCH: one of them unpinned. */
+static bool not_all_pinned(struct census c)
+{
+	return c.pinned != c.handlers || c.batch != c.handlers;
 }
 
 int main(int argc, char **argv)
@@ -252,19 +304,43 @@ int main(int argc, char **argv)
 		printf("1, %u, 1 threads, three times: every page right\n", n);
 		if (cpus > 1) {
 			c = handler_census();
-			long ms = unpinned_after(sp, n);
-			printf("%u threads faulting: %u of %u handlers pinned before; none pinned "
-			       "%ld ms after they began (-1: not within 10 s)\n",
-			       n, c.pinned, c.handlers, ms);
-			CHECK(c.pinned >= 1, "after one thread's faults no handler is pinned: "
-					     "nothing to unpin");
-			CHECK(ms >= 0,
-			      "%u threads faulting on %u CPUs: a handler still pinned after "
-			      "10 s",
-			      n, cpus);
+			printf("after them: %u of %u handlers pinned, %u in SCHED_BATCH\n",
+			       c.pinned, c.handlers, c.batch);
+			CHECK(c.pinned == c.handlers && c.batch == c.handlers,
+			      "no store I/O: %u of %u handlers pinned, %u in SCHED_BATCH", c.pinned,
+			      c.handlers, c.batch);
+			/* Demand-zero faults without a pause: they stay so. */
+			long ms = census_while(sp, n, churn, 256, not_all_pinned, 300);
+			CHECK(ms < 0,
+			      "%u threads' demand-zero faults: a handler unpinned after %ld ms", n,
+			      ms);
 		} else {
 			printf("one CPU: every thread is allowed just one, unpinning not seen\n");
 		}
+		fl_space_destroy(sp);
+	}
+
+	/* Store I/O unpins them; demand-zero faults pin them again. */
+	if (cpus > 1) {
+		struct fl_config cfg = config(64);
+		cfg.mem_limit = SWAP_LIMIT * PG;
+		struct fl_space *sp = t_space_create_cfg(&cfg);
+		unsigned int n = cpus + 2 > 16 ? 16 : cpus + 2;
+
+		long ms = census_while(sp, 1, churn, 256, some_pinned, 10000);
+		CHECK(ms >= 0, "one thread's demand-zero faults: no handler pinned: nothing to "
+			       "unpin");
+		ms = census_while(sp, n, swapper, SWAP_PAGES, none_pinned, 10000);
+		struct fl_stats st = t_stats(sp);
+		printf("%u threads swapping (%" PRIu64 " store reads): none pinned %ld ms after "
+		       "they began (-1: not within 10 s)\n",
+		       n, st.store_reads, ms);
+		CHECK(st.store_reads > 0, "no store read: the swappers did not swap");
+		CHECK(ms >= 0, "%u threads swapping on %u CPUs: a handler still pinned after 10 s",
+		      n, cpus);
+		ms = census_while(sp, 1, churn, 256, some_pinned, 10000);
+		printf("then one thread's demand-zero faults: one pinned after %ld ms\n", ms);
+		CHECK(ms >= 0, "no store I/O any more: no handler pinned again within 10 s");
 		fl_space_destroy(sp);
 	}
 	printf("test_handler_pin: PASS\n");
