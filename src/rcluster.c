@@ -71,13 +71,19 @@ static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
 	return c->nr_nodes++;
 }
 
+/* Close node i's connection: the late replies still to come on it go with it. */
+static void node_close(struct rcl *c, int i)
+{
+	redisFree(c->node[i].ctx);
+	c->node[i].ctx = NULL;
+	c->node[i].stale = 0;
+}
+
 static void node_drop(struct rcl *c, int i)
 {
 	c->node[i].failed = true;
-	c->node[i].stale = 0;
 	if (c->node[i].ctx) {
-		redisFree(c->node[i].ctx);
-		c->node[i].ctx = NULL;
+		node_close(c, i);
 		c->st.conn_errors++;
 	}
 }
@@ -91,11 +97,8 @@ static redisContext *node_conn(struct rcl *c, int i);
  */
 static redisContext *node_conn_now(struct rcl *c, int i)
 {
-	if (c->node[i].stale && c->node[i].ctx) {
-		redisFree(c->node[i].ctx);
-		c->node[i].ctx = NULL;
-		c->node[i].stale = 0;
-	}
+	if (c->node[i].stale && c->node[i].ctx)
+		node_close(c, i);
 	return node_conn(c, i);
 }
 
@@ -244,10 +247,8 @@ int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
 void rcl_close(struct rcl *c)
 {
 	for (int i = 0; i < c->nr_nodes; i++)
-		if (c->node[i].ctx) {
-			redisFree(c->node[i].ctx);
-			c->node[i].ctx = NULL;
-		}
+		if (c->node[i].ctx)
+			node_close(c, i);
 }
 
 /* "MOVED 3999 127.0.0.1:6381": the slot and the node. */
