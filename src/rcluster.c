@@ -52,6 +52,40 @@ static struct timeval tv_of_ms(int ms)
 	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
+/* The decimal number s[0..len), digits only, if it is at most max.
+ * Return: it, or -1. */
+static long parse_num(const char *s, size_t len, long max)
+{
+	long v = 0;
+
+	if (!len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+		if (v > max)
+			return -1;
+	}
+	return v;
+}
+
+/* "host:port" in s[0..len): the host is s[0..*hlen).  Return: the port, or
+ * -1 without one in 1..65535 after the last colon. */
+static int parse_addr(const char *s, size_t len, size_t *hlen)
+{
+	const char *colon = memrchr(s, ':', len);
+	long port;
+
+	if (!colon)
+		return -1;
+	port = parse_num(colon + 1, len - (size_t)(colon + 1 - s), 65535);
+	if (port <= 0)
+		return -1;
+	*hlen = (size_t)(colon - s);
+	return (int)port;
+}
+
 /* The index of node host:port, added if new; -1 if the table is full. */
 static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
 {
@@ -163,8 +197,8 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 		const char *host = m->element[0]->str;
 		size_t hlen = m->element[0]->len;
 		if (m->element[0]->type != REDIS_REPLY_STRING ||
-		    m->element[1]->type != REDIS_REPLY_INTEGER || lo < 0 || hi >= RCL_SLOTS ||
-		    lo > hi)
+		    m->element[1]->type != REDIS_REPLY_INTEGER || m->element[1]->integer < 1 ||
+		    m->element[1]->integer > 65535 || lo < 0 || hi >= RCL_SLOTS || lo > hi)
 			continue;
 		if (!hlen) { /* the node we asked, which does not know its address */
 			host = c->node[i].host;
@@ -221,15 +255,10 @@ int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
 		return -EINVAL;
 	while (*p) {
 		const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
-		const char *colon = memrchr(p, ':', (size_t)(end - p));
-		char *num_end;
-		long port;
+		size_t hlen;
+		int port = parse_addr(p, (size_t)(end - p), &hlen);
 
-		if (!colon || colon == p)
-			return -EINVAL;
-		port = strtol(colon + 1, &num_end, 10);
-		if (num_end != end || port <= 0 || port > 65535 ||
-		    node_index(c, p, (size_t)(colon - p), (int)port) < 0)
+		if (port < 0 || !hlen || node_index(c, p, hlen, port) < 0)
 			return -EINVAL;
 		p = comma ? comma + 1 : end;
 	}
@@ -251,24 +280,39 @@ void rcl_close(struct rcl *c)
 			node_close(c, i);
 }
 
-/* "MOVED 3999 127.0.0.1:6381": the slot and the node. */
-static bool parse_redirect(struct rcl *c, const char *s, size_t len, unsigned int *slot, int *node)
+int rcl_parse_redirect(const char *s, size_t len, unsigned int *slot, size_t *host, size_t *hlen)
 {
-	const char *sp = memchr(s, ' ', len), *colon;
-	char *end;
+	const char *sp = memchr(s, ' ', len), *sp2;
 	long v;
 
 	if (!sp)
-		return false;
-	v = strtol(sp + 1, &end, 10);
-	if (*end != ' ' || v < 0 || v >= RCL_SLOTS)
-		return false;
+		return -EPROTO;
+	sp2 = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - s));
+	if (!sp2)
+		return -EPROTO;
+	v = parse_num(sp + 1, (size_t)(sp2 - (sp + 1)), RCL_SLOTS - 1);
+	if (v < 0)
+		return -EPROTO;
 	*slot = (unsigned int)v;
-	colon = memrchr(end + 1, ':', (size_t)(s + len - (end + 1)));
-	if (!colon)
+	*host = (size_t)(sp2 + 1 - s);
+	v = parse_addr(sp2 + 1, len - *host, hlen);
+	return v < 0 ? -EPROTO : (int)v;
+}
+
+/* A redirection from node nd: the slot and the node it names.  An empty
+ * host is nd's own, as in a slot map. */
+static bool parse_redirect(struct rcl *c, int nd, const char *s, size_t len, unsigned int *slot,
+			   int *node)
+{
+	size_t host, hlen;
+	int port = rcl_parse_redirect(s, len, slot, &host, &hlen);
+
+	if (port < 0)
 		return false;
-	v = strtol(colon + 1, NULL, 10);
-	*node = node_index(c, end + 1, (size_t)(colon - (end + 1)), (int)v);
+	if (hlen)
+		*node = node_index(c, s + host, hlen, port);
+	else
+		*node = node_index(c, c->node[nd].host, strlen(c->node[nd].host), port);
 	return *node >= 0;
 }
 
@@ -342,7 +386,7 @@ static int take_reply(struct rcl *c, int nd, struct round_node *rn, const int *o
 	}
 	cmd->ask_node = -1;
 	if (r->type == REDIS_REPLY_ERROR) {
-		if (error_is(r, "MOVED") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+		if (error_is(r, "MOVED") && parse_redirect(c, nd, r->str, r->len, &slot, &to)) {
 			int old = c->owner[slot];
 			/* Learnt from a redirection rather than the map: a slot
 			 * leaving a node that failed is a failover. */
@@ -356,7 +400,7 @@ static int take_reply(struct rcl *c, int nd, struct round_node *rn, const int *o
 			freeReplyObject(r);
 			return 0;
 		}
-		if (error_is(r, "ASK") && parse_redirect(c, r->str, r->len, &slot, &to)) {
+		if (error_is(r, "ASK") && parse_redirect(c, nd, r->str, r->len, &slot, &to)) {
 			cmd->ask_node = to;
 			c->st.ask++;
 			freeReplyObject(r);

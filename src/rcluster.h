@@ -110,4 +110,13 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
  */
 long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns);
 
+/*
+ * Parse a redirection's text, "MOVED 3999 127.0.0.1:6381" (or ASK): its
+ * slot, and its node's host, s[*host, *host + *hlen) (empty: the node that
+ * answered), and port.  Return: the port, or -EPROTO if the text is
+ * malformed: no slot in 0..16383, no port in 1..65535, anything after
+ * either.  (rcl_exec() takes such a reply as the command's answer.)
+ */
+int rcl_parse_redirect(const char *s, size_t len, unsigned int *slot, size_t *host, size_t *hlen);
+
 #endif /* FL_RCLUSTER_H */

@@ -386,12 +386,67 @@ static void without_replicas(int base, struct batch *b)
 	cluster_stop();
 }
 
+/*
+ * Redirections are parsed strictly: a reply naming no slot in 0..16383 or
+ * no port in 1..65535, or with anything after either, is not followed (the
+ * command gets it as its answer), so that a node is never made of it.
+ */
+static void redirect_parse(void)
+{
+	static const struct {
+		const char *s;
+		int port; /* -EPROTO: malformed */
+		unsigned int slot;
+		const char *host;
+	} t[] = {
+		{"MOVED 3999 127.0.0.1:6381", 6381, 3999, "127.0.0.1"},
+		{"ASK 0 :7000", 7000, 0, ""},
+		{"MOVED 16383 a.long.host.name:65535", 65535, 16383, "a.long.host.name"},
+		{"MOVED 1 ::1:6379", 6379, 1, "::1"},
+		{"MOVED 3999 127.0.0.1:0", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:65536", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:-1", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:+6379", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1: 6379", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:6381x", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:6381 ", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:99999999999999999999", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1:", -EPROTO, 0, ""},
+		{"MOVED 3999 127.0.0.1", -EPROTO, 0, ""},
+		{"MOVED 3999", -EPROTO, 0, ""},
+		{"MOVED", -EPROTO, 0, ""},
+		{"MOVED 16384 127.0.0.1:6381", -EPROTO, 0, ""},
+		{"MOVED -1 127.0.0.1:6381", -EPROTO, 0, ""},
+		{"MOVED 12a 127.0.0.1:6381", -EPROTO, 0, ""},
+		{"MOVED  3999 127.0.0.1:6381", -EPROTO, 0, ""},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned int slot = ~0u;
+		size_t host = 0, hlen = 0;
+		int port = rcl_parse_redirect(t[i].s, strlen(t[i].s), &slot, &host, &hlen);
+
+		CHECK(port == t[i].port, "\"%s\": port %d, want %d", t[i].s, port, t[i].port);
+		if (port < 0)
+			continue;
+		CHECK(slot == t[i].slot && hlen == strlen(t[i].host) &&
+			      !memcmp(t[i].s + host, t[i].host, hlen),
+		      "\"%s\": slot %u host \"%.*s\"", t[i].s, slot, (int)hlen, t[i].s + host);
+	}
+	/* Within its length only: what follows is not the port's. */
+	CHECK(rcl_parse_redirect("ASK 7 h:6379junk", 12, &(unsigned int){0}, &(size_t){0},
+				 &(size_t){0}) == 6379,
+	      "a redirection read past its length");
+	printf("redirections: %zu parsed, the malformed ones refused\n", sizeof(t) / sizeof(t[0]));
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_rcluster");
 	struct batch *b;
 	int base;
 
+	redirect_parse();
 	cluster_setup();
 	b = calloc(1, sizeof(*b));
 	CHECK(b, "calloc");
