@@ -27,7 +27,7 @@
 #define RCL_MAX_NODES 64
 
 struct rcl_node {
-	char host[46];
+	char host[256]; /* a name, as Redis 7 may announce: up to 255 bytes */
 	int port;
 	redisContext *ctx; /* NULL: not connected */
 	/* Its connection was lost or refused since it last gave up a slot:

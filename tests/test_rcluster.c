@@ -8,8 +8,10 @@
  * SIGSTOP makes commands slow, never wrong, and holds up only its own (a
  * batch's deadline comes, the others answered, its late replies dropped
  * when they come); the sweep of a key pattern
- * deletes exactly its keys on every master; with no replicas, killing a
- * master fails exactly the commands of its slots.
+ * deletes exactly its keys on every master; masters that announce a
+ * hostname of 209 bytes are found by it; with no replicas, killing a
+ * master fails exactly the commands of its slots.  Redirections are parsed
+ * strictly (no cluster needed): a malformed one is refused.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -341,6 +343,70 @@ static void with_replicas(int base, struct batch *b)
 	cluster_stop();
 }
 
+/* Whether CLUSTER SLOTS on the node of port names every master by host. */
+static bool slots_name(int port, const char *host)
+{
+	redisContext *a = admin(port);
+	redisReply *r = redisCommand(a, "CLUSTER SLOTS");
+	bool all = r && r->type == REDIS_REPLY_ARRAY && r->elements;
+
+	for (size_t k = 0; all && k < r->elements; k++) {
+		redisReply *e = r->element[k];
+		all = e->type == REDIS_REPLY_ARRAY && e->elements >= 3 &&
+		      e->element[2]->type == REDIS_REPLY_ARRAY && e->element[2]->elements >= 2 &&
+		      e->element[2]->element[0]->type == REDIS_REPLY_STRING &&
+		      !strcmp(e->element[2]->element[0]->str, host);
+	}
+	freeReplyObject(r);
+	redisFree(a);
+	return all;
+}
+
+/* Wait (up to 10 s) until every node of ports base.. base + n - 1 names
+ * every master by host. */
+static void wait_slots_name(int base, int n, const char *host)
+{
+	for (int t = 0, p = base; p < base + n; t++) {
+		CHECK(t < 1000, "the cluster does not name its masters %s", host);
+		if (slots_name(p, host))
+			p++;
+		else
+			usleep(10000);
+	}
+}
+
+/*
+ * Nodes that announce a hostname (Redis 7: cluster-announce-hostname) are
+ * named by it in the slot map, and a hostname may be 255 bytes long: a
+ * client opened then reads the map, with every master by that name, and
+ * reads every key back through it.  The host here is a 209-byte spelling
+ * of 127.0.0.1 (inet_aton() takes leading zeros), so that it resolves
+ * without a name server.
+ */
+static void long_hostnames(const char *seeds, int base, int n, struct batch *b, unsigned int gen)
+{
+	char host[256] = "127.0.0.";
+	struct rcl c;
+	int ret;
+
+	memset(host + 8, '0', 200);
+	strcpy(host + 208, "1");
+	for (int p = base; p < base + n; p++) {
+		admin_cmd(p, "CONFIG SET %s %s", "cluster-announce-hostname", host);
+		admin_cmd(p, "CONFIG SET %s %s", "cluster-preferred-endpoint-type", "hostname");
+	}
+	wait_slots_name(base, n, host);
+	ret = rcl_open(&c, seeds, 300);
+	CHECK(ret == 0, "rcl_open, the masters named by a %zu-byte host: %d", strlen(host), ret);
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		CHECK(!strcmp(c.node[c.owner[s]].host, host), "slot %u: its master is \"%s\"", s,
+		      c.node[c.owner[s]].host);
+	check_all(&c, b, NKEYS, gen, "the masters named by a long host");
+	rcl_close(&c);
+	for (int p = base; p < base + n; p++)
+		admin_cmd(p, "CONFIG SET %s %s", "cluster-preferred-endpoint-type", "ip");
+}
+
 static void without_replicas(int base, struct batch *b)
 {
 	const char *seeds = cluster_start(base, 3, 0);
@@ -351,6 +417,7 @@ static void without_replicas(int base, struct batch *b)
 
 	CHECK(rcl_open(&c, seeds, 300) == 0, "rcl_open %s", seeds);
 	set_all(&c, b, 3);
+	long_hostnames(seeds, base, 3, b, 3);
 	for (unsigned int i = 0; i < NKEYS; i++) {
 		char k[32];
 		make_key(k, sizeof(k), i);
