@@ -86,31 +86,88 @@ static int parse_addr(const char *s, size_t len, size_t *hlen)
 	return (int)port;
 }
 
-/* The index of node host:port, added if new; -1 if the table is full. */
-static int node_index(struct rcl *c, const char *host, size_t hlen, int port)
-{
-	for (int i = 0; i < c->nr_nodes; i++)
-		if (c->node[i].port == port && strlen(c->node[i].host) == hlen &&
-		    !memcmp(c->node[i].host, host, hlen))
-			return i;
-	if (c->nr_nodes == RCL_MAX_NODES || hlen >= sizeof(c->node[0].host))
-		return -1;
-	struct rcl_node *nd = &c->node[c->nr_nodes];
-	memcpy(nd->host, host, hlen);
-	nd->host[hlen] = 0;
-	nd->port = port;
-	nd->ctx = NULL;
-	nd->failed = false;
-	nd->stale = 0;
-	return c->nr_nodes++;
-}
-
 /* Close node i's connection: the late replies still to come on it go with it. */
 static void node_close(struct rcl *c, int i)
 {
 	redisFree(c->node[i].ctx);
 	c->node[i].ctx = NULL;
 	c->node[i].stale = 0;
+}
+
+/*
+ * Which entries of the node table some index is held to, so that they keep
+ * their address: the slot map in force (owner[]) or the one being read
+ * (map, if any) names them; a command of the batch running was sent there
+ * (its node: in flight, or answered from there) or is to be (its
+ * ask_node); rcl_scan_del() is scanning it; it is a seed (the way back into
+ * the cluster when every node learnt is gone); late replies are still to
+ * come on its connection.
+ */
+static void nodes_held(const struct rcl *c, const int16_t *map, bool *held)
+{
+	for (int i = 0; i < c->nr_nodes; i++)
+		held[i] = c->node[i].seed || c->node[i].stale || i == c->scan_node;
+	for (unsigned int s = 0; s < RCL_SLOTS; s++) {
+		if (c->owner[s] >= 0)
+			held[c->owner[s]] = true;
+		if (map && map[s] >= 0)
+			held[map[s]] = true;
+	}
+	for (unsigned int k = 0; k < c->batch_n; k++) {
+		if (c->batch[k].node >= 0)
+			held[c->batch[k].node] = true;
+		if (c->batch[k].ask_node >= 0)
+			held[c->batch[k].ask_node] = true;
+	}
+}
+
+/*
+ * An entry of the node table for a node new to it: the next one, or, the
+ * table full, one no index is held to (nodes_held()), unconnected if one
+ * is, else its idle connection closed.  Entries are taken over in place,
+ * never moved, so that an index held stays the node it was.
+ * Return: its index, or -1 if every entry is held.
+ */
+static int node_entry(struct rcl *c, const int16_t *map)
+{
+	bool held[RCL_MAX_NODES];
+	int i = -1;
+
+	if (c->nr_nodes < RCL_MAX_NODES)
+		return c->nr_nodes++;
+	nodes_held(c, map, held);
+	for (int k = 0; k < c->nr_nodes; k++)
+		if (!held[k] && (i < 0 || (c->node[i].ctx && !c->node[k].ctx)))
+			i = k;
+	if (i >= 0 && c->node[i].ctx)
+		node_close(c, i);
+	return i;
+}
+
+/*
+ * The index of node host:port, added if new (map: as for nodes_held()).
+ * Return: it, or -1 if the host is too long or the table has no entry
+ * free.
+ */
+static int node_index(struct rcl *c, const char *host, size_t hlen, int port, const int16_t *map)
+{
+	struct rcl_node *nd;
+	int i;
+
+	for (i = 0; i < c->nr_nodes; i++)
+		if (c->node[i].port == port && strlen(c->node[i].host) == hlen &&
+		    !memcmp(c->node[i].host, host, hlen))
+			return i;
+	if (hlen >= sizeof(c->node[0].host))
+		return -1;
+	i = node_entry(c, map);
+	if (i < 0)
+		return -1;
+	nd = &c->node[i];
+	memset(nd, 0, sizeof(*nd));
+	memcpy(nd->host, host, hlen);
+	nd->port = port;
+	return i;
 }
 
 static void node_drop(struct rcl *c, int i)
@@ -167,6 +224,7 @@ static redisContext *node_conn(struct rcl *c, int i)
 static int refresh_from(struct rcl *c, int i, bool count_failovers)
 {
 	redisContext *ctx = node_conn_now(c, i);
+	char self[sizeof(c->node[0].host)]; /* entry i may be taken over as the map is read */
 	int16_t owner[RCL_SLOTS];
 	unsigned int covered = 0;
 	bool moved_away = false;
@@ -183,6 +241,7 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 		freeReplyObject(r);
 		return -1;
 	}
+	memcpy(self, c->node[i].host, sizeof(self));
 	for (unsigned int s = 0; s < RCL_SLOTS; s++)
 		owner[s] = -1;
 	for (size_t k = 0; k < r->elements; k++) {
@@ -201,10 +260,10 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 		    m->element[1]->integer > 65535 || lo < 0 || hi >= RCL_SLOTS || lo > hi)
 			continue;
 		if (!hlen) { /* the node we asked, which does not know its address */
-			host = c->node[i].host;
+			host = self;
 			hlen = strlen(host);
 		}
-		int nd = node_index(c, host, hlen, (int)m->element[1]->integer);
+		int nd = node_index(c, host, hlen, (int)m->element[1]->integer, owner);
 		if (nd < 0)
 			continue;
 		for (long long s = lo; s <= hi; s++) {
@@ -248,6 +307,7 @@ int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
 	const char *p = seeds;
 
 	memset(c, 0, sizeof(*c));
+	c->scan_node = -1;
 	for (unsigned int s = 0; s < RCL_SLOTS; s++)
 		c->owner[s] = -1;
 	c->io_timeout_ms = io_timeout_ms > 0 ? io_timeout_ms : 1000;
@@ -257,9 +317,11 @@ int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
 		const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
 		size_t hlen;
 		int port = parse_addr(p, (size_t)(end - p), &hlen);
+		int i = port < 0 || !hlen ? -1 : node_index(c, p, hlen, port, NULL);
 
-		if (port < 0 || !hlen || node_index(c, p, hlen, port) < 0)
+		if (i < 0)
 			return -EINVAL;
+		c->node[i].seed = true;
 		p = comma ? comma + 1 : end;
 	}
 	if (!refresh(c))
@@ -310,9 +372,9 @@ static bool parse_redirect(struct rcl *c, int nd, const char *s, size_t len, uns
 	if (port < 0)
 		return false;
 	if (hlen)
-		*node = node_index(c, s + host, hlen, port);
+		*node = node_index(c, s + host, hlen, port, NULL);
 	else
-		*node = node_index(c, c->node[nd].host, strlen(c->node[nd].host), port);
+		*node = node_index(c, c->node[nd].host, strlen(c->node[nd].host), port, NULL);
 	return *node >= 0;
 }
 
@@ -614,8 +676,11 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 		cmds[i].done = false;
 		cmds[i].err = 0;
 		cmds[i].reply = NULL;
+		cmds[i].node = -1;
 		cmds[i].ask_node = -1;
 	}
+	c->batch = cmds;
+	c->batch_n = n;
 	while (left) {
 		unsigned int answered = 0, pos = 0;
 		int start[RCL_MAX_NODES];
@@ -658,6 +723,7 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 				if (redisAppendCommandArgv(ctx, cmd->argc, cmd->argv,
 							   cmd->argvlen) != REDIS_OK)
 					goto append_failed;
+				cmd->node = nd;
 				order[pos++] = (int)i;
 				rn[nd].nr++;
 				rn[nd].writes += cmd->write;
@@ -695,6 +761,8 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 		}
 	}
 	free(order);
+	c->batch = NULL;
+	c->batch_n = 0;
 	for (i = 0; i < n; i++)
 		if (!cmds[i].done) {
 			cmds[i].err = -ETIMEDOUT;
@@ -741,6 +809,7 @@ long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns)
 
 		if (!master[nd])
 			continue;
+		c->scan_node = nd; /* its cursor is its own: nd keeps its address */
 		do {
 			redisContext *ctx = node_conn_now(c, nd);
 			redisReply *r;
@@ -781,5 +850,6 @@ long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns)
 		if (ret && !err)
 			err = ret;
 	}
+	c->scan_node = -1;
 	return err ? err : deleted;
 }

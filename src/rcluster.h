@@ -39,6 +39,7 @@ struct rcl_node {
 	 * were due; silent for io_timeout_ms, it is dropped. */
 	unsigned int stale;
 	uint64_t quiet_since;
+	bool seed; /* named in the seed list: its entry is never taken over */
 };
 
 struct rcl_stats {
@@ -52,11 +53,24 @@ struct rcl_stats {
 	uint64_t timeouts;    /* commands that ran out of time */
 };
 
+/*
+ * The node table holds every node the client has heard of: the seeds, and
+ * the nodes slot maps and redirections named.  An entry keeps its index
+ * for as long as anything holds it (the slot map, a command of the batch
+ * running: rcluster.c's nodes_held()); once the table is full, an entry
+ * nothing holds is taken over in place for a new node, so that nodes
+ * whose address changes do not fill it.
+ */
 struct rcl {
 	struct rcl_node node[RCL_MAX_NODES];
 	int nr_nodes;
 	int16_t owner[RCL_SLOTS]; /* the master of each hash slot; -1: unknown */
-	int io_timeout_ms;	  /* a node that does not answer in this is lost */
+	/* The commands of the batch running (rcl_exec()) and the master being
+	 * scanned (rcl_scan_del(); -1: none): the entries they name hold. */
+	const struct rcl_cmd *batch;
+	unsigned int batch_n;
+	int scan_node;
+	int io_timeout_ms; /* a node that does not answer in this is lost */
 	/* A write counts as done when its master has it and, with
 	 * wait_replicas > 0, when WAIT says that many replicas have it. */
 	int wait_replicas;
@@ -77,7 +91,8 @@ struct rcl_cmd {
 	bool write;
 	redisReply *reply; /* the caller frees it (freeReplyObject) */
 	int err;	   /* 0, or a negative errno: -ETIMEDOUT, -EIO */
-	/* The client's. */
+	/* The client's: the node it was last sent to, or -1, and the one an
+	 * ASK sends it to next, or -1. */
 	int node, ask_node;
 	bool done;
 };

@@ -9,7 +9,9 @@
  * batch's deadline comes, the others answered, its late replies dropped
  * when they come); the sweep of a key pattern
  * deletes exactly its keys on every master; masters that announce a
- * hostname of 209 bytes are found by it; with no replicas, killing a
+ * hostname of 209 bytes are found by it; masters whose addresses change
+ * more times than the client's node table has entries are followed; with
+ * no replicas, killing a
  * master fails exactly the commands of its slots.  Redirections are parsed
  * strictly (no cluster needed): a malformed one is refused.
  */
@@ -407,6 +409,39 @@ static void long_hostnames(const char *seeds, int base, int n, struct batch *b, 
 		admin_cmd(p, "CONFIG SET %s %s", "cluster-preferred-endpoint-type", "ip");
 }
 
+/*
+ * Masters whose address changes again and again are followed: each time,
+ * every master announces a new one (cluster-announce-ip: a new spelling of
+ * 127.0.0.1, leading zeros, so that it still connects) and the client's
+ * connections are closed (CLIENT KILL), so that the client reads the map
+ * again, with every master at its new address.  There are more changes
+ * than its node table has entries: those of the old addresses, which no
+ * map names any more, are taken over, and the table never fills.
+ */
+static void address_changes(struct rcl *c, int base, int n, struct batch *b, unsigned int gen)
+{
+	const int changes = RCL_MAX_NODES / n + 2;
+	uint64_t refreshes0 = c->st.refreshes;
+	char ip[46];
+
+	for (int k = 1; k <= changes; k++) {
+		snprintf(ip, sizeof(ip), "127.0.0.%0*d", k + 1, 1);
+		for (int p = base; p < base + n; p++)
+			admin_cmd(p, "CONFIG SET %s %s", "cluster-announce-ip", ip);
+		wait_slots_name(base, n, ip);
+		for (int p = base; p < base + n; p++)
+			admin_cmd(p, "CLIENT KILL %s %s", "TYPE", "normal");
+		check_all(c, b, NKEYS / 10, gen, ip);
+		for (unsigned int s = 0; s < RCL_SLOTS; s++)
+			CHECK(c->owner[s] >= 0 && !strcmp(c->node[c->owner[s]].host, ip),
+			      "change %d: slot %u: its master is \"%s\", not at %s", k, s,
+			      c->owner[s] >= 0 ? c->node[c->owner[s]].host : "", ip);
+	}
+	printf("%d address changes of %d masters followed (%" PRIu64 " maps read), %d entries in "
+	       "the node table\n",
+	       changes, n, c->st.refreshes - refreshes0, c->nr_nodes);
+}
+
 static void without_replicas(int base, struct batch *b)
 {
 	const char *seeds = cluster_start(base, 3, 0);
@@ -418,6 +453,7 @@ static void without_replicas(int base, struct batch *b)
 	CHECK(rcl_open(&c, seeds, 300) == 0, "rcl_open %s", seeds);
 	set_all(&c, b, 3);
 	long_hostnames(seeds, base, 3, b, 3);
+	address_changes(&c, base, 3, b, 3);
 	for (unsigned int i = 0; i < NKEYS; i++) {
 		char k[32];
 		make_key(k, sizeof(k), i);
