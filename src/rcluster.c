@@ -771,6 +771,55 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
 	return left;
 }
 
+/* Whether cmd is a read answered with nil: its key was not found. */
+static bool found_nil(const struct rcl_cmd *cmd)
+{
+	return cmd->done && !cmd->write && cmd->reply && cmd->reply->type == REDIS_REPLY_NIL;
+}
+
+unsigned int rcl_retry_nil(struct rcl *c, struct rcl_cmd *cmds, unsigned int n,
+			   uint64_t deadline_ns)
+{
+	unsigned int i, m = 0, left = 0, *from;
+	struct rcl_cmd *again;
+	int ret;
+
+	for (i = 0; i < n && !found_nil(&cmds[i]); i++)
+		;
+	if (i == n)
+		return 0;
+	/* Their nodes hold while the map is read: a node that answered nil
+	 * keeps its index, to be told from the slot's master now. */
+	c->batch = cmds;
+	c->batch_n = n;
+	ret = refresh(c);
+	c->batch = NULL;
+	c->batch_n = 0;
+	if (ret)
+		return 0;
+	again = malloc((n - i) * (sizeof(*again) + sizeof(*from)));
+	if (!again)
+		return 0;
+	from = (unsigned int *)(again + (n - i));
+	for (; i < n; i++) {
+		struct rcl_cmd *cmd = &cmds[i];
+
+		if (!found_nil(cmd) ||
+		    c->owner[rcl_key_slot(cmd->argv[1], cmd->argvlen[1])] == cmd->node)
+			continue;
+		freeReplyObject(cmd->reply);
+		cmd->reply = NULL;
+		from[m] = i;
+		again[m++] = *cmd;
+	}
+	if (m)
+		left = rcl_exec(c, again, m, deadline_ns);
+	for (unsigned int k = 0; k < m; k++)
+		cmds[from[k]] = again[k];
+	free(again);
+	return left;
+}
+
 /* DEL the n keys of a SCAN reply's array (el).  Return: 0, or -ETIMEDOUT. */
 static int del_found(struct rcl *c, redisReply **el, size_t n, uint64_t deadline_ns)
 {

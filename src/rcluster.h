@@ -117,6 +117,18 @@ void rcl_close(struct rcl *c);
 unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint64_t deadline_ns);
 
 /*
+ * After rcl_exec(cmds, n): its reads answered nil (no such key) whose key
+ * must exist may have asked a master that lost it, one restarted empty
+ * that still claims the slot.  If there are any, read the slot map again,
+ * once, and send again, within deadline_ns, those whose slot has another
+ * master now (which may have the key); the others' nil stands.  Return:
+ * the number of those sent again that got no answer (their err set, as by
+ * rcl_exec()).
+ */
+unsigned int rcl_retry_nil(struct rcl *c, struct rcl_cmd *cmds, unsigned int n,
+			   uint64_t deadline_ns);
+
+/*
  * Delete the keys that match pattern (SCAN's MATCH) on every master: SCAN
  * each to the end, and DEL what it finds through rcl_exec().  Within
  * deadline_ns.  Return: the keys deleted, or a negative errno: -ETIMEDOUT

@@ -214,7 +214,13 @@ static unsigned int run_round(struct swap_dev *d, struct rstore *rs, struct swap
 			r->n++;
 		}
 	}
-	rcl_exec(&rs->cl, r->cmd, r->n, fl_now_ns() + RS_ROUND_MS * 1000000ULL);
+	uint64_t deadline = fl_now_ns() + RS_ROUND_MS * 1000000ULL;
+	rcl_exec(&rs->cl, r->cmd, r->n, deadline);
+	/* Every page read must exist: a GET that finds no key may have asked a
+	 * master restarted empty that still claims the slot; the map read
+	 * again may name the master that has it.  One map a round, not one a
+	 * page; a page is lost only if it is still not found then. */
+	rcl_retry_nil(&rs->cl, r->cmd, r->n, deadline);
 	atomic_fetch_add(&rs->failovers, rs->cl.st.failovers - before.failovers);
 	atomic_fetch_add(&rs->redirects,
 			 rs->cl.st.moved - before.moved + rs->cl.st.ask - before.ask);

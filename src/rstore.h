@@ -33,8 +33,11 @@
  * -ETIMEDOUT, which poisons its page (SIGBUS on access), a write with it
  * too, which keeps its page resident.  A GET answered with an error (-BUSY,
  * a full server's refusal) goes again until then; a write's error is final
- * (its page stays resident).  A GET that finds no key (the master died with
- * no replica that had it) fails with -ENODATA: that page is lost and
+ * (its page stays resident).  A GET that finds no key may have asked a
+ * master restarted empty that still claims the slot: the round reads the
+ * slot map again, once, and sends it again if the map names another
+ * master (rcl_retry_nil()).  Still not found (the master died with no
+ * replica that had it), it fails with -ENODATA: that page is lost and
  * poisoned, counted in remote_lost; nothing else is affected.  WAIT's own
  * timeout is a quarter of a node's, so a master short of replicas answers
  * it (the writes go again) before the client would drop it as silent.

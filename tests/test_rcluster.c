@@ -10,7 +10,9 @@
  * when they come); the sweep of a key pattern
  * deletes exactly its keys on every master; masters that announce a
  * hostname of 209 bytes are found by it; masters whose addresses change
- * more times than the client's node table has entries are followed; with
+ * more times than the client's node table has entries are followed; a
+ * read answered nil by a master that claims a slot it lost is sent again
+ * to the slot's master after the map is read again; with
  * no replicas, killing a
  * master fails exactly the commands of its slots.  Redirections are parsed
  * strictly (no cluster needed): a malformed one is refused.
@@ -442,6 +444,123 @@ static void address_changes(struct rcl *c, int base, int n, struct batch *b, uns
 	       changes, n, c->st.refreshes - refreshes0, c->nr_nodes);
 }
 
+/* The port of slot s's master as CLUSTER SLOTS on the node of port says;
+ * -1 if none. */
+static int slot_master_port(int port, unsigned int s)
+{
+	redisContext *a = admin(port);
+	redisReply *r = redisCommand(a, "CLUSTER SLOTS");
+	int master = -1;
+
+	for (size_t k = 0; r && r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+		redisReply *e = r->element[k];
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 3 &&
+		    (long long)s >= e->element[0]->integer &&
+		    (long long)s <= e->element[1]->integer &&
+		    e->element[2]->type == REDIS_REPLY_ARRAY && e->element[2]->elements >= 2)
+			master = (int)e->element[2]->element[1]->integer;
+	}
+	freeReplyObject(r);
+	redisFree(a);
+	return master;
+}
+
+/* Move slot s and its keys (of 0..NKEYS-1) from the master of port from
+ * to the one of port to, behind the client's back. */
+static void move_slot(unsigned int s, int from, int to)
+{
+	char from_id[64], to_id[64], slot[16];
+
+	node_id(from, from_id, sizeof(from_id));
+	node_id(to, to_id, sizeof(to_id));
+	snprintf(slot, sizeof(slot), "%u", s);
+	admin_cmd(to, "CLUSTER SETSLOT %s IMPORTING %s", slot, from_id);
+	admin_cmd(from, "CLUSTER SETSLOT %s MIGRATING %s", slot, to_id);
+	for (unsigned int i = 0; i < NKEYS; i++) {
+		char k[32], port[16];
+		make_key(k, sizeof(k), i);
+		if (rcl_key_slot(k, strlen(k)) != s)
+			continue;
+		snprintf(port, sizeof(port), "%d", to);
+		admin_cmd(from, "MIGRATE 127.0.0.1 %s %s 0 5000", port, k);
+	}
+	admin_cmd(to, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+	admin_cmd(from, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+}
+
+/*
+ * A master that answers nil for a key it does not have because it claims
+ * a slot the cluster gave another, as one restarted empty does until it
+ * hears that it lost the slot: rcl_retry_nil() reads the map again and
+ * finds the key on the slot's master.  The claim is made by hand (CLUSTER
+ * SETSLOT NODE on the old master, after the slot and its keys moved away
+ * unknown to the client); the cluster undoes it at the next gossip, so a
+ * few slots may be tried.  A key that is nowhere stays nil, after one map.
+ */
+static void nil_from_stale_master(struct rcl *c, unsigned int gen)
+{
+	char want[VAL_LEN], k[32];
+	bool seen = false;
+	int asked = -1;
+
+	/* rcl_retry_nil() reads the map from the first node connected: the
+	 * slot moves to it, which knows at once. */
+	for (int i = 0; i < c->nr_nodes && asked < 0; i++)
+		if (c->node[i].ctx)
+			asked = c->node[i].port;
+	CHECK(asked > 0 && node_is_master(asked), "no master connected");
+	for (unsigned int i = 0; i < NKEYS && !seen; i++) {
+		struct rcl_cmd get;
+		unsigned int s, left;
+		int from;
+		char slot[16], id[64];
+
+		make_key(k, sizeof(k), i);
+		s = rcl_key_slot(k, strlen(k));
+		from = c->node[c->owner[s]].port;
+		if (from == asked)
+			continue;
+		move_slot(s, from, asked);
+		node_id(from, id, sizeof(id));
+		snprintf(slot, sizeof(slot), "%u", s);
+		admin_cmd(from, "CLUSTER SETSLOT %s NODE %s", slot, id);
+		get = (struct rcl_cmd){.argc = 2, .argv = {"GET", k}, .argvlen = {3, strlen(k)}};
+		left = rcl_exec(c, &get, 1, deadline_in(10));
+		CHECK(!left, "GET %s: no answer", k);
+		if (get.reply->type == REDIS_REPLY_NIL) {
+			seen = true;
+			left = rcl_retry_nil(c, &get, 1, deadline_in(10));
+			fill_value(want, i, gen);
+			CHECK(!left && get.reply && get.reply->type == REDIS_REPLY_STRING &&
+				      get.reply->len == VAL_LEN &&
+				      !memcmp(get.reply->str, want, VAL_LEN),
+			      "key %u, nil from the master of port %d that claims its slot: not "
+			      "found again on %d (reply %d)",
+			      i, from, asked, get.reply ? get.reply->type : -1);
+			printf("a nil from a master claiming slot %u it lost: read again on the "
+			       "slot's master\n",
+			       s);
+		}
+		freeReplyObject(get.reply);
+		/* The cluster undoes the claim: wait for it. */
+		for (int t = 0; slot_master_port(from, s) != asked; t++) {
+			CHECK(t < 1000, "the master of port %d keeps claiming slot %u", from, s);
+			usleep(10000);
+		}
+	}
+	CHECK(seen, "no master answered nil for a slot it claimed");
+
+	uint64_t refreshes0 = c->st.refreshes;
+	struct rcl_cmd none = {.argc = 2, .argv = {"GET", "fl:none"}, .argvlen = {3, 7}};
+	CHECK(!rcl_exec(c, &none, 1, deadline_in(10)) && none.reply->type == REDIS_REPLY_NIL,
+	      "GET of a key that is nowhere");
+	CHECK(!rcl_retry_nil(c, &none, 1, deadline_in(10)) && none.reply &&
+		      none.reply->type == REDIS_REPLY_NIL && c->st.refreshes == refreshes0 + 1,
+	      "a key that is nowhere: reply %d after %" PRIu64 " maps read",
+	      none.reply ? none.reply->type : -1, c->st.refreshes - refreshes0);
+	freeReplyObject(none.reply);
+}
+
 static void without_replicas(int base, struct batch *b)
 {
 	const char *seeds = cluster_start(base, 3, 0);
@@ -454,6 +573,8 @@ static void without_replicas(int base, struct batch *b)
 	set_all(&c, b, 3);
 	long_hostnames(seeds, base, 3, b, 3);
 	address_changes(&c, base, 3, b, 3);
+	nil_from_stale_master(&c, 3);
+	check_all(&c, b, NKEYS, 3, "a slot claimed back and given up");
 	for (unsigned int i = 0; i < NKEYS; i++) {
 		char k[32];
 		make_key(k, sizeof(k), i);
