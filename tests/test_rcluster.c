@@ -7,15 +7,14 @@
  * with no key lost (writes waited for on a replica); a master stopped with
  * SIGSTOP makes commands slow, never wrong, and holds up only its own (a
  * batch's deadline comes, the others answered, its late replies dropped
- * when they come); the sweep of a key pattern
- * deletes exactly its keys on every master; masters that announce a
- * hostname of 209 bytes are found by it; masters whose addresses change
- * more times than the client's node table has entries are followed; a
- * read answered nil by a master that claims a slot it lost is sent again
- * to the slot's master after the map is read again; with
- * no replicas, killing a
- * master fails exactly the commands of its slots.  Redirections are parsed
- * strictly (no cluster needed): a malformed one is refused.
+ * when they come); the sweep of a key pattern deletes exactly its keys on
+ * every master; masters that announce a hostname of 209 bytes are found by
+ * it; masters whose addresses change more times than the client's node
+ * table has entries are followed; a read answered nil by a master that
+ * claims a slot it lost is sent again to the slot's master after the map
+ * is read again; with no replicas, killing a master fails exactly the
+ * commands of its slots.  Redirections are parsed strictly (no cluster
+ * needed): a malformed one is refused.
  */
 #define _GNU_SOURCE
 #include <signal.h>
