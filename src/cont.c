@@ -54,13 +54,17 @@
  * to read fault messages.  Return: whether the caller may read synchronously
  * (then fault_sleep() gives the place back once the read is done).
  */
+FL_TLS unsigned long sync_reads_taken;
+
 bool sync_read_get(struct fl_space *sp)
 {
 	int n = atomic_load_explicit(&sp->sync_readers, memory_order_relaxed);
 
 	while (n < (int)sp->cfg.handlers - 1)
-		if (atomic_compare_exchange_weak(&sp->sync_readers, &n, n + 1))
+		if (atomic_compare_exchange_weak(&sp->sync_readers, &n, n + 1)) {
+			sync_reads_taken++;
 			return true;
+		}
 	return false;
 }
 

@@ -49,6 +49,8 @@ int fault_park(struct vm_fault *vmf, struct frame *f, enum cont_action action, b
 int fault_sleep(struct vm_fault *vmf, struct frame *f, enum cont_action action, bool own_read);
 bool sync_read_get(struct fl_space *sp);
 void sync_read_put(struct fl_space *sp);
+/* How many synchronous reads this thread was allowed (sync_read_get()). */
+extern FL_TLS unsigned long sync_reads_taken;
 void waiter_wake(struct waiter *w);
 void run_retry_queue(struct fl_space *sp);
 
