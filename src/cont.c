@@ -48,14 +48,14 @@
 #include "swap.h"
 #include "vma.h"
 
+FL_TLS unsigned long sync_reads_taken;
+
 /*
  * A handler thread's synchronous read: allowed while fewer than
  * cfg.handlers - 1 handlers sleep in one, so that one handler is always free
  * to read fault messages.  Return: whether the caller may read synchronously
  * (then fault_sleep() gives the place back once the read is done).
  */
-FL_TLS unsigned long sync_reads_taken;
-
 bool sync_read_get(struct fl_space *sp)
 {
 	int n = atomic_load_explicit(&sp->sync_readers, memory_order_relaxed);
