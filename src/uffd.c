@@ -618,20 +618,13 @@ static void *handler_main(void *arg)
 			if (ev[e].data.u32 != 0)
 				continue; /* stop_fd: the loop condition sees it */
 			/*
-			 * Pinned, every handler is woken by the same messages:
-			 * one message a read, and again (as many as a batch),
-			 * so that the handler of another CPU takes those of its
-			 * own CPU's threads meanwhile, instead of its CPU idling
-			 * while this one serves them all one after the other.
-			 * Only in a space with the compressed tier, whose misses
-			 * are served without a wait: on the disk store alone,
-			 * where faults wait for reads, one at a time was not
-			 * better and some runs were slower by a third (measured;
-			 * they were with the old way too, less often).  None is
-			 * read after one that read its page in this thread
-			 * (sync_read_get(): the next would have waited for it)
-			 * or started store I/O (the round unpins, and the next
-			 * reads a batch).
+			 * Pinned handlers of a tiered space read one message at
+			 * a time (up to a batch), so that another CPU's handler,
+			 * woken by the same messages, serves its own CPU's
+			 * faults meanwhile rather than idle (on the disk store
+			 * alone it did not help: BENCHMARKS.md).  None after a
+			 * message read in this thread (sync_read_get()) or that
+			 * started store I/O: the next would wait for it.
 			 */
 			bool one = all && sp->tier;
 			size_t len = one ? sizeof(msg[0]) : sizeof(msg);
