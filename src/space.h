@@ -134,7 +134,7 @@ struct fl_space {
 	struct touch_log *touch; /* every fault, for faultline run --record (touchlog.c) */
 	_Atomic bool buffered_logged;
 
-	/* The handler threads (uffd.c), each with its epoll set: kept here
+	/* The handler threads (handler.c), each with its epoll set: kept here
 	 * so that a child of fork() closes the sets it inherited. */
 	struct fl_handler {
 		struct fl_space *sp;
@@ -147,7 +147,7 @@ struct fl_space {
 	 * epoll_wait() gave it; for write by fork (fork.c), so that every
 	 * handler is between two such rounds, holding nothing. */
 	pthread_rwlock_t handler_gate;
-	/* Polling for the next fault message before sleeping (uffd.c,
+	/* Polling for the next fault message before sleeping (handler.c,
 	 * FAULTLINE_HANDLER_SPIN): at most one handler polls at a time, and
 	 * only while fewer threads fault than there are CPUs (or than the
 	 * size of fault_tids, which counts at most that many).  fault_tids:
@@ -156,7 +156,7 @@ struct fl_space {
 	_Atomic bool handler_polling;
 	unsigned int online_cpus;
 	/* FAULTLINE_HANDLER_PIN: the CPUs the process may use, read when the
-	 * handlers start; a pinned handler goes back to them (uffd.c). */
+	 * handlers start; a pinned handler goes back to them (handler.c). */
 	cpu_set_t handler_cpuset;
 	struct {
 		_Atomic int32_t tid;
@@ -199,7 +199,7 @@ struct fl_space {
 	_Atomic bool repair_logged;
 
 	/* Thread delivery: the last fault answered with SIGSEGV, per faulting
-	 * thread (segv_verdict(), uffd.c): relaxed atomics, racy by design. */
+	 * thread (segv_verdict(), handler.c): relaxed atomics, racy by design. */
 #define SEGV_SLOTS 64
 	_Atomic pid_t segv_tid[SEGV_SLOTS];
 	_Atomic unsigned long segv_addr[SEGV_SLOTS];

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The userfaultfd layer (uffd.c): opening and registering, every ioctl that
- * installs, protects or poisons pages, the handler threads of thread
- * delivery and the SIGBUS handler of sigbus delivery.  No other file issues
- * a userfaultfd ioctl.
+ * The userfaultfd layer: opening and registering, every ioctl that
+ * installs, protects or poisons pages, and the SIGBUS handler of sigbus
+ * delivery (uffd.c); the handler threads of thread delivery (handler.c).
+ * No other files issue a userfaultfd ioctl or read fault messages.
  *
  * The install calls report a partial install as the kernel does: they
  * return the bytes done from the start and set *err to the errno that
@@ -40,11 +40,17 @@ unsigned long uffd_for_each_unregistered(struct fl_space *sp, unsigned long star
 					 void *arg);
 unsigned long uffd_unregistered_bytes(struct fl_space *sp, unsigned long start, unsigned long end);
 
+/* Log, once per space, that the kernel allows thread tid an access at addr
+ * that faultline's VMA forbids (uffd.c, "a fault the kernel allows"). */
+void uffd_segv_log(struct fl_space *sp, pid_t tid, unsigned long addr);
+
+/* handler.c */
 int uffd_start_handlers(struct fl_space *sp);
 void uffd_stop_handlers(struct fl_space *sp);
 void uffd_handlers_pause(struct fl_space *sp);
 void uffd_handlers_resume(struct fl_space *sp);
 int uffd_handlers_fork_child(struct fl_space *sp);
+/* uffd.c */
 int sigbus_install(void);
 void sigbus_fork_lock(void);
 void sigbus_fork_unlock(bool child);
