@@ -396,6 +396,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(zswap_incompressible, FL_COUNTER,                                                       \
 	  "pages that did not compress: to the store, or kept as they are (KEEP_INCOMPRESSIBLE)") \
 	X(zswap_full, FL_COUNTER, "pages refused while the compressed tier was full")             \
+	X(zswap_busy, FL_COUNTER, "pages refused while every compression context was in use")     \
+	X(zswap_ctx_waits, FL_COUNTER, "tier loads that slept for a free decompression context")  \
 	X(zswap_hits, FL_COUNTER, "swap-ins served by the compressed tier, without I/O")          \
 	X(zswap_writebacks, FL_COUNTER, "pages written back from the compressed tier")            \
 	X(zswap_compactions, FL_COUNTER, "compaction passes over the compressed tier's pool")     \

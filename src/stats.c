@@ -89,6 +89,8 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_zswap_same_filled] = atomic_load(&zs->same_filled);
 		v[FL_STAT_zswap_incompressible] = atomic_load(&zs->incompressible);
 		v[FL_STAT_zswap_full] = atomic_load(&zs->rejected_full);
+		v[FL_STAT_zswap_busy] = atomic_load(&zs->rejected_busy);
+		v[FL_STAT_zswap_ctx_waits] = atomic_load(&zs->ctx_waits);
 		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
 		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
 		v[FL_STAT_zswap_compactions] = atomic_load(&zs->compactions);

@@ -6,7 +6,6 @@
  */
 #include "tier.h"
 
-#include <sched.h>
 #include <sys/mman.h>
 
 #include "space.h"
@@ -69,9 +68,7 @@ int tier_load(struct fl_space *sp, uint32_t slot, void *page)
 	if (!t)
 		return -ENOENT;
 	t0 = fl_now_ns();
-	/* -EBUSY: every compression context is in use for a moment. */
-	while ((ret = zswap_load(&t->z, slot, page)) == -EBUSY)
-		sched_yield();
+	ret = zswap_load(&t->z, slot, page);
 	if (!ret)
 		fl_hist_record(&t->load_ns, fl_now_ns() - t0);
 	return ret;

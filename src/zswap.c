@@ -20,9 +20,40 @@ static struct zs_ctx *ctx_get(struct zswap *z)
 	return NULL;
 }
 
-static void ctx_put(struct zs_ctx *c)
+/*
+ * A context for a load, sleeping until one is put back if all are busy.
+ * The sleeper counts itself in ctx_waiters before it looks again, and
+ * ctx_put() frees before it reads ctx_waiters (all sequentially
+ * consistent): either the look finds the freed context or the put sees
+ * the sleeper and moves ctx_seq, which ends or prevents its futex sleep.
+ * Context: any, also the SIGBUS handler (futex is async-signal-safe).
+ */
+static struct zs_ctx *ctx_get_wait(struct zswap *z)
 {
-	atomic_store_explicit(&c->busy, false, memory_order_release);
+	struct zs_ctx *c = ctx_get(z);
+
+	if (c)
+		return c;
+	atomic_fetch_add_explicit(&z->st.ctx_waits, 1, memory_order_relaxed);
+	for (;;) {
+		atomic_fetch_add(&z->ctx_waiters, 1);
+		uint32_t seq = atomic_load(&z->ctx_seq);
+		c = ctx_get(z);
+		if (!c)
+			futex_wait(&z->ctx_seq, seq);
+		atomic_fetch_sub(&z->ctx_waiters, 1);
+		if (c || (c = ctx_get(z)))
+			return c;
+	}
+}
+
+static void ctx_put(struct zswap *z, struct zs_ctx *c)
+{
+	atomic_store(&c->busy, false);
+	if (atomic_load(&z->ctx_waiters)) {
+		atomic_fetch_add(&z->ctx_seq, 1);
+		futex_wake(&z->ctx_seq, 1);
+	}
 }
 
 static void ctx_free(struct zswap *z, struct zs_ctx *c)
@@ -65,18 +96,15 @@ static int decompress_page(struct zswap *z, struct zs_ctx *c, const void *src, s
 }
 
 /* decompress_page() with a context if the algorithm needs one (zstd's
- * DCtx; LZ4 decompresses without state).  Return: as decompress_page(), or
- * -EBUSY: every context is in use for a moment. */
+ * DCtx, waited for if all are busy; LZ4 decompresses without state).
+ * Return: as decompress_page(). */
 static int decompress_any(struct zswap *z, const void *src, size_t len, void *page)
 {
-	struct zs_ctx *c = NULL;
-	int ret;
+	struct zs_ctx *c = z->algo != ZS_LZ4 ? ctx_get_wait(z) : NULL;
+	int ret = decompress_page(z, c, src, len, page);
 
-	if (z->algo != ZS_LZ4 && !(c = ctx_get(z)))
-		return -EBUSY;
-	ret = decompress_page(z, c, src, len, page);
 	if (c)
-		ctx_put(c);
+		ctx_put(z, c);
 	return ret;
 }
 
@@ -270,7 +298,7 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 			return -EBUSY;
 		}
 		len = compress_page(z, c, page, buf, ZS_MAX_COMPRESSED);
-		ctx_put(c);
+		ctx_put(z, c);
 		if (!len && !z->keep_raw) {
 			atomic_fetch_add_explicit(&z->st.incompressible, 1, memory_order_relaxed);
 			drop_old(z, slot);
@@ -314,8 +342,8 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 /*
  * Slot's page, decompressed into page.  Context: any, as zswap_store().
  * Return: 0 (a hit), -ENOENT (not in the tier: read it below), -EBADMSG
- * (it does not decompress: treat as a read error), -EBUSY (no context free:
- * try again).
+ * (it does not decompress: treat as a read error).  May sleep for a
+ * context (ctx_get_wait()).
  */
 int zswap_load(struct zswap *z, uint32_t slot, void *page)
 {
@@ -359,9 +387,8 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 		return 0;
 	}
 	ret = decompress_any(z, buf, len, page);
-	if (ret != -EBUSY)
-		atomic_fetch_add_explicit(ret ? &z->st.decompress_errors : &z->st.hits, 1,
-					  memory_order_relaxed);
+	atomic_fetch_add_explicit(ret ? &z->st.decompress_errors : &z->st.hits, 1,
+				  memory_order_relaxed);
 	return ret;
 }
 
@@ -414,7 +441,7 @@ again:
 	if (!s) {
 		pthread_mutex_unlock(&z->lock);
 		if (c)
-			ctx_put(c);
+			ctx_put(z, c);
 		return -1;
 	}
 	e = &z->e[s - 1];
@@ -449,11 +476,11 @@ again:
 		if (*dead < 0)
 			goto again;
 		if (c)
-			ctx_put(c);
+			ctx_put(z, c);
 		return -1;
 	}
 	if (c)
-		ctx_put(c);
+		ctx_put(z, c);
 	return (long)(s - 1);
 }
 

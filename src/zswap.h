@@ -30,7 +30,11 @@
  * Compression contexts (LZ4 state, or a zstd context) are made at init, one
  * per possible concurrent user, and taken by compare-and-swap: nothing
  * allocates after init, as eviction also runs in the SIGBUS handler.  A
- * store that finds every context busy is rejected.
+ * store that finds every context busy is rejected (the page goes to the
+ * store below); a load (zstd's decompression needs a context, LZ4's does
+ * not) sleeps on ctx_seq until one is put back.  A context is held only
+ * around one compression or decompression, with at most z->lock taken
+ * meanwhile, so the sleep ends.
  *
  * A slot invalidated while its entry is being written below must not be
  * written again until that write is over (two writes of one slot in flight
@@ -86,7 +90,7 @@ struct zs_ctx {
 
 struct zswap_stats {
 	_Atomic uint64_t stores, same_filled, incompressible, rejected_full, rejected_busy, hits,
-		misses, writebacks, decompress_errors;
+		misses, writebacks, decompress_errors, ctx_waits;
 	_Atomic uint64_t compactions, compacted, compact_slabs_freed; /* zswap_compact() */
 };
 
@@ -102,6 +106,9 @@ struct zswap {
 	bool keep_raw; /* set before the first store: see ZS_RAW above */
 	struct zpool pool;
 	struct zs_ctx ctx[ZS_CONTEXTS];
+	/* Loads asleep for a context, and the futex word they sleep on (bumped
+	 * by a put that sees a sleeper); no lock. */
+	_Atomic uint32_t ctx_waiters, ctx_seq;
 	struct zswap_stats st;
 };
 
