@@ -300,6 +300,8 @@ static void *handler_main(void *arg)
 				}
 				unsigned long syncs = sync_reads_taken;
 
+				if (one)
+					count_event(sp, handler_msgs_one);
 				serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]));
 				if (!one || store_ios(sp) != ios0 || sync_reads_taken != syncs)
 					break;

@@ -22,7 +22,10 @@
  *   - threads faulting pages in from the store: every handler unpins (a
  *     pinned one wakes on each fault message and re-decides), in
  *     SCHED_OTHER, within 10 s; then one thread's demand-zero faults pin
- *     one again within 10 s.
+ *     one again within 10 s;
+ *   - pinned handlers read fault messages one at a time (handler_msgs_one)
+ *     in a space with the compressed tier, while threads swap through it,
+ *     every page right; never in a space without it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -234,6 +237,13 @@ static bool some_pinned(struct census c)
 	return c.pinned > 0;
 }
 
+/* Never: census_while() runs for its ms_max. */
+static bool never(struct census c)
+{
+	(void)c;
+	return false;
+}
+
 /* Not all pinned in SCHED_BATCH: one of them unpinned. */
 static bool not_all_pinned(struct census c)
 {
@@ -317,6 +327,9 @@ int main(int argc, char **argv)
 		} else {
 			printf("one CPU: every thread is allowed just one, unpinning not seen\n");
 		}
+		CHECK(t_stats(sp).handler_msgs_one == 0,
+		      "no compressed tier: %" PRIu64 " messages read one at a time",
+		      t_stats(sp).handler_msgs_one);
 		fl_space_destroy(sp);
 	}
 
@@ -345,6 +358,24 @@ int main(int argc, char **argv)
 		ms = census_while(sp, 1, churn, 256, some_pinned, 10000);
 		printf("then one thread's demand-zero faults: one pinned after %ld ms\n", ms);
 		CHECK(ms >= 0, "no store I/O any more: no handler pinned again within 10 s");
+		fl_space_destroy(sp);
+	}
+	/* The compressed tier: swapping through it is no store I/O as a rule,
+	 * the handlers stay pinned and read one message at a time. */
+	{
+		struct fl_config cfg = config(64);
+		cfg.mem_limit = SWAP_LIMIT * PG;
+		cfg.zswap = FL_ZSWAP_LZ4;
+		struct fl_space *sp = t_space_create_cfg(&cfg);
+		unsigned int n = cpus + 2 > 16 ? 16 : cpus + 2;
+
+		census_while(sp, n, swapper, SWAP_PAGES, never, 500);
+		struct fl_stats st = t_stats(sp);
+		printf("compressed tier, %u threads swapping for 0.5 s: %" PRIu64
+		       " tier hits, %" PRIu64 " messages read one at a time, every page right\n",
+		       n, st.zswap_hits, st.handler_msgs_one);
+		CHECK(st.zswap_hits > 0, "the swappers did not swap through the tier");
+		CHECK(st.handler_msgs_one > 0, "the tier's pinned handlers read no message alone");
 		fl_space_destroy(sp);
 	}
 	printf("test_handler_pin: PASS\n");
