@@ -322,11 +322,17 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 		       DELTA(write_errors));
 		printf("  faultline, at the end: resident_pages=%" PRIu64 " frames_used=%" PRIu64
 		       " store_MiB=%.0f io_inflight_max=%" PRIu64 " io_inflight_mean=%" PRIu64
-		       " (both since the space was created) fault_ns p50/p99/p99.9=%.1f/%.1f/%.1f "
+		       " (both since the space was created) fault_ns "
+		       "p50/p99/p99.9/max=%.1f/%.1f/%.1f/"
+		       "%.1f us store_read_ns p50/p99/max=%.1f/%.1f/%.1f us store_write_ns "
+		       "max=%.1f "
 		       "us (since created)\n",
 		       b->resident_pages, b->frames_used, (double)b->store_bytes / 1048576.0,
 		       b->io_inflight_max, b->io_inflight_mean, (double)b->fault_ns_p50 / 1e3,
-		       (double)b->fault_ns_p99 / 1e3, (double)b->fault_ns_p999 / 1e3);
+		       (double)b->fault_ns_p99 / 1e3, (double)b->fault_ns_p999 / 1e3,
+		       (double)b->fault_ns_max / 1e3, (double)b->store_read_ns_p50 / 1e3,
+		       (double)b->store_read_ns_p99 / 1e3, (double)b->store_read_ns_max / 1e3,
+		       (double)b->store_write_ns_max / 1e3);
 		printf("  faultline: prefetch_used=%.0f prefetch_wasted=%.0f "
 		       "prefetch_window=%" PRIu64 " faults_polled=%.0f handler_wakeups_empty=%.0f",
 		       DELTA(prefetch_used), DELTA(prefetch_wasted), b->prefetch_window,
