@@ -368,7 +368,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_polled, FL_COUNTER, "fault messages a polling handler found: no wake-up needed") \
 	X(handler_wakeups_empty, FL_COUNTER, "handler wake-ups that found no fault message")      \
 	X(handler_msgs_one, FL_COUNTER,                                                           \
-	  "fault messages pinned handlers of a tiered space read one at a time")                  \
+	  "fault messages pinned handlers read one at a time (tier or no store)")                 \
 	X(swap_ins, FL_COUNTER, "pages swapped in (from the store or the compressed tier)")       \
 	X(swap_outs, FL_COUNTER, "pages written to the store")                                    \
 	X(reads_wasted, FL_COUNTER, "pages read, then reclaimed before any fault used them")      \

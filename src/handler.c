@@ -77,6 +77,20 @@ static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
 	atomic_store_explicit(&sp->fault_tids[oldest].ns, now, memory_order_relaxed);
 }
 
+/* The threads whose faults were served in the last FAULT_TID_RECENT_NS, up
+ * to the size of fault_tids. */
+static unsigned int recent_faulters(struct fl_space *sp, uint64_t now)
+{
+	unsigned int faulting = 0;
+
+	/* Signed: another handler may have stored a time later than now. */
+	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++)
+		faulting += (int64_t)(now - atomic_load_explicit(&sp->fault_tids[i].ns,
+								 memory_order_relaxed)) <
+			    (int64_t)FAULT_TID_RECENT_NS;
+	return faulting;
+}
+
 /*
  * Whether a handler may poll for the next fault: fewer threads faulted
  * lately than there are CPUs, so that the poller takes a CPU no faulting
@@ -87,14 +101,8 @@ static void fault_tid_note(struct fl_space *sp, pid_t tid, uint64_t now)
  */
 static bool may_poll(struct fl_space *sp, uint64_t now)
 {
-	unsigned int faulting = 0;
-
-	/* Signed: another handler may have stored a time later than now. */
-	for (unsigned int i = 0; i < ARRAY_SIZE(sp->fault_tids); i++)
-		faulting += (int64_t)(now - atomic_load_explicit(&sp->fault_tids[i].ns,
-								 memory_order_relaxed)) <
-			    (int64_t)FAULT_TID_RECENT_NS;
-	return faulting < MIN(sp->online_cpus, (unsigned int)ARRAY_SIZE(sp->fault_tids));
+	return recent_faulters(sp, now) <
+	       MIN(sp->online_cpus, (unsigned int)ARRAY_SIZE(sp->fault_tids));
 }
 
 /* Serve the count fault messages of msg.  Context: a handler thread,
@@ -276,15 +284,19 @@ static void *handler_main(void *arg)
 			if (ev[e].data.u32 != 0)
 				continue; /* stop_fd: the loop condition sees it */
 			/*
-			 * Pinned handlers of a tiered space read one message at
-			 * a time (up to a batch), so that another CPU's handler,
-			 * woken by the same messages, serves its own CPU's
-			 * faults meanwhile rather than idle (on the disk store
-			 * alone it did not help: BENCHMARKS.md).  None after a
-			 * message read in this thread (sync_read_get()) or that
-			 * started store I/O: the next would wait for it.
+			 * Pinned handlers of a space with the compressed tier,
+			 * or with no store, read one message at a time (up to a
+			 * batch), so that another CPU's handler, woken by the
+			 * same messages, serves its own CPU's faults meanwhile
+			 * rather than idle (on the disk store alone it did not
+			 * help: BENCHMARKS.md).  None after a message read in
+			 * this thread (sync_read_get()) or that started store
+			 * I/O: the next would wait for it.  Nor when one thread
+			 * alone faulted lately: its next fault cannot be there
+			 * yet, and the read would find nothing (a system call
+			 * a fault, measured).
 			 */
-			bool one = all && sp->tier;
+			bool one = all && (sp->tier || !sp->swap_on);
 			size_t len = one ? sizeof(msg[0]) : sizeof(msg);
 			for (unsigned int k = 0; k < UFFD_MSG_BATCH; k++) {
 				ssize_t n = read(sp->uffd, msg, len);
@@ -303,7 +315,8 @@ static void *handler_main(void *arg)
 				if (one)
 					count_event(sp, handler_msgs_one);
 				serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]));
-				if (!one || store_ios(sp) != ios0 || sync_reads_taken != syncs)
+				if (!one || store_ios(sp) != ios0 || sync_reads_taken != syncs ||
+				    recent_faulters(sp, fl_now_ns()) < 2)
 					break;
 			}
 		}

@@ -24,8 +24,9 @@
  *     SCHED_OTHER, within 10 s; then one thread's demand-zero faults pin
  *     one again within 10 s;
  *   - pinned handlers read fault messages one at a time (handler_msgs_one)
- *     in a space with the compressed tier, while threads swap through it,
- *     every page right; never in a space without it.
+ *     in a space with no store (demand-zero faults) and in a space with the
+ *     compressed tier, while threads swap through it, every page right;
+ *     never in a space with the disk store alone.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -327,9 +328,9 @@ int main(int argc, char **argv)
 		} else {
 			printf("one CPU: every thread is allowed just one, unpinning not seen\n");
 		}
-		CHECK(t_stats(sp).handler_msgs_one == 0,
-		      "no compressed tier: %" PRIu64 " messages read one at a time",
-		      t_stats(sp).handler_msgs_one);
+		uint64_t alone = t_stats(sp).handler_msgs_one;
+		printf("no store: %" PRIu64 " messages read one at a time\n", alone);
+		CHECK(alone > 0, "no store: no message read alone");
 		fl_space_destroy(sp);
 	}
 
@@ -358,6 +359,9 @@ int main(int argc, char **argv)
 		ms = census_while(sp, 1, churn, 256, some_pinned, 10000);
 		printf("then one thread's demand-zero faults: one pinned after %ld ms\n", ms);
 		CHECK(ms >= 0, "no store I/O any more: no handler pinned again within 10 s");
+		CHECK(t_stats(sp).handler_msgs_one == 0,
+		      "the disk store alone: %" PRIu64 " messages read one at a time",
+		      t_stats(sp).handler_msgs_one);
 		fl_space_destroy(sp);
 	}
 	/* The compressed tier: swapping through it is no store I/O as a rule,
