@@ -151,8 +151,10 @@ struct fl_space {
 	 * FAULTLINE_HANDLER_SPIN): at most one handler polls at a time, and
 	 * only while fewer threads fault than there are CPUs (or than the
 	 * size of fault_tids, which counts at most that many).  fault_tids:
-	 * the threads whose faults were served lately, and when; relaxed
-	 * atomics, no lock (a lost update only misjudges one poll). */
+	 * the threads whose faults were served lately, and when, also read
+	 * by a pinned handler reading one message at a time (it stops when
+	 * one thread alone faults); relaxed atomics, no lock (a lost update
+	 * only misjudges one poll, or one more read). */
 	_Atomic bool handler_polling;
 	unsigned int online_cpus;
 	/* FAULTLINE_HANDLER_PIN: the CPUs the process may use, read when the
