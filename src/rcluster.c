@@ -217,6 +217,30 @@ static redisContext *node_conn(struct rcl *c, int i)
 	return ctx;
 }
 
+int rcl_parse_slots_entry(const redisReply *e, unsigned int *lo, unsigned int *hi,
+			  const char **host, size_t *hlen)
+{
+	const redisReply *m;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+	    e->element[0]->type != REDIS_REPLY_INTEGER ||
+	    e->element[1]->type != REDIS_REPLY_INTEGER ||
+	    e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
+		return -EPROTO;
+	m = e->element[2];
+	if (e->element[0]->integer < 0 || e->element[1]->integer >= RCL_SLOTS ||
+	    e->element[0]->integer > e->element[1]->integer ||
+	    m->element[0]->type != REDIS_REPLY_STRING ||
+	    m->element[1]->type != REDIS_REPLY_INTEGER || m->element[1]->integer < 1 ||
+	    m->element[1]->integer > 65535)
+		return -EPROTO;
+	*lo = (unsigned int)e->element[0]->integer;
+	*hi = (unsigned int)e->element[1]->integer;
+	*host = m->element[0]->str;
+	*hlen = m->element[0]->len;
+	return (int)m->element[1]->integer;
+}
+
 /*
  * Read the slot map from node i (CLUSTER SLOTS).  Return: 0, or -1 if the
  * node did not answer or does not cover every slot.
@@ -245,28 +269,21 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 	for (unsigned int s = 0; s < RCL_SLOTS; s++)
 		owner[s] = -1;
 	for (size_t k = 0; k < r->elements; k++) {
-		redisReply *e = r->element[k];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-		    e->element[0]->type != REDIS_REPLY_INTEGER ||
-		    e->element[1]->type != REDIS_REPLY_INTEGER ||
-		    e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-			continue;
-		redisReply *m = e->element[2];
-		long long lo = e->element[0]->integer, hi = e->element[1]->integer;
-		const char *host = m->element[0]->str;
-		size_t hlen = m->element[0]->len;
-		if (m->element[0]->type != REDIS_REPLY_STRING ||
-		    m->element[1]->type != REDIS_REPLY_INTEGER || m->element[1]->integer < 1 ||
-		    m->element[1]->integer > 65535 || lo < 0 || hi >= RCL_SLOTS || lo > hi)
+		unsigned int lo, hi;
+		const char *host;
+		size_t hlen;
+		int port = rcl_parse_slots_entry(r->element[k], &lo, &hi, &host, &hlen);
+
+		if (port < 0)
 			continue;
 		if (!hlen) { /* the node we asked, which does not know its address */
 			host = self;
 			hlen = strlen(host);
 		}
-		int nd = node_index(c, host, hlen, (int)m->element[1]->integer, owner);
+		int nd = node_index(c, host, hlen, port, owner);
 		if (nd < 0)
 			continue;
-		for (long long s = lo; s <= hi; s++) {
+		for (unsigned int s = lo; s <= hi; s++) {
 			if (owner[s] < 0)
 				covered++;
 			owner[s] = (int16_t)nd;

@@ -146,4 +146,15 @@ long rcl_scan_del(struct rcl *c, const char *pattern, uint64_t deadline_ns);
  */
 int rcl_parse_redirect(const char *s, size_t len, unsigned int *slot, size_t *host, size_t *hlen);
 
+/*
+ * Parse one entry of a CLUSTER SLOTS reply: [lo, hi, [host, port, ...],
+ * replicas...], slots lo..hi served by the master host:port; *host is the
+ * reply's (an empty host: the node that answered).  Return: the port, or
+ * -EPROTO for an entry not of that form or with slots out of 0..16383 or
+ * a port out of 1..65535 (refresh_from() skips it, so that a node is
+ * never made of it).
+ */
+int rcl_parse_slots_entry(const redisReply *e, unsigned int *lo, unsigned int *hi,
+			  const char **host, size_t *hlen);
+
 #endif /* FL_RCLUSTER_H */

@@ -663,6 +663,76 @@ static void redirect_parse(void)
 	printf("redirections: %zu parsed, the malformed ones refused\n", sizeof(t) / sizeof(t[0]));
 }
 
+/* Replies of CLUSTER SLOTS, made by hand: an integer, a string, an array. */
+#define R_INT(v) (&(redisReply){.type = REDIS_REPLY_INTEGER, .integer = (v)})
+#define R_STR(s) (&(redisReply){.type = REDIS_REPLY_STRING, .str = (char *)(s), .len = strlen(s)})
+#define R_ARR(...)                                               \
+	(&(redisReply){.type = REDIS_REPLY_ARRAY,                \
+		       .element = (redisReply *[]){__VA_ARGS__}, \
+		       .elements = sizeof((redisReply *[]){__VA_ARGS__}) / sizeof(redisReply *)})
+#define R_MASTER(h, p) R_ARR(R_STR(h), (p), R_STR("0123456789abcdef"))
+
+/*
+ * Slot maps are parsed strictly too: an entry naming slots out of
+ * 0..16383, a port out of 1..65535 or a reply of another shape is skipped,
+ * so that no node is made of it (the map is then incomplete, and not
+ * taken, unless another entry covers those slots).
+ */
+static void slots_parse(void)
+{
+	const struct {
+		redisReply *e;
+		int port; /* -EPROTO: skipped */
+		unsigned int lo, hi;
+		const char *host;
+	} t[] = {
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_INT(7000))), 7000, 0, 5460,
+		 "127.0.0.1"},
+		{R_ARR(R_INT(16383), R_INT(16383), R_MASTER("", R_INT(65535)),
+		       R_MASTER("replica", R_INT(7004))),
+		 65535, 16383, 16383, ""},
+		{R_ARR(R_INT(7), R_INT(9), R_ARR(R_STR("h"), R_INT(1))), 1, 7, 9, "h"},
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_INT(0))), -EPROTO, 0, 0, ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_INT(65536))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_INT(-7000))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_INT(4294974296LL))), -EPROTO,
+		 0, 0, ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_MASTER("127.0.0.1", R_STR("7000"))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(0), R_INT(16384), R_MASTER("127.0.0.1", R_INT(7000))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(-1), R_INT(5460), R_MASTER("127.0.0.1", R_INT(7000))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(9), R_INT(7), R_MASTER("127.0.0.1", R_INT(7000))), -EPROTO, 0, 0, ""},
+		{R_ARR(R_STR("0"), R_INT(5460), R_MASTER("127.0.0.1", R_INT(7000))), -EPROTO, 0, 0,
+		 ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_ARR(R_INT(1), R_INT(7000))), -EPROTO, 0, 0, ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_ARR(R_STR("127.0.0.1"))), -EPROTO, 0, 0, ""},
+		{R_ARR(R_INT(0), R_INT(5460), R_STR("127.0.0.1:7000")), -EPROTO, 0, 0, ""},
+		{R_ARR(R_INT(0), R_INT(5460)), -EPROTO, 0, 0, ""},
+		{R_STR("0 5460 127.0.0.1 7000"), -EPROTO, 0, 0, ""},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned int lo = ~0u, hi = ~0u;
+		const char *host = NULL;
+		size_t hlen = ~(size_t)0;
+		int port = rcl_parse_slots_entry(t[i].e, &lo, &hi, &host, &hlen);
+
+		CHECK(port == t[i].port, "slot map entry %zu: port %d, want %d", i, port,
+		      t[i].port);
+		if (port < 0)
+			continue;
+		CHECK(lo == t[i].lo && hi == t[i].hi && hlen == strlen(t[i].host) &&
+			      !memcmp(host, t[i].host, hlen),
+		      "slot map entry %zu: slots %u..%u host \"%.*s\"", i, lo, hi, (int)hlen, host);
+	}
+	printf("slot maps: %zu entries parsed, the malformed ones skipped\n",
+	       sizeof(t) / sizeof(t[0]));
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_rcluster");
@@ -670,6 +740,7 @@ int main(int argc, char **argv)
 	int base;
 
 	redirect_parse();
+	slots_parse();
 	cluster_setup();
 	b = calloc(1, sizeof(*b));
 	CHECK(b, "calloc");
