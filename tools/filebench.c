@@ -720,11 +720,11 @@ static void print_counters(const struct filebench *fb, const struct fb_fig *fig)
 		printf("  %s (last round): file_faults_major %" PRIu64 " minor %" PRIu64
 		       " wp %" PRIu64 ", file_reads %" PRIu64 ", fault_around_pages %" PRIu64
 		       ", file_evictions %" PRIu64 ", file_writebacks %" PRIu64 ", faults %" PRIu64
-		       ", parked %" PRIu64 ", fault p50 %.1f us\n",
+		       ", parked %" PRIu64 ", handler_msgs_one %" PRIu64 ", fault p50 %.1f us\n",
 		       fig->subjects[s].name, r->fl.file_faults_major, r->fl.file_faults_minor,
 		       r->fl.file_faults_wp, r->fl.file_reads, r->fl.fault_around_pages,
 		       r->fl.file_evictions, r->fl.file_writebacks, r->fl.faults, r->fl.parked,
-		       (double)r->fl.fault_ns_p50 / 1e3);
+		       r->fl.handler_msgs_one, (double)r->fl.fault_ns_p50 / 1e3);
 	}
 }
 
