@@ -170,6 +170,11 @@ static int node_index(struct rcl *c, const char *host, size_t hlen, int port, co
 	return i;
 }
 
+int rcl_node_index(struct rcl *c, const char *host, int port)
+{
+	return node_index(c, host, strlen(host), port, NULL);
+}
+
 static void node_drop(struct rcl *c, int i)
 {
 	c->node[i].failed = true;

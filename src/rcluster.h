@@ -157,4 +157,12 @@ int rcl_parse_redirect(const char *s, size_t len, unsigned int *slot, size_t *ho
 int rcl_parse_slots_entry(const redisReply *e, unsigned int *lo, unsigned int *hi,
 			  const char **host, size_t *hlen);
 
+/*
+ * The node table's index of host:port, an entry made for it if it is new
+ * (an entry nothing holds taken over once the table is full), as a slot
+ * map or a redirection naming it does.  Return: it, or -1 (the host too
+ * long, or every entry held).
+ */
+int rcl_node_index(struct rcl *c, const char *host, int port);
+
 #endif /* FL_RCLUSTER_H */

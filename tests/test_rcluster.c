@@ -733,6 +733,64 @@ static void slots_parse(void)
 	       sizeof(t) / sizeof(t[0]));
 }
 
+/*
+ * A full node table takes over only entries nothing holds: not the slot
+ * map's masters, a seed, one with late replies due, the master being
+ * scanned, nor the node a command of the batch running was sent to or is
+ * to be sent to next (ASK).  Entries 0-7 are held each by one of those;
+ * new nodes go to entry 8, again and again, until a hold is let go.
+ */
+static void node_table_holds(void)
+{
+	struct rcl *c = calloc(1, sizeof(*c));
+	struct rcl_cmd cmd[2] = {{.node = 6, .ask_node = -1}, {.node = -1, .ask_node = 7}};
+	char host[32];
+	int i;
+
+	CHECK(c, "calloc");
+	c->scan_node = -1;
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		c->owner[s] = -1;
+	for (int k = 0; k < RCL_MAX_NODES; k++) {
+		snprintf(host, sizeof(host), "node%d", k);
+		CHECK(rcl_node_index(c, host, 7000) == k, "node %d: not entry %d", k, k);
+	}
+	for (unsigned int s = 0; s < RCL_SLOTS; s++)
+		c->owner[s] = (int16_t)(s < 5000 ? 0 : s < 10000 ? 4 : 5);
+	c->node[1].seed = true;
+	c->node[2].stale = 1;
+	c->scan_node = 3;
+	c->batch = cmd;
+	c->batch_n = 2;
+	for (int k = 0; k < 2 * RCL_MAX_NODES; k++) {
+		snprintf(host, sizeof(host), "new%d", k);
+		i = rcl_node_index(c, host, 7000);
+		CHECK(i == 8, "a new node took entry %d, not 8 (held: 0-7)", i);
+	}
+	for (int k = 0; k < 8; k++) {
+		snprintf(host, sizeof(host), "node%d", k);
+		CHECK(!strcmp(c->node[k].host, host) && c->node[k].port == 7000,
+		      "entry %d, held, became %s:%d", k, c->node[k].host, c->node[k].port);
+		CHECK(rcl_node_index(c, host, 7000) == k, "%s is not found at entry %d", host, k);
+	}
+	/* The batch is over: its two entries are taken over like any. */
+	c->batch = NULL;
+	c->batch_n = 0;
+	i = rcl_node_index(c, "after-batch", 7000);
+	CHECK(i == 6, "after the batch a new node took entry %d, not 6", i);
+	c->node[6].seed = true;
+	i = rcl_node_index(c, "after-batch2", 7000);
+	CHECK(i == 7, "after the batch a new node took entry %d, not 7", i);
+	/* Every entry held: no entry for a new node, and no harm. */
+	for (int k = 0; k < RCL_MAX_NODES; k++)
+		c->node[k].seed = true;
+	CHECK(rcl_node_index(c, "one-too-many", 7000) == -1,
+	      "a node found an entry in a held table");
+	CHECK(rcl_node_index(c, "node4", 7000) == 4, "a known node is not found in a full table");
+	free(c);
+	printf("node table: held entries kept, the others taken over\n");
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_rcluster");
@@ -741,6 +799,7 @@ int main(int argc, char **argv)
 
 	redirect_parse();
 	slots_parse();
+	node_table_holds();
 	cluster_setup();
 	b = calloc(1, sizeof(*b));
 	CHECK(b, "calloc");
