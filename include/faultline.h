@@ -384,6 +384,7 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(store_full, FL_COUNTER, "times the store filled up: dirty pages stayed resident")       \
 	X(store_discarded, FL_COUNTER, "freed store slots discarded (zeroed, BLKDISCARD)")        \
 	X(reclaim_direct, FL_COUNTER, "pages evicted by faults (direct reclaim)")                 \
+	X(reclaim_beside, FL_COUNTER, "of those, evicted beside another evictor, not waiting")    \
 	X(reclaim_background, FL_COUNTER, "pages evicted by the background reclaimer")            \
 	X(parked, FL_COUNTER, "faults parked on a page under I/O")                                \
 	X(parked_ns, FL_NSEC, "total time faults spent parked")                                   \

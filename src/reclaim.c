@@ -29,7 +29,12 @@
  *
  * Background: a reclaimer thread keeps wmark_high pages free, woken when the
  * free pages fall below wmark_low.  Direct: a fault that finds no room evicts
- * before it installs.
+ * before it installs.  Evictors: kswapd, MADV_PAGEOUT and a direct reclaim
+ * each hold reclaim_lock and evict through its batch (sp->zap); a direct
+ * reclaim that finds the lock taken evicts beside the holder through a spare
+ * batch of its own (zap_spare_get()), and waits for the lock only when
+ * every spare is in use.  Evictors meet only at chunks, under their ptls,
+ * and at the clock's hand, under clock_lock.
  */
 #include "reclaim.h"
 
@@ -224,7 +229,8 @@ static void batch_done(struct swap_io *io, int res)
  * of the rest as one vectored write to the store (eviction allots
  * consecutive slots), one page at a time when no batch is free.  Each of
  * those is sealed first (swap_seal_write()): what is written is f->io.buf.
- * Context: no ptl held (compression takes a while); reclaim_lock.
+ * Context: no ptl held (compression takes a while); the evictor's, after
+ * its batch's zap.
  */
 static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
 {
@@ -265,8 +271,9 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
 }
 
 /*
- * Evictions waiting for their zap (sp->zap, under reclaim_lock: one evictor
- * at a time).  The victims of up to ZAP_CHUNKS chunks, or 2 * BATCH pages,
+ * Evictions waiting for their zap: one batch per evictor (sp->zap under
+ * reclaim_lock, or a spare its direct reclaim claimed), touched by no one
+ * else.  The victims of up to ZAP_CHUNKS chunks, or 2 * BATCH pages,
  * are zapped in one call, so one TLB shootdown serves them all (under
  * random access a chunk has few victims; with four chunks a batch the IPIs
  * of the shootdowns cost random swap-in about 2 us of CPU a miss more on
@@ -276,7 +283,7 @@ static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty
  * layout cannot change) and an RCU read-side section (the chunk stays).
  * The first ptl of a batch is taken with pt_lock(), the others only with a
  * trylock: a chunk whose ptl is taken flushes the batch first.  So no ptl
- * is ever waited for with another held.
+ * is ever waited for with another held, whatever the other evictors hold.
  */
 #define ZAP_CHUNKS RECLAIM_ZAP_CHUNKS
 
@@ -312,7 +319,7 @@ static uint64_t victims_all(const struct victims *v)
  * (zero) or frames under write-back (dirty) where the pages were; the ptl
  * is released.  The writes go out later, once the batch holds no ptl
  * (zap_flush()).
- * Context: e's ptl held (released here); reclaim_lock.
+ * Context: e's ptl held (released here); e is in the caller's batch.
  */
 static void evict_finish(struct fl_space *sp, struct zap_entry *e)
 {
@@ -375,7 +382,7 @@ static void evict_cancel(struct fl_space *sp, struct zap_entry *e, unsigned int 
  * page on its own.  A page that is no longer a registered mapping (the libc
  * munmap of its region, racing with this eviction) is not evicted, and its
  * range is marked stale; nothing is zapped there.
- * Context: e's ptl held; reclaim_lock.
+ * Context: e's ptl held; e is in the caller's batch.
  */
 static void zap_entry_pages(struct fl_space *sp, struct zap_entry *e)
 {
@@ -398,13 +405,12 @@ static void zap_entry_pages(struct fl_space *sp, struct zap_entry *e)
 }
 
 /*
- * Zap every victim of the batch in one call, then finish each eviction and
- * let go of what it held.  Context: reclaim_lock; the entries' locks (see
- * struct zap_batch), released here.
+ * Zap every victim of batch zb in one call, then finish each eviction and
+ * let go of what it held.  Context: the batch is the caller's (see struct
+ * zap_batch); the entries' locks, released here.
  */
-static void zap_flush(struct fl_space *sp)
+static void zap_flush(struct fl_space *sp, struct zap_batch *zb)
 {
-	struct zap_batch *zb = sp->zap;
 	size_t nr = 0, total = 0;
 
 	if (!zb->n)
@@ -430,16 +436,15 @@ static void zap_flush(struct fl_space *sp)
 }
 
 /*
- * Queue the victims v of chunk c in vma on the batch, in the entry whose
+ * Queue the victims v of chunk c in vma on batch zb, in the entry whose
  * frames evict_chunk() has filled (zb->e[zb->n]); a full batch is zapped
  * now.  The batch keeps c's ptl, vma's read lock and an RCU read-side
  * section (c stays) until its zap.
  * Context: as evict_chunk(), with c's ptl held.  Return: how many victims.
  */
-static long zap_batch_add(struct fl_space *sp, struct vma *vma, struct pt_chunk *c,
-			  struct victims v)
+static long zap_batch_add(struct fl_space *sp, struct zap_batch *zb, struct vma *vma,
+			  struct pt_chunk *c, struct victims v)
 {
-	struct zap_batch *zb = sp->zap;
 	struct zap_entry *e = &zb->e[zb->n++];
 	long n = __builtin_popcountll(victims_all(&v));
 
@@ -449,7 +454,7 @@ static long zap_batch_add(struct fl_space *sp, struct vma *vma, struct pt_chunk 
 	rcu_read_lock(); /* c stays until the flush */
 	zb->pages += (unsigned int)n;
 	if (zb->n == ZAP_CHUNKS || zb->pages >= 2 * BATCH)
-		zap_flush(sp);
+		zap_flush(sp, zb);
 	return n;
 }
 
@@ -477,16 +482,16 @@ static void stale_range_add(unsigned long start, unsigned long end, void *arg)
 
 /*
  * Evict the victims (bit i: page base + i) of chunk c inside vma: chosen,
- * copied and given slots now, zapped with the batch (zap_flush()).
+ * copied and given slots now, zapped with batch zb (zap_flush()).
  * Context: vma read-locked; no ptl held, except those of the batch's
- * entries; reclaim_lock.  Return: pages freed or to be freed by the batch's
- * zap (present pages zapped, swap-cache frames dropped); *kept: the batch
- * took over vma's read lock (the caller must not release it).
+ * entries; the batch is the caller's (see struct zap_batch).  Return: pages
+ * freed or to be freed by the batch's zap (present pages zapped,
+ * swap-cache frames dropped); *kept: the batch took over vma's read lock
+ * (the caller must not release it).
  */
-static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c, uint64_t want,
-			bool force, bool *kept)
+static long evict_chunk(struct fl_space *sp, struct zap_batch *zb, struct vma *vma,
+			struct pt_chunk *c, uint64_t want, bool force, bool *kept)
 {
-	struct zap_batch *zb = sp->zap;
 	struct zap_entry *e;
 	struct frame **fr;
 	uint32_t slots[BATCH];
@@ -497,7 +502,7 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 
 	*kept = false;
 	if (!zb->n || !pt_trylock(c)) {
-		zap_flush(sp); /* no ptl waited for with another held */
+		zap_flush(sp, zb); /* no ptl waited for with another held */
 		pt_lock(c);
 	}
 	e = &zb->e[zb->n];
@@ -645,16 +650,17 @@ static long evict_chunk(struct fl_space *sp, struct vma *vma, struct pt_chunk *c
 	}
 	struct victims v = {.clean = clean, .dirty = dirty, .zero = zero};
 	*kept = true;
-	return freed + zap_batch_add(sp, vma, c, v);
+	return freed + zap_batch_add(sp, zb, vma, c, v);
 }
 
 /*
  * Look at one chunk under the hand: give referenced pages their second
- * chance, evict the others (or, with force, all present pages in range).
- * Context: rcu_read_lock held (keeps c); no ptl.
+ * chance, evict the others (or, with force, all present pages in range)
+ * through batch zb.  Context: rcu_read_lock held (keeps c); no ptl but
+ * those of zb's entries; the batch is the caller's.
  */
-static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long start,
-			 unsigned long end, bool force)
+static long shrink_chunk(struct fl_space *sp, struct zap_batch *zb, struct pt_chunk *c,
+			 unsigned long start, unsigned long end, bool force)
 {
 	uint64_t cand = 0;
 	long freed = 0;
@@ -701,11 +707,35 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 		if (!vma)
 			continue; /* its layout is changing: not now */
 		bool kept;
-		freed += evict_chunk(sp, vma, c, in, force, &kept);
+		freed += evict_chunk(sp, zb, vma, c, in, force, &kept);
 		if (!kept)
 			vma_end_read(vma);
 	}
 	return freed;
+}
+
+/*
+ * A spare batch for a direct reclaim that found reclaim_lock taken, so
+ * that it evicts beside the holder instead of waiting for it (a holder
+ * preempted on a busy CPU kept every fault over the budget waiting: up to
+ * 44 ms at 8 threads on 2 vCPUs).  Async-signal-safe (the SIGBUS handler's
+ * direct reclaim).  Return: it, or NULL if every spare is in use.
+ */
+static struct zap_batch *zap_spare_get(struct fl_space *sp)
+{
+	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
+		if (!atomic_exchange_explicit(&sp->zap_spare_busy[i], true, memory_order_acquire))
+			return sp->zap_spare[i];
+	return NULL;
+}
+
+/* Context: zb came from zap_spare_get() and is flushed (empty). */
+static void zap_spare_put(struct fl_space *sp, struct zap_batch *zb)
+{
+	FL_DEBUG_BUG_ON(zb->n);
+	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
+		if (sp->zap_spare[i] == zb)
+			atomic_store_explicit(&sp->zap_spare_busy[i], false, memory_order_release);
 }
 
 /*
@@ -716,6 +746,8 @@ static long shrink_chunk(struct fl_space *sp, struct pt_chunk *c, unsigned long 
 long reclaim_pages(struct fl_space *sp, long want, bool direct)
 {
 	long freed = 0, scanned = 0, limit = 2 * atomic_load(&sp->nr_chunks) + 2;
+	struct zap_batch *zb;
+	bool beside = false;
 	long fp, ap;
 
 	if (!sp->swap_on)
@@ -730,7 +762,14 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 	ap = atomic_load(&sp->resident_pages);
 	if (fp > 0)
 		freed += shrink_file_pages(sp, (want * fp + fp + ap) / (fp + ap + 1), direct);
-	if (direct) {
+	if (!direct) {
+		pthread_mutex_lock(&sp->reclaim_lock);
+		zb = sp->zap;
+	} else if (!pthread_mutex_trylock(&sp->reclaim_lock)) {
+		zb = sp->zap;
+	} else if ((zb = zap_spare_get(sp))) {
+		beside = true;
+	} else {
 		/* kswapd lets a waiting fault in between its batches (below),
 		 * and what it freed meanwhile is not wanted again. */
 		long free0 = sp->limit_pages - mem_used(sp), meanwhile;
@@ -738,12 +777,12 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 		atomic_fetch_add(&sp->reclaim_waiters, 1);
 		pthread_mutex_lock(&sp->reclaim_lock);
 		atomic_fetch_sub(&sp->reclaim_waiters, 1);
+		zb = sp->zap;
 		meanwhile = sp->limit_pages - mem_used(sp) - free0;
 		if (meanwhile > 0)
 			want -= meanwhile;
-	} else {
-		pthread_mutex_lock(&sp->reclaim_lock);
 	}
+	long freed0 = freed;
 	while (freed < want && scanned++ < limit) {
 		struct pt_chunk *c = NULL;
 
@@ -757,7 +796,7 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 		}
 		pthread_mutex_unlock(&sp->clock_lock);
 		if (c)
-			freed += shrink_chunk(sp, c, 0, ULONG_MAX, false);
+			freed += shrink_chunk(sp, zb, c, 0, ULONG_MAX, false);
 		fl_rcu_read_unlock();
 		if (!c)
 			break;
@@ -767,8 +806,13 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 		if (!direct && atomic_load_explicit(&sp->reclaim_waiters, memory_order_relaxed))
 			break;
 	}
-	zap_flush(sp);
-	pthread_mutex_unlock(&sp->reclaim_lock);
+	zap_flush(sp, zb);
+	if (beside)
+		zap_spare_put(sp, zb);
+	else
+		pthread_mutex_unlock(&sp->reclaim_lock);
+	if (beside)
+		count_event_n(sp, reclaim_beside, freed - freed0);
 	if (freed < want && atomic_load(&sp->file_pages))
 		freed += shrink_file_pages(sp, want - freed, direct);
 	if (direct)
@@ -826,10 +870,10 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
 		struct pt_chunk *c = pt_chunk_lookup(sp, b);
 		sp->zap->out_of_frames = false;
 		if (c)
-			shrink_chunk(sp, c, start, end, true);
+			shrink_chunk(sp, sp->zap, c, start, end, true);
 		fl_rcu_read_unlock();
 		if (sp->zap->out_of_frames) {
-			zap_flush(sp); /* its writes out: their frames come back */
+			zap_flush(sp, sp->zap); /* its writes out: their frames come back */
 			pthread_mutex_unlock(&sp->reclaim_lock);
 			bool more = wait_for_frame(sp);
 			pthread_mutex_lock(&sp->reclaim_lock);
@@ -837,7 +881,7 @@ int evict_range(struct fl_space *sp, unsigned long start, unsigned long end)
 				b -= PT_CHUNK_SIZE; /* this chunk again */
 		}
 	}
-	zap_flush(sp);
+	zap_flush(sp, sp->zap);
 	pthread_mutex_unlock(&sp->reclaim_lock);
 	return 0;
 }
@@ -907,9 +951,11 @@ int reclaim_init(struct fl_space *sp)
 	sp->hand = &sp->lru;
 	if (!sp->swap_on)
 		return 0;
-	sp->zap = calloc(1, sizeof(*sp->zap));
+	sp->zap = calloc(1 + RECLAIM_ZAP_SPARES, sizeof(*sp->zap));
 	if (!sp->zap)
 		return -ENOMEM;
+	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
+		sp->zap_spare[i] = &sp->zap[1 + i];
 	return worker_start(&sp->kswapd, "fl-kswapd", kswapd_round, sp, 100);
 }
 
@@ -918,4 +964,6 @@ void reclaim_destroy(struct fl_space *sp)
 	worker_stop(&sp->kswapd);
 	free(sp->zap);
 	sp->zap = NULL;
+	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
+		sp->zap_spare[i] = NULL;
 }

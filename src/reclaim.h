@@ -17,6 +17,10 @@ struct pt_chunk;
  * evictor holds each one's VMA read lock until then. */
 #define RECLAIM_ZAP_CHUNKS 16
 
+/* Spare zap batches: how many direct reclaims may evict beside the holder
+ * of reclaim_lock at once (reclaim.c, zap_spare_get()). */
+#define RECLAIM_ZAP_SPARES 4
+
 int reclaim_init(struct fl_space *sp);
 void reclaim_destroy(struct fl_space *sp);
 void reclaim_chunk_added(struct fl_space *sp, struct pt_chunk *c);

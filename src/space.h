@@ -11,6 +11,7 @@
 #include "lib.h"
 #include "mmap_lock.h"
 #include "prefetch.h"
+#include "reclaim.h"
 #include "stats.h"
 #include "swapdev.h"
 #include "worker.h"
@@ -110,13 +111,18 @@ struct fl_space {
 	int retry_fd;				/* eventfd: retries queued */
 
 	/* Reclaim (reclaim.c). */
-	pthread_mutex_t reclaim_lock; /* one evictor at a time */
+	pthread_mutex_t reclaim_lock; /* kswapd's, MADV_PAGEOUT's, or a direct reclaim's */
 	_Atomic int reclaim_waiters;  /* direct reclaimers waiting for it */
 	struct zap_batch *zap;	      /* reclaim_lock: evictions awaiting their zap */
-	pthread_mutex_t clock_lock;   /* leaf: the chunk ring and the hand */
-	struct cds_list_head lru;     /* clock_lock */
-	struct cds_list_head *hand;   /* clock_lock */
-	struct fl_worker kswapd;      /* the background reclaimer */
+	/* Direct reclaims that found reclaim_lock taken evict beside its
+	 * holder, each with a spare batch of its own: zap_spare[i] is its
+	 * claimer's while zap_spare_busy[i] (reclaim.c: zap_spare_get()). */
+	struct zap_batch *zap_spare[RECLAIM_ZAP_SPARES];
+	_Atomic bool zap_spare_busy[RECLAIM_ZAP_SPARES];
+	pthread_mutex_t clock_lock; /* leaf: the chunk ring and the hand */
+	struct cds_list_head lru;   /* clock_lock */
+	struct cds_list_head *hand; /* clock_lock */
+	struct fl_worker kswapd;    /* the background reclaimer */
 
 	/* The page caches of mapped files (filemap.c). */
 	pthread_mutex_t files_lock; /* leaf: the list of files */

@@ -307,10 +307,11 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 
 		printf("  faultline: faults_major=%.0f faults_minor=%.0f swap_ins=%.0f "
 		       "swap_outs=%.0f reads_wasted=%.0f clean_drops=%.0f zero_drops=%.0f "
-		       "reclaim_direct=%.0f reclaim_background=%.0f parked=%.0f",
+		       "reclaim_direct=%.0f (beside %.0f) reclaim_background=%.0f parked=%.0f",
 		       DELTA(faults_major), DELTA(faults_minor), DELTA(swap_ins), DELTA(swap_outs),
 		       DELTA(reads_wasted), DELTA(clean_drops), DELTA(zero_drops),
-		       DELTA(reclaim_direct), DELTA(reclaim_background), DELTA(parked));
+		       DELTA(reclaim_direct), DELTA(reclaim_beside), DELTA(reclaim_background),
+		       DELTA(parked));
 		if (b->parked > a->parked)
 			printf(" parked_mean_us=%.1f", DELTA(parked_ns) / DELTA(parked) / 1e3);
 		printf(" faults=%.0f faults_wp=%.0f fault_around=%.0f mmap_read_locks=%.0f "
