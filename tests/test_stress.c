@@ -367,14 +367,16 @@ static void run(int delivery, int policy, size_t budget_pages, double seconds)
 	printf("%s %s budget %zu: %llu pages verified, %llu remaps, %llu mprotects, %llu "
 	       "elsewhere, "
 	       "%llu dontneed, %llu segv; faults %llu (vma_lock success %llu abort %llu "
-	       "miss %llu), mmap_lock read %llu write %llu\n",
+	       "miss %llu), mmap_lock read %llu write %llu; direct reclaim %llu pages, %llu beside "
+	       "another evictor\n",
 	       t_delivery_name(delivery), budget_pages ? policies[policy] : "-", budget_pages,
 	       (unsigned long long)n_verified, (unsigned long long)n_remaps,
 	       (unsigned long long)n_mprotects, (unsigned long long)n_elsewhere,
 	       (unsigned long long)n_dontneed, (unsigned long long)n_segv,
 	       (unsigned long long)st.faults, (unsigned long long)st.vma_lock_success,
 	       (unsigned long long)st.vma_lock_abort, (unsigned long long)st.vma_lock_miss,
-	       (unsigned long long)st.mmap_read_locks, (unsigned long long)st.mmap_write_locks);
+	       (unsigned long long)st.mmap_read_locks, (unsigned long long)st.mmap_write_locks,
+	       (unsigned long long)st.reclaim_direct, (unsigned long long)st.reclaim_beside);
 	CHECK(n_verified > 100 && n_remaps > 0 && n_mprotects > 0 && n_elsewhere > 0,
 	      "some thread made no progress");
 	if (budget_pages && policy == FL_POLICY_MMAP)
