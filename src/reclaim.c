@@ -725,7 +725,7 @@ static struct zap_batch *zap_spare_get(struct fl_space *sp)
 {
 	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
 		if (!atomic_exchange_explicit(&sp->zap_spare_busy[i], true, memory_order_acquire))
-			return sp->zap_spare[i];
+			return &sp->zap[1 + i];
 	return NULL;
 }
 
@@ -733,9 +733,7 @@ static struct zap_batch *zap_spare_get(struct fl_space *sp)
 static void zap_spare_put(struct fl_space *sp, struct zap_batch *zb)
 {
 	FL_DEBUG_BUG_ON(zb->n);
-	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
-		if (sp->zap_spare[i] == zb)
-			atomic_store_explicit(&sp->zap_spare_busy[i], false, memory_order_release);
+	atomic_store_explicit(&sp->zap_spare_busy[zb - sp->zap - 1], false, memory_order_release);
 }
 
 /*
@@ -807,12 +805,12 @@ long reclaim_pages(struct fl_space *sp, long want, bool direct)
 			break;
 	}
 	zap_flush(sp, zb);
-	if (beside)
+	if (beside) {
 		zap_spare_put(sp, zb);
-	else
-		pthread_mutex_unlock(&sp->reclaim_lock);
-	if (beside)
 		count_event_n(sp, reclaim_beside, freed - freed0);
+	} else {
+		pthread_mutex_unlock(&sp->reclaim_lock);
+	}
 	if (freed < want && atomic_load(&sp->file_pages))
 		freed += shrink_file_pages(sp, want - freed, direct);
 	if (direct)
@@ -951,11 +949,10 @@ int reclaim_init(struct fl_space *sp)
 	sp->hand = &sp->lru;
 	if (!sp->swap_on)
 		return 0;
+	/* sp->zap[0]: the lock holder's; then the spares. */
 	sp->zap = calloc(1 + RECLAIM_ZAP_SPARES, sizeof(*sp->zap));
 	if (!sp->zap)
 		return -ENOMEM;
-	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
-		sp->zap_spare[i] = &sp->zap[1 + i];
 	return worker_start(&sp->kswapd, "fl-kswapd", kswapd_round, sp, 100);
 }
 
@@ -964,6 +961,4 @@ void reclaim_destroy(struct fl_space *sp)
 	worker_stop(&sp->kswapd);
 	free(sp->zap);
 	sp->zap = NULL;
-	for (unsigned int i = 0; i < RECLAIM_ZAP_SPARES; i++)
-		sp->zap_spare[i] = NULL;
 }

@@ -113,11 +113,11 @@ struct fl_space {
 	/* Reclaim (reclaim.c). */
 	pthread_mutex_t reclaim_lock; /* kswapd's, MADV_PAGEOUT's, or a direct reclaim's */
 	_Atomic int reclaim_waiters;  /* direct reclaimers waiting for it */
-	struct zap_batch *zap;	      /* reclaim_lock: evictions awaiting their zap */
-	/* Direct reclaims that found reclaim_lock taken evict beside its
-	 * holder, each with a spare batch of its own: zap_spare[i] is its
-	 * claimer's while zap_spare_busy[i] (reclaim.c: zap_spare_get()). */
-	struct zap_batch *zap_spare[RECLAIM_ZAP_SPARES];
+	/* zap[0], under reclaim_lock: evictions awaiting their zap.  Direct
+	 * reclaims that found reclaim_lock taken evict beside its holder,
+	 * each with a spare batch of its own: zap[1 + i] is its claimer's
+	 * while zap_spare_busy[i] (reclaim.c: zap_spare_get()). */
+	struct zap_batch *zap;
 	_Atomic bool zap_spare_busy[RECLAIM_ZAP_SPARES];
 	pthread_mutex_t clock_lock; /* leaf: the chunk ring and the hand */
 	struct cds_list_head lru;   /* clock_lock */
