@@ -119,7 +119,9 @@ static void run(int delivery, uint64_t seed)
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		fill(p, seed, pg, 0);
 
-	/* Each page in one share only: a random permutation, dealt out. */
+	/* Each page in one share of the four readers of step 1: a random
+	 * permutation, dealt out; step 2's reader, which runs after them,
+	 * takes the first one's share again. */
 	for (size_t i = 0; i < NPAGES; i++)
 		perm[i] = i;
 	for (size_t i = NPAGES - 1; i > 0; i--) {
