@@ -225,18 +225,22 @@ static void batch_done(struct swap_io *io, int res)
 /*
  * Write out the frames of an eviction: each page is offered to the
  * compressed tier first (swap_tier_write(): swap_writepage() trying
- * zswap_store()), and what it takes is done; each run of consecutive slots
- * of the rest as one vectored write to the store (eviction allots
- * consecutive slots), one page at a time when no batch is free.  Each of
+ * zswap_store()), and what it takes is done (posted to the reaper in one
+ * submission); each run of consecutive slots of the rest as one vectored
+ * write to the store (eviction allots consecutive slots), one page at a
+ * time when no batch is free.  Each of
  * those is sealed first (swap_seal_write()): what is written is f->io.buf.
  * Context: no ptl held (compression takes a while); the evictor's, after
  * its batch's zap.
  */
 static void submit_writes(struct fl_space *sp, struct frame **fr, uint64_t dirty)
 {
+	struct swap_posts posts = {0};
+
 	for (unsigned int i = 0; i < BATCH; i++)
-		if (fr[i] && (dirty & (1ULL << i)) && swap_tier_write(sp, fr[i]))
+		if (fr[i] && (dirty & (1ULL << i)) && swap_tier_write(sp, fr[i], &posts))
 			dirty &= ~(1ULL << i);
+	swapdev_post_flush(&sp->dev, &posts);
 	for (unsigned int i = 0; i < BATCH; i++)
 		if (fr[i] && (dirty & (1ULL << i)))
 			swap_seal_write(sp, fr[i]);

@@ -207,13 +207,14 @@ void swap_seal_write(struct fl_space *sp, struct frame *f)
 
 /*
  * Offer f's page to the compressed tier instead of the store (tier.h).  If
- * it takes it, the write is complete: posted to the completion thread,
- * which runs swap_write_done() as for a write to the store; the slot's
- * store bytes stay unused until the tier writes the page back, sealed for
- * the address noted here.  Return: whether the tier took it (else the
- * caller seals and writes it).  Context: as swap_seal_write().
+ * it takes it, the write is complete: added to posts, for the completion
+ * thread to run swap_write_done() as for a write to the store once the
+ * caller flushes them (swapdev_post_flush()); the slot's store bytes stay
+ * unused until the tier writes the page back, sealed for the address noted
+ * here.  Return: whether the tier took it (else the caller seals and writes
+ * it).  Context: as swap_seal_write().
  */
-bool swap_tier_write(struct fl_space *sp, struct frame *f)
+bool swap_tier_write(struct fl_space *sp, struct frame *f, struct swap_posts *posts)
 {
 	unsigned long addr;
 	uint32_t slot;
@@ -232,7 +233,7 @@ bool swap_tier_write(struct fl_space *sp, struct frame *f)
 		return false;
 	f->io.from_tier = true;
 	f->io.no_delay = true;
-	swapdev_post(&sp->dev, &f->io, 0);
+	swapdev_post_add(&sp->dev, posts, &f->io, 0);
 	return true;
 }
 
@@ -581,6 +582,7 @@ static void submit_store_reads(struct fl_space *sp, struct frame **fr, unsigned 
  */
 static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 {
+	struct swap_posts posts = {0};
 	unsigned int from = 0;
 	int res;
 
@@ -594,8 +596,9 @@ static void submit_reads(struct fl_space *sp, struct frame **fr, unsigned int n)
 		if (k > from)
 			submit_store_reads(sp, fr + from, k - from);
 		from = k + 1;
-		swapdev_post(&sp->dev, &fr[k]->io, res);
+		swapdev_post_add(&sp->dev, &posts, &fr[k]->io, res);
 	}
+	swapdev_post_flush(&sp->dev, &posts);
 	if (n > from)
 		submit_store_reads(sp, fr + from, n - from);
 }

@@ -84,7 +84,7 @@ void pte_release(struct fl_space *sp, struct pt_chunk *c, unsigned long addr);
 void swap_read_done(struct swap_io *io, int res);
 void swap_write_done(struct swap_io *io, int res);
 void swap_seal_write(struct fl_space *sp, struct frame *f);
-bool swap_tier_write(struct fl_space *sp, struct frame *f);
+bool swap_tier_write(struct fl_space *sp, struct frame *f, struct swap_posts *posts);
 void swap_read_start(struct fl_space *sp, struct frame *f);
 bool swap_read_tier(struct fl_space *sp, struct frame *f);
 int swap_read_page(struct fl_space *sp, struct frame *f);

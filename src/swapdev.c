@@ -727,8 +727,9 @@ static bool injected(struct swap_dev *d, const struct swap_io *io)
 	return false;
 }
 
-/* A NOP on the ring that carries io to the reaper.  Context: d->sq_lock. */
-static void post_locked(struct swap_dev *d, struct swap_io *io)
+/* A NOP on the ring that carries io to the reaper, not yet submitted.
+ * Context: d->sq_lock. */
+static void post_prep_locked(struct swap_dev *d, struct swap_io *io)
 {
 	struct io_uring_sqe *sqe;
 
@@ -737,6 +738,11 @@ static void post_locked(struct swap_dev *d, struct swap_io *io)
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, io);
 	tsan_release(io); /* everything the reaper reads of io is set */
+}
+
+/* Submit what post_prep_locked() prepared.  Context: d->sq_lock. */
+static void post_submit_locked(struct swap_dev *d)
+{
 	/* Once prepared it will complete: a failed enter goes with the next. */
 	for (int tries = 0; io_uring_submit(&d->ring) < 0 && tries < 100; tries++)
 		sched_yield();
@@ -747,17 +753,49 @@ void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res)
 	io->posted = true;
 	io->posted_res = res;
 	pthread_mutex_lock(&d->sq_lock);
-	post_locked(d, io);
+	post_prep_locked(d, io);
+	post_submit_locked(d);
 	pthread_mutex_unlock(&d->sq_lock);
 }
 
-void swapdev_post(struct swap_dev *d, struct swap_io *io, int res)
+/* What swapdev_post() does before the post itself. */
+static void post_start(struct swap_dev *d, struct swap_io *io, int res)
 {
 	/* In flight until its done() runs (swapdev_close() waits for it),
 	 * but not a sample of the store's queue depth. */
 	io->t_submit = fl_now_ns();
 	atomic_fetch_add(&d->inflight, 1);
-	swapdev_complete(d, io, res);
+	io->posted = true;
+	io->posted_res = res;
+}
+
+void swapdev_post(struct swap_dev *d, struct swap_io *io, int res)
+{
+	post_start(d, io, res);
+	pthread_mutex_lock(&d->sq_lock);
+	post_prep_locked(d, io);
+	post_submit_locked(d);
+	pthread_mutex_unlock(&d->sq_lock);
+}
+
+void swapdev_post_add(struct swap_dev *d, struct swap_posts *p, struct swap_io *io, int res)
+{
+	post_start(d, io, res);
+	p->io[p->n++] = io;
+	if (p->n == ARRAY_SIZE(p->io))
+		swapdev_post_flush(d, p);
+}
+
+void swapdev_post_flush(struct swap_dev *d, struct swap_posts *p)
+{
+	if (!p->n)
+		return;
+	pthread_mutex_lock(&d->sq_lock);
+	for (unsigned int i = 0; i < p->n; i++)
+		post_prep_locked(d, p->io[i]);
+	post_submit_locked(d);
+	pthread_mutex_unlock(&d->sq_lock);
+	p->n = 0;
 }
 
 /*

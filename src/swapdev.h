@@ -261,6 +261,22 @@ void swap_slot_free_now(struct swap_dev *d, uint32_t slot);
 void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res);
 void swapdev_post(struct swap_dev *d, struct swap_io *io, int res);
 
+/*
+ * swapdev_post() for several ios with one submission (a system call and one
+ * hold of sq_lock, where one each would be paid per io): swapdev_post_add()
+ * counts io in flight and gathers it in p (a full p is flushed);
+ * swapdev_post_flush() posts what p holds.  An io added is in flight, and
+ * its done() runs only after the flush: flush before anything waits for
+ * it.  p starts as {0}.  Context: as swapdev_post(); p is the caller's.
+ */
+#define SWAP_POSTS_MAX 64
+struct swap_posts {
+	unsigned int n;
+	struct swap_io *io[SWAP_POSTS_MAX];
+};
+void swapdev_post_add(struct swap_dev *d, struct swap_posts *p, struct swap_io *io, int res);
+void swapdev_post_flush(struct swap_dev *d, struct swap_posts *p);
+
 /* No free slot at the last allocation, and none freed since: reclaim backs
  * off writing.  Context: any; racy by design. */
 static inline bool swap_store_full(struct swap_dev *d)
