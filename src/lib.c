@@ -374,24 +374,6 @@ void fl_mutex_after_fork(pthread_mutex_t *m, bool child)
 		pthread_mutex_unlock(m);
 }
 
-/*
- * A mutex for short holds (a few hundred nanoseconds, no system call, no
- * sleep and no I/O under it) taken on every fault: adaptive, so that a
- * waiter spins a little for the holder on another CPU before it sleeps.
- * A sleep there gives the CPU away for a hold shorter than the wake-up, and
- * on a busy CPU the woken waiter then waits for a turn of the run queue
- * (measured: BENCHMARKS.md, "Compressed swap").
- */
-void fl_mutex_init_short(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-}
-
 pid_t fl_gettid(void)
 {
 	if (!tid)

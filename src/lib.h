@@ -185,7 +185,6 @@ uint64_t fl_now_ns(void);
 pid_t fl_gettid(void);
 void fl_gettid_reset(void);
 void fl_mutex_after_fork(pthread_mutex_t *m, bool child);
-void fl_mutex_init_short(pthread_mutex_t *m);
 
 /* Futexes on a 32-bit atomic word, private to the process. */
 static inline void futex_wait(_Atomic uint32_t *addr, uint32_t val)

@@ -10,7 +10,7 @@
 void pf_vma_init(struct pf_vma *p)
 {
 	memset(p, 0, sizeof(*p));
-	fl_mutex_init_short(&p->lock);
+	pthread_mutex_init(&p->lock, NULL);
 }
 
 void pf_vma_destroy(struct pf_vma *p)

@@ -119,7 +119,7 @@ int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size
 	z->level = ZSTD_LEVEL;
 	z->max_bytes = max_bytes;
 	z->max_slots = max_slots;
-	fl_mutex_init_short(&z->lock);
+	pthread_mutex_init(&z->lock, NULL);
 	if (zp_init(&z->pool))
 		return -ENOMEM;
 	z->e = mmap(NULL, max_slots * sizeof(*z->e), PROT_READ | PROT_WRITE,
