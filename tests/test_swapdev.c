@@ -3,7 +3,8 @@
  * The swap device on its own: slots are allocated next-fit (consecutive),
  * freed and reused; the file grows on demand; writes then reads of many
  * slots in flight at once return exactly what was written; an injected error
- * fails exactly the slot it names; the store bypasses the page cache.
+ * fails exactly the slot it names; posts gathered go as a set or at their
+ * flush; the store bypasses the page cache.
  */
 #include "swapdev.h"
 
@@ -28,6 +29,20 @@ static void wait_all(struct io *ios, size_t n)
 	for (size_t i = 0; i < n; i++)
 		while (atomic_load(&ios[i].res) == 1)
 			usleep(10);
+}
+
+/* Whether ios[0..n) are all done within 5 s. */
+static bool wait_until(struct io *ios, size_t n)
+{
+	for (int ms = 0; ms < 5000; ms++) {
+		size_t i = 0;
+		while (i < n && atomic_load(&ios[i].res) != 1)
+			i++;
+		if (i == n)
+			return true;
+		usleep(1000);
+	}
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -95,6 +110,36 @@ int main(int argc, char **argv)
 	wait_all(ios + 7, 1);
 	CHECK(atomic_load(&ios[7].res) == -EIO, "injected write error not seen");
 	CHECK(atomic_load(&d.inflight_max) > 1, "never more than one I/O in flight");
+
+	/*
+	 * Posts gathered (swapdev_post_add()): a full set goes at once, the
+	 * rest only at swapdev_post_flush(), each io done once with its own
+	 * result.  Nothing of the rest is on the ring before the flush, so
+	 * none of it can be done before.
+	 */
+	enum { NPOST = 2 * SWAP_POSTS_MAX + 22 };
+	struct swap_posts posts = {0};
+	for (unsigned int i = 0; i < NPOST; i++) {
+		atomic_store(&ios[i].res, 1);
+		swapdev_post_add(&d, &posts, &ios[i].io, i % 3 ? 0 : -EBADMSG);
+	}
+	CHECK(posts.n == NPOST - 2 * SWAP_POSTS_MAX, "%u posts gathered, not %d", posts.n,
+	      NPOST - 2 * SWAP_POSTS_MAX);
+	CHECK(wait_until(ios, 2 * SWAP_POSTS_MAX), "a full set of posts did not go at once");
+	usleep(20000);
+	for (unsigned int i = 2 * SWAP_POSTS_MAX; i < NPOST; i++)
+		CHECK(atomic_load(&ios[i].res) == 1, "post %u done before its flush", i);
+	swapdev_post_flush(&d, &posts);
+	CHECK(posts.n == 0, "posts left after the flush");
+	CHECK(wait_until(ios, NPOST), "posts not done after the flush");
+	for (unsigned int i = 0; i < NPOST; i++)
+		CHECK(atomic_load(&ios[i].res) == (i % 3 ? 0 : -EBADMSG), "post %u: %d", i,
+		      atomic_load(&ios[i].res));
+	for (int ms = 0; atomic_load(&d.inflight) && ms < 5000; ms++)
+		usleep(1000);
+	CHECK(atomic_load(&d.inflight) == 0, "%ld I/Os still in flight after the posts",
+	      (long)atomic_load(&d.inflight));
+	swapdev_post_flush(&d, &posts); /* an empty flush is nothing */
 
 	/* Freed slots are reused. */
 	swap_slot_free(&d, 100);
