@@ -228,8 +228,8 @@ static void batch_done(struct swap_io *io, int res)
  * zswap_store()), and what it takes is done (posted to the reaper in one
  * submission); each run of consecutive slots of the rest as one vectored
  * write to the store (eviction allots consecutive slots), one page at a
- * time when no batch is free.  Each of
- * those is sealed first (swap_seal_write()): what is written is f->io.buf.
+ * time when no batch is free.  Each of those is sealed first
+ * (swap_seal_write()): what is written is f->io.buf.
  * Context: no ptl held (compression takes a while); the evictor's, after
  * its batch's zap.
  */

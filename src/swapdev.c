@@ -758,29 +758,26 @@ void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res)
 	pthread_mutex_unlock(&d->sq_lock);
 }
 
-/* What swapdev_post() does before the post itself. */
-static void post_start(struct swap_dev *d, struct swap_io *io, int res)
+/* What swapdev_post() adds to swapdev_complete(), before the post. */
+static void post_start(struct swap_dev *d, struct swap_io *io)
 {
 	/* In flight until its done() runs (swapdev_close() waits for it),
 	 * but not a sample of the store's queue depth. */
 	io->t_submit = fl_now_ns();
 	atomic_fetch_add(&d->inflight, 1);
-	io->posted = true;
-	io->posted_res = res;
 }
 
 void swapdev_post(struct swap_dev *d, struct swap_io *io, int res)
 {
-	post_start(d, io, res);
-	pthread_mutex_lock(&d->sq_lock);
-	post_prep_locked(d, io);
-	post_submit_locked(d);
-	pthread_mutex_unlock(&d->sq_lock);
+	post_start(d, io);
+	swapdev_complete(d, io, res);
 }
 
 void swapdev_post_add(struct swap_dev *d, struct swap_posts *p, struct swap_io *io, int res)
 {
-	post_start(d, io, res);
+	post_start(d, io);
+	io->posted = true;
+	io->posted_res = res;
 	p->io[p->n++] = io;
 	if (p->n == ARRAY_SIZE(p->io))
 		swapdev_post_flush(d, p);
