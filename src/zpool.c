@@ -39,16 +39,36 @@ size_t zp_class_size(size_t len)
 	return class_bytes(zp_class_of(len));
 }
 
-int zp_init(struct zpool *p)
+/*
+ * The slabs live in one mapping reserved here, max_bytes of pool memory
+ * with room for fragmentation (twice as many slabs, and a few a class), at
+ * most ZP_MAX_SLABS: a slab is taken from it and given back with
+ * MADV_DONTNEED, never mapped or unmapped on its own, so that the pool
+ * costs the process one mapping however its slabs come and go (its count
+ * of mappings is limited, vm.max_map_count, for the application's mmap()s
+ * too), and no mmap_lock held for writing.  Reserved without swap
+ * accounting (MAP_NORESERVE); backed as slabs are used.
+ */
+int zp_init(struct zpool *p, size_t max_bytes)
 {
+	uint64_t slabs = 2 * (max_bytes / ZP_SLAB_SIZE + 1) + 4 * ZP_CLASSES;
+
 	memset(p, 0, sizeof(*p));
+	p->max_slabs = (uint32_t)MIN(slabs, (uint64_t)ZP_MAX_SLABS);
 	for (unsigned int c = 0; c < ZP_CLASSES; c++)
 		pthread_mutex_init(&p->cls[c].lock, NULL);
 	pthread_mutex_init(&p->slab_lock, NULL);
-	p->slabs = mmap(NULL, ZP_MAX_SLABS * sizeof(*p->slabs), PROT_READ | PROT_WRITE,
+	p->slabs = mmap(NULL, p->max_slabs * sizeof(*p->slabs), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p->slabs == MAP_FAILED) {
 		p->slabs = NULL;
+		return -ENOMEM;
+	}
+	p->base = mmap(NULL, (size_t)p->max_slabs * ZP_SLAB_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->base == MAP_FAILED) {
+		p->base = NULL;
+		zp_destroy(p);
 		return -ENOMEM;
 	}
 	return 0;
@@ -57,13 +77,12 @@ int zp_init(struct zpool *p)
 /* Context: no object of the pool is used any more. */
 void zp_destroy(struct zpool *p)
 {
-	if (p->slabs) {
-		for (uint32_t i = 0; i < p->nr_slabs; i++)
-			if (p->slabs[i].mem)
-				munmap(p->slabs[i].mem, ZP_SLAB_SIZE);
-		munmap(p->slabs, ZP_MAX_SLABS * sizeof(*p->slabs));
-		p->slabs = NULL;
-	}
+	if (p->base)
+		munmap(p->base, (size_t)p->max_slabs * ZP_SLAB_SIZE);
+	p->base = NULL;
+	if (p->slabs)
+		munmap(p->slabs, p->max_slabs * sizeof(*p->slabs));
+	p->slabs = NULL;
 	for (unsigned int c = 0; c < ZP_CLASSES; c++)
 		pthread_mutex_destroy(&p->cls[c].lock);
 	pthread_mutex_destroy(&p->slab_lock);
@@ -100,25 +119,23 @@ static void partial_del(struct zpool *p, struct zp_class *k, uint32_t si)
 static uint32_t slab_new(struct zpool *p, unsigned int c)
 {
 	size_t size = class_bytes(c);
-	void *mem = mmap(NULL, ZP_SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
 	struct zp_slab *s;
+	char *mem;
 	uint32_t si;
 
-	if (mem == MAP_FAILED)
-		return UINT32_MAX;
 	pthread_mutex_lock(&p->slab_lock);
 	if (p->free_slab) {
 		si = p->free_slab - 1;
 		p->free_slab = p->slabs[si].next;
-	} else if (p->nr_slabs < ZP_MAX_SLABS) {
+	} else if (p->nr_slabs < p->max_slabs) {
 		si = p->nr_slabs++;
 	} else {
 		pthread_mutex_unlock(&p->slab_lock);
-		munmap(mem, ZP_SLAB_SIZE);
 		return UINT32_MAX;
 	}
 	pthread_mutex_unlock(&p->slab_lock);
+	/* Zero-filled: never used, or given back with MADV_DONTNEED. */
+	mem = p->base + (size_t)si * ZP_SLAB_SIZE;
 	s = &p->slabs[si];
 	s->mem = mem;
 	s->cls = (uint16_t)c;
@@ -141,7 +158,8 @@ static void slab_release(struct zpool *p, uint32_t si)
 {
 	struct zp_slab *s = &p->slabs[si];
 
-	munmap(s->mem, ZP_SLAB_SIZE);
+	/* Its memory back to the system; the range stays reserved. */
+	madvise(s->mem, ZP_SLAB_SIZE, MADV_DONTNEED);
 	s->mem = NULL;
 	atomic_fetch_sub(&p->bytes_slabs, ZP_SLAB_SIZE);
 	atomic_fetch_sub_explicit(&p->cls[s->cls].nr_free, s->nobj, memory_order_relaxed);
@@ -273,7 +291,7 @@ void zp_free(struct zpool *p, uint32_t handle)
 	unsigned int c = s->cls;
 	struct zp_class *k = &p->cls[c];
 
-	FL_BUG_ON(handle == ZP_NONE || si >= ZP_MAX_SLABS || !s->mem || obj >= s->nobj);
+	FL_BUG_ON(handle == ZP_NONE || si >= p->max_slabs || !s->mem || obj >= s->nobj);
 	pthread_mutex_lock(&k->lock);
 	obj_put(p, k, si, obj);
 	slab_release_empty(p, k, si);
@@ -330,7 +348,7 @@ static uint32_t partial_pick(struct zpool *p, struct zp_class *k, bool fewest, u
  * not yet published, as zswap_store() does) stays.  res counts what was
  * done.
  *
- * Context: not the SIGBUS handler (it may munmap); the caller holds the
+ * Context: not the SIGBUS handler (it may give a slab back); the caller holds the
  * lock of every owner of the pool's objects, so that no reader, free or
  * re-pointing of an object runs during the step (zswap: z->lock, under
  * which every zp_map() of a published object and every zp_free() run);

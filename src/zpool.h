@@ -12,7 +12,7 @@
  * allocator of the C library may be entered, and under `faultline run` the
  * heap is itself faultline memory, so an allocator's lock may be held by
  * the very thread that faulted.  This pool takes only its own locks and
- * gets its slabs with mmap.
+ * carves its slabs out of one mapping reserved at zp_init() (zpool.c).
  *
  * Compaction (zp_compact_step()), as zsmalloc's zs_compact(): objects of a
  * class move from its emptiest partial slab into its fullest ones, and the
@@ -60,7 +60,9 @@ struct zp_class {
 
 struct zpool {
 	struct zp_class cls[ZP_CLASSES];
-	struct zp_slab *slabs;	   /* ZP_MAX_SLABS, reserved up front, backed as used */
+	struct zp_slab *slabs;	   /* max_slabs, reserved up front, backed as used */
+	char *base;		   /* max_slabs * ZP_SLAB_SIZE bytes: slab i at base + i slabs */
+	uint32_t max_slabs;	   /* set at zp_init() */
 	pthread_mutex_t slab_lock; /* a leaf: nr_slabs, free_slab; after a class lock */
 	uint32_t nr_slabs, free_slab;
 	_Atomic uint64_t bytes_slabs; /* memory the pool holds */
@@ -82,7 +84,7 @@ struct zp_compact_result {
 	uint32_t slabs_freed; /* slabs given back */
 };
 
-int zp_init(struct zpool *p);
+int zp_init(struct zpool *p, size_t max_bytes);
 void zp_destroy(struct zpool *p);
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner);
 void zp_free(struct zpool *p, uint32_t handle);

@@ -120,7 +120,7 @@ int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size
 	z->max_bytes = max_bytes;
 	z->max_slots = max_slots;
 	pthread_mutex_init(&z->lock, NULL);
-	if (zp_init(&z->pool))
+	if (zp_init(&z->pool, max_bytes))
 		return -ENOMEM;
 	z->e = mmap(NULL, max_slots * sizeof(*z->e), PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -540,7 +540,7 @@ static bool entry_move(void *arg, uint32_t owner, uint32_t handle, uint32_t new_
  * pick, an invalidation or a store's publication sees an entry's handle
  * either before its object moved or after, never in between; the lock is
  * dropped between steps.
- * Context: not the SIGBUS handler (compaction munmaps); no tier lock held.
+ * Context: not the SIGBUS handler (compaction gives slabs back); no tier lock held.
  * Return: objects moved.
  */
 uint64_t zswap_compact(struct zswap *z)

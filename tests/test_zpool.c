@@ -12,6 +12,8 @@
  * re-pointed), each class ends with no more slabs than its objects need,
  * and an object its owner refuses to re-point (not yet published) stays
  * where it is.
+ *
+ * Slabs given back here and there do not cost the process a mapping each.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -21,6 +23,8 @@
 #include "zpool.h"
 
 #define THREADS 4
+/* The pool's memory allowed: more than any part of the test takes. */
+#define POOL_MAX (256ul << 20)
 #define LIVE 2000
 #define ROUNDS 40000
 
@@ -140,7 +144,7 @@ static void compaction(void)
 	uint64_t before, live = 0, refused = 0;
 
 	t_rng_init(&r, seed ^ 0xc0);
-	CHECK(zp_init(&pool) == 0, "zp_init");
+	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
 	for (uint32_t i = 0; i < CN; i++) {
 		/* One in eight a whole page (the page class). */
 		cobj[i].len = t_below(&r, 8) ? 1 + (uint32_t)t_below(&r, 3072) : PAGE_SIZE;
@@ -208,12 +212,84 @@ static void compaction(void)
 	zp_destroy(&pool);
 }
 
+/* The mappings of this process: lines of /proc/self/maps. */
+static unsigned int maps_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned int n = 0;
+	int c;
+
+	CHECK(f, "/proc/self/maps: %s", strerror(errno));
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * Slabs given back one here, one there must not cost the process a
+ * mapping each: its count of mappings is limited (vm.max_map_count), the
+ * application's own mmap() fails past it, and the pool may hold a million
+ * slabs.  Fill SLABS slabs of one class, give back every other one, and
+ * count the mappings before and after.
+ */
+static void slabs_and_mappings(void)
+{
+	enum { SLABS = 2000, PER = ZP_SLAB_SIZE / 1024 };
+	static uint32_t h[SLABS * PER];
+	unsigned int before, after, n = 0;
+
+	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
+	before = maps_count();
+	for (unsigned int i = 0; i < SLABS * PER; i++) {
+		h[i] = zp_alloc(&pool, 1024 - ZP_HDR, i + 1);
+		CHECK(h[i] != ZP_NONE, "zp_alloc %u", i);
+		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
+	}
+	for (unsigned int i = 0; i < SLABS * PER; i++)
+		if (((h[i] >> 8) - 1) % 2) {
+			zp_free(&pool, h[i]);
+			h[i] = ZP_NONE;
+		}
+	after = maps_count();
+	for (unsigned int i = 0; i < SLABS * PER; i++)
+		if (h[i] != ZP_NONE) {
+			CHECK(check(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]), "object %#x changed",
+			      h[i]);
+			zp_free(&pool, h[i]);
+			n++;
+		}
+	printf("%u slabs, every other one given back (%u objects kept): %u mappings before, "
+	       "%u after\n",
+	       SLABS, n, before, after);
+	CHECK(n >= SLABS / 2 * PER - PER, "only %u objects kept", n);
+	CHECK(after <= before + 8, "%u mappings for the pool's slabs: one a slab", after - before);
+	zp_destroy(&pool);
+
+	/* A pool whose reservation is used up gives no object, and keeps
+	 * those it gave. */
+	CHECK(zp_init(&pool, 64 << 10) == 0, "zp_init");
+	unsigned int got = 0;
+	while (got < SLABS * PER && (h[got] = zp_alloc(&pool, PAGE_SIZE, got + 1)) != ZP_NONE) {
+		fill(zp_map(&pool, h[got]), PAGE_SIZE, h[got]);
+		got++;
+	}
+	printf("a pool for 64 KiB: %u whole pages, then none\n", got);
+	CHECK(got == pool.max_slabs * ZP_SLAB_PAGES, "%u pages from %u slabs", got, pool.max_slabs);
+	for (unsigned int i = 0; i < got; i++) {
+		CHECK(check(zp_map(&pool, h[i]), PAGE_SIZE, h[i]), "page %#x changed", h[i]);
+		zp_free(&pool, h[i]);
+	}
+	CHECK(zp_alloc(&pool, 100, 1) != ZP_NONE, "no object after the pool was emptied");
+	zp_destroy(&pool);
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t t[THREADS];
 
 	seed = t_seed_init(argc, argv, "test_zpool");
-	CHECK(zp_init(&pool) == 0, "zp_init");
+	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
 	CHECK(zp_alloc(&pool, 0, 0) == ZP_NONE, "0 bytes");
 	CHECK(zp_alloc(&pool, PAGE_SIZE + 1, 0) == ZP_NONE, "%lu bytes",
 	      (unsigned long)PAGE_SIZE + 1);
@@ -236,6 +312,7 @@ int main(int argc, char **argv)
 	      (unsigned long long)atomic_load(&pool.bytes_slabs));
 	zp_destroy(&pool);
 	compaction();
+	slabs_and_mappings();
 	printf("test_zpool: PASS\n");
 	return T_EXIT_PASS;
 }
