@@ -13,7 +13,9 @@
  * and an object its owner refuses to re-point (not yet published) stays
  * where it is.
  *
- * Slabs given back here and there do not cost the process a mapping each.
+ * Slabs given back here and there do not cost the process a mapping each,
+ * and a pool whose reservation is used up refuses objects and keeps those
+ * it gave.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
