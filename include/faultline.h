@@ -402,6 +402,11 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(zswap_busy, FL_COUNTER, "pages refused while every compression context was in use")     \
 	X(zswap_ctx_waits, FL_COUNTER, "tier loads that slept for a free decompression context")  \
 	X(zswap_hits, FL_COUNTER, "swap-ins served by the compressed tier, without I/O")          \
+	X(zswap_load_retries, FL_COUNTER,                                                         \
+	  "tier loads that read again: their entry or its object changed meanwhile")              \
+	X(zswap_load_locked, FL_COUNTER, "tier loads that took the tier's lock after retries")    \
+	X(zswap_second_chances, FL_COUNTER,                                                       \
+	  "tier pages passed over by writeback: loaded since it last looked")                     \
 	X(zswap_writebacks, FL_COUNTER, "pages written back from the compressed tier")            \
 	X(zswap_compactions, FL_COUNTER, "compaction passes over the compressed tier's pool")     \
 	X(zswap_compacted, FL_COUNTER, "compressed pages moved by compaction")                    \

@@ -79,6 +79,13 @@
 #define FL_TSAN 1
 #endif
 #endif
+/* A function whose plain accesses TSan does not see (its atomics it
+ * does): a seqcount reader's, whose racy reads a recheck throws away. */
+#ifdef FL_TSAN
+#define FL_NO_TSAN __attribute__((no_sanitize("thread")))
+#else
+#define FL_NO_TSAN
+#endif
 #ifdef FL_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);

@@ -92,6 +92,9 @@ FL_EXPORT int fl_stats(struct fl_space *sp, struct fl_stats *out)
 		v[FL_STAT_zswap_busy] = atomic_load(&zs->rejected_busy);
 		v[FL_STAT_zswap_ctx_waits] = atomic_load(&zs->ctx_waits);
 		v[FL_STAT_zswap_hits] = atomic_load(&zs->hits);
+		v[FL_STAT_zswap_load_retries] = atomic_load(&zs->load_retries);
+		v[FL_STAT_zswap_load_locked] = atomic_load(&zs->load_locked);
+		v[FL_STAT_zswap_second_chances] = atomic_load(&zs->rotated);
 		v[FL_STAT_zswap_writebacks] = atomic_load(&zs->writebacks);
 		v[FL_STAT_zswap_compactions] = atomic_load(&zs->compactions);
 		v[FL_STAT_zswap_compacted] = atomic_load(&zs->compacted);

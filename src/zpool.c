@@ -283,6 +283,32 @@ void *zp_map(struct zpool *p, uint32_t handle)
 	return obj_mem(p, si, handle & 0xff) + (p->slabs[si].cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
 }
 
+/*
+ * Where handle's object would be, for a reader without the owners' lock
+ * that checks afterwards whether the handle was still the owner's (zswap's
+ * seq): handle may be stale, or read as it changed.  The address is
+ * computed from the reservation, never from a slab's mem (NULL once given
+ * back), so that len bytes from it are always mapped memory, if only
+ * zeros.  Context: any.  Return: that address, or NULL if no object of
+ * len bytes can have that handle.
+ */
+FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
+{
+	uint32_t si = (handle >> 8) - 1, obj = handle & 0xff;
+	uint16_t cls;
+	size_t off;
+
+	if (handle == ZP_NONE || si >= p->max_slabs)
+		return NULL;
+	cls = *(volatile uint16_t *)&p->slabs[si].cls;
+	if (cls >= ZP_CLASSES)
+		return NULL;
+	off = obj * class_bytes(cls) + (cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
+	if (off + ((len + 3) & ~(size_t)3) > ZP_SLAB_SIZE)
+		return NULL;
+	return p->base + (size_t)si * ZP_SLAB_SIZE + off;
+}
+
 /* Free the object of handle.  Context: any; takes the class lock. */
 void zp_free(struct zpool *p, uint32_t handle)
 {
@@ -342,11 +368,11 @@ static uint32_t partial_pick(struct zpool *p, struct zp_class *k, bool fewest, u
  * One step of class c's compaction: the objects of its emptiest partial
  * slab (the source) move into its fullest partial slabs, if these have
  * room for all of them, and the source, emptied, is given back.  For each
- * object, the pool takes a new one, asks move() to re-point the owner's
- * reference, and only if it did, copies the bytes (header included) and
- * frees the old object; an object its owner does not hold (allocated but
- * not yet published, as zswap_store() does) stays.  res counts what was
- * done.
+ * object its owner holds (move() with ZP_NONE says), the pool takes a new
+ * one, copies the bytes (header included), has move() re-point the
+ * owner's reference, and frees the old object; an object its owner does
+ * not hold (allocated but not yet published, as zswap_store() does, and
+ * being filled meanwhile) stays, unread.  res counts what was done.
  *
  * Context: not the SIGBUS handler (it may give a slab back); the caller holds the
  * lock of every owner of the pool's objects, so that no reader, free or
@@ -395,13 +421,14 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 		if (!dst)
 			break;
 		owner = obj_owner(p, src - 1, obj);
+		if (!move(arg, owner, handle, ZP_NONE))
+			continue;
 		nobj = obj_take(p, k, dst - 1, owner);
 		new_handle = dst << 8 | nobj;
-		if (!move(arg, owner, handle, new_handle)) {
-			obj_put(p, k, dst - 1, nobj);
-			continue;
-		}
+		/* Copied before the owner re-points to it: a reader without
+		 * the owners' lock (zp_map_racy()) may read it at once. */
 		memcpy(obj_mem(p, dst - 1, nobj), obj_mem(p, src - 1, obj), class_bytes(c));
+		FL_BUG_ON(!move(arg, owner, handle, new_handle));
 		obj_put(p, k, src - 1, obj);
 		moved++;
 	}

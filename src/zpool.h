@@ -72,8 +72,10 @@ struct zpool {
 
 /*
  * Compaction's question to an owner: if owner still holds the object
- * handle, re-point its reference to new_handle and return true; else
- * (the object is not yet, or no longer, the owner's) return false.
+ * handle, re-point its reference to new_handle (unless that is ZP_NONE:
+ * only the question) and return true; else (the object is not yet, or no
+ * longer, the owner's) return false.  The object is at new_handle already
+ * when the owner re-points to it.
  * Context: the caller of zp_compact_step() holds the owners' lock; the
  * class lock is held too: the callback must not enter the pool.
  */
@@ -89,6 +91,7 @@ void zp_destroy(struct zpool *p);
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner);
 void zp_free(struct zpool *p, uint32_t handle);
 void *zp_map(struct zpool *p, uint32_t handle);
+const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len);
 unsigned int zp_class_of(size_t len);
 size_t zp_class_size(size_t len);
 uint64_t zp_reclaimable_bytes(struct zpool *p);

@@ -200,6 +200,39 @@ static void lru_add(struct zswap *z, uint32_t slot)
 	z->head = slot + 1;
 }
 
+/*
+ * e's fields (but the LRU's) are about to change, and an object it names
+ * may be freed: a load reading without z->lock (load_unlocked()) that
+ * overlaps the change sees seq move, and reads again.  The release fence
+ * orders the odd count before every write that follows, the object's
+ * reuse by another thread included.  Context: z->lock held.
+ */
+static void entry_change_begin(struct zs_entry *e)
+{
+	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+
+	FL_BUG_ON(seq & 1);
+	atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+/* The change is over: seq even again.  Context: z->lock held. */
+static void entry_change_end(struct zs_entry *e)
+{
+	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+
+	FL_BUG_ON(!(seq & 1));
+	atomic_store_explicit(&e->seq, seq + 1, memory_order_release);
+}
+
+/* Set and clear flags of e's.  Context: z->lock held. */
+static void entry_flags(struct zs_entry *e, uint16_t set, uint16_t clear)
+{
+	entry_change_begin(e);
+	e->flags = (uint16_t)((e->flags & ~clear) | set);
+	entry_change_end(e);
+}
+
 /* Drop slot's entry, if any (a tombstone too).  Context: z->lock held. */
 static void entry_drop(struct zswap *z, uint32_t slot)
 {
@@ -208,6 +241,7 @@ static void entry_drop(struct zswap *z, uint32_t slot)
 	if (!(e->flags & ZS_PRESENT))
 		return;
 	lru_del(z, slot);
+	entry_change_begin(e);
 	if (!(e->flags & ZS_SAME)) {
 		zp_free(&z->pool, e->handle);
 		z->stored_bytes -= e->len;
@@ -215,6 +249,7 @@ static void entry_drop(struct zswap *z, uint32_t slot)
 	if (e->flags & ZS_RAW)
 		z->nr_raw--;
 	e->flags = 0;
+	entry_change_end(e);
 	z->nr--;
 }
 
@@ -227,7 +262,7 @@ static bool entry_invalidate(struct zswap *z, uint32_t slot)
 	struct zs_entry *e = &z->e[slot];
 
 	if ((e->flags & (ZS_PRESENT | ZS_WRITEBACK)) == (ZS_PRESENT | ZS_WRITEBACK)) {
-		e->flags |= ZS_DEAD;
+		entry_flags(e, ZS_DEAD, 0);
 		return true;
 	}
 	entry_drop(z, slot);
@@ -322,11 +357,14 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 	/* The caller waits for a written-back slot to be done (see above). */
 	FL_BUG_ON(e->flags & ZS_WRITEBACK);
 	entry_drop(z, slot);
+	entry_change_begin(e);
 	e->flags = ZS_PRESENT | (same ? ZS_SAME : 0) | (raw ? ZS_RAW : 0);
 	e->fill = fill;
 	e->handle = handle;
 	e->len = (uint16_t)len;
 	e->token = ++z->next_token;
+	entry_change_end(e);
+	atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
 	z->stored_bytes += len;
 	z->nr++;
 	z->nr_raw += raw;
@@ -340,7 +378,97 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 }
 
 /*
- * Slot's page, decompressed into page.  Context: any, as zswap_store().
+ * Copy n bytes of an object that may change or go meanwhile (the caller
+ * checks seq afterwards).  TSan builds copy with volatile word reads, in a
+ * function TSan does not instrument, so that the reads the check makes
+ * harmless are not reported (up to 3 bytes past n: still the object's
+ * class, and dst has a page).
+ */
+static FL_NO_TSAN void copy_racy(void *dst, const void *src, size_t n)
+{
+#ifdef FL_TSAN
+	for (size_t i = 0; i < (n + 3) / 4; i++)
+		((uint32_t *)dst)[i] = ((const volatile uint32_t *)src)[i];
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
+/*
+ * One read of slot's entry without z->lock: the entry's fields, then its
+ * object, between two reads of its seq.  A handle read as the entry
+ * changes may be stale or torn; zp_map_racy() makes any handle's address
+ * one inside the pool's reservation, so the copy reads memory that is
+ * always mapped (an object freed or moved, or a slab given back and read
+ * as zeros), and the second read of seq throws the copy away.
+ * Return: -ENOENT or -EBADMSG as zswap_load(); 0 if page holds the page
+ * (same-filled, or kept as it is); len + 1 if buf holds its len compressed
+ * bytes; -EAGAIN if the entry changed meanwhile (read again).
+ */
+static FL_NO_TSAN int load_unlocked(struct zswap *z, struct zs_entry *e, void *page, char *buf)
+{
+	uint32_t seq = atomic_load_explicit(&e->seq, memory_order_acquire), handle;
+	uint16_t flags, len;
+	uint64_t fill;
+	const void *src;
+	int ret = 0;
+
+	if (seq & 1)
+		return -EAGAIN;
+	flags = *(volatile uint16_t *)&e->flags;
+	len = *(volatile uint16_t *)&e->len;
+	handle = *(volatile uint32_t *)&e->handle;
+	fill = *(volatile uint64_t *)&e->fill;
+	if ((flags & (ZS_PRESENT | ZS_DEAD)) != ZS_PRESENT)
+		ret = -ENOENT;
+	else if (flags & ZS_SAME)
+		ret = 0;
+	else if (flags & ZS_BAD)
+		ret = -EBADMSG;
+	else if (!len || len > PAGE_SIZE || !(src = zp_map_racy(&z->pool, handle, len)))
+		return -EAGAIN;
+	else
+		copy_racy(flags & ZS_RAW ? page : buf, src, len);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
+		return -EAGAIN;
+	if (ret)
+		return ret;
+	if (flags & ZS_SAME) {
+		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+			((uint64_t *)page)[i] = fill;
+		return 0;
+	}
+	return flags & ZS_RAW ? 0 : (int)len + 1;
+}
+
+/*
+ * Slot's entry under z->lock, for a load whose tries without it kept
+ * finding the entry changing.  Context: z->lock held.  Return: as
+ * load_unlocked(), never -EAGAIN.
+ */
+static int load_locked(struct zswap *z, struct zs_entry *e, void *page, char *buf)
+{
+	if ((e->flags & (ZS_PRESENT | ZS_DEAD)) != ZS_PRESENT)
+		return -ENOENT;
+	if (e->flags & ZS_BAD)
+		return -EBADMSG;
+	if (e->flags & ZS_SAME) {
+		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+			((uint64_t *)page)[i] = e->fill;
+		return 0;
+	}
+	memcpy(e->flags & ZS_RAW ? page : buf, zp_map(&z->pool, e->handle), e->len);
+	return e->flags & ZS_RAW ? 0 : (int)e->len + 1;
+}
+
+/*
+ * Slot's page, decompressed into page.  Without z->lock: the entry and its
+ * object are read between two reads of the entry's seq (load_unlocked()),
+ * up to ZS_LOAD_TRIES times, then under the lock; a holder of z->lock
+ * preempted (a store, a writeback pick, a compaction step) then delays no
+ * load.  A hit sets the entry's referenced bit for the writeback's clock
+ * rather than moving it in the LRU.  Context: any, as zswap_store().
  * Return: 0 (a hit), -ENOENT (not in the tier: read it below), -EBADMSG
  * (it does not decompress: treat as a read error).  May sleep for a
  * context (ctx_get_wait()).
@@ -349,44 +477,30 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 {
 	char buf[PAGE_SIZE];
 	struct zs_entry *e = &z->e[slot];
-	size_t len;
-	bool raw;
-	int ret;
+	int ret = -EAGAIN;
 
 	FL_BUG_ON(slot >= z->max_slots);
-	pthread_mutex_lock(&z->lock);
-	if ((e->flags & (ZS_PRESENT | ZS_DEAD)) != ZS_PRESENT) {
+	for (unsigned int i = 0; i < ZS_LOAD_TRIES && ret == -EAGAIN; i++) {
+		if (i)
+			atomic_fetch_add_explicit(&z->st.load_retries, 1, memory_order_relaxed);
+		ret = load_unlocked(z, e, page, buf);
+	}
+	if (ret == -EAGAIN) {
+		atomic_fetch_add_explicit(&z->st.load_locked, 1, memory_order_relaxed);
+		pthread_mutex_lock(&z->lock);
+		ret = load_locked(z, e, page, buf);
 		pthread_mutex_unlock(&z->lock);
+	}
+	if (ret == -ENOENT) {
 		atomic_fetch_add_explicit(&z->st.misses, 1, memory_order_relaxed);
-		return -ENOENT;
+		return ret;
 	}
-	if (e->flags & ZS_SAME) {
-		uint64_t fill = e->fill;
-		pthread_mutex_unlock(&z->lock);
-		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
-			((uint64_t *)page)[i] = fill;
-		atomic_fetch_add_explicit(&z->st.hits, 1, memory_order_relaxed);
-		return 0;
-	}
-	if (e->flags & ZS_BAD) {
-		/* Found not to decompress (counted then): lost, as a failed read. */
-		pthread_mutex_unlock(&z->lock);
-		return -EBADMSG;
-	}
-	len = e->len;
-	raw = e->flags & ZS_RAW;
-	/* Read under the lock: compaction may move the object after it. */
-	memcpy(raw ? page : buf, zp_map(&z->pool, e->handle), len);
-	if (!(e->flags & ZS_WRITEBACK)) {
-		lru_del(z, slot);
-		lru_add(z, slot);
-	}
-	pthread_mutex_unlock(&z->lock);
-	if (raw) {
-		atomic_fetch_add_explicit(&z->st.hits, 1, memory_order_relaxed);
-		return 0;
-	}
-	ret = decompress_any(z, buf, len, page);
+	if (ret == -EBADMSG) /* found not to decompress (counted then): lost */
+		return ret;
+	if (!atomic_load_explicit(&e->ref, memory_order_relaxed))
+		atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
+	if (ret > 0)
+		ret = decompress_any(z, buf, (size_t)ret - 1, page);
 	atomic_fetch_add_explicit(ret ? &z->st.decompress_errors : &z->st.hits, 1,
 				  memory_order_relaxed);
 	return ret;
@@ -410,22 +524,23 @@ bool zswap_invalidate(struct zswap *z, uint32_t slot)
 }
 
 /*
- * The coldest entry not already being written back, decompressed into
- * page, for the caller to write to the store below; it stays in the tier
- * (loads still find it) until zswap_writeback_done().  An entry that does
- * not decompress cannot be written below: it becomes ZS_BAD (a load of it
- * fails, so its page is poisoned as after a failed read), moves to the hot
- * end, and the next coldest is picked; if it was invalidated meanwhile, it
- * goes, and its slot is the caller's to free (*dead).
- * Return: its slot, and in *token which store of it this is; -1 if none
- * (or with *dead >= 0: the slot to free first; then pick again).
+ * The coldest entry not already being written back (by the clock: one
+ * loaded since the last pick passed it goes to the hot end instead, with
+ * its referenced bit cleared, as the kernel's zswap shrinker gives a
+ * second chance), decompressed into page, for the caller to write to the store below; it stays in
+ * the tier (loads still find it) until zswap_writeback_done().  An entry that does not decompress
+ * cannot be written below: it becomes ZS_BAD (a load of it fails, so its page is poisoned as after
+ * a failed read), moves to the hot end, and the next coldest is picked; if it was invalidated
+ * meanwhile, it goes, and its slot is the caller's to free (*dead). Return: its slot, and in *token
+ * which store of it this is; -1 if none (or with *dead >= 0: the slot to free first; then pick
+ * again).
  */
 long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *dead)
 {
 	char buf[PAGE_SIZE];
 	struct zs_ctx *c = NULL;
 	struct zs_entry *e;
-	uint32_t s;
+	uint32_t s, rotated;
 	size_t len;
 	bool same, raw;
 	uint64_t fill;
@@ -435,9 +550,23 @@ long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *de
 		return -1;
 again:
 	pthread_mutex_lock(&z->lock);
-	for (s = z->tail; s && (z->e[s - 1].flags & (ZS_WRITEBACK | ZS_DEAD | ZS_BAD));
-	     s = z->e[s - 1].prev)
-		;
+	/* The clock: an entry loaded since it was last passed goes to the hot
+	 * end (up to ZS_ROTATE_MAX a pick, then the coldest is taken). */
+	for (s = z->tail, rotated = 0; s;) {
+		uint32_t prev = z->e[s - 1].prev;
+
+		e = &z->e[s - 1];
+		if (!(e->flags & (ZS_WRITEBACK | ZS_DEAD | ZS_BAD))) {
+			if (!atomic_exchange_explicit(&e->ref, 0, memory_order_relaxed) ||
+			    rotated == ZS_ROTATE_MAX)
+				break;
+			lru_del(z, s - 1);
+			lru_add(z, s - 1);
+			rotated++;
+		}
+		s = prev;
+	}
+	atomic_fetch_add_explicit(&z->st.rotated, rotated, memory_order_relaxed);
 	if (!s) {
 		pthread_mutex_unlock(&z->lock);
 		if (c)
@@ -445,7 +574,7 @@ again:
 		return -1;
 	}
 	e = &z->e[s - 1];
-	e->flags |= ZS_WRITEBACK;
+	entry_flags(e, ZS_WRITEBACK, 0);
 	*token = e->token;
 	same = e->flags & ZS_SAME;
 	raw = e->flags & ZS_RAW;
@@ -463,12 +592,12 @@ again:
 		atomic_fetch_add_explicit(&z->st.decompress_errors, 1, memory_order_relaxed);
 		pthread_mutex_lock(&z->lock);
 		FL_BUG_ON(!(e->flags & ZS_WRITEBACK) || e->token != *token);
-		e->flags &= (uint16_t)~ZS_WRITEBACK;
 		if (e->flags & ZS_DEAD) {
+			entry_flags(e, 0, ZS_WRITEBACK);
 			entry_drop(z, s - 1);
 			*dead = (long)(s - 1);
 		} else {
-			e->flags |= ZS_BAD;
+			entry_flags(e, ZS_BAD, ZS_WRITEBACK);
 			lru_del(z, s - 1);
 			lru_add(z, s - 1);
 		}
@@ -497,7 +626,7 @@ bool zswap_writeback_done(struct zswap *z, uint32_t slot, uint64_t token, bool w
 	pthread_mutex_lock(&z->lock);
 	FL_BUG_ON(!(e->flags & ZS_WRITEBACK) || e->token != token);
 	dead = e->flags & ZS_DEAD;
-	e->flags &= (uint16_t)~ZS_WRITEBACK;
+	entry_flags(e, 0, ZS_WRITEBACK);
 	if (written || dead)
 		entry_drop(z, slot);
 	if (written)
@@ -529,7 +658,13 @@ static bool entry_move(void *arg, uint32_t owner, uint32_t handle, uint32_t new_
 	 * z->lock; until then (or after its entry went) it is not. */
 	if ((e->flags & (ZS_PRESENT | ZS_SAME)) != ZS_PRESENT || e->handle != handle)
 		return false;
+	if (new_handle == ZP_NONE)
+		return true;
+	/* The object is at new_handle already; a load that read the old
+	 * handle reads again (its object goes after this). */
+	entry_change_begin(e);
 	e->handle = new_handle;
+	entry_change_end(e);
 	return true;
 }
 

@@ -24,8 +24,9 @@
  *     then holds plain pages, so that a read from it needs nothing of this
  *     tier, and its integrity layer and encryption work on whole pages.
  *   - Entries stay after a load (a clean page's copy stays valid, and it
- *     can be evicted again without a write); the LRU moves a loaded entry
- *     to its hot end.
+ *     can be evicted again without a write); a load sets the entry's
+ *     referenced bit, and the writeback's clock gives such an entry a
+ *     second chance (zswap_writeback_pick()).
  *
  * Compression contexts (LZ4 state, or a zstd context) are made at init, one
  * per possible concurrent user, and taken by compare-and-swap: nothing
@@ -46,9 +47,14 @@
  * and re-points their entries (zpool.h).
  *
  * Locks: lock (a leaf but for zpool's class locks, which nest inside it)
- * guards the index and the LRU, and every read of a published entry's
- * object (compaction moves objects under it); compression and
- * decompression run outside it, on copies.
+ * guards the index and the LRU; every change of an entry, and of where its
+ * object is (compaction moves objects under it), is made under it, inside
+ * the entry's seq count (odd meanwhile).  A load takes no lock: it reads
+ * the entry and copies its object between two reads of seq, and reads
+ * again if seq moved (ZS_LOAD_TRIES times, then under lock), so a holder
+ * of lock preempted delays no load.  Freed and moved objects stay mapped
+ * memory (zp_map_racy()), so such a copy is only thrown away.
+ * Compression and decompression run outside lock, on copies.
  */
 #ifndef FL_ZSWAP_H
 #define FL_ZSWAP_H
@@ -61,6 +67,11 @@ enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2 };
 #define ZS_MAX_COMPRESSED ZP_MAX_LEN /* what does not fit is incompressible */
 #define ZS_ACCEPT_PCT 95
 #define ZS_CONTEXTS 16
+/* A load's tries without z->lock before it takes it (a change of the entry
+ * or of its object's place in each). */
+#define ZS_LOAD_TRIES 4
+/* Referenced entries a writeback pick gives a second chance, at most. */
+#define ZS_ROTATE_MAX 64
 /* Compaction is worth a pass once it would give back this share of the
  * pool, and at least this many slabs (zp_reclaimable_bytes()). */
 #define ZS_COMPACT_GAIN_PCT 5
@@ -74,6 +85,12 @@ struct zs_entry {
 	uint16_t len;	     /* compressed bytes (ZS_RAW: PAGE_SIZE) */
 	uint16_t flags;	     /* ZS_PRESENT, ZS_SAME, ZS_RAW, ZS_WRITEBACK, ZS_DEAD, ZS_BAD */
 	uint32_t prev, next; /* the LRU: slot + 1; 0 none.  Hot end: head. */
+	/* Odd while the fields above (but the LRU's) change, under z->lock:
+	 * a load reads them without the lock and retries if it moved. */
+	_Atomic uint32_t seq;
+	/* Loaded since the writeback's clock last passed: a second chance.
+	 * Set by loads without the lock, cleared by zswap_writeback_pick(). */
+	_Atomic uint8_t ref;
 };
 #define ZS_PRESENT 0x1
 #define ZS_SAME 0x2
@@ -90,7 +107,8 @@ struct zs_ctx {
 
 struct zswap_stats {
 	_Atomic uint64_t stores, same_filled, incompressible, rejected_full, rejected_busy, hits,
-		misses, writebacks, decompress_errors, ctx_waits;
+		misses, writebacks, decompress_errors, ctx_waits, load_retries, load_locked,
+		rotated;
 	_Atomic uint64_t compactions, compacted, compact_slabs_freed; /* zswap_compact() */
 };
 

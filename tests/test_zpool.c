@@ -9,7 +9,8 @@
  *
  * Compaction: a pool fragmented by freeing most objects at random is
  * compacted; every object left keeps its bytes (its owner's reference
- * re-pointed), each class ends with no more slabs than its objects need,
+ * re-pointed only once its bytes are at the new place), each class ends
+ * with no more slabs than its objects need,
  * and an object its owner refuses to re-point (not yet published) stays
  * where it is.
  *
@@ -95,7 +96,13 @@ static bool cmove(void *arg, uint32_t owner, uint32_t handle, uint32_t new_handl
 	CHECK(owner < CN, "object %#x names owner %u", handle, owner);
 	if (cobj[owner].h != handle || cobj[owner].refuse)
 		return false;
-	CHECK(new_handle != ZP_NONE && new_handle != handle, "moved to %#x", new_handle);
+	if (new_handle == ZP_NONE)
+		return true; /* only the question */
+	CHECK(new_handle != handle, "moved to %#x", new_handle);
+	/* A reader without the owner's lock may read it as soon as the
+	 * reference points to it: the bytes are there first. */
+	CHECK(check(zp_map(&pool, new_handle), cobj[owner].len, owner * 0x9e37u),
+	      "object %#x re-pointed to %#x before its bytes were copied", handle, new_handle);
 	cobj[owner].h = new_handle;
 	cobj[owner].moves++;
 	return true;

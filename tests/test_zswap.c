@@ -13,7 +13,9 @@
  * gives slabs back and every page, also those being written back and those
  * kept as they are, stays right; and threads storing, loading and
  * invalidating their own slots at once (text and random pages), while
- * another compacts the pool, never see a wrong page; and a zstd load that
+ * another compacts the pool, never see a wrong page; loads (which take no
+ * lock) of slots another thread stores and invalidates as the pool is
+ * compacted never return a torn, foreign or stale page; and a zstd load that
  * finds every context busy sleeps (no CPU) until a store puts one back,
  * then returns the right page.
  */
@@ -435,6 +437,134 @@ static void threads(enum zs_algo algo, const char *name, uint64_t seed, bool kee
 	free(z);
 }
 
+/*
+ * Loads of slots another thread stores and invalidates meanwhile, with
+ * compaction moving objects: a load takes no lock (zswap.h), so it must
+ * never return a torn page, another slot's, or one older than a store that
+ * returned before the load began.  Each page says which slot and which
+ * store (gen) it is in its first word, one in ten is same-filled with that
+ * word, two in ten random (kept as they are, or refused), the rest text.
+ */
+#define SH_SLOTS 256
+#define SH_STORES 30000
+#define SH_READERS 3
+
+struct shared {
+	struct zswap *z;
+	_Atomic uint64_t floor[SH_SLOTS];  /* the gen of the last store that returned 0 */
+	_Atomic uint64_t issued[SH_SLOTS]; /* the highest gen a store was begun with */
+	_Atomic bool done;
+	uint64_t seed;
+	_Atomic uint64_t loads, hits;
+};
+
+static void shared_page(char *p, uint32_t slot, uint64_t gen, uint64_t seed)
+{
+	uint64_t w = (uint64_t)slot << 40 | gen;
+
+	if (gen % 10 == 0) {
+		for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+			memcpy(p + i * 8, &w, 8);
+		return;
+	}
+	if (gen % 10 < 3)
+		random_page(p, seed ^ w);
+	else
+		text_page(p, seed ^ w);
+	memcpy(p, &w, 8);
+}
+
+static void *shared_writer(void *arg)
+{
+	struct shared *sh = arg;
+	char page[PAGE_SIZE];
+	struct t_rng r;
+
+	t_rng_init(&r, sh->seed);
+	for (int k = 0; k < SH_STORES; k++) {
+		uint32_t slot = (uint32_t)t_below(&r, SH_SLOTS);
+		if (t_chance(&r, 4)) {
+			CHECK(!zswap_invalidate(sh->z, slot), "no writeback runs");
+			continue;
+		}
+		uint64_t gen = atomic_load(&sh->issued[slot]) + 1;
+		atomic_store(&sh->issued[slot], gen);
+		shared_page(page, slot, gen, sh->seed);
+		if (!zswap_store(sh->z, slot, page))
+			atomic_store(&sh->floor[slot], gen);
+	}
+	atomic_store(&sh->done, true);
+	return NULL;
+}
+
+static void *shared_reader(void *arg)
+{
+	struct shared *sh = arg;
+	char back[PAGE_SIZE], want[PAGE_SIZE];
+	struct t_rng r;
+	uint64_t loads = 0, hits = 0;
+
+	t_rng_init(&r, sh->seed + (uint64_t)pthread_self());
+	while (!atomic_load(&sh->done)) {
+		uint32_t slot = (uint32_t)t_below(&r, SH_SLOTS);
+		uint64_t floor = atomic_load(&sh->floor[slot]), w, gen;
+		int ret = zswap_load(sh->z, slot, back);
+
+		loads++;
+		if (ret == -ENOENT)
+			continue; /* invalidated, or its last store refused */
+		CHECK(!ret, "slot %u: load %d", slot, ret);
+		memcpy(&w, back, 8);
+		gen = w & ((1ULL << 40) - 1);
+		CHECK(w >> 40 == slot, "slot %u: a page of slot %llu", slot,
+		      (unsigned long long)(w >> 40));
+		CHECK(gen >= floor && gen <= atomic_load(&sh->issued[slot]),
+		      "slot %u: store %llu, when %llu had returned", slot, (unsigned long long)gen,
+		      (unsigned long long)floor);
+		shared_page(want, slot, gen, sh->seed);
+		CHECK(!memcmp(want, back, PAGE_SIZE), "slot %u: store %llu came back torn", slot,
+		      (unsigned long long)gen);
+		hits++;
+	}
+	atomic_fetch_add(&sh->loads, loads);
+	atomic_fetch_add(&sh->hits, hits);
+	return NULL;
+}
+
+static void shared_slots(enum zs_algo algo, const char *name, uint64_t seed, bool keep_raw)
+{
+	struct shared *sh = calloc(1, sizeof(*sh));
+	pthread_t w, rd[SH_READERS], ct;
+
+	CHECK(sh && (sh->z = calloc(1, sizeof(*sh->z))) &&
+		      !zswap_init(sh->z, algo, SLOTS, 64UL << 20),
+	      "zswap_init");
+	sh->z->keep_raw = keep_raw;
+	sh->seed = seed;
+	atomic_store(&workers_done, false);
+	CHECK(!pthread_create(&ct, NULL, compactor, sh->z), "pthread_create");
+	for (int i = 0; i < SH_READERS; i++)
+		CHECK(!pthread_create(&rd[i], NULL, shared_reader, sh), "pthread_create");
+	CHECK(!pthread_create(&w, NULL, shared_writer, sh), "pthread_create");
+	pthread_join(w, NULL);
+	for (int i = 0; i < SH_READERS; i++)
+		pthread_join(rd[i], NULL);
+	atomic_store(&workers_done, true);
+	pthread_join(ct, NULL);
+	printf("%s: %d loads (%d hits) of slots stored and invalidated meanwhile, %llu pages "
+	       "moved by compaction: none torn, foreign or stale; %llu read again, %llu under "
+	       "the lock\n",
+	       name, (int)atomic_load(&sh->loads), (int)atomic_load(&sh->hits),
+	       (unsigned long long)atomic_load(&sh->z->st.compacted),
+	       (unsigned long long)atomic_load(&sh->z->st.load_retries),
+	       (unsigned long long)atomic_load(&sh->z->st.load_locked));
+	CHECK(atomic_load(&sh->hits) > 1000, "%s: only %llu hits", name,
+	      (unsigned long long)atomic_load(&sh->hits));
+	zswap_destroy(sh->z);
+	free(sh->z);
+	free(sh);
+}
+
 struct ctx_loader {
 	struct zswap *z;
 	char back[PAGE_SIZE];
@@ -527,6 +657,8 @@ int main(int argc, char **argv)
 	fragment(ZS_ZSTD, "zstd", seed);
 	threads(ZS_LZ4, "lz4", seed, true);
 	threads(ZS_ZSTD, "zstd", seed, false);
+	shared_slots(ZS_LZ4, "lz4", seed, true);
+	shared_slots(ZS_ZSTD, "zstd", seed, false);
 	ctx_wait(seed);
 	printf("test_zswap: PASS\n");
 	return T_EXIT_PASS;
