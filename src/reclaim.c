@@ -306,7 +306,9 @@ struct zap_entry {
 struct zap_batch {
 	unsigned int n, pages;
 	/* An eviction found no free frame for a dirty victim: it left it
-	 * resident (MADV_PAGEOUT waits for frames and goes again). */
+	 * resident (MADV_PAGEOUT waits for frames and goes again).  Only
+	 * evict_range() reads it, on sp->zap, and clears it before each
+	 * chunk; on the other batches it is set and never read. */
 	bool out_of_frames;
 	struct zap_entry e[ZAP_CHUNKS];
 	struct iovec iov[ZAP_CHUNKS * (BATCH / 2 + 1)]; /* the runs, for the zap */

@@ -748,10 +748,16 @@ static void post_submit_locked(struct swap_dev *d)
 		sched_yield();
 }
 
-void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res)
+/* io completes with res, posted rather than read from the ring. */
+static void post_result(struct swap_io *io, int res)
 {
 	io->posted = true;
 	io->posted_res = res;
+}
+
+void swapdev_complete(struct swap_dev *d, struct swap_io *io, int res)
+{
+	post_result(io, res);
 	pthread_mutex_lock(&d->sq_lock);
 	post_prep_locked(d, io);
 	post_submit_locked(d);
@@ -776,8 +782,7 @@ void swapdev_post(struct swap_dev *d, struct swap_io *io, int res)
 void swapdev_post_add(struct swap_dev *d, struct swap_posts *p, struct swap_io *io, int res)
 {
 	post_start(d, io);
-	io->posted = true;
-	io->posted_res = res;
+	post_result(io, res);
 	p->io[p->n++] = io;
 	if (p->n == ARRAY_SIZE(p->io))
 		swapdev_post_flush(d, p);
