@@ -191,6 +191,30 @@ static void print_history(void)
 		fprintf(stderr, "    %s\n", history[i % HISTORY]);
 }
 
+/*
+ * The native arena's VMAs as the kernel listed them at the last state check
+ * (offsets from its base): boundaries are not compared (diff_engine.h), so
+ * a mismatch that turns on one shows here.
+ */
+static void print_native_vmas(const struct diff_arena *a)
+{
+	int n = 0;
+
+	fprintf(stderr, "  native VMAs at the last state check:");
+	for (int i = 0; i < a->npages; i++) {
+		if (a->st_n[i] < 0 || (i && !a->vstart_n[i] && a->st_n[i - 1] >= 0))
+			continue;
+		int j = i + 1;
+		while (j < a->npages && a->st_n[j] >= 0 && !a->vstart_n[j])
+			j++;
+		fprintf(stderr, "%s[%#lx, %#lx) %c%c%c", n++ % 4 ? "  " : "\n    ",
+			(unsigned long)i * ps, (unsigned long)j * ps,
+			a->st_n[i] & PROT_READ ? 'r' : '-', a->st_n[i] & PROT_WRITE ? 'w' : '-',
+			a->st_n[i] & PROT_EXEC ? 'x' : '-');
+	}
+	fputc('\n', stderr);
+}
+
 void diff_fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -203,6 +227,8 @@ void diff_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	print_history();
+	if (cur)
+		print_native_vmas(cur);
 	if (cur)
 		fprintf(stderr, "  %sN arena %p, F arena %p; ", cur->name, (void *)cur->base_n,
 			(void *)cur->base_f);

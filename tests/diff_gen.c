@@ -162,7 +162,10 @@ static void gen_mremap(const struct diff_arena *a, struct diff_src *r, struct op
 	} else if (page + new_pages > np) {
 		new_pages = np - page; /* a growth in place stays inside */
 	}
-	if (!((op->mflags & MREMAP_FIXED) && new_pages == old_pages)) {
+	/* DONTUNMAP with two lengths is EINVAL before any VMA is looked at:
+	 * no trim (one would make it valid, and spanning VMAs again). */
+	if (!((op->mflags & MREMAP_FIXED) && new_pages == old_pages) &&
+	    !((op->mflags & MREMAP_DONTUNMAP) && new_pages != old_pages)) {
 		need = new_pages < old_pages ? new_pages : old_pages;
 		for (size_t i = page + 1; i < page + need && i < np; i++) {
 			if (a->vstart_n[i] && a->st_n[i] >= 0 && a->st_n[i] == a->st_n[i - 1]) {
@@ -170,14 +173,14 @@ static void gen_mremap(const struct diff_arena *a, struct diff_src *r, struct op
 					new_pages = i - page;
 				else
 					old_pages = i - page;
-				if ((op->mflags & MREMAP_DONTUNMAP) && new_pages != old_pages)
+				if (op->mflags & MREMAP_DONTUNMAP) /* the lengths were equal */
 					new_pages = old_pages;
 				break;
 			}
 		}
 	}
-	/* The trim above may have made new_pages old_pages again (DONTUNMAP),
-	 * more than the destination was chosen for: keep it inside the arena. */
+	/* The destination stays inside the arena (the trim above only ever
+	 * shortens; this guards the choice against any later change). */
 	if ((op->mflags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) &&
 	    op->new_off + new_pages * ps > np * ps)
 		op->new_off = (np - new_pages) * ps;
