@@ -389,7 +389,7 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 	uint8_t is_free[ZP_SLAB_SIZE / ZP_ALIGN];
 	uint32_t src, dst = 0, room = 0, moved = 0;
 	struct zp_slab *s;
-	bool freed;
+	bool freed, repointed;
 
 	FL_BUG_ON(c >= ZP_CLASSES);
 	pthread_mutex_lock(&k->lock);
@@ -428,7 +428,8 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 		/* Copied before the owner re-points to it: a reader without
 		 * the owners' lock (zp_map_racy()) may read it at once. */
 		memcpy(obj_mem(p, dst - 1, nobj), obj_mem(p, src - 1, obj), class_bytes(c));
-		FL_BUG_ON(!move(arg, owner, handle, new_handle));
+		repointed = move(arg, owner, handle, new_handle);
+		FL_BUG_ON(!repointed); /* the owners' lock held since it said yes */
 		obj_put(p, k, src - 1, obj);
 		moved++;
 	}
