@@ -525,15 +525,17 @@ bool zswap_invalidate(struct zswap *z, uint32_t slot)
 
 /*
  * The coldest entry not already being written back (by the clock: one
- * loaded since the last pick passed it goes to the hot end instead, with
- * its referenced bit cleared, as the kernel's zswap shrinker gives a
- * second chance), decompressed into page, for the caller to write to the store below; it stays in
- * the tier (loads still find it) until zswap_writeback_done().  An entry that does not decompress
- * cannot be written below: it becomes ZS_BAD (a load of it fails, so its page is poisoned as after
- * a failed read), moves to the hot end, and the next coldest is picked; if it was invalidated
- * meanwhile, it goes, and its slot is the caller's to free (*dead). Return: its slot, and in *token
- * which store of it this is; -1 if none (or with *dead >= 0: the slot to free first; then pick
- * again).
+ * loaded since the last pick passed it goes to the hot end instead, its
+ * referenced bit cleared, as the kernel's zswap shrinker gives a second
+ * chance), decompressed into page, for the caller to write to the store
+ * below; it stays in the tier (loads still find it) until
+ * zswap_writeback_done().  An entry that does not decompress cannot be
+ * written below: it becomes ZS_BAD (a load of it fails, so its page is
+ * poisoned as after a failed read), moves to the hot end, and the next
+ * coldest is picked; if it was invalidated meanwhile, it goes, and its
+ * slot is the caller's to free (*dead).
+ * Return: its slot, and in *token which store of it this is; -1 if none
+ * (or with *dead >= 0: the slot to free first; then pick again).
  */
 long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *dead)
 {
