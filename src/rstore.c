@@ -69,6 +69,8 @@ static int rs_submit(struct swap_dev *d, struct swap_io *io)
 
 	io->sync = false;
 	io->be_deadline = io->t_submit + rs->timeout_ns;
+	if (io->t_end_by && io->t_end_by < io->be_deadline)
+		io->be_deadline = io->t_end_by; /* one round at least: run_round() */
 	enqueue(rs, io);
 	return 0;
 }

@@ -533,17 +533,21 @@ void batch_put(struct fl_space *sp, struct io_batch *b)
 /*
  * A readahead read of consecutive slots, as one vectored I/O into several
  * frames (the write batches' pool).  If it fails, each page is read again on
- * its own, so that a bad slot poisons its own page only.
- * Context: the completion thread.
+ * its own, so that a bad slot poisons its own page only.  A batch that timed
+ * out had the store's whole timeout for each of its pages: each is tried
+ * once more, not given a timeout of its own again (a fault on a page of a
+ * stalled node would wait two).  Context: the completion thread.
  */
 static void read_batch_done(struct swap_io *io, int res)
 {
 	struct io_batch *b = (struct io_batch *)io;
 	struct fl_space *sp = b->sp;
+	uint64_t end_by = res == -ETIMEDOUT ? fl_now_ns() : 0;
 
 	for (unsigned int k = 0; k < b->n; k++) {
 		struct swap_io *fio = &b->f[k]->io;
 
+		fio->t_end_by = end_by;
 		if (!res)
 			swap_read_done(fio, 0);
 		else if (swap_submit(&sp->dev, fio))

@@ -71,6 +71,9 @@ struct swap_io {
 	unsigned int nr;
 	swap_done_fn done;
 	uint64_t t_submit; /* fl_now_ns() (CLOCK_MONOTONIC) when submitted */
+	/* Set by the caller: a backend with a timeout ends io by then (one
+	 * try at least), however long its own timeout; 0: its own. */
+	uint64_t t_end_by;
 	/* The reaper's, while the completion waits out the device's delay. */
 	int delayed_res;
 	struct swap_io *delayed_prev, *delayed_next;
@@ -99,8 +102,10 @@ struct swap_io {
  *              sleeps on the I/O.  When it is over, the backend posts the
  *              result, 0 or a negative errno: an io_uring
  *              completion on d->ring carries io as its user data (the file
- *              backend), or swapdev_complete().  Return: 0, or a negative errno: then done() will
- *              not run.
+ *              backend), or swapdev_complete().  A backend that times
+ *              I/O out ends io by io->t_end_by if that is set and sooner
+ *              (after one try).  Return: 0, or a negative errno: then
+ *              done() will not run.
  *   read_sync  read one slot in the calling thread, which sleeps until it
  *              is in: the faulting thread in sigbus delivery (so: async-
  *              signal-safe, no malloc), or a handler thread.  Return: 0 or

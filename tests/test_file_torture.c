@@ -55,14 +55,6 @@ static void check(const uint64_t *w, size_t page, uint32_t v, const char *where)
 		      page, i, w[i], v, word(page, v, i));
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void *writer(void *arg)
 {
 	unsigned int t = (unsigned int)(uintptr_t)arg;
@@ -160,8 +152,8 @@ static void run(int delivery, int policy)
 	CHECK(!pthread_create(&th[WRITERS], NULL, splitter, NULL), "pthread_create");
 	CHECK(!pthread_create(&th[WRITERS + 1], NULL, syncer, NULL), "pthread_create");
 	CHECK(!pthread_create(&th[WRITERS + 2], NULL, remapper, NULL), "pthread_create");
-	t0 = now();
-	while (now() - t0 < seconds)
+	t0 = t_now_s();
+	while (t_now_s() - t0 < seconds)
 		usleep(10000);
 	atomic_store(&stop, true);
 	for (int t = 0; t < WRITERS + 3; t++)

@@ -155,6 +155,15 @@ static inline uint64_t t_seed_init(int argc, char **argv, const char *name)
 	return seed;
 }
 
+/* Seconds on the monotonic clock. */
+static inline double t_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* FL_SOAK=1 asks for longer runs. */
 static inline int t_soak(void)
 {
