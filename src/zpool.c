@@ -44,10 +44,14 @@ size_t zp_class_size(size_t len)
  * with room for fragmentation (twice as many slabs, and a few a class), at
  * most ZP_MAX_SLABS: a slab is taken from it and given back with
  * MADV_DONTNEED, never mapped or unmapped on its own, so that the pool
- * costs the process one mapping however its slabs come and go (its count
- * of mappings is limited, vm.max_map_count, for the application's mmap()s
- * too), and no mmap_lock held for writing.  Reserved without swap
- * accounting (MAP_NORESERVE); backed as slabs are used.
+ * costs the process at most two mappings however its slabs come and go
+ * (its count of mappings is limited, vm.max_map_count, for the
+ * application's mmap()s too), and no mmap_lock held for writing but to
+ * grow.  Reserved inaccessible (PROT_NONE, which no overcommit policy
+ * charges), and made writable from its start in steps of ZP_GROW_SLABS as
+ * the pool first reaches them (slab_new()), never inaccessible again: the
+ * commit charge follows the pool's high-water mark, also under strict
+ * overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
  */
 int zp_init(struct zpool *p, size_t max_bytes)
 {
@@ -64,7 +68,7 @@ int zp_init(struct zpool *p, size_t max_bytes)
 		p->slabs = NULL;
 		return -ENOMEM;
 	}
-	p->base = mmap(NULL, (size_t)p->max_slabs * ZP_SLAB_SIZE, PROT_READ | PROT_WRITE,
+	p->base = mmap(NULL, (size_t)p->max_slabs * ZP_SLAB_SIZE, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p->base == MAP_FAILED) {
 		p->base = NULL;
@@ -113,6 +117,26 @@ static void partial_del(struct zpool *p, struct zp_class *k, uint32_t si)
 }
 
 /*
+ * Make the reservation writable up to at least need slabs (ZP_GROW_SLABS
+ * more at a time), if it is not yet.  Context: slab_lock held.  Return: 0,
+ * or -ENOMEM if the system will not commit the memory.
+ */
+static int grow(struct zpool *p, uint32_t need)
+{
+	uint32_t mapped = atomic_load_explicit(&p->mapped_slabs, memory_order_relaxed), to;
+
+	if (need <= mapped)
+		return 0;
+	to = MIN(MAX(need, mapped + ZP_GROW_SLABS), p->max_slabs);
+	if (mprotect(p->base + (size_t)mapped * ZP_SLAB_SIZE, (size_t)(to - mapped) * ZP_SLAB_SIZE,
+		     PROT_READ | PROT_WRITE))
+		return -ENOMEM;
+	/* After the mprotect: zp_map_racy() reads below it. */
+	atomic_store_explicit(&p->mapped_slabs, to, memory_order_release);
+	return 0;
+}
+
+/*
  * A new slab for class c, on its partial list.  Context: the class lock
  * held; takes slab_lock.  Return: its index, or UINT32_MAX.
  */
@@ -127,7 +151,7 @@ static uint32_t slab_new(struct zpool *p, unsigned int c)
 	if (p->free_slab) {
 		si = p->free_slab - 1;
 		p->free_slab = p->slabs[si].next;
-	} else if (p->nr_slabs < p->max_slabs) {
+	} else if (p->nr_slabs < p->max_slabs && !grow(p, p->nr_slabs + 1)) {
 		si = p->nr_slabs++;
 	} else {
 		pthread_mutex_unlock(&p->slab_lock);
@@ -287,9 +311,9 @@ void *zp_map(struct zpool *p, uint32_t handle)
  * Where handle's object would be, for a reader without the owners' lock
  * that checks afterwards whether the handle was still the owner's (zswap's
  * seq): handle may be stale, or read as it changed.  The address is
- * computed from the reservation, never from a slab's mem (NULL once given
- * back), so that len bytes from it are always mapped memory, if only
- * zeros.  Context: any.  Return: that address, or NULL if no object of
+ * computed from the reservation's writable part, never from a slab's mem
+ * (NULL once given back), so that len bytes from it are always readable
+ * memory, if only zeros.  Context: any.  Return: that address, or NULL if no object of
  * len bytes can have that handle.
  */
 FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
@@ -298,7 +322,7 @@ FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
 	uint16_t cls;
 	size_t off;
 
-	if (handle == ZP_NONE || si >= p->max_slabs)
+	if (handle == ZP_NONE || si >= atomic_load_explicit(&p->mapped_slabs, memory_order_acquire))
 		return NULL;
 	cls = *(volatile uint16_t *)&p->slabs[si].cls;
 	if (cls >= ZP_CLASSES)

@@ -39,6 +39,7 @@
 #define ZP_SLAB_PAGES 4
 #define ZP_SLAB_SIZE (ZP_SLAB_PAGES * PAGE_SIZE)
 #define ZP_MAX_SLABS (1u << 20)		/* 16 GiB of slabs */
+#define ZP_GROW_SLABS 64		/* made writable at a time: 1 MiB */
 #define ZP_NONE 0u			/* the handle of no object */
 #define ZP_HDR 4u			/* an object's header: its owner */
 #define ZP_MAX_LEN (PAGE_SIZE - ZP_HDR) /* the largest object with a header */
@@ -65,6 +66,9 @@ struct zpool {
 	uint32_t max_slabs;	   /* set at zp_init() */
 	pthread_mutex_t slab_lock; /* a leaf: nr_slabs, free_slab; after a class lock */
 	uint32_t nr_slabs, free_slab;
+	/* Slabs of the reservation made writable (zpool.c): written under
+	 * slab_lock, read without it by zp_map_racy(); only grows. */
+	_Atomic uint32_t mapped_slabs;
 	_Atomic uint64_t bytes_slabs; /* memory the pool holds */
 	_Atomic uint64_t objects;
 	_Atomic uint64_t bytes_objects; /* their class sizes, headers included */

@@ -16,7 +16,8 @@
  *
  * Slabs given back here and there do not cost the process a mapping each,
  * and a pool whose reservation is used up refuses objects and keeps those
- * it gave.
+ * it gave.  The reservation is inaccessible (charged to no one) until the
+ * pool reaches it.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -293,6 +294,76 @@ static void slabs_and_mappings(void)
 	zp_destroy(&pool);
 }
 
+/*
+ * The mappings of [lo, hi) in /proc/self/maps: how many, and the bytes of
+ * them writable (rw-p) and inaccessible (---p).
+ */
+static unsigned int maps_of(uintptr_t lo, uintptr_t hi, size_t *rw, size_t *none)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512], perms[8];
+	unsigned long a, b;
+	unsigned int n = 0;
+
+	CHECK(f, "/proc/self/maps: %s", strerror(errno));
+	*rw = *none = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || b <= lo || a >= hi)
+			continue;
+		a = MAX(a, lo);
+		b = MIN(b, hi);
+		n++;
+		if (!strcmp(perms, "rw-p"))
+			*rw += b - a;
+		else if (!strcmp(perms, "---p"))
+			*none += b - a;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * The reservation is inaccessible until the pool reaches it, so that no
+ * overcommit policy charges more than the pool has used (strict overcommit
+ * ignores MAP_NORESERVE): writable from its start in steps of
+ * ZP_GROW_SLABS, the rest PROT_NONE, two mappings at most.
+ */
+static void commit_follows_use(void)
+{
+	enum { USED = 100, PER = ZP_SLAB_SIZE / 1024 };
+	static uint32_t h[USED * PER];
+	uintptr_t lo, hi;
+	size_t rw, none;
+	unsigned int n;
+
+	CHECK(zp_init(&pool, 256UL << 20) == 0, "zp_init");
+	lo = (uintptr_t)pool.base;
+	hi = lo + (size_t)pool.max_slabs * ZP_SLAB_SIZE;
+	n = maps_of(lo, hi, &rw, &none);
+	CHECK(n == 1 && rw == 0 && none == hi - lo,
+	      "a new pool: %u mappings, %zu bytes writable, %zu inaccessible of %zu", n, rw, none,
+	      (size_t)(hi - lo));
+	for (unsigned int i = 0; i < USED * PER; i++) {
+		h[i] = zp_alloc(&pool, 1024 - ZP_HDR, i + 1);
+		CHECK(h[i] != ZP_NONE, "zp_alloc %u", i);
+		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
+	}
+	n = maps_of(lo, hi, &rw, &none);
+	printf("a pool of %u reserved slabs, %u used: %u mappings, %zu KiB writable, the rest "
+	       "inaccessible\n",
+	       pool.max_slabs, pool.nr_slabs, n, rw >> 10);
+	CHECK(n == 2 && rw >= (size_t)pool.nr_slabs * ZP_SLAB_SIZE &&
+		      rw <= (size_t)(pool.nr_slabs + ZP_GROW_SLABS) * ZP_SLAB_SIZE &&
+		      rw + none == hi - lo,
+	      "%u slabs used: %u mappings, %zu bytes writable, %zu inaccessible", pool.nr_slabs, n,
+	      rw, none);
+	for (unsigned int i = 0; i < USED * PER; i++) {
+		CHECK(check(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]), "object %#x changed", h[i]);
+		zp_free(&pool, h[i]);
+	}
+	zp_destroy(&pool);
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t t[THREADS];
@@ -322,6 +393,7 @@ int main(int argc, char **argv)
 	zp_destroy(&pool);
 	compaction();
 	slabs_and_mappings();
+	commit_follows_use();
 	printf("test_zpool: PASS\n");
 	return T_EXIT_PASS;
 }
