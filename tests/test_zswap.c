@@ -162,10 +162,12 @@ static void full(enum zs_algo algo, const char *name, uint64_t seed)
 		stored++;
 	}
 	CHECK(s < 4000 && zswap_needs_writeback(z), "%s: 256 KiB never filled", name);
-	/* Load slot 0: it becomes hot; the coldest is then slot 1. */
+	/* Load slot 0: it gets a second chance; the coldest is then slot 1. */
 	CHECK(zswap_load(z, 0, back) == 0, "load 0");
 	w = zswap_writeback_pick(z, back, &token, &dead);
 	CHECK(w == 1, "%s: the coldest is slot %ld, want 1", name, w);
+	CHECK(atomic_load(&z->st.rotated) == 1, "%s: %llu second chances, want 1", name,
+	      (unsigned long long)atomic_load(&z->st.rotated));
 	text_page(page, seed + 1);
 	CHECK(!memcmp(page, back, PAGE_SIZE), "written back decompressed");
 	CHECK(zswap_load(z, 1, back) == 0, "loads still find a page being written back");
