@@ -313,8 +313,9 @@ void *zp_map(struct zpool *p, uint32_t handle)
  * seq): handle may be stale, or read as it changed.  The address is
  * computed from the reservation's writable part, never from a slab's mem
  * (NULL once given back), so that len bytes from it are always readable
- * memory, if only zeros.  Context: any.  Return: that address, or NULL if no object of
- * len bytes can have that handle.
+ * memory, if only zeros.  Context: any.
+ * Return: that address, or NULL if no object of len bytes can have that
+ * handle.
  */
 FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
 {
