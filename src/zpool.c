@@ -51,7 +51,9 @@ size_t zp_class_size(size_t len)
  * charges), and made writable from its start in steps of ZP_GROW_SLABS as
  * the pool first reaches them (slab_new()), never inaccessible again: the
  * commit charge follows the pool's high-water mark, also under strict
- * overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).
+ * overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).  The slab
+ * table (p->slabs, tens of bytes a slab) is reserved writable: charged in
+ * full there, under 1 % of the slabs' memory.
  */
 int zp_init(struct zpool *p, size_t max_bytes)
 {
@@ -399,11 +401,12 @@ static uint32_t partial_pick(struct zpool *p, struct zp_class *k, bool fewest, u
  * not hold (allocated but not yet published, as zswap_store() does, and
  * being filled meanwhile) stays, unread.  res counts what was done.
  *
- * Context: not the SIGBUS handler (it may give a slab back); the caller holds the
- * lock of every owner of the pool's objects, so that no reader, free or
- * re-pointing of an object runs during the step (zswap: z->lock, under
- * which every zp_map() of a published object and every zp_free() run);
- * takes the class lock, and slab_lock to give a slab back.
+ * Context: not the SIGBUS handler (it may give a slab back); the caller
+ * holds the lock of every owner of the pool's objects, so that no free,
+ * re-pointing or locked read (zp_map()) of an object runs during the step
+ * (zswap: z->lock, under which every zp_free() and zp_map() of a published
+ * object run; its loads without the lock use zp_map_racy() and check the
+ * entry's seq); takes the class lock, and slab_lock to give a slab back.
  * Return: true if the step moved or freed something: call again for
  * more; false if the class has nothing more to give.
  */

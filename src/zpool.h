@@ -19,9 +19,11 @@
  * emptied slab goes back to the system.  An object's handle then changes,
  * so each object carries the 32-bit name of its owner (given to
  * zp_alloc()) in a header (a whole-page object, in its slab's owner[]),
- * and the pool asks the owner, through a callback,
- * to re-point its reference; the owner's lock, held by the caller around
- * the step, keeps every reader of the old handle out meanwhile.
+ * and the pool asks the owner, through a callback, to re-point its
+ * reference once the bytes are at the new place; the owner's lock, held by
+ * the caller around the step, keeps frees and re-pointing out meanwhile.
+ * A reader without that lock (zp_map_racy()) must check afterwards that
+ * the handle it used was still the owner's (zswap: the entry's seq).
  *
  * Locks: each class has a lock (a leaf but for slab_lock, which nests
  * inside it); pool-wide counts are atomics.  An owner's lock may be held
