@@ -55,7 +55,7 @@ ifeq ($(DEBUG),1)
 CFLAGS_BASE += -DFL_DEBUG=1
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -lzstd -lxxhash -lsodium \
+LIBS := -luring -lurcu-cds -lurcu-bp -lurcu-common -lhiredis -llz4 -llzo2 -lzstd -lxxhash -lsodium \
 	-lblkid -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) -pthread $(LDFLAGS)
 

@@ -179,11 +179,13 @@ struct fl_config {
 				   * "Fault delivery"); 0: never */
 };
 
-/* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd). */
+/* The compressed tier's compressor (FAULTLINE_ZSWAP: off, lz4, zstd, lzo).
+ * LZO is LZO1X-1, the format of the kernel's "lzo" (zswap's default). */
 enum fl_zswap {
 	FL_ZSWAP_OFF = 0,
 	FL_ZSWAP_LZ4 = 1,
 	FL_ZSWAP_ZSTD = 2,
+	FL_ZSWAP_LZO = 3,
 };
 
 /*

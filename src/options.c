@@ -106,8 +106,8 @@ static const struct option_desc options[] = {
 	    "write the order in which mapped file pages were first touched to this file"),
 	OPT("ws_replay", OPT_STRING, false, ws_replay, 0, 0, 0,
 	    "read mapped file pages in the order recorded in this file, in the background"),
-	OPT("zswap", OPT_ZSWAP, true, zswap, FL_ZSWAP_OFF, 0, FL_ZSWAP_ZSTD,
-	    "the compressed tier in front of the store: off, lz4, zstd"),
+	OPT("zswap", OPT_ZSWAP, true, zswap, FL_ZSWAP_OFF, 0, FL_ZSWAP_LZO,
+	    "the compressed tier in front of the store: off, lz4, zstd, lzo"),
 	OPT("zswap_max", OPT_SIZE, true, zswap_max, 0, 0, SIZE_OPT_MAX,
 	    "the compressed tier's share of the budget (K/M/G); 0: a fifth of it"),
 	OPT("zswap_keep_incompressible", OPT_BOOL, true, zswap_keep_incompressible, 0, 0, 1,
@@ -126,7 +126,7 @@ static const struct option_desc options[] = {
 static const char *const policy_names[FL_POLICY_NR] = {"mmap", "bail", "drop",	 "drop-vma",
 						       "hold", "v2",   "v2-anon"};
 static const char *const delivery_names[] = {"thread", "sigbus"};
-static const char *const zswap_names[] = {"off", "lz4", "zstd"};
+static const char *const zswap_names[] = {"off", "lz4", "zstd", "lzo"};
 
 const char *zswap_algo_name(int algo)
 {

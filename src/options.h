@@ -20,7 +20,7 @@ int fl_options_set(struct fl_config *cfg, const char *name, const char *value);
 /* Return: 0, or -EINVAL if a field is out of its range. */
 int fl_options_validate(const struct fl_config *cfg);
 void fl_options_print(const struct fl_config *cfg, FILE *out);
-/* "off", "lz4", "zstd" (FAULTLINE_ZSWAP), or NULL out of range. */
+/* "off", "lz4", "zstd", "lzo" (FAULTLINE_ZSWAP), or NULL out of range. */
 const char *zswap_algo_name(int algo);
 /*
  * A count or a size, as the options take them and `faultline mkstore` too:

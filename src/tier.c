@@ -8,6 +8,7 @@
 
 #include <sys/mman.h>
 
+#include "options.h"
 #include "space.h"
 #include "stats.h"
 #include "store.h"
@@ -187,6 +188,10 @@ static void wb_round(void *arg)
 	wb_writeback(t);
 }
 
+_Static_assert(ZS_LZ4 == (int)FL_ZSWAP_LZ4 && ZS_ZSTD == (int)FL_ZSWAP_ZSTD &&
+		       ZS_LZO == (int)FL_ZSWAP_LZO,
+	       "FAULTLINE_ZSWAP's values are the tier's algorithms");
+
 /* Context: space creation, after swap_init().  Return: 0 or a negative
  * errno (-EINVAL: zswap_max not below mem_limit). */
 int tier_init(struct fl_space *sp)
@@ -212,13 +217,12 @@ int tier_init(struct fl_space *sp)
 	pthread_mutex_init(&t->wb_lock, NULL);
 	t->wb_worker.fd = -1;
 	sp->tier = t;
-	ret = zswap_init(&t->z, sp->cfg.zswap == FL_ZSWAP_LZ4 ? ZS_LZ4 : ZS_ZSTD,
-			 swapdev_max_slots(&sp->dev), max);
+	ret = zswap_init(&t->z, (enum zs_algo)sp->cfg.zswap, swapdev_max_slots(&sp->dev), max);
 	t->z.keep_raw = sp->cfg.zswap_keep_incompressible;
 	if (ret) {
 		t->z.e = NULL;
 		fl_log("cannot set up the compressed tier (%s): %s",
-		       sp->cfg.zswap == FL_ZSWAP_LZ4 ? "lz4" : "zstd", strerror(-ret));
+		       zswap_algo_name((int)sp->cfg.zswap), strerror(-ret));
 		return ret;
 	}
 	t->wb_mem = mmap(NULL, bufs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -238,7 +242,7 @@ int tier_init(struct fl_space *sp)
 	sp->dev.slot_freeing_arg = t;
 	sp->dev.slot_freeing = tier_slot_freeing;
 	fl_dbg(sp, "compressed tier: %s, up to %zu bytes of the budget",
-	       sp->cfg.zswap == FL_ZSWAP_LZ4 ? "lz4" : "zstd", max);
+	       zswap_algo_name((int)sp->cfg.zswap), max);
 	return worker_start(&t->wb_worker, "fl-zswap", wb_round, t, WB_PERIOD_MS);
 }
 

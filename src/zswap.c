@@ -3,10 +3,21 @@
 #include "zswap.h"
 
 #include <lz4.h>
+#include <lzo/lzo1x.h>
 #include <sys/mman.h>
 #include <zstd.h>
 
 #define ZSTD_LEVEL 1
+/* LZO1X-1's output for a page that does not compress: it takes no bound,
+ * so it writes into a buffer this large and is copied out if it fits. */
+#define LZO_OUT_MAX (PAGE_SIZE + PAGE_SIZE / 16 + 64 + 3)
+
+/* Whether a decompression needs a context (zstd's DCtx); LZ4 and LZO
+ * decompress without state. */
+static bool needs_dctx(const struct zswap *z)
+{
+	return z->algo == ZS_ZSTD;
+}
 
 static struct zs_ctx *ctx_get(struct zswap *z)
 {
@@ -63,6 +74,7 @@ static void ctx_free(struct zswap *z, struct zs_ctx *c)
 		ZSTD_freeDCtx(c->d);
 	} else {
 		free(c->c);
+		free(c->d);
 	}
 	c->c = c->d = NULL;
 }
@@ -79,6 +91,14 @@ static size_t compress_page(struct zswap *z, struct zs_ctx *c, const void *page,
 						   1);
 		return n > 0 ? (size_t)n : 0;
 	}
+	if (z->algo == ZS_LZO) {
+		lzo_uint n = 0;
+
+		if (lzo1x_1_compress(page, PAGE_SIZE, c->d, &n, c->c) != LZO_E_OK || n > dst_cap)
+			return 0;
+		memcpy(dst, c->d, n);
+		return n;
+	}
 	size_t n = ZSTD_compressCCtx(c->c, dst, dst_cap, page, PAGE_SIZE, z->level);
 	return ZSTD_isError(n) ? 0 : n;
 }
@@ -91,16 +111,23 @@ static int decompress_page(struct zswap *z, struct zs_ctx *c, const void *src, s
 		return LZ4_decompress_safe(src, page, (int)len, (int)PAGE_SIZE) == (int)PAGE_SIZE
 			       ? 0
 			       : -EBADMSG;
+	if (z->algo == ZS_LZO) {
+		lzo_uint n = PAGE_SIZE;
+
+		return lzo1x_decompress_safe(src, len, page, &n, NULL) == LZO_E_OK && n == PAGE_SIZE
+			       ? 0
+			       : -EBADMSG;
+	}
 	size_t n = ZSTD_decompressDCtx(c->d, page, PAGE_SIZE, src, len);
 	return !ZSTD_isError(n) && n == PAGE_SIZE ? 0 : -EBADMSG;
 }
 
-/* decompress_page() with a context if the algorithm needs one (zstd's
- * DCtx, waited for if all are busy; LZ4 decompresses without state).
- * Return: as decompress_page(). */
+/* decompress_page() with a context if the algorithm needs one
+ * (needs_dctx(): waited for if all are busy).  Return: as
+ * decompress_page(). */
 static int decompress_any(struct zswap *z, const void *src, size_t len, void *page)
 {
-	struct zs_ctx *c = z->algo != ZS_LZ4 ? ctx_get_wait(z) : NULL;
+	struct zs_ctx *c = needs_dctx(z) ? ctx_get_wait(z) : NULL;
 	int ret = decompress_page(z, c, src, len, page);
 
 	if (c)
@@ -113,8 +140,10 @@ int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size
 	char page[PAGE_SIZE], out[PAGE_SIZE];
 
 	memset(z, 0, sizeof(*z));
-	if (algo != ZS_LZ4 && algo != ZS_ZSTD)
+	if (algo != ZS_LZ4 && algo != ZS_ZSTD && algo != ZS_LZO)
 		return -EINVAL;
+	if (algo == ZS_LZO && lzo_init() != LZO_E_OK)
+		return -EIO;
 	z->algo = algo;
 	z->level = ZSTD_LEVEL;
 	z->max_bytes = max_bytes;
@@ -137,11 +166,14 @@ int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size
 		struct zs_ctx *c = &z->ctx[i];
 		if (algo == ZS_LZ4) {
 			c->c = malloc((size_t)LZ4_sizeofState());
+		} else if (algo == ZS_LZO) {
+			c->c = malloc(LZO1X_1_MEM_COMPRESS);
+			c->d = malloc(LZO_OUT_MAX);
 		} else {
 			c->c = ZSTD_createCCtx();
 			c->d = ZSTD_createDCtx();
 		}
-		if (!c->c || (algo == ZS_ZSTD && !c->d)) {
+		if (!c->c || (algo != ZS_LZ4 && !c->d)) {
 			zswap_destroy(z);
 			return -ENOMEM;
 		}
@@ -548,7 +580,7 @@ long zswap_writeback_pick(struct zswap *z, void *page, uint64_t *token, long *de
 	uint64_t fill;
 
 	*dead = -1;
-	if (z->algo != ZS_LZ4 && !(c = ctx_get(z)))
+	if (needs_dctx(z) && !(c = ctx_get(z)))
 		return -1;
 again:
 	pthread_mutex_lock(&z->lock);

@@ -62,7 +62,7 @@
 #include "lib.h"
 #include "zpool.h"
 
-enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2 };
+enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2, ZS_LZO = 3 }; /* = enum fl_zswap */
 
 #define ZS_MAX_COMPRESSED ZP_MAX_LEN /* what does not fit is incompressible */
 #define ZS_ACCEPT_PCT 95
@@ -101,8 +101,8 @@ struct zs_entry {
 
 struct zs_ctx {
 	_Atomic bool busy;
-	void *c; /* LZ4 state or ZSTD_CCtx */
-	void *d; /* ZSTD_DCtx */
+	void *c; /* LZ4 state, LZO1X-1's work memory or ZSTD_CCtx */
+	void *d; /* ZSTD_DCtx, or LZO's output (LZO_OUT_MAX bytes) */
 };
 
 struct zswap_stats {

@@ -31,6 +31,7 @@
 
 #include "torture.h"
 
+#include "options.h"
 #include "space.h"
 #include "store.h"
 #include "tier.h"
@@ -71,10 +72,10 @@ static void torture(int delivery, int policy, int zswap, bool encrypt, bool keep
 	       "full %llu hits %llu writebacks %llu compacted %llu pages %llu pool %llu KiB ratio "
 	       "%llu%% "
 	       "hit p50 %llu ns; store reads %llu writes %llu; resident %llu frames %llu\n",
-	       t_delivery_name(delivery), tt_policy_names[policy],
-	       zswap == FL_ZSWAP_LZ4 ? "lz4" : "zstd", encrypt ? " (encrypted)" : "",
-	       keep ? " (keep incompressible)" : "", (unsigned long long)st.faults_major,
-	       (unsigned long long)st.zswap_stores, (unsigned long long)st.zswap_same_filled,
+	       t_delivery_name(delivery), tt_policy_names[policy], zswap_algo_name((int)zswap),
+	       encrypt ? " (encrypted)" : "", keep ? " (keep incompressible)" : "",
+	       (unsigned long long)st.faults_major, (unsigned long long)st.zswap_stores,
+	       (unsigned long long)st.zswap_same_filled,
 	       (unsigned long long)st.zswap_incompressible, (unsigned long long)st.zswap_full,
 	       (unsigned long long)st.zswap_hits, (unsigned long long)st.zswap_writebacks,
 	       (unsigned long long)st.zswap_compacted, (unsigned long long)st.zswap_pages,
@@ -228,7 +229,7 @@ static void corrupt(int delivery, int zswap)
 	CHECK(fl_stats(sp, &st) == 0, "fl_stats");
 	printf("altered tier copies, %s, %s: %zu pages lost (SIGBUS %zu times in two passes), the "
 	       "others right; zswap_errors %llu, read_errors %llu, poisoned %llu\n",
-	       t_delivery_name(delivery), zswap == FL_ZSWAP_ZSTD ? "zstd" : "lz4", nbad, hit,
+	       t_delivery_name(delivery), zswap_algo_name((int)zswap), nbad, hit,
 	       (unsigned long long)st.zswap_errors, (unsigned long long)st.read_errors,
 	       (unsigned long long)st.pages_poisoned);
 	CHECK(st.pages_poisoned == nbad && st.zswap_errors >= nbad && st.read_errors == 0 &&
@@ -255,6 +256,9 @@ static void options(void)
 	setenv("FAULTLINE_ZSWAP", "ZSTD", 1);
 	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap == FL_ZSWAP_ZSTD, "FAULTLINE_ZSWAP=ZSTD: %d",
 	      cfg.zswap);
+	setenv("FAULTLINE_ZSWAP", "lzo", 1);
+	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap == FL_ZSWAP_LZO, "FAULTLINE_ZSWAP=lzo: %d",
+	      cfg.zswap);
 	unsetenv("FAULTLINE_ZSWAP");
 	setenv("FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE", "1", 1);
 	CHECK(fl_config_init(&cfg) == 0 && cfg.zswap_keep_incompressible == 1,
@@ -273,6 +277,7 @@ int main(int argc, char **argv)
 	t_sigbus_install(); /* before a space of sigbus delivery: corrupt() */
 	for (int d = 0; d < 2; d++) {
 		corrupt(d, d ? FL_ZSWAP_ZSTD : FL_ZSWAP_LZ4);
+		corrupt(d, FL_ZSWAP_LZO);
 		no_io(d, FL_ZSWAP_LZ4);
 		no_io(d, FL_ZSWAP_OFF);
 		for (int pol = 0; pol < 5; pol++)
@@ -283,5 +288,6 @@ int main(int argc, char **argv)
 			false, true);
 	}
 	torture(FL_DELIVERY_THREAD, FL_POLICY_DROP, FL_ZSWAP_LZ4, true, false);
+	torture(FL_DELIVERY_SIGBUS, FL_POLICY_DROP, FL_ZSWAP_LZO, false, false);
 	return T_EXIT_PASS;
 }

@@ -649,18 +649,25 @@ int main(int argc, char **argv)
 
 	basics(ZS_LZ4, "lz4", seed);
 	basics(ZS_ZSTD, "zstd", seed);
+	basics(ZS_LZO, "lzo", seed);
 	raw_writeback(ZS_LZ4, "lz4", seed);
 	raw_writeback(ZS_ZSTD, "zstd", seed);
+	raw_writeback(ZS_LZO, "lzo", seed);
 	full(ZS_LZ4, "lz4", seed);
 	full(ZS_ZSTD, "zstd", seed);
+	full(ZS_LZO, "lzo", seed);
 	bad_entries(ZS_LZ4, "lz4", seed);
 	bad_entries(ZS_ZSTD, "zstd", seed);
+	bad_entries(ZS_LZO, "lzo", seed);
 	fragment(ZS_LZ4, "lz4", seed);
 	fragment(ZS_ZSTD, "zstd", seed);
+	fragment(ZS_LZO, "lzo", seed);
 	threads(ZS_LZ4, "lz4", seed, true);
 	threads(ZS_ZSTD, "zstd", seed, false);
+	threads(ZS_LZO, "lzo", seed, true);
 	shared_slots(ZS_LZ4, "lz4", seed, true);
 	shared_slots(ZS_ZSTD, "zstd", seed, false);
+	shared_slots(ZS_LZO, "lzo", seed, false);
 	ctx_wait(seed);
 	printf("test_zswap: PASS\n");
 	return T_EXIT_PASS;

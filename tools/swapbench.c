@@ -86,10 +86,10 @@ static struct subject *add_subject(struct swapbench *sb, const char *name, enum 
  * incompressible pages (SB_ZSWAP_KEEP). */
 static const char *zswap_name(int z)
 {
-	static const char *const names[] = {"notier", "lz4", "zstd"};
+	static const char *const names[] = {"notier", "lz4", "zstd", "lzo"};
 	int alg = z & ~SB_ZSWAP_KEEP;
 
-	return alg < 0 || alg > FL_ZSWAP_ZSTD ? "notier" : names[alg];
+	return alg < 0 || alg > FL_ZSWAP_LZO ? "notier" : names[alg];
 }
 
 static void build_subjects(struct swapbench *sb)
@@ -116,7 +116,7 @@ static void build_subjects(struct swapbench *sb)
 			    kv->variant == KV_ZSWAP ? "zswap" : "zram", kv->alg);
 		add_subject(sb, name, K_KERNEL, 0, 0)->kv = *kv;
 	}
-	/* faultline's: fl-DELIVERY-POLICY, then -lz4/-zstd/-notier and -pf/-nopf
+	/* faultline's: fl-DELIVERY-POLICY, then -lz4/-zstd/-lzo/-notier and -pf/-nopf
 	 * when --zswap or --prefetch asks for them. */
 	for (d = 0; opt->do_faultline && d < opt->ndeliveries; d++)
 		for (p = 0; p < opt->npolicies; p++)

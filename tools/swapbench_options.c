@@ -87,8 +87,9 @@ static void usage(FILE *out)
 		"                         device instead); ALG: lz4, zstd, lzo, ...\n"
 		"      --zswap-page-cluster N  vm.page-cluster in zswap's runs (default 0: no\n"
 		"                         swap readahead, as zram has none; put back after)\n"
-		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd;\n"
-		"                         lz4-keep, zstd-keep: incompressible pages kept in\n"
+		"      --zswap LIST       faultline's compressed tier per subject: off,lz4,zstd,\n"
+		"                         lzo (LZO1X-1, the kernel's lzo); lz4-keep, zstd-keep,\n"
+		"                         lzo-keep: incompressible pages kept in\n"
 		"                         it as they are (FAULTLINE_ZSWAP_KEEP_INCOMPRESSIBLE)\n"
 		"                         (default: FAULTLINE_ZSWAP from the environment)\n"
 		"      --pool SIZE        the compressed pool: faultline's FAULTLINE_ZSWAP_MAX,\n"
@@ -198,8 +199,10 @@ static int word_zswap(const char *s)
 	return !strcmp(s, "off")	 ? FL_ZSWAP_OFF
 	       : !strcmp(s, "lz4")	 ? FL_ZSWAP_LZ4
 	       : !strcmp(s, "zstd")	 ? FL_ZSWAP_ZSTD
+	       : !strcmp(s, "lzo")	 ? FL_ZSWAP_LZO
 	       : !strcmp(s, "lz4-keep")	 ? FL_ZSWAP_LZ4 | SB_ZSWAP_KEEP
 	       : !strcmp(s, "zstd-keep") ? FL_ZSWAP_ZSTD | SB_ZSWAP_KEEP
+	       : !strcmp(s, "lzo-keep")	 ? FL_ZSWAP_LZO | SB_ZSWAP_KEEP
 					 : -1;
 }
 

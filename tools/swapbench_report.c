@@ -18,6 +18,9 @@
 
 /* ---- Goals (the issue's) ---- */
 
+/* FAULTLINE_ZSWAP's values, by enum fl_zswap. */
+static const char *const zswap_names[] = {"off", "lz4", "zstd", "lzo"};
+
 static double fill_goal(const struct subject *sub)
 {
 	return sub->kind == K_FL ? 0.8 : 0;
@@ -176,9 +179,9 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	       "policies=",
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max,
 	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32",
-	       ri->defaults.zswap == FL_ZSWAP_LZ4    ? "lz4"
-	       : ri->defaults.zswap == FL_ZSWAP_ZSTD ? "zstd"
-						     : "off");
+	       (size_t)ri->defaults.zswap < ARRAY_SIZE(zswap_names)
+		       ? zswap_names[ri->defaults.zswap]
+		       : "?");
 	for (i = 0; i < opt->npolicies; i++)
 		printf("%s%s", i ? "," : "", fl_policy_name(opt->policies[i]));
 	printf("\n");
