@@ -203,10 +203,10 @@ int tier_init(struct fl_space *sp)
 
 	if (!sp->swap_on || sp->cfg.zswap == FL_ZSWAP_OFF)
 		return 0;
-	if (max >= sp->cfg.mem_limit || max < 16 * ZP_SLAB_SIZE) {
+	if (max >= sp->cfg.mem_limit || max < 16 * ZP_SLAB_MIN) {
 		fl_log("FAULTLINE_ZSWAP_MAX (%zu bytes) must be at least %lu bytes and below "
 		       "FAULTLINE_MEM_LIMIT (%zu bytes): the space is not created",
-		       max, 16 * ZP_SLAB_SIZE, sp->cfg.mem_limit);
+		       max, 16 * ZP_SLAB_MIN, sp->cfg.mem_limit);
 		return -EINVAL;
 	}
 	t = calloc(1, sizeof(*t));

@@ -2,23 +2,34 @@
 /*
  * The pool for compressed pages (zpool.h).
  *
- * A class of size S (a multiple of ZP_ALIGN) has slabs of ZP_SLAB_SIZE
- * bytes cut into ZP_SLAB_SIZE / S objects; a free object holds the index
+ * A class of size S (a multiple of ZP_ALIGN) has slabs of the pool's
+ * slab_size bytes cut into slab_size / S objects; a free object holds the index
  * (+1) of the next free one in its first bytes, an object in use the name
  * of its owner (ZP_HDR bytes).  Slabs with a free object are on their
  * class's partial list.  A slab whose last object is freed goes back to the
  * system, unless it is its class's only partial slab (so that one page
  * going in and out does not map and unmap a slab each time).
  *
- * A handle is (slab index + 1) << 8 | object index: a slab holds at most
- * ZP_SLAB_SIZE / ZP_ALIGN = 256 objects.
+ * A handle is (slab index + 1) << ZP_OBJ_BITS | object index: a slab holds
+ * at most ZP_SLAB_MAX / ZP_ALIGN = 1024 objects.
  */
 #include "zpool.h"
 
 #include <sys/mman.h>
 
-_Static_assert(ZP_SLAB_SIZE / ZP_ALIGN <= 256, "object index in 8 bits");
-_Static_assert((uint64_t)ZP_MAX_SLABS << 8 < (1ull << 32), "handle in 32 bits");
+_Static_assert(ZP_SLAB_MAX / ZP_ALIGN <= 1u << ZP_OBJ_BITS, "object index in ZP_OBJ_BITS");
+_Static_assert((uint64_t)ZP_MAX_SLABS << ZP_OBJ_BITS < (1ull << 32), "handle in 32 bits");
+#define OBJ_MASK ((1u << ZP_OBJ_BITS) - 1)
+
+static uint32_t handle_slab(uint32_t handle)
+{
+	return (handle >> ZP_OBJ_BITS) - 1;
+}
+
+static uint32_t mk_handle(uint32_t si, uint32_t obj)
+{
+	return (si + 1) << ZP_OBJ_BITS | obj;
+}
 
 static size_t class_bytes(unsigned int c)
 {
@@ -48,18 +59,37 @@ size_t zp_class_size(size_t len)
  * (its count of mappings is limited, vm.max_map_count, for the
  * application's mmap()s too), and no mmap_lock held for writing but to
  * grow.  Reserved inaccessible (PROT_NONE, which no overcommit policy
- * charges), and made writable from its start in steps of ZP_GROW_SLABS as
+ * charges), and made writable from its start in steps of ZP_GROW_BYTES as
  * the pool first reaches them (slab_new()), never inaccessible again: the
  * commit charge follows the pool's high-water mark, also under strict
  * overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).  The slab
- * table (p->slabs, tens of bytes a slab) is reserved writable: charged in
- * full there, under 1 % of the slabs' memory.
+ * table (p->slabs, about a hundred bytes a slab) is reserved writable:
+ * charged in full there, under 1 % of the slabs' memory.
+ *
+ * The slab size: the end of a slab that no object of its class fits is
+ * lost, half an object on average (in 16 KiB, 5 % of the memory of pages
+ * compressed to 1.7 KiB), so a pool takes slabs as large as a 1024th of
+ * it, from ZP_SLAB_MIN to ZP_SLAB_MAX: large pools lose less at the ends,
+ * small ones keep few slabs part empty.
  */
 int zp_init(struct zpool *p, size_t max_bytes)
 {
-	uint64_t slabs = 2 * (max_bytes / ZP_SLAB_SIZE + 1) + 4 * ZP_CLASSES;
+	uint32_t slab_size = ZP_SLAB_MIN;
 
+	while (slab_size < ZP_SLAB_MAX && slab_size * 2 <= max_bytes / 1024)
+		slab_size *= 2;
+	return zp_init_slabs(p, max_bytes, slab_size);
+}
+
+int zp_init_slabs(struct zpool *p, size_t max_bytes, uint32_t slab_size)
+{
+	uint64_t slabs;
+
+	if (slab_size < ZP_SLAB_MIN || slab_size > ZP_SLAB_MAX || slab_size % PAGE_SIZE)
+		return -EINVAL;
 	memset(p, 0, sizeof(*p));
+	p->slab_size = slab_size;
+	slabs = 2 * (max_bytes / p->slab_size + 1) + 4 * ZP_CLASSES;
 	p->max_slabs = (uint32_t)MIN(slabs, (uint64_t)ZP_MAX_SLABS);
 	for (unsigned int c = 0; c < ZP_CLASSES; c++)
 		pthread_mutex_init(&p->cls[c].lock, NULL);
@@ -70,7 +100,7 @@ int zp_init(struct zpool *p, size_t max_bytes)
 		p->slabs = NULL;
 		return -ENOMEM;
 	}
-	p->base = mmap(NULL, (size_t)p->max_slabs * ZP_SLAB_SIZE, PROT_NONE,
+	p->base = mmap(NULL, (size_t)p->max_slabs * p->slab_size, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p->base == MAP_FAILED) {
 		p->base = NULL;
@@ -84,7 +114,7 @@ int zp_init(struct zpool *p, size_t max_bytes)
 void zp_destroy(struct zpool *p)
 {
 	if (p->base)
-		munmap(p->base, (size_t)p->max_slabs * ZP_SLAB_SIZE);
+		munmap(p->base, (size_t)p->max_slabs * p->slab_size);
 	p->base = NULL;
 	if (p->slabs)
 		munmap(p->slabs, p->max_slabs * sizeof(*p->slabs));
@@ -119,7 +149,7 @@ static void partial_del(struct zpool *p, struct zp_class *k, uint32_t si)
 }
 
 /*
- * Make the reservation writable up to at least need slabs (ZP_GROW_SLABS
+ * Make the reservation writable up to at least need slabs (ZP_GROW_BYTES
  * more at a time), if it is not yet.  Context: slab_lock held.  Return: 0,
  * or -ENOMEM if the system will not commit the memory.
  */
@@ -129,8 +159,8 @@ static int grow(struct zpool *p, uint32_t need)
 
 	if (need <= mapped)
 		return 0;
-	to = MIN(MAX(need, mapped + ZP_GROW_SLABS), p->max_slabs);
-	if (mprotect(p->base + (size_t)mapped * ZP_SLAB_SIZE, (size_t)(to - mapped) * ZP_SLAB_SIZE,
+	to = MIN(MAX(need, mapped + ZP_GROW_BYTES / p->slab_size), p->max_slabs);
+	if (mprotect(p->base + (size_t)mapped * p->slab_size, (size_t)(to - mapped) * p->slab_size,
 		     PROT_READ | PROT_WRITE))
 		return -ENOMEM;
 	/* After the mprotect: zp_map_racy() reads below it. */
@@ -161,11 +191,11 @@ static uint32_t slab_new(struct zpool *p, unsigned int c)
 	}
 	pthread_mutex_unlock(&p->slab_lock);
 	/* Zero-filled: never used, or given back with MADV_DONTNEED. */
-	mem = p->base + (size_t)si * ZP_SLAB_SIZE;
+	mem = p->base + (size_t)si * p->slab_size;
 	s = &p->slabs[si];
 	s->mem = mem;
 	s->cls = (uint16_t)c;
-	s->nobj = (uint16_t)(ZP_SLAB_SIZE / size);
+	s->nobj = (uint16_t)(p->slab_size / size);
 	s->inuse = 0;
 	/* The free list: object i points to i + 1. */
 	for (unsigned int i = 0; i < s->nobj; i++) {
@@ -174,7 +204,7 @@ static uint32_t slab_new(struct zpool *p, unsigned int c)
 	}
 	s->free_head = 1;
 	partial_add(p, &p->cls[c], si);
-	atomic_fetch_add(&p->bytes_slabs, ZP_SLAB_SIZE);
+	atomic_fetch_add(&p->bytes_slabs, p->slab_size);
 	atomic_fetch_add_explicit(&p->cls[c].nr_free, s->nobj, memory_order_relaxed);
 	return si;
 }
@@ -185,9 +215,9 @@ static void slab_release(struct zpool *p, uint32_t si)
 	struct zp_slab *s = &p->slabs[si];
 
 	/* Its memory back to the system; the range stays reserved. */
-	madvise(s->mem, ZP_SLAB_SIZE, MADV_DONTNEED);
+	madvise(s->mem, p->slab_size, MADV_DONTNEED);
 	s->mem = NULL;
-	atomic_fetch_sub(&p->bytes_slabs, ZP_SLAB_SIZE);
+	atomic_fetch_sub(&p->bytes_slabs, p->slab_size);
 	atomic_fetch_sub_explicit(&p->cls[s->cls].nr_free, s->nobj, memory_order_relaxed);
 	pthread_mutex_lock(&p->slab_lock);
 	s->next = p->free_slab;
@@ -294,7 +324,7 @@ uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
 	pthread_mutex_unlock(&k->lock);
 	atomic_fetch_add(&p->objects, 1);
 	atomic_fetch_add(&p->bytes_objects, class_bytes(c));
-	return (si + 1) << 8 | obj;
+	return mk_handle(si, obj);
 }
 
 /*
@@ -304,9 +334,9 @@ uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner)
  */
 void *zp_map(struct zpool *p, uint32_t handle)
 {
-	uint32_t si = (handle >> 8) - 1;
+	uint32_t si = handle_slab(handle);
 
-	return obj_mem(p, si, handle & 0xff) + (p->slabs[si].cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
+	return obj_mem(p, si, handle & OBJ_MASK) + (p->slabs[si].cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
 }
 
 /*
@@ -321,7 +351,7 @@ void *zp_map(struct zpool *p, uint32_t handle)
  */
 FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
 {
-	uint32_t si = (handle >> 8) - 1, obj = handle & 0xff;
+	uint32_t si = handle_slab(handle), obj = handle & OBJ_MASK;
 	uint16_t cls;
 	size_t off;
 
@@ -331,15 +361,15 @@ FL_NO_TSAN const void *zp_map_racy(struct zpool *p, uint32_t handle, size_t len)
 	if (cls >= ZP_CLASSES)
 		return NULL;
 	off = obj * class_bytes(cls) + (cls == ZP_PAGE_CLASS ? 0 : ZP_HDR);
-	if (off + ((len + 3) & ~(size_t)3) > ZP_SLAB_SIZE)
+	if (off + ((len + 3) & ~(size_t)3) > p->slab_size)
 		return NULL;
-	return p->base + (size_t)si * ZP_SLAB_SIZE + off;
+	return p->base + (size_t)si * p->slab_size + off;
 }
 
 /* Free the object of handle.  Context: any; takes the class lock. */
 void zp_free(struct zpool *p, uint32_t handle)
 {
-	uint32_t si = (handle >> 8) - 1, obj = handle & 0xff;
+	uint32_t si = handle_slab(handle), obj = handle & OBJ_MASK;
 	struct zp_slab *s = &p->slabs[si];
 	unsigned int c = s->cls;
 	struct zp_class *k = &p->cls[c];
@@ -364,13 +394,13 @@ uint64_t zp_reclaimable_bytes(struct zpool *p)
 	uint64_t slabs = 0;
 
 	for (unsigned int c = 0; c < ZP_CLASSES; c++) {
-		uint32_t per = (uint32_t)(ZP_SLAB_SIZE / class_bytes(c));
+		uint32_t per = (uint32_t)(p->slab_size / class_bytes(c));
 		uint32_t nr_free = atomic_load_explicit(&p->cls[c].nr_free, memory_order_relaxed);
 
 		if (nr_free >= 2 * per)
 			slabs += nr_free / per - 1;
 	}
-	return slabs * ZP_SLAB_SIZE;
+	return slabs * p->slab_size;
 }
 
 /* The partial slab of class k with the fewest objects in use (fewest) or
@@ -414,7 +444,7 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 		     struct zp_compact_result *res)
 {
 	struct zp_class *k = &p->cls[c];
-	uint8_t is_free[ZP_SLAB_SIZE / ZP_ALIGN];
+	uint8_t is_free[ZP_SLAB_MAX / ZP_ALIGN];
 	uint32_t src, dst = 0, room = 0, moved = 0;
 	struct zp_slab *s;
 	bool freed, repointed;
@@ -440,7 +470,7 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 	for (uint32_t f = s->free_head; f; memcpy(&f, obj_mem(p, src - 1, f - 1), sizeof(f)))
 		is_free[f - 1] = 1;
 	for (uint32_t obj = 0; obj < s->nobj && s->inuse; obj++) {
-		uint32_t owner, nobj, handle = src << 8 | obj, new_handle;
+		uint32_t owner, nobj, handle = mk_handle(src - 1, obj), new_handle;
 
 		if (is_free[obj])
 			continue;
@@ -452,7 +482,7 @@ bool zp_compact_step(struct zpool *p, unsigned int c, zp_move_fn move, void *arg
 		if (!move(arg, owner, handle, ZP_NONE))
 			continue;
 		nobj = obj_take(p, k, dst - 1, owner);
-		new_handle = dst << 8 | nobj;
+		new_handle = mk_handle(dst - 1, nobj);
 		/* Copied before the owner re-points to it: a reader without
 		 * the owners' lock (zp_map_racy()) may read it at once. */
 		memcpy(obj_mem(p, dst - 1, nobj), obj_mem(p, src - 1, obj), class_bytes(c));

@@ -2,8 +2,10 @@
 /*
  * A pool for compressed pages (zpool.c), in the manner of the kernel's
  * zsmalloc: objects of up to a page, in size classes 64 bytes apart, carved
- * from slabs of whole pages; an object is named by a 32-bit handle, not a
- * pointer, so that its slab can be found and freed.  An object of more than
+ * from slabs of 4 to 16 whole pages (zp_init() sizes them for the pool: a
+ * slab leaves unused the end that no object fits, on average half an
+ * object, so large pools take large slabs); an object is named by a 32-bit
+ * handle, not a pointer, so that its slab can be found and freed.  An object of more than
  * ZP_MAX_LEN bytes (a page kept as it is) takes a whole page of its own
  * class, ZP_PAGE_CLASS, as zsmalloc's huge class does.
  *
@@ -38,21 +40,23 @@
 #define ZP_HDR_CLASSES (PAGE_SIZE / ZP_ALIGN) /* 64 .. 4096 bytes, header inside */
 #define ZP_PAGE_CLASS ZP_HDR_CLASSES	      /* whole pages, owner in the slab */
 #define ZP_CLASSES (ZP_HDR_CLASSES + 1)
-#define ZP_SLAB_PAGES 4
-#define ZP_SLAB_SIZE (ZP_SLAB_PAGES * PAGE_SIZE)
-#define ZP_MAX_SLABS (1u << 20)		/* 16 GiB of slabs */
-#define ZP_GROW_SLABS 64		/* made writable at a time: 1 MiB */
+#define ZP_SLAB_MIN (4 * PAGE_SIZE) /* a slab: 16 .. 64 KiB, set at zp_init() */
+#define ZP_SLAB_MAX (16 * PAGE_SIZE)
+#define ZP_SLAB_PAGES_MAX (ZP_SLAB_MAX / PAGE_SIZE)
+#define ZP_OBJ_BITS 10			/* a handle's object index: ZP_SLAB_MAX / ZP_ALIGN */
+#define ZP_MAX_SLABS (1u << 20)		/* 16 to 64 GiB of slabs */
+#define ZP_GROW_BYTES (1u << 20)	/* of slabs made writable at a time */
 #define ZP_NONE 0u			/* the handle of no object */
 #define ZP_HDR 4u			/* an object's header: its owner */
 #define ZP_MAX_LEN (PAGE_SIZE - ZP_HDR) /* the largest object with a header */
 
 struct zp_slab {
-	void *mem;		       /* ZP_SLAB_SIZE bytes, or NULL: a free slot */
-	uint32_t free_head;	       /* object index + 1 of the first free object; 0: none */
-	uint16_t inuse, nobj;	       /* objects in use, and in the slab */
-	uint16_t cls;		       /* its class */
-	uint32_t next, prev;	       /* slab index + 1 in its class's partial list */
-	uint32_t owner[ZP_SLAB_PAGES]; /* ZP_PAGE_CLASS: each object's owner */
+	void *mem;			   /* the pool's slab_size bytes, or NULL: a free slot */
+	uint32_t free_head;		   /* object index + 1 of the first free object; 0: none */
+	uint16_t inuse, nobj;		   /* objects in use, and in the slab */
+	uint16_t cls;			   /* its class */
+	uint32_t next, prev;		   /* slab index + 1 in its class's partial list */
+	uint32_t owner[ZP_SLAB_PAGES_MAX]; /* ZP_PAGE_CLASS: each object's owner */
 };
 
 struct zp_class {
@@ -64,8 +68,9 @@ struct zp_class {
 struct zpool {
 	struct zp_class cls[ZP_CLASSES];
 	struct zp_slab *slabs;	   /* max_slabs, reserved up front, backed as used */
-	char *base;		   /* max_slabs * ZP_SLAB_SIZE bytes: slab i at base + i slabs */
+	char *base;		   /* max_slabs slabs: slab i at base + i * slab_size */
 	uint32_t max_slabs;	   /* set at zp_init() */
+	uint32_t slab_size;	   /* set at zp_init(): ZP_SLAB_MIN .. ZP_SLAB_MAX bytes */
 	pthread_mutex_t slab_lock; /* a leaf: nr_slabs, free_slab; after a class lock */
 	uint32_t nr_slabs, free_slab;
 	/* Slabs of the reservation made writable (zpool.c): written under
@@ -93,6 +98,9 @@ struct zp_compact_result {
 };
 
 int zp_init(struct zpool *p, size_t max_bytes);
+/* zp_init() with slabs of slab_size bytes (ZP_SLAB_MIN .. ZP_SLAB_MAX, whole
+ * pages), not the size it would choose: for tests. */
+int zp_init_slabs(struct zpool *p, size_t max_bytes, uint32_t slab_size);
 void zp_destroy(struct zpool *p);
 uint32_t zp_alloc(struct zpool *p, size_t len, uint32_t owner);
 void zp_free(struct zpool *p, uint32_t handle);

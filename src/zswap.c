@@ -674,7 +674,7 @@ bool zswap_needs_compaction(struct zswap *z)
 {
 	uint64_t gain = zp_reclaimable_bytes(&z->pool);
 
-	return gain >= ZS_COMPACT_MIN_SLABS * ZP_SLAB_SIZE &&
+	return gain >= ZS_COMPACT_MIN_SLABS * (uint64_t)z->pool.slab_size &&
 	       gain > zswap_pool_bytes(z) / 100 * ZS_COMPACT_GAIN_PCT;
 }
 

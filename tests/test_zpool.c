@@ -34,6 +34,13 @@
 
 static struct zpool pool;
 static uint64_t seed;
+/* Every part runs twice: with the smallest slabs, then the largest. */
+static uint32_t slab_size;
+
+static int pool_init(size_t max_bytes)
+{
+	return zp_init_slabs(&pool, max_bytes, slab_size);
+}
 
 static void fill(uint8_t *m, size_t len, uint32_t h)
 {
@@ -140,7 +147,7 @@ static uint64_t slabs_allowed(void)
 		for (uint32_t i = 0; i < CN && !used; i++)
 			if (zp_class_of(cobj[i].len) == c) {
 				used = true;
-				per = ZP_SLAB_SIZE / zp_class_size(cobj[i].len);
+				per = pool.slab_size / zp_class_size(cobj[i].len);
 			}
 		slabs += used ? n[c] / per + 1 : 0;
 	}
@@ -154,7 +161,8 @@ static void compaction(void)
 	uint64_t before, live = 0, refused = 0;
 
 	t_rng_init(&r, seed ^ 0xc0);
-	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
+	memset(cobj, 0, sizeof(cobj)); /* the part runs once for each slab size */
+	CHECK(pool_init(POOL_MAX) == 0, "zp_init");
 	for (uint32_t i = 0; i < CN; i++) {
 		/* One in eight a whole page (the page class). */
 		cobj[i].len = t_below(&r, 8) ? 1 + (uint32_t)t_below(&r, 3072) : PAGE_SIZE;
@@ -182,15 +190,15 @@ static void compaction(void)
 	       "%u moved, %u slabs freed\n",
 	       (unsigned long long)live, (unsigned long long)before,
 	       (unsigned long long)atomic_load(&pool.bytes_slabs),
-	       (unsigned long long)slabs_allowed() * ZP_SLAB_SIZE, res.moved, res.slabs_freed);
+	       (unsigned long long)slabs_allowed() * pool.slab_size, res.moved, res.slabs_freed);
 	CHECK(res.moved > 0 && res.slabs_freed > 0, "compaction did nothing");
 	CHECK(atomic_load(&pool.objects) == live, "%llu objects counted, %llu live",
 	      (unsigned long long)atomic_load(&pool.objects), (unsigned long long)live);
-	CHECK(atomic_load(&pool.bytes_slabs) <= slabs_allowed() * ZP_SLAB_SIZE,
+	CHECK(atomic_load(&pool.bytes_slabs) <= slabs_allowed() * pool.slab_size,
 	      "%llu bytes of slabs, %llu allowed",
 	      (unsigned long long)atomic_load(&pool.bytes_slabs),
-	      (unsigned long long)slabs_allowed() * ZP_SLAB_SIZE);
-	CHECK(before - atomic_load(&pool.bytes_slabs) == (uint64_t)res.slabs_freed * ZP_SLAB_SIZE,
+	      (unsigned long long)slabs_allowed() * pool.slab_size);
+	CHECK(before - atomic_load(&pool.bytes_slabs) == (uint64_t)res.slabs_freed * pool.slab_size,
 	      "freed slabs do not add up");
 
 	/* Again, with one object in ten not its owner's yet: those stay. */
@@ -245,11 +253,11 @@ static unsigned int maps_count(void)
  */
 static void slabs_and_mappings(void)
 {
-	enum { SLABS = 2000, PER = ZP_SLAB_SIZE / 1024 };
-	static uint32_t h[SLABS * PER];
-	unsigned int before, after, n = 0;
+	enum { SLABS = 2000 };
+	static uint32_t h[SLABS * (ZP_SLAB_MAX / 1024)];
+	unsigned int before, after, n = 0, PER = slab_size / 1024;
 
-	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
+	CHECK(pool_init(POOL_MAX) == 0, "zp_init");
 	before = maps_count();
 	for (unsigned int i = 0; i < SLABS * PER; i++) {
 		h[i] = zp_alloc(&pool, 1024 - ZP_HDR, i + 1);
@@ -257,7 +265,7 @@ static void slabs_and_mappings(void)
 		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
 	}
 	for (unsigned int i = 0; i < SLABS * PER; i++)
-		if (((h[i] >> 8) - 1) % 2) {
+		if (((h[i] >> ZP_OBJ_BITS) - 1) % 2) {
 			zp_free(&pool, h[i]);
 			h[i] = ZP_NONE;
 		}
@@ -278,14 +286,15 @@ static void slabs_and_mappings(void)
 
 	/* A pool whose reservation is used up gives no object, and keeps
 	 * those it gave. */
-	CHECK(zp_init(&pool, 64 << 10) == 0, "zp_init");
+	CHECK(pool_init(64 << 10) == 0, "zp_init");
 	unsigned int got = 0;
 	while (got < SLABS * PER && (h[got] = zp_alloc(&pool, PAGE_SIZE, got + 1)) != ZP_NONE) {
 		fill(zp_map(&pool, h[got]), PAGE_SIZE, h[got]);
 		got++;
 	}
 	printf("a pool for 64 KiB: %u whole pages, then none\n", got);
-	CHECK(got == pool.max_slabs * ZP_SLAB_PAGES, "%u pages from %u slabs", got, pool.max_slabs);
+	CHECK(got == pool.max_slabs * (slab_size / PAGE_SIZE), "%u pages from %u slabs", got,
+	      pool.max_slabs);
 	for (unsigned int i = 0; i < got; i++) {
 		CHECK(check(zp_map(&pool, h[i]), PAGE_SIZE, h[i]), "page %#x changed", h[i]);
 		zp_free(&pool, h[i]);
@@ -326,19 +335,19 @@ static unsigned int maps_of(uintptr_t lo, uintptr_t hi, size_t *rw, size_t *none
  * The reservation is inaccessible until the pool reaches it, so that no
  * overcommit policy charges more than the pool has used (strict overcommit
  * ignores MAP_NORESERVE): writable from its start in steps of
- * ZP_GROW_SLABS, the rest PROT_NONE, two mappings at most.
+ * ZP_GROW_BYTES, the rest PROT_NONE, two mappings at most.
  */
 static void commit_follows_use(void)
 {
-	enum { USED = 100, PER = ZP_SLAB_SIZE / 1024 };
-	static uint32_t h[USED * PER];
+	enum { USED = 100 };
+	static uint32_t h[USED * (ZP_SLAB_MAX / 1024)];
 	uintptr_t lo, hi;
 	size_t rw, none;
-	unsigned int n;
+	unsigned int n, PER = slab_size / 1024;
 
-	CHECK(zp_init(&pool, 256UL << 20) == 0, "zp_init");
+	CHECK(pool_init(256UL << 20) == 0, "zp_init");
 	lo = (uintptr_t)pool.base;
-	hi = lo + (size_t)pool.max_slabs * ZP_SLAB_SIZE;
+	hi = lo + (size_t)pool.max_slabs * pool.slab_size;
 	n = maps_of(lo, hi, &rw, &none);
 	CHECK(n == 1 && rw == 0 && none == hi - lo,
 	      "a new pool: %u mappings, %zu bytes writable, %zu inaccessible of %zu", n, rw, none,
@@ -352,8 +361,8 @@ static void commit_follows_use(void)
 	printf("a pool of %u reserved slabs, %u used: %u mappings, %zu KiB writable, the rest "
 	       "inaccessible\n",
 	       pool.max_slabs, pool.nr_slabs, n, rw >> 10);
-	CHECK(n == 2 && rw >= (size_t)pool.nr_slabs * ZP_SLAB_SIZE &&
-		      rw <= (size_t)(pool.nr_slabs + ZP_GROW_SLABS) * ZP_SLAB_SIZE &&
+	CHECK(n == 2 && rw >= (size_t)pool.nr_slabs * pool.slab_size &&
+		      rw <= (size_t)pool.nr_slabs * pool.slab_size + ZP_GROW_BYTES &&
 		      rw + none == hi - lo,
 	      "%u slabs used: %u mappings, %zu bytes writable, %zu inaccessible", pool.nr_slabs, n,
 	      rw, none);
@@ -364,21 +373,15 @@ static void commit_follows_use(void)
 	zp_destroy(&pool);
 }
 
-int main(int argc, char **argv)
+/* THREADS threads allocate and free at random, each checking its objects. */
+static void threads(void)
 {
 	pthread_t t[THREADS];
 
-	seed = t_seed_init(argc, argv, "test_zpool");
-	CHECK(zp_init(&pool, POOL_MAX) == 0, "zp_init");
+	CHECK(pool_init(POOL_MAX) == 0, "zp_init");
 	CHECK(zp_alloc(&pool, 0, 0) == ZP_NONE, "0 bytes");
 	CHECK(zp_alloc(&pool, PAGE_SIZE + 1, 0) == ZP_NONE, "%lu bytes",
 	      (unsigned long)PAGE_SIZE + 1);
-	CHECK(zp_class_size(1) == 64 && zp_class_size(64 - ZP_HDR) == 64 &&
-		      zp_class_size(65 - ZP_HDR) == 128 && zp_class_size(ZP_MAX_LEN) == 4096 &&
-		      zp_class_of(ZP_MAX_LEN) == ZP_HDR_CLASSES - 1 &&
-		      zp_class_of(ZP_MAX_LEN + 1) == ZP_PAGE_CLASS &&
-		      zp_class_size(PAGE_SIZE) == PAGE_SIZE,
-	      "class sizes");
 	for (uintptr_t i = 0; i < THREADS; i++)
 		CHECK(!pthread_create(&t[i], NULL, worker, (void *)i), "pthread_create");
 	for (int i = 0; i < THREADS; i++)
@@ -387,13 +390,46 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&pool.objects),
 	       (unsigned long long)atomic_load(&pool.bytes_slabs));
 	CHECK(atomic_load(&pool.objects) == 0, "objects left");
-	CHECK(atomic_load(&pool.bytes_slabs) <= (uint64_t)ZP_CLASSES * ZP_SLAB_SIZE,
+	CHECK(atomic_load(&pool.bytes_slabs) <= (uint64_t)ZP_CLASSES * pool.slab_size,
 	      "%llu bytes of slabs kept: more than one slab a class",
 	      (unsigned long long)atomic_load(&pool.bytes_slabs));
 	zp_destroy(&pool);
-	compaction();
-	slabs_and_mappings();
-	commit_follows_use();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		size_t max;
+		uint32_t slab;
+	} sizes[] = {{256 << 10, 16 << 10},
+		     {32ul << 20, 32 << 10},
+		     {64ul << 20, 64 << 10},
+		     {1ul << 30, 64 << 10}};
+
+	seed = t_seed_init(argc, argv, "test_zpool");
+	CHECK(zp_class_size(1) == 64 && zp_class_size(64 - ZP_HDR) == 64 &&
+		      zp_class_size(65 - ZP_HDR) == 128 && zp_class_size(ZP_MAX_LEN) == 4096 &&
+		      zp_class_of(ZP_MAX_LEN) == ZP_HDR_CLASSES - 1 &&
+		      zp_class_of(ZP_MAX_LEN + 1) == ZP_PAGE_CLASS &&
+		      zp_class_size(PAGE_SIZE) == PAGE_SIZE,
+	      "class sizes");
+	/* The slab size a pool takes: a 1024th of it, 16 to 64 KiB. */
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		CHECK(zp_init(&pool, sizes[i].max) == 0, "zp_init");
+		CHECK(pool.slab_size == sizes[i].slab, "a pool of %zu bytes: slabs of %u bytes",
+		      sizes[i].max, pool.slab_size);
+		zp_destroy(&pool);
+	}
+	CHECK(zp_init_slabs(&pool, POOL_MAX, ZP_SLAB_MAX * 2) == -EINVAL &&
+		      zp_init_slabs(&pool, POOL_MAX, ZP_SLAB_MIN + 1) == -EINVAL,
+	      "a slab size out of range");
+	for (slab_size = ZP_SLAB_MIN; slab_size <= ZP_SLAB_MAX; slab_size *= 4) {
+		printf("slabs of %u KiB:\n", slab_size >> 10);
+		threads();
+		compaction();
+		slabs_and_mappings();
+		commit_follows_use();
+	}
 	printf("test_zpool: PASS\n");
 	return T_EXIT_PASS;
 }

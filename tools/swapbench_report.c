@@ -345,12 +345,13 @@ static void print_counters(const struct swapbench *sb, const struct subject *sub
 			printf(" zswap_stores=%.0f zswap_hits=%.0f store_reads=%.0f "
 			       "zswap_incompressible=%.0f zswap_full=%.0f zswap_writebacks=%.0f "
 			       "zswap_compacted=%.0f; "
-			       "at the end zswap_pages=%" PRIu64 " zswap_pool_MiB=%.1f "
-			       "zswap_ratio=%.2f zswap_load_ns p50/p99/max=%" PRIu64 "/%" PRIu64
-			       "/%" PRIu64,
+			       "at the end zswap_pages=%" PRIu64 " zswap_stored_MiB=%.1f "
+			       "zswap_pool_MiB=%.1f zswap_ratio=%.2f zswap_load_ns "
+			       "p50/p99/max=%" PRIu64 "/%" PRIu64 "/%" PRIu64,
 			       DELTA(zswap_stores), DELTA(zswap_hits), DELTA(store_reads),
 			       DELTA(zswap_incompressible), DELTA(zswap_full),
 			       DELTA(zswap_writebacks), DELTA(zswap_compacted), b->zswap_pages,
+			       (double)b->zswap_stored_bytes / 1048576.0,
 			       (double)b->zswap_pool_bytes / 1048576.0,
 			       (double)b->zswap_ratio_pct / 100, b->zswap_load_ns_p50,
 			       b->zswap_load_ns_p99, b->zswap_load_ns_max);
