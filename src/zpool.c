@@ -3,8 +3,8 @@
  * The pool for compressed pages (zpool.h).
  *
  * A class of size S (a multiple of ZP_ALIGN) has slabs of the pool's
- * slab_size bytes cut into slab_size / S objects; a free object holds the index
- * (+1) of the next free one in its first bytes, an object in use the name
+ * slab_size bytes cut into slab_size / S objects; a free object holds the
+ * index (+1) of the next free one in its first bytes, an object in use the name
  * of its owner (ZP_HDR bytes).  Slabs with a free object are on their
  * class's partial list.  A slab whose last object is freed goes back to the
  * system, unless it is its class's only partial slab (so that one page
@@ -63,8 +63,9 @@ size_t zp_class_size(size_t len)
  * the pool first reaches them (slab_new()), never inaccessible again: the
  * commit charge follows the pool's high-water mark, also under strict
  * overcommit (vm.overcommit_memory=2 ignores MAP_NORESERVE).  The slab
- * table (p->slabs, about a hundred bytes a slab) is reserved writable:
- * charged in full there, under 1 % of the slabs' memory.
+ * table (p->slabs, 96 bytes a slab) is reserved writable: charged in full
+ * there, 1.2 % of the pool's size with 16-KiB slabs, 0.3 % with 64-KiB
+ * ones.
  *
  * The slab size: the end of a slab that no object of its class fits is
  * lost, half an object on average (in 16 KiB, 5 % of the memory of pages

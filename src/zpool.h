@@ -5,9 +5,9 @@
  * from slabs of 4 to 16 whole pages (zp_init() sizes them for the pool: a
  * slab leaves unused the end that no object fits, on average half an
  * object, so large pools take large slabs); an object is named by a 32-bit
- * handle, not a pointer, so that its slab can be found and freed.  An object of more than
- * ZP_MAX_LEN bytes (a page kept as it is) takes a whole page of its own
- * class, ZP_PAGE_CLASS, as zsmalloc's huge class does.
+ * handle, not a pointer, so that its slab can be found and freed.  An
+ * object of more than ZP_MAX_LEN bytes (a page kept as it is) takes a whole
+ * page of its own class, ZP_PAGE_CLASS, as zsmalloc's huge class does.
  *
  * Why not malloc, or jemalloc's arenas: eviction compresses pages in the
  * SIGBUS handler too (direct reclaim in sigbus delivery), where no

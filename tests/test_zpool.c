@@ -255,22 +255,22 @@ static void slabs_and_mappings(void)
 {
 	enum { SLABS = 2000 };
 	static uint32_t h[SLABS * (ZP_SLAB_MAX / 1024)];
-	unsigned int before, after, n = 0, PER = slab_size / 1024;
+	unsigned int before, after, n = 0, per = slab_size / 1024;
 
 	CHECK(pool_init(POOL_MAX) == 0, "zp_init");
 	before = maps_count();
-	for (unsigned int i = 0; i < SLABS * PER; i++) {
+	for (unsigned int i = 0; i < SLABS * per; i++) {
 		h[i] = zp_alloc(&pool, 1024 - ZP_HDR, i + 1);
 		CHECK(h[i] != ZP_NONE, "zp_alloc %u", i);
 		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
 	}
-	for (unsigned int i = 0; i < SLABS * PER; i++)
+	for (unsigned int i = 0; i < SLABS * per; i++)
 		if (((h[i] >> ZP_OBJ_BITS) - 1) % 2) {
 			zp_free(&pool, h[i]);
 			h[i] = ZP_NONE;
 		}
 	after = maps_count();
-	for (unsigned int i = 0; i < SLABS * PER; i++)
+	for (unsigned int i = 0; i < SLABS * per; i++)
 		if (h[i] != ZP_NONE) {
 			CHECK(check(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]), "object %#x changed",
 			      h[i]);
@@ -280,7 +280,7 @@ static void slabs_and_mappings(void)
 	printf("%u slabs, every other one given back (%u objects kept): %u mappings before, "
 	       "%u after\n",
 	       SLABS, n, before, after);
-	CHECK(n >= SLABS / 2 * PER - PER, "only %u objects kept", n);
+	CHECK(n >= SLABS / 2 * per - per, "only %u objects kept", n);
 	CHECK(after <= before + 8, "%u mappings for the pool's slabs: one a slab", after - before);
 	zp_destroy(&pool);
 
@@ -288,7 +288,7 @@ static void slabs_and_mappings(void)
 	 * those it gave. */
 	CHECK(pool_init(64 << 10) == 0, "zp_init");
 	unsigned int got = 0;
-	while (got < SLABS * PER && (h[got] = zp_alloc(&pool, PAGE_SIZE, got + 1)) != ZP_NONE) {
+	while (got < SLABS * per && (h[got] = zp_alloc(&pool, PAGE_SIZE, got + 1)) != ZP_NONE) {
 		fill(zp_map(&pool, h[got]), PAGE_SIZE, h[got]);
 		got++;
 	}
@@ -343,7 +343,7 @@ static void commit_follows_use(void)
 	static uint32_t h[USED * (ZP_SLAB_MAX / 1024)];
 	uintptr_t lo, hi;
 	size_t rw, none;
-	unsigned int n, PER = slab_size / 1024;
+	unsigned int n, per = slab_size / 1024;
 
 	CHECK(pool_init(256UL << 20) == 0, "zp_init");
 	lo = (uintptr_t)pool.base;
@@ -352,7 +352,7 @@ static void commit_follows_use(void)
 	CHECK(n == 1 && rw == 0 && none == hi - lo,
 	      "a new pool: %u mappings, %zu bytes writable, %zu inaccessible of %zu", n, rw, none,
 	      (size_t)(hi - lo));
-	for (unsigned int i = 0; i < USED * PER; i++) {
+	for (unsigned int i = 0; i < USED * per; i++) {
 		h[i] = zp_alloc(&pool, 1024 - ZP_HDR, i + 1);
 		CHECK(h[i] != ZP_NONE, "zp_alloc %u", i);
 		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
@@ -366,7 +366,7 @@ static void commit_follows_use(void)
 		      rw + none == hi - lo,
 	      "%u slabs used: %u mappings, %zu bytes writable, %zu inaccessible", pool.nr_slabs, n,
 	      rw, none);
-	for (unsigned int i = 0; i < USED * PER; i++) {
+	for (unsigned int i = 0; i < USED * per; i++) {
 		CHECK(check(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]), "object %#x changed", h[i]);
 		zp_free(&pool, h[i]);
 	}
