@@ -151,7 +151,10 @@ int zswap_init(struct zswap *z, enum zs_algo algo, unsigned long max_slots, size
 	pthread_mutex_init(&z->lock, NULL);
 	if (zp_init(&z->pool, max_bytes))
 		return -ENOMEM;
-	z->e = mmap(NULL, max_slots * sizeof(*z->e), PROT_READ | PROT_WRITE,
+	/* Inaccessible, which no overcommit policy charges, and made
+	 * accessible from its start as slots are stored (entries_grow()), as
+	 * the pool's reservation is (zpool.c). */
+	z->e = mmap(NULL, max_slots * sizeof(*z->e), PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (z->e == MAP_FAILED) {
 		z->e = NULL;
@@ -270,7 +273,8 @@ static void entry_drop(struct zswap *z, uint32_t slot)
 {
 	struct zs_entry *e = &z->e[slot];
 
-	if (!(e->flags & ZS_PRESENT))
+	if (slot >= atomic_load_explicit(&z->e_mapped, memory_order_relaxed) ||
+	    !(e->flags & ZS_PRESENT))
 		return;
 	lru_del(z, slot);
 	entry_change_begin(e);
@@ -293,6 +297,8 @@ static bool entry_invalidate(struct zswap *z, uint32_t slot)
 {
 	struct zs_entry *e = &z->e[slot];
 
+	if (slot >= atomic_load_explicit(&z->e_mapped, memory_order_relaxed))
+		return false; /* never stored */
 	if ((e->flags & (ZS_PRESENT | ZS_WRITEBACK)) == (ZS_PRESENT | ZS_WRITEBACK)) {
 		entry_flags(e, ZS_DEAD, 0);
 		return true;
@@ -325,6 +331,27 @@ static bool same_filled(const void *page, uint64_t *fill)
 
 /* A store that goes below: whatever the tier had for the slot goes.  A slot
  * still being written back is not the caller's to write (zswap.h). */
+/*
+ * Make e[] accessible up to slot (ZS_GROW_BYTES more at a time), if it is
+ * not yet.  Context: z->lock held.  Return: 0, or -ENOMEM if the system
+ * will not commit the memory.
+ */
+static int entries_grow(struct zswap *z, uint32_t slot)
+{
+	size_t total = z->max_slots * sizeof(*z->e), to;
+
+	if (slot < atomic_load_explicit(&z->e_mapped, memory_order_relaxed))
+		return 0;
+	to = MAX((size_t)(slot + 1) * sizeof(*z->e), z->e_bytes + ZS_GROW_BYTES);
+	to = MIN((to + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1), total);
+	if (mprotect((char *)z->e + z->e_bytes, to - z->e_bytes, PROT_READ | PROT_WRITE))
+		return -ENOMEM;
+	z->e_bytes = to;
+	/* After the mprotect: loads read e[] below it without the lock. */
+	atomic_store_explicit(&z->e_mapped, to / sizeof(*z->e), memory_order_release);
+	return 0;
+}
+
 static void drop_old(struct zswap *z, uint32_t slot)
 {
 	bool busy = zswap_invalidate(z, slot);
@@ -385,6 +412,12 @@ int zswap_store(struct zswap *z, uint32_t slot, const void *page)
 		memcpy(zp_map(&z->pool, handle), raw ? page : buf, len);
 	}
 	pthread_mutex_lock(&z->lock);
+	if (entries_grow(z, slot)) {
+		pthread_mutex_unlock(&z->lock);
+		if (handle != ZP_NONE)
+			zp_free(&z->pool, handle);
+		return -ENOMEM;
+	}
 	e = &z->e[slot];
 	/* The caller waits for a written-back slot to be done (see above). */
 	FL_BUG_ON(e->flags & ZS_WRITEBACK);
@@ -512,6 +545,9 @@ int zswap_load(struct zswap *z, uint32_t slot, void *page)
 	int ret = -EAGAIN;
 
 	FL_BUG_ON(slot >= z->max_slots);
+	/* Beyond what was ever stored, e[] may be inaccessible. */
+	if (slot >= atomic_load_explicit(&z->e_mapped, memory_order_acquire))
+		ret = -ENOENT;
 	for (unsigned int i = 0; i < ZS_LOAD_TRIES && ret == -EAGAIN; i++) {
 		if (i)
 			atomic_fetch_add_explicit(&z->st.load_retries, 1, memory_order_relaxed);
@@ -685,7 +721,7 @@ static bool entry_move(void *arg, uint32_t owner, uint32_t handle, uint32_t new_
 	struct zswap *z = arg;
 	struct zs_entry *e;
 
-	if (owner >= z->max_slots)
+	if (owner >= atomic_load_explicit(&z->e_mapped, memory_order_relaxed))
 		return false;
 	e = &z->e[owner];
 	/* A store's object is the entry's only once published under

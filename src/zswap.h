@@ -70,6 +70,7 @@ enum zs_algo { ZS_OFF = 0, ZS_LZ4 = 1, ZS_ZSTD = 2, ZS_LZO = 3 }; /* = enum fl_z
 /* A load's tries without z->lock before it takes it (a change of the entry
  * or of its object's place in each). */
 #define ZS_LOAD_TRIES 4
+#define ZS_GROW_BYTES (1u << 20) /* of the entry table made accessible at a time */
 /* Referenced entries a writeback pick gives a second chance, at most. */
 #define ZS_ROTATE_MAX 64
 /* Compaction is worth a pass once it would give back this share of the
@@ -117,9 +118,14 @@ struct zswap {
 	int level;	  /* zstd's */
 	size_t max_bytes; /* pool memory allowed */
 	unsigned long max_slots;
-	struct zs_entry *e;   /* max_slots, reserved, backed as used */
-	pthread_mutex_t lock; /* e[], head, tail, nr, nr_raw, stored_bytes, next_token */
-	uint32_t head, tail;  /* slot + 1 */
+	struct zs_entry *e;   /* max_slots, reserved inaccessible, made so as used */
+	pthread_mutex_t lock; /* e[], e_bytes, head, tail, nr, nr_raw, stored_bytes, next_token */
+	/* The start of e[] made accessible (entries_grow()): e_bytes bytes,
+	 * whole entries e_mapped; both only grow, under z->lock; e_mapped is
+	 * read without it by loads, before e[slot]. */
+	size_t e_bytes;
+	_Atomic unsigned long e_mapped;
+	uint32_t head, tail; /* slot + 1 */
 	uint64_t nr, nr_raw, stored_bytes, next_token;
 	bool keep_raw; /* set before the first store: see ZS_RAW above */
 	struct zpool pool;

@@ -304,34 +304,6 @@ static void slabs_and_mappings(void)
 }
 
 /*
- * The mappings of [lo, hi) in /proc/self/maps: how many, and the bytes of
- * them writable (rw-p) and inaccessible (---p).
- */
-static unsigned int maps_of(uintptr_t lo, uintptr_t hi, size_t *rw, size_t *none)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512], perms[8];
-	unsigned long a, b;
-	unsigned int n = 0;
-
-	CHECK(f, "/proc/self/maps: %s", strerror(errno));
-	*rw = *none = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || b <= lo || a >= hi)
-			continue;
-		a = MAX(a, lo);
-		b = MIN(b, hi);
-		n++;
-		if (!strcmp(perms, "rw-p"))
-			*rw += b - a;
-		else if (!strcmp(perms, "---p"))
-			*none += b - a;
-	}
-	fclose(f);
-	return n;
-}
-
-/*
  * The reservation is inaccessible until the pool reaches it, so that no
  * overcommit policy charges more than the pool has used (strict overcommit
  * ignores MAP_NORESERVE): writable from its start in steps of
@@ -348,7 +320,7 @@ static void commit_follows_use(void)
 	CHECK(pool_init(256UL << 20) == 0, "zp_init");
 	lo = (uintptr_t)pool.base;
 	hi = lo + (size_t)pool.max_slabs * pool.slab_size;
-	n = maps_of(lo, hi, &rw, &none);
+	n = t_maps_of(lo, hi, &rw, &none);
 	CHECK(n == 1 && rw == 0 && none == hi - lo,
 	      "a new pool: %u mappings, %zu bytes writable, %zu inaccessible of %zu", n, rw, none,
 	      (size_t)(hi - lo));
@@ -357,7 +329,7 @@ static void commit_follows_use(void)
 		CHECK(h[i] != ZP_NONE, "zp_alloc %u", i);
 		fill(zp_map(&pool, h[i]), 1024 - ZP_HDR, h[i]);
 	}
-	n = maps_of(lo, hi, &rw, &none);
+	n = t_maps_of(lo, hi, &rw, &none);
 	printf("a pool of %u reserved slabs, %u used: %u mappings, %zu KiB writable, the rest "
 	       "inaccessible\n",
 	       pool.max_slabs, pool.nr_slabs, n, rw >> 10);

@@ -643,6 +643,53 @@ static void ctx_wait(uint64_t seed)
 	free(l);
 }
 
+/*
+ * The entry table is inaccessible until slots are stored, so that no
+ * overcommit policy charges it in full (strict overcommit ignores
+ * MAP_NORESERVE): writable from its start as far as the highest slot
+ * stored, in steps of ZS_GROW_BYTES.  A load or an invalidation of a slot
+ * beyond is a miss, not a fault.
+ */
+static void entries_follow_use(uint64_t seed)
+{
+	enum { BIG = 1 << 20 }; /* 40 MiB of entries */
+	struct zswap *z = calloc(1, sizeof(*z));
+	char page[PAGE_SIZE], back[PAGE_SIZE];
+	uintptr_t lo, hi;
+	size_t rw, none;
+	unsigned int n;
+
+	CHECK(z && !zswap_init(z, ZS_LZ4, BIG, 64UL << 20), "zswap_init");
+	lo = (uintptr_t)z->e;
+	hi = lo + ((BIG * sizeof(*z->e) + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1));
+	n = t_maps_of(lo, hi, &rw, &none);
+	CHECK(n == 1 && rw == 0 && none == hi - lo,
+	      "a new tier: %u mappings of its entries, %zu bytes writable, %zu inaccessible", n, rw,
+	      none);
+	CHECK(zswap_load(z, BIG - 1, back) == -ENOENT && !zswap_invalidate(z, BIG - 1),
+	      "a slot beyond the entries made accessible");
+	text_page(page, seed);
+	CHECK(zswap_store(z, 5, page) == 0, "store of slot 5");
+	n = t_maps_of(lo, hi, &rw, &none);
+	CHECK(n == 2 && rw == ZS_GROW_BYTES && rw + none == hi - lo,
+	      "slot 5 stored: %u mappings, %zu bytes writable, %zu inaccessible", n, rw, none);
+	CHECK(zswap_load(z, BIG - 1, back) == -ENOENT, "slot %d, never stored", BIG - 1);
+	text_page(page, seed + 1);
+	CHECK(zswap_store(z, BIG - 1, page) == 0, "store of the last slot");
+	n = t_maps_of(lo, hi, &rw, &none);
+	CHECK(n == 1 && rw == hi - lo, "the last slot stored: %u mappings, %zu bytes writable", n,
+	      rw);
+	CHECK(zswap_load(z, BIG - 1, back) == 0 && !memcmp(back, page, PAGE_SIZE),
+	      "the last slot read back");
+	text_page(page, seed);
+	CHECK(zswap_load(z, 5, back) == 0 && !memcmp(back, page, PAGE_SIZE), "slot 5 read back");
+	printf("entries: none accessible in a new tier, %u KiB once slot 5 is stored, all once the "
+	       "last is\n",
+	       ZS_GROW_BYTES >> 10);
+	zswap_destroy(z);
+	free(z);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_zswap");
@@ -669,6 +716,7 @@ int main(int argc, char **argv)
 	shared_slots(ZS_ZSTD, "zstd", seed, false);
 	shared_slots(ZS_LZO, "lzo", seed, false);
 	ctx_wait(seed);
+	entries_follow_use(seed);
 	printf("test_zswap: PASS\n");
 	return T_EXIT_PASS;
 }

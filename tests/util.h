@@ -164,6 +164,34 @@ static inline double t_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * The mappings of [lo, hi) in /proc/self/maps: how many, and the bytes of
+ * them writable (rw-p) and inaccessible (---p).
+ */
+static inline unsigned int t_maps_of(uintptr_t lo, uintptr_t hi, size_t *rw, size_t *none)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512], perms[8];
+	unsigned long a, b;
+	unsigned int n = 0;
+
+	CHECK(f, "/proc/self/maps: %s", strerror(errno));
+	*rw = *none = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || b <= lo || a >= hi)
+			continue;
+		a = a > lo ? a : lo;
+		b = b < hi ? b : hi;
+		n++;
+		if (!strcmp(perms, "rw-p"))
+			*rw += b - a;
+		else if (!strcmp(perms, "---p"))
+			*none += b - a;
+	}
+	fclose(f);
+	return n;
+}
+
 /* FL_SOAK=1 asks for longer runs. */
 static inline int t_soak(void)
 {
