@@ -329,8 +329,6 @@ static bool same_filled(const void *page, uint64_t *fill)
 	return true;
 }
 
-/* A store that goes below: whatever the tier had for the slot goes.  A slot
- * still being written back is not the caller's to write (zswap.h). */
 /*
  * Make e[] accessible up to slot (ZS_GROW_BYTES more at a time), if it is
  * not yet.  Context: z->lock held.  Return: 0, or -ENOMEM if the system
@@ -352,6 +350,8 @@ static int entries_grow(struct zswap *z, uint32_t slot)
 	return 0;
 }
 
+/* A store that goes below: whatever the tier had for the slot goes.  A slot
+ * still being written back is not the caller's to write (zswap.h). */
 static void drop_old(struct zswap *z, uint32_t slot)
 {
 	bool busy = zswap_invalidate(z, slot);

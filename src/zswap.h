@@ -118,7 +118,7 @@ struct zswap {
 	int level;	  /* zstd's */
 	size_t max_bytes; /* pool memory allowed */
 	unsigned long max_slots;
-	struct zs_entry *e;   /* max_slots, reserved inaccessible, made so as used */
+	struct zs_entry *e;   /* max_slots, reserved inaccessible, opened as used */
 	pthread_mutex_t lock; /* e[], e_bytes, head, tail, nr, nr_raw, stored_bytes, next_token */
 	/* The start of e[] made accessible (entries_grow()): e_bytes bytes,
 	 * whole entries e_mapped; both only grow, under z->lock; e_mapped is
