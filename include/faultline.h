@@ -368,6 +368,8 @@ int fl_maps(struct fl_space *sp, FILE *out);
 	X(faults_minor, FL_COUNTER, "faults served from the swap cache, no I/O")                  \
 	X(faults_wp, FL_COUNTER, "first writes to clean pages (write-protect faults)")            \
 	X(faults_polled, FL_COUNTER, "fault messages a polling handler found: no wake-up needed") \
+	X(faults_stale, FL_COUNTER,                                                               \
+	  "fault messages whose page was paged out after they were read: not served")             \
 	X(handler_wakeups_empty, FL_COUNTER, "handler wake-ups that found no fault message")      \
 	X(handler_msgs_one, FL_COUNTER,                                                           \
 	  "fault messages pinned handlers read one at a time (tier or no store)")                 \

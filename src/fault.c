@@ -515,6 +515,42 @@ static int swap_poison(struct vm_fault *vmf, struct frame *f)
 }
 
 /*
+ * Thread delivery: whether the fault message vmf serves is stale, its page
+ * evicted after the message was read (handler.c, msg_epoch()).  A page is
+ * evicted only once present, and the install that made it present woke
+ * every thread waiting for it: whoever sent the message no longer waits
+ * (the kernel sent that access twice).  Serving it would read the page
+ * back in for nobody.  pte: the page's entry, its ptl held; a frame's stamp
+ * is the eviction's while it is written back.  A frame dropped from the
+ * swap cache takes a new stamp too: a message for its page, read before
+ * the drop, goes round once more (its thread, woken, faults again).  An
+ * entry left empty (a zero page dropped) has no stamp: a stale message
+ * there maps a zero page, and no more.
+ */
+static bool fault_msg_stale(struct vm_fault *vmf, uint64_t pte)
+{
+	uint32_t stamp;
+
+	if (!(vmf->flags & FAULT_FLAG_MSG) || (vmf->flags & FAULT_FLAG_CONT))
+		return false;
+	if (pte_type(pte) == PTE_SWAP) {
+		stamp = pte_stamp(pte);
+	} else {
+		struct frame *f = frame_of(vmf->sp, pte);
+		bool wb;
+
+		pthread_mutex_lock(&f->lock);
+		wb = f->flags & FRAME_WRITEBACK;
+		stamp = f->stamp;
+		pthread_mutex_unlock(&f->lock);
+		if (!wb)
+			return false;
+	}
+	/* Evicted at or after the read (stamps wrap at 2^24). */
+	return pte_stamp(mk_stamp(stamp - vmf->msg_epoch)) < pte_stamp(PTE_STAMP_MASK) / 2;
+}
+
+/*
  * A fault on a page that is swapped out or in a frame: do_swap_page().
  * Context: the fault's lock held (VMA read lock or mmap_lock); not the
  * caller's any more when the return has VM_FAULT_RETRY or VM_FAULT_PARKED.
@@ -531,6 +567,12 @@ static int do_swap_page(struct vm_fault *vmf)
 
 	mem_reserve(sp, 1);
 	pte = fault_pte_lock(vmf);
+	if ((pte_type(pte) == PTE_SWAP || pte_type(pte) == PTE_FRAME) &&
+	    unlikely(fault_msg_stale(vmf, pte))) {
+		pt_unlock(c);
+		count_event(sp, faults_stale);
+		return VM_FAULT_NOPAGE; /* woken: if it does wait, it faults again */
+	}
 	if (pte_type(pte) == PTE_SWAP) {
 		f = swap_cache_add(sp, c, page, pte);
 		if (!f) {
@@ -833,8 +875,20 @@ void fault_done(struct vm_fault *vmf, int ret)
  */
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags)
 {
-	struct vm_fault vmf = {
-		.sp = sp, .address = addr & PAGE_MASK, .flags = flags, .t0 = fl_now_ns()};
+	return fl_handle_fault_msg(sp, addr, flags & ~FAULT_FLAG_MSG, 0);
+}
+
+/*
+ * The same for a fault message that a handler read when sp->evictions was
+ * epoch (FAULT_FLAG_MSG in flags): see fault_msg_stale().
+ */
+int fl_handle_fault_msg(struct fl_space *sp, unsigned long addr, unsigned int flags, uint32_t epoch)
+{
+	struct vm_fault vmf = {.sp = sp,
+			       .address = addr & PAGE_MASK,
+			       .flags = flags,
+			       .t0 = fl_now_ns(),
+			       .msg_epoch = epoch};
 	int ret;
 
 	count_event(sp, faults);

@@ -26,6 +26,9 @@
 #define FAULT_FLAG_NOWAIT 0x80
 /* In a file VMA: its vma_lock_* outcome counts in file_vma_lock_* too. */
 #define FAULT_FLAG_FILE 0x100
+/* Thread delivery: a fault message, read when sp->evictions was
+ * vmf->msg_epoch (fault_msg_stale()). */
+#define FAULT_FLAG_MSG 0x200
 
 /*
  * Results.  RETRY and PARKED: the fault's lock is no longer the caller's
@@ -62,10 +65,13 @@ struct vm_fault {
 	struct pt_chunk *chunk; /* the page's chunk; NULL if it has none yet */
 	uint64_t orig_pte;	/* the entry handle_mm_fault() dispatched on */
 	uint64_t t0;		/* when the fault began: fault_ns */
+	uint32_t msg_epoch;	/* FAULT_FLAG_MSG: evictions at the message's read */
 };
 
 bool access_error(struct vma *vma, unsigned int flags);
 int fl_handle_fault(struct fl_space *sp, unsigned long addr, unsigned int flags);
+int fl_handle_fault_msg(struct fl_space *sp, unsigned long addr, unsigned int flags,
+			uint32_t epoch);
 int handle_mm_fault(struct vm_fault *vmf);
 int handle_fault_vma_locked(struct vm_fault *vmf);
 int fault_retry_mmap(struct vm_fault *vmf);

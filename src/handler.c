@@ -105,9 +105,31 @@ static bool may_poll(struct fl_space *sp, uint64_t now)
 	       MIN(sp->online_cpus, (unsigned int)ARRAY_SIZE(sp->fault_tids));
 }
 
-/* Serve the count fault messages of msg.  Context: a handler thread,
- * handler_gate held for read. */
-static void serve_msgs(struct fl_space *sp, const struct uffd_msg *msg, size_t count)
+/*
+ * The kernel may report one access twice.  A thread asleep in
+ * handle_userfault() can be woken before its page is there (the kernel
+ * allows it; here most likely a futex wake-up for a lock the thread waited
+ * on before, delivered late from a wake queue); it faults again and queues
+ * a second message.  If a handler has read the first by then, both are
+ * served: the second usually finds the page present and lets it be.  But a
+ * handler that read it, and then lost its CPU, may come to it after the
+ * thread has gone on and paged the page out (MADV_PAGEOUT: seen in
+ * test_pageout and test_tier_redis); it would read the page back in for
+ * nobody.  A message the kernel no longer waits on was read before the
+ * install that woke its thread (unread, it leaves the queue with the
+ * thread), so before any eviction of that page since: msg_epoch() taken
+ * before the read, and a page with a later eviction stamp, tell it apart
+ * (fault_msg_stale(), fault.c).
+ */
+static uint32_t msg_epoch(struct fl_space *sp)
+{
+	return (uint32_t)atomic_load(&sp->evictions);
+}
+
+/* Serve the count fault messages of msg, read after msg_epoch() gave
+ * epoch.  Context: a handler thread, handler_gate held for read. */
+static void serve_msgs(struct fl_space *sp, const struct uffd_msg *msg, size_t count,
+		       uint32_t epoch)
 {
 	uint64_t now = fl_now_ns();
 
@@ -127,7 +149,7 @@ static void serve_msgs(struct fl_space *sp, const struct uffd_msg *msg, size_t c
 		pid_t tid = (pid_t)msg[i].arg.pagefault.feat.ptid;
 		touch_fault_tid = tid;
 		fault_tid_note(sp, tid, now);
-		if (fl_handle_fault(sp, addr, flags) & VM_FAULT_SIGSEGV)
+		if (fl_handle_fault_msg(sp, addr, flags | FAULT_FLAG_MSG, epoch) & VM_FAULT_SIGSEGV)
 			segv_verdict(sp, tid, addr & PAGE_MASK);
 	}
 }
@@ -170,10 +192,11 @@ static void poll_for_faults(struct fl_space *sp, struct uffd_msg *msg, size_t ca
 	for (now = start; now - last < spin && now - start < POLL_ROUND_MAX_NS &&
 			  !atomic_load_explicit(&sp->dying, memory_order_relaxed);
 	     now = fl_now_ns()) {
+		uint32_t epoch = msg_epoch(sp);
 		ssize_t n = read(sp->uffd, msg, cap * sizeof(*msg));
 		if (n > 0) {
 			count_event_n(sp, faults_polled, (size_t)n / sizeof(*msg));
-			serve_msgs(sp, msg, (size_t)n / sizeof(*msg));
+			serve_msgs(sp, msg, (size_t)n / sizeof(*msg), epoch);
 			last = fl_now_ns();
 			if (!round_may_poll(sp, ios0))
 				break;
@@ -299,6 +322,7 @@ static void *handler_main(void *arg)
 			bool one = all && (sp->tier || !sp->swap_on);
 			size_t len = one ? sizeof(msg[0]) : sizeof(msg);
 			for (unsigned int k = 0; k < UFFD_MSG_BATCH; k++) {
+				uint32_t epoch = msg_epoch(sp);
 				ssize_t n = read(sp->uffd, msg, len);
 				if (n < 0) {
 					if (errno == EAGAIN && !k)
@@ -314,7 +338,7 @@ static void *handler_main(void *arg)
 
 				if (one)
 					count_event(sp, handler_msgs_one);
-				serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]));
+				serve_msgs(sp, msg, (size_t)n / sizeof(msg[0]), epoch);
 				if (!one || store_ios(sp) != ios0 || sync_reads_taken != syncs ||
 				    recent_faulters(sp, fl_now_ns()) < 2)
 					break;

@@ -674,6 +674,18 @@ static long shrink_chunk(struct fl_space *sp, struct zap_batch *zb, struct pt_ch
 	/* Not the space's mapping any more: left alone until it is dropped. */
 	if (unlikely(space_stale_overlaps(sp, c->base, c->base + PT_CHUNK_SIZE)))
 		return 0;
+	/*
+	 * MADV_PAGEOUT looks under the ptl.  In thread delivery the handler's
+	 * install (UFFDIO_COPY, UFFDIO_ZEROPAGE) wakes the faulting thread
+	 * before the handler writes the entry, its ptl held throughout: a
+	 * program that touches a page and then pages it out could find it
+	 * not present yet here and keep it.  Reclaim's scan stays unlocked: a
+	 * page it misses waits for the next pass.
+	 */
+	if (force && (!zb->n || !pt_trylock(c))) {
+		zap_flush(sp, zb); /* no ptl waited for with another held */
+		pt_lock(c);
+	}
 	for (unsigned int i = 0; i < BATCH; i++) {
 		unsigned long a = c->base + (unsigned long)i * PAGE_SIZE;
 		if (a < start || a >= end)
@@ -697,6 +709,8 @@ static long shrink_chunk(struct fl_space *sp, struct zap_batch *zb, struct pt_ch
 			cand |= 1ULL << i;
 		}
 	}
+	if (force)
+		pt_unlock(c);
 	while (cand) {
 		unsigned long a = c->base + (unsigned long)__builtin_ctzll(cand) * PAGE_SIZE;
 		struct vma *vma = vma_trylock_at(sp, a);

@@ -689,16 +689,23 @@ static unsigned long readahead_flags(struct fl_space *sp, unsigned long start, u
 	return stop;
 }
 
-/* MADV_COLD: the pages of [start, end) lose their reference bits. */
+/*
+ * MADV_COLD: the pages of [start, end) lose their reference bits, under
+ * each chunk's ptl: a page whose install (thread delivery) has woken the
+ * thread that touched it but not yet written its entry is waited for, not
+ * given its bit back after.  Context: mmap_lock held for read.
+ */
 void swap_deactivate(struct fl_space *sp, unsigned long start, unsigned long end)
 {
-	for (unsigned long a = start; a < end; a += PAGE_SIZE) {
-		struct pt_chunk *c = pt_chunk_lookup(sp, a);
-		if (!c) {
-			a = (a & PT_CHUNK_MASK) + PT_CHUNK_SIZE - PAGE_SIZE;
+	for (unsigned long b = start & PT_CHUNK_MASK; b < end; b += PT_CHUNK_SIZE) {
+		struct pt_chunk *c = pt_chunk_lookup(sp, b);
+		if (!c)
 			continue;
-		}
-		atomic_fetch_and(&c->pte[pt_index(a)], ~PTE_REF);
+		pt_lock(c);
+		for (unsigned long a = MAX(b, start); a < MIN(b + PT_CHUNK_SIZE, end);
+		     a += PAGE_SIZE)
+			atomic_fetch_and(&c->pte[pt_index(a)], ~PTE_REF);
+		pt_unlock(c);
 	}
 }
 
