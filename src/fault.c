@@ -522,10 +522,11 @@ static int swap_poison(struct vm_fault *vmf, struct frame *f)
  * (the kernel sent that access twice).  Serving it would read the page
  * back in for nobody.  pte: the page's entry, its ptl held; a frame's stamp
  * is the eviction's while it is written back.  A frame dropped from the
- * swap cache takes a new stamp too: a message for its page, read before
- * the drop, goes round once more (its thread, woken, faults again).  An
- * entry left empty (a zero page dropped) has no stamp: a stale message
- * there maps a zero page, and no more.
+ * swap cache takes a new stamp too, and a write-protect message's page was
+ * present all along: such a message, read before the drop or the eviction,
+ * goes round once more (VM_FAULT_NOPAGE wakes its thread, which faults
+ * again).  An entry left empty (a zero page dropped) has no stamp: a stale
+ * message there maps a zero page, and no more.
  */
 static bool fault_msg_stale(struct vm_fault *vmf, uint64_t pte)
 {
