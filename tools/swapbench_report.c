@@ -14,12 +14,10 @@
 #include <unistd.h>
 
 #include "kside.h"
+#include "options.h"
 #include "swapbench.h"
 
 /* ---- Goals (the issue's) ---- */
-
-/* FAULTLINE_ZSWAP's values, by enum fl_zswap. */
-static const char *const zswap_names[] = {"off", "lz4", "zstd", "lzo"};
 
 static double fill_goal(const struct subject *sub)
 {
@@ -179,9 +177,7 @@ static void print_header(const struct swapbench *sb, const struct run_info *ri)
 	       "policies=",
 	       ri->defaults.handlers, ri->defaults.fault_around, ri->defaults.fault_around_max,
 	       ri->defaults.swap_frames, ri->defaults.watermark ? "set" : "limit/32",
-	       (size_t)ri->defaults.zswap < ARRAY_SIZE(zswap_names)
-		       ? zswap_names[ri->defaults.zswap]
-		       : "?");
+	       zswap_algo_name((int)ri->defaults.zswap) ?: "?");
 	for (i = 0; i < opt->npolicies; i++)
 		printf("%s%s", i ? "," : "", fl_policy_name(opt->policies[i]));
 	printf("\n");
