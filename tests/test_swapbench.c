@@ -142,6 +142,31 @@ static void check_rows(const char *what, const char *const *subjects, const char
 		}
 }
 
+/*
+ * The by-thread table splits a subject's CPU by who spent it: in thread
+ * delivery the handlers serve the misses, in sigbus delivery the faulting
+ * threads themselves do and no handler runs.
+ */
+static void check_by_thread(const char *what, const char *subject, bool sigbus)
+{
+	const char *table = strstr(out, "\nBY THREAD: "), *row;
+	double own, app, handler, reaper, kswapd, rest, vcs, ivcs;
+	char key[128];
+
+	CHECK(table, "%s: no by-thread table:\n%s", what, out);
+	snprintf(key, sizeof(key), "\n%s.read.t1 ", subject);
+	row = strstr(table, key);
+	CHECK(row, "%s: no row %s in:\n%s", what, key + 1, table);
+	CHECK(sscanf(row + strlen(key), "%lf %lf %lf %lf %lf %lf %lf %lf", &own, &app, &handler,
+		     &reaper, &kswapd, &rest, &vcs, &ivcs) == 8,
+	      "%s: row %s not all numbers:\n%s", what, key + 1, table);
+	CHECK(sigbus ? app > 0 && handler == 0 : handler > 0,
+	      "%s: %s: app %.1f handler %.1f us a miss", what, key + 1, app, handler);
+	CHECK(app + handler + reaper + kswapd + rest <= own * 1.05 + 0.2,
+	      "%s: %s: the parts exceed the whole", what, key + 1);
+	CHECK(vcs > 0, "%s: %s: no context switch", what, key + 1);
+}
+
 int main(int argc, char **argv)
 {
 	(void)t_seed_init(argc, argv, "test_swapbench");
@@ -172,6 +197,8 @@ int main(int argc, char **argv)
 		printf("%s\n", out);
 		CHECK(rc == 0, "tier run: exit %d", rc);
 		check_rows("tier run", subjects, phases);
+		check_by_thread("tier run", "fl-thread-drop-lz4", false);
+		check_by_thread("tier run", "fl-sigbus-drop-lz4", true);
 		CHECK(strstr(out, "zswap_hits="), "no tier counters");
 	}
 	/* Trend prefetch on and off, random data, the strided read only. */

@@ -223,6 +223,27 @@ static void run_subject(struct swapbench *sb, struct subject *sub, unsigned int 
 	progress(sb, sub, round);
 }
 
+/*
+ * Round r's CPU by thread role and context switches per miss (or page) into
+ * column r of rl (roles, then voluntary and involuntary switches).
+ * Return: 1, or 0 if the window has none (they were not read).
+ */
+static unsigned int split_round(const struct window *w, double per,
+				double rl[NROLES + 2][MAX_ROUNDS], unsigned int r)
+{
+	double ru[NROLES], v, iv;
+	unsigned int k;
+
+	sb_task_split(w, per, ru, &v, &iv);
+	if (isnan(v))
+		return 0;
+	for (k = 0; k < NROLES; k++)
+		rl[k][r] = ru[k];
+	rl[NROLES][r] = v;
+	rl[NROLES + 1][r] = iv;
+	return 1;
+}
+
 static void summarise(struct swapbench *sb)
 {
 	const struct sb_opts *opt = &sb->opt;
@@ -235,8 +256,8 @@ static void summarise(struct swapbench *sb)
 			struct summ *s = &sub->s[ph];
 			double rate[MAX_ROUNDS], miss[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS],
 				p999[MAX_ROUNDS], mx[MAX_ROUNDS], wr[MAX_ROUNDS], cs[MAX_ROUNDS],
-				cb[MAX_ROUNDS], cr[MAX_ROUNDS];
-			unsigned int n = 0;
+				cb[MAX_ROUNDS], cr[MAX_ROUNDS], rl[NROLES + 2][MAX_ROUNDS];
+			unsigned int n = 0, nr = 0;
 
 			memset(s, 0, sizeof(*s));
 			s->imin = s->mmin = s->rmin = INFINITY;
@@ -262,6 +283,7 @@ static void summarise(struct swapbench *sb)
 				cs[n] = (w->c1.t.self - w->c0.t.self) * 1e6 / (double)per;
 				cb[n] = (w->c1.t.busy - w->c0.t.busy) * 1e6 / (double)per;
 				cr[n] = sb_comp_ratio(sub, w);
+				nr += split_round(w, (double)per, rl, nr);
 				s->rmin = fmin(s->rmin, ph ? miss[n] : rate[n]);
 				s->rmax = fmax(s->rmax, ph ? miss[n] : rate[n]);
 				s->slowest = fmax(s->slowest, mx[n]);
@@ -287,6 +309,10 @@ static void summarise(struct swapbench *sb)
 			s->cpu_self = median(cs, n);
 			s->cpu_busy = median(cb, n);
 			s->comp = median(cr, n);
+			for (k = 0; k < NROLES; k++)
+				s->role_us[k] = median(rl[k], nr);
+			s->vcs = median(rl[NROLES], nr);
+			s->ivcs = median(rl[NROLES + 1], nr);
 			if (isinf(s->rmin))
 				s->rmin = s->rmax = 0;
 			if (isinf(s->imin))

@@ -186,6 +186,38 @@ struct cpus {
 	double others; /* user-space processes other than this benchmark */
 };
 
+/*
+ * What a subject's threads do, by their names: the program's own (app:
+ * the faulting threads), the fault handlers (fl-handler/N, the bare
+ * anchor's bare-handler), faultline's completion thread (fl-reaper) and
+ * background reclaim (fl-kswapd); rest: its other threads, and those that
+ * ended between two snapshots.
+ */
+enum role {
+	R_APP,
+	R_HANDLER,
+	R_REAPER,
+	R_KSWAPD,
+	R_REST,
+	NROLES,
+};
+
+#define MAX_TASKS 96
+
+/* The subject's process at a snapshot: its threads' CPU time
+ * (/proc/self/task/T/schedstat, ns) and its context switches (getrusage:
+ * all its threads', ended ones included). */
+struct tasks {
+	unsigned int n;
+	bool ok;
+	struct {
+		pid_t tid;
+		unsigned char role;
+		uint64_t run_ns;
+	} t[MAX_TASKS];
+	uint64_t vcs, ivcs; /* voluntary, involuntary */
+};
+
 /* The bare anchor's counters (see bare.h). */
 struct bcount {
 	uint64_t copies, exist, drops;
@@ -205,6 +237,7 @@ struct window {
 	struct dstat d0, d1;
 	struct cpus c0, c1;
 	struct bcount b0, b1;
+	struct tasks t0, t1;
 };
 
 /*
@@ -304,6 +337,8 @@ struct summ {
 	double cpu_self, cpu_busy;  /* us of CPU per miss: the subject's own, the machine's */
 	double comp;		    /* compression ratio at the window's end; 0: none */
 	double slowest;		    /* us: the slowest access of all the rounds */
+	double role_us[NROLES];	    /* us of CPU per miss by thread role (enum role) */
+	double vcs, ivcs;	    /* context switches per miss: voluntary, involuntary */
 };
 
 struct subject {
@@ -437,6 +472,7 @@ __attribute__((noreturn)) void sb_mismatch(struct swapbench *sb, const char *wha
 					   size_t page, unsigned int word, uint64_t got,
 					   size_t npages);
 void sb_sampler_snap(struct sampler *s, struct window *w, bool end);
+void sb_task_split(const struct window *w, double per, double *role_us, double *vcs, double *ivcs);
 void sb_run_fill(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, struct window *w);
 int sb_pageout(struct sampler *s, uint64_t *base, size_t len);
 int sb_run_order(struct sampler *s, uint64_t *base, size_t npages, uint64_t salt, const char *what,

@@ -66,6 +66,49 @@ static void served(const struct subject *sub, const struct window *w, char *buf,
 	}
 }
 
+/*
+ * Where each subject's own CPU time goes in the random reads: per miss, by
+ * the role of the thread that spent it, and the context switches.
+ */
+static void print_by_thread(const struct swapbench *sb)
+{
+	const struct sb_opts *opt = &sb->opt;
+	unsigned int i, ph, k;
+
+	printf("BY THREAD: the random reads' own CPU us per miss (as in PER MISS) by "
+	       "thread, from each thread's run time (/proc/self/task/T/schedstat): app = the "
+	       "program's threads (the faulting ones; all of the kernel's child), handler = "
+	       "fl-handler/N (the bare anchor's: bare-handler), reaper = fl-reaper (I/O "
+	       "completions), kswapd = fl-kswapd (background reclaim), rest = other threads and "
+	       "those that ended; switches = the process's context switches per miss "
+	       "(getrusage: voluntary, involuntary); medians of the rounds\n");
+	printf("%-34s %8s %8s %8s %8s %8s %8s %8s %8s\n", "figure", "own us", "app", "handler",
+	       "reaper", "kswapd", "rest", "cs vol", "cs invol");
+	for (ph = 1; ph < sb_nphases(opt); ph++) {
+		if (sb_phase_kind(opt, ph) != PH_READS)
+			continue;
+		for (i = 0; i < sb->nsubjects; i++) {
+			const struct subject *sub = &sb->subjects[i];
+			const struct summ *s = &sub->s[ph];
+			char name[64], b[NROLES + 3][24];
+
+			if (!s->ok || sub->kind == K_DEVICE)
+				continue;
+			sb_phase_name(sb, sub, ph, name, sizeof(name));
+			printf("%-34s %8s", name, num(b[0], 24, s->cpu_self, "%.1f"));
+			for (k = 0; k < NROLES; k++)
+				printf(" %8s", isnan(s->role_us[k]) ? "n/a"
+					       : s->role_us[k] < 0.05
+						       ? "0"
+						       : num(b[k + 1], 24, s->role_us[k], "%.1f"));
+			printf(" %8s %8s\n",
+			       isnan(s->vcs) ? "n/a" : num(b[NROLES + 1], 24, s->vcs, "%.2f"),
+			       isnan(s->ivcs) ? "n/a" : num(b[NROLES + 2], 24, s->ivcs, "%.2f"));
+		}
+	}
+	printf("\n");
+}
+
 void sb_print_tiers(const struct swapbench *sb)
 {
 	const struct sb_opts *opt = &sb->opt;
@@ -110,4 +153,5 @@ void sb_print_tiers(const struct swapbench *sb)
 		}
 	}
 	printf("\n");
+	print_by_thread(sb);
 }

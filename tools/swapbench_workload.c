@@ -234,6 +234,93 @@ static uint64_t sampler_misses(struct sampler *s)
 	return st.faults_major;
 }
 
+/* A thread's role by its name (enum role). */
+static unsigned char role_of(const char *comm)
+{
+	if (!strncmp(comm, "fl-handler", 10) || !strncmp(comm, "bare-handler", 12))
+		return R_HANDLER;
+	if (!strcmp(comm, "fl-reaper"))
+		return R_REAPER;
+	if (!strcmp(comm, "fl-kswapd"))
+		return R_KSWAPD;
+	if (!strncmp(comm, "fl-", 3))
+		return R_REST;
+	return R_APP;
+}
+
+/* The process's threads now (struct tasks); t->ok false if /proc says nothing.
+ * The random reads take it while their readers live (they end before the
+ * window's last snapshot). */
+static void read_tasks(struct tasks *t)
+{
+	char path[96], buf[64];
+	struct dirent *de;
+	struct rusage ru;
+	DIR *d;
+
+	memset(t, 0, sizeof(*t));
+	if (!getrusage(RUSAGE_SELF, &ru)) {
+		t->vcs = (uint64_t)ru.ru_nvcsw;
+		t->ivcs = (uint64_t)ru.ru_nivcsw;
+	}
+	d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	while ((de = readdir(d)) && t->n < MAX_TASKS) {
+		unsigned long long run;
+		size_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fmt(path, sizeof(path), "/proc/self/task/%s/schedstat", de->d_name);
+		if (ks_read_file(path, buf, sizeof(buf)) || sscanf(buf, "%llu", &run) != 1)
+			continue;
+		fmt(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		if (ks_read_file(path, buf, sizeof(buf)))
+			continue;
+		len = strlen(buf);
+		if (len && buf[len - 1] == '\n')
+			buf[len - 1] = 0;
+		t->t[t->n].tid = (pid_t)atoi(de->d_name);
+		t->t[t->n].role = role_of(buf);
+		t->t[t->n].run_ns = run;
+		t->n++;
+	}
+	closedir(d);
+	t->ok = t->n > 0;
+}
+
+/*
+ * Over window w, per miss (per: misses, or pages): the us of CPU of each
+ * role's threads alive at both ends (R_REST takes the rest of the
+ * process's own time: threads that ended, or were not read), and the
+ * process's context switches.  NaN where the window has no figures.
+ */
+void sb_task_split(const struct window *w, double per, double *role_us, double *vcs, double *ivcs)
+{
+	double own = (w->c1.t.self - w->c0.t.self) * 1e6, sum = 0;
+	unsigned int i, j, r;
+
+	for (r = 0; r < NROLES; r++)
+		role_us[r] = w->t0.ok && w->t1.ok && per > 0 ? 0 : NAN;
+	*vcs = *ivcs = NAN;
+	if (!w->t0.ok || !w->t1.ok || per <= 0)
+		return;
+	for (i = 0; i < w->t1.n; i++)
+		for (j = 0; j < w->t0.n; j++)
+			if (w->t0.t[j].tid == w->t1.t[i].tid) {
+				double us = (double)(w->t1.t[i].run_ns - w->t0.t[j].run_ns) / 1e3;
+
+				role_us[w->t1.t[i].role] += us / per;
+				sum += us;
+				break;
+			}
+	if (own > sum)
+		role_us[R_REST] += (own - sum) / per;
+	*vcs = (double)(w->t1.vcs - w->t0.vcs) / per;
+	*ivcs = (double)(w->t1.ivcs - w->t0.ivcs) / per;
+}
+
 void sb_sampler_snap(struct sampler *s, struct window *w, bool end)
 {
 	struct swapbench *sb = s->sb;
@@ -525,6 +612,7 @@ int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_
 	sleep_until(now_ns() + (uint64_t)(opt->warmup * 1e9));
 
 	sb_sampler_snap(s, w, false);
+	read_tasks(&w->t0);
 	m0 = mp = sampler_misses(s);
 	ops0 = opsp = readers_ops(rd, nthreads);
 	t0 = tprev = now_ns();
@@ -553,6 +641,7 @@ int sb_run_reads(struct sampler *s, const uint64_t *base, size_t npages, uint64_
 	t1 = tprev;
 	ops1 = opsp;
 	m1 = mp;
+	read_tasks(&w->t1);
 	atomic_store(&ctl.phase, 2);
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(rd[i].tid, NULL);
