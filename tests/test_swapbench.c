@@ -218,6 +218,29 @@ int main(int argc, char **argv)
 		check_rows("prefetch run", subjects, phases);
 		CHECK(strstr(out, "prefetch_used="), "no prefetch counters");
 	}
+	/* --json carries the CPU per miss, by thread and in switches. */
+	{
+		const char *args[] = {"--region",    "16M",	     "--budget",
+				      "8M",	     "--seconds",    "0.3",
+				      "--warmup",    "0.1",	     "--threads",
+				      "1",	     "--no-device",  "--no-bare",
+				      "--no-kernel", "--no-preheat", "--no-seq",
+				      "--delivery",  "thread",	     "--json",
+				      NULL};
+		const char *fig = NULL;
+
+		rc = run_bench(args, out, sizeof(out), NULL, 0);
+		printf("%s\n", out);
+		CHECK(rc == 0, "json run: exit %d", rc);
+		fig = strstr(out, "\"name\": \"fl-thread-drop.read.t1\"");
+		CHECK(fig, "json run: no read figure");
+		CHECK(strstr(fig, "\"cpu_us_own\": ") &&
+			      strstr(fig, "\"cpu_us_by_thread\": {\"app\": ") &&
+			      strstr(fig, "\"context_switches\": {\"voluntary\": "),
+		      "json run: no CPU per miss in the read figure");
+		CHECK(!strstr(fig, "\"handler\": null") && !strstr(fig, "\"handler\": 0,"),
+		      "json run: the handlers' CPU is missing");
+	}
 
 	/* The kernel's subjects run in a cgroup of the budget, where TSan's
 	 * shadow memory of the child's region counts too and the OOM killer

@@ -797,6 +797,26 @@ static void json_counters(const struct subject *sub, const struct window *w)
 	}
 }
 
+/* CPU us per miss (per page in the fill and the passes): own and machine,
+ * and in the random reads by thread and in context switches ("BY THREAD"). */
+static void json_cpu(const struct summ *s, bool reads)
+{
+	static const char *const role[NROLES] = {"app", "handler", "reaper", "kswapd", "rest"};
+	unsigned int k;
+
+	json_num("cpu_us_own", s->cpu_self, ", ");
+	json_num("cpu_us_machine", s->cpu_busy, ", ");
+	if (!reads)
+		return;
+	printf("\"cpu_us_by_thread\": {");
+	for (k = 0; k < NROLES; k++)
+		json_num(role[k], s->role_us[k], k + 1 < NROLES ? ", " : "");
+	printf("}, \"context_switches\": {");
+	json_num("voluntary", s->vcs, ", ");
+	json_num("involuntary", s->ivcs, "");
+	printf("}, ");
+}
+
 void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 {
 	const struct sb_opts *opt = &sb->opt;
@@ -844,6 +864,7 @@ void sb_print_json(const struct swapbench *sb, const struct run_info *ri)
 			json_num("p99_us", s->p99, ", ");
 			json_num("p999_us", s->p999, ", ");
 			json_num("max_us", s->max, ", ");
+			json_cpu(s, sb_phase_kind(opt, ph) == PH_READS);
 			printf("\"rounds\": %u, \"oom_rounds\": %u, \"intervals_last_round\": [",
 			       s->n, sub->oom_rounds);
 			for (k = 0; k < w->nivl; k++)
