@@ -299,12 +299,13 @@ static void read_tasks(struct tasks *t)
 void sb_task_split(const struct window *w, double per, double *role_us, double *vcs, double *ivcs)
 {
 	double own = (w->c1.t.self - w->c0.t.self) * 1e6, sum = 0;
+	bool ok = w->t0.ok && w->t1.ok && per > 0;
 	unsigned int i, j, r;
 
 	for (r = 0; r < NROLES; r++)
-		role_us[r] = w->t0.ok && w->t1.ok && per > 0 ? 0 : NAN;
+		role_us[r] = ok ? 0 : NAN;
 	*vcs = *ivcs = NAN;
-	if (!w->t0.ok || !w->t1.ok || per <= 0)
+	if (!ok)
 		return;
 	for (i = 0; i < w->t1.n; i++)
 		for (j = 0; j < w->t0.n; j++)
