@@ -663,7 +663,8 @@ static long evict_chunk(struct fl_space *sp, struct zap_batch *zb, struct vma *v
  * Look at one chunk under the hand: give referenced pages their second
  * chance, evict the others (or, with force, all present pages in range)
  * through batch zb.  Context: rcu_read_lock held (keeps c); no ptl but
- * those of zb's entries; the batch is the caller's.
+ * those of zb's entries; the batch is the caller's.  With force it takes
+ * c's ptl for its scan, after flushing zb if the trylock fails.
  */
 static long shrink_chunk(struct fl_space *sp, struct zap_batch *zb, struct pt_chunk *c,
 			 unsigned long start, unsigned long end, bool force)

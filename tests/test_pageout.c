@@ -33,6 +33,14 @@ static struct fl_space *space(int delivery, unsigned int frames, int zswap)
 	return t_space_create_cfg(&cfg);
 }
 
+/* The page-table entry of address a (0: no chunk there). */
+static uint64_t entry_of(struct fl_space *sp, unsigned long a)
+{
+	struct pt_chunk *c = pt_chunk_lookup(sp, a);
+
+	return c ? atomic_load(&c->pte[pt_index(a)]) : 0;
+}
+
 static void run(int delivery, int zswap)
 {
 	struct fl_space *sp = space(delivery, 32, zswap);
@@ -88,19 +96,16 @@ static void right_after_fault(int delivery)
 
 		*w = i + 1;
 		CHECK(fl_madvise(sp, w, PG, MADV_COLD) == 0, "MADV_COLD: %s", strerror(errno));
-		struct pt_chunk *c = pt_chunk_lookup(sp, (unsigned long)w);
-		uint64_t pte = c ? atomic_load(&c->pte[pt_index((unsigned long)w)]) : 0;
+		uint64_t pte = entry_of(sp, (unsigned long)w);
 		CHECK(pte_type(pte) == PTE_PRESENT && !(pte & PTE_REF),
 		      "%s: page %d just written, then MADV_COLD: entry %#llx",
 		      t_delivery_name(delivery), i, (unsigned long long)pte);
 		/* The whole region: fault-around maps the page's neighbours. */
 		CHECK(fl_madvise(sp, p, n * PG, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %s",
 		      strerror(errno));
-		CHECK(fl_stats(sp, &st) == 0, "fl_stats");
+		st = t_stats(sp);
 		for (int j = 0; st.resident_pages && j < n; j++) {
-			unsigned long a = (unsigned long)(p + j * (PG / 8));
-			struct pt_chunk *cj = pt_chunk_lookup(sp, a);
-			uint64_t e = cj ? atomic_load(&cj->pte[pt_index(a)]) : 0;
+			uint64_t e = entry_of(sp, (unsigned long)(p + j * (PG / 8)));
 			if (pte_type(e) == PTE_PRESENT)
 				fprintf(stderr, "page %d resident: entry %#llx\n", j,
 					(unsigned long long)e);
