@@ -8,7 +8,8 @@
  * of its owner (ZP_HDR bytes).  Slabs with a free object are on their
  * class's partial list.  A slab whose last object is freed goes back to the
  * system, unless it is its class's only partial slab (so that one page
- * going in and out does not map and unmap a slab each time).
+ * going in and out does not map and unmap a slab each time) and the pool
+ * keeps fewer than keep_max empty slabs (slab_release_empty()).
  *
  * A handle is (slab index + 1) << ZP_OBJ_BITS | object index: a slab holds
  * at most ZP_SLAB_MAX / ZP_ALIGN = 1024 objects.
@@ -90,6 +91,7 @@ int zp_init_slabs(struct zpool *p, size_t max_bytes, uint32_t slab_size)
 		return -EINVAL;
 	memset(p, 0, sizeof(*p));
 	p->slab_size = slab_size;
+	p->keep_max = (uint32_t)MIN(max_bytes / 16 / slab_size, (size_t)ZP_CLASSES);
 	slabs = 2 * (max_bytes / p->slab_size + 1) + 4 * ZP_CLASSES;
 	p->max_slabs = (uint32_t)MIN(slabs, (uint64_t)ZP_MAX_SLABS);
 	for (unsigned int c = 0; c < ZP_CLASSES; c++)
@@ -198,6 +200,7 @@ static uint32_t slab_new(struct zpool *p, unsigned int c)
 	s->cls = (uint16_t)c;
 	s->nobj = (uint16_t)(p->slab_size / size);
 	s->inuse = 0;
+	s->kept = 0;
 	/* The free list: object i points to i + 1. */
 	for (unsigned int i = 0; i < s->nobj; i++) {
 		uint32_t next = i + 1 < s->nobj ? i + 2 : 0;
@@ -257,6 +260,10 @@ static uint32_t obj_take(struct zpool *p, struct zp_class *k, uint32_t si, uint3
 	char *m = obj_mem(p, si, obj);
 
 	memcpy(&next, m, sizeof(next));
+	if (s->kept) {
+		s->kept = 0;
+		atomic_fetch_sub(&p->kept_slabs, 1);
+	}
 	if (s->cls == ZP_PAGE_CLASS)
 		s->owner[obj] = owner;
 	else
@@ -285,15 +292,32 @@ static void obj_put(struct zpool *p, struct zp_class *k, uint32_t si, uint32_t o
 		partial_add(p, k, si);
 }
 
-/* A slab left empty goes, unless it is its class's only partial slab (so
- * that one page going in and out does not map and unmap a slab each time).
- * Context: the class lock held.  Return: true if it went. */
+/*
+ * A slab left empty goes, unless it is its class's only partial slab (so
+ * that one page going in and out does not map and unmap a slab each time)
+ * and the pool keeps fewer than keep_max such slabs: sixty-five classes
+ * keeping one each would otherwise hold a small pool full with nothing in
+ * it.  Context: the class lock held.  Return: true if it went.
+ */
 static bool slab_release_empty(struct zpool *p, struct zp_class *k, uint32_t si)
 {
 	struct zp_slab *s = &p->slabs[si];
 
-	if (s->inuse || (!s->next && !s->prev && k->partial == si + 1))
+	if (s->inuse)
 		return false;
+	if (!s->next && !s->prev && k->partial == si + 1) {
+		if (s->kept)
+			return false;
+		if (atomic_fetch_add(&p->kept_slabs, 1) < p->keep_max) {
+			s->kept = 1;
+			return false;
+		}
+		atomic_fetch_sub(&p->kept_slabs, 1);
+	}
+	if (s->kept) {
+		s->kept = 0;
+		atomic_fetch_sub(&p->kept_slabs, 1);
+	}
 	partial_del(p, k, si);
 	slab_release(p, si);
 	return true;
@@ -386,8 +410,8 @@ void zp_free(struct zpool *p, uint32_t handle)
 
 /*
  * Memory compaction would surely give back: in each class, the slabs its
- * free objects would fill, but one (a class keeps a partial slab, even
- * empty).  After a compaction that nothing refused, 0.  Context: any; a
+ * free objects would fill, but one (a class may keep a partial slab,
+ * even empty).  After a compaction that nothing refused, 0.  Context: any; a
  * snapshot.
  */
 uint64_t zp_reclaimable_bytes(struct zpool *p)

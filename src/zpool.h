@@ -55,6 +55,7 @@ struct zp_slab {
 	uint32_t free_head;		   /* object index + 1 of the first free object; 0: none */
 	uint16_t inuse, nobj;		   /* objects in use, and in the slab */
 	uint16_t cls;			   /* its class */
+	uint16_t kept;			   /* empty, kept as its class's partial slab */
 	uint32_t next, prev;		   /* slab index + 1 in its class's partial list */
 	uint32_t owner[ZP_SLAB_PAGES_MAX]; /* ZP_PAGE_CLASS: each object's owner */
 };
@@ -77,6 +78,11 @@ struct zpool {
 	 * slab_lock, read without it by zp_map_racy(); only grows. */
 	_Atomic uint32_t mapped_slabs;
 	_Atomic uint64_t bytes_slabs; /* memory the pool holds */
+	/* Empty slabs kept (slab_release_empty()), at most keep_max: a
+	 * sixteenth of the pool, so that a pool emptied is not held full by
+	 * them.  Written under a class lock, counted across classes. */
+	_Atomic uint32_t kept_slabs;
+	uint32_t keep_max;
 	_Atomic uint64_t objects;
 	_Atomic uint64_t bytes_objects; /* their class sizes, headers included */
 };

@@ -17,7 +17,8 @@
  * Slabs given back here and there do not cost the process a mapping each,
  * and a pool whose reservation is used up refuses objects and keeps those
  * it gave.  The reservation is inaccessible (charged to no one) until the
- * pool reaches it.
+ * pool reaches it.  An emptied pool keeps at most a sixteenth of itself in
+ * empty slabs.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -304,6 +305,45 @@ static void slabs_and_mappings(void)
 }
 
 /*
+ * An emptied pool keeps at most a sixteenth of its size in empty slabs:
+ * with one object in every class freed again, a small pool (which could
+ * keep no slab for each) keeps four, a large one one a class.
+ */
+static void emptied(void)
+{
+	static const struct {
+		size_t max;
+		uint32_t kept;
+	} pools[] = {{1ul << 20, 4}, {POOL_MAX, ZP_CLASSES}};
+	uint32_t h[ZP_CLASSES];
+
+	for (unsigned int i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
+		CHECK(zp_init_slabs(&pool, pools[i].max, ZP_SLAB_MIN) == 0, "zp_init");
+		for (unsigned int round = 0; round < 2; round++) {
+			for (unsigned int c = 0; c < ZP_CLASSES; c++) {
+				size_t len = c < ZP_HDR_CLASSES ? (c + 1) * ZP_ALIGN - ZP_HDR
+								: PAGE_SIZE;
+
+				CHECK(zp_class_of(len) == c, "class %u", c);
+				h[c] = zp_alloc(&pool, len, c + 1);
+				CHECK(h[c] != ZP_NONE, "no object of class %u", c);
+			}
+			for (unsigned int c = 0; c < ZP_CLASSES; c++)
+				zp_free(&pool, h[c]);
+			CHECK(atomic_load(&pool.bytes_slabs) == pools[i].kept * ZP_SLAB_MIN &&
+				      atomic_load(&pool.kept_slabs) == pools[i].kept,
+			      "a pool of %zu KiB emptied (round %u): %lu KiB of slabs, %u kept",
+			      pools[i].max >> 10, round,
+			      (unsigned long)(atomic_load(&pool.bytes_slabs) >> 10),
+			      atomic_load(&pool.kept_slabs));
+		}
+		printf("a pool of %zu KiB emptied: %u empty slabs kept\n", pools[i].max >> 10,
+		       pools[i].kept);
+		zp_destroy(&pool);
+	}
+}
+
+/*
  * The reservation is inaccessible until the pool reaches it, so that no
  * overcommit policy charges more than the pool has used (strict overcommit
  * ignores MAP_NORESERVE): writable from its start in steps of
@@ -395,6 +435,7 @@ int main(int argc, char **argv)
 	CHECK(zp_init_slabs(&pool, POOL_MAX, ZP_SLAB_MAX * 2) == -EINVAL &&
 		      zp_init_slabs(&pool, POOL_MAX, ZP_SLAB_MIN + 1) == -EINVAL,
 	      "a slab size out of range");
+	emptied();
 	for (slab_size = ZP_SLAB_MIN; slab_size <= ZP_SLAB_MAX; slab_size *= 4) {
 		printf("slabs of %u KiB:\n", slab_size >> 10);
 		threads();

@@ -17,7 +17,7 @@
  * lock) of slots another thread stores and invalidates as the pool is
  * compacted never return a torn, foreign or stale page; and a zstd load that
  * finds every context busy sleeps (no CPU) until a store puts one back,
- * then returns the right page.
+ * then returns the right page.  A small tier emptied takes pages again.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -690,6 +690,47 @@ static void entries_follow_use(uint64_t seed)
 	free(z);
 }
 
+/*
+ * A small tier emptied is not full: pages that compress into sixty-four
+ * different classes, all invalidated, leave at most a sixteenth of the
+ * pool in empty slabs, and the tier takes pages again.
+ */
+static void emptied_small(uint64_t seed)
+{
+	struct zswap *z = calloc(1, sizeof(*z));
+	char page[PAGE_SIZE];
+	struct t_rng r;
+	unsigned int stored = 0;
+	size_t left;
+
+	CHECK(z && !zswap_init(z, ZS_LZ4, 4096, 1u << 20), "zswap_init");
+	t_rng_init(&r, seed ^ 0xe5);
+	for (uint32_t slot = 0; slot < 64; slot++) {
+		/* slot * 60 random bytes, then zeros: about that much compressed. */
+		memset(page, 0, sizeof(page));
+		for (size_t i = 0; i < (size_t)slot * 60; i += 8) {
+			uint64_t x = t_rand(&r);
+			memcpy(page + i, &x, sizeof(x));
+		}
+		page[PAGE_SIZE - 1] = 1; /* not same-filled */
+		stored += !zswap_store(z, slot, page);
+	}
+	for (uint32_t slot = 0; slot < 64; slot++)
+		zswap_invalidate(z, slot);
+	CHECK(stored >= 48, "only %u of 64 pages stored in an empty tier of 1 MiB", stored);
+	left = zswap_pool_bytes(z);
+	CHECK(!zswap_needs_writeback(z) && left <= (1u << 20) / 16,
+	      "a tier of 1 MiB emptied holds %zu bytes (needs writeback: %d)", left,
+	      zswap_needs_writeback(z));
+	text_page(page, seed);
+	CHECK(zswap_store(z, 100, page) == 0, "an emptied tier of 1 MiB refuses a page");
+	printf("emptied: %u pages of 64 classes stored and invalidated, %zu KiB left in the "
+	       "pool\n",
+	       stored, left >> 10);
+	zswap_destroy(z);
+	free(z);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed_init(argc, argv, "test_zswap");
@@ -717,6 +758,7 @@ int main(int argc, char **argv)
 	shared_slots(ZS_LZO, "lzo", seed, false);
 	ctx_wait(seed);
 	entries_follow_use(seed);
+	emptied_small(seed);
 	printf("test_zswap: PASS\n");
 	return T_EXIT_PASS;
 }
