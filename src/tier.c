@@ -251,7 +251,7 @@ int tier_init(struct fl_space *sp)
 void tier_stop(struct fl_space *sp)
 {
 	if (sp->tier)
-		worker_stop(&sp->tier->wb_worker);
+		worker_halt(&sp->tier->wb_worker);
 }
 
 /* Context: the store is closed: no I/O in flight, no slot freed any more. */
@@ -262,6 +262,8 @@ void tier_destroy(struct fl_space *sp)
 	if (!t)
 		return;
 	FL_BUG_ON(t->wb_out);
+	/* Now that no writeback completes any more (wb_done() kicks it). */
+	worker_stop(&t->wb_worker);
 	if (t->z.e)
 		zswap_destroy(&t->z);
 	if (t->wb_mem)

@@ -56,7 +56,7 @@ int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void
 	if (ret)
 		return -ret;
 	pthread_setname_np(w->thread, name);
-	w->started = true;
+	atomic_store(&w->started, true);
 	return 0;
 }
 
@@ -65,23 +65,34 @@ void worker_kick(struct fl_worker *w)
 {
 	uint64_t one = 1;
 
-	if (!w->started || atomic_exchange(&w->kicked, true))
+	if (!atomic_load(&w->started) || atomic_exchange(&w->kicked, true))
 		return;
 	if (write(w->fd, &one, sizeof(one)) < 0)
 		atomic_store(&w->kicked, false);
 }
 
-/* Context: space teardown; nobody kicks any more.  Idempotent. */
-void worker_stop(struct fl_worker *w)
+/*
+ * Stop the thread and wait for it.  A kick may still come (it is not
+ * served): the eventfd stays open until worker_stop().
+ * Context: space teardown.  Idempotent.
+ */
+void worker_halt(struct fl_worker *w)
 {
 	uint64_t one = 1;
 
-	if (w->started) {
+	if (atomic_load(&w->started)) {
 		atomic_store(&w->stop, true);
 		FL_BUG_ON(write(w->fd, &one, sizeof(one)) < 0);
 		pthread_join(w->thread, NULL);
-		w->started = false;
+		atomic_store(&w->started, false);
 	}
+}
+
+/* worker_halt(), and close the eventfd.  Context: space teardown; nobody
+ * kicks any more.  Idempotent. */
+void worker_stop(struct fl_worker *w)
+{
+	worker_halt(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;

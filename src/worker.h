@@ -11,8 +11,8 @@
 
 struct fl_worker {
 	pthread_t thread;
-	int fd; /* eventfd: a kick */
-	bool started;
+	int fd;		      /* eventfd: a kick */
+	_Atomic bool started; /* read by worker_kick() at any time */
 	char name[16];
 	/* Held by the thread for each round: worker_pause() (fork) waits for
 	 * the round in progress and keeps the next from starting. */
@@ -26,6 +26,7 @@ struct fl_worker {
 int worker_start(struct fl_worker *w, const char *name, void (*fn)(void *), void *arg,
 		 int timeout_ms);
 void worker_kick(struct fl_worker *w);
+void worker_halt(struct fl_worker *w);
 void worker_stop(struct fl_worker *w);
 void worker_pause(struct fl_worker *w);
 void worker_resume(struct fl_worker *w);
