@@ -16,7 +16,9 @@
 
 #include <poll.h>
 
+#include <netinet/in.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -235,14 +237,16 @@ int rcl_parse_slots_entry(const redisReply *e, unsigned int *lo, unsigned int *h
 	m = e->element[2];
 	if (e->element[0]->integer < 0 || e->element[1]->integer >= RCL_SLOTS ||
 	    e->element[0]->integer > e->element[1]->integer ||
-	    m->element[0]->type != REDIS_REPLY_STRING ||
+	    (m->element[0]->type != REDIS_REPLY_STRING && m->element[0]->type != REDIS_REPLY_NIL) ||
 	    m->element[1]->type != REDIS_REPLY_INTEGER || m->element[1]->integer < 1 ||
 	    m->element[1]->integer > 65535)
 		return -EPROTO;
 	*lo = (unsigned int)e->element[0]->integer;
 	*hi = (unsigned int)e->element[1]->integer;
-	*host = m->element[0]->str;
-	*hlen = m->element[0]->len;
+	/* A null host (cluster-preferred-endpoint-type unknown-endpoint), as
+	 * an empty one: the node that was asked. */
+	*host = m->element[0]->type == REDIS_REPLY_NIL ? "" : m->element[0]->str;
+	*hlen = m->element[0]->type == REDIS_REPLY_NIL ? 0 : m->element[0]->len;
 	return (int)m->element[1]->integer;
 }
 
@@ -313,15 +317,76 @@ static int refresh_from(struct rcl *c, int i, bool count_failovers)
 	return 0;
 }
 
-/* A fresh slot map from any node that gives a whole one.  Return: 0 or -1. */
+/* The address and port node i is connected to.  Return: false if none. */
+static bool peer_of(const struct rcl *c, int i, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	return c->node[i].ctx && !getpeername(c->node[i].ctx->fd, (struct sockaddr *)ss, &len);
+}
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+	}
+	return false;
+}
+
+/* Whether node i is connected to the same server as one of the nodes in
+ * mask: one server may have two entries (a seed's name and the address
+ * the map gives). */
+static bool same_server(const struct rcl *c, int i, uint64_t mask)
+{
+	struct sockaddr_storage a, b;
+
+	if (!mask || !peer_of(c, i, &a))
+		return false;
+	for (int j = 0; j < c->nr_nodes; j++)
+		if (mask >> j & 1 && peer_of(c, j, &b) && same_peer(&a, &b))
+			return true;
+	return false;
+}
+
+/*
+ * A fresh slot map from any node that gives a whole one: nodes still
+ * connected first (they answer without a connect); the nodes in last (a
+ * node mask, or 0), and other entries of their servers, only when no
+ * other server gives one.  Return: 0 or -1.
+ */
+static int refresh_but(struct rcl *c, uint64_t last)
+{
+	bool got = false;
+
+	_Static_assert(RCL_MAX_NODES <= 64, "a node mask in a uint64_t");
+	for (int pass = 0; pass < 3 && !(pass == 2 && got); pass++)
+		for (int i = 0; i < c->nr_nodes; i++) {
+			bool late = last >> i & 1;
+
+			if (!(pass < 2 ? !late && !!c->node[i].ctx == !pass : late) ||
+			    refresh_from(c, i, true))
+				continue;
+			if (pass == 2 || !same_server(c, i, last))
+				return 0;
+			got = true; /* another server may know better */
+		}
+	return got ? 0 : -1;
+}
+
 static int refresh(struct rcl *c)
 {
-	/* Nodes still connected first: they answer without a connect. */
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < c->nr_nodes; i++)
-			if (!!c->node[i].ctx == !pass && !refresh_from(c, i, true))
-				return 0;
-	return -1;
+	return refresh_but(c, 0);
 }
 
 int rcl_open(struct rcl *c, const char *seeds, int io_timeout_ms)
@@ -804,17 +869,23 @@ unsigned int rcl_retry_nil(struct rcl *c, struct rcl_cmd *cmds, unsigned int n,
 {
 	unsigned int i, m = 0, left = 0, *from;
 	struct rcl_cmd *again;
+	uint64_t answered_nil = 0;
 	int ret;
 
 	for (i = 0; i < n && !found_nil(&cmds[i]); i++)
 		;
 	if (i == n)
 		return 0;
+	for (unsigned int k = i; k < n; k++)
+		if (found_nil(&cmds[k]) && cmds[k].node >= 0)
+			answered_nil |= 1ull << cmds[k].node;
 	/* Their nodes hold while the map is read: a node that answered nil
-	 * keeps its index, to be told from the slot's master now. */
+	 * keeps its index, to be told from the slot's master now.  The map
+	 * comes from another node if one gives it: a master that claims a
+	 * slot it lost says in its own map that the slot is its own. */
 	c->batch = cmds;
 	c->batch_n = n;
-	ret = refresh(c);
+	ret = refresh_but(c, answered_nil);
 	c->batch = NULL;
 	c->batch_n = 0;
 	if (ret)

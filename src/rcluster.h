@@ -120,8 +120,8 @@ unsigned int rcl_exec(struct rcl *c, struct rcl_cmd *cmds, unsigned int n, uint6
  * After rcl_exec(cmds, n): its reads answered nil (no such key) whose key
  * must exist may have asked a master that lost it, one restarted empty
  * that still claims the slot.  If there are any, read the slot map again,
- * once, and send again, within deadline_ns, those whose slot has another
- * master now (which may have the key); the others' nil stands.  Return:
+ * once, from a node that did not answer nil if one gives it, and send again, within deadline_ns,
+ * those whose slot has another master now (which may have the key); the others' nil stands. Return:
  * the number of those sent again that got no answer (their err set, as by
  * rcl_exec()).
  */
@@ -149,10 +149,10 @@ int rcl_parse_redirect(const char *s, size_t len, unsigned int *slot, size_t *ho
 /*
  * Parse one entry of a CLUSTER SLOTS reply: [lo, hi, [host, port, ...],
  * replicas...], slots lo..hi served by the master host:port; *host is the
- * reply's (an empty host: the node that answered).  Return: the port, or
- * -EPROTO for an entry not of that form or with slots out of 0..16383 or
- * a port out of 1..65535 (refresh_from() skips it, so that a node is
- * never made of it).
+ * reply's (an empty or null host: the node that answered).  Return: the
+ * port, or -EPROTO for an entry not of that form or with slots out of
+ * 0..16383 or a port out of 1..65535 (refresh_from() skips it, so that a
+ * node is never made of it).
  */
 int rcl_parse_slots_entry(const redisReply *e, unsigned int *lo, unsigned int *hi,
 			  const char **host, size_t *hlen);
