@@ -32,6 +32,7 @@
 #include "torture.h"
 
 #include "options.h"
+#include "pgtable.h"
 #include "space.h"
 #include "store.h"
 #include "tier.h"
@@ -169,8 +170,19 @@ static void no_io(int delivery, int zswap)
 	fl_space_destroy(sp);
 }
 
+/* Page a's entry in sp's page table (0 if it has no chunk). */
+static uint64_t entry_of(struct fl_space *sp, unsigned long a)
+{
+	struct pt_chunk *c = pt_chunk_lookup(sp, a);
+
+	return c ? atomic_load(&c->pte[pt_index(a)]) : 0;
+}
+
 /* Alter up to max compressed copies in sp's tier so that they no longer
- * decompress; their pages' indexes in region go to bad[].  Return: how many. */
+ * decompress; their pages' indexes in region go to bad[].  Only pages
+ * swapped out: a page whose eviction the completion thread has not yet
+ * finished is still in its frame, which a fault takes first.  Return: how
+ * many. */
 static size_t corrupt_tier(struct fl_space *sp, const char *region, size_t n, bool *bad, size_t max)
 {
 	struct zswap *z = &sp->tier->z;
@@ -182,7 +194,8 @@ static size_t corrupt_tier(struct fl_space *sp, const char *region, size_t n, bo
 		unsigned long a = store_slot_addr(&sp->dev.store, s);
 
 		if ((e->flags & (ZS_PRESENT | ZS_SAME | ZS_RAW | ZS_WRITEBACK)) != ZS_PRESENT ||
-		    a < (unsigned long)region || a >= (unsigned long)region + n * PG)
+		    a < (unsigned long)region || a >= (unsigned long)region + n * PG ||
+		    pte_type(entry_of(sp, a)) != PTE_SWAP)
 			continue;
 		memset(zp_map(&z->pool, e->handle), 0xff, e->len);
 		bad[(a - (unsigned long)region) / PG] = true;
