@@ -218,13 +218,17 @@ fail:
 	return ret;
 }
 
-/* Whether a page of f is dirty (a racy look: for the orphans). */
-static bool file_has_dirty(struct fl_file *f)
+/*
+ * Whether a page of f is dirty or under write-back (whose write may fail
+ * and leave it dirty again).  A racy look, exact once no mapping can store
+ * to f and no writer has a page of it.  Context: a reference on f.
+ */
+bool file_has_dirty(struct fl_file *f)
 {
 	unsigned long nr = atomic_load(&f->nr_pages);
 
 	for (unsigned long i = 0; i < nr; i++)
-		if (folio_state(f, i) & PG_DIRTY)
+		if (folio_state(f, i) & (PG_DIRTY | PG_WRITEBACK))
 			return true;
 	return false;
 }

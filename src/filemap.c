@@ -146,6 +146,24 @@ void folio_start_writeback(struct fl_file *f, unsigned long idx)
 		;
 }
 
+/*
+ * The page's write-back is over: PG_WRITEBACK cleared, and if its write
+ * failed (redirty) PG_DIRTY set in the same step, so that a data-integrity
+ * pass or the release of an unmapped file never finds it neither dirty nor
+ * under write-back with its bytes not in the file.  Context: the page lock.
+ */
+void folio_end_writeback(struct fl_space *sp, struct fl_file *f, unsigned long idx, bool redirty)
+{
+	uint32_t v = atomic_load_explicit(&f->state[idx], memory_order_relaxed), n;
+
+	do
+		n = (v & ~PG_WRITEBACK) | (redirty ? PG_DIRTY : 0);
+	while (!atomic_compare_exchange_weak_explicit(&f->state[idx], &v, n, memory_order_relaxed,
+						      memory_order_relaxed));
+	if (redirty && !(v & PG_DIRTY))
+		atomic_fetch_add(&sp->file_dirty, 1);
+}
+
 uint32_t folio_state(struct fl_file *f, unsigned long idx)
 {
 	return atomic_load_explicit(&f->state[idx], memory_order_relaxed);

@@ -238,18 +238,18 @@ static void writeback_runs(struct fl_space *sp, struct fl_file *f, struct wb_run
 		} else {
 			r->ret = write_pages(f, r->s, r->e);
 		}
-		for (unsigned long i = r->s; i < r->e; i++) {
-			folio_clear(f, i, PG_WRITEBACK);
-			if (r->ret)
-				folio_mark_dirty(sp, f, i);
-		}
-		atomic_fetch_sub(&sp->file_writeback, len);
-		if (r->ret) {
-			count_event_n(sp, file_write_errors, len);
+		/* The error recorded before any page of the run is seen
+		 * dirty again: an fl_msync() that waits for one of them
+		 * then checks the error sequence after it. */
+		if (r->ret)
 			wb_error(sp, f, r->s, r->ret);
-		} else {
+		for (unsigned long i = r->s; i < r->e; i++)
+			folio_end_writeback(sp, f, i, r->ret);
+		atomic_fetch_sub(&sp->file_writeback, len);
+		if (r->ret)
+			count_event_n(sp, file_write_errors, len);
+		else
 			count_event_n(sp, file_writebacks, len);
-		}
 	}
 }
 
@@ -337,11 +337,20 @@ int writeback_range(struct fl_space *sp, struct fl_file *f, unsigned long first,
 	return ret;
 }
 
-/* A file no mapping maps any more: everything dirty goes back to it.
- * Context: no page lock.  Return: 0 or the first write's negative errno. */
+/*
+ * A file no mapping maps any more: everything dirty goes back to it.  Also
+ * the pages another writer had under write-back: if its write failed, they
+ * are dirty again.  Context: no page lock.  Return: 0 once no page is dirty
+ * or under write-back (with no mapping, none can be again), else the first
+ * write's negative errno, or the file's last write-back error.
+ */
 int file_release(struct fl_space *sp, struct fl_file *f)
 {
-	return writeback_range(sp, f, 0, atomic_load(&f->nr_pages));
+	int ret = writeback_range(sp, f, 0, atomic_load(&f->nr_pages));
+
+	if (!ret && file_has_dirty(f))
+		ret = atomic_load(&f->wb_err) ? -atomic_load(&f->wb_err) : -EIO;
+	return ret;
 }
 
 /*
@@ -394,10 +403,15 @@ int filemap_msync(struct fl_space *sp, struct fl_file *f, unsigned long first, u
 	int ret = 0;
 
 	mmap_assert_unlocked(sp);
+	/* MS_SYNC reports its own write's error too, as the kernel's
+	 * file_write_and_wait_range() does, whichever fl_msync() of the file
+	 * takes the error sequence's report. */
 	if (flags & (MS_ASYNC | MS_SYNC))
-		writeback_range(sp, f, first, last);
+		ret = writeback_range(sp, f, first, last);
+	if (!(flags & MS_SYNC))
+		ret = 0;
 	if (flags & MS_SYNC) {
-		if (fdatasync(atomic_load(&f->fd)))
+		if (fdatasync(atomic_load(&f->fd)) && !ret)
 			ret = -errno;
 		pthread_mutex_lock(&f->msync_lock);
 		uint32_t seq = atomic_load(&f->wb_err_seq);

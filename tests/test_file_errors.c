@@ -14,9 +14,10 @@
  *                and the pages stay dirty; an error of a write-back that
  *                no fl_msync saw (fl_munmap's) is reported once, by the
  *                next fl_msync of the file; a file whose last mapping was
- *                unmapped while its write-back failed stays cached; once
- *                there is room, every store reaches the file: nothing is
- *                lost
+ *                unmapped while its write-back failed stays cached, also
+ *                through an unmap while the flusher's next try of it is in
+ *                flight (and fails); once there is room, every store
+ *                reaches the file: nothing is lost
  *
  * The ENOSPC part needs root (mount); without it the test skips, saying so.
  */
@@ -27,7 +28,8 @@
 
 #include "util.h"
 
-#include "filemap.h" /* filemap_inject_read_error(), test-only */
+#include "filemap.h"   /* filemap_inject_read_error(), test-only */
+#include "writeback.h" /* fl_test_writeback_delay_us, test-only */
 
 static size_t ps;
 static unsigned char pat(size_t page, int gen)
@@ -35,13 +37,19 @@ static unsigned char pat(size_t page, int gen)
 	return (unsigned char)(page * 3 + (size_t)gen * 101 + 7);
 }
 
-static struct fl_space *space(int delivery)
+static struct fl_space *space_limit(int delivery, size_t limit)
 {
 	struct fl_config cfg;
 
 	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
 	cfg.delivery = delivery;
+	cfg.mem_limit = limit;
 	return t_space_create_cfg(&cfg);
+}
+
+static struct fl_space *space(int delivery)
+{
+	return space_limit(delivery, 0);
 }
 
 static void test_read_error(int delivery)
@@ -143,13 +151,43 @@ static void test_enospc(int delivery, const char *dir)
 	      strerror(errno));
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	CHECK(fd >= 0 && ftruncate(fd, FILE_PAGES * ps) == 0, "a sparse file");
-	sp = space(delivery);
+	/* A budget: its dirty pages over the background ratio, the flusher
+	 * tries the orphan again every second. */
+	sp = space_limit(delivery, 8 * FILE_PAGES * ps);
 	a = fl_mmap(sp, NULL, FILE_PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(a != MAP_FAILED, "fl_mmap");
 	fill(a, 0, FILE_PAGES, 3);
 	CHECK(fl_munmap(sp, a, FILE_PAGES * ps) == 0, "fl_munmap");
 	CHECK(fl_stats(sp, &st) == 0 && st.files == 1 && st.file_dirty > 0,
 	      "the orphan: files %" PRIu64 ", dirty %" PRIu64, st.files, st.file_dirty);
+	/* A second orphan, of eight dirty pages (one run), on the full file
+	 * system.  An unmap elsewhere (which releases the orphans that are
+	 * clean) while the flusher has all of them under write-back, its write
+	 * held back, then failing: the orphan stays, dirty again. */
+	char path2[256];
+	snprintf(path2, sizeof(path2), "%s/g", dir);
+	int fd2 = open(path2, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd2 >= 0 && ftruncate(fd2, 16 * ps) == 0, "a sparse file");
+	a = fl_mmap(sp, NULL, 16 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+	CHECK(a != MAP_FAILED, "fl_mmap");
+	fill(a, 0, 8, 4);
+	CHECK(fl_munmap(sp, a, 16 * ps) == 0, "fl_munmap");
+	CHECK(fl_stats(sp, &st) == 0 && st.files == 2, "two orphans: files %" PRIu64, st.files);
+	atomic_store(&fl_test_writeback_delay_us, 300000);
+	for (int t = 0; !t_stats(sp).file_writeback; t++) {
+		CHECK(t < 10000, "the flusher did not try the orphan again in 10 s");
+		usleep(1000);
+	}
+	void *q = fl_mmap(sp, NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(q != MAP_FAILED && fl_munmap(sp, q, ps) == 0, "an anonymous map and unmap");
+	for (int t = 0; t_stats(sp).file_writeback; t++) {
+		CHECK(t < 10000, "the flusher's write did not end in 10 s");
+		usleep(1000);
+	}
+	st = t_stats(sp);
+	CHECK(st.files == 2 && st.file_dirty > 0,
+	      "an orphan released while its write-back failed: files %" PRIu64 ", dirty %" PRIu64,
+	      st.files, st.file_dirty);
 	snprintf(opt, sizeof(opt), "size=%zu", (size_t)4 * FILE_PAGES * ps);
 	CHECK(mount("tmpfs", dir, "tmpfs", MS_REMOUNT, opt) == 0, "remount");
 	fl_space_destroy(sp);
@@ -157,7 +195,14 @@ static void test_enospc(int delivery, const char *dir)
 		CHECK(pread(fd, buf, ps, (off_t)(i * ps)) == (ssize_t)ps, "pread");
 		CHECK(buf[0] == pat(i, 3), "orphan page %zu in the file: %#x", i, buf[0]);
 	}
+	for (size_t i = 0; i < 8; i++) {
+		CHECK(pread(fd2, buf, ps, (off_t)(i * ps)) == (ssize_t)ps, "pread");
+		CHECK(buf[0] == pat(i, 4) && buf[ps - 1] == pat(i, 4),
+		      "page %zu of the orphan released while its write-back failed: %#x", i,
+		      buf[0]);
+	}
 	close(fd);
+	close(fd2);
 	CHECK(umount(dir) == 0, "umount: %s", strerror(errno));
 }
 
