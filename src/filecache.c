@@ -39,6 +39,22 @@ void file_get(struct fl_file *f)
 
 static void file_free(struct fl_file *f)
 {
+	if (f->state) {
+		/* Its cached pages leave the budget's count with it (the
+		 * space outlives every reference: its teardown waits for the
+		 * VMAs' RCU puts before it frees). */
+		unsigned long nr = atomic_load(&f->nr_pages);
+		long cached = 0, dirty = 0;
+
+		for (unsigned long i = 0; i < nr; i++) {
+			uint32_t v = folio_state(f, i);
+
+			cached += !!(v & PG_UPTODATE);
+			dirty += !!(v & PG_DIRTY);
+		}
+		atomic_fetch_sub(&f->sp->file_pages, cached);
+		atomic_fetch_sub(&f->sp->file_dirty, dirty);
+	}
 	if (f->view)
 		munmap(f->view, f->max_pages * PAGE_SIZE);
 	if (f->state)

@@ -22,6 +22,8 @@
  *                does; so does fl_munmap() of the range
  *   budget       a shared mapping four times the budget, every page written
  *                and read back, then the file checked
+ *   cache freed  a file mapped, read and unmapped four times: once its cache
+ *                is freed, its pages are no longer counted in the budget
  *   readahead    a sequential reader of an uncached file takes a major
  *                fault for a small part of its pages (the windows grow, the
  *                marked page starts the next one); MADV_RANDOM reads one
@@ -557,6 +559,42 @@ static void test_lock_waits(int delivery, int policy)
 	unlink(path);
 }
 
+/*
+ * Files mapped and unmapped again and again: each one's cached pages leave
+ * the budget's count once its cache is freed (the last reference, after the
+ * VMA's RCU grace period), so that the budget does not shrink for good.
+ */
+static void test_cache_freed(int delivery)
+{
+	char path[64];
+	int fd = make_file(path, PAGES * ps, O_RDWR);
+	struct fl_space *sp = space(delivery, 256 * ps);
+	struct fl_stats st;
+
+	for (int round = 0; round < 4; round++) {
+		volatile unsigned char *p =
+			fl_mmap(sp, NULL, PAGES * ps, PROT_READ, MAP_SHARED, fd, 0);
+		unsigned int sum = 0;
+
+		CHECK(p != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+		for (size_t i = 0; i < PAGES; i++)
+			sum += p[i * ps];
+		CHECK(sum, "nothing read");
+		CHECK(fl_munmap(sp, (void *)p, PAGES * ps) == 0, "fl_munmap");
+	}
+	for (int t = 0;; t++) {
+		st = t_stats(sp);
+		if (!st.files && !st.file_pages)
+			break;
+		CHECK(t < 5000, "no file mapped for 5 s: files %" PRIu64 ", file_pages %" PRIu64,
+		      st.files, st.file_pages);
+		usleep(1000);
+	}
+	fl_space_destroy(sp);
+	close(fd);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_file");
@@ -574,6 +612,7 @@ int main(int argc, char **argv)
 		test_msync_errors(delivery);
 		test_msync_inflight(delivery);
 		test_budget(delivery);
+		test_cache_freed(delivery);
 		test_readahead(delivery);
 		for (int pol = 0; pol < FL_POLICY_NR; pol++)
 			test_random_miss(delivery, pol);
