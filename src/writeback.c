@@ -428,6 +428,34 @@ int filemap_msync(struct fl_space *sp, struct fl_file *f, unsigned long first, u
 }
 
 /*
+ * References on up to max files of the space's list, from its start-th
+ * (modulo its length) on, round to its head: each file once.  Context:
+ * takes files_lock (also in the SIGBUS handler: no malloc).  Return: how
+ * many.
+ */
+static unsigned int files_get(struct fl_space *sp, unsigned long start, struct fl_file **files,
+			      unsigned int max)
+{
+	unsigned long len = 0;
+	unsigned int n = 0;
+	struct fl_file *f;
+
+	pthread_mutex_lock(&sp->files_lock);
+	for (f = sp->files; f; f = f->next)
+		len++;
+	f = sp->files;
+	for (unsigned long i = 0; len && i < start % len; i++)
+		f = f->next;
+	while (n < max && n < len) {
+		file_get(f);
+		files[n++] = f;
+		f = f->next ? f->next : sp->files;
+	}
+	pthread_mutex_unlock(&sp->files_lock);
+	return n;
+}
+
+/*
  * Reclaim's half for the page cache: free about want pages by the clock
  * over the files' pages.  direct (a fault's reclaim, or the completion
  * thread): clean pages only, and the flusher is kicked for the dirty ones.
@@ -443,14 +471,10 @@ long shrink_file_pages(struct fl_space *sp, long want, bool direct)
 
 	if (!atomic_load(&sp->file_pages))
 		return 0;
-	pthread_mutex_lock(&sp->files_lock);
-	for (struct fl_file *f = sp->files; f && nf < ARRAY_SIZE(files); f = f->next) {
-		file_get(f);
-		files[nf++] = f;
-	}
-	pthread_mutex_unlock(&sp->files_lock);
+	/* Each call starts one file further on, over the whole list. */
+	nf = files_get(sp, atomic_fetch_add(&sp->file_hand, 1), files, ARRAY_SIZE(files));
 	for (k = 0; k < nf && freed < want; k++) {
-		struct fl_file *f = files[(atomic_load(&sp->file_hand) + k) % nf];
+		struct fl_file *f = files[k];
 		unsigned long nr = atomic_load(&f->nr_pages), hand = atomic_load(&f->hand);
 		unsigned long scan = MIN(nr, 2 * (unsigned long)want + 64);
 		unsigned long rs = 0, re = 0;  /* a run of locked clean victims */
@@ -535,7 +559,6 @@ long shrink_file_pages(struct fl_space *sp, long want, bool direct)
 		if (nr)
 			atomic_store(&f->hand, (hand + scan) % nr);
 	}
-	atomic_fetch_add(&sp->file_hand, 1);
 	for (k = 0; k < nf; k++)
 		file_put(files[k]);
 	if (dirty_seen)
@@ -577,8 +600,8 @@ static void flusher_round(void *arg)
 {
 	static FL_TLS uint64_t last_all;
 	struct fl_space *sp = arg;
-	struct fl_file *files[64];
-	unsigned int nf = 0;
+	struct fl_file **files;
+	unsigned int nf, cap;
 	uint64_t now = fl_now_ns();
 
 	if (!atomic_load(&sp->file_dirty))
@@ -586,17 +609,18 @@ static void flusher_round(void *arg)
 	if (atomic_load(&sp->file_dirty) < dirty_thresh(sp, sp->cfg.dirty_background_ratio) &&
 	    now - last_all < FLUSH_PERIOD_NS)
 		return;
+	/* Every file of the list (those added meanwhile: the next round). */
+	cap = (unsigned int)atomic_load(&sp->nr_files) + 16;
+	files = malloc(cap * sizeof(*files));
+	if (!files)
+		return; /* the next round */
 	last_all = now;
-	pthread_mutex_lock(&sp->files_lock);
-	for (struct fl_file *f = sp->files; f && nf < ARRAY_SIZE(files); f = f->next) {
-		file_get(f);
-		files[nf++] = f;
-	}
-	pthread_mutex_unlock(&sp->files_lock);
+	nf = files_get(sp, 0, files, cap);
 	for (unsigned int k = 0; k < nf; k++) {
 		writeback_range(sp, files[k], 0, atomic_load(&files[k]->nr_pages));
 		file_put(files[k]);
 	}
+	free(files);
 	atomic_fetch_add(&sp->flush_gen, 1);
 }
 

@@ -24,6 +24,8 @@
  *                and read back, then the file checked
  *   cache freed  a file mapped, read and unmapped four times: once its cache
  *                is freed, its pages are no longer counted in the budget
+ *   many files   with 70 files mapped, the flusher writes back a store to
+ *                the first one mapped as well as to the last
  *   readahead    a sequential reader of an uncached file takes a major
  *                fault for a small part of its pages (the windows grow, the
  *                marked page starts the next one); MADV_RANDOM reads one
@@ -595,6 +597,41 @@ static void test_cache_freed(int delivery)
 	unlink(path);
 }
 
+/*
+ * More files than the flusher and the file clock take in one gathering
+ * (64): a store to the first file mapped (the list's tail) is written back
+ * by the flusher too, with the dirty pages over the background ratio (each
+ * round writes every file then).
+ */
+static void test_many_files(int delivery)
+{
+	enum { NF = 70 };
+	char paths[NF][64];
+	int fds[NF];
+	unsigned char *m[NF];
+	struct fl_space *sp = space(delivery, 256 * ps); /* background ratio: 25 pages */
+
+	for (int i = 0; i < NF; i++) {
+		fds[i] = make_file(paths[i], ps, O_RDWR);
+		m[i] = fl_mmap(sp, NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+		CHECK(m[i] != MAP_FAILED, "fl_mmap of file %d: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < NF; i++)
+		m[i][10] = 0x5a;
+	for (int t = 0; file_byte(fds[0], 10) != 0x5a || file_byte(fds[NF - 1], 10) != 0x5a; t++) {
+		CHECK(t < 10000,
+		      "%d files: a store to the first one mapped not in the file after "
+		      "10 s (the flusher writes every file each second)",
+		      NF);
+		usleep(1000);
+	}
+	fl_space_destroy(sp);
+	for (int i = 0; i < NF; i++) {
+		close(fds[i]);
+		unlink(paths[i]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_file");
@@ -613,6 +650,7 @@ int main(int argc, char **argv)
 		test_msync_inflight(delivery);
 		test_budget(delivery);
 		test_cache_freed(delivery);
+		test_many_files(delivery);
 		test_readahead(delivery);
 		for (int pol = 0; pol < FL_POLICY_NR; pol++)
 			test_random_miss(delivery, pol);
