@@ -153,6 +153,27 @@ int store_init_cipher(struct store *st, unsigned long max_slots, enum store_ciph
 }
 
 /*
+ * The table of slots made as long as max_slots (if it is shorter), what it
+ * holds kept: for a child of fork(), whose store grows (a copy of its own)
+ * where the parent's had a fixed size.  Context: one thread (the child,
+ * before it starts any).  Return: 0 or -ENOMEM.
+ */
+int store_grow_table(struct store *st, unsigned long max_slots)
+{
+	void *p;
+
+	if (max_slots <= st->max_slots)
+		return 0;
+	p = mremap(st->slots, st->max_slots * STORE_SLOT_BYTES, max_slots * STORE_SLOT_BYTES,
+		   MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	st->slots = p;
+	st->max_slots = max_slots;
+	return 0;
+}
+
+/*
  * A child of fork() writes under a key of its own: the nonce is the write
  * generation, which the child goes on counting from where the parent was,
  * as the parent does, so under one key both would seal different pages

@@ -84,6 +84,7 @@ void store_destroy(struct store *st);
  * any write.  Return: 0 or -ENOMEM.
  */
 int store_fork_child(struct store *st);
+int store_grow_table(struct store *st, unsigned long max_slots);
 /* A digest of the key that seals (or sealed) writes of generation gen; 16
  * zero bytes without encryption (tests compare keys with it). */
 void store_key_id(const struct store *st, uint64_t gen, unsigned char id[16]);

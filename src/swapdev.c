@@ -184,6 +184,8 @@ static int grow_locked(struct swap_dev *d, unsigned long want_slots)
 		return -ENOSPC;
 	n = MAX(n, d->nr_slots * 5 / 4);
 	n = MIN(n, SWAP_MAX_SLOTS);
+	if (d->store.inited) /* no slot beyond the table of their checksums */
+		n = MIN(n, d->store.max_slots);
 	if (n <= d->nr_slots)
 		return -ENOSPC;
 	end = swapdev_slot_off(d, (uint32_t)MIN(n, SWAP_NO_SLOT));

@@ -176,6 +176,8 @@ int swapdev_fork_child(struct swap_dev *d, int copy_fd)
 	d->path = NULL;
 	atomic_store(&d->inflight, 0);
 	ret = store_fork_child(&d->store);
+	if (!ret) /* the copy grows: as far as the table of slots does */
+		ret = store_grow_table(&d->store, swapdev_max_slots(d));
 	if (ret)
 		return ret;
 	ret = worker_fork_child(&d->discarder);

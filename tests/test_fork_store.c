@@ -7,12 +7,14 @@
  * slot it wrote is sealed under a key other than the parent's (the store's
  * key digests, store_key_id()), that the slots it inherited still read back
  * (the parent's key), and that its own writes read back; the parent checks
- * its pages after the child's writes.  Both deliveries.  Under
+ * its pages after the child's writes.  A child given a store of a fixed size, smaller
+ * than what it evicts, grows its copy of it.  Both deliveries.  Under
  * ThreadSanitizer the children exit at once (as test_fork_copy).
  */
 #define _GNU_SOURCE
 #include "space.h"
 #include "store.h"
+#include "storefmt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -97,6 +99,65 @@ static void run(int delivery)
 	printf("%s: ok\n", t_delivery_name(delivery));
 }
 
+/*
+ * A store of a fixed size (faultline mkstore PATH SIZE), smaller than the
+ * region: the child's copy of it grows, and the child writes and evicts
+ * more pages than the parent's store has slots: each reads back (the copy's
+ * table of checksums grew with it; the child aborted before).
+ */
+static void run_fixed(int delivery)
+{
+	enum { SLOTS = 64 };
+	char path[] = "/var/tmp/fl-fork-fixed-XXXXXX";
+	struct fl_config cfg;
+	struct fl_space *sp;
+	unsigned char *r;
+	pid_t pid;
+	int st, fd = mkstemp(path);
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	close(fd);
+	CHECK(unlink(path) == 0, "unlink");
+	CHECK(store_format(path, (uint64_t)(SLOTS + 1) * ps, 0, NULL) == 0, "store_format");
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.delivery = delivery;
+	cfg.fork = 1;
+	cfg.mem_limit = 64 * ps;
+	cfg.swap_path = path;
+	sp = t_space_create_cfg(&cfg);
+	CHECK(!sp->dev.grows && sp->dev.nr_slots == SLOTS, "a store of %d slots: %lu, grows %d",
+	      SLOTS, sp->dev.nr_slots, sp->dev.grows);
+	r = fl_mmap(sp, NULL, NPAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
+	CHECK(r != MAP_FAILED, "fl_mmap");
+	for (size_t p = 0; p < NPAGES; p++)
+		memset(r + p * ps, (int)(p + 1), ps);
+	fl_madvise(sp, r, NPAGES * ps, MADV_PAGEOUT); /* as far as the slots go */
+	pid = t_fork();
+	if (pid == 0) {
+		alarm(30);
+		for (size_t p = 0; p < NPAGES; p++)
+			memset(r + p * ps, 0x80 ^ (int)p, ps);
+		if (fl_madvise(sp, r, NPAGES * ps, MADV_PAGEOUT))
+			_exit(4);
+		if (sp->dev.nr_slots <= SLOTS)
+			_exit(5); /* its copy did not grow */
+		for (size_t p = 0; p < NPAGES; p++)
+			if (r[p * ps] != (unsigned char)(0x80 ^ p) ||
+			    r[p * ps + ps - 1] != (unsigned char)(0x80 ^ p))
+				_exit(6);
+		_exit(0);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s, a store of fixed size: child status %#x",
+	      t_delivery_name(delivery), st);
+	for (size_t p = 0; p < NPAGES; p++)
+		CHECK(r[p * ps] == (unsigned char)(p + 1), "parent page %zu", p);
+	fl_space_destroy(sp);
+	unlink(path);
+	printf("%s, a store of fixed size: ok\n", t_delivery_name(delivery));
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_store");
@@ -107,6 +168,8 @@ int main(int argc, char **argv)
 #endif
 	run(FL_DELIVERY_THREAD);
 	run(FL_DELIVERY_SIGBUS);
+	run_fixed(FL_DELIVERY_THREAD);
+	run_fixed(FL_DELIVERY_SIGBUS);
 	printf("test_fork_store: ok\n");
 	return 0;
 }
