@@ -90,6 +90,10 @@ int store_header_decode(const void *buf, struct store_header *h, const char **wh
 		*why = "a store header with impossible values";
 		return -EINVAL;
 	}
+	if (!(h->flags & STORE_GROWS) && h->size < STORE_MIN_SIZE) {
+		*why = "a store with no room for a page";
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -580,6 +584,11 @@ int store_format(const char *path, uint64_t size, unsigned int flags, struct sto
 	h.flags = 0;
 	if (size) {
 		h.size = size;
+	} else if (S_ISBLK(st.st_mode) && bytes < STORE_MIN_SIZE) {
+		ret = -ENOSPC;
+		fl_log("mkstore: %s: the device has %llu bytes: a store needs at least %lu", path,
+		       (unsigned long long)bytes, STORE_MIN_SIZE);
+		goto out;
 	} else if (S_ISBLK(st.st_mode) || bytes >= STORE_MIN_SIZE) {
 		h.size = bytes - bytes % PAGE_SIZE;
 	} else {

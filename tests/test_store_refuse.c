@@ -8,6 +8,7 @@
  *     untouched; a dangling one with swap_create: nothing created;
  *   - a directory, a character device, a missing path: refused;
  *   - a store whose header is damaged: refused;
+ *   - a store of a fixed size with no room for a page: refused, saying so;
  * and swap_create making a new store (mode 0600, with a header) that works.
  * `faultline mkstore`: a new file (0600, its size); user data refused
  * without --force and left alone, formatted with it but never shrunk; a
@@ -207,6 +208,32 @@ int main(int argc, char **argv)
 		ts_file_unchanged(missing, was, "a damaged header");
 	}
 
+	/* A whole header of a store of a fixed size with no room for a page
+	 * (what mkstore wrote on a device of one to two pages): refused,
+	 * saying so, not as an allocation failure. */
+	{
+		const char *tiny = ts_path("tiny.store");
+		struct store_header h = {.version = STORE_VERSION,
+					 .page_size = PAGE_SIZE,
+					 .data_offset = STORE_HEADER_SIZE,
+					 .size = STORE_HEADER_SIZE};
+		static char hb[STORE_HEADER_SIZE];
+		struct fl_config cfg;
+		char *log;
+
+		store_header_encode(&h, hb);
+		int fd = open(tiny, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd >= 0 && pwrite(fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb), "write %s",
+		      tiny);
+		close(fd);
+		ts_config(&cfg, FL_DELIVERY_THREAD, tiny, 256);
+		int ret = ts_try_create(&cfg, &log);
+		CHECK(ret == -EINVAL && strstr(log, "no room for a page"),
+		      "a store with no room for a page: fl_space_create gave %d: %s", ret, log);
+		free(log);
+		unlink(tiny);
+	}
+
 	/* mkstore: a new file. */
 	CHECK(ts_mkstore(store, "8M", false, err, sizeof(err)) == 0, "mkstore: %s", err);
 	CHECK(stat(store, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 8 << 20,
@@ -235,6 +262,6 @@ int main(int argc, char **argv)
 
 	never_shrink_on_growth(ts_path("grow.store"));
 	printf("refusals: user data, links, a directory, a character device, a missing path, "
-	       "a damaged header; mkstore and swap_create: ok\n");
+	       "a damaged header, a store with no room; mkstore and swap_create: ok\n");
 	return T_EXIT_PASS;
 }
