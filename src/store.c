@@ -186,6 +186,11 @@ int store_fork_child(struct store *st)
 
 	if (!st->key)
 		return 0;
+	/* The inherited keys read the inherited slots: locked again, as
+	 * mlock() is not inherited (they would be swappable here). */
+	for (k = st->key; k; k = k->prev)
+		if (sodium_mlock(k, sizeof(*k)))
+			return -ENOMEM;
 	k = key_new(st->cipher, st->key, atomic_load(&st->gen));
 	if (!k)
 		return -ENOMEM;
