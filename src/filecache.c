@@ -39,6 +39,12 @@ void file_get(struct fl_file *f)
 
 static void file_free(struct fl_file *f)
 {
+	/* In a child of fork() (a VMA's RCU put, carried into the child's
+	 * call_rcu thread), view and state are not mapped (MADV_DONTFORK),
+	 * and their addresses may be another mapping's now: only the
+	 * descriptors and the struct are the child's to let go. */
+	if (f->owner != getpid())
+		f->view = NULL, f->state = NULL;
 	if (f->state) {
 		/* Its cached pages leave the budget's count with it (the
 		 * space outlives every reference: its teardown waits for the
@@ -173,6 +179,7 @@ int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out
 	if (!f)
 		return -ENOMEM;
 	f->sp = sp;
+	f->owner = getpid();
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->memfd = -1;

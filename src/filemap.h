@@ -84,6 +84,7 @@ struct fl_file {
 	 * or write: buffered from then on (dfd stays open until the free). */
 	_Atomic bool direct_refused;
 	int memfd;			/* immutable: the cache */
+	pid_t owner;			/* immutable: the process view and state are in */
 	char *view;			/* immutable: max_pages pages of the memfd */
 	unsigned long max_pages;	/* immutable: the view's and state's length */
 	_Atomic unsigned long nr_pages; /* the cache's length in pages */

@@ -24,6 +24,9 @@
  *     faultline's, holding the fork's lock), and a file mapped
  *     by it after fl_fork() checked the space fails fl_fork() with no
  *     child left.
+ *   - rcu file put: a file unmapped just before fork(), whose cache's last
+ *     reference an RCU callback puts in the child: the child lets go of
+ *     it without touching the parent's memory (it died of SIGSEGV).
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -730,6 +733,45 @@ static void advice_file(void)
 	printf("advice (file): ok\n");
 }
 
+/*
+ * A file mapped, read and unmapped just before fork(): the last reference
+ * to its cache is the VMA's, put by an RCU callback that liburcu hands to
+ * the child's call_rcu thread.  The child must let go of the parent's
+ * cache without touching it (its view and state are not in the child:
+ * the child died of SIGSEGV there).  Rounds of it, the children living on
+ * a while for the callback to run.
+ */
+static void rcu_file_put(int delivery)
+{
+	struct fl_space *sp = fork_space(delivery, 64);
+	char path[] = "/tmp/fl-test-fork-edges-XXXXXX";
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)(4 * ps)) == 0, "mkstemp");
+	unlink(path);
+	for (int round = 0; round < 5; round++) {
+		volatile unsigned char *f = fl_mmap(sp, NULL, 4 * ps, PROT_READ, MAP_SHARED, fd, 0);
+		pid_t pid;
+		int st;
+
+		CHECK(f != MAP_FAILED, "fl_mmap file");
+		(void)f[0];
+		CHECK(fl_munmap(sp, (void *)f, 4 * ps) == 0, "fl_munmap");
+		pid = t_fork();
+		if (!pid) {
+			usleep(100000);
+			_exit(0);
+		}
+		st = t_wait(pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "%s, round %d: the child of a fork just after a file's unmap: status %#x",
+		      t_delivery_name(delivery), round, st);
+	}
+	close(fd);
+	fl_space_destroy(sp);
+	printf("%s, a file's cache put in the child: ok\n", t_delivery_name(delivery));
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -743,6 +785,8 @@ int main(int argc, char **argv)
 	advice(FL_DELIVERY_THREAD);
 	advice(FL_DELIVERY_SIGBUS);
 	advice_file();
+	rcu_file_put(FL_DELIVERY_THREAD);
+	rcu_file_put(FL_DELIVERY_SIGBUS);
 	fds(FL_DELIVERY_THREAD);
 	fds(FL_DELIVERY_SIGBUS);
 	warnlock();
