@@ -87,6 +87,10 @@ static int fork_unsupported(struct fl_space *sp)
 	for (size_t i = 0; i < idx->nr; i++)
 		if (idx->v[i]->file)
 			return -EOPNOTSUPP;
+	/* Nor an unmapped file still cached (an orphan, its write-back
+	 * failed): the child's flusher would find its cache not there. */
+	if (atomic_load(&sp->nr_files))
+		return -EOPNOTSUPP;
 	return 0;
 }
 

@@ -17,7 +17,8 @@
  *                unmapped while its write-back failed stays cached, also
  *                through an unmap while the flusher's next try of it is in
  *                flight (and fails); once there is room, every store
- *                reaches the file: nothing is lost
+ *                reaches the file: nothing is lost; a space with an
+ *                orphan is not carried into a child of fork()
  *
  * The ENOSPC part needs root (mount); without it the test skips, saying so.
  */
@@ -206,6 +207,45 @@ static void test_enospc(int delivery, const char *dir)
 	CHECK(umount(dir) == 0, "umount: %s", strerror(errno));
 }
 
+/*
+ * A space made with cfg.fork that holds an orphan (a file unmapped while its
+ * write-back failed) is not carried into a child of fork(): the child's
+ * flusher would find the file's cache not there (it died of SIGSEGV).
+ */
+static void test_orphan_fork(const char *dir)
+{
+	char path[256], opt[64];
+	struct fl_config cfg;
+	int fd, status;
+	pid_t pid;
+
+	snprintf(opt, sizeof(opt), "size=%zu", (size_t)16 * ps);
+	CHECK(mount("tmpfs", dir, "tmpfs", 0, opt) == 0, "mount tmpfs: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, 64 * ps) == 0, "a sparse file: %s", strerror(errno));
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.fork = 1;
+	struct fl_space *sp = t_space_create_cfg(&cfg);
+	unsigned char *a = fl_mmap(sp, NULL, 64 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(a != MAP_FAILED, "fl_mmap: %s", strerror(errno));
+	fill(a, 0, 64, 5);
+	CHECK(fl_munmap(sp, a, 64 * ps) == 0, "fl_munmap");
+	CHECK(t_stats(sp).files == 1, "no orphan");
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		usleep(1500000); /* the flusher's round: every second */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "the child of a space with an orphan: status %#x", status);
+	fl_space_destroy(sp);
+	close(fd);
+	CHECK(umount(dir) == 0, "umount: %s", strerror(errno));
+	printf("an orphan's space not carried into a child: ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	char dir[] = "/var/tmp/fl-enospc-XXXXXX";
@@ -222,6 +262,7 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	for (int d = 0; d < 2; d++)
 		test_enospc(d ? FL_DELIVERY_SIGBUS : FL_DELIVERY_THREAD, dir);
+	test_orphan_fork(dir);
 	rmdir(dir);
 	printf("test_file_errors: ok\n");
 	return T_EXIT_PASS;
