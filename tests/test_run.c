@@ -20,6 +20,10 @@
  *   python3    multiprocessing with the fork start method: a Pool's workers
  *              hash parts of the parent's list
  *
+ * And: 32 threads whose first call faultline sees is madvise() (they hung);
+ * with --swap PATH, the programs the program runs (they exited with 125, the
+ * store locked).
+ *
  * And what must be refused or passed through: a static binary (ldconfig)
  * and a setuid one (su) are refused with exit 126 and a message; the
  * program's exit status is the command's.
@@ -36,6 +40,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -364,16 +370,57 @@ static void make_inputs(uint64_t seed)
 	fclose(f);
 }
 
+/*
+ * test_run --madvise-threads N, run under `faultline run` by the test: N
+ * threads whose first call that faultline looks at is madvise() of kernel
+ * memory (a shared anonymous page).  Each registers with liburcu in its
+ * lookup, and the registry grows by mmap and mremap as threads come: these
+ * went back into faultline, and the thread waited for the registry lock it
+ * held, for ever.
+ */
+static pthread_barrier_t mt_barrier;
+static char *mt_page;
+
+static void *mt_thread(void *arg)
+{
+	(void)arg;
+	if (madvise(mt_page, 4096, MADV_NORMAL))
+		_exit(3);
+	pthread_barrier_wait(&mt_barrier);
+	return NULL;
+}
+
+static int madvise_threads(int n)
+{
+	pthread_t t[64];
+
+	mt_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mt_page == MAP_FAILED || n > 64)
+		return 2;
+	pthread_barrier_init(&mt_barrier, NULL, (unsigned int)n + 1);
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, mt_thread, NULL))
+			return 4;
+	pthread_barrier_wait(&mt_barrier);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	printf("%d threads\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--madvise-threads"))
+		return madvise_threads(atoi(argv[2]));
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
-	char self[PATH_MAX], tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX],
-			     py[PATH_MAX], sql[PATH_MAX], db[PATH_MAX], mapfile[PATH_MAX],
-			     mapped[PATH_MAX], forkpy[PATH_MAX], poolpy[PATH_MAX],
-			     filefork[PATH_MAX], fileforkout[PATH_MAX];
+	char self[PATH_MAX], me[PATH_MAX],
+		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
+		sql[PATH_MAX], db[PATH_MAX], mapfile[PATH_MAX], mapped[PATH_MAX], forkpy[PATH_MAX],
+		poolpy[PATH_MAX], filefork[PATH_MAX], fileforkout[PATH_MAX];
 	struct stat st;
 
 	CHECK(realpath(argv[0], self), "realpath %s: %s", argv[0], strerror(errno));
+	snprintf(me, sizeof(me), "%s", self); /* dirname() below cuts self */
 	/* BUILD/tests/test_run -> the repository -> build/faultline */
 	snprintf(faultline, sizeof(faultline), "%s/build/faultline",
 		 dirname(dirname(dirname(self))));
@@ -444,6 +491,47 @@ int main(int argc, char **argv)
 		      "record: the preload's own libraries recorded");
 		free(t);
 		printf("record: %zu bytes of trace\n", len);
+	}
+
+	/* Threads whose first call faultline sees is madvise() of kernel
+	 * memory (they hung), with a timeout. */
+	{
+		char out[PATH_MAX], err[PATH_MAX], *o;
+		size_t len;
+		int rc;
+
+		path_in(out, "threads.out");
+		path_in(err, "threads.err");
+		rc = run((char *[]){"timeout", "60", faultline, "run", "--", me,
+				    "--madvise-threads", "32", NULL},
+			 NULL, out, err);
+		o = slurp(out, &len);
+		CHECK(rc == 0 && o && strstr(o, "32 threads"),
+		      "32 threads calling madvise() first: exit %d (124: hung)", rc);
+		free(o);
+		printf("threads calling madvise() first: ok\n");
+	}
+	/* --swap PATH: the programs the program runs make their own spaces,
+	 * on temporary stores (on the locked PATH, each exited with 125). */
+	{
+		char out[PATH_MAX], err[PATH_MAX], store[PATH_MAX], *o;
+		size_t len;
+		int rc;
+
+		path_in(out, "swapchild.out");
+		path_in(err, "swapchild.err");
+		path_in(store, "run.swap");
+		setenv("FAULTLINE_SWAP_CREATE", "1", 1);
+		rc = run((char *[]){faultline, "run", "--mem-limit", "64M", "--swap", store, "--",
+				    "sh", "-c", "/bin/true; echo \"child $?\"", NULL},
+			 NULL, out, err);
+		unsetenv("FAULTLINE_SWAP_CREATE");
+		o = slurp(out, &len);
+		CHECK(rc == 0 && o && strstr(o, "child 0"),
+		      "--swap: a child of the program: exit %d, said %s", rc, o ? o : "nothing");
+		free(o);
+		unlink(store);
+		printf("--swap, a child of the program: ok\n");
 	}
 
 	refused("static binary",

@@ -142,9 +142,20 @@ EXPORT int fl_raw_sigaction(int sig, const struct sigaction *act, struct sigacti
 
 /* ---- the program's own anonymous mappings ---------------------------- */
 
+/* Whether faultline serves addr.  In a raw section: the lookup's RCU read
+ * lock registers a new thread with liburcu, whose registry grows by mmap and
+ * mremap, which must go to the kernel (here they came back, and the thread
+ * waited for the registry lock it held). */
 static bool served(const void *addr)
 {
-	return sp && !raw() && space_has_addr(sp, (unsigned long)addr);
+	bool ret;
+
+	if (!sp || raw())
+		return false;
+	enter();
+	ret = space_has_addr(sp, (unsigned long)addr);
+	leave();
+	return ret;
 }
 
 static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t off, bool *kernel)
@@ -558,6 +569,10 @@ __attribute__((constructor(101))) static void run_init(void)
 		die("creating the space (see the message above, and FAULTLINE_* in the README)",
 		    -ret);
 	}
+	/* The programs this one runs make spaces of their own: on a
+	 * temporary store each, not on this one's (which is locked). */
+	unsetenv("FAULTLINE_SWAP");
+	unsetenv("FAULTLINE_SWAP_CREATE");
 	rec_init(sp); /* faultline run --record: from the first extent on */
 	if (!heap_init())
 		die("jemalloc: the arenas (faultline's own, and the program's with the extent "
