@@ -400,6 +400,21 @@ static struct page_wait_queue {
 	[0 ... PAGE_WAIT_TABLE - 1] = {PTHREAD_MUTEX_INITIALIZER, NULL},
 };
 
+/*
+ * In a child of fork(): the queues are the parent's faults' (files are not
+ * carried), and a lock may have been held by a thread that is not here.
+ * Context: the child's one thread, in the atfork handler.
+ */
+void cont_fork_child(void)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	for (unsigned int i = 0; i < PAGE_WAIT_TABLE; i++) {
+		memcpy(&page_wait_table[i].lock, &fresh, sizeof(fresh));
+		page_wait_table[i].head = NULL;
+	}
+}
+
 static struct page_wait_queue *page_waitqueue(const struct fl_file *f, unsigned long idx)
 {
 	uint64_t h =

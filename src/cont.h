@@ -60,6 +60,7 @@ void run_retry_queue(struct fl_space *sp);
 int fault_park_page(struct vm_fault *vmf, struct fl_file *f, unsigned long idx,
 		    enum cont_action action);
 void page_wake(struct fl_file *f, unsigned long idx);
+void cont_fork_child(void);
 void cont_collect_begin(void);
 void cont_collect_run(void);
 

@@ -301,6 +301,7 @@ static void fork_child(void)
 	fork_lock_mine = false;
 	options_fork_unlock(true);
 	sigbus_fork_unlock(true);
+	cont_fork_child(); /* the file pages' wait queues */
 	fl_gettid_reset();
 	keep = malloc(sizeof(*keep) + nr_fork_spaces * sizeof(keep->sp[0]));
 	for (size_t i = 0; i < nr_fork_spaces; i++) {
