@@ -21,6 +21,8 @@
  *              hash parts of the parent's list
  *
  * And: 32 threads whose first call faultline sees is madvise() (they hung);
+ * a MAP_FIXED mmap() the kernel refuses over served memory (that memory was
+ * lost);
  * with --swap PATH, the programs the program runs (they exited with 125, the
  * store locked).
  *
@@ -408,10 +410,40 @@ static int madvise_threads(int n)
 	return 0;
 }
 
+/*
+ * test_run --fixed-refused, under `faultline run`: MAP_FIXED mmap()s that
+ * the kernel refuses before it changes anything (a descriptor not open, one
+ * open for writing only) over memory faultline serves: the memory there
+ * stays, with its data (it was unmapped first).
+ */
+static int fixed_refused(void)
+{
+	size_t len = 1 << 20;
+	char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int wr = open("/dev/null", O_WRONLY);
+
+	if (a == MAP_FAILED || wr < 0)
+		return 2;
+	memset(a, 'o', len);
+	errno = 0;
+	if (mmap(a, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, -1, 0) != MAP_FAILED || errno != EBADF)
+		return 3;
+	errno = 0;
+	if (mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, wr, 0) != MAP_FAILED || errno != EACCES)
+		return 4;
+	for (size_t i = 0; i < len; i += 4096)
+		if (a[i] != 'o')
+			return 5;
+	printf("kept\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--madvise-threads"))
 		return madvise_threads(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "--fixed-refused"))
+		return fixed_refused();
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], me[PATH_MAX],
 		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
@@ -510,6 +542,21 @@ int main(int argc, char **argv)
 		      "32 threads calling madvise() first: exit %d (124: hung)", rc);
 		free(o);
 		printf("threads calling madvise() first: ok\n");
+	}
+	/* MAP_FIXED mmap()s the kernel refuses over served memory. */
+	{
+		char out[PATH_MAX], err[PATH_MAX];
+		int rc;
+
+		path_in(out, "fixed.out");
+		path_in(err, "fixed.err");
+		rc = run((char *[]){faultline, "run", "--", me, "--fixed-refused", NULL}, NULL, out,
+			 err);
+		CHECK(rc == 0,
+		      "a refused MAP_FIXED over served memory: exit %d (5: the memory "
+		      "was lost, 3 or 4: another error)",
+		      rc);
+		printf("a refused MAP_FIXED over served memory: ok\n");
 	}
 	/* --swap PATH: the programs the program runs make their own spaces,
 	 * on temporary stores (on the locked PATH, each exited with 125). */

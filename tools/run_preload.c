@@ -158,6 +158,32 @@ static bool served(const void *addr)
 	return ret;
 }
 
+/*
+ * The errors the kernel gives a MAP_FIXED mmap() before it changes anything
+ * that can be told beforehand (a bad length, address or offset; a
+ * descriptor that is not open, open for writing only, or not for writing a
+ * shared writable mapping): the served memory there is kept, as the kernel
+ * would keep it.  (One the file's own mmap refuses, ENODEV say, cannot be
+ * told: the served part is gone by then.)  Return: the errno, or 0.
+ */
+static int fixed_refused(const void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int acc, type = flags & MAP_TYPE;
+
+	if (!len || ((uintptr_t)addr & (getpagesize() - 1)) || (off & (getpagesize() - 1)))
+		return EINVAL;
+	if (flags & MAP_ANONYMOUS)
+		return 0;
+	acc = fcntl(fd, F_GETFL);
+	if (acc < 0 || (acc & O_PATH))
+		return EBADF;
+	acc &= O_ACCMODE;
+	if (acc == O_WRONLY || ((type == MAP_SHARED || type == MAP_SHARED_VALIDATE) &&
+				(prot & PROT_WRITE) && acc != O_RDWR))
+		return EACCES;
+	return 0;
+}
+
 static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t off, bool *kernel)
 {
 	void *p;
@@ -189,7 +215,14 @@ static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t of
 	}
 	if (sp && !raw() && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
 		/* A mapping faultline does not serve replaces part of one it
-		 * does: that part leaves the space first. */
+		 * does: that part leaves the space first, unless the kernel
+		 * is sure to refuse the mapping. */
+		int err = fixed_refused(addr, len, prot, flags, fd, off);
+
+		if (err) {
+			errno = err;
+			return MAP_FAILED;
+		}
 		enter();
 		fl_munmap(sp, addr, len);
 		leave();
