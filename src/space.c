@@ -486,6 +486,24 @@ bool space_has_addr(struct fl_space *sp, unsigned long addr)
 }
 
 /*
+ * Whether a VMA of sp in [start, end) maps a file: for `faultline run`'s
+ * MADV_FREE, which the kernel refuses on file mappings (EINVAL).  A
+ * snapshot, as space_has_addr().  Context: as space_has_addr().
+ */
+bool space_range_has_file(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct vma_index *idx;
+	bool hit = false;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	for (size_t i = vma_index_first(idx, start); i < idx->nr && idx->v[i]->vm_start < end; i++)
+		hit |= idx->v[i]->file != NULL;
+	fl_rcu_read_unlock();
+	return hit;
+}
+
+/*
  * The oldest space that match(sp, key) picks, held for a fault until
  * fault_space_put(): destroy waits for it, so the fault may sleep on I/O
  * with the space held and no RCU section open.  The list is in creation

@@ -236,6 +236,7 @@ bool space_get(struct fl_space *sp);
 void space_put(struct fl_space *sp);
 
 bool space_has_addr(struct fl_space *sp, unsigned long addr);
+bool space_range_has_file(struct fl_space *sp, unsigned long start, unsigned long end);
 
 /* Sigbus delivery: the space whose VMA covers addr, held for the fault
  * until fault_space_put(). */

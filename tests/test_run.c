@@ -22,7 +22,8 @@
  *
  * And: 32 threads whose first call faultline sees is madvise() (they hung);
  * a MAP_FIXED mmap() the kernel refuses over served memory (that memory was
- * lost);
+ * lost); MADV_FREE on a private file mapping (EINVAL, as the kernel's: it
+ * dropped the private copy);
  * with --swap PATH, the programs the program runs (they exited with 125, the
  * store locked).
  *
@@ -438,8 +439,36 @@ static int fixed_refused(void)
 	return 0;
 }
 
+/*
+ * test_run --madv-free-file FILE, under `faultline run`: MADV_FREE on a
+ * private mapping of a file (served by faultline) is EINVAL, as the
+ * kernel's, and the private copy stays (it was dropped).
+ */
+static int madv_free_file(const char *path)
+{
+	char buf[4096], *m;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	memset(buf, 'f', sizeof(buf));
+	if (fd < 0 || write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		return 2;
+	m = mmap(NULL, sizeof(buf), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return 2;
+	m[0] = 'p';
+	errno = 0;
+	if (madvise(m, sizeof(buf), MADV_FREE) != -1 || errno != EINVAL)
+		return 3;
+	if (m[0] != 'p')
+		return 4;
+	printf("kept\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--madv-free-file"))
+		return madv_free_file(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "--madvise-threads"))
 		return madvise_threads(atoi(argv[2]));
 	if (argc == 2 && !strcmp(argv[1], "--fixed-refused"))
@@ -557,6 +586,23 @@ int main(int argc, char **argv)
 		      "was lost, 3 or 4: another error)",
 		      rc);
 		printf("a refused MAP_FIXED over served memory: ok\n");
+	}
+	/* MADV_FREE on a served private file mapping. */
+	{
+		char out[PATH_MAX], err[PATH_MAX], file[PATH_MAX];
+		int rc;
+
+		path_in(out, "madvfree.out");
+		path_in(err, "madvfree.err");
+		path_in(file, "madvfree.dat");
+		rc = run((char *[]){faultline, "run", "--", me, "--madv-free-file", file, NULL},
+			 NULL, out, err);
+		CHECK(rc == 0,
+		      "MADV_FREE on a private file mapping: exit %d (3: not EINVAL, 4: "
+		      "its private copy dropped)",
+		      rc);
+		unlink(file);
+		printf("MADV_FREE on a private file mapping: ok\n");
 	}
 	/* --swap PATH: the programs the program runs make their own spaces,
 	 * on temporary stores (on the locked PATH, each exited with 125). */

@@ -337,9 +337,21 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 		leave();
 	}
 	switch (advice) {
-	case MADV_FREE: /* reading zeros afterwards is one of its outcomes */
+	case MADV_FREE: { /* reading zeros afterwards is one of its outcomes */
+		bool file;
+
+		/* The kernel frees anonymous memory only. */
+		enter();
+		file = space_range_has_file(sp, (unsigned long)addr,
+					    (unsigned long)addr + (len ? len : 1));
+		leave();
+		if (file) {
+			errno = EINVAL;
+			return -1;
+		}
 		advice = MADV_DONTNEED;
 		break;
+	}
 	case MADV_HUGEPAGE:
 	case MADV_NOHUGEPAGE:
 	case MADV_DONTDUMP:

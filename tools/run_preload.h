@@ -28,6 +28,7 @@ extern __thread int raw_depth __attribute__((tls_model("initial-exec")));
 
 /* faultline's hidden internals, linked in from the library. */
 bool space_has_addr(struct fl_space *s, unsigned long addr);
+bool space_range_has_file(struct fl_space *s, unsigned long start, unsigned long end);
 
 static inline bool raw(void)
 {
