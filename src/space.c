@@ -486,6 +486,38 @@ bool space_has_addr(struct fl_space *sp, unsigned long addr)
 }
 
 /*
+ * The end of the run of [start, end) that starts at start and is either all
+ * sp's (*served: in its VMAs, not stale) or all not: for `faultline run`'s
+ * calls over ranges that mix memory it serves with the kernel's.  A
+ * snapshot, as space_has_addr().  Context: as space_has_addr().
+ */
+unsigned long space_run_end(struct fl_space *sp, unsigned long start, unsigned long end,
+			    bool *served)
+{
+	struct vma_index *idx;
+	unsigned long e;
+	size_t i;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, start);
+	if (i < idx->nr && idx->v[i]->vm_start <= start) {
+		*served = true;
+		e = MIN(end, idx->v[i]->vm_end);
+	} else {
+		*served = false;
+		e = i < idx->nr ? MIN(end, idx->v[i]->vm_start) : end;
+	}
+	if (space_stale_overlaps(sp, start, e)) {
+		/* Page by page where it is stale. */
+		*served = space_has_addr_rcu(sp, start);
+		e = MIN(end, (start & ~(PAGE_SIZE - 1)) + PAGE_SIZE);
+	}
+	fl_rcu_read_unlock();
+	return e;
+}
+
+/*
  * Whether a VMA of sp in [start, end) maps a file: for `faultline run`'s
  * MADV_FREE, which the kernel refuses on file mappings (EINVAL).  A
  * snapshot, as space_has_addr().  Context: as space_has_addr().

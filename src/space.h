@@ -237,6 +237,8 @@ void space_put(struct fl_space *sp);
 
 bool space_has_addr(struct fl_space *sp, unsigned long addr);
 bool space_range_has_file(struct fl_space *sp, unsigned long start, unsigned long end);
+unsigned long space_run_end(struct fl_space *sp, unsigned long start, unsigned long end,
+			    bool *served);
 
 /* Sigbus delivery: the space whose VMA covers addr, held for the fault
  * until fault_space_put(). */

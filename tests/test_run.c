@@ -22,7 +22,9 @@
  *
  * And: 32 threads whose first call faultline sees is madvise() (they hung);
  * a MAP_FIXED mmap() the kernel refuses over served memory (that memory was
- * lost); MADV_FREE on a private file mapping (EINVAL, as the kernel's: it
+ * lost); mprotect() and madvise() over memory faultline serves and the
+ * kernel's at once (one part was left, or changed behind faultline's back);
+ * MADV_FREE on a private file mapping (EINVAL, as the kernel's: it
  * dropped the private copy);
  * with --swap PATH, the programs the program runs (they exited with 125, the
  * store locked).
@@ -44,6 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -465,8 +469,67 @@ static int madv_free_file(const char *path)
 	return 0;
 }
 
+static sigjmp_buf mixed_jmp;
+
+static void mixed_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(mixed_jmp, 1);
+}
+
+/* Whether a store to p faults (SIGSEGV). */
+static bool store_faults(volatile char *p)
+{
+	struct sigaction sa = {.sa_handler = mixed_segv}, old;
+	bool faulted = false;
+
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(mixed_jmp, 1))
+		faulted = true;
+	else
+		*p = 1;
+	sigaction(SIGSEGV, &old, NULL);
+	return faulted;
+}
+
+/*
+ * test_run --mixed, under `faultline run`: mprotect() and madvise() over a
+ * range of which one page is faultline's (private anonymous) and the other
+ * the kernel's (MAP_STACK, which faultline leaves to it), in both orders:
+ * both pages change, as natively (faultline's first: ENOMEM and the
+ * kernel's page unchanged; the kernel's first: faultline's page changed
+ * behind its back).
+ */
+static int mixed(void)
+{
+	const size_t P = 4096;
+	const int served = MAP_PRIVATE | MAP_ANONYMOUS, kernel = served | MAP_STACK;
+	char *b = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, served, -1, 0);
+
+	if (b == MAP_FAILED ||
+	    mmap(b + P, P, PROT_READ | PROT_WRITE, kernel | MAP_FIXED, -1, 0) != b + P)
+		return 2;
+	memset(b, 'x', 2 * P);
+	if (madvise(b, 2 * P, MADV_DONTNEED) || b[0] || b[P])
+		return 3;
+	if (mprotect(b, 2 * P, PROT_READ) || !store_faults(b) || !store_faults(b + P))
+		return 4;
+	b = mmap(NULL, 2 * P, PROT_NONE, kernel, -1, 0);
+	if (b == MAP_FAILED || mmap(b + P, P, PROT_NONE, served | MAP_FIXED, -1, 0) != b + P)
+		return 2;
+	if (mprotect(b, 2 * P, PROT_READ | PROT_WRITE) || store_faults(b) || store_faults(b + P))
+		return 5;
+	memset(b, 'y', 2 * P);
+	if (madvise(b, 2 * P, MADV_DONTNEED) || b[0] || b[P])
+		return 6;
+	printf("both\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--mixed"))
+		return mixed();
 	if (argc == 3 && !strcmp(argv[1], "--madv-free-file"))
 		return madv_free_file(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "--madvise-threads"))
@@ -586,6 +649,20 @@ int main(int argc, char **argv)
 		      "was lost, 3 or 4: another error)",
 		      rc);
 		printf("a refused MAP_FIXED over served memory: ok\n");
+	}
+	/* mprotect() and madvise() over served and kernel memory. */
+	{
+		char out[PATH_MAX], err[PATH_MAX];
+		int rc;
+
+		path_in(out, "mixed.out");
+		path_in(err, "mixed.err");
+		rc = run((char *[]){faultline, "run", "--", me, "--mixed", NULL}, NULL, out, err);
+		CHECK(rc == 0,
+		      "mprotect and madvise over served and kernel memory: exit %d (3, 4: "
+		      "faultline's first, 5, 6: the kernel's first)",
+		      rc);
+		printf("mprotect and madvise over served and kernel memory: ok\n");
 	}
 	/* MADV_FREE on a served private file mapping. */
 	{

@@ -297,61 +297,66 @@ EXPORT int munmap(void *addr, size_t len)
 	return ret;
 }
 
+/*
+ * The page-aligned range [addr, addr + len) that mprotect() and madvise()
+ * split into runs of memory faultline serves and the kernel's, or false
+ * (not aligned, empty, wrapping, or no space: the caller's first
+ * address decides, as before).
+ */
+static bool split_range(const void *addr, size_t len, unsigned long *start, unsigned long *end)
+{
+	*start = (unsigned long)addr;
+	*end = *start + ((len + RUN_PAGE - 1) & ~(RUN_PAGE - 1));
+	return sp && !raw() && !(*start & (RUN_PAGE - 1)) && len && *end > *start;
+}
+
+/*
+ * Each run of the range to faultline or the kernel, in address order, as
+ * the kernel walks its VMAs: the first error ends it (ENOMEM for a hole
+ * included, after what came before it was changed).
+ */
 EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-	int ret;
+	unsigned long start, end;
+	int ret = 0;
 
-	if (!served(addr)) {
-		ret = fl_raw_mprotect(addr, len, prot);
-		if (rec_on && !ret && sp && !raw()) {
-			enter();
-			rec_mm(REC_MPROTECT, REC_KERNEL, addr, len, prot, 0, -1, 0, NULL, 0);
-			leave();
-		}
+	if (!split_range(addr, len, &start, &end)) {
+		if (!served(addr))
+			return fl_raw_mprotect(addr, len, prot);
+		enter();
+		ret = fl_mprotect(sp, addr, len, prot);
+		leave();
 		return ret;
 	}
 	enter();
-	ret = fl_mprotect(sp, addr, len, prot);
-	if (rec_on && !ret)
-		rec_mm(REC_MPROTECT, REC_SERVED, addr, len, prot, 0, -1, 0, NULL, 0);
+	for (unsigned long a = start, b; a < end && !ret; a = b) {
+		bool in;
+
+		b = space_run_end(sp, a, end, &in);
+		ret = in ? fl_mprotect(sp, (void *)a, b - a, prot)
+			 : fl_raw_mprotect((void *)a, b - a, prot);
+		if (rec_on && !ret)
+			rec_mm(REC_MPROTECT, in ? REC_SERVED : REC_KERNEL, (void *)a, b - a, prot,
+			       0, -1, 0, NULL, 0);
+	}
 	leave();
 	return ret;
 }
 
-EXPORT int madvise(void *addr, size_t len, int advice)
+/* madvise() of a run faultline serves.  Context: in a raw section. */
+static int madvise_served(void *addr, size_t len, int advice)
 {
-	int ret;
-
-	if (!served(addr)) {
-		ret = fl_raw_madvise(addr, len, advice);
-		if (rec_on && !ret && sp && !raw()) {
-			enter();
-			rec_mm(REC_MADVISE, REC_KERNEL, addr, len, 0, advice, -1, 0, NULL, 0);
-			leave();
-		}
-		return ret;
-	}
-	if (rec_on) {
-		enter();
+	if (rec_on)
 		rec_mm(REC_MADVISE, REC_SERVED, addr, len, 0, advice, -1, 0, NULL, 0);
-		leave();
-	}
 	switch (advice) {
-	case MADV_FREE: { /* reading zeros afterwards is one of its outcomes */
-		bool file;
-
+	case MADV_FREE: /* reading zeros afterwards is one of its outcomes */
 		/* The kernel frees anonymous memory only. */
-		enter();
-		file = space_range_has_file(sp, (unsigned long)addr,
-					    (unsigned long)addr + (len ? len : 1));
-		leave();
-		if (file) {
+		if (space_range_has_file(sp, (unsigned long)addr, (unsigned long)addr + len)) {
 			errno = EINVAL;
 			return -1;
 		}
 		advice = MADV_DONTNEED;
 		break;
-	}
 	case MADV_HUGEPAGE:
 	case MADV_NOHUGEPAGE:
 	case MADV_DONTDUMP:
@@ -362,9 +367,50 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	case 23:	  /* MADV_POPULATE_WRITE */
 		return 0; /* hints that do not change what the memory holds */
 	}
+	return fl_madvise(sp, addr, len, advice);
+}
+
+/*
+ * Each run of the range to faultline or the kernel, in address order: a
+ * hole (ENOMEM) does not stop the rest, as the kernel's madvise() goes on
+ * past one and says so at the end; another error does.
+ */
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	unsigned long start, end;
+	int ret = 0, hole = 0;
+
+	if (!split_range(addr, len, &start, &end)) {
+		if (!served(addr))
+			return fl_raw_madvise(addr, len, advice);
+		enter();
+		ret = madvise_served(addr, len, advice);
+		leave();
+		return ret;
+	}
 	enter();
-	ret = fl_madvise(sp, addr, len, advice);
+	for (unsigned long a = start, b; a < end; a = b) {
+		bool in;
+
+		b = space_run_end(sp, a, end, &in);
+		if (in) {
+			ret = madvise_served((void *)a, b - a, advice);
+		} else {
+			ret = fl_raw_madvise((void *)a, b - a, advice);
+			if (rec_on && !ret)
+				rec_mm(REC_MADVISE, REC_KERNEL, (void *)a, b - a, 0, advice, -1, 0,
+				       NULL, 0);
+		}
+		if (ret && errno != ENOMEM)
+			break;
+		hole |= ret;
+		ret = 0;
+	}
 	leave();
+	if (!ret && hole) {
+		errno = ENOMEM;
+		ret = -1;
+	}
 	return ret;
 }
 

@@ -29,6 +29,8 @@ extern __thread int raw_depth __attribute__((tls_model("initial-exec")));
 /* faultline's hidden internals, linked in from the library. */
 bool space_has_addr(struct fl_space *s, unsigned long addr);
 bool space_range_has_file(struct fl_space *s, unsigned long start, unsigned long end);
+unsigned long space_run_end(struct fl_space *s, unsigned long start, unsigned long end,
+			    bool *served);
 
 static inline bool raw(void)
 {
