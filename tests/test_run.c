@@ -24,6 +24,8 @@
  * a MAP_FIXED mmap() the kernel refuses over served memory (that memory was
  * lost); mprotect() and madvise() over memory faultline serves and the
  * kernel's at once (one part was left, or changed behind faultline's back);
+ * mremap(MREMAP_FIXED) of kernel memory onto served memory (faultline's VMA
+ * stayed there);
  * MADV_FREE on a private file mapping (EINVAL, as the kernel's: it
  * dropped the private copy);
  * with --swap PATH, the programs the program runs (they exited with 125, the
@@ -526,8 +528,35 @@ static int mixed(void)
 	return 0;
 }
 
+/*
+ * test_run --remap-onto, under `faultline run`: a kernel mapping (MAP_STACK,
+ * which faultline leaves to the kernel) moved with mremap(MREMAP_FIXED)
+ * onto memory faultline serves: it is there with its data, and mprotect()
+ * of it works (faultline's VMA stayed there, and mprotect failed).
+ */
+static int remap_onto(void)
+{
+	const size_t P = 4096;
+	char *s = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *k = mmap(NULL, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
+		       0);
+
+	if (s == MAP_FAILED || k == MAP_FAILED)
+		return 2;
+	memset(s, 's', 2 * P);
+	memset(k, 'k', P);
+	if (mremap(k, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, s) != s || s[0] != 'k' || s[P] != 's')
+		return 3;
+	if (mprotect(s, P, PROT_READ) || mprotect(s, 2 * P, PROT_READ | PROT_WRITE))
+		return 4;
+	printf("moved\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--remap-onto"))
+		return remap_onto();
 	if (argc == 2 && !strcmp(argv[1], "--mixed"))
 		return mixed();
 	if (argc == 3 && !strcmp(argv[1], "--madv-free-file"))
@@ -663,6 +692,19 @@ int main(int argc, char **argv)
 		      "faultline's first, 5, 6: the kernel's first)",
 		      rc);
 		printf("mprotect and madvise over served and kernel memory: ok\n");
+	}
+	/* A kernel mapping moved onto served memory. */
+	{
+		char out[PATH_MAX], err[PATH_MAX];
+		int rc;
+
+		path_in(out, "remap.out");
+		path_in(err, "remap.err");
+		rc = run((char *[]){faultline, "run", "--", me, "--remap-onto", NULL}, NULL, out,
+			 err);
+		CHECK(rc == 0, "mremap(MREMAP_FIXED) of kernel memory onto served memory: exit %d",
+		      rc);
+		printf("mremap of kernel memory onto served memory: ok\n");
 	}
 	/* MADV_FREE on a served private file mapping. */
 	{

@@ -426,6 +426,27 @@ EXPORT int msync(void *addr, size_t len, int flags)
 	return ret;
 }
 
+/*
+ * The errors the kernel gives mremap(MREMAP_FIXED) before it changes
+ * anything that can be told beforehand: unaligned addresses, an empty new
+ * length, MREMAP_FIXED without MREMAP_MAYMOVE, overlapping ranges (EINVAL);
+ * nothing mapped at the old address (EFAULT).  Return: the errno, or 0.
+ */
+static int remap_fixed_refused(const void *old, size_t old_len, size_t new_len, int flags,
+			       const void *new_addr)
+{
+	unsigned long o = (unsigned long)old, n = (unsigned long)new_addr, mask = RUN_PAGE - 1;
+	unsigned long ol = (old_len + mask) & ~mask, nl = (new_len + mask) & ~mask;
+	unsigned char v;
+
+	if ((o & mask) || (n & mask) || !nl || !(flags & MREMAP_MAYMOVE) ||
+	    (n < o + ol && o < n + nl))
+		return EINVAL;
+	if (mincore((void *)o, RUN_PAGE, &v) && errno == ENOMEM)
+		return EFAULT;
+	return 0;
+}
+
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL, *p;
@@ -436,6 +457,20 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		new_addr = va_arg(ap, void *);
 	va_end(ap);
 	if (!served(old)) {
+		if ((flags & MREMAP_FIXED) && sp && !raw()) {
+			/* The kernel's mapping moves onto memory faultline may
+			 * serve: that part leaves the space first, unless the
+			 * kernel is sure to refuse the move. */
+			int err = remap_fixed_refused(old, old_len, new_len, flags, new_addr);
+
+			if (err) {
+				errno = err;
+				return MAP_FAILED;
+			}
+			enter();
+			fl_munmap(sp, new_addr, new_len);
+			leave();
+		}
 		p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
 		if (rec_on && p != MAP_FAILED && sp && !raw()) {
 			enter();
