@@ -364,6 +364,26 @@ int filemap_init(struct fl_space *sp)
 }
 
 /*
+ * In a child of fork(), a space it does not get (fork_space_release()): its
+ * cached files' descriptors go, set to -1 so that a last put (file_free())
+ * does not close them again.  Context: the child's one thread.
+ */
+void filemap_fork_release(struct fl_space *sp)
+{
+	if (!sp->files_inited)
+		return;
+	for (struct fl_file *f = sp->files; f; f = f->next) {
+		int fds[5] = {atomic_exchange(&f->fd, -1), atomic_exchange(&f->dfd, -1), f->old_fd,
+			      f->old_dfd, f->memfd};
+
+		for (int i = 0; i < 5; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		f->old_fd = f->old_dfd = f->memfd = -1;
+	}
+}
+
+/*
  * Context: space teardown: every VMA is gone, no fault runs.  Every file is
  * written back and let go.
  */

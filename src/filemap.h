@@ -137,6 +137,7 @@ int filemap_inject_read_error(struct fl_space *sp, const void *addr, bool on);
 
 int filemap_init(struct fl_space *sp);
 void filemap_destroy(struct fl_space *sp);
+void filemap_fork_release(struct fl_space *sp);
 int filemap_get(struct fl_space *sp, int fd, bool writable, struct fl_file **out);
 void file_get(struct fl_file *f);
 void file_put(struct fl_file *f);

@@ -67,6 +67,7 @@
 #include <sys/mman.h>
 
 #include "fileio.h"
+#include "filemap.h"
 #include "mmap.h"
 #include "pgtable.h"
 #include "swap.h"
@@ -694,6 +695,34 @@ out:
  * threads, locks and descriptors were the parent's. Context: fork_child() (space.c); mmap_lock was
  * held for write at the fork, so the index is the layout the kernel copied.
  */
+/*
+ * In a child of fork(), a space it does not get: the descriptors that hold
+ * the parent's resources go (the parent keeps its own).  The store's, with
+ * its lock, and the ring that holds it; the userfaultfd; the cached files'.
+ * Nothing uses the space here any more (its handle gives EINVAL); a
+ * descriptor closed is set to -1, so that nothing closes it again (a file's
+ * last put, from an RCU callback carried into the child, closes only what
+ * is left).  Context: the child's one thread, in the atfork handler.
+ */
+void fork_space_release(struct fl_space *sp)
+{
+	struct swap_dev *d = &sp->dev;
+
+	if (d->reaper_started) {
+		io_uring_queue_exit(&d->ring); /* the child's view, and its fd */
+		d->reaper_started = false;
+	}
+	if (d->fd >= 0) {
+		close(d->fd);
+		d->fd = -1;
+	}
+	if (sp->uffd >= 0) {
+		close(sp->uffd);
+		sp->uffd = -1;
+	}
+	filemap_fork_release(sp);
+}
+
 void fork_space_abandon(struct fl_space *sp, int err)
 {
 	struct vma_index *idx = vma_index_get(sp);

@@ -312,6 +312,7 @@ static void fork_child(void)
 		atomic_store(&s->users, 1);
 		if (err) {
 			fork_space_abandon(s, err);
+			fork_space_release(s);
 			atomic_store(&s->closing, true);
 		} else {
 			keep->sp[n++] = s;
@@ -322,8 +323,11 @@ static void fork_child(void)
 		bool kept = false;
 		for (size_t j = 0; j < n; j++)
 			kept |= keep->sp[j] == l->sp[i];
-		if (!kept)
+		if (!kept && !atomic_load(&l->sp[i]->closing)) {
+			/* Not given to the child (no cfg.fork) */
+			fork_space_release(l->sp[i]);
 			atomic_store(&l->sp[i]->closing, true);
+		}
 	}
 	if (keep)
 		keep->nr = n;

@@ -230,6 +230,7 @@ void fork_space_parent(struct fl_space *sp);
 int fork_space_child(struct fl_space *sp);
 void fork_space_child_late(struct fl_space *sp);
 void fork_space_abandon(struct fl_space *sp, int err);
+void fork_space_release(struct fl_space *sp);
 
 /* Handles: a live space, held by an API call until space_put(). */
 bool space_get(struct fl_space *sp);

@@ -27,6 +27,9 @@
  *   - rcu file put: a file unmapped just before fork(), whose cache's last
  *     reference an RCU callback puts in the child: the child lets go of
  *     it without touching the parent's memory (it died of SIGSEGV).
+ *   - store released: a child that does not get a space (no cfg.fork)
+ *     and lives on lets go of its named store: the parent opens it again
+ *     after destroying its space (the child held the store's lock).
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -772,6 +775,55 @@ static void rcu_file_put(int delivery)
 	printf("%s, a file's cache put in the child: ok\n", t_delivery_name(delivery));
 }
 
+/*
+ * A space without cfg.fork on a named store, and a child of fork() that
+ * lives on without exec (a helper process): the child lets go of the
+ * store, so that once the parent destroys the space the store opens again
+ * (the child held its lock: EBUSY until it died).
+ */
+static void store_released(void)
+{
+	char dir[] = "/var/tmp/fl-fork-store-XXXXXX", store[64], c;
+	struct fl_config cfg;
+	struct fl_space *sp = NULL;
+	int pfd[2], ret;
+	pid_t pid;
+
+	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(store, sizeof(store), "%s/s", dir);
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	cfg.mem_limit = 64 * ps;
+	cfg.swap_path = store;
+	cfg.swap_create = 1;
+	sp = t_space_create_cfg(&cfg);
+	CHECK(pipe(pfd) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		/* After the atfork handlers: the child has done its part. */
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &c, 1) < 0)
+		c = 0;
+	close(pfd[0]);
+	fl_space_destroy(sp);
+	cfg.swap_create = 0;
+	sp = NULL;
+	ret = fl_space_create(&cfg, &sp);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(ret == 0, "the store opened again while a child of the fork lives: %s",
+	      strerror(-ret));
+	fl_space_destroy(sp);
+	unlink(store);
+	rmdir(dir);
+	printf("a store let go of by a child that does not get its space: ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -787,6 +839,7 @@ int main(int argc, char **argv)
 	advice_file();
 	rcu_file_put(FL_DELIVERY_THREAD);
 	rcu_file_put(FL_DELIVERY_SIGBUS);
+	store_released();
 	fds(FL_DELIVERY_THREAD);
 	fds(FL_DELIVERY_SIGBUS);
 	warnlock();
