@@ -696,8 +696,9 @@ out:
  * held for write at the fork, so the index is the layout the kernel copied.
  */
 /*
- * In a child of fork(), a space it does not get: the descriptors that hold
- * the parent's resources go (the parent keeps its own).  The store's, with
+ * In a child of fork(), a space it does not get: the lock its carried RCU
+ * callbacks take is made fresh, and the descriptors that hold the
+ * parent's resources go (the parent keeps its own).  The store's, with
  * its lock, and the ring that holds it; the userfaultfd; the cached files'.
  * Nothing uses the space here any more (its handle gives EINVAL); a
  * descriptor closed is set to -1, so that nothing closes it again (a file's
@@ -706,8 +707,13 @@ out:
  */
 void fork_space_release(struct fl_space *sp)
 {
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	struct swap_dev *d = &sp->dev;
 
+	/* The parent's RCU callbacks, carried into the child's call_rcu
+	 * thread, free page-table chunks under it: a thread of the parent
+	 * may have held it at the fork. */
+	memcpy(&sp->chunk_alloc_lock, &fresh, sizeof(fresh));
 	if (d->reaper_started) {
 		io_uring_queue_exit(&d->ring); /* the child's view, and its fd */
 		d->reaper_started = false;
