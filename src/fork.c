@@ -473,6 +473,12 @@ int fork_space_child(struct fl_space *sp)
 
 	if (sp->fork_err)
 		return sp->fork_err;
+	/* No file is carried (fork_unsupported()): what the counts say of
+	 * the parent's caches is not the child's (a file's last put may
+	 * come here from an RCU callback, and leaves them alone). */
+	atomic_store(&sp->file_pages, 0);
+	atomic_store(&sp->file_dirty, 0);
+	atomic_store(&sp->file_writeback, 0);
 	mmap_lock_fork_child(sp);
 	sp->fork_held = false;
 	sp->fork_reaper_held = false;
@@ -689,13 +695,6 @@ out:
 }
 
 /*
- * The child cannot have sp (made with cfg.fork): its regions are unmapped
- * (an access is SIGSEGV, never data that is not the parent's; a file's
- * were not inherited), and the caller takes it off the list.  Nothing else of it is touched: its
- * threads, locks and descriptors were the parent's. Context: fork_child() (space.c); mmap_lock was
- * held for write at the fork, so the index is the layout the kernel copied.
- */
-/*
  * In a child of fork(), a space it does not get: the lock its carried RCU
  * callbacks take is made fresh, and the descriptors that hold the
  * parent's resources go (the parent keeps its own).  The store's, with
@@ -718,7 +717,7 @@ void fork_space_release(struct fl_space *sp)
 		io_uring_queue_exit(&d->ring); /* the child's view, and its fd */
 		d->reaper_started = false;
 	}
-	if (d->fd >= 0) {
+	if (sp->dev_open && d->fd >= 0) { /* without a store, fd is 0: not its */
 		close(d->fd);
 		d->fd = -1;
 	}
@@ -729,6 +728,14 @@ void fork_space_release(struct fl_space *sp)
 	filemap_fork_release(sp);
 }
 
+/*
+ * The child cannot have sp (made with cfg.fork): its regions are unmapped
+ * (an access is SIGSEGV, never data that is not the parent's; a file's
+ * were not inherited), and the caller takes it off the list (and, if the
+ * child started nothing of it, lets go of its descriptors:
+ * fork_space_release()).  Context: fork_child() (space.c); mmap_lock was
+ * held for write at the fork, so the index is the layout the kernel copied.
+ */
 void fork_space_abandon(struct fl_space *sp, int err)
 {
 	struct vma_index *idx = vma_index_get(sp);

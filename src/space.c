@@ -312,7 +312,11 @@ static void fork_child(void)
 		atomic_store(&s->users, 1);
 		if (err) {
 			fork_space_abandon(s, err);
-			fork_space_release(s);
+			/* Refused before the fork: nothing of it started here.
+			 * (A later failure leaves what fork_space_child()
+			 * started, and its descriptors, alone.) */
+			if (err == s->fork_err)
+				fork_space_release(s);
 			atomic_store(&s->closing, true);
 		} else {
 			keep->sp[n++] = s;

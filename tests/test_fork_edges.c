@@ -821,6 +821,19 @@ static void store_released(void)
 	fl_space_destroy(sp);
 	unlink(store);
 	rmdir(dir);
+
+	/* A space with no budget has no store: the child's descriptors are
+	 * its own (it closed fd 0, the store's that was not). */
+	CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+	sp = t_space_create_cfg(&cfg);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid)
+		_exit(fcntl(0, F_GETFD) < 0 ? 3 : 0);
+	ret = t_wait(pid);
+	CHECK(WIFEXITED(ret) && !WEXITSTATUS(ret), "a child of a space with no store: status %#x",
+	      ret);
+	fl_space_destroy(sp);
 	printf("a store let go of by a child that does not get its space: ok\n");
 }
 
