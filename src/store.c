@@ -187,10 +187,10 @@ int store_fork_child(struct store *st)
 	if (!st->key)
 		return 0;
 	/* The inherited keys read the inherited slots: locked again, as
-	 * mlock() is not inherited (they would be swappable here). */
+	 * mlock() is not inherited (they would be swappable here); as
+	 * sodium_malloc() does, at best (RLIMIT_MEMLOCK may refuse). */
 	for (k = st->key; k; k = k->prev)
-		if (sodium_mlock(k, sizeof(*k)))
-			return -ENOMEM;
+		(void)sodium_mlock(k, sizeof(*k));
 	k = key_new(st->cipher, st->key, atomic_load(&st->gen));
 	if (!k)
 		return -ENOMEM;
