@@ -236,6 +236,7 @@ void fork_space_release(struct fl_space *sp);
 bool space_get(struct fl_space *sp);
 void space_put(struct fl_space *sp);
 
+bool space_has_addr_rcu(struct fl_space *sp, uint64_t addr);
 bool space_has_addr(struct fl_space *sp, unsigned long addr);
 bool space_range_has_file(struct fl_space *sp, unsigned long start, unsigned long end);
 unsigned long space_run_end(struct fl_space *sp, unsigned long start, unsigned long end,

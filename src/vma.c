@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * VMAs, the per-VMA lock, and the RCU-safe VMA index.
+ * VMAs, the per-VMA lock, and the RCU-safe VMA index; the lookups of
+ * `faultline run`'s interposed calls (which memory is faultline's).
  *
  * The per-VMA lock follows the scheme first merged in Linux 6.4 ("Per-VMA
  * locks" v4):
@@ -372,4 +373,72 @@ struct vma *lock_vma_under_rcu(struct fl_space *sp, unsigned long addr)
 struct vma *vma_trylock_at(struct fl_space *sp, unsigned long addr)
 {
 	return __lock_vma_under_rcu(sp, addr, false);
+}
+
+/* ---- lookups for `faultline run`'s interposed calls ------------------ */
+
+/*
+ * Whether addr is in a VMA of sp that is not stale: for `faultline run`'s
+ * interposed calls, which send an address to faultline or to the kernel.
+ * A snapshot: a concurrent layout change may make it stale at once.
+ * Context: any but the SIGBUS handler's own space lookups; no lock needed.
+ */
+bool space_has_addr(struct fl_space *sp, unsigned long addr)
+{
+	bool hit;
+
+	rcu_read_lock();
+	hit = space_has_addr_rcu(sp, addr);
+	fl_rcu_read_unlock();
+	return hit;
+}
+
+/*
+ * The end of the run of [start, end) that starts at start and is either all
+ * sp's (*served: in its VMAs, not stale) or all not: for `faultline run`'s
+ * calls over ranges that mix memory it serves with the kernel's.  A
+ * snapshot, as space_has_addr().  Context: as space_has_addr().
+ */
+unsigned long space_run_end(struct fl_space *sp, unsigned long start, unsigned long end,
+			    bool *served)
+{
+	struct vma_index *idx;
+	unsigned long e;
+	size_t i;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	i = vma_index_first(idx, start);
+	if (i < idx->nr && idx->v[i]->vm_start <= start) {
+		*served = true;
+		e = MIN(end, idx->v[i]->vm_end);
+	} else {
+		*served = false;
+		e = i < idx->nr ? MIN(end, idx->v[i]->vm_start) : end;
+	}
+	if (space_stale_overlaps(sp, start, e)) {
+		/* Page by page where it is stale. */
+		*served = space_has_addr_rcu(sp, start);
+		e = MIN(end, (start & ~(PAGE_SIZE - 1)) + PAGE_SIZE);
+	}
+	fl_rcu_read_unlock();
+	return e;
+}
+
+/*
+ * Whether a VMA of sp in [start, end) maps a file: for `faultline run`'s
+ * MADV_FREE, which the kernel refuses on file mappings (EINVAL).  A
+ * snapshot, as space_has_addr().  Context: as space_has_addr().
+ */
+bool space_range_has_file(struct fl_space *sp, unsigned long start, unsigned long end)
+{
+	struct vma_index *idx;
+	bool hit = false;
+
+	rcu_read_lock();
+	idx = vma_index_get(sp);
+	for (size_t i = vma_index_first(idx, start); i < idx->nr && idx->v[i]->vm_start < end; i++)
+		hit |= idx->v[i]->file != NULL;
+	fl_rcu_read_unlock();
+	return hit;
 }
