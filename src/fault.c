@@ -506,10 +506,12 @@ static int swap_poison(struct vm_fault *vmf, struct frame *f)
 	pthread_mutex_unlock(&f->lock);
 	WRITE_ONCE(*fault_pte(vmf), PTE_NONE | PTE_POISON);
 	frame_detach(vmf->sp, f);
+	/* Counted before the marker wakes the faulting thread (thread
+	 * delivery), which may read the statistics at once. */
+	count_event(vmf->sp, pages_poisoned);
 	/* If the marker cannot be installed now, the next fault on the entry
 	 * tries again (handle_mm_fault). */
 	uffd_poison(vmf->sp, vmf->address, PAGE_SIZE);
-	count_event(vmf->sp, pages_poisoned);
 	pt_unlock(vmf->chunk);
 	return VM_FAULT_HWPOISON;
 }
