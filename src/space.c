@@ -328,7 +328,7 @@ static void fork_child(void)
 		for (size_t j = 0; j < n; j++)
 			kept |= keep->sp[j] == l->sp[i];
 		if (!kept && !atomic_load(&l->sp[i]->closing)) {
-			/* Not given to the child (no cfg.fork) */
+			/* Not given to the child (no cfg.fork). */
 			fork_space_release(l->sp[i]);
 			atomic_store(&l->sp[i]->closing, true);
 		}

@@ -553,6 +553,22 @@ static int remap_onto(void)
 	return 0;
 }
 
+/* Run `faultline run -- self mode [arg]`: it must exit 0 (why says what
+ * the other codes mean). */
+static void self_mode(const char *what, const char *why, const char *self, const char *mode,
+		      const char *arg)
+{
+	char out[PATH_MAX], err[PATH_MAX];
+	int rc;
+
+	path_in(out, "mode.out");
+	path_in(err, "mode.err");
+	rc = run((char *[]){faultline, "run", "--", (char *)self, (char *)mode, (char *)arg, NULL},
+		 NULL, out, err);
+	CHECK(rc == 0, "%s: exit %d (%s)", what, rc, why);
+	printf("%s: ok\n", what);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "--remap-onto"))
@@ -664,64 +680,22 @@ int main(int argc, char **argv)
 		free(o);
 		printf("threads calling madvise() first: ok\n");
 	}
-	/* MAP_FIXED mmap()s the kernel refuses over served memory. */
+	/* The modes of this program under faultline run (above), each on its
+	 * own: exit 0, or the code that says what went wrong. */
+	self_mode("a refused MAP_FIXED over served memory",
+		  "5: the memory was lost, 3 or 4: another error", me, "--fixed-refused", NULL);
+	self_mode("mprotect and madvise over served and kernel memory",
+		  "3, 4: faultline's first, 5, 6: the kernel's first", me, "--mixed", NULL);
+	self_mode("mremap of kernel memory onto served memory", "3: not moved, 4: mprotect failed",
+		  me, "--remap-onto", NULL);
 	{
-		char out[PATH_MAX], err[PATH_MAX];
-		int rc;
+		char file[PATH_MAX];
 
-		path_in(out, "fixed.out");
-		path_in(err, "fixed.err");
-		rc = run((char *[]){faultline, "run", "--", me, "--fixed-refused", NULL}, NULL, out,
-			 err);
-		CHECK(rc == 0,
-		      "a refused MAP_FIXED over served memory: exit %d (5: the memory "
-		      "was lost, 3 or 4: another error)",
-		      rc);
-		printf("a refused MAP_FIXED over served memory: ok\n");
-	}
-	/* mprotect() and madvise() over served and kernel memory. */
-	{
-		char out[PATH_MAX], err[PATH_MAX];
-		int rc;
-
-		path_in(out, "mixed.out");
-		path_in(err, "mixed.err");
-		rc = run((char *[]){faultline, "run", "--", me, "--mixed", NULL}, NULL, out, err);
-		CHECK(rc == 0,
-		      "mprotect and madvise over served and kernel memory: exit %d (3, 4: "
-		      "faultline's first, 5, 6: the kernel's first)",
-		      rc);
-		printf("mprotect and madvise over served and kernel memory: ok\n");
-	}
-	/* A kernel mapping moved onto served memory. */
-	{
-		char out[PATH_MAX], err[PATH_MAX];
-		int rc;
-
-		path_in(out, "remap.out");
-		path_in(err, "remap.err");
-		rc = run((char *[]){faultline, "run", "--", me, "--remap-onto", NULL}, NULL, out,
-			 err);
-		CHECK(rc == 0, "mremap(MREMAP_FIXED) of kernel memory onto served memory: exit %d",
-		      rc);
-		printf("mremap of kernel memory onto served memory: ok\n");
-	}
-	/* MADV_FREE on a served private file mapping. */
-	{
-		char out[PATH_MAX], err[PATH_MAX], file[PATH_MAX];
-		int rc;
-
-		path_in(out, "madvfree.out");
-		path_in(err, "madvfree.err");
 		path_in(file, "madvfree.dat");
-		rc = run((char *[]){faultline, "run", "--", me, "--madv-free-file", file, NULL},
-			 NULL, out, err);
-		CHECK(rc == 0,
-		      "MADV_FREE on a private file mapping: exit %d (3: not EINVAL, 4: "
-		      "its private copy dropped)",
-		      rc);
+		self_mode("MADV_FREE on a private file mapping",
+			  "3: not EINVAL, 4: its private copy dropped", me, "--madv-free-file",
+			  file);
 		unlink(file);
-		printf("MADV_FREE on a private file mapping: ok\n");
 	}
 	/* --swap PATH: the programs the program runs make their own spaces,
 	 * on temporary stores (on the locked PATH, each exited with 125). */

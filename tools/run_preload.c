@@ -170,7 +170,7 @@ static int fixed_refused(const void *addr, size_t len, int prot, int flags, int 
 {
 	int acc, type = flags & MAP_TYPE;
 
-	if (!len || ((uintptr_t)addr & (getpagesize() - 1)) || (off & (getpagesize() - 1)))
+	if (!len || ((uintptr_t)addr & (RUN_PAGE - 1)) || (off & (RUN_PAGE - 1)))
 		return EINVAL;
 	if (flags & MAP_ANONYMOUS)
 		return 0;
