@@ -553,6 +553,71 @@ static int remap_onto(void)
 	return 0;
 }
 
+/* Whether the file at fd holds c at [off, off + 4096), by read(2). */
+static bool file_holds(int fd, off_t off, char c)
+{
+	char buf[4096];
+
+	if (pread(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf))
+		return false;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != c)
+			return false;
+	return true;
+}
+
+/*
+ * test_run --msync-mixed FILE, under `faultline run`: msync(MS_SYNC) over a
+ * range of kernel memory (MAP_STACK) and a shared mapping of FILE (served
+ * by faultline), in both orders: the stores through the mapping are in the
+ * file (read(2) sees them) when it returns 0.  With the kernel's page first
+ * the whole range went to the kernel, and the file kept its old data.
+ */
+static int msync_mixed(const char *path)
+{
+	const size_t P = 4096;
+	char buf[4096];
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char *m;
+
+	memset(buf, 'o', sizeof(buf));
+	if (fd < 0 || pwrite(fd, buf, P, 0) != (ssize_t)P || pwrite(fd, buf, P, P) != (ssize_t)P)
+		return 2;
+	/* The kernel's page first, then the file's second page. */
+	m = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED ||
+	    mmap(m, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_FIXED,
+		 -1, 0) != m)
+		return 2;
+	memset(m, 'k', 2 * P);
+	if (msync(m, 2 * P, MS_SYNC))
+		return 3;
+	if (!file_holds(fd, P, 'k') || !file_holds(fd, 0, 'o'))
+		return 4;
+	/* The file's first page, then the kernel's. */
+	m = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED ||
+	    mmap(m + P, P, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_FIXED, -1, 0) != m + P)
+		return 2;
+	memset(m, 's', 2 * P);
+	if (msync(m, 2 * P, MS_SYNC))
+		return 5;
+	if (!file_holds(fd, 0, 's') || !file_holds(fd, P, 'k'))
+		return 6;
+	/* A hole after them: ENOMEM, and what is before it written. */
+	if (munmap(m + P, P))
+		return 2;
+	m[0] = 'h';
+	errno = 0;
+	if (msync(m, 2 * P, MS_SYNC) != -1 || errno != ENOMEM)
+		return 7;
+	if (pread(fd, buf, 1, 0) != 1 || buf[0] != 'h')
+		return 8;
+	printf("written\n");
+	return 0;
+}
+
 /* Run `faultline run -- self mode [arg]`: it must exit 0 (why says what
  * the other codes mean). */
 static void self_mode(const char *what, const char *why, const char *self, const char *mode,
@@ -581,6 +646,8 @@ int main(int argc, char **argv)
 		return madvise_threads(atoi(argv[2]));
 	if (argc == 2 && !strcmp(argv[1], "--fixed-refused"))
 		return fixed_refused();
+	if (argc == 3 && !strcmp(argv[1], "--msync-mixed"))
+		return msync_mixed(argv[2]);
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], me[PATH_MAX],
 		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
@@ -695,6 +762,11 @@ int main(int argc, char **argv)
 		self_mode("MADV_FREE on a private file mapping",
 			  "3: not EINVAL, 4: its private copy dropped", me, "--madv-free-file",
 			  file);
+		unlink(file);
+		path_in(file, "msync.dat");
+		self_mode("msync over kernel memory and a served file mapping",
+			  "4, 6: the file kept its old data, 3, 5: msync failed, 7, 8: the hole",
+			  me, "--msync-mixed", file);
 		unlink(file);
 	}
 	/* --swap PATH: the programs the program runs make their own spaces,

@@ -298,7 +298,7 @@ EXPORT int munmap(void *addr, size_t len)
 }
 
 /*
- * The page-aligned range [addr, addr + len) that mprotect() and madvise()
+ * The page-aligned range [addr, addr + len) that mprotect(), madvise() and msync()
  * split into runs of memory faultline serves and the kernel's, or false
  * (not aligned, empty, wrapping, or no space: the caller's first
  * address decides, as before).
@@ -414,15 +414,44 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	return ret;
 }
 
+/*
+ * Each run of the range to faultline or the kernel, in address order, as
+ * mm/msync.c walks its VMAs: a hole (ENOMEM) ends MS_ASYNC at once and
+ * anything else at the end, after the rest was written; another error (a
+ * write-back's, with MS_SYNC) ends it.  Sent whole by its first page, a
+ * served shared file mapping behind kernel memory was not written back,
+ * and MS_SYNC said 0.
+ */
 EXPORT int msync(void *addr, size_t len, int flags)
 {
-	int ret;
+	unsigned long start, end;
+	int ret = 0, hole = 0;
 
-	if (!served(addr))
-		return (int)syscall(SYS_msync, addr, len, flags);
+	if (!split_range(addr, len, &start, &end)) {
+		if (!served(addr))
+			return (int)syscall(SYS_msync, addr, len, flags);
+		enter();
+		ret = fl_msync(sp, addr, len, flags);
+		leave();
+		return ret;
+	}
 	enter();
-	ret = fl_msync(sp, addr, len, flags);
+	for (unsigned long a = start, b; a < end; a = b) {
+		bool in;
+
+		b = space_run_end(sp, a, end, &in);
+		ret = in ? fl_msync(sp, (void *)a, b - a, flags)
+			 : (int)syscall(SYS_msync, (void *)a, b - a, flags);
+		if (ret && (errno != ENOMEM || flags == MS_ASYNC))
+			break;
+		hole |= ret;
+		ret = 0;
+	}
 	leave();
+	if (!ret && hole) {
+		errno = ENOMEM;
+		ret = -1;
+	}
 	return ret;
 }
 
