@@ -618,6 +618,28 @@ static int msync_mixed(const char *path)
 	return 0;
 }
 
+/*
+ * test_run --stats-fork, under `faultline run --stats FILE`: a child of
+ * fork() that exits (exit(): the preload's destructor runs) before the
+ * program does.  It prints both pids: the program's statistics go to FILE,
+ * the child's to FILE.PID (the child wrote FILE, and the program then
+ * wrote it over).
+ */
+static int stats_fork(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return 2;
+	if (!pid)
+		exit(0);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return 3;
+	printf("%d %d\n", (int)getpid(), (int)pid);
+	return 0;
+}
+
 /* Run `faultline run -- self mode [arg]`: it must exit 0 (why says what
  * the other codes mean). */
 static void self_mode(const char *what, const char *why, const char *self, const char *mode,
@@ -648,6 +670,8 @@ int main(int argc, char **argv)
 		return fixed_refused();
 	if (argc == 3 && !strcmp(argv[1], "--msync-mixed"))
 		return msync_mixed(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "--stats-fork"))
+		return stats_fork();
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], me[PATH_MAX],
 		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
@@ -768,6 +792,39 @@ int main(int argc, char **argv)
 			  "4, 6: the file kept its old data, 3, 5: msync failed, 7, 8: the hole",
 			  me, "--msync-mixed", file);
 		unlink(file);
+	}
+	/* --stats FILE: the program's statistics in FILE, a child's in
+	 * FILE.PID (the last to exit wrote FILE). */
+	{
+		char out[PATH_MAX], err[PATH_MAX], stats[PATH_MAX], child[PATH_MAX + 16], *o, *a,
+			*b, want[64];
+		int rc, top = 0, kid = 0;
+		size_t len;
+
+		path_in(out, "statsfork.out");
+		path_in(err, "statsfork.err");
+		path_in(stats, "statsfork");
+		rc = run((char *[]){faultline, "run", "--stats", stats, "--", me, "--stats-fork",
+				    NULL},
+			 NULL, out, err);
+		o = slurp(out, &len);
+		CHECK(rc == 0 && sscanf(o, "%d %d", &top, &kid) == 2,
+		      "--stats of a program that forks: exit %d, said %s", rc, o);
+		snprintf(child, sizeof(child), "%s.%d", stats, kid);
+		CHECK(!access(child, R_OK), "--stats: the child's %s: %s (it wrote %s)", child,
+		      strerror(errno), stats);
+		a = slurp(stats, &len);
+		b = slurp(child, &len);
+		snprintf(want, sizeof(want), "pid %d,", top);
+		CHECK(strstr(a, want), "--stats: %s is not the program's (pid %d):\n%.200s", stats,
+		      top, a);
+		snprintf(want, sizeof(want), "pid %d,", kid);
+		CHECK(strstr(b, want), "--stats: %s is not the child's (pid %d):\n%.200s", child,
+		      kid, b);
+		free(o);
+		free(a);
+		free(b);
+		printf("--stats, a program that forks: ok\n");
 	}
 	/* --swap PATH: the programs the program runs make their own spaces,
 	 * on temporary stores (on the locked PATH, each exited with 125). */

@@ -263,6 +263,15 @@ int run_main(int argc, char **argv)
 	} else {
 		setenv("LD_PRELOAD", preload, 1);
 	}
+	/* The program writes --stats and --record to the files named; the
+	 * programs it runs and the children it forks to FILE.PID
+	 * (run_out_path()).  Through exec, the pid stays the program's. */
+	{
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("FAULTLINE_RUN_PID", pid, 1);
+	}
 	execv(prog, argv + optind);
 	fprintf(stderr, TOOL ": %s: %s\n", prog, strerror(errno));
 	return 127;

@@ -36,12 +36,14 @@
  * fork() gives the child the space (cfg.fork): its heap and mappings as
  * they were, served by its own copy, with its own budget (fork(), below).
  * Refused with a message, since it cannot work: in sigbus delivery a SIGBUS
- * handler of the program's own.  At exit the statistics go to FAULTLINE_RUN_STATS.
+ * handler of the program's own.  At exit the statistics go to FAULTLINE_RUN_STATS
+ * (its name with .PID appended in every process but the one run started).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -671,10 +673,21 @@ static unsigned long peak_rss_kib(void)
 	return kib;
 }
 
+void run_out_path(char *buf, size_t n, const char *path)
+{
+	const char *top = getenv("FAULTLINE_RUN_PID");
+
+	if (top && *top && strtol(top, NULL, 10) != (long)getpid())
+		snprintf(buf, n, "%s.%d", path, (int)getpid());
+	else
+		snprintf(buf, n, "%s", path);
+}
+
 __attribute__((destructor)) static void run_exit(void)
 {
 	const char *path = getenv("FAULTLINE_RUN_STATS");
 	bool json = getenv("FAULTLINE_RUN_JSON") && !strcmp(getenv("FAULTLINE_RUN_JSON"), "1");
+	char file[PATH_MAX];
 	FILE *out;
 
 	if (rec_on) {
@@ -685,9 +698,10 @@ __attribute__((destructor)) static void run_exit(void)
 	if (!sp || !path || !*path)
 		return;
 	enter();
-	out = strcmp(path, "-") ? fopen(path, "w") : stats_fd >= 0 ? fdopen(stats_fd, "w") : NULL;
+	run_out_path(file, sizeof(file), path);
+	out = strcmp(path, "-") ? fopen(file, "w") : stats_fd >= 0 ? fdopen(stats_fd, "w") : NULL;
 	if (!out) {
-		say("faultline run: cannot write the statistics to %s: %s", path, strerror(errno));
+		say("faultline run: cannot write the statistics to %s: %s", file, strerror(errno));
 		leave();
 		return;
 	}

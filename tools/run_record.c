@@ -97,7 +97,8 @@ struct loader_vma {
 
 bool rec_on;
 static struct fl_space *rsp;
-static char out_path[PATH_MAX];
+/* FAULTLINE_RUN_RECORD, and the file written (run_out_path()). */
+static char rec_path[PATH_MAX], out_path[PATH_MAX];
 static uint64_t t0;
 static struct rec_ev *ev;
 static _Atomic size_t nev;
@@ -438,6 +439,7 @@ static void write_trace(void)
 		if (ev[i].t && ev[i].src == REC_LOADER)
 			nres += ev[i].len / REC_PAGE;
 	it = calloc(n + nt + nres + 1, sizeof(*it));
+	run_out_path(out_path, sizeof(out_path), rec_path); /* a fork child's own */
 	out = fopen(out_path, "we");
 	if (!it || !out || ps_init(&seen, nt + nres + 1024)) {
 		fprintf(stderr, "faultline run: cannot write the trace %s: %s\n", out_path,
@@ -609,7 +611,7 @@ void rec_init(struct fl_space *sp)
 	if (!path || !*path)
 		return;
 	rsp = sp;
-	snprintf(out_path, sizeof(out_path), "%s", path);
+	snprintf(rec_path, sizeof(rec_path), "%s", path);
 	t0 = now();
 	ev = fl_raw_mmap(NULL, REC_MAX * sizeof(*ev), PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

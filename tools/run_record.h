@@ -24,4 +24,13 @@ void rec_mm(enum rec_op op, enum rec_src src, const void *addr, size_t len, int 
 	    int fd, off_t off, const void *addr2, size_t len2);
 void rec_finish(void);
 
+/*
+ * Where this process writes an output file (--stats, --record) named path
+ * (run_preload.c): path itself in the program `faultline run` started (its
+ * pid is FAULTLINE_RUN_PID, kept through exec) or where that is not set,
+ * else path.PID, as `strace -ff -o` does: every program the program runs,
+ * and every child it forks, writes its own.
+ */
+void run_out_path(char *buf, size_t n, const char *path);
+
 #endif
