@@ -326,6 +326,30 @@ static int signature_of(int fd, char *what, size_t len)
 	return ret;
 }
 
+/*
+ * The header of a new growing store, in c->hdr and written to fd (locked,
+ * empty: nothing of anyone's is in it), synced.  buf: a page O_DIRECT
+ * takes.  Return: 0, or a negative errno.
+ */
+static int header_new(int fd, struct store_claim *c, void *buf)
+{
+	int ret;
+
+	c->hdr = (struct store_header){.version = STORE_VERSION,
+				       .page_size = PAGE_SIZE,
+				       .data_offset = STORE_HEADER_SIZE,
+				       .flags = STORE_GROWS,
+				       .size = STORE_HEADER_SIZE};
+	ret = new_uuid(c->hdr.uuid);
+	if (ret)
+		return ret;
+	store_header_encode(&c->hdr, buf);
+	errno = 0;
+	if (pwrite(fd, buf, STORE_HEADER_SIZE, 0) != (ssize_t)STORE_HEADER_SIZE || fdatasync(fd))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 /* Make a new store file at path: created here, so nothing of anyone's is in
  * it.  Return: the fd (O_DIRECT if the file system takes it, locked, the
  * header written), or a negative errno. */
@@ -354,18 +378,7 @@ static int create_store(const char *path, struct store_claim *c, void *buf)
 		       path);
 		return ret;
 	}
-	c->hdr = (struct store_header){.version = STORE_VERSION,
-				       .page_size = PAGE_SIZE,
-				       .data_offset = STORE_HEADER_SIZE,
-				       .flags = STORE_GROWS,
-				       .size = STORE_HEADER_SIZE};
-	ret = new_uuid(c->hdr.uuid);
-	if (!ret) {
-		store_header_encode(&c->hdr, buf);
-		if (pwrite(fd, buf, STORE_HEADER_SIZE, 0) != (ssize_t)STORE_HEADER_SIZE ||
-		    fdatasync(fd))
-			ret = errno ? -errno : -EIO;
-	}
+	ret = header_new(fd, c, buf);
 	if (ret) {
 		close(fd);
 		goto fail;
@@ -435,6 +448,21 @@ int store_claim(const char *path, bool create, struct store_claim *c)
 		ret = (int)n;
 		fl_log("cannot read the header of the swap store %s: %s", path, strerror(-ret));
 		goto fail;
+	}
+	if (n == 0 && create && !c->blockdev && c->bytes == 0) {
+		/* An empty file where the program may create a store: one whose
+		 * creator lost the race for its lock to us, or died before
+		 * writing the header.  Nothing of anyone's is in it. */
+		ret = header_new(fd, c, buf);
+		if (ret) {
+			fl_log("cannot make the empty file %s a swap store: %s", path,
+			       strerror(-ret));
+			goto fail;
+		}
+		c->created = true;
+		c->bytes = STORE_HEADER_SIZE;
+		free(buf);
+		return 0;
 	}
 	if (n < (ssize_t)STORE_HEADER_SIZE)
 		memset((char *)buf + n, 0, STORE_HEADER_SIZE - (size_t)n);

@@ -9,7 +9,10 @@
  *   - a directory, a character device, a missing path: refused;
  *   - a store whose header is damaged: refused;
  *   - a store of a fixed size with no room for a page: refused, saying so;
- * and swap_create making a new store (mode 0600, with a header) that works.
+ *   - an empty file: refused without swap_create;
+ * and swap_create making a new store (mode 0600, with a header) that works,
+ * there or in an empty file (its creator lost the race for its lock, or
+ * died before writing the header).
  * `faultline mkstore`: a new file (0600, its size); user data refused
  * without --force and left alone, formatted with it but never shrunk; a
  * symbolic link refused.  A growing store is never shrunk when fallocate()
@@ -183,6 +186,20 @@ int main(int argc, char **argv)
 	CHECK(stat(missing, &st) == 0 && (st.st_mode & 0777) == 0600, "created with mode %o",
 	      st.st_mode & 0777);
 	use_store(missing, false, 256); /* and again, as an existing store */
+	/* An empty file (a creator that lost the race for its lock, or died
+	 * before the header): refused as it is without swap_create; with it,
+	 * nothing of anyone's is there, and it is made a store. */
+	{
+		char *empty = ts_path("empty.store");
+
+		ts_write_file(empty, 0, 0600);
+		was = ts_file_state(empty);
+		refuse(empty, false, -EINVAL, "an empty file without swap_create");
+		ts_file_unchanged(empty, was, "FAULTLINE_SWAP=an empty file");
+		use_store(empty, true, 256);
+		CHECK(header_of(empty).flags & STORE_GROWS, "the empty file: not a growing store");
+		use_store(empty, false, 256);
+	}
 	/* A link to that store is still refused. */
 	char *link2 = ts_path("link-to-store");
 	CHECK(symlink(missing, link2) == 0, "symlink");
