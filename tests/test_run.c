@@ -11,7 +11,7 @@
  *   python3    large lists and dicts, sorted and walked
  *   sqlite3    a table and an index built with a 64 MiB page cache
  *   python3    --record: a trace of its start (the lab's start scenario)
- *   python3    a 48 MiB file mapped shared, written at random and msync'd,
+ *   python3    (--files) a 48 MiB file mapped shared, written at random and msync'd,
  *              then mapped private and written: the file's contents, read
  *              through the mapping and with read(2), hashed
  *   python3    os.fork() without exec: the child hashes a list built before
@@ -27,7 +27,11 @@
  * mremap(MREMAP_FIXED) of kernel memory onto served memory (faultline's VMA
  * stayed there);
  * MADV_FREE on a private file mapping (EINVAL, as the kernel's: it
- * dropped the private copy);
+ * dropped the private copy); msync() over kernel memory and a served file
+ * mapping (the file kept its old data); a file's mappings without --files,
+ * and a file's in /dev/shm with it, see write(2) and the file sees their
+ * stores (faultline's cache kept its page); --stats of a program that
+ * forks (the child's statistics went to the same file);
  * with --swap PATH, the programs the program runs (they exited with 125, the
  * store locked).
  *
@@ -124,12 +128,12 @@ static void path_in(char *out, const char *name)
 }
 
 /*
- * One program: natively, then under faultline run with budget; same output,
+ * One program: natively, then under faultline run [opt] with budget; same output,
  * exit 0, and the statistics named out and back above zero (swap_outs and
  * swap_ins: it swapped).
  */
-static void accept(const char *name, char *const argv[], const char *in, const char *budget,
-		   const char *out, const char *back)
+static void accept_opt(const char *name, const char *opt, char *const argv[], const char *in,
+		       const char *budget, const char *out, const char *back)
 {
 	char out_n[PATH_MAX], out_f[PATH_MAX], err[PATH_MAX], stats[PATH_MAX];
 	char *fargv[64];
@@ -149,6 +153,8 @@ static void accept(const char *name, char *const argv[], const char *in, const c
 	fargv[n++] = (char *)budget;
 	fargv[n++] = "--stats";
 	fargv[n++] = stats;
+	if (opt)
+		fargv[n++] = (char *)opt;
 	fargv[n++] = "--";
 	for (int i = 0; argv[i] && n < 63; i++)
 		fargv[n++] = argv[i];
@@ -172,6 +178,12 @@ static void accept(const char *name, char *const argv[], const char *in, const c
 	free(bn);
 	free(bf);
 	free(st);
+}
+
+static void accept(const char *name, char *const argv[], const char *in, const char *budget,
+		   const char *out, const char *back)
+{
+	accept_opt(name, NULL, argv, in, budget, out, back);
 }
 
 /* A refusal: exit code want, and stderr says why. */
@@ -640,18 +652,62 @@ static int stats_fork(void)
 	return 0;
 }
 
-/* Run `faultline run -- self mode [arg]`: it must exit 0 (why says what
- * the other codes mean). */
-static void self_mode(const char *what, const char *why, const char *self, const char *mode,
-		      const char *arg)
+/*
+ * test_run --coherent FILE, under `faultline run` (FILE on a disk), or
+ * under `faultline run --files` (FILE in /dev/shm): FILE's mappings, shared
+ * and private, see a pwrite() to a page they have read (the kernel's page
+ * cache is theirs), and the file sees a store through the shared one, as
+ * another process mapping it would.  Served by faultline, the mappings kept
+ * the page they had cached.
+ */
+static int coherent(const char *path)
 {
-	char out[PATH_MAX], err[PATH_MAX];
-	int rc;
+	const size_t P = 4096;
+	char buf[4096];
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	volatile char *s, *p;
+
+	memset(buf, 'o', sizeof(buf));
+	if (fd < 0 || pwrite(fd, buf, P, 0) != (ssize_t)P)
+		return 2;
+	s = mmap(NULL, P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, P, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (s == MAP_FAILED || p == MAP_FAILED)
+		return 2;
+	if (s[0] != 'o' || p[1] != 'o')
+		return 3;
+	memset(buf, 'w', sizeof(buf));
+	if (pwrite(fd, buf, P, 0) != (ssize_t)P)
+		return 2;
+	if (s[0] != 'w' || p[1] != 'w')
+		return 4;
+	s[2] = 's';
+	if (pread(fd, buf, 3, 0) != 3 || buf[2] != 's')
+		return 5;
+	printf("coherent\n");
+	return 0;
+}
+
+/* Run `faultline run [opt] -- self mode [arg]`: it must exit 0 (why says
+ * what the other codes mean). */
+static void self_mode(const char *what, const char *why, const char *opt, const char *self,
+		      const char *mode, const char *arg)
+{
+	char out[PATH_MAX], err[PATH_MAX], *argv[8];
+	int rc, n = 0;
 
 	path_in(out, "mode.out");
 	path_in(err, "mode.err");
-	rc = run((char *[]){faultline, "run", "--", (char *)self, (char *)mode, (char *)arg, NULL},
-		 NULL, out, err);
+	argv[n++] = faultline;
+	argv[n++] = "run";
+	if (opt)
+		argv[n++] = (char *)opt;
+	argv[n++] = "--";
+	argv[n++] = (char *)self;
+	argv[n++] = (char *)mode;
+	argv[n++] = (char *)arg;
+	argv[n] = NULL;
+	rc = run(argv, NULL, out, err);
 	CHECK(rc == 0, "%s: exit %d (%s)", what, rc, why);
 	printf("%s: ok\n", what);
 }
@@ -672,6 +728,8 @@ int main(int argc, char **argv)
 		return msync_mixed(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "--stats-fork"))
 		return stats_fork();
+	if (argc == 3 && !strcmp(argv[1], "--coherent"))
+		return coherent(argv[2]);
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
 	char self[PATH_MAX], me[PATH_MAX],
 		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
@@ -708,10 +766,11 @@ int main(int argc, char **argv)
 	path_in(db, "native.db");
 	accept("sqlite3", (char *[]){"sqlite3", ":memory:", NULL}, sql, "16M", "swap_outs",
 	       "swap_ins");
-	/* The program's own file mappings, served by faultline: written back
-	 * (the file is three times the budget) and read from the file. */
-	accept("python3 mmap", (char *[]){"/usr/bin/python3", mapfile, mapped, NULL}, NULL, "16M",
-	       "file_writebacks", "file_reads");
+	/* The program's own file mappings, served by faultline (--files):
+	 * written back (the file is three times the budget) and read from
+	 * the file. */
+	accept_opt("python3 mmap", "--files", (char *[]){"/usr/bin/python3", mapfile, mapped, NULL},
+		   NULL, "16M", "file_writebacks", "file_reads");
 
 	/* fork() without exec: the children see the parent's memory as it
 	 * was, swapped-out pages included, and write their own. */
@@ -774,23 +833,37 @@ int main(int argc, char **argv)
 	/* The modes of this program under faultline run (above), each on its
 	 * own: exit 0, or the code that says what went wrong. */
 	self_mode("a refused MAP_FIXED over served memory",
-		  "5: the memory was lost, 3 or 4: another error", me, "--fixed-refused", NULL);
+		  "5: the memory was lost, 3 or 4: another error", NULL, me, "--fixed-refused",
+		  NULL);
 	self_mode("mprotect and madvise over served and kernel memory",
-		  "3, 4: faultline's first, 5, 6: the kernel's first", me, "--mixed", NULL);
+		  "3, 4: faultline's first, 5, 6: the kernel's first", NULL, me, "--mixed", NULL);
 	self_mode("mremap of kernel memory onto served memory", "3: not moved, 4: mprotect failed",
-		  me, "--remap-onto", NULL);
+		  NULL, me, "--remap-onto", NULL);
 	{
 		char file[PATH_MAX];
 
 		path_in(file, "madvfree.dat");
 		self_mode("MADV_FREE on a private file mapping",
-			  "3: not EINVAL, 4: its private copy dropped", me, "--madv-free-file",
-			  file);
+			  "3: not EINVAL, 4: its private copy dropped", "--files", me,
+			  "--madv-free-file", file);
 		unlink(file);
 		path_in(file, "msync.dat");
 		self_mode("msync over kernel memory and a served file mapping",
 			  "4, 6: the file kept its old data, 3, 5: msync failed, 7, 8: the hole",
-			  me, "--msync-mixed", file);
+			  "--files", me, "--msync-mixed", file);
+		unlink(file);
+		/* Without --files a file's mappings are the kernel's: coherent
+		 * with write(2) and with other processes; with it, still for a
+		 * shared mapping of a file in memory (/dev/shm). */
+		path_in(file, "coherent.dat");
+		self_mode("a file's mappings without --files",
+			  "3, 4: a mapping did not see write(2), 5: the file did not see a store",
+			  NULL, me, "--coherent", file);
+		unlink(file);
+		snprintf(file, sizeof(file), "/dev/shm/fl-test-run-%d", (int)getpid());
+		self_mode("mappings of a file in /dev/shm with --files",
+			  "3, 4: a mapping did not see write(2), 5: the file did not see a store",
+			  "--files", me, "--coherent", file);
 		unlink(file);
 	}
 	/* --stats FILE: the program's statistics in FILE, a child's in

@@ -527,7 +527,7 @@ static int record_default(char *path, size_t len, const char *dir)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(exe, exe, "run", "--record", path, "--", "python3", "-c",
+		execl(exe, exe, "run", "--files", "--record", path, "--", "python3", "-c",
 		      "import json, sqlite3, decimal, ssl, asyncio, email.parser, "
 		      "xml.etree.ElementTree, unittest, http.client, logging, argparse",
 		      (char *)NULL);

@@ -40,6 +40,10 @@ static void usage(FILE *out)
 		     "  -d, --delivery D       thread or sigbus\n"
 		     "      --stats FILE|-     the statistics at exit, to FILE or stderr\n"
 		     "      --json             the statistics as JSON\n"
+		     "      --files            serve PROGRAM's own mappings of regular files\n"
+		     "                         too (not coherent with read(2), write(2) or\n"
+		     "                         other processes' mappings: only for files\n"
+		     "                         nothing else uses meanwhile)\n"
 		     "      --record FILE      a trace of the program's start for the lab's\n"
 		     "                         start scenario: its mm calls, the loader's\n"
 		     "                         mappings and the first touches of pages\n"
@@ -163,6 +167,7 @@ int run_main(int argc, char **argv)
 		{"delivery", required_argument, NULL, 'd'},
 		{"stats", required_argument, NULL, 'S'},
 		{"json", no_argument, NULL, 'j'},
+		{"files", no_argument, NULL, 'F'},
 		{"record", required_argument, NULL, 'R'},
 		{"record-seconds", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
@@ -191,6 +196,9 @@ int run_main(int argc, char **argv)
 			break;
 		case 'j':
 			setenv("FAULTLINE_RUN_JSON", "1", 1);
+			break;
+		case 'F':
+			setenv("FAULTLINE_RUN_FILES", "1", 1);
 			break;
 		case 'R':
 			setenv("FAULTLINE_RUN_RECORD", optarg, 1);

@@ -12,10 +12,17 @@
  *     MAP_PRIVATE | MAP_ANONYMOUS (not MAP_STACK, MAP_GROWSDOWN,
  *     MAP_HUGETLB, MAP_LOCKED, MAP_32BIT), and munmap, mprotect, madvise
  *     and mremap on them;
- *   - the program's own mappings of regular files, shared or private, with
- *     the flags fl_mmap() takes for a file (not MAP_POPULATE), and msync on
- *     them: a store to a shared one reaches the file through faultline's
- *     page cache and write-back.
+ *   - with --files (FAULTLINE_RUN_FILES=1) only, the program's own mappings
+ *     of regular files, shared or private, with the flags fl_mmap() takes
+ *     for a file (not MAP_POPULATE), and msync on them: a store to a shared
+ *     one reaches the file through faultline's page cache and write-back.
+ *     Not by default: that cache is not coherent with read(2) and write(2)
+ *     of the file, nor with another process's mapping of it, and programs
+ *     rely on both (LMDB reads its map and writes with pwrite(); SQLite's
+ *     WAL index and POSIX shared memory are mappings other processes
+ *     share).  A mapping of a file in memory (tmpfs, /dev/shm, memfd,
+ *     ramfs, hugetlbfs) stays with the kernel even then: it is memory
+ *     already, and a shared one is there to be shared.
  *
  * What stays with the kernel: the loader's and libc's own mappings (libc
  * calls its internal mmap, which no preload sees), thread stacks (glibc
@@ -53,7 +60,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -186,6 +195,21 @@ static int fixed_refused(const void *addr, size_t len, int prot, int flags, int 
 	return 0;
 }
 
+/* --files: the program's file mappings are served (FAULTLINE_RUN_FILES=1). */
+static bool serve_files;
+
+/* Whether fd is a file of a file system in memory, whose mappings are the
+ * kernel's: nothing to page from, and its shared ones are there to share
+ * memory with other processes. */
+static bool in_memory(int fd)
+{
+	struct statfs f;
+
+	if (fstatfs(fd, &f))
+		return false;
+	return f.f_type == TMPFS_MAGIC || f.f_type == RAMFS_MAGIC || f.f_type == HUGETLBFS_MAGIC;
+}
+
 static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t off, bool *kernel)
 {
 	void *p;
@@ -197,10 +221,10 @@ static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t of
 		leave();
 		return p;
 	}
-	if (sp && !raw() && !(flags & MAP_ANONYMOUS) && fd >= 0 &&
+	if (sp && !raw() && serve_files && !(flags & MAP_ANONYMOUS) && fd >= 0 &&
 	    ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE ||
 	     (flags & MAP_TYPE) == MAP_PRIVATE) &&
-	    !(flags & ~(MAP_TYPE | SERVED_FILE_FLAGS))) {
+	    !(flags & ~(MAP_TYPE | SERVED_FILE_FLAGS)) && !in_memory(fd)) {
 		/* A file: faultline's if fl_mmap() takes it.  EINVAL and
 		 * ENODEV are what it says of a mapping it does not serve (not
 		 * a regular file, flags it lacks): the kernel maps that. */
@@ -730,6 +754,7 @@ __attribute__((constructor(101))) static void run_init(void)
 	if (fl_config_init(&cfg))
 		die("configuration", EINVAL);
 	sigbus_delivery = cfg.delivery == FL_DELIVERY_SIGBUS;
+	serve_files = getenv("FAULTLINE_RUN_FILES") && !strcmp(getenv("FAULTLINE_RUN_FILES"), "1");
 	cfg.fork = 1; /* a child of fork() gets the heap (fork(), above) */
 	stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 	ret = fl_space_create(&cfg, &sp);
