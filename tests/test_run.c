@@ -432,16 +432,19 @@ static int madvise_threads(int n)
 /*
  * test_run --fixed-refused, under `faultline run`: MAP_FIXED mmap()s that
  * the kernel refuses before it changes anything (a descriptor not open, one
- * open for writing only) over memory faultline serves: the memory there
- * stays, with its data (it was unmapped first).
+ * open for writing only, a file whose file system has no mmap: ENODEV)
+ * over memory faultline serves: the memory there stays, with its data (it
+ * was unmapped first); and one the kernel makes over a page of it: that
+ * page is the file's, the pages beside it as they were.
  */
 static int fixed_refused(void)
 {
 	size_t len = 1 << 20;
 	char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int wr = open("/dev/null", O_WRONLY);
+	int wr = open("/dev/null", O_WRONLY), nommap = open("/proc/self/status", O_RDONLY),
+	    text = open("/proc/self/exe", O_RDONLY);
 
-	if (a == MAP_FAILED || wr < 0)
+	if (a == MAP_FAILED || wr < 0 || text < 0)
 		return 2;
 	memset(a, 'o', len);
 	errno = 0;
@@ -450,8 +453,21 @@ static int fixed_refused(void)
 	errno = 0;
 	if (mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, wr, 0) != MAP_FAILED || errno != EACCES)
 		return 4;
+	/* Refused by the file's own mmap (procfs has none): only the kernel
+	 * can tell. */
+	errno = 0;
+	if (nommap < 0 ||
+	    mmap(a, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, nommap, 0) != MAP_FAILED ||
+	    errno != ENODEV)
+		return 6;
+	/* One the kernel makes: there, with the file's data. */
+	if (mmap(a + len / 2, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, text, 0) != a + len / 2 ||
+	    memcmp(a + len / 2, "\177ELF", 4))
+		return 7;
+	if (a[len / 2 - 4096] != 'o' || a[len / 2 + 4096] != 'o')
+		return 5;
 	for (size_t i = 0; i < len; i += 4096)
-		if (a[i] != 'o')
+		if (i != len / 2 && a[i] != 'o')
 			return 5;
 	printf("kept\n");
 	return 0;
@@ -543,8 +559,10 @@ static int mixed(void)
 /*
  * test_run --remap-onto, under `faultline run`: a kernel mapping (MAP_STACK,
  * which faultline leaves to the kernel) moved with mremap(MREMAP_FIXED)
- * onto memory faultline serves: it is there with its data, and mprotect()
- * of it works (faultline's VMA stayed there, and mprotect failed).
+ * onto memory faultline serves: a move the kernel refuses leaves that
+ * memory as it was (it was unmapped first); one it makes is there with its
+ * data, and mprotect() of it works (faultline's VMA stayed there, and
+ * mprotect failed).
  */
 static int remap_onto(void)
 {
@@ -557,6 +575,15 @@ static int remap_onto(void)
 		return 2;
 	memset(s, 's', 2 * P);
 	memset(k, 'k', P);
+	/* Refused by the kernel alone (MREMAP_DONTUNMAP with a new length):
+	 * the served memory stays. */
+	errno = 0;
+	if (mremap(k, P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, s) !=
+		    MAP_FAILED ||
+	    errno != EINVAL)
+		return 5;
+	if (s[0] != 's' || s[P] != 's' || k[0] != 'k')
+		return 6;
 	if (mremap(k, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, s) != s || s[0] != 'k' || s[P] != 's')
 		return 3;
 	if (mprotect(s, P, PROT_READ) || mprotect(s, 2 * P, PROT_READ | PROT_WRITE))
@@ -833,12 +860,13 @@ int main(int argc, char **argv)
 	/* The modes of this program under faultline run (above), each on its
 	 * own: exit 0, or the code that says what went wrong. */
 	self_mode("a refused MAP_FIXED over served memory",
-		  "5: the memory was lost, 3 or 4: another error", NULL, me, "--fixed-refused",
-		  NULL);
+		  "5: the memory was lost, 3, 4, 6: another error, 7: not mapped", NULL, me,
+		  "--fixed-refused", NULL);
 	self_mode("mprotect and madvise over served and kernel memory",
 		  "3, 4: faultline's first, 5, 6: the kernel's first", NULL, me, "--mixed", NULL);
-	self_mode("mremap of kernel memory onto served memory", "3: not moved, 4: mprotect failed",
-		  NULL, me, "--remap-onto", NULL);
+	self_mode("mremap of kernel memory onto served memory",
+		  "3: not moved, 4: mprotect failed, 5: not refused, 6: the memory was lost", NULL,
+		  me, "--remap-onto", NULL);
 	{
 		char file[PATH_MAX];
 

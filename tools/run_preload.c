@@ -170,29 +170,31 @@ static bool served(const void *addr)
 }
 
 /*
- * The errors the kernel gives a MAP_FIXED mmap() before it changes anything
- * that can be told beforehand (a bad length, address or offset; a
- * descriptor that is not open, open for writing only, or not for writing a
- * shared writable mapping): the served memory there is kept, as the kernel
- * would keep it.  (One the file's own mmap refuses, ENODEV say, cannot be
- * told: the served part is gone by then.)  Return: the errno, or 0.
+ * A MAP_FIXED mmap() that faultline does not serve, over [addr, addr + len)
+ * of which it may serve a part: made elsewhere first (the same call
+ * without MAP_FIXED), so that whatever the kernel refuses it for (a bad
+ * descriptor or offset, the file's own mmap's ENODEV, a noexec mount, a
+ * limit) it refuses with the served memory still there, as it would have
+ * kept it; then that part leaves the space and the mapping moves there
+ * (mremap(MREMAP_FIXED) replaces what is left, as MAP_FIXED does).  A
+ * mapping the kernel will not move (a device's that refuses) is unmapped
+ * and made in place.  Context: the program's call, not in faultline.
  */
-static int fixed_refused(const void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static void *mmap_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	int acc, type = flags & MAP_TYPE;
+	void *probe, *p;
 
-	if (!len || ((uintptr_t)addr & (RUN_PAGE - 1)) || (off & (RUN_PAGE - 1)))
-		return EINVAL;
-	if (flags & MAP_ANONYMOUS)
-		return 0;
-	acc = fcntl(fd, F_GETFL);
-	if (acc < 0 || (acc & O_PATH))
-		return EBADF;
-	acc &= O_ACCMODE;
-	if (acc == O_WRONLY || ((type == MAP_SHARED || type == MAP_SHARED_VALIDATE) &&
-				(prot & PROT_WRITE) && acc != O_RDWR))
-		return EACCES;
-	return 0;
+	probe = fl_raw_mmap(NULL, len, prot, flags & ~MAP_FIXED, fd, off);
+	if (probe == MAP_FAILED)
+		return MAP_FAILED;
+	enter();
+	fl_munmap(sp, addr, len);
+	leave();
+	p = fl_raw_mremap(probe, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
+	if (p != MAP_FAILED)
+		return p;
+	fl_raw_munmap(probe, len);
+	return fl_raw_mmap(addr, len, prot, flags, fd, off);
 }
 
 /* --files: the program's file mappings are served (FAULTLINE_RUN_FILES=1). */
@@ -239,21 +241,18 @@ static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t of
 			return p;
 		}
 	}
-	if (sp && !raw() && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
-		/* A mapping faultline does not serve replaces part of one it
-		 * does: that part leaves the space first, unless the kernel
-		 * is sure to refuse the mapping. */
-		int err = fixed_refused(addr, len, prot, flags, fd, off);
-
-		if (err) {
-			errno = err;
-			return MAP_FAILED;
-		}
-		enter();
-		fl_munmap(sp, addr, len);
-		leave();
-	}
 	*kernel = true;
+	if (sp && !raw() && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
+		unsigned long start = (unsigned long)addr, end, e;
+		bool in;
+
+		end = start + ((len + RUN_PAGE - 1) & ~(RUN_PAGE - 1));
+		if (!(start & (RUN_PAGE - 1)) && end > start) {
+			e = space_run_end(sp, start, end, &in);
+			if (in || e != end)
+				return mmap_fixed_over(addr, end - start, prot, flags, fd, off);
+		}
+	}
 	return fl_raw_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -514,19 +513,28 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	if (!served(old)) {
 		if ((flags & MREMAP_FIXED) && sp && !raw()) {
 			/* The kernel's mapping moves onto memory faultline may
-			 * serve: that part leaves the space first, unless the
-			 * kernel is sure to refuse the move. */
+			 * serve: moved elsewhere first, so that whatever the
+			 * kernel refuses the move for it refuses with the
+			 * served memory still there; then that part leaves the
+			 * space, and the mapping moves on to new_addr. */
 			int err = remap_fixed_refused(old, old_len, new_len, flags, new_addr);
+			void *tmp;
 
 			if (err) {
 				errno = err;
 				return MAP_FAILED;
 			}
+			tmp = fl_raw_mremap(old, old_len, new_len, flags & ~MREMAP_FIXED, NULL);
+			if (tmp == MAP_FAILED)
+				return MAP_FAILED;
 			enter();
 			fl_munmap(sp, new_addr, new_len);
 			leave();
+			p = fl_raw_mremap(tmp, new_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
+					  new_addr);
+		} else {
+			p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
 		}
-		p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
 		if (rec_on && p != MAP_FAILED && sp && !raw()) {
 			enter();
 			rec_mm(REC_MREMAP, REC_KERNEL, old, old_len, 0, flags, -1, 0, p, new_len);
