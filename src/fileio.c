@@ -694,6 +694,21 @@ int fileio_fork_child(struct fl_space *sp)
 	return ring_start(fr);
 }
 
+/*
+ * In the child of fork(), for a space the child does not get: its copy of
+ * the ring's mapping and its descriptor go (the reaper is not there).
+ * Context: fork_space_release(), the child's one thread.
+ */
+void fileio_fork_release(struct fl_space *sp)
+{
+	struct file_ring *fr = sp->fring;
+
+	if (fr && fr->started) {
+		io_uring_queue_exit(&fr->ring);
+		fr->started = false;
+	}
+}
+
 /* Context: space teardown, no I/O submitted any more; the I/O in flight
  * completes first. */
 void fileio_destroy(struct fl_space *sp)

@@ -85,6 +85,7 @@ int fileio_init(struct fl_space *sp);
 void fileio_destroy(struct fl_space *sp);
 void fileio_fork_quiesce(struct fl_space *sp);
 int fileio_fork_child(struct fl_space *sp);
+void fileio_fork_release(struct fl_space *sp);
 struct file_io *fileio_get(struct fl_space *sp, bool wait);
 void fileio_put(struct fl_space *sp, struct file_io *io);
 void fileio_read(struct fl_space *sp, struct file_io *io);

@@ -71,8 +71,10 @@
 #include "mmap.h"
 #include "pgtable.h"
 #include "swap.h"
+#include "tier.h"
 #include "uffd.h"
 #include "vma.h"
+#include "workingset.h"
 
 /* Why the space cannot be carried into a child, or 0.  Context: mmap_lock
  * held for write. */
@@ -725,6 +727,26 @@ void fork_space_release(struct fl_space *sp)
 		close(sp->uffd);
 		sp->uffd = -1;
 	}
+	/* The workers' and handlers' eventfds and epoll sets, the files' ring,
+	 * and /proc/self/mem (as opened, the parent's memory): -1 when never
+	 * opened. */
+	worker_fork_release(&sp->resizer);
+	worker_fork_release(&sp->kswapd);
+	worker_fork_release(&sp->flusher);
+	worker_fork_release(&d->discarder);
+	if (sp->tier)
+		worker_fork_release(&sp->tier->wb_worker);
+	if (sp->ws)
+		worker_fork_release(&sp->ws->replayer);
+	if (sp->stop_fd >= 0)
+		close(sp->stop_fd);
+	if (sp->retry_fd >= 0)
+		close(sp->retry_fd);
+	if (sp->mem_fd >= 0)
+		close(sp->mem_fd);
+	sp->stop_fd = sp->retry_fd = sp->mem_fd = -1;
+	uffd_handlers_fork_release(sp);
+	fileio_fork_release(sp);
 	filemap_fork_release(sp);
 }
 

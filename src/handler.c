@@ -489,6 +489,16 @@ int uffd_handlers_fork_child(struct fl_space *sp)
 	return uffd_start_handlers(sp);
 }
 
+/*
+ * In the child of fork(), for a space the child does not get: the handler
+ * threads are not there; their epoll sets go (the eventfds are
+ * fork_space_release()'s).  Context: the child's one thread.
+ */
+void uffd_handlers_fork_release(struct fl_space *sp)
+{
+	handlers_free(sp);
+}
+
 /* Context: space teardown; also for a partly started set of handlers. */
 void uffd_stop_handlers(struct fl_space *sp)
 {

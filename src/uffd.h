@@ -50,6 +50,7 @@ void uffd_stop_handlers(struct fl_space *sp);
 void uffd_handlers_pause(struct fl_space *sp);
 void uffd_handlers_resume(struct fl_space *sp);
 int uffd_handlers_fork_child(struct fl_space *sp);
+void uffd_handlers_fork_release(struct fl_space *sp);
 /* uffd.c */
 int sigbus_install(void);
 void sigbus_fork_lock(void);

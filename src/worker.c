@@ -117,6 +117,23 @@ void worker_resume(struct fl_worker *w)
 }
 
 /*
+ * In the child of fork(), for a space the child does not get: the thread
+ * is not there, and its eventfd (shared with the parent's worker) goes.
+ * Context: fork_space_release(), the child's one thread.
+ */
+void worker_fork_release(struct fl_worker *w)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	if (!w->started)
+		return;
+	memcpy(&w->round_lock, &fresh, sizeof(fresh));
+	close(w->fd);
+	w->fd = -1;
+	w->started = false;
+}
+
+/*
  * In the child of fork(): the thread is not there.  A new one, with a new
  * eventfd (the old one is shared with the parent's worker: a kick would
  * wake it) and a fresh round_lock (the parent's thread held it, under

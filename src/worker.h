@@ -31,5 +31,6 @@ void worker_stop(struct fl_worker *w);
 void worker_pause(struct fl_worker *w);
 void worker_resume(struct fl_worker *w);
 int worker_fork_child(struct fl_worker *w);
+void worker_fork_release(struct fl_worker *w);
 
 #endif /* FL_WORKER_H */

@@ -29,7 +29,9 @@
  *     it without touching the parent's memory (it died of SIGSEGV).
  *   - store released: a child that does not get a space (no cfg.fork)
  *     and lives on lets go of its named store: the parent opens it again
- *     after destroying its space (the child held the store's lock).
+ *     after destroying its space (the child held the store's lock); and of
+ *     every other descriptor of that space (it kept its workers' and
+ *     handlers' eventfds and /proc/self/mem).
  * Under ThreadSanitizer the children exit at once (as test_fork_copy: TSan
  * cannot follow a child of a threaded fork that starts threads): the
  * parent's side only.
@@ -837,6 +839,58 @@ static void store_released(void)
 	printf("a store let go of by a child that does not get its space: ok\n");
 }
 
+/*
+ * A space without cfg.fork, with a budget (a store, its ring, kswapd, the
+ * flusher, /proc/self/mem): a child that does not get it has none of its
+ * descriptors open, only what was open before the space was made (it kept
+ * the eventfds of its workers and handlers, and /proc/self/mem).
+ */
+static void released_fds(int delivery)
+{
+	struct fl_space *sp;
+	unsigned char *r;
+	int base = -1, st;
+	pid_t pid;
+
+	for (int round = 0; round < 2; round++) {
+		struct fl_config cfg;
+
+		CHECK(fl_config_init(&cfg) == 0, "fl_config_init");
+		cfg.mem_limit = 64 * ps;
+		cfg.delivery = delivery;
+		if (round)
+			base = count_fds(); /* the first round opened what lasts */
+		sp = t_space_create_cfg(&cfg);
+		r = fl_mmap(sp, NULL, 128 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+		CHECK(r != MAP_FAILED, "fl_mmap");
+		memset(r, 0x5a, 128 * ps);
+		CHECK(fl_madvise(sp, r, 128 * ps, MADV_PAGEOUT) == 0, "pageout");
+		if (!round)
+			fl_space_destroy(sp);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		int n = count_fds();
+
+		if (n != base) {
+			fprintf(stderr, "released fds: %d open in the child, %d before the space\n",
+				n, base);
+			_exit(3);
+		}
+		_exit(0);
+	}
+	st = t_wait(pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "a child that does not get the space (%s): status %#x", t_delivery_name(delivery),
+	      st);
+	fl_space_destroy(sp);
+	printf("released fds (%s): ok\n", t_delivery_name(delivery));
+}
+
 int main(int argc, char **argv)
 {
 	t_seed_init(argc, argv, "test_fork_edges");
@@ -855,6 +909,8 @@ int main(int argc, char **argv)
 	store_released();
 	fds(FL_DELIVERY_THREAD);
 	fds(FL_DELIVERY_SIGBUS);
+	released_fds(FL_DELIVERY_THREAD);
+	released_fds(FL_DELIVERY_SIGBUS);
 	warnlock();
 	prepare(FL_DELIVERY_THREAD);
 	prepare(FL_DELIVERY_SIGBUS);
