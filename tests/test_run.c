@@ -397,16 +397,25 @@ static void make_inputs(uint64_t seed)
  * memory (a shared anonymous page).  Each registers with liburcu in its
  * lookup, and the registry grows by mmap and mremap as threads come: these
  * went back into faultline, and the thread waited for the registry lock it
- * held, for ever.
+ * held, for ever.  --fixed-threads N: the same with a MAP_FIXED mmap() of
+ * kernel memory over kernel memory (its lookup of served memory there).
  */
 static pthread_barrier_t mt_barrier;
 static char *mt_page;
 
+static bool mt_fixed; /* --fixed-threads: the first call is a MAP_FIXED mmap() */
+
 static void *mt_thread(void *arg)
 {
-	(void)arg;
-	if (madvise(mt_page, 4096, MADV_NORMAL))
+	if (mt_fixed) {
+		char *p = mt_page + 4096 * (size_t)(uintptr_t)arg;
+
+		if (mmap(p, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) != p)
+			_exit(3);
+	} else if (madvise(mt_page, 4096, MADV_NORMAL)) {
 		_exit(3);
+	}
 	pthread_barrier_wait(&mt_barrier);
 	return NULL;
 }
@@ -415,12 +424,12 @@ static int madvise_threads(int n)
 {
 	pthread_t t[64];
 
-	mt_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	mt_page = mmap(NULL, 64 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mt_page == MAP_FAILED || n > 64)
 		return 2;
 	pthread_barrier_init(&mt_barrier, NULL, (unsigned int)n + 1);
 	for (int i = 0; i < n; i++)
-		if (pthread_create(&t[i], NULL, mt_thread, NULL))
+		if (pthread_create(&t[i], NULL, mt_thread, (void *)(uintptr_t)i))
 			return 4;
 	pthread_barrier_wait(&mt_barrier);
 	for (int i = 0; i < n; i++)
@@ -749,6 +758,10 @@ int main(int argc, char **argv)
 		return madv_free_file(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "--madvise-threads"))
 		return madvise_threads(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "--fixed-threads")) {
+		mt_fixed = true;
+		return madvise_threads(atoi(argv[2]));
+	}
 	if (argc == 2 && !strcmp(argv[1], "--fixed-refused"))
 		return fixed_refused();
 	if (argc == 3 && !strcmp(argv[1], "--msync-mixed"))
@@ -848,14 +861,19 @@ int main(int argc, char **argv)
 
 		path_in(out, "threads.out");
 		path_in(err, "threads.err");
-		rc = run((char *[]){"timeout", "60", faultline, "run", "--", me,
-				    "--madvise-threads", "32", NULL},
-			 NULL, out, err);
-		o = slurp(out, &len);
-		CHECK(rc == 0 && o && strstr(o, "32 threads"),
-		      "32 threads calling madvise() first: exit %d (124: hung)", rc);
-		free(o);
-		printf("threads calling madvise() first: ok\n");
+		for (int fixed = 0; fixed < 2; fixed++) {
+			const char *call = fixed ? "a MAP_FIXED mmap()" : "madvise()";
+
+			rc = run((char *[]){"timeout", "60", faultline, "run", "--", me,
+					    fixed ? "--fixed-threads" : "--madvise-threads", "32",
+					    NULL},
+				 NULL, out, err);
+			o = slurp(out, &len);
+			CHECK(rc == 0 && o && strstr(o, "32 threads"),
+			      "32 threads calling %s first: exit %d (124: hung)", call, rc);
+			free(o);
+			printf("threads calling %s first: ok\n", call);
+		}
 	}
 	/* The modes of this program under faultline run (above), each on its
 	 * own: exit 0, or the code that says what went wrong. */

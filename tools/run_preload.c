@@ -248,7 +248,9 @@ static void *mmap_(void *addr, size_t len, int prot, int flags, int fd, off_t of
 
 		end = start + ((len + RUN_PAGE - 1) & ~(RUN_PAGE - 1));
 		if (!(start & (RUN_PAGE - 1)) && end > start) {
+			enter(); /* the lookup's RCU registration: served() */
 			e = space_run_end(sp, start, end, &in);
+			leave();
 			if (in || e != end)
 				return mmap_fixed_over(addr, end - start, prot, flags, fd, off);
 		}
