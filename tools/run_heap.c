@@ -46,9 +46,9 @@ static _Atomic unsigned int next_arena;
  * faultline: jemalloc may be holding one of its own locks around it (its
  * extent grow lock around the alloc hook), which its atfork handler takes
  * after faultline's, so a hook waiting for the space's mmap_lock would
- * deadlock the fork.  It takes kernel memory instead (outside the budget,
- * until jemalloc gives it back: dalloc and purge tell it apart by address),
- * or declines (dalloc, purge: jemalloc keeps the extent).
+ * deadlock the fork.  It takes kernel memory instead (outside the budget:
+ * jemalloc keeps and reuses it, and its purge tells it apart by address),
+ * or declines (purge: the pages stay).
  */
 static atomic_int forking;
 static _Atomic int hooks_in;
@@ -157,31 +157,33 @@ static bool in_space(const void *addr)
 	return space_has_addr(sp, (unsigned long)addr);
 }
 
-static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
-			unsigned int arena)
-{
-	int ret;
-
-	(void)h;
-	(void)committed;
-	(void)arena;
-	if (!in_space(addr))
-		return fl_raw_munmap(addr, size) != 0;
-	if (!hook_enter())
-		return true;
-	enter();
-	ret = fl_munmap(sp, addr, size);
-	if (rec_on && !ret)
-		rec_mm(REC_MUNMAP, REC_SERVED, addr, size, 0, 0, -1, 0, NULL, 0);
-	leave();
-	hook_leave();
-	return ret != 0;
-}
-
+/*
+ * No dalloc hook: jemalloc keeps every extent it was given (retain), and
+ * gives its freed pages back through the forced purge below.  With one,
+ * jemalloc 5.3 (Debian's libjemalloc2) dies of a NULL dereference in
+ * mallocx() once threads bound to the hooked arenas come and go (about the
+ * 50th thread made and joined in turn, git commit, Python threads): the
+ * same options, hooks and thread.arena binding crash it with no faultline
+ * in the process, and without the dalloc hook they do not.  destroy (an
+ * arena destroyed: never, for these) unmaps.
+ */
 static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
 			 unsigned int arena)
 {
-	hook_dalloc(h, addr, size, committed, arena);
+	(void)h;
+	(void)committed;
+	(void)arena;
+	if (!in_space(addr)) {
+		fl_raw_munmap(addr, size);
+		return;
+	}
+	if (!hook_enter())
+		return;
+	enter();
+	if (!fl_munmap(sp, addr, size) && rec_on)
+		rec_mm(REC_MUNMAP, REC_SERVED, addr, size, 0, 0, -1, 0, NULL, 0);
+	leave();
+	hook_leave();
 }
 
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
@@ -237,7 +239,7 @@ static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *add
 
 static extent_hooks_t hooks = {
 	.alloc = hook_alloc,
-	.dalloc = hook_dalloc,
+	.dalloc = NULL, /* hook_destroy() says why */
 	.destroy = hook_destroy,
 	.commit = hook_commit,
 	.decommit = hook_decommit,
