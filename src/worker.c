@@ -128,7 +128,8 @@ void worker_fork_release(struct fl_worker *w)
 	if (!w->started)
 		return;
 	memcpy(&w->round_lock, &fresh, sizeof(fresh));
-	close(w->fd);
+	if (w->fd >= 0)
+		close(w->fd);
 	w->fd = -1;
 	w->started = false;
 }
@@ -141,16 +142,11 @@ void worker_fork_release(struct fl_worker *w)
  */
 int worker_fork_child(struct fl_worker *w)
 {
-	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	char name[16];
 
 	if (!w->started)
 		return 0;
-	memcpy(&w->round_lock, &fresh, sizeof(fresh));
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	w->started = false;
+	worker_fork_release(w);
 	memcpy(name, w->name, sizeof(name));
 	return worker_start(w, name, w->fn, w->arg, w->timeout_ms);
 }
