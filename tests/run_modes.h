@@ -200,8 +200,9 @@ static int mixed(void)
 /*
  * test_run --remap-onto, under `faultline run`: a kernel mapping (MAP_STACK,
  * which faultline leaves to the kernel) moved with mremap(MREMAP_FIXED)
- * onto memory faultline serves: a move the kernel refuses leaves that
- * memory as it was (it was unmapped first); one it makes is there with its
+ * onto memory faultline serves: a move refused for a reason that can be
+ * told beforehand leaves that memory as it was (it was unmapped first);
+ * one the kernel makes is there with its
  * data, and mprotect() of it works (faultline's VMA stayed there, and
  * mprotect failed).
  */
@@ -216,7 +217,7 @@ static int remap_onto(void)
 		return 2;
 	memset(s, 's', 2 * P);
 	memset(k, 'k', P);
-	/* Refused by the kernel alone (MREMAP_DONTUNMAP with a new length):
+	/* Refused (MREMAP_DONTUNMAP with a new length, told beforehand):
 	 * the served memory stays. */
 	errno = 0;
 	if (mremap(k, P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, s) !=

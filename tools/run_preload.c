@@ -169,31 +169,58 @@ static bool served(const void *addr)
 	return ret;
 }
 
+/* The huge page size of a hugetlb mapping (MAP_HUGETLB, or a file of
+ * hugetlbfs), or 0 for any other. */
+static unsigned long huge_size(int flags, int fd)
+{
+	struct statfs f;
+
+	if (flags & MAP_HUGETLB) {
+		int shift = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+
+		return shift ? 1UL << shift : 2UL << 20; /* x86-64's default */
+	}
+	if (!(flags & MAP_ANONYMOUS) && !fstatfs(fd, &f) && f.f_type == HUGETLBFS_MAGIC)
+		return (unsigned long)f.f_bsize;
+	return 0;
+}
+
 /*
  * A MAP_FIXED mmap() that faultline does not serve, over [addr, addr + len)
- * of which it may serve a part: made elsewhere first (the same call
- * without MAP_FIXED), so that whatever the kernel refuses it for (a bad
- * descriptor or offset, the file's own mmap's ENODEV, a noexec mount, a
- * limit) it refuses with the served memory still there, as it would have
- * kept it; then that part leaves the space and the mapping moves there
- * (mremap(MREMAP_FIXED) replaces what is left, as MAP_FIXED does).  A
- * mapping the kernel will not move (a device's that refuses) is unmapped
- * and made in place.  Context: the program's call, not in faultline.
+ * of which it serves a part: made elsewhere first (the same call without
+ * MAP_FIXED, nor MAP_32BIT, which MAP_FIXED ignores), so that what the
+ * kernel refuses it for (a bad descriptor or offset, the file's own mmap's
+ * ENODEV, a noexec mount) it refuses with the served memory still there,
+ * as it would have kept it; then that part leaves the space and the
+ * mapping moves there (mremap(MREMAP_FIXED) replaces what is left, as
+ * MAP_FIXED does).  Made in place after that part has left, as before:
+ * where there is no room for a second copy (ENOMEM: the address space, a
+ * limit), a hugetlb mapping (its alignment checked first), a mapping the
+ * kernel will not move.  Context: the program's call, not in faultline.
  */
 static void *mmap_fixed_over(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	void *probe, *p;
+	unsigned long huge = huge_size(flags, fd);
+	void *probe = MAP_FAILED, *p;
 
-	probe = fl_raw_mmap(NULL, len, prot, flags & ~MAP_FIXED, fd, off);
-	if (probe == MAP_FAILED)
+	if (huge && ((uintptr_t)addr & (huge - 1))) {
+		errno = EINVAL;
 		return MAP_FAILED;
+	}
+	if (!huge) {
+		probe = fl_raw_mmap(NULL, len, prot, flags & ~(MAP_FIXED | MAP_32BIT), fd, off);
+		if (probe == MAP_FAILED && errno != ENOMEM)
+			return MAP_FAILED;
+	}
 	enter();
 	fl_munmap(sp, addr, len);
 	leave();
-	p = fl_raw_mremap(probe, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
-	if (p != MAP_FAILED)
-		return p;
-	fl_raw_munmap(probe, len);
+	if (probe != MAP_FAILED) {
+		p = fl_raw_mremap(probe, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
+		if (p != MAP_FAILED)
+			return p;
+		fl_raw_munmap(probe, len);
+	}
 	return fl_raw_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -485,8 +512,9 @@ EXPORT int msync(void *addr, size_t len, int flags)
 /*
  * The errors the kernel gives mremap(MREMAP_FIXED) before it changes
  * anything that can be told beforehand: unaligned addresses, an empty new
- * length, MREMAP_FIXED without MREMAP_MAYMOVE, overlapping ranges (EINVAL);
- * nothing mapped at the old address (EFAULT).  Return: the errno, or 0.
+ * length, MREMAP_FIXED without MREMAP_MAYMOVE, overlapping ranges,
+ * MREMAP_DONTUNMAP with a new length (EINVAL); nothing mapped at the old
+ * address (EFAULT).  Return: the errno, or 0.
  */
 static int remap_fixed_refused(const void *old, size_t old_len, size_t new_len, int flags,
 			       const void *new_addr)
@@ -496,7 +524,7 @@ static int remap_fixed_refused(const void *old, size_t old_len, size_t new_len, 
 	unsigned char v;
 
 	if ((o & mask) || (n & mask) || !nl || !(flags & MREMAP_MAYMOVE) ||
-	    (n < o + ol && o < n + nl))
+	    (n < o + ol && o < n + nl) || ((flags & MREMAP_DONTUNMAP) && ol != nl))
 		return EINVAL;
 	if (mincore((void *)o, RUN_PAGE, &v) && errno == ENOMEM)
 		return EFAULT;
@@ -513,30 +541,34 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		new_addr = va_arg(ap, void *);
 	va_end(ap);
 	if (!served(old)) {
-		if ((flags & MREMAP_FIXED) && sp && !raw()) {
-			/* The kernel's mapping moves onto memory faultline may
-			 * serve: moved elsewhere first, so that whatever the
-			 * kernel refuses the move for it refuses with the
-			 * served memory still there; then that part leaves the
-			 * space, and the mapping moves on to new_addr. */
-			int err = remap_fixed_refused(old, old_len, new_len, flags, new_addr);
-			void *tmp;
+		unsigned long n = (unsigned long)new_addr,
+			      e = n + ((new_len + RUN_PAGE - 1) & ~(RUN_PAGE - 1)), r;
+		bool in;
 
-			if (err) {
-				errno = err;
-				return MAP_FAILED;
-			}
-			tmp = fl_raw_mremap(old, old_len, new_len, flags & ~MREMAP_FIXED, NULL);
-			if (tmp == MAP_FAILED)
-				return MAP_FAILED;
-			enter();
-			fl_munmap(sp, new_addr, new_len);
+		if ((flags & MREMAP_FIXED) && sp && !raw() && !(n & (RUN_PAGE - 1)) && e > n) {
+			enter(); /* the lookup's RCU registration: served() */
+			r = space_run_end(sp, n, e, &in);
 			leave();
-			p = fl_raw_mremap(tmp, new_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED,
-					  new_addr);
-		} else {
-			p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
+			if (in || r != e) {
+				/* The kernel's mapping moves onto memory faultline
+				 * serves: that part leaves the space first, unless
+				 * the kernel is sure to refuse the move.  (A refusal
+				 * only the kernel can tell, a limit's, comes after:
+				 * the kernel's own mremap has unmapped the target by
+				 * then for most of them.) */
+				int err =
+					remap_fixed_refused(old, old_len, new_len, flags, new_addr);
+
+				if (err) {
+					errno = err;
+					return MAP_FAILED;
+				}
+				enter();
+				fl_munmap(sp, new_addr, new_len);
+				leave();
+			}
 		}
+		p = fl_raw_mremap(old, old_len, new_len, flags, new_addr);
 		if (rec_on && p != MAP_FAILED && sp && !raw()) {
 			enter();
 			rec_mm(REC_MREMAP, REC_KERNEL, old, old_len, 0, flags, -1, 0, p, new_len);
