@@ -449,10 +449,13 @@ int store_claim(const char *path, bool create, struct store_claim *c)
 		fl_log("cannot read the header of the swap store %s: %s", path, strerror(-ret));
 		goto fail;
 	}
-	if (n == 0 && create && !c->blockdev && c->bytes == 0) {
-		/* An empty file where the program may create a store: one whose
+	if (n == 0 && create && !c->blockdev && c->bytes == 0 && st.st_uid == geteuid() &&
+	    !(st.st_mode & 077)) {
+		/* An empty file where the program may create a store, ours
+		 * and for our eyes only, as create_store() makes it: one whose
 		 * creator lost the race for its lock to us, or died before
-		 * writing the header.  Nothing of anyone's is in it. */
+		 * writing the header.  Nothing of anyone's is in it (another
+		 * empty file, a marker someone made, is refused as before). */
 		ret = header_new(fd, c, buf);
 		if (ret) {
 			fl_log("cannot make the empty file %s a swap store: %s", path,

@@ -9,10 +9,11 @@
  *   - a directory, a character device, a missing path: refused;
  *   - a store whose header is damaged: refused;
  *   - a store of a fixed size with no room for a page: refused, saying so;
- *   - an empty file: refused without swap_create;
+ *   - an empty file: refused without swap_create, and with it unless it is
+ *     ours and 0600 (someone's marker, 0644);
  * and swap_create making a new store (mode 0600, with a header) that works,
- * there or in an empty file (its creator lost the race for its lock, or
- * died before writing the header).
+ * there or in an empty 0600 file of ours (its creator lost the race for
+ * its lock, or died before writing the header).
  * `faultline mkstore`: a new file (0600, its size); user data refused
  * without --force and left alone, formatted with it but never shrunk; a
  * symbolic link refused.  A growing store is never shrunk when fallocate()
@@ -199,6 +200,12 @@ int main(int argc, char **argv)
 		use_store(empty, true, 256);
 		CHECK(header_of(empty).flags & STORE_GROWS, "the empty file: not a growing store");
 		use_store(empty, false, 256);
+		/* Not one a space would have made (0600): someone's. */
+		char *marker = ts_path("marker");
+		ts_write_file(marker, 0, 0644);
+		was = ts_file_state(marker);
+		refuse(marker, true, -EINVAL, "an empty file of mode 0644, swap_create");
+		ts_file_unchanged(marker, was, "FAULTLINE_SWAP=an empty 0644 file, swap_create");
 	}
 	/* A link to that store is still refused. */
 	char *link2 = ts_path("link-to-store");
