@@ -158,6 +158,23 @@ static void set_option(const char *name, const char *var, const char *value)
 	setenv(env, value, 1);
 }
 
+/*
+ * FAULTLINE_RUN_STATS or _RECORD: the file named, made absolute, so that a
+ * process that changes directory (make -C) writes its FILE.PID beside the
+ * others ("-", stderr, as it is).
+ */
+static void set_output(const char *var, const char *path)
+{
+	char cwd[PATH_MAX], abs[2 * PATH_MAX];
+
+	if (path[0] == '/' || !strcmp(path, "-") || !getcwd(cwd, sizeof(cwd)) ||
+	    snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= (int)sizeof(abs)) {
+		setenv(var, path, 1);
+		return;
+	}
+	setenv(var, abs, 1);
+}
+
 int run_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -192,7 +209,7 @@ int run_main(int argc, char **argv)
 			set_option("delivery", "delivery", optarg);
 			break;
 		case 'S':
-			setenv("FAULTLINE_RUN_STATS", optarg, 1);
+			set_output("FAULTLINE_RUN_STATS", optarg);
 			break;
 		case 'j':
 			setenv("FAULTLINE_RUN_JSON", "1", 1);
@@ -201,7 +218,7 @@ int run_main(int argc, char **argv)
 			setenv("FAULTLINE_RUN_FILES", "1", 1);
 			break;
 		case 'R':
-			setenv("FAULTLINE_RUN_RECORD", optarg, 1);
+			set_output("FAULTLINE_RUN_RECORD", optarg);
 			break;
 		case 'T': {
 			char *end;
