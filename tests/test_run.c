@@ -57,14 +57,16 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "run_modes.h"
 #include "util.h"
 
-static char faultline[PATH_MAX], dir[64];
+static char faultline[PATH_MAX], dir[PATH_MAX];
 
 /* Run argv with stdin from in (or /dev/null), stdout and stderr to files.
  * Return: the exit status, or 128 + the signal. */
@@ -125,9 +127,38 @@ static unsigned long stat_of(const char *text, const char *name)
 	return strtoul(p + strlen(key), NULL, 10);
 }
 
+/*
+ * The test's directory, on a disk's file system: `--files` leaves a file in
+ * memory (tmpfs) to the kernel, so there the file checks would check
+ * nothing.  /var/tmp, else /tmp, else beside the build (fl: its faultline).
+ */
+static void make_dir(const char *fl)
+{
+	char repo[PATH_MAX];
+	const char *cand[] = {"/var/tmp", "/tmp", repo};
+
+	CHECK(snprintf(repo, sizeof(repo), "%s", fl) < (int)sizeof(repo), "%s: too long", fl);
+	dirname(dirname(repo)); /* REPO/build/faultline -> REPO */
+	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		struct statfs f;
+
+		if (statfs(cand[i], &f) || f.f_type == TMPFS_MAGIC || f.f_type == RAMFS_MAGIC)
+			continue;
+		CHECK(snprintf(dir, sizeof(dir), "%s/fl-test-run-XXXXXX", cand[i]) <
+				      (int)sizeof(dir) &&
+			      mkdtemp(dir),
+		      "mkdtemp %s: %s", dir, strerror(errno));
+		return;
+	}
+	CHECK(0,
+	      "none of /var/tmp, /tmp and %s is on a disk's file system: the file checks "
+	      "need one",
+	      repo);
+}
+
 static void path_in(char *out, const char *name)
 {
-	snprintf(out, PATH_MAX, "%s/%s", dir, name);
+	CHECK(snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX, "%s/%s: too long", dir, name);
 }
 
 /*
@@ -425,8 +456,7 @@ int main(int argc, char **argv)
 	if (mode >= 0)
 		return mode;
 	uint64_t seed = t_seed_init(argc, argv, "test_run");
-	char self[PATH_MAX], me[PATH_MAX],
-		tmpl[] = "/tmp/fl-test-run-XXXXXX", text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
+	char self[PATH_MAX], me[PATH_MAX], text[PATH_MAX], lines[PATH_MAX], py[PATH_MAX],
 		sql[PATH_MAX], db[PATH_MAX], mapfile[PATH_MAX], mapped[PATH_MAX], forkpy[PATH_MAX],
 		poolpy[PATH_MAX], filefork[PATH_MAX], fileforkout[PATH_MAX];
 	struct stat st;
@@ -437,8 +467,7 @@ int main(int argc, char **argv)
 	snprintf(faultline, sizeof(faultline), "%s/build/faultline",
 		 dirname(dirname(dirname(self))));
 	CHECK(!access(faultline, X_OK), "%s: %s (make builds it)", faultline, strerror(errno));
-	CHECK(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-	snprintf(dir, sizeof(dir), "%.40s", tmpl);
+	make_dir(faultline);
 	make_inputs(seed);
 	path_in(text, "text");
 	path_in(lines, "lines");
