@@ -338,15 +338,14 @@ int install_from_frame(struct fl_space *sp, struct pt_chunk *c, unsigned long pa
  * Swap-cache fault-around: a fault that found its page read ahead also
  * installs the pages after it, in its chunk and VMA, whose readahead has
  * completed and that no fault is taking, so that a sequential reader does
- * not fault on each of them.  It stops at the first page that is not one,
- * and at the readahead mark.
+ * not fault on each of them.  It stops at the first page that is not one.
  * Context: the ptl of vmf->chunk held, the fault's lock held.
  */
 static void install_readahead_after(struct vm_fault *vmf)
 {
 	struct fl_space *sp = vmf->sp;
 	struct pt_chunk *c = vmf->chunk;
-	unsigned long page = vmf->address, mark = READ_ONCE(vmf->vma->ra_mark);
+	unsigned long page = vmf->address;
 	unsigned long end = MIN(vmf->vma->vm_end, c->base + PT_CHUNK_SIZE), a;
 
 	for (a = page + PAGE_SIZE; a < end; a += PAGE_SIZE) {
@@ -354,9 +353,7 @@ static void install_readahead_after(struct vm_fault *vmf)
 		struct frame *f;
 		bool ready;
 
-		/* The readahead mark is left to its fault, which reads the
-		 * next window (swap_readahead_async()). */
-		if (pte_type(pte) != PTE_FRAME || a == mark)
+		if (pte_type(pte) != PTE_FRAME)
 			break;
 		f = frame_of(sp, pte);
 		pthread_mutex_lock(&f->lock);
@@ -406,67 +403,36 @@ static void trend_prefetch(struct vm_fault *vmf)
 }
 
 /*
- * The stream's next window, from s: twice the last (up to fault_around_max,
- * and the prefetch window's cap: it shrinks while read-ahead pages go
- * unused), read into the swap cache without waiting, its first page the
- * mark whose fault reads the window after it (swap_readahead_async()).
+ * Swap readahead: a major fault where the VMA's last one left off continues
+ * a stream, and the window of pages read ahead doubles (up to
+ * fault_around_max, and the prefetch window's cap: it shrinks while read-ahead
+ * pages go unused); any other major fault resets it and goes to the trend
+ * detector.  The pages beyond the faulting one are read into the swap cache
+ * without waiting.
  * Context: the fault's lock held; no ptl.
  */
-static void swap_readahead_window(struct vm_fault *vmf, unsigned long s)
+static void swap_readahead_stream(struct vm_fault *vmf)
 {
 	struct fl_space *sp = vmf->sp;
 	struct vma *vma = vmf->vma;
 	unsigned int w = READ_ONCE(vma->ra_window);
 	unsigned int cap = MAX(atomic_load_explicit(&sp->pf_fb.cap, memory_order_relaxed), 1u);
-	unsigned long e;
+	unsigned long s = vmf->address + PAGE_SIZE, e;
 
-	w = MIN(MIN(w * 2, sp->cfg.fault_around_max), cap);
-	e = MIN(vma->vm_end, s + (unsigned long)w * PAGE_SIZE);
-	WRITE_ONCE(vma->ra_window, w);
-	WRITE_ONCE(vma->ra_next, e);
-	WRITE_ONCE(vma->ra_mark, s < e ? s : ULONG_MAX);
-	if (s < e)
-		swap_prefetch(sp, s, e);
-}
-
-/*
- * Swap readahead: a major fault where the VMA's last window ends continues
- * a stream, and the pages beyond it are read ahead (swap_readahead_window());
- * any other major fault resets it and goes to the trend detector.
- * Context: the fault's lock held; no ptl.
- */
-static void swap_readahead_stream(struct vm_fault *vmf)
-{
-	struct vma *vma = vmf->vma;
-	unsigned long s = vmf->address + PAGE_SIZE;
-
-	if (vmf->address != READ_ONCE(vma->ra_next) || !READ_ONCE(vma->ra_window)) {
+	if (vmf->address != READ_ONCE(vma->ra_next) || !w) {
 		/* Not (yet) a stream: remember where it would go on. */
 		WRITE_ONCE(vma->ra_next, s);
 		WRITE_ONCE(vma->ra_window, 1);
-		WRITE_ONCE(vma->ra_mark, ULONG_MAX);
 		trend_prefetch(vmf);
 		return;
 	}
-	swap_readahead_window(vmf, s);
-}
-
-/*
- * Asynchronous swap readahead (the kernel's PG_readahead marker): the
- * fault on the first page of the last window read ahead reads the next
- * window now, while the reader goes through this one, so that a sequential
- * reader does not wait at each window's start.  Once per mark: the fault
- * that takes it.  Context: the fault's lock held; no ptl.
- */
-static void swap_readahead_async(struct vm_fault *vmf)
-{
-	struct vma *vma = vmf->vma;
-	unsigned long mark = vmf->address;
-
-	if (READ_ONCE(vma->ra_mark) != mark ||
-	    !atomic_compare_exchange_strong(&vma->ra_mark, &mark, ULONG_MAX))
-		return;
-	swap_readahead_window(vmf, READ_ONCE(vma->ra_next));
+	w = MIN(MIN(w * 2, sp->cfg.fault_around_max), cap);
+	e = MIN(vma->vm_end, s + (unsigned long)w * PAGE_SIZE);
+	WRITE_ONCE(vma->ra_window, w);
+	/* The stream's next major fault comes after what is read ahead. */
+	WRITE_ONCE(vma->ra_next, e);
+	if (s < e)
+		swap_prefetch(sp, s, e);
 }
 
 /*
@@ -674,8 +640,6 @@ static int do_swap_page(struct vm_fault *vmf)
 		install_readahead_after(vmf);
 	ret = install_from_frame(sp, c, page, f);
 	pt_unlock(c);
-	if (ra_hit)
-		swap_readahead_async(vmf);
 	return ret;
 }
 

@@ -58,7 +58,6 @@ struct vma *vma_alloc(struct fl_space *sp, unsigned long start, unsigned long en
 	atomic_init(&vma->fa_victim, 0);
 	atomic_init(&vma->ra_next, 0);
 	atomic_init(&vma->ra_window, 0);
-	atomic_init(&vma->ra_mark, ULONG_MAX);
 	return vma;
 }
 

@@ -59,12 +59,10 @@ struct vma {
 	_Atomic unsigned long fa_next[FA_STREAMS];
 	_Atomic unsigned int fa_window[FA_STREAMS];
 	_Atomic unsigned int fa_victim;
-	/* Swap readahead: where the stream's next window starts, its window in
-	 * pages, and the page read ahead whose fault reads that next window
-	 * (ULONG_MAX: none) (racy hints, relaxed atomics). */
+	/* Swap readahead: where the last major fault's stream goes on, and
+	 * its window in pages (racy hints, relaxed atomics). */
 	_Atomic unsigned long ra_next;
 	_Atomic unsigned int ra_window;
-	_Atomic unsigned long ra_mark;
 
 	struct rcu_head rcu;
 };

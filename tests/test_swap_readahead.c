@@ -375,11 +375,10 @@ static void check_read_through(const struct fl_stats *a, const struct fl_stats *
 }
 
 /*
- * The batch of the fault stream.  The stream's major faults are at pages 0
- * and 1 (which reads 2..3 ahead); then the fault on the first page of each
- * window read ahead (its mark) reads the next, twice as long: 4..7 at the
- * fault on 2, 8..15 on 4, ..., 256..511 on 128, cut into runs at chunk
- * edges: 256..319 is one batch, and the bad page is inside it.
+ * The batch of the fault stream.  The stream's major faults are at pages 0,
+ * 1, 4, 9, 18, 35, 68, 133 and 262 (each reads its page and then a window
+ * twice the last); the one at 262 reads 263..518, cut into runs at chunk
+ * edges: 263..319 is one batch, and the bad page is inside it.
  */
 static void run_stream_error(int delivery, int policy, struct t_rng *rng)
 {
@@ -389,7 +388,7 @@ static void run_stream_error(int delivery, int policy, struct t_rng *rng)
 	struct fl_stats a, b;
 
 	evict(sp, p, NPAGES);
-	check_consecutive(sp, p, 256, 320);
+	check_consecutive(sp, p, 263, 320);
 	uint32_t slot = slot_of(sp, p + victim * PG);
 	CHECK(swapdev_inject_error(&sp->dev, slot, false, true) == 0, "inject");
 	stats(sp, &a);
@@ -546,9 +545,8 @@ static int run_destroy(int delivery, int policy, int mode, unsigned int delay_us
 	struct fl_space *sp;
 	size_t bad[4];
 	int nbad = 1 + (int)t_below(rng, 4);
-	/* The stream's reader stops at page 18 or 35: by then the windows
-	 * 16..31 and 32..63 (or 32..63 and 64..127) are read ahead, the last
-	 * at the fault on its first page, the bad page in one of them. */
+	/* The stream's reader stops just after the major fault at page 18 or
+	 * 35, which read ahead the next 16 or 32 pages. */
 	size_t upto = t_chance(rng, 50) ? 19 : 36;
 
 	config(&cfg, delivery, policy, delay_us);
